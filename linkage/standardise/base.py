@@ -1,0 +1,97 @@
+"""What every standardiser returns, and the distinct-value trick that makes them fast.
+
+A standardiser is a function ``pa.Array -> Standardised``. It never raises on a bad
+value and never drops a row: the output arrays have the input's length, and a value it
+cannot use becomes null with a status saying why.
+
+Status vocabulary: ``"ok"`` (usable and valid), ``"missing"`` (null or blank), and
+standardiser-specific reasons. A status that starts with ``"ok"`` (``"ok_upgraded_15"``)
+counts as valid; anything else is a problem that ends up in the record's ``flags``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+OK = "ok"
+MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class Standardised:
+    """Normalised values (null when unusable), a status per row, and derived columns."""
+
+    value: pa.Array
+    status: pa.Array
+    derived: Mapping[str, pa.Array] = field(default_factory=dict)
+
+
+Standardiser = Callable[[pa.Array], Standardised]
+
+
+def is_valid_status(status: str) -> bool:
+    """A status that starts with ``"ok"`` marks a usable, valid value."""
+    return status.startswith(OK)
+
+
+def as_string_array(values: pa.Array | pa.ChunkedArray | Sequence[Any]) -> pa.Array:
+    """Any array-like of values -> one contiguous ``pa.string()`` array (nulls kept)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not isinstance(values, pa.Array):
+        values = pa.array(values)
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    if not pa.types.is_string(values.type):
+        values = pc.cast(values, pa.string())
+    return values
+
+
+def map_distinct(
+    values: pa.Array,
+    fn: Callable[[str], tuple[Any, ...]],
+    types: Sequence[pa.DataType],
+    *,
+    null_result: tuple[Any, ...],
+) -> list[pa.Array]:
+    """Apply a scalar function once per distinct value and spread the results to every row.
+
+    Real departmental columns repeat heavily (names, addresses, dates), so the Python work
+    is proportional to the number of distinct values, and the expansion back to rows is an
+    Arrow ``take``. ``fn`` returns one tuple per value, aligned with ``types``; null inputs
+    get ``null_result``.
+    """
+    values = as_string_array(values)
+    encoded = pc.dictionary_encode(values)
+    uniques = encoded.dictionary.to_pylist()
+    results = [fn(u) for u in uniques]
+    results.append(null_result)
+    null_slot = len(uniques)
+    indices = pc.fill_null(encoded.indices, null_slot)
+    out: list[pa.Array] = []
+    for j, typ in enumerate(types):
+        column = pa.array([r[j] for r in results], type=typ)
+        out.append(column.take(indices))
+    return out
+
+
+def nfkc_clean(text: str) -> str:
+    """NFKC fold (full-width -> half-width), trim and collapse inner whitespace."""
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+def standardise_text(values: pa.Array) -> Standardised:
+    """Generic text: NFKC, trimmed, inner whitespace collapsed; blank -> missing."""
+
+    def one(text: str) -> tuple[str | None, str]:
+        cleaned = nfkc_clean(text)
+        return (cleaned, OK) if cleaned else (None, MISSING)
+
+    value, status = map_distinct(values, one, [pa.string(), pa.string()], null_result=(None, MISSING))
+    return Standardised(value=value, status=status)
