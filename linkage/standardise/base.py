@@ -93,5 +93,7 @@ def standardise_text(values: pa.Array) -> Standardised:
         cleaned = nfkc_clean(text)
         return (cleaned, OK) if cleaned else (None, MISSING)
 
-    value, status = map_distinct(values, one, [pa.string(), pa.string()], null_result=(None, MISSING))
+    value, status = map_distinct(
+        values, one, [pa.string(), pa.string()], null_result=(None, MISSING)
+    )
     return Standardised(value=value, status=status)

@@ -57,7 +57,9 @@ def id_is_valid(number: str) -> bool:
 def id_check_chars(bodies: UInt8Matrix) -> StrArray:
     """Vectorised :func:`id_check_char` over an (n, 17) matrix of digit values."""
     sums = bodies.astype(np.int64) @ ID_WEIGHTS
-    return np.array(list(ID_CHECK))[sums % 11]
+    table: StrArray = np.array(list(ID_CHECK))
+    out: StrArray = table[sums % 11]
+    return out
 
 
 # --- unified social credit code ----------------------------------------------------------
@@ -81,7 +83,9 @@ def uscc_is_valid(code: str) -> bool:
 def uscc_check_chars(bodies: UInt8Matrix) -> StrArray:
     """Vectorised :func:`uscc_check_char` over an (n, 17) matrix of alphabet values."""
     sums = bodies.astype(np.int64) @ USCC_WEIGHTS
-    return np.array(list(USCC_ALPHABET))[(31 - sums % 31) % 31]
+    table: StrArray = np.array(list(USCC_ALPHABET))
+    out: StrArray = table[(31 - sums % 31) % 31]
+    return out
 
 
 # --- organisation code --------------------------------------------------------------------
@@ -105,8 +109,9 @@ def org_is_valid(code: str) -> bool:
 def org_check_chars(bodies: UInt8Matrix) -> StrArray:
     """Vectorised :func:`org_check_char` over an (n, 8) matrix of character values (0..35)."""
     c = 11 - (bodies.astype(np.int64) @ ORG_WEIGHTS) % 11
-    table = np.array([_org_char(v) for v in range(12)])
-    return table[c]
+    table: StrArray = np.array([_org_char(v) for v in range(12)])
+    out: StrArray = table[c]
+    return out
 
 
 def _org_char(c: int) -> str:
@@ -146,4 +151,6 @@ def regno_check_digits(bodies: UInt8Matrix) -> StrArray:
         s = (p + bodies[:, j]) % 10
         s = np.where(s == 0, 10, s)
         p = (2 * s) % 11
-    return np.array(list("0123456789"))[(11 - p) % 10]
+    table: StrArray = np.array(list("0123456789"))
+    out: StrArray = table[(11 - p) % 10]
+    return out

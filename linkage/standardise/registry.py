@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from linkage.errors import ConfigError
 from linkage.standardise.base import Standardiser, standardise_text
+from linkage.standardise.dates import standardise_date
 
 STANDARDISERS: dict[str, Standardiser] = {
     "text": standardise_text,
+    "date": standardise_date,
 }
 
 
