@@ -109,8 +109,14 @@ class EntityConfig:
     comparisons: tuple[Comparison, ...]
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     survivorship: SurvivorshipConfig = field(default_factory=SurvivorshipConfig)
+    #: Fields whose two different valid values can never belong to one entity
+    #: (``id_number`` for persons, ``credit_code`` for enterprises).
+    identity_fields: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        missing_identity = [f for f in self.identity_fields if f not in self.fields]
+        if missing_identity:
+            raise ValueError(f"identity_fields {missing_identity} are not declared in fields")
         unknown = [s for s in self.fields.values() if s not in STANDARDISERS]
         if unknown:
             raise ValueError(

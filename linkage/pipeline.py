@@ -1,0 +1,270 @@
+"""Compose the stages; keep every intermediate table so any step can be inspected.
+
+``Pipeline`` owns no stage logic: it reads the sources, then for each entity type runs
+standardise -> block -> compare -> score -> cluster -> golden -> conflicts -> quality,
+timing each step, and gathers the results in a :class:`PipelineResult`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from tqdm import tqdm
+
+from linkage.block import BlockingResult, block
+from linkage.cluster import cluster
+from linkage.compare import compare
+from linkage.config import EntityConfig, PipelineConfig, load_pipeline
+from linkage.conflicts import find_conflicts
+from linkage.errors import LinkageError
+from linkage.golden import build_golden
+from linkage.quality import source_quality
+from linkage.schemas import CONFLICTS, SOURCE_QUALITY
+from linkage.score import FellegiSunter
+from linkage.sources import read_sources
+from linkage.standardise import standardise
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+STAGES = ("standardise", "block", "compare", "score", "cluster", "golden", "conflicts", "quality")
+
+
+@dataclass
+class EntityResult:
+    """Every intermediate table of one entity type."""
+
+    entity_type: str
+    records: pa.Table
+    blocking: BlockingResult
+    vectors: pa.Table
+    model: FellegiSunter
+    scored: pa.Table
+    clusters: pa.Table
+    golden: pa.Table
+    conflicts: pa.Table
+    quality: pa.Table
+
+
+@dataclass
+class PipelineResult:
+    """What a run produced; ``records`` holds every input record with its entity id."""
+
+    config: PipelineConfig
+    raw_records: pa.Table
+    entities: dict[str, EntityResult]
+    records: pa.Table
+    timings: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, Any] | None = None
+
+    @property
+    def clusters(self) -> pa.Table:
+        """Record -> entity id, every entity type."""
+        return pa.concat_tables([e.clusters for e in self.entities.values()])
+
+    @property
+    def golden(self) -> dict[str, pa.Table]:
+        """Golden records by entity type."""
+        return {t: e.golden for t, e in self.entities.items()}
+
+    @property
+    def pairs(self) -> pa.Table:
+        """Scored candidate pairs of every entity type, with an ``entity_type`` column."""
+        parts = []
+        for etype, e in self.entities.items():
+            scored = e.scored
+            parts.append(scored.add_column(0, "entity_type",
+                                           pa.array([etype] * scored.num_rows, pa.string())))
+        return pa.concat_tables(parts, promote_options="default")
+
+    @property
+    def conflicts(self) -> pa.Table:
+        """Every disagreement found, every entity type."""
+        parts = [e.conflicts for e in self.entities.values()]
+        if not parts:
+            return CONFLICTS.empty_table()
+        return pa.concat_tables(parts, promote_options="default")
+
+    @property
+    def quality(self) -> pa.Table:
+        """Per source, entity type and field quality figures."""
+        parts = [e.quality for e in self.entities.values()]
+        if not parts:
+            return SOURCE_QUALITY.empty_table()
+        return pa.concat_tables(parts, promote_options="default")
+
+    def explain(self, id_l: int, id_r: int) -> Any:
+        """Why two records were (not) linked: each comparison's level and contribution."""
+        lo, hi = min(id_l, id_r), max(id_l, id_r)
+        for e in self.entities.values():
+            ids = e.records.column("record_id")
+            if pc.any(pc.equal(ids, lo)).as_py() and pc.any(pc.equal(ids, hi)).as_py():
+                pair = pa.table({"id_l": pa.array([lo], pa.int64()),
+                                 "id_r": pa.array([hi], pa.int64()),
+                                 "pass_name": pa.array(["explain"], pa.string())})
+                vectors = compare(e.records, pair, e.model.comparisons)
+                return e.model.explain(vectors.to_pylist()[0])
+        raise LinkageError(f"records {id_l} and {id_r} are not of one entity type in this run")
+
+
+class Pipeline:
+    """A configured pipeline; ``run`` is repeatable and has no side effects on disk."""
+
+    def __init__(self, config: PipelineConfig) -> None:
+        self.config = config
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Pipeline:
+        """Load and validate a pipeline file."""
+        return cls(load_pipeline(path))
+
+    def run(self, records: pa.Table | None = None, *, progress: bool = False) -> PipelineResult:
+        """Run every stage. ``records`` (a RecordTable) replaces reading the sources."""
+        timings: dict[str, float] = {}
+        with _timed(timings, "read"):
+            raw = records if records is not None else read_sources(self.config)
+        entities: dict[str, EntityResult] = {}
+        etypes = self.config.entity_types
+        bar = tqdm(total=len(etypes) * len(STAGES), disable=not progress, unit="stage",
+                   desc="linkage", leave=False)
+        try:
+            for etype in etypes:
+                section = self.config.entity(etype)
+                assert section is not None
+                subset = raw.filter(pc.equal(raw.column("entity_type"), etype))
+                entities[etype] = self._run_entity(etype, section, subset, timings, bar)
+        finally:
+            bar.close()
+        combined = _records_with_entities(raw, entities)
+        result = PipelineResult(config=self.config, raw_records=raw, entities=entities,
+                                records=combined, timings=timings)
+        if self.config.truth is not None and self.config.truth.is_dir():
+            with _timed(timings, "evaluate"):
+                result.metrics = _evaluate(result)
+        return result
+
+    def _run_entity(
+        self,
+        etype: str,
+        section: EntityConfig,
+        subset: pa.Table,
+        timings: dict[str, float],
+        bar: Any,
+    ) -> EntityResult:
+        fields = list(section.fields)
+
+        def step(name: str, fn: Callable[[], T]) -> T:
+            bar.set_postfix_str(f"{etype}: {name}")
+            with _timed(timings, f"{etype}.{name}"):
+                out = fn()
+            bar.update(1)
+            return out
+
+        records = step("standardise", lambda: standardise(subset, section.fields))
+        records = _merge_read_flags(records, subset)
+        blocking = step("block", lambda: block(records, section.blocking))
+        vectors = step("compare", lambda: compare(records, blocking.pairs, section.comparisons))
+        model = FellegiSunter(section.comparisons, section.scoring, seed=self.config.seed)
+
+        def fit_predict() -> pa.Table:
+            model.fit(records, vectors)
+            return model.predict(vectors)
+
+        scored = step("score", fit_predict)
+        clusters = step("cluster", lambda: cluster(
+            records, scored, entity_type=etype, threshold=section.scoring.link_threshold,
+            identity_fields=section.identity_fields))
+        trust = self._trust(etype, fields)
+        golden = step("golden", lambda: build_golden(
+            records, clusters, fields=fields, survivorship=section.survivorship, trust=trust))
+        conflicts = step("conflicts", lambda: find_conflicts(records, clusters, golden,
+                                                             fields=fields))
+        quality = step("quality", lambda: source_quality(records, clusters, golden,
+                                                         fields=fields))
+        log.info("%s: %d records -> %d candidate pairs -> %d entities", etype,
+                 records.num_rows, blocking.pairs.num_rows, golden.num_rows)
+        return EntityResult(etype, records, blocking, vectors, model, scored, clusters,
+                            golden, conflicts, quality)
+
+    def _trust(self, etype: str, fields: list[str]) -> dict[str, dict[str, float]]:
+        """department -> field -> trust, complete for every field (defaults filled in)."""
+        trust: dict[str, dict[str, float]] = {}
+        for source in self.config.sources:
+            if source.entity_type != etype:
+                continue
+            trust[source.department] = {
+                f: source.trust.get(f, source.default_trust) for f in fields
+            }
+        return trust
+
+
+def run_pipeline(path: str | Path, *, progress: bool = False) -> PipelineResult:
+    """Load a pipeline file and run it."""
+    return Pipeline.from_toml(path).run(progress=progress)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = round(time.perf_counter() - start, 4)
+
+
+def _merge_read_flags(records: pa.Table, raw: pa.Table) -> pa.Table:
+    """Put the reader's flags (duplicate key, malformed row, bad update time) before the
+    standardiser's field flags, in one ``flags`` list per record."""
+    if "flags" not in raw.column_names:
+        return records
+    read_flags = raw.column("flags").combine_chunks()
+    field_flags = records.column("flags").combine_chunks()
+    merged = pa.array(
+        [a + b for a, b in zip(read_flags.to_pylist(), field_flags.to_pylist(), strict=True)],
+        pa.list_(pa.string()),
+    ) if read_flags.offsets[-1].as_py() > 0 else field_flags
+    return records.set_column(records.column_names.index("flags"), "flags", merged)
+
+
+def _records_with_entities(raw: pa.Table, entities: Mapping[str, EntityResult]) -> pa.Table:
+    """Every input record, standardised, with its entity id; records of an entity type the
+    pipeline does not resolve are kept and flagged."""
+    parts = []
+    seen = 0
+    for e in entities.values():
+        ids = e.clusters.select(["record_id", "entity_id", "cluster_size"])
+        joined = e.records.join(ids, "record_id", join_type="left outer")
+        parts.append(joined)
+        seen += joined.num_rows
+    resolved = pa.array(list(entities), pa.string())
+    leftover = raw.filter(pc.invert(pc.is_in(raw.column("entity_type"), value_set=resolved)))
+    if leftover.num_rows:
+        flag = pa.array([["entity_type:not_resolved"]] * leftover.num_rows,
+                        pa.list_(pa.string()))
+        leftover = leftover.set_column(leftover.column_names.index("flags"), "flags", flag)
+        parts.append(leftover)
+    combined = pa.concat_tables(parts, promote_options="default") if parts else raw
+    combined = combined.sort_by("record_id")
+    if combined.num_rows != raw.num_rows:
+        raise AssertionError(f"{raw.num_rows} records read but {combined.num_rows} in output")
+    return combined
+
+
+def _evaluate(result: PipelineResult) -> dict[str, Any] | None:
+    from linkage.evaluate import evaluate
+
+    truth = result.config.truth
+    assert truth is not None
+    return evaluate(result.records, truth, golden=result.golden, conflicts=result.conflicts)

@@ -1,0 +1,353 @@
+"""Read departmental sources and map their columns onto canonical fields (RecordTable).
+
+Every cell is read as text: departments store ID numbers as numbers, dates in a dozen
+formats and codes with leading zeros, and only the standardise stage may interpret them.
+Nothing is dropped here. A malformed CSV row (wrong number of fields) becomes a record
+whose fields are all null and whose ``flags`` say why; a duplicated department key keeps
+both records and flags them; an unparseable update time is null and flagged. What cannot be
+read at all (missing file, undecodable bytes, a mapped column that is absent) raises a
+:class:`~linkage.errors.SourceError` naming the source, row and field.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from linkage.config import PipelineConfig, SourceConfig
+from linkage.errors import SourceError
+from linkage.schemas import RECORD_BASE
+from linkage.standardise.dates import parse_dates
+
+log = logging.getLogger(__name__)
+
+FLAGS_TYPE = pa.list_(pa.string())
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """A source's cells as text, with the data-row number of each row and any read flags."""
+
+    table: pa.Table
+    rows: pa.Array  # int64, 1-based data row (header excluded)
+    malformed: list[tuple[int, str]]  # (data row, reason) of rows that could not be split
+
+
+def read_sources(config: PipelineConfig) -> pa.Table:
+    """Read every source of ``config`` into one RecordTable (record ids dense from 0)."""
+    tables = []
+    offset = 0
+    for source in config.sources:
+        table = read_source(source, first_record_id=offset)
+        offset += table.num_rows
+        tables.append(table)
+    records = pa.concat_tables(tables, promote_options="default")
+    log.info("read %d records from %d sources", records.num_rows, len(config.sources))
+    return records
+
+
+def read_source(source: SourceConfig, *, first_record_id: int = 0) -> pa.Table:
+    """One source file -> RecordTable rows with canonical field columns (all strings)."""
+    if not source.path.is_file():
+        raise SourceError(f"file not found: {source.path}", source=source.label)
+    fmt = source.resolved_format
+    if fmt == "csv":
+        raw = _read_csv(source)
+    elif fmt == "xlsx":
+        raw = _read_xlsx(source)
+    elif fmt == "parquet":
+        raw = _from_table(_guard(source, lambda: pq.read_table(source.path)))
+    else:
+        raw = _from_table(_guard(source, lambda: _read_ipc(source.path)))
+    return map_columns(
+        raw.table,
+        source=source,
+        rows=raw.rows,
+        malformed=raw.malformed,
+        first_record_id=first_record_id,
+    )
+
+
+def read_records(
+    data: Any,
+    *,
+    department: str,
+    entity_type: str,
+    key: str,
+    columns: Mapping[str, str],
+    updated_at: str | None = None,
+    first_record_id: int = 0,
+) -> pa.Table:
+    """An in-memory table (pyarrow Table or pandas DataFrame) -> RecordTable rows."""
+    table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+    source = SourceConfig(
+        department=department,
+        entity_type=entity_type,  # type: ignore[arg-type]
+        path=Path(f"<memory:{department}>"),
+        key=key,
+        columns=dict(columns),
+        updated_at=updated_at,
+    )
+    raw = _from_table(table)
+    return map_columns(raw.table, source=source, rows=raw.rows, malformed=[],
+                       first_record_id=first_record_id)
+
+
+def map_columns(
+    table: pa.Table,
+    *,
+    source: SourceConfig,
+    rows: pa.Array,
+    malformed: Sequence[tuple[int, str]],
+    first_record_id: int,
+) -> pa.Table:
+    """Rename a source's columns to canonical fields and add the RecordTable base columns."""
+    wanted = {"key": source.key, **{f"columns.{f}": c for f, c in source.columns.items()}}
+    if source.updated_at:
+        wanted["updated_at"] = source.updated_at
+    absent = [f"{what} -> {col!r}" for what, col in wanted.items() if col not in table.column_names]
+    if absent:
+        available = ", ".join(map(repr, table.column_names[:30]))
+        raise SourceError(
+            f"mapped column(s) not in the file: {'; '.join(absent)} (columns present: {available})",
+            source=source.label,
+            field=absent[0].split(" ->")[0],
+        )
+    n_good = table.num_rows
+    n = n_good + len(malformed)
+    keys = _text(table.column(source.key))
+    fields = {f: _text(table.column(c)) for f, c in source.columns.items()}
+    flags: list[list[str]] = [[] for _ in range(n_good)]
+
+    blank_key = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(keys), ""), True)
+    for i in np.flatnonzero(blank_key.to_numpy(zero_copy_only=False)):
+        flags[i].append("source_key:missing")
+    updated = _updated_at(table, source, flags)
+
+    if malformed:
+        pad = len(malformed)
+        keys = pa.concat_arrays([keys, pa.array([f"<malformed row {r}>" for r, _ in malformed])])
+        fields = {f: pa.concat_arrays([a, pa.nulls(pad, pa.string())]) for f, a in fields.items()}
+        rows = pa.concat_arrays([rows, pa.array([r for r, _ in malformed], pa.int64())])
+        updated = pa.concat_arrays([updated, pa.nulls(pad, pa.date32())])
+        flags.extend([[f"row:malformed ({why})"] for _, why in malformed])
+
+    _flag_duplicate_keys(keys, flags)
+    out = {
+        "record_id": pa.array(np.arange(first_record_id, first_record_id + n, dtype=np.int64)),
+        "source": pa.array([source.department] * n, pa.string()),
+        "source_key": keys,
+        "entity_type": pa.array([source.entity_type] * n, pa.string()),
+        "source_row": rows,
+        "updated_at": updated,
+        **fields,
+        "flags": pa.array(flags, FLAGS_TYPE),
+    }
+    result = pa.table(out)
+    assert result.schema.field("record_id").type == RECORD_BASE.field("record_id").type
+    bad = sum(1 for f in flags if f)
+    log.info("source %s: %d records (%d flagged on read)", source.label, n, bad)
+    return result
+
+
+# --- formats -----------------------------------------------------------------------------
+
+
+def _read_csv(source: SourceConfig) -> _Raw:
+    data = source.path.read_bytes()
+    text = _decode(data, source)
+    if text.startswith("\ufeff"):  # a BOM is tolerated whatever the declared encoding
+        text = text[1:]
+    header = next(iter(io.StringIO(text)), "")
+    names = next(iter(_split_header(header, source.delimiter)), [])
+    if not names or all(not n.strip() for n in names):
+        raise SourceError("the file has no header row", source=source.label, row=0)
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise SourceError(f"duplicate column name(s) {dupes}", source=source.label, row=0)
+    bad_lines: list[tuple[int, str]] = []
+
+    def on_invalid(row: Any) -> str:
+        bad_lines.append((int(row.number) - 1, f"expected {row.expected_columns} fields, "
+                                                 f"got {row.actual_columns}"))
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(text.encode("utf-8")),
+            read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 26),
+            parse_options=pacsv.ParseOptions(
+                delimiter=source.delimiter, newlines_in_values=True,
+                invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in names},
+                strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise SourceError(f"cannot parse as CSV: {exc}", source=source.label) from None
+    # Data rows are numbered 1.. in file order; malformed rows keep their own numbers, and
+    # the good rows take the remaining numbers (exact unless values span several lines).
+    total = table.num_rows + len(bad_lines)
+    taken = np.zeros(total + 1, dtype=bool)
+    for r, _ in bad_lines:
+        if 1 <= r <= total:
+            taken[r] = True
+    good_rows = np.flatnonzero(~taken[1:]) + 1
+    return _Raw(table=table, rows=pa.array(good_rows[: table.num_rows], pa.int64()),
+                malformed=bad_lines)
+
+
+def _split_header(line: str, delimiter: str) -> list[list[str]]:
+    return list(csv.reader([line.rstrip("\r\n")], delimiter=delimiter))
+
+
+def _decode(data: bytes, source: SourceConfig) -> str:
+    encoding = "utf-8" if source.encoding == "utf-8-sig" else source.encoding
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        hint = ""
+        if encoding.startswith("utf") and _decodes(data, "gb18030"):
+            hint = " (it decodes as GB18030: declare encoding = \"gb18030\")"
+        elif encoding != "utf-8" and _decodes(data, "utf-8"):
+            hint = " (it decodes as UTF-8: declare encoding = \"utf-8\")"
+        raise SourceError(
+            f"bytes at offset {exc.start} are not valid {source.encoding}{hint}",
+            source=source.label,
+            row=max(line - 1, 0),
+        ) from None
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _read_xlsx(source: SourceConfig) -> _Raw:
+    from python_calamine import CalamineWorkbook
+
+    def load() -> list[list[Any]]:
+        book = CalamineWorkbook.from_path(str(source.path))
+        name = source.sheet or book.sheet_names[0]
+        if name not in book.sheet_names:
+            raise SourceError(f"no sheet {name!r} (sheets: {book.sheet_names})",
+                              source=source.label)
+        rows: list[list[Any]] = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        return rows
+
+    rows = _guard(source, load)
+    if not rows:
+        raise SourceError("the sheet is empty", source=source.label, row=0)
+    names = [_cell_text(c) or f"column_{i + 1}" for i, c in enumerate(rows[0])]
+    body = [r for r in rows[1:] if any(c not in ("", None) for c in r)]
+    columns = {
+        name: pa.array([_cell_text(r[i]) if i < len(r) else "" for r in body], pa.string())
+        for i, name in enumerate(names)
+    }
+    return _Raw(table=pa.table(columns), rows=pa.array(np.arange(1, len(body) + 1)),
+                malformed=[])
+
+
+def _cell_text(value: Any) -> str:
+    """An Excel cell as the text a person sees: whole floats without ``.0``, ISO dates."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ") if value.time() != dt.time() else value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _read_ipc(path: Path) -> pa.Table:
+    import pyarrow.feather as feather
+
+    return feather.read_table(path)
+
+
+def _from_table(table: pa.Table) -> _Raw:
+    columns = {name: _text(table.column(name)) for name in table.column_names}
+    return _Raw(table=pa.table(columns) if columns else table,
+                rows=pa.array(np.arange(1, table.num_rows + 1)), malformed=[])
+
+
+def _guard(source: SourceConfig, load: Any) -> Any:
+    try:
+        return load()
+    except SourceError:
+        raise
+    except Exception as exc:  # any reader's failure becomes a message naming the source
+        raise SourceError(f"cannot read as {source.resolved_format}: {type(exc).__name__}: "
+                          f"{exc}", source=source.label) from None
+
+
+def _text(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if pa.types.is_string(column.type):
+        return column
+    if pa.types.is_floating(column.type):
+        # Whole numbers stored as floats (IDs, codes) must not gain a ".0".
+        whole = pc.equal(column, pc.floor(column))
+        as_int = pc.cast(pc.if_else(whole, column, None), pa.int64(), safe=False)
+        return pc.if_else(whole, pc.cast(as_int, pa.string()), pc.cast(column, pa.string()))
+    return pc.cast(column, pa.string())
+
+
+# --- row-level checks ---------------------------------------------------------------------
+
+
+def _updated_at(table: pa.Table, source: SourceConfig, flags: list[list[str]]) -> pa.Array:
+    n = table.num_rows
+    fallback = _snapshot(source)
+    if not source.updated_at:
+        return pa.array([fallback] * n, pa.date32())
+    text = _text(table.column(source.updated_at))
+    parsed = parse_dates(text)
+    blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(text), ""), True)
+    bad = pc.and_(pc.is_null(parsed), pc.invert(blank))
+    for i in np.flatnonzero(bad.to_numpy(zero_copy_only=False)):
+        flags[i].append("updated_at:bad_date")
+    if fallback is not None:
+        parsed = pc.fill_null(parsed, pa.scalar(fallback, pa.date32()))
+    return parsed
+
+
+def _snapshot(source: SourceConfig) -> dt.date | None:
+    if not source.snapshot_date:
+        return None
+    try:
+        return dt.date.fromisoformat(source.snapshot_date)
+    except ValueError:
+        raise SourceError(f"snapshot_date {source.snapshot_date!r} is not YYYY-MM-DD",
+                          source=source.label, field="snapshot_date") from None
+
+
+def _flag_duplicate_keys(keys: pa.Array, flags: list[list[str]]) -> None:
+    counts = pc.value_counts(keys)
+    dup_values = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
+    if len(dup_values) == 0:
+        return
+    is_dup = pc.is_in(keys, value_set=dup_values).to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(is_dup):
+        flags[i].append("source_key:duplicate")
