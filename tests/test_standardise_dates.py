@@ -39,8 +39,20 @@ def test_accepted_forms(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["1985", "850302", "1985-02-30", "1985-13-01", "02/03/1985", "abc", "1700-01-01",
-     "9999", "123", "198503", "1985-03", "0"],
+    [
+        "1985",
+        "850302",
+        "1985-02-30",
+        "1985-13-01",
+        "02/03/1985",
+        "abc",
+        "1700-01-01",
+        "9999",
+        "123",
+        "198503",
+        "1985-03",
+        "0",
+    ],
 )
 def test_refused_forms(text: str) -> None:
     assert parse_date_text(text) is None
@@ -79,9 +91,19 @@ def test_parse_dates_types() -> None:
     assert parse_dates(pa.array([], pa.string())).to_pylist() == []
 
 
-@given(st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2100, 12, 31)),
-       st.sampled_from(["{y}-{m:02d}-{d:02d}", "{y}{m:02d}{d:02d}", "{y}/{m}/{d}",
-                        "{y}.{m}.{d}", "{y}年{m}月{d}日", "{y}-{m}-{d} 12:00:00"]))
+@given(
+    st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2100, 12, 31)),
+    st.sampled_from(
+        [
+            "{y}-{m:02d}-{d:02d}",
+            "{y}{m:02d}{d:02d}",
+            "{y}/{m}/{d}",
+            "{y}.{m}.{d}",
+            "{y}年{m}月{d}日",
+            "{y}-{m}-{d} 12:00:00",
+        ]
+    ),
+)
 def test_round_trip_every_format(day: dt.date, fmt: str) -> None:
     text = fmt.format(y=day.year, m=day.month, d=day.day)
     assert parse_date_text(text) == day

@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -97,3 +99,44 @@ def standardise_text(values: pa.Array) -> Standardised:
         values, one, [pa.string(), pa.string()], null_result=(None, MISSING)
     )
     return Standardised(value=value, status=status)
+
+
+def combine_parts(
+    n: int, parts: Sequence[tuple[npt.NDArray[np.int64], Sequence[pa.Array]]]
+) -> list[pa.Array]:
+    """Reassemble row-aligned columns from disjoint row subsets computed separately.
+
+    Standardisers run a vectorised fast path on the rows already in canonical shape and
+    the per-distinct-value path on the rest; ``parts`` holds each subset's row positions
+    and its output columns (same number and types of columns in every part). Returns
+    full-length columns in row order.
+    """
+    positions = np.concatenate([idx for idx, _ in parts]) if parts else np.zeros(0, np.int64)
+    if len(positions) != n:
+        raise AssertionError(f"combine_parts: {len(positions)} positions for {n} rows")
+    order = pa.array(np.argsort(positions, kind="stable"), type=pa.int64())
+    n_columns = len(parts[0][1])
+    out: list[pa.Array] = []
+    for j in range(n_columns):
+        pieces = [cols[j] for _, cols in parts]
+        out.append(pa.concat_arrays(pieces).take(order))
+    return out
+
+
+def rows_where(mask: pa.Array) -> npt.NDArray[np.int64]:
+    """Row positions where a boolean array is true (null counts as false)."""
+    filled = pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
+    return np.flatnonzero(filled).astype(np.int64)
+
+
+def ascii_matrix(values: pa.Array, width: int) -> npt.NDArray[np.uint8]:
+    """Fixed-width ASCII strings (no nulls) -> an (n, width) ``uint8`` matrix, zero copy
+    where Arrow's buffer allows. The caller guarantees every value has ``width`` bytes."""
+    values = as_string_array(values)
+    n = len(values)
+    if n == 0:
+        return np.zeros((0, width), dtype=np.uint8)
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset :]
+    start = int(offsets[0])
+    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)
+    return data[start : start + n * width].reshape(n, width)

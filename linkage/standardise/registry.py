@@ -5,10 +5,12 @@ from __future__ import annotations
 from linkage.errors import ConfigError
 from linkage.standardise.base import Standardiser, standardise_text
 from linkage.standardise.dates import standardise_date
+from linkage.standardise.id_number import standardise_id_number
 
 STANDARDISERS: dict[str, Standardiser] = {
     "text": standardise_text,
     "date": standardise_date,
+    "id_number": standardise_id_number,
 }
 
 
