@@ -1,0 +1,91 @@
+"""The pipeline file: validation reports every problem at once, naming key and value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from linkage.config import load_pipeline, pipeline_from_dict, to_dict
+from linkage.errors import ConfigError
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _minimal() -> dict[str, object]:
+    return {
+        "sources": [{"department": "tax", "entity_type": "person", "path": "a.csv",
+                     "key": "k", "columns": {"name": "姓名"}}],
+        "person": {"fields": {"name": "text"},
+                   "blocking": [{"name": "by_name", "keys": ["name"]}],
+                   "comparisons": [{"name": "name", "field": "name"}]},
+    }
+
+
+def test_minimal_pipeline_resolves_paths_against_the_file_folder(tmp_path: Path) -> None:
+    config = pipeline_from_dict(_minimal(), base_dir=tmp_path)
+    assert config.sources[0].path == tmp_path / "a.csv"
+    assert config.entity_types == ("person",)
+    assert config.sources[0].resolved_format == "csv"
+    assert to_dict(config)["sources"][0]["path"] == str(tmp_path / "a.csv")
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    data = _minimal()
+    data["sources"] = [{"department": "tax", "entity_type": "persn", "path": 3, "key": "k",
+                        "columns": {"name": "姓名"}, "colour": "red"}]
+    data["seed"] = "x"
+    with pytest.raises(ConfigError) as info:
+        pipeline_from_dict(data, origin="p.toml")
+    problems = info.value.problems
+    assert len(problems) == 4, problems
+    text = str(info.value)
+    assert text.startswith("p.toml: 4 problem(s)")
+    assert "sources[0].entity_type: 'persn' is not one of 'person', 'enterprise'" in text
+    assert "sources[0].path: expected a path string, got 3" in text
+    assert "sources[0].colour: unknown key" in text
+    assert "seed: expected int, got 'x'" in text
+
+
+def test_cross_checks_name_the_offending_key() -> None:
+    data = _minimal()
+    data["person"] = {"fields": {"name": "text"},
+                      "blocking": [{"name": "b", "keys": ["phone"]}],
+                      "comparisons": [{"name": "c", "field": "address"}]}
+    data["sources"][0]["columns"] = {"name": "姓名", "phone": "电话"}  # type: ignore[index]
+    with pytest.raises(ConfigError) as info:
+        pipeline_from_dict(data)
+    text = str(info.value)
+    assert "sources[0].columns: field(s) 'phone' are not declared" in text
+    assert "person.blocking[0].keys: 'phone' is not a field" in text
+    assert "person.comparisons[0].field: 'address' is not a field" in text
+
+
+def test_unknown_standardiser_lists_known_ones() -> None:
+    data = _minimal()
+    data["person"]["fields"] = {"name": "soundex"}  # type: ignore[index]
+    with pytest.raises(ConfigError, match="unknown standardiser.*'soundex'.*known: .*text"):
+        pipeline_from_dict(data)
+
+
+def test_invalid_toml_and_missing_file_are_config_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[sources]\nname = 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_pipeline(bad)
+    with pytest.raises(ConfigError, match="file not found"):
+        load_pipeline(tmp_path / "missing.toml")
+
+
+def test_trust_outside_unit_interval_is_rejected() -> None:
+    data = _minimal()
+    data["sources"][0]["trust"] = {"name": 1.5}  # type: ignore[index]
+    with pytest.raises(ConfigError, match="trust 'name' must be within 0..1"):
+        pipeline_from_dict(data)
+
+
+def test_tiny_fixture_pipeline_loads() -> None:
+    config = load_pipeline(FIXTURES / "tiny" / "pipeline.toml")
+    assert [s.department for s in config.sources] == ["household", "social_security", "tax"]
+    assert config.sources[1].encoding == "gb18030"
+    assert config.person is not None and config.person.identity_fields == ("id_number",)
