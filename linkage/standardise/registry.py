@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from linkage.errors import ConfigError
+from linkage.standardise.amounts import standardise_amount_wan
 from linkage.standardise.base import Standardiser, standardise_text
+from linkage.standardise.credit_code import standardise_credit_code
 from linkage.standardise.dates import standardise_date
 from linkage.standardise.id_number import standardise_id_number
+from linkage.standardise.phone import standardise_phone
+from linkage.standardise.sex import standardise_sex
 
 STANDARDISERS: dict[str, Standardiser] = {
     "text": standardise_text,
     "date": standardise_date,
     "id_number": standardise_id_number,
+    "credit_code": standardise_credit_code,
+    "phone": standardise_phone,
+    "sex": standardise_sex,
+    "amount_wan": standardise_amount_wan,
 }
 
 

@@ -1,0 +1,73 @@
+"""Money amounts (registered capital and the like) folded to 万元 (ten thousand yuan).
+
+Standardiser ``"amount_wan"``. Value: a plain decimal string in 万元 without exponent or
+trailing zeros (``"100"``, ``"1.5"``, ``"15000"``). Accepted: ``100万元``, ``100万``,
+``1,000,000元``, ``1.5亿`` / ``1.5亿元``, ``￥100万``, ``100万人民币``; a plain number is
+already in 万元 (the usual unit of registered capital in the registers). Amounts in a
+foreign currency (美元, 港币, ...) are not converted: status ``foreign_currency`` with the
+number in that currency's 万 as the value.
+
+Statuses: ``ok``, ``foreign_currency``, ``invalid``, ``missing``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from decimal import Decimal, InvalidOperation
+
+import pyarrow as pa
+
+from linkage.standardise.base import MISSING, OK, Standardised, map_distinct
+
+INVALID = "invalid"
+FOREIGN_CURRENCY = "foreign_currency"
+
+_NUMBER = re.compile(r"^([+-]?\d+(?:\.\d+)?)\s*(亿|万|千|百)?\s*(元)?$")
+_CURRENCY_WORDS = ("人民币", "RMB", "CNY", "¥", "￥")
+_FOREIGN = ("美元", "港币", "港元", "欧元", "日元", "英镑", "USD", "HKD", "EUR", "JPY", "GBP")
+_SCALE_TO_WAN = {"亿": Decimal(10000), "万": Decimal(1), "千": Decimal("0.1"),
+                 "百": Decimal("0.01")}
+
+
+def standardise_amount_text(text: str) -> tuple[str | None, str]:
+    """One raw amount -> (value in 万元 as a decimal string, status)."""
+    s = unicodedata.normalize("NFKC", text).strip().upper().replace(",", "").replace(" ", "")
+    if not s:
+        return (None, MISSING)
+    status = OK
+    for word in _FOREIGN:
+        if word in s:
+            s = s.replace(word, "")
+            status = FOREIGN_CURRENCY
+    for word in _CURRENCY_WORDS:
+        s = s.replace(word, "")
+    s = s.replace("万元", "万").replace("亿元", "亿")
+    match = _NUMBER.match(s)
+    if match is None:
+        return (None, INVALID)
+    number_text, scale, yuan = match.groups()
+    try:
+        number = Decimal(number_text)
+    except InvalidOperation:
+        return (None, INVALID)
+    if scale is not None:
+        wan = number * _SCALE_TO_WAN[scale]
+    elif yuan is not None:
+        wan = number / Decimal(10000)
+    else:
+        wan = number
+    return (_plain(wan), status)
+
+
+def _plain(number: Decimal) -> str:
+    text = format(number.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+def standardise_amount_wan(values: pa.Array) -> Standardised:
+    """Standardiser ``"amount_wan"`` (see the module docstring)."""
+    value, status = map_distinct(
+        values, standardise_amount_text, [pa.string(), pa.string()], null_result=(None, MISSING)
+    )
+    return Standardised(value=value, status=status)
