@@ -1,0 +1,78 @@
+"""The command line: clear messages and exit code 2 instead of tracebacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from linkage.cli import main
+
+
+def test_missing_source_file_is_a_clear_error(tiny_dir: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    (tiny_dir / "tax.csv").unlink()
+    code = main(["run", str(tiny_dir / "pipeline.toml"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "source 'tax/person'" in err and "file not found" in err
+    assert "Traceback" not in err
+
+
+def test_absent_mapped_column_is_a_clear_error(tiny_dir: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    text = (tiny_dir / "pipeline.toml").read_text(encoding="utf-8")
+    (tiny_dir / "pipeline.toml").write_text(text.replace('phone = "PHONE"', 'phone = "TEL"'),
+                                            encoding="utf-8")
+    code = main(["run", str(tiny_dir / "pipeline.toml"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "'TEL'" in err and "source 'tax/person'" in err
+
+
+def test_undecodable_file_is_a_clear_error(tiny_dir: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    text = (tiny_dir / "pipeline.toml").read_text(encoding="utf-8")
+    (tiny_dir / "pipeline.toml").write_text(
+        text.replace('encoding = "gb18030"', 'encoding = "utf-8"'), encoding="utf-8")
+    code = main(["run", str(tiny_dir / "pipeline.toml"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "source 'social_security/person'" in err and "gb18030" in err
+
+
+def test_invalid_pipeline_file_lists_problems(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text('seed = "x"\n[[sources]]\ndepartment = "tax"\n', encoding="utf-8")
+    code = main(["run", str(path), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "seed: expected int" in err
+    assert "sources[0].entity_type: required key is missing" in err
+
+
+def test_run_writes_outputs_and_prints_summary(tiny_dir: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["run", str(tiny_dir / "pipeline.toml"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "household" in printed and "6 entities" in printed
+    for name in ("records", "pairs", "golden_person", "conflicts", "quality"):
+        assert (out / f"{name}.parquet").is_file(), name
+    assert (out / "run.json").is_file()
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_demo_runs_offline_on_shipped_sample(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "records read per department" in printed
+    assert "pairwise precision" in printed
+    f1s = [float(line.rsplit("F1", 1)[1]) for line in printed.splitlines()
+           if "pairwise precision" in line]
+    assert f1s and min(f1s) >= 0.9, printed
+    assert (out / "golden_person.parquet").is_file()
+    assert (out / "golden_enterprise.parquet").is_file()
