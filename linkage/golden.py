@@ -1,17 +1,368 @@
-"""Golden-record stage: one row per entity, each value with the rule and record it came from."""
+"""Golden-record stage: one row per entity, each value with the rule and record it came from.
+
+Survivorship is an ordered chain of rules per field. All records of an entity are sorted by
+the chain (a missing value always sorts last; a stable tie-break on department and the
+department's own key ends every chain, so the result never depends on input order) and the
+first record wins. The rule reported for a value is the first rule of the chain on which the
+winner beats the best record holding a *different* value: that rule is what decided.
+
+Rules (strings in the pipeline file):
+
+``valid``             a value whose status is valid (``ok*``) beats an invalid one
+``trust``             higher department trust for the field (``trust[department][field]``)
+``authority:a,b``     records of department ``a``, then ``b``, beat all others
+``recent``            later ``updated_at`` (unknown dates last)
+``frequent``          the value held by more records of the entity
+``complete``          the record filling more of the group's fields (or of all fields)
+``longest``           the longer normalised value
+
+Reported besides the rules: ``unanimous`` (no record disagrees) and ``tie_break``.
+Fields that must come from one record together (an address's parts) are declared as
+``groups``: the group's first field decides with its own chain and the others follow it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
-Rule = Literal["trust", "recent", "frequent", "valid", "complete", "longest"]
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkage.errors import SchemaError
+from linkage.schemas import GOLDEN_BASE, require_fields
+
+log = logging.getLogger(__name__)
+
+__all__ = ["RULES", "Rule", "SurvivorshipConfig", "build_golden", "entity_codes"]
+
+#: A survivorship rule: one of ``RULES`` or ``"authority:<department>[,<department>...]"``.
+Rule = str
+RULES = ("trust", "recent", "frequent", "valid", "complete", "longest")
+AUTHORITY = "authority:"
+
+
+def _check_rule(rule: str) -> str | None:
+    if rule in RULES:
+        return None
+    if rule.startswith(AUTHORITY):
+        departments = [d.strip() for d in rule[len(AUTHORITY):].split(",")]
+        if departments and all(departments):
+            return None
+        return f"{rule!r} names no department (write 'authority:household')"
+    return f"unknown survivorship rule {rule!r} (known: {', '.join(RULES)}, authority:<dept>)"
 
 
 @dataclass(frozen=True, kw_only=True)
 class SurvivorshipConfig:
-    """Ordered survivorship rules: the first rule that singles out a value decides."""
+    """Ordered survivorship rules: the first rule that singles out a value decides.
+
+    ``groups`` lists fields that must come from the same record; the first field of a
+    group decides for all of them.
+    """
 
     default: tuple[Rule, ...] = ("valid", "trust", "recent", "frequent")
     fields: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
+    groups: tuple[tuple[str, ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        problems = [p for r in self.default if (p := _check_rule(r))]
+        for name, chain in self.fields.items():
+            problems += [f"fields.{name}: {p}" for r in chain if (p := _check_rule(r))]
+        seen: set[str] = set()
+        for group in self.groups:
+            if not group:
+                problems.append("groups: a group must list at least one field")
+            for name in group:
+                if name in seen:
+                    problems.append(f"groups: field {name!r} is in two groups")
+                seen.add(name)
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def chain(self, field_name: str) -> tuple[Rule, ...]:
+        """The rule chain of ``field_name`` (its own, else the default)."""
+        return tuple(self.fields.get(field_name, self.default))
+
+
+def entity_codes(records: pa.Table, clusters: pa.Table) -> tuple[np.ndarray, pa.Array, pa.Array]:
+    """Per record the index of its entity, plus the entities' ids (sorted) and types.
+
+    Records without a cluster row (which the cluster stage never produces) each become
+    their own entity named after the record, so nothing is dropped.
+    """
+    require_fields(clusters, ("record_id", "entity_id"), what="clusters")
+    rec_ids = _ints(records["record_id"])
+    cl_ids = _ints(clusters["record_id"])
+    order = np.argsort(cl_ids, kind="stable")
+    at = np.searchsorted(cl_ids[order], rec_ids)
+    at_c = np.minimum(at, max(len(cl_ids) - 1, 0))
+    found = (cl_ids[order][at_c] == rec_ids) if len(cl_ids) else np.zeros(len(rec_ids), bool)
+    ent = clusters["entity_id"].take(pa.array(order[at_c])) if len(cl_ids) else None
+    if ent is None or not found.all():
+        from linkage.cluster import entity_prefix, member_hash
+
+        etypes = records["entity_type"].to_pylist() if "entity_type" in records.column_names \
+            else ["x"] * records.num_rows
+        fallback = [
+            entity_prefix(t or "x") + member_hash(s, k)
+            for t, s, k in zip(etypes, records["source"].to_pylist(),
+                               records["source_key"].to_pylist(), strict=True)
+        ]
+        ent_list = ent.to_pylist() if ent is not None else [None] * records.num_rows
+        ent = pa.array([e if ok else f for e, ok, f in zip(ent_list, found, fallback,
+                                                           strict=True)], pa.string())
+        missing = int((~found).sum())
+        log.warning("golden: %d record(s) had no cluster row; each is its own entity", missing)
+    encoded = pc.dictionary_encode(ent.combine_chunks() if isinstance(ent, pa.ChunkedArray)
+                                   else ent)
+    dictionary = encoded.dictionary
+    sort = pc.sort_indices(dictionary).to_numpy()
+    rank = np.empty(len(sort), dtype=np.int64)
+    rank[sort] = np.arange(len(sort))
+    codes = rank[np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
+    ids = dictionary.take(pa.array(sort))
+    if "entity_type" in records.column_names:
+        etype_col = records["entity_type"]
+    else:
+        etype_col = clusters["entity_type"].take(pa.array(order[at_c]))
+    first = np.full(len(ids), -1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]
+    types = etype_col.take(pa.array(first))
+    if isinstance(types, pa.ChunkedArray):
+        types = types.combine_chunks()
+    return codes, ids, types
+
+
+def build_golden(
+    records: pa.Table,
+    clusters: pa.Table,
+    *,
+    fields: Sequence[str],
+    survivorship: SurvivorshipConfig,
+    trust: Mapping[str, Mapping[str, float]],
+) -> pa.Table:
+    """GoldenRecords: one row per entity (sorted by ``entity_id``), five columns per field."""
+    require_fields(records, ("record_id", "source", "source_key", *fields), what="golden records")
+    n = records.num_rows
+    ent, ids, types = entity_codes(records, clusters)
+    n_ent = len(ids)
+    rank = _record_rank(records)
+    days = _days(records)
+    sources = _string(records["source"])
+    fill = sum((_present(records[f]) for f in fields), np.zeros(n, dtype=np.int64))
+
+    columns: dict[str, pa.Array] = {
+        "entity_type": types,
+        "entity_id": ids,
+        "n_records": pa.array(np.bincount(ent, minlength=n_ent).astype(np.int64), pa.int64()),
+    }
+    for group in _plan(fields, survivorship.groups):
+        lead = group[0]
+        chain = survivorship.chain(lead)
+        present = np.zeros(n, dtype=bool)
+        for f in group:
+            present |= _present(records[f]).astype(bool)
+        value = _group_codes(records, group)
+        completeness = fill if len(group) == 1 else sum(
+            (_present(records[f]) for f in group), np.zeros(n, dtype=np.int64))
+        keys = [
+            _rule_key(rule, records, lead, ent, value, sources, trust, days, completeness)
+            for rule in chain
+        ]
+        winner, rule = _decide(ent, n_ent, present, value, keys, list(chain), rank)
+        for f in group:
+            columns.update(_output(records, f, winner, rule, days))
+    golden = pa.table(columns)
+    log.info("golden: %d records -> %d golden records over %d field(s)", n, n_ent, len(fields))
+    return golden
+
+
+# --- decision --------------------------------------------------------------------------------
+
+
+def _decide(
+    ent: np.ndarray,
+    n_ent: int,
+    present: np.ndarray,
+    value: np.ndarray,
+    keys: list[np.ndarray],
+    names: list[str],
+    rank: np.ndarray,
+) -> tuple[np.ndarray, pa.Array]:
+    """Winning record position per entity and the rule that decided (null when no value)."""
+    n = len(ent)
+    missing = (~present).astype(np.int8)
+    order = np.lexsort((rank, *reversed(keys), missing, ent))
+    ent_s = ent[order]
+    starts = np.flatnonzero(np.r_[True, ent_s[1:] != ent_s[:-1]]) if n else np.zeros(0, int)
+    winner_s = starts
+    winner = order[winner_s]
+    win_value = value[winner][ent_s]
+    differs = present[order] & (value[order] != win_value)
+    positions = np.where(differs, np.arange(n), n)
+    rival_s = np.minimum.reduceat(positions, starts) if n else np.zeros(0, np.int64)
+    has_rival = rival_s < n
+    rule = np.full(n_ent, "unanimous", dtype=object)
+    rule[~present[winner]] = None
+    idx = np.flatnonzero(has_rival & present[winner])
+    if len(idx):
+        w = order[winner_s[idx]]
+        r = order[rival_s[idx]]
+        if keys:
+            stacked = np.stack(keys)
+            diff = stacked[:, w] != stacked[:, r]
+            first = np.argmax(diff, axis=0)
+            decided = diff.any(axis=0)
+            named = np.array(names, dtype=object)[first]
+            rule[idx] = np.where(decided, named, "tie_break")
+        else:
+            rule[idx] = "tie_break"
+    return winner, pa.array(rule.tolist(), pa.string())
+
+
+def _rule_key(
+    rule: str,
+    records: pa.Table,
+    lead: str,
+    ent: np.ndarray,
+    value: np.ndarray,
+    sources: pa.Array,
+    trust: Mapping[str, Mapping[str, float]],
+    days: np.ndarray,
+    completeness: np.ndarray,
+) -> np.ndarray:
+    """A sort key per record for one rule: smaller is better."""
+    n = records.num_rows
+    if rule == "valid":
+        status = f"{lead}__status"
+        if status not in records.column_names:
+            return np.zeros(n, dtype=np.float64)
+        ok = pc.fill_null(pc.starts_with(records[status], "ok"), False)
+        return 1.0 - _bools(ok).astype(np.float64)
+    if rule == "trust":
+        return -_per_source(sources, lambda s: float(trust.get(s, {}).get(lead, 0.5)))
+    if rule.startswith(AUTHORITY):
+        ranked = [d.strip() for d in rule[len(AUTHORITY):].split(",")]
+        return _per_source(sources, lambda s: float(ranked.index(s) if s in ranked
+                                                   else len(ranked)))
+    if rule == "recent":
+        return -days.astype(np.float64)
+    if rule == "frequent":
+        both = ent * (int(value.max(initial=0)) + 2) + (value + 1)
+        _, inverse, counts = np.unique(both, return_inverse=True, return_counts=True)
+        return -counts[inverse].astype(np.float64)
+    if rule == "complete":
+        return -completeness.astype(np.float64)
+    if rule == "longest":
+        length = pc.fill_null(pc.utf8_length(_string(records[lead])), 0)
+        return -np.asarray(length.to_numpy(zero_copy_only=False), dtype=np.float64)
+    raise SchemaError(f"golden: unknown survivorship rule {rule!r}")
+
+
+def _output(
+    records: pa.Table, name: str, winner: np.ndarray, rule: pa.Array, days: np.ndarray
+) -> dict[str, pa.Array]:
+    take = pa.array(winner, pa.int64())
+    value = _string(records[name]).take(take)
+    has = pc.is_valid(value)
+    none = pa.nulls(len(winner))
+    updated = (records["updated_at"].take(take) if "updated_at" in records.column_names
+               else pa.nulls(len(winner), pa.date32()))
+    return {
+        name: value,
+        f"{name}__source": pc.if_else(has, _string(records["source"]).take(take),
+                                      none.cast(pa.string())),
+        f"{name}__record_id": pc.if_else(has, _chunk(records["record_id"]).take(take),
+                                         none.cast(pa.int64())),
+        f"{name}__rule": pc.if_else(has, rule, none.cast(pa.string())),
+        f"{name}__updated_at": pc.if_else(has, _chunk(updated), none.cast(pa.date32())),
+    }
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _plan(fields: Sequence[str], groups: Sequence[Sequence[str]]) -> list[tuple[str, ...]]:
+    """Fields in decision units: each declared group (restricted to ``fields``), then singles."""
+    wanted = set(fields)
+    plan: list[tuple[str, ...]] = []
+    grouped: set[str] = set()
+    for group in groups:
+        members = tuple(f for f in group if f in wanted)
+        if members:
+            plan.append(members)
+            grouped.update(members)
+    plan.extend((f,) for f in fields if f not in grouped)
+    return plan
+
+
+def _chunk(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+def _string(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    column = _chunk(column)
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if not pa.types.is_string(column.type):
+        column = pc.cast(column, pa.string())
+    return column
+
+
+def _ints(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return np.asarray(_chunk(column).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _bools(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return np.asarray(_chunk(column).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _present(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return _bools(pc.is_valid(column)).astype(np.int64)
+
+
+def _codes(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Dictionary code per row (-1 for null)."""
+    encoded = pc.dictionary_encode(_string(column))
+    return np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False),
+                      dtype=np.int64)
+
+
+def _group_codes(records: pa.Table, group: Sequence[str]) -> np.ndarray:
+    """One code per distinct combination of the group's values (nulls are values here)."""
+    if len(group) == 1:
+        return _codes(records[group[0]])
+    stacked = np.stack([_codes(records[f]) for f in group], axis=1)
+    _, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    return np.asarray(inverse, dtype=np.int64).reshape(-1)
+
+
+def _days(records: pa.Table) -> np.ndarray:
+    """``updated_at`` as days since 1970; unknown dates are far in the past."""
+    if "updated_at" not in records.column_names:
+        return np.full(records.num_rows, -(10**7), dtype=np.int64)
+    days = pc.cast(_chunk(records["updated_at"]), pa.int32())
+    return np.asarray(pc.fill_null(days, -(10**7)).to_numpy(zero_copy_only=False),
+                      dtype=np.int64)
+
+
+def _record_rank(records: pa.Table) -> np.ndarray:
+    """Rank of each record by (source, source_key): the order-free final tie-break."""
+    order = pc.sort_indices(records.select(["source", "source_key"]),
+                            sort_keys=[("source", "ascending"), ("source_key", "ascending")])
+    rank = np.empty(records.num_rows, dtype=np.int64)
+    rank[order.to_numpy()] = np.arange(records.num_rows)
+    return rank
+
+
+def _per_source(sources: pa.Array, fn: Callable[[str], float]) -> np.ndarray:
+    encoded = pc.dictionary_encode(sources)
+    table = np.array([fn(s) for s in encoded.dictionary.to_pylist()] + [0.0], dtype=np.float64)
+    idx = pc.fill_null(encoded.indices, len(encoded.dictionary))
+    return table[np.asarray(idx.to_numpy(zero_copy_only=False), dtype=np.int64)]
+
+
+assert GOLDEN_BASE.names == ["entity_type", "entity_id", "n_records"]

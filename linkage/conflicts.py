@@ -1,0 +1,348 @@
+"""Consistency report: every disagreement per entity and field, classified.
+
+Kinds (one row per entity, field and kind, with every record of the entity as candidate):
+
+``format_only``        the departments wrote it differently but it standardises to one value
+``missing``            some records lack the field while others have it
+``invalid``            some record's value fails validation (check character, date, ...)
+``stale``              a mutable field (address, phone, ...) whose older value was superseded
+                       by a strictly newer, different valid value
+``value_conflict``     different valid values that time does not explain
+``identity_conflict``  one valid ID number (credit code) held by records of different names
+                       or birth dates that ended up in different entities, or one entity
+                       whose valid birth dates differ
+
+Everything is computed on whole columns: codes from dictionary encoding, per-entity counts
+with ``np.unique``; candidate lists are slices of one sorted table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkage.golden import _codes, _days, _record_rank, _string, entity_codes
+from linkage.schemas import CANDIDATE_VALUE, CONFLICTS, require_fields
+
+log = logging.getLogger(__name__)
+
+__all__ = ["IDENTITY_KEYS", "KINDS", "MUTABLE_FIELDS", "SEVERITY", "find_conflicts"]
+
+KINDS = ("identity_conflict", "value_conflict", "stale", "invalid", "missing", "format_only")
+
+#: Fields whose value legitimately changes over time, per entity type: an older different
+#: value there is stale rather than a conflict.
+MUTABLE_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "person": ("address", "phone"),
+    "enterprise": ("name", "address", "legal_rep_name", "legal_rep_id", "capital", "status"),
+}
+
+#: Identity key and the attributes that must agree among records sharing it.
+IDENTITY_KEYS: Mapping[str, tuple[str, tuple[str, ...]]] = {
+    "person": ("id_number", ("name", "birth_date")),
+    "enterprise": ("credit_code", ("name",)),
+}
+
+#: Fields where a value conflict is serious because they identify the entity.
+_IDENTIFYING = ("id_number", "credit_code", "birth_date", "sex", "established_date",
+                "org_code", "reg_number")
+
+SEVERITY: Mapping[str, str] = {
+    "identity_conflict": "critical",
+    "value_conflict": "medium",  # "high" for identifying fields
+    "stale": "low",
+    "invalid": "medium",
+    "missing": "low",
+    "format_only": "info",
+}
+
+
+def find_conflicts(
+    records: pa.Table,
+    clusters: pa.Table,
+    golden: pa.Table,
+    *,
+    fields: Sequence[str],
+    mutable_fields: Sequence[str] | None = None,
+) -> pa.Table:
+    """Conflicts table, sorted by entity id, field and kind.
+
+    ``mutable_fields`` defaults to :data:`MUTABLE_FIELDS` of the records' entity type.
+    """
+    require_fields(records, ("record_id", "source", "source_key", *fields), what="conflicts")
+    n = records.num_rows
+    ent, ids, types = entity_codes(records, clusters)
+    etype = types[0].as_py() if len(types) else "person"
+    mutable = set(MUTABLE_FIELDS.get(etype or "", ()) if mutable_fields is None
+                  else mutable_fields)
+    days = _days(records)
+    known_day = days > -(10**6)
+    order = np.lexsort((_record_rank(records), ent))
+    ent_sorted = ent[order]
+    starts = np.searchsorted(ent_sorted, np.arange(len(ids)), side="left")
+    ends = np.searchsorted(ent_sorted, np.arange(len(ids)), side="right")
+    size = ends - starts
+    golden_pos = _golden_positions(golden, ids)
+
+    parts: list[pa.Table] = []
+    for f in fields:
+        value = _codes(records[f])
+        raw = _codes(records[f"{f}__raw"]) if f"{f}__raw" in records.column_names else value
+        status = (_string(records[f"{f}__status"]) if f"{f}__status" in records.column_names
+                  else None)
+        present = value >= 0
+        valid = present & _starts_ok(status, n)
+        missing = ~present & (_eq(status, "missing", n) if status is not None else True)
+        invalid = ~present & ~missing if status is not None else np.zeros(n, bool)
+        invalid |= present & ~valid
+        multi = size >= 2
+        flags: dict[str, np.ndarray] = {}
+        flags["format_only"] = _any_per_entity(
+            _dup_groups(ent, value, raw, present), len(ids)) & multi
+        n_present = np.bincount(ent[present], minlength=len(ids))
+        flags["missing"] = (np.bincount(ent[missing], minlength=len(ids)) > 0) & (n_present > 0)
+        flags["invalid"] = (np.bincount(ent[invalid], minlength=len(ids)) > 0) & multi
+        stale, conflict = _stale_or_conflict(ent, value, valid, days, known_day, len(ids),
+                                             f in mutable)
+        flags["stale"] = stale
+        flags["value_conflict"] = conflict
+        candidates = _candidate_struct(records, f)
+        golden_value = (_string(golden[f]).take(pa.array(golden_pos))
+                        if f in golden.column_names else pa.nulls(len(ids), pa.string()))
+        for kind, flag in flags.items():
+            which = np.flatnonzero(flag)
+            if not len(which):
+                continue
+            severity = SEVERITY[kind]
+            if kind == "value_conflict" and f in _IDENTIFYING:
+                severity = "high"
+            parts.append(_rows(ids, types, which, f, kind, severity, golden_value,
+                               _slices(order, starts[which], ends[which], candidates)))
+    identity = IDENTITY_KEYS.get(etype or "")
+    if identity and identity[0] in records.column_names:
+        parts.extend(_identity_conflicts(records, ent, ids, types, golden, golden_pos,
+                                         identity[0], identity[1]))
+    if not parts:
+        return CONFLICTS.empty_table()
+    table = pa.concat_tables(parts)
+    table = table.take(pc.sort_indices(table, sort_keys=[
+        ("entity_id", "ascending"), ("field", "ascending"), ("kind", "ascending")]))
+    log.info("conflicts: %d row(s) over %d entities", table.num_rows,
+             len(pc.unique(table["entity_id"])))
+    return table
+
+
+# --- classification --------------------------------------------------------------------------
+
+
+def _stale_or_conflict(
+    ent: np.ndarray,
+    value: np.ndarray,
+    valid: np.ndarray,
+    days: np.ndarray,
+    known_day: np.ndarray,
+    n_ent: int,
+    mutable: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per entity: has a superseded older value (stale), has an unexplained one (conflict)."""
+    stale = np.zeros(n_ent, dtype=bool)
+    conflict = np.zeros(n_ent, dtype=bool)
+    e, v, d, k = ent[valid], value[valid], days[valid], known_day[valid]
+    if not len(e):
+        return stale, conflict
+    pair = np.stack([e, v])
+    uniq, inverse = np.unique(pair, axis=1, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    g_ent = uniq[0]
+    n_values = np.bincount(g_ent, minlength=n_ent)
+    # Latest date a value was seen; a value seen with an unknown date cannot be placed in time.
+    latest = np.full(uniq.shape[1], -(10**7), dtype=np.int64)
+    np.maximum.at(latest, inverse, d)
+    undated = np.zeros(uniq.shape[1], dtype=bool)
+    np.logical_or.at(undated, inverse, ~k)
+    top = np.full(n_ent, -(10**7), dtype=np.int64)
+    np.maximum.at(top, g_ent, latest)
+    n_top = np.bincount(g_ent[latest == top[g_ent]], minlength=n_ent)
+    multi = n_values[g_ent] >= 2
+    is_top = latest == top[g_ent]
+    older = multi & ~is_top
+    if mutable:
+        superseded = older & ~undated & (n_top[g_ent] == 1) & (top[g_ent] > -(10**6))
+    else:
+        superseded = np.zeros(len(g_ent), dtype=bool)
+    unexplained = multi & ~superseded & ~(is_top & (n_top[g_ent] == 1))
+    np.logical_or.at(stale, g_ent[superseded], True)
+    np.logical_or.at(conflict, g_ent[unexplained], True)
+    return stale, conflict
+
+
+def _dup_groups(ent: np.ndarray, value: np.ndarray, raw: np.ndarray,
+                present: np.ndarray) -> np.ndarray:
+    """Entities where one normalised value was written in two or more raw forms."""
+    if not present.any():
+        return np.zeros(0, dtype=np.int64)
+    triples = np.unique(np.stack([ent[present], value[present], raw[present]]), axis=1)
+    pairs, counts = np.unique(triples[:2], axis=1, return_counts=True)
+    return np.asarray(pairs[0][counts > 1], dtype=np.int64)
+
+
+def _identity_conflicts(
+    records: pa.Table,
+    ent: np.ndarray,
+    ids: pa.Array,
+    types: pa.Array,
+    golden: pa.Table,
+    golden_pos: np.ndarray,
+    key: str,
+    attributes: Sequence[str],
+) -> list[pa.Table]:
+    """Rows for valid identity keys shared by records of different entities and attributes,
+    and for entities whose valid birth dates differ."""
+    n = records.num_rows
+    status = (_string(records[f"{key}__status"]) if f"{key}__status" in records.column_names
+              else None)
+    code = _codes(records[key])
+    has = (code >= 0) & _starts_ok(status, n)
+    attrs = [a for a in attributes if a in records.column_names]
+    if not has.any() or not attrs:
+        return []
+    attr_code = np.unique(np.stack([_codes(records[a]) for a in attrs], axis=1), axis=0,
+                          return_inverse=True)[1].reshape(-1)
+    k, e, a = code[has], ent[has], attr_code[has]
+    n_keys = int(code.max()) + 1
+    n_ent_per_key = _distinct_count(k, e, n_keys)
+    n_attr_per_key = _distinct_count(k, a, n_keys)
+    bad_key = (n_ent_per_key > 1) & (n_attr_per_key > 1)
+    pieces: list[pa.Table] = []
+    struct = _identity_struct(records, key, attrs)
+    golden_key = (_string(golden[key]).take(pa.array(golden_pos))
+                  if key in golden.column_names else pa.nulls(len(ids), pa.string()))
+    if bad_key.any():
+        rows = np.flatnonzero(has & bad_key[np.maximum(code, 0)])
+        order = rows[np.lexsort((_record_rank(records)[rows], code[rows]))]
+        key_sorted = code[order]
+        # One conflict row per (entity, shared key): candidates are every holder of the key.
+        pairs = np.unique(np.stack([ent[order], key_sorted]), axis=1)
+        starts = np.searchsorted(key_sorted, pairs[1], side="left")
+        ends = np.searchsorted(key_sorted, pairs[1], side="right")
+        pieces.append(_rows(ids, types, pairs[0], key, "identity_conflict", "critical",
+                            golden_key, _slices(order, starts, ends, struct)))
+    if "birth_date" in attrs:
+        bd = _codes(records["birth_date"])
+        bd_ok = (bd >= 0) & _starts_ok(
+            _string(records["birth_date__status"]) if "birth_date__status"
+            in records.column_names else None, n)
+        split = _distinct_count(ent[bd_ok], bd[bd_ok], len(ids)) > 1
+        if split.any():
+            which = np.flatnonzero(split)
+            order = np.lexsort((_record_rank(records), ent))
+            ent_sorted = ent[order]
+            starts = np.searchsorted(ent_sorted, which, side="left")
+            ends = np.searchsorted(ent_sorted, which, side="right")
+            pieces.append(_rows(ids, types, which, key, "identity_conflict", "critical",
+                                golden_key, _slices(order, starts, ends, struct)))
+    return pieces
+
+
+# --- table building --------------------------------------------------------------------------
+
+
+def _candidate_struct(records: pa.Table, name: str) -> pa.StructArray:
+    raw = f"{name}__raw"
+    raw_col = _string(records[raw]) if raw in records.column_names else _string(records[name])
+    return _struct(records, _string(records[name]), raw_col)
+
+
+def _identity_struct(records: pa.Table, key: str, attrs: Sequence[str]) -> pa.StructArray:
+    parts: list[pa.Array | str] = []
+    for i, a in enumerate(attrs):
+        if i:
+            parts.append("; ")
+        parts.append(f"{a}=")
+        parts.append(pc.fill_null(_string(records[a]), "∅"))
+    text = parts[0]
+    for p in parts[1:]:
+        text = pc.binary_join_element_wise(text, p, "")
+    if isinstance(text, str):
+        text = pa.array([text] * records.num_rows, pa.string())
+    return _struct(records, text, _string(records[key]))
+
+
+def _struct(records: pa.Table, value: pa.Array, raw: pa.Array) -> pa.StructArray:
+    updated = (records["updated_at"] if "updated_at" in records.column_names
+               else pa.nulls(records.num_rows, pa.date32()))
+    arrays = [value, raw, _string(records["source"]), _string(records["source_key"]),
+              pc.cast(records["record_id"], pa.int64()), updated]
+    arrays = [a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in arrays]
+    return pa.StructArray.from_arrays(arrays, fields=list(CANDIDATE_VALUE))
+
+
+def _slices(order: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+            values: pa.StructArray) -> pa.ListArray:
+    """A list per (start, end) range of ``order``, gathered from ``values``."""
+    lengths = (ends - starts).astype(np.int64)
+    offsets = np.r_[0, np.cumsum(lengths)].astype(np.int32)
+    within = np.arange(int(offsets[-1]), dtype=np.int64) - np.repeat(offsets[:-1], lengths)
+    picks = order[np.repeat(starts, lengths) + within]
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()),
+                                    values.take(pa.array(picks, pa.int64())),
+                                    type=pa.list_(CANDIDATE_VALUE))
+
+
+def _rows(ids: pa.Array, types: pa.Array, which: np.ndarray, field: str, kind: str,
+          severity: str, golden_value: pa.Array, candidates: pa.ListArray) -> pa.Table:
+    take = pa.array(which, pa.int64())
+    m = len(which)
+    return pa.table(
+        {
+            "entity_type": types.take(take),
+            "entity_id": ids.take(take),
+            "field": pa.array([field] * m, pa.string()),
+            "kind": pa.array([kind] * m, pa.string()),
+            "severity": pa.array([severity] * m, pa.string()),
+            "golden_value": golden_value.take(take),
+            "candidates": candidates,
+        },
+        schema=CONFLICTS,
+    )
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _golden_positions(golden: pa.Table, ids: pa.Array) -> np.ndarray:
+    """Row of ``golden`` for each entity id (entities absent from golden -> a null row)."""
+    if golden.num_rows == 0:
+        return np.zeros(len(ids), dtype=np.int64)
+    found = pc.index_in(ids, value_set=_string(golden["entity_id"]))
+    return np.asarray(pc.fill_null(found, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _starts_ok(status: pa.Array | None, n: int) -> np.ndarray:
+    if status is None:
+        return np.ones(n, dtype=bool)
+    ok = pc.fill_null(pc.starts_with(status, "ok"), False)
+    return np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _eq(status: pa.Array, text: str, n: int) -> np.ndarray:
+    out = pc.fill_null(pc.equal(status, text), False)
+    return np.asarray(out.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _any_per_entity(entities: np.ndarray, n_ent: int) -> np.ndarray:
+    flag = np.zeros(n_ent, dtype=bool)
+    flag[entities] = True
+    return flag
+
+
+def _distinct_count(group: np.ndarray, value: np.ndarray, n_groups: int) -> np.ndarray:
+    """Number of distinct ``value`` per ``group`` (0..n_groups-1)."""
+    if not len(group):
+        return np.zeros(n_groups, dtype=np.int64)
+    pairs = np.unique(np.stack([group, value]), axis=1)
+    return np.bincount(pairs[0], minlength=n_groups)
