@@ -1,0 +1,64 @@
+"""linkage: record linkage and master-data consistency for Chinese citizen and enterprise
+records held by many government departments.
+
+    import linkage as lk
+    result = lk.Pipeline.from_toml("pipeline.toml").run()
+    result.clusters, result.golden["person"], result.conflicts, result.quality
+
+Every stage is also usable alone (``lk.standardise``, ``lk.block``, ``lk.compare``,
+``lk.FellegiSunter``, ``lk.cluster``, ``lk.build_golden``, ``lk.find_conflicts``,
+``lk.source_quality``). Names are imported on first use, so ``import linkage`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Pipeline": "linkage.pipeline",
+    "PipelineResult": "linkage.pipeline",
+    "run_pipeline": "linkage.pipeline",
+    "load_pipeline": "linkage.config",
+    "PipelineConfig": "linkage.config",
+    "SourceConfig": "linkage.config",
+    "EntityConfig": "linkage.config",
+    "read_sources": "linkage.sources",
+    "read_records": "linkage.sources",
+    "standardise": "linkage.standardise",
+    "STANDARDISERS": "linkage.standardise",
+    "BlockingPass": "linkage.block",
+    "block": "linkage.block",
+    "Comparison": "linkage.compare",
+    "compare": "linkage.compare",
+    "ScoringConfig": "linkage.score",
+    "FellegiSunter": "linkage.score",
+    "cluster": "linkage.cluster",
+    "SurvivorshipConfig": "linkage.golden",
+    "build_golden": "linkage.golden",
+    "find_conflicts": "linkage.conflicts",
+    "source_quality": "linkage.quality",
+    "write_outputs": "linkage.outputs",
+    "LinkageError": "linkage.errors",
+    "ConfigError": "linkage.errors",
+    "SourceError": "linkage.errors",
+    "SchemaError": "linkage.errors",
+    "StageError": "linkage.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'linkage' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -15,14 +15,16 @@ import tempfile
 from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from linkage.config import to_dict
-from linkage.pipeline import PipelineResult
+
+if TYPE_CHECKING:
+    from linkage.pipeline import PipelineResult
 
 log = logging.getLogger(__name__)
 
