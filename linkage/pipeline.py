@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm import tqdm
@@ -229,13 +230,28 @@ def _merge_read_flags(records: pa.Table, raw: pa.Table) -> pa.Table:
     standardiser's field flags, in one ``flags`` list per record."""
     if "flags" not in raw.column_names:
         return records
-    read_flags = raw.column("flags").combine_chunks()
-    field_flags = records.column("flags").combine_chunks()
-    merged = pa.array(
-        [a + b for a, b in zip(read_flags.to_pylist(), field_flags.to_pylist(), strict=True)],
-        pa.list_(pa.string()),
-    ) if read_flags.offsets[-1].as_py() > 0 else field_flags
+    merged = _concat_lists(raw.column("flags").combine_chunks(),
+                           records.column("flags").combine_chunks())
     return records.set_column(records.column_names.index("flags"), "flags", merged)
+
+
+def _concat_lists(a: pa.ListArray, b: pa.ListArray) -> pa.ListArray:
+    """Row-wise concatenation of two list arrays of equal length (a's items first)."""
+    off_a = a.offsets.to_numpy()
+    off_b = b.offsets.to_numpy()
+    len_a, len_b = np.diff(off_a), np.diff(off_b)
+    offsets = np.concatenate([[0], np.cumsum(len_a + len_b)]).astype(np.int32)
+    # Position of every output item in concat(a.values, b.values).
+    row_a = np.repeat(np.arange(len(a)), len_a)
+    row_b = np.repeat(np.arange(len(b)), len_b)
+    dest_a = offsets[row_a] + (np.arange(off_a[0], off_a[-1]) - off_a[row_a])
+    dest_b = offsets[row_b] + len_a[row_b] + (np.arange(off_b[0], off_b[-1]) - off_b[row_b])
+    order = np.empty(offsets[-1], dtype=np.int64)
+    order[dest_a] = np.arange(len(dest_a))
+    order[dest_b] = len(dest_a) + np.arange(len(dest_b))
+    values = pa.concat_arrays([a.values.slice(off_a[0], off_a[-1] - off_a[0]),
+                               b.values.slice(off_b[0], off_b[-1] - off_b[0])])
+    return pa.ListArray.from_arrays(pa.array(offsets), values.take(pa.array(order)))
 
 
 def _records_with_entities(raw: pa.Table, entities: Mapping[str, EntityResult]) -> pa.Table:
