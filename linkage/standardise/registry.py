@@ -8,6 +8,7 @@ from linkage.standardise.base import Standardiser, standardise_text
 from linkage.standardise.credit_code import standardise_credit_code
 from linkage.standardise.dates import standardise_date
 from linkage.standardise.id_number import standardise_id_number
+from linkage.standardise.person_name import standardise_person_name
 from linkage.standardise.phone import standardise_phone
 from linkage.standardise.sex import standardise_sex
 
@@ -16,6 +17,7 @@ STANDARDISERS: dict[str, Standardiser] = {
     "date": standardise_date,
     "id_number": standardise_id_number,
     "credit_code": standardise_credit_code,
+    "person_name": standardise_person_name,
     "phone": standardise_phone,
     "sex": standardise_sex,
     "amount_wan": standardise_amount_wan,

@@ -1,0 +1,117 @@
+"""Person names: one hand-checked case per rule (conversion, separators, surnames, pinyin)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from linkage.standardise import get_standardiser
+from linkage.standardise.person_name import standardise_name_text, standardise_person_name
+
+
+def row(raw: str) -> dict[str, object]:
+    out = standardise_person_name(pa.array([raw]))
+    result = {"value": out.value[0].as_py(), "status": out.status[0].as_py()}
+    result.update({k: v[0].as_py() for k, v in out.derived.items()})
+    return result
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        ("張三", "张三"),  # traditional -> simplified
+        ("张 三", "张三"),  # a space inside a short Han name is noise
+        ("  王小明\t", "王小明"),
+        ("ＡＢ", "AB"),  # NFKC
+        ("张三（已故）", "张三"),  # bracketed note dropped
+        ("张三。", "张三"),  # punctuation dropped
+        ("於明", "於明"),  # OpenCC would turn the surname 於 into 于
+        ("鍾明", "钟明"),
+        ("锺明", "钟明"),  # variant fold: both spellings agree
+    ],
+)
+def test_value_cleaning(raw: str, value: str) -> None:
+    assert row(raw)["value"] == value
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "买买提·艾力",
+        "买买提.艾力",
+        "买买提•艾力",
+        "买买提・艾力",
+        "买买提‧艾力",
+        "买买提-艾力",
+        "买买提 艾力",
+        "買買提·艾力",
+        "买买提．艾力",
+        "买买提 · 艾力",
+    ],
+)
+def test_every_separator_form(raw: str) -> None:
+    r = row(raw)
+    assert r["value"] == "买买提·艾力"
+    assert r["parts_sorted"] == "买买提·艾力"
+    assert r["surname"] is None
+    assert r["pinyin_key"] == "maimaitiaili"
+
+
+def test_part_order_and_missing_separator() -> None:
+    swapped, joined = row("艾力·买买提"), row("买买提艾力")
+    assert swapped["parts_sorted"] == row("买买提·艾力")["parts_sorted"]
+    assert swapped["value"] == "艾力·买买提"
+    assert joined["pinyin_key"] == row("买买提·艾力")["pinyin_key"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "surname", "pinyin"),
+    [
+        ("单雄信", "单", "shan xiong xin"),
+        ("曾国藩", "曾", "zeng guo fan"),
+        ("区家明", "区", "ou jia ming"),
+        ("仇英", "仇", "qiu ying"),
+        ("查良镛", "查", "zha liang yong"),
+        ("解缙", "解", "xie jin"),
+        ("朴槿惠", "朴", "piao jin hui"),
+        ("乐嘉", "乐", "yue jia"),
+        ("盖聂", "盖", "ge nie"),
+        ("缪斯", "缪", "miao si"),
+        ("覃明", "覃", "qin ming"),
+        ("翟志刚", "翟", "zhai zhi gang"),
+        ("欧阳修", "欧阳", "ou yang xiu"),
+        ("司马光", "司马", "si ma guang"),
+        ("万俟卨", "万俟", "mo qi xie"),
+        ("尉迟恭", "尉迟", "yu chi gong"),
+        ("张三", "张", "zhang san"),
+    ],
+)
+def test_surname_readings(raw: str, surname: str, pinyin: str) -> None:
+    r = row(raw)
+    assert (r["surname"], r["pinyin"], r["pinyin_key"]) == (
+        surname,
+        pinyin,
+        pinyin.replace(" ", ""),
+    )
+
+
+@pytest.mark.parametrize("raw", ["张?三", "张？三", "张□三", "张〇三", "张■三"])
+def test_replacement_characters(raw: str) -> None:
+    r = row(raw)
+    assert (r["value"], r["status"], r["unstorable"]) == ("张?三", "replacement_char", True)
+
+
+def test_not_chinese() -> None:
+    r = row("zhang  San")
+    assert (r["value"], r["status"], r["pinyin_key"]) == ("ZHANG SAN", "not_chinese", "zhangsan")
+    assert r["pinyin_key"] == row("张三")["pinyin_key"]
+    assert row("12345")["status"] == "not_chinese"
+
+
+def test_missing_and_registry() -> None:
+    out = standardise_person_name(pa.array(["", None, " （） "]))
+    assert out.status.to_pylist() == ["missing"] * 3
+    assert out.value.to_pylist() == [None] * 3
+    assert out.derived["unstorable"].to_pylist() == [False] * 3
+    assert get_standardiser("person_name") is standardise_person_name
+    assert standardise_name_text("张三")[0] == "张三"
