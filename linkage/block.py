@@ -1,30 +1,79 @@
 """Block stage: candidate pairs from several passes on standardised keys.
 
-(Owned by the matching-engine work; see ``block()`` for the contract the pipeline uses.)
+Each :class:`BlockingPass` turns records into blocks (records that share a key) or windows
+(sorted neighbourhood), and pairs are generated inside DuckDB on Arrow tables, never in a
+Python loop over records. The passes' pairs are united without duplicates; each pair keeps
+the name of the first pass that produced it. Over-large blocks (a placeholder ID, a very
+common name in a large city) are skipped by that pass with a warning in the report, so one
+skewed key cannot explode the run; later passes still see those records.
 """
 
 from __future__ import annotations
 
+import logging
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+import duckdb
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkage.errors import SchemaError
+from linkage.schemas import CANDIDATE_PAIRS, require_fields
+
+log = logging.getLogger(__name__)
+
+PassKind = Literal["exact", "sorted_neighbourhood", "qgram", "token"]
+_SEP = "\x1f"
 
 
 @dataclass(frozen=True, kw_only=True)
 class BlockingPass:
-    """One blocking pass: records that agree on every key column become candidate pairs."""
+    """One blocking pass.
+
+    ``kind``:
+      * ``"exact"``: records that agree on every key column (after ``prefix``) share a block.
+      * ``"sorted_neighbourhood"``: records sorted by the joined key; each is paired with the
+        next ``window - 1`` records.
+      * ``"qgram"`` / ``"token"``: the (single) key is split into character q-grams or
+        whitespace tokens; records sharing at least ``min_shared`` of them are paired.
+        Grams held by more than ``max_block_size`` records are ignored (too common to help).
+
+    ``prefix`` (aligned with ``keys``) keeps only the first N characters of a key
+    (0 = the whole value): e.g. ``keys = ["id_number"], prefix = [10]`` blocks on division
+    code + birth year. ``link_only`` pairs only records from different sources (linking two
+    datasets rather than deduplicating).
+    """
 
     name: str
     keys: tuple[str, ...]
     max_block_size: int = 500
+    kind: PassKind = "exact"
+    prefix: tuple[int, ...] = ()
+    window: int = 5
+    q: int = 2
+    min_shared: int = 2
+    link_only: bool = False
 
     def __post_init__(self) -> None:
         if not self.keys:
             raise ValueError(f"blocking pass {self.name!r} needs at least one key")
         if self.max_block_size < 2:
             raise ValueError(f"blocking pass {self.name!r}: max_block_size must be >= 2")
+        if self.prefix and len(self.prefix) != len(self.keys):
+            raise ValueError(f"blocking pass {self.name!r}: prefix needs one length per key")
+        if any(p < 0 for p in self.prefix):
+            raise ValueError(f"blocking pass {self.name!r}: prefix lengths must be >= 0")
+        if self.window < 2:
+            raise ValueError(f"blocking pass {self.name!r}: window must be >= 2")
+        if self.q < 1 or self.min_shared < 1:
+            raise ValueError(f"blocking pass {self.name!r}: q and min_shared must be >= 1")
+        if self.kind in ("qgram", "token") and len(self.keys) != 1:
+            raise ValueError(f"blocking pass {self.name!r}: a {self.kind} pass takes one key")
 
 
 @dataclass(frozen=True)
@@ -35,6 +84,351 @@ class BlockingResult:
     report: dict[str, Any] = field(default_factory=dict)
 
 
-def block(records: pa.Table, passes: Sequence[BlockingPass]) -> BlockingResult:
-    """Union of the pairs of every pass, id_l < id_r, each tagged with its first pass."""
-    raise NotImplementedError
+def block(
+    records: pa.Table,
+    passes: Sequence[BlockingPass],
+    *,
+    truth_pairs: pa.Table | None = None,
+    memory_limit: str | None = None,
+) -> BlockingResult:
+    """Union of the pairs of every pass, id_l < id_r, each tagged with its first pass.
+
+    ``truth_pairs`` (id_l, id_r of true matches), when given, adds pair completeness (the
+    share of true pairs among the candidates) to the report. ``memory_limit`` (e.g. "2GB")
+    bounds DuckDB, which then spills to a temporary directory.
+    """
+    require_fields(records, ["record_id"], what="block(records)")
+    for bp in passes:
+        require_fields(records, bp.keys, what=f"block pass {bp.name!r}")
+        if bp.link_only:
+            require_fields(records, ["source"], what=f"block pass {bp.name!r} (link_only)")
+    names = [bp.name for bp in passes]
+    if len(set(names)) != len(names):
+        raise SchemaError(f"blocking pass names must be unique, got {names}")
+    ids = _int64(records.column("record_id"))
+    sources = _source_codes(records) if "source" in records.column_names else None
+    with tempfile.TemporaryDirectory(prefix="linkage-block-") as tmp:
+        con = duckdb.connect(config={"temp_directory": tmp})
+        try:
+            if memory_limit:
+                _run(con, f"SET memory_limit = '{_sql_literal(memory_limit)}'")
+            pass_reports = []
+            _run(con, "CREATE TABLE all_pairs (id_l BIGINT, id_r BIGINT, p SMALLINT)")
+            for index, bp in enumerate(passes):
+                pass_reports.append(_run_pass(con, records, ids, sources, bp, index))
+            pairs, new_counts = _union(con, names)
+            truth_hits = _completeness(con, truth_pairs) if truth_pairs is not None else None
+        finally:
+            con.close()
+    for rep, new in zip(pass_reports, new_counts, strict=True):
+        rep["new_pairs"] = new
+    report = _report(records, ids, sources, passes, pass_reports, pairs.num_rows)
+    if truth_pairs is not None and truth_hits is not None:
+        found, total = truth_hits
+        report["truth_pairs"] = total
+        report["pair_completeness"] = found / total if total else None
+    for warning in report["warnings"]:
+        log.warning("block: %s", warning)
+    log.info("block: %d records, %d passes, %d candidate pairs (reduction ratio %.6f)",
+             records.num_rows, len(passes), pairs.num_rows, report["reduction_ratio"])
+    return BlockingResult(pairs=pairs, report=report)
+
+
+# --- passes ------------------------------------------------------------------------------
+
+
+def _run_pass(
+    con: duckdb.DuckDBPyConnection,
+    records: pa.Table,
+    ids: npt.NDArray[np.int64],
+    sources: npt.NDArray[np.int32] | None,
+    bp: BlockingPass,
+    index: int,
+) -> dict[str, Any]:
+    key = _joined_key(records, bp)
+    if bp.kind == "exact":
+        return _exact_pass(con, ids, sources, key, bp, index)
+    if bp.kind == "sorted_neighbourhood":
+        return _sorted_pass(con, ids, sources, key, bp, index)
+    return _gram_pass(con, ids, sources, key, bp, index)
+
+
+def _joined_key(records: pa.Table, bp: BlockingPass) -> pa.Array:
+    """The pass's key per record as one string (null when any part is null or blank)."""
+    parts: list[pa.Array] = []
+    for i, name in enumerate(bp.keys):
+        col = records.column(name).combine_chunks()
+        if pa.types.is_dictionary(col.type):
+            col = col.dictionary_decode()
+        if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
+            col = pc.cast(col, pa.string())
+        col = pc.utf8_trim_whitespace(col)
+        col = pc.if_else(pc.equal(col, ""), pa.scalar(None, col.type), col)
+        length = bp.prefix[i] if bp.prefix else 0
+        if length:
+            short = pc.less(pc.utf8_length(col), length)
+            head = pc.utf8_slice_codeunits(col, 0, length)
+            col = pc.if_else(short, pa.scalar(None, col.type), head)
+        parts.append(col)
+    if len(parts) == 1:
+        return parts[0]
+    return pc.binary_join_element_wise(*parts, _SEP)
+
+
+def _exact_pass(
+    con: duckdb.DuckDBPyConnection,
+    ids: npt.NDArray[np.int64],
+    sources: npt.NDArray[np.int32] | None,
+    key: pa.Array,
+    bp: BlockingPass,
+    index: int,
+) -> dict[str, Any]:
+    encoded = pc.dictionary_encode(key)
+    filled = pc.fill_null(pc.cast(encoded.indices, pa.int64()), -1)
+    blk = np.asarray(filled.to_numpy(zero_copy_only=False), dtype=np.int64)
+    return _pairs_from_blocks(con, ids, sources, blk, bp, index)
+
+
+def _pairs_from_blocks(
+    con: duckdb.DuckDBPyConnection,
+    ids: npt.NDArray[np.int64],
+    sources: npt.NDArray[np.int32] | None,
+    blk: npt.NDArray[np.int64],
+    bp: BlockingPass,
+    index: int,
+) -> dict[str, Any]:
+    """Pairs of records sharing a block id (>= 0), skipping blocks above the cap."""
+    keyed = blk >= 0
+    n_blocks = int(blk.max()) + 1 if keyed.any() else 0
+    sizes = np.bincount(blk[keyed], minlength=n_blocks) if n_blocks else np.zeros(0, np.int64)
+    capped = sizes > bp.max_block_size
+    keep = keyed & ~capped[np.where(keyed, blk, 0)] if n_blocks else keyed
+    keep &= sizes[np.where(keyed, blk, 0)] >= 2 if n_blocks else keep
+    src = sources[keep] if sources is not None else np.zeros(int(keep.sum()), np.int32)
+    table = pa.table({"rid": ids[keep], "blk": blk[keep], "src": src})
+    con.register("pass_rows", table)
+    cross = "AND l.src <> r.src" if bp.link_only else ""
+    _run(
+        con,
+        f"""INSERT INTO all_pairs
+            SELECT l.rid, r.rid, {index}::SMALLINT FROM pass_rows l JOIN pass_rows r
+            ON l.blk = r.blk AND l.rid < r.rid {cross}"""
+    )
+    con.unregister("pass_rows")
+    produced = _count_pass(con, index)
+    top = np.sort(sizes)[::-1][:5].tolist() if n_blocks else []
+    return {
+        "name": bp.name,
+        "kind": bp.kind,
+        "keys": list(bp.keys),
+        "records_keyed": int(keyed.sum()),
+        "blocks": int((sizes >= 2).sum()),
+        "largest_blocks": [int(s) for s in top],
+        "capped_blocks": int(capped.sum()),
+        "capped_records": int(sizes[capped].sum()) if n_blocks else 0,
+        "pairs": produced,
+    }
+
+
+def _sorted_pass(
+    con: duckdb.DuckDBPyConnection,
+    ids: npt.NDArray[np.int64],
+    sources: npt.NDArray[np.int32] | None,
+    key: pa.Array,
+    bp: BlockingPass,
+    index: int,
+) -> dict[str, Any]:
+    valid = np.asarray(key.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    positions = np.flatnonzero(valid)
+    sub = pa.table({"k": key.filter(pa.array(valid)), "rid": ids[valid]})
+    order = pc.sort_indices(sub, sort_keys=[("k", "ascending"), ("rid", "ascending")])
+    sorted_pos = positions[order.to_numpy()]
+    lefts: list[npt.NDArray[np.int64]] = []
+    rights: list[npt.NDArray[np.int64]] = []
+    for d in range(1, bp.window):
+        if d >= len(sorted_pos):
+            break
+        a, b = sorted_pos[:-d], sorted_pos[d:]
+        if bp.link_only and sources is not None:
+            cross = sources[a] != sources[b]
+            a, b = a[cross], b[cross]
+        lefts.append(ids[a])
+        rights.append(ids[b])
+    left = np.concatenate(lefts) if lefts else np.zeros(0, np.int64)
+    right = np.concatenate(rights) if rights else np.zeros(0, np.int64)
+    table = pa.table({"a": np.minimum(left, right), "b": np.maximum(left, right)})
+    con.register("pass_pairs", table)
+    _run(
+        con,
+        f"INSERT INTO all_pairs SELECT DISTINCT a, b, {index}::SMALLINT FROM pass_pairs WHERE a < b"
+    )
+    con.unregister("pass_pairs")
+    return {
+        "name": bp.name,
+        "kind": bp.kind,
+        "keys": list(bp.keys),
+        "records_keyed": int(valid.sum()),
+        "window": bp.window,
+        "blocks": 0,
+        "largest_blocks": [],
+        "capped_blocks": 0,
+        "capped_records": 0,
+        "pairs": _count_pass(con, index),
+    }
+
+
+def _gram_pass(
+    con: duckdb.DuckDBPyConnection,
+    ids: npt.NDArray[np.int64],
+    sources: npt.NDArray[np.int32] | None,
+    key: pa.Array,
+    bp: BlockingPass,
+    index: int,
+) -> dict[str, Any]:
+    """Pairs sharing >= min_shared q-grams (or tokens); too-common grams are ignored."""
+    src = sources if sources is not None else np.zeros(len(ids), np.int32)
+    con.register("pass_keys", pa.table({"rid": ids, "src": src, "k": key}))
+    if bp.kind == "token":
+        explode = "SELECT DISTINCT rid, src, unnest(string_split(k, ' ')) AS g FROM pass_keys"
+    else:
+        explode = (
+            f"SELECT DISTINCT rid, src, substr(k, i, {bp.q}) AS g FROM pass_keys, "
+            f"range(1, greatest(length(k) - {bp.q} + 2, 2)) AS t(i) WHERE k IS NOT NULL"
+        )
+    _run(con, f"CREATE OR REPLACE TEMP TABLE grams AS {explode}")
+    con.unregister("pass_keys")
+    _run(con, "DELETE FROM grams WHERE g IS NULL OR g = ''")
+    stats = con.execute(
+        f"""SELECT count(*), coalesce(sum(CASE WHEN n > {bp.max_block_size} THEN 1 END), 0),
+                   coalesce(sum(CASE WHEN n > {bp.max_block_size} THEN n END), 0)
+            FROM (SELECT count(*) AS n FROM grams GROUP BY g HAVING count(*) >= 2)"""
+    ).fetchall()[0]
+    top = con.execute(
+        "SELECT count(*) AS n FROM grams GROUP BY g ORDER BY n DESC LIMIT 5"
+    ).fetchall()
+    _run(
+        con,
+        f"""CREATE OR REPLACE TEMP TABLE grams_kept AS SELECT rid, src, g FROM grams
+            WHERE g IN (SELECT g FROM grams GROUP BY g
+                        HAVING count(*) BETWEEN 2 AND {bp.max_block_size})"""
+    )
+    cross = "AND l.src <> r.src" if bp.link_only else ""
+    _run(
+        con,
+        f"""INSERT INTO all_pairs
+            SELECT l.rid, r.rid, {index}::SMALLINT FROM grams_kept l JOIN grams_kept r
+            ON l.g = r.g AND l.rid < r.rid {cross}
+            GROUP BY l.rid, r.rid HAVING count(*) >= {bp.min_shared}"""
+    )
+    keyed = int(np.asarray(key.is_valid().to_numpy(zero_copy_only=False)).sum())
+    _run(con, "DROP TABLE grams")
+    _run(con, "DROP TABLE grams_kept")
+    return {
+        "name": bp.name,
+        "kind": bp.kind,
+        "keys": list(bp.keys),
+        "records_keyed": keyed,
+        "blocks": int(stats[0]),
+        "largest_blocks": [int(r[0]) for r in top],
+        "capped_blocks": int(stats[1]),
+        "capped_records": int(stats[2]),
+        "pairs": _count_pass(con, index),
+    }
+
+
+# --- union and report ----------------------------------------------------------------------
+
+
+def _count_pass(con: duckdb.DuckDBPyConnection, index: int) -> int:
+    rows = con.execute(f"SELECT count(*) FROM all_pairs WHERE p = {index}").fetchall()
+    return int(rows[0][0])
+
+
+def _union(con: duckdb.DuckDBPyConnection, names: list[str]) -> tuple[pa.Table, list[int]]:
+    """Distinct pairs sorted by (id_l, id_r), each with the first pass that produced it."""
+    result = con.sql(
+        "SELECT id_l, id_r, min(p) AS p FROM all_pairs GROUP BY id_l, id_r ORDER BY id_l, id_r"
+    ).to_arrow_table()
+    p = result.column("p").combine_chunks()
+    new_counts = np.bincount(p.to_numpy(zero_copy_only=False).astype(np.int64),
+                             minlength=len(names)) if len(p) else np.zeros(len(names), np.int64)
+    pass_name = pa.array(names, pa.string()).take(p) if len(p) else pa.array([], pa.string())
+    pairs = pa.table(
+        {"id_l": result.column("id_l"), "id_r": result.column("id_r"), "pass_name": pass_name},
+        schema=CANDIDATE_PAIRS,
+    )
+    _run(con, "CREATE OR REPLACE TEMP TABLE union_pairs AS "
+                "SELECT DISTINCT id_l, id_r FROM all_pairs")
+    return pairs, [int(c) for c in new_counts]
+
+
+def _completeness(con: duckdb.DuckDBPyConnection, truth: pa.Table) -> tuple[int, int]:
+    require_fields(truth, ["id_l", "id_r"], what="block(truth_pairs)")
+    left = _int64(truth.column("id_l"))
+    right = _int64(truth.column("id_r"))
+    lo, hi = np.minimum(left, right), np.maximum(left, right)
+    con.register("truth_raw", pa.table({"a": lo, "b": hi}))
+    row = con.execute(
+        """SELECT count(*), count(u.id_l) FROM (SELECT DISTINCT a, b FROM truth_raw WHERE a < b) t
+           LEFT JOIN union_pairs u ON u.id_l = t.a AND u.id_r = t.b"""
+    ).fetchall()[0]
+    con.unregister("truth_raw")
+    return int(row[1]), int(row[0])
+
+
+def _report(
+    records: pa.Table,
+    ids: npt.NDArray[np.int64],
+    sources: npt.NDArray[np.int32] | None,
+    passes: Sequence[BlockingPass],
+    pass_reports: list[dict[str, Any]],
+    n_pairs: int,
+) -> dict[str, Any]:
+    n = len(ids)
+    link_only = bool(passes) and all(bp.link_only for bp in passes)
+    if link_only and sources is not None:
+        counts = np.bincount(sources).astype(np.float64)
+        possible = float((counts.sum() ** 2 - (counts**2).sum()) / 2)
+    else:
+        possible = n * (n - 1) / 2
+    warnings: list[str] = []
+    for rep in pass_reports:
+        if rep["capped_blocks"]:
+            what = "grams" if rep["kind"] in ("qgram", "token") else "blocks"
+            bp = next(b for b in passes if b.name == rep["name"])
+            warnings.append(
+                f"pass {rep['name']!r}: {rep['capped_blocks']} {what} larger than "
+                f"max_block_size={bp.max_block_size} were skipped "
+                f"({rep['capped_records']} record slots; largest {rep['largest_blocks'][:1]})"
+            )
+    return {
+        "records": n,
+        "mode": "link_only" if link_only else "dedupe",
+        "possible_pairs": possible,
+        "candidate_pairs": n_pairs,
+        "reduction_ratio": 1.0 - n_pairs / possible if possible else 0.0,
+        "passes": pass_reports,
+        "warnings": warnings,
+    }
+
+
+def _int64(column: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.int64]:
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return np.asarray(pc.cast(arr, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _source_codes(records: pa.Table) -> npt.NDArray[np.int32]:
+    col = records.column("source").combine_chunks()
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()
+    enc = pc.dictionary_encode(pc.fill_null(col, ""))
+    return np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Run a statement and consume its result (DuckDB refuses new work until it is)."""
+    con.execute(sql).fetchall()
+
+
+def _sql_literal(text: str) -> str:
+    return text.replace("'", "''")

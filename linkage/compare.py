@@ -1,32 +1,261 @@
-"""Compare stage: an int8 level per comparison for every candidate pair, on whole columns."""
+"""Compare stage: an int8 level per comparison for every candidate pair, on whole columns.
+
+Every comparison works on dictionary codes: each column is dictionary-encoded once, a pair
+becomes two integer codes, equality is an integer test, and the similarity function runs
+once per *distinct* (left value, right value) pair, since real columns repeat heavily. The
+similarity functions themselves are column-wise (rapidfuzz ``process.cpdist`` over all
+cores, or a domain comparator from :mod:`linkage.comparators`).
+
+Levels: -1 when a side is null, 0 for "else", 1..k for each similarity threshold passed
+(thresholds ascending), k+1 for exact equality. Besides ``gamma_<name>`` (int8) and
+``sim_<name>`` (float32), a comparison may add:
+
+* ``tf_<name>`` (float32): term frequency of the more common of the two values (share of
+  records holding it), for term-frequency adjustment in scoring;
+* ``ml_<name>`` / ``cl_<name>`` (bool): both values valid (status "ok...") and equal /
+  different, for must-link rules and cannot-link constraints.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
-Method = Literal["exact", "jaro_winkler", "levenshtein"]
+from linkage.comparators import METHODS, default_thresholds, similarity
+from linkage.errors import SchemaError
+from linkage.schemas import require_fields
+
+log = logging.getLogger(__name__)
+
+Method = Literal[
+    "exact",
+    "jaro_winkler",
+    "jaro",
+    "levenshtein",
+    "damerau_levenshtein",
+    "indel",
+    "token_set",
+    "numeric",
+    "id_number",
+    "credit_code",
+    "person_name",
+    "enterprise_name",
+    "address",
+    "date",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
 class Comparison:
     """An ordered list of levels for one field: null (-1), else (0), then one level per
-    threshold (ascending strictness), then exact (highest)."""
+    threshold (ascending strictness), then exact (highest).
+
+    ``thresholds`` empty means the method's default levels (see
+    :func:`linkage.comparators.default_thresholds`); plain string methods then have just
+    exact / else. ``must_link``: both values valid and equal is a deterministic link
+    (e.g. the same valid ID number). ``cannot_link``: both values valid and different
+    means never the same entity (two different valid 18-digit ID numbers).
+    """
 
     name: str
     field: str
     method: Method = "jaro_winkler"
     thresholds: tuple[float, ...] = ()
     term_frequency: bool = False
+    must_link: bool = False
+    cannot_link: bool = False
 
     def __post_init__(self) -> None:
         if any(not 0.0 < t <= 1.0 for t in self.thresholds):
             raise ValueError(f"comparison {self.name!r}: thresholds must be within (0, 1]")
+        if list(self.thresholds) != sorted(set(self.thresholds)):
+            raise ValueError(f"comparison {self.name!r}: thresholds must be strictly ascending")
+        if not self.name.isidentifier():
+            raise ValueError(f"comparison {self.name!r}: name must be an identifier")
+
+    @property
+    def levels_thresholds(self) -> tuple[float, ...]:
+        """The thresholds in force (the declared ones or the method's defaults)."""
+        if self.thresholds:
+            return self.thresholds
+        return default_thresholds(self.method)
+
+    @property
+    def n_levels(self) -> int:
+        """Number of non-null levels: else, one per threshold, exact."""
+        return len(self.levels_thresholds) + 2
+
+    @property
+    def top_level(self) -> int:
+        """The exact-agreement level."""
+        return len(self.levels_thresholds) + 1
+
+    def describe_level(self, level: int) -> str:
+        """The level in words, for explanations and charts."""
+        ts = self.levels_thresholds
+        if level < 0:
+            return f"{self.field} missing on a side"
+        if level == 0:
+            return f"{self.field} different"
+        if level == len(ts) + 1:
+            return f"{self.field} exactly equal"
+        return f"{self.field} {self.method} similarity >= {ts[level - 1]:g}"
+
+    def describe_levels(self) -> list[str]:
+        """Every level's description, from -1 (null) to the top level."""
+        return [self.describe_level(lv) for lv in range(-1, self.top_level + 1)]
 
 
 def compare(records: pa.Table, pairs: pa.Table, comparisons: Sequence[Comparison]) -> pa.Table:
-    """ComparisonVectors for ``pairs`` (id_l, id_r, gamma_<name> int8, sim_<name> float32)."""
-    raise NotImplementedError
+    """ComparisonVectors for ``pairs`` (id_l, id_r, gamma_<name> int8, sim_<name> float32,
+    plus tf_/ml_/cl_ columns where the comparison asks for them)."""
+    require_fields(records, ["record_id"], what="compare(records)")
+    require_fields(pairs, ["id_l", "id_r"], what="compare(pairs)")
+    for comp in comparisons:
+        require_fields(records, [comp.field], what=f"comparison {comp.name!r}")
+    names = [c.name for c in comparisons]
+    if len(set(names)) != len(names):
+        raise SchemaError(f"comparison names must be unique, got {names}")
+    id_l = _int64(pairs.column("id_l"))
+    id_r = _int64(pairs.column("id_r"))
+    pos_l, pos_r = _positions(_int64(records.column("record_id")), id_l, id_r)
+    columns: dict[str, pa.Array | npt.NDArray[np.generic]] = {"id_l": id_l, "id_r": id_r}
+    for comp in comparisons:
+        columns.update(_compare_one(records, pos_l, pos_r, comp))
+    log.info("compare: %d pairs x %d comparisons", len(id_l), len(comparisons))
+    return pa.table(columns)
+
+
+def _compare_one(
+    records: pa.Table,
+    pos_l: npt.NDArray[np.int64],
+    pos_r: npt.NDArray[np.int64],
+    comp: Comparison,
+) -> dict[str, npt.NDArray[np.generic]]:
+    uniques, codes = encode_column(records.column(comp.field))
+    cl, cr = codes[pos_l], codes[pos_r]
+    null = (cl < 0) | (cr < 0)
+    equal = (cl == cr) & ~null
+    todo = ~null & ~equal
+    sims = np.full(len(cl), np.nan, dtype=np.float32)
+    sims[equal] = 1.0
+    if todo.any():
+        sims[todo] = _distinct_similarity(uniques, cl[todo], cr[todo], comp)
+    thresholds = np.asarray(comp.levels_thresholds, dtype=np.float32)
+    gamma = np.searchsorted(thresholds, np.nan_to_num(sims, nan=0.0), side="right").astype(np.int8)
+    gamma[equal] = comp.top_level
+    gamma[null | np.isnan(sims)] = -1  # NaN: the method says the values are not comparable
+    out: dict[str, npt.NDArray[np.generic]] = {f"gamma_{comp.name}": gamma}
+    if comp.method != "exact":
+        out[f"sim_{comp.name}"] = sims
+    if comp.term_frequency:
+        freq = np.bincount(codes[codes >= 0], minlength=len(uniques)).astype(np.float64)
+        total = freq.sum()
+        tf = (freq / total if total else freq).astype(np.float32)
+        tf_pair = np.full(len(cl), np.nan, dtype=np.float32)
+        ok = ~null
+        tf_pair[ok] = np.maximum(tf[cl[ok]], tf[cr[ok]])
+        out[f"tf_{comp.name}"] = tf_pair
+    if comp.must_link or comp.cannot_link:
+        valid = _valid_mask(records, comp.field, codes)
+        both = valid[pos_l] & valid[pos_r]
+        if comp.must_link:
+            out[f"ml_{comp.name}"] = both & equal
+        if comp.cannot_link:
+            # equal after legacy upgrade (similarity 1.0) is not a conflict
+            out[f"cl_{comp.name}"] = both & ~equal & ~(sims >= 1.0)
+    return out
+
+
+def _distinct_similarity(
+    uniques: list[str],
+    cl: npt.NDArray[np.int64],
+    cr: npt.NDArray[np.int64],
+    comp: Comparison,
+) -> npt.NDArray[np.float32]:
+    """Similarity of each (cl, cr) pair, computed once per distinct unordered code pair."""
+    if comp.method == "exact":
+        return np.zeros(len(cl), dtype=np.float32)
+    lo = np.minimum(cl, cr)
+    hi = np.maximum(cl, cr)
+    key = lo * np.int64(len(uniques)) + hi
+    distinct, inverse = np.unique(key, return_inverse=True)
+    a = distinct // len(uniques)
+    b = distinct % len(uniques)
+    sims = similarity(comp.method, uniques, a, b)
+    return np.asarray(sims, dtype=np.float32)[inverse.reshape(-1)]
+
+
+def encode_column(column: pa.ChunkedArray | pa.Array) -> tuple[list[str], npt.NDArray[np.int64]]:
+    """Distinct non-blank string values and each row's code into them (-1 for null/blank)."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = pc.cast(arr, pa.string())
+    arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
+    encoded = pc.dictionary_encode(arr)
+    codes = pc.fill_null(pc.cast(encoded.indices, pa.int64()), -1)
+    return (
+        [str(v) for v in encoded.dictionary.to_pylist()],
+        np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int64),
+    )
+
+
+def _valid_mask(
+    records: pa.Table, field: str, codes: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
+    """Rows whose value is usable and valid: status "ok..." when a status column exists,
+    else non-null; masked values (``<field>__masked`` true or a ``*``) never count."""
+    valid = codes >= 0
+    status_col = f"{field}__status"
+    if status_col in records.column_names:
+        status = records.column(status_col).combine_chunks()
+        ok = pc.fill_null(pc.starts_with(status, "ok"), False)
+        valid &= np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
+    masked_col = f"{field}__masked"
+    if masked_col in records.column_names:
+        masked = pc.fill_null(records.column(masked_col).combine_chunks(), False)
+        valid &= ~np.asarray(masked.to_numpy(zero_copy_only=False), dtype=bool)
+    values = records.column(field).combine_chunks()
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        star = pc.fill_null(pc.match_substring(values, "*"), False)
+        valid &= ~np.asarray(star.to_numpy(zero_copy_only=False), dtype=bool)
+    return valid
+
+
+def _positions(
+    record_ids: npt.NDArray[np.int64], id_l: npt.NDArray[np.int64], id_r: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Row positions in ``records`` of each pair's two record ids."""
+    if len(record_ids) == 0:
+        if len(id_l):
+            raise SchemaError("compare: pairs refer to records but the record table is empty")
+        return id_l.copy(), id_r.copy()
+    order = np.argsort(record_ids, kind="stable")
+    sorted_ids = record_ids[order]
+    out = []
+    for ids in (id_l, id_r):
+        idx = np.searchsorted(sorted_ids, ids)
+        idx = np.clip(idx, 0, len(sorted_ids) - 1)
+        found = sorted_ids[idx] == ids
+        if not found.all():
+            missing = int(ids[~found][0])
+            raise SchemaError(f"compare: pair refers to record_id {missing}, not in records")
+        out.append(order[idx].astype(np.int64))
+    return out[0], out[1]
+
+
+def _int64(column: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.int64]:
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return np.asarray(pc.cast(arr, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+__all__ = ["METHODS", "Comparison", "Method", "compare", "encode_column"]

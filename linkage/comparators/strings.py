@@ -1,0 +1,70 @@
+"""Plain string similarities: rapidfuzz scorers over whole aligned columns (all cores)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import (
+    DamerauLevenshtein,
+    Indel,
+    Jaro,
+    JaroWinkler,
+    Levenshtein,
+)
+
+#: method name -> (rapidfuzz scorer returning a normalised similarity, scale to 0..1)
+STRING_SCORERS: dict[str, tuple[Any, float]] = {
+    "jaro_winkler": (JaroWinkler.normalized_similarity, 1.0),
+    "jaro": (Jaro.normalized_similarity, 1.0),
+    "levenshtein": (Levenshtein.normalized_similarity, 1.0),
+    "damerau_levenshtein": (DamerauLevenshtein.normalized_similarity, 1.0),
+    "indel": (Indel.normalized_similarity, 1.0),
+    "token_set": (fuzz.token_set_ratio, 0.01),
+}
+
+
+Codes = npt.NDArray[np.int64]
+
+
+def string_similarity(
+    method: str, uniques: Sequence[str], a: Codes, b: Codes
+) -> npt.NDArray[np.float32]:
+    """rapidfuzz ``process.cpdist`` over the aligned pairs, scaled to 0..1."""
+    if len(a) == 0:
+        return np.zeros(0, dtype=np.float32)
+    scorer, scale = STRING_SCORERS[method]
+    values = np.asarray(uniques, dtype=object)
+    left = values[a].tolist()
+    right = values[b].tolist()
+    sims = process.cpdist(left, right, scorer=scorer, dtype=np.float32, workers=-1)
+    out = np.asarray(sims, dtype=np.float32).reshape(-1)
+    return out * np.float32(scale) if scale != 1.0 else out
+
+
+def numeric_similarity(uniques: Sequence[str], a: Codes, b: Codes) -> npt.NDArray[np.float32]:
+    """1 - relative difference of two numbers (capital, amounts); NaN (not comparable) when
+    either is not a number."""
+    numbers = _to_float(uniques)
+    x = numbers[a]
+    y = numbers[b]
+    scale = np.maximum(np.abs(x), np.abs(y))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.where(scale > 0, np.abs(x - y) / scale, 0.0)
+    sims = np.where(np.isnan(x) | np.isnan(y), np.nan, np.clip(1.0 - rel, 0.0, 1.0))
+    return sims.astype(np.float32)
+
+
+def _to_float(values: Sequence[str]) -> npt.NDArray[np.float64]:
+    out = np.empty(len(values), dtype=np.float64)
+    for i, v in enumerate(values):
+        try:
+            x = float(v.replace(",", ""))
+            out[i] = x if math.isfinite(x) else math.nan
+        except ValueError:
+            out[i] = math.nan
+    return out

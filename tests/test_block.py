@@ -1,0 +1,137 @@
+"""Blocking: hand-checked passes, capping, union tagging, and a brute-force reference."""
+
+from __future__ import annotations
+
+import itertools
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from linkage.block import BlockingPass, block
+from linkage.errors import SchemaError
+
+
+def _records(names: list[str | None], cities: list[str | None] | None = None,
+             sources: list[str] | None = None) -> pa.Table:
+    n = len(names)
+    return pa.table({
+        "record_id": pa.array(range(n), pa.int64()),
+        "source": sources or ["a"] * n,
+        "name": pa.array(names, pa.string()),
+        "city": pa.array(cities or ["c"] * n, pa.string()),
+    })
+
+
+def _pairs(result: object) -> list[tuple[int, int, str]]:
+    table = result.pairs  # type: ignore[attr-defined]
+    return [(r["id_l"], r["id_r"], r["pass_name"]) for r in table.to_pylist()]
+
+
+def test_exact_pass_pairs_within_blocks_only() -> None:
+    recs = _records(["x", "x", "y", "y", "x", None])
+    result = block(recs, [BlockingPass(name="n", keys=("name",))])
+    assert _pairs(result) == [(0, 1, "n"), (0, 4, "n"), (1, 4, "n"), (2, 3, "n")]
+    assert result.report["passes"][0]["largest_blocks"][:2] == [3, 2]
+    assert result.report["candidate_pairs"] == 4
+    assert result.report["reduction_ratio"] == pytest.approx(1 - 4 / 15)
+
+
+def test_union_tags_first_pass_and_has_no_duplicates() -> None:
+    recs = _records(["x", "x", "y", "y"], cities=["c", "d", "c", "c"])
+    result = block(recs, [BlockingPass(name="name", keys=("name",)),
+                          BlockingPass(name="city", keys=("city",))])
+    assert _pairs(result) == [(0, 1, "name"), (0, 2, "city"), (0, 3, "city"), (2, 3, "name")]
+    passes = {p["name"]: p for p in result.report["passes"]}
+    assert passes["city"]["pairs"] == 3 and passes["city"]["new_pairs"] == 2
+
+
+def test_oversized_block_is_skipped_with_warning() -> None:
+    recs = _records(["w"] * 6 + ["z", "z"])
+    result = block(recs, [BlockingPass(name="n", keys=("name",), max_block_size=5)])
+    assert _pairs(result) == [(6, 7, "n")]
+    assert result.report["passes"][0]["capped_blocks"] == 1
+    assert result.report["warnings"] and "max_block_size=5" in result.report["warnings"][0]
+
+
+def test_composite_key_with_prefix_and_blank_keys() -> None:
+    recs = _records(["110105x", "110105y", "110106x", "  "], cities=["c", "c", "c", "c"])
+    bp = BlockingPass(name="p", keys=("name", "city"), prefix=(6, 0))
+    assert _pairs(block(recs, [bp])) == [(0, 1, "p")]
+
+
+def test_link_only_pairs_cross_sources() -> None:
+    recs = _records(["x", "x", "x"], sources=["a", "a", "b"])
+    result = block(recs, [BlockingPass(name="n", keys=("name",), link_only=True)])
+    assert _pairs(result) == [(0, 2, "n"), (1, 2, "n")]
+    assert result.report["mode"] == "link_only"
+    assert result.report["possible_pairs"] == 2
+
+
+def test_sorted_neighbourhood_window() -> None:
+    recs = _records(["b", "a", "d", "c"])
+    bp = BlockingPass(name="sn", keys=("name",), kind="sorted_neighbourhood", window=2)
+    # sorted: a(1) b(0) c(3) d(2) -> neighbours (0,1) (0,3) (2,3)
+    assert _pairs(block(recs, [bp])) == [(0, 1, "sn"), (0, 3, "sn"), (2, 3, "sn")]
+
+
+def test_qgram_pass_needs_min_shared_grams() -> None:
+    recs = _records(["华为技术", "华为科技", "腾讯科技", "阿里巴巴"])
+    bp = BlockingPass(name="q", keys=("name",), kind="qgram", q=2, min_shared=1)
+    assert _pairs(block(recs, [bp])) == [(0, 1, "q"), (1, 2, "q")]
+    bp2 = BlockingPass(name="q", keys=("name",), kind="qgram", q=1, min_shared=3)
+    assert _pairs(block(recs, [bp2])) == [(0, 1, "q")]
+
+
+def test_pair_completeness_from_truth() -> None:
+    recs = _records(["x", "x", "y", "z"])
+    truth = pa.table({"id_l": [1, 2], "id_r": [0, 3]})
+    result = block(recs, [BlockingPass(name="n", keys=("name",))], truth_pairs=truth)
+    assert result.report["pair_completeness"] == pytest.approx(0.5)
+
+
+def test_missing_key_column_is_a_schema_error() -> None:
+    with pytest.raises(SchemaError, match="nope"):
+        block(_records(["x"]), [BlockingPass(name="n", keys=("nope",))])
+
+
+def test_bad_pass_config_is_rejected() -> None:
+    with pytest.raises(ValueError, match="prefix"):
+        BlockingPass(name="n", keys=("a", "b"), prefix=(1,))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["a", "b", "c", None]), st.sampled_from(["x", "y"]),
+                       st.sampled_from(["s1", "s2"])), min_size=0, max_size=25),
+    st.integers(min_value=2, max_value=6),
+    st.booleans(),
+)
+def test_exact_blocking_matches_brute_force(
+    rows: list[tuple[str | None, str, str]], cap: int, link_only: bool
+) -> None:
+    names = [r[0] for r in rows]
+    cities = [r[1] for r in rows]
+    sources = [r[2] for r in rows]
+    recs = _records(names, cities, sources) if rows else pa.table({
+        "record_id": pa.array([], pa.int64()), "source": pa.array([], pa.string()),
+        "name": pa.array([], pa.string()), "city": pa.array([], pa.string())})
+    passes = [BlockingPass(name="n", keys=("name", "city"), max_block_size=cap,
+                           link_only=link_only),
+              BlockingPass(name="c", keys=("city",), max_block_size=cap, link_only=link_only)]
+    expected: dict[tuple[int, int], str] = {}
+    for bp in passes:
+        keys = [tuple(r[k] for k in ({"name": 0, "city": 1}[x] for x in bp.keys)) for r in rows]
+        sizes: dict[tuple[object, ...], int] = {}
+        for k in keys:
+            if None not in k:
+                sizes[k] = sizes.get(k, 0) + 1
+        for i, j in itertools.combinations(range(len(rows)), 2):
+            if None in keys[i] or keys[i] != keys[j] or sizes[keys[i]] > cap:
+                continue
+            if link_only and sources[i] == sources[j]:
+                continue
+            expected.setdefault((i, j), bp.name)
+    got = {(a, b): p for a, b, p in _pairs(block(recs, passes))}
+    assert got == expected

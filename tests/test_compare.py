@@ -1,0 +1,130 @@
+"""Comparisons: hand-checked levels for every comparator and the compare stage contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from linkage.comparators import pairs_from_lists, similarity
+from linkage.compare import Comparison, compare
+from linkage.errors import SchemaError
+
+
+def _sims(method: str, left: list[str], right: list[str]) -> list[float]:
+    uniques, a, b = pairs_from_lists(left, right)
+    return [round(float(x), 4) for x in similarity(method, uniques, a, b)]
+
+
+def _levels(values: list[str | None], pairs: list[tuple[int, int]], comp: Comparison) -> list[int]:
+    recs = pa.table({"record_id": pa.array(range(len(values)), pa.int64()),
+                     comp.field: pa.array(values, pa.string())})
+    table = pa.table({"id_l": [p[0] for p in pairs], "id_r": [p[1] for p in pairs]})
+    return compare(recs, table, [comp]).column(f"gamma_{comp.name}").to_pylist()
+
+
+def test_id_number_levels() -> None:
+    comp = Comparison(name="id", field="id", method="id_number")
+    values = ["11010519491231002X", "110105491231002", "110***19491231002X",
+              "11010519491231003X", "11010519941231002X", "440524188001010014", None]
+    pairs = [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (0, 6)]
+    # exact 3; 15-digit upgrade equal 2; masked wildcard 2; one substitution 1;
+    # adjacent transposition (49 -> 94) 1; unrelated 0; null -1
+    assert _levels(values, pairs, comp) == [3, 2, 2, 1, 1, 0, -1]
+
+
+def test_credit_code_against_org_code_and_reg_number() -> None:
+    sims = _sims("credit_code",
+                 ["91350100M000100Y43", "91350100M000100Y43", "91350100M000100Y43",
+                  "110108000000016"],
+                 ["M000100Y4", "91350100M000100Y44", "110108000000016", "110108000000017"])
+    assert sims[0] == pytest.approx(0.95)  # org code embedded at positions 9-17
+    assert sims[1] == pytest.approx(0.9)   # one substitution
+    assert np.isnan(sims[2])               # credit code vs registration number: not comparable
+    assert sims[3] == pytest.approx(0.9)
+
+
+def test_date_levels() -> None:
+    sims = _sims("date", ["1990-03-04", "1990-03-04", "1990-03-04", "1990-03-04", "1990-03-04"],
+                 ["1990-04-03", "1990-03-05", "1990-03-21", "1990-11-21", "1985-07-09"])
+    assert sims == [0.9, 0.9, 0.75, 0.5, 0.0]
+
+
+def test_person_name_levels() -> None:
+    sims = _sims("person_name",
+                 ["买买提·艾力", "张伟", "王己", "张伟", "李?明", "张伟"],
+                 ["艾力.买买提", "章伟", "王已", "张玮", "李晓明", "李娜"])
+    assert sims[0] == pytest.approx(0.97)  # part order and dot variant
+    assert sims[1] == pytest.approx(0.92)  # homophone (zhang wei)
+    assert sims[2] == pytest.approx(0.92)  # look-alike characters
+    assert sims[3] == pytest.approx(0.92)  # 伟/玮 are homophones too
+    assert sims[4] == pytest.approx(0.97)  # rare-character placeholder
+    assert sims[5] < 0.8
+
+
+def test_enterprise_name_levels() -> None:
+    sims = _sims("enterprise_name",
+                 ["深圳市腾讯计算机系统有限公司", "腾讯计算机系统有限公司",
+                  "联想（北京）有限公司", "中国银行股份有限公司", "阿里巴巴网络有限公司"],
+                 ["腾讯计算机系统有限责任公司", "腾讯计算机系统股份有限公司",
+                  "联想（上海）有限公司", "中国银行股份有限公司北京分行", "阿里网络有限公司"])
+    assert sims[0] == pytest.approx(0.97)  # region prefix dropped, equivalent legal form
+    assert sims[1] == pytest.approx(0.9)   # same core, other legal form
+    assert sims[2] <= 0.6                  # different bracketed region: another entity
+    assert sims[3] <= 0.6                  # branch vs head office
+    assert sims[4] < 0.9                   # 阿里巴巴 is not the prefecture 阿里
+
+
+def test_address_levels() -> None:
+    sims = _sims("address", ["广东省深圳市南山区科技园路1号", "北京市朝阳区建国路88号"],
+                 ["深圳市南山区科技园路1号", "上海市徐汇区漕溪北路1号"])
+    assert sims[0] == pytest.approx(0.9)
+    assert sims[1] < 0.7
+
+
+def test_string_methods_and_thresholds() -> None:
+    comp = Comparison(name="n", field="n", method="jaro_winkler", thresholds=(0.8, 0.9))
+    values = ["martha", "marhta", "dixon", "dicksonx", "zzz", None]
+    # jw(martha, marhta) = 0.961 -> 2 ; jw(dixon, dicksonx) = 0.813 -> 1; exact 3; else 0
+    assert _levels(values, [(0, 1), (2, 3), (0, 0), (0, 4), (0, 5)], comp) == [2, 1, 3, 0, -1]
+
+
+def test_numeric_similarity() -> None:
+    sims = _sims("numeric", ["100", "100", "abc"], ["90", "50", "5"])
+    assert sims[:2] == [0.9, 0.5] and np.isnan(sims[2])
+
+
+def test_compare_outputs_tf_and_rule_columns() -> None:
+    recs = pa.table({
+        "record_id": pa.array([10, 11, 12, 13], pa.int64()),
+        "id": ["11010519491231002X", "11010519491231002X", "440524188001010014", None],
+        "id__status": ["ok", "ok", "ok", "missing"],
+    })
+    pairs = pa.table({"id_l": [10, 10, 10], "id_r": [11, 12, 13]})
+    comp = Comparison(name="id", field="id", method="id_number", term_frequency=True,
+                      must_link=True, cannot_link=True)
+    out = compare(recs, pairs, [comp])
+    assert out.column("gamma_id").type == pa.int8()
+    assert out.column("ml_id").to_pylist() == [True, False, False]
+    assert out.column("cl_id").to_pylist() == [False, True, False]
+    tf = out.column("tf_id").to_pylist()
+    assert tf[0] == pytest.approx(2 / 3) and tf[1] == pytest.approx(2 / 3)
+
+
+def test_compare_is_symmetric() -> None:
+    values = ["张伟", "章伟", "王芳", "张玮", None]
+    comp = Comparison(name="n", field="n", method="person_name")
+    pairs = [(i, j) for i in range(5) for j in range(5) if i != j]
+    levels = _levels(values, pairs, comp)
+    lookup = dict(zip(pairs, levels, strict=True))
+    assert all(lookup[(i, j)] == lookup[(j, i)] for i, j in pairs)
+
+
+def test_unknown_record_and_missing_field_are_schema_errors() -> None:
+    recs = pa.table({"record_id": pa.array([0, 1], pa.int64()), "n": ["a", "b"]})
+    comp = Comparison(name="n", field="n", method="exact")
+    with pytest.raises(SchemaError, match="record_id 5"):
+        compare(recs, pa.table({"id_l": [0], "id_r": [5]}), [comp])
+    with pytest.raises(SchemaError, match="missing"):
+        compare(recs, pa.table({"id_l": [0], "id_r": [1]}),
+                [Comparison(name="x", field="name__pinyin", method="exact")])
