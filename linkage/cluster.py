@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 from scipy.sparse import coo_matrix  # type: ignore[import-untyped]
 from scipy.sparse.csgraph import connected_components  # type: ignore[import-untyped]
 
+from linkage.golden import distinct_per_group
 from linkage.schemas import CLUSTERS, RECORD_BASE, SCORED_PAIRS, require_columns
 
 log = logging.getLogger(__name__)
@@ -250,9 +251,8 @@ def _broken_components(
     bad: list[np.ndarray] = []
     for codes in identity:
         has = codes >= 0
-        pairs = np.unique(np.stack([labels[has], codes[has]]), axis=1)
-        comp, count = np.unique(pairs[0], return_counts=True)
-        bad.append(comp[count > 1])
+        count = distinct_per_group(labels[has], codes[has], int(labels.max(initial=0)) + 1)
+        bad.append(np.flatnonzero(count > 1))
     same = labels[cl_left] == labels[cl_right]
     bad.append(labels[cl_left][same])
     return np.unique(np.concatenate(bad)) if bad else np.zeros(0, dtype=np.int64)

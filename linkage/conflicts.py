@@ -25,7 +25,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.golden import _codes, _days, _record_rank, _string, entity_codes
+from linkage.golden import (
+    _codes,
+    _days,
+    _record_rank,
+    _string,
+    combine,
+    distinct_per_group,
+    entity_codes,
+)
 from linkage.schemas import CANDIDATE_VALUE, CONFLICTS, require_fields
 
 log = logging.getLogger(__name__)
@@ -154,15 +162,15 @@ def _stale_or_conflict(
     e, v, d, k = ent[valid], value[valid], days[valid], known_day[valid]
     if not len(e):
         return stale, conflict
-    pair = np.stack([e, v])
-    uniq, inverse = np.unique(pair, axis=1, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    g_ent = uniq[0]
+    inverse = combine(e, v)
+    n_groups = int(inverse.max()) + 1
+    g_ent = np.zeros(n_groups, dtype=np.int64)
+    g_ent[inverse] = e
     n_values = np.bincount(g_ent, minlength=n_ent)
     # Latest date a value was seen; a value seen with an unknown date cannot be placed in time.
-    latest = np.full(uniq.shape[1], -(10**7), dtype=np.int64)
+    latest = np.full(n_groups, -(10**7), dtype=np.int64)
     np.maximum.at(latest, inverse, d)
-    undated = np.zeros(uniq.shape[1], dtype=bool)
+    undated = np.zeros(n_groups, dtype=bool)
     np.logical_or.at(undated, inverse, ~k)
     top = np.full(n_ent, -(10**7), dtype=np.int64)
     np.maximum.at(top, g_ent, latest)
@@ -185,9 +193,12 @@ def _dup_groups(ent: np.ndarray, value: np.ndarray, raw: np.ndarray,
     """Entities where one normalised value was written in two or more raw forms."""
     if not present.any():
         return np.zeros(0, dtype=np.int64)
-    triples = np.unique(np.stack([ent[present], value[present], raw[present]]), axis=1)
-    pairs, counts = np.unique(triples[:2], axis=1, return_counts=True)
-    return np.asarray(pairs[0][counts > 1], dtype=np.int64)
+    e, v, r = ent[present], value[present], raw[present]
+    pair = combine(e, v)
+    forms = distinct_per_group(pair, r, int(pair.max()) + 1)
+    owner = np.zeros(len(forms), dtype=np.int64)
+    owner[pair] = e
+    return owner[forms > 1]
 
 
 def _identity_conflicts(
@@ -210,12 +221,11 @@ def _identity_conflicts(
     attrs = [a for a in attributes if a in records.column_names]
     if not has.any() or not attrs:
         return []
-    attr_code = np.unique(np.stack([_codes(records[a]) for a in attrs], axis=1), axis=0,
-                          return_inverse=True)[1].reshape(-1)
+    attr_code = combine(*[_codes(records[a]) for a in attrs])
     k, e, a = code[has], ent[has], attr_code[has]
     n_keys = int(code.max()) + 1
-    n_ent_per_key = _distinct_count(k, e, n_keys)
-    n_attr_per_key = _distinct_count(k, a, n_keys)
+    n_ent_per_key = distinct_per_group(k, e, n_keys)
+    n_attr_per_key = distinct_per_group(k, a, n_keys)
     bad_key = (n_ent_per_key > 1) & (n_attr_per_key > 1)
     pieces: list[pa.Table] = []
     struct = _identity_struct(records, key, attrs)
@@ -226,17 +236,19 @@ def _identity_conflicts(
         order = rows[np.lexsort((_record_rank(records)[rows], code[rows]))]
         key_sorted = code[order]
         # One conflict row per (entity, shared key): candidates are every holder of the key.
-        pairs = np.unique(np.stack([ent[order], key_sorted]), axis=1)
-        starts = np.searchsorted(key_sorted, pairs[1], side="left")
-        ends = np.searchsorted(key_sorted, pairs[1], side="right")
-        pieces.append(_rows(ids, types, pairs[0], key, "identity_conflict", "critical",
+        pair = combine(ent[order], key_sorted)
+        first = np.unique(pair, return_index=True)[1]
+        pair_ent, pair_key = ent[order][first], key_sorted[first]
+        starts = np.searchsorted(key_sorted, pair_key, side="left")
+        ends = np.searchsorted(key_sorted, pair_key, side="right")
+        pieces.append(_rows(ids, types, pair_ent, key, "identity_conflict", "critical",
                             golden_key, _slices(order, starts, ends, struct)))
     if "birth_date" in attrs:
         bd = _codes(records["birth_date"])
         bd_ok = (bd >= 0) & _starts_ok(
             _string(records["birth_date__status"]) if "birth_date__status"
             in records.column_names else None, n)
-        split = _distinct_count(ent[bd_ok], bd[bd_ok], len(ids)) > 1
+        split = distinct_per_group(ent[bd_ok], bd[bd_ok], len(ids)) > 1
         if split.any():
             which = np.flatnonzero(split)
             order = np.lexsort((_record_rank(records), ent))
@@ -338,11 +350,3 @@ def _any_per_entity(entities: np.ndarray, n_ent: int) -> np.ndarray:
     flag = np.zeros(n_ent, dtype=bool)
     flag[entities] = True
     return flag
-
-
-def _distinct_count(group: np.ndarray, value: np.ndarray, n_groups: int) -> np.ndarray:
-    """Number of distinct ``value`` per ``group`` (0..n_groups-1)."""
-    if not len(group):
-        return np.zeros(n_groups, dtype=np.int64)
-    pairs = np.unique(np.stack([group, value]), axis=1)
-    return np.bincount(pairs[0], minlength=n_groups)

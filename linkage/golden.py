@@ -36,7 +36,8 @@ from linkage.schemas import GOLDEN_BASE, require_fields
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RULES", "Rule", "SurvivorshipConfig", "build_golden", "entity_codes"]
+__all__ = ["RULES", "Rule", "SurvivorshipConfig", "build_golden", "combine", "dense",
+           "distinct_per_group", "entity_codes"]
 
 #: A survivorship rule: one of ``RULES`` or ``"authority:<department>[,<department>...]"``.
 Rule = str
@@ -251,9 +252,9 @@ def _rule_key(
     if rule == "recent":
         return -days.astype(np.float64)
     if rule == "frequent":
-        both = ent * (int(value.max(initial=0)) + 2) + (value + 1)
-        _, inverse, counts = np.unique(both, return_inverse=True, return_counts=True)
-        return -counts[inverse].astype(np.float64)
+        both = combine(ent, value)
+        counts: np.ndarray = np.bincount(both)
+        return np.asarray(-counts[both], dtype=np.float64)
     if rule == "complete":
         return -completeness.astype(np.float64)
     if rule == "longest":
@@ -335,9 +336,7 @@ def _group_codes(records: pa.Table, group: Sequence[str]) -> np.ndarray:
     """One code per distinct combination of the group's values (nulls are values here)."""
     if len(group) == 1:
         return _codes(records[group[0]])
-    stacked = np.stack([_codes(records[f]) for f in group], axis=1)
-    _, inverse = np.unique(stacked, axis=0, return_inverse=True)
-    return np.asarray(inverse, dtype=np.int64).reshape(-1)
+    return combine(*[_codes(records[f]) for f in group])
 
 
 def _days(records: pa.Table) -> np.ndarray:
@@ -363,6 +362,43 @@ def _per_source(sources: pa.Array, fn: Callable[[str], float]) -> np.ndarray:
     table = np.array([fn(s) for s in encoded.dictionary.to_pylist()] + [0.0], dtype=np.float64)
     idx = pc.fill_null(encoded.indices, len(encoded.dictionary))
     return table[np.asarray(idx.to_numpy(zero_copy_only=False), dtype=np.int64)]
+
+
+def dense(code: np.ndarray) -> np.ndarray:
+    """Renumber non-negative int codes to 0..k-1 (order kept); O(n) when codes are compact."""
+    code = np.asarray(code, dtype=np.int64)
+    if not len(code):
+        return code
+    top = int(code.max())
+    if top < 8 * len(code) + 1024:
+        seen = np.bincount(code, minlength=top + 1) > 0
+        return np.asarray((np.cumsum(seen) - 1)[code], dtype=np.int64)
+    return np.asarray(np.unique(code, return_inverse=True)[1], dtype=np.int64).reshape(-1)
+
+
+def combine(*columns: np.ndarray) -> np.ndarray:
+    """One dense code per distinct combination of integer columns (any sign, e.g. -1 nulls)."""
+    code = np.zeros(len(columns[0]), dtype=np.int64)
+    for column in columns:
+        c = np.asarray(column, dtype=np.int64)
+        if not len(c):
+            return c
+        lo = int(c.min())
+        span = int(c.max()) - lo + 1
+        if (int(code.max()) + 1) * span >= 2**62:
+            code = dense(code)
+        code = code * span + (c - lo)
+    return dense(code)
+
+
+def distinct_per_group(group: np.ndarray, value: np.ndarray, n_groups: int) -> np.ndarray:
+    """Number of distinct ``value`` per ``group`` (0..n_groups-1)."""
+    if not len(group):
+        return np.zeros(n_groups, dtype=np.int64)
+    pair = combine(group, value)
+    owner = np.zeros(int(pair.max()) + 1, dtype=np.int64)
+    owner[pair] = group
+    return np.bincount(owner, minlength=n_groups)
 
 
 assert GOLDEN_BASE.names == ["entity_type", "entity_id", "n_records"]

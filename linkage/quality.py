@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.golden import _codes, _days, _string, entity_codes
+from linkage.golden import _codes, _days, _string, combine, entity_codes
 from linkage.schemas import SOURCE_QUALITY, require_fields
 
 log = logging.getLogger(__name__)
@@ -192,9 +192,9 @@ def _combo_counts(keys: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Per row: the sum of ``weight`` over rows with the same key columns."""
     if keys.shape[1] == 0:
         return np.zeros(0, dtype=np.int64)
-    _, inverse = np.unique(keys, axis=1, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    return np.bincount(inverse, weights=weight).astype(np.int64)[inverse]
+    inverse = combine(*keys)
+    sums: np.ndarray = np.bincount(inverse, weights=weight).astype(np.int64)
+    return np.asarray(sums[inverse], dtype=np.int64)
 
 
 def _group_mean(group: np.ndarray, sel: np.ndarray, x: np.ndarray, n_groups: int) -> np.ndarray:
