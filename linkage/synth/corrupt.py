@@ -1,0 +1,461 @@
+"""The error model: corrupt a department's true snapshot and log every error made.
+
+Per field, errors are drawn in a fixed order among the records that are *eligible* (the
+error makes sense for the value) and not yet corrupted in that field, each with its rate.
+So a rate is exactly "the probability of this error for an eligible record", and the log
+keeps the eligible count and expected number per (field, kind), which is what
+``benchmarks/check_error_rates.py`` compares against the injected errors.
+
+Only the affected rows (a few per cent) pass through Python; choices are pre-drawn.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import numpy as np
+import opencc
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkage.standardise.checksums import USCC_ALPHABET
+from linkage.synth import words
+from linkage.synth.columns import BoolArray, IntArray, day, join, set_rows, to_list
+from linkage.synth.config import SynthConfig
+from linkage.synth.divisions import COUNTIES, former_names
+from linkage.synth.enterprises import Enterprises
+from linkage.synth.population import Persons, county_column
+from linkage.synth.snapshot import Snapshot
+
+Fn = Callable[[str, float], str | None]
+
+_FULLWIDTH = str.maketrans({chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)})
+_CONFUSABLE_CLASS = "[" + "".join(words.CONFUSABLE) + "]"
+_RARE_CLASS = "[" + "".join(words.RARE_CHARS) + "]"
+_PLACEHOLDERS = ("000000000000000000", "111111111111111111", "123456789012345678")
+_FORMER = [former_names(c) for c in COUNTIES]
+
+
+@functools.cache
+def _s2t() -> opencc.OpenCC:
+    return opencc.OpenCC("s2t")
+
+
+@dataclass
+class ErrorLog:
+    """Every injected error of one file, and eligible/expected counts per (field, kind)."""
+
+    rows: list[IntArray] = field(default_factory=list)
+    fields: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    true: list[pa.Array] = field(default_factory=list)
+    written: list[pa.Array] = field(default_factory=list)
+    stats: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+
+    def add(self, fld: str, kind: str, rows: IntArray, true: pa.Array, written: pa.Array) -> None:
+        if len(rows):
+            self.rows.append(rows)
+            self.fields.append(fld)
+            self.kinds.append(kind)
+            self.true.append(true.cast(pa.string()))
+            self.written.append(written.cast(pa.string()))
+
+    def count(self, fld: str, kind: str, eligible: int, expected: float) -> None:
+        entry = self.stats.setdefault((fld, kind), [0.0, 0.0])
+        entry[0] += eligible
+        entry[1] += expected
+
+    def table(self, source: str, entity_type: str, keys: pa.Array) -> pa.Table:
+        """The log as errors.parquet rows (source, entity_type, source_key, field, kind,
+        true_value, written_value)."""
+        if not self.rows:
+            rows = np.zeros(0, dtype=np.int64)
+            flds: list[str] = []
+            kinds: list[str] = []
+            true = pa.array([], pa.string())
+            written = pa.array([], pa.string())
+        else:
+            rows = np.concatenate(self.rows)
+            flds = [f for f, r in zip(self.fields, self.rows, strict=True) for _ in range(len(r))]
+            kinds = [k for k, r in zip(self.kinds, self.rows, strict=True) for _ in range(len(r))]
+            true = pa.concat_arrays(self.true)
+            written = pa.concat_arrays(self.written)
+        n = len(rows)
+        return pa.table({
+            "source": pa.array([source] * n, pa.string()),
+            "entity_type": pa.array([entity_type] * n, pa.string()),
+            "source_key": keys.take(pa.array(rows, pa.int64())),
+            "field": pa.array(flds, pa.string()),
+            "kind": pa.array(kinds, pa.string()),
+            "true_value": true,
+            "written_value": written,
+        })
+
+
+# --- value-level corruptions (one affected value at a time) ------------------------------
+
+
+def _typo(alphabet: str, limit: int) -> Fn:
+    def fn(value: str, u: float) -> str:
+        pos = int(u * min(limit, len(value)))
+        current = value[pos]
+        options = [c for c in alphabet if c != current]
+        new = options[int((u * 7919) % 1 * len(options))]
+        return value[:pos] + new + value[pos + 1:]
+    return fn
+
+
+def _transpose(value: str, u: float) -> str:
+    candidates = [i for i in range(len(value) - 1) if value[i] != value[i + 1]]
+    if not candidates:
+        return value
+    i = candidates[int(u * len(candidates))]
+    return value[:i] + value[i + 1] + value[i] + value[i + 2:]
+
+
+def _id15(value: str, u: float) -> str:
+    return value[:6] + value[8:17]
+
+
+def _fullwidth(value: str, u: float) -> str:
+    return value.translate(_FULLWIDTH)
+
+
+def _spaced(value: str, u: float) -> str:
+    if u < 0.5:
+        return f"{value[:6]} {value[6:14]} {value[14:]}"
+    return " ".join(value[i:i + 4] for i in range(0, len(value), 4))
+
+
+def _masked(value: str, u: float) -> str:
+    if u < 0.7:
+        return value[:6] + "********" + value[14:]
+    return value[:4] + "*" * 10 + value[14:]
+
+
+def _placeholder(value: str, u: float) -> str:
+    return _PLACEHOLDERS[int(u * len(_PLACEHOLDERS))]
+
+
+def _missing(value: str, u: float) -> None:
+    return None
+
+
+def _char_error(value: str, u: float) -> str:
+    positions = [i for i, c in enumerate(value) if i > 0 and c in words.CONFUSABLE]
+    if not positions:
+        return value
+    i = positions[int(u * len(positions))]
+    options = words.CONFUSABLE[value[i]]
+    return value[:i] + options[int((u * 7919) % 1 * len(options))] + value[i + 1:]
+
+
+def _rare_replaced(value: str, u: float) -> str:
+    out = []
+    for c in value:
+        if c in words.RARE_CHARS:
+            homophone, pinyin = words.RARE_CHARS[c]
+            c = ("?", "□", homophone, pinyin)[int(u * 4)]
+        out.append(c)
+    return "".join(out)
+
+
+def _traditional(value: str, u: float) -> str:
+    result: str = _s2t().convert(value)
+    return result
+
+
+def _separator(value: str, u: float) -> str:
+    return value.replace("·", words.MINORITY_SEPARATORS[int(u * len(words.MINORITY_SEPARATORS))])
+
+
+def _swap_order(value: str, u: float) -> str:
+    parts = value.split("·")
+    return "·".join(reversed(parts))
+
+
+def _shift_date(value: str, u: float) -> str:
+    """A wrong birth date: day and month swapped when possible, else a few days off."""
+    y, m, d = value.split("-")
+    if u < 0.4 and int(d) <= 12 and d != m:
+        return f"{y}-{d}-{m}"
+    shifted = date.fromisoformat(value) + timedelta(days=int(u * 60) - 30 or 1)
+    return shifted.isoformat()
+
+
+def _org_instead(org: str, u: float) -> str:
+    return f"{org[:8]}-{org[8]}" if u < 0.5 else org
+
+
+# --- the corruptor -------------------------------------------------------------------------
+
+
+class Corruptor:
+    """Applies the error model to one snapshot's values (in place) and logs every error."""
+
+    def __init__(self, snap: Snapshot, config: SynthConfig, rng: np.random.Generator) -> None:
+        self.snap = snap
+        self.config = config
+        self.rng = rng
+        self.n = snap.n
+        self.values = snap.values
+        self.log = ErrorLog()
+        self.department = snap.spec.department
+        snapshot = config.snapshot(self.department)
+        self.snapshot_day = day(snapshot)
+        self.age_years = (day(config.reference_date) - self.snapshot_day) / 365.25
+        self.pre2015 = snapshot.year < 2015
+        self.pre2016 = self.snapshot_day < day("2016-01-01")
+        self.touched = {f: np.zeros(self.n, dtype=bool) for f in snap.values}
+
+    # generic machinery
+
+    def rate(self, kind: str) -> float:
+        return self.config.rate(kind, self.department)
+
+    def choose(self, fld: str, kind: str, eligible: BoolArray, rate: float) -> IntArray:
+        """Rows of ``fld`` that get error ``kind``: eligible, untouched, drawn with ``rate``."""
+        elig = eligible & ~self.touched[fld] & self.valid(fld)
+        draw = self.rng.random(self.n) < rate
+        self.log.count(fld, kind, int(elig.sum()), float(elig.sum()) * rate)
+        chosen = elig & draw
+        self.touched[fld] |= chosen
+        return np.flatnonzero(chosen)
+
+    def valid(self, fld: str) -> BoolArray:
+        mask: BoolArray = pc.is_valid(self.values[fld]).to_numpy(zero_copy_only=False)
+        return mask
+
+    def apply(self, fld: str, kind: str, eligible: BoolArray, rate: float, fn: Fn) -> None:
+        rows = self.choose(fld, kind, eligible, rate)
+        if not len(rows):
+            return
+        old = to_list(self.values[fld], rows)
+        u = self.rng.random(len(rows))
+        new = [fn(v, float(x)) if v is not None else None for v, x in zip(old, u, strict=True)]
+        self.replace(fld, kind, rows, old, new)
+
+    def replace(self, fld: str, kind: str, rows: IntArray, old: list[str | None],
+                new: list[str | None]) -> None:
+        self.values[fld] = set_rows(self.values[fld], rows, new, self.n)
+        self.log.add(fld, kind, rows, pa.array(old, pa.string()), pa.array(new, pa.string()))
+
+    def everyone(self) -> BoolArray:
+        return np.ones(self.n, dtype=bool)
+
+    def matches(self, fld: str, pattern: str) -> BoolArray:
+        mask: BoolArray = pc.fill_null(pc.match_substring_regex(self.values[fld], pattern),
+                                       False).to_numpy(zero_copy_only=False)
+        return mask
+
+    # field families
+
+    def log_stale(self) -> None:
+        """Values that were true at the record's date but are no longer (kind ``stale``)."""
+        for fld, value in self.values.items():
+            now = self.snap.current[fld]
+            differs = pc.fill_null(pc.not_equal(value, now), False).to_numpy(zero_copy_only=False)
+            rows = np.flatnonzero(differs)
+            self.log.add(fld, "stale", rows, now.take(pa.array(rows)), value.take(pa.array(rows)))
+
+    def identity(self, fld: str, pool: pa.Array, born_before_1985: BoolArray) -> None:
+        """ID-number errors, in order: masked, missing, placeholder, shared, 15-digit, typo,
+        transposition, full-width, spaced."""
+        if fld not in self.values:
+            return
+        every = self.everyone()
+        self.apply(fld, "missing", every, self.rate("id_missing"), _missing)
+        self.apply(fld, "masked", every, self.rate("id_masked"), _masked)
+        self.apply(fld, "placeholder", every, self.rate("id_placeholder"), _placeholder)
+        if self.pre2015:
+            rows = self.choose(fld, "shared", every, self.rate("id_shared_pre2015"))
+            if len(rows):
+                other = pool.take(pa.array(self.rng.integers(0, len(pool), len(rows))))
+                self.replace(fld, "shared", rows, to_list(self.values[fld], rows),
+                             other.to_pylist())
+        self.apply(fld, "id15", born_before_1985, self.rate("id_15_digit"), _id15)
+        self.apply(fld, "typo", every, self.rate("id_typo"), _typo("0123456789", 17))
+        self.apply(fld, "transposition", every, self.rate("id_transposition"), _transpose)
+        self.apply(fld, "fullwidth", every, self.rate("id_fullwidth"), _fullwidth)
+        self.apply(fld, "spaced", every, self.rate("id_spaced"), _spaced)
+
+    def person_name(self, fld: str, hmt: BoolArray | None) -> None:
+        """Name errors: missing, rare character replaced, minority-name separator and order,
+        confusable character, traditional characters."""
+        if fld not in self.values:
+            return
+        every = self.everyone()
+        self.apply(fld, "missing", every, self.rate("name_missing"), _missing)
+        self.apply(fld, "rare_char", self.matches(fld, _RARE_CLASS),
+                   self.rate("rare_char_replaced"), _rare_replaced)
+        dotted = self.matches(fld, "·")
+        self.apply(fld, "minority_order", dotted, self.rate("minority_order_swap"), _swap_order)
+        self.apply(fld, "minority_separator", dotted, self.rate("minority_separator"),
+                   _separator)
+        self.apply(fld, "char_error", self.matches(fld, "^." + ".*" + _CONFUSABLE_CLASS),
+                   self.rate("name_char_error"), _char_error)
+        convertible = self._convertible(fld)
+        if hmt is not None:
+            self.apply(fld, "traditional_hmt", convertible & hmt, self.rate("traditional_hmt"),
+                       _traditional)
+            convertible &= ~hmt
+        self.apply(fld, "traditional", convertible, self.rate("traditional"), _traditional)
+
+    def _convertible(self, fld: str) -> BoolArray:
+        """Values whose traditional form differs (checked once per distinct value)."""
+        encoded = pc.dictionary_encode(self.values[fld])
+        uniques = encoded.dictionary.to_pylist()
+        differs = np.array([_s2t().convert(u) != u for u in uniques] + [False], dtype=bool)
+        idx = pc.fill_null(encoded.indices, len(uniques)).to_numpy(zero_copy_only=False)
+        mask: BoolArray = differs[idx]
+        return mask
+
+    def simple(self, fld: str, kind: str, rate: float, fn: Fn) -> None:
+        if fld in self.values:
+            self.apply(fld, kind, self.everyone(), rate, fn)
+
+    def address(self) -> None:
+        """Address errors: missing; outdated city/county names (more in older snapshots);
+        province (and sometimes city) dropped. The last two can combine."""
+        if "address" not in self.values or self.snap.address is None:
+            return
+        fld = "address"
+        every = self.everyone()
+        self.apply(fld, "missing", every, self.rate("address_missing"), _missing)
+        county = self.snap.address.county
+        present = self.valid(fld)
+        has_former = np.array([f is not None for f in _FORMER])[county]
+        c = self.config
+        outdated_rate = min(c.outdated_division_max,
+                            c.outdated_division_base + c.outdated_division_per_year
+                            * self.age_years)
+        outdated = has_former & present & (self.rng.random(self.n) < outdated_rate)
+        self.log.count(fld, "outdated_division", int((has_former & present).sum()),
+                       float((has_former & present).sum()) * outdated_rate)
+        drop_rate = self.rate("address_drop_prefix")
+        dropped = present & (self.rng.random(self.n) < drop_rate)
+        self.log.count(fld, "drop_prefix", int(present.sum()), float(present.sum()) * drop_rate)
+        city_too = dropped & (self.rng.random(self.n) < 0.5)
+        former_city = pa.array([f[0] if f else "" for f in _FORMER]).take(pa.array(county))
+        former_county = pa.array([f[1] if f else "" for f in _FORMER]).take(pa.array(county))
+        province = county_column("province", county)
+        city = pc.if_else(pa.array(outdated), former_city, county_column("city", county))
+        cname = pc.if_else(pa.array(outdated), former_county, county_column("name", county))
+        province = pc.if_else(pa.array(dropped), "", province)
+        city = pc.if_else(pa.array(city_too), "", city)
+        written = join(province, city, cname, self.snap.address.detail)
+        true = self.values[fld]
+        for kind, mask in (("outdated_division", outdated), ("drop_prefix", dropped)):
+            rows = np.flatnonzero(mask)
+            self.log.add(fld, kind, rows, true.take(pa.array(rows)), written.take(pa.array(rows)))
+        changed = outdated | dropped
+        self.values[fld] = pc.if_else(pa.array(changed), written, true)
+        self.touched[fld] |= changed
+
+    def enterprise_name(self, ent: Enterprises, entity: IntArray) -> None:
+        """Enterprise-name errors: missing, branch/head-office confusion, former name,
+        abbreviation, legal-form variant, region prefix dropped or added, traditional."""
+        fld = "name"
+        every = self.everyone()
+        self.apply(fld, "missing", every, self.rate("field_missing"), _missing)
+        branch = ent.branch[entity]
+        rows = self.choose(fld, "branch_confusion", branch, self.rate("branch_confusion"))
+        if len(rows):
+            parent = ent.parent[entity[rows]]
+            parent_name = ent.name_old.take(pa.array(parent))
+            self.replace(fld, "branch_confusion", rows, to_list(self.values[fld], rows),
+                         parent_name.to_pylist())
+        renamed = self.snap.as_of >= ent.rename[entity]
+        former_rate = min(1.0, self.config.former_name_per_year * self.age_years)
+        rows = self.choose(fld, "former_name", renamed, former_rate)
+        if len(rows):
+            self.replace(fld, "former_name", rows, to_list(self.values[fld], rows),
+                         ent.name_old.take(pa.array(entity[rows])).to_pylist())
+        plain = ~branch
+        rows = self.choose(fld, "abbreviated", plain, self.rate("abbreviated_name"))
+        if len(rows):
+            cores = pc.if_else(pa.array(renamed[rows]), ent.core_new.take(pa.array(entity[rows])),
+                               ent.core_old.take(pa.array(entity[rows])))
+            self.replace(fld, "abbreviated", rows, to_list(self.values[fld], rows),
+                         cores.to_pylist())
+        forms = ent.legal_form.take(pa.array(entity)).to_pylist()
+        rows = self.choose(fld, "legal_form_variant", plain, self.rate("legal_form_variant"))
+        if len(rows):
+            old = to_list(self.values[fld], rows)
+            new = [v[: -len(forms[r])] + words.LEGAL_FORM_VARIANTS[forms[r]]
+                   if v is not None and v.endswith(forms[r]) else v
+                   for v, r in zip(old, rows, strict=True)]
+            self.replace(fld, "legal_form_variant", rows, old, new)
+        rows = self.choose(fld, "region_prefix", plain, self.rate("region_prefix"))
+        if len(rows):
+            old = to_list(self.values[fld], rows)
+            regions = ent.region.take(pa.array(entity[rows])).to_pylist()
+            new = [v[len(g):] if v is not None and v.startswith(g) else f"{g}{v}"
+                   for v, g in zip(old, regions, strict=True)]
+            self.replace(fld, "region_prefix", rows, old, new)
+        self.apply(fld, "traditional", self._convertible(fld), self.rate("traditional"),
+                   _traditional)
+
+    def credit_code(self, ent: Enterprises, entity: IntArray) -> None:
+        """Credit-code errors: missing, legacy registration number or organisation code in
+        pre-2016 snapshots, one-character typo."""
+        fld = "credit_code"
+        if fld not in self.values:
+            return
+        every = self.everyone()
+        self.apply(fld, "missing", every, self.rate("credit_code_missing"), _missing)
+        if self.pre2016:
+            reg = ent.reg_number.take(pa.array(entity))
+            has_reg = pc.is_valid(reg).to_numpy(zero_copy_only=False)
+            rows = self.choose(fld, "old_reg_number", has_reg, self.rate("old_reg_number_pre2016"))
+            if len(rows):
+                self.replace(fld, "old_reg_number", rows, to_list(self.values[fld], rows),
+                             to_list(reg, rows))
+            rows = self.choose(fld, "org_code", every, self.rate("org_code_pre2016"))
+            if len(rows):
+                orgs = to_list(ent.org_code.take(pa.array(entity)), rows)
+                u = self.rng.random(len(rows))
+                self.replace(fld, "org_code", rows, to_list(self.values[fld], rows),
+                             [_org_instead(o or "", float(x)) for o, x in zip(orgs, u, strict=True)])
+        self.apply(fld, "typo", every, self.rate("credit_code_typo"), _typo(USCC_ALPHABET, 18))
+
+
+def corrupt_persons(snap: Snapshot, config: SynthConfig, rng: np.random.Generator,
+                    persons: Persons) -> ErrorLog:
+    """Apply the person error model to ``snap`` (values replaced in place)."""
+    c = Corruptor(snap, config, rng)
+    c.log_stale()
+    born_early = persons.birth[snap.entity] < day("1985-01-01")
+    c.identity("id_number", persons.id_number, born_early & ~persons.hmt[snap.entity])
+    c.person_name("name", persons.hmt[snap.entity])
+    c.simple("birth_date", "missing", c.rate("birth_date_missing"), _missing)
+    c.simple("birth_date", "wrong_value", c.rate("registration_error"), _shift_date)
+    c.simple("sex", "missing", c.rate("sex_missing"), _missing)
+    c.simple("phone", "missing", c.rate("phone_missing"), _missing)
+    c.simple("phone", "typo", c.rate("phone_typo"), _typo("0123456789", 11))
+    c.address()
+    return c.log
+
+
+def corrupt_enterprises(snap: Snapshot, config: SynthConfig, rng: np.random.Generator,
+                        ent: Enterprises, persons: Persons) -> ErrorLog:
+    """Apply the enterprise error model to ``snap`` (values replaced in place)."""
+    c = Corruptor(snap, config, rng)
+    c.log_stale()
+    entity = snap.entity
+    c.enterprise_name(ent, entity)
+    c.credit_code(ent, entity)
+    c.person_name("legal_rep_name", None)
+    if "legal_rep_id" in c.values:
+        ids = c.values["legal_rep_id"]
+        year = pc.cast(pc.utf8_slice_codeunits(ids, 6, 10), pa.int64())
+        early = pc.fill_null(pc.less(year, 1985), False).to_numpy(zero_copy_only=False)
+        c.identity("legal_rep_id", persons.id_number, early)
+    for fld in ("established_date", "capital", "status", "customs_code"):
+        c.simple(fld, "missing", c.rate("field_missing"), _missing)
+    c.address()
+    return c.log
+

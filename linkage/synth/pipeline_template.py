@@ -1,0 +1,164 @@
+"""The pipeline files written beside the generated data, as TOML text.
+
+The linking sections (blocking, comparisons, scoring, survivorship) are kept here as plain
+TOML text in one place, so that when the matching stages gain options only this module
+changes. Sources are rendered from :mod:`linkage.synth.departments`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from linkage.synth.config import SynthConfig
+from linkage.synth.departments import DepartmentFile
+
+PERSON_FIELDS = {
+    "name": "person_name", "id_number": "id_number", "birth_date": "date", "sex": "sex",
+    "phone": "phone", "address": "address",
+}
+ENTERPRISE_FIELDS = {
+    "name": "enterprise_name", "credit_code": "credit_code", "legal_rep_name": "person_name",
+    "legal_rep_id": "id_number", "address": "address", "established_date": "date",
+    "capital": "amount_wan", "status": "text", "customs_code": "text",
+}
+
+PERSON_LINKING = """
+[[person.blocking]]
+name = "id_number"
+keys = ["id_number"]
+
+[[person.blocking]]
+name = "name_birth_date"
+keys = ["name", "id_number__birth_date"]
+
+[[person.blocking]]
+name = "phone"
+keys = ["phone"]
+
+[[person.comparisons]]
+name = "name"
+field = "name"
+method = "jaro_winkler"
+thresholds = [0.8, 0.9]
+
+[[person.comparisons]]
+name = "id_number"
+field = "id_number"
+method = "levenshtein"
+thresholds = [0.85]
+
+[[person.comparisons]]
+name = "birth_date"
+field = "birth_date"
+method = "exact"
+
+[[person.comparisons]]
+name = "phone"
+field = "phone"
+method = "exact"
+
+[[person.comparisons]]
+name = "address"
+field = "address"
+method = "jaro_winkler"
+thresholds = [0.7, 0.9]
+
+[person.scoring]
+link_threshold = 0.9
+
+[person.survivorship]
+default = ["valid", "trust", "recent", "frequent"]
+fields = { address = ["recent", "trust", "frequent"], phone = ["recent", "trust", "frequent"] }
+"""
+
+ENTERPRISE_LINKING = """
+[[enterprise.blocking]]
+name = "org_code"
+keys = ["credit_code__org_code"]
+
+[[enterprise.blocking]]
+name = "name_core"
+keys = ["name__core"]
+
+[[enterprise.comparisons]]
+name = "name"
+field = "name__core"
+method = "jaro_winkler"
+thresholds = [0.8, 0.9]
+
+[[enterprise.comparisons]]
+name = "org_code"
+field = "credit_code__org_code"
+method = "exact"
+
+[[enterprise.comparisons]]
+name = "legal_rep_name"
+field = "legal_rep_name"
+method = "jaro_winkler"
+thresholds = [0.9]
+
+[[enterprise.comparisons]]
+name = "address"
+field = "address"
+method = "jaro_winkler"
+thresholds = [0.7, 0.9]
+
+[enterprise.scoring]
+link_threshold = 0.9
+
+[enterprise.survivorship]
+default = ["valid", "trust", "recent", "frequent"]
+fields = { name = ["recent", "trust", "frequent"], status = ["recent", "trust"], legal_rep_name = ["recent", "trust"], legal_rep_id = ["recent", "trust"], address = ["recent", "trust", "frequent"] }
+"""
+
+
+def _s(text: str) -> str:
+    """A TOML basic string (JSON escaping is valid TOML for these characters)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def source_toml(spec: DepartmentFile, config: SynthConfig) -> str:
+    """One ``[[sources]]`` table."""
+    lines = [
+        "[[sources]]",
+        f"department = {_s(spec.department)}",
+        f"entity_type = {_s(spec.entity_type)}",
+        f"path = {_s(spec.filename)}",
+        f"format = {_s(spec.format)}",
+    ]
+    if spec.format == "csv":
+        lines.append(f"encoding = {_s(spec.encoding)}")
+    lines += [
+        f"key = {_s(spec.key_header)}",
+        f"updated_at = {_s(spec.updated_header)}",
+        f"snapshot_date = {_s(config.snapshot_dates[spec.department])}",
+        "[sources.columns]",
+        *(f"{fld} = {_s(header)}" for fld, header in spec.headers.items()),
+        "[sources.trust]",
+        *(f"{fld} = {value}" for fld, value in spec.trust.items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _fields_toml(entity_type: str) -> str:
+    fields = PERSON_FIELDS if entity_type == "person" else ENTERPRISE_FIELDS
+    body = "\n".join(f"{k} = {_s(v)}" for k, v in fields.items())
+    return f"[{entity_type}.fields]\n{body}\n"
+
+
+def pipeline_toml(name: str, files: Iterable[DepartmentFile], entity_types: Iterable[str],
+                  config: SynthConfig, seed: int) -> str:
+    """A complete pipeline file over ``files`` resolving ``entity_types``."""
+    types = list(entity_types)
+    parts = [
+        "# Written by `linkage generate`: the departmental files beside this file, with\n"
+        "# their column mappings, and how to link them. Edit freely.\n",
+        f"name = {_s(name)}\nseed = {seed}\ntruth = \"truth\"\n",
+    ]
+    parts += [source_toml(spec, config) for spec in files if spec.entity_type in types]
+    if "person" in types:
+        parts += ["[person]\n", _fields_toml("person"), PERSON_LINKING]
+    if "enterprise" in types:
+        parts += ["[enterprise]\n", _fields_toml("enterprise"), ENTERPRISE_LINKING]
+    return "\n".join(parts)

@@ -1,0 +1,196 @@
+"""The true population of persons: identities, names, phones, addresses and their changes.
+
+Generated first, before any department sees it. Each person has at most one move and one
+phone change (with dates), so any department's view at any date is a simple choice
+between the old and the new value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkage.standardise.checksums import id_check_chars
+from linkage.synth import words
+from linkage.synth.columns import (
+    BoolArray,
+    IntArray,
+    ascii_of,
+    choose,
+    day,
+    digit_matrix,
+    digits_to_strings,
+    join,
+    padded,
+    stream,
+    uniform_days,
+)
+from linkage.synth.config import SynthConfig
+from linkage.synth.divisions import COUNTIES, HMT_CODES, XINJIANG_COUNTIES
+
+#: Index of every current county inside COUNTIES (addresses only use current ones).
+CURRENT_INDEX = np.array([i for i, c in enumerate(COUNTIES) if c.current], dtype=np.int64)
+_XJ_INDEX = np.array([i for i, c in enumerate(COUNTIES) if c in XINJIANG_COUNTIES],
+                     dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Addresses:
+    """An address as parts: county index into COUNTIES plus the street-level detail."""
+
+    county: IntArray
+    detail: pa.Array
+
+    def full(self) -> pa.Array:
+        """Province + city + county + detail, the true standard form."""
+        return join(county_column("province", self.county), county_column("city", self.county),
+                    county_column("name", self.county), self.detail)
+
+
+@dataclass(frozen=True)
+class Persons:
+    """Every true person; arrays are aligned by person index."""
+
+    entity_id: pa.Array
+    sex: BoolArray  # True = male
+    birth: IntArray  # days since epoch
+    id_number: pa.Array
+    name: pa.Array
+    minority: BoolArray
+    rare: BoolArray
+    hmt: BoolArray
+    phone_old: pa.Array
+    phone_new: pa.Array
+    phone_change: IntArray  # day of change, or a day after reference when none
+    addr_old: Addresses
+    addr_new: Addresses
+    move: IntArray
+
+    @property
+    def n(self) -> int:
+        return len(self.birth)
+
+
+def county_column(attr: str, index: IntArray) -> pa.Array:
+    """One attribute of COUNTIES (province, city, name, code) for every index."""
+    values = pa.array([getattr(c, attr) for c in COUNTIES], pa.string())
+    return values.take(pa.array(index, pa.int64()))
+
+
+def random_details(rng: np.random.Generator, n: int) -> pa.Array:
+    """Street-level address detail: road, number, and for half of them a flat."""
+    road = choose(rng, words.ROADS, n)
+    number = pc.cast(pa.array(rng.integers(1, 400, n)), pa.string())
+    flat = rng.random(n) < 0.5
+    community = choose(rng, words.COMMUNITIES, n)
+    building = pc.cast(pa.array(rng.integers(1, 30, n)), pa.string())
+    room = pc.cast(pa.array(rng.integers(1, 30, n) * 100 + rng.integers(1, 5, n)), pa.string())
+    tail = join(community, building, "栋", room, "室")
+    tail = pc.if_else(pa.array(flat), tail, "")
+    return join(road, number, "号", tail)
+
+
+def random_phones(rng: np.random.Generator, n: int) -> pa.Array:
+    """Eleven-digit mobile numbers."""
+    prefix = choose(rng, words.MOBILE_PREFIXES, n)
+    return join(prefix, padded(rng.integers(0, 100_000_000, n), 8))
+
+
+def _names(rng: np.random.Generator, sex: BoolArray, config: SynthConfig,
+           n: int) -> tuple[pa.Array, BoolArray, BoolArray]:
+    surnames, weights = zip(*words.SURNAMES, strict=True)
+    surname = choose(rng, surnames, n, weights)
+    ranks = np.arange(1, len(words.GIVEN_CHARS) + 1, dtype=np.float64)
+    zipf = 1.0 / ranks**0.8
+    g1 = choose(rng, words.GIVEN_CHARS, n, zipf)
+    g2 = choose(rng, words.GIVEN_CHARS, n, zipf)
+    single = rng.random(n) < 0.25
+    g2 = pc.if_else(pa.array(single), "", g2)
+    rare = rng.random(n) < config.rare_char_share
+    rare_chars = choose(rng, tuple(words.RARE_CHARS), n)
+    # The rare character replaces the last given character.
+    g1 = pc.if_else(pa.array(rare & single), rare_chars, g1)
+    g2 = pc.if_else(pa.array(rare & ~single), rare_chars, g2)
+    name = join(surname, g1, g2)
+    common = (rng.random(n) < config.common_name_share) & ~rare
+    male_common = choose(rng, words.COMMON_NAMES_MALE, n)
+    female_common = choose(rng, words.COMMON_NAMES_FEMALE, n)
+    name = pc.if_else(pa.array(common), pc.if_else(pa.array(sex), male_common, female_common),
+                      name)
+    minority = (rng.random(n) < config.minority_name_share) & ~rare & ~common
+    dotted = join(choose(rng, words.MINORITY_PARTS, n), "·", choose(rng, words.MINORITY_PARTS, n))
+    name = pc.if_else(pa.array(minority), dotted, name)
+    return name, minority, rare
+
+
+def _identity_numbers(rng: np.random.Generator, birth: IntArray, sex: BoolArray,
+                      division: IntArray) -> pa.Array:
+    """Valid, unique 18-digit numbers: division + birth date + sequence (odd = male) + check."""
+    n = len(birth)
+    dates = pa.array(birth.astype(np.int32), pa.date32())
+    ymd = (pc.year(dates).to_numpy().astype(np.int64) * 10000
+           + pc.month(dates).to_numpy().astype(np.int64) * 100
+           + pc.day(dates).to_numpy().astype(np.int64))
+    k = rng.integers(1, 498, n)
+    while True:
+        seq = 2 * k + sex.astype(np.int64)
+        key = (division * 10**8 + ymd) * 1000 + seq
+        _, first = np.unique(key, return_index=True)
+        dup = np.ones(n, dtype=bool)
+        dup[first] = False
+        if not dup.any():
+            break
+        k[dup] = rng.integers(1, 498, int(dup.sum()))
+    body = np.concatenate([digit_matrix(division, 6), digit_matrix(ymd, 8),
+                           digit_matrix(seq, 3)], axis=1)
+    check = ascii_of(id_check_chars(body))
+    return digits_to_strings(np.concatenate([body + ord("0"), check[:, None]], axis=1))
+
+
+def make_persons(n: int, seed: int, config: SynthConfig) -> Persons:
+    """The true population of ``n`` persons, deterministic for ``seed``."""
+    rng = stream(seed, "persons")
+    ref = day(config.reference_date)
+    sex = rng.random(n) < 0.5
+    birth = uniform_days(rng, day("1940-01-01"), day("2006-12-31"), n)
+    name, minority, rare = _names(rng, sex, config, n)
+    hmt = (rng.random(n) < config.hmt_share) & ~minority
+
+    # Division of registration (the ID's first six digits): historic codes only for people
+    # born before 2000; Xinjiang for the minority names; 81/82/83 for HK/MO/TW permits.
+    id_county = rng.integers(0, len(COUNTIES), n)
+    historic = ~np.array([c.current for c in COUNTIES])[id_county]
+    late = historic & (birth >= day("2000-01-01"))
+    id_county[late] = CURRENT_INDEX[rng.integers(0, len(CURRENT_INDEX), int(late.sum()))]
+    id_county[minority] = _XJ_INDEX[rng.integers(0, len(_XJ_INDEX), int(minority.sum()))]
+    codes = np.array([int(c.code) for c in COUNTIES], dtype=np.int64)[id_county]
+    codes[hmt] = np.array([int(c) for c in HMT_CODES])[rng.integers(0, 3, int(hmt.sum()))]
+    id_number = _identity_numbers(rng, birth, sex, codes)
+
+    # Residence: most live in their county of registration (or its successor).
+    home = CURRENT_INDEX[rng.integers(0, len(CURRENT_INDEX), n)]
+    stay = (rng.random(n) < 0.7) & ~historic & ~hmt
+    home[stay] = id_county[stay]
+    addr_old = Addresses(home, random_details(rng, n))
+    moved = rng.random(n) < config.person_move_share
+    move = uniform_days(rng, np.maximum(birth + 18 * 365, day("2005-01-01")), ref - 1, n)
+    move[~moved] = ref + 1
+    new_home = CURRENT_INDEX[rng.integers(0, len(CURRENT_INDEX), n)]
+    addr_new = Addresses(np.where(moved, new_home, home),
+                         pc.if_else(pa.array(moved), random_details(rng, n), addr_old.detail))
+
+    phone_old = random_phones(rng, n)
+    changed = rng.random(n) < config.phone_change_share
+    phone_change = uniform_days(rng, day("2012-01-01"), ref - 1, n)
+    phone_change[~changed] = ref + 1
+    phone_new = pc.if_else(pa.array(changed), random_phones(rng, n), phone_old)
+
+    width = max(7, len(str(n)))
+    entity_id = join("P", padded(np.arange(1, n + 1), width))
+    return Persons(entity_id=entity_id, sex=sex, birth=birth, id_number=id_number, name=name,
+                   minority=minority, rare=rare, hmt=hmt, phone_old=phone_old,
+                   phone_new=phone_new, phone_change=phone_change, addr_old=addr_old,
+                   addr_new=addr_new, move=move)
