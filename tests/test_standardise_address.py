@@ -1,0 +1,86 @@
+"""Addresses: dropped levels and suffixes, historic names, ambiguity, codes."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from linkage.standardise import get_standardiser
+from linkage.standardise.address import parse_address, standardise_address
+
+SHENZHEN_NANSHAN = ("广东省", "深圳市", "南山区", "440000", "440300", "440305")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "广东省深圳市南山区深南大道1号",  # full
+        "广东深圳南山区深南大道1号",  # suffixes dropped
+        "深圳市南山区深南大道1号",  # province dropped
+        "广东省南山区深南大道1号",  # city dropped
+        "深圳南山深南大道1号",  # short names after a city
+        "中国广东省深圳市南山区深南大道1号",  # country prefix
+        "廣東省深圳市南山區深南大道1號",  # traditional characters
+        "广东省 深圳市 南山区 深南大道１号",  # spaces, full width
+    ],
+)
+def test_styles_of_one_address(raw: str) -> None:
+    value, status, *levels, detail = parse_address(raw)
+    assert status == "ok"
+    assert tuple(levels) == SHENZHEN_NANSHAN
+    assert detail == "深南大道1号"
+    assert value == "广东省深圳市南山区深南大道1号"
+
+
+def test_historic_names_resolve_to_current_codes() -> None:
+    value, status, *levels, _detail = parse_address("湖北省襄樊市樊城区人民路")
+    assert status == "ok_historic"
+    assert tuple(levels) == ("湖北省", "襄阳市", "樊城区", "420000", "420600", "420606")
+    assert value == "湖北省襄阳市樊城区人民路"
+    # a renamed county under a renamed city: 襄阳县 is today's 襄州区
+    assert parse_address("襄樊市襄阳县")[4:8] == ("襄州区", "420000", "420600", "420607")
+
+
+@pytest.mark.parametrize("raw", ["朝阳区建国路88号", "鼓楼区中山路1号", "南山区"])
+def test_ambiguous_district_is_not_guessed(raw: str) -> None:
+    _value, status, _prov, city, county, *codes, _detail = parse_address(raw)
+    assert status == "ambiguous"
+    assert (city, county) == (None, None)
+    assert codes[2] is None
+
+
+def test_context_resolves_ambiguity() -> None:
+    assert parse_address("北京市朝阳区建国路88号")[2:8] == (
+        "北京市",
+        "北京市",
+        "朝阳区",
+        "110000",
+        "110100",
+        "110105",
+    )
+    assert parse_address("长春朝阳区")[4:8] == ("朝阳区", "220000", "220100", "220104")
+    assert parse_address("北京朝阳建国路")[7] == "110105"
+    # province known, city not: 鼓楼区 exists in 南京 and 徐州
+    ambiguous = parse_address("江苏鼓楼区")
+    assert ambiguous[1] == "ambiguous" and ambiguous[2] == "江苏省" and ambiguous[4] is None
+    assert parse_address("南京鼓楼区中山路")[7] == "320106"
+
+
+def test_partial_and_special_levels() -> None:
+    partial = parse_address("杭州市延安路508号")
+    assert partial[1] == "ok_partial"
+    assert partial[2:8] == ("浙江省", "杭州市", None, "330000", "330100", None)
+    assert partial[8] == "延安路508号"
+    no_county = parse_address("广东省东莞市长安镇")  # a city without counties
+    assert no_county[1] == "ok" and no_county[6] == "441900"
+    direct = parse_address("湖北省仙桃市")  # province-administered county-level city
+    assert direct[1] == "ok" and direct[4] == "仙桃市" and direct[6] is None
+    assert parse_address("吉林市船营区")[2:5] == ("吉林省", "吉林市", "船营区")
+
+
+def test_no_division_and_missing() -> None:
+    out = standardise_address(pa.array(["火星基地1号", None, " "]))
+    assert out.status.to_pylist() == ["no_division", "missing", "missing"]
+    assert out.value.to_pylist() == ["火星基地1号", None, None]
+    assert out.derived["detail"].to_pylist() == ["火星基地1号", None, None]
+    assert get_standardiser("address") is standardise_address
