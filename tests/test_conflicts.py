@@ -1,0 +1,143 @@
+"""Conflict kinds on crafted cases, with candidates and golden values."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+
+from linkage.conflicts import find_conflicts
+from linkage.golden import SurvivorshipConfig, build_golden
+from linkage.schemas import CONFLICTS
+
+D = dt.date
+
+
+def _table(rows: list[dict[str, object]]) -> tuple[pa.Table, pa.Table]:
+    n = len(rows)
+    cols: dict[str, list[object]] = {k: [r.get(k) for r in rows] for k in rows[0]}
+    records = pa.table({
+        "record_id": pa.array(range(n), pa.int64()),
+        "source": cols["source"],
+        "source_key": [f"k{i}" for i in range(n)],
+        "entity_type": [cols.get("entity_type", ["person"] * n)[0]] * n,
+        "updated_at": pa.array(cols["updated_at"], pa.date32()),
+        **{k: pa.array(v, pa.string()) for k, v in cols.items()
+           if k not in ("source", "updated_at", "entity", "entity_type")},
+    })
+    clusters = pa.table({"record_id": pa.array(range(n), pa.int64()),
+                         "entity_type": records["entity_type"],
+                         "entity_id": pa.array(cols["entity"], pa.string()),
+                         "cluster_size": pa.array([1] * n, pa.int64())})
+    return records, clusters
+
+
+def _find(rows: list[dict[str, object]], fields: list[str]) -> list[tuple[str, str, str, str]]:
+    records, clusters = _table(rows)
+    trust = {s: dict.fromkeys(fields, 0.5) for s in records["source"].to_pylist()}
+    golden = build_golden(records, clusters, fields=fields, survivorship=SurvivorshipConfig(),
+                          trust=trust)
+    out = find_conflicts(records, clusters, golden, fields=fields)
+    assert out.schema == CONFLICTS
+    return [(r["entity_id"], r["field"], r["kind"], r["severity"]) for r in out.to_pylist()]
+
+
+def _person(entity: str, source: str, when: D | None, **fields: tuple[str | None, str | None,
+                                                                        str]) -> dict[str, object]:
+    row: dict[str, object] = {"entity": entity, "source": source, "updated_at": when}
+    for name, (value, raw, status) in fields.items():
+        row[name] = value
+        row[f"{name}__raw"] = raw
+        row[f"{name}__status"] = status
+    return row
+
+
+def test_format_only_missing_invalid() -> None:
+    rows = [
+        _person("A", "household", D(2020, 1, 1), phone=("13800138000", "13800138000", "ok")),
+        _person("A", "tax", D(2021, 1, 1), phone=("13800138000", "138 0013 8000", "ok")),
+        _person("A", "courts", D(2022, 1, 1), phone=(None, None, "missing")),
+        _person("A", "customs", D(2019, 1, 1), phone=(None, "12345", "bad_format")),
+        _person("B", "tax", D(2021, 1, 1), phone=("13900000000", "13900000000", "ok")),
+    ]
+    assert _find(rows, ["phone"]) == [
+        ("A", "phone", "format_only", "info"),
+        ("A", "phone", "invalid", "medium"),
+        ("A", "phone", "missing", "low"),
+    ]
+
+
+def test_stale_for_mutable_field_and_conflict_for_fixed_one() -> None:
+    rows = [
+        _person("A", "household", D(2018, 1, 1), address=("旧地址1号", "旧地址1号", "ok"),
+                birth_date=("1980-01-01", "1980-01-01", "ok")),
+        _person("A", "tax", D(2023, 1, 1), address=("新地址2号", "新地址2号", "ok"),
+                birth_date=("1980-01-02", "1980-01-02", "ok")),
+    ]
+    found = _find(rows, ["address", "birth_date"])
+    assert ("A", "address", "stale", "low") in found
+    assert ("A", "birth_date", "value_conflict", "high") in found
+    assert not any(kind == "value_conflict" and f == "address" for _, f, kind, _ in found)
+
+
+def test_same_date_values_are_a_conflict_not_stale() -> None:
+    rows = [
+        _person("A", "household", D(2023, 1, 1), address=("甲路1号", "甲路1号", "ok")),
+        _person("A", "tax", D(2023, 1, 1), address=("乙路2号", "乙路2号", "ok")),
+        _person("A", "courts", None, address=("丙路3号", "丙路3号", "ok")),
+    ]
+    assert _find(rows, ["address"]) == [("A", "address", "value_conflict", "medium")]
+
+
+def test_identity_conflict_across_entities_and_candidates() -> None:
+    same_id = ("11010519491231002X", "11010519491231002X", "ok")
+    rows = [
+        _person("A", "household", D(2020, 1, 1), id_number=same_id,
+                name=("张三", "张三", "ok"), birth_date=("1949-12-31", "1949-12-31", "ok")),
+        _person("B", "tax", D(2021, 1, 1), id_number=same_id,
+                name=("李四", "李四", "ok"), birth_date=("1949-12-31", "1949-12-31", "ok")),
+        _person("C", "tax", D(2021, 1, 1), id_number=("440524188001010014",) * 2 + ("ok",),
+                name=("王五", "王五", "ok"), birth_date=("1880-01-01", "1880-01-01", "ok")),
+    ]
+    records, clusters = _table(rows)
+    fields = ["name", "id_number", "birth_date"]
+    golden = build_golden(records, clusters, fields=fields, survivorship=SurvivorshipConfig(),
+                          trust={"household": {}, "tax": {}})
+    out = find_conflicts(records, clusters, golden, fields=fields)
+    identity = [r for r in out.to_pylist() if r["kind"] == "identity_conflict"]
+    assert [(r["entity_id"], r["field"], r["severity"]) for r in identity] == [
+        ("A", "id_number", "critical"), ("B", "id_number", "critical")]
+    cands = identity[0]["candidates"]
+    assert [c["source"] for c in cands] == ["household", "tax"]
+    assert cands[0]["value"] == "name=张三; birth_date=1949-12-31"
+    assert cands[1]["record_id"] == 1 and cands[1]["updated_at"] == D(2021, 1, 1)
+    assert identity[0]["golden_value"] == "11010519491231002X"
+
+
+def test_identity_conflict_same_entity_two_birth_dates_and_enterprise_names() -> None:
+    rows = [
+        _person("A", "household", D(2020, 1, 1), birth_date=("1980-01-01",) * 2 + ("ok",),
+                id_number=("X1",) * 2 + ("ok",)),
+        _person("A", "tax", D(2021, 1, 1), birth_date=("1980-02-01",) * 2 + ("ok",),
+                id_number=("X1",) * 2 + ("ok",)),
+    ]
+    found = _find(rows, ["birth_date", "id_number"])
+    assert ("A", "id_number", "identity_conflict", "critical") in found
+    code = ("91350100M000100Y43",) * 2 + ("ok",)
+    ents = [
+        {**_person("E1", "market", D(2020, 1, 1), credit_code=code, name=("甲公司",) * 2 + ("ok",)),
+         "entity_type": "enterprise"},
+        {**_person("E2", "tax", D(2020, 1, 1), credit_code=code, name=("乙公司",) * 2 + ("ok",)),
+         "entity_type": "enterprise"},
+    ]
+    found = _find(ents, ["name", "credit_code"])
+    assert ("E1", "credit_code", "identity_conflict", "critical") in found
+    assert ("E2", "credit_code", "identity_conflict", "critical") in found
+
+
+def test_agreeing_entity_has_no_conflicts() -> None:
+    rows = [
+        _person("A", "household", D(2020, 1, 1), name=("张三", "张三", "ok")),
+        _person("A", "tax", D(2021, 1, 1), name=("张三", "张三", "ok")),
+    ]
+    assert _find(rows, ["name"]) == []

@@ -1,0 +1,80 @@
+"""report.html: self-contained, every data value escaped, personal values masked."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pyarrow as pa
+
+from linkage.cluster import cluster
+from linkage.conflicts import find_conflicts
+from linkage.golden import SurvivorshipConfig, build_golden
+from linkage.quality import source_quality
+from linkage.report import write_report
+
+EVIL = "<script>alert(1)</script>"
+ID = "11010519491231002X"
+
+
+def _inputs() -> dict[str, object]:
+    records = pa.table({
+        "record_id": pa.array([0, 1, 2], pa.int64()),
+        "source": ["household", "tax<b>", "tax<b>"],
+        "source_key": ["h1", "t1", "t2"],
+        "entity_type": ["person"] * 3,
+        "updated_at": pa.array([dt.date(2020, 1, 1), dt.date(2021, 1, 1), None], pa.date32()),
+        "name": [EVIL, "张三", "李四"],
+        "name__status": ["ok", "ok", "ok"],
+        "id_number": [ID, ID, "440524188001010014"],
+        "id_number__raw": [ID, ID.lower(), "440524188001010014"],
+        "id_number__status": ["ok", "ok", "ok"],
+        "phone": ["13800138000", "13900139000", None],
+        "phone__status": ["ok", "ok", "missing"],
+    })
+    scored = pa.table({"id_l": pa.array([0], pa.int64()), "id_r": pa.array([1], pa.int64()),
+                       "match_weight": [12.0], "match_probability": [0.9998]})
+    fields = ["name", "id_number", "phone"]
+    clusters = cluster(records, scored, entity_type="person", threshold=0.9)
+    golden = build_golden(records, clusters, fields=fields, survivorship=SurvivorshipConfig(),
+                          trust={"household": dict.fromkeys(fields, 0.9),
+                                 "tax<b>": dict.fromkeys(fields, 0.5)})
+    conflicts = find_conflicts(records, clusters, golden, fields=fields)
+    quality = source_quality(records, clusters, golden, fields=fields)
+    return {"summary": {"name": "demo <i>", "inputs": {"household": {"person": 1}}},
+            "records": records, "scored": {"person": scored}, "clusters": clusters,
+            "golden": {"person": golden}, "conflicts": conflicts, "quality": quality,
+            "blocking": {"person": {"candidate_pairs": 1, "passes": [
+                {"name": "id<x>", "new_pairs": 1}]}}}
+
+
+def test_report_is_escaped_masked_and_offline(tmp_path: Path) -> None:
+    inputs = _inputs()
+    assert inputs["conflicts"].num_rows > 0  # type: ignore[attr-defined]
+    path = write_report(tmp_path / "report.html", **inputs)  # type: ignore[arg-type]
+    html = path.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>")
+    # Data values show as text, never as markup.
+    assert "<script" not in html.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "tax&lt;b&gt;" in html and "<b>" not in html
+    assert "id&lt;x&gt;" in html and "demo &lt;i&gt;" in html
+    # Personal values are masked in the conflict tables.
+    assert ID not in html and ID.lower() not in html
+    assert "13800138000" not in html
+    assert "110*************2X" in html
+    # Self-contained: no external resources of any kind.
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert "<link" not in html and "@import" not in html
+    for section in ("summary", "blocking", "weights", "clusters", "golden", "quality",
+                    "conflicts"):
+        assert f'id="{section}"' in html
+
+
+def test_report_renders_empty_tables(tmp_path: Path) -> None:
+    inputs = _inputs()
+    empty = {**inputs, "conflicts": inputs["conflicts"].slice(0, 0),  # type: ignore[attr-defined]
+             "blocking": {}, "scored": {}, "golden": {}}
+    html = write_report(tmp_path / "r.html", **empty).read_text(encoding="utf-8")  # type: ignore[arg-type]
+    assert "no conflicts found" in html
