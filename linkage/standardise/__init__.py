@@ -15,6 +15,7 @@ from linkage.standardise.base import (
     is_valid_status,
     standardise_text,
 )
+from linkage.standardise.dates import parse_dates
 from linkage.standardise.registry import STANDARDISERS, get_standardiser
 from linkage.standardise.stage import standardise
 
@@ -26,6 +27,7 @@ __all__ = [
     "Standardiser",
     "get_standardiser",
     "is_valid_status",
+    "parse_dates",
     "standardise",
     "standardise_text",
 ]

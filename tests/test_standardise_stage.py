@@ -1,0 +1,68 @@
+"""The stage applies every registered standardiser to a RecordTable and collects flags."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from linkage.standardise import STANDARDISERS, standardise
+
+
+def records(fields: dict[str, list[str | None]]) -> pa.Table:
+    n = len(next(iter(fields.values())))
+    base = {
+        "record_id": pa.array(range(n), pa.int64()),
+        "source": pa.array(["household"] * n),
+        "source_key": pa.array([str(i) for i in range(n)]),
+        "entity_type": pa.array(["person"] * n),
+        "source_row": pa.array(range(1, n + 1), pa.int64()),
+        "updated_at": pa.nulls(n, pa.date32()),
+    }
+    return pa.table({**base, **{k: pa.array(v, pa.string()) for k, v in fields.items()}})
+
+
+def test_every_standardiser_through_the_stage() -> None:
+    raw = {
+        "name": ["張三", "买买提.艾力", None],
+        "id_number": ["11010519491231002X", "110105194912310021", ""],
+        "phone": ["138 1234 5678", "12345", None],
+        "address": ["北京市朝阳区建国路", "朝阳区建国路", None],
+        "birth_date": ["1949年12月31日", "1985-02-30", None],
+        "sex": ["女", "男", None],
+        "credit_code": ["91350100M000100Y43", "D2143569-X", None],
+        "firm": ["华为技术(深圳)有限公司", None, None],
+        "capital": ["100万元", "1.5亿", None],
+        "note": [" a  b ", None, None],
+    }
+    fields = {
+        "name": "person_name",
+        "id_number": "id_number",
+        "phone": "phone",
+        "address": "address",
+        "birth_date": "date",
+        "sex": "sex",
+        "credit_code": "credit_code",
+        "firm": "enterprise_name",
+        "capital": "amount_wan",
+        "note": "text",
+    }
+    assert set(fields.values()) == set(STANDARDISERS)
+    out = standardise(records(raw), fields)
+    assert out.num_rows == 3
+    assert out.column("name").to_pylist() == ["张三", "买买提·艾力", None]
+    assert out.column("id_number__birth_date").to_pylist() == ["1949-12-31", "1949-12-31", None]
+    assert out.column("address__county_code").to_pylist() == ["110105", None, None]
+    assert out.column("credit_code__org_code").to_pylist() == ["M000100Y4", "D2143569X", None]
+    assert out.column("firm__bracket_region").to_pylist() == ["深圳市", None, None]
+    assert out.column("capital").to_pylist() == ["100", "15000", None]
+    assert out.column("birth_date").to_pylist() == ["1949-12-31", None, None]
+    flags = out.column("flags").to_pylist()
+    assert flags[0] == []
+    assert flags[1] == [
+        "id_number:bad_check",
+        "phone:invalid",
+        "address:ambiguous",
+        "birth_date:bad_date",
+        "firm:missing",
+        "note:missing",
+    ]
+    assert "id_number:missing" in flags[2]
