@@ -78,6 +78,12 @@ def test_partial_and_special_levels() -> None:
     assert parse_address("吉林市船营区")[2:5] == ("吉林省", "吉林市", "船营区")
 
 
+def test_names_opencc_would_rewrite() -> None:
+    # OpenCC's t2s turns 乾 into 干; the index knows both spellings
+    assert parse_address("陕西省咸阳市乾县东风路")[4:8] == ("乾县", "610000", "610400", "610424")
+    assert parse_address("吉林松原乾安县")[7] == "220723"
+
+
 def test_no_division_and_missing() -> None:
     out = standardise_address(pa.array(["火星基地1号", None, " "]))
     assert out.status.to_pylist() == ["no_division", "missing", "missing"]

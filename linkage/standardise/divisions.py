@@ -22,9 +22,10 @@ from __future__ import annotations
 import importlib.util
 import logging
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
+import opencc
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -165,8 +166,21 @@ def _index_row(result: DivisionTable, r: dict[str, object]) -> None:
 
 def _add(index: dict[int, dict[str, dict[str, bool]]], level: int, name: str, code: str,
          *, historic: bool) -> None:
-    codes = index.setdefault(level, {}).setdefault(name, {})
-    codes[code] = codes.get(code, True) and historic
+    """Index ``name`` and its OpenCC-simplified spelling: parsers convert their input with
+    OpenCC, which also rewrites some names (乾县 -> 干县)."""
+    for spelling in {name, _simplified(name)}:
+        codes = index.setdefault(level, {}).setdefault(spelling, {})
+        codes[code] = codes.get(code, True) and historic
+
+
+@cache
+def _simplified(name: str) -> str:
+    return str(_converter().convert(name))
+
+
+@lru_cache(maxsize=1)
+def _converter() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
 
 
 def _text(value: object) -> str:
