@@ -44,6 +44,24 @@ def _s2t() -> opencc.OpenCC:
     return opencc.OpenCC("s2t")
 
 
+@functools.cache
+def _traditional_class() -> str:
+    """A regex class of every character the generator writes that has a different
+    traditional form (checking characters, not whole values, keeps this vectorised)."""
+    from linkage.synth.divisions import CITY_RENAMES, COUNTY_RENAMES
+
+    texts = [*(s for s, _ in words.SURNAMES), *words.CONFUSABLE, *words.CONFUSABLE.values(),
+             *words.RARE_CHARS, *words.COMMON_NAMES_MALE, *words.COMMON_NAMES_FEMALE,
+             *words.MINORITY_PARTS, *words.TRADE_CHARS, *words.INDUSTRIES, *words.ROADS,
+             *words.COMMUNITIES, *(f for f, _ in words.LEGAL_FORMS),
+             *words.LEGAL_FORM_VARIANTS.values(), "分公司（）",
+             *(f"{c.province}{c.city}{c.name}" for c in COUNTIES),
+             *(n for n, _ in CITY_RENAMES.values()), *(n for n, _ in COUNTY_RENAMES.values())]
+    chars = sorted({c for t in texts for c in t})
+    convert = _s2t().convert
+    return "[" + "".join(c for c in chars if convert(c) != c) + "]"
+
+
 @dataclass
 class ErrorLog:
     """Every injected error of one file, and eligible/expected counts per (field, kind)."""
@@ -305,13 +323,8 @@ class Corruptor:
         self.apply(fld, "traditional", convertible, self.rate("traditional"), _traditional)
 
     def _convertible(self, fld: str) -> BoolArray:
-        """Values whose traditional form differs (checked once per distinct value)."""
-        encoded = pc.dictionary_encode(self.values[fld])
-        uniques = encoded.dictionary.to_pylist()
-        differs = np.array([_s2t().convert(u) != u for u in uniques] + [False], dtype=bool)
-        idx = pc.fill_null(encoded.indices, len(uniques)).to_numpy(zero_copy_only=False)
-        mask: BoolArray = differs[idx]
-        return mask
+        """Values with at least one character whose traditional form differs."""
+        return self.matches(fld, _traditional_class())
 
     def simple(self, fld: str, kind: str, rate: float, fn: Fn) -> None:
         if fld in self.values:
@@ -418,8 +431,9 @@ class Corruptor:
             if len(rows):
                 orgs = to_list(ent.org_code.take(pa.array(entity)), rows)
                 u = self.rng.random(len(rows))
-                self.replace(fld, "org_code", rows, to_list(self.values[fld], rows),
-                             [_org_instead(o or "", float(x)) for o, x in zip(orgs, u, strict=True)])
+                new: list[str | None] = [
+                    _org_instead(o or "", float(x)) for o, x in zip(orgs, u, strict=True)]
+                self.replace(fld, "org_code", rows, to_list(self.values[fld], rows), new)
         self.apply(fld, "typo", every, self.rate("credit_code_typo"), _typo(USCC_ALPHABET, 18))
 
 

@@ -263,7 +263,8 @@ def make_enterprises(m: int, persons: Persons, seed: int, config: SynthConfig) -
     width = max(6, len(str(m)))
     entity_id = join("E", padded(np.arange(1, m + 1), width))
     return Enterprises(
-        entity_id=entity_id, county=county, region=region, core_old=core_old, core_new=core_new, legal_form=form,
+        entity_id=entity_id, county=county, region=region, core_old=core_old,
+        core_new=core_new, legal_form=form,
         bracketed=bracketed, name_old=name, name_new=name_new, rename=rename, branch=branch,
         parent=parent, credit_code=credit, org_code=org, reg_number=reg,
         established=established, capital=capital, status_new=status_new,

@@ -109,7 +109,12 @@ link_threshold = 0.9
 
 [enterprise.survivorship]
 default = ["valid", "trust", "recent", "frequent"]
-fields = { name = ["recent", "trust", "frequent"], status = ["recent", "trust"], legal_rep_name = ["recent", "trust"], legal_rep_id = ["recent", "trust"], address = ["recent", "trust", "frequent"] }
+[enterprise.survivorship.fields]
+name = ["recent", "trust", "frequent"]
+status = ["recent", "trust"]
+legal_rep_name = ["recent", "trust"]
+legal_rep_id = ["recent", "trust"]
+address = ["recent", "trust", "frequent"]
 """
 
 

@@ -20,6 +20,7 @@ from linkage.synth.columns import (
     IntArray,
     ascii_of,
     choose,
+    civil,
     day,
     digit_matrix,
     digits_to_strings,
@@ -104,7 +105,7 @@ def _names(rng: np.random.Generator, sex: BoolArray, config: SynthConfig,
     surnames, weights = zip(*words.SURNAMES, strict=True)
     surname = choose(rng, surnames, n, weights)
     ranks = np.arange(1, len(words.GIVEN_CHARS) + 1, dtype=np.float64)
-    zipf = 1.0 / ranks**0.8
+    zipf = (1.0 / ranks**0.8).tolist()
     g1 = choose(rng, words.GIVEN_CHARS, n, zipf)
     g2 = choose(rng, words.GIVEN_CHARS, n, zipf)
     single = rng.random(n) < 0.25
@@ -130,10 +131,8 @@ def _identity_numbers(rng: np.random.Generator, birth: IntArray, sex: BoolArray,
                       division: IntArray) -> pa.Array:
     """Valid, unique 18-digit numbers: division + birth date + sequence (odd = male) + check."""
     n = len(birth)
-    dates = pa.array(birth.astype(np.int32), pa.date32())
-    ymd = (pc.year(dates).to_numpy().astype(np.int64) * 10000
-           + pc.month(dates).to_numpy().astype(np.int64) * 100
-           + pc.day(dates).to_numpy().astype(np.int64))
+    y, m, d = civil(birth)
+    ymd = y * 10000 + m * 100 + d
     k = rng.integers(1, 498, n)
     while True:
         seq = 2 * k + sex.astype(np.int64)

@@ -74,7 +74,8 @@ def person_snapshot(rng: np.random.Generator, spec: DepartmentFile, config: Synt
     moved = as_of >= persons.move[entity]
     snap.address = Addresses(
         np.where(moved, persons.addr_new.county[entity], persons.addr_old.county[entity]),
-        _pick(moved, _take(persons.addr_new.detail, entity), _take(persons.addr_old.detail, entity)))
+        _pick(moved, _take(persons.addr_new.detail, entity),
+              _take(persons.addr_old.detail, entity)))
     phone_new = as_of >= persons.phone_change[entity]
     values = {
         "name": _take(persons.name, entity),

@@ -25,12 +25,22 @@ _NULL = pa.scalar(None, pa.string())
 
 def _dates(values: pa.Array, style: str) -> pa.Array:
     """ISO date strings (null kept) re-written in a department's date style."""
-    parsed = pc.cast(pc.strptime(values, format="%Y-%m-%d", unit="s", error_is_null=True),
-                     pa.date32())
-    days = pc.fill_null(pc.cast(parsed, pa.int32()), -99999).to_numpy(zero_copy_only=False)
-    out = date_strings(days.astype(np.int64), style)
+    if style == "iso":
+        return values
+    iso = pc.fill_null(pc.match_substring_regex(values, r"^\d{4}-\d{2}-\d{2}$"), False)
+    y = pc.utf8_slice_codeunits(values, 0, 4)
+    m = pc.utf8_slice_codeunits(values, 5, 7)
+    d = pc.utf8_slice_codeunits(values, 8, 10)
+    if style == "compact":
+        out = join(y, m, d)
+    else:
+        m = pc.utf8_ltrim(m, "0")
+        d = pc.utf8_ltrim(d, "0")
+        sep = {"slash": ("/", "/", ""), "dot": (".", ".", ""), "chinese": ("年", "月", "日")}
+        a, b, c = sep[style]
+        out = join(y, a, m, b, d, c)
     # A value that was not an ISO date stays as written.
-    return pc.if_else(pc.is_null(parsed), values, out)
+    return pc.if_else(iso, out, values)
 
 
 def _capital(values: pa.Array, style: str) -> pa.Array:
@@ -98,31 +108,35 @@ def write_table(table: pa.Table, spec: DepartmentFile, path: Path) -> None:
 
 # --- minimal deterministic .xlsx ---------------------------------------------------------
 
+_OOXML = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+_PKG = "http://schemas.openxmlformats.org/package/2006"
+_DOC_RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _CONTENT_TYPES = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    f'<Types xmlns="{_PKG}/content-types">'
+    '<Default Extension="rels" '
+    'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
     '<Default Extension="xml" ContentType="application/xml"/>'
-    '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-    '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+    f'<Override PartName="/xl/workbook.xml" ContentType="{_OOXML}.sheet.main+xml"/>'
+    f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{_OOXML}.worksheet+xml"/>'
     "</Types>"
 )
 _ROOT_RELS = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>'
+    f'<Relationships xmlns="{_PKG}/relationships">'
+    f'<Relationship Id="rId1" Type="{_DOC_RELS}/officeDocument" Target="xl/workbook.xml"/>'
     "</Relationships>"
 )
 _WORKBOOK = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
     '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
-    'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+    f'xmlns:r="{_DOC_RELS}">'
     '<sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>'
 )
 _WORKBOOK_RELS = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
+    f'<Relationships xmlns="{_PKG}/relationships">'
+    f'<Relationship Id="rId1" Type="{_DOC_RELS}/worksheet" Target="worksheets/sheet1.xml"/>'
     "</Relationships>"
 )
 
@@ -188,7 +202,8 @@ def _concatenated(values: pa.Array) -> bytes:
     offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)
     offsets = offsets[values.offset: values.offset + len(values) + 1]
     data = values.buffers()[2]
-    return data[int(offsets[0]): int(offsets[-1])].to_pybytes()
+    chunk: bytes = data[int(offsets[0]): int(offsets[-1])].to_pybytes()
+    return chunk
 
 
 def _info(name: str) -> zipfile.ZipInfo:
