@@ -173,15 +173,8 @@ def _parses(table: DivisionTable, s: str) -> list[_Parse]:
 
 def _matches(table: DivisionTable, level: int, s: str, pos: int, *,
              allow_short: bool) -> list[_Match]:
-    found: list[_Match] = []
-    for length in range(2, min(table.max_name_length, len(s) - pos) + 1):
-        name = s[pos:pos + length]
-        for code, historic in table.lookup(level, name, short=False).items():
-            found.append(_Match(code, pos + length, historic, short=False))
-        if allow_short:
-            for code, historic in table.lookup(level, name, short=True).items():
-                found.append(_Match(code, pos + length, historic, short=True))
-    return found
+    return [_Match(code, end, historic, short)
+            for code, end, historic, short in table.scan(level, s, pos, allow_short=allow_short)]
 
 
 def _resolve(table: DivisionTable, p: _Parse) -> tuple[str | None, str | None, str | None]:

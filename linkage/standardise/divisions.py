@@ -66,6 +66,38 @@ class DivisionTable:
     #: (parent code, child code) pairs that held in any year.
     links: set[tuple[str, str]] = field(default_factory=set)
     max_name_length: int = 0
+    #: level -> name -> ((code, historic, short), ...): both indexes merged for scanning
+    merged: dict[int, dict[str, tuple[tuple[str, bool, bool], ...]]] = field(
+        default_factory=dict)
+    #: level -> every proper prefix of every name, so a scan stops as soon as it can
+    prefixes: dict[int, set[str]] = field(default_factory=dict)
+
+    def scan(self, level: int, s: str, pos: int, *,
+             allow_short: bool) -> list[tuple[str, int, bool, bool]]:
+        """Every name of ``level`` starting at ``s[pos]``: (code, end, historic, short)."""
+        names = self.merged.get(level, {})
+        prefixes = self.prefixes.get(level, set())
+        found: list[tuple[str, int, bool, bool]] = []
+        end = pos + 1
+        while end < len(s):
+            end += 1
+            piece = s[pos:end]
+            for code, historic, short in names.get(piece, ()):
+                if allow_short or not short:
+                    found.append((code, end, historic, short))
+            if piece not in prefixes:
+                break
+        return found
+
+    def _build_scan_index(self) -> None:
+        for short, index in ((False, self.full_names), (True, self.short_names)):
+            for level, names in index.items():
+                merged = self.merged.setdefault(level, {})
+                prefixes = self.prefixes.setdefault(level, set())
+                for name, codes in names.items():
+                    entries = tuple((c, h, short) for c, h in sorted(codes.items()))
+                    merged[name] = merged.get(name, ()) + entries
+                    prefixes.update(name[:k] for k in range(2, len(name)))
 
     def lookup(self, level: int, name: str, *, short: bool) -> dict[str, bool]:
         """Codes (-> historic flag) a name of this level stands for; empty if none."""
@@ -118,6 +150,7 @@ def load_divisions() -> DivisionTable:
         len(name) for index in (result.full_names, result.short_names)
         for names in index.values() for name in names
     )
+    result._build_scan_index()
     log.debug("division table %s: year %d, %d divisions", path.name, year,
               len(result.divisions))
     return result
