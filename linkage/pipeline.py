@@ -260,8 +260,12 @@ def _records_with_entities(raw: pa.Table, entities: Mapping[str, EntityResult]) 
     parts = []
     seen = 0
     for e in entities.values():
-        ids = e.clusters.select(["record_id", "entity_id", "cluster_size"])
-        joined = e.records.join(ids, "record_id", join_type="left outer")
+        # Arrow joins cannot carry list columns (flags): look positions up instead.
+        where = pc.index_in(e.records.column("record_id"),
+                            value_set=e.clusters.column("record_id"))
+        joined = e.records
+        for name in ("entity_id", "cluster_size"):
+            joined = joined.append_column(name, e.clusters.column(name).take(where))
         parts.append(joined)
         seen += joined.num_rows
     resolved = pa.array(list(entities), pa.string())
