@@ -161,7 +161,7 @@ def _explained_pair(result: Any) -> list[str]:
         row = links.sort_by("match_weight").slice(0, 1).to_pylist()[0]
         explanation = result.explain(row["id_l"], row["id_r"])
         return [f"one explained {etype} link (records {row['id_l']} and {row['id_r']}):",
-                *("  " + line for line in str(explanation).splitlines())]
+                *("  " + line for line in explanation.text().splitlines())]
     return []
 
 
