@@ -45,8 +45,11 @@ class BlockingPass:
 
     ``prefix`` (aligned with ``keys``) keeps only the first N characters of a key
     (0 = the whole value): e.g. ``keys = ["id_number"], prefix = [10]`` blocks on division
-    code + birth year. ``link_only`` pairs only records from different sources (linking two
-    datasets rather than deduplicating).
+    code + birth year. ``suffix`` likewise keeps the last N characters; the same column may
+    appear twice, so ``keys = ["id_number", "id_number"], prefix = [4, 0], suffix = [0, 4]``
+    blocks on the characters that masked ID numbers (``3301**********056X``) keep. A value
+    shorter than a prefix or suffix gives no key. ``link_only`` pairs only records from
+    different sources (linking two datasets rather than deduplicating).
     """
 
     name: str
@@ -54,6 +57,7 @@ class BlockingPass:
     max_block_size: int = 500
     kind: PassKind = "exact"
     prefix: tuple[int, ...] = ()
+    suffix: tuple[int, ...] = ()
     window: int = 5
     q: int = 2
     min_shared: int = 2
@@ -66,8 +70,10 @@ class BlockingPass:
             raise ValueError(f"blocking pass {self.name!r}: max_block_size must be >= 2")
         if self.prefix and len(self.prefix) != len(self.keys):
             raise ValueError(f"blocking pass {self.name!r}: prefix needs one length per key")
-        if any(p < 0 for p in self.prefix):
-            raise ValueError(f"blocking pass {self.name!r}: prefix lengths must be >= 0")
+        if self.suffix and len(self.suffix) != len(self.keys):
+            raise ValueError(f"blocking pass {self.name!r}: suffix needs one length per key")
+        if any(p < 0 for p in (*self.prefix, *self.suffix)):
+            raise ValueError(f"blocking pass {self.name!r}: prefix/suffix lengths must be >= 0")
         if self.window < 2:
             raise ValueError(f"blocking pass {self.name!r}: window must be >= 2")
         if self.q < 1 or self.min_shared < 1:
@@ -169,6 +175,11 @@ def _joined_key(records: pa.Table, bp: BlockingPass) -> pa.Array:
             short = pc.less(pc.utf8_length(col), length)
             head = pc.utf8_slice_codeunits(col, 0, length)
             col = pc.if_else(short, pa.scalar(None, col.type), head)
+        tail_len = bp.suffix[i] if bp.suffix else 0
+        if tail_len:
+            short = pc.less(pc.utf8_length(col), tail_len)
+            tail = pc.utf8_slice_codeunits(col, -tail_len, 2**31 - 1)
+            col = pc.if_else(short, pa.scalar(None, col.type), tail)
         parts.append(col)
     if len(parts) == 1:
         return parts[0]

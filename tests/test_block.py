@@ -135,3 +135,12 @@ def test_exact_blocking_matches_brute_force(
             expected.setdefault((i, j), bp.name)
     got = {(a, b): p for a, b, p in _pairs(block(recs, passes))}
     assert got == expected
+
+
+def test_suffix_and_repeated_key_block_masked_ids() -> None:
+    recs = pa.table({
+        "record_id": pa.array([0, 1, 2, 3], pa.int64()),
+        "id": ["33010820040623056X", "3301**********056X", "33019920040623056X", "12"],
+    })
+    bp = BlockingPass(name="ht", keys=("id", "id"), prefix=(4, 0), suffix=(0, 4))
+    assert _pairs(block(recs, [bp])) == [(0, 1, "ht"), (0, 2, "ht"), (1, 2, "ht")]

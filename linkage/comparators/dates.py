@@ -1,4 +1,4 @@
-"""Dates (ISO ``YYYY-MM-DD``) with the errors departments make: day and month swapped,
+"""Dates (ISO ``YYYY-MM-DD`` or compact ``YYYYMMDD``) with the errors departments make: day and month swapped,
 one mistyped digit, a wrong day in the right month.
 
 Similarity levels (default thresholds 0.7, 0.85): 0.9 day/month swapped, or one digit
@@ -40,8 +40,11 @@ def date_similarity(uniques: Sequence[str], a: Codes, b: Codes) -> npt.NDArray[n
 
 
 def _parse(value: str) -> tuple[int, int, int]:
-    """(year, month, day) of an ISO date, zeros when it is not one."""
-    parts = value.strip().split("-")
+    """(year, month, day) of an ISO (or compact ``YYYYMMDD``) date, zeros when it is not."""
+    text = value.strip()
+    if len(text) == 8 and text.isdigit():
+        return (int(text[:4]), int(text[4:6]), int(text[6:]))
+    parts = text.split("-")
     if len(parts) != 3 or not all(p.isdigit() for p in parts):
         return (0, 0, 0)
     return (int(parts[0]), int(parts[1]), int(parts[2]))
