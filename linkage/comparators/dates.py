@@ -1,5 +1,5 @@
-"""Dates (ISO ``YYYY-MM-DD`` or compact ``YYYYMMDD``) with the errors departments make: day and month swapped,
-one mistyped digit, a wrong day in the right month.
+"""Dates (ISO ``YYYY-MM-DD`` or compact ``YYYYMMDD``) with the errors departments make:
+day and month swapped, one mistyped digit, a wrong day in the right month.
 
 Similarity levels (default thresholds 0.7, 0.85): 0.9 day/month swapped, or one digit
 substituted, or two adjacent digits transposed; 0.75 same year and month; 0.5 same year
