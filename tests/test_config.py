@@ -64,7 +64,7 @@ def test_cross_checks_name_the_offending_key() -> None:
 def test_unknown_standardiser_lists_known_ones() -> None:
     data = _minimal()
     data["person"]["fields"] = {"name": "soundex"}  # type: ignore[index]
-    with pytest.raises(ConfigError, match="unknown standardiser.*'soundex'.*known: .*text"):
+    with pytest.raises(ConfigError, match=r"unknown standardiser.*'soundex'.*known: .*text"):
         pipeline_from_dict(data)
 
 
@@ -80,7 +80,7 @@ def test_invalid_toml_and_missing_file_are_config_errors(tmp_path: Path) -> None
 def test_trust_outside_unit_interval_is_rejected() -> None:
     data = _minimal()
     data["sources"][0]["trust"] = {"name": 1.5}  # type: ignore[index]
-    with pytest.raises(ConfigError, match="trust 'name' must be within 0..1"):
+    with pytest.raises(ConfigError, match=r"trust 'name' must be within 0\.\.1"):
         pipeline_from_dict(data)
 
 
