@@ -12,6 +12,7 @@ from linkage.standardise.amounts import standardise_amount_wan
 from linkage.standardise.checksums import (
     USCC_ALPHABET,
     org_check_char,
+    regno_check_digit,
     uscc_check_char,
 )
 from linkage.standardise.credit_code import standardise_code_text, standardise_credit_code
@@ -196,3 +197,29 @@ def test_amount_wan() -> None:
 def test_registered(name: str) -> None:
     out = get_standardiser(name)(pa.array(["x", None]))
     assert len(out.value) == len(out.status) == 2
+
+
+ORG_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@given(st.text(alphabet=ORG_CHARS, min_size=8, max_size=8), st.data())
+def test_org_code_check_catches_digit_substitution(body: str, data: st.DataObject) -> None:
+    # letters are valued 10..35, so a letter <-> digit swap 11 apart (F=15 <-> 4) is not
+    # caught by a mod-11 check: only digit-for-digit substitutions are guaranteed
+    code = body + org_check_char(body)
+    assert codes([code])[0][:3] == (code, "ok", "org_code")
+    digit_positions = [i for i in range(8) if code[i].isdigit()]
+    if not digit_positions:
+        return
+    pos = data.draw(st.sampled_from(digit_positions))
+    char = data.draw(st.sampled_from([c for c in "0123456789" if c != code[pos]]))
+    assert codes([code[:pos] + char + code[pos + 1 :]])[0][1] == "bad_check"
+
+
+@given(st.text(alphabet="0123456789", min_size=14, max_size=14), st.data())
+def test_registration_number_check_catches_substitution(body: str, data: st.DataObject) -> None:
+    number = body + regno_check_digit(body)
+    assert codes([number])[0][:3] == (number, "ok", "reg_number")
+    pos = data.draw(st.integers(0, 14))
+    char = data.draw(st.sampled_from([c for c in "0123456789" if c != number[pos]]))
+    assert codes([number[:pos] + char + number[pos + 1 :]])[0][1] == "bad_check"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 import pyarrow as pa
+import pytest
 
 from linkage.standardise import STANDARDISERS, standardise
 
@@ -21,7 +24,7 @@ def records(fields: dict[str, list[str | None]]) -> pa.Table:
 
 
 def test_every_standardiser_through_the_stage() -> None:
-    raw = {
+    raw: dict[str, list[str | None]] = {
         "name": ["張三", "买买提.艾力", None],
         "id_number": ["11010519491231002X", "110105194912310021", ""],
         "phone": ["138 1234 5678", "12345", None],
@@ -66,3 +69,20 @@ def test_every_standardiser_through_the_stage() -> None:
         "note:missing",
     ]
     assert "id_number:missing" in flags[2]
+
+
+def test_nothing_personal_in_log_lines(caplog: pytest.LogCaptureFixture) -> None:
+    secret_id, secret_phone = "11010519491231002X", "13812345678"
+    table = records(
+        {
+            "id_number": [secret_id, "110105194912310021"],
+            "phone": [secret_phone, "bad"],
+            "name": ["张三", None],
+        }
+    )
+    with caplog.at_level(logging.DEBUG, logger="linkage"):
+        standardise(table, {"id_number": "id_number", "phone": "phone", "name": "person_name"})
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert caplog.records  # the stage does log a summary
+    for secret in (secret_id, "110105194912310021", secret_phone, "张三"):
+        assert secret not in text
