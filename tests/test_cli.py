@@ -76,3 +76,15 @@ def test_demo_runs_offline_on_shipped_sample(tmp_path: Path,
     assert f1s and min(f1s) >= 0.9, printed
     assert (out / "golden_person.parquet").is_file()
     assert (out / "golden_enterprise.parquet").is_file()
+
+
+def test_run_on_the_hand_written_sample_pipeline(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """The pipeline file shown in the README runs on the sample data as printed there."""
+    pipeline = Path(__file__).resolve().parents[1] / "datasets" / "handwritten.toml"
+    assert main(["run", str(pipeline), "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    line = next(x for x in printed.splitlines() if "pairwise precision" in x)
+    assert float(line.rsplit("F1", 1)[1]) >= 0.9, printed
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert pipeline.read_text(encoding="utf-8").strip() in readme
