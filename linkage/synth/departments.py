@@ -116,10 +116,10 @@ FILES: tuple[DepartmentFile, ...] = (
         date_style="compact", key_header="备案号", key_prefix="HG", updated_header="备案日期",
         headers={"name": "企业名称", "credit_code": "组织机构代码",
                  "customs_code": "海关注册编码", "legal_rep_name": "法定代表人",
-                 "address": "注册地址", "established_date": "成立日期",
-                 "capital": "注册资本(万元)"},
+                 "legal_rep_id": "法定代表人身份证号", "address": "注册地址",
+                 "established_date": "成立日期", "capital": "注册资本(万元)"},
         mean_lag_days=300,
         trust={"name": 0.5, "credit_code": 0.6, "customs_code": 0.95, "legal_rep_name": 0.4,
-               "address": 0.4, "established_date": 0.5, "capital": 0.4},
+               "legal_rep_id": 0.4, "address": 0.4, "established_date": 0.5, "capital": 0.4},
     ),
 )

@@ -143,7 +143,7 @@ def _department(spec: DepartmentFile, config: SynthConfig, seed: int, people: Pe
                                       firms, people)
         ids = firms.entity_id
     keys = record_keys(spec, snap.n)
-    _log_duplicates(logbook, snap.duplicate_of, keys)
+    _log_duplicates(logbook, snap.duplicate_of, keys, config.within_department_duplicate)
     table = department_table(spec, keys, snap.values, snap.as_of)
     n = snap.n
     records = pa.table({
@@ -156,8 +156,11 @@ def _department(spec: DepartmentFile, config: SynthConfig, seed: int, people: Pe
     return table, records, errors, logbook
 
 
-def _log_duplicates(logbook: ErrorLog, duplicate_of: IntArray, keys: pa.Array) -> None:
+def _log_duplicates(logbook: ErrorLog, duplicate_of: IntArray, keys: pa.Array,
+                    rate: float) -> None:
     rows = np.flatnonzero(duplicate_of >= 0)
+    originals_n = len(duplicate_of) - len(rows)
+    logbook.count("record", "duplicate", originals_n, originals_n * rate)
     originals = keys.take(pa.array(duplicate_of[rows], pa.int64()))
     logbook.add("record", "duplicate", rows, originals, keys.take(pa.array(rows, pa.int64())))
 

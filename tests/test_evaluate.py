@@ -1,0 +1,178 @@
+"""evaluate: pairwise and B-cubed metrics on hand-checked clusterings, golden accuracy,
+conflict recall, and a property check against brute-force pair enumeration."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from linkage.evaluate import cluster_metrics, evaluate, evaluate_run, majority_truth
+
+
+def metrics(pred: str, true: str) -> dict[str, float]:
+    m = cluster_metrics(pa.array(list(pred)), pa.array(list(true)))
+    return {"p": m["pairwise"]["precision"], "r": m["pairwise"]["recall"],
+            "f": m["pairwise"]["f1"], "bp": m["bcubed"]["precision"],
+            "br": m["bcubed"]["recall"], "bf": m["bcubed"]["f1"]}
+
+
+def test_hand_checked_mixed_clustering() -> None:
+    # true A A A B B C, predicted {1: A A} {2: A B B} {3: C}.
+    # TP pairs: (1: AA) 1 + (2: BB) 1 = 2; predicted pairs 1 + 3 = 4; true pairs 3 + 1 = 4.
+    # B-cubed precision: 1, 1, 1/3, 2/3, 2/3, 1 -> 14/3 / 6 = 7/9; recall 2/3, 2/3, 1/3, 1,
+    # 1, 1 -> 14/3 / 6 = 7/9.
+    m = metrics("112223", "AAABBC")
+    assert m["p"] == pytest.approx(0.5) and m["r"] == pytest.approx(0.5)
+    assert m["f"] == pytest.approx(0.5)
+    assert m["bp"] == pytest.approx(7 / 9) and m["br"] == pytest.approx(7 / 9)
+
+
+def test_everything_in_one_cluster() -> None:
+    # true A A B all predicted together: TP 1 of 3 predicted pairs, the 1 true pair found.
+    # B-cubed precision 2/3, 2/3, 1/3 -> 5/9; recall 1.
+    m = metrics("111", "AAB")
+    assert m["p"] == pytest.approx(1 / 3) and m["r"] == pytest.approx(1.0)
+    assert m["f"] == pytest.approx(0.5)
+    assert m["bp"] == pytest.approx(5 / 9) and m["br"] == pytest.approx(1.0)
+    assert m["bf"] == pytest.approx(2 * (5 / 9) / (5 / 9 + 1))
+
+
+def test_all_singletons() -> None:
+    # No predicted pair: precision 1 by convention, recall 0; B-cubed recall 1/2, 1/2, 1.
+    m = metrics("123", "AAB")
+    assert m["p"] == 1.0 and m["r"] == 0.0 and m["f"] == 0.0
+    assert m["bp"] == pytest.approx(1.0) and m["br"] == pytest.approx(2 / 3)
+
+
+def test_perfect_clustering_with_other_labels() -> None:
+    m = metrics("xxyzzz", "AABCCC")
+    assert all(v == pytest.approx(1.0) for v in m.values())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=1, max_size=25))
+def test_pairwise_counts_match_brute_force(labels: list[tuple[int, int]]) -> None:
+    pred = [str(p) for p, _ in labels]
+    true = [str(t) for _, t in labels]
+    m = cluster_metrics(pa.array(pred), pa.array(true))["pairwise"]
+    pairs = list(itertools.combinations(range(len(labels)), 2))
+    same_pred = {(i, j) for i, j in pairs if pred[i] == pred[j]}
+    same_true = {(i, j) for i, j in pairs if true[i] == true[j]}
+    assert m["true_positives"] == len(same_pred & same_true)
+    assert m["predicted_pairs"] == len(same_pred)
+    assert m["true_pairs"] == len(same_true)
+    # B-cubed precision by its definition, record by record.
+    n = len(labels)
+    bp = sum(sum(1 for j in range(n) if pred[j] == pred[i] and true[j] == true[i])
+             / sum(1 for j in range(n) if pred[j] == pred[i]) for i in range(n)) / n
+    assert cluster_metrics(pa.array(pred), pa.array(true))["bcubed"]["precision"] == \
+        pytest.approx(bp)
+
+
+def test_majority_truth_breaks_ties_by_smallest_id() -> None:
+    run = pa.table({"entity_id": ["e1", "e1", "e1", "e2", "e2"],
+                    "true_entity_id": ["P2", "P1", "P2", "P4", "P3"]})
+    assert majority_truth(run).to_pylist() == [
+        {"entity_id": "e1", "true_entity_id": "P2"},
+        {"entity_id": "e2", "true_entity_id": "P3"},
+    ]
+
+
+@pytest.fixture
+def truth_dir(tmp_path: Path) -> Path:
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    pq.write_table(pa.table({
+        "source": ["household", "tax", "tax", "household"],
+        "entity_type": ["person"] * 4,
+        "source_key": ["H1", "T1", "T2", "H2"],
+        "true_entity_id": ["P1", "P1", "P2", "P2"],
+    }), truth / "records.parquet")
+    pq.write_table(pa.table({
+        "entity_id": ["P1", "P2"],
+        "name": ["张伟", "李娜"],
+        "phone": ["13800000000", None],
+        "capital": ["100", "50"],
+    }), truth / "entities_person.parquet")
+    pq.write_table(pa.table({
+        "source": ["tax", "tax"], "entity_type": ["person", "person"],
+        "source_key": ["T1", "T2"], "field": ["name", "phone"],
+        "kind": ["char_error", "stale"], "true_value": ["张伟", "139"],
+        "written_value": ["张玮", "138"],
+    }), truth / "errors.parquet")
+    return truth
+
+
+def _records() -> pa.Table:
+    # H1+T1 linked (right), T2 and H2 left apart (a missed link).
+    return pa.table({"source": ["household", "tax", "tax", "household"],
+                     "entity_type": ["person"] * 4,
+                     "source_key": ["H1", "T1", "T2", "H2"],
+                     "entity_id": ["a", "a", "b", "c"],
+                     "record_id": pa.array([0, 1, 2, 3], pa.int64())})
+
+
+def _golden() -> pa.Table:
+    # a -> P1 (name right, phone right, capital "100.0" equals "100"); b -> P2 (name wrong,
+    # phone missing like the truth); c -> P2 as well (name right).
+    return pa.table({"entity_type": ["person"] * 3, "entity_id": ["a", "b", "c"],
+                     "name": ["张伟", "李那", "李娜"], "phone": ["13800000000", None, "1"],
+                     "capital": ["100.0", "50", "50"]})
+
+
+def _conflicts() -> pa.Table:
+    cand = pa.struct([("value", pa.string()), ("raw_value", pa.string()),
+                      ("source", pa.string()), ("source_key", pa.string()),
+                      ("record_id", pa.int64()), ("updated_at", pa.date32())])
+    return pa.table({
+        "entity_type": ["person"], "entity_id": ["a"], "field": ["name"],
+        "kind": ["value_mismatch"], "severity": ["warning"], "golden_value": ["张伟"],
+        "candidates": pa.array([[
+            {"value": "张伟", "raw_value": "张伟", "source": "household", "source_key": "H1",
+             "record_id": 0, "updated_at": None},
+            {"value": "张玮", "raw_value": "张玮", "source": "tax", "source_key": "T1",
+             "record_id": 1, "updated_at": None}]], pa.list_(cand)),
+    })
+
+
+def test_evaluate_with_golden_and_conflicts(truth_dir: Path) -> None:
+    result = evaluate(_records(), truth_dir, golden={"person": _golden()},
+                      conflicts=_conflicts())
+    assert result["records_matched"] == 4
+    person = result["person"]
+    assert person["pairwise"]["precision"] == 1.0
+    assert person["pairwise"]["recall"] == pytest.approx(0.5)
+    assert person["bcubed"]["recall"] == pytest.approx(0.75)
+    golden = person["golden"]
+    assert golden["name"] == {"accuracy": pytest.approx(2 / 3), "entities": 3}
+    assert golden["phone"]["accuracy"] == pytest.approx(2 / 3)  # a right, b both null, c wrong
+    assert golden["capital"]["accuracy"] == pytest.approx(1.0)
+    conflicts = result["conflicts"]
+    assert conflicts["by_kind"]["char_error"] == {"errors": 1, "detected": 1, "recall": 1.0}
+    assert conflicts["by_kind"]["stale"] == {"errors": 1, "detected": 0, "recall": 0.0}
+    assert conflicts["by_field_kind"]["name:char_error"]["recall"] == 1.0
+
+
+def test_evaluate_run_reads_a_run_directory(truth_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    pq.write_table(_records(), run / "records.parquet")
+    pq.write_table(_golden(), run / "golden_person.parquet")
+    pq.write_table(_conflicts(), run / "conflicts.parquet")
+    result = evaluate_run(truth_dir, run)
+    assert result["person"]["pairwise"]["true_positives"] == 1
+    assert result["person"]["golden"]["name"]["entities"] == 3
+    assert result["conflicts"]["by_kind"]["char_error"]["detected"] == 1
+
+
+def test_records_missing_a_column_are_refused(truth_dir: Path) -> None:
+    from linkage.errors import SchemaError
+
+    with pytest.raises(SchemaError, match="entity_id"):
+        evaluate(_records().drop_columns(["entity_id"]), truth_dir)
