@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     records, scored = make_data(args.n, args.seed)
     print(f"data: {records.num_rows:,} records, {scored.num_rows:,} scored pairs "
           f"({time.perf_counter() - t0:.2f}s to build, not timed)")
-    trust = {s: {f: 0.9 - 0.1 * i for f in FIELDS} for i, s in enumerate(SOURCES)}
+    trust = {s: dict.fromkeys(FIELDS, 0.9 - 0.1 * i) for i, s in enumerate(SOURCES)}
     timings: dict[str, float] = {}
     start = time.perf_counter()
 

@@ -15,10 +15,14 @@ Rules (strings in the pipeline file):
 ``frequent``          the value held by more records of the entity
 ``complete``          the record filling more of the group's fields (or of all fields)
 ``longest``           the longer normalised value
+``agrees:<column>``   a value equal to the same record's ``<column>`` beats one that differs
+                      (``birth_date`` agreeing with ``id_number__birth_date``)
 
 Reported besides the rules: ``unanimous`` (no record disagrees) and ``tie_break``.
 Fields that must come from one record together (an address's parts) are declared as
 ``groups``: the group's first field decides with its own chain and the others follow it.
+``derive`` fills a field no record has from a derived column (``birth_date`` from
+``id_number__birth_date``), with rule ``derived:<column>``.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ __all__ = ["RULES", "Rule", "SurvivorshipConfig", "build_golden", "combine", "de
 Rule = str
 RULES = ("trust", "recent", "frequent", "valid", "complete", "longest")
 AUTHORITY = "authority:"
+AGREES = "agrees:"
 
 
 def _check_rule(rule: str) -> str | None:
@@ -53,7 +58,12 @@ def _check_rule(rule: str) -> str | None:
         if departments and all(departments):
             return None
         return f"{rule!r} names no department (write 'authority:household')"
-    return f"unknown survivorship rule {rule!r} (known: {', '.join(RULES)}, authority:<dept>)"
+    if rule.startswith(AGREES):
+        if rule[len(AGREES):].strip():
+            return None
+        return f"{rule!r} names no column (write 'agrees:id_number__birth_date')"
+    return (f"unknown survivorship rule {rule!r} "
+            f"(known: {', '.join(RULES)}, authority:<dept>, agrees:<column>)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,12 +71,14 @@ class SurvivorshipConfig:
     """Ordered survivorship rules: the first rule that singles out a value decides.
 
     ``groups`` lists fields that must come from the same record; the first field of a
-    group decides for all of them.
+    group decides for all of them. ``derive`` maps a field to a derived column that fills
+    it when no record has a value (``birth_date = "id_number__birth_date"``).
     """
 
     default: tuple[Rule, ...] = ("valid", "trust", "recent", "frequent")
     fields: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
     groups: tuple[tuple[str, ...], ...] = ()
+    derive: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         problems = [p for r in self.default if (p := _check_rule(r))]
@@ -162,7 +174,12 @@ def build_golden(
     }
     for group in _plan(fields, survivorship.groups):
         lead = group[0]
-        chain = survivorship.chain(lead)
+        chain = list(survivorship.chain(lead))
+        derive = survivorship.derive.get(lead)
+        if len(group) == 1 and derive is not None and derive in records.column_names:
+            columns.update(_decide_with_derived(records, lead, derive, chain, ent, n_ent, trust,
+                                                days, rank, fill))
+            continue
         present = np.zeros(n, dtype=bool)
         for f in group:
             present |= _present(records[f]).astype(bool)
@@ -173,9 +190,9 @@ def build_golden(
             _rule_key(rule, records, lead, ent, value, sources, trust, days, completeness)
             for rule in chain
         ]
-        winner, rule = _decide(ent, n_ent, present, value, keys, list(chain), rank)
+        winner, rule = _decide(ent, n_ent, present, value, keys, chain, rank)
         for f in group:
-            columns.update(_output(records, f, winner, rule, days))
+            columns.update(_output(records, f, f, winner, rule))
     golden = pa.table(columns)
     log.info("golden: %d records -> %d golden records over %d field(s)", n, n_ent, len(fields))
     return golden
@@ -192,11 +209,19 @@ def _decide(
     keys: list[np.ndarray],
     names: list[str],
     rank: np.ndarray,
+    *,
+    virtual: np.ndarray | None = None,
+    virtual_rule: str = "derived",
 ) -> tuple[np.ndarray, pa.Array]:
-    """Winning record position per entity and the rule that decided (null when no value)."""
+    """Winning record position per entity and the rule that decided (null when no value).
+
+    ``virtual`` marks candidate rows that no record wrote: a winning virtual value moves to
+    the best real row holding it, or keeps ``virtual_rule`` when there is none.
+    """
     n = len(ent)
     missing = (~present).astype(np.int8)
-    order = np.lexsort((rank, *reversed(keys), missing, ent))
+    late = virtual.astype(np.int8) if virtual is not None else np.zeros(n, dtype=np.int8)
+    order = np.lexsort((rank, late, *reversed(keys), missing, ent))
     ent_s = ent[order]
     starts = np.flatnonzero(np.r_[True, ent_s[1:] != ent_s[:-1]]) if n else np.zeros(0, int)
     winner_s = starts
@@ -221,6 +246,12 @@ def _decide(
             rule[idx] = np.where(decided, named, "tie_break")
         else:
             rule[idx] = "tie_break"
+    if virtual is not None and n:
+        same = present[order] & ~virtual[order] & (value[order] == win_value)
+        first_real = np.minimum.reduceat(np.where(same, np.arange(n), n), starts)
+        moved = virtual[winner] & (first_real < n)
+        winner = np.where(moved, order[np.minimum(first_real, n - 1)], winner)
+        rule[virtual[winner] & present[winner]] = virtual_rule
     return winner, pa.array(rule.tolist(), pa.string())
 
 
@@ -257,17 +288,78 @@ def _rule_key(
         return np.asarray(-counts[both], dtype=np.float64)
     if rule == "complete":
         return -completeness.astype(np.float64)
+    if rule.startswith(AGREES):
+        other = rule[len(AGREES):].strip()
+        if other not in records.column_names:
+            log.warning("golden: rule %r names no column of the records; ignored", rule)
+            return np.zeros(n, dtype=np.float64)
+        same = pc.equal(_string(records[lead]), _string(records[other]))
+        # Agreeing 0, unknown 0.5, disagreeing 1.
+        return np.asarray(pc.fill_null(pc.if_else(same, 0.0, 1.0), 0.5)
+                          .to_numpy(zero_copy_only=False), dtype=np.float64)
     if rule == "longest":
         length = pc.fill_null(pc.utf8_length(_string(records[lead])), 0)
         return -np.asarray(length.to_numpy(zero_copy_only=False), dtype=np.float64)
     raise SchemaError(f"golden: unknown survivorship rule {rule!r}")
 
 
-def _output(
-    records: pa.Table, name: str, winner: np.ndarray, rule: pa.Array, days: np.ndarray
+def _decide_with_derived(
+    records: pa.Table,
+    name: str,
+    column: str,
+    chain: list[str],
+    ent: np.ndarray,
+    n_ent: int,
+    trust: Mapping[str, Mapping[str, float]],
+    days: np.ndarray,
+    rank: np.ndarray,
+    fill: np.ndarray,
 ) -> dict[str, pa.Array]:
+    """Decide ``name`` with every record's derived ``column`` as one more candidate.
+
+    The derived candidates (the birth date inside a valid ID number) vote like records do;
+    a derived value that wins is credited to a record that wrote it when there is one, and
+    otherwise reported with rule ``derived:<column>``.
+    """
+    n = records.num_rows
+    status_name = f"{name}__status"
+    wanted = ["record_id", "source", "source_key", name]
+    wanted += [c for c in ("updated_at", status_name) if c in records.column_names]
+    wanted += [r[len(AGREES):].strip() for r in chain if r.startswith(AGREES)]
+    wanted = [c for c in dict.fromkeys(wanted) if c in records.column_names]
+    real = records.select(wanted)
+    derived = _string(records[column])
+    # A value derived from an invalid identifier (failed check character) is no evidence.
+    origin_status = f"{column.split('__', 1)[0]}__status"
+    if origin_status in records.column_names:
+        ok = pc.fill_null(pc.starts_with(_string(records[origin_status]), "ok"), False)
+        derived = pc.if_else(ok, derived, pa.nulls(n, pa.string()))
+    virtual = real.set_column(real.schema.get_field_index(name), name, derived)
+    if status_name in virtual.column_names:
+        virtual = virtual.set_column(
+            virtual.schema.get_field_index(status_name), status_name,
+            pc.if_else(pc.is_valid(derived), "ok", "missing"))
+    real = real.set_column(real.schema.get_field_index(name), name, _string(real[name]))
+    both = pa.concat_tables([real, virtual]).combine_chunks()
+    ent2 = np.concatenate([ent, ent])
+    is_virtual = np.r_[np.zeros(n, dtype=bool), np.ones(n, dtype=bool)]
+    value = _codes(both[name])
+    present = value >= 0
+    sources = _string(both["source"])
+    days2, fill2 = np.concatenate([days, days]), np.concatenate([fill, fill])
+    keys = [_rule_key(r, both, name, ent2, value, sources, trust, days2, fill2) for r in chain]
+    winner, rule = _decide(ent2, n_ent, present, value, keys, chain,
+                           np.concatenate([rank, rank]), virtual=is_virtual,
+                           virtual_rule=f"derived:{column}")
+    return _output(both, name, name, winner, rule)
+
+
+def _output(
+    records: pa.Table, column: str, name: str, winner: np.ndarray, rule: pa.Array
+) -> dict[str, pa.Array]:
+    """The five golden columns of field ``name``, taken from ``column`` of the winners."""
     take = pa.array(winner, pa.int64())
-    value = _string(records[name]).take(take)
+    value = _string(records[column]).take(take)
     has = pc.is_valid(value)
     none = pa.nulls(len(winner))
     updated = (records["updated_at"].take(take) if "updated_at" in records.column_names

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from linkage.config import _build
 from linkage.golden import SurvivorshipConfig, build_golden
@@ -112,3 +115,85 @@ def test_config_from_toml_data_and_bad_rules() -> None:
         SurvivorshipConfig(default=("newest",))
     with pytest.raises(ValueError, match="names no department"):
         SurvivorshipConfig(default=("authority:",))
+
+
+def _id_case() -> tuple[pa.Table, pa.Table]:
+    # Entity A: household wrote a wrong birth date; its valid ID says 1980-01-02, tax agrees.
+    # Entity B: no record wrote a birth date, the valid ID has one; an invalid ID is no proof.
+    records = pa.table({
+        "record_id": pa.array([0, 1, 2, 3], pa.int64()),
+        "source": ["household", "tax", "household", "tax"],
+        "source_key": ["h1", "t1", "h2", "t2"],
+        "entity_type": ["person"] * 4,
+        "updated_at": pa.array([D(2024, 1, 1), D(2020, 1, 1), D(2024, 1, 1), D(2025, 1, 1)],
+                               pa.date32()),
+        "birth_date": ["1980-02-01", "1980-01-02", None, None],
+        "birth_date__status": ["ok", "ok", "missing", "missing"],
+        "id_number": ["X1", "X1", "Y2", "Z3"],
+        "id_number__status": ["ok", "ok", "ok", "bad_check"],
+        "id_number__birth_date": pa.array([D(1980, 1, 2), D(1980, 1, 2), D(1990, 5, 6),
+                                           D(1999, 9, 9)], pa.date32()),
+    })
+    clusters = pa.table({"record_id": pa.array([0, 1, 2, 3], pa.int64()),
+                         "entity_type": ["person"] * 4, "entity_id": ["PA", "PA", "PB", "PB"],
+                         "cluster_size": pa.array([2, 2, 2, 2], pa.int64())})
+    return records, clusters
+
+
+def test_agrees_rule_and_derived_candidates() -> None:
+    records, clusters = _id_case()
+    trust = {"household": {"birth_date": 0.9}, "tax": {"birth_date": 0.5}}
+    plain = build_golden(records, clusters, fields=["birth_date"],
+                         survivorship=SurvivorshipConfig(default=("valid", "trust")), trust=trust)
+    assert _pick(plain, "PA", "birth_date") == ("1980-02-01", "household", 0, "trust")
+    assert _pick(plain, "PB", "birth_date") == (None, None, None, None)
+    agrees = SurvivorshipConfig(default=("valid", "agrees:id_number__birth_date", "trust"))
+    g = build_golden(records, clusters, fields=["birth_date"], survivorship=agrees, trust=trust)
+    assert _pick(g, "PA", "birth_date") == ("1980-01-02", "tax", 1,
+                                            "agrees:id_number__birth_date")
+    derived = SurvivorshipConfig(default=("valid", "frequent", "trust"),
+                                 derive={"birth_date": "id_number__birth_date"})
+    g = build_golden(records, clusters, fields=["birth_date"], survivorship=derived, trust=trust)
+    # A: the two IDs vote with tax (3 against 1); the value is credited to the tax record.
+    assert _pick(g, "PA", "birth_date") == ("1980-01-02", "tax", 1, "frequent")
+    # B: only the valid ID of record 2 gives a birth date; record 3's ID failed its check.
+    assert _pick(g, "PB", "birth_date") == ("1990-05-06", "household", 2,
+                                            "derived:id_number__birth_date")
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["household", "tax", "courts"]),
+                          st.one_of(st.none(), st.sampled_from(["甲", "乙", "丙"])),
+                          st.one_of(st.none(), st.integers(18_000, 18_010))),
+                min_size=1, max_size=12),
+       st.randoms(use_true_random=False))
+def test_golden_is_idempotent_and_order_free_property(
+        rows: list[tuple[int, str, str | None, int | None]], rnd: random.Random) -> None:
+    n = len(rows)
+    records = pa.table({
+        "record_id": pa.array(range(n), pa.int64()),
+        "source": [r[1] for r in rows],
+        "source_key": [f"k{i}" for i in range(n)],
+        "entity_type": ["person"] * n,
+        "updated_at": pa.array([r[3] for r in rows], pa.int32()).cast(pa.date32()),
+        "name": [r[2] for r in rows],
+    })
+    clusters = pa.table({"record_id": pa.array(range(n), pa.int64()),
+                         "entity_type": ["person"] * n,
+                         "entity_id": [f"P{r[0]}" for r in rows],
+                         "cluster_size": pa.array([1] * n, pa.int64())})
+    config = SurvivorshipConfig(default=("frequent", "recent", "trust"))
+    first = build_golden(records, clusters, fields=["name"], survivorship=config, trust=TRUST)
+    assert first.equals(build_golden(records, clusters, fields=["name"], survivorship=config,
+                                     trust=TRUST))
+    perm = list(range(n))
+    rnd.shuffle(perm)
+    shuffled = build_golden(records.take(pa.array(perm)), clusters.take(pa.array(perm)),
+                            fields=["name"], survivorship=config, trust=TRUST)
+    assert shuffled.equals(first)
+    # Every entity once; a chosen value is always one some member record holds.
+    assert sorted(first["entity_id"].to_pylist()) == sorted({f"P{r[0]}" for r in rows})
+    for row in first.to_pylist():
+        members = [r[2] for r in rows if f"P{r[0]}" == row["entity_id"]]
+        assert row["name"] in members
+        assert (row["name"] is None) == all(m is None for m in members)
