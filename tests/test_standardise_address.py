@@ -78,6 +78,14 @@ def test_partial_and_special_levels() -> None:
     assert parse_address("吉林市船营区")[2:5] == ("吉林省", "吉林市", "船营区")
 
 
+def test_abolished_county_gives_its_city() -> None:
+    row = parse_address("沧浪区人民路284号")  # merged into 姑苏区 in 2012
+    assert row[1] == "ok_partial"
+    assert row[2:8] == ("江苏省", "苏州市", None, "320000", "320500", None)
+    assert row[8] == "沧浪区人民路284号"
+    assert row[0] == "江苏省苏州市沧浪区人民路284号"
+
+
 def test_names_opencc_would_rewrite() -> None:
     # OpenCC's t2s turns 乾 into 干; the index knows both spellings
     assert parse_address("陕西省咸阳市乾县东风路")[4:8] == ("乾县", "610000", "610400", "610424")

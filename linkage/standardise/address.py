@@ -11,7 +11,9 @@ Value: the canonical address: current full names of the levels found, then the r
 
 Statuses:
     ok           a county (or a city that has no counties) was found unambiguously
-    ok_partial   only the province and/or city could be determined
+    ok_partial   only the province and/or city could be determined (also for an abolished
+                 county such as 沧浪区, merged into 姑苏区: its city is known, its successor
+                 is not recorded, and its name stays in ``detail``)
     ok_historic  as ok, but a name no longer in force was used (worth reporting)
     ambiguous    the text fits several divisions equally well (朝阳区 is in Beijing and in
                  Changchun; 鼓楼区 in four cities): the levels they share are filled, the
@@ -95,6 +97,9 @@ class _Parse:
     end: int
     historic: int
     short: int
+    #: where the text after the named divisions starts: the end, or the start of an
+    #: abolished county's name (kept in the detail, since no current code stands for it)
+    rest: int
 
     def score(self) -> tuple[int, int, int]:
         return (self.end, -self.historic, -self.short)
@@ -124,7 +129,7 @@ def parse_address(text: str) -> AddressRow:
     best = max(p.score() for p in parses)
     top = [p for p in parses if p.score() == best]
     resolved = {_resolve(table, p) for p in top}
-    detail = _LEADING_PUNCT.sub("", s[best[0]:])
+    detail = _LEADING_PUNCT.sub("", s[min(p.rest for p in top):])
     if len(resolved) > 1:
         prov, city, county = (_common(values) for values in zip(*resolved, strict=True))
         return (s, AMBIGUOUS, *_names(table, prov, city, county), prov, city, county,
@@ -167,6 +172,8 @@ def _parses(table: DivisionTable, s: str) -> list[_Parse]:
                     end=found[-1].end,
                     historic=sum(m.historic for m in found),
                     short=sum(m.short for m in found),
+                    rest=pos2 if county is not None and county.code.startswith("~")
+                    else found[-1].end,
                 ))
     return out
 
@@ -179,6 +186,11 @@ def _matches(table: DivisionTable, level: int, s: str, pos: int, *,
 
 def _resolve(table: DivisionTable, p: _Parse) -> tuple[str | None, str | None, str | None]:
     """A parse -> (province, city, county) codes of today's hierarchy."""
+    if p.county is not None and p.county.startswith("~"):  # an abolished county
+        parent = table.divisions[p.county[1:]]
+        if parent.level == CITY:
+            return (parent.province, parent.code, None)
+        return (parent.code, None, None)
     if p.county is not None:
         county = table.divisions[p.county]
         city = county.city if county.city else None

@@ -66,6 +66,9 @@ class DivisionTable:
     #: (parent code, child code) pairs that held in any year.
     links: set[tuple[str, str]] = field(default_factory=set)
     max_name_length: int = 0
+    #: Names of abolished counties (沧浪区, merged into 姑苏区 in 2012) -> the parent they
+    #: lay in, written ``~<parent code>``: no successor is recorded, but the city is known.
+    former_counties: dict[str, dict[str, bool]] = field(default_factory=dict)
     #: level -> name -> ((code, historic, short), ...): both indexes merged for scanning
     merged: dict[int, dict[str, tuple[tuple[str, bool, bool], ...]]] = field(
         default_factory=dict)
@@ -90,7 +93,8 @@ class DivisionTable:
         return found
 
     def _build_scan_index(self) -> None:
-        for short, index in ((False, self.full_names), (True, self.short_names)):
+        former = {COUNTY: self.former_counties}
+        for short, index in ((False, self.full_names), (True, self.short_names), (False, former)):
             for level, names in index.items():
                 merged = self.merged.setdefault(level, {})
                 prefixes = self.prefixes.setdefault(level, set())
@@ -150,6 +154,9 @@ def load_divisions() -> DivisionTable:
         len(name) for index in (result.full_names, result.short_names)
         for names in index.values() for name in names
     )
+    for name in list(result.former_counties):
+        if name in result.full_names.get(COUNTY, {}):
+            del result.former_counties[name]  # a current county carries the name now
     result._build_scan_index()
     log.debug("division table %s: year %d, %d divisions", path.name, year,
               len(result.divisions))
@@ -183,6 +190,8 @@ def _index_row(result: DivisionTable, r: dict[str, object]) -> None:
     )
     for level, code, name, short in levels:
         current = result.divisions.get(code) if code else None
+        if level == COUNTY and code and current is None and name:
+            _add_former_county(result, name, prov, city)
         if current is None or current.level != level or name in PSEUDO_CITY_NAMES:
             continue
         _add(result.full_names, level, name, code, historic=name != current.name)
@@ -195,6 +204,23 @@ def _index_row(result: DivisionTable, r: dict[str, object]) -> None:
             result.links.add((prov, county))
         if city:
             result.links.add((city, county))
+
+
+def _add_former_county(result: DivisionTable, name: str, prov: str, city: str) -> None:
+    """Index an abolished county's name under the current division it lay in."""
+    city_now = result.divisions.get(city)
+    if city_now is not None and city_now.level == CITY:
+        parent = city
+    elif prov in result.divisions:
+        parent = prov
+    else:
+        return
+    marker = "~" + parent
+    for spelling in {name, _simplified(name)}:
+        result.former_counties.setdefault(spelling, {})[marker] = True
+    result.links.add((parent, marker))
+    if parent != prov and prov:
+        result.links.add((prov, marker))
 
 
 def _add(index: dict[int, dict[str, dict[str, bool]]], level: int, name: str, code: str,
