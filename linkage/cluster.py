@@ -225,14 +225,18 @@ def _positions(values: np.ndarray, sorted_ids: np.ndarray, order: np.ndarray) ->
 
 
 def _identity_codes(records: pa.Table, fields: Sequence[str]) -> list[np.ndarray]:
-    """Per identity field: a code per record for its valid value, -1 when none."""
+    """Per identity field (or derived column): a code per record for its valid value, -1
+    when none."""
     out: list[np.ndarray] = []
     for name in fields:
         if name not in records.column_names:
             continue
         values = records[name].combine_chunks()
         valid = pc.is_valid(values)
+        # A derived column (``credit_code__org_code``) is valid when its field is.
         status_name = f"{name}__status"
+        if status_name not in records.column_names:
+            status_name = f"{name.split('__', 1)[0]}__status"
         if status_name in records.column_names:
             ok = pc.fill_null(pc.starts_with(records[status_name], "ok"), False)
             valid = pc.and_(valid, ok)

@@ -134,3 +134,25 @@ def test_components_match_networkx_and_partition(n: int, data: st.DataObject) ->
     out = cluster(_records(n), _scored(pairs), entity_type="person", threshold=0.9)
     assert sorted(out["record_id"].to_pylist()) == list(range(n))
     assert _groups(out) == expected
+
+
+def test_derived_identity_column_uses_its_fields_status() -> None:
+    # Two enterprises' records hold different org codes inside their credit codes; a legacy
+    # registration number (no org code) links to either without a conflict.
+    recs = pa.table({
+        "record_id": pa.array([0, 1, 2, 3], pa.int64()),
+        "source": ["market", "tax", "courts", "customs"],
+        "source_key": ["m", "t", "c", "x"],
+        "credit_code__org_code": ["M000100Y4", "M000100Y4", None, "600037341"],
+        "credit_code__status": ["ok", "ok", "ok", "bad_check"],
+    })
+    scored = _scored([(0, 1, 0.99), (1, 2, 0.95), (2, 3, 0.93)])
+    out = cluster(recs, scored, entity_type="enterprise", threshold=0.9,
+                  identity_fields=["credit_code__org_code"])
+    # Record 3's code failed its check, so it is no identity evidence: nothing is split.
+    assert _groups(out) == [[0, 1, 2, 3]]
+    assert out["entity_id"][0].as_py().startswith("E")
+    valid = recs.set_column(4, "credit_code__status", pa.array(["ok"] * 4))
+    out = cluster(valid, scored, entity_type="enterprise", threshold=0.9,
+                  identity_fields=["credit_code__org_code"])
+    assert _groups(out) == [[0, 1, 2], [3]]
