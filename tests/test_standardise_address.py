@@ -76,14 +76,27 @@ def test_partial_and_special_levels() -> None:
     direct = parse_address("湖北省仙桃市")  # province-administered county-level city
     assert direct[1] == "ok" and direct[4] == "仙桃市" and direct[6] is None
     assert parse_address("吉林市船营区")[2:5] == ("吉林省", "吉林市", "船营区")
+    # but a short city name may be followed by a county whose name starts with 市
+    assert parse_address("四川内江市中区青年路")[4:8] == ("市中区", "510000", "511000", "511002")
 
 
-def test_abolished_county_gives_its_city() -> None:
-    row = parse_address("沧浪区人民路284号")  # merged into 姑苏区 in 2012
+def test_abolished_county_resolves_to_its_successor_or_its_city() -> None:
+    # 沧浪区 was merged into the new 姑苏区 in 2012: the one county created in its city
+    merged = parse_address("沧浪区人民路284号")
+    assert merged[1] == "ok_historic"
+    assert merged[2:8] == ("江苏省", "苏州市", "姑苏区", "320000", "320500", "320508")
+    assert merged[0] == "江苏省苏州市姑苏区人民路284号"
+    # 胶南市 was merged into the existing 黄岛区: no successor is implied, the city is known
+    row = parse_address("胶南市人民路1号")
     assert row[1] == "ok_partial"
-    assert row[2:8] == ("江苏省", "苏州市", None, "320000", "320500", None)
-    assert row[8] == "沧浪区人民路284号"
-    assert row[0] == "江苏省苏州市沧浪区人民路284号"
+    assert row[2:8] == ("山东省", "青岛市", None, "370000", "370200", None)
+    assert row[8] == "胶南市人民路1号"
+
+
+def test_short_name_followed_by_a_suffix_is_not_taken() -> None:
+    # 江北县 (now 渝北区) must not become 江北区 + 县
+    assert parse_address("重庆市江北县")[7] is None
+    assert parse_address("吉林市船营区")[2:5] == ("吉林省", "吉林市", "船营区")
 
 
 def test_names_opencc_would_rewrite() -> None:

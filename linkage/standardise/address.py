@@ -51,6 +51,7 @@ from linkage.standardise.base import MISSING, OK, Standardised, map_distinct
 from linkage.standardise.divisions import (
     CITY,
     COUNTY,
+    LEVEL_SUFFIXES,
     PROVINCE,
     Division,
     DivisionTable,
@@ -163,7 +164,7 @@ def _parses(table: DivisionTable, s: str) -> list[_Parse]:
             ]
             for county in [None, *counties]:
                 found = [m for m in (prov, city, county) if m is not None]
-                if not found:
+                if not found or _dangling_short(s, found[-1]):
                     continue
                 out.append(_Parse(
                     province=prov.code if prov else None,
@@ -176,6 +177,12 @@ def _parses(table: DivisionTable, s: str) -> list[_Parse]:
                     else found[-1].end,
                 ))
     return out
+
+
+def _dangling_short(s: str, last: _Match) -> bool:
+    """A short name followed by a level suffix that no further level consumed is part of
+    another division's full name: 重庆市江北县 is not 江北区 + 县, while 内江 + 市中区 is fine."""
+    return last.short and last.end < len(s) and s[last.end] in LEVEL_SUFFIXES
 
 
 def _matches(table: DivisionTable, level: int, s: str, pos: int, *,

@@ -35,6 +35,8 @@ from linkage.errors import StageError
 log = logging.getLogger(__name__)
 
 PROVINCE, CITY, COUNTY = 1, 2, 3
+#: Characters that end a division's full name.
+LEVEL_SUFFIXES = frozenset("省市县区旗盟州")
 #: Placeholder "city" names of the table (municipal districts, province-administered
 #: counties) that are not names anybody writes in an address.
 PSEUDO_CITY_NAMES = frozenset({"市辖区", "县", "直辖县", "省直辖县级行政区划",
@@ -69,6 +71,9 @@ class DivisionTable:
     #: Names of abolished counties (沧浪区, merged into 姑苏区 in 2012) -> the parent they
     #: lay in, written ``~<parent code>``: no successor is recorded, but the city is known.
     former_counties: dict[str, dict[str, bool]] = field(default_factory=dict)
+    #: Abolished county id -> the one county created in the same city the next year
+    #: (沧浪区, 平江区, 金阊区 -> 姑苏区 in 2012; 塘沽区 -> 滨海新区 in 2009).
+    successors: dict[str, str] = field(default_factory=dict)
     #: level -> name -> ((code, historic, short), ...): both indexes merged for scanning
     merged: dict[int, dict[str, tuple[tuple[str, bool, bool], ...]]] = field(
         default_factory=dict)
@@ -148,6 +153,7 @@ def load_divisions() -> DivisionTable:
         division = _division(r)
         if division is not None:
             result.divisions[division.code] = division
+    result.successors = _successors(result, table)
     for r in rows:
         _index_row(result, r)
     result.max_name_length = max(
@@ -161,6 +167,34 @@ def load_divisions() -> DivisionTable:
     log.debug("division table %s: year %d, %d divisions", path.name, year,
               len(result.divisions))
     return result
+
+
+def _successors(result: DivisionTable, table: pa.Table) -> dict[str, str]:
+    """Abolished counties whose successor the table implies: in the year after a county
+    vanishes, exactly one new current county appears in the same city. The table records
+    no successor itself, and a merger into an existing county (胶南市 -> 黄岛区) stays
+    unresolved rather than guessed."""
+    years = table.column("year").to_pylist()
+    cities = table.column("city_id").to_pylist()
+    counties = table.column("county_id").to_pylist()
+    by_year_city: dict[tuple[int, str], set[str]] = {}
+    last_seen: dict[str, tuple[int, str]] = {}
+    for y, city, county in zip(years, cities, counties, strict=True):
+        if not county:
+            continue
+        by_year_city.setdefault((y, city or ""), set()).add(county)
+        if county not in last_seen or last_seen[county][0] < y:
+            last_seen[county] = (y, city or "")
+    out: dict[str, str] = {}
+    for county, (y, city) in last_seen.items():
+        current = result.divisions.get(county)
+        if (current is not None and current.level == COUNTY) or y == result.year:
+            continue
+        new = by_year_city.get((y + 1, city), set()) - by_year_city.get((y, city), set())
+        new = {c for c in new if c in result.divisions and result.divisions[c].level == COUNTY}
+        if len(new) == 1:
+            out[county] = next(iter(new))
+    return out
 
 
 def _division(r: dict[str, object]) -> Division | None:
@@ -189,6 +223,8 @@ def _index_row(result: DivisionTable, r: dict[str, object]) -> None:
         (COUNTY, county, _text(r["county_name"]), _text(r["county_short"])),
     )
     for level, code, name, short in levels:
+        if level == COUNTY and code in result.successors:
+            code = result.successors[code]  # an abolished county's name -> its successor
         current = result.divisions.get(code) if code else None
         if level == COUNTY and code and current is None and name:
             _add_former_county(result, name, prov, city)
