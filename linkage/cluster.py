@@ -34,7 +34,8 @@ from linkage.schemas import CLUSTERS, RECORD_BASE, SCORED_PAIRS, require_columns
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ENTITY_PREFIX", "cluster", "components", "default_entity_ids", "entity_prefix"]
+__all__ = ["ENTITY_PREFIX", "cluster", "cluster_summary", "components", "default_entity_ids",
+           "entity_prefix"]
 
 #: First character of entity ids per entity type.
 ENTITY_PREFIX = {"person": "P", "enterprise": "E"}
@@ -164,6 +165,17 @@ def cluster(
              entity_type, n, n_clusters, int((size > 1).sum()), int(bridge.sum()))
     assert out.schema.names[: len(CLUSTERS)] == CLUSTERS.names
     return out
+
+
+def cluster_summary(clusters: pa.Table) -> pa.Table:
+    """One row per entity with its quality figures, sorted by entity id."""
+    figures = [c for c in ("cluster_size", *CLUSTER_EXTRA.names) if c in clusters.column_names]
+    keys = ["entity_type", "entity_id"] if "entity_type" in clusters.column_names else [
+        "entity_id"]
+    table = clusters.group_by(keys, use_threads=False).aggregate(
+        [(c, "first") for c in figures])
+    table = table.rename_columns([*keys, *figures])
+    return table.sort_by([(k, "ascending") for k in keys])
 
 
 def default_entity_ids(

@@ -70,11 +70,14 @@ def write_report(
     blocking: Mapping[str, Any],
     explanations: Sequence[Any] = (),
     thresholds: Mapping[str, float] | None = None,
+    legal_reps: pa.Table | None = None,
+    changes: pa.Table | None = None,
 ) -> Path:
     """Render the report and write it to ``path`` (UTF-8); returns ``path``."""
     text = render_html(summary=summary, records=records, scored=scored, clusters=clusters,
                        golden=golden, conflicts=conflicts, quality=quality, blocking=blocking,
-                       explanations=explanations, thresholds=thresholds)
+                       explanations=explanations, thresholds=thresholds,
+                       legal_reps=legal_reps, changes=changes)
     path = Path(path)
     path.write_text(text, encoding="utf-8")
     return path
@@ -99,6 +102,8 @@ def render_report(result: PipelineResult) -> str:
         quality=result.quality,
         blocking={t: e.blocking.report for t, e in result.entities.items()},
         explanations=explanations, thresholds=thresholds,
+        legal_reps=getattr(result, "legal_reps", None),
+        changes=getattr(result, "entity_changes", None),
     )
 
 
@@ -114,8 +119,11 @@ def render_html(
     blocking: Mapping[str, Any],
     explanations: Sequence[Any] = (),
     thresholds: Mapping[str, float] | None = None,
+    legal_reps: pa.Table | None = None,
+    changes: pa.Table | None = None,
 ) -> str:
-    """The whole page as one string."""
+    """The whole page as one string. ``legal_reps`` (LegalRepEdges) and ``changes`` (the
+    entity change log since the previous run) add their sections when given."""
     title = f"linkage report: {summary.get('name', 'run')}"
     sections = [
         ("summary", "Run summary", _summary_section(summary, records)),
@@ -124,6 +132,8 @@ def render_html(
         ("examples", "Explained example pairs", _examples_section(explanations)),
         ("clusters", "Clusters", _clusters_section(clusters)),
         ("golden", "Golden records", _golden_section(golden)),
+        ("legal_reps", "Legal representatives", _legal_reps_section(legal_reps)),
+        ("changes", "Entity changes since the previous run", _changes_section(changes)),
         ("quality", "Department scorecard", _quality_section(quality)),
         ("conflicts", "Top conflicts", _conflicts_section(conflicts)),
     ]
@@ -290,6 +300,40 @@ def _golden_section(golden: Mapping[str, pa.Table]) -> str:
         parts.append(f"<h3>{escape(etype)}: {table.num_rows:,} golden records</h3>"
                      '<p class="note">which survivorship rule chose each value</p>'
                      + _table(["field", *rules], body, numeric_from=1))
+    return "".join(parts)
+
+
+def _legal_reps_section(edges: pa.Table | None) -> str:
+    if edges is None:
+        return _none("not resolved in this run")
+    if edges.num_rows == 0:
+        return _none("no enterprise's legal representative was resolved to a person")
+    counts = sorted(pc.value_counts(edges["method"]).to_pylist(), key=lambda r: str(r["values"]))
+    parts = [_table(["method", "edges"], [[str(r["values"]), _fmt(r["counts"])]
+                                          for r in counts], numeric_from=1)]
+    sample = edges.slice(0, 20).to_pylist()
+    parts.append(_table(["enterprise", "person", "method", "confidence", "name", "ID"], [
+        [str(r["enterprise_id"]), str(r["person_id"]), str(r["method"]), _fmt(r["confidence"]),
+         _show(r.get("legal_rep_name"), False), _show(r.get("legal_rep_id"), True)]
+        for r in sample]))
+    return "".join(parts)
+
+
+def _changes_section(changes: pa.Table | None) -> str:
+    if changes is None:
+        return _none("no previous run given")
+    if changes.num_rows == 0:
+        return _none("no entity was merged, split, created or retired")
+    counts = sorted(pc.value_counts(changes["change"]).to_pylist(),
+                    key=lambda r: str(r["values"]))
+    parts = [_table(["change", "rows"], [[str(r["values"]), _fmt(r["counts"])] for r in counts],
+                    numeric_from=1)]
+    interesting = changes.filter(pc.is_in(changes["change"], value_set=pa.array(["merge",
+                                                                                  "split"])))
+    rows = [[str(r["change"]), ", ".join(r["old_ids"] or []), ", ".join(r["new_ids"] or []),
+             _fmt(r["n_records"])] for r in interesting.slice(0, 30).to_pylist()]
+    if rows:
+        parts.append(_table(["change", "old ids", "new ids", "records"], rows, numeric_from=3))
     return "".join(parts)
 
 

@@ -156,3 +156,16 @@ def test_derived_identity_column_uses_its_fields_status() -> None:
     out = cluster(valid, scored, entity_type="enterprise", threshold=0.9,
                   identity_fields=["credit_code__org_code"])
     assert _groups(out) == [[0, 1, 2], [3]]
+
+
+def test_cluster_summary_one_row_per_entity() -> None:
+    from linkage.cluster import cluster_summary
+
+    out = cluster(_records(4), _scored([(0, 1, 0.95), (1, 2, 0.99)]), entity_type="person",
+                  threshold=0.9)
+    summary = cluster_summary(out)
+    assert summary.num_rows == 2
+    assert sorted(summary["cluster_size"].to_pylist()) == [1, 3]
+    assert summary["entity_id"].to_pylist() == sorted(summary["entity_id"].to_pylist())
+    big = summary.filter(pa.compute.equal(summary["cluster_size"], 3)).to_pylist()[0]
+    assert big["n_edges"] == 2 and big["weakest_probability"] == 0.95

@@ -78,3 +78,19 @@ def test_report_renders_empty_tables(tmp_path: Path) -> None:
              "blocking": {}, "scored": {}, "golden": {}}
     html = write_report(tmp_path / "r.html", **empty).read_text(encoding="utf-8")  # type: ignore[arg-type]
     assert "no conflicts found" in html
+
+
+def test_legal_reps_and_changes_sections(tmp_path: Path) -> None:
+    from linkage.entity_ids import ENTITY_CHANGES
+    from linkage.legal_rep import LEGAL_REP_EDGES
+
+    edges = pa.table({"enterprise_id": ["E1"], "person_id": ["P<1>"], "method": ["id"],
+                      "confidence": [1.0], "legal_rep_name": ["张三"], "legal_rep_id": [ID]},
+                     schema=LEGAL_REP_EDGES)
+    changes = pa.table({"entity_type": ["person"], "change": ["merge"],
+                        "old_ids": [["Pa", "Pb"]], "new_ids": [["Pa"]], "n_records": [3]},
+                       schema=ENTITY_CHANGES)
+    html = write_report(tmp_path / "r.html", **_inputs(), legal_reps=edges,  # type: ignore[arg-type]
+                        changes=changes).read_text(encoding="utf-8")
+    assert "P&lt;1&gt;" in html and ID not in html
+    assert "Pa, Pb" in html
