@@ -6,6 +6,8 @@ import logging
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from linkage.standardise import STANDARDISERS, standardise
 
@@ -86,3 +88,28 @@ def test_nothing_personal_in_log_lines(caplog: pytest.LogCaptureFixture) -> None
     assert caplog.records  # the stage does log a summary
     for secret in (secret_id, "110105194912310021", secret_phone, "张三"):
         assert secret not in text
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.text(max_size=25),
+            st.text(alphabet="0123456789Xx*-. 年月日省市区县（）()·?□", max_size=20),
+        ),
+        max_size=12,
+    )
+)
+def test_every_standardiser_is_total_on_any_text(values: list[str | None]) -> None:
+    """Never raises, keeps the length, gives every row a status, null input -> missing."""
+    array = pa.array(values, pa.string())
+    for name, fn in STANDARDISERS.items():
+        out = fn(array)
+        assert len(out.value) == len(out.status) == len(values), name
+        assert out.status.null_count == 0, name
+        for column in out.derived.values():
+            assert len(column) == len(values), name
+        for raw, status in zip(values, out.status.to_pylist(), strict=True):
+            if raw is None:
+                assert status == "missing", name
