@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,18 @@ def test_run_on_the_hand_written_sample_pipeline(tmp_path: Path,
     assert float(line.rsplit("F1", 1)[1]) >= 0.9, printed
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert pipeline.read_text(encoding="utf-8").strip() in readme
+
+
+def test_generate_run_evaluate_round_trip(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    data, run = tmp_path / "synth", tmp_path / "run"
+    assert main(["generate", "--persons", "200", "--enterprises", "60", "--seed", "5",
+                 "--out", str(data)]) == 0
+    assert (data / "pipeline.toml").is_file() and (data / "truth").is_dir()
+    assert main(["run", str(data / "pipeline.toml"), "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--truth", str(data), "--run", str(run)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    metrics = json.loads(last)
+    assert metrics["person"]["pairwise"]["f1"] >= 0.8
+    assert metrics["enterprise"]["pairwise"]["f1"] >= 0.8
