@@ -182,7 +182,13 @@ def _rare_replaced(value: str, u: float) -> str:
 
 
 def _traditional(value: str, u: float) -> str:
-    result: str = _s2t().convert(value)
+    """Traditional characters; OpenCC converts by phrase, and where a phrase keeps every
+    character (周杰) the characters are converted one by one, so the value always changes
+    when it has a convertible character."""
+    convert = _s2t().convert
+    result: str = convert(value)
+    if result == value:
+        result = "".join(convert(c) for c in value)
     return result
 
 

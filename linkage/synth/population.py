@@ -7,6 +7,7 @@ between the old and the new value.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +47,11 @@ class Addresses:
     detail: pa.Array
 
     def full(self) -> pa.Array:
-        """Province + city + county + detail, the true standard form."""
+        """Province + city + county + detail, the true standard form (computed once)."""
+        return self._full
+
+    @functools.cached_property
+    def _full(self) -> pa.Array:
         return join(county_column("province", self.county), county_column("city", self.county),
                     county_column("name", self.county), self.detail)
 
@@ -122,7 +127,11 @@ def _names(rng: np.random.Generator, sex: BoolArray, config: SynthConfig,
     name = pc.if_else(pa.array(common), pc.if_else(pa.array(sex), male_common, female_common),
                       name)
     minority = (rng.random(n) < config.minority_name_share) & ~rare & ~common
-    dotted = join(choose(rng, words.MINORITY_PARTS, n), "·", choose(rng, words.MINORITY_PARTS, n))
+    k = len(words.MINORITY_PARTS)
+    first = rng.integers(0, k, n)
+    second = (first + rng.integers(1, k, n)) % k  # two different parts
+    parts = pa.array(words.MINORITY_PARTS, pa.string())
+    dotted = join(parts.take(pa.array(first)), "·", parts.take(pa.array(second)))
     name = pc.if_else(pa.array(minority), dotted, name)
     return name, minority, rare
 

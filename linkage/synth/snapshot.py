@@ -84,12 +84,12 @@ def person_snapshot(rng: np.random.Generator, spec: DepartmentFile, config: Synt
         "sex": pc.if_else(pa.array(persons.sex[entity]), "M", "F"),
         "phone": _pick(phone_new, _take(persons.phone_new, entity),
                        _take(persons.phone_old, entity)),
-        "address": snap.address.full(),
+        "address": _pick(moved, _take(persons.addr_new.full(), entity),
+                         _take(persons.addr_old.full(), entity)),
     }
     current = dict(values)
     current["phone"] = _take(persons.phone_new, entity)
-    current["address"] = Addresses(persons.addr_new.county[entity],
-                                   _take(persons.addr_new.detail, entity)).full()
+    current["address"] = _take(persons.addr_new.full(), entity)
     snap.values = {f: values[f] for f in spec.headers}
     snap.current = {f: current[f] for f in spec.headers}
     return snap
@@ -120,7 +120,8 @@ def enterprise_snapshot(rng: np.random.Generator, spec: DepartmentFile, config: 
         "credit_code": _take(ent.credit_code, entity),
         "legal_rep_name": _take(persons.name, rep),
         "legal_rep_id": _take(persons.id_number, rep),
-        "address": snap.address.full(),
+        "address": _pick(moved, _take(ent.addr_new.full(), entity),
+                         _take(ent.addr_old.full(), entity)),
         "established_date": date_strings(ent.established[entity], "iso"),
         "capital": _take(ent.capital, entity),
         "status": _pick(ended, _take(ent.status_new, entity), active),
@@ -130,8 +131,7 @@ def enterprise_snapshot(rng: np.random.Generator, spec: DepartmentFile, config: 
     current["name"] = _take(ent.name_new, entity)
     current["legal_rep_name"] = _take(persons.name, rep_now)
     current["legal_rep_id"] = _take(persons.id_number, rep_now)
-    current["address"] = Addresses(ent.addr_new.county[entity],
-                                   _take(ent.addr_new.detail, entity)).full()
+    current["address"] = _take(ent.addr_new.full(), entity)
     current["status"] = _take(ent.status_new, entity)
     snap.values = {f: values[f] for f in spec.headers}
     snap.current = {f: current[f] for f in spec.headers}
