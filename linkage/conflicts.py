@@ -89,7 +89,8 @@ def find_conflicts(
                   else mutable_fields)
     days = _days(records)
     known_day = days > -(10**6)
-    order = np.lexsort((_record_rank(records), ent))
+    rank = _record_rank(records)
+    order = np.lexsort((rank, ent))
     ent_sorted = ent[order]
     starts = np.searchsorted(ent_sorted, np.arange(len(ids)), side="left")
     ends = np.searchsorted(ent_sorted, np.arange(len(ids)), side="right")
@@ -133,7 +134,7 @@ def find_conflicts(
     identity = IDENTITY_KEYS.get(etype or "")
     if identity and identity[0] in records.column_names:
         parts.extend(_identity_conflicts(records, ent, ids, types, golden, golden_pos,
-                                         identity[0], identity[1]))
+                                         identity[0], identity[1], order))
     if not parts:
         return CONFLICTS.empty_table()
     table = pa.concat_tables(parts)
@@ -210,9 +211,11 @@ def _identity_conflicts(
     golden_pos: np.ndarray,
     key: str,
     attributes: Sequence[str],
+    by_entity: np.ndarray,
 ) -> list[pa.Table]:
     """Rows for valid identity keys shared by records of different entities and attributes,
-    and for entities whose valid birth dates differ."""
+    and for entities whose valid birth dates differ. ``by_entity`` orders the records by
+    entity, then department and key."""
     n = records.num_rows
     status = (_string(records[f"{key}__status"]) if f"{key}__status" in records.column_names
               else None)
@@ -233,7 +236,9 @@ def _identity_conflicts(
                   if key in golden.column_names else pa.nulls(len(ids), pa.string()))
     if bad_key.any():
         rows = np.flatnonzero(has & bad_key[np.maximum(code, 0)])
-        order = rows[np.lexsort((_record_rank(records)[rows], code[rows]))]
+        rank = np.empty(n, dtype=np.int64)
+        rank[by_entity] = np.arange(n)
+        order = rows[np.lexsort((rank[rows], code[rows]))]
         key_sorted = code[order]
         # One conflict row per (entity, shared key): candidates are every holder of the key.
         pair = combine(ent[order], key_sorted)
@@ -251,7 +256,7 @@ def _identity_conflicts(
         split = distinct_per_group(ent[bd_ok], bd[bd_ok], len(ids)) > 1
         if split.any():
             which = np.flatnonzero(split)
-            order = np.lexsort((_record_rank(records), ent))
+            order = by_entity
             ent_sorted = ent[order]
             starts = np.searchsorted(ent_sorted, which, side="left")
             ends = np.searchsorted(ent_sorted, which, side="right")
