@@ -261,18 +261,29 @@ def labelled_addresses(table: DivisionTable, n: int, seed: int) -> list[tuple[st
     return out
 
 
-def address_accuracy(items: list[tuple[str, str, str, str]]) -> tuple[float, float, Counter[str]]:
+def address_accuracy(
+    table: DivisionTable, items: list[tuple[str, str, str, str]]
+) -> tuple[float, float, Counter[str]]:
     right: Counter[str] = Counter()
     total: Counter[str] = Counter()
     outcome: Counter[str] = Counter()
+    rows = []
     start = time.perf_counter()
     for text, style, prov, county in items:
         row = parse_address(text)
+        rows.append(row)
         total[style] += 1
         outcome[row[1]] += 1
         if row[1] != "ambiguous" and row[5] == prov and row[7] == county:
             right[style] += 1
     seconds = time.perf_counter() - start
+    # an "ambiguous" answer is justified when another current county has the same name
+    names = Counter(d.name for d in table.divisions.values() if d.level == COUNTY)
+    ambiguous = [(item, row) for item, row in zip(items, rows, strict=True)
+                 if row[1] == "ambiguous"]
+    justified = sum(names[table.divisions[item[3]].name] > 1 for item, _row in ambiguous)
+    print(f"  address ambiguous answers: {len(ambiguous)}, of which the county name is shared "
+          f"by another current county: {justified}")
     for style in total:
         print(f"  address {style:14s} {right[style] / total[style]:.4f} ({total[style]} items)")
     print(f"  address outcomes {dict(sorted(outcome.items()))}; "
@@ -332,7 +343,7 @@ def main() -> None:
             print(f"  {label} {field} statuses: {dict(sorted(counts.items()))}")
 
     items = labelled_addresses(table, args.address_n, args.seed)
-    accuracy, _seconds, _outcome = address_accuracy(items)
+    accuracy, _seconds, _outcome = address_accuracy(table, items)
     if args.compare_cnloc:
         compare_cnloc(items[: args.compare_cnloc])
     print(f"persons_s={persons_s:.2f} enterprises_s={enterprises_s:.2f} "

