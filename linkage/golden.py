@@ -70,12 +70,16 @@ def _check_rule(rule: str) -> str | None:
 class SurvivorshipConfig:
     """Ordered survivorship rules: the first rule that singles out a value decides.
 
+    The default chain lets a majority of departments outvote one trusted department's
+    typo (measured on the generator's data: better than trust-first for every field);
+    fields that change over time do better with ``recent`` first.
+
     ``groups`` lists fields that must come from the same record; the first field of a
     group decides for all of them. ``derive`` maps a field to a derived column that fills
     it when no record has a value (``birth_date = "id_number__birth_date"``).
     """
 
-    default: tuple[Rule, ...] = ("valid", "trust", "recent", "frequent")
+    default: tuple[Rule, ...] = ("valid", "frequent", "trust", "recent")
     fields: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
     groups: tuple[tuple[str, ...], ...] = ()
     derive: Mapping[str, str] = field(default_factory=dict)
