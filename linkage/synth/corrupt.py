@@ -7,6 +7,33 @@ keeps the eligible count and expected number per (field, kind), which is what
 ``benchmarks/check_error_rates.py`` compares against the injected errors.
 
 Only the affected rows (a few per cent) pass through Python; choices are pre-drawn.
+
+Kinds written to truth/errors.parquet (field: kind <- SynthConfig rate):
+
+    id_number, legal_rep_id: missing <- id_missing; masked <- id_masked (courts);
+        placeholder <- id_placeholder; shared (another person's number, pre-2015
+        snapshots) <- id_shared_pre2015; id15 (legacy 15 digits, born before 1985)
+        <- id_15_digit; typo <- id_typo; transposition <- id_transposition;
+        fullwidth <- id_fullwidth; spaced <- id_spaced
+    name, legal_rep_name (persons): missing <- name_missing; rare_char (written ?, □,
+        a homophone or pinyin) <- rare_char_replaced; minority_order <- minority_order_swap;
+        minority_separator <- minority_separator; char_error (homophone / look-alike)
+        <- name_char_error; traditional <- traditional; traditional_hmt <- traditional_hmt
+    name (enterprises): missing <- field_missing; branch_confusion (parent's name on a
+        branch) <- branch_confusion; former_name <- former_name_per_year x snapshot lag;
+        abbreviated <- abbreviated_name; legal_form_variant <- legal_form_variant;
+        region_prefix (dropped, or added to a bracketed name) <- region_prefix;
+        traditional <- traditional
+    credit_code: missing <- credit_code_missing; old_reg_number <- old_reg_number_pre2016;
+        org_code <- org_code_pre2016 (both pre-2016 snapshots); typo <- credit_code_typo
+    birth_date: missing <- birth_date_missing; wrong_value <- registration_error
+    sex: missing <- sex_missing;  phone: missing <- phone_missing, typo <- phone_typo
+    address: missing <- address_missing; outdated_division (former city/county name)
+        <- outdated_division_base + _per_year x snapshot age, capped at _max;
+        drop_prefix (province, half the time also the city) <- address_drop_prefix
+    established_date, capital, status, customs_code: missing <- field_missing
+    any field: stale (true when the record was updated, superseded since; not a rate)
+    record: duplicate (a second record of the entity) <- within_department_duplicate
 """
 
 from __future__ import annotations

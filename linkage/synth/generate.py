@@ -122,6 +122,7 @@ def generate(*, persons: int, enterprises: int, seed: int, out: Path,
         },
         "pipelines": [f"{n}.toml" for n in ("persons", "enterprises", "pipeline")
                       if (out / f"{n}.toml").exists()],
+        "counts": _counts(pa.concat_tables(record_parts), pa.concat_tables(error_parts)),
         "error_stats": stats,
         "config": config.as_dict(),
     })
@@ -163,6 +164,19 @@ def _log_duplicates(logbook: ErrorLog, duplicate_of: IntArray, keys: pa.Array,
     logbook.count("record", "duplicate", originals_n, originals_n * rate)
     originals = keys.take(pa.array(duplicate_of[rows], pa.int64()))
     logbook.add("record", "duplicate", rows, originals, keys.take(pa.array(rows, pa.int64())))
+
+
+def _counts(records: pa.Table, errors: pa.Table) -> dict[str, Any]:
+    """Records and distinct true entities per entity type; errors per kind."""
+    counts: dict[str, Any] = {"records": records.num_rows, "errors": errors.num_rows}
+    for etype in ("person", "enterprise"):
+        part = records.filter(pc.equal(records.column("entity_type"), etype))
+        counts[f"{etype}_records"] = part.num_rows
+        counts[f"{etype}_entities_with_records"] = len(pc.unique(part.column("true_entity_id")))
+    kinds = errors.group_by("kind").aggregate([("kind", "count")]).to_pylist()
+    counts["errors_by_kind"] = {k["kind"]: k["kind_count"] for k in sorted(
+        kinds, key=lambda k: str(k["kind"]))}
+    return counts
 
 
 def _file_info(spec: DepartmentFile, config: SynthConfig, n: int) -> dict[str, Any]:
