@@ -59,13 +59,14 @@ CONFUSABLE: dict[str, str] = {
 GIVEN_CHARS: tuple[str, ...] = tuple(k for k in CONFUSABLE if len(k) == 1)
 
 #: Characters that many systems cannot store, with the homophone departments type instead
-#: and the pinyin some write. Several lie outside GBK (CJK extension A/B).
+#: and the pinyin some write. Several lie outside GBK (CJK extension A/B). All are their
+#: own simplified form (OpenCC t2s keeps them), so the truth stays in standard form.
 RARE_CHARS: dict[str, tuple[str, str]] = {
-    "堃": ("坤", "kun"), "喆": ("哲", "zhe"), "昇": ("升", "sheng"), "璟": ("景", "jing"),
+    "堃": ("坤", "kun"), "喆": ("哲", "zhe"), "垚": ("尧", "yao"), "璟": ("景", "jing"),
     "犇": ("奔", "ben"), "燊": ("深", "shen"), "玥": ("月", "yue"), "赟": ("云", "yun"),
     "彧": ("玉", "yu"), "晞": ("希", "xi"), "翀": ("冲", "chong"), "䶮": ("眼", "yan"),
     "昉": ("方", "fang"), "珺": ("君", "jun"), "㛃": ("洁", "jie"), "𬌗": ("合", "he"),
-    "頔": ("笛", "di"), "旻": ("民", "min"), "曌": ("照", "zhao"), "祎": ("依", "yi"),
+    "淏": ("浩", "hao"), "旻": ("民", "min"), "曌": ("照", "zhao"), "祎": ("依", "yi"),
 }
 
 #: Very common full names (male, female): thousands of people share each of them.
