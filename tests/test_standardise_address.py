@@ -93,6 +93,19 @@ def test_abolished_county_resolves_to_its_successor_or_its_city() -> None:
     assert row[8] == "胶南市人民路1号"
 
 
+def test_todays_parent_breaks_a_historic_tie() -> None:
+    # the table gives 晋江县 two codes over the years; only 晋江市 lies in 泉州市 today
+    assert parse_address("福建省泉州市晋江县解放路307号")[1:8] == (
+        "ok_historic",
+        "福建省",
+        "泉州市",
+        "晋江市",
+        "350000",
+        "350500",
+        "350582",
+    )
+
+
 def test_short_name_followed_by_a_suffix_is_not_taken() -> None:
     # 江北县 (now 渝北区) must not become 江北区 + 县
     assert parse_address("重庆市江北县")[7] is None

@@ -123,6 +123,32 @@ def row(raw: str | None) -> dict[str, object]:
             "某某律师事务所（普通合伙）",
             ("某某律师事务所（普通合伙）", "某某律师事务所", "普通合伙", None, None, None, False),
         ),
+        # nested prefixes go down the hierarchy only: 海南 / 金华 after a city are trade names
+        (
+            "广州市海南星化工有限公司",
+            ("广州市海南星化工有限公司", "海南星化工", "有限公司", "广州市", None, None, False),
+        ),
+        (
+            "沈阳市金华商贸有限公司",
+            ("沈阳市金华商贸有限公司", "金华商贸", "有限公司", "沈阳市", None, None, False),
+        ),
+        (
+            "北京市朝阳区某某科技有限公司",
+            ("北京市朝阳区某某科技有限公司", "某某科技", "有限公司", "朝阳区", None, None, False),
+        ),
+        # bracketed region before 集团 + legal form
+        (
+            "禾辰商贸（呼和浩特）集团有限公司",
+            (
+                "禾辰商贸（呼和浩特）集团有限公司",
+                "禾辰商贸",
+                "有限公司",
+                None,
+                "呼和浩特市",
+                None,
+                True,
+            ),
+        ),
         # an institution keeps its place name
         ("北京大学", ("北京大学", "北京大学", None, None, None, None, False)),
     ],

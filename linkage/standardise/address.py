@@ -105,9 +105,11 @@ class _Parse:
     #: where the text after the named divisions starts: the end, or the start of an
     #: abolished county's name (kept in the detail, since no current code stands for it)
     rest: int
+    #: the county lies in the written city/province today, not only in some past year
+    current_parent: bool
 
-    def score(self) -> tuple[int, int, int]:
-        return (self.end, -self.historic, -self.short)
+    def score(self) -> tuple[int, int, int, bool]:
+        return (self.end, -self.historic, -self.short, self.current_parent)
 
 
 @lru_cache(maxsize=1)
@@ -179,8 +181,19 @@ def _parses(table: DivisionTable, s: str) -> list[_Parse]:
                     short=sum(m.short for m in found),
                     rest=pos2 if county is not None and county.code.startswith("~")
                     else found[-1].end,
+                    current_parent=_current_parent(table, county, city or prov),
                 ))
     return out
+
+
+def _current_parent(table: DivisionTable, county: _Match | None,
+                    parent: _Match | None) -> bool:
+    """The last tie-breaker: 泉州市晋江县 fits the old code the table gives 晋江县 in 1980
+    and today's 晋江市 (350582); only the latter lies in 泉州市 today."""
+    if county is None or parent is None or county.code.startswith("~"):
+        return True
+    division = table.divisions[county.code]
+    return parent.code in (division.city, division.province)
 
 
 def _dangling_short(s: str, last: _Match) -> bool:

@@ -250,10 +250,10 @@ def _add_former_county(result: DivisionTable, name: str, prov: str, city: str) -
     city_now = result.divisions.get(city)
     if city_now is not None and city_now.level == CITY:
         parent = city
-    elif prov in result.divisions:
-        parent = prov
+    elif not city and prov in result.divisions:
+        parent = prov  # a county directly under its province
     else:
-        return
+        return  # its city is gone too (江北县 of 四川省重庆市): nothing safe to say
     marker = "~" + parent
     for spelling in {name, _simplified(name)}:
         result.former_counties.setdefault(spelling, {})[marker] = True

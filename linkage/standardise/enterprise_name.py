@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 
 import opencc
@@ -117,9 +118,12 @@ def standardise_enterprise_text(text: str) -> NameRow:
         before = before + after  # unknown tail: keep it in the name
         after = ""
 
-    # bracketed region (or 集团) just before the legal form
+    # bracketed region (or 集团) just before the legal form, or before 集团 + legal form
     group = "集团" in s
     bracket_region = None
+    group_tail = before.endswith("集团") and before[:-2].endswith("）")
+    if group_tail:
+        before = before[:-2]
     bracket = _BRACKET_AT_END.search(before)
     if bracket is not None:
         inner = bracket.group(1)
@@ -132,6 +136,8 @@ def standardise_enterprise_text(text: str) -> NameRow:
         region, core = _strip_region(table, before)
     else:  # institutions (北京大学): the place is part of the name
         region, core = None, before
+    if group_tail:
+        core += "集团"
     core = core.removesuffix("集团") or core
     core = core.replace("（集团）", "")
 
@@ -161,25 +167,52 @@ def _split_branch(table: DivisionTable, name: str) -> tuple[str, str | None]:
 
 
 def _strip_region(table: DivisionTable, name: str) -> tuple[str | None, str]:
-    """Peel leading division names (广东省深圳市...) -> (innermost region, rest)."""
+    """Peel leading division names (广东省深圳市...) -> (innermost region, rest).
+
+    Each further prefix must be a lower level inside the previous one: in 广州市海南星化工
+    the 海南 after 广州市 is a trade name, not the province.
+    """
     if name.startswith(TRADE_NAMES_LIKE_PLACES):
         return None, name
     region: str | None = None
+    outer: _Region | None = None
     rest = name
     while True:
-        found = None
+        found: tuple[_Region, int] | None = None
         for length in range(min(table.max_name_length, len(rest) - _MIN_CORE), 1, -1):
-            region_name = _region_name(table, rest[:length], whole=False)
-            if region_name is not None:
-                found = (region_name, length)
+            candidate = _region(table, rest[:length], whole=False)
+            if candidate is not None and _inside(table, candidate, outer):
+                found = (candidate, length)
                 break
         if found is None or rest[found[1]:].startswith(TRADE_NAMES_LIKE_PLACES):
             return region, rest
-        region, rest = found[0], rest[found[1]:]
+        outer, rest = found[0], rest[found[1]:]
+        region = outer.name
+
+
+@dataclass(frozen=True)
+class _Region:
+    name: str
+    level: int
+    codes: tuple[str, ...]
+
+
+def _inside(table: DivisionTable, inner: _Region, outer: _Region | None) -> bool:
+    if outer is None:
+        return True
+    return inner.level > outer.level and any(
+        table.linked(o, i) for o in outer.codes for i in inner.codes
+    )
 
 
 def _region_name(table: DivisionTable, text: str, *, whole: bool) -> str | None:
-    """Current full name of the division ``text`` names, or None.
+    """Current full name of the division ``text`` names, or None."""
+    found = _region(table, text, whole=whole)
+    return found.name if found is not None else None
+
+
+def _region(table: DivisionTable, text: str, *, whole: bool) -> _Region | None:
+    """The division ``text`` names, or None.
 
     Full names of any level count; short names only for provinces and 市 cities (county
     short names are too often ordinary words). ``whole`` (inside brackets, before a branch
@@ -187,8 +220,8 @@ def _region_name(table: DivisionTable, text: str, *, whole: bool) -> str | None:
     """
     for level in (PROVINCE, CITY, COUNTY):
         codes = table.lookup(level, text, short=False)
-        if len(codes) >= 1:
-            return _first_name(table, codes)
+        if codes:
+            return _Region(_first_name(table, codes), level, tuple(sorted(codes)))
     for level in (PROVINCE, CITY, COUNTY):
         if level == COUNTY and not whole:
             continue
@@ -198,7 +231,7 @@ def _region_name(table: DivisionTable, text: str, *, whole: bool) -> str | None:
         name = _first_name(table, codes)
         if level == CITY and not whole and not name.endswith("市"):
             continue  # 阿里地区, 延边朝鲜族自治州: their short names start trade names
-        return name
+        return _Region(name, level, tuple(sorted(codes)))
     return None
 
 
