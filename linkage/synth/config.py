@@ -44,7 +44,7 @@ def _default_coverage() -> dict[str, float]:
 def _default_department_rates() -> dict[str, dict[str, float]]:
     return {
         "courts": {"id_missing": 0.20, "credit_code_missing": 0.30, "abbreviated_name": 0.10,
-                   "id_masked": 0.90, "phone_missing": 0.60},
+                   "id_masked": 0.90, "phone_missing": 0.60, "birth_date_missing": 0.10},
         "customs": {"id_missing": 0.05},
         "social_security": {"id_15_digit": 0.03},
         "household": {"rare_char_replaced": 0.0, "address_drop_prefix": 0.05},

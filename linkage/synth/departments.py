@@ -75,10 +75,13 @@ FILES: tuple[DepartmentFile, ...] = (
     DepartmentFile(
         department="courts", entity_type="person", format="csv", encoding="utf-8",
         date_style="dot", key_header="当事人编号", key_prefix="FY", updated_header="立案日期",
+        # Judgments describe a party as "男，1975年5月5日出生，住..." even when the ID
+        # number is masked, so the birth date is what links most court records.
         headers={"name": "当事人姓名", "id_number": "身份证号", "sex": "性别",
-                 "phone": "电话", "address": "住所地"},
+                 "birth_date": "出生日期", "phone": "电话", "address": "住所地"},
         mean_lag_days=400,
-        trust={"name": 0.6, "id_number": 0.4, "sex": 0.6, "address": 0.4, "phone": 0.3},
+        trust={"name": 0.6, "id_number": 0.4, "sex": 0.6, "birth_date": 0.6, "address": 0.4,
+               "phone": 0.3},
     ),
     DepartmentFile(
         department="tax", entity_type="enterprise", format="csv", encoding="utf-8-sig",

@@ -33,6 +33,10 @@ name = "name_birth_date"
 keys = ["name", "id_number__birth_date"]
 
 [[person.blocking]]
+name = "name_birth_field"
+keys = ["name", "birth_date"]
+
+[[person.blocking]]
 name = "phone"
 keys = ["phone"]
 
