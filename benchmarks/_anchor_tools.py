@@ -81,7 +81,7 @@ def run_linkage(data: Dataset, threshold: float, seed: int) -> Outcome:
 def _cap(dataset: str, keys: tuple[str, ...]) -> int:
     if dataset == "febrl4":
         return 2000
-    return {("phone",): 1000, ("address",): 100}.get(keys, 5000)
+    return {("phone",): 100, ("address",): 100, ("id_number",): 100}.get(keys, 5000)
 
 
 def _linkage_comparisons(dataset: str) -> list[dict[str, Any]]:

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path,
                         default=Path(tempfile.gettempdir()) / "linkage-anchors",
                         help="where generated + standardised synth data is cached")
-    parser.add_argument("--worker", choices=ALL_TOOLS, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=(*ALL_TOOLS, "prepare"), help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -54,11 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.dataset == "synth" and "recordlinkage" in tools and args.n > 200_000:
         print("recordlinkage skipped: it needs ~13 min and ~17 GB at 1M records", file=sys.stderr)
         tools.remove("recordlinkage")
-    if args.dataset == "synth":  # generate + standardise once, outside every tool's timing
-        sys.path.insert(0, str(HERE))
-        from _anchor_data import prepare_synth
-
-        prepare_synth(args.n, args.seed, args.cache_dir)
+    if args.dataset == "synth":
+        # Generate + standardise once, outside every tool's timing, in a child process: a
+        # forked worker inherits its parent's peak RSS, so the parent must stay small.
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "prepare",
+               "--n", str(args.n), "--seed", str(args.seed), "--cache-dir", str(args.cache_dir)]
+        if subprocess.run(cmd, cwd=HERE.parent, check=False).returncode != 0:
+            print("synth data preparation failed", file=sys.stderr)
+            return 1
     summary: dict[str, dict[str, Any]] = {}
     for tool in tools:
         runs = [_spawn(tool, args) for _ in range(args.runs)]
@@ -93,9 +96,12 @@ def _spawn(tool: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def _worker(args: argparse.Namespace) -> int:
     sys.path.insert(0, str(HERE))
-    from _anchor_data import load, pairwise_metrics
+    from _anchor_data import load, pairwise_metrics, prepare_synth
     from _anchor_tools import TOOLS
 
+    if args.worker == "prepare":
+        prepare_synth(args.n, args.seed, args.cache_dir)
+        return 0
     data = load(args.dataset, args.n, args.seed, args.cache_dir)
     uid_l, uid_r, info = TOOLS[args.worker](data, args.threshold, args.seed)
     info.update(pairwise_metrics(data, uid_l, uid_r))

@@ -175,7 +175,7 @@ def _compare_one(
 
 
 def _distinct_similarity(
-    uniques: list[str],
+    uniques: pa.Array,
     cl: npt.NDArray[np.int64],
     cr: npt.NDArray[np.int64],
     comp: Comparison,
@@ -183,18 +183,27 @@ def _distinct_similarity(
     """Similarity of each (cl, cr) pair, computed once per distinct unordered code pair."""
     if comp.method == "exact":
         return np.zeros(len(cl), dtype=np.float32)
-    lo = np.minimum(cl, cr)
-    hi = np.maximum(cl, cr)
-    key = lo * np.int64(len(uniques)) + hi
-    distinct, inverse = np.unique(key, return_inverse=True)
-    a = distinct // len(uniques)
-    b = distinct % len(uniques)
-    sims = similarity(comp.method, uniques, a, b)
-    return np.asarray(sims, dtype=np.float32)[inverse.reshape(-1)]
+    # Only the values these pairs use are handed to the comparator (it may preprocess each).
+    used = np.zeros(len(uniques), dtype=bool)
+    used[cl] = True
+    used[cr] = True
+    kept = np.flatnonzero(used)
+    remap = np.cumsum(used, dtype=np.int64) - 1
+    sub = [str(v) for v in uniques.take(pa.array(kept)).to_pylist()]
+    lo = remap[np.minimum(cl, cr)]
+    hi = remap[np.maximum(cl, cr)]
+    width = np.int64(len(sub))
+    # hash-based distinct (Arrow), cheaper than sorting millions of keys
+    encoded = pc.dictionary_encode(pa.array(lo * width + hi))
+    distinct = np.asarray(encoded.dictionary.to_numpy(), dtype=np.int64)
+    inverse = np.asarray(encoded.indices.to_numpy(), dtype=np.int64)
+    sims = similarity(comp.method, sub, distinct // width, distinct % width)
+    return np.asarray(sims, dtype=np.float32)[inverse]
 
 
-def encode_column(column: pa.ChunkedArray | pa.Array) -> tuple[list[str], npt.NDArray[np.int64]]:
-    """Distinct non-blank string values and each row's code into them (-1 for null/blank)."""
+def encode_column(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, npt.NDArray[np.int64]]:
+    """Distinct non-blank string values (an Arrow array) and each row's code into them
+    (-1 for null/blank)."""
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
@@ -203,10 +212,7 @@ def encode_column(column: pa.ChunkedArray | pa.Array) -> tuple[list[str], npt.ND
     arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
     encoded = pc.dictionary_encode(arr)
     codes = pc.fill_null(pc.cast(encoded.indices, pa.int64()), -1)
-    return (
-        [str(v) for v in encoded.dictionary.to_pylist()],
-        np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int64),
-    )
+    return encoded.dictionary, np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def _valid_mask(
@@ -234,17 +240,31 @@ def _valid_mask(
 def _positions(
     record_ids: npt.NDArray[np.int64], id_l: npt.NDArray[np.int64], id_r: npt.NDArray[np.int64]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Row positions in ``records`` of each pair's two record ids."""
-    if len(record_ids) == 0:
+    """Row positions in ``records`` of each pair's two record ids (a direct lookup table
+    when ids are small non-negative integers, as the pipeline assigns them)."""
+    n = len(record_ids)
+    if n == 0:
         if len(id_l):
             raise SchemaError("compare: pairs refer to records but the record table is empty")
         return id_l.copy(), id_r.copy()
+    lo, hi = int(record_ids.min()), int(record_ids.max())
+    if lo >= 0 and hi < 4 * n + 1024:
+        lookup = np.full(hi + 1, -1, dtype=np.int64)
+        lookup[record_ids] = np.arange(n, dtype=np.int64)
+        out = []
+        for ids in (id_l, id_r):
+            inside = (ids >= 0) & (ids <= hi)
+            pos = np.where(inside, lookup[np.clip(ids, 0, hi)], -1)
+            if (pos < 0).any():
+                missing = int(ids[pos < 0][0])
+                raise SchemaError(f"compare: pair refers to record_id {missing}, not in records")
+            out.append(pos)
+        return out[0], out[1]
     order = np.argsort(record_ids, kind="stable")
     sorted_ids = record_ids[order]
     out = []
     for ids in (id_l, id_r):
-        idx = np.searchsorted(sorted_ids, ids)
-        idx = np.clip(idx, 0, len(sorted_ids) - 1)
+        idx = np.clip(np.searchsorted(sorted_ids, ids), 0, n - 1)
         found = sorted_ids[idx] == ids
         if not found.all():
             missing = int(ids[~found][0])

@@ -45,9 +45,13 @@ class ScoringConfig:
     """How pairs are scored and which ones are links.
 
     ``link_only``: u is sampled from pairs of records of *different* sources (linking
-    datasets rather than deduplicating). ``em_fix_u``: keep u from random pairs during EM
-    (recommended); else EM re-estimates u as well. ``tf_min``: floor for a term frequency.
-    ``tf_fuzzy_weight``: share of the exact level's tf adjustment applied to fuzzy levels.
+    datasets rather than deduplicating). ``em_fix_u``: keep u from random pairs during EM.
+    The default (False) starts EM from the random-pair u and re-estimates it on the
+    candidate pairs: blocking makes non-matching candidates agree on their blocking keys far
+    more often than random pairs do, and a u that ignores this turns every such pair into
+    a match (a shared placeholder ID, the same common name in one county). ``tf_min``:
+    floor for a term frequency. ``tf_fuzzy_weight``: share of the exact level's tf
+    adjustment applied to fuzzy levels.
     """
 
     link_threshold: float = 0.9
@@ -55,7 +59,7 @@ class ScoringConfig:
     tolerance: float = 1e-6
     u_sample_pairs: int = 200_000
     link_only: bool = False
-    em_fix_u: bool = True
+    em_fix_u: bool = False
     prior_init: float = 0.05
     m_init_top: float = 0.9
     tf_min: float = 1e-6

@@ -38,7 +38,8 @@ def test_em_recovers_known_m_and_prior() -> None:
     patterns, counts = _pattern_counts(vectors, COMPS)
     assert counts.sum() == 200_000
     u = {k: np.asarray(v) for k, v in TRUE_U.items()}
-    m, _, prior, _ = _em(patterns, counts, COMPS, u, ScoringConfig(max_iter=500))
+    m, _, prior, _ = _em(patterns, counts, COMPS, u,
+                         ScoringConfig(max_iter=500, em_fix_u=True))
     assert prior == pytest.approx(0.2, abs=0.01)
     for name, expected in TRUE_M.items():
         assert m[name] == pytest.approx(expected, abs=0.02)

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 from rapidfuzz import process
 from rapidfuzz.distance import Indel, JaroWinkler
 
@@ -50,6 +52,8 @@ _LEGAL_FORMS = (
 _BRANCH = re.compile(r"(分公司|分行|支行|营业部|办事处|分店|分厂)$")
 _BRACKET = re.compile(r"[(（]([^()（）]*)[)）]")
 _REGION_SUFFIX = ("省", "市", "区", "县", "自治区", "自治州", "盟", "旗")
+#: leading province and prefecture names of an address (at most two, each short)
+_LEADING_DIVISIONS = re.compile(r"^(?:[^省市区县]{2,7}?(?:自治区|省|市)){1,2}")
 
 
 def person_name_similarity(uniques: Sequence[str], a: Codes, b: Codes) -> npt.NDArray[np.float32]:
@@ -86,17 +90,13 @@ def enterprise_name_similarity(
 
 
 def address_similarity(uniques: Sequence[str], a: Codes, b: Codes) -> npt.NDArray[np.float32]:
-    """Addresses: a dropped leading division counts as near-equal; else the Indel ratio."""
+    """Addresses: equal once leading province / city names are dropped (departments omit
+    them) counts as near-equal; else the Indel ratio of the full strings."""
     compact = [v.replace(" ", "") for v in uniques]
     sims = np.minimum(_cpdist(Indel.normalized_similarity, compact, a, b), 0.89)
-    values = np.asarray(compact, dtype=object)
-    left, right = values[a], values[b]
-    suffix = np.fromiter(
-        (len(x) >= 4 and len(y) >= 4 and (x.endswith(y) or y.endswith(x))
-         for x, y in zip(left.tolist(), right.tolist(), strict=True)),
-        dtype=bool, count=len(a),
-    )
-    return np.where(suffix, np.maximum(sims, 0.9), sims).astype(np.float32)
+    core = _codes([_LEADING_DIVISIONS.sub("", v) for v in compact])
+    same_core = (core[a] == core[b]) & (_lengths(compact)[a] >= 4)
+    return np.where(same_core, np.maximum(sims, 0.9), sims).astype(np.float32)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -112,9 +112,15 @@ def _cpdist(scorer: Any, values: Sequence[str], a: Codes, b: Codes) -> npt.NDArr
 
 
 def _codes(keys: Sequence[str]) -> Codes:
-    """Integer code per key (equal keys, equal codes)."""
-    index: dict[str, int] = {}
-    return np.fromiter((index.setdefault(k, len(index)) for k in keys), np.int64, len(keys))
+    """Integer code per key (equal keys, equal codes), hashed in Arrow."""
+    if not keys:
+        return np.zeros(0, dtype=np.int64)
+    encoded = pc.dictionary_encode(pa.array(keys, pa.string()))
+    return np.asarray(encoded.indices.to_numpy(), dtype=np.int64)
+
+
+def _lengths(values: Sequence[str]) -> Codes:
+    return np.fromiter((len(v) for v in values), np.int64, len(values))
 
 
 @lru_cache(maxsize=65536)
@@ -131,7 +137,11 @@ def _pinyin(text: str) -> str:
 
 def _placeholder_equal(values: Sequence[str], a: Codes, b: Codes) -> npt.NDArray[np.bool_]:
     """Same length and equal except where one side holds a rare-character placeholder."""
-    has = np.fromiter((any(c in _PLACEHOLDERS for c in v) for v in values), bool, len(values))
+    if not values:
+        return np.zeros(len(a), dtype=bool)
+    pattern = "[" + "".join(sorted(_PLACEHOLDERS)) + "]"
+    has = np.asarray(pc.match_substring_regex(pa.array(values, pa.string()), pattern)
+                     .to_numpy(zero_copy_only=False), dtype=bool)
     out = np.zeros(len(a), dtype=bool)
     idx = np.flatnonzero(has[a] | has[b])
     for i in idx.tolist():
