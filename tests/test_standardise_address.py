@@ -86,11 +86,19 @@ def test_abolished_county_resolves_to_its_successor_or_its_city() -> None:
     assert merged[1] == "ok_historic"
     assert merged[2:8] == ("江苏省", "苏州市", "姑苏区", "320000", "320500", "320508")
     assert merged[0] == "江苏省苏州市姑苏区人民路284号"
-    # 胶南市 was merged into the existing 黄岛区: no successor is implied, the city is known
-    row = parse_address("胶南市人民路1号")
+    # 胶南市 was merged into the existing 黄岛区: the curated merger list knows it
+    assert parse_address("山东省青岛市胶南市振兴路")[4:8] == (
+        "黄岛区",
+        "370000",
+        "370200",
+        "370211",
+    )
+    assert parse_address("上海市南汇区")[7] == "310115"  # into 浦东新区, 2009
+    # 陶乐县 was abolished (2004) and divided: no successor, but its city is known
+    row = parse_address("陶乐县人民路1号")
     assert row[1] == "ok_partial"
-    assert row[2:8] == ("山东省", "青岛市", None, "370000", "370200", None)
-    assert row[8] == "胶南市人民路1号"
+    assert row[2:8] == ("宁夏回族自治区", "石嘴山市", None, "640000", "640200", None)
+    assert row[8] == "陶乐县人民路1号"
 
 
 def test_todays_parent_breaks_a_historic_tie() -> None:
@@ -108,7 +116,8 @@ def test_todays_parent_breaks_a_historic_tie() -> None:
 
 def test_short_name_followed_by_a_suffix_is_not_taken() -> None:
     # 江北县 (now 渝北区) must not become 江北区 + 县
-    assert parse_address("重庆市江北县")[7] is None
+    assert parse_address("重庆市江北县")[7] == "500112"
+    assert parse_address("北京朝阳县")[7] is None  # 朝阳县 is in 辽宁, 朝阳区 is another name
     assert parse_address("吉林市船营区")[2:5] == ("吉林省", "吉林市", "船营区")
 
 

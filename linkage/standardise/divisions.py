@@ -16,8 +16,10 @@ What this module builds from it:
 - the parent links that ever held (a county that moved from one city to another may be
   written under either);
 - successors of abolished counties where the table implies one (exactly one new county
-  appears in the same city the next year: 沧浪区 -> 姑苏区); other abolished county names
-  point at the city they lay in (``~<code>``), so the parser still knows the city.
+  appears in the same city the next year: 沧浪区 -> 姑苏区), plus a short curated list of
+  mergers into existing counties (``MERGED_INTO``: 南汇区 -> 浦东新区, ...); other
+  abolished county names point at the city they lay in (``~<code>``), so the parser still
+  knows the city.
 """
 
 from __future__ import annotations
@@ -38,6 +40,23 @@ from linkage.errors import StageError
 log = logging.getLogger(__name__)
 
 PROVINCE, CITY, COUNTY = 1, 2, 3
+
+#: Mergers into an EXISTING county, which the table cannot imply (no new code appears):
+#: abolished county id (as the table records it) -> the county that absorbed it
+#: (GB/T 2260 change notices).
+MERGED_INTO = {
+    "370284": "370211",  # 胶南市 -> 青岛市黄岛区, 2012
+    "370205": "370203",  # 四方区 -> 青岛市市北区, 2012
+    "510224": "500112",  # 江北县 -> 重庆市渝北区, 1994
+    "310119": "310115",  # 南汇区 -> 上海市浦东新区, 2009
+    "310103": "310101",  # 卢湾区 -> 上海市黄浦区, 2011
+    "310108": "310106",  # 闸北区 -> 上海市静安区, 2015
+    "110103": "110101",  # 崇文区 -> 北京市东城区, 2010
+    "110104": "110102",  # 宣武区 -> 北京市西城区, 2010
+    "330103": "330105",  # 下城区 -> 杭州市拱墅区, 2021
+}
+#: Rows of the table whose stable id is wrong: (name, id) -> the right current county.
+ID_FIXES = {("芳村区", "440106"): "440103"}  # 芳村区 went into 荔湾区 (2005), not 天河区
 #: Characters that end a division's full name.
 LEVEL_SUFFIXES = frozenset("省市县区旗盟州")
 #: Placeholder "city" names of the table (municipal districts, province-administered
@@ -156,7 +175,7 @@ def load_divisions() -> DivisionTable:
         division = _division(r)
         if division is not None:
             result.divisions[division.code] = division
-    result.successors = _successors(result, table)
+    result.successors = _successors(result, table) | MERGED_INTO
     for r in rows:
         _index_row(result, r)
     result.max_name_length = max(
@@ -226,6 +245,8 @@ def _index_row(result: DivisionTable, r: dict[str, object]) -> None:
         (COUNTY, county, _text(r["county_name"]), _text(r["county_short"])),
     )
     for level, code, name, short in levels:
+        if level == COUNTY:
+            code = ID_FIXES.get((name, code), code)
         if level == COUNTY and code in result.successors:
             code = result.successors[code]  # an abolished county's name -> its successor
         current = result.divisions.get(code) if code else None
