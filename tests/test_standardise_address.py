@@ -73,6 +73,8 @@ def test_partial_and_special_levels() -> None:
     assert partial[8] == "延安路508号"
     no_county = parse_address("广东省东莞市长安镇")  # a city without counties
     assert no_county[1] == "ok" and no_county[6] == "441900"
+    repeated = parse_address("东莞市东莞市长安镇")  # written again at the county level
+    assert repeated[0] == no_county[0] == "广东省东莞市长安镇"
     direct = parse_address("湖北省仙桃市")  # province-administered county-level city
     assert direct[1] == "ok" and direct[4] == "仙桃市" and direct[6] is None
     assert parse_address("吉林市船营区")[2:5] == ("吉林省", "吉林市", "船营区")

@@ -147,6 +147,8 @@ def parse_address(text: str) -> AddressRow:
     else:
         status = OK_PARTIAL
     names = _names(table, prov, city, county)
+    if county is None and city is not None and names[1] and detail.startswith(names[1]):
+        detail = detail[len(names[1]):]  # 东莞市东莞市...: a city without counties, repeated
     head = "".join(
         n for n, level in zip(names, ("p", "c", "k"), strict=True)
         if n and not (level == "c" and prov in MUNICIPALITIES)
