@@ -81,6 +81,9 @@ def run(values: list[str | None]) -> list[tuple[object, ...]]:
         ("000000000000000000", (None, "placeholder", None, None, None, None, False)),
         ("111111111111111111", (None, "placeholder", None, None, None, None, False)),
         ("不详", (None, "placeholder", None, None, None, None, False)),
+        ("123456789012345678", (None, "placeholder", None, None, None, None, False)),
+        ("987654321098765432", (None, "placeholder", None, None, None, None, False)),
+        ("123456789012345", (None, "placeholder", None, None, None, None, False)),
         ("110105********002X", ("110105********002X", "masked", None, "F", "110105", None, True)),
         (
             "110105491231***",

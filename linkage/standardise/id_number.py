@@ -17,7 +17,8 @@ Statuses:
     bad_length         not 15 or 18 characters
     bad_chars          right length, but characters other than digits (and a final X)
     masked             contains ``*`` (courts, credit disclosures): a wildcard, not an error
-    placeholder        all zeros, one digit repeated, or a null word (无, 不详, NULL, ...)
+    placeholder        all zeros, one digit repeated, a run of consecutive digits
+                       (123456789012345678), or a null word (无, 不详, NULL, ...)
     missing            null or blank
 
 Derived: ``birth_date`` (ISO string), ``sex`` (``M``/``F``, odd sequence = male),
@@ -32,6 +33,7 @@ distinct value. Both paths give the same answer (a property test holds them to i
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import unicodedata
 
 import numpy as np
@@ -164,8 +166,12 @@ def _masked(s: str) -> IdRow:
 
 
 def _is_placeholder(s: str) -> bool:
+    """One digit repeated, or a run of consecutive digits (123456789012345678)."""
     body = s[:17] if len(s) == 18 else s
-    return len(set(body)) == 1
+    if len(set(body)) == 1:
+        return True
+    steps = {(int(b) - int(a)) % 10 for a, b in itertools.pairwise(body)}
+    return steps in ({1}, {9})
 
 
 def _check_char(body: str) -> str:
@@ -215,7 +221,9 @@ def _fast_18(ids: pa.Array) -> list[pa.Array]:
     month = digits[:, 10] * 10 + digits[:, 11]
     day = digits[:, 12] * 10 + digits[:, 13]
     date_ok = _valid_dates(year, month, day)
-    placeholder = (digits == digits[:, :1]).all(axis=1)
+    steps = np.diff(digits, axis=1) % 10
+    placeholder = ((digits == digits[:, :1]).all(axis=1) | (steps == 1).all(axis=1)
+                   | (steps == 9).all(axis=1))
     code = np.where(placeholder, 3, np.where(~check_ok, 1, np.where(~date_ok, 2, 0)))
     status = _STATUS_NAMES.take(pa.array(code.astype(np.int8)))
     keep = pa.array(~placeholder)
