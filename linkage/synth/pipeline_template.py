@@ -3,6 +3,11 @@
 The linking sections (blocking, comparisons, scoring, survivorship) are kept here as plain
 TOML text in one place, so that when the matching stages gain options only this module
 changes. Sources are rendered from :mod:`linkage.synth.departments`.
+
+Comparisons use the domain methods (person_name, id_number, date, address), which carry
+their own levels (a masked or 15-digit ID equal to an 18-digit one is a level of its own).
+Person blocking includes name + birth date *field* besides name + the birth date derived
+from the ID: court records mask the ID's birth digits but state the birth date.
 """
 
 from __future__ import annotations
@@ -43,19 +48,17 @@ keys = ["phone"]
 [[person.comparisons]]
 name = "name"
 field = "name"
-method = "jaro_winkler"
-thresholds = [0.8, 0.9]
+method = "person_name"
 
 [[person.comparisons]]
 name = "id_number"
 field = "id_number"
-method = "levenshtein"
-thresholds = [0.85]
+method = "id_number"
 
 [[person.comparisons]]
 name = "birth_date"
 field = "birth_date"
-method = "exact"
+method = "date"
 
 [[person.comparisons]]
 name = "phone"
@@ -65,8 +68,7 @@ method = "exact"
 [[person.comparisons]]
 name = "address"
 field = "address"
-method = "jaro_winkler"
-thresholds = [0.7, 0.9]
+method = "address"
 
 [person.scoring]
 link_threshold = 0.9
@@ -99,14 +101,12 @@ method = "exact"
 [[enterprise.comparisons]]
 name = "legal_rep_name"
 field = "legal_rep_name"
-method = "jaro_winkler"
-thresholds = [0.9]
+method = "person_name"
 
 [[enterprise.comparisons]]
 name = "address"
 field = "address"
-method = "jaro_winkler"
-thresholds = [0.7, 0.9]
+method = "address"
 
 [enterprise.scoring]
 link_threshold = 0.9
