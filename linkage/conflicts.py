@@ -59,6 +59,9 @@ IDENTITY_KEYS: Mapping[str, tuple[str, tuple[str, ...]]] = {
 _IDENTIFYING = ("id_number", "credit_code", "birth_date", "sex", "established_date",
                 "org_code", "reg_number")
 
+#: Statuses (besides ``ok*``) whose values are still compared for stale values and conflicts.
+COMPARABLE_STATUSES = ("ambiguous",)
+
 SEVERITY: Mapping[str, str] = {
     "identity_conflict": "critical",
     "value_conflict": "medium",  # "high" for identifying fields
@@ -76,10 +79,14 @@ def find_conflicts(
     *,
     fields: Sequence[str],
     mutable_fields: Sequence[str] | None = None,
+    comparable_statuses: Sequence[str] = COMPARABLE_STATUSES,
 ) -> pa.Table:
     """Conflicts table, sorted by entity id, field and kind.
 
     ``mutable_fields`` defaults to :data:`MUTABLE_FIELDS` of the records' entity type.
+    Values with a status in ``comparable_statuses`` (an address whose division is ambiguous)
+    are still compared for stale values and conflicts; one that is the tail of a valid value
+    of the same entity (``江北区公园路76号`` of ``重庆市江北区公园路76号``) counts as that value.
     """
     require_fields(records, ("record_id", "source", "source_key", *fields), what="conflicts")
     n = records.num_rows
@@ -115,7 +122,13 @@ def find_conflicts(
         n_present = np.bincount(ent[present], minlength=len(ids))
         flags["missing"] = (np.bincount(ent[missing], minlength=len(ids)) > 0) & (n_present > 0)
         flags["invalid"] = (np.bincount(ent[invalid], minlength=len(ids)) > 0) & multi
-        stale, conflict = _stale_or_conflict(ent, value, valid, days, known_day, len(ids),
+        comparable = valid.copy()
+        if status is not None and comparable_statuses:
+            soft = present & _in(status, comparable_statuses)
+            if soft.any():
+                comparable |= soft
+                value = _fold_tails(records[f], value, ent, valid, soft)
+        stale, conflict = _stale_or_conflict(ent, value, comparable, days, known_day, len(ids),
                                              f in mutable)
         flags["stale"] = stale
         flags["value_conflict"] = conflict
@@ -349,6 +362,34 @@ def _starts_ok(status: pa.Array | None, n: int) -> np.ndarray:
 def _eq(status: pa.Array, text: str, n: int) -> np.ndarray:
     out = pc.fill_null(pc.equal(status, text), False)
     return np.asarray(out.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _in(status: pa.Array, values: Sequence[str]) -> np.ndarray:
+    out = pc.fill_null(pc.is_in(status, value_set=pa.array(list(values), pa.string())), False)
+    return np.asarray(out.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _fold_tails(column: pa.ChunkedArray | pa.Array, value: np.ndarray, ent: np.ndarray,
+                valid: np.ndarray, soft: np.ndarray) -> np.ndarray:
+    """Give a soft value that ends a valid value of its entity that value's code.
+
+    Python runs only over the entities that hold a soft value (a few percent)."""
+    soft_rows = np.flatnonzero(soft)
+    near = np.flatnonzero(valid & np.isin(ent, ent[soft_rows]))
+    if not len(near):
+        return value
+    text = _string(column)
+    by_entity: dict[int, list[tuple[str, int]]] = {}
+    for row, t in zip(near.tolist(), text.take(pa.array(near)).to_pylist(), strict=True):
+        by_entity.setdefault(int(ent[row]), []).append((t, int(value[row])))
+    folded = value.copy()
+    for row, t in zip(soft_rows.tolist(), text.take(pa.array(soft_rows)).to_pylist(),
+                      strict=True):
+        tails = sorted(code for full, code in by_entity.get(int(ent[row]), [])
+                       if full != t and full.endswith(t))
+        if tails:
+            folded[row] = tails[0]
+    return folded
 
 
 def _any_per_entity(entities: np.ndarray, n_ent: int) -> np.ndarray:

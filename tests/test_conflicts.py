@@ -141,3 +141,20 @@ def test_agreeing_entity_has_no_conflicts() -> None:
         _person("A", "tax", D(2021, 1, 1), name=("张三", "张三", "ok")),
     ]
     assert _find(rows, ["name"]) == []
+
+
+def test_ambiguous_values_take_part_and_tails_fold() -> None:
+    rows = [
+        # Newest record: the address without its city (division ambiguous) = the new home.
+        _person("A", "household", D(2026, 1, 1), address=("江北区公园路76号", "江北区公园路76号",
+                                                          "ambiguous")),
+        _person("A", "courts", D(2024, 1, 1), address=("广州市天河区花园路272号",) * 2 + ("ok",)),
+        # B: the ambiguous value is the tail of B's valid value: no stale, no conflict.
+        _person("B", "household", D(2026, 1, 1), address=("江北区公园路76号", "江北区公园路76号",
+                                                          "ambiguous")),
+        _person("B", "tax", D(2024, 1, 1), address=("重庆市江北区公园路76号",) * 2 + ("ok",)),
+    ]
+    found = _find(rows, ["address"])
+    assert ("A", "address", "stale", "low") in found
+    assert not [r for r in found if r[0] == "B" and r[2] in ("stale", "value_conflict")]
+    assert ("B", "address", "invalid", "medium") in found
