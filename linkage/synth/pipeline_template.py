@@ -4,10 +4,13 @@ The linking sections (blocking, comparisons, scoring, survivorship) are kept her
 TOML text in one place, so that when the matching stages gain options only this module
 changes. Sources are rendered from :mod:`linkage.synth.departments`.
 
-Comparisons use the domain methods (person_name, id_number, date, address), which carry
+Comparisons mostly use the domain methods (person_name, id_number, date, address), which carry
 their own levels (a masked or 15-digit ID equal to an 18-digit one is a level of its own).
 Person blocking includes name + birth date *field* besides name + the birth date derived
 from the ID: court records mask the ID's birth digits but state the birth date.
+Enterprise addresses stay on Jaro-Winkler: on the shipped sample the address method cost
+enterprise recall (0.983 against 1.000) and on 20k persons / 5k enterprises it made no
+difference (F1 0.9969 both).
 """
 
 from __future__ import annotations
@@ -106,7 +109,8 @@ method = "person_name"
 [[enterprise.comparisons]]
 name = "address"
 field = "address"
-method = "address"
+method = "jaro_winkler"
+thresholds = [0.7, 0.9]
 
 [enterprise.scoring]
 link_threshold = 0.9
