@@ -250,3 +250,21 @@ def test_truth_is_in_standardised_form(world: Path) -> None:
             assert present, (etype, fld)
             pairs = zip(column.to_pylist(), result.value.to_pylist(), strict=True)
             assert [(v, s) for v, s in pairs if v is not None and v != s] == [], (etype, fld)
+
+
+def test_benchmark_scripts_run_at_a_small_size(world: Path) -> None:
+    import re
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    bench = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "bench_generate.py"), "--persons", "200",
+         "--enterprises", "50"], capture_output=True, text=True, check=True, timeout=300)
+    last = bench.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"seconds=\d+\.\d peak_mb=\d+ records=\d+", last), last
+    check = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "check_error_rates.py"), str(world),
+         "--min-expected", "20"], capture_output=True, text=True, check=False, timeout=300)
+    assert "id_number" in check.stdout and "pooled over departments" in check.stdout
+    assert check.stdout.strip().splitlines()[-1].startswith("checked=")
