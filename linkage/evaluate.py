@@ -13,7 +13,11 @@ Definitions (per entity type):
 - golden accuracy per field: each predicted entity is mapped to the true entity most of its
   records belong to; its golden value is right when it equals that entity's true current
   value after light normalisation (NFKC, trimmed, numbers compared as numbers; both
-  missing counts as right).
+  missing counts as right). When the generator's manifest.json sits beside the truth
+  folder, ``accuracy_observable`` repeats the measure over the entities whose true value
+  some record in the run could show at all (a department holding the field wrote it,
+  not missing, masked or a placeholder): a customs code no department kept cannot be
+  recovered by any engine.
 - conflict recall per error kind: an injected error (truth/errors.parquet) counts as
   detected when a conflict on the same field lists the erroneous record among its
   candidates.
@@ -21,6 +25,7 @@ Definitions (per entity type):
 
 from __future__ import annotations
 
+import json
 import logging
 import unicodedata
 from collections.abc import Mapping
@@ -66,7 +71,9 @@ def evaluate(
         metrics = cluster_metrics(part.column("entity_id"), part.column("true_entity_id"))
         entities_path = truth_dir / f"entities_{etype}.parquet"
         if golden is not None and etype in golden and entities_path.exists():
-            metrics["golden"] = golden_accuracy(part, golden[etype], _read(entities_path))
+            observable = _observable(truth_dir, part)
+            metrics["golden"] = golden_accuracy(part, golden[etype], _read(entities_path),
+                                                observable=observable)
         result[etype] = metrics
     errors_path = truth_dir / "errors.parquet"
     if conflicts is not None and errors_path.exists():
@@ -139,8 +146,10 @@ def majority_truth(run: pa.Table) -> pa.Table:
     return cells.filter(pa.array(first)).select(["entity_id", "true_entity_id"])
 
 
-def golden_accuracy(run: pa.Table, golden: pa.Table, entities: pa.Table) -> dict[str, Any]:
-    """Per field: share of predicted entities whose golden value equals the true value."""
+def golden_accuracy(run: pa.Table, golden: pa.Table, entities: pa.Table, *,
+                    observable: Mapping[str, pa.Array] | None = None) -> dict[str, Any]:
+    """Per field: share of predicted entities whose golden value equals the true value
+    (and, for fields in ``observable``, the same over entities whose true id is listed)."""
     if "entity_id" not in golden.column_names:
         raise SchemaError("evaluate(golden): missing column 'entity_id'")
     mapping = majority_truth(run)
@@ -157,6 +166,43 @@ def golden_accuracy(run: pa.Table, golden: pa.Table, entities: pa.Table) -> dict
         right_mask = np.array([a == b for a, b in zip(chosen, true, strict=True)], dtype=bool)
         n = len(right_mask)
         out[f] = {"accuracy": float(right_mask.mean()) if n else None, "entities": n}
+        if observable is not None and f in observable:
+            seen = pc.is_in(both.column("true_entity_id"), value_set=observable[f])
+            mask = pc.fill_null(seen, False).to_numpy(zero_copy_only=False)
+            k = int(mask.sum())
+            out[f]["accuracy_observable"] = float(right_mask[mask].mean()) if k else None
+            out[f]["entities_observable"] = k
+    return out
+
+
+_HIDING = ("missing", "masked", "placeholder")
+
+
+def _observable(truth_dir: Path, run: pa.Table) -> dict[str, pa.Array] | None:
+    """Per field, the true entities at least one run record shows a value of: its
+    department holds the field (manifest.json columns) and the value was not hidden."""
+    manifest_path = truth_dir.parent / "manifest.json"
+    errors_path = truth_dir / "errors.parquet"
+    if not manifest_path.exists() or not errors_path.exists():
+        return None
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    holds: dict[str, list[tuple[str, str]]] = {}
+    for info in manifest.get("files", []):
+        for fld in info.get("columns", {}):
+            holds.setdefault(fld, []).append((info["department"], info["entity_type"]))
+    errors = _read(errors_path, columns=[*_KEY, "field", "kind"])
+    hidden = errors.filter(pc.is_in(errors.column("kind"), value_set=pa.array(_HIDING)))
+    out: dict[str, pa.Array] = {}
+    for fld, sources in holds.items():
+        keys = pa.array([f"{d}\x1f{t}" for d, t in sources])
+        label = pc.binary_join_element_wise(run.column("source"), run.column("entity_type"),
+                                            "\x1f")
+        rows = run.filter(pc.is_in(label, value_set=keys)).select([*_KEY, "true_entity_id"])
+        gone = hidden.filter(pc.equal(hidden.column("field"), fld)).select(_KEY)
+        gone = gone.append_column("hidden", pa.array(np.ones(gone.num_rows, dtype=bool)))
+        rows = rows.join(gone, keys=_KEY, join_type="left outer")
+        rows = rows.filter(pc.is_null(rows.column("hidden")))
+        out[fld] = pc.unique(rows.column("true_entity_id"))
     return out
 
 

@@ -176,3 +176,29 @@ def test_records_missing_a_column_are_refused(truth_dir: Path) -> None:
 
     with pytest.raises(SchemaError, match="entity_id"):
         evaluate(_records().drop_columns(["entity_id"]), truth_dir)
+
+
+def test_golden_accuracy_over_observable_entities(truth_dir: Path) -> None:
+    """With the generator's manifest beside the truth, fields are also scored over the
+    entities some record could show: here only the household holds phones, and P2's
+    household record lost its phone, so only P1 (entity a) counts."""
+    import json
+
+    (truth_dir.parent / "manifest.json").write_text(json.dumps({"files": [
+        {"department": "household", "entity_type": "person",
+         "columns": {"name": "姓名", "phone": "电话"}},
+        {"department": "tax", "entity_type": "person", "columns": {"name": "姓名"}},
+    ]}), encoding="utf-8")
+    pq.write_table(pa.table({
+        "source": ["household"], "entity_type": ["person"], "source_key": ["H2"],
+        "field": ["phone"], "kind": ["missing"], "true_value": [None],
+        "written_value": [None]}, schema=pa.schema(
+            [(n, pa.string()) for n in ["source", "entity_type", "source_key", "field", "kind",
+                                        "true_value", "written_value"]])),
+        truth_dir / "errors.parquet")
+    golden = evaluate(_records(), truth_dir, golden={"person": _golden()})["person"]["golden"]
+    assert golden["phone"]["accuracy"] == pytest.approx(2 / 3)
+    assert golden["phone"]["entities_observable"] == 1
+    assert golden["phone"]["accuracy_observable"] == 1.0
+    assert golden["name"]["entities_observable"] == 3
+    assert "accuracy_observable" not in golden["capital"]  # no department holds it
