@@ -26,6 +26,8 @@ def row(raw: str) -> dict[str, object]:
         ("张三（已故）", "张三"),  # bracketed note dropped
         ("张三。", "张三"),  # punctuation dropped
         ("於明", "於明"),  # OpenCC would turn the surname 於 into 于
+        ("乾小明", "乾小明"),  # ... and 乾 into 干
+        ("徵明", "征明"),  # 徵 is simplified as a surname
         ("鍾明", "钟明"),
         ("锺明", "钟明"),  # variant fold: both spellings agree
     ],

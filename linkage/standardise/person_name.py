@@ -1,7 +1,8 @@
 """Person names: one spelling per name, a pinyin key, and the parts of dotted names.
 
 Standardiser ``"person_name"``. Value: NFKC; traditional -> simplified (OpenCC ``t2s``) with
-the surname protected where OpenCC is wrong for surnames (``於`` stays ``於``) and a small
+the surname protected where OpenCC is wrong for surnames (``於`` and ``乾`` stay as they
+are, OpenCC would write 于 and 干) and a small
 variant fold applied to every name alike (``锺`` -> ``钟``); whitespace and punctuation
 removed; notes in brackets dropped (``张三（曾用名）``); every separator of minority and
 foreign names (``. • ・ ‧ - =`` and a space between long Han parts) written as ``·``.
@@ -41,7 +42,7 @@ REPLACEMENT_CHARS = frozenset("?□〇■�")
 #: Every way departments write the separator between parts of a minority/foreign name.
 SEPARATORS = frozenset(".·•・‧∙⋅•﹒-=—_")
 #: Surnames OpenCC's t2s would turn into a different surname: keep them as written.
-SURNAME_PROTECT = frozenset("於")
+SURNAME_PROTECT = frozenset("於乾")
 #: Variant surname characters folded to one form on every record (both sides agree).
 SURNAME_FOLD = {"锺": "钟"}
 
@@ -56,7 +57,7 @@ SURNAME_READINGS = {
     "祭": "zhai", "谌": "chen", "眭": "sui", "乜": "nie", "郇": "xun", "相": "xiang",
     "长": "chang", "重": "chong", "沈": "shen", "石": "shi", "朝": "chao", "哈": "ha",
     "阚": "kan", "纪": "ji", "蔚": "yu", "佴": "nai", "粘": "nian", "逄": "pang",
-    "於": "yu", "都": "du", "角": "jue", "万": "wan", "行": "xing", "莘": "shen",
+    "於": "yu", "乾": "qian", "都": "du", "角": "jue", "万": "wan", "行": "xing", "莘": "shen",
 }
 #: Compound surnames and their readings.
 COMPOUND_SURNAMES = {
