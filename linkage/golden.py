@@ -225,7 +225,7 @@ def _decide(
     n = len(ent)
     missing = (~present).astype(np.int8)
     late = virtual.astype(np.int8) if virtual is not None else np.zeros(n, dtype=np.int8)
-    order = np.lexsort((rank, late, *reversed(keys), missing, ent))
+    order = _sort_order([ent, missing, *keys, late], rank)
     ent_s = ent[order]
     starts = np.flatnonzero(np.r_[True, ent_s[1:] != ent_s[:-1]]) if n else np.zeros(0, int)
     winner_s = starts
@@ -257,6 +257,36 @@ def _decide(
         winner = np.where(moved, order[np.minimum(first_real, n - 1)], winner)
         rule[virtual[winner] & present[winner]] = virtual_rule
     return winner, pa.array(rule.tolist(), pa.string())
+
+
+def _sort_order(keys: list[np.ndarray], rank: np.ndarray) -> np.ndarray:
+    """Row order by ``keys`` (first is primary), ties by ``rank`` (a permutation).
+
+    Packs the keys into one int64 and sorts once (stable, over rows pre-ordered by rank),
+    several times faster than ``np.lexsort`` on many keys; falls back to it when the keys
+    need more than 62 bits.
+    """
+    codes: list[np.ndarray] = []
+    sizes: list[int] = []
+    bits = 0
+    for key in keys:
+        if key.dtype.kind == "f":
+            uniq, inverse = np.unique(key, return_inverse=True)
+            code, size = inverse.reshape(-1).astype(np.int64), len(uniq)
+        else:
+            low = int(key.min()) if len(key) else 0
+            code = key.astype(np.int64) - low
+            size = int(code.max()) + 1 if len(code) else 1
+        codes.append(code)
+        sizes.append(max(size, 1))
+        bits += max(size - 1, 1).bit_length()
+    if bits > 62:
+        return np.lexsort((rank, *reversed(keys)))
+    packed = np.zeros(len(rank), dtype=np.int64)
+    for code, size in zip(codes, sizes, strict=True):
+        packed = packed * size + code
+    by_rank = np.argsort(rank, kind="stable")
+    return np.asarray(by_rank[np.argsort(packed[by_rank], kind="stable")], dtype=np.int64)
 
 
 def _rule_key(

@@ -197,3 +197,21 @@ def test_golden_is_idempotent_and_order_free_property(
         members = [r[2] for r in rows if f"P{r[0]}" == row["entity_id"]]
         assert row["name"] in members
         assert (row["name"] is None) == all(m is None for m in members)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 60), st.integers(0, 2**32 - 1))
+def test_packed_sort_matches_lexsort(n: int, seed: int) -> None:
+    import numpy as np
+
+    from linkage.golden import _sort_order
+
+    rng = np.random.default_rng(seed)
+    keys = [rng.integers(0, 5, n), rng.integers(0, 2, n).astype(np.int8),
+            -rng.choice([0.9, 0.5, 0.25], n), -rng.integers(-3, 3, n).astype(float)]
+    rank = rng.permutation(n)
+    expected = np.lexsort((rank, *reversed(keys)))
+    assert _sort_order(keys, rank).tolist() == expected.tolist()
+    # Keys too wide to pack fall back to lexsort with the same result.
+    wide = [rng.integers(0, 2**40, n), rng.integers(0, 2**40, n)]
+    assert _sort_order(wide, rank).tolist() == np.lexsort((rank, *reversed(wide))).tolist()
