@@ -70,6 +70,7 @@ NO_DIVISION = "no_division"
 MUNICIPALITIES = frozenset({"110000", "120000", "310000", "500000"})
 _COUNTRY_PREFIX = re.compile(r"^(?:中华人民共和国|中国)")
 _LEADING_PUNCT = re.compile(r"^[\s,，、:：;；\-]+")
+_FIRST_DIGIT = re.compile(r"[0-9]")
 
 AddressRow = tuple[str | None, str, str | None, str | None, str | None, str | None,
                    str | None, str | None, str | None]
@@ -129,31 +130,51 @@ def parse_address(text: str) -> AddressRow:
     s = clean_address(text)
     if not s:
         return _NULL_ROW
+    # Division names hold no digits, so the parse depends only on the text before the first
+    # digit: addresses that differ in house numbers share one cached parse.
+    digit = _FIRST_DIGIT.search(s)
+    status, names, codes, rest, head = _parse_head(s[: digit.start()] if digit else s)
+    if status == NO_DIVISION:
+        return (s, NO_DIVISION, None, None, None, None, None, None, s)
+    detail = _LEADING_PUNCT.sub("", s[rest:])
+    if status == AMBIGUOUS:
+        return (s, AMBIGUOUS, *names, *codes, detail or None)
+    city_name = names[1]
+    if codes[2] is None and codes[1] is not None and city_name and detail.startswith(city_name):
+        detail = detail[len(city_name):]  # 东莞市东莞市...: a city without counties, repeated
+    return (head + detail, status, *names, *codes, detail or None)
+
+
+Names = tuple[str | None, str | None, str | None]
+
+
+@lru_cache(maxsize=1 << 18)
+def _parse_head(s: str) -> tuple[str, Names, Names, int, str]:
+    """(status, names, codes, where the detail starts, canonical head) for the text before
+    the first digit."""
+    none: Names = (None, None, None)
     table = load_divisions()
     parses = _parses(table, s)
     if not parses:
-        return (s, NO_DIVISION, None, None, None, None, None, None, s)
+        return (NO_DIVISION, none, none, 0, "")
     best = max(p.score() for p in parses)
     top = [p for p in parses if p.score() == best]
     resolved = {_resolve(table, p) for p in top}
-    detail = _LEADING_PUNCT.sub("", s[min(p.rest for p in top):])
+    rest = min(p.rest for p in top)
     if len(resolved) > 1:
         prov, city, county = (_common(values) for values in zip(*resolved, strict=True))
-        return (s, AMBIGUOUS, *_names(table, prov, city, county), prov, city, county,
-                detail or None)
+        return (AMBIGUOUS, _names(table, prov, city, county), (prov, city, county), rest, "")
     prov, city, county = next(iter(resolved))
     if county is not None or (city is not None and _has_no_counties(table, city)):
         status = OK_HISTORIC if any(p.historic for p in top) else OK
     else:
         status = OK_PARTIAL
     names = _names(table, prov, city, county)
-    if county is None and city is not None and names[1] and detail.startswith(names[1]):
-        detail = detail[len(names[1]):]  # 东莞市东莞市...: a city without counties, repeated
     head = "".join(
         n for n, level in zip(names, ("p", "c", "k"), strict=True)
         if n and not (level == "c" and prov in MUNICIPALITIES)
     )
-    return (head + detail, status, *names, prov, city, county, detail or None)
+    return (status, names, (prov, city, county), rest, head)
 
 
 def _parses(table: DivisionTable, s: str) -> list[_Parse]:

@@ -174,19 +174,36 @@ def _pinyin(part: str, surname: str | None) -> list[str]:
 
 
 def _syllables(text: str) -> list[str]:
-    if not text:
-        return []
+    """One syllable per Han character (cached per character: names are short and pypinyin's
+    phrase segmentation costs ~30 us a call), latin runs as one lower-case word, ``?``
+    kept as its own syllable."""
     out: list[str] = []
-    for item in lazy_pinyin(text, errors=_keep):
-        for word in re.split(r"(\?)", item):
-            word = word.strip().lower()
-            if word:
-                out.append(word)
+    latin = ""
+    for ch in text:
+        if ch.isascii() and ch.isalnum():
+            latin += ch.lower()
+            continue
+        if latin:
+            out.append(latin)
+            latin = ""
+        if _HAN.match(ch):
+            out.append(_char_pinyin(ch))
+        elif ch == "?":
+            out.append("?")
+    if latin:
+        out.append(latin)
     return out
 
 
+@lru_cache(maxsize=1 << 16)
+def _char_pinyin(ch: str) -> str:
+    """Toneless default reading of one character (the character itself when unknown)."""
+    reading = lazy_pinyin(ch, errors=_keep)
+    return reading[0].lower() if reading else ch
+
+
 def _keep(chunk: str) -> str:
-    """pypinyin hook: keep non-Han text (``?``, latin letters) as it is."""
+    """pypinyin hook: keep text it has no reading for as it is."""
     return chunk
 
 
