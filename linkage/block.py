@@ -11,19 +11,18 @@ skewed key cannot explode the run; later passes still see those records.
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import duckdb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.errors import SchemaError
-from linkage.schemas import CANDIDATE_PAIRS, require_fields
+from linkage.pairgen import PairSink, pair_completeness, pairs_within_blocks, run
+from linkage.schemas import require_fields
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +95,14 @@ def block(
     *,
     truth_pairs: pa.Table | None = None,
     memory_limit: str | None = None,
+    max_in_memory_pairs: int = 50_000_000,
 ) -> BlockingResult:
     """Union of the pairs of every pass, id_l < id_r, each tagged with its first pass.
 
     ``truth_pairs`` (id_l, id_r of true matches), when given, adds pair completeness (the
-    share of true pairs among the candidates) to the report. ``memory_limit`` (e.g. "2GB")
-    bounds DuckDB, which then spills to a temporary directory.
+    share of true pairs among the candidates) to the report. Up to ``max_in_memory_pairs``
+    pairs are generated and united with NumPy; beyond that, in DuckDB, which spills to a
+    temporary directory (``memory_limit``, e.g. "2GB", bounds it).
     """
     require_fields(records, ["record_id"], what="block(records)")
     for bp in passes:
@@ -113,24 +114,20 @@ def block(
         raise SchemaError(f"blocking pass names must be unique, got {names}")
     ids = _int64(records.column("record_id"))
     sources = _source_codes(records) if "source" in records.column_names else None
-    with tempfile.TemporaryDirectory(prefix="linkage-block-") as tmp:
-        con = duckdb.connect(config={"temp_directory": tmp})
-        try:
-            if memory_limit:
-                _run(con, f"SET memory_limit = '{_sql_literal(memory_limit)}'")
-            pass_reports = []
-            _run(con, "CREATE TABLE all_pairs (id_l BIGINT, id_r BIGINT, p SMALLINT)")
-            for index, bp in enumerate(passes):
-                pass_reports.append(_run_pass(con, records, ids, sources, bp, index))
-            pairs, new_counts = _union(con, names)
-            truth_hits = _completeness(con, truth_pairs) if truth_pairs is not None else None
-        finally:
-            con.close()
+    with PairSink(max_in_memory=max_in_memory_pairs, memory_limit=memory_limit) as sink:
+        pass_reports = [_run_pass(sink, records, ids, sources, bp, index)
+                        for index, bp in enumerate(passes)]
+        spilled = sink.spilled
+        pairs, new_counts = sink.union(names)
     for rep, new in zip(pass_reports, new_counts, strict=True):
         rep["new_pairs"] = new
     report = _report(records, ids, sources, passes, pass_reports, pairs.num_rows)
-    if truth_pairs is not None and truth_hits is not None:
-        found, total = truth_hits
+    report["engine"] = "duckdb" if spilled else "numpy"
+    if truth_pairs is not None:
+        require_fields(truth_pairs, ["id_l", "id_r"], what="block(truth_pairs)")
+        left, right = _int64(truth_pairs.column("id_l")), _int64(truth_pairs.column("id_r"))
+        found, total = pair_completeness(pairs, np.minimum(left, right),
+                                         np.maximum(left, right))
         report["truth_pairs"] = total
         report["pair_completeness"] = found / total if total else None
     for warning in report["warnings"]:
@@ -144,90 +141,95 @@ def block(
 
 
 def _run_pass(
-    con: duckdb.DuckDBPyConnection,
+    sink: PairSink,
     records: pa.Table,
     ids: npt.NDArray[np.int64],
     sources: npt.NDArray[np.int32] | None,
     bp: BlockingPass,
     index: int,
 ) -> dict[str, Any]:
-    key = _joined_key(records, bp)
     if bp.kind == "exact":
-        return _exact_pass(con, ids, sources, key, bp, index)
+        return _exact_pass(sink, ids, sources, _block_ids(records, bp), bp, index)
+    key = _joined_key(records, bp)
     if bp.kind == "sorted_neighbourhood":
-        return _sorted_pass(con, ids, sources, key, bp, index)
-    return _gram_pass(con, ids, sources, key, bp, index)
+        return _sorted_pass(sink, ids, sources, key, bp, index)
+    return _gram_pass(sink, ids, sources, key, bp, index)
+
+
+def _clean_key(records: pa.Table, bp: BlockingPass, i: int) -> pa.Array:
+    """Key part ``i`` as trimmed strings, cut to its prefix/suffix (null when unusable)."""
+    col = records.column(bp.keys[i]).combine_chunks()
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()
+    if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
+        col = pc.cast(col, pa.string())
+    col = pc.utf8_trim_whitespace(col)
+    col = pc.if_else(pc.equal(col, ""), pa.scalar(None, col.type), col)
+    length = bp.prefix[i] if bp.prefix else 0
+    if length:
+        short = pc.less(pc.utf8_length(col), length)
+        head = pc.utf8_slice_codeunits(col, 0, length)
+        col = pc.if_else(short, pa.scalar(None, col.type), head)
+    tail_len = bp.suffix[i] if bp.suffix else 0
+    if tail_len:
+        short = pc.less(pc.utf8_length(col), tail_len)
+        tail = pc.utf8_slice_codeunits(col, -tail_len, 2**31 - 1)
+        col = pc.if_else(short, pa.scalar(None, col.type), tail)
+    return col
 
 
 def _joined_key(records: pa.Table, bp: BlockingPass) -> pa.Array:
     """The pass's key per record as one string (null when any part is null or blank)."""
-    parts: list[pa.Array] = []
-    for i, name in enumerate(bp.keys):
-        col = records.column(name).combine_chunks()
-        if pa.types.is_dictionary(col.type):
-            col = col.dictionary_decode()
-        if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
-            col = pc.cast(col, pa.string())
-        col = pc.utf8_trim_whitespace(col)
-        col = pc.if_else(pc.equal(col, ""), pa.scalar(None, col.type), col)
-        length = bp.prefix[i] if bp.prefix else 0
-        if length:
-            short = pc.less(pc.utf8_length(col), length)
-            head = pc.utf8_slice_codeunits(col, 0, length)
-            col = pc.if_else(short, pa.scalar(None, col.type), head)
-        tail_len = bp.suffix[i] if bp.suffix else 0
-        if tail_len:
-            short = pc.less(pc.utf8_length(col), tail_len)
-            tail = pc.utf8_slice_codeunits(col, -tail_len, 2**31 - 1)
-            col = pc.if_else(short, pa.scalar(None, col.type), tail)
-        parts.append(col)
+    parts = [_clean_key(records, bp, i) for i in range(len(bp.keys))]
     if len(parts) == 1:
         return parts[0]
     return pc.binary_join_element_wise(*parts, _SEP)
 
 
+def _block_ids(records: pa.Table, bp: BlockingPass) -> npt.NDArray[np.int64]:
+    """Dense block id per record (-1 when a key part is missing): each part is hashed to
+    an integer code and the codes are combined, so no composite string is ever built."""
+    combined: npt.NDArray[np.int64] | None = None
+    for i in range(len(bp.keys)):
+        encoded = pc.dictionary_encode(_clean_key(records, bp, i))
+        codes = np.asarray(pc.fill_null(pc.cast(encoded.indices, pa.int64()), -1)
+                           .to_numpy(zero_copy_only=False), dtype=np.int64)
+        if combined is None:
+            combined = codes
+            continue
+        missing = (combined < 0) | (codes < 0)
+        width = np.int64(len(encoded.dictionary))
+        merged = np.where(missing, -1, combined * width + codes)
+        dense = pc.dictionary_encode(pa.array(merged)).indices  # renumber to stay small
+        combined = np.where(missing, -1, np.asarray(dense.to_numpy(), dtype=np.int64))
+    assert combined is not None
+    return combined
+
+
 def _exact_pass(
-    con: duckdb.DuckDBPyConnection,
-    ids: npt.NDArray[np.int64],
-    sources: npt.NDArray[np.int32] | None,
-    key: pa.Array,
-    bp: BlockingPass,
-    index: int,
-) -> dict[str, Any]:
-    encoded = pc.dictionary_encode(key)
-    filled = pc.fill_null(pc.cast(encoded.indices, pa.int64()), -1)
-    blk = np.asarray(filled.to_numpy(zero_copy_only=False), dtype=np.int64)
-    return _pairs_from_blocks(con, ids, sources, blk, bp, index)
-
-
-def _pairs_from_blocks(
-    con: duckdb.DuckDBPyConnection,
+    sink: PairSink,
     ids: npt.NDArray[np.int64],
     sources: npt.NDArray[np.int32] | None,
     blk: npt.NDArray[np.int64],
     bp: BlockingPass,
     index: int,
 ) -> dict[str, Any]:
-    """Pairs of records sharing a block id (>= 0), skipping blocks above the cap."""
+    """Pairs of records sharing a block id, skipping blocks above the cap."""
     keyed = blk >= 0
     n_blocks = int(blk.max()) + 1 if keyed.any() else 0
-    sizes = np.bincount(blk[keyed], minlength=n_blocks) if n_blocks else np.zeros(0, np.int64)
+    sizes = np.bincount(blk[keyed], minlength=n_blocks)
     capped = sizes > bp.max_block_size
-    keep = keyed & ~capped[np.where(keyed, blk, 0)] if n_blocks else keyed
-    keep &= sizes[np.where(keyed, blk, 0)] >= 2 if n_blocks else keep
-    src = sources[keep] if sources is not None else np.zeros(int(keep.sum()), np.int32)
-    table = pa.table({"rid": ids[keep], "blk": blk[keep], "src": src})
-    con.register("pass_rows", table)
-    cross = "AND l.src <> r.src" if bp.link_only else ""
-    _run(
-        con,
-        f"""INSERT INTO all_pairs
-            SELECT l.rid, r.rid, {index}::SMALLINT FROM pass_rows l JOIN pass_rows r
-            ON l.blk = r.blk AND l.rid < r.rid {cross}"""
-    )
-    con.unregister("pass_rows")
-    produced = _count_pass(con, index)
-    top = np.sort(sizes)[::-1][:5].tolist() if n_blocks else []
+    usable = (sizes >= 2) & ~capped
+    member = np.zeros(len(blk), dtype=bool)
+    member[keyed] = usable[blk[keyed]]
+    kept_blk = np.where(member, blk, -1)
+    expected = int((sizes[usable] * (sizes[usable] - 1) // 2).sum())
+    if sink.spilled or sink.produced_total() + expected > sink.max_in_memory:
+        _duckdb_block_join(sink, ids, sources, kept_blk, bp, index)
+    else:
+        lo, hi = pairs_within_blocks(kept_blk, ids, sources, link_only=bp.link_only)
+        sink.add(lo, hi, index)
+    top = np.sort(sizes)[::-1][:5].tolist()
     return {
         "name": bp.name,
         "kind": bp.kind,
@@ -236,13 +238,35 @@ def _pairs_from_blocks(
         "blocks": int((sizes >= 2).sum()),
         "largest_blocks": [int(s) for s in top],
         "capped_blocks": int(capped.sum()),
-        "capped_records": int(sizes[capped].sum()) if n_blocks else 0,
-        "pairs": produced,
+        "capped_records": int(sizes[capped].sum()),
+        "pairs": sink.produced(index),
     }
 
 
+def _duckdb_block_join(
+    sink: PairSink,
+    ids: npt.NDArray[np.int64],
+    sources: npt.NDArray[np.int32] | None,
+    blk: npt.NDArray[np.int64],
+    bp: BlockingPass,
+    index: int,
+) -> None:
+    """The same pairs as :func:`pairs_within_blocks`, by a DuckDB self-join that spills."""
+    keep = blk >= 0
+    src = sources[keep] if sources is not None else np.zeros(int(keep.sum()), np.int32)
+    con = sink.connection()
+    con.register("pass_rows", pa.table({"rid": ids[keep], "blk": blk[keep], "src": src}))
+    cross = "AND l.src <> r.src" if bp.link_only else ""
+    run(con, f"""INSERT INTO all_pairs
+            SELECT least(l.rid, r.rid), greatest(l.rid, r.rid), {index}::SMALLINT
+            FROM pass_rows l JOIN pass_rows r
+            ON l.blk = r.blk AND l.rid < r.rid {cross}""")
+    con.unregister("pass_rows")
+    sink.count_from_sql(index)
+
+
 def _sorted_pass(
-    con: duckdb.DuckDBPyConnection,
+    sink: PairSink,
     ids: npt.NDArray[np.int64],
     sources: npt.NDArray[np.int32] | None,
     key: pa.Array,
@@ -256,9 +280,7 @@ def _sorted_pass(
     sorted_pos = positions[order.to_numpy()]
     lefts: list[npt.NDArray[np.int64]] = []
     rights: list[npt.NDArray[np.int64]] = []
-    for d in range(1, bp.window):
-        if d >= len(sorted_pos):
-            break
+    for d in range(1, min(bp.window, len(sorted_pos))):  # window - 1 vectorised shifts
         a, b = sorted_pos[:-d], sorted_pos[d:]
         if bp.link_only and sources is not None:
             cross = sources[a] != sources[b]
@@ -267,13 +289,9 @@ def _sorted_pass(
         rights.append(ids[b])
     left = np.concatenate(lefts) if lefts else np.zeros(0, np.int64)
     right = np.concatenate(rights) if rights else np.zeros(0, np.int64)
-    table = pa.table({"a": np.minimum(left, right), "b": np.maximum(left, right)})
-    con.register("pass_pairs", table)
-    _run(
-        con,
-        f"INSERT INTO all_pairs SELECT DISTINCT a, b, {index}::SMALLINT FROM pass_pairs WHERE a < b"
-    )
-    con.unregister("pass_pairs")
+    lo, hi = np.minimum(left, right), np.maximum(left, right)
+    different = lo < hi
+    sink.add(lo[different], hi[different], index)
     return {
         "name": bp.name,
         "kind": bp.kind,
@@ -284,19 +302,21 @@ def _sorted_pass(
         "largest_blocks": [],
         "capped_blocks": 0,
         "capped_records": 0,
-        "pairs": _count_pass(con, index),
+        "pairs": sink.produced(index),
     }
 
 
 def _gram_pass(
-    con: duckdb.DuckDBPyConnection,
+    sink: PairSink,
     ids: npt.NDArray[np.int64],
     sources: npt.NDArray[np.int32] | None,
     key: pa.Array,
     bp: BlockingPass,
     index: int,
 ) -> dict[str, Any]:
-    """Pairs sharing >= min_shared q-grams (or tokens); too-common grams are ignored."""
+    """Pairs sharing >= min_shared q-grams (or tokens), in DuckDB; too-common grams are
+    ignored."""
+    con = sink.connection()
     src = sources if sources is not None else np.zeros(len(ids), np.int32)
     con.register("pass_keys", pa.table({"rid": ids, "src": src, "k": key}))
     if bp.kind == "token":
@@ -306,34 +326,28 @@ def _gram_pass(
             f"SELECT DISTINCT rid, src, substr(k, i, {bp.q}) AS g FROM pass_keys, "
             f"range(1, greatest(length(k) - {bp.q} + 2, 2)) AS t(i) WHERE k IS NOT NULL"
         )
-    _run(con, f"CREATE OR REPLACE TEMP TABLE grams AS {explode}")
+    run(con, f"CREATE OR REPLACE TEMP TABLE grams AS {explode}")
     con.unregister("pass_keys")
-    _run(con, "DELETE FROM grams WHERE g IS NULL OR g = ''")
+    run(con, "DELETE FROM grams WHERE g IS NULL OR g = ''")
     stats = con.execute(
         f"""SELECT count(*), coalesce(sum(CASE WHEN n > {bp.max_block_size} THEN 1 END), 0),
                    coalesce(sum(CASE WHEN n > {bp.max_block_size} THEN n END), 0)
             FROM (SELECT count(*) AS n FROM grams GROUP BY g HAVING count(*) >= 2)"""
     ).fetchall()[0]
-    top = con.execute(
-        "SELECT count(*) AS n FROM grams GROUP BY g ORDER BY n DESC LIMIT 5"
-    ).fetchall()
-    _run(
-        con,
-        f"""CREATE OR REPLACE TEMP TABLE grams_kept AS SELECT rid, src, g FROM grams
+    top = con.execute("SELECT count(*) AS n FROM grams GROUP BY g ORDER BY n DESC LIMIT 5"
+                      ).fetchall()
+    run(con, f"""CREATE OR REPLACE TEMP TABLE grams_kept AS SELECT rid, src, g FROM grams
             WHERE g IN (SELECT g FROM grams GROUP BY g
-                        HAVING count(*) BETWEEN 2 AND {bp.max_block_size})"""
-    )
+                        HAVING count(*) BETWEEN 2 AND {bp.max_block_size})""")
     cross = "AND l.src <> r.src" if bp.link_only else ""
-    _run(
-        con,
-        f"""INSERT INTO all_pairs
+    run(con, f"""INSERT INTO all_pairs
             SELECT l.rid, r.rid, {index}::SMALLINT FROM grams_kept l JOIN grams_kept r
             ON l.g = r.g AND l.rid < r.rid {cross}
-            GROUP BY l.rid, r.rid HAVING count(*) >= {bp.min_shared}"""
-    )
+            GROUP BY l.rid, r.rid HAVING count(*) >= {bp.min_shared}""")
+    run(con, "DROP TABLE grams")
+    run(con, "DROP TABLE grams_kept")
+    sink.count_from_sql(index)
     keyed = int(np.asarray(key.is_valid().to_numpy(zero_copy_only=False)).sum())
-    _run(con, "DROP TABLE grams")
-    _run(con, "DROP TABLE grams_kept")
     return {
         "name": bp.name,
         "kind": bp.kind,
@@ -343,48 +357,11 @@ def _gram_pass(
         "largest_blocks": [int(r[0]) for r in top],
         "capped_blocks": int(stats[1]),
         "capped_records": int(stats[2]),
-        "pairs": _count_pass(con, index),
+        "pairs": sink.produced(index),
     }
 
 
-# --- union and report ----------------------------------------------------------------------
-
-
-def _count_pass(con: duckdb.DuckDBPyConnection, index: int) -> int:
-    rows = con.execute(f"SELECT count(*) FROM all_pairs WHERE p = {index}").fetchall()
-    return int(rows[0][0])
-
-
-def _union(con: duckdb.DuckDBPyConnection, names: list[str]) -> tuple[pa.Table, list[int]]:
-    """Distinct pairs sorted by (id_l, id_r), each with the first pass that produced it."""
-    result = con.sql(
-        "SELECT id_l, id_r, min(p) AS p FROM all_pairs GROUP BY id_l, id_r ORDER BY id_l, id_r"
-    ).to_arrow_table()
-    p = result.column("p").combine_chunks()
-    new_counts = np.bincount(p.to_numpy(zero_copy_only=False).astype(np.int64),
-                             minlength=len(names)) if len(p) else np.zeros(len(names), np.int64)
-    pass_name = pa.array(names, pa.string()).take(p) if len(p) else pa.array([], pa.string())
-    pairs = pa.table(
-        {"id_l": result.column("id_l"), "id_r": result.column("id_r"), "pass_name": pass_name},
-        schema=CANDIDATE_PAIRS,
-    )
-    _run(con, "CREATE OR REPLACE TEMP TABLE union_pairs AS "
-                "SELECT DISTINCT id_l, id_r FROM all_pairs")
-    return pairs, [int(c) for c in new_counts]
-
-
-def _completeness(con: duckdb.DuckDBPyConnection, truth: pa.Table) -> tuple[int, int]:
-    require_fields(truth, ["id_l", "id_r"], what="block(truth_pairs)")
-    left = _int64(truth.column("id_l"))
-    right = _int64(truth.column("id_r"))
-    lo, hi = np.minimum(left, right), np.maximum(left, right)
-    con.register("truth_raw", pa.table({"a": lo, "b": hi}))
-    row = con.execute(
-        """SELECT count(*), count(u.id_l) FROM (SELECT DISTINCT a, b FROM truth_raw WHERE a < b) t
-           LEFT JOIN union_pairs u ON u.id_l = t.a AND u.id_r = t.b"""
-    ).fetchall()[0]
-    con.unregister("truth_raw")
-    return int(row[1]), int(row[0])
+# --- report ---------------------------------------------------------------------------------
 
 
 def _report(
@@ -434,12 +411,3 @@ def _source_codes(records: pa.Table) -> npt.NDArray[np.int32]:
         col = col.dictionary_decode()
     enc = pc.dictionary_encode(pc.fill_null(col, ""))
     return np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
-
-
-def _run(con: duckdb.DuckDBPyConnection, sql: str) -> None:
-    """Run a statement and consume its result (DuckDB refuses new work until it is)."""
-    con.execute(sql).fetchall()
-
-
-def _sql_literal(text: str) -> str:
-    return text.replace("'", "''")

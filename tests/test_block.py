@@ -144,3 +144,26 @@ def test_suffix_and_repeated_key_block_masked_ids() -> None:
     })
     bp = BlockingPass(name="ht", keys=("id", "id"), prefix=(4, 0), suffix=(0, 4))
     assert _pairs(block(recs, [bp])) == [(0, 1, "ht"), (0, 2, "ht"), (1, 2, "ht")]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", "c", "d", None]), min_size=0, max_size=30),
+       st.booleans())
+def test_duckdb_path_matches_numpy_path(names: list[str | None], link_only: bool) -> None:
+    n = len(names)
+    recs = pa.table({
+        "record_id": pa.array([10 * i + 3 for i in range(n)], pa.int64()),
+        "source": pa.array(["a" if i % 3 else "b" for i in range(n)], pa.string()),
+        "name": pa.array(names, pa.string()),
+        "city": pa.array(["x" if i % 2 else "y" for i in range(n)], pa.string()),
+    })
+    passes = [BlockingPass(name="n", keys=("name",), link_only=link_only, max_block_size=6),
+              BlockingPass(name="c", keys=("city", "name"), link_only=link_only),
+              BlockingPass(name="sn", keys=("name",), kind="sorted_neighbourhood", window=3,
+                           link_only=link_only)]
+    in_memory = block(recs, passes)
+    spilled = block(recs, passes, max_in_memory_pairs=0)
+    assert spilled.report["engine"] == "duckdb" or spilled.pairs.num_rows == 0
+    assert in_memory.pairs.equals(spilled.pairs)
+    assert [p["new_pairs"] for p in in_memory.report["passes"]] == \
+        [p["new_pairs"] for p in spilled.report["passes"]]

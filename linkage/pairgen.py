@@ -1,0 +1,198 @@
+"""Candidate pair generation for the block stage: NumPy in memory, DuckDB when it spills.
+
+Exact block sizes are known before any pair exists (a bincount of block ids), so the
+block stage can choose: pair sets that fit comfortably in memory are generated with a
+vectorised NumPy expansion (no Python loop over records or blocks, memory proportional to
+the pairs), and larger ones go through a DuckDB self-join into an on-disk table that
+spills. :class:`PairSink` collects every pass's pairs either way and unites them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from types import TracebackType
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from linkage.schemas import CANDIDATE_PAIRS
+
+Ids = npt.NDArray[np.int64]
+
+
+def pairs_within_blocks(
+    blk: Ids, ids: Ids, sources: npt.NDArray[np.int32] | None, *, link_only: bool
+) -> tuple[Ids, Ids]:
+    """Every pair of records sharing a block id (>= 0), as (lo, hi) record ids.
+
+    Records are sorted by block; the record at rank r of a block of size s pairs with the
+    s - r - 1 records after it, which ``np.repeat`` expands without a Python loop.
+    """
+    rows = np.flatnonzero(blk >= 0)
+    if len(rows) < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order = rows[np.argsort(blk[rows], kind="stable")]
+    sorted_blk = blk[order]
+    n = len(order)
+    starts = np.flatnonzero(np.concatenate([[True], sorted_blk[1:] != sorted_blk[:-1]]))
+    sizes = np.diff(np.concatenate([starts, [n]]))
+    block_start = np.repeat(starts, sizes)
+    block_end = block_start + np.repeat(sizes, sizes)
+    position = np.arange(n, dtype=np.int64)
+    partners = block_end - position - 1
+    total = int(partners.sum())
+    if total == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    left_pos = np.repeat(position, partners)
+    first = np.cumsum(partners) - partners  # index of each record's first pair
+    right_pos = left_pos + 1 + (np.arange(total, dtype=np.int64) - np.repeat(first, partners))
+    left_rows, right_rows = order[left_pos], order[right_pos]
+    if link_only and sources is not None:
+        cross = sources[left_rows] != sources[right_rows]
+        left_rows, right_rows = left_rows[cross], right_rows[cross]
+    a, b = ids[left_rows], ids[right_rows]
+    return np.minimum(a, b), np.maximum(a, b)
+
+
+class PairSink:
+    """Each pass's (lo, hi) pairs, kept in memory up to ``max_in_memory`` pairs and in a
+    DuckDB table (spilling to a temporary directory) beyond that."""
+
+    def __init__(self, *, max_in_memory: int, memory_limit: str | None = None) -> None:
+        self.max_in_memory = max_in_memory
+        self.memory_limit = memory_limit
+        self._parts: list[tuple[Ids, Ids, int]] = []
+        self._in_memory = 0
+        self._counts: dict[int, int] = {}
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def __enter__(self) -> PairSink:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    @property
+    def spilled(self) -> bool:
+        """True once pairs live in DuckDB rather than in NumPy arrays."""
+        return self._con is not None
+
+    def add(self, lo: Ids, hi: Ids, index: int) -> None:
+        """Add a pass's pairs (duplicates within the pass are removed at union)."""
+        self._counts[index] = self._counts.get(index, 0) + len(lo)
+        if self._con is None and self._in_memory + len(lo) <= self.max_in_memory:
+            self._parts.append((lo, hi, index))
+            self._in_memory += len(lo)
+            return
+        con = self.connection()
+        con.register("new_pairs", pa.table({"a": lo, "b": hi}))
+        run(con, f"INSERT INTO all_pairs SELECT a, b, {index}::SMALLINT FROM new_pairs")
+        con.unregister("new_pairs")
+
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection holding ``all_pairs`` (created, and fed every in-memory
+        pair, on first use)."""
+        if self._con is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="linkage-block-")
+            self._con = duckdb.connect(config={"temp_directory": self._tmp.name})
+            if self.memory_limit:
+                run(self._con, f"SET memory_limit = '{_literal(self.memory_limit)}'")
+            run(self._con, "CREATE TABLE all_pairs (id_l BIGINT, id_r BIGINT, p SMALLINT)")
+            parts, self._parts, self._in_memory = self._parts, [], 0
+            for lo, hi, index in parts:
+                self._con.register("new_pairs", pa.table({"a": lo, "b": hi}))
+                run(self._con,
+                    f"INSERT INTO all_pairs SELECT a, b, {index}::SMALLINT FROM new_pairs")
+                self._con.unregister("new_pairs")
+        return self._con
+
+    def count_from_sql(self, index: int) -> None:
+        """Record how many pairs a pass inserted through SQL."""
+        con = self.connection()
+        rows = con.execute(f"SELECT count(*) FROM all_pairs WHERE p = {index}").fetchall()
+        self._counts[index] = int(rows[0][0])
+
+    def produced_total(self) -> int:
+        """Pairs produced so far by all passes."""
+        return sum(self._counts.values())
+
+    def produced(self, index: int) -> int:
+        """Pairs a pass produced (before union, duplicates across passes included)."""
+        return self._counts.get(index, 0)
+
+    def union(self, names: list[str]) -> tuple[pa.Table, list[int]]:
+        """Distinct pairs sorted by (id_l, id_r), each tagged with the first pass that
+        produced it, and how many pairs each pass contributed first."""
+        if self._con is None:
+            lo, hi, p = self._union_numpy()
+        else:
+            result = self._con.sql(
+                "SELECT id_l, id_r, min(p) AS p FROM all_pairs GROUP BY id_l, id_r "
+                "ORDER BY id_l, id_r").to_arrow_table()
+            lo = np.asarray(result.column("id_l").to_numpy(), dtype=np.int64)
+            hi = np.asarray(result.column("id_r").to_numpy(), dtype=np.int64)
+            p = np.asarray(result.column("p").to_numpy(), dtype=np.int64)
+        new_counts = np.bincount(p, minlength=len(names)) if len(p) else np.zeros(len(names))
+        pass_name = pa.array(names, pa.string()).take(pa.array(p)) if len(p) else \
+            pa.array([], pa.string())
+        table = pa.table({"id_l": lo, "id_r": hi, "pass_name": pass_name},
+                         schema=CANDIDATE_PAIRS)
+        return table, [int(c) for c in new_counts]
+
+    def _union_numpy(self) -> tuple[Ids, Ids, Ids]:
+        if not self._parts:
+            empty = np.zeros(0, np.int64)
+            return empty, empty, empty
+        lo = np.concatenate([part[0] for part in self._parts])
+        hi = np.concatenate([part[1] for part in self._parts])
+        p = np.concatenate([np.full(len(part[0]), part[2], np.int64) for part in self._parts])
+        self._parts = []
+        if len(lo) == 0:
+            return lo, hi, p
+        width = np.int64(int(hi.max()) + 1)
+        offset = int(lo.min())
+        key = (lo - offset) * width + hi
+        # stable sort keeps pass order among equal keys, so the first of a run is the
+        # first pass that produced the pair
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        first = np.concatenate([[True], key[1:] != key[:-1]])
+        keep = order[first]
+        return lo[keep], hi[keep], p[keep]
+
+
+def pair_completeness(pairs: pa.Table, truth_lo: Ids, truth_hi: Ids) -> tuple[int, int]:
+    """(true pairs found among ``pairs``, distinct true pairs)."""
+    lo = np.asarray(pairs.column("id_l").to_numpy(), dtype=np.int64)
+    hi = np.asarray(pairs.column("id_r").to_numpy(), dtype=np.int64)
+    keep = truth_lo < truth_hi
+    truth = np.unique(np.stack([truth_lo[keep], truth_hi[keep]], axis=1), axis=0)
+    if len(truth) == 0:
+        return 0, 0
+    width = np.int64(max(int(hi.max()) if len(hi) else 0, int(truth[:, 1].max())) + 1)
+    found = np.isin(truth[:, 0] * width + truth[:, 1], lo * width + hi)
+    return int(found.sum()), len(truth)
+
+
+def run(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Run a statement and consume its result (DuckDB refuses new work until it is)."""
+    con.execute(sql).fetchall()
+
+
+def _literal(text: str) -> str:
+    return text.replace("'", "''")
+
+
+__all__ = ["PairSink", "pair_completeness", "pairs_within_blocks", "run"]
