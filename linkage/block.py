@@ -156,15 +156,20 @@ def _run_pass(
     return _gram_pass(sink, ids, sources, key, bp, index)
 
 
-def _clean_key(records: pa.Table, bp: BlockingPass, i: int) -> pa.Array:
-    """Key part ``i`` as trimmed strings, cut to its prefix/suffix (null when unusable)."""
-    col = records.column(bp.keys[i]).combine_chunks()
+def _clean_key(records: pa.Table, bp: BlockingPass, i: int) -> pa.ChunkedArray:
+    """Key part ``i`` as trimmed strings, cut to its prefix/suffix (null when unusable).
+
+    Works chunk-wise and copies only when a value actually needs trimming or blanking
+    (standardised columns never do), to keep the peak memory of large runs low."""
+    col: pa.ChunkedArray = records.column(bp.keys[i])
     if pa.types.is_dictionary(col.type):
-        col = col.dictionary_decode()
+        col = pc.cast(col, col.type.value_type)
     if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
         col = pc.cast(col, pa.string())
-    col = pc.utf8_trim_whitespace(col)
-    col = pc.if_else(pc.equal(col, ""), pa.scalar(None, col.type), col)
+    if pc.any(pc.match_substring_regex(col, r"^\s|\s$")).as_py():
+        col = pc.utf8_trim_whitespace(col)
+    if pc.any(pc.equal(col, "")).as_py():
+        col = pc.if_else(pc.equal(col, ""), pa.scalar(None, col.type), col)
     length = bp.prefix[i] if bp.prefix else 0
     if length:
         short = pc.less(pc.utf8_length(col), length)
@@ -180,7 +185,7 @@ def _clean_key(records: pa.Table, bp: BlockingPass, i: int) -> pa.Array:
 
 def _joined_key(records: pa.Table, bp: BlockingPass) -> pa.Array:
     """The pass's key per record as one string (null when any part is null or blank)."""
-    parts = [_clean_key(records, bp, i) for i in range(len(bp.keys))]
+    parts = [_clean_key(records, bp, i).combine_chunks() for i in range(len(bp.keys))]
     if len(parts) == 1:
         return parts[0]
     return pc.binary_join_element_wise(*parts, _SEP)
@@ -192,18 +197,28 @@ def _block_ids(records: pa.Table, bp: BlockingPass) -> npt.NDArray[np.int64]:
     combined: npt.NDArray[np.int64] | None = None
     for i in range(len(bp.keys)):
         encoded = pc.dictionary_encode(_clean_key(records, bp, i))
-        codes = np.asarray(pc.fill_null(pc.cast(encoded.indices, pa.int64()), -1)
-                           .to_numpy(zero_copy_only=False), dtype=np.int64)
+        codes = _chunked_codes(encoded)
+        dictionary_size = len(encoded.chunk(0).dictionary) if encoded.num_chunks else 0
         if combined is None:
             combined = codes
             continue
         missing = (combined < 0) | (codes < 0)
-        width = np.int64(len(encoded.dictionary))
+        width = np.int64(max(dictionary_size, 1))
         merged = np.where(missing, -1, combined * width + codes)
         dense = pc.dictionary_encode(pa.array(merged)).indices  # renumber to stay small
         combined = np.where(missing, -1, np.asarray(dense.to_numpy(), dtype=np.int64))
     assert combined is not None
     return combined
+
+
+def _chunked_codes(encoded: pa.ChunkedArray) -> npt.NDArray[np.int64]:
+    """Row codes of a chunk-wise dictionary encoding (chunks share one dictionary), -1 for
+    null."""
+    if encoded.num_chunks == 0:
+        return np.zeros(0, dtype=np.int64)
+    parts = [np.asarray(pc.fill_null(pc.cast(chunk.indices, pa.int64()), -1).to_numpy(
+        zero_copy_only=False), dtype=np.int64) for chunk in encoded.chunks]
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
 def _exact_pass(

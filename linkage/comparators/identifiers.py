@@ -17,9 +17,11 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from linkage.standardise.checksums import id_check_char
-
 Codes = npt.NDArray[np.int64]
+# GB 11643-1999 check (see shared DOMAIN notes); kept here so comparing does not import the
+# standardisers (OpenCC, pypinyin: ~100 MB) just for one checksum.
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
 _STAR = ord("*")
 _CHUNK = 1 << 20
 
@@ -113,7 +115,8 @@ def _upgrade_id(value: str) -> str:
     v = value.strip().upper()
     if len(v) == 15 and v.isdigit():
         body = v[:6] + "19" + v[6:]
-        return body + id_check_char(body)
+        total = sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS, strict=True))
+        return body + _ID_CHECK[total % 11]
     return v
 
 
