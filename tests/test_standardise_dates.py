@@ -31,6 +31,8 @@ from linkage.standardise.dates import parse_date_text, parse_dates, standardise_
         "1985年3月2日10时",
         "31108",  # Excel serial
         "31108.75",  # Excel serial with a time of day
+        "一九八五年三月二日",  # Chinese numerals
+        "一九八五年三月二日 10:00",
     ],
 )
 def test_accepted_forms(text: str) -> None:
@@ -56,6 +58,20 @@ def test_accepted_forms(text: str) -> None:
 )
 def test_refused_forms(text: str) -> None:
     assert parse_date_text(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        ("二〇二〇年十二月三十一日", dt.date(2020, 12, 31)),
+        ("一九九九年十月十日", dt.date(1999, 10, 10)),
+        ("二零零一年二月二十日", dt.date(2001, 2, 20)),
+        ("二〇〇〇年二月三十日", None),
+        ("二〇〇〇年一十月一日", None),
+    ],
+)
+def test_chinese_numerals(text: str, day: dt.date | None) -> None:
+    assert parse_date_text(text) == day
 
 
 def test_excel_serial_epoch() -> None:

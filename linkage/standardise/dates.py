@@ -1,7 +1,8 @@
 """Calendar dates as departments write them, folded to ISO ``YYYY-MM-DD`` / ``date32``.
 
 Accepted forms: ``1985-03-02``, ``19850302``, ``1985/3/2``, ``1985.3.2``, ``1985年3月2日``
-(full-width digits too), any of these followed by a time of day (``1985-03-02 08:30:00``,
+(full-width digits too), ``一九八五年三月二日`` (Chinese numerals, as court documents write
+dates), any of these followed by a time of day (``1985-03-02 08:30:00``,
 ``1985-03-02T08:30:00+08:00``), Excel serial day numbers (``"31108"`` -> 1985-03-02, with a
 fractional time part allowed) and Arrow date/timestamp columns.
 
@@ -47,6 +48,9 @@ _SEPARATED = re.compile(
 )
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _SERIAL = re.compile(r"^(\d{5})(?:\.\d+)?$")
+_CHINESE_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")} | {"零": 0, "○": 0, "О": 0}
+_CHINESE_DATE = re.compile(r"^([〇零○О一二三四五六七八九]{4})年([一二三四五六七八九十]{1,3})月"
+                           r"([一二三四五六七八九十]{1,3})[日号]$")
 
 
 def parse_date_text(text: str) -> dt.date | None:
@@ -55,6 +59,11 @@ def parse_date_text(text: str) -> dt.date | None:
     if not s:
         return None
     s = _TIME_TAIL.sub("", s).strip()
+    chinese = _CHINESE_DATE.match(s)
+    if chinese is not None:  # 一九八五年三月二日, as court documents write dates
+        year_text, month_text, day_text = chinese.groups()
+        year = int("".join(str(_CHINESE_DIGITS[c]) for c in year_text))
+        s = f"{year}-{_chinese_number(month_text)}-{_chinese_number(day_text)}"
     match = _SEPARATED.match(s) or _COMPACT.match(s)
     if match is not None:
         year, month, day = (int(g) for g in match.groups())
@@ -70,6 +79,16 @@ def parse_date_text(text: str) -> dt.date | None:
         if MIN_EXCEL_SERIAL <= serial <= MAX_EXCEL_SERIAL:
             return _EXCEL_EPOCH + dt.timedelta(days=serial)
     return None
+
+
+def _chinese_number(text: str) -> int:
+    """1..99 written in Chinese numerals (三, 十二, 二十, 三十一); 0 when malformed."""
+    if "十" not in text:
+        return _CHINESE_DIGITS.get(text, 0) if len(text) == 1 else 0
+    tens, _, units = text.partition("十")
+    if len(tens) > 1 or len(units) > 1 or tens == "一":
+        return 0
+    return (_CHINESE_DIGITS[tens] if tens else 1) * 10 + (_CHINESE_DIGITS[units] if units else 0)
 
 
 def parse_dates(values: pa.Array | pa.ChunkedArray) -> pa.Array:
