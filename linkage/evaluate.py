@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import json
 import logging
-import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -41,6 +41,8 @@ from linkage.errors import SchemaError
 from linkage.schemas import require_fields
 
 log = logging.getLogger(__name__)
+
+BoolArray = npt.NDArray[np.bool_]
 
 _KEY = ["source", "entity_type", "source_key"]
 
@@ -71,8 +73,9 @@ def evaluate(
         metrics = cluster_metrics(part.column("entity_id"), part.column("true_entity_id"))
         entities_path = truth_dir / f"entities_{etype}.parquet"
         if golden is not None and etype in golden and entities_path.exists():
-            observable = _observable(truth_dir, part)
-            metrics["golden"] = golden_accuracy(part, golden[etype], _read(entities_path),
+            entities = _read(entities_path)
+            observable = _observable(truth_dir, part, entities)
+            metrics["golden"] = golden_accuracy(part, golden[etype], entities,
                                                 observable=observable)
         result[etype] = metrics
     errors_path = truth_dir / "errors.parquet"
@@ -147,28 +150,36 @@ def majority_truth(run: pa.Table) -> pa.Table:
 
 
 def golden_accuracy(run: pa.Table, golden: pa.Table, entities: pa.Table, *,
-                    observable: Mapping[str, pa.Array] | None = None) -> dict[str, Any]:
+                    observable: Mapping[str, BoolArray] | None = None) -> dict[str, Any]:
     """Per field: share of predicted entities whose golden value equals the true value
-    (and, for fields in ``observable``, the same over entities whose true id is listed)."""
+    (and, for fields in ``observable``, a mask over the rows of ``entities``, the same
+    over the entities it marks)."""
     if "entity_id" not in golden.column_names:
         raise SchemaError("evaluate(golden): missing column 'entity_id'")
     mapping = majority_truth(run)
     fields = [f for f in entities.column_names
               if f != "entity_id" and f in golden.column_names]
-    left = golden.select(["entity_id", *fields]).join(mapping, "entity_id", join_type="inner")
-    right = entities.select(["entity_id", *fields]).rename_columns(
-        ["true_entity_id", *(f"{f}__true" for f in fields)])
-    both = left.join(right, "true_entity_id", join_type="inner")
+    # Narrow joins on ids only, then take the field columns by row position.
+    left = pa.table({"entity_id": golden.column("entity_id"),
+                     "g_row": pa.array(np.arange(golden.num_rows, dtype=np.int64))})
+    right = pa.table({"true_entity_id": entities.column("entity_id"),
+                      "t_row": pa.array(np.arange(entities.num_rows, dtype=np.int64))})
+    both = left.join(mapping, "entity_id", join_type="inner").join(
+        right, "true_entity_id", join_type="inner").sort_by("g_row")
+    g_rows = both.column("g_row")
+    t_rows = both.column("t_row")
+    t_index = t_rows.to_numpy()
     out: dict[str, Any] = {}
     for f in fields:
-        chosen = _normalise(both.column(f))
-        true = _normalise(both.column(f"{f}__true"))
-        right_mask = np.array([a == b for a, b in zip(chosen, true, strict=True)], dtype=bool)
+        chosen = _normalise(golden.column(f).take(g_rows))
+        true = _normalise(entities.column(f).take(t_rows))
+        same = pc.fill_null(pc.equal(chosen, true), False)
+        both_missing = pc.and_(pc.is_null(chosen), pc.is_null(true))
+        right_mask = pc.or_(same, both_missing).to_numpy(zero_copy_only=False)
         n = len(right_mask)
         out[f] = {"accuracy": float(right_mask.mean()) if n else None, "entities": n}
         if observable is not None and f in observable:
-            seen = pc.is_in(both.column("true_entity_id"), value_set=observable[f])
-            mask = pc.fill_null(seen, False).to_numpy(zero_copy_only=False)
+            mask = observable[f][t_index]
             k = int(mask.sum())
             out[f]["accuracy_observable"] = float(right_mask[mask].mean()) if k else None
             out[f]["entities_observable"] = k
@@ -178,31 +189,48 @@ def golden_accuracy(run: pa.Table, golden: pa.Table, entities: pa.Table, *,
 _HIDING = ("missing", "masked", "placeholder")
 
 
-def _observable(truth_dir: Path, run: pa.Table) -> dict[str, pa.Array] | None:
-    """Per field, the true entities at least one run record shows a value of: its
-    department holds the field (manifest.json columns) and the value was not hidden."""
+def _observable(truth_dir: Path, run: pa.Table, entities: pa.Table) -> dict[str, BoolArray] | None:
+    """Per field, a mask over the rows of ``entities``: true when at least one run record
+    of that entity shows a value (its department holds the field, per manifest.json, and
+    the value was not missing, masked or a placeholder)."""
     manifest_path = truth_dir.parent / "manifest.json"
     errors_path = truth_dir / "errors.parquet"
     if not manifest_path.exists() or not errors_path.exists():
         return None
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    holds: dict[str, list[tuple[str, str]]] = {}
+    holds: dict[str, set[tuple[str, str]]] = {}
     for info in manifest.get("files", []):
         for fld in info.get("columns", {}):
-            holds.setdefault(fld, []).append((info["department"], info["entity_type"]))
+            holds.setdefault(fld, set()).add((info["department"], info["entity_type"]))
+    # Each run row's entity row (one narrow join), and its (source, type) label code.
+    rows = pa.table({"true_entity_id": run.column("true_entity_id"),
+                     "r_row": pa.array(np.arange(run.num_rows, dtype=np.int64))})
+    ids = pa.table({"true_entity_id": entities.column("entity_id"),
+                    "t_row": pa.array(np.arange(entities.num_rows, dtype=np.int64))})
+    linked = rows.join(ids, "true_entity_id", join_type="inner")
+    r_row = linked.column("r_row").to_numpy()
+    t_row = linked.column("t_row").to_numpy()
+    label = pc.binary_join_element_wise(run.column("source"), run.column("entity_type"), "/")
+    encoded = pc.dictionary_encode(label).combine_chunks()
+    names = encoded.dictionary.to_pylist()
+    codes = encoded.indices.to_numpy(zero_copy_only=False)[r_row]
+    # Hidden values: a small table joined to run positions.
     errors = _read(errors_path, columns=[*_KEY, "field", "kind"])
     hidden = errors.filter(pc.is_in(errors.column("kind"), value_set=pa.array(_HIDING)))
-    out: dict[str, pa.Array] = {}
+    positions = run.select(_KEY).append_column(
+        "r_row", pa.array(np.arange(run.num_rows, dtype=np.int64)))
+    hidden = hidden.join(positions, keys=_KEY, join_type="inner")
+    out: dict[str, BoolArray] = {}
     for fld, sources in holds.items():
-        keys = pa.array([f"{d}\x1f{t}" for d, t in sources])
-        label = pc.binary_join_element_wise(run.column("source"), run.column("entity_type"),
-                                            "\x1f")
-        rows = run.filter(pc.is_in(label, value_set=keys)).select([*_KEY, "true_entity_id"])
-        gone = hidden.filter(pc.equal(hidden.column("field"), fld)).select(_KEY)
-        gone = gone.append_column("hidden", pa.array(np.ones(gone.num_rows, dtype=bool)))
-        rows = rows.join(gone, keys=_KEY, join_type="left outer")
-        rows = rows.filter(pc.is_null(rows.column("hidden")))
-        out[fld] = pc.unique(rows.column("true_entity_id"))
+        held = {f"{d}/{t}" for d, t in sources}
+        wanted = np.array([n in held for n in names], dtype=bool)
+        gone = np.zeros(run.num_rows, dtype=bool)
+        gone_rows = hidden.filter(pc.equal(hidden.column("field"), fld)).column("r_row")
+        gone[gone_rows.to_numpy()] = True
+        visible = wanted[codes] & ~gone[r_row] if len(names) else np.zeros(0, dtype=bool)
+        mask = np.zeros(entities.num_rows, dtype=bool)
+        mask[t_row[visible]] = True
+        out[fld] = mask
     return out
 
 
@@ -251,26 +279,18 @@ def _conflict_members(conflicts: pa.Table) -> pa.Table:
     return table.append_column("detected", pa.array(np.ones(table.num_rows, dtype=bool)))
 
 
-def _normalise(column: pa.ChunkedArray | pa.Array) -> list[Any]:
-    """Values for comparison: NFKC, trimmed, empty -> None, numbers as floats."""
+def _normalise(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """Values for comparison: NFKC, trimmed, empty -> null, plain decimal numbers in one
+    spelling ("100.0" and "100" agree). Whole-column Arrow compute."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
         column = pc.cast(column, pa.string())
-    encoded = pc.dictionary_encode(column)
-    uniques = [_norm_one(v) for v in encoded.dictionary.to_pylist()]
-    indices = encoded.indices.to_pylist()
-    return [None if i is None else uniques[i] for i in indices]
-
-
-def _norm_one(value: str) -> Any:
-    text = unicodedata.normalize("NFKC", value).strip()
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return text
+    text = pc.utf8_trim_whitespace(pc.utf8_normalize(column, "NFKC"))
+    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    numeric = pc.fill_null(pc.match_substring_regex(text, r"^-?\d+(\.\d+)?$"), False)
+    as_number = pc.cast(pc.cast(pc.if_else(numeric, text, "0"), pa.float64()), pa.string())
+    return pc.if_else(numeric, as_number, text)
 
 
 def _f1(p: float, r: float) -> float:
