@@ -169,8 +169,14 @@ def _compare_one(
         if comp.must_link:
             out[f"ml_{comp.name}"] = both & equal
         if comp.cannot_link:
-            # equal after legacy upgrade (similarity 1.0) is not a conflict
-            out[f"cl_{comp.name}"] = both & ~equal & ~(sims >= 1.0)
+            # A conflict needs two comparable values below the highest level: equal after a
+            # legacy upgrade, or a credit code holding the other's organisation code, is not.
+            ts = comp.levels_thresholds
+            top_sim = ts[-1] if ts else 1.0
+            comparable = ~np.isnan(sims)
+            below = np.zeros(len(sims), dtype=bool)
+            below[comparable] = sims[comparable] < top_sim
+            out[f"cl_{comp.name}"] = both & ~equal & below
     return out
 
 

@@ -128,3 +128,21 @@ def test_unknown_record_and_missing_field_are_schema_errors() -> None:
     with pytest.raises(SchemaError, match="missing"):
         compare(recs, pa.table({"id_l": [0], "id_r": [1]}),
                 [Comparison(name="x", field="name__pinyin", method="exact")])
+
+
+def test_cannot_link_only_for_comparable_different_valid_codes() -> None:
+    recs = pa.table({
+        "record_id": pa.array(range(5), pa.int64()),
+        "cc": ["91350100M000100Y43", "M000100Y4", "110108000000016", "91110000600037341L",
+               "91350100M000100Y43"],
+        "cc__status": ["ok", "ok", "ok", "ok", "ok"],
+    })
+    pairs = pa.table({"id_l": [0, 0, 0, 0], "id_r": [1, 2, 3, 4]})
+    comp = Comparison(name="cc", field="cc", method="credit_code", must_link=True,
+                      cannot_link=True)
+    out = compare(recs, pairs, [comp])
+    # org code inside the credit code: no conflict; registration number: not comparable;
+    # two different valid credit codes: conflict; same code: must link
+    assert out.column("cl_cc").to_pylist() == [False, False, True, False]
+    assert out.column("ml_cc").to_pylist() == [False, False, False, True]
+    assert out.column("gamma_cc").to_pylist() == [2, -1, 0, 3]
