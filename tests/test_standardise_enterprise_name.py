@@ -73,6 +73,15 @@ def row(raw: str | None) -> dict[str, object]:
             "阿里巴巴集团控股有限公司",
             ("阿里巴巴集团控股有限公司", "阿里巴巴集团控股", "有限公司", None, None, None, True),
         ),
+        # a trade name that is also a place keeps it, the place written in full does not
+        (
+            "东方电气股份有限公司",
+            ("东方电气股份有限公司", "东方电气", "股份有限公司", None, None, None, False),
+        ),
+        (
+            "东方市某某渔业有限公司",
+            ("东方市某某渔业有限公司", "某某渔业", "有限公司", "东方市", None, None, False),
+        ),
         # group
         (
             "海尔（集团）有限公司",

@@ -38,7 +38,14 @@ import opencc
 import pyarrow as pa
 
 from linkage.standardise.base import MISSING, OK, Standardised, map_distinct
-from linkage.standardise.divisions import CITY, COUNTY, PROVINCE, DivisionTable, load_divisions
+from linkage.standardise.divisions import (
+    CITY,
+    COUNTY,
+    LEVEL_SUFFIXES,
+    PROVINCE,
+    DivisionTable,
+    load_divisions,
+)
 
 #: Legal-form spellings (longest first) -> canonical form.
 LEGAL_FORMS = {
@@ -172,7 +179,7 @@ def _strip_region(table: DivisionTable, name: str) -> tuple[str | None, str]:
     Each further prefix must be a lower level inside the previous one: in 广州市海南星化工
     the 海南 after 广州市 is a trade name, not the province.
     """
-    if name.startswith(TRADE_NAMES_LIKE_PLACES):
+    if _trade_name_first(name):
         return None, name
     region: str | None = None
     outer: _Region | None = None
@@ -184,10 +191,19 @@ def _strip_region(table: DivisionTable, name: str) -> tuple[str | None, str]:
             if candidate is not None and _inside(table, candidate, outer):
                 found = (candidate, length)
                 break
-        if found is None or rest[found[1]:].startswith(TRADE_NAMES_LIKE_PLACES):
+        if found is None or _trade_name_first(rest[found[1]:]):
             return region, rest
         outer, rest = found[0], rest[found[1]:]
         region = outer.name
+
+
+def _trade_name_first(name: str) -> bool:
+    """Starts with a trade name that looks like a place (东方电气), not with the place
+    itself written in full (东方市...)."""
+    for word in TRADE_NAMES_LIKE_PLACES:
+        if name.startswith(word):
+            return not name[len(word):].startswith(tuple(LEVEL_SUFFIXES))
+    return False
 
 
 @dataclass(frozen=True)
