@@ -285,7 +285,8 @@ def _sort_order(keys: list[np.ndarray], rank: np.ndarray) -> np.ndarray:
     packed = np.zeros(len(rank), dtype=np.int64)
     for code, size in zip(codes, sizes, strict=True):
         packed = packed * size + code
-    by_rank = np.argsort(rank, kind="stable")
+    by_rank = np.empty(len(rank), dtype=np.int64)  # rank is a permutation: invert it
+    by_rank[rank] = np.arange(len(rank))
     return np.asarray(by_rank[np.argsort(packed[by_rank], kind="stable")], dtype=np.int64)
 
 
@@ -300,40 +301,47 @@ def _rule_key(
     days: np.ndarray,
     completeness: np.ndarray,
 ) -> np.ndarray:
-    """A sort key per record for one rule: smaller is better."""
+    """A sort key per record for one rule: small integers, smaller is better."""
     n = records.num_rows
     if rule == "valid":
         status = f"{lead}__status"
         if status not in records.column_names:
-            return np.zeros(n, dtype=np.float64)
+            return np.zeros(n, dtype=np.int64)
         ok = pc.fill_null(pc.starts_with(records[status], "ok"), False)
-        return 1.0 - _bools(ok).astype(np.float64)
+        return 1 - _bools(ok).astype(np.int64)
     if rule == "trust":
-        return -_per_source(sources, lambda s: float(trust.get(s, {}).get(lead, 0.5)))
+        level = _per_source(sources, lambda s: float(trust.get(s, {}).get(lead, 0.5)))
+        # Rank of the trust level, highest first (few departments: a tiny unique).
+        _, inverse = np.unique(-level, return_inverse=True)
+        return np.asarray(inverse, dtype=np.int64).reshape(-1)
     if rule.startswith(AUTHORITY):
         ranked = [d.strip() for d in rule[len(AUTHORITY):].split(",")]
-        return _per_source(sources, lambda s: float(ranked.index(s) if s in ranked
-                                                   else len(ranked)))
+        order = _per_source(sources, lambda s: float(ranked.index(s) if s in ranked
+                                                     else len(ranked)))
+        return order.astype(np.int64)
     if rule == "recent":
-        return -days.astype(np.float64)
+        known = days > -(10**6)
+        # Unknown dates sort just after the oldest known one (keeps the key range small).
+        floor = int(days[known].min()) - 1 if known.any() else 0
+        return -np.where(known, days, floor).astype(np.int64)
     if rule == "frequent":
         both = combine(ent, value)
         counts: np.ndarray = np.bincount(both)
-        return np.asarray(-counts[both], dtype=np.float64)
+        return np.asarray(-counts[both], dtype=np.int64)
     if rule == "complete":
-        return -completeness.astype(np.float64)
+        return -completeness.astype(np.int64)
     if rule.startswith(AGREES):
         other = rule[len(AGREES):].strip()
         if other not in records.column_names:
             log.warning("golden: rule %r names no column of the records; ignored", rule)
-            return np.zeros(n, dtype=np.float64)
+            return np.zeros(n, dtype=np.int64)
         same = pc.equal(_string(records[lead]), _string(records[other]))
-        # Agreeing 0, unknown 0.5, disagreeing 1.
-        return np.asarray(pc.fill_null(pc.if_else(same, 0.0, 1.0), 0.5)
-                          .to_numpy(zero_copy_only=False), dtype=np.float64)
+        # Agreeing 0, unknown 1, disagreeing 2.
+        return np.asarray(pc.fill_null(pc.if_else(same, 0, 2), 1)
+                          .to_numpy(zero_copy_only=False), dtype=np.int64)
     if rule == "longest":
         length = pc.fill_null(pc.utf8_length(_string(records[lead])), 0)
-        return -np.asarray(length.to_numpy(zero_copy_only=False), dtype=np.float64)
+        return -np.asarray(length.to_numpy(zero_copy_only=False), dtype=np.int64)
     raise SchemaError(f"golden: unknown survivorship rule {rule!r}")
 
 
@@ -383,7 +391,7 @@ def _decide_with_derived(
     days2, fill2 = np.concatenate([days, days]), np.concatenate([fill, fill])
     keys = [_rule_key(r, both, name, ent2, value, sources, trust, days2, fill2) for r in chain]
     winner, rule = _decide(ent2, n_ent, present, value, keys, chain,
-                           np.concatenate([rank, rank]), virtual=is_virtual,
+                           np.concatenate([rank, rank + n]), virtual=is_virtual,
                            virtual_rule=f"derived:{column}")
     return _output(both, name, name, winner, rule)
 
@@ -491,7 +499,10 @@ def _per_source(sources: pa.Array, fn: Callable[[str], float]) -> np.ndarray:
 
 
 def dense(code: np.ndarray) -> np.ndarray:
-    """Renumber non-negative int codes to 0..k-1 (order kept); O(n) when codes are compact."""
+    """Renumber non-negative int codes to 0..k-1: equal codes stay equal.
+
+    Compact codes keep their order (a bincount, O(n)); wide ones are hashed by Arrow
+    (O(n), numbered in order of first appearance)."""
     code = np.asarray(code, dtype=np.int64)
     if not len(code):
         return code
@@ -499,7 +510,8 @@ def dense(code: np.ndarray) -> np.ndarray:
     if top < 8 * len(code) + 1024:
         seen = np.bincount(code, minlength=top + 1) > 0
         return np.asarray((np.cumsum(seen) - 1)[code], dtype=np.int64)
-    return np.asarray(np.unique(code, return_inverse=True)[1], dtype=np.int64).reshape(-1)
+    indices = pc.dictionary_encode(pa.array(code, pa.int64())).indices
+    return np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def combine(*columns: np.ndarray) -> np.ndarray:
