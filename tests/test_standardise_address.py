@@ -66,6 +66,16 @@ def test_context_resolves_ambiguity() -> None:
     assert parse_address("南京鼓楼区中山路")[7] == "320106"
 
 
+def test_placeholder_levels_of_the_code_table() -> None:
+    assert parse_address("北京市市辖区朝阳区建国路")[7] == "110105"
+    assert parse_address("湖北省省直辖县级行政区划仙桃市")[4:8] == (
+        "仙桃市",
+        "420000",
+        None,
+        "429004",
+    )
+
+
 def test_partial_and_special_levels() -> None:
     partial = parse_address("杭州市延安路508号")
     assert partial[1] == "ok_partial"

@@ -69,6 +69,9 @@ NO_DIVISION = "no_division"
 
 MUNICIPALITIES = frozenset({"110000", "120000", "310000", "500000"})
 _COUNTRY_PREFIX = re.compile(r"^(?:中华人民共和国|中国)")
+#: Placeholder levels of the code table that exports write out (北京市市辖区朝阳区,
+#: 湖北省省直辖县级行政区划仙桃市): not names of places, dropped.
+_PSEUDO_LEVELS = re.compile(r"(?<=市)市辖区|(?:省|自治区)直辖县级行政(?:区划|单位)")
 _LEADING_PUNCT = re.compile(r"^[\s,，、:：;；\-]+")
 _FIRST_DIGIT = re.compile(r"[0-9]")
 
@@ -119,10 +122,11 @@ def _converter() -> opencc.OpenCC:
 
 
 def clean_address(text: str) -> str:
-    """NFKC, simplified characters, no whitespace, no leading country name."""
+    """NFKC, simplified characters, no whitespace, no leading country name, no placeholder
+    levels of the code table."""
     s = "".join(unicodedata.normalize("NFKC", text).split())
     s = str(_converter().convert(s))
-    return _COUNTRY_PREFIX.sub("", s)
+    return _PSEUDO_LEVELS.sub("", _COUNTRY_PREFIX.sub("", s))
 
 
 def parse_address(text: str) -> AddressRow:
