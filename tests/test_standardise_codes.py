@@ -124,6 +124,8 @@ def test_credit_code_fast_path_matches_scalar(values: list[str | None]) -> None:
         ("0755 8888 9999 转 123", "0755-88889999", "ok", "landline"),
         ("+86 10 6234 5678", "010-62345678", "ok", "landline"),
         ("+86-755-88889999", "0755-88889999", "ok", "landline"),
+        ("400-810-8888", "400-810-8888", "ok", "service"),
+        ("4008108888", "400-810-8888", "ok", "service"),
         ("62345678", None, "invalid", None),  # no area code
         ("020-1234567", None, "invalid", None),  # local numbers do not start with 1
         ("011-62345678", None, "invalid", None),

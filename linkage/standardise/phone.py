@@ -1,14 +1,15 @@
 """Telephone numbers: mainland mobiles and landlines with area code.
 
 Standardiser ``"phone"``. Value: a mobile as its 11 digits (``13812345678``), a landline as
-``0<area>-<number>`` (``010-62345678``, ``0755-88889999``). Cleaning: NFKC (full-width
+``0<area>-<number>`` (``010-62345678``, ``0755-88889999``), a nationwide service number
+of an enterprise as ``400-xxx-xxxx`` / ``800-xxx-xxxx``. Cleaning: NFKC (full-width
 digits), ``+86`` / ``0086`` / ``86`` country prefixes, spaces, hyphens, dots and brackets
 (``(010)``), an extension after ``转`` / ``ext`` / ``#`` (dropped: it is not part of the
 line's identity).
 
 Statuses: ``ok``, ``invalid`` (anything else, including a local number without its area
 code: which city's line it is cannot be known), ``missing``. Derived: ``kind``
-(``mobile`` / ``landline``, null when not ok).
+(``mobile`` / ``landline`` / ``service``, null when not ok).
 
 Area codes: ``010`` and ``020``-``029`` have three digits, every other area code
 (``03xx``-``09xx``) four; a local number has 7 or 8 digits and does not start with 0 or 1.
@@ -38,8 +39,10 @@ from linkage.standardise.base import (
 INVALID = "invalid"
 MOBILE = "mobile"
 LANDLINE = "landline"
+SERVICE = "service"
 
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_SERVICE = re.compile(r"^[48]00\d{7}$")
 _EXTENSION = re.compile(r"(?:转|分机|ext\.?|x|#).*$", re.IGNORECASE)
 _COUNTRY = re.compile(r"^(?:\+|00)\s*86")
 _NON_DIGIT = re.compile(r"\D")
@@ -63,6 +66,8 @@ def standardise_phone_text(text: str) -> PhoneRow:
         international = True
     if _MOBILE.match(digits):
         return (digits, OK, MOBILE)
+    if _SERVICE.match(digits):
+        return (f"{digits[:3]}-{digits[3:6]}-{digits[6:]}", OK, SERVICE)
     if international and not digits.startswith("0"):
         digits = "0" + digits  # +86 10 6234 5678: the trunk 0 is dropped after +86
     landline = _landline(digits)
