@@ -20,6 +20,7 @@ def test_benchmark_smoke() -> None:
         text=True,
         check=True,
         timeout=300,
+        env=env,
     )
     last = done.stdout.strip().splitlines()[-1]
     match = re.fullmatch(
