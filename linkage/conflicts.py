@@ -133,7 +133,7 @@ def find_conflicts(
         flags["stale"] = stale
         flags["value_conflict"] = conflict
         candidates = _candidate_struct(records, f)
-        golden_value = (_string(golden[f]).take(pa.array(golden_pos))
+        golden_value = (_string(golden[f]).take(golden_pos)
                         if f in golden.column_names else pa.nulls(len(ids), pa.string()))
         for kind, flag in flags.items():
             which = np.flatnonzero(flag)
@@ -221,7 +221,7 @@ def _identity_conflicts(
     ids: pa.Array,
     types: pa.Array,
     golden: pa.Table,
-    golden_pos: np.ndarray,
+    golden_pos: pa.Array,
     key: str,
     attributes: Sequence[str],
     by_entity: np.ndarray,
@@ -245,7 +245,7 @@ def _identity_conflicts(
     bad_key = (n_ent_per_key > 1) & (n_attr_per_key > 1)
     pieces: list[pa.Table] = []
     struct = _identity_struct(records, key, attrs)
-    golden_key = (_string(golden[key]).take(pa.array(golden_pos))
+    golden_key = (_string(golden[key]).take(golden_pos)
                   if key in golden.column_names else pa.nulls(len(ids), pa.string()))
     if bad_key.any():
         rows = np.flatnonzero(has & bad_key[np.maximum(code, 0)])
@@ -344,12 +344,12 @@ def _rows(ids: pa.Array, types: pa.Array, which: np.ndarray, field: str, kind: s
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _golden_positions(golden: pa.Table, ids: pa.Array) -> np.ndarray:
-    """Row of ``golden`` for each entity id (entities absent from golden -> a null row)."""
+def _golden_positions(golden: pa.Table, ids: pa.Array) -> pa.Array:
+    """Row of ``golden`` for each entity id; null for an entity golden lacks, so its golden
+    value comes out null rather than another entity's."""
     if golden.num_rows == 0:
-        return np.zeros(len(ids), dtype=np.int64)
-    found = pc.index_in(ids, value_set=_string(golden["entity_id"]))
-    return np.asarray(pc.fill_null(found, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+        return pa.nulls(len(ids), pa.int64())
+    return pc.cast(pc.index_in(ids, value_set=_string(golden["entity_id"])), pa.int64())
 
 
 def _starts_ok(status: pa.Array | None, n: int) -> np.ndarray:

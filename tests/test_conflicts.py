@@ -158,3 +158,18 @@ def test_ambiguous_values_take_part_and_tails_fold() -> None:
     assert ("A", "address", "stale", "low") in found
     assert not [r for r in found if r[0] == "B" and r[2] in ("stale", "value_conflict")]
     assert ("B", "address", "invalid", "medium") in found
+
+
+def test_entity_missing_from_golden_gets_null_golden_value() -> None:
+    rows = [
+        _person("A", "household", D(2020, 1, 1), name=("张三", "张三", "ok")),
+        _person("A", "tax", D(2021, 1, 1), name=("张叁", "张叁", "ok")),
+        _person("B", "tax", D(2021, 1, 1), name=("李四", "李四", "ok")),
+    ]
+    records, clusters = _table(rows)
+    golden = build_golden(records, clusters, fields=["name"], survivorship=SurvivorshipConfig(),
+                          trust={"household": {}, "tax": {}})
+    only_b = golden.filter(pa.compute.equal(golden["entity_id"], "B"))
+    out = find_conflicts(records, clusters, only_b, fields=["name"]).to_pylist()
+    assert [(r["entity_id"], r["kind"], r["golden_value"]) for r in out] == [
+        ("A", "value_conflict", None)]
