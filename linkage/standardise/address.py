@@ -152,7 +152,7 @@ def parse_address(text: str) -> AddressRow:
 Names = tuple[str | None, str | None, str | None]
 
 
-@lru_cache(maxsize=1 << 18)
+@lru_cache(maxsize=1 << 16)
 def _parse_head(s: str) -> tuple[str, Names, Names, int, str]:
     """(status, names, codes, where the detail starts, canonical head) for the text before
     the first digit."""
