@@ -131,38 +131,82 @@ def _changes(
     count: np.ndarray,
     chosen: np.ndarray,
 ) -> pa.Table:
+    """The change log, built from the (new cluster, old id) overlap pairs on whole arrays."""
     n_new, n_old = len(final), len(old_names)
+    new_names = pa.array(final.tolist(), pa.string())
+    old_arr = pa.array(old_names.tolist(), pa.string())
+    new_rank = np.empty(n_new, dtype=np.int64)
+    new_rank[pc.sort_indices(new_names).to_numpy()] = np.arange(n_new)
     olds_per_new = np.bincount(p_new, minlength=n_new)
     news_per_old = np.bincount(p_old, minlength=n_old)
     size_new = np.bincount(new, minlength=n_new)
-    rows: list[dict[str, object]] = []
-    for c in np.flatnonzero(olds_per_new >= 2).tolist():
-        olds = sorted(old_names[p_old[p_new == c]].tolist())
-        rows.append({"change": "merge", "old_ids": olds, "new_ids": [final[c]],
-                     "n_records": int(size_new[c])})
-    for o in np.flatnonzero(news_per_old >= 2).tolist():
-        news = sorted(final[p_new[p_old == o]].tolist())
-        rows.append({"change": "split", "old_ids": [old_names[o]], "new_ids": news,
-                     "n_records": int(count[p_old == o].sum())})
-    for c in np.flatnonzero(olds_per_new == 0).tolist():
-        rows.append({"change": "new", "old_ids": [], "new_ids": [final[c]],
-                     "n_records": int(size_new[c])})
-    for o in np.flatnonzero(news_per_old == 0).tolist():
-        rows.append({"change": "retired", "old_ids": [old_names[o]], "new_ids": [],
-                     "n_records": 0})
-    for row in rows:
-        row["entity_type"] = etype
-    table = pa.Table.from_pylist(rows, schema=ENTITY_CHANGES)
+    moved = np.bincount(p_old, weights=count, minlength=n_old).astype(np.int64)
+    parts: list[pa.Table] = []
+
+    # Merges: one row per new cluster holding records of 2+ old ids (old ids sorted).
+    sel = np.flatnonzero(olds_per_new[p_new] >= 2)
+    sel = sel[np.lexsort((p_old[sel], p_new[sel]))]
+    owners, starts = _groups(p_new[sel])
+    parts.append(_table(etype, "merge", _lists(old_arr, p_old[sel], starts),
+                        _singles(new_names, owners), size_new[owners]))
+    # Splits: one row per old id whose records are now in 2+ clusters (new ids sorted).
+    sel = np.flatnonzero(news_per_old[p_old] >= 2)
+    sel = sel[np.lexsort((new_rank[p_new[sel]], p_old[sel]))]
+    owners, starts = _groups(p_old[sel])
+    parts.append(_table(etype, "split", _singles(old_arr, owners),
+                        _lists(new_names, p_new[sel], starts), moved[owners]))
+    fresh = np.flatnonzero(olds_per_new == 0)
+    parts.append(_table(etype, "new", _empties(len(fresh)), _singles(new_names, fresh),
+                        size_new[fresh]))
+    gone = np.flatnonzero(news_per_old == 0)
+    parts.append(_table(etype, "retired", _singles(old_arr, gone), _empties(len(gone)),
+                        np.zeros(len(gone), dtype=np.int64)))
+    table = pa.concat_tables(parts)
     if table.num_rows:
+        blank = pa.array([[""]] * table.num_rows, pa.list_(pa.string()))
         first_old = pc.list_element(pc.if_else(pc.greater(pc.list_value_length(
-            table["old_ids"]), 0), table["old_ids"], pa.array([[""]] * table.num_rows)), 0)
+            table["old_ids"]), 0), table["old_ids"], blank), 0)
         first_new = pc.list_element(pc.if_else(pc.greater(pc.list_value_length(
-            table["new_ids"]), 0), table["new_ids"], pa.array([[""]] * table.num_rows)), 0)
+            table["new_ids"]), 0), table["new_ids"], blank), 0)
         table = table.take(pc.sort_indices(pa.table({"c": table["change"], "o": first_old,
                                                      "n": first_new}),
                                            sort_keys=[("c", "ascending"), ("o", "ascending"),
                                                       ("n", "ascending")]))
     return table
+
+
+def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of sorted ``keys`` and where each run starts (plus the end)."""
+    if not len(keys):
+        return np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64)
+    first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return keys[first], np.r_[first, len(keys)].astype(np.int64)
+
+
+def _lists(names: pa.Array, index: np.ndarray, offsets: np.ndarray) -> pa.Array:
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()),
+                                    names.take(pa.array(index, pa.int64())))
+
+
+def _singles(names: pa.Array, index: np.ndarray) -> pa.Array:
+    return _lists(names, index, np.arange(len(index) + 1))
+
+
+def _empties(n: int) -> pa.Array:
+    return pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)),
+                                    pa.array([], pa.string()))
+
+
+def _table(etype: str | None, change: str, old_ids: pa.Array, new_ids: pa.Array,
+           n_records: np.ndarray) -> pa.Table:
+    n = len(old_ids)
+    return pa.table({
+        "entity_type": pa.array([etype] * n, pa.string()),
+        "change": pa.array([change] * n, pa.string()),
+        "old_ids": old_ids.cast(pa.list_(pa.string())),
+        "new_ids": new_ids.cast(pa.list_(pa.string())),
+        "n_records": pa.array(n_records, pa.int64()),
+    }, schema=ENTITY_CHANGES)
 
 
 def _same_type(previous: pa.Table, etype: str | None, clusters: pa.Table) -> pa.Table:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from linkage.cluster import cluster
 from linkage.entity_ids import ENTITY_CHANGES, assign_entity_ids
@@ -24,8 +26,8 @@ def _run(members: list[list[tuple[str, str]]], previous: pa.Table | None = None,
              if flat[i][2] == flat[j][2]]
     scored = pa.table({"id_l": pa.array([a for a, _ in pairs], pa.int64()),
                        "id_r": pa.array([b for _, b in pairs], pa.int64()),
-                       "match_weight": pa.array([9.0] * len(pairs)),
-                       "match_probability": pa.array([0.99] * len(pairs))})
+                       "match_weight": pa.array([9.0] * len(pairs), pa.float64()),
+                       "match_probability": pa.array([0.99] * len(pairs), pa.float64())})
     clusters = cluster(records, scored, entity_type="person", threshold=0.9)
     clusters, changes = assign_entity_ids(clusters, records, previous)
     by_key = {(s, k): e for (s, k, _), e in zip(flat, clusters["entity_id"].to_pylist(),
@@ -96,3 +98,38 @@ def test_split_keeps_id_on_the_larger_part_and_never_reuses_ids() -> None:
     assert second[("a", "2")] == old
     assert second[("a", "1")] not in set(first.values())
     assert _changes(changes) == [("split", [old], sorted([old, second[("a", "1")]]))]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=25),
+       st.lists(st.integers(0, 5), min_size=1, max_size=25))
+def test_assignment_properties(first: list[int], second: list[int]) -> None:
+    """Groups of record keys k0..kn in two runs: distinct clusters get distinct ids, fresh
+    ids are never old ones, and rerunning on the own output changes nothing."""
+    def groups(labels: list[int]) -> list[list[tuple[str, str]]]:
+        by: dict[int, list[tuple[str, str]]] = {}
+        for i, g in enumerate(labels):
+            by.setdefault(g, []).append(("s", f"k{i:02d}"))
+        return list(by.values())
+
+    _, _, old = _run(groups(first))
+    _, changes, new = _run(groups(second), _previous(old))
+    new_groups = groups(second)
+    ids = [new[g[0]] for g in new_groups]
+    assert len(set(ids)) == len(ids)
+    assert all(new[k] == new[g[0]] for g in new_groups for k in g)
+    old_ids = set(old.values())
+    for g in new_groups:
+        olds = {old[k] for k in g if k in old}
+        if not olds:
+            assert new[g[0]] not in old_ids
+    # Every merge lists the old ids of its records; every split the new ids of its records.
+    for row in changes.to_pylist():
+        if row["change"] == "merge":
+            members = [k for k, v in new.items() if v == row["new_ids"][0]]
+            assert sorted({old[k] for k in members if k in old}) == row["old_ids"]
+        if row["change"] == "split":
+            members = [k for k, v in old.items() if v == row["old_ids"][0] and k in new]
+            assert sorted({new[k] for k in members}) == row["new_ids"]
+    _, again_changes, again = _run(new_groups, _previous(new))
+    assert again == new and again_changes.num_rows == 0
