@@ -49,7 +49,9 @@ class ScoringConfig:
     The default (False) starts EM from the random-pair u and re-estimates it on the
     candidate pairs: blocking makes non-matching candidates agree on their blocking keys far
     more often than random pairs do, and a u that ignores this turns every such pair into
-    a match (a shared placeholder ID, the same common name in one county). ``tf_min``:
+    a match (a shared placeholder ID, the same common name in one county). The random-pair
+    u weighs as ``u_prior_pairs`` pseudo-pairs in that re-estimate, which keeps tiny runs
+    sensible and is negligible on large ones. ``tf_min``:
     floor for a term frequency. ``tf_fuzzy_weight``: share of the exact level's tf
     adjustment applied to fuzzy levels.
     """
@@ -60,6 +62,7 @@ class ScoringConfig:
     u_sample_pairs: int = 200_000
     link_only: bool = False
     em_fix_u: bool = False
+    u_prior_pairs: float = 1000.0
     prior_init: float = 0.05
     m_init_top: float = 0.9
     tf_min: float = 1e-6
@@ -73,6 +76,8 @@ class ScoringConfig:
             raise ValueError("max_iter and u_sample_pairs must be >= 1")
         if not 0.0 < self.prior_init < 1.0 or not 0.0 < self.m_init_top < 1.0:
             raise ValueError("prior_init and m_init_top are probabilities strictly within 0..1")
+        if self.u_prior_pairs < 0:
+            raise ValueError("u_prior_pairs must be >= 0")
         if not 0.0 <= self.tf_fuzzy_weight <= 1.0:
             raise ValueError("tf_fuzzy_weight must be within 0..1")
 
@@ -385,8 +390,10 @@ def _em(
             change = max(change, float(np.abs(new_m - m[comp.name]).max()))
             m[comp.name] = new_m
             if not config.em_fix_u:
-                new_u = _normalise(np.bincount(g[seen], weights=wu[seen],
-                                               minlength=comp.n_levels))
+                # MAP update: the random-pair u acts as u_prior_pairs pseudo-pairs, so a
+                # handful of candidate pairs cannot drive u to 0 or 1
+                observed = np.bincount(g[seen], weights=wu[seen], minlength=comp.n_levels)
+                new_u = _normalise(observed + config.u_prior_pairs * u_init[comp.name])
                 change = max(change, float(np.abs(new_u - u[comp.name]).max()))
                 u[comp.name] = new_u
         new_prior = float(min(max(wm.sum() / total, _EPS), 1 - _EPS))

@@ -164,3 +164,17 @@ def test_random_pairs_seeded_and_link_only() -> None:
     left = one.column("id_l").to_numpy()
     right = one.column("id_r").to_numpy()
     assert ((left < 5) & (right >= 5)).all()
+
+
+def test_u_prior_keeps_tiny_runs_sensible() -> None:
+    vectors = pa.table({"id_l": [0, 1, 2, 3], "id_r": [4, 5, 6, 7],
+                        "gamma_a": pa.array([2, 2, 2, 0], pa.int8()),
+                        "gamma_b": pa.array([1, 1, 1, 0], pa.int8()),
+                        "gamma_c": pa.array([1, 1, 1, 0], pa.int8())})
+    patterns, counts = _pattern_counts(vectors, COMPS)
+    u = {k: np.asarray(v) for k, v in TRUE_U.items()}
+    _, u_free, prior, _ = _em(patterns, counts, COMPS, u, ScoringConfig())
+    _, u_raw, _, _ = _em(patterns, counts, COMPS, u, ScoringConfig(u_prior_pairs=0.0))
+    assert u_free["a"] == pytest.approx(TRUE_U["a"], abs=0.01)
+    assert u_raw["a"][2] < 0.01 or u_raw["a"][0] > 0.99  # unregularised u collapses
+    assert prior == pytest.approx(0.75, abs=0.05)
