@@ -115,28 +115,26 @@ class ErrorLog:
 
     def table(self, source: str, entity_type: str, keys: pa.Array) -> pa.Table:
         """The log as errors.parquet rows (source, entity_type, source_key, field, kind,
-        true_value, written_value)."""
+        true_value, written_value), sorted by record (keys ascend with rows), field, kind."""
         if not self.rows:
-            rows = np.zeros(0, dtype=np.int64)
-            flds: list[str] = []
-            kinds: list[str] = []
-            true = pa.array([], pa.string())
-            written = pa.array([], pa.string())
-        else:
-            rows = np.concatenate(self.rows)
-            flds = [f for f, r in zip(self.fields, self.rows, strict=True) for _ in range(len(r))]
-            kinds = [k for k, r in zip(self.kinds, self.rows, strict=True) for _ in range(len(r))]
-            true = pa.concat_arrays(self.true)
-            written = pa.concat_arrays(self.written)
+            empty = pa.array([], pa.string())
+            return pa.table({"source": empty, "entity_type": empty, "source_key": empty,
+                             "field": empty, "kind": empty, "true_value": empty,
+                             "written_value": empty})
+        rows = np.concatenate(self.rows)
+        chunk = np.repeat(np.arange(len(self.rows)), [len(r) for r in self.rows])
+        field_rank = np.array([sorted(set(self.fields)).index(f) for f in self.fields])[chunk]
+        kind_rank = np.array([sorted(set(self.kinds)).index(k) for k in self.kinds])[chunk]
+        order = pa.array(np.lexsort((kind_rank, field_rank, rows)), pa.int64())
         n = len(rows)
         return pa.table({
-            "source": pa.array([source] * n, pa.string()),
-            "entity_type": pa.array([entity_type] * n, pa.string()),
-            "source_key": keys.take(pa.array(rows, pa.int64())),
-            "field": pa.array(flds, pa.string()),
-            "kind": pa.array(kinds, pa.string()),
-            "true_value": true,
-            "written_value": written,
+            "source": pa.array(np.full(n, source, dtype=object), pa.string()),
+            "entity_type": pa.array(np.full(n, entity_type, dtype=object), pa.string()),
+            "source_key": keys.take(pa.array(rows, pa.int64()).take(order)),
+            "field": pa.array(self.fields, pa.string()).take(pa.array(chunk).take(order)),
+            "kind": pa.array(self.kinds, pa.string()).take(pa.array(chunk).take(order)),
+            "true_value": pa.concat_arrays(self.true).take(order),
+            "written_value": pa.concat_arrays(self.written).take(order),
         })
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,30 +74,40 @@ def generate(*, persons: int, enterprises: int, seed: int, out: Path,
     error_parts: list[pa.Table] = []
     files_info: list[dict[str, Any]] = []
     stats: list[dict[str, Any]] = []
+    labels: list[tuple[str, str]] = []
+    # Files are written on a background thread while the next department is built (CSV
+    # encoding and xlsx compression release the GIL); each file is still written whole by
+    # one call, so the bytes do not depend on timing.
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="synth-writer")
+    pending = []
     for spec in FILES:
         if spec.entity_type == "enterprise" and firms is None:
             continue
         table, records, errors, logbook = _department(spec, config, seed, people, firms)
-        write_table(table, spec, out / spec.filename)
+        pending.append(writer.submit(write_table, table, spec, out / spec.filename))
         record_parts.append(records)
+        labels.append((spec.department, spec.entity_type))
         error_parts.append(errors)
         files_info.append(_file_info(spec, config, table.num_rows))
         stats += _stats(spec, logbook, errors)
         log.info("generate: %s %d records", spec.filename, table.num_rows)
 
+    writer.shutdown(wait=True)
+    for job in pending:
+        job.result()  # re-raise a writing error here
     truth = out / "truth"
-    _write(pa.concat_tables(record_parts), truth / "records.parquet",
-           ["source", "entity_type", "source_key"])
-    _write(pa.concat_tables(error_parts), truth / "errors.parquet",
-           ["source", "entity_type", "source_key", "field", "kind"])
-    _write(_person_entities(people), truth / "entities_person.parquet", ["entity_id"])
+    # Each file's parts are already in key order: sorting the files sorts the tables.
+    order = sorted(range(len(labels)), key=labels.__getitem__)
+    _write(pa.concat_tables([record_parts[i] for i in order]), truth / "records.parquet")
+    _write(pa.concat_tables([error_parts[i] for i in order]), truth / "errors.parquet")
+    _write(_person_entities(people), truth / "entities_person.parquet")
     changes = [_person_changes(people)]
     if firms is not None:
-        _write(_enterprise_entities(firms, people), truth / "entities_enterprise.parquet",
-               ["entity_id"])
+        _write(_enterprise_entities(firms, people), truth / "entities_enterprise.parquet")
         changes.append(_enterprise_changes(firms, people))
-    _write(pa.concat_tables(changes), truth / "changes.parquet",
-           ["entity_type", "entity_id", "date", "field"])
+    _write(pa.concat_tables(changes).sort_by(
+        [(c, "ascending") for c in ("entity_type", "entity_id", "date", "field")]),
+        truth / "changes.parquet")
 
     types = ["person"] + (["enterprise"] if firms is not None else [])
     for name, entity_types in (("persons", ["person"]), ("enterprises", ["enterprise"]),
@@ -204,8 +215,7 @@ def _stats(spec: DepartmentFile, logbook: ErrorLog, errors: pa.Table) -> list[di
     return rows
 
 
-def _write(table: pa.Table, path: Path, sort: list[str]) -> None:
-    table = table.sort_by([(c, "ascending") for c in sort])
+def _write(table: pa.Table, path: Path) -> None:
     pq.write_table(table, path, compression="zstd")
 
 
