@@ -169,3 +169,32 @@ def test_cluster_summary_one_row_per_entity() -> None:
     assert summary["entity_id"].to_pylist() == sorted(summary["entity_id"].to_pylist())
     big = summary.filter(pa.compute.equal(summary["cluster_size"], 3)).to_pylist()[0]
     assert big["n_edges"] == 2 and big["weakest_probability"] == 0.95
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 30), data=st.data())
+def test_no_cluster_holds_two_valid_identities(n: int, data: st.DataObject) -> None:
+    ids = data.draw(st.lists(st.sampled_from(["A", "B", "C", None]), min_size=n, max_size=n))
+    edges = data.draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1),
+                                         st.floats(0.9, 1.0)), max_size=60))
+    cannot = data.draw(st.lists(st.booleans(), min_size=len(edges), max_size=len(edges)))
+    pairs = [(a, b, p) for a, b, p in edges if a != b]
+    flags = [c for (a, b, _), c in zip(edges, cannot, strict=True) if a != b]
+    scored = _scored(pairs, cannot_link=flags)
+    out = cluster(_records(n, ids=ids), scored, entity_type="person", threshold=0.9,
+                  identity_fields=["id_number"])
+    members: dict[str, set[str]] = {}
+    entity = dict(zip(out["record_id"].to_pylist(), out["entity_id"].to_pylist(), strict=True))
+    for rid, value in enumerate(ids):
+        if value is not None:
+            members.setdefault(entity[rid], set()).add(value)
+    assert all(len(v) == 1 for v in members.values())
+    for (a, b, _), c in zip(pairs, flags, strict=True):
+        if c:
+            assert entity[a] != entity[b]
+    # Every record is in exactly one cluster, and cluster sizes are consistent.
+    assert sorted(out["record_id"].to_pylist()) == list(range(n))
+    sizes: dict[str, int] = {}
+    for e in entity.values():
+        sizes[e] = sizes.get(e, 0) + 1
+    assert out["cluster_size"].to_pylist() == [sizes[entity[r]] for r in range(n)]
