@@ -132,7 +132,9 @@ def entity_codes(records: pa.Table, clusters: pa.Table) -> tuple[np.ndarray, pa.
         ent = pa.array([e if ok else f for e, ok, f in zip(ent_list, found, fallback,
                                                            strict=True)], pa.string())
         missing = int((~found).sum())
-        log.warning("golden: %d record(s) had no cluster row; each is its own entity", missing)
+        if missing:
+            log.warning("golden: %d record(s) had no cluster row; each is its own entity",
+                        missing)
     encoded = pc.dictionary_encode(ent.combine_chunks() if isinstance(ent, pa.ChunkedArray)
                                    else ent)
     dictionary = encoded.dictionary
