@@ -268,3 +268,19 @@ def test_benchmark_scripts_run_at_a_small_size(world: Path) -> None:
          "--min-expected", "20"], capture_output=True, text=True, check=False, timeout=300)
     assert "id_number" in check.stdout and "pooled over departments" in check.stdout
     assert check.stdout.strip().splitlines()[-1].startswith("checked=")
+
+
+def test_public_names_are_pinned() -> None:
+    import linkage.synth
+
+    assert sorted(linkage.synth.__all__) == ["DEPARTMENTS", "Manifest", "SynthConfig",
+                                             "generate"]
+
+
+def test_tiny_worlds_do_not_break(tmp_path: Path) -> None:
+    for persons, enterprises in ((1, 1), (3, 0)):
+        out = tmp_path / f"w{persons}_{enterprises}"
+        manifest = generate(persons=persons, enterprises=enterprises, seed=5, out=out)
+        assert manifest.records == pq.read_table(out / "truth" / "records.parquet").num_rows
+    with pytest.raises(ValueError):
+        generate(persons=0, enterprises=1, seed=5, out=tmp_path / "none")

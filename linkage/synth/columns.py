@@ -135,8 +135,8 @@ def set_rows(values: pa.Array, rows: IntArray, new: Sequence[str | None] | pa.Ar
     mask = np.zeros(n, dtype=bool)
     mask[rows] = True
     replacement = new if isinstance(new, pa.Array) else pa.array(list(new), pa.string())
-    # replace_with_mask skips nulls in the replacement; write them through a sentinel-free
-    # path: fill the masked rows first, then null out the rows whose replacement is null.
+    # A null replacement is written in two steps: the masked rows get "" first, then the
+    # rows whose replacement is null are nulled.
     nulls = replacement.is_null().to_numpy(zero_copy_only=False)
     filled = pc.fill_null(replacement, "")
     out = pc.replace_with_mask(values, pa.array(mask), filled)

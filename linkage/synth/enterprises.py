@@ -9,6 +9,7 @@ most one rename, one legal-representative change, one move and one status change
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,10 +82,10 @@ class Enterprises:
         return len(self.established)
 
 
-def _unique_draw(rng: np.random.Generator, n: int, draw: object) -> IntArray:
+def _unique_draw(rng: np.random.Generator, n: int,
+                 draw: Callable[[np.random.Generator, int], IntArray]) -> IntArray:
     """Integer keys from ``draw(rng, size)`` redrawn until all ``n`` are distinct."""
-    assert callable(draw)
-    keys: IntArray = draw(rng, n)
+    keys = draw(rng, n)
     while True:
         _, first = np.unique(keys, return_index=True)
         dup = np.ones(n, dtype=bool)
