@@ -26,7 +26,8 @@ import pyarrow.parquet as pq
 FEBRL_COLUMNS = ("given_name", "surname", "street_number", "address_1", "address_2", "suburb",
                  "postcode", "state", "date_of_birth", "soc_sec_id")
 #: standardised person columns the synth benchmark keeps
-SYNTH_COLUMNS = ("record_id", "source", "name", "name__pinyin_key", "id_number",
+SYNTH_COLUMNS = ("record_id", "source", "name", "name__pinyin", "name__parts_sorted",
+                 "name__pinyin_key", "id_number",
                  "id_number__status", "id_number__masked", "id_number__birth_date",
                  "birth_date", "sex", "phone", "address", "address__county_code")
 RECORDS_PER_PERSON = 2.29  # measured on the generator's default profile (seed 1, 2k persons)

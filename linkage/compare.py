@@ -28,7 +28,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.comparators import METHODS, default_thresholds, similarity
+from linkage.comparators import DERIVED_INPUTS, METHODS, default_thresholds, similarity
 from linkage.errors import SchemaError
 from linkage.schemas import require_fields
 
@@ -147,7 +147,8 @@ def _compare_one(
     sims = np.full(len(cl), np.nan, dtype=np.float32)
     sims[equal] = 1.0
     if todo.any():
-        sims[todo] = _distinct_similarity(uniques, cl[todo], cr[todo], comp)
+        aux = _derived_columns(records, comp)
+        sims[todo] = _distinct_similarity(uniques, cl[todo], cr[todo], comp, codes, aux)
     thresholds = np.asarray(comp.levels_thresholds, dtype=np.float32)
     gamma = np.searchsorted(thresholds, np.nan_to_num(sims, nan=0.0), side="right").astype(np.int8)
     gamma[equal] = comp.top_level
@@ -180,11 +181,20 @@ def _compare_one(
     return out
 
 
+def _derived_columns(records: pa.Table, comp: Comparison) -> dict[str, pa.ChunkedArray]:
+    """Derived columns of the field that the method can use instead of recomputing them
+    (e.g. the standardiser's ``name__pinyin``)."""
+    return {d: records.column(f"{comp.field}__{d}") for d in DERIVED_INPUTS.get(comp.method, ())
+            if f"{comp.field}__{d}" in records.column_names}
+
+
 def _distinct_similarity(
     uniques: pa.Array,
     cl: npt.NDArray[np.int64],
     cr: npt.NDArray[np.int64],
     comp: Comparison,
+    codes: npt.NDArray[np.int64],
+    aux: dict[str, pa.ChunkedArray],
 ) -> npt.NDArray[np.float32]:
     """Similarity of each (cl, cr) pair, computed once per distinct unordered code pair."""
     if comp.method == "exact":
@@ -196,6 +206,14 @@ def _distinct_similarity(
     kept = np.flatnonzero(used)
     remap = np.cumsum(used, dtype=np.int64) - 1
     sub = [str(v) for v in uniques.take(pa.array(kept)).to_pylist()]
+    derived: dict[str, list[str | None]] = {}
+    if aux:
+        # one representative row per value: derived columns are functions of the value
+        rep = np.full(len(uniques), -1, dtype=np.int64)
+        rows = np.flatnonzero(codes >= 0)
+        rep[codes[rows]] = rows
+        take = pa.array(rep[kept])
+        derived = {name: column.take(take).to_pylist() for name, column in aux.items()}
     lo = remap[np.minimum(cl, cr)]
     hi = remap[np.maximum(cl, cr)]
     width = np.int64(len(sub))
@@ -203,7 +221,7 @@ def _distinct_similarity(
     encoded = pc.dictionary_encode(pa.array(lo * width + hi))
     distinct = np.asarray(encoded.dictionary.to_numpy(), dtype=np.int64)
     inverse = np.asarray(encoded.indices.to_numpy(), dtype=np.int64)
-    sims = similarity(comp.method, sub, distinct // width, distinct % width)
+    sims = similarity(comp.method, sub, distinct // width, distinct % width, derived)
     return np.asarray(sims, dtype=np.float32)[inverse]
 
 

@@ -146,3 +146,18 @@ def test_cannot_link_only_for_comparable_different_valid_codes() -> None:
     assert out.column("cl_cc").to_pylist() == [False, False, True, False]
     assert out.column("ml_cc").to_pylist() == [False, False, False, True]
     assert out.column("gamma_cc").to_pylist() == [2, -1, 0, 3]
+
+
+def test_person_name_uses_the_standardisers_pinyin_when_present() -> None:
+    recs = pa.table({
+        "record_id": pa.array([0, 1, 2], pa.int64()),
+        "name": ["单伟", "善伟", "单伟"],
+        # the standardiser's surname table reads 单 as shan: a homophone of 善
+        "name__pinyin": ["shan wei", "shan wei", "shan wei"],
+    })
+    comp = Comparison(name="n", field="name", method="person_name")
+    pairs = pa.table({"id_l": [0], "id_r": [1]})
+    with_derived = compare(recs, pairs, [comp]).column("sim_n").to_pylist()
+    without = compare(recs.drop_columns(["name__pinyin"]), pairs, [comp]).column("sim_n")
+    assert with_derived == [pytest.approx(0.92)]
+    assert without.to_pylist()[0] < 0.9  # pypinyin alone reads 单 as dan

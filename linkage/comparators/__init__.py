@@ -12,7 +12,7 @@ gets the domain's levels (e.g. ID numbers: one edit < masked/legacy-equal < exac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +27,14 @@ from linkage.comparators.names import (
 from linkage.comparators.strings import STRING_SCORERS, numeric_similarity, string_similarity
 
 Codes = npt.NDArray[np.int64]
-Similarity = Callable[[Sequence[str], Codes, Codes], npt.NDArray[np.float32]]
+Derived = Mapping[str, Sequence[str | None]]
+Similarity = Callable[[Sequence[str], Codes, Codes, Derived], npt.NDArray[np.float32]]
+
+#: derived columns (``<field>__<name>``) a method uses when the standardiser made them;
+#: they arrive aligned with ``uniques``, and the method computes them itself otherwise
+DERIVED_INPUTS: dict[str, tuple[str, ...]] = {
+    "person_name": ("pinyin", "parts_sorted"),
+}
 
 _DOMAIN: dict[str, Similarity] = {
     "numeric": numeric_similarity,
@@ -60,9 +67,10 @@ def default_thresholds(method: str) -> tuple[float, ...]:
 
 
 def similarity(
-    method: str, uniques: Sequence[str], a: Codes, b: Codes
+    method: str, uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None
 ) -> npt.NDArray[np.float32]:
-    """Similarity of each pair (uniques[a[i]], uniques[b[i]]) under ``method``."""
+    """Similarity of each pair (uniques[a[i]], uniques[b[i]]) under ``method``; ``derived``
+    optionally carries per-value derived columns (see ``DERIVED_INPUTS``)."""
     if len(a) != len(b):
         raise ValueError("similarity needs equal-length code arrays")
     if method == "exact":
@@ -70,7 +78,7 @@ def similarity(
     if method in STRING_SCORERS:
         return string_similarity(method, uniques, a, b)
     if method in _DOMAIN:
-        return _DOMAIN[method](uniques, a, b)
+        return _DOMAIN[method](uniques, a, b, derived or {})
     raise ValueError(f"unknown comparison method {method!r} (known: {', '.join(METHODS)})")
 
 
@@ -84,4 +92,4 @@ def pairs_from_lists(
     return list(index), a, b
 
 
-__all__ = ["METHODS", "default_thresholds", "pairs_from_lists", "similarity"]
+__all__ = ["DERIVED_INPUTS", "METHODS", "default_thresholds", "pairs_from_lists", "similarity"]

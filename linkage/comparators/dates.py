@@ -9,7 +9,7 @@ below the first threshold.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -17,9 +17,12 @@ import numpy.typing as npt
 from linkage.comparators.identifiers import _byte_matrix, _positional
 
 Codes = npt.NDArray[np.int64]
+Derived = Mapping[str, Sequence[str | None]]
 
 
-def date_similarity(uniques: Sequence[str], a: Codes, b: Codes) -> npt.NDArray[np.float32]:
+def date_similarity(
+    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None
+) -> npt.NDArray[np.float32]:
     """Dates compared by parts: swap and typo levels, then same month, then else."""
     ymd = np.asarray([_parse(v) for v in uniques], dtype=np.int64).reshape(-1, 3)
     matrix, lengths = _byte_matrix(list(uniques), 10)

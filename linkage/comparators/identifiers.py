@@ -12,12 +12,13 @@ Levels are encoded as similarity values (see ``default_thresholds``: 0.85, 0.95)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
 Codes = npt.NDArray[np.int64]
+Derived = Mapping[str, Sequence[str | None]]
 # GB 11643-1999 check (see shared DOMAIN notes); kept here so comparing does not import the
 # standardisers (OpenCC, pypinyin: ~100 MB) just for one checksum.
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -26,15 +27,18 @@ _STAR = ord("*")
 _CHUNK = 1 << 20
 
 
-def id_number_similarity(uniques: Sequence[str], a: Codes, b: Codes) -> npt.NDArray[np.float32]:
+def id_number_similarity(
+    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None
+) -> npt.NDArray[np.float32]:
     """ID numbers: masked positions are wildcards, 15 digits equal their 18-digit upgrade,
     one substitution / transposition is its own level."""
-    matrix, lengths = _byte_matrix([_upgrade_id(v) for v in uniques], 18)
+    values = [_upgrade_id(v) if len(v) != 18 or "x" in v else v for v in uniques]
+    matrix, lengths = _byte_matrix(values, 18)
     return _positional(matrix, lengths, a, b)
 
 
 def credit_code_similarity(
-    uniques: Sequence[str], a: Codes, b: Codes
+    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None
 ) -> npt.NDArray[np.float32]:
     """Credit code vs credit code positionally; credit code vs organisation code through the
     embedded organisation code; registration numbers only against registration numbers."""

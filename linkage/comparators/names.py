@@ -20,7 +20,7 @@ Addresses (0.7, 0.85, 0.95): 0.9 when one address ends with the other (a dropped
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -32,6 +32,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Indel, JaroWinkler
 
 Codes = npt.NDArray[np.int64]
+Derived = Mapping[str, Sequence[str | None]]
 
 _DOTS = re.compile(r"[·•・.．\s]+")
 _PLACEHOLDERS = frozenset("?？□")
@@ -56,11 +57,19 @@ _REGION_SUFFIX = ("省", "市", "区", "县", "自治区", "自治州", "盟", "
 _LEADING_DIVISIONS = re.compile(r"^(?:[^省市区县]{2,7}?(?:自治区|省|市)){1,2}")
 
 
-def person_name_similarity(uniques: Sequence[str], a: Codes, b: Codes) -> npt.NDArray[np.float32]:
+def person_name_similarity(
+    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None
+) -> npt.NDArray[np.float32]:
     """Person names: characters, pinyin homophones, look-alikes, part order, placeholders."""
     compact = [_DOTS.sub("", v) for v in uniques]
-    parts = _codes([".".join(sorted(p for p in _DOTS.split(v) if p)) for v in uniques])
-    pinyin = _codes([_pinyin(v) for v in compact])
+    given = derived or {}
+    parts_src = given.get("parts_sorted")
+    parts = _codes([".".join(sorted(p for p in _DOTS.split(v) if p)) for v in uniques]
+                   if parts_src is None else [p or v for p, v in zip(parts_src, uniques,
+                                                                      strict=True)])
+    pinyin_src = given.get("pinyin")
+    pinyin = _codes([_pinyin(v) for v in compact] if pinyin_src is None else
+                    [p or v for p, v in zip(pinyin_src, compact, strict=True)])
     folded = _codes(["".join(_LOOKALIKE.get(c, c) for c in v) for v in compact])
     compact_codes = _codes(compact)
     sims = _cpdist(JaroWinkler.normalized_similarity, compact, a, b)
@@ -72,7 +81,7 @@ def person_name_similarity(uniques: Sequence[str], a: Codes, b: Codes) -> npt.ND
 
 
 def enterprise_name_similarity(
-    uniques: Sequence[str], a: Codes, b: Codes
+    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None
 ) -> npt.NDArray[np.float32]:
     """Enterprise names split into core, legal form, bracketed region and branch."""
     parsed = [_split_enterprise(v) for v in uniques]
@@ -89,7 +98,9 @@ def enterprise_name_similarity(
     return sims.astype(np.float32)
 
 
-def address_similarity(uniques: Sequence[str], a: Codes, b: Codes) -> npt.NDArray[np.float32]:
+def address_similarity(
+    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None
+) -> npt.NDArray[np.float32]:
     """Addresses: equal once leading province / city names are dropped (departments omit
     them) counts as near-equal; else the Indel ratio of the full strings."""
     compact = [v.replace(" ", "") for v in uniques]

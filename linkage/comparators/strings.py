@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ STRING_SCORERS: dict[str, tuple[Any, float]] = {
 
 
 Codes = npt.NDArray[np.int64]
+Derived = Mapping[str, Sequence[str | None]]
 
 
 def string_similarity(
@@ -46,7 +47,9 @@ def string_similarity(
     return out * np.float32(scale) if scale != 1.0 else out
 
 
-def numeric_similarity(uniques: Sequence[str], a: Codes, b: Codes) -> npt.NDArray[np.float32]:
+def numeric_similarity(
+    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None
+) -> npt.NDArray[np.float32]:
     """1 - relative difference of two numbers (capital, amounts); NaN (not comparable) when
     either is not a number."""
     numbers = _to_float(uniques)
