@@ -215,3 +215,13 @@ def test_packed_sort_matches_lexsort(n: int, seed: int) -> None:
     # Keys too wide to pack fall back to lexsort with the same result.
     wide = [rng.integers(0, 2**40, n), rng.integers(0, 2**40, n)]
     assert _sort_order(wide, rank).tolist() == np.lexsort((rank, *reversed(wide))).tolist()
+
+
+def test_record_without_cluster_row_is_its_own_entity() -> None:
+    clusters = _clusters().slice(0, 4)  # record 4 (tax t2) has no cluster row
+    g = build_golden(_records(), clusters, fields=["name", "address"],
+                     survivorship=SurvivorshipConfig(), trust=TRUST)
+    assert g.num_rows == 2
+    lone = next(r for r in g.to_pylist() if r["entity_id"] != "PA")
+    assert lone["entity_id"].startswith("P") and lone["n_records"] == 1
+    assert lone["address"] == "上海"
