@@ -26,7 +26,7 @@ from linkage.schemas import require_fields
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LEGAL_REP_EDGES", "resolve_legal_reps"]
+__all__ = ["LEGAL_REP_EDGES", "prefer_person_names", "resolve_legal_reps"]
 
 LEGAL_REP_EDGES = pa.schema(
     [
@@ -169,3 +169,68 @@ def _valid(table: pa.Table, name: str) -> pa.Array:
         return values
     ok = pc.fill_null(pc.starts_with(_string(table[status]), "ok"), False)
     return pc.if_else(ok, values, pa.nulls(table.num_rows, pa.string()))
+
+
+def prefer_person_names(
+    enterprise_golden: pa.Table,
+    edges: pa.Table,
+    person_golden: pa.Table,
+    enterprises: pa.Table,
+    enterprise_clusters: pa.Table,
+) -> pa.Table:
+    """Golden enterprise records whose ``legal_rep_name`` agrees with the person it names.
+
+    Where the representative was resolved by ID and one of the enterprise's own records
+    wrote exactly the person's golden name, that record's value is taken (rule
+    ``person_entity``): the person's registry records are a third opinion when two
+    departments disagree over a character.
+    """
+    field = "legal_rep_name"
+    if field not in enterprise_golden.column_names or "name" not in person_golden.column_names:
+        return enterprise_golden
+    by_id = edges.filter(pc.equal(edges["method"], "id")).select(["enterprise_id", "person_id"])
+    people = pa.table({"person_id": _string(person_golden["entity_id"]),
+                       "person_name": _string(person_golden["name"])})
+    wanted = by_id.join(people, "person_id", join_type="inner")
+    cand = pa.table({
+        "enterprise_id": _with_entity(enterprises, enterprise_clusters),
+        "person_name": _column(enterprises, field),
+        "source": _string(enterprises["source"]),
+        "source_key": _string(enterprises["source_key"]),
+        "record_id": pc.cast(enterprises["record_id"], pa.int64()),
+        "updated_at": (enterprises["updated_at"] if "updated_at" in enterprises.column_names
+                       else pa.nulls(enterprises.num_rows, pa.date32())),
+    }).filter(pc.is_valid(_column(enterprises, field)))
+    hits = cand.join(wanted, ["enterprise_id", "person_name"], join_type="inner")
+    if hits.num_rows == 0:
+        return enterprise_golden
+    hits = hits.sort_by([("enterprise_id", "ascending"), ("updated_at", "descending"),
+                         ("source", "ascending"), ("source_key", "ascending")])
+    ent = hits["enterprise_id"].combine_chunks()
+    first = pc.not_equal(ent, pc.fill_null(pc.cast(pa.concat_arrays(
+        [pa.nulls(1, pa.string()), ent.slice(0, len(ent) - 1)]), pa.string()), "\x00"))
+    hits = hits.filter(first)
+    at = pc.index_in(_string(enterprise_golden["entity_id"]), value_set=hits["enterprise_id"])
+    current = _string(enterprise_golden[field])
+    better = _string(hits["person_name"]).take(at)
+    change = pc.fill_null(pc.and_(pc.is_valid(at), pc.not_equal(
+        pc.fill_null(current, ""), pc.fill_null(better, ""))), False)
+    if not pc.any(change).as_py():
+        return enterprise_golden
+    updates = {
+        field: better,
+        f"{field}__source": hits["source"].take(at),
+        f"{field}__record_id": hits["record_id"].take(at),
+        f"{field}__rule": pa.array(["person_entity"] * enterprise_golden.num_rows, pa.string()),
+        f"{field}__updated_at": hits["updated_at"].take(at),
+    }
+    out = enterprise_golden
+    for name, values in updates.items():
+        if name not in out.column_names:
+            continue
+        col = out[name].combine_chunks()
+        out = out.set_column(out.schema.get_field_index(name), name,
+                             pc.if_else(change, pc.cast(values, col.type), col))
+    log.info("legal_rep: %d legal-rep name(s) taken from the person entity",
+             int(pc.sum(change).as_py() or 0))
+    return out

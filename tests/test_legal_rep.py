@@ -69,3 +69,36 @@ def test_no_representatives_gives_empty_table() -> None:
     persons, clusters = _persons()
     edges = resolve_legal_reps(_golden([("E1", None, None)]), persons, clusters)
     assert edges.num_rows == 0 and edges.schema == LEGAL_REP_EDGES
+
+
+def test_prefer_person_names_takes_the_persons_spelling() -> None:
+    from linkage.legal_rep import prefer_person_names
+
+    golden = pa.table({
+        "entity_id": ["E1", "E2"],
+        "legal_rep_name": ["张叁", "李四"],
+        "legal_rep_name__source": ["market", "market"],
+        "legal_rep_name__record_id": pa.array([0, 2], pa.int64()),
+        "legal_rep_name__rule": ["trust", "unanimous"],
+        "legal_rep_name__updated_at": pa.array([None, None], pa.date32()),
+    })
+    enterprises = pa.table({
+        "record_id": pa.array([0, 1, 2], pa.int64()),
+        "source": ["market", "tax", "market"],
+        "source_key": ["m1", "t1", "m2"],
+        "updated_at": pa.array([None, None, None], pa.date32()),
+        "legal_rep_name": ["张叁", "张三", "李四"],
+    })
+    ent_clusters = pa.table({"record_id": pa.array([0, 1, 2], pa.int64()),
+                             "entity_id": ["E1", "E1", "E2"]})
+    edges = pa.table({"enterprise_id": ["E1", "E2"], "person_id": ["PA", "PB"],
+                      "method": ["id", "name_unique"], "confidence": [1.0, 0.6],
+                      "legal_rep_name": ["张叁", "李四"], "legal_rep_id": [ID_A, None]},
+                     schema=LEGAL_REP_EDGES)
+    people = pa.table({"entity_id": ["PA", "PB"], "name": ["张三", "李肆"]})
+    out = prefer_person_names(golden, edges, people, enterprises, ent_clusters).to_pylist()
+    assert (out[0]["legal_rep_name"], out[0]["legal_rep_name__source"],
+            out[0]["legal_rep_name__record_id"], out[0]["legal_rep_name__rule"]) == (
+        "张三", "tax", 1, "person_entity")
+    # Only ID-resolved edges count, and only names an enterprise record wrote.
+    assert out[1]["legal_rep_name"] == "李四" and out[1]["legal_rep_name__rule"] == "unanimous"
