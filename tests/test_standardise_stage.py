@@ -113,3 +113,19 @@ def test_every_standardiser_is_total_on_any_text(values: list[str | None]) -> No
         for raw, status in zip(values, out.status.to_pylist(), strict=True):
             if raw is None:
                 assert status == "missing", name
+
+
+def test_input_array_kinds_give_the_same_answer() -> None:
+    values = ["11010519491231002X", "张三", None, "1985-03-02", "北京市朝阳区"]
+    plain = pa.array(values, pa.string())
+    kinds = [
+        pa.array(values, pa.large_string()),
+        pa.chunked_array([plain.slice(0, 2), plain.slice(2)]),
+        plain.dictionary_encode(),
+        plain.slice(1).slice(0, 4),
+    ]
+    for name, fn in STANDARDISERS.items():
+        expected = fn(plain)
+        for kind in kinds[:3]:
+            assert fn(kind).value.to_pylist() == expected.value.to_pylist(), name
+        assert fn(kinds[3]).status.to_pylist() == expected.status.to_pylist()[1:], name
