@@ -187,9 +187,49 @@ def _summary_section(summary: Mapping[str, Any], records: pa.Table) -> str:
                                   if isinstance(v, int | float)], fmt="{:.2f}"))
     metrics = summary.get("metrics")
     if metrics:
-        parts.append("<h3>Evaluation against ground truth</h3><pre>"
-                     + escape(json.dumps(metrics, ensure_ascii=False, indent=1, default=str))
-                     + "</pre>")
+        parts.append("<h3>Evaluation against ground truth</h3>" + _metrics_html(metrics))
+    return "".join(parts)
+
+
+def _metrics_html(metrics: Any) -> str:
+    """Tables for the evaluation figures that have a known shape; JSON for the rest."""
+    if not isinstance(metrics, Mapping):
+        return f"<pre>{escape(_fmt(metrics))}</pre>"
+    parts: list[str] = []
+    linkage_rows: list[list[str]] = []
+    golden_rows: list[list[str]] = []
+    for etype, m in sorted(metrics.items()):
+        if not isinstance(m, Mapping):
+            continue
+        for kind in ("pairwise", "bcubed"):
+            figures = m.get(kind)
+            if isinstance(figures, Mapping):
+                linkage_rows.append([str(etype), kind, *(_fmt(figures.get(k))
+                                                         for k in ("precision", "recall", "f1"))])
+        golden = m.get("golden")
+        if isinstance(golden, Mapping):
+            for field, g in golden.items():
+                if isinstance(g, Mapping):
+                    golden_rows.append([str(etype), str(field), _fmt(g.get("accuracy")),
+                                        _fmt(g.get("entities"))])
+    if linkage_rows:
+        parts.append(_table(["entity type", "measure", "precision", "recall", "F1"],
+                            linkage_rows, numeric_from=2))
+    if golden_rows:
+        parts.append('<p class="note">golden value equals the true current value</p>'
+                     + _table(["entity type", "field", "accuracy", "entities"], golden_rows,
+                              numeric_from=2))
+    conflicts = metrics.get("conflicts")
+    by_kind = conflicts.get("by_kind") if isinstance(conflicts, Mapping) else None
+    if isinstance(by_kind, Mapping) and by_kind:
+        rows = [[str(k), _fmt(v.get("errors")), _fmt(v.get("detected")), _fmt(v.get("recall"))]
+                for k, v in sorted(by_kind.items()) if isinstance(v, Mapping)]
+        parts.append('<p class="note">injected errors listed in a conflict on their field</p>'
+                     + _table(["error kind", "injected", "listed", "recall"], rows,
+                              numeric_from=1))
+    if not parts:
+        parts.append("<pre>" + escape(json.dumps(metrics, ensure_ascii=False, indent=1,
+                                                 default=str)) + "</pre>")
     return "".join(parts)
 
 

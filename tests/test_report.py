@@ -94,3 +94,16 @@ def test_legal_reps_and_changes_sections(tmp_path: Path) -> None:
                         changes=changes).read_text(encoding="utf-8")
     assert "P&lt;1&gt;" in html and ID not in html
     assert "Pa, Pb" in html
+
+
+def test_metrics_render_as_tables(tmp_path: Path) -> None:
+    inputs = _inputs()
+    metrics = {"person": {"pairwise": {"precision": 0.5, "recall": 1.0, "f1": 2 / 3},
+                          "golden": {"name<x>": {"accuracy": 0.25, "entities": 4}}},
+               "conflicts": {"by_kind": {"stale": {"errors": 4, "detected": 3,
+                                                   "recall": 0.75}}}}
+    summary = {**inputs["summary"], "metrics": metrics}  # type: ignore[dict-item]
+    html = write_report(tmp_path / "m.html", **{**inputs, "summary": summary}  # type: ignore[arg-type]
+                        ).read_text(encoding="utf-8")
+    assert "<td class=\"num\">0.6667</td>" in html
+    assert "name&lt;x&gt;" in html and "<td class=\"num\">0.7500</td>" in html
