@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -38,7 +39,8 @@ from linkage.schemas import CANDIDATE_VALUE, CONFLICTS, require_fields
 
 log = logging.getLogger(__name__)
 
-__all__ = ["IDENTITY_KEYS", "KINDS", "MUTABLE_FIELDS", "SEVERITY", "find_conflicts"]
+__all__ = ["IDENTITY_KEYS", "KINDS", "MUTABLE_FIELDS", "SEVERITY", "ConflictConfig",
+           "find_conflicts"]
 
 KINDS = ("identity_conflict", "value_conflict", "stale", "invalid", "missing", "format_only")
 
@@ -61,6 +63,19 @@ _IDENTIFYING = ("id_number", "credit_code", "birth_date", "sex", "established_da
 
 #: Statuses (besides ``ok*``) whose values are still compared for stale values and conflicts.
 COMPARABLE_STATUSES = ("ambiguous",)
+
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConflictConfig:
+    """Pipeline-file options of the consistency report (``[person.conflicts]``).
+
+    ``mutable_fields`` None means :data:`MUTABLE_FIELDS` of the entity type.
+    """
+
+    mutable_fields: tuple[str, ...] | None = None
+    comparable_statuses: tuple[str, ...] = COMPARABLE_STATUSES
+
 
 SEVERITY: Mapping[str, str] = {
     "identity_conflict": "critical",

@@ -173,3 +173,28 @@ def test_entity_missing_from_golden_gets_null_golden_value() -> None:
     out = find_conflicts(records, clusters, only_b, fields=["name"]).to_pylist()
     assert [(r["entity_id"], r["kind"], r["golden_value"]) for r in out] == [
         ("A", "value_conflict", None)]
+
+
+def test_conflict_config_from_pipeline_data() -> None:
+    from pathlib import Path
+
+    from linkage.config import _build
+    from linkage.conflicts import ConflictConfig
+
+    problems: list[str] = []
+    cfg = _build(ConflictConfig, {"mutable_fields": ["address", "name"]}, "person.conflicts",
+                 problems, Path())
+    assert problems == [] and cfg is not None
+    assert cfg.mutable_fields == ("address", "name")
+    assert cfg.comparable_statuses == ("ambiguous",)
+    # With name declared mutable, an older different name is stale, not a conflict.
+    rows = [
+        _person("A", "household", D(2018, 1, 1), name=("张三", "张三", "ok")),
+        _person("A", "tax", D(2023, 1, 1), name=("张山", "张山", "ok")),
+    ]
+    records, clusters = _table(rows)
+    golden = build_golden(records, clusters, fields=["name"], survivorship=SurvivorshipConfig(),
+                          trust={"household": {}, "tax": {}})
+    out = find_conflicts(records, clusters, golden, fields=["name"],
+                         mutable_fields=cfg.mutable_fields)
+    assert [r["kind"] for r in out.to_pylist()] == ["stale"]
