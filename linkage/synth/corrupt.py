@@ -409,7 +409,9 @@ class Corruptor:
         rows = self.choose(fld, "branch_confusion", branch, self.rate("branch_confusion"))
         if len(rows):
             parent = ent.parent[entity[rows]]
-            parent_name = ent.name_old.take(pa.array(parent))
+            parent_renamed = pa.array(self.snap.as_of[rows] >= ent.rename[parent])
+            parent_name = pc.if_else(parent_renamed, ent.name_new.take(pa.array(parent)),
+                                     ent.name_old.take(pa.array(parent)))
             self.replace(fld, "branch_confusion", rows, to_list(self.values[fld], rows),
                          parent_name.to_pylist())
         renamed = self.snap.as_of >= ent.rename[entity]
