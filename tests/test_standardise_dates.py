@@ -6,7 +6,7 @@ import datetime as dt
 
 import pyarrow as pa
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from linkage.standardise import get_standardiser
@@ -107,6 +107,7 @@ def test_parse_dates_types() -> None:
     assert parse_dates(pa.array([], pa.string())).to_pylist() == []
 
 
+@settings(deadline=None)  # timing is not under test; the first call loads tables
 @given(
     st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2100, 12, 31)),
     st.sampled_from(

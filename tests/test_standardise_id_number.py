@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from linkage.standardise import get_standardiser
@@ -128,6 +128,7 @@ bodies = st.tuples(
 ).map(lambda t: f"{t[0]}{t[1]:%Y%m%d}{t[2]:03d}")
 
 
+@settings(deadline=None)  # timing is not under test; the first call loads tables
 @given(bodies, st.data())
 def test_every_substitution_flagged(body: str, data: st.DataObject) -> None:
     number = body + id_check_char(body)
@@ -139,6 +140,7 @@ def test_every_substitution_flagged(body: str, data: st.DataObject) -> None:
     assert run([typo])[0][1] != "ok"
 
 
+@settings(deadline=None)  # timing is not under test; the first call loads tables
 @given(bodies, st.integers(0, 16))
 def test_every_adjacent_transposition_flagged(body: str, pos: int) -> None:
     number = body + id_check_char(body)
@@ -147,6 +149,7 @@ def test_every_adjacent_transposition_flagged(body: str, pos: int) -> None:
         assert run([swapped])[0][1] != "ok"
 
 
+@settings(deadline=None)  # timing is not under test; the first call loads tables
 @given(
     st.sampled_from(["110105", "440524", "130503"]),
     st.dates(
@@ -166,6 +169,7 @@ def test_15_18_15_round_trip(division: str, day: object, seq: int) -> None:
     assert birth == f"{day:%Y-%m-%d}"
 
 
+@settings(deadline=None)  # timing is not under test; the first call loads tables
 @given(
     st.lists(
         st.one_of(
