@@ -108,6 +108,7 @@ class SynthConfig:
     outdated_division_per_year: float = 0.01
     outdated_division_max: float = 0.15
     address_drop_prefix: float = 0.30
+    address_drop_suffix: float = 0.10
     address_missing: float = 0.01
 
     # enterprises

@@ -30,7 +30,8 @@ Kinds written to truth/errors.parquet (field: kind <- SynthConfig rate):
     sex: missing <- sex_missing;  phone: missing <- phone_missing, typo <- phone_typo
     address: missing <- address_missing; outdated_division (former city/county name)
         <- outdated_division_base + _per_year x snapshot age, capped at _max;
-        drop_prefix (province, half the time also the city) <- address_drop_prefix
+        drop_prefix (province, half the time also the city) <- address_drop_prefix;
+        drop_suffix (省/市/自治区 left off: 广东深圳南山区) <- address_drop_suffix
     established_date, capital, status, customs_code: missing <- field_missing
     any field: stale (true when the record was updated, superseded since; not a rate)
     record: duplicate (a second record of the entity) <- within_department_duplicate
@@ -363,7 +364,8 @@ class Corruptor:
 
     def address(self) -> None:
         """Address errors: missing; outdated city/county names (more in older snapshots);
-        province (and sometimes city) dropped. The last two can combine."""
+        province (and sometimes city) dropped; 省/市 suffixes dropped. The last three can
+        combine."""
         if "address" not in self.values or self.snap.address is None:
             return
         fld = "address"
@@ -383,19 +385,26 @@ class Corruptor:
         dropped = present & (self.rng.random(self.n) < drop_rate)
         self.log.count(fld, "drop_prefix", int(present.sum()), float(present.sum()) * drop_rate)
         city_too = dropped & (self.rng.random(self.n) < 0.5)
+        suffix_rate = self.rate("address_drop_suffix")
+        short = present & (self.rng.random(self.n) < suffix_rate)
+        self.log.count(fld, "drop_suffix", int(present.sum()), float(present.sum()) * suffix_rate)
         former_city = pa.array([f[0] if f else "" for f in _FORMER]).take(pa.array(county))
         former_county = pa.array([f[1] if f else "" for f in _FORMER]).take(pa.array(county))
         province = county_column("province", county)
         city = pc.if_else(pa.array(outdated), former_city, county_column("city", county))
         cname = pc.if_else(pa.array(outdated), former_county, county_column("name", county))
+        province = pc.if_else(pa.array(short), pc.replace_substring_regex(
+            province, "(省|市|壮族自治区|回族自治区|维吾尔自治区|自治区)$", ""), province)
+        city = pc.if_else(pa.array(short), pc.replace_substring_regex(city, "市$", ""), city)
         province = pc.if_else(pa.array(dropped), "", province)
         city = pc.if_else(pa.array(city_too), "", city)
         written = join(province, city, cname, self.snap.address.detail)
         true = self.values[fld]
-        for kind, mask in (("outdated_division", outdated), ("drop_prefix", dropped)):
+        for kind, mask in (("outdated_division", outdated), ("drop_prefix", dropped),
+                           ("drop_suffix", short)):
             rows = np.flatnonzero(mask)
             self.log.add(fld, kind, rows, true.take(pa.array(rows)), written.take(pa.array(rows)))
-        changed = outdated | dropped
+        changed = outdated | dropped | short
         self.values[fld] = pc.if_else(pa.array(changed), written, true)
         self.touched[fld] |= changed
 
