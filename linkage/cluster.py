@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from scipy.sparse import coo_matrix  # type: ignore[import-untyped]
 from scipy.sparse.csgraph import connected_components  # type: ignore[import-untyped]
 
-from linkage.golden import distinct_per_group
+from linkage.golden import _record_rank, distinct_per_group
 from linkage.schemas import CLUSTERS, RECORD_BASE, SCORED_PAIRS, require_columns
 
 log = logging.getLogger(__name__)
@@ -188,13 +188,12 @@ def default_entity_ids(
     """
     if n_clusters == 0:
         return pa.array([], pa.string())
-    rank = np.empty(records.num_rows, dtype=np.int64)
-    by_key = pc.sort_indices(records, sort_keys=[("source", "ascending"),
-                                                 ("source_key", "ascending")])
-    rank[by_key.to_numpy()] = np.arange(records.num_rows)
+    rank = _record_rank(records)
+    by_key = np.empty(records.num_rows, dtype=np.int64)
+    by_key[rank] = np.arange(records.num_rows)
     best = np.full(n_clusters, np.iinfo(np.int64).max)
     np.minimum.at(best, labels, rank)
-    rep = by_key.to_numpy()[best]
+    rep = by_key[best]
     sources = records["source"].take(pa.array(rep)).to_pylist()
     keys = records["source_key"].take(pa.array(rep)).to_pylist()
     prefix = entity_prefix(entity_type)

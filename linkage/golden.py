@@ -486,8 +486,10 @@ def _days(records: pa.Table) -> np.ndarray:
 
 def _record_rank(records: pa.Table) -> np.ndarray:
     """Rank of each record by (source, source_key): the order-free final tie-break."""
-    order = pc.sort_indices(records.select(["source", "source_key"]),
-                            sort_keys=[("source", "ascending"), ("source_key", "ascending")])
+    keys = pa.table({"source": _string(records["source"]),
+                     "source_key": _string(records["source_key"])})
+    order = pc.sort_indices(keys, sort_keys=[("source", "ascending"),
+                                             ("source_key", "ascending")])
     rank = np.empty(records.num_rows, dtype=np.int64)
     rank[order.to_numpy()] = np.arange(records.num_rows)
     return rank

@@ -198,3 +198,12 @@ def test_no_cluster_holds_two_valid_identities(n: int, data: st.DataObject) -> N
     for e in entity.values():
         sizes[e] = sizes.get(e, 0) + 1
     assert out["cluster_size"].to_pylist() == [sizes[entity[r]] for r in range(n)]
+
+
+def test_dictionary_encoded_sources_give_the_same_ids() -> None:
+    recs = _records(4, sources=["tax", "household", "tax", "courts"])
+    scored = _scored([(0, 1, 0.99), (2, 3, 0.99)])
+    plain = cluster(recs, scored, entity_type="person", threshold=0.9)
+    encoded = recs.set_column(1, "source", pa.compute.dictionary_encode(recs["source"]))
+    again = cluster(encoded, scored, entity_type="person", threshold=0.9)
+    assert again["entity_id"].to_pylist() == plain["entity_id"].to_pylist()
