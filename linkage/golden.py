@@ -21,8 +21,9 @@ Rules (strings in the pipeline file):
 Reported besides the rules: ``unanimous`` (no record disagrees) and ``tie_break``.
 Fields that must come from one record together (an address's parts) are declared as
 ``groups``: the group's first field decides with its own chain and the others follow it.
-``derive`` fills a field no record has from a derived column (``birth_date`` from
-``id_number__birth_date``), with rule ``derived:<column>``.
+``derive`` adds each record's derived column as one more candidate of a field
+(``birth_date`` from ``id_number__birth_date``, only where the ID is valid): it votes in
+``frequent`` and fills gaps; a value no record wrote is reported as ``derived:<column>``.
 """
 
 from __future__ import annotations
@@ -75,8 +76,8 @@ class SurvivorshipConfig:
     fields that change over time do better with ``recent`` first.
 
     ``groups`` lists fields that must come from the same record; the first field of a
-    group decides for all of them. ``derive`` maps a field to a derived column that fills
-    it when no record has a value (``birth_date = "id_number__birth_date"``).
+    group decides for all of them. ``derive`` maps a field to a derived column whose values
+    join the candidates (``birth_date = "id_number__birth_date"``).
     """
 
     default: tuple[Rule, ...] = ("valid", "frequent", "trust", "recent")
