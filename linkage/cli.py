@@ -103,7 +103,7 @@ def _format_summary(summary: dict[str, Any], result: Any, out: Path, *, demo: bo
             continue
         lines.append(f"{etype}: {o['records']} records, {o['candidate_pairs']} candidate pairs, "
                      f"{o['links']} links, {o['entities']} entities")
-    lines.append(f"records flagged with a problem: {summary['records_flagged']}")
+    lines.append(f"records carrying a flag: {summary['records_flagged']}")
     kinds = summary["conflicts_by_kind"]
     lines.append("conflicts by kind: " + (", ".join(f"{k} {n}" for k, n in kinds.items())
                                           or "none"))
