@@ -107,3 +107,34 @@ def test_metrics_render_as_tables(tmp_path: Path) -> None:
                         ).read_text(encoding="utf-8")
     assert "<td class=\"num\">0.6667</td>" in html
     assert "name&lt;x&gt;" in html and "<td class=\"num\">0.7500</td>" in html
+
+
+def test_report_markup_is_balanced(tmp_path: Path) -> None:
+    from html.parser import HTMLParser
+
+    void = {"meta", "br", "img", "hr", "input", "link"}
+
+    class Checker(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stack: list[str] = []
+            self.errors: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: object) -> None:
+            if tag not in void:
+                self.stack.append(tag)
+
+        def handle_startendtag(self, tag: str, attrs: object) -> None:
+            pass
+
+        def handle_endtag(self, tag: str) -> None:
+            if not self.stack or self.stack[-1] != tag:
+                self.errors.append(f"unexpected </{tag}> with open {self.stack[-3:]}")
+            else:
+                self.stack.pop()
+
+    html = write_report(tmp_path / "b.html", **_inputs()).read_text(  # type: ignore[arg-type]
+        encoding="utf-8")
+    checker = Checker()
+    checker.feed(html)
+    assert checker.errors == [] and checker.stack == []
