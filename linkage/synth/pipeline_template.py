@@ -171,7 +171,11 @@ def pipeline_toml(name: str, files: Iterable[DepartmentFile], entity_types: Iter
     ]
     parts += [source_toml(spec, config) for spec in files if spec.entity_type in types]
     if "person" in types:
-        parts += ["[person]\n", _fields_toml("person"), PERSON_LINKING]
+        # Two different valid ID numbers never belong to one person (a wrong digit breaks
+        # the check character, so a typo never looks valid). Enterprises declare none: their
+        # code column mixes credit codes and legacy numbers, equal only via the org code.
+        parts += ["[person]\nidentity_fields = [\"id_number\"]\n", _fields_toml("person"),
+                  PERSON_LINKING]
     if "enterprise" in types:
         parts += ["[enterprise]\n", _fields_toml("enterprise"), ENTERPRISE_LINKING]
     return "\n".join(parts)
