@@ -172,7 +172,7 @@ def test_error_log_rows_change_the_value(world: Path) -> None:
     same = pc.equal(errors["true_value"], errors["written_value"])
     assert not pc.any(pc.fill_null(same, False)).as_py()
     kinds = set(errors.column("kind").to_pylist())
-    assert {"missing", "stale", "masked", "id15", "char_error", "drop_prefix",
+    assert {"missing", "stale", "masked", "id15", "homophone", "drop_prefix",
             "legal_form_variant", "region_prefix", "duplicate"} <= kinds
 
 
@@ -233,10 +233,10 @@ def test_config_rejects_bad_rates() -> None:
 
 
 def test_rates_follow_the_config(tmp_path: Path) -> None:
-    config = SynthConfig(name_char_error=0.0, id_typo=0.2, department_rates={})
+    config = SynthConfig(name_homophone=0.0, id_typo=0.2, department_rates={})
     generate(persons=500, enterprises=0, seed=1, out=tmp_path, config=config)
     errors = pq.read_table(tmp_path / "truth" / "errors.parquet").to_pylist()
-    person_names = [e for e in errors if e["field"] == "name" and e["kind"] == "char_error"]
+    person_names = [e for e in errors if e["field"] == "name" and e["kind"] == "homophone"]
     assert person_names == []
     typos = [e for e in errors if e["field"] == "id_number" and e["kind"] == "typo"]
     manifest = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))

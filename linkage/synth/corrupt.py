@@ -17,8 +17,9 @@ Kinds written to truth/errors.parquet (field: kind <- SynthConfig rate):
         fullwidth <- id_fullwidth; spaced <- id_spaced
     name, legal_rep_name (persons): missing <- name_missing; rare_char (written ?, □,
         a homophone or pinyin) <- rare_char_replaced; minority_order <- minority_order_swap;
-        minority_separator <- minority_separator; char_error (homophone / look-alike)
-        <- name_char_error; traditional <- traditional; traditional_hmt <- traditional_hmt
+        minority_separator <- minority_separator; homophone (often also alike in shape)
+        <- name_homophone; lookalike <- name_lookalike; traditional <- traditional;
+        traditional_hmt <- traditional_hmt
     name (enterprises): missing <- field_missing; branch_confusion (parent's name on a
         branch) <- branch_confusion; former_name <- former_name_per_year x snapshot lag;
         abbreviated <- abbreviated_name; legal_form_variant <- legal_form_variant;
@@ -61,7 +62,8 @@ from linkage.synth.snapshot import Snapshot
 Fn = Callable[[str, float], str | None]
 
 _FULLWIDTH = str.maketrans({chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)})
-_CONFUSABLE_CLASS = "[" + "".join(words.CONFUSABLE) + "]"
+_HOMOPHONE_CLASS = "[" + "".join(words.HOMOPHONES) + "]"
+_LOOKALIKE_CLASS = "[" + "".join(words.LOOKALIKES) + "]"
 _RARE_CLASS = "[" + "".join(words.RARE_CHARS) + "]"
 _PLACEHOLDERS = ("000000000000000000", "111111111111111111", "123456789012345678")
 _FORMER = [former_names(c) for c in COUNTIES]
@@ -78,7 +80,8 @@ def _traditional_class() -> str:
     traditional form (checking characters, not whole values, keeps this vectorised)."""
     from linkage.synth.divisions import CITY_RENAMES, COUNTY_RENAMES
 
-    texts = [*(s for s, _ in words.SURNAMES), *words.CONFUSABLE, *words.CONFUSABLE.values(),
+    texts = [*(s for s, _ in words.SURNAMES), *words.HOMOPHONES, *words.HOMOPHONES.values(),
+             *words.LOOKALIKES, *words.LOOKALIKES.values(),
              *words.RARE_CHARS, *words.COMMON_NAMES_MALE, *words.COMMON_NAMES_FEMALE,
              *words.MINORITY_PARTS, *words.TRADE_CHARS, *words.INDUSTRIES, *words.ROADS,
              *words.COMMUNITIES, *(f for f, _ in words.LEGAL_FORMS),
@@ -188,13 +191,16 @@ def _missing(value: str, u: float) -> None:
     return None
 
 
-def _char_error(value: str, u: float) -> str:
-    positions = [i for i, c in enumerate(value) if i > 0 and c in words.CONFUSABLE]
-    if not positions:
-        return value
-    i = positions[int(u * len(positions))]
-    options = words.CONFUSABLE[value[i]]
-    return value[:i] + options[int((u * 7919) % 1 * len(options))] + value[i + 1:]
+def _char_error(table: dict[str, str]) -> Fn:
+    """Replace one given-name character found in ``table`` by one of its entries."""
+    def fn(value: str, u: float) -> str:
+        positions = [i for i, c in enumerate(value) if i > 0 and c in table]
+        if not positions:
+            return value
+        i = positions[int(u * len(positions))]
+        options = table[value[i]]
+        return value[:i] + options[int((u * 7919) % 1 * len(options))] + value[i + 1:]
+    return fn
 
 
 def _rare_replaced(value: str, u: float) -> str:
@@ -334,7 +340,7 @@ class Corruptor:
 
     def person_name(self, fld: str, hmt: BoolArray | None) -> None:
         """Name errors: missing, rare character replaced, minority-name separator and order,
-        confusable character, traditional characters."""
+        homophone or look-alike character, traditional characters."""
         if fld not in self.values:
             return
         every = self.everyone()
@@ -345,8 +351,10 @@ class Corruptor:
         self.apply(fld, "minority_order", dotted, self.rate("minority_order_swap"), _swap_order)
         self.apply(fld, "minority_separator", dotted, self.rate("minority_separator"),
                    _separator)
-        self.apply(fld, "char_error", self.matches(fld, "^." + ".*" + _CONFUSABLE_CLASS),
-                   self.rate("name_char_error"), _char_error)
+        self.apply(fld, "homophone", self.matches(fld, "^..*" + _HOMOPHONE_CLASS),
+                   self.rate("name_homophone"), _char_error(words.HOMOPHONES))
+        self.apply(fld, "lookalike", self.matches(fld, "^..*" + _LOOKALIKE_CLASS),
+                   self.rate("name_lookalike"), _char_error(words.LOOKALIKES))
         convertible = self._convertible(fld)
         if hmt is not None:
             self.apply(fld, "traditional_hmt", convertible & hmt, self.rate("traditional_hmt"),
