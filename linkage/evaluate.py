@@ -21,6 +21,11 @@ Definitions (per entity type):
 - conflict recall per error kind: an injected error (truth/errors.parquet) counts as
   detected when a conflict on the same field lists the erroneous record among its
   candidates.
+- standardisation repair per error kind (when ``records`` carries the standardised field
+  columns, as a run's records.parquet does): share of injected errors whose record's
+  standardised value equals the true value (full-width or spaced IDs, 15-digit numbers,
+  traditional characters should be repaired; typos and wrong values cannot be). Stale
+  values, missing values and duplicates are not repair questions and are left out.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from linkage.errors import SchemaError
-from linkage.schemas import require_fields
+from linkage.schemas import ENTERPRISE_FIELDS, PERSON_FIELDS, require_fields
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +84,13 @@ def evaluate(
                                                 observable=observable)
         result[etype] = metrics
     errors_path = truth_dir / "errors.parquet"
-    if conflicts is not None and errors_path.exists():
-        result["conflicts"] = conflict_recall(joined, conflicts, _read(errors_path))
+    fields = [f for f in (*PERSON_FIELDS, *ENTERPRISE_FIELDS) if f in records.column_names]
+    if errors_path.exists() and (conflicts is not None or fields):
+        errors = _read(errors_path)
+        if conflicts is not None:
+            result["conflicts"] = conflict_recall(joined, conflicts, errors)
+        if fields:
+            result["standardisation"] = standardisation_repair(records, errors)
     return result
 
 
@@ -88,7 +98,11 @@ def evaluate_run(truth_dir: Path, run_dir: Path) -> dict[str, Any]:
     """:func:`evaluate` on a run directory (records.parquet, golden_<type>.parquet,
     conflicts.parquet as written by ``linkage run``)."""
     run_dir = Path(run_dir)
-    records = _read(run_dir / "records.parquet", columns=[*_KEY, "entity_id"])
+    path = run_dir / "records.parquet"
+    present = set(pq.read_schema(path).names) if path.exists() else set()
+    fields = list(dict.fromkeys(f for f in (*PERSON_FIELDS, *ENTERPRISE_FIELDS)
+                                if f in present))
+    records = _read(path, columns=[*_KEY, "entity_id", *fields])
     golden = {
         path.stem.removeprefix("golden_"): pq.read_table(path)
         for path in sorted(run_dir.glob("golden_*.parquet"))
@@ -243,19 +257,53 @@ def conflict_recall(run: pa.Table, conflicts: pa.Table, errors: pa.Table) -> dic
     listed = _conflict_members(conflicts)
     flagged = errors.join(listed, keys=[*_KEY, "field"], join_type="left outer")
     hit = pc.fill_null(flagged.column("detected"), False).to_numpy(zero_copy_only=False)
-    kinds = flagged.column("kind").to_numpy(zero_copy_only=False)
-    fields = flagged.column("field").to_numpy(zero_copy_only=False)
-    by_kind: dict[str, Any] = {}
-    by_field_kind: dict[str, Any] = {}
-    for key_arr, target in ((kinds, by_kind), (np.char.add(np.char.add(
-            fields.astype(str), ":"), kinds.astype(str)), by_field_kind)):
-        labels, inverse = np.unique(key_arr.astype(str), return_inverse=True)
-        totals = np.bincount(inverse, minlength=len(labels))
-        found = np.bincount(inverse, weights=hit.astype(np.float64), minlength=len(labels))
-        for label, total, got in zip(labels.tolist(), totals, found, strict=True):
-            target[label] = {"errors": int(total), "detected": int(got),
-                             "recall": float(got / total) if total else None}
+    kinds = flagged.column("kind").to_numpy(zero_copy_only=False).astype(str)
+    fields = flagged.column("field").to_numpy(zero_copy_only=False).astype(str)
+    by_kind = _rates(kinds, hit, "detected")
+    by_field_kind = _rates(np.char.add(np.char.add(fields, ":"), kinds), hit, "detected")
     return {"by_kind": by_kind, "by_field_kind": by_field_kind}
+
+
+_NOT_REPAIRABLE = ("stale", "missing", "duplicate")
+
+
+def standardisation_repair(records: pa.Table, errors: pa.Table) -> dict[str, Any]:
+    """Per error kind (and field:kind): share of injected errors whose record's
+    standardised value equals the true value."""
+    errors = errors.filter(pc.invert(pc.is_in(errors.column("kind"),
+                                              value_set=pa.array(_NOT_REPAIRABLE))))
+    parts: list[pa.Table] = []
+    for fld in sorted(set(errors.column("field").to_pylist())):
+        if fld not in records.column_names:
+            continue
+        mine = errors.filter(pc.equal(errors.column("field"), fld))
+        values = records.select([*_KEY, fld]).rename_columns([*_KEY, "standardised"])
+        values = values.cast(pa.schema([(n, pa.string()) for n in values.column_names]))
+        both = mine.join(values, keys=_KEY, join_type="inner")
+        repaired = pc.fill_null(pc.equal(_normalise(both.column("standardised")),
+                                         _normalise(both.column("true_value"))), False)
+        parts.append(pa.table({"field": both.column("field"), "kind": both.column("kind"),
+                               "hit": repaired}))
+    if not parts:
+        return {"by_kind": {}, "by_field_kind": {}}
+    table = pa.concat_tables(parts)
+    hit = table.column("hit").to_numpy(zero_copy_only=False).astype(bool)
+    kinds = table.column("kind").to_numpy(zero_copy_only=False).astype(str)
+    fields = table.column("field").to_numpy(zero_copy_only=False).astype(str)
+    return {
+        "by_kind": _rates(kinds, hit, "repaired"),
+        "by_field_kind": _rates(np.char.add(np.char.add(fields, ":"), kinds), hit, "repaired"),
+    }
+
+
+def _rates(labels: np.ndarray, hit: np.ndarray, what: str) -> dict[str, Any]:
+    """Per label: errors, hits and their share."""
+    names, inverse = np.unique(labels, return_inverse=True)
+    totals = np.bincount(inverse, minlength=len(names))
+    found = np.bincount(inverse, weights=hit.astype(np.float64), minlength=len(names))
+    rate = "recall" if what == "detected" else "rate"
+    return {str(n): {"errors": int(t), what: int(f), rate: float(f / t) if t else None}
+            for n, t, f in zip(names.tolist(), totals, found, strict=True)}
 
 
 def _conflict_members(conflicts: pa.Table) -> pa.Table:

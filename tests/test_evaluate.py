@@ -202,3 +202,28 @@ def test_golden_accuracy_over_observable_entities(truth_dir: Path) -> None:
     assert golden["phone"]["accuracy_observable"] == 1.0
     assert golden["name"]["entities_observable"] == 3
     assert "accuracy_observable" not in golden["capital"]  # no department holds it
+
+
+def test_standardisation_repair_per_kind(truth_dir: Path) -> None:
+    """T1's name error was undone by standardisation, H2's full-width ID was too, T2's ID
+    typo was not; the stale phone is not a repair question."""
+    pq.write_table(pa.table({
+        "source": ["tax", "tax", "household", "tax"],
+        "entity_type": ["person"] * 4,
+        "source_key": ["T1", "T2", "H2", "T2"],
+        "field": ["name", "id_number", "id_number", "phone"],
+        "kind": ["traditional", "typo", "fullwidth", "stale"],
+        "true_value": ["张伟", "11010519491231002X", "11010519491231002X", "139"],
+        "written_value": ["張偉", "11010519491231003X", "１１０１０５１９４９１２３１００２Ｘ",
+                          "138"],
+    }), truth_dir / "errors.parquet")
+    records = _records().append_column("name", pa.array(["张伟", "张伟", None, "李娜"]))
+    records = records.append_column("id_number", pa.array(
+        [None, None, "11010519491231003X", "11010519491231002X"]))
+    result = evaluate(records, truth_dir)["standardisation"]
+    assert result["by_kind"] == {
+        "fullwidth": {"errors": 1, "repaired": 1, "rate": 1.0},
+        "traditional": {"errors": 1, "repaired": 1, "rate": 1.0},
+        "typo": {"errors": 1, "repaired": 0, "rate": 0.0},
+    }
+    assert result["by_field_kind"]["id_number:typo"]["errors"] == 1
