@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a pipeline file")
     run.add_argument("pipeline", type=Path, help="pipeline file (TOML)")
     run.add_argument("--out", type=Path, required=True, help="output directory")
+    run.add_argument("--previous", type=Path, default=None, metavar="RUN_DIR",
+                     help="a previous run's output: entity ids carry over, changes are logged")
     run.set_defaults(handler=_cmd_run)
 
     gen = sub.add_parser("generate", help="write synthetic departmental data with ground truth")
@@ -77,19 +79,36 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    return _run_and_report(args.pipeline, args.out, demo=False)
+    return _run_and_report(args.pipeline, args.out, demo=False, previous=args.previous)
 
 
-def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool) -> int:
+def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
+                    previous: Path | None = None) -> int:
     from linkage.outputs import run_summary, write_outputs
     from linkage.pipeline import Pipeline
 
     pipeline = Pipeline.from_toml(pipeline_path)
-    result = pipeline.run(progress=sys.stderr.isatty())
+    earlier = _previous_records(previous) if previous is not None else None
+    result = pipeline.run(previous=earlier, progress=sys.stderr.isatty())
     write_outputs(result, out)
     summary = run_summary(result)
     print(_format_summary(summary, result, out, demo=demo))
     return 0
+
+
+def _previous_records(run_dir: Path) -> Any:
+    """The (source, source_key, entity_id) of a previous run's records.parquet."""
+    import pyarrow.parquet as pq
+
+    path = run_dir / "records.parquet"
+    if not path.is_file():
+        raise LinkageError(f"--previous {run_dir}: no records.parquet there (is it a run's "
+                           f"output directory?)")
+    wanted = ["source", "source_key", "entity_type", "entity_id"]
+    try:
+        return pq.read_table(path, columns=wanted)
+    except (OSError, ValueError, KeyError) as exc:
+        raise LinkageError(f"--previous {run_dir}: cannot read records.parquet ({exc})") from None
 
 
 def _format_summary(summary: dict[str, Any], result: Any, out: Path, *, demo: bool) -> str:
@@ -128,19 +147,24 @@ def _metrics_lines(metrics: dict[str, Any] | None) -> list[str]:
 
 
 def _quality_lines(result: Any) -> list[str]:
+    """The department scorecard: the four quality dimensions, each department overall."""
+    import pyarrow.compute as pc
+
     quality = result.quality
-    if quality.num_rows == 0:
+    if quality.num_rows == 0 or "scope" not in quality.column_names:
         return []
-    lines = ["department scorecard (mean over fields: completeness / validity / consistency):"]
-    grouped = quality.group_by(["source", "entity_type"]).aggregate(
-        [("completeness", "mean"), ("validity", "mean"), ("consistency", "mean")]
-    ).sort_by([("entity_type", "ascending"), ("source", "ascending")])
-    for row in grouped.to_pylist():
-        def pct(v: float | None) -> str:
-            return "  n/a" if v is None else f"{v:5.1%}"
+    rows = quality.filter(pc.equal(quality.column("scope"), "source")).sort_by(
+        [("entity_type", "ascending"), ("source", "ascending")]).to_pylist()
+    dims = ("correctness", "timeliness", "completeness", "consistency", "overall")
+    lines = ["department scorecard (share of values, 0-100%):",
+             f"  {'type':<10} {'department':<18} " + " ".join(f"{d:>12}" for d in dims)]
+
+    def pct(v: float | None) -> str:
+        return f"{'n/a':>12}" if v is None else f"{v:>12.1%}"
+
+    for row in rows:
         lines.append(f"  {row['entity_type']:<10} {row['source']:<18} "
-                     f"{pct(row['completeness_mean'])} / {pct(row['validity_mean'])} / "
-                     f"{pct(row['consistency_mean'])}")
+                     + " ".join(pct(row.get(d)) for d in dims))
     return lines
 
 

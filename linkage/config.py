@@ -27,6 +27,7 @@ Layout of a pipeline file::
     [[person.comparisons]] ... # see linkage.compare.Comparison
     [person.scoring] ...       # see linkage.score.ScoringConfig
     [person.survivorship] ...  # see linkage.golden.SurvivorshipConfig
+    [person.conflicts] ...     # see linkage.conflicts.ConflictConfig
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from linkage.block import BlockingPass
 from linkage.compare import Comparison
+from linkage.conflicts import ConflictConfig
 from linkage.errors import ConfigError
 from linkage.golden import SurvivorshipConfig
 from linkage.schemas import ENTITY_TYPES
@@ -109,14 +111,17 @@ class EntityConfig:
     comparisons: tuple[Comparison, ...]
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     survivorship: SurvivorshipConfig = field(default_factory=SurvivorshipConfig)
-    #: Fields whose two different valid values can never belong to one entity
-    #: (``id_number`` for persons, ``credit_code`` for enterprises).
+    conflicts: ConflictConfig = field(default_factory=ConflictConfig)
+    #: Fields (or derived columns) whose two different valid values can never belong to
+    #: one entity (``id_number`` for persons, ``credit_code__org_code`` for enterprises).
     identity_fields: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        missing_identity = [f for f in self.identity_fields if f not in self.fields]
+        missing_identity = [f for f in self.identity_fields
+                            if f.split("__", 1)[0] not in self.fields]
         if missing_identity:
-            raise ValueError(f"identity_fields {missing_identity} are not declared in fields")
+            raise ValueError(f"identity_fields {missing_identity} are not declared fields or "
+                             f"derived columns of them")
         unknown = [s for s in self.fields.values() if s not in STANDARDISERS]
         if unknown:
             raise ValueError(

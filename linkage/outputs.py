@@ -43,6 +43,10 @@ def write_outputs(result: PipelineResult, out_dir: str | Path) -> dict[str, Path
         written[f"golden_{etype}"] = write_parquet(table, out / f"golden_{etype}.parquet")
     written["conflicts"] = write_parquet(result.conflicts, out / "conflicts.parquet")
     written["quality"] = write_parquet(result.quality, out / "quality.parquet")
+    if result.legal_reps is not None:
+        written["legal_reps"] = write_parquet(result.legal_reps, out / "legal_reps.parquet")
+    written["entity_changes"] = write_parquet(result.entity_changes,
+                                              out / "entity_changes.parquet")
     report = _write_report(result, out)
     if report is not None:
         written["report"] = report

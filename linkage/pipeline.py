@@ -25,8 +25,10 @@ from linkage.cluster import cluster
 from linkage.compare import compare
 from linkage.config import EntityConfig, PipelineConfig, load_pipeline
 from linkage.conflicts import find_conflicts
+from linkage.entity_ids import ENTITY_CHANGES, assign_entity_ids
 from linkage.errors import LinkageError
 from linkage.golden import build_golden
+from linkage.legal_rep import prefer_person_names, resolve_legal_reps
 from linkage.quality import source_quality
 from linkage.schemas import CONFLICTS, SOURCE_QUALITY
 from linkage.score import FellegiSunter
@@ -52,8 +54,9 @@ class EntityResult:
     scored: pa.Table
     clusters: pa.Table
     golden: pa.Table
-    conflicts: pa.Table
-    quality: pa.Table
+    changes: pa.Table = field(default_factory=ENTITY_CHANGES.empty_table)
+    conflicts: pa.Table = field(default_factory=CONFLICTS.empty_table)
+    quality: pa.Table = field(default_factory=SOURCE_QUALITY.empty_table)
 
 
 @dataclass
@@ -66,6 +69,14 @@ class PipelineResult:
     records: pa.Table
     timings: dict[str, float] = field(default_factory=dict)
     metrics: dict[str, Any] | None = None
+    #: enterprise -> legal representative (person entity) edges, when both types ran
+    legal_reps: pa.Table | None = None
+
+    @property
+    def entity_changes(self) -> pa.Table:
+        """Entity-id merges, splits, new and retired ids against the previous run."""
+        return pa.concat_tables([e.changes for e in self.entities.values()] or
+                                [ENTITY_CHANGES.empty_table()])
 
     @property
     def clusters(self) -> pa.Table:
@@ -128,48 +139,54 @@ class Pipeline:
         """Load and validate a pipeline file."""
         return cls(load_pipeline(path))
 
-    def run(self, records: pa.Table | None = None, *, progress: bool = False) -> PipelineResult:
-        """Run every stage. ``records`` (a RecordTable) replaces reading the sources."""
+    def run(
+        self,
+        records: pa.Table | None = None,
+        *,
+        previous: pa.Table | None = None,
+        progress: bool = False,
+    ) -> PipelineResult:
+        """Run every stage. ``records`` (a RecordTable) replaces reading the sources;
+        ``previous`` (a previous run's records: source, source_key, entity_id) keeps entity
+        ids stable across runs and logs merges and splits."""
         timings: dict[str, float] = {}
         with _timed(timings, "read"):
             raw = records if records is not None else read_sources(self.config)
         entities: dict[str, EntityResult] = {}
         etypes = self.config.entity_types
-        bar = tqdm(total=len(etypes) * len(STAGES), disable=not progress, unit="stage",
+        bar = tqdm(total=len(etypes) * len(STAGES) + 1, disable=not progress, unit="stage",
                    desc="linkage", leave=False)
         try:
             for etype in etypes:
-                section = self.config.entity(etype)
-                assert section is not None
                 subset = raw.filter(pc.equal(raw.column("entity_type"), etype))
-                entities[etype] = self._run_entity(etype, section, subset, timings, bar)
+                entities[etype] = self._link(etype, subset, previous, timings, bar)
+            with _timed(timings, "legal_reps"):
+                legal_reps = _resolve_legal_reps(entities)
+            bar.update(1)
+            for etype, entity in entities.items():
+                self._report(etype, entity, timings, bar)
         finally:
             bar.close()
         combined = _records_with_entities(raw, entities)
         result = PipelineResult(config=self.config, raw_records=raw, entities=entities,
-                                records=combined, timings=timings)
+                                records=combined, timings=timings, legal_reps=legal_reps)
         if self.config.truth is not None and self.config.truth.is_dir():
             with _timed(timings, "evaluate"):
                 result.metrics = _evaluate(result)
         return result
 
-    def _run_entity(
+    def _link(
         self,
         etype: str,
-        section: EntityConfig,
         subset: pa.Table,
+        previous: pa.Table | None,
         timings: dict[str, float],
         bar: Any,
     ) -> EntityResult:
+        """standardise -> block -> compare -> score -> cluster -> golden for one type."""
+        section = self._section(etype)
         fields = list(section.fields)
-
-        def step(name: str, fn: Callable[[], T]) -> T:
-            bar.set_postfix_str(f"{etype}: {name}")
-            with _timed(timings, f"{etype}.{name}"):
-                out = fn()
-            bar.update(1)
-            return out
-
+        step = _stepper(etype, timings, bar)
         records = step("standardise", lambda: standardise(subset, section.fields))
         records = _merge_read_flags(records, subset)
         blocking = step("block", lambda: block(records, section.blocking))
@@ -181,20 +198,40 @@ class Pipeline:
             return model.predict(vectors)
 
         scored = step("score", fit_predict)
-        clusters = step("cluster", lambda: cluster(
-            records, scored, entity_type=etype, threshold=section.scoring.link_threshold,
-            identity_fields=section.identity_fields))
+
+        def cluster_stably() -> tuple[pa.Table, pa.Table]:
+            found = cluster(records, scored, entity_type=etype,
+                            threshold=section.scoring.link_threshold,
+                            identity_fields=section.identity_fields)
+            return assign_entity_ids(found, records, previous)
+
+        clusters, changes = step("cluster", cluster_stably)
         trust = self._trust(etype, fields)
         golden = step("golden", lambda: build_golden(
             records, clusters, fields=fields, survivorship=section.survivorship, trust=trust))
-        conflicts = step("conflicts", lambda: find_conflicts(records, clusters, golden,
-                                                             fields=fields))
-        quality = step("quality", lambda: source_quality(records, clusters, golden,
-                                                         fields=fields))
         log.info("%s: %d records -> %d candidate pairs -> %d entities", etype,
                  records.num_rows, blocking.pairs.num_rows, golden.num_rows)
         return EntityResult(etype, records, blocking, vectors, model, scored, clusters,
-                            golden, conflicts, quality)
+                            golden, changes)
+
+    def _report(self, etype: str, entity: EntityResult, timings: dict[str, float],
+                bar: Any) -> None:
+        """Conflicts and quality, once golden records are final (after legal reps)."""
+        section = self._section(etype)
+        fields = list(section.fields)
+        step = _stepper(etype, timings, bar)
+        entity.conflicts = step("conflicts", lambda: find_conflicts(
+            entity.records, entity.clusters, entity.golden, fields=fields,
+            mutable_fields=section.conflicts.mutable_fields,
+            comparable_statuses=section.conflicts.comparable_statuses))
+        entity.quality = step("quality", lambda: source_quality(
+            entity.records, entity.clusters, entity.golden, fields=fields))
+
+    def _section(self, etype: str) -> EntityConfig:
+        section = self.config.entity(etype)
+        if section is None:
+            raise LinkageError(f"this pipeline has no [{etype}] section")
+        return section
 
     def _trust(self, etype: str, fields: list[str]) -> dict[str, dict[str, float]]:
         """department -> field -> trust, complete for every field (defaults filled in)."""
@@ -208,12 +245,40 @@ class Pipeline:
         return trust
 
 
-def run_pipeline(path: str | Path, *, progress: bool = False) -> PipelineResult:
+def run_pipeline(path: str | Path, *, previous: pa.Table | None = None,
+                 progress: bool = False) -> PipelineResult:
     """Load a pipeline file and run it."""
-    return Pipeline.from_toml(path).run(progress=progress)
+    return Pipeline.from_toml(path).run(previous=previous, progress=progress)
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+def _stepper(etype: str, timings: dict[str, float], bar: Any) -> Callable[..., Any]:
+    """Run one named stage of ``etype``: timed, and shown on the progress bar."""
+
+    def step(name: str, fn: Callable[[], T]) -> T:
+        bar.set_postfix_str(f"{etype}: {name}")
+        with _timed(timings, f"{etype}.{name}"):
+            out = fn()
+        bar.update(1)
+        return out
+
+    return step
+
+
+def _resolve_legal_reps(entities: dict[str, EntityResult]) -> pa.Table | None:
+    """Tie each enterprise's legal representative to a person entity, and let the person's
+    golden name settle disagreements over ``legal_rep_name``. Needs both entity types."""
+    person, enterprise = entities.get("person"), entities.get("enterprise")
+    if person is None or enterprise is None:
+        return None
+    edges = resolve_legal_reps(enterprise.golden, person.records, person.clusters,
+                               enterprises=enterprise.records,
+                               enterprise_clusters=enterprise.clusters)
+    enterprise.golden = prefer_person_names(enterprise.golden, edges, person.golden,
+                                            enterprise.records, enterprise.clusters)
+    return edges
 
 
 @contextmanager

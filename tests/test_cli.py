@@ -104,3 +104,32 @@ def test_generate_run_evaluate_round_trip(tmp_path: Path,
     metrics = json.loads(last)
     assert metrics["person"]["pairwise"]["f1"] >= 0.8
     assert metrics["enterprise"]["pairwise"]["f1"] >= 0.8
+
+
+def test_rerun_from_previous_output_keeps_entity_ids(tiny_dir: Path, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main(["run", str(tiny_dir / "pipeline.toml"), "--out", str(first)]) == 0
+    # The tax department's file arrives without its last row: that entity loses a record.
+    tax = tiny_dir / "tax.csv"
+    tax.write_bytes(b"".join(tax.read_bytes().splitlines(keepends=True)[:-1]))
+    assert main(["run", str(tiny_dir / "pipeline.toml"), "--out", str(second),
+                 "--previous", str(first)]) == 0
+    before = {(r["source"], r["source_key"]): r["entity_id"]
+              for r in pq.read_table(first / "records.parquet").to_pylist()}
+    after = {(r["source"], r["source_key"]): r["entity_id"]
+             for r in pq.read_table(second / "records.parquet").to_pylist()}
+    assert len(after) == len(before) - 1
+    assert all(after[k] == before[k] for k in after)
+    changes = pq.read_table(second / "entity_changes.parquet").to_pylist()
+    assert changes == [], changes
+
+
+def test_previous_that_is_not_a_run_directory_is_a_clear_error(
+    tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["run", str(tiny_dir / "pipeline.toml"), "--out", str(tmp_path / "o"),
+                 "--previous", str(tmp_path)])
+    assert code == 2
+    assert "no records.parquet" in capsys.readouterr().err
