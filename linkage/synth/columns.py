@@ -90,12 +90,14 @@ def date_strings(days: IntArray, style: str) -> pa.Array:
     """Dates (days since epoch; below -30000 = null) in a department's style.
 
     Styles: ``iso`` 2020-03-05, ``compact`` 20200305, ``slash`` 2020/3/5, ``dot`` 2020.3.5,
-    ``chinese`` 2020年3月5日.
+    ``chinese`` 2020年3月5日, ``datetime`` 2020-03-05 00:00:00 (a database export).
     """
     days = np.asarray(days, dtype=np.int64)
     null = days < -30000
     y, m, d = civil(np.where(null, 0, days))
-    if style in ("iso", "compact"):
+    if style == "datetime":
+        out = join(date_strings(np.where(null, 0, days), "iso"), " 00:00:00")
+    elif style in ("iso", "compact"):
         parts = [digit_matrix(y, 4) + 48, digit_matrix(m, 2) + 48, digit_matrix(d, 2) + 48]
         if style == "iso":
             dash = np.full((len(days), 1), ord("-"), dtype=np.uint8)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-Style = Literal["iso", "compact", "slash", "dot", "chinese"]
+Style = Literal["iso", "compact", "slash", "dot", "chinese", "datetime"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,7 +116,7 @@ FILES: tuple[DepartmentFile, ...] = (
     ),
     DepartmentFile(
         department="customs", entity_type="enterprise", format="csv", encoding="gb18030",
-        date_style="compact", key_header="备案号", key_prefix="HG", updated_header="备案日期",
+        date_style="datetime", key_header="备案号", key_prefix="HG", updated_header="备案日期",
         headers={"name": "企业名称", "credit_code": "组织机构代码",
                  "customs_code": "海关注册编码", "legal_rep_name": "法定代表人",
                  "legal_rep_id": "法定代表人身份证号", "address": "注册地址",

@@ -33,6 +33,8 @@ def _dates(values: pa.Array, style: str) -> pa.Array:
     d = pc.utf8_slice_codeunits(values, 8, 10)
     if style == "compact":
         out = join(y, m, d)
+    elif style == "datetime":
+        out = join(values, " 00:00:00")
     else:
         m = pc.utf8_ltrim(m, "0")
         d = pc.utf8_ltrim(d, "0")
