@@ -298,3 +298,19 @@ def test_tiny_worlds_do_not_break(tmp_path: Path) -> None:
         assert manifest.records == pq.read_table(out / "truth" / "records.parquet").num_rows
     with pytest.raises(ValueError):
         generate(persons=0, enterprises=1, seed=5, out=tmp_path / "none")
+
+
+def test_twins_are_hard_negatives(tmp_path: Path) -> None:
+    generate(persons=2000, enterprises=0, seed=11, out=tmp_path,
+             config=SynthConfig(twin_share=0.05))
+    people = {r["entity_id"]: r for r in
+              pq.read_table(tmp_path / "truth" / "entities_person.parquet").to_pylist()}
+    twins = [(r, people[r["twin_of"]]) for r in people.values() if r["twin_of"]]
+    assert 50 < len(twins) < 150
+    for young, elder in twins:
+        assert young["birth_date"] == elder["birth_date"]
+        assert young["id_number"][:14] == elder["id_number"][:14]
+        assert young["id_number"] != elder["id_number"]
+        assert young["address"] == elder["address"]
+        assert young["name"] != elder["name"] and young["name"][0] == elder["name"][0]
+        assert elder["twin_of"] is None

@@ -66,6 +66,7 @@ class SynthConfig:
     minority_name_share: float = 0.005
     rare_char_share: float = 0.04
     hmt_share: float = 0.005
+    twin_share: float = 0.005
     branch_share: float = 0.05
     customs_share: float = 0.30
     person_move_share: float = 0.20

@@ -228,6 +228,9 @@ def _person_entities(p: Persons) -> pa.Table:
         "sex": pc.if_else(pa.array(p.sex), "M", "F"),
         "phone": p.phone_new,
         "address": p.addr_new.full(),
+        "twin_of": pc.if_else(pa.array(p.twin_of >= 0),
+                              p.entity_id.take(pa.array(np.maximum(p.twin_of, 0))),
+                              pa.scalar(None, pa.string())),
     })
 
 

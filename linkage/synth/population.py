@@ -74,6 +74,7 @@ class Persons:
     addr_old: Addresses
     addr_new: Addresses
     move: IntArray
+    twin_of: IntArray  # index of the elder twin, -1 for everyone else
 
     @property
     def n(self) -> int:
@@ -136,6 +137,32 @@ def _names(rng: np.random.Generator, sex: BoolArray, config: SynthConfig,
     return name, minority, rare
 
 
+def _twin_names(rng: np.random.Generator, name: pa.Array, twin: BoolArray,
+                sibling: IntArray, minority: BoolArray) -> tuple[pa.Array, BoolArray, BoolArray]:
+    """Each younger twin takes the elder's name with the last character (or, for a dotted
+    name, the last part) changed; rare-character and minority flags follow the new name."""
+    rows = np.flatnonzero(twin)
+    elder = name.take(pa.array(sibling[rows])).to_pylist()
+    picks = rng.integers(0, 10**9, len(rows))
+    new: list[str] = []
+    for old, pick in zip(elder, picks, strict=True):
+        if "·" in old:
+            head, _, last = old.rpartition("·")
+            options = [p for p in words.MINORITY_PARTS if p != last]
+            new.append(f"{head}·{options[int(pick) % len(options)]}")
+        else:
+            options = [c for c in words.GIVEN_CHARS if c != old[-1]]
+            new.append(old[:-1] + options[int(pick) % len(options)])
+    if len(rows):
+        mask = np.zeros(len(name), dtype=bool)
+        mask[rows] = True
+        name = pc.replace_with_mask(name, pa.array(mask), pa.array(new, pa.string()))
+    rare_class = "[" + "".join(words.RARE_CHARS) + "]"
+    rare = pc.match_substring_regex(name, rare_class).to_numpy(zero_copy_only=False)
+    minority = minority[sibling]
+    return name, rare, minority
+
+
 def _identity_numbers(rng: np.random.Generator, birth: IntArray, sex: BoolArray,
                       division: IntArray) -> pa.Array:
     """Valid, unique 18-digit numbers: division + birth date + sequence (odd = male) + check."""
@@ -166,6 +193,14 @@ def make_persons(n: int, seed: int, config: SynthConfig) -> Persons:
     birth = uniform_days(rng, day("1940-01-01"), day("2006-12-31"), n)
     name, minority, rare = _names(rng, sex, config, n)
     hmt = (rng.random(n) < config.hmt_share) & ~minority
+    # Twins: hard negatives that share surname, birth date, division and home.
+    twin = rng.random(n) < config.twin_share
+    twin[0] = False
+    twin[1:] &= ~twin[:-1]  # no chains: the elder twin is never a twin itself
+    sibling = np.where(twin, np.arange(n) - 1, np.arange(n))
+    birth = birth[sibling]
+    hmt = hmt[sibling]
+    name, rare, minority = _twin_names(rng, name, twin, sibling, minority)
 
     # Division of registration (the ID's first six digits): historic codes only for people
     # born before 2000; Xinjiang for the minority names; 81/82/83 for HK/MO/TW permits.
@@ -176,19 +211,26 @@ def make_persons(n: int, seed: int, config: SynthConfig) -> Persons:
     id_county[minority] = _XJ_INDEX[rng.integers(0, len(_XJ_INDEX), int(minority.sum()))]
     codes = np.array([int(c.code) for c in COUNTIES], dtype=np.int64)[id_county]
     codes[hmt] = np.array([int(c) for c in HMT_CODES])[rng.integers(0, 3, int(hmt.sum()))]
+    codes = codes[sibling]
+    id_county = id_county[sibling]
+    historic = historic[sibling]
     id_number = _identity_numbers(rng, birth, sex, codes)
 
     # Residence: most live in their county of registration (or its successor).
     home = CURRENT_INDEX[rng.integers(0, len(CURRENT_INDEX), n)]
     stay = (rng.random(n) < 0.7) & ~historic & ~hmt
     home[stay] = id_county[stay]
-    addr_old = Addresses(home, random_details(rng, n))
-    moved = rng.random(n) < config.person_move_share
-    move = uniform_days(rng, np.maximum(birth + 18 * 365, day("2005-01-01")), ref - 1, n)
+    home = home[sibling]
+    detail = random_details(rng, n).take(pa.array(sibling))
+    addr_old = Addresses(home, detail)
+    moved = (rng.random(n) < config.person_move_share)[sibling]
+    move = uniform_days(rng, np.maximum(birth + 18 * 365, day("2005-01-01")), ref - 1,
+                        n)[sibling]
     move[~moved] = ref + 1
-    new_home = CURRENT_INDEX[rng.integers(0, len(CURRENT_INDEX), n)]
+    new_home = CURRENT_INDEX[rng.integers(0, len(CURRENT_INDEX), n)][sibling]
+    new_detail = random_details(rng, n).take(pa.array(sibling))
     addr_new = Addresses(np.where(moved, new_home, home),
-                         pc.if_else(pa.array(moved), random_details(rng, n), addr_old.detail))
+                         pc.if_else(pa.array(moved), new_detail, addr_old.detail))
 
     phone_old = random_phones(rng, n)
     changed = rng.random(n) < config.phone_change_share
@@ -201,4 +243,4 @@ def make_persons(n: int, seed: int, config: SynthConfig) -> Persons:
     return Persons(entity_id=entity_id, sex=sex, birth=birth, id_number=id_number, name=name,
                    minority=minority, rare=rare, hmt=hmt, phone_old=phone_old,
                    phone_new=phone_new, phone_change=phone_change, addr_old=addr_old,
-                   addr_new=addr_new, move=move)
+                   addr_new=addr_new, move=move, twin_of=np.where(twin, sibling, -1))
