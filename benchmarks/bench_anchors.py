@@ -11,6 +11,7 @@ in memory, imports done). Prints one table, then as the last line::
     linkage_mb=<peak> splink_mb=<peak>
 
 (on one line). ``--runs 3`` reports medians. ``--tools`` limits the tools (CI smoke runs).
+Every worker runs with the same allocator settings (``WORKER_ENV``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ALL_TOOLS = ("linkage", "splink", "recordlinkage")
+#: Allocator settings for every tool's worker (same for all): Arrow on the system
+#: allocator and glibc returning large freed blocks to the OS at once, so peak RSS
+#: measures what a tool needs rather than what an allocator keeps in reserve.
+WORKER_ENV = {"ARROW_DEFAULT_MEMORY_POOL": "system", "MALLOC_MMAP_THRESHOLD_": "131072"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,7 +85,7 @@ def _spawn(tool: str, args: argparse.Namespace) -> dict[str, Any]:
                "--threshold", str(args.threshold), "--result", str(out),
                "--cache-dir", str(args.cache_dir)]
         started = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=HERE.parent)
+        proc = subprocess.Popen(cmd, cwd=HERE.parent, env={**os.environ, **WORKER_ENV})
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         elapsed = time.perf_counter() - started

@@ -114,9 +114,15 @@ def block(
         raise SchemaError(f"blocking pass names must be unique, got {names}")
     ids = _int64(records.column("record_id"))
     sources = _source_codes(records) if "source" in records.column_names else None
-    with PairSink(max_in_memory=max_in_memory_pairs, memory_limit=memory_limit) as sink:
-        pass_reports = [_run_pass(sink, records, ids, sources, bp, index)
-                        for index, bp in enumerate(passes)]
+    id_width = int(ids.max()) + 1 if len(ids) else 1
+    if len(ids) and int(ids.min()) < 0:
+        raise SchemaError("block(records): record_id must be >= 0")
+    with PairSink(max_in_memory=max_in_memory_pairs, id_width=id_width,
+                  memory_limit=memory_limit) as sink:
+        pass_reports = []
+        for index, bp in enumerate(passes):
+            pass_reports.append(_run_pass(sink, records, ids, sources, bp, index))
+            pa.default_memory_pool().release_unused()  # hash tables of this pass's keys
         spilled = sink.spilled
         pairs, new_counts = sink.union(names)
     for rep, new in zip(pass_reports, new_counts, strict=True):
@@ -159,16 +165,16 @@ def _run_pass(
 def _clean_key(records: pa.Table, bp: BlockingPass, i: int) -> pa.ChunkedArray:
     """Key part ``i`` as trimmed strings, cut to its prefix/suffix (null when unusable).
 
-    Works chunk-wise and copies only when a value actually needs trimming or blanking
-    (standardised columns never do), to keep the peak memory of large runs low."""
+    Works chunk-wise, and leaves standardised columns (those with a ``__status``) as they
+    are, to keep the peak memory of large runs low."""
     col: pa.ChunkedArray = records.column(bp.keys[i])
     if pa.types.is_dictionary(col.type):
         col = pc.cast(col, col.type.value_type)
     if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
         col = pc.cast(col, pa.string())
-    if pc.any(pc.match_substring_regex(col, r"^\s|\s$")).as_py():
+    standardised = f"{bp.keys[i].split('__', 1)[0]}__status" in records.column_names
+    if not standardised:  # standardised values are already trimmed, blanks already null
         col = pc.utf8_trim_whitespace(col)
-    if pc.any(pc.equal(col, "")).as_py():
         col = pc.if_else(pc.equal(col, ""), pa.scalar(None, col.type), col)
     length = bp.prefix[i] if bp.prefix else 0
     if length:

@@ -34,6 +34,9 @@ from linkage.schemas import require_fields
 
 log = logging.getLogger(__name__)
 
+#: row positions and value codes (int32: a billion rows is beyond one machine's reach)
+Positions = npt.NDArray[np.int32]
+
 Method = Literal[
     "exact",
     "jaro_winkler",
@@ -135,8 +138,8 @@ def compare(records: pa.Table, pairs: pa.Table, comparisons: Sequence[Comparison
 
 def _compare_one(
     records: pa.Table,
-    pos_l: npt.NDArray[np.int64],
-    pos_r: npt.NDArray[np.int64],
+    pos_l: Positions,
+    pos_r: Positions,
     comp: Comparison,
 ) -> dict[str, npt.NDArray[np.generic]]:
     uniques, codes = encode_column(records.column(comp.field))
@@ -190,10 +193,10 @@ def _derived_columns(records: pa.Table, comp: Comparison) -> dict[str, pa.Chunke
 
 def _distinct_similarity(
     uniques: pa.Array,
-    cl: npt.NDArray[np.int64],
-    cr: npt.NDArray[np.int64],
+    cl: Positions,
+    cr: Positions,
     comp: Comparison,
-    codes: npt.NDArray[np.int64],
+    codes: Positions,
     aux: dict[str, pa.ChunkedArray],
 ) -> npt.NDArray[np.float32]:
     """Similarity of each (cl, cr) pair, computed once per distinct unordered code pair."""
@@ -214,7 +217,7 @@ def _distinct_similarity(
         rep[codes[rows]] = rows
         take = pa.array(rep[kept])
         derived = {name: column.take(take).to_pylist() for name, column in aux.items()}
-    lo = remap[np.minimum(cl, cr)]
+    lo = remap[np.minimum(cl, cr)]  # int64: the pair key below needs the width
     hi = remap[np.maximum(cl, cr)]
     width = np.int64(len(sub))
     # hash-based distinct (Arrow), cheaper than sorting millions of keys
@@ -225,9 +228,9 @@ def _distinct_similarity(
     return np.asarray(sims, dtype=np.float32)[inverse]
 
 
-def encode_column(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, npt.NDArray[np.int64]]:
-    """Distinct non-blank string values (an Arrow array) and each row's code into them
-    (-1 for null/blank)."""
+def encode_column(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, Positions]:
+    """Distinct non-blank string values (an Arrow array) and each row's int32 code into
+    them (-1 for null/blank)."""
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
@@ -235,12 +238,12 @@ def encode_column(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, npt.NDA
         arr = pc.cast(arr, pa.string())
     arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
     encoded = pc.dictionary_encode(arr)
-    codes = pc.fill_null(pc.cast(encoded.indices, pa.int64()), -1)
-    return encoded.dictionary, np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int64)
+    codes = pc.fill_null(pc.cast(encoded.indices, pa.int32()), -1)
+    return encoded.dictionary, np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int32)
 
 
 def _valid_mask(
-    records: pa.Table, field: str, codes: npt.NDArray[np.int64]
+    records: pa.Table, field: str, codes: Positions
 ) -> npt.NDArray[np.bool_]:
     """Rows whose value is usable and valid: status "ok..." when a status column exists,
     else non-null; masked values (``<field>__masked`` true or a ``*``) never count."""
@@ -263,18 +266,18 @@ def _valid_mask(
 
 def _positions(
     record_ids: npt.NDArray[np.int64], id_l: npt.NDArray[np.int64], id_r: npt.NDArray[np.int64]
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+) -> tuple[Positions, Positions]:
     """Row positions in ``records`` of each pair's two record ids (a direct lookup table
     when ids are small non-negative integers, as the pipeline assigns them)."""
     n = len(record_ids)
     if n == 0:
         if len(id_l):
             raise SchemaError("compare: pairs refer to records but the record table is empty")
-        return id_l.copy(), id_r.copy()
+        return id_l.astype(np.int32), id_r.astype(np.int32)
     lo, hi = int(record_ids.min()), int(record_ids.max())
     if lo >= 0 and hi < 4 * n + 1024:
-        lookup = np.full(hi + 1, -1, dtype=np.int64)
-        lookup[record_ids] = np.arange(n, dtype=np.int64)
+        lookup = np.full(hi + 1, -1, dtype=np.int32)  # int32 rows: half the memory
+        lookup[record_ids] = np.arange(n, dtype=np.int32)
         out = []
         for ids in (id_l, id_r):
             inside = (ids >= 0) & (ids <= hi)
@@ -293,7 +296,7 @@ def _positions(
         if not found.all():
             missing = int(ids[~found][0])
             raise SchemaError(f"compare: pair refers to record_id {missing}, not in records")
-        out.append(order[idx].astype(np.int64))
+        out.append(order[idx].astype(np.int32))
     return out[0], out[1]
 
 

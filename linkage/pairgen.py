@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import tempfile
 from types import TracebackType
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -33,22 +34,29 @@ def pairs_within_blocks(
     rows = np.flatnonzero(blk >= 0)
     if len(rows) < 2:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    order = rows[np.argsort(blk[rows], kind="stable")]
+    # int32 positions halve the transient memory (a million-record pass makes a dozen of
+    # these arrays); pair counts stay int64
+    small: type[np.signedinteger[Any]] = np.int32 if len(blk) < 2**31 - 1 else np.int64
+    order = rows[np.argsort(blk[rows], kind="stable")].astype(small)
+    del rows
     sorted_blk = blk[order]
     n = len(order)
     starts = np.flatnonzero(np.concatenate([[True], sorted_blk[1:] != sorted_blk[:-1]]))
-    sizes = np.diff(np.concatenate([starts, [n]]))
-    block_start = np.repeat(starts, sizes)
-    block_end = block_start + np.repeat(sizes, sizes)
-    position = np.arange(n, dtype=np.int64)
-    partners = block_end - position - 1
-    total = int(partners.sum())
+    del sorted_blk
+    sizes = np.diff(np.append(starts, n))
+    block_end = np.repeat((starts + sizes).astype(small), sizes)
+    del starts, sizes
+    partners: npt.NDArray[np.signedinteger[Any]] = block_end - np.arange(n, dtype=small) - 1
+    del block_end
+    total = int(partners.sum(dtype=np.int64))
     if total == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    left_pos = np.repeat(position, partners)
-    first = np.cumsum(partners) - partners  # index of each record's first pair
+    left_pos = np.repeat(np.arange(n, dtype=small), partners)
+    first = np.cumsum(partners, dtype=np.int64) - partners  # each record's first pair
     right_pos = left_pos + 1 + (np.arange(total, dtype=np.int64) - np.repeat(first, partners))
+    del first, partners
     left_rows, right_rows = order[left_pos], order[right_pos]
+    del left_pos, right_pos
     if link_only and sources is not None:
         cross = sources[left_rows] != sources[right_rows]
         left_rows, right_rows = left_rows[cross], right_rows[cross]
@@ -60,10 +68,14 @@ class PairSink:
     """Each pass's (lo, hi) pairs, kept in memory up to ``max_in_memory`` pairs and in a
     DuckDB table (spilling to a temporary directory) beyond that."""
 
-    def __init__(self, *, max_in_memory: int, memory_limit: str | None = None) -> None:
+    def __init__(self, *, max_in_memory: int, id_width: int,
+                 memory_limit: str | None = None) -> None:
         self.max_in_memory = max_in_memory
         self.memory_limit = memory_limit
-        self._parts: list[tuple[Ids, Ids, int]] = []
+        # in memory a pair is one int64 key lo * width + hi; each part holds the sorted
+        # keys a pass produced first (so the union is a concatenation, not a regroup)
+        self._width = np.int64(max(id_width, 1))
+        self._parts: list[tuple[Ids, int]] = []
         self._in_memory = 0
         self._counts: dict[int, int] = {}
         self._con: duckdb.DuckDBPyConnection | None = None
@@ -93,8 +105,13 @@ class PairSink:
         """Add a pass's pairs (duplicates within the pass are removed at union)."""
         self._counts[index] = self._counts.get(index, 0) + len(lo)
         if self._con is None and self._in_memory + len(lo) <= self.max_in_memory:
-            self._parts.append((lo, hi, index))
-            self._in_memory += len(lo)
+            keys = np.unique(lo * self._width + hi)
+            for seen, _ in self._parts:  # drop pairs an earlier pass produced
+                if len(keys) and len(seen):
+                    pos = np.clip(np.searchsorted(seen, keys), 0, len(seen) - 1)
+                    keys = keys[seen[pos] != keys]
+            self._parts.append((keys, index))
+            self._in_memory += len(keys)
             return
         con = self.connection()
         con.register("new_pairs", pa.table({"a": lo, "b": hi}))
@@ -111,8 +128,9 @@ class PairSink:
                 run(self._con, f"SET memory_limit = '{_literal(self.memory_limit)}'")
             run(self._con, "CREATE TABLE all_pairs (id_l BIGINT, id_r BIGINT, p SMALLINT)")
             parts, self._parts, self._in_memory = self._parts, [], 0
-            for lo, hi, index in parts:
-                self._con.register("new_pairs", pa.table({"a": lo, "b": hi}))
+            for keys, index in parts:
+                self._con.register("new_pairs", pa.table({"a": keys // self._width,
+                                                          "b": keys % self._width}))
                 run(self._con,
                     f"INSERT INTO all_pairs SELECT a, b, {index}::SMALLINT FROM new_pairs")
                 self._con.unregister("new_pairs")
@@ -155,22 +173,12 @@ class PairSink:
         if not self._parts:
             empty = np.zeros(0, np.int64)
             return empty, empty, empty
-        lo = np.concatenate([part[0] for part in self._parts])
-        hi = np.concatenate([part[1] for part in self._parts])
-        p = np.concatenate([np.full(len(part[0]), part[2], np.int64) for part in self._parts])
+        keys = np.concatenate([part[0] for part in self._parts])
+        p = np.concatenate([np.full(len(k), index, np.int64) for k, index in self._parts])
         self._parts = []
-        if len(lo) == 0:
-            return lo, hi, p
-        width = np.int64(int(hi.max()) + 1)
-        offset = int(lo.min())
-        key = (lo - offset) * width + hi
-        # stable sort keeps pass order among equal keys, so the first of a run is the
-        # first pass that produced the pair
-        order = np.argsort(key, kind="stable")
-        key = key[order]
-        first = np.concatenate([[True], key[1:] != key[:-1]])
-        keep = order[first]
-        return lo[keep], hi[keep], p[keep]
+        order = np.argsort(keys, kind="stable")
+        keys, p = keys[order], p[order]
+        return keys // self._width, keys % self._width, p
 
 
 def pair_completeness(pairs: pa.Table, truth_lo: Ids, truth_hi: Ids) -> tuple[int, int]:

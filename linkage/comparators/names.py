@@ -28,8 +28,9 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-from rapidfuzz import process
 from rapidfuzz.distance import Indel, JaroWinkler
+
+from linkage.comparators.strings import cpdist_chunked
 
 Codes = npt.NDArray[np.int64]
 Derived = Mapping[str, Sequence[str | None]]
@@ -114,12 +115,7 @@ def address_similarity(
 
 
 def _cpdist(scorer: Any, values: Sequence[str], a: Codes, b: Codes) -> npt.NDArray[np.float64]:
-    if len(a) == 0:
-        return np.zeros(0, dtype=np.float64)
-    arr = np.asarray(values, dtype=object)
-    out = process.cpdist(arr[a].tolist(), arr[b].tolist(), scorer=scorer, dtype=np.float32,
-                         workers=-1)
-    return np.asarray(out, dtype=np.float64).reshape(-1)
+    return cpdist_chunked(scorer, values, a, b).astype(np.float64)
 
 
 def _codes(keys: Sequence[str]) -> Codes:

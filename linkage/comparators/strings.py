@@ -29,6 +29,7 @@ STRING_SCORERS: dict[str, tuple[Any, float]] = {
 
 
 Codes = npt.NDArray[np.int64]
+_CHUNK = 1 << 18
 Derived = Mapping[str, Sequence[str | None]]
 
 
@@ -36,15 +37,26 @@ def string_similarity(
     method: str, uniques: Sequence[str], a: Codes, b: Codes
 ) -> npt.NDArray[np.float32]:
     """rapidfuzz ``process.cpdist`` over the aligned pairs, scaled to 0..1."""
-    if len(a) == 0:
-        return np.zeros(0, dtype=np.float32)
     scorer, scale = STRING_SCORERS[method]
-    values = np.asarray(uniques, dtype=object)
-    left = values[a].tolist()
-    right = values[b].tolist()
-    sims = process.cpdist(left, right, scorer=scorer, dtype=np.float32, workers=-1)
-    out = np.asarray(sims, dtype=np.float32).reshape(-1)
+    out = cpdist_chunked(scorer, uniques, a, b)
     return out * np.float32(scale) if scale != 1.0 else out
+
+
+def cpdist_chunked(
+    scorer: Any, values: Sequence[str], a: Codes, b: Codes
+) -> npt.NDArray[np.float32]:
+    """``process.cpdist(values[a], values[b])`` on all cores, in chunks so the per-pair
+    string lists rapidfuzz converts stay small whatever the number of pairs."""
+    out = np.empty(len(a), dtype=np.float32)
+    if len(a) == 0:
+        return out
+    arr = np.asarray(values, dtype=object)
+    for start in range(0, len(a), _CHUNK):
+        stop = start + _CHUNK
+        sims = process.cpdist(arr[a[start:stop]].tolist(), arr[b[start:stop]].tolist(),
+                              scorer=scorer, dtype=np.float32, workers=-1)
+        out[start:stop] = np.asarray(sims, dtype=np.float32).reshape(-1)
+    return out
 
 
 def numeric_similarity(
