@@ -21,12 +21,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.errors import SchemaError
+from linkage.minhash import band_block_ids, signatures
 from linkage.pairgen import PairSink, pair_completeness, pairs_within_blocks, run
 from linkage.schemas import require_fields
 
 log = logging.getLogger(__name__)
 
-PassKind = Literal["exact", "sorted_neighbourhood", "qgram", "token"]
+PassKind = Literal["exact", "sorted_neighbourhood", "qgram", "token", "minhash"]
 _SEP = "\x1f"
 
 
@@ -41,6 +42,9 @@ class BlockingPass:
       * ``"qgram"`` / ``"token"``: the (single) key is split into character q-grams or
         whitespace tokens; records sharing at least ``min_shared`` of them are paired.
         Grams held by more than ``max_block_size`` records are ignored (too common to help).
+      * ``"minhash"``: MinHash-LSH on character q-grams of the joined key: ``bands`` bands
+        of ``rows`` hashes each (seeded by ``seed``); records sharing any band are paired
+        (see :mod:`linkage.minhash`), each band capped like an exact block.
 
     ``prefix`` (aligned with ``keys``) keeps only the first N characters of a key
     (0 = the whole value): e.g. ``keys = ["id_number"], prefix = [10]`` blocks on division
@@ -60,6 +64,9 @@ class BlockingPass:
     window: int = 5
     q: int = 2
     min_shared: int = 2
+    bands: int = 8
+    rows: int = 3
+    seed: int = 0
     link_only: bool = False
 
     def __post_init__(self) -> None:
@@ -75,6 +82,8 @@ class BlockingPass:
             raise ValueError(f"blocking pass {self.name!r}: prefix/suffix lengths must be >= 0")
         if self.window < 2:
             raise ValueError(f"blocking pass {self.name!r}: window must be >= 2")
+        if self.bands < 1 or self.rows < 1:
+            raise ValueError(f"blocking pass {self.name!r}: bands and rows must be >= 1")
         if self.q < 1 or self.min_shared < 1:
             raise ValueError(f"blocking pass {self.name!r}: q and min_shared must be >= 1")
         if self.kind in ("qgram", "token") and len(self.keys) != 1:
@@ -157,6 +166,8 @@ def _run_pass(
     if bp.kind == "exact":
         return _exact_pass(sink, ids, sources, _block_ids(records, bp), bp, index)
     key = _joined_key(records, bp)
+    if bp.kind == "minhash":
+        return _minhash_pass(sink, ids, sources, key, bp, index)
     if bp.kind == "sorted_neighbourhood":
         return _sorted_pass(sink, ids, sources, key, bp, index)
     return _gram_pass(sink, ids, sources, key, bp, index)
@@ -284,6 +295,49 @@ def _duckdb_block_join(
             ON l.blk = r.blk AND l.rid < r.rid {cross}""")
     con.unregister("pass_rows")
     sink.count_from_sql(index)
+
+
+def _minhash_pass(
+    sink: PairSink,
+    ids: npt.NDArray[np.int64],
+    sources: npt.NDArray[np.int32] | None,
+    key: pa.Array,
+    bp: BlockingPass,
+    index: int,
+) -> dict[str, Any]:
+    """Records sharing any LSH band of their key's MinHash signature."""
+    encoded = pc.dictionary_encode(key)
+    codes = np.asarray(pc.fill_null(pc.cast(encoded.indices, pa.int64()), -1)
+                       .to_numpy(zero_copy_only=False), dtype=np.int64)
+    values = [str(v) for v in encoded.dictionary.to_pylist()]
+    sig = signatures(values, q=bp.q, n_hashes=bp.bands * bp.rows, seed=bp.seed)
+    blocks = capped = capped_records = 0
+    largest: list[int] = []
+    for blk in band_block_ids(sig, codes, bands=bp.bands, rows=bp.rows):
+        keyed = blk >= 0
+        sizes = np.bincount(blk[keyed]) if keyed.any() else np.zeros(0, np.int64)
+        too_big = sizes > bp.max_block_size
+        usable = (sizes >= 2) & ~too_big
+        member = np.zeros(len(blk), dtype=bool)
+        member[keyed] = usable[blk[keyed]]
+        lo, hi = pairs_within_blocks(np.where(member, blk, -1), ids, sources,
+                                     link_only=bp.link_only)
+        sink.add(lo, hi, index)
+        blocks += int((sizes >= 2).sum())
+        capped += int(too_big.sum())
+        capped_records += int(sizes[too_big].sum())
+        largest = sorted([*largest, *np.sort(sizes)[::-1][:5].tolist()], reverse=True)[:5]
+    return {
+        "name": bp.name,
+        "kind": bp.kind,
+        "keys": list(bp.keys),
+        "records_keyed": int((codes >= 0).sum()),
+        "blocks": blocks,
+        "largest_blocks": [int(s) for s in largest],
+        "capped_blocks": capped,
+        "capped_records": capped_records,
+        "pairs": sink.produced(index),
+    }
 
 
 def _sorted_pass(

@@ -167,3 +167,16 @@ def test_duckdb_path_matches_numpy_path(names: list[str | None], link_only: bool
     assert in_memory.pairs.equals(spilled.pairs)
     assert [p["new_pairs"] for p in in_memory.report["passes"]] == \
         [p["new_pairs"] for p in spilled.report["passes"]]
+
+
+def test_minhash_pass_pairs_near_duplicates_only() -> None:
+    recs = _records(["华为技术有限公司", "华为技术有限责任公司", "深圳市腾讯计算机系统有限公司",
+                     "腾讯计算机系统有限公司", "北京小米科技有限责任公司", None])
+    bp = BlockingPass(name="mh", keys=("name",), kind="minhash", q=2, bands=16, rows=4,
+                      max_block_size=10)
+    first = block(recs, [bp])
+    got = {(a, b) for a, b, _ in _pairs(first)}
+    assert {(0, 1), (2, 3)} <= got
+    assert all(5 not in pair for pair in got)
+    assert (0, 2) not in got and (1, 4) not in got
+    assert block(recs, [bp]).pairs.equals(first.pairs)  # seeded: deterministic
