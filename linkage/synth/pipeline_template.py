@@ -77,8 +77,13 @@ method = "address"
 link_threshold = 0.9
 
 [person.survivorship]
-default = ["valid", "trust", "recent", "frequent"]
-fields = { address = ["recent", "trust", "frequent"], phone = ["recent", "trust", "frequent"] }
+default = ["valid", "frequent", "trust", "recent"]
+derive = { birth_date = "id_number__birth_date", sex = "id_number__sex" }
+[person.survivorship.fields]
+birth_date = ["valid", "agrees:id_number__birth_date", "frequent", "trust", "recent"]
+sex = ["valid", "agrees:id_number__sex", "frequent", "trust", "recent"]
+address = ["recent", "valid", "frequent", "trust"]
+phone = ["recent", "valid", "frequent", "trust"]
 """
 
 ENTERPRISE_LINKING = """
@@ -116,13 +121,13 @@ thresholds = [0.7, 0.9]
 link_threshold = 0.9
 
 [enterprise.survivorship]
-default = ["valid", "trust", "recent", "frequent"]
+default = ["valid", "frequent", "trust", "recent"]
 [enterprise.survivorship.fields]
-name = ["recent", "trust", "frequent"]
+name = ["valid", "frequent", "longest", "trust", "recent"]
 status = ["recent", "trust"]
 legal_rep_name = ["recent", "trust"]
 legal_rep_id = ["recent", "trust"]
-address = ["recent", "trust", "frequent"]
+address = ["recent", "valid", "frequent", "trust"]
 """
 
 
@@ -172,10 +177,12 @@ def pipeline_toml(name: str, files: Iterable[DepartmentFile], entity_types: Iter
     parts += [source_toml(spec, config) for spec in files if spec.entity_type in types]
     if "person" in types:
         # Two different valid ID numbers never belong to one person (a wrong digit breaks
-        # the check character, so a typo never looks valid). Enterprises declare none: their
-        # code column mixes credit codes and legacy numbers, equal only via the org code.
+        # the check character, so a typo never looks valid).
         parts += ["[person]\nidentity_fields = [\"id_number\"]\n", _fields_toml("person"),
                   PERSON_LINKING]
     if "enterprise" in types:
-        parts += ["[enterprise]\n", _fields_toml("enterprise"), ENTERPRISE_LINKING]
+        # The code column mixes credit codes and legacy numbers, which agree only through
+        # the organisation code: two different valid org codes are two enterprises.
+        parts += ["[enterprise]\nidentity_fields = [\"credit_code__org_code\"]\n",
+                  _fields_toml("enterprise"), ENTERPRISE_LINKING]
     return "\n".join(parts)
