@@ -63,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--enterprises", type=int, default=250)
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--out", type=Path, required=True)
+    gen.add_argument("--config", type=Path, default=None,
+                     help="TOML file overriding error rates, coverage and snapshot dates")
     gen.set_defaults(handler=_cmd_generate)
 
     ev = sub.add_parser("evaluate", help="score a run directory against generated truth")
@@ -191,9 +193,11 @@ def _explained_pair(result: Any) -> list[str]:
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from linkage.synth import generate
+    from linkage.synth.config import load_synth_config
 
+    config = load_synth_config(args.config) if args.config is not None else None
     manifest = generate(persons=args.persons, enterprises=args.enterprises, seed=args.seed,
-                        out=args.out)
+                        out=args.out, config=config)
     print(f"wrote synthetic data to {args.out}/ ({_count(manifest)} records)")
     return 0
 

@@ -195,6 +195,19 @@ def pipeline_from_dict(
     return config
 
 
+def config_from_dict(
+    cls: type[T], data: Mapping[str, Any], *, base_dir: Path = Path(),
+    origin: str = "configuration",
+) -> T:
+    """Validate ``data`` into the frozen dataclass ``cls`` (any stage's or the generator's
+    options), reporting every problem at once."""
+    problems: list[str] = []
+    built = _build(cls, data, "", problems, base_dir)
+    if problems or built is None:
+        raise ConfigError(problems or ["invalid configuration"], origin=origin)
+    return built
+
+
 def to_dict(obj: Any) -> Any:
     """A configuration object as plain JSON-able data (for ``run.json``)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):

@@ -133,3 +133,24 @@ def test_previous_that_is_not_a_run_directory_is_a_clear_error(
                  "--previous", str(tmp_path)])
     assert code == 2
     assert "no records.parquet" in capsys.readouterr().err
+
+
+def test_generate_takes_error_rates_from_a_toml_file(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    rates = tmp_path / "rates.toml"
+    rates.write_text("id_typo = 0.02\n[department_rates.courts]\nid_missing = 0.5\n",
+                     encoding="utf-8")
+    out = tmp_path / "g"
+    assert main(["generate", "--persons", "300", "--enterprises", "50", "--seed", "2",
+                 "--out", str(out), "--config", str(rates)]) == 0
+    config = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["config"]
+    assert config["id_typo"] == 0.02
+    # One department's override merges into the defaults instead of replacing them.
+    assert config["department_rates"]["courts"]["id_missing"] == 0.5
+    assert config["department_rates"]["courts"]["id_masked"] == 0.9
+    bad = tmp_path / "bad.toml"
+    bad.write_text('bogus = 1\n[coverage]\nhousehold = "x"\n', encoding="utf-8")
+    assert main(["generate", "--persons", "10", "--enterprises", "1", "--out",
+                 str(tmp_path / "b"), "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bogus: unknown key" in err and "coverage.household: expected float" in err

@@ -9,9 +9,11 @@ Nothing here reads today's date: the world is frozen at ``reference_date``.
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 DEPARTMENTS = ("household", "social_security", "tax", "market", "courts", "customs")
@@ -173,3 +175,34 @@ class SynthConfig:
                          for k, v in sorted(value.items())}
             out[f.name] = value
         return out
+
+
+def load_synth_config(path: str | Path) -> SynthConfig:
+    """Generator options from a TOML file: any subset of :class:`SynthConfig`'s keys.
+
+    Tables (``snapshot_dates``, ``coverage``, ``department_rates``) are merged into the
+    defaults key by key, so a file can change one department's rate without restating the
+    others. Every problem is reported at once, naming the key.
+    """
+    from linkage.config import config_from_dict
+    from linkage.errors import ConfigError
+
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([f"file not found: {path}"], origin=str(path)) from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError([f"not valid UTF-8 TOML: {exc}"], origin=str(path)) from None
+    defaults = SynthConfig()
+    for name in ("snapshot_dates", "coverage"):
+        if isinstance(data.get(name), Mapping):
+            data[name] = {**getattr(defaults, name), **data[name]}
+    if isinstance(data.get("department_rates"), Mapping):
+        merged = {k: dict(v) for k, v in defaults.department_rates.items()}
+        for dept, rates in data["department_rates"].items():
+            # A value that is not a table is left as it is for the validator to name.
+            merged[dept] = {**merged.get(dept, {}), **rates} if isinstance(rates, Mapping) \
+                else rates
+        data["department_rates"] = merged
+    return config_from_dict(SynthConfig, data, origin=str(path))
