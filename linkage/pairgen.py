@@ -187,7 +187,8 @@ def _sorted_unique(keys: Ids) -> Ids:
     keys.sort()
     if len(keys) < 2:
         return keys
-    return keys[np.concatenate([[True], keys[1:] != keys[:-1]])]
+    distinct: Ids = keys[np.concatenate([[True], keys[1:] != keys[:-1]])]
+    return distinct
 
 
 def pair_completeness(pairs: pa.Table, truth_lo: Ids, truth_hi: Ids) -> tuple[int, int]:
