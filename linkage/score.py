@@ -44,6 +44,9 @@ _FORMAT = "linkage.fellegi_sunter/1"
 class ScoringConfig:
     """How pairs are scored and which ones are links.
 
+    ``u_sample_pairs`` random record pairs, drawn among ``u_sample_records`` randomly
+    chosen records (seeded), estimate u.
+
     ``link_only``: u is sampled from pairs of records of *different* sources (linking
     datasets rather than deduplicating). ``em_fix_u``: keep u from random pairs during EM.
     The default (False) starts EM from the random-pair u and re-estimates it on the
@@ -60,6 +63,7 @@ class ScoringConfig:
     max_iter: int = 100
     tolerance: float = 1e-6
     u_sample_pairs: int = 200_000
+    u_sample_records: int = 50_000
     link_only: bool = False
     em_fix_u: bool = False
     u_prior_pairs: float = 1000.0
@@ -72,8 +76,8 @@ class ScoringConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.link_threshold < 1.0:
             raise ValueError("link_threshold is a probability strictly between 0 and 1")
-        if self.max_iter < 1 or self.u_sample_pairs < 1:
-            raise ValueError("max_iter and u_sample_pairs must be >= 1")
+        if self.max_iter < 1 or self.u_sample_pairs < 1 or self.u_sample_records < 2:
+            raise ValueError("max_iter and u_sample_pairs must be >= 1, u_sample_records >= 2")
         if not 0.0 < self.prior_init < 1.0 or not 0.0 < self.m_init_top < 1.0:
             raise ValueError("prior_init and m_init_top are probabilities strictly within 0..1")
         if self.u_prior_pairs < 0:
@@ -116,6 +120,13 @@ class FellegiSunter:
 
     def _estimate_u(self, records: pa.Table) -> dict[str, npt.NDArray[np.float64]]:
         require_fields(records, ["record_id"], what="FellegiSunter.fit(records)")
+        # Random pairs among a random subset of records are still uniformly random record
+        # pairs, and comparing them only needs the subset's values encoded.
+        n = records.num_rows
+        size = min(n, self.config.u_sample_records)
+        if size < n:
+            rng = np.random.default_rng(self.seed)
+            records = records.take(pa.array(np.sort(rng.choice(n, size, replace=False))))
         pairs = random_pairs(records, self.config.u_sample_pairs, seed=self.seed,
                              link_only=self.config.link_only)
         vectors = compare(records, pairs, self.comparisons)

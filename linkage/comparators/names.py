@@ -71,7 +71,7 @@ def person_name_similarity(
     pinyin_src = given.get("pinyin")
     pinyin = _codes([_pinyin(v) for v in compact] if pinyin_src is None else
                     [p or v for p, v in zip(pinyin_src, compact, strict=True)])
-    folded = _codes(["".join(_LOOKALIKE.get(c, c) for c in v) for v in compact])
+    folded = _codes(_fold_lookalikes(compact))
     compact_codes = _codes(compact)
     sims = _cpdist(JaroWinkler.normalized_similarity, compact, a, b)
     sims = np.minimum(sims, 0.89)
@@ -116,6 +116,19 @@ def address_similarity(
 
 def _cpdist(scorer: Any, values: Sequence[str], a: Codes, b: Codes) -> npt.NDArray[np.float64]:
     return cpdist_chunked(scorer, values, a, b).astype(np.float64)
+
+
+def _fold_lookalikes(values: list[str]) -> list[str]:
+    """Each value with look-alike characters folded; only values holding one are rebuilt
+    (an Arrow regex finds them), the rest are returned as they are."""
+    if not values:
+        return values
+    pattern = "[" + "".join(sorted(_LOOKALIKE)) + "]"
+    hits = pc.match_substring_regex(pa.array(values, pa.string()), pattern)
+    out = list(values)
+    for i in np.flatnonzero(np.asarray(hits.to_numpy(zero_copy_only=False), bool)).tolist():
+        out[i] = "".join(_LOOKALIKE.get(c, c) for c in out[i])
+    return out
 
 
 def _codes(keys: Sequence[str]) -> Codes:
