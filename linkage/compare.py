@@ -220,12 +220,23 @@ def _distinct_similarity(
     lo = remap[np.minimum(cl, cr)]  # int64: the pair key below needs the width
     hi = remap[np.maximum(cl, cr)]
     width = np.int64(len(sub))
-    # hash-based distinct (Arrow), cheaper than sorting millions of keys
-    encoded = pc.dictionary_encode(pa.array(lo * width + hi))
-    distinct = np.asarray(encoded.dictionary.to_numpy(), dtype=np.int64)
-    inverse = np.asarray(encoded.indices.to_numpy(), dtype=np.int64)
+    key = lo * width + hi
+    if not _worth_deduplicating(key):
+        # nearly every pair is distinct (names, addresses, IDs): deduplicating would cost
+        # a sort and gain nothing, since the methods' per-pair work is already vectorised
+        return np.asarray(similarity(comp.method, sub, lo, hi, derived), dtype=np.float32)
+    distinct, inverse = np.unique(key, return_inverse=True)
     sims = similarity(comp.method, sub, distinct // width, distinct % width, derived)
-    return np.asarray(sims, dtype=np.float32)[inverse]
+    return np.asarray(sims, dtype=np.float32)[inverse.reshape(-1)]
+
+
+def _worth_deduplicating(key: npt.NDArray[np.int64], sample: int = 65_536) -> bool:
+    """True when value pairs repeat (dates, sexes, towns): judged on an evenly spaced
+    sample, so the decision is cheap and deterministic."""
+    if len(key) <= sample:
+        return True
+    picked = key[:: len(key) // sample]
+    return len(np.unique(picked)) < 0.5 * len(picked)
 
 
 def encode_column(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, Positions]:
