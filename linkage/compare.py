@@ -227,7 +227,8 @@ def _distinct_similarity(
         return np.asarray(similarity(comp.method, sub, lo, hi, derived), dtype=np.float32)
     distinct, inverse = np.unique(key, return_inverse=True)
     sims = similarity(comp.method, sub, distinct // width, distinct % width, derived)
-    return np.asarray(sims, dtype=np.float32)[inverse.reshape(-1)]
+    out: npt.NDArray[np.float32] = np.asarray(sims, dtype=np.float32)[inverse.reshape(-1)]
+    return out
 
 
 def _worth_deduplicating(key: npt.NDArray[np.int64], sample: int = 65_536) -> bool:
