@@ -34,6 +34,7 @@ from linkage.golden import (
     combine,
     distinct_per_group,
     entity_codes,
+    fold_tails,
 )
 from linkage.schemas import CANDIDATE_VALUE, CONFLICTS, require_fields
 
@@ -142,7 +143,7 @@ def find_conflicts(
             soft = present & _in(status, comparable_statuses)
             if soft.any():
                 comparable |= soft
-                value = _fold_tails(records[f], value, ent, valid, soft)
+                value = fold_tails(records[f], value, ent, valid, soft)
         stale, conflict = _stale_or_conflict(ent, value, comparable, days, known_day, len(ids),
                                              f in mutable)
         flags["stale"] = stale
@@ -382,29 +383,6 @@ def _eq(status: pa.Array, text: str, n: int) -> np.ndarray:
 def _in(status: pa.Array, values: Sequence[str]) -> np.ndarray:
     out = pc.fill_null(pc.is_in(status, value_set=pa.array(list(values), pa.string())), False)
     return np.asarray(out.to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def _fold_tails(column: pa.ChunkedArray | pa.Array, value: np.ndarray, ent: np.ndarray,
-                valid: np.ndarray, soft: np.ndarray) -> np.ndarray:
-    """Give a soft value that ends a valid value of its entity that value's code.
-
-    Python runs only over the entities that hold a soft value (a few percent)."""
-    soft_rows = np.flatnonzero(soft)
-    near = np.flatnonzero(valid & np.isin(ent, ent[soft_rows]))
-    if not len(near):
-        return value
-    text = _string(column)
-    by_entity: dict[int, list[tuple[str, int]]] = {}
-    for row, t in zip(near.tolist(), text.take(pa.array(near)).to_pylist(), strict=True):
-        by_entity.setdefault(int(ent[row]), []).append((t, int(value[row])))
-    folded = value.copy()
-    for row, t in zip(soft_rows.tolist(), text.take(pa.array(soft_rows)).to_pylist(),
-                      strict=True):
-        tails = sorted(code for full, code in by_entity.get(int(ent[row]), [])
-                       if full != t and full.endswith(t))
-        if tails:
-            folded[row] = tails[0]
-    return folded
 
 
 def _any_per_entity(entities: np.ndarray, n_ent: int) -> np.ndarray:

@@ -18,9 +18,18 @@ Definitions (per entity type):
   some record in the run could show at all (a department holding the field wrote it,
   not missing, masked or a placeholder): a customs code no department kept cannot be
   recovered by any engine.
+  With the records' standardised field columns, ``accuracy_reachable`` repeats it over
+  the predicted entities where some member record's standardised value equals the true
+  value: survivorship can only pick a value a record holds, so this is its ceiling
+  (``reachable`` is that share of all entities).
 - conflict recall per error kind: an injected error (truth/errors.parquet) counts as
   detected when a conflict on the same field lists the erroneous record among its
-  candidates.
+  candidates. For kinds with an expected conflict kind (``stale`` -> ``stale``,
+  ``wrong_value`` -> ``value_conflict``) ``recall_kind`` also asks for that kind, and
+  ``recall_detectable`` repeats it over the *detectable* errors: the record's true entity
+  has at least two records in the run and the record's standardised value differs from
+  another record's value there. A value every department holds identically, or an entity
+  with one record, leaves nothing to disagree with.
 - standardisation repair per error kind (when ``records`` carries the standardised field
   columns, as a run's records.parquet does): share of injected errors whose record's
   standardised value equals the true value (full-width or spaced IDs, 15-digit numbers,
@@ -43,6 +52,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from linkage.errors import SchemaError
+from linkage.golden import distinct_per_group
 from linkage.schemas import ENTERPRISE_FIELDS, PERSON_FIELDS, require_fields
 
 log = logging.getLogger(__name__)
@@ -67,6 +77,7 @@ def evaluate(
     require_fields(truth, [*_KEY, "true_entity_id"], what="truth records.parquet")
     run = records.select([*_KEY, "entity_id"])
     run = run.cast(pa.schema([(n, pa.string()) for n in run.column_names]))
+    run = run.append_column("r_row", pa.array(np.arange(run.num_rows, dtype=np.int64)))
     joined = run.join(truth.select([*_KEY, "true_entity_id"]), keys=_KEY, join_type="inner")
     result: dict[str, Any] = {
         "records_in_run": run.num_rows,
@@ -80,15 +91,17 @@ def evaluate(
         if golden is not None and etype in golden and entities_path.exists():
             entities = _read(entities_path)
             observable = _observable(truth_dir, part, entities)
+            reachable = _reachable(part, records, golden[etype], entities)
             metrics["golden"] = golden_accuracy(part, golden[etype], entities,
-                                                observable=observable)
+                                                observable=observable, reachable=reachable)
         result[etype] = metrics
     errors_path = truth_dir / "errors.parquet"
     fields = [f for f in (*PERSON_FIELDS, *ENTERPRISE_FIELDS) if f in records.column_names]
     if errors_path.exists() and (conflicts is not None or fields):
         errors = _read(errors_path)
         if conflicts is not None:
-            result["conflicts"] = conflict_recall(joined, conflicts, errors)
+            result["conflicts"] = conflict_recall(joined, conflicts, errors,
+                                                  records=records if fields else None)
         if fields:
             result["standardisation"] = standardisation_repair(records, errors)
     return result
@@ -164,10 +177,12 @@ def majority_truth(run: pa.Table) -> pa.Table:
 
 
 def golden_accuracy(run: pa.Table, golden: pa.Table, entities: pa.Table, *,
-                    observable: Mapping[str, BoolArray] | None = None) -> dict[str, Any]:
+                    observable: Mapping[str, BoolArray] | None = None,
+                    reachable: Mapping[str, BoolArray] | None = None) -> dict[str, Any]:
     """Per field: share of predicted entities whose golden value equals the true value
     (and, for fields in ``observable``, a mask over the rows of ``entities``, the same
-    over the entities it marks)."""
+    over the entities it marks; for fields in ``reachable``, a mask over the rows of
+    ``golden``, the same over the entities where a member record holds the true value)."""
     if "entity_id" not in golden.column_names:
         raise SchemaError("evaluate(golden): missing column 'entity_id'")
     mapping = majority_truth(run)
@@ -197,6 +212,42 @@ def golden_accuracy(run: pa.Table, golden: pa.Table, entities: pa.Table, *,
             k = int(mask.sum())
             out[f]["accuracy_observable"] = float(right_mask[mask].mean()) if k else None
             out[f]["entities_observable"] = k
+        if reachable is not None and f in reachable:
+            mask = reachable[f][g_rows.to_numpy()]
+            k = int(mask.sum())
+            out[f]["reachable"] = k / n if n else None
+            out[f]["accuracy_reachable"] = float(right_mask[mask].mean()) if k else None
+            out[f]["entities_reachable"] = k
+    return out
+
+
+def _reachable(run: pa.Table, records: pa.Table, golden: pa.Table,
+               entities: pa.Table) -> dict[str, BoolArray] | None:
+    """Per field, a mask over the rows of ``golden``: true when some record of the predicted
+    entity holds the true value of the entity it maps to (after standardisation), or the
+    true value is missing. ``run`` carries ``r_row``, each row's position in ``records``."""
+    fields = [f for f in entities.column_names
+              if f != "entity_id" and f in records.column_names and f in golden.column_names]
+    if not fields or "r_row" not in run.column_names or "entity_id" not in golden.column_names:
+        return None
+    mapping = majority_truth(run).rename_columns(["entity_id", "mapped_id"])
+    rows = run.select(["entity_id", "r_row"]).join(mapping, "entity_id", join_type="inner")
+    rows = rows.join(pa.table({"mapped_id": entities.column("entity_id"),
+                               "t_row": pa.array(np.arange(entities.num_rows, dtype=np.int64))}),
+                     "mapped_id", join_type="inner")
+    rows = rows.join(pa.table({"entity_id": golden.column("entity_id"),
+                               "g_row": pa.array(np.arange(golden.num_rows, dtype=np.int64))}),
+                     "entity_id", join_type="inner")
+    r_row, t_row = rows.column("r_row"), rows.column("t_row")
+    g_row = rows.column("g_row").to_numpy()
+    out: dict[str, BoolArray] = {}
+    for f in fields:
+        held = _normalise(records.column(f).take(r_row))
+        true = _normalise(entities.column(f).take(t_row))
+        hit = pc.or_(pc.fill_null(pc.equal(held, true), False), pc.is_null(true))
+        mask = np.zeros(golden.num_rows, dtype=bool)
+        mask[g_row[np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)]] = True
+        out[f] = mask
     return out
 
 
@@ -248,20 +299,87 @@ def _observable(truth_dir: Path, run: pa.Table, entities: pa.Table) -> dict[str,
     return out
 
 
-def conflict_recall(run: pa.Table, conflicts: pa.Table, errors: pa.Table) -> dict[str, Any]:
+#: The conflict kind an injected error kind should be reported as.
+EXPECTED_KIND: Mapping[str, str] = {"stale": "stale", "wrong_value": "value_conflict"}
+
+
+def conflict_recall(run: pa.Table, conflicts: pa.Table, errors: pa.Table, *,
+                    records: pa.Table | None = None) -> dict[str, Any]:
     """Per error kind (and per field:kind): share of injected errors, on records present in
-    the run, that a conflict on the same field lists among its candidates."""
+    the run, that a conflict on the same field lists among its candidates.
+
+    For kinds in :data:`EXPECTED_KIND` also the share listed by a conflict of the right kind
+    (``recall_kind``) and, when ``records`` (with ``run``'s ``r_row`` and
+    ``true_entity_id``) gives the standardised values, that share over the detectable
+    errors (``recall_detectable``): the value differs from another record's value of the
+    same true entity."""
     errors = errors.filter(pc.not_equal(errors.column("field"), "record"))
     present = run.select(_KEY)
+    if "r_row" in run.column_names and "true_entity_id" in run.column_names:
+        present = run.select([*_KEY, "r_row", "true_entity_id"])
     errors = errors.join(present, keys=_KEY, join_type="inner")
     listed = _conflict_members(conflicts)
-    flagged = errors.join(listed, keys=[*_KEY, "field"], join_type="left outer")
+    any_kind = listed.group_by([*_KEY, "field"]).aggregate([])
+    any_kind = any_kind.append_column("detected",
+                                      pa.array(np.ones(any_kind.num_rows, dtype=bool)))
+    flagged = errors.join(any_kind, keys=[*_KEY, "field"], join_type="left outer")
+    want = pc.fill_null(pc.index_in(flagged.column("kind"),
+                                    value_set=pa.array(list(EXPECTED_KIND))), -1)
+    expected = np.array([*EXPECTED_KIND.values(), ""], dtype=object)[
+        np.asarray(want.to_numpy(zero_copy_only=False), dtype=np.int64)]
+    flagged = flagged.append_column("want_kind", pa.array(expected.tolist(), pa.string()))
+    kinds_listed = listed.rename_columns([*_KEY, "field", "want_kind", "right"])
+    flagged = flagged.join(kinds_listed, keys=[*_KEY, "field", "want_kind"],
+                           join_type="left outer")
     hit = pc.fill_null(flagged.column("detected"), False).to_numpy(zero_copy_only=False)
+    right = pc.fill_null(flagged.column("right"), False).to_numpy(zero_copy_only=False)
     kinds = flagged.column("kind").to_numpy(zero_copy_only=False).astype(str)
     fields = flagged.column("field").to_numpy(zero_copy_only=False).astype(str)
+    detectable = (_detectable(flagged, run, records) if records is not None
+                  and "r_row" in flagged.column_names else None)
     by_kind = _rates(kinds, hit, "detected")
-    by_field_kind = _rates(np.char.add(np.char.add(fields, ":"), kinds), hit, "detected")
+    labels = np.char.add(np.char.add(fields, ":"), kinds)
+    by_field_kind = _rates(labels, hit, "detected")
+    for table, key in ((by_kind, kinds), (by_field_kind, labels)):
+        for label, row in table.items():
+            if label.rsplit(":", 1)[-1] not in EXPECTED_KIND:
+                continue
+            mine = key == label
+            row["right_kind"] = int(right[mine].sum())
+            row["recall_kind"] = float(right[mine].mean()) if mine.any() else None
+            if detectable is not None:
+                can = mine & detectable
+                row["detectable"] = int(can.sum())
+                row["recall_detectable"] = float(right[can].mean()) if can.any() else None
     return {"by_kind": by_kind, "by_field_kind": by_field_kind}
+
+
+def _detectable(flagged: pa.Table, run: pa.Table, records: pa.Table) -> BoolArray:
+    """Per row of ``flagged`` (errors with ``r_row`` and ``true_entity_id``): the record's
+    standardised value is present and its true entity holds another, different value."""
+    out = np.zeros(flagged.num_rows, dtype=bool)
+    truth_code = np.asarray(pc.dictionary_encode(run.column("true_entity_id")).combine_chunks()
+                            .indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    at = np.full(records.num_rows, -1, dtype=np.int64)
+    r_run = run.column("r_row").to_numpy()
+    at[r_run] = truth_code
+    n_true = int(truth_code.max()) + 1 if len(truth_code) else 0
+    err_field = flagged.column("field").to_numpy(zero_copy_only=False).astype(str)
+    err_row = flagged.column("r_row").to_numpy()
+    for f in np.unique(err_field).tolist():
+        if f not in records.column_names:
+            continue
+        value = _normalise(records.column(f).take(pa.array(r_run)))
+        code = np.asarray(pc.fill_null(pc.dictionary_encode(value).indices, -1)
+                          .to_numpy(zero_copy_only=False), dtype=np.int64)
+        has = code >= 0
+        distinct = distinct_per_group(truth_code[has], code[has], n_true)
+        full = np.full(records.num_rows, -1, dtype=np.int64)
+        full[r_run] = code
+        mine = err_field == f
+        rows = err_row[mine]
+        out[mine] = (full[rows] >= 0) & (distinct[at[rows]] >= 2)
+    return out
 
 
 _NOT_REPAIRABLE = ("stale", "missing", "duplicate")
@@ -307,9 +425,9 @@ def _rates(labels: np.ndarray, hit: np.ndarray, what: str) -> dict[str, Any]:
 
 
 def _conflict_members(conflicts: pa.Table) -> pa.Table:
-    """Distinct (source, entity_type, source_key, field) listed in any conflict."""
-    empty = pa.table({k: pa.array([], pa.string()) for k in [*_KEY, "field"]}).append_column(
-        "detected", pa.array([], pa.bool_()))
+    """Distinct (source, entity_type, source_key, field, kind) listed in any conflict."""
+    empty = pa.table({k: pa.array([], pa.string()) for k in [*_KEY, "field", "kind"]})
+    empty = empty.append_column("detected", pa.array([], pa.bool_()))
     if conflicts.num_rows == 0 or "candidates" not in conflicts.column_names:
         return empty
     lengths = pc.list_value_length(conflicts.column("candidates")).to_numpy(
@@ -323,7 +441,8 @@ def _conflict_members(conflicts: pa.Table) -> pa.Table:
         "source_key": pc.struct_field(flat, "source_key"),
         "field": conflicts.column("field").take(pa.array(parent)),
     })
-    table = table.group_by([*_KEY, "field"]).aggregate([])
+    table = table.append_column("kind", conflicts.column("kind").take(pa.array(parent)))
+    table = table.group_by([*_KEY, "field", "kind"]).aggregate([])
     return table.append_column("detected", pa.array(np.ones(table.num_rows, dtype=bool)))
 
 

@@ -42,7 +42,7 @@ from linkage.schemas import GOLDEN_BASE, require_fields
 log = logging.getLogger(__name__)
 
 __all__ = ["RULES", "Rule", "SurvivorshipConfig", "build_golden", "combine", "dense",
-           "distinct_per_group", "entity_codes"]
+           "distinct_per_group", "entity_codes", "fold_tails"]
 
 #: A survivorship rule: one of ``RULES`` or ``"authority:<department>[,<department>...]"``.
 Rule = str
@@ -77,13 +77,17 @@ class SurvivorshipConfig:
 
     ``groups`` lists fields that must come from the same record; the first field of a
     group decides for all of them. ``derive`` maps a field to a derived column whose values
-    join the candidates (``birth_date = "id_number__birth_date"``).
+    join the candidates (``birth_date = "id_number__birth_date"``). A value whose status is
+    in ``soft_statuses`` and that is the tail of a valid value of the same entity (an
+    address without province and city) votes as that value, and the valid spelling is the
+    one chosen: a newer department that dropped the prefix confirms the full address.
     """
 
     default: tuple[Rule, ...] = ("valid", "frequent", "trust", "recent")
     fields: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
     groups: tuple[tuple[str, ...], ...] = ()
     derive: Mapping[str, str] = field(default_factory=dict)
+    soft_statuses: tuple[str, ...] = ("ambiguous",)
 
     def __post_init__(self) -> None:
         problems = [p for r in self.default if (p := _check_rule(r))]
@@ -191,13 +195,16 @@ def build_golden(
         for f in group:
             present |= _present(records[f]).astype(bool)
         value = _group_codes(records, group)
+        folded = None
+        if len(group) == 1 and survivorship.soft_statuses:
+            value, folded = _fold_soft(records, lead, value, ent, survivorship.soft_statuses)
         completeness = fill if len(group) == 1 else sum(
             (_present(records[f]) for f in group), np.zeros(n, dtype=np.int64))
         keys = [
             _rule_key(rule, records, lead, ent, value, sources, trust, days, completeness)
             for rule in chain
         ]
-        winner, rule = _decide(ent, n_ent, present, value, keys, chain, rank)
+        winner, rule = _decide(ent, n_ent, present, value, keys, chain, rank, virtual=folded)
         for f in group:
             columns.update(_output(records, f, f, winner, rule))
     golden = pa.table(columns)
@@ -260,6 +267,26 @@ def _decide(
         winner = np.where(moved, order[np.minimum(first_real, n - 1)], winner)
         rule[virtual[winner] & present[winner]] = virtual_rule
     return winner, pa.array(rule.tolist(), pa.string())
+
+
+def _fold_soft(records: pa.Table, name: str, value: np.ndarray, ent: np.ndarray,
+               statuses: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Value codes with soft values folded into the valid value they end, and a mask of the
+    folded rows (None when nothing folded): those never lend their own spelling."""
+    status_name = f"{name}__status"
+    if status_name not in records.column_names:
+        return value, None
+    status = _string(records[status_name])
+    ok = _bools(pc.fill_null(pc.starts_with(status, "ok"), False))
+    soft = _bools(pc.fill_null(pc.is_in(status, value_set=pa.array(list(statuses),
+                                                                     pa.string())), False))
+    present = value >= 0
+    soft &= present
+    if not soft.any():
+        return value, None
+    folded = fold_tails(records[name], value, ent, present & ok, soft)
+    moved = folded != value
+    return (folded, moved) if moved.any() else (value, None)
 
 
 def _sort_order(keys: list[np.ndarray], rank: np.ndarray) -> np.ndarray:
@@ -501,6 +528,32 @@ def _per_source(sources: pa.Array, fn: Callable[[str], float]) -> np.ndarray:
     table = np.array([fn(s) for s in encoded.dictionary.to_pylist()] + [0.0], dtype=np.float64)
     idx = pc.fill_null(encoded.indices, len(encoded.dictionary))
     return table[np.asarray(idx.to_numpy(zero_copy_only=False), dtype=np.int64)]
+
+
+def fold_tails(column: pa.ChunkedArray | pa.Array, value: np.ndarray, ent: np.ndarray,
+                valid: np.ndarray, soft: np.ndarray) -> np.ndarray:
+    """Give a soft value that ends a valid value of its entity that value's code.
+
+    A department that dropped the province and city (``江北区公园路76号``, status
+    ``ambiguous``) wrote the same address as one that kept them: both count as one value.
+
+    Python runs only over the entities that hold a soft value (a few percent)."""
+    soft_rows = np.flatnonzero(soft)
+    near = np.flatnonzero(valid & np.isin(ent, ent[soft_rows]))
+    if not len(near):
+        return value
+    text = _string(column)
+    by_entity: dict[int, list[tuple[str, int]]] = {}
+    for row, t in zip(near.tolist(), text.take(pa.array(near)).to_pylist(), strict=True):
+        by_entity.setdefault(int(ent[row]), []).append((t, int(value[row])))
+    folded = value.copy()
+    for row, t in zip(soft_rows.tolist(), text.take(pa.array(soft_rows)).to_pylist(),
+                      strict=True):
+        tails = sorted(code for full, code in by_entity.get(int(ent[row]), [])
+                       if full != t and full.endswith(t))
+        if tails:
+            folded[row] = tails[0]
+    return folded
 
 
 def dense(code: np.ndarray) -> np.ndarray:

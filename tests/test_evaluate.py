@@ -155,7 +155,8 @@ def test_evaluate_with_golden_and_conflicts(truth_dir: Path) -> None:
     assert golden["capital"]["accuracy"] == pytest.approx(1.0)
     conflicts = result["conflicts"]
     assert conflicts["by_kind"]["char_error"] == {"errors": 1, "detected": 1, "recall": 1.0}
-    assert conflicts["by_kind"]["stale"] == {"errors": 1, "detected": 0, "recall": 0.0}
+    assert conflicts["by_kind"]["stale"] == {"errors": 1, "detected": 0, "recall": 0.0,
+                                             "right_kind": 0, "recall_kind": 0.0}
     assert conflicts["by_field_kind"]["name:char_error"]["recall"] == 1.0
 
 
@@ -227,3 +228,60 @@ def test_standardisation_repair_per_kind(truth_dir: Path) -> None:
         "typo": {"errors": 1, "repaired": 0, "rate": 0.0},
     }
     assert result["by_field_kind"]["id_number:typo"]["errors"] == 1
+
+
+def test_reachable_ceiling_and_detectable_recall_with_kind(truth_dir: Path) -> None:
+    """T1's stale phone is listed by a stale conflict and detectable (H1 of the same person
+    holds another phone); T2's is not listed and not detectable (P2's other record has no
+    phone). Entity b's golden name is wrong but no record of b holds the true name."""
+    pq.write_table(pa.table({
+        "source": ["tax", "tax"], "entity_type": ["person", "person"],
+        "source_key": ["T1", "T2"], "field": ["phone", "phone"],
+        "kind": ["stale", "stale"], "true_value": ["13800000000", None],
+        "written_value": ["13700000000", "139"]}), truth_dir / "errors.parquet")
+    records = _records().append_column("name", pa.array(["张伟", "张玮", "李那", "李娜"]))
+    records = records.append_column("phone", pa.array(["13800000000", "13700000000", "139",
+                                                       None]))
+    conflicts = _conflicts()
+    conflicts = conflicts.set_column(2, "field", pa.array(["phone"]))
+    conflicts = conflicts.set_column(3, "kind", pa.array(["stale"]))
+    result = evaluate(records, truth_dir, golden={"person": _golden()}, conflicts=conflicts)
+    stale = result["conflicts"]["by_kind"]["stale"]
+    assert stale == {"errors": 2, "detected": 1, "recall": 0.5, "right_kind": 1,
+                     "recall_kind": 0.5, "detectable": 1, "recall_detectable": 1.0}
+    assert result["conflicts"]["by_field_kind"]["phone:stale"]["detectable"] == 1
+    golden = result["person"]["golden"]
+    assert golden["name"]["reachable"] == pytest.approx(2 / 3)
+    assert golden["name"]["accuracy_reachable"] == 1.0
+    assert golden["phone"]["reachable"] == 1.0  # P2 has no true phone: nothing to reach
+    assert golden["phone"]["accuracy_reachable"] == pytest.approx(2 / 3)
+
+
+def test_wrong_kind_is_not_recall_kind(truth_dir: Path) -> None:
+    """A stale value listed only by a value_conflict row is detected but not of its kind."""
+    pq.write_table(pa.table({
+        "source": ["tax"], "entity_type": ["person"], "source_key": ["T1"],
+        "field": ["name"], "kind": ["stale"], "true_value": ["张伟"],
+        "written_value": ["张玮"]}), truth_dir / "errors.parquet")
+    conflicts = _conflicts().set_column(3, "kind", pa.array(["value_conflict"]))
+    stale = evaluate(_records(), truth_dir, conflicts=conflicts)["conflicts"]["by_kind"]["stale"]
+    assert stale["recall"] == 1.0 and stale["recall_kind"] == 0.0
+    assert "detectable" not in stale  # no field values given: detectability unknown
+
+
+def test_bench_golden_runs_small(tmp_path: Path) -> None:
+    import re
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_golden.py"),
+                          "--persons", "300", "--seed", "5", "--cache", str(tmp_path)],
+                         cwd=root, capture_output=True, text=True, timeout=600, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    last = out.stdout.strip().splitlines()[-1]
+    number = r"(?:[0-9.]+|na)"
+    assert re.fullmatch(
+        rf"golden_min={number} golden_min_observable={number} stale_recall={number} "
+        rf"conflict_recall={number} stale_recall_detectable={number} "
+        rf"conflict_recall_detectable={number}", last), last

@@ -225,3 +225,38 @@ def test_record_without_cluster_row_is_its_own_entity() -> None:
     lone = next(r for r in g.to_pylist() if r["entity_id"] != "PA")
     assert lone["entity_id"].startswith("P") and lone["n_records"] == 1
     assert lone["address"] == "上海"
+
+
+def _tail_records(newest_status: str) -> pa.Table:
+    # One person: the household's full address (2023), then tax (2025) without province
+    # and city, which the standardiser could not place (status ambiguous).
+    return pa.table({
+        "record_id": pa.array([0, 1], pa.int64()),
+        "source": ["household", "tax"],
+        "source_key": ["h1", "t1"],
+        "entity_type": ["person"] * 2,
+        "updated_at": pa.array([D(2023, 1, 1), D(2025, 1, 1)], pa.date32()),
+        "address": ["重庆市江北区公园路76号", "江北区公园路76号"],
+        "address__status": ["ok", newest_status],
+    })
+
+
+def test_soft_tail_confirms_the_full_value_and_credits_its_writer() -> None:
+    clusters = pa.table({"record_id": pa.array([0, 1], pa.int64()),
+                         "entity_type": ["person"] * 2, "entity_id": ["PA", "PA"],
+                         "cluster_size": pa.array([2, 2], pa.int64())})
+    chain = {"address": ("recent", "valid", "frequent", "trust")}
+    g = build_golden(_tail_records("ambiguous"), clusters, fields=["address"],
+                     survivorship=SurvivorshipConfig(fields=chain), trust=TRUST)
+    # The newer record votes for the full address; the value and lineage are the
+    # household's, and no rival value remains.
+    assert _pick(g, "PA", "address") == ("重庆市江北区公园路76号", "household", 0, "unanimous")
+    # Without soft statuses the newer short spelling wins on recency.
+    g = build_golden(_tail_records("ambiguous"), clusters, fields=["address"],
+                     survivorship=SurvivorshipConfig(fields=chain, soft_statuses=()),
+                     trust=TRUST)
+    assert _pick(g, "PA", "address") == ("江北区公园路76号", "tax", 1, "recent")
+    # A valid short value is a different address, not a tail to fold.
+    g = build_golden(_tail_records("ok"), clusters, fields=["address"],
+                     survivorship=SurvivorshipConfig(fields=chain), trust=TRUST)
+    assert _pick(g, "PA", "address") == ("江北区公园路76号", "tax", 1, "recent")
