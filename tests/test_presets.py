@@ -1,0 +1,25 @@
+"""Presets: the recommended settings survive a round trip through the pipeline loader."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+
+from linkage.config import _build
+from linkage.presets import PRESETS, linking_toml
+
+
+@pytest.mark.parametrize("entity_type", ["person", "enterprise"])
+def test_linking_toml_round_trips(entity_type: str) -> None:
+    from pathlib import Path
+
+    from linkage.block import BlockingPass
+    from linkage.compare import Comparison
+
+    data = tomllib.loads(linking_toml(entity_type))[entity_type]
+    problems: list[str] = []
+    passes = tuple(_build(BlockingPass, d, "b", problems, Path()) for d in data["blocking"])
+    comps = tuple(_build(Comparison, d, "c", problems, Path()) for d in data["comparisons"])
+    assert problems == []
+    assert (passes, comps) == PRESETS[entity_type]
