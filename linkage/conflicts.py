@@ -65,6 +65,11 @@ _IDENTIFYING = ("id_number", "credit_code", "birth_date", "sex", "established_da
 #: Statuses (besides ``ok*``) whose values are still compared for stale values and conflicts.
 COMPARABLE_STATUSES = ("ambiguous",)
 
+#: Statuses of values with unknown characters written ``?`` (a name a system could not
+#: store): compared too, as the one valid value of the entity they could be, else as a
+#: value of their own (``高兰?`` is not ``熊伟安``: an older legal representative).
+WILDCARD_STATUSES = ("replacement_char",)
+
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +81,7 @@ class ConflictConfig:
 
     mutable_fields: tuple[str, ...] | None = None
     comparable_statuses: tuple[str, ...] = COMPARABLE_STATUSES
+    wildcard_statuses: tuple[str, ...] = WILDCARD_STATUSES
 
 
 SEVERITY: Mapping[str, str] = {
@@ -96,6 +102,7 @@ def find_conflicts(
     fields: Sequence[str],
     mutable_fields: Sequence[str] | None = None,
     comparable_statuses: Sequence[str] = COMPARABLE_STATUSES,
+    wildcard_statuses: Sequence[str] = WILDCARD_STATUSES,
 ) -> pa.Table:
     """Conflicts table, sorted by entity id, field and kind.
 
@@ -103,6 +110,8 @@ def find_conflicts(
     Values with a status in ``comparable_statuses`` (an address whose division is ambiguous)
     are still compared for stale values and conflicts; one that is the tail of a valid value
     of the same entity (``江北区公园路76号`` of ``重庆市江北区公园路76号``) counts as that value.
+    Values with a status in ``wildcard_statuses`` are compared as well, ``?`` matching any
+    one character.
     """
     require_fields(records, ("record_id", "source", "source_key", *fields), what="conflicts")
     n = records.num_rows
@@ -144,6 +153,11 @@ def find_conflicts(
             if soft.any():
                 comparable |= soft
                 value = fold_tails(records[f], value, ent, valid, soft)
+        if status is not None and wildcard_statuses:
+            wild = present & _in(status, wildcard_statuses)
+            if wild.any():
+                comparable |= wild
+                value = fold_tails(records[f], value, ent, valid, wild, wildcard=True)
         stale, conflict = _stale_or_conflict(ent, value, comparable, days, known_day, len(ids),
                                              f in mutable)
         flags["stale"] = stale

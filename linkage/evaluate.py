@@ -28,8 +28,10 @@ Definitions (per entity type):
   ``wrong_value`` -> ``value_conflict``) ``recall_kind`` also asks for that kind, and
   ``recall_detectable`` repeats it over the *detectable* errors: the record's true entity
   has at least two records in the run and the record's standardised value differs from
-  another record's value there. A value every department holds identically, or an entity
-  with one record, leaves nothing to disagree with.
+  another record's value there (a spelling without the province, or with ``?`` for a
+  character, is the same value). A value every department holds identically, or an entity
+  with one record, leaves nothing to disagree with. ``missed_detectable_unlinked`` counts
+  the detectable misses whose record the linkage left outside its entity.
 - standardisation repair per error kind (when ``records`` carries the standardised field
   columns, as a run's records.parquet does): share of injected errors whose record's
   standardised value equals the true value (full-width or spaced IDs, 15-digit numbers,
@@ -52,7 +54,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from linkage.errors import SchemaError
-from linkage.golden import distinct_per_group
+from linkage.golden import combine, distinct_per_group, fold_tails
 from linkage.schemas import ENTERPRISE_FIELDS, PERSON_FIELDS, require_fields
 
 log = logging.getLogger(__name__)
@@ -335,8 +337,8 @@ def conflict_recall(run: pa.Table, conflicts: pa.Table, errors: pa.Table, *,
     right = pc.fill_null(flagged.column("right"), False).to_numpy(zero_copy_only=False)
     kinds = flagged.column("kind").to_numpy(zero_copy_only=False).astype(str)
     fields = flagged.column("field").to_numpy(zero_copy_only=False).astype(str)
-    detectable = (_detectable(flagged, run, records) if records is not None
-                  and "r_row" in flagged.column_names else None)
+    detectable, linked = (_detectable(flagged, run, records) if records is not None
+                          and "r_row" in flagged.column_names else (None, None))
     by_kind = _rates(kinds, hit, "detected")
     labels = np.char.add(np.char.add(fields, ":"), kinds)
     by_field_kind = _rates(labels, hit, "detected")
@@ -347,39 +349,65 @@ def conflict_recall(run: pa.Table, conflicts: pa.Table, errors: pa.Table, *,
             mine = key == label
             row["right_kind"] = int(right[mine].sum())
             row["recall_kind"] = float(right[mine].mean()) if mine.any() else None
-            if detectable is not None:
+            if detectable is not None and linked is not None:
                 can = mine & detectable
                 row["detectable"] = int(can.sum())
                 row["recall_detectable"] = float(right[can].mean()) if can.any() else None
+                row["missed_detectable_unlinked"] = int((can & ~right & ~linked).sum())
     return {"by_kind": by_kind, "by_field_kind": by_field_kind}
 
 
-def _detectable(flagged: pa.Table, run: pa.Table, records: pa.Table) -> BoolArray:
-    """Per row of ``flagged`` (errors with ``r_row`` and ``true_entity_id``): the record's
-    standardised value is present and its true entity holds another, different value."""
+def _detectable(flagged: pa.Table, run: pa.Table,
+                records: pa.Table) -> tuple[BoolArray, BoolArray]:
+    """Per row of ``flagged`` (errors with ``r_row`` and ``true_entity_id``): whether the
+    record's standardised value is present and its true entity holds another, different
+    value (a spelling that only drops a prefix, or writes ``?`` for a character, is the
+    same value), and whether the record sits in the predicted entity holding most of its
+    true entity's records (else a miss is the linkage's, not the report's)."""
     out = np.zeros(flagged.num_rows, dtype=bool)
-    truth_code = np.asarray(pc.dictionary_encode(run.column("true_entity_id")).combine_chunks()
-                            .indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-    at = np.full(records.num_rows, -1, dtype=np.int64)
+    truth_code = _codes(run.column("true_entity_id"))
+    pred_code = _codes(run.column("entity_id"))
     r_run = run.column("r_row").to_numpy()
-    at[r_run] = truth_code
+    at = np.full(records.num_rows, -1, dtype=np.int64)
+    at[r_run] = np.arange(len(r_run))
     n_true = int(truth_code.max()) + 1 if len(truth_code) else 0
+    # The predicted entity holding most of each true entity's records (ties: smallest).
+    pair = combine(truth_code, pred_code)
+    counts = np.bincount(pair)[pair]
+    best = np.lexsort((pred_code, -counts, truth_code))
+    main = np.full(n_true, -1, dtype=np.int64)
+    main[truth_code[best][::-1]] = pred_code[best][::-1]
+    linked_run = pred_code == main[truth_code]
     err_field = flagged.column("field").to_numpy(zero_copy_only=False).astype(str)
-    err_row = flagged.column("r_row").to_numpy()
+    err_pos = at[flagged.column("r_row").to_numpy()]
+    linked = linked_run[err_pos]
     for f in np.unique(err_field).tolist():
         if f not in records.column_names:
             continue
-        value = _normalise(records.column(f).take(pa.array(r_run)))
-        code = np.asarray(pc.fill_null(pc.dictionary_encode(value).indices, -1)
-                          .to_numpy(zero_copy_only=False), dtype=np.int64)
+        text = _normalise(records.column(f).take(pa.array(r_run)))
+        code = _codes(text)
         has = code >= 0
         distinct = distinct_per_group(truth_code[has], code[has], n_true)
-        full = np.full(records.num_rows, -1, dtype=np.int64)
-        full[r_run] = code
+        several = has & (distinct[truth_code] >= 2)
+        if several.any():
+            code = fold_tails(text, code, truth_code, several, several)
+            code = fold_tails(text, code, truth_code, several, several, wildcard=True)
+            distinct = distinct_per_group(truth_code[has], code[has], n_true)
         mine = err_field == f
-        rows = err_row[mine]
-        out[mine] = (full[rows] >= 0) & (distinct[at[rows]] >= 2)
-    return out
+        pos = err_pos[mine]
+        out[mine] = (code[pos] >= 0) & (distinct[truth_code[pos]] >= 2)
+    return out, linked
+
+
+def _codes(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Dictionary code per row, -1 for null."""
+    encoded = pc.dictionary_encode(_chunked(column))
+    return np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False),
+                      dtype=np.int64)
+
+
+def _chunked(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
 
 _NOT_REPAIRABLE = ("stale", "missing", "duplicate")

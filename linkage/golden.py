@@ -81,6 +81,8 @@ class SurvivorshipConfig:
     in ``soft_statuses`` and that is the tail of a valid value of the same entity (an
     address without province and city) votes as that value, and the valid spelling is the
     one chosen: a newer department that dropped the prefix confirms the full address.
+    Likewise a value whose status is in ``wildcard_statuses`` (``刘芬?``) votes as the one
+    valid value of its entity it could be, with ``?`` for the character it lost.
     """
 
     default: tuple[Rule, ...] = ("valid", "frequent", "trust", "recent")
@@ -88,6 +90,7 @@ class SurvivorshipConfig:
     groups: tuple[tuple[str, ...], ...] = ()
     derive: Mapping[str, str] = field(default_factory=dict)
     soft_statuses: tuple[str, ...] = ("ambiguous",)
+    wildcard_statuses: tuple[str, ...] = ("replacement_char",)
 
     def __post_init__(self) -> None:
         problems = [p for r in self.default if (p := _check_rule(r))]
@@ -196,8 +199,9 @@ def build_golden(
             present |= _present(records[f]).astype(bool)
         value = _group_codes(records, group)
         folded = None
-        if len(group) == 1 and survivorship.soft_statuses:
-            value, folded = _fold_soft(records, lead, value, ent, survivorship.soft_statuses)
+        if len(group) == 1:
+            value, folded = _fold_soft(records, lead, value, ent, survivorship.soft_statuses,
+                                       survivorship.wildcard_statuses)
         completeness = fill if len(group) == 1 else sum(
             (_present(records[f]) for f in group), np.zeros(n, dtype=np.int64))
         keys = [
@@ -270,21 +274,24 @@ def _decide(
 
 
 def _fold_soft(records: pa.Table, name: str, value: np.ndarray, ent: np.ndarray,
-               statuses: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
-    """Value codes with soft values folded into the valid value they end, and a mask of the
-    folded rows (None when nothing folded): those never lend their own spelling."""
+               tails: Sequence[str], wildcards: Sequence[str]
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Value codes with soft values folded into the valid value they stand for, and a mask
+    of the folded rows (None when nothing folded): those never lend their own spelling."""
     status_name = f"{name}__status"
-    if status_name not in records.column_names:
+    if status_name not in records.column_names or not (tails or wildcards):
         return value, None
     status = _string(records[status_name])
-    ok = _bools(pc.fill_null(pc.starts_with(status, "ok"), False))
-    soft = _bools(pc.fill_null(pc.is_in(status, value_set=pa.array(list(statuses),
-                                                                     pa.string())), False))
     present = value >= 0
-    soft &= present
-    if not soft.any():
-        return value, None
-    folded = fold_tails(records[name], value, ent, present & ok, soft)
+    ok = present & _bools(pc.fill_null(pc.starts_with(status, "ok"), False))
+    folded = value
+    for statuses, wildcard in ((tails, False), (wildcards, True)):
+        if not statuses:
+            continue
+        soft = present & _bools(pc.fill_null(pc.is_in(
+            status, value_set=pa.array(list(statuses), pa.string())), False))
+        if soft.any():
+            folded = fold_tails(records[name], folded, ent, ok, soft, wildcard=wildcard)
     moved = folded != value
     return (folded, moved) if moved.any() else (value, None)
 
@@ -531,11 +538,14 @@ def _per_source(sources: pa.Array, fn: Callable[[str], float]) -> np.ndarray:
 
 
 def fold_tails(column: pa.ChunkedArray | pa.Array, value: np.ndarray, ent: np.ndarray,
-                valid: np.ndarray, soft: np.ndarray) -> np.ndarray:
+               valid: np.ndarray, soft: np.ndarray, *, wildcard: bool = False) -> np.ndarray:
     """Give a soft value that ends a valid value of its entity that value's code.
 
     A department that dropped the province and city (``江北区公园路76号``, status
     ``ambiguous``) wrote the same address as one that kept them: both count as one value.
+    With ``wildcard``, a soft value instead matches a valid value of the same length whose
+    other characters agree, ``?`` standing for any one character (``刘芬?``, a system that
+    could not store ``珺``, is ``刘芬珺``); it folds only when exactly one value matches.
 
     Python runs only over the entities that hold a soft value (a few percent)."""
     soft_rows = np.flatnonzero(soft)
@@ -549,11 +559,25 @@ def fold_tails(column: pa.ChunkedArray | pa.Array, value: np.ndarray, ent: np.nd
     folded = value.copy()
     for row, t in zip(soft_rows.tolist(), text.take(pa.array(soft_rows)).to_pylist(),
                       strict=True):
-        tails = sorted(code for full, code in by_entity.get(int(ent[row]), [])
-                       if full != t and full.endswith(t))
+        candidates = by_entity.get(int(ent[row]), [])
+        if wildcard:
+            codes = sorted({code for full, code in candidates if _fits(t, full)})
+            if len(codes) == 1:
+                folded[row] = codes[0]
+            continue
+        tails = sorted(code for full, code in candidates if full != t and full.endswith(t))
         if tails:
             folded[row] = tails[0]
     return folded
+
+
+WILDCARDS = frozenset("?")
+
+
+def _fits(pattern: str, text: str) -> bool:
+    """``pattern`` with ``?`` for unknown characters could be ``text``."""
+    return (pattern != text and len(pattern) == len(text)
+            and all(p == t or p in WILDCARDS for p, t in zip(pattern, text, strict=True)))
 
 
 def dense(code: np.ndarray) -> np.ndarray:

@@ -198,3 +198,29 @@ def test_conflict_config_from_pipeline_data() -> None:
     out = find_conflicts(records, clusters, golden, fields=["name"],
                          mutable_fields=cfg.mutable_fields)
     assert [r["kind"] for r in out.to_pylist()] == ["stale"]
+
+
+def test_wildcard_names_fold_or_stand_as_their_own_value() -> None:
+    """An enterprise's legal representative: "高兰?" (an old system without the third
+    character) cannot be "熊伟安", so it is an older, stale value; "熊伟?" is "熊伟安"
+    written without its last character and disagrees with nothing."""
+    def firm(entity: str, source: str, when: D, name: str, status: str) -> dict[str, object]:
+        row = _person(entity, source, when, legal_rep_name=(name, name, status))
+        row["entity_type"] = "enterprise"
+        return row
+
+    rows = [
+        firm("A", "market", D(2026, 1, 1), "熊伟安", "ok"),
+        firm("A", "customs", D(2014, 1, 1), "高兰?", "replacement_char"),
+        firm("B", "market", D(2026, 1, 1), "熊伟安", "ok"),
+        firm("B", "customs", D(2014, 1, 1), "熊伟?", "replacement_char"),
+    ]
+    found = _find(rows, ["legal_rep_name"])
+    assert ("A", "legal_rep_name", "stale", "low") in found
+    assert not [r for r in found if r[0] == "B" and r[2] in ("stale", "value_conflict")]
+    assert ("B", "legal_rep_name", "invalid", "medium") in found
+    records, clusters = _table(rows)
+    out = find_conflicts(records, clusters, build_golden(
+        records, clusters, fields=["legal_rep_name"], survivorship=SurvivorshipConfig(),
+        trust={}), fields=["legal_rep_name"], wildcard_statuses=())
+    assert [r["kind"] for r in out.to_pylist() if r["entity_id"] == "A"] == ["invalid"]

@@ -248,7 +248,8 @@ def test_reachable_ceiling_and_detectable_recall_with_kind(truth_dir: Path) -> N
     result = evaluate(records, truth_dir, golden={"person": _golden()}, conflicts=conflicts)
     stale = result["conflicts"]["by_kind"]["stale"]
     assert stale == {"errors": 2, "detected": 1, "recall": 0.5, "right_kind": 1,
-                     "recall_kind": 0.5, "detectable": 1, "recall_detectable": 1.0}
+                     "recall_kind": 0.5, "detectable": 1, "recall_detectable": 1.0,
+                     "missed_detectable_unlinked": 0}
     assert result["conflicts"]["by_field_kind"]["phone:stale"]["detectable"] == 1
     golden = result["person"]["golden"]
     assert golden["name"]["reachable"] == pytest.approx(2 / 3)
@@ -285,3 +286,24 @@ def test_bench_golden_runs_small(tmp_path: Path) -> None:
         rf"golden_min={number} golden_min_observable={number} stale_recall={number} "
         rf"conflict_recall={number} stale_recall_detectable={number} "
         rf"conflict_recall_detectable={number}", last), last
+
+
+def test_prefix_and_wildcard_spellings_are_not_detectable_differences(truth_dir: Path) -> None:
+    """P1's stale address is held by both of its records, one without the province: nothing
+    disagrees. P2's stale name "王?" cannot be "李娜" (H2's), so it is detectable; no
+    stale conflict lists it."""
+    pq.write_table(pa.table({
+        "source": ["tax", "tax"], "entity_type": ["person", "person"],
+        "source_key": ["T1", "T2"], "field": ["address", "name"],
+        "kind": ["stale", "stale"], "true_value": ["x", "李娜"],
+        "written_value": ["江北区公园路76号", "王?"]}), truth_dir / "errors.parquet")
+    records = _records().append_column("address", pa.array(
+        ["重庆市江北区公园路76号", "江北区公园路76号", None, None]))
+    records = records.append_column("name", pa.array(["张伟", "张伟", "王?", "李娜"]))
+    result = evaluate(records, truth_dir, conflicts=_conflicts())["conflicts"]
+    assert result["by_field_kind"]["address:stale"]["detectable"] == 0
+    name = result["by_field_kind"]["name:stale"]
+    assert name["detectable"] == 1 and name["recall_detectable"] == 0.0
+    # T2 (entity b) and H2 (entity c) split P2 one-one: the tie goes to "b", so T2 counts
+    # as linked and the miss is the report's.
+    assert name["missed_detectable_unlinked"] == 0

@@ -260,3 +260,26 @@ def test_soft_tail_confirms_the_full_value_and_credits_its_writer() -> None:
     g = build_golden(_tail_records("ok"), clusters, fields=["address"],
                      survivorship=SurvivorshipConfig(fields=chain), trust=TRUST)
     assert _pick(g, "PA", "address") == ("江北区公园路76号", "tax", 1, "recent")
+
+
+def test_wildcard_value_votes_for_the_one_value_it_fits() -> None:
+    # Tax (newest) could not store 珺 and wrote 刘芬?; the household wrote it whole. With
+    # two candidates it could be (刘芬珺, 刘芬君) the wildcard value stays its own.
+    records = pa.table({
+        "record_id": pa.array([0, 1, 2, 3, 4], pa.int64()),
+        "source": ["household", "tax", "household", "courts", "tax"],
+        "source_key": ["h1", "t1", "h2", "c2", "t2"],
+        "entity_type": ["person"] * 5,
+        "updated_at": pa.array([D(2023, 1, 1), D(2025, 1, 1), D(2023, 1, 1), D(2022, 1, 1),
+                                D(2025, 1, 1)], pa.date32()),
+        "name": ["刘芬珺", "刘芬?", "刘芬珺", "刘芬君", "刘芬?"],
+        "name__status": ["ok", "replacement_char", "ok", "ok", "replacement_char"],
+    })
+    clusters = pa.table({"record_id": pa.array([0, 1, 2, 3, 4], pa.int64()),
+                         "entity_type": ["person"] * 5,
+                         "entity_id": ["PA", "PA", "PB", "PB", "PB"],
+                         "cluster_size": pa.array([2, 2, 3, 3, 3], pa.int64())})
+    config = SurvivorshipConfig(default=("recent", "trust"))
+    g = build_golden(records, clusters, fields=["name"], survivorship=config, trust=TRUST)
+    assert _pick(g, "PA", "name") == ("刘芬珺", "household", 0, "unanimous")
+    assert _pick(g, "PB", "name") == ("刘芬?", "tax", 4, "recent")
