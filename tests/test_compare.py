@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from linkage.comparators import pairs_from_lists, similarity
+from linkage.comparators import METHODS, pairs_from_lists, similarity
 from linkage.compare import Comparison, compare
 from linkage.errors import SchemaError
 
@@ -161,3 +163,23 @@ def test_person_name_uses_the_standardisers_pinyin_when_present() -> None:
     without = compare(recs.drop_columns(["name__pinyin"]), pairs, [comp]).column("sim_n")
     assert with_derived == [pytest.approx(0.92)]
     assert without.to_pylist()[0] < 0.9  # pypinyin alone reads 单 as dan
+
+
+_ALPHABET = "0123456789Xx*-/ 张章伟玮王已己·.()（）有限公司分公司省市区路号?□abc"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(sorted(METHODS)),
+       st.lists(st.text(alphabet=_ALPHABET, max_size=20), min_size=2, max_size=12))
+def test_every_method_is_total_bounded_and_symmetric(method: str, values: list[str]) -> None:
+    """Any string (a bad value included) gets a similarity in [0, 1] or NaN, never an
+    exception, and similarity(a, b) == similarity(b, a)."""
+    n = len(values)
+    a = np.array([i for i in range(n) for j in range(n) if i != j], dtype=np.int64)
+    b = np.array([j for i in range(n) for j in range(n) if i != j], dtype=np.int64)
+    forward = similarity(method, values, a, b)
+    backward = similarity(method, values, b, a)
+    finite = ~np.isnan(forward)
+    assert ((forward[finite] >= 0) & (forward[finite] <= 1)).all()
+    assert np.array_equal(np.isnan(forward), np.isnan(backward))
+    assert np.allclose(forward[finite], backward[finite], atol=1e-6)

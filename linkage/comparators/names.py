@@ -107,7 +107,8 @@ def address_similarity(
     compact = [v.replace(" ", "") for v in uniques]
     sims = np.minimum(_cpdist(Indel.normalized_similarity, compact, a, b), 0.89)
     core = _codes([_LEADING_DIVISIONS.sub("", v) for v in compact])
-    same_core = (core[a] == core[b]) & (_lengths(compact)[a] >= 4)
+    lengths = _lengths(compact)
+    same_core = (core[a] == core[b]) & (np.minimum(lengths[a], lengths[b]) >= 4)
     return np.where(same_core, np.maximum(sims, 0.9), sims).astype(np.float32)
 
 
