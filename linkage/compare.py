@@ -242,16 +242,27 @@ def _worth_deduplicating(key: npt.NDArray[np.int64], sample: int = 65_536) -> bo
 
 def encode_column(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, Positions]:
     """Distinct non-blank string values (an Arrow array) and each row's int32 code into
-    them (-1 for null/blank)."""
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if pa.types.is_dictionary(arr.type):
-        arr = arr.dictionary_decode()
-    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        arr = pc.cast(arr, pa.string())
-    arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
-    encoded = pc.dictionary_encode(arr)
-    codes = pc.fill_null(pc.cast(encoded.indices, pa.int32()), -1)
-    return encoded.dictionary, np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int32)
+    them (-1 for null/blank).
+
+    Works chunk by chunk (the chunks of one encoding share its dictionary), so a large
+    column is never copied whole just to be encoded."""
+    col = column if isinstance(column, pa.ChunkedArray) else pa.chunked_array([column])
+    if pa.types.is_dictionary(col.type):
+        col = pc.cast(col, col.type.value_type)
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        col = pc.cast(col, pa.string())
+    encoded = pc.dictionary_encode(col)
+    if encoded.num_chunks == 0:
+        return pa.array([], pa.string()), np.zeros(0, dtype=np.int32)
+    dictionary = encoded.chunk(encoded.num_chunks - 1).dictionary
+    parts = [np.asarray(pc.fill_null(pc.cast(chunk.indices, pa.int32()), -1)
+                        .to_numpy(zero_copy_only=False), dtype=np.int32)
+             for chunk in encoded.chunks]
+    codes = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    blank = pc.index(dictionary, "").as_py()
+    if blank >= 0:  # a blank string is a missing value
+        codes[codes == blank] = -1
+    return dictionary, codes
 
 
 def _valid_mask(
