@@ -17,6 +17,12 @@ Rules (strings in the pipeline file):
 ``longest``           the longer normalised value
 ``agrees:<column>``   a value equal to the same record's ``<column>`` beats one that differs
                       (``birth_date`` agreeing with ``id_number__birth_date``)
+``once:<a>,<b>``      a value whose record states the same thing in columns ``a`` and ``b``
+                      loses: ``西安市和合电子（西安）有限公司`` names its region twice, a
+                      prefix a department added to a name already carrying it in brackets
+``latest:<column>``   the later date at which any record of the entity shows this record's
+                      ``<column>`` (``name__core``): spellings of the current name all beat
+                      a former name, and the next rules choose among the spellings
 
 Reported besides the rules: ``unanimous`` (no record disagrees) and ``tie_break``.
 Fields that must come from one record together (an address's parts) are declared as
@@ -49,6 +55,8 @@ Rule = str
 RULES = ("trust", "recent", "frequent", "valid", "complete", "longest")
 AUTHORITY = "authority:"
 AGREES = "agrees:"
+ONCE = "once:"
+LATEST = "latest:"
 
 
 def _check_rule(rule: str) -> str | None:
@@ -63,8 +71,16 @@ def _check_rule(rule: str) -> str | None:
         if rule[len(AGREES):].strip():
             return None
         return f"{rule!r} names no column (write 'agrees:id_number__birth_date')"
-    return (f"unknown survivorship rule {rule!r} "
-            f"(known: {', '.join(RULES)}, authority:<dept>, agrees:<column>)")
+    if rule.startswith(ONCE):
+        if len([c for c in rule[len(ONCE):].split(",") if c.strip()]) == 2:
+            return None
+        return f"{rule!r} must name two columns (write 'once:name__region,name__bracket_region')"
+    if rule.startswith(LATEST):
+        if rule[len(LATEST):].strip():
+            return None
+        return f"{rule!r} names no column (write 'latest:name__core')"
+    return (f"unknown survivorship rule {rule!r} (known: {', '.join(RULES)}, "
+            f"authority:<dept>, agrees:<column>, once:<column>,<column>, latest:<column>)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -376,6 +392,26 @@ def _rule_key(
         # Agreeing 0, unknown 1, disagreeing 2.
         return np.asarray(pc.fill_null(pc.if_else(same, 0, 2), 1)
                           .to_numpy(zero_copy_only=False), dtype=np.int64)
+    if rule.startswith(ONCE):
+        a, b = (c.strip() for c in rule[len(ONCE):].split(","))
+        if a not in records.column_names or b not in records.column_names:
+            log.warning("golden: rule %r names no column of the records; ignored", rule)
+            return np.zeros(n, dtype=np.int64)
+        twice = pc.fill_null(pc.equal(_string(records[a]), _string(records[b])), False)
+        return _bools(twice).astype(np.int64)
+    if rule.startswith(LATEST):
+        other = rule[len(LATEST):].strip()
+        if other not in records.column_names:
+            log.warning("golden: rule %r names no column of the records; ignored", rule)
+            return np.zeros(n, dtype=np.int64)
+        # The latest date any record of the entity shows this record's <column> value.
+        group = combine(ent, _codes(records[other]))
+        latest = np.full(int(group.max()) + 1 if n else 0, -(10**7), dtype=np.int64)
+        np.maximum.at(latest, group, days)
+        seen = latest[group]
+        known = seen > -(10**6)
+        floor = int(seen[known].min()) - 1 if known.any() else 0
+        return -np.where(known, seen, floor).astype(np.int64)
     if rule == "longest":
         length = pc.fill_null(pc.utf8_length(_string(records[lead])), 0)
         return -np.asarray(length.to_numpy(zero_copy_only=False), dtype=np.int64)

@@ -283,3 +283,46 @@ def test_wildcard_value_votes_for_the_one_value_it_fits() -> None:
     g = build_golden(records, clusters, fields=["name"], survivorship=config, trust=TRUST)
     assert _pick(g, "PA", "name") == ("刘芬珺", "household", 0, "unanimous")
     assert _pick(g, "PB", "name") == ("刘芬?", "tax", 4, "recent")
+
+
+def test_once_and_latest_choose_the_current_canonical_enterprise_name() -> None:
+    # Entity A: market wrote the name with its region twice (prefix and brackets), tax
+    # without the prefix: ``once`` drops the redundant one although it is longer.
+    # Entity B: the customs copy (2014) still has the former name, longer than the current
+    # one; two current spellings (with and without region) follow: ``latest`` keeps the
+    # current core and ``longest`` picks the full spelling among them.
+    records = pa.table({
+        "record_id": pa.array([0, 1, 2, 3, 4], pa.int64()),
+        "source": ["market", "tax", "customs", "tax", "market"],
+        "source_key": ["m1", "t1", "c2", "t2", "m2"],
+        "entity_type": ["enterprise"] * 5,
+        "updated_at": pa.array([D(2025, 1, 1), D(2024, 1, 1), D(2014, 1, 1), D(2025, 6, 1),
+                                D(2024, 1, 1)], pa.date32()),
+        "name": ["西安市和合电子（西安）有限公司", "和合电子（西安）有限公司",
+                 "杭州市远立机械制造有限公司", "科程软件有限公司", "杭州市科程软件有限公司"],
+        "name__core": ["和合电子", "和合电子", "远立机械制造", "科程软件", "科程软件"],
+        "name__region": ["西安市", None, "杭州市", None, "杭州市"],
+        "name__bracket_region": ["西安市", "西安市", None, None, None],
+    })
+    clusters = pa.table({"record_id": pa.array([0, 1, 2, 3, 4], pa.int64()),
+                         "entity_type": ["enterprise"] * 5,
+                         "entity_id": ["EA", "EA", "EB", "EB", "EB"],
+                         "cluster_size": pa.array([2, 2, 3, 3, 3], pa.int64())})
+    chain = ("once:name__region,name__bracket_region", "latest:name__core", "longest",
+             "trust")
+    g = build_golden(records, clusters, fields=["name"],
+                     survivorship=SurvivorshipConfig(default=chain), trust={})
+    assert _pick(g, "EA", "name") == ("和合电子（西安）有限公司", "tax", 1,
+                                      "once:name__region,name__bracket_region")
+    assert _pick(g, "EB", "name") == ("杭州市科程软件有限公司", "market", 4, "longest")
+    # Without ``latest`` the longer former name would win.
+    g = build_golden(records, clusters, fields=["name"],
+                     survivorship=SurvivorshipConfig(default=("longest",)), trust={})
+    assert _pick(g, "EB", "name")[0] == "杭州市远立机械制造有限公司"
+
+
+def test_new_rules_are_validated() -> None:
+    with pytest.raises(ValueError, match="two columns"):
+        SurvivorshipConfig(default=("once:name__region",))
+    with pytest.raises(ValueError, match="names no column"):
+        SurvivorshipConfig(default=("latest:",))

@@ -123,7 +123,8 @@ link_threshold = 0.9
 [enterprise.survivorship]
 default = ["valid", "frequent", "trust", "recent"]
 [enterprise.survivorship.fields]
-name = ["valid", "frequent", "longest", "trust", "recent"]
+name = ["valid", "once:name__region,name__bracket_region", "latest:name__core", "longest",
+        "frequent", "trust", "recent"]
 status = ["recent", "trust"]
 legal_rep_name = ["recent", "trust"]
 legal_rep_id = ["recent", "trust"]
