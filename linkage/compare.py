@@ -207,36 +207,43 @@ def _distinct_similarity(
     used[cl] = True
     used[cr] = True
     kept = np.flatnonzero(used)
-    remap = np.cumsum(used, dtype=np.int64) - 1
+    remap = (np.cumsum(used, dtype=np.int64) - 1).astype(np.int32)
+    del used
     sub = [str(v) for v in uniques.take(pa.array(kept)).to_pylist()]
     derived: dict[str, list[str | None]] = {}
     if aux:
         # one representative row per value: derived columns are functions of the value
-        rep = np.full(len(uniques), -1, dtype=np.int64)
-        rows = np.flatnonzero(codes >= 0)
-        rep[codes[rows]] = rows
+        rep = np.full(len(uniques), -1, dtype=np.int32)
+        rep[codes] = np.arange(len(codes), dtype=np.int32)  # a null's slot (-1) is unused
         take = pa.array(rep[kept])
+        del rep
         derived = {name: column.take(take).to_pylist() for name, column in aux.items()}
-    lo = remap[np.minimum(cl, cr)]  # int64: the pair key below needs the width
+    lo = remap[np.minimum(cl, cr)]
     hi = remap[np.maximum(cl, cr)]
+    del remap
     width = np.int64(len(sub))
-    key = lo * width + hi
-    if not _worth_deduplicating(key):
+    if not _worth_deduplicating(lo, hi, width):
         # nearly every pair is distinct (names, addresses, IDs): deduplicating would cost
         # a sort and gain nothing, since the methods' per-pair work is already vectorised
-        return np.asarray(similarity(comp.method, sub, lo, hi, derived), dtype=np.float32)
+        return np.asarray(similarity(comp.method, sub, lo.astype(np.int64),
+                                     hi.astype(np.int64), derived), dtype=np.float32)
+    key = lo.astype(np.int64) * width + hi
+    del lo, hi
     distinct, inverse = np.unique(key, return_inverse=True)
     sims = similarity(comp.method, sub, distinct // width, distinct % width, derived)
     out: npt.NDArray[np.float32] = np.asarray(sims, dtype=np.float32)[inverse.reshape(-1)]
     return out
 
 
-def _worth_deduplicating(key: npt.NDArray[np.int64], sample: int = 65_536) -> bool:
+def _worth_deduplicating(
+    lo: Positions, hi: Positions, width: np.int64, sample: int = 65_536
+) -> bool:
     """True when value pairs repeat (dates, sexes, towns): judged on an evenly spaced
     sample, so the decision is cheap and deterministic."""
-    if len(key) <= sample:
+    if len(lo) <= sample:
         return True
-    picked = key[:: len(key) // sample]
+    step = len(lo) // sample
+    picked = lo[::step].astype(np.int64) * width + hi[::step]
     return len(np.unique(picked)) < 0.5 * len(picked)
 
 

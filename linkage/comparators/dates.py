@@ -25,21 +25,24 @@ def date_similarity(
 ) -> npt.NDArray[np.float32]:
     """Dates compared by parts: swap and typo levels, then same month, then else."""
     ymd = np.asarray([_parse(v) for v in uniques], dtype=np.int64).reshape(-1, 3)
+    # one int32 per value (yyyymmdd-like packing) keeps the per-pair arrays small
+    year = ymd[:, 0].astype(np.int32)
+    month_day = (ymd[:, 1] * 100 + ymd[:, 2]).astype(np.int32)
+    swapped_md = (ymd[:, 2] * 100 + ymd[:, 1]).astype(np.int32)
+    month = ymd[:, 1].astype(np.int32)
     matrix, lengths = _byte_matrix(list(uniques), 10)
-    typo = _positional(matrix, lengths, a, b)  # 0.9 for one substitution / transposition
-    ya, ma, da = ymd[a, 0], ymd[a, 1], ymd[a, 2]
-    yb, mb, db = ymd[b, 0], ymd[b, 1], ymd[b, 2]
-    parsed = (ya > 0) & (yb > 0)
-    swapped = parsed & (ya == yb) & (ma == db) & (da == mb) & (ma != mb)
-    same_month = parsed & (ya == yb) & (ma == mb)
-    same_year = parsed & (ya == yb)
-    sims = np.where(same_year, 0.5, 0.0)
-    sims = np.where(same_month, 0.75, sims)
-    sims = np.where(typo >= 0.9, 0.9, sims)
-    sims = np.where(swapped, 0.9, sims)
-    unparsed = ~parsed
-    sims = np.where(unparsed, np.minimum(typo, 0.6), sims)
-    return sims.astype(np.float32)
+    sims = _positional(matrix, lengths, a, b)  # 0.9 one substitution / transposition
+    parsed = (year[a] > 0) & (year[b] > 0)
+    same_year = parsed & (year[a] == year[b])
+    typo = sims >= 0.9
+    sims[~parsed] = np.minimum(sims[~parsed], 0.6)
+    out = np.where(same_year, np.float32(0.5), np.float32(0.0)).astype(np.float32)
+    out[~parsed] = sims[~parsed]
+    out[same_year & (month[a] == month[b])] = 0.75
+    out[parsed & typo] = 0.9
+    swapped = same_year & (month_day[a] == swapped_md[b]) & (month[a] != month[b])
+    out[swapped] = 0.9
+    return out
 
 
 def _parse(value: str) -> tuple[int, int, int]:

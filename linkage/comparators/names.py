@@ -105,11 +105,16 @@ def address_similarity(
     """Addresses: equal once leading province / city names are dropped (departments omit
     them) counts as near-equal; else the Indel ratio of the full strings."""
     compact = [v.replace(" ", "") for v in uniques]
-    sims = np.minimum(_cpdist(Indel.normalized_similarity, compact, a, b), 0.89)
-    core = _codes([_LEADING_DIVISIONS.sub("", v) for v in compact])
+    sims = cpdist_chunked(Indel.normalized_similarity, compact, a, b)
+    np.minimum(sims, np.float32(0.89), out=sims)
+    # the core (leading divisions dropped) is computed in Arrow: no per-value Python strings
+    cores = pc.replace_substring_regex(pa.array(compact, pa.string()),
+                                       _LEADING_DIVISIONS.pattern, "")
+    core = np.asarray(pc.dictionary_encode(cores).indices.to_numpy(), dtype=np.int64)
     lengths = _lengths(compact)
     same_core = (core[a] == core[b]) & (np.minimum(lengths[a], lengths[b]) >= 4)
-    return np.where(same_core, np.maximum(sims, 0.9), sims).astype(np.float32)
+    sims[same_core] = np.maximum(sims[same_core], np.float32(0.9))
+    return sims
 
 
 # --- helpers -------------------------------------------------------------------------------
