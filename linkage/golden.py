@@ -15,6 +15,10 @@ Rules (strings in the pipeline file):
 ``frequent``          the value held by more records of the entity
 ``complete``          the record filling more of the group's fields (or of all fields)
 ``longest``           the longer normalised value
+``original``          a name with a character outside GB 2312 beats a plain one, which beats
+                      one mixing Han characters with pinyin or ``?``: systems that cannot
+                      store a rare character write a homophone, pinyin or ``?`` instead
+                      (``邵勇玥`` -> ``邵勇月`` / ``邵勇yue``), never the reverse
 ``agrees:<column>``   a value equal to the same record's ``<column>`` beats one that differs
                       (``birth_date`` agreeing with ``id_number__birth_date``)
 ``once:<a>,<b>``      a value whose record states the same thing in columns ``a`` and ``b``
@@ -52,7 +56,7 @@ __all__ = ["RULES", "Rule", "SurvivorshipConfig", "build_golden", "combine", "de
 
 #: A survivorship rule: one of ``RULES`` or ``"authority:<department>[,<department>...]"``.
 Rule = str
-RULES = ("trust", "recent", "frequent", "valid", "complete", "longest")
+RULES = ("trust", "recent", "frequent", "valid", "complete", "longest", "original")
 AUTHORITY = "authority:"
 AGREES = "agrees:"
 ONCE = "once:"
@@ -412,10 +416,36 @@ def _rule_key(
         known = seen > -(10**6)
         floor = int(seen[known].min()) - 1 if known.any() else 0
         return -np.where(known, seen, floor).astype(np.int64)
+    if rule == "original":
+        return _per_value(records[lead], _originality)
     if rule == "longest":
         length = pc.fill_null(pc.utf8_length(_string(records[lead])), 0)
         return -np.asarray(length.to_numpy(zero_copy_only=False), dtype=np.int64)
     raise SchemaError(f"golden: unknown survivorship rule {rule!r}")
+
+
+def _originality(text: str) -> int:
+    """0: holds a character outside GB 2312 (kept by a system that could store it);
+    2: Han characters mixed with Latin letters or ``?`` (a substitute); 1: otherwise."""
+    han = any("\u3400" <= c <= "\u9fff" or c >= "\U00020000" for c in text)
+    if han and any(c in WILDCARDS or (c.isascii() and c.isalpha()) for c in text):
+        return 2
+    for c in text:
+        if c.isascii() or c in "·":
+            continue
+        try:
+            c.encode("gb2312")
+        except UnicodeEncodeError:
+            return 0
+    return 1
+
+
+def _per_value(column: pa.ChunkedArray | pa.Array, fn: Callable[[str], int]) -> np.ndarray:
+    """``fn`` of each row's value, computed once per distinct value (nulls: 1)."""
+    encoded = pc.dictionary_encode(_string(column))
+    table = np.array([fn(v) for v in encoded.dictionary.to_pylist()] + [1], dtype=np.int64)
+    idx = pc.fill_null(encoded.indices, len(encoded.dictionary))
+    return table[np.asarray(idx.to_numpy(zero_copy_only=False), dtype=np.int64)]
 
 
 def _decide_with_derived(

@@ -326,3 +326,33 @@ def test_new_rules_are_validated() -> None:
         SurvivorshipConfig(default=("once:name__region",))
     with pytest.raises(ValueError, match="names no column"):
         SurvivorshipConfig(default=("latest:",))
+
+
+def test_original_spelling_beats_substitutes_of_a_rare_character() -> None:
+    # 玥 lies outside GB 2312: two departments that could not store it wrote 月 and yue.
+    # Frequency alone would pick 邵勇月 (two records); ``original`` keeps the registry's.
+    records = pa.table({
+        "record_id": pa.array([0, 1, 2, 3], pa.int64()),
+        "source": ["household", "tax", "courts", "tax"],
+        "source_key": ["h1", "t1", "c1", "t2"],
+        "entity_type": ["person"] * 4,
+        "updated_at": pa.array([D(2023, 1, 1)] * 4, pa.date32()),
+        "name": ["邵勇玥", "邵勇月", "邵勇月", "邵勇yue"],
+    })
+    clusters = pa.table({"record_id": pa.array([0, 1, 2, 3], pa.int64()),
+                         "entity_type": ["person"] * 4,
+                         "entity_id": ["PA", "PA", "PA", "PA"],
+                         "cluster_size": pa.array([4] * 4, pa.int64())})
+    def pick(chain: tuple[str, ...]) -> tuple[object, ...]:
+        g = build_golden(records, clusters, fields=["name"],
+                         survivorship=SurvivorshipConfig(default=chain), trust=TRUST)
+        return _pick(g, "PA", "name")
+
+    assert pick(("original", "frequent"))[::3] == ("邵勇玥", "original")
+    assert pick(("frequent", "original"))[0] == "邵勇月"
+    # Among substitutes only, plain Han beats pinyin mixed in.
+    no_rare = records.filter(pa.array([False, True, False, True]))
+    g = build_golden(no_rare, clusters.filter(pa.array([False, True, False, True])),
+                     fields=["name"], survivorship=SurvivorshipConfig(default=("original",)),
+                     trust=TRUST)
+    assert _pick(g, "PA", "name")[0] == "邵勇月"

@@ -80,6 +80,7 @@ link_threshold = 0.9
 default = ["valid", "frequent", "trust", "recent"]
 derive = { birth_date = "id_number__birth_date", sex = "id_number__sex" }
 [person.survivorship.fields]
+name = ["valid", "original", "frequent", "trust", "recent"]
 birth_date = ["valid", "agrees:id_number__birth_date", "frequent", "trust", "recent"]
 sex = ["valid", "agrees:id_number__sex", "frequent", "trust", "recent"]
 address = ["recent", "valid", "frequent", "trust"]
@@ -126,7 +127,7 @@ default = ["valid", "frequent", "trust", "recent"]
 name = ["valid", "once:name__region,name__bracket_region", "latest:name__core", "longest",
         "frequent", "trust", "recent"]
 status = ["recent", "trust"]
-legal_rep_name = ["recent", "trust"]
+legal_rep_name = ["valid", "original", "recent", "trust"]
 legal_rep_id = ["recent", "trust"]
 address = ["recent", "valid", "frequent", "trust"]
 """
