@@ -8,7 +8,8 @@ pipeline on it, and prints per entity type and field the golden accuracy with it
 (share of entities where a member record holds the true value after standardisation, and
 the accuracy over those). Then conflict recall per injected kind (stale, wrong value), with
 the right conflict kind, over all injected errors and over the detectable ones (the entity
-has two or more records and the erroneous value differs from another record's value).
+has two or more records and the erroneous value differs from another record's value), and
+how many detectable misses sit in a record the linkage left outside its entity.
 
 The pipeline file is re-rendered from the current template on every run, so survivorship
 changes take effect without regenerating the cached data.
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {label:<28} errors={row['errors']:<6} any={_fmt(row['recall'])} "
                   f"kind={_fmt(row.get('recall_kind'))} "
                   f"detectable={row.get('detectable', 0)} "
-                  f"kind|detectable={_fmt(row.get('recall_detectable'))}")
+                  f"kind|detectable={_fmt(row.get('recall_detectable'))} "
+                  f"missed_unlinked={row.get('missed_detectable_unlinked', 'na')}")
     by_kind = conflicts.get("by_kind", {})
 
     def rate(kind: str, key: str) -> float | None:

@@ -128,7 +128,7 @@ name = ["valid", "once:name__region,name__bracket_region", "latest:name__core", 
         "frequent", "trust", "recent"]
 status = ["recent", "trust"]
 legal_rep_name = ["valid", "original", "recent", "trust"]
-legal_rep_id = ["recent", "trust"]
+legal_rep_id = ["valid", "recent", "trust"]
 address = ["recent", "valid", "frequent", "trust"]
 """
 
