@@ -57,7 +57,9 @@ def run_linkage(data: Dataset, threshold: float, seed: int) -> Outcome:
     model = FellegiSunter(comparisons,
                           ScoringConfig(link_only=data.link_only, link_threshold=threshold),
                           seed=seed).fit(records, vectors)
-    scored = model.predict(vectors)
+    # per-comparison weights are not kept (like Splink's
+    # retain_intermediate_calculation_columns=False below)
+    scored = model.predict(vectors, contributions=False)
     keep = pc.greater_equal(scored.column("match_probability"), threshold)
     if "cannot_link" in scored.column_names:
         keep = pc.and_(keep, pc.invert(scored.column("cannot_link")))

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 #: row positions and value codes (int32: a billion rows is beyond one machine's reach)
 Positions = npt.NDArray[np.int32]
+#: pairs per slab of the compare loop (bounds its temporaries)
+_SLAB = 1 << 20
 
 Method = Literal[
     "exact",
@@ -142,46 +144,71 @@ def _compare_one(
     pos_r: Positions,
     comp: Comparison,
 ) -> dict[str, npt.NDArray[np.generic]]:
+    """One comparison's columns, filled slab by slab: the column is encoded once, and the
+    per-pair temporaries never exceed one slab, whatever the number of pairs."""
     uniques, codes = encode_column(records.column(comp.field))
-    cl, cr = codes[pos_l], codes[pos_r]
-    null = (cl < 0) | (cr < 0)
-    equal = (cl == cr) & ~null
-    todo = ~null & ~equal
-    sims = np.full(len(cl), np.nan, dtype=np.float32)
-    sims[equal] = 1.0
-    if todo.any():
-        aux = _derived_columns(records, comp)
-        sims[todo] = _distinct_similarity(uniques, cl[todo], cr[todo], comp, codes, aux)
+    aux = _derived_columns(records, comp)
+    n = len(pos_l)
     thresholds = np.asarray(comp.levels_thresholds, dtype=np.float32)
-    gamma = np.searchsorted(thresholds, np.nan_to_num(sims, nan=0.0), side="right").astype(np.int8)
-    gamma[equal] = comp.top_level
-    gamma[null | np.isnan(sims)] = -1  # NaN: the method says the values are not comparable
+    ts = comp.levels_thresholds
+    top_sim = np.float32(ts[-1] if ts else 1.0)
+    gamma = np.empty(n, dtype=np.int8)
+    sims = np.empty(n, dtype=np.float32)
+    tf = _term_frequencies(codes, len(uniques)) if comp.term_frequency else None
+    tf_pair = np.empty(n, dtype=np.float32) if tf is not None else None
+    valid = (_valid_mask(records, comp.field, codes)
+             if comp.must_link or comp.cannot_link else None)
+    must = np.empty(n, dtype=bool) if comp.must_link else None
+    cannot = np.empty(n, dtype=bool) if comp.cannot_link else None
+    for start in range(0, n, _SLAB):
+        part = slice(start, start + _SLAB)
+        cl, cr = codes[pos_l[part]], codes[pos_r[part]]
+        null = (cl < 0) | (cr < 0)
+        equal = (cl == cr) & ~null
+        todo = ~null & ~equal
+        slab = np.full(len(cl), np.nan, dtype=np.float32)
+        slab[equal] = 1.0
+        if todo.any():
+            slab[todo] = _distinct_similarity(uniques, cl[todo], cr[todo], comp, codes, aux)
+        level = np.searchsorted(thresholds, np.nan_to_num(slab, nan=0.0), side="right")
+        level = level.astype(np.int8)
+        level[equal] = comp.top_level
+        level[null | np.isnan(slab)] = -1  # NaN: the method says "not comparable"
+        gamma[part] = level
+        sims[part] = slab
+        if tf is not None and tf_pair is not None:
+            pair_tf = np.full(len(cl), np.nan, dtype=np.float32)
+            pair_tf[~null] = np.maximum(tf[cl[~null]], tf[cr[~null]])
+            tf_pair[part] = pair_tf
+        if valid is not None:
+            both = valid[pos_l[part]] & valid[pos_r[part]]
+            if must is not None:
+                must[part] = both & equal
+            if cannot is not None:
+                # A conflict needs two comparable values below the highest level: equal
+                # after a legacy upgrade, or a credit code holding the other's
+                # organisation code, is not.
+                below = np.zeros(len(slab), dtype=bool)
+                comparable = ~np.isnan(slab)
+                below[comparable] = slab[comparable] < top_sim
+                cannot[part] = both & ~equal & below
     out: dict[str, npt.NDArray[np.generic]] = {f"gamma_{comp.name}": gamma}
     if comp.method != "exact":
         out[f"sim_{comp.name}"] = sims
-    if comp.term_frequency:
-        freq = np.bincount(codes[codes >= 0], minlength=len(uniques)).astype(np.float64)
-        total = freq.sum()
-        tf = (freq / total if total else freq).astype(np.float32)
-        tf_pair = np.full(len(cl), np.nan, dtype=np.float32)
-        ok = ~null
-        tf_pair[ok] = np.maximum(tf[cl[ok]], tf[cr[ok]])
+    if tf_pair is not None:
         out[f"tf_{comp.name}"] = tf_pair
-    if comp.must_link or comp.cannot_link:
-        valid = _valid_mask(records, comp.field, codes)
-        both = valid[pos_l] & valid[pos_r]
-        if comp.must_link:
-            out[f"ml_{comp.name}"] = both & equal
-        if comp.cannot_link:
-            # A conflict needs two comparable values below the highest level: equal after a
-            # legacy upgrade, or a credit code holding the other's organisation code, is not.
-            ts = comp.levels_thresholds
-            top_sim = ts[-1] if ts else 1.0
-            comparable = ~np.isnan(sims)
-            below = np.zeros(len(sims), dtype=bool)
-            below[comparable] = sims[comparable] < top_sim
-            out[f"cl_{comp.name}"] = both & ~equal & below
+    if must is not None:
+        out[f"ml_{comp.name}"] = must
+    if cannot is not None:
+        out[f"cl_{comp.name}"] = cannot
     return out
+
+
+def _term_frequencies(codes: Positions, n_values: int) -> npt.NDArray[np.float32]:
+    """Share of non-null records holding each value."""
+    freq = np.bincount(codes[codes >= 0], minlength=n_values).astype(np.float64)
+    total = freq.sum()
+    return np.asarray(freq / total if total else freq, dtype=np.float32)
 
 
 def _derived_columns(records: pa.Table, comp: Comparison) -> dict[str, pa.ChunkedArray]:

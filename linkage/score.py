@@ -140,9 +140,11 @@ class FellegiSunter:
 
     # --- prediction ------------------------------------------------------------------------
 
-    def predict(self, vectors: pa.Table) -> pa.Table:
+    def predict(self, vectors: pa.Table, *, contributions: bool = True) -> pa.Table:
         """ScoredPairs: id_l, id_r, match_weight, match_probability, bf_<name> per
-        comparison, plus ``must_link`` / ``cannot_link`` when compare produced rules."""
+        comparison (unless ``contributions=False``, which saves one float column per
+        comparison on large runs; ``explain`` recomputes them for any pair), plus
+        ``must_link`` / ``cannot_link`` when compare produced rules."""
         self._require_fitted()
         self._check_vectors(vectors)
         prior_w = self.prior_weight
@@ -153,14 +155,15 @@ class FellegiSunter:
         }
         bfs: dict[str, npt.NDArray[np.float64]] = {}
         for comp in self.comparisons:
-            gamma = vectors.column(f"gamma_{comp.name}").to_numpy().astype(np.int64)
-            bf = self.level_weights(comp.name)[gamma + 1]
+            gamma = vectors.column(f"gamma_{comp.name}").to_numpy()
+            bf = self.level_weights(comp.name)[gamma.astype(np.intp) + 1]
             tf_col = f"tf_{comp.name}"
             if comp.term_frequency and tf_col in vectors.column_names:
                 tf = np.nan_to_num(vectors.column(tf_col).to_numpy(zero_copy_only=False),
                                    nan=1.0).astype(np.float64)
                 bf = bf + self._tf_adjustment(comp, gamma, tf)
-            bfs[f"bf_{comp.name}"] = bf
+            if contributions:
+                bfs[f"bf_{comp.name}"] = bf
             total += bf
         columns["match_weight"] = total
         columns["match_probability"] = _probability(total)

@@ -178,3 +178,13 @@ def test_u_prior_keeps_tiny_runs_sensible() -> None:
     assert u_free["a"] == pytest.approx(TRUE_U["a"], abs=0.01)
     assert u_raw["a"][2] < 0.01 or u_raw["a"][0] > 0.99  # unregularised u collapses
     assert prior == pytest.approx(0.75, abs=0.05)
+
+
+def test_predict_without_contributions_has_the_same_weights() -> None:
+    records = _people()
+    vectors = _pairs_for(records)
+    model = FellegiSunter(COMPS, seed=7).fit(records, vectors)
+    full = model.predict(vectors)
+    lean = model.predict(vectors, contributions=False)
+    assert not [c for c in lean.column_names if c.startswith("bf_")]
+    assert lean.column("match_weight").equals(full.column("match_weight"))
