@@ -2,9 +2,12 @@
 
 Every comparison works on dictionary codes: each column is dictionary-encoded once, a pair
 becomes two integer codes, equality is an integer test, and the similarity function runs
-once per *distinct* (left value, right value) pair, since real columns repeat heavily. The
-similarity functions themselves are column-wise (rapidfuzz ``process.cpdist`` over all
-cores, or a domain comparator from :mod:`linkage.comparators`).
+once per *distinct* (left value, right value) pair where pairs repeat (dates, towns, sexes;
+judged on a sample: for near-unique fields such as names or ID numbers deduplicating costs
+a sort and saves nothing). A comparator preprocesses each distinct value once (pinyin,
+byte matrices, legal forms) and scores pairs column-wise (rapidfuzz ``process.cpdist``
+over all cores, or NumPy); see :mod:`linkage.comparators`. Pairs are processed in slabs
+so temporaries stay bounded.
 
 Levels: -1 when a side is null, 0 for "else", 1..k for each similarity threshold passed
 (thresholds ascending), k+1 for exact equality. Besides ``gamma_<name>`` (int8) and
