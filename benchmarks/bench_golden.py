@@ -83,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         if etype not in metrics or "golden" not in metrics[etype]:
             continue
         pair = metrics[etype]["pairwise"]
+        two = [f"{k}={v}" for k, v in metrics[etype].items() if k.startswith("clusters_with")]
         print(f"{etype}: pairwise precision={pair['precision']:.4f} "
-              f"recall={pair['recall']:.4f}")
+              f"recall={pair['recall']:.4f} {' '.join(two)}")
         print(f"  {'field':<18}{'accuracy':>9}{'observable':>11}{'reachable':>10}"
               f"{'acc|reach':>10}")
         for name, row in metrics[etype]["golden"].items():

@@ -32,6 +32,8 @@ Definitions (per entity type):
   character, is the same value). A value every department holds identically, or an entity
   with one record, leaves nothing to disagree with. ``missed_detectable_unlinked`` counts
   the detectable misses whose record the linkage left outside its entity.
+- ``clusters_with_two_valid_id_numbers`` (``..._credit_codes``): predicted entities holding
+  two different valid identifiers, which one person (enterprise) never has.
 - standardisation repair per error kind (when ``records`` carries the standardised field
   columns, as a run's records.parquet does): share of injected errors whose record's
   standardised value equals the true value (full-width or spaced IDs, 15-digit numbers,
@@ -89,6 +91,10 @@ def evaluate(
     for etype in sorted(set(joined.column("entity_type").to_pylist())):
         part = joined.filter(pc.equal(joined.column("entity_type"), etype))
         metrics = cluster_metrics(part.column("entity_id"), part.column("true_entity_id"))
+        identity = IDENTITY_FIELD.get(etype)
+        if identity is not None and identity in records.column_names:
+            metrics[f"clusters_with_two_valid_{identity}s"] = _clusters_with_two_ids(
+                records, etype, identity)
         entities_path = truth_dir / f"entities_{etype}.parquet"
         if golden is not None and etype in golden and entities_path.exists():
             entities = _read(entities_path)
@@ -125,6 +131,25 @@ def evaluate_run(truth_dir: Path, run_dir: Path) -> dict[str, Any]:
     conflicts_path = run_dir / "conflicts.parquet"
     conflicts = pq.read_table(conflicts_path) if conflicts_path.exists() else None
     return evaluate(records, Path(truth_dir), golden=golden or None, conflicts=conflicts)
+
+
+#: The identifier two records of one entity can never hold different valid values of.
+IDENTITY_FIELD: Mapping[str, str] = {"person": "id_number", "enterprise": "credit_code"}
+
+
+def _clusters_with_two_ids(records: pa.Table, etype: str, field: str) -> int:
+    """Predicted entities of ``etype`` whose records hold two or more different valid
+    (status ``ok*``) values of ``field``."""
+    mine = records.filter(pc.equal(records.column("entity_type"), etype))
+    keep = pc.is_valid(mine.column(field))
+    status = f"{field}__status"
+    if status in mine.column_names:
+        keep = pc.and_(keep, pc.fill_null(pc.starts_with(mine.column(status), "ok"), False))
+    mine = mine.filter(keep)
+    if not mine.num_rows:
+        return 0
+    distinct = mine.group_by("entity_id").aggregate([(field, "count_distinct")])
+    return int(pc.sum(pc.greater(distinct.column(f"{field}_count_distinct"), 1)).as_py() or 0)
 
 
 def cluster_metrics(predicted: pa.Array | pa.ChunkedArray,

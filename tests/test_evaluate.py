@@ -307,3 +307,18 @@ def test_prefix_and_wildcard_spellings_are_not_detectable_differences(truth_dir:
     # T2 (entity b) and H2 (entity c) split P2 one-one: the tie goes to "b", so T2 counts
     # as linked and the miss is the report's.
     assert name["missed_detectable_unlinked"] == 0
+
+
+def test_clusters_holding_two_valid_id_numbers_are_counted(truth_dir: Path) -> None:
+    # Entity a holds two different valid IDs (a false merge); entity c's second ID failed
+    # its check and does not count; b has one.
+    records = _records().append_column("id_number", pa.array(
+        ["11010519491231002X", "440524188001010014", "440524188001010014",
+         "360426199101010071"]))
+    records = records.append_column("id_number__status", pa.array(["ok", "ok_upgraded_15",
+                                                                   "ok", "ok"]))
+    assert evaluate(records, truth_dir)["person"]["clusters_with_two_valid_id_numbers"] == 1
+    records = records.set_column(records.column_names.index("id_number__status"),
+                                 "id_number__status",
+                                 pa.array(["ok", "bad_check", "ok", "ok"]))
+    assert evaluate(records, truth_dir)["person"]["clusters_with_two_valid_id_numbers"] == 0
