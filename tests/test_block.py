@@ -89,6 +89,9 @@ def test_pair_completeness_from_truth() -> None:
     truth = pa.table({"id_l": [1, 2], "id_r": [0, 3]})
     result = block(recs, [BlockingPass(name="n", keys=("name",))], truth_pairs=truth)
     assert result.report["pair_completeness"] == pytest.approx(0.5)
+    import json
+
+    assert json.loads(json.dumps(result.report)) == result.report  # JSON-able as promised
 
 
 def test_missing_key_column_is_a_schema_error() -> None:
