@@ -32,7 +32,7 @@ Definitions (per entity type):
   character, is the same value). A value every department holds identically, or an entity
   with one record, leaves nothing to disagree with. ``missed_detectable_unlinked`` counts
   the detectable misses whose record the linkage left outside its entity.
-- ``clusters_with_two_valid_id_numbers`` (``..._credit_codes``): predicted entities holding
+- ``clusters_with_two_valid_id_numbers`` (``..._org_codes``): predicted entities holding
   two different valid identifiers, which one person (enterprise) never has.
 - standardisation repair per error kind (when ``records`` carries the standardised field
   columns, as a run's records.parquet does): share of injected errors whose record's
@@ -92,9 +92,10 @@ def evaluate(
         part = joined.filter(pc.equal(joined.column("entity_type"), etype))
         metrics = cluster_metrics(part.column("entity_id"), part.column("true_entity_id"))
         identity = IDENTITY_FIELD.get(etype)
-        if identity is not None and identity in records.column_names:
-            metrics[f"clusters_with_two_valid_{identity}s"] = _clusters_with_two_ids(
-                records, etype, identity)
+        if identity is not None and identity[1] in records.column_names:
+            label, column, status = identity
+            metrics[f"clusters_with_two_valid_{label}"] = _clusters_with_two_ids(
+                records, etype, column, status)
         entities_path = truth_dir / f"entities_{etype}.parquet"
         if golden is not None and etype in golden and entities_path.exists():
             entities = _read(entities_path)
@@ -133,16 +134,20 @@ def evaluate_run(truth_dir: Path, run_dir: Path) -> dict[str, Any]:
     return evaluate(records, Path(truth_dir), golden=golden or None, conflicts=conflicts)
 
 
-#: The identifier two records of one entity can never hold different valid values of.
-IDENTITY_FIELD: Mapping[str, str] = {"person": "id_number", "enterprise": "credit_code"}
+#: The identifier two records of one entity never hold different valid values of: label,
+#: column and the status column saying it is valid. An enterprise's credit code and its
+#: legacy registration number differ but share the organisation code.
+IDENTITY_FIELD: Mapping[str, tuple[str, str, str]] = {
+    "person": ("id_numbers", "id_number", "id_number__status"),
+    "enterprise": ("org_codes", "credit_code__org_code", "credit_code__status"),
+}
 
 
-def _clusters_with_two_ids(records: pa.Table, etype: str, field: str) -> int:
+def _clusters_with_two_ids(records: pa.Table, etype: str, field: str, status: str) -> int:
     """Predicted entities of ``etype`` whose records hold two or more different valid
-    (status ``ok*``) values of ``field``."""
+    (``status`` ``ok*``) values of ``field``."""
     mine = records.filter(pc.equal(records.column("entity_type"), etype))
     keep = pc.is_valid(mine.column(field))
-    status = f"{field}__status"
     if status in mine.column_names:
         keep = pc.and_(keep, pc.fill_null(pc.starts_with(mine.column(status), "ok"), False))
     mine = mine.filter(keep)
