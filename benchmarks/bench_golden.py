@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         value = by_kind.get(kind, {}).get(key)
         return None if value is None else float(value)
 
+    print("right kind over detectable errors whose record the linkage put in its entity: "
+          f"stale={_fmt(rate('stale', 'recall_detectable_linked'))} "
+          f"conflict={_fmt(rate('wrong_value', 'recall_detectable_linked'))}")
     print(f"golden_min={_fmt(min(accuracy, default=None))} "
           f"golden_min_observable={_fmt(min(observable, default=None))} "
           f"stale_recall={_fmt(rate('stale', 'recall_kind'))} "

@@ -31,7 +31,8 @@ Definitions (per entity type):
   another record's value there (a spelling without the province, or with ``?`` for a
   character, is the same value). A value every department holds identically, or an entity
   with one record, leaves nothing to disagree with. ``missed_detectable_unlinked`` counts
-  the detectable misses whose record the linkage left outside its entity.
+  the detectable misses whose record the linkage left outside its entity, and
+  ``recall_detectable_linked`` is the recall over the detectable errors it did not.
 - ``clusters_with_two_valid_id_numbers`` (``..._org_codes``): predicted entities holding
   two different valid identifiers, which one person (enterprise) never has.
 - standardisation repair per error kind (when ``records`` carries the standardised field
@@ -384,6 +385,9 @@ def conflict_recall(run: pa.Table, conflicts: pa.Table, errors: pa.Table, *,
                 row["detectable"] = int(can.sum())
                 row["recall_detectable"] = float(right[can].mean()) if can.any() else None
                 row["missed_detectable_unlinked"] = int((can & ~right & ~linked).sum())
+                both = can & linked
+                row["recall_detectable_linked"] = (float(right[both].mean()) if both.any()
+                                                   else None)
     return {"by_kind": by_kind, "by_field_kind": by_field_kind}
 
 

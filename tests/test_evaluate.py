@@ -249,7 +249,7 @@ def test_reachable_ceiling_and_detectable_recall_with_kind(truth_dir: Path) -> N
     stale = result["conflicts"]["by_kind"]["stale"]
     assert stale == {"errors": 2, "detected": 1, "recall": 0.5, "right_kind": 1,
                      "recall_kind": 0.5, "detectable": 1, "recall_detectable": 1.0,
-                     "missed_detectable_unlinked": 0}
+                     "missed_detectable_unlinked": 0, "recall_detectable_linked": 1.0}
     assert result["conflicts"]["by_field_kind"]["phone:stale"]["detectable"] == 1
     golden = result["person"]["golden"]
     assert golden["name"]["reachable"] == pytest.approx(2 / 3)
@@ -322,3 +322,28 @@ def test_clusters_holding_two_valid_id_numbers_are_counted(truth_dir: Path) -> N
                                  "id_number__status",
                                  pa.array(["ok", "bad_check", "ok", "ok"]))
     assert evaluate(records, truth_dir)["person"]["clusters_with_two_valid_id_numbers"] == 0
+
+
+def test_detectable_miss_outside_its_entity_is_the_linkage(truth_dir: Path) -> None:
+    """P2 has T2 (entity b) and H2, H3 (entity c): T2's stale name differs from theirs but
+    no conflict can list it, since the linkage left it apart."""
+    pq.write_table(pa.table({
+        "source": ["household", "tax", "tax", "household", "household"],
+        "entity_type": ["person"] * 5,
+        "source_key": ["H1", "T1", "T2", "H2", "H3"],
+        "true_entity_id": ["P1", "P1", "P2", "P2", "P2"],
+    }), truth_dir / "records.parquet")
+    pq.write_table(pa.table({
+        "source": ["tax"], "entity_type": ["person"], "source_key": ["T2"],
+        "field": ["name"], "kind": ["stale"], "true_value": ["李娜"],
+        "written_value": ["李二"]}), truth_dir / "errors.parquet")
+    records = pa.table({"source": ["household", "tax", "tax", "household", "household"],
+                        "entity_type": ["person"] * 5,
+                        "source_key": ["H1", "T1", "T2", "H2", "H3"],
+                        "entity_id": ["a", "a", "b", "c", "c"],
+                        "record_id": pa.array([0, 1, 2, 3, 4], pa.int64()),
+                        "name": ["张伟", "张伟", "李二", "李娜", "李娜"]})
+    stale = evaluate(records, truth_dir, conflicts=_conflicts())["conflicts"]["by_kind"]["stale"]
+    assert stale["detectable"] == 1 and stale["recall_detectable"] == 0.0
+    assert stale["missed_detectable_unlinked"] == 1
+    assert stale["recall_detectable_linked"] is None
