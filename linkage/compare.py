@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -163,6 +163,10 @@ def _compare_one(
              if comp.must_link or comp.cannot_link else None)
     must = np.empty(n, dtype=bool) if comp.must_link else None
     cannot = np.empty(n, dtype=bool) if comp.cannot_link else None
+    # the values any non-equal pair uses, prepared once for every slab
+    prepared = _prepare_values(uniques, codes, pos_l, pos_r, aux) \
+        if comp.method != "exact" else None
+    cache: dict[str, Any] = {}
     for start in range(0, n, _SLAB):
         part = slice(start, start + _SLAB)
         cl, cr = codes[pos_l[part]], codes[pos_r[part]]
@@ -172,7 +176,8 @@ def _compare_one(
         slab = np.full(len(cl), np.nan, dtype=np.float32)
         slab[equal] = 1.0
         if todo.any():
-            slab[todo] = _distinct_similarity(uniques, cl[todo], cr[todo], comp, codes, aux)
+            slab[todo] = (_slab_similarity(comp, prepared, cl[todo], cr[todo], cache)
+                          if prepared is not None else 0.0)
         level = np.searchsorted(thresholds, np.nan_to_num(slab, nan=0.0), side="right")
         level = level.astype(np.int8)
         level[equal] = comp.top_level
@@ -221,24 +226,23 @@ def _derived_columns(records: pa.Table, comp: Comparison) -> dict[str, pa.Chunke
             if f"{comp.field}__{d}" in records.column_names}
 
 
-def _distinct_similarity(
+def _prepare_values(
     uniques: pa.Array,
-    cl: Positions,
-    cr: Positions,
-    comp: Comparison,
     codes: Positions,
+    pos_l: Positions,
+    pos_r: Positions,
     aux: dict[str, pa.ChunkedArray],
-) -> npt.NDArray[np.float32]:
-    """Similarity of each (cl, cr) pair, computed once per distinct unordered code pair."""
-    if comp.method == "exact":
-        return np.zeros(len(cl), dtype=np.float32)
-    # Only the values these pairs use are handed to the comparator (it may preprocess each).
+) -> tuple[list[str], Positions, dict[str, list[str | None]]]:
+    """The values that some non-equal pair uses (a comparator preprocesses each once), a
+    remap from column codes to their positions, and their derived columns."""
     used = np.zeros(len(uniques), dtype=bool)
-    used[cl] = True
-    used[cr] = True
+    for start in range(0, len(pos_l), _SLAB):
+        cl, cr = codes[pos_l[start:start + _SLAB]], codes[pos_r[start:start + _SLAB]]
+        differ = (cl >= 0) & (cr >= 0) & (cl != cr)
+        used[cl[differ]] = True
+        used[cr[differ]] = True
     kept = np.flatnonzero(used)
     remap = (np.cumsum(used, dtype=np.int64) - 1).astype(np.int32)
-    del used
     sub = [str(v) for v in uniques.take(pa.array(kept)).to_pylist()]
     derived: dict[str, list[str | None]] = {}
     if aux:
@@ -246,21 +250,32 @@ def _distinct_similarity(
         rep = np.full(len(uniques), -1, dtype=np.int32)
         rep[codes] = np.arange(len(codes), dtype=np.int32)  # a null's slot (-1) is unused
         take = pa.array(rep[kept])
-        del rep
         derived = {name: column.take(take).to_pylist() for name, column in aux.items()}
+    return sub, remap, derived
+
+
+def _slab_similarity(
+    comp: Comparison,
+    prepared: tuple[list[str], Positions, dict[str, list[str | None]]],
+    cl: Positions,
+    cr: Positions,
+    cache: dict[str, Any],
+) -> npt.NDArray[np.float32]:
+    """Similarity of each (cl, cr) pair of a slab; each distinct unordered value pair is
+    scored once where pairs repeat."""
+    sub, remap, derived = prepared
     lo = remap[np.minimum(cl, cr)]
     hi = remap[np.maximum(cl, cr)]
-    del remap
     width = np.int64(len(sub))
     if not _worth_deduplicating(lo, hi, width):
         # nearly every pair is distinct (names, addresses, IDs): deduplicating would cost
         # a sort and gain nothing, since the methods' per-pair work is already vectorised
         return np.asarray(similarity(comp.method, sub, lo.astype(np.int64),
-                                     hi.astype(np.int64), derived), dtype=np.float32)
+                                     hi.astype(np.int64), derived, cache), dtype=np.float32)
     key = lo.astype(np.int64) * width + hi
     del lo, hi
     distinct, inverse = np.unique(key, return_inverse=True)
-    sims = similarity(comp.method, sub, distinct // width, distinct % width, derived)
+    sims = similarity(comp.method, sub, distinct // width, distinct % width, derived, cache)
     out: npt.NDArray[np.float32] = np.asarray(sims, dtype=np.float32)[inverse.reshape(-1)]
     return out
 

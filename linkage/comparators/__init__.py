@@ -24,11 +24,17 @@ from linkage.comparators.names import (
     enterprise_name_similarity,
     person_name_similarity,
 )
-from linkage.comparators.strings import STRING_SCORERS, numeric_similarity, string_similarity
+from linkage.comparators.strings import (
+    STRING_SCORERS,
+    Cache,
+    numeric_similarity,
+    string_similarity,
+)
 
 Codes = npt.NDArray[np.int64]
 Derived = Mapping[str, Sequence[str | None]]
-Similarity = Callable[[Sequence[str], Codes, Codes, Derived], npt.NDArray[np.float32]]
+Similarity = Callable[[Sequence[str], Codes, Codes, Derived, Cache | None],
+                      npt.NDArray[np.float32]]
 
 #: derived columns (``<field>__<name>``) a method uses when the standardiser made them;
 #: they arrive aligned with ``uniques``, and the method computes them itself otherwise
@@ -67,18 +73,20 @@ def default_thresholds(method: str) -> tuple[float, ...]:
 
 
 def similarity(
-    method: str, uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None
+    method: str, uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None,
+    cache: Cache | None = None,
 ) -> npt.NDArray[np.float32]:
     """Similarity of each pair (uniques[a[i]], uniques[b[i]]) under ``method``; ``derived``
-    optionally carries per-value derived columns (see ``DERIVED_INPUTS``)."""
+    optionally carries per-value derived columns (see ``DERIVED_INPUTS``); ``cache`` (one
+    dict per set of ``uniques``) keeps per-value preparations between calls."""
     if len(a) != len(b):
         raise ValueError("similarity needs equal-length code arrays")
     if method == "exact":
         return np.asarray(np.asarray(a) == np.asarray(b), dtype=np.float32)
     if method in STRING_SCORERS:
-        return string_similarity(method, uniques, a, b)
+        return string_similarity(method, uniques, a, b, cache)
     if method in _DOMAIN:
-        return _DOMAIN[method](uniques, a, b, derived or {})
+        return _DOMAIN[method](uniques, a, b, derived or {}, cache)
     raise ValueError(f"unknown comparison method {method!r} (known: {', '.join(METHODS)})")
 
 

@@ -15,22 +15,19 @@ import numpy as np
 import numpy.typing as npt
 
 from linkage.comparators.identifiers import _byte_matrix, _positional
+from linkage.comparators.strings import Cache, memo
 
 Codes = npt.NDArray[np.int64]
 Derived = Mapping[str, Sequence[str | None]]
 
 
 def date_similarity(
-    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None
+    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None,
+    cache: Cache | None = None,
 ) -> npt.NDArray[np.float32]:
     """Dates compared by parts: swap and typo levels, then same month, then else."""
-    ymd = np.asarray([_parse(v) for v in uniques], dtype=np.int64).reshape(-1, 3)
-    # one int32 per value (yyyymmdd-like packing) keeps the per-pair arrays small
-    year = ymd[:, 0].astype(np.int32)
-    month_day = (ymd[:, 1] * 100 + ymd[:, 2]).astype(np.int32)
-    swapped_md = (ymd[:, 2] * 100 + ymd[:, 1]).astype(np.int32)
-    month = ymd[:, 1].astype(np.int32)
-    matrix, lengths = _byte_matrix(list(uniques), 10)
+    year, month, month_day, swapped_md, (matrix, lengths) = memo(
+        cache, "dates", lambda: _prepare(uniques))
     sims = _positional(matrix, lengths, a, b)  # 0.9 one substitution / transposition
     parsed = (year[a] > 0) & (year[b] > 0)
     same_year = parsed & (year[a] == year[b])
@@ -43,6 +40,19 @@ def date_similarity(
     swapped = same_year & (month_day[a] == swapped_md[b]) & (month[a] != month[b])
     out[swapped] = 0.9
     return out
+
+
+def _prepare(uniques: Sequence[str]) -> tuple[
+    npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.int32],
+    npt.NDArray[np.int32], tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]],
+]:
+    """Year, month, month*100+day, day*100+month (int32 per value) and the byte matrix."""
+    ymd = np.asarray([_parse(v) for v in uniques], dtype=np.int64).reshape(-1, 3)
+    year = ymd[:, 0].astype(np.int32)
+    month = ymd[:, 1].astype(np.int32)
+    month_day = (ymd[:, 1] * 100 + ymd[:, 2]).astype(np.int32)
+    swapped_md = (ymd[:, 2] * 100 + ymd[:, 1]).astype(np.int32)
+    return year, month, month_day, swapped_md, _byte_matrix(list(uniques), 10)
 
 
 def _parse(value: str) -> tuple[int, int, int]:

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from linkage.comparators.strings import Cache, memo
+
 Codes = npt.NDArray[np.int64]
 Derived = Mapping[str, Sequence[str | None]]
 # GB 11643-1999 check (see shared DOMAIN notes); kept here so comparing does not import the
@@ -28,27 +30,24 @@ _CHUNK = 1 << 18  # pairs per slab: the byte matrices of a slab stay ~5 MB each
 
 
 def id_number_similarity(
-    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None
+    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None,
+    cache: Cache | None = None,
 ) -> npt.NDArray[np.float32]:
     """ID numbers: masked positions are wildcards, 15 digits equal their 18-digit upgrade,
     one substitution / transposition is its own level."""
-    values = [_upgrade_id(v) if len(v) != 18 or "x" in v else v for v in uniques]
-    matrix, lengths = _byte_matrix(values, 18)
+    matrix, lengths = memo(cache, "ids", lambda: _byte_matrix(
+        [_upgrade_id(v) if len(v) != 18 or "x" in v else v for v in uniques], 18))
     return _positional(matrix, lengths, a, b)
 
 
 def credit_code_similarity(
-    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None
+    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None,
+    cache: Cache | None = None,
 ) -> npt.NDArray[np.float32]:
     """Credit code vs credit code positionally; credit code vs organisation code through the
     embedded organisation code; registration numbers only against registration numbers."""
-    cleaned = [_clean_code(v) for v in uniques]
-    kinds = np.asarray([_code_kind(v) for v in cleaned], dtype=np.int8)
-    # The organisation-code part of each value (credit code positions 9-17, or the org code).
-    org = [v[8:17] if k == 18 else (v if k == 9 else "")
-           for v, k in zip(cleaned, kinds.tolist(), strict=True)]
-    full, full_len = _byte_matrix(cleaned, 18)
-    org_m, org_len = _byte_matrix(org, 9)
+    kinds, (full, full_len), (org_m, org_len) = memo(
+        cache, "codes", lambda: _prepare_codes(uniques))
     sims = np.full(len(a), np.nan, dtype=np.float32)
     ka, kb = kinds[a], kinds[b]
     same = (ka == kb) & (ka != 0)
@@ -62,6 +61,20 @@ def credit_code_similarity(
     if other.any():  # unknown shapes: plain positional agreement, never a high level
         sims[other] = np.minimum(_positional(full, full_len, a[other], b[other]), 0.8)
     return sims
+
+
+def _prepare_codes(uniques: Sequence[str]) -> tuple[
+    npt.NDArray[np.int8],
+    tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]],
+    tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]],
+]:
+    """Kind of each code and byte matrices of the full code and its organisation part."""
+    cleaned = [_clean_code(v) for v in uniques]
+    kinds = np.asarray([_code_kind(v) for v in cleaned], dtype=np.int8)
+    # The organisation-code part of each value (credit code positions 9-17, or the org code).
+    org = [v[8:17] if k == 18 else (v if k == 9 else "")
+           for v, k in zip(cleaned, kinds.tolist(), strict=True)]
+    return kinds, _byte_matrix(cleaned, 18), _byte_matrix(org, 9)
 
 
 def _positional(

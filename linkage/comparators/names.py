@@ -22,7 +22,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rapidfuzz.distance import Indel, JaroWinkler
 
-from linkage.comparators.strings import cpdist_chunked
+from linkage.comparators.strings import Cache, cpdist_chunked, memo
 
 Codes = npt.NDArray[np.int64]
 Derived = Mapping[str, Sequence[str | None]]
@@ -59,11 +58,28 @@ _LEADING_DIVISIONS = re.compile(r"^(?:[^省市区县]{2,7}?(?:自治区|省|市)
 
 
 def person_name_similarity(
-    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None
+    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None,
+    cache: Cache | None = None,
 ) -> npt.NDArray[np.float32]:
     """Person names: characters, pinyin homophones, look-alikes, part order, placeholders."""
+    compact, pinyin, folded, same_key, parts, placeholder = memo(
+        cache, "names", lambda: _prepare_person(uniques, derived or {}))
+    sims = cpdist_chunked(JaroWinkler.normalized_similarity, compact, a, b)
+    np.minimum(sims, np.float32(0.89), out=sims)
+    sims[(pinyin[a] == pinyin[b]) | (folded[a] == folded[b])] = 0.92
+    same = (same_key[a] == same_key[b]) | (parts[a] == parts[b])
+    if placeholder.any():
+        same |= _placeholder_equal(compact, placeholder, a, b)
+    sims[same] = 0.97
+    return sims
+
+
+def _prepare_person(uniques: Sequence[str], given: Derived) -> tuple[
+    npt.NDArray[np.object_], Codes, Codes, Codes, Codes, npt.NDArray[np.bool_]
+]:
+    """Per value: compact form, pinyin / look-alike / exact / part-order codes, and
+    whether it holds a rare-character placeholder."""
     compact = [_DOTS.sub("", v) for v in uniques]
-    given = derived or {}
     parts_src = given.get("parts_sorted")
     parts = _codes([".".join(sorted(p for p in _DOTS.split(v) if p)) for v in uniques]
                    if parts_src is None else [p or v for p, v in zip(parts_src, uniques,
@@ -72,56 +88,59 @@ def person_name_similarity(
     pinyin = _codes([_pinyin(v) for v in compact] if pinyin_src is None else
                     [p or v for p, v in zip(pinyin_src, compact, strict=True)])
     folded = _codes(_fold_lookalikes(compact))
-    compact_codes = _codes(compact)
-    sims = _cpdist(JaroWinkler.normalized_similarity, compact, a, b)
-    sims = np.minimum(sims, 0.89)
-    sims = np.where((pinyin[a] == pinyin[b]) | (folded[a] == folded[b]), 0.92, sims)
-    same = (compact_codes[a] == compact_codes[b]) | (parts[a] == parts[b])
-    sims = np.where(same | _placeholder_equal(compact, a, b), 0.97, sims)
-    return sims.astype(np.float32)
+    return (np.asarray(compact, dtype=object), pinyin, folded, _codes(compact), parts,
+            _has_placeholder(compact))
 
 
 def enterprise_name_similarity(
-    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None
+    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None,
+    cache: Cache | None = None,
 ) -> npt.NDArray[np.float32]:
     """Enterprise names split into core, legal form, bracketed region and branch."""
+    cores, core, form, region, branch = memo(
+        cache, "enterprises", lambda: _prepare_enterprise(uniques))
+    sims = cpdist_chunked(JaroWinkler.normalized_similarity, cores, a, b)
+    np.minimum(sims, np.float32(0.89), out=sims)
+    same_core = core[a] == core[b]
+    sims[same_core] = np.where(form[a][same_core] == form[b][same_core], 0.97, 0.9)
+    different_entity = (branch[a] != branch[b]) | (region[a] != region[b])
+    sims[different_entity] = np.minimum(sims[different_entity], np.float32(0.6))
+    return sims
+
+
+def _prepare_enterprise(uniques: Sequence[str]) -> tuple[
+    npt.NDArray[np.object_], Codes, Codes, Codes, Codes
+]:
     parsed = [_split_enterprise(v) for v in uniques]
     cores = [p[0] for p in parsed]
-    core = _codes(cores)
-    form = _codes([p[1] for p in parsed])
-    region = _codes([p[2] for p in parsed])
-    branch = _codes([p[3] for p in parsed])
-    sims = np.minimum(_cpdist(JaroWinkler.normalized_similarity, cores, a, b), 0.89)
-    same_core = core[a] == core[b]
-    sims = np.where(same_core, np.where(form[a] == form[b], 0.97, 0.9), sims)
-    different_entity = (branch[a] != branch[b]) | (region[a] != region[b])
-    sims = np.where(different_entity, np.minimum(sims, 0.6), sims)
-    return sims.astype(np.float32)
+    return (np.asarray(cores, dtype=object), _codes(cores), _codes([p[1] for p in parsed]),
+            _codes([p[2] for p in parsed]), _codes([p[3] for p in parsed]))
 
 
 def address_similarity(
-    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None
+    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None,
+    cache: Cache | None = None,
 ) -> npt.NDArray[np.float32]:
     """Addresses: equal once leading province / city names are dropped (departments omit
     them) counts as near-equal; else the Indel ratio of the full strings."""
-    compact = [v.replace(" ", "") for v in uniques]
+    compact, core, lengths = memo(cache, "addresses", lambda: _prepare_address(uniques))
     sims = cpdist_chunked(Indel.normalized_similarity, compact, a, b)
     np.minimum(sims, np.float32(0.89), out=sims)
-    # the core (leading divisions dropped) is computed in Arrow: no per-value Python strings
-    cores = pc.replace_substring_regex(pa.array(compact, pa.string()),
-                                       _LEADING_DIVISIONS.pattern, "")
-    core = np.asarray(pc.dictionary_encode(cores).indices.to_numpy(), dtype=np.int64)
-    lengths = _lengths(compact)
     same_core = (core[a] == core[b]) & (np.minimum(lengths[a], lengths[b]) >= 4)
     sims[same_core] = np.maximum(sims[same_core], np.float32(0.9))
     return sims
 
 
+def _prepare_address(uniques: Sequence[str]) -> tuple[npt.NDArray[np.object_], Codes, Codes]:
+    compact = [v.replace(" ", "") for v in uniques]
+    # the core (leading divisions dropped) is computed in Arrow: no per-value Python strings
+    cores = pc.replace_substring_regex(pa.array(compact, pa.string()),
+                                       _LEADING_DIVISIONS.pattern, "")
+    core = np.asarray(pc.dictionary_encode(cores).indices.to_numpy(), dtype=np.int64)
+    return np.asarray(compact, dtype=object), core, _lengths(compact)
+
+
 # --- helpers -------------------------------------------------------------------------------
-
-
-def _cpdist(scorer: Any, values: Sequence[str], a: Codes, b: Codes) -> npt.NDArray[np.float64]:
-    return cpdist_chunked(scorer, values, a, b).astype(np.float64)
 
 
 def _fold_lookalikes(values: list[str]) -> list[str]:
@@ -161,16 +180,21 @@ def _pinyin(text: str) -> str:
     return " ".join(_char_pinyin(c) if "\u4e00" <= c <= "\u9fff" else c.lower() for c in text)
 
 
-def _placeholder_equal(values: Sequence[str], a: Codes, b: Codes) -> npt.NDArray[np.bool_]:
-    """Same length and equal except where one side holds a rare-character placeholder."""
+def _has_placeholder(values: Sequence[str]) -> npt.NDArray[np.bool_]:
+    """Values holding a rare-character placeholder (``?``, ``□``)."""
     if not values:
-        return np.zeros(len(a), dtype=bool)
+        return np.zeros(0, dtype=bool)
     pattern = "[" + "".join(sorted(_PLACEHOLDERS)) + "]"
-    has = np.asarray(pc.match_substring_regex(pa.array(values, pa.string()), pattern)
-                     .to_numpy(zero_copy_only=False), dtype=bool)
+    return np.asarray(pc.match_substring_regex(pa.array(values, pa.string()), pattern)
+                      .to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _placeholder_equal(
+    values: npt.NDArray[np.object_], has: npt.NDArray[np.bool_], a: Codes, b: Codes
+) -> npt.NDArray[np.bool_]:
+    """Same length and equal except where one side holds a rare-character placeholder."""
     out = np.zeros(len(a), dtype=bool)
-    idx = np.flatnonzero(has[a] | has[b])
-    for i in idx.tolist():
+    for i in np.flatnonzero(has[a] | has[b]).tolist():
         x, y = values[int(a[i])], values[int(b[i])]
         out[i] = len(x) == len(y) and all(
             p == q or p in _PLACEHOLDERS or q in _PLACEHOLDERS for p, q in zip(x, y, strict=True)

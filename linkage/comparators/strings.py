@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -30,27 +30,42 @@ STRING_SCORERS: dict[str, tuple[Any, float]] = {
 
 Codes = npt.NDArray[np.int64]
 _CHUNK = 1 << 18
+#: per-value preparations a method may keep between calls on the same values (the compare
+#: stage passes one dict per comparison, so slabs of pairs reuse them)
+Cache = dict[str, Any]
+T = TypeVar("T")
+
+
+def memo(cache: Cache | None, key: str, make: Callable[[], T]) -> T:
+    """``make()``, kept in ``cache`` under ``key`` when a cache is given."""
+    if cache is None:
+        return make()
+    if key not in cache:
+        cache[key] = make()
+    value: T = cache[key]
+    return value
 Derived = Mapping[str, Sequence[str | None]]
 
 
 def string_similarity(
-    method: str, uniques: Sequence[str], a: Codes, b: Codes
+    method: str, uniques: Sequence[str], a: Codes, b: Codes, cache: Cache | None = None
 ) -> npt.NDArray[np.float32]:
     """rapidfuzz ``process.cpdist`` over the aligned pairs, scaled to 0..1."""
     scorer, scale = STRING_SCORERS[method]
-    out = cpdist_chunked(scorer, uniques, a, b)
+    values = memo(cache, "values", lambda: np.asarray(uniques, dtype=object))
+    out = cpdist_chunked(scorer, values, a, b)
     return out * np.float32(scale) if scale != 1.0 else out
 
 
 def cpdist_chunked(
-    scorer: Any, values: Sequence[str], a: Codes, b: Codes
+    scorer: Any, values: Sequence[str] | npt.NDArray[np.object_], a: Codes, b: Codes
 ) -> npt.NDArray[np.float32]:
     """``process.cpdist(values[a], values[b])`` on all cores, in chunks so the per-pair
     string lists rapidfuzz converts stay small whatever the number of pairs."""
     out = np.empty(len(a), dtype=np.float32)
     if len(a) == 0:
         return out
-    arr = np.asarray(values, dtype=object)
+    arr = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
     for start in range(0, len(a), _CHUNK):
         stop = start + _CHUNK
         sims = process.cpdist(arr[a[start:stop]].tolist(), arr[b[start:stop]].tolist(),
@@ -60,11 +75,12 @@ def cpdist_chunked(
 
 
 def numeric_similarity(
-    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None
+    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None,
+    cache: Cache | None = None,
 ) -> npt.NDArray[np.float32]:
     """1 - relative difference of two numbers (capital, amounts); NaN (not comparable) when
     either is not a number."""
-    numbers = _to_float(uniques)
+    numbers = memo(cache, "numbers", lambda: _to_float(uniques))
     x = numbers[a]
     y = numbers[b]
     scale = np.maximum(np.abs(x), np.abs(y))
