@@ -3,6 +3,7 @@
 Kinds (one row per entity, field and kind, with every record of the entity as candidate):
 
 ``format_only``        the departments wrote it differently but it standardises to one value
+                       (or only one left out a name's ``·`` separator)
 ``missing``            some records lack the field while others have it
 ``invalid``            some record's value fails validation (check character, date, ...)
 ``stale``              a mutable field (address, phone, ...) whose older value was superseded
@@ -34,6 +35,7 @@ from linkage.golden import (
     combine,
     distinct_per_group,
     entity_codes,
+    fold_separators,
     fold_tails,
 )
 from linkage.schemas import CANDIDATE_VALUE, CONFLICTS, require_fields
@@ -131,7 +133,9 @@ def find_conflicts(
 
     parts: list[pa.Table] = []
     for f in fields:
-        value = _codes(records[f])
+        # A name written without its separator (伊力哈木热合曼) is the dotted one, in
+        # another format.
+        value = fold_separators(records[f], _codes(records[f]), ent)
         raw = _codes(records[f"{f}__raw"]) if f"{f}__raw" in records.column_names else value
         status = (_string(records[f"{f}__status"]) if f"{f}__status" in records.column_names
                   else None)

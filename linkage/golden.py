@@ -52,7 +52,7 @@ from linkage.schemas import GOLDEN_BASE, require_fields
 log = logging.getLogger(__name__)
 
 __all__ = ["RULES", "Rule", "SurvivorshipConfig", "build_golden", "combine", "dense",
-           "distinct_per_group", "entity_codes", "fold_tails"]
+           "distinct_per_group", "entity_codes", "fold_separators", "fold_tails"]
 
 #: A survivorship rule: one of ``RULES`` or ``"authority:<department>[,<department>...]"``.
 Rule = str
@@ -102,7 +102,8 @@ class SurvivorshipConfig:
     address without province and city) votes as that value, and the valid spelling is the
     one chosen: a newer department that dropped the prefix confirms the full address.
     Likewise a value whose status is in ``wildcard_statuses`` (``刘芬?``) votes as the one
-    valid value of its entity it could be, with ``?`` for the character it lost.
+    valid value of its entity it could be, with ``?`` for the character it lost. With
+    ``fold_separators`` a name written without its ``·`` votes as the dotted spelling.
     """
 
     default: tuple[Rule, ...] = ("valid", "frequent", "trust", "recent")
@@ -111,6 +112,7 @@ class SurvivorshipConfig:
     derive: Mapping[str, str] = field(default_factory=dict)
     soft_statuses: tuple[str, ...] = ("ambiguous",)
     wildcard_statuses: tuple[str, ...] = ("replacement_char",)
+    fold_separators: bool = True
 
     def __post_init__(self) -> None:
         problems = [p for r in self.default if (p := _check_rule(r))]
@@ -221,7 +223,8 @@ def build_golden(
         folded = None
         if len(group) == 1:
             value, folded = _fold_soft(records, lead, value, ent, survivorship.soft_statuses,
-                                       survivorship.wildcard_statuses)
+                                       survivorship.wildcard_statuses,
+                                       separators=survivorship.fold_separators)
         completeness = fill if len(group) == 1 else sum(
             (_present(records[f]) for f in group), np.zeros(n, dtype=np.int64))
         keys = [
@@ -294,17 +297,18 @@ def _decide(
 
 
 def _fold_soft(records: pa.Table, name: str, value: np.ndarray, ent: np.ndarray,
-               tails: Sequence[str], wildcards: Sequence[str]
+               tails: Sequence[str], wildcards: Sequence[str], *, separators: bool = False
                ) -> tuple[np.ndarray, np.ndarray | None]:
     """Value codes with soft values folded into the valid value they stand for, and a mask
     of the folded rows (None when nothing folded): those never lend their own spelling."""
+    folded = fold_separators(records[name], value, ent) if separators else value
     status_name = f"{name}__status"
     if status_name not in records.column_names or not (tails or wildcards):
-        return value, None
+        moved = folded != value
+        return (folded, moved) if moved.any() else (value, None)
     status = _string(records[status_name])
     present = value >= 0
     ok = present & _bools(pc.fill_null(pc.starts_with(status, "ok"), False))
-    folded = value
     for statuses, wildcard in ((tails, False), (wildcards, True)):
         if not statuses:
             continue
@@ -314,6 +318,21 @@ def _fold_soft(records: pa.Table, name: str, value: np.ndarray, ent: np.ndarray,
             folded = fold_tails(records[name], folded, ent, ok, soft, wildcard=wildcard)
     moved = folded != value
     return (folded, moved) if moved.any() else (value, None)
+
+
+def fold_separators(column: pa.ChunkedArray | pa.Array, value: np.ndarray,
+                    ent: np.ndarray) -> np.ndarray:
+    """Codes with each undotted value folded into the dotted one of its entity it spells
+    (Python only over the entities holding a dotted value)."""
+    present = value >= 0
+    dotted = present & _bools(pc.fill_null(pc.match_substring(_string(column), SEPARATOR),
+                                           False))
+    if not dotted.any():
+        return value
+    soft = present & ~dotted & np.isin(ent, ent[dotted])
+    if not soft.any():
+        return value
+    return fold_tails(column, value, ent, dotted, soft, separator=True)
 
 
 def _sort_order(keys: list[np.ndarray], rank: np.ndarray) -> np.ndarray:
@@ -604,7 +623,8 @@ def _per_source(sources: pa.Array, fn: Callable[[str], float]) -> np.ndarray:
 
 
 def fold_tails(column: pa.ChunkedArray | pa.Array, value: np.ndarray, ent: np.ndarray,
-               valid: np.ndarray, soft: np.ndarray, *, wildcard: bool = False) -> np.ndarray:
+               valid: np.ndarray, soft: np.ndarray, *, wildcard: bool = False,
+               separator: bool = False) -> np.ndarray:
     """Give a soft value that ends a valid value of its entity that value's code.
 
     A department that dropped the province and city (``江北区公园路76号``, status
@@ -612,6 +632,8 @@ def fold_tails(column: pa.ChunkedArray | pa.Array, value: np.ndarray, ent: np.nd
     With ``wildcard``, a soft value instead matches a valid value of the same length whose
     other characters agree, ``?`` standing for any one character (``刘芬?``, a system that
     could not store ``珺``, is ``刘芬珺``); it folds only when exactly one value matches.
+    With ``separator``, a soft value matches a valid value that equals it once its ``·``
+    are removed (``伊力哈木热合曼`` is ``伊力哈木·热合曼`` without its separator).
 
     Python runs only over the entities that hold a soft value (a few percent)."""
     soft_rows = np.flatnonzero(soft)
@@ -626,8 +648,9 @@ def fold_tails(column: pa.ChunkedArray | pa.Array, value: np.ndarray, ent: np.nd
     for row, t in zip(soft_rows.tolist(), text.take(pa.array(soft_rows)).to_pylist(),
                       strict=True):
         candidates = by_entity.get(int(ent[row]), [])
-        if wildcard:
-            codes = sorted({code for full, code in candidates if _fits(t, full)})
+        if wildcard or separator:
+            fits = _fits if wildcard else _undotted
+            codes = sorted({code for full, code in candidates if fits(t, full)})
             if len(codes) == 1:
                 folded[row] = codes[0]
             continue
@@ -638,6 +661,12 @@ def fold_tails(column: pa.ChunkedArray | pa.Array, value: np.ndarray, ent: np.nd
 
 
 WILDCARDS = frozenset("?")
+SEPARATOR = "·"
+
+
+def _undotted(text: str, full: str) -> bool:
+    """``text`` is ``full`` written without its name separators."""
+    return SEPARATOR in full and SEPARATOR not in text and full.replace(SEPARATOR, "") == text
 
 
 def _fits(pattern: str, text: str) -> bool:

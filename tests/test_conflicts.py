@@ -224,3 +224,15 @@ def test_wildcard_names_fold_or_stand_as_their_own_value() -> None:
         records, clusters, fields=["legal_rep_name"], survivorship=SurvivorshipConfig(),
         trust={}), fields=["legal_rep_name"], wildcard_statuses=())
     assert [r["kind"] for r in out.to_pylist() if r["entity_id"] == "A"] == ["invalid"]
+
+
+def test_missing_name_separator_is_format_only() -> None:
+    rows = [
+        _person("A", "household", D(2020, 1, 1), name=("伊力哈木热合曼",) * 2 + ("ok",)),
+        _person("A", "tax", D(2021, 1, 1), name=("伊力哈木·热合曼", "伊力哈木.热合曼", "ok")),
+        # Swapped parts are a different spelling: still a conflict.
+        _person("B", "household", D(2020, 1, 1), name=("伊力哈木·热合曼",) * 2 + ("ok",)),
+        _person("B", "tax", D(2021, 1, 1), name=("热合曼·伊力哈木",) * 2 + ("ok",)),
+    ]
+    assert _find(rows, ["name"]) == [("A", "name", "format_only", "info"),
+                                     ("B", "name", "value_conflict", "medium")]

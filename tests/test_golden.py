@@ -356,3 +356,26 @@ def test_original_spelling_beats_substitutes_of_a_rare_character() -> None:
                      fields=["name"], survivorship=SurvivorshipConfig(default=("original",)),
                      trust=TRUST)
     assert _pick(g, "PA", "name")[0] == "邵勇月"
+
+
+def test_name_without_separator_votes_for_the_dotted_spelling() -> None:
+    # The trusted household left out the separator; tax kept it: one name, dotted wins.
+    records = pa.table({
+        "record_id": pa.array([0, 1], pa.int64()),
+        "source": ["household", "tax"],
+        "source_key": ["h1", "t1"],
+        "entity_type": ["person"] * 2,
+        "updated_at": pa.array([D(2023, 1, 1)] * 2, pa.date32()),
+        "name": ["伊力哈木热合曼", "伊力哈木·热合曼"],
+    })
+    clusters = pa.table({"record_id": pa.array([0, 1], pa.int64()),
+                         "entity_type": ["person"] * 2, "entity_id": ["PA", "PA"],
+                         "cluster_size": pa.array([2, 2], pa.int64())})
+    chain = ("valid", "frequent", "trust")
+    g = build_golden(records, clusters, fields=["name"],
+                     survivorship=SurvivorshipConfig(default=chain), trust=TRUST)
+    assert _pick(g, "PA", "name") == ("伊力哈木·热合曼", "tax", 1, "unanimous")
+    g = build_golden(records, clusters, fields=["name"],
+                     survivorship=SurvivorshipConfig(default=chain, fold_separators=False),
+                     trust=TRUST)
+    assert _pick(g, "PA", "name") == ("伊力哈木热合曼", "household", 0, "trust")
