@@ -39,6 +39,7 @@ Fields that must come from one record together (an address's parts) are declared
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -52,7 +53,8 @@ from linkage.schemas import GOLDEN_BASE, require_fields
 log = logging.getLogger(__name__)
 
 __all__ = ["RULES", "Rule", "SurvivorshipConfig", "build_golden", "combine", "dense",
-           "distinct_per_group", "entity_codes", "fold_separators", "fold_tails"]
+           "distinct_per_group", "entity_codes", "fold_separators", "fold_tails",
+           "substitutes"]
 
 #: A survivorship rule: one of ``RULES`` or ``"authority:<department>[,<department>...]"``.
 Rule = str
@@ -457,6 +459,48 @@ def _originality(text: str) -> int:
         except UnicodeEncodeError:
             return 0
     return 1
+
+
+def substitutes(written: pa.Array | pa.ChunkedArray,
+                original: pa.Array | pa.ChunkedArray) -> pa.BooleanArray:
+    """Per row: ``written`` is what a system that cannot store a rare character makes of
+    ``original`` (``刘芬?``, ``邵勇yue`` or ``邵勇月`` for ``邵勇玥``), so ``original`` is
+    the better spelling of the same name. Python per distinct pair of differing values.
+
+    For a caller holding a second opinion on a name (an enterprise's legal representative
+    resolved by ID to a person whose registry name keeps the rare character)."""
+    left, right = _string(written), _string(original)
+    pairs = pa.table({"w": left, "o": right})
+    differ = pc.fill_null(pc.not_equal(left, right), False)
+    distinct = pairs.filter(differ).group_by(["w", "o"]).aggregate([])
+    hits = [(w, o) for w, o in zip(distinct["w"].to_pylist(), distinct["o"].to_pylist(),
+                                   strict=True) if _is_substitute(w, o)]
+    if not hits:
+        return pa.array(np.zeros(len(left), dtype=bool))
+    keys = pc.binary_join_element_wise(left, right, "\x00")
+    found = pa.array([f"{w}\x00{o}" for w, o in hits], pa.string())
+    return pc.fill_null(pc.is_in(keys, value_set=found), False)
+
+
+def _is_substitute(written: str, original: str) -> bool:
+    """Position by position (a pinyin run standing for one character), ``written`` equals
+    ``original`` except where ``original`` holds a character outside GB 2312."""
+    if written == original:
+        return False
+    tokens = re.findall(r"[A-Za-z]+|.", written)
+    if len(tokens) != len(original):
+        return False
+    return all(t == c or _outside_gb2312(c) for t, c in zip(tokens, original, strict=True))
+
+
+def _outside_gb2312(char: str) -> bool:
+    if char.isascii():
+        return False
+    try:
+        char.encode("gb2312")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _per_value(column: pa.ChunkedArray | pa.Array, fn: Callable[[str], int]) -> np.ndarray:
