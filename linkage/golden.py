@@ -672,7 +672,8 @@ def fold_tails(column: pa.ChunkedArray | pa.Array, value: np.ndarray, ent: np.nd
     """Give a soft value that ends a valid value of its entity that value's code.
 
     A department that dropped the province and city (``江北区公园路76号``, status
-    ``ambiguous``) wrote the same address as one that kept them: both count as one value.
+    ``ambiguous``) wrote the same address as one that kept them: both count as one value
+    (when exactly one value of the entity ends so: the fold never depends on row order).
     With ``wildcard``, a soft value instead matches a valid value of the same length whose
     other characters agree, ``?`` standing for any one character (``刘芬?``, a system that
     could not store ``珺``, is ``刘芬珺``); it folds only when exactly one value matches.
@@ -698,9 +699,9 @@ def fold_tails(column: pa.ChunkedArray | pa.Array, value: np.ndarray, ent: np.nd
             if len(codes) == 1:
                 folded[row] = codes[0]
             continue
-        tails = sorted(code for full, code in candidates if full != t and full.endswith(t))
-        if tails:
-            folded[row] = tails[0]
+        tails = {code for full, code in candidates if full != t and full.endswith(t)}
+        if len(tails) == 1:  # two addresses it could end (朝阳区 twice) stay ambiguous
+            folded[row] = tails.pop()
     return folded
 
 
