@@ -434,10 +434,14 @@ def _detectable(flagged: pa.Table, run: pa.Table,
 
 
 def _codes(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Dictionary code per row, -1 for null."""
+    """Rank of each row's value among the sorted distinct values, -1 for null: codes that
+    do not depend on row order (joins do not keep it)."""
     encoded = pc.dictionary_encode(_chunked(column))
-    return np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False),
-                      dtype=np.int64)
+    rank = np.empty(len(encoded.dictionary), dtype=np.int64)
+    rank[pc.sort_indices(encoded.dictionary).to_numpy()] = np.arange(len(rank))
+    idx = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False),
+                     dtype=np.int64)
+    return np.where(idx >= 0, rank[np.maximum(idx, 0)], -1)
 
 
 def _chunked(column: pa.ChunkedArray | pa.Array) -> pa.Array:
