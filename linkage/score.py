@@ -22,7 +22,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -48,11 +48,15 @@ class ScoringConfig:
     chosen records (seeded), estimate u.
 
     ``link_only``: u is sampled from pairs of records of *different* sources (linking
-    datasets rather than deduplicating). ``em_fix_u``: keep u from random pairs during EM.
-    The default (False) starts EM from the random-pair u and re-estimates it on the
-    candidate pairs: blocking makes non-matching candidates agree on their blocking keys far
-    more often than random pairs do, and a u that ignores this turns every such pair into
-    a match (a shared placeholder ID, the same common name in one county). The random-pair
+    datasets rather than deduplicating). ``prior_space``: "random" (default) scores with
+    the u of random record pairs and the prior of a random pair (EM's expected matches over
+    all possible pairs), the classic model; "candidates" scores with EM's u and prior among
+    the candidate pairs, which collapses when nearly every candidate is a match.
+    ``em_fix_u``: keep u from random pairs during EM. The default (False) starts EM from
+    the random-pair u and re-estimates it on the candidate pairs: blocking makes
+    non-matching candidates agree on their blocking keys far more often than random pairs
+    do, and an m fitted against the random-pair u absorbs every such pair (a shared
+    placeholder ID, the same common name in one county). The random-pair
     u weighs as ``u_prior_pairs`` pseudo-pairs in that re-estimate, which keeps tiny runs
     sensible and is negligible on large ones. ``tf_min``:
     floor for a term frequency. ``tf_fuzzy_weight``: share of the exact level's tf
@@ -65,6 +69,7 @@ class ScoringConfig:
     u_sample_pairs: int = 200_000
     u_sample_records: int = 50_000
     link_only: bool = False
+    prior_space: Literal["random", "candidates"] = "random"
     em_fix_u: bool = False
     u_prior_pairs: float = 1000.0
     prior_init: float = 0.05
@@ -106,16 +111,29 @@ class FellegiSunter:
     def fit(self, records: pa.Table, vectors: pa.Table) -> FellegiSunter:
         """Estimate u from random record pairs, then m and the prior by EM on ``vectors``."""
         self._check_vectors(vectors)
-        u = self._estimate_u(records)
+        u_random = self._estimate_u(records)
         patterns, counts = _pattern_counts(vectors, self.comparisons)
-        m, u, prior, n_iter = _em(patterns, counts, self.comparisons, u, self.config)
-        self.u_ = u
+        m, u_cand, prior_cand, n_iter = _em(patterns, counts, self.comparisons, u_random,
+                                            self.config)
         self.m_ = m
-        self.prior_ = prior
+        self.u_candidates_ = u_cand
+        self.prior_candidates_ = prior_cand
+        if self.config.prior_space == "random":
+            # Classic Fellegi-Sunter: u of random record pairs with the prior of a random
+            # pair, so agreement on a blocking key weighs what it weighs in the population
+            # (a twin who shares name and birth date is not a match by default).
+            possible = _possible_pairs(records, link_only=self.config.link_only)
+            expected_matches = prior_cand * float(counts.sum())
+            self.u_ = u_random
+            self.prior_ = min(max(expected_matches / possible, _EPS), 1 - _EPS) \
+                if possible else prior_cand
+        else:
+            self.u_ = u_cand
+            self.prior_ = prior_cand
         self.n_iter_ = n_iter
         self.n_patterns_ = len(counts)
         log.info("score: fitted on %d pairs (%d patterns) in %d EM iterations, prior %.6f",
-                 int(counts.sum()), len(counts), n_iter, prior)
+                 int(counts.sum()), len(counts), n_iter, self.prior_)
         return self
 
     def _estimate_u(self, records: pa.Table) -> dict[str, npt.NDArray[np.float64]]:
@@ -202,7 +220,8 @@ class FellegiSunter:
 
     @property
     def prior_weight(self) -> float:
-        """log2 prior odds of a match among candidate pairs."""
+        """log2 prior odds of a match (of a random pair, or of a candidate pair; see
+        ``ScoringConfig.prior_space``)."""
         self._require_fitted()
         p = min(max(self.prior_, _EPS), 1 - _EPS)
         return math.log2(p / (1 - p))
@@ -282,6 +301,7 @@ class FellegiSunter:
             "config": dataclasses.asdict(self.config),
             "comparisons": [dataclasses.asdict(c) for c in self.comparisons],
             "prior": self.prior_,
+            "prior_candidates": self.prior_candidates_,
             "n_iter": self.n_iter_,
             "m": {k: v.tolist() for k, v in self.m_.items()},
             "u": {k: v.tolist() for k, v in self.u_.items()},
@@ -298,6 +318,7 @@ class FellegiSunter:
             comparisons = [Comparison(**_tuples(c)) for c in data["comparisons"]]
             model = cls(comparisons, ScoringConfig(**_tuples(data["config"])), seed=data["seed"])
             model.prior_ = float(data["prior"])
+            model.prior_candidates_ = float(data.get("prior_candidates", data["prior"]))
             model.n_iter_ = int(data["n_iter"])
             model.m_ = {k: np.asarray(v, dtype=np.float64) for k, v in data["m"].items()}
             model.u_ = {k: np.asarray(v, dtype=np.float64) for k, v in data["u"].items()}
@@ -318,6 +339,17 @@ class FellegiSunter:
     def _check_vectors(self, vectors: pa.Table) -> None:
         needed = ["id_l", "id_r", *(f"gamma_{c.name}" for c in self.comparisons)]
         require_fields(vectors, needed, what="FellegiSunter(vectors)")
+
+
+def _possible_pairs(records: pa.Table, *, link_only: bool) -> float:
+    """Record pairs a dedupe (or, with ``link_only``, a cross-source link) could form."""
+    n = records.num_rows
+    if link_only and "source" in records.column_names:
+        counts = np.asarray(pc.value_counts(pc.fill_null(
+            records.column("source").combine_chunks(), "")).field("counts").to_numpy(),
+            dtype=np.float64)
+        return float((counts.sum() ** 2 - (counts**2).sum()) / 2)
+    return float(n * (n - 1) / 2)
 
 
 def random_pairs(
