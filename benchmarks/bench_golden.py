@@ -14,6 +14,17 @@ how many detectable misses sit in a record the linkage left outside its entity.
 The pipeline file is re-rendered from the current template on every run, so survivorship
 changes take effect without regenerating the cached data.
 
+What limits the figures (read the ceilings, not only the accuracy): a golden value can only
+be one some record holds, so ``reachable`` bounds ``accuracy``. Below 0.99 it is, by the
+data's construction: customs codes (only the customs department keeps them, and most
+enterprises are not in its file), phones (missing in the one record many people have),
+enterprise names and legal representatives (every department holds the former name, or a
+substitute for a rare character), addresses where every department dropped the province.
+Stale values that every department holds identically (nobody has seen the change yet) or
+that sit in an entity's only record leave nothing to disagree with: recall over all
+injected stale values is bounded by the detectable share (about half). Detectable misses
+mostly sit in records the linkage left outside their entity (``missed_unlinked``).
+
 Last line: ``golden_min=<min accuracy over fields> golden_min_observable=<...>
 stale_recall=<...> conflict_recall=<...> stale_recall_detectable=<...>
 conflict_recall_detectable=<...>``.

@@ -434,3 +434,18 @@ def test_folds_are_order_free() -> None:
     assert _pick(g, "PA", "name")[0] == "张伟"
     assert _pick(g, "PB", "address")[:2] == ("重庆市江北区公园路76号", "household")
     assert _pick(g, "PB", "name")[:2] == ("伊力哈木·热合曼", "tax")
+
+
+def test_fold_options_from_pipeline_data() -> None:
+    from pathlib import Path
+
+    problems: list[str] = []
+    cfg = _build(SurvivorshipConfig, {"fold_separators": False, "wildcard_statuses": [],
+                                      "soft_statuses": ["ambiguous", "partial"],
+                                      "default": ["valid", "original", "once:a,b",
+                                                  "latest:c"]},
+                 "person.survivorship", problems, Path())
+    assert problems == [] and cfg is not None
+    assert cfg.fold_separators is False and cfg.wildcard_statuses == ()
+    assert cfg.soft_statuses == ("ambiguous", "partial")
+    assert cfg.default == ("valid", "original", "once:a,b", "latest:c")
