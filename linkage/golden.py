@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["RULES", "Rule", "SurvivorshipConfig", "build_golden", "combine", "dense",
            "distinct_per_group", "entity_codes", "fold_separators", "fold_tails",
-           "substitutes"]
+           "fold_typos", "substitutes"]
 
 #: A survivorship rule: one of ``RULES`` or ``"authority:<department>[,<department>...]"``.
 Rule = str
@@ -106,6 +106,9 @@ class SurvivorshipConfig:
     Likewise a value whose status is in ``wildcard_statuses`` (``刘芬?``) votes as the one
     valid value of its entity it could be, with ``?`` for the character it lost. With
     ``fold_separators`` a name written without its ``·`` votes as the dotted spelling.
+    In ``typo_fields`` (``phone``) a value one character away from a value more records of
+    the entity hold votes as that value: a new number is never one digit from the old one,
+    so a newer record's typo confirms the number rather than replacing it.
     """
 
     default: tuple[Rule, ...] = ("valid", "frequent", "trust", "recent")
@@ -115,6 +118,7 @@ class SurvivorshipConfig:
     soft_statuses: tuple[str, ...] = ("ambiguous",)
     wildcard_statuses: tuple[str, ...] = ("replacement_char",)
     fold_separators: bool = True
+    typo_fields: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         problems = [p for r in self.default if (p := _check_rule(r))]
@@ -226,7 +230,8 @@ def build_golden(
         if len(group) == 1:
             value, folded = _fold_soft(records, lead, value, ent, survivorship.soft_statuses,
                                        survivorship.wildcard_statuses,
-                                       separators=survivorship.fold_separators)
+                                       separators=survivorship.fold_separators,
+                                       typos=lead in survivorship.typo_fields)
         completeness = fill if len(group) == 1 else sum(
             (_present(records[f]) for f in group), np.zeros(n, dtype=np.int64))
         keys = [
@@ -299,11 +304,13 @@ def _decide(
 
 
 def _fold_soft(records: pa.Table, name: str, value: np.ndarray, ent: np.ndarray,
-               tails: Sequence[str], wildcards: Sequence[str], *, separators: bool = False
-               ) -> tuple[np.ndarray, np.ndarray | None]:
+               tails: Sequence[str], wildcards: Sequence[str], *, separators: bool = False,
+               typos: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """Value codes with soft values folded into the valid value they stand for, and a mask
     of the folded rows (None when nothing folded): those never lend their own spelling."""
     folded = fold_separators(records[name], value, ent) if separators else value
+    if typos:
+        folded = fold_typos(records[name], folded, ent)
     status_name = f"{name}__status"
     if status_name not in records.column_names or not (tails or wildcards):
         moved = folded != value
@@ -335,6 +342,38 @@ def fold_separators(column: pa.ChunkedArray | pa.Array, value: np.ndarray,
     if not soft.any():
         return value
     return fold_tails(column, value, ent, dotted, soft, separator=True)
+
+
+def fold_typos(column: pa.ChunkedArray | pa.Array, value: np.ndarray,
+               ent: np.ndarray) -> np.ndarray:
+    """Codes with each value one substitution away from exactly one value that more records
+    of its entity hold folded into it (Python only over entities with several values)."""
+    present = value >= 0
+    if not present.any():
+        return value
+    n_ent = int(ent.max()) + 1
+    several = present & (distinct_per_group(ent[present], value[present], n_ent) >= 2)[ent]
+    rows = np.flatnonzero(several)
+    if not len(rows):
+        return value
+    text = _string(column).take(pa.array(rows)).to_pylist()
+    values: dict[int, dict[int, tuple[str, int]]] = {}
+    for row, t in zip(rows.tolist(), text, strict=True):
+        per = values.setdefault(int(ent[row]), {})
+        code = int(value[row])
+        per[code] = (t, per.get(code, (t, 0))[1] + 1)
+    out = value.copy()
+    for row, t in zip(rows.tolist(), text, strict=True):
+        per = values[int(ent[row])]
+        mine = per[int(value[row])][1]
+        near = [code for code, (u, count) in per.items() if count > mine and _one_off(t, u)]
+        if len(near) == 1:
+            out[row] = near[0]
+    return out
+
+
+def _one_off(a: str, b: str) -> bool:
+    return len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1
 
 
 def _sort_order(keys: list[np.ndarray], rank: np.ndarray) -> np.ndarray:

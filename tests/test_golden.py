@@ -449,3 +449,29 @@ def test_fold_options_from_pipeline_data() -> None:
     assert cfg.fold_separators is False and cfg.wildcard_statuses == ()
     assert cfg.soft_statuses == ("ambiguous", "partial")
     assert cfg.default == ("valid", "original", "once:a,b", "latest:c")
+
+
+def test_typo_of_the_majority_number_confirms_it() -> None:
+    # PA: the newest record mistyped one digit of the number two departments hold.
+    # PB: one record each, one digit apart: nothing to outvote, recency decides.
+    records = pa.table({
+        "record_id": pa.array([0, 1, 2, 3, 4], pa.int64()),
+        "source": ["household", "tax", "courts", "household", "tax"],
+        "source_key": ["h1", "t1", "c1", "h2", "t2"],
+        "entity_type": ["person"] * 5,
+        "updated_at": pa.array([D(2026, 1, 1), D(2025, 1, 1), D(2024, 1, 1),
+                                D(2026, 1, 1), D(2025, 1, 1)], pa.date32()),
+        "phone": ["18747418363", "13747418363", "13747418363", "15054643671", "15054643678"],
+    })
+    clusters = pa.table({"record_id": pa.array([0, 1, 2, 3, 4], pa.int64()),
+                         "entity_type": ["person"] * 5,
+                         "entity_id": ["PA", "PA", "PA", "PB", "PB"],
+                         "cluster_size": pa.array([3, 3, 3, 2, 2], pa.int64())})
+    chain = {"phone": ("recent", "valid", "frequent", "trust")}
+    g = build_golden(records, clusters, fields=["phone"], trust=TRUST,
+                     survivorship=SurvivorshipConfig(fields=chain, typo_fields=("phone",)))
+    assert _pick(g, "PA", "phone") == ("13747418363", "tax", 1, "unanimous")
+    assert _pick(g, "PB", "phone") == ("15054643671", "household", 3, "recent")
+    g = build_golden(records, clusters, fields=["phone"], trust=TRUST,
+                     survivorship=SurvivorshipConfig(fields=chain))
+    assert _pick(g, "PA", "phone") == ("18747418363", "household", 0, "recent")

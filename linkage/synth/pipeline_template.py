@@ -79,6 +79,7 @@ link_threshold = 0.9
 [person.survivorship]
 default = ["valid", "frequent", "trust", "recent"]
 derive = { birth_date = "id_number__birth_date", sex = "id_number__sex" }
+typo_fields = ["phone"]
 [person.survivorship.fields]
 name = ["valid", "original", "frequent", "trust", "recent"]
 birth_date = ["valid", "agrees:id_number__birth_date", "frequent", "trust", "recent"]
