@@ -212,3 +212,21 @@ def test_slabs_do_not_change_the_result(monkeypatch: pytest.MonkeyPatch) -> None
     for name in whole.column_names:  # column-wise: NaN similarities must match as NaN
         np.testing.assert_array_equal(sliced.column(name).to_numpy(),
                                       whole.column(name).to_numpy(), err_msg=name)
+
+
+def test_address_uses_division_then_detail_when_standardised() -> None:
+    recs = pa.table({
+        "record_id": pa.array(range(4), pa.int64()),
+        "address": ["北京市朝阳区建国路88号", "长春市朝阳区建国路88号", "朝阳区建国路88号",
+                    "北京市朝阳区建国路88号1单元"],
+        "address__county_code": ["110105", "220104", "110105", "110105"],
+        "address__detail": ["建国路88号", "建国路88号", "建国路88号", "建国路88号1单元"],
+    })
+    comp = Comparison(name="a", field="address", method="address")
+    pairs = pa.table({"id_l": [0, 0, 0], "id_r": [1, 2, 3]})
+    with_divisions = compare(recs, pairs, [comp]).column("sim_a").to_pylist()
+    plain = compare(recs.select(["record_id", "address"]), pairs, [comp])
+    assert with_divisions[0] < 0.7          # same street name, another county's 朝阳区
+    assert plain.column("sim_a").to_pylist()[0] == pytest.approx(0.9)  # text alone
+    assert with_divisions[1] == pytest.approx(0.97)  # same county, same detail
+    assert 0.7 <= with_divisions[2] < 0.95   # same county, longer detail

@@ -40,6 +40,7 @@ Similarity = Callable[[Sequence[str], Codes, Codes, Derived, Cache | None],
 #: they arrive aligned with ``uniques``, and the method computes them itself otherwise
 DERIVED_INPUTS: dict[str, tuple[str, ...]] = {
     "person_name": ("pinyin", "parts_sorted"),
+    "address": ("county_code", "detail"),
 }
 
 _DOMAIN: dict[str, Similarity] = {

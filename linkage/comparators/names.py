@@ -121,23 +121,47 @@ def address_similarity(
     uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None,
     cache: Cache | None = None,
 ) -> npt.NDArray[np.float32]:
-    """Addresses: equal once leading province / city names are dropped (departments omit
-    them) counts as near-equal; else the Indel ratio of the full strings."""
-    compact, core, lengths = memo(cache, "addresses", lambda: _prepare_address(uniques))
+    """Addresses: division first, then detail. With the standardiser's ``county_code``,
+    two different counties cap the similarity below the first level (``朝阳区`` of Beijing
+    is not ``朝阳区`` of Changchun) and the same county with the same ``detail`` is 0.97.
+    Otherwise: equal once leading province / city names are dropped (departments omit
+    them) is 0.9, else the Indel ratio of the full strings (at most 0.89)."""
+    compact, core, lengths, county, detail = memo(
+        cache, "addresses", lambda: _prepare_address(uniques, derived or {}))
     sims = cpdist_chunked(Indel.normalized_similarity, compact, a, b)
     np.minimum(sims, np.float32(0.89), out=sims)
     same_core = (core[a] == core[b]) & (np.minimum(lengths[a], lengths[b]) >= 4)
     sims[same_core] = np.maximum(sims[same_core], np.float32(0.9))
+    if county is not None:
+        known = (county[a] >= 0) & (county[b] >= 0)
+        elsewhere = known & (county[a] != county[b])
+        sims[elsewhere] = np.minimum(sims[elsewhere], np.float32(0.69))
+        if detail is not None:
+            same_place = known & ~elsewhere & (detail[a] >= 0) & (detail[a] == detail[b])
+            sims[same_place] = 0.97
     return sims
 
 
-def _prepare_address(uniques: Sequence[str]) -> tuple[npt.NDArray[np.object_], Codes, Codes]:
+def _prepare_address(uniques: Sequence[str], given: Derived) -> tuple[
+    npt.NDArray[np.object_], Codes, Codes, Codes | None, Codes | None
+]:
     compact = [v.replace(" ", "") for v in uniques]
     # the core (leading divisions dropped) is computed in Arrow: no per-value Python strings
     cores = pc.replace_substring_regex(pa.array(compact, pa.string()),
                                        _LEADING_DIVISIONS.pattern, "")
     core = np.asarray(pc.dictionary_encode(cores).indices.to_numpy(), dtype=np.int64)
-    return np.asarray(compact, dtype=object), core, _lengths(compact)
+    county = _nullable_codes(given.get("county_code"))
+    detail = _nullable_codes(given.get("detail"))
+    return np.asarray(compact, dtype=object), core, _lengths(compact), county, detail
+
+
+def _nullable_codes(values: Sequence[str | None] | None) -> Codes | None:
+    """Codes of a derived column (-1 where missing), or None when it is absent."""
+    if values is None:
+        return None
+    encoded = pc.dictionary_encode(pa.array(list(values), pa.string()))
+    return np.asarray(pc.fill_null(pc.cast(encoded.indices, pa.int64()), -1).to_numpy(
+        zero_copy_only=False), dtype=np.int64)
 
 
 # --- helpers -------------------------------------------------------------------------------
