@@ -9,7 +9,7 @@ pipeline on it, and prints per entity type and field the golden accuracy with it
 the accuracy over those). Then conflict recall per injected kind (stale, wrong value), with
 the right conflict kind, over all injected errors and over the detectable ones (the entity
 has two or more records and the erroneous value differs from another record's value), and
-how many detectable misses sit in a record the linkage left outside its entity.
+how many detectable misses sit in an entity the linkage split.
 
 The pipeline file is re-rendered from the current template on every run, so survivorship
 changes take effect without regenerating the cached data.
@@ -23,7 +23,7 @@ substitute for a rare character), addresses where every department dropped the p
 Stale values that every department holds identically (nobody has seen the change yet) or
 that sit in an entity's only record leave nothing to disagree with: recall over all
 injected stale values is bounded by the detectable share (about half). Detectable misses
-mostly sit in records the linkage left outside their entity (``missed_unlinked``).
+sit in entities the linkage split (``missed_unlinked``).
 
 Last line: ``golden_min=<min accuracy over fields> golden_min_observable=<...>
 stale_recall=<...> conflict_recall=<...> stale_recall_detectable=<...>
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         value = by_kind.get(kind, {}).get(key)
         return None if value is None else float(value)
 
-    print("right kind over detectable errors whose record the linkage put in its entity: "
+    print("right kind over detectable errors in entities the linkage kept whole: "
           f"stale={_fmt(rate('stale', 'recall_detectable_linked'))} "
           f"conflict={_fmt(rate('wrong_value', 'recall_detectable_linked'))}")
     print(f"golden_min={_fmt(min(accuracy, default=None))} "

@@ -31,8 +31,9 @@ Definitions (per entity type):
   another record's value there (a spelling without the province, or with ``?`` for a
   character, is the same value). A value every department holds identically, or an entity
   with one record, leaves nothing to disagree with. ``missed_detectable_unlinked`` counts
-  the detectable misses whose record the linkage left outside its entity, and
-  ``recall_detectable_linked`` is the recall over the detectable errors it did not.
+  the detectable misses in true entities the linkage split over several predicted ones,
+  and ``recall_detectable_linked`` is the recall over the detectable errors in entities it
+  kept whole.
 - ``clusters_with_two_valid_id_numbers`` (``..._org_codes``): predicted entities holding
   two different valid identifiers, which one person (enterprise) never has.
 - standardisation repair per error kind (when ``records`` carries the standardised field
@@ -57,7 +58,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from linkage.errors import SchemaError
-from linkage.golden import combine, distinct_per_group, fold_tails
+from linkage.golden import distinct_per_group, fold_tails
 from linkage.schemas import ENTERPRISE_FIELDS, PERSON_FIELDS, require_fields
 
 log = logging.getLogger(__name__)
@@ -396,8 +397,8 @@ def _detectable(flagged: pa.Table, run: pa.Table,
     """Per row of ``flagged`` (errors with ``r_row`` and ``true_entity_id``): whether the
     record's standardised value is present and its true entity holds another, different
     value (a spelling that only drops a prefix, or writes ``?`` for a character, is the
-    same value), and whether the record sits in the predicted entity holding most of its
-    true entity's records (else a miss is the linkage's, not the report's)."""
+    same value), and whether the linkage kept the record's true entity in one predicted
+    entity (else a miss may be the linkage's: the disagreeing record sits elsewhere)."""
     out = np.zeros(flagged.num_rows, dtype=bool)
     truth_code = _codes(run.column("true_entity_id"))
     pred_code = _codes(run.column("entity_id"))
@@ -405,13 +406,8 @@ def _detectable(flagged: pa.Table, run: pa.Table,
     at = np.full(records.num_rows, -1, dtype=np.int64)
     at[r_run] = np.arange(len(r_run))
     n_true = int(truth_code.max()) + 1 if len(truth_code) else 0
-    # The predicted entity holding most of each true entity's records (ties: smallest).
-    pair = combine(truth_code, pred_code)
-    counts = np.bincount(pair)[pair]
-    best = np.lexsort((pred_code, -counts, truth_code))
-    main = np.full(n_true, -1, dtype=np.int64)
-    main[truth_code[best][::-1]] = pred_code[best][::-1]
-    linked_run = pred_code == main[truth_code]
+    # A true entity the linkage kept in one predicted entity.
+    linked_run = (distinct_per_group(truth_code, pred_code, n_true) == 1)[truth_code]
     err_field = flagged.column("field").to_numpy(zero_copy_only=False).astype(str)
     err_pos = at[flagged.column("r_row").to_numpy()]
     linked = linked_run[err_pos]
