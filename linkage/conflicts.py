@@ -35,10 +35,9 @@ from linkage.golden import (
     combine,
     distinct_per_group,
     entity_codes,
-    fold_separators,
-    fold_tails,
 )
 from linkage.schemas import CANDIDATE_VALUE, CONFLICTS, require_fields
+from linkage.survivorship_values import fold_separators, fold_tails
 
 log = logging.getLogger(__name__)
 

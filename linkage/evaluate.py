@@ -58,8 +58,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from linkage.errors import SchemaError
-from linkage.golden import distinct_per_group, fold_tails
+from linkage.golden import distinct_per_group
 from linkage.schemas import ENTERPRISE_FIELDS, PERSON_FIELDS, require_fields
+from linkage.survivorship_values import fold_tails
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,6 @@ Fields that must come from one record together (an address's parts) are declared
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -49,6 +48,13 @@ import pyarrow.compute as pc
 
 from linkage.errors import SchemaError
 from linkage.schemas import GOLDEN_BASE, require_fields
+from linkage.survivorship_values import (
+    fold_separators,
+    fold_tails,
+    fold_typos,
+    originality,
+    substitutes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -329,53 +335,6 @@ def _fold_soft(records: pa.Table, name: str, value: np.ndarray, ent: np.ndarray,
     return (folded, moved) if moved.any() else (value, None)
 
 
-def fold_separators(column: pa.ChunkedArray | pa.Array, value: np.ndarray,
-                    ent: np.ndarray) -> np.ndarray:
-    """Codes with each undotted value folded into the dotted one of its entity it spells
-    (Python only over the entities holding a dotted value)."""
-    present = value >= 0
-    dotted = present & _bools(pc.fill_null(pc.match_substring(_string(column), SEPARATOR),
-                                           False))
-    if not dotted.any():
-        return value
-    soft = present & ~dotted & np.isin(ent, ent[dotted])
-    if not soft.any():
-        return value
-    return fold_tails(column, value, ent, dotted, soft, separator=True)
-
-
-def fold_typos(column: pa.ChunkedArray | pa.Array, value: np.ndarray,
-               ent: np.ndarray) -> np.ndarray:
-    """Codes with each value one substitution away from exactly one value that more records
-    of its entity hold folded into it (Python only over entities with several values)."""
-    present = value >= 0
-    if not present.any():
-        return value
-    n_ent = int(ent.max()) + 1
-    several = present & (distinct_per_group(ent[present], value[present], n_ent) >= 2)[ent]
-    rows = np.flatnonzero(several)
-    if not len(rows):
-        return value
-    text = _string(column).take(pa.array(rows)).to_pylist()
-    values: dict[int, dict[int, tuple[str, int]]] = {}
-    for row, t in zip(rows.tolist(), text, strict=True):
-        per = values.setdefault(int(ent[row]), {})
-        code = int(value[row])
-        per[code] = (t, per.get(code, (t, 0))[1] + 1)
-    out = value.copy()
-    for row, t in zip(rows.tolist(), text, strict=True):
-        per = values[int(ent[row])]
-        mine = per[int(value[row])][1]
-        near = [code for code, (u, count) in per.items() if count > mine and _one_off(t, u)]
-        if len(near) == 1:
-            out[row] = near[0]
-    return out
-
-
-def _one_off(a: str, b: str) -> bool:
-    return len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1
-
-
 def _sort_order(keys: list[np.ndarray], rank: np.ndarray) -> np.ndarray:
     """Row order by ``keys`` (first is primary), ties by ``rank`` (a permutation).
 
@@ -477,69 +436,11 @@ def _rule_key(
         floor = int(seen[known].min()) - 1 if known.any() else 0
         return -np.where(known, seen, floor).astype(np.int64)
     if rule == "original":
-        return _per_value(records[lead], _originality)
+        return _per_value(records[lead], originality)
     if rule == "longest":
         length = pc.fill_null(pc.utf8_length(_string(records[lead])), 0)
         return -np.asarray(length.to_numpy(zero_copy_only=False), dtype=np.int64)
     raise SchemaError(f"golden: unknown survivorship rule {rule!r}")
-
-
-def _originality(text: str) -> int:
-    """0: holds a character outside GB 2312 (kept by a system that could store it);
-    2: Han characters mixed with Latin letters or ``?`` (a substitute); 1: otherwise."""
-    han = any("\u3400" <= c <= "\u9fff" or c >= "\U00020000" for c in text)
-    if han and any(c in WILDCARDS or (c.isascii() and c.isalpha()) for c in text):
-        return 2
-    for c in text:
-        if c.isascii() or c in "·":
-            continue
-        try:
-            c.encode("gb2312")
-        except UnicodeEncodeError:
-            return 0
-    return 1
-
-
-def substitutes(written: pa.Array | pa.ChunkedArray,
-                original: pa.Array | pa.ChunkedArray) -> pa.BooleanArray:
-    """Per row: ``written`` is what a system that cannot store a rare character makes of
-    ``original`` (``刘芬?``, ``邵勇yue`` or ``邵勇月`` for ``邵勇玥``), so ``original`` is
-    the better spelling of the same name. Python per distinct pair of differing values.
-
-    For a caller holding a second opinion on a name (an enterprise's legal representative
-    resolved by ID to a person whose registry name keeps the rare character)."""
-    left, right = _string(written), _string(original)
-    pairs = pa.table({"w": left, "o": right})
-    differ = pc.fill_null(pc.not_equal(left, right), False)
-    distinct = pairs.filter(differ).group_by(["w", "o"]).aggregate([])
-    hits = [(w, o) for w, o in zip(distinct["w"].to_pylist(), distinct["o"].to_pylist(),
-                                   strict=True) if _is_substitute(w, o)]
-    if not hits:
-        return pa.array(np.zeros(len(left), dtype=bool))
-    keys = pc.binary_join_element_wise(left, right, "\x00")
-    found = pa.array([f"{w}\x00{o}" for w, o in hits], pa.string())
-    return pc.fill_null(pc.is_in(keys, value_set=found), False)
-
-
-def _is_substitute(written: str, original: str) -> bool:
-    """Position by position (a pinyin run standing for one character), ``written`` equals
-    ``original`` except where ``original`` holds a character outside GB 2312."""
-    if written == original:
-        return False
-    tokens = re.findall(r"[A-Za-z]+|.", written)
-    if len(tokens) != len(original):
-        return False
-    return all(t == c or _outside_gb2312(c) for t, c in zip(tokens, original, strict=True))
-
-
-def _outside_gb2312(char: str) -> bool:
-    if char.isascii():
-        return False
-    try:
-        char.encode("gb2312")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def _per_value(column: pa.ChunkedArray | pa.Array, fn: Callable[[str], int]) -> np.ndarray:
@@ -703,60 +604,6 @@ def _per_source(sources: pa.Array, fn: Callable[[str], float]) -> np.ndarray:
     table = np.array([fn(s) for s in encoded.dictionary.to_pylist()] + [0.0], dtype=np.float64)
     idx = pc.fill_null(encoded.indices, len(encoded.dictionary))
     return table[np.asarray(idx.to_numpy(zero_copy_only=False), dtype=np.int64)]
-
-
-def fold_tails(column: pa.ChunkedArray | pa.Array, value: np.ndarray, ent: np.ndarray,
-               valid: np.ndarray, soft: np.ndarray, *, wildcard: bool = False,
-               separator: bool = False) -> np.ndarray:
-    """Give a soft value that ends a valid value of its entity that value's code.
-
-    A department that dropped the province and city (``江北区公园路76号``, status
-    ``ambiguous``) wrote the same address as one that kept them: both count as one value
-    (when exactly one value of the entity ends so: the fold never depends on row order).
-    With ``wildcard``, a soft value instead matches a valid value of the same length whose
-    other characters agree, ``?`` standing for any one character (``刘芬?``, a system that
-    could not store ``珺``, is ``刘芬珺``); it folds only when exactly one value matches.
-    With ``separator``, a soft value matches a valid value that equals it once its ``·``
-    are removed (``伊力哈木热合曼`` is ``伊力哈木·热合曼`` without its separator).
-
-    Python runs only over the entities that hold a soft value (a few percent)."""
-    soft_rows = np.flatnonzero(soft)
-    near = np.flatnonzero(valid & np.isin(ent, ent[soft_rows]))
-    if not len(near):
-        return value
-    text = _string(column)
-    by_entity: dict[int, list[tuple[str, int]]] = {}
-    for row, t in zip(near.tolist(), text.take(pa.array(near)).to_pylist(), strict=True):
-        by_entity.setdefault(int(ent[row]), []).append((t, int(value[row])))
-    folded = value.copy()
-    for row, t in zip(soft_rows.tolist(), text.take(pa.array(soft_rows)).to_pylist(),
-                      strict=True):
-        candidates = by_entity.get(int(ent[row]), [])
-        if wildcard or separator:
-            fits = _fits if wildcard else _undotted
-            codes = sorted({code for full, code in candidates if fits(t, full)})
-            if len(codes) == 1:
-                folded[row] = codes[0]
-            continue
-        tails = {code for full, code in candidates if full != t and full.endswith(t)}
-        if len(tails) == 1:  # two addresses it could end (朝阳区 twice) stay ambiguous
-            folded[row] = tails.pop()
-    return folded
-
-
-WILDCARDS = frozenset("?")
-SEPARATOR = "·"
-
-
-def _undotted(text: str, full: str) -> bool:
-    """``text`` is ``full`` written without its name separators."""
-    return SEPARATOR in full and SEPARATOR not in text and full.replace(SEPARATOR, "") == text
-
-
-def _fits(pattern: str, text: str) -> bool:
-    """``pattern`` with ``?`` for unknown characters could be ``text``."""
-    return (pattern != text and len(pattern) == len(text)
-            and all(p == t or p in WILDCARDS for p, t in zip(pattern, text, strict=True)))
 
 
 def dense(code: np.ndarray) -> np.ndarray:

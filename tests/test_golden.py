@@ -381,17 +381,6 @@ def test_name_without_separator_votes_for_the_dotted_spelling() -> None:
     assert _pick(g, "PA", "name") == ("伊力哈木热合曼", "household", 0, "trust")
 
 
-def test_substitutes_of_a_rare_character() -> None:
-    from linkage.golden import substitutes
-
-    written = pa.array(["刘芬?", "邵勇yue", "邵勇月", "王勇yue", "刘芬君", None, "张伟", "陈潮"])
-    original = pa.array(["刘芬珺", "邵勇玥", "邵勇玥", "邵勇玥", "刘芬珺", "刘芬珺", "张伟",
-                         "陈超"])
-    # 王 for 邵 is not a storage substitute; 潮 for 超 is a typo, 超 is in GB 2312.
-    assert substitutes(written, original).to_pylist() == [
-        True, True, True, False, True, False, False, False]
-
-
 def test_folds_are_order_free() -> None:
     """Tails, wildcards and separators fold the same way whatever the row order; a tail two
     different addresses end (朝阳区 in Beijing and in Changchun) folds into neither."""

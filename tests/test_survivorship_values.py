@@ -1,0 +1,50 @@
+"""Equivalent spellings: tails, wildcards, separators, typos, rare-character substitutes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from linkage.survivorship_values import (
+    fold_separators,
+    fold_tails,
+    fold_typos,
+    originality,
+    substitutes,
+)
+
+
+def test_substitutes_of_a_rare_character() -> None:
+    written = pa.array(["刘芬?", "邵勇yue", "邵勇月", "王勇yue", "刘芬君", None, "张伟", "陈潮"])
+    original = pa.array(["刘芬珺", "邵勇玥", "邵勇玥", "邵勇玥", "刘芬珺", "刘芬珺", "张伟",
+                         "陈超"])
+    # 王 for 邵 is not a storage substitute; 潮 for 超 is a typo, 超 is in GB 2312.
+    assert substitutes(written, original).to_pylist() == [
+        True, True, True, False, True, False, False, False]
+
+
+def test_originality_levels() -> None:
+    assert [originality(t) for t in ["邵勇玥", "邵勇月", "邵勇yue", "张?", "ZHANG SAN"]] == [
+        0, 1, 2, 2, 1]
+
+
+def test_folds_on_hand_checked_rows() -> None:
+    # Entity 0: a tail, entity 1: a wildcard with two candidates (stays), entity 2: a name
+    # without its separator, entity 3: one digit off the majority number.
+    text = pa.array(["重庆市江北区公园路76号", "江北区公园路76号",
+                     "刘芬珺", "刘芬君", "刘芬?",
+                     "伊力哈木·热合曼", "伊力哈木热合曼",
+                     "13747418363", "13747418363", "18747418363"])
+    ent = np.array([0, 0, 1, 1, 1, 2, 2, 3, 3, 3])
+    value = np.array([0, 1, 2, 3, 4, 5, 6, 7, 7, 8])
+    every = np.ones(len(ent), dtype=bool)
+    soft = np.array([False, True, False, False, True, False, False, False, False, False])
+    tails = fold_tails(text, value, ent, ~soft, soft)
+    assert tails[1] == 0 and tails[4] == 4
+    wild = fold_tails(text, value, ent, ~soft, soft, wildcard=True)
+    assert wild[4] == 4  # could be 刘芬珺 or 刘芬君: not folded
+    assert fold_separators(text, value, ent)[6] == 5
+    typos = fold_typos(text, value, ent)
+    assert typos[9] == 7 and (typos[:9] == value[:9]).all()
+    assert (fold_separators(text, value, ent)[every & (np.arange(10) != 6)]
+            == value[np.arange(10) != 6]).all()
