@@ -21,7 +21,8 @@ Definitions (per entity type):
   With the records' standardised field columns, ``accuracy_reachable`` repeats it over
   the predicted entities where some member record's standardised value equals the true
   value: survivorship can only pick a value a record holds, so this is its ceiling
-  (``reachable`` is that share of all entities).
+  (``reachable`` is that share of all entities) unless a rule builds a value no record
+  wrote (a derived birth date, an address completed from the credit code's division).
 - conflict recall per error kind: an injected error (truth/errors.parquet) counts as
   detected when a conflict on the same field lists the erroneous record among its
   candidates. For kinds with an expected conflict kind (``stale`` -> ``stale``,

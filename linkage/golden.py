@@ -49,6 +49,7 @@ import pyarrow.compute as pc
 from linkage.errors import SchemaError
 from linkage.schemas import GOLDEN_BASE, require_fields
 from linkage.survivorship_values import (
+    complete_division,
     fold_separators,
     fold_tails,
     fold_typos,
@@ -115,6 +116,9 @@ class SurvivorshipConfig:
     In ``typo_fields`` (``phone``) a value one character away from a value more records of
     the entity hold votes as that value: a new number is never one digit from the old one,
     so a newer record's typo confirms the number rather than replacing it.
+    ``complete_divisions`` maps a field to a division-code column (``address =
+    "credit_code__division"``): a chosen value with a soft status that starts with that
+    county's name gets its province and city (rule ``completed:<column>``).
     """
 
     default: tuple[Rule, ...] = ("valid", "frequent", "trust", "recent")
@@ -125,6 +129,7 @@ class SurvivorshipConfig:
     wildcard_statuses: tuple[str, ...] = ("replacement_char",)
     fold_separators: bool = True
     typo_fields: tuple[str, ...] = ()
+    complete_divisions: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         problems = [p for r in self.default if (p := _check_rule(r))]
@@ -247,6 +252,10 @@ def build_golden(
         winner, rule = _decide(ent, n_ent, present, value, keys, chain, rank, virtual=folded)
         for f in group:
             columns.update(_output(records, f, f, winner, rule))
+        code_column = survivorship.complete_divisions.get(lead)
+        if len(group) == 1 and code_column in records.column_names and code_column:
+            columns.update(_complete(records, lead, code_column, ent, n_ent, winner, columns,
+                                     survivorship.soft_statuses))
     golden = pa.table(columns)
     log.info("golden: %d records -> %d golden records over %d field(s)", n, n_ent, len(fields))
     return golden
@@ -500,6 +509,54 @@ def _decide_with_derived(
                            np.concatenate([rank, rank + n]), virtual=is_virtual,
                            virtual_rule=f"derived:{column}")
     return _output(both, name, name, winner, rule)
+
+
+def _complete(records: pa.Table, name: str, code_column: str, ent: np.ndarray, n_ent: int,
+              winner: np.ndarray, columns: Mapping[str, pa.Array],
+              soft: Sequence[str]) -> dict[str, pa.Array]:
+    """Chosen soft values of ``name`` completed with the province and city of the entity's
+    division code (its most frequent valid one). Python per completed entity only."""
+    status_name = f"{name}__status"
+    if status_name not in records.column_names or not soft:
+        return {}
+    chosen_status = _string(records[status_name]).take(pa.array(winner, pa.int64()))
+    todo = np.flatnonzero(_bools(pc.fill_null(pc.is_in(
+        chosen_status, value_set=pa.array(list(soft), pa.string())), False)))
+    if not len(todo):
+        return {}
+    # Codes ranked by their text, so ties never depend on row order.
+    encoded = pc.dictionary_encode(_string(records[code_column]))
+    sort = pc.sort_indices(encoded.dictionary).to_numpy()
+    rank = np.empty(len(sort), dtype=np.int64)
+    rank[sort] = np.arange(len(sort))
+    idx = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False),
+                     dtype=np.int64)
+    code = np.where(idx >= 0, rank[np.maximum(idx, 0)], -1)
+    dictionary = encoded.dictionary.take(pa.array(sort)).to_pylist()
+    origin = f"{code_column.split('__', 1)[0]}__status"
+    if origin in records.column_names:
+        code = np.where(_bools(pc.fill_null(pc.starts_with(_string(records[origin]), "ok"),
+                                            False)), code, -1)
+    has = code >= 0
+    best = np.full(n_ent, -1, dtype=np.int64)
+    if has.any():
+        pair = combine(ent[has], code[has])
+        count = np.bincount(pair)[pair]
+        order = np.lexsort((code[has], -count, ent[has]))  # most frequent, then smallest
+        best[ent[has][order][::-1]] = code[has][order][::-1]
+    values = _string(columns[name]).to_pylist()
+    rules = _string(columns[f"{name}__rule"]).to_pylist()
+    changed = False
+    for e in todo.tolist():
+        text = values[e]
+        if text is None or best[e] < 0:
+            continue
+        full = complete_division(text, dictionary[best[e]])
+        if full is not None:
+            values[e], rules[e], changed = full, f"completed:{code_column}", True
+    if not changed:
+        return {}
+    return {name: pa.array(values, pa.string()), f"{name}__rule": pa.array(rules, pa.string())}
 
 
 def _output(

@@ -16,8 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["SEPARATOR", "WILDCARDS", "fold_separators", "fold_tails", "fold_typos",
-           "originality", "substitutes"]
+__all__ = ["SEPARATOR", "WILDCARDS", "complete_division", "fold_separators", "fold_tails",
+           "fold_typos", "originality", "substitutes"]
 
 
 def _string(column: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -189,3 +189,24 @@ def _fits(pattern: str, text: str) -> bool:
     """``pattern`` with ``?`` for unknown characters could be ``text``."""
     return (pattern != text and len(pattern) == len(text)
             and all(p == t or p in WILDCARDS for p, t in zip(pattern, text, strict=True)))
+
+
+def complete_division(text: str, code: str) -> str | None:
+    """``text`` with the province and city of division ``code`` in front, when ``text``
+    starts with that county's name (``通州区红旗路144号`` + 110112 -> ``北京市通州区...``);
+    None when the code is not a current county or the text names another place.
+
+    The registering authority's division in a credit code places an address a department
+    wrote without province and city (``通州区`` exists in Beijing and Nantong)."""
+    from linkage.standardise.divisions import PSEUDO_CITY_NAMES, load_divisions
+
+    table = load_divisions()
+    county = table.divisions.get(code)
+    if county is None or not text.startswith(county.name) or county.level < 3:
+        return None
+    province = table.divisions.get(county.province)
+    city = table.divisions.get(county.city) if county.city else None
+    head = province.name if province is not None else ""
+    if city is not None and city.name not in PSEUDO_CITY_NAMES and city.name != head:
+        head += city.name
+    return head + text if head else None

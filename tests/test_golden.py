@@ -464,3 +464,36 @@ def test_typo_of_the_majority_number_confirms_it() -> None:
     g = build_golden(records, clusters, fields=["phone"], trust=TRUST,
                      survivorship=SurvivorshipConfig(fields=chain))
     assert _pick(g, "PA", "phone") == ("18747418363", "household", 0, "recent")
+
+
+def test_ambiguous_address_completed_from_the_division_code() -> None:
+    # EA: every department dropped province and city; the credit code's division 110112 is
+    # Beijing's 通州区. EB: the division is Hangzhou's 西湖区 but the text names 城关区:
+    # left as written. EC: the code failed its check: no evidence.
+    records = pa.table({
+        "record_id": pa.array([0, 1, 2, 3], pa.int64()),
+        "source": ["market", "tax", "market", "market"],
+        "source_key": ["m1", "t1", "m2", "m3"],
+        "entity_type": ["enterprise"] * 4,
+        "updated_at": pa.array([D(2026, 1, 1), D(2025, 1, 1), D(2026, 1, 1), D(2026, 1, 1)],
+                               pa.date32()),
+        "address": ["通州区红旗路144号", "通州区红旗路144号", "城关区科技路1号",
+                    "通州区红旗路144号"],
+        "address__status": ["ambiguous"] * 4,
+        "credit_code__division": ["110112", "110112", "330106", "110112"],
+        "credit_code__status": ["ok", "ok", "ok", "bad_check"],
+    })
+    clusters = pa.table({"record_id": pa.array([0, 1, 2, 3], pa.int64()),
+                         "entity_type": ["enterprise"] * 4,
+                         "entity_id": ["EA", "EA", "EB", "EC"],
+                         "cluster_size": pa.array([2, 2, 1, 1], pa.int64())})
+    config = SurvivorshipConfig(default=("recent", "valid"),
+                                complete_divisions={"address": "credit_code__division"})
+    g = build_golden(records, clusters, fields=["address"], survivorship=config, trust={})
+    assert _pick(g, "EA", "address") == ("北京市通州区红旗路144号", "market", 0,
+                                         "completed:credit_code__division")
+    assert _pick(g, "EB", "address")[::3] == ("城关区科技路1号", "unanimous")
+    assert _pick(g, "EC", "address")[::3] == ("通州区红旗路144号", "unanimous")
+    plain = build_golden(records, clusters, fields=["address"], trust={},
+                         survivorship=SurvivorshipConfig(default=("recent", "valid")))
+    assert _pick(plain, "EA", "address")[0] == "通州区红旗路144号"

@@ -48,3 +48,12 @@ def test_folds_on_hand_checked_rows() -> None:
     assert typos[9] == 7 and (typos[:9] == value[:9]).all()
     assert (fold_separators(text, value, ent)[every & (np.arange(10) != 6)]
             == value[np.arange(10) != 6]).all()
+
+
+def test_complete_division() -> None:
+    from linkage.survivorship_values import complete_division
+
+    assert complete_division("通州区红旗路144号", "110112") == "北京市通州区红旗路144号"
+    assert complete_division("西湖区和平路65号", "330106") == "浙江省杭州市西湖区和平路65号"
+    assert complete_division("城关区科技路1号", "330106") is None
+    assert complete_division("通州区红旗路144号", "999999") is None

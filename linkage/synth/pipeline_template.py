@@ -124,6 +124,7 @@ link_threshold = 0.9
 
 [enterprise.survivorship]
 default = ["valid", "frequent", "trust", "recent"]
+complete_divisions = { address = "credit_code__division" }
 [enterprise.survivorship.fields]
 name = ["valid", "once:name__region,name__bracket_region", "latest:name__core", "longest",
         "frequent", "trust", "recent"]
