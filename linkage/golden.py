@@ -34,6 +34,12 @@ Fields that must come from one record together (an address's parts) are declared
 ``derive`` adds each record's derived column as one more candidate of a field
 (``birth_date`` from ``id_number__birth_date``, only where the ID is valid): it votes in
 ``frequent`` and fills gaps; a value no record wrote is reported as ``derived:<column>``.
+
+Before the rules run, spellings of one value vote together (:mod:`linkage.survivorship_values`):
+an ambiguous address tail, a name with ``?`` for a lost character, a name without its ``·``,
+a phone one digit off the majority (``typo_fields``); the chosen spelling is always one a
+record wrote in full. ``complete_divisions`` then gives a chosen ambiguous address the
+province and city of the entity's credit-code division (rule ``completed:<column>``).
 """
 
 from __future__ import annotations
