@@ -17,12 +17,14 @@ Everything is Arrow joins and group-bys; no per-enterprise Python.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.golden import _string
 from linkage.schemas import require_fields
+from linkage.survivorship_values import substitutes
 
 log = logging.getLogger(__name__)
 
@@ -201,36 +203,70 @@ def prefer_person_names(
         "updated_at": (enterprises["updated_at"] if "updated_at" in enterprises.column_names
                        else pa.nulls(enterprises.num_rows, pa.date32())),
     }).filter(pc.is_valid(_column(enterprises, field)))
+    out = _take_written_person_names(enterprise_golden, wanted, cand)
+    return _take_substituted_person_names(out, wanted, person_golden)
+
+
+def _take_written_person_names(golden: pa.Table, wanted: pa.Table, cand: pa.Table) -> pa.Table:
+    """Where an enterprise record wrote exactly the person's golden name, take that record."""
+    field = "legal_rep_name"
     hits = cand.join(wanted, ["enterprise_id", "person_name"], join_type="inner")
     if hits.num_rows == 0:
-        return enterprise_golden
+        return golden
     hits = hits.sort_by([("enterprise_id", "ascending"), ("updated_at", "descending"),
                          ("source", "ascending"), ("source_key", "ascending")])
     ent = hits["enterprise_id"].combine_chunks()
     first = pc.not_equal(ent, pc.fill_null(pc.cast(pa.concat_arrays(
         [pa.nulls(1, pa.string()), ent.slice(0, len(ent) - 1)]), pa.string()), "\x00"))
     hits = hits.filter(first)
-    at = pc.index_in(_string(enterprise_golden["entity_id"]), value_set=hits["enterprise_id"])
-    current = _string(enterprise_golden[field])
+    at = pc.index_in(_string(golden["entity_id"]), value_set=hits["enterprise_id"])
+    current = _string(golden[field])
     better = _string(hits["person_name"]).take(at)
     change = pc.fill_null(pc.and_(pc.is_valid(at), pc.not_equal(
         pc.fill_null(current, ""), pc.fill_null(better, ""))), False)
-    if not pc.any(change).as_py():
-        return enterprise_golden
-    updates = {
+    out = _apply(golden, change, {
         field: better,
         f"{field}__source": hits["source"].take(at),
         f"{field}__record_id": hits["record_id"].take(at),
-        f"{field}__rule": pa.array(["person_entity"] * enterprise_golden.num_rows, pa.string()),
         f"{field}__updated_at": hits["updated_at"].take(at),
-    }
-    out = enterprise_golden
-    for name, values in updates.items():
+    })
+    log.info("legal_rep: %d legal-rep name(s) taken from the person entity",
+             int(pc.sum(change).as_py() or 0))
+    return out
+
+
+def _take_substituted_person_names(golden: pa.Table, wanted: pa.Table,
+                                   person_golden: pa.Table) -> pa.Table:
+    """Where every enterprise record wrote a stand-in for a rare character (``刘芬?`` for
+    ``刘芬珺``), the ID-resolved person's golden name is the better spelling: take it, with
+    the person's lineage."""
+    field = "legal_rep_name"
+    at = pc.index_in(_string(golden["entity_id"]), value_set=wanted["enterprise_id"])
+    person_name = _string(wanted["person_name"]).take(at)
+    change = pc.fill_null(pc.and_(
+        pc.is_valid(at), substitutes(_string(golden[field]), person_name)), False)
+    if not pc.any(change).as_py():
+        return golden
+    where = pc.index_in(_string(wanted["person_id"]).take(at),
+                        value_set=_string(person_golden["entity_id"]))
+    lineage = {f"{field}__{part}": person_golden[f"name__{part}"].take(where)
+               for part in ("source", "record_id", "updated_at")
+               if f"name__{part}" in person_golden.column_names}
+    log.info("legal_rep: %d legal-rep name(s) restored from a rare-character stand-in",
+             int(pc.sum(change).as_py() or 0))
+    return _apply(golden, change, {field: person_name, **lineage})
+
+
+def _apply(golden: pa.Table, change: pa.Array, updates: dict[str, Any]) -> pa.Table:
+    """Replace, on rows where ``change`` holds, each named column (and set the rule)."""
+    if not pc.any(change).as_py():
+        return golden
+    rule = pa.array(["person_entity"] * golden.num_rows, pa.string())
+    out = golden
+    for name, values in {**updates, "legal_rep_name__rule": rule}.items():
         if name not in out.column_names:
             continue
         col = out[name].combine_chunks()
         out = out.set_column(out.schema.get_field_index(name), name,
                              pc.if_else(change, pc.cast(values, col.type), col))
-    log.info("legal_rep: %d legal-rep name(s) taken from the person entity",
-             int(pc.sum(change).as_py() or 0))
     return out

@@ -223,7 +223,8 @@ class Pipeline:
         entity.conflicts = step("conflicts", lambda: find_conflicts(
             entity.records, entity.clusters, entity.golden, fields=fields,
             mutable_fields=section.conflicts.mutable_fields,
-            comparable_statuses=section.conflicts.comparable_statuses))
+            comparable_statuses=section.conflicts.comparable_statuses,
+            wildcard_statuses=section.conflicts.wildcard_statuses))
         entity.quality = step("quality", lambda: source_quality(
             entity.records, entity.clusters, entity.golden, fields=fields))
 

@@ -102,3 +102,42 @@ def test_prefer_person_names_takes_the_persons_spelling() -> None:
         "张三", "tax", 1, "person_entity")
     # Only ID-resolved edges count, and only names an enterprise record wrote.
     assert out[1]["legal_rep_name"] == "李四" and out[1]["legal_rep_name__rule"] == "unanimous"
+
+
+def test_prefer_person_names_restores_a_rare_character_stand_in() -> None:
+    from linkage.legal_rep import prefer_person_names
+
+    # Every enterprise record wrote 刘芬? (the system could not store 珺); the person the
+    # representative's ID resolves to is registered as 刘芬珺.
+    golden = pa.table({
+        "entity_id": ["E1"],
+        "legal_rep_name": ["刘芬?"],
+        "legal_rep_name__source": ["market"],
+        "legal_rep_name__record_id": pa.array([0], pa.int64()),
+        "legal_rep_name__rule": ["unanimous"],
+        "legal_rep_name__updated_at": pa.array([None], pa.date32()),
+    })
+    enterprises = pa.table({
+        "record_id": pa.array([0, 1], pa.int64()),
+        "source": ["market", "tax"],
+        "source_key": ["m1", "t1"],
+        "updated_at": pa.array([None, None], pa.date32()),
+        "legal_rep_name": ["刘芬?", "刘芬?"],
+    })
+    ent_clusters = pa.table({"record_id": pa.array([0, 1], pa.int64()),
+                             "entity_id": ["E1", "E1"]})
+    edges = pa.table({"enterprise_id": ["E1"], "person_id": ["PA"], "method": ["id"],
+                      "confidence": [1.0], "legal_rep_name": ["刘芬?"],
+                      "legal_rep_id": [ID_A]}, schema=LEGAL_REP_EDGES)
+    people = pa.table({"entity_id": ["PA"], "name": ["刘芬珺"],
+                       "name__source": ["household"],
+                       "name__record_id": pa.array([40], pa.int64()),
+                       "name__updated_at": pa.array([None], pa.date32())})
+    row = prefer_person_names(golden, edges, people, enterprises, ent_clusters).to_pylist()[0]
+    assert (row["legal_rep_name"], row["legal_rep_name__source"],
+            row["legal_rep_name__record_id"], row["legal_rep_name__rule"]) == (
+        "刘芬珺", "household", 40, "person_entity")
+    # A different name is not a stand-in: nothing changes.
+    people = people.set_column(1, "name", pa.array(["刘芳珺"]))
+    row = prefer_person_names(golden, edges, people, enterprises, ent_clusters).to_pylist()[0]
+    assert row["legal_rep_name"] == "刘芬?" and row["legal_rep_name__rule"] == "unanimous"
