@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from linkage.block import BlockingResult, block
@@ -29,6 +30,7 @@ from linkage.entity_ids import ENTITY_CHANGES, assign_entity_ids
 from linkage.errors import LinkageError
 from linkage.golden import build_golden
 from linkage.legal_rep import prefer_person_names, resolve_legal_reps
+from linkage.pairgen import pairs_within_blocks
 from linkage.quality import source_quality
 from linkage.schemas import CONFLICTS, SOURCE_QUALITY
 from linkage.score import FellegiSunter
@@ -189,7 +191,8 @@ class Pipeline:
         step = _stepper(etype, timings, bar)
         records = step("standardise", lambda: standardise(subset, section.fields))
         records = _merge_read_flags(records, subset)
-        blocking = step("block", lambda: block(records, section.blocking))
+        truth = _truth_pairs(self.config.truth, records)
+        blocking = step("block", lambda: block(records, section.blocking, truth_pairs=truth))
         vectors = step("compare", lambda: compare(records, blocking.pairs, section.comparisons))
         model = FellegiSunter(section.comparisons, section.scoring, seed=self.config.seed)
 
@@ -280,6 +283,27 @@ def _resolve_legal_reps(entities: dict[str, EntityResult]) -> pa.Table | None:
     enterprise.golden = prefer_person_names(enterprise.golden, edges, person.golden,
                                             enterprise.records, enterprise.clusters)
     return edges
+
+
+def _truth_pairs(truth_dir: Path | None, records: pa.Table) -> pa.Table | None:
+    """Every pair of ``records`` that the ground truth says is one entity (for the blocking
+    report's pair completeness), or None when there is no readable truth."""
+    path = truth_dir / "records.parquet" if truth_dir is not None else None
+    if path is None or not path.is_file():
+        return None
+    truth = pq.read_table(path, columns=["source", "entity_type", "source_key",
+                                         "true_entity_id"])
+
+    def key(t: pa.Table) -> pa.Array:
+        return pc.binary_join_element_wise(t.column("source"), t.column("entity_type"),
+                                           t.column("source_key"), "\x00")
+    at = pc.index_in(key(records), value_set=key(truth))
+    entity = truth.column("true_entity_id").combine_chunks().take(at).combine_chunks()
+    codes = pc.fill_null(pc.dictionary_encode(entity).indices, -1)
+    lo, hi = pairs_within_blocks(codes.to_numpy(zero_copy_only=False).astype(np.int64),
+                                 records.column("record_id").to_numpy().astype(np.int64),
+                                 None, link_only=False)
+    return pa.table({"id_l": lo, "id_r": hi})
 
 
 @contextmanager

@@ -77,6 +77,11 @@ def test_demo_runs_offline_on_shipped_sample(tmp_path: Path,
     assert f1s and min(f1s) >= 0.9, printed
     assert (out / "golden_person.parquet").is_file()
     assert (out / "golden_enterprise.parquet").is_file()
+    # With ground truth beside the data, the blocking report has pair completeness.
+    blocking = json.loads((out / "run.json").read_text(encoding="utf-8"))["blocking"]
+    for etype in ("person", "enterprise"):
+        assert blocking[etype]["truth_pairs"] > 0
+        assert blocking[etype]["pair_completeness"] >= 0.95
 
 
 def test_run_on_the_hand_written_sample_pipeline(tmp_path: Path,
