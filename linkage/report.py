@@ -72,12 +72,13 @@ def write_report(
     thresholds: Mapping[str, float] | None = None,
     legal_reps: pa.Table | None = None,
     changes: pa.Table | None = None,
+    parameters: Mapping[str, pa.Table] | None = None,
 ) -> Path:
     """Render the report and write it to ``path`` (UTF-8); returns ``path``."""
     text = render_html(summary=summary, records=records, scored=scored, clusters=clusters,
                        golden=golden, conflicts=conflicts, quality=quality, blocking=blocking,
                        explanations=explanations, thresholds=thresholds,
-                       legal_reps=legal_reps, changes=changes)
+                       legal_reps=legal_reps, changes=changes, parameters=parameters)
     path = Path(path)
     path.write_text(text, encoding="utf-8")
     return path
@@ -104,6 +105,7 @@ def render_report(result: PipelineResult) -> str:
         explanations=explanations, thresholds=thresholds,
         legal_reps=getattr(result, "legal_reps", None),
         changes=getattr(result, "entity_changes", None),
+        parameters={t: e.model.parameters() for t, e in result.entities.items()},
     )
 
 
@@ -121,14 +123,17 @@ def render_html(
     thresholds: Mapping[str, float] | None = None,
     legal_reps: pa.Table | None = None,
     changes: pa.Table | None = None,
+    parameters: Mapping[str, pa.Table] | None = None,
 ) -> str:
-    """The whole page as one string. ``legal_reps`` (LegalRepEdges) and ``changes`` (the
-    entity change log since the previous run) add their sections when given."""
+    """The whole page as one string. ``legal_reps`` (LegalRepEdges), ``changes`` (the
+    entity change log since the previous run) and ``parameters`` (each entity type's m/u
+    table) add their sections when given."""
     title = f"linkage report: {summary.get('name', 'run')}"
     sections = [
         ("summary", "Run summary", _summary_section(summary, records)),
         ("blocking", "Blocking", _blocking_section(blocking)),
         ("weights", "Match weights", _weights_section(scored, thresholds or {})),
+        ("model", "Model: m and u per comparison level", _model_section(parameters or {})),
         ("examples", "Explained example pairs", _examples_section(explanations)),
         ("clusters", "Clusters", _clusters_section(clusters)),
         ("golden", "Golden records", _golden_section(golden)),
@@ -277,6 +282,20 @@ def _weights_section(scored: Mapping[str, pa.Table], thresholds: Mapping[str, fl
         if threshold is not None and 0.0 < threshold < 1.0:
             t_weight = math.log2(threshold / (1.0 - threshold))
         parts.append(_histogram(weights, t_weight))
+    return "".join(parts)
+
+
+def _model_section(parameters: Mapping[str, pa.Table]) -> str:
+    """The fitted m/u table: how much each level of each comparison counts for a match."""
+    if not parameters:
+        return _none("no fitted model")
+    parts: list[str] = []
+    for etype, table in sorted(parameters.items()):
+        parts.append(f"<h3>{escape(etype)}</h3>")
+        rows = [(r["comparison"], r["level"], r["description"], f"{r['m']:.4g}",
+                 f"{r['u']:.4g}", f"{r['weight']:+.2f}") for r in table.to_pylist()]
+        parts.append(_table(("comparison", "level", "description", "m", "u",
+                             "weight (log2 m/u)"), rows, numeric_from=3))
     return "".join(parts)
 
 

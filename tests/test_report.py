@@ -138,3 +138,15 @@ def test_report_markup_is_balanced(tmp_path: Path) -> None:
     checker = Checker()
     checker.feed(html)
     assert checker.errors == [] and checker.stack == []
+
+
+def test_model_section_shows_the_m_u_table_escaped() -> None:
+    from linkage.report import _model_section
+
+    table = pa.table({"comparison": ["name", "name"], "level": [0, 1],
+                      "description": ["else", "<b>exact</b>"], "m": [0.05, 0.95],
+                      "u": [0.99, 0.001], "weight": [-4.31, 9.89]})
+    html = _model_section({"person": table})
+    assert "<h3>person</h3>" in html
+    assert "&lt;b&gt;exact&lt;/b&gt;" in html and "<b>exact</b>" not in html
+    assert "+9.89" in html and "-4.31" in html and "0.001" in html
