@@ -262,17 +262,10 @@ def _exact_pass(
         lo, hi = pairs_within_blocks(kept_blk, ids, sources, link_only=bp.link_only)
         sink.add(lo, hi, index)
     top = np.sort(sizes)[::-1][:5].tolist()
-    return {
-        "name": bp.name,
-        "kind": bp.kind,
-        "keys": list(bp.keys),
-        "records_keyed": int(keyed.sum()),
-        "blocks": int((sizes >= 2).sum()),
-        "largest_blocks": [int(s) for s in top],
-        "capped_blocks": int(capped.sum()),
-        "capped_records": int(sizes[capped].sum()),
-        "pairs": sink.produced(index),
-    }
+    return _pass_report(bp, sink, index, keyed=int(keyed.sum()),
+                        blocks=int((sizes >= 2).sum()), largest=top,
+                        capped_blocks=int(capped.sum()),
+                        capped_records=int(sizes[capped].sum()))
 
 
 def _duckdb_block_join(
@@ -327,17 +320,8 @@ def _minhash_pass(
         capped += int(too_big.sum())
         capped_records += int(sizes[too_big].sum())
         largest = sorted([*largest, *np.sort(sizes)[::-1][:5].tolist()], reverse=True)[:5]
-    return {
-        "name": bp.name,
-        "kind": bp.kind,
-        "keys": list(bp.keys),
-        "records_keyed": int((codes >= 0).sum()),
-        "blocks": blocks,
-        "largest_blocks": [int(s) for s in largest],
-        "capped_blocks": capped,
-        "capped_records": capped_records,
-        "pairs": sink.produced(index),
-    }
+    return _pass_report(bp, sink, index, keyed=int((codes >= 0).sum()), blocks=blocks,
+                        largest=largest, capped_blocks=capped, capped_records=capped_records)
 
 
 def _sorted_pass(
@@ -367,18 +351,8 @@ def _sorted_pass(
     lo, hi = np.minimum(left, right), np.maximum(left, right)
     different = lo < hi
     sink.add(lo[different], hi[different], index)
-    return {
-        "name": bp.name,
-        "kind": bp.kind,
-        "keys": list(bp.keys),
-        "records_keyed": int(valid.sum()),
-        "window": bp.window,
-        "blocks": 0,
-        "largest_blocks": [],
-        "capped_blocks": 0,
-        "capped_records": 0,
-        "pairs": sink.produced(index),
-    }
+    report = _pass_report(bp, sink, index, keyed=int(valid.sum()))
+    return {**report, "window": bp.window}
 
 
 def _gram_pass(
@@ -423,15 +397,32 @@ def _gram_pass(
     run(con, "DROP TABLE grams_kept")
     sink.count_from_sql(index)
     keyed = int(np.asarray(key.is_valid().to_numpy(zero_copy_only=False)).sum())
+    return _pass_report(bp, sink, index, keyed=keyed, blocks=int(stats[0]),
+                        largest=[r[0] for r in top], capped_blocks=int(stats[1]),
+                        capped_records=int(stats[2]))
+
+
+def _pass_report(
+    bp: BlockingPass,
+    sink: PairSink,
+    index: int,
+    *,
+    keyed: int,
+    blocks: int = 0,
+    largest: Sequence[Any] = (),
+    capped_blocks: int = 0,
+    capped_records: int = 0,
+) -> dict[str, Any]:
+    """One pass's line of the blocking report (sizes only, never key values)."""
     return {
         "name": bp.name,
         "kind": bp.kind,
         "keys": list(bp.keys),
         "records_keyed": keyed,
-        "blocks": int(stats[0]),
-        "largest_blocks": [int(r[0]) for r in top],
-        "capped_blocks": int(stats[1]),
-        "capped_records": int(stats[2]),
+        "blocks": blocks,
+        "largest_blocks": [int(s) for s in largest],
+        "capped_blocks": capped_blocks,
+        "capped_records": capped_records,
         "pairs": sink.produced(index),
     }
 
