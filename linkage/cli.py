@@ -171,16 +171,14 @@ def _quality_lines(result: Any) -> list[str]:
 
 
 def _explained_pair(result: Any) -> list[str]:
-    """One linked pair that was not an exact duplicate, explained field by field."""
-    import pyarrow.compute as pc
+    """One link that was not an exact duplicate, explained field by field."""
+    import pyarrow as pa
+
+    from linkage.cluster import link_mask
 
     for etype, e in result.entities.items():
-        scored = e.scored
-        if scored.num_rows == 0:
-            continue
         section = result.config.entity(etype)
-        links = scored.filter(pc.greater_equal(scored.column("match_probability"),
-                                               section.scoring.link_threshold))
+        links = e.scored.filter(pa.array(link_mask(e.scored, section.scoring.link_threshold)))
         if links.num_rows == 0:
             continue
         # The least certain link is the most instructive one.

@@ -110,7 +110,7 @@ def cluster(
     must = _bool_column(scored, "must_link")
     cannot = _bool_column(scored, "cannot_link")
     known = (left >= 0) & (right >= 0) & (left != right)
-    is_link = known & ((prob >= threshold) | must) & ~cannot
+    is_link = known & link_mask(scored, threshold)
     edges = _Edges(left[is_link], right[is_link], prob[is_link], weight[is_link], must[is_link])
     cl_left, cl_right = left[known & cannot], right[known & cannot]
 
@@ -216,6 +216,16 @@ def _np(column: pa.ChunkedArray | pa.Array, dtype: type, fill: float | None = No
     if fill is not None:
         column = pc.fill_null(column, fill)
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=dtype)
+
+
+def link_mask(scored: pa.Table, threshold: float) -> np.ndarray:
+    """Which scored pairs are links: probability at or above ``threshold`` or must-link,
+    and never a cannot-link pair (the rule :func:`cluster` applies)."""
+    prob = _np(scored["match_probability"], np.float64, fill=0.0)
+    must = _bool_column(scored, "must_link")
+    cannot = _bool_column(scored, "cannot_link")
+    links: np.ndarray = ((prob >= threshold) | must) & ~cannot
+    return links
 
 
 def _bool_column(table: pa.Table, name: str) -> np.ndarray:

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from linkage.cluster import link_mask
 from linkage.config import to_dict
 
 if TYPE_CHECKING:
@@ -67,9 +68,7 @@ def run_summary(result: PipelineResult) -> dict[str, Any]:
         outputs[etype] = {
             "records": e.records.num_rows,
             "candidate_pairs": e.blocking.pairs.num_rows,
-            "links": int(pc.sum(pc.greater_equal(
-                e.scored.column("match_probability"),
-                _threshold(result, etype))).as_py() or 0),
+            "links": int(link_mask(e.scored, _threshold(result, etype)).sum()),
             "entities": e.golden.num_rows,
             "conflicts": e.conflicts.num_rows,
         }

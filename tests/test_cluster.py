@@ -207,3 +207,16 @@ def test_dictionary_encoded_sources_give_the_same_ids() -> None:
     encoded = recs.set_column(1, "source", pa.compute.dictionary_encode(recs["source"]))
     again = cluster(encoded, scored, entity_type="person", threshold=0.9)
     assert again["entity_id"].to_pylist() == plain["entity_id"].to_pylist()
+
+
+def test_link_mask_applies_threshold_must_and_cannot_link() -> None:
+    from linkage.cluster import link_mask
+
+    scored = pa.table({
+        "id_l": pa.array([0, 1, 2, 3], pa.int64()), "id_r": pa.array([1, 2, 3, 4], pa.int64()),
+        "match_weight": [5.0, -5.0, 9.0, -9.0], "match_probability": [0.97, 0.03, 0.999, 0.001],
+        "must_link": [False, False, False, True], "cannot_link": [False, False, True, False],
+    })
+    assert link_mask(scored, 0.9).tolist() == [True, False, False, True]
+    assert link_mask(scored.drop_columns(["must_link", "cannot_link"]), 0.9).tolist() == [
+        True, False, True, False]
