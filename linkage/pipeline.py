@@ -28,6 +28,7 @@ from linkage.config import EntityConfig, PipelineConfig, load_pipeline
 from linkage.conflicts import find_conflicts
 from linkage.entity_ids import ENTITY_CHANGES, assign_entity_ids
 from linkage.errors import LinkageError
+from linkage.flags import collect_flags, concat_flags
 from linkage.golden import build_golden
 from linkage.legal_rep import prefer_person_names, resolve_legal_reps
 from linkage.pairgen import pairs_within_blocks
@@ -320,35 +321,15 @@ def _merge_read_flags(records: pa.Table, raw: pa.Table) -> pa.Table:
     standardiser's field flags, in one ``flags`` list per record."""
     if "flags" not in raw.column_names:
         return records
-    merged = _concat_lists(raw.column("flags").combine_chunks(),
+    merged = concat_flags(raw.column("flags").combine_chunks(),
                            records.column("flags").combine_chunks())
     return records.set_column(records.column_names.index("flags"), "flags", merged)
-
-
-def _concat_lists(a: pa.ListArray, b: pa.ListArray) -> pa.ListArray:
-    """Row-wise concatenation of two list arrays of equal length (a's items first)."""
-    off_a = a.offsets.to_numpy()
-    off_b = b.offsets.to_numpy()
-    len_a, len_b = np.diff(off_a), np.diff(off_b)
-    offsets = np.concatenate([[0], np.cumsum(len_a + len_b)]).astype(np.int32)
-    # Position of every output item in concat(a.values, b.values).
-    row_a = np.repeat(np.arange(len(a)), len_a)
-    row_b = np.repeat(np.arange(len(b)), len_b)
-    dest_a = offsets[row_a] + (np.arange(off_a[0], off_a[-1]) - off_a[row_a])
-    dest_b = offsets[row_b] + len_a[row_b] + (np.arange(off_b[0], off_b[-1]) - off_b[row_b])
-    order = np.empty(offsets[-1], dtype=np.int64)
-    order[dest_a] = np.arange(len(dest_a))
-    order[dest_b] = len(dest_a) + np.arange(len(dest_b))
-    values = pa.concat_arrays([a.values.slice(off_a[0], off_a[-1] - off_a[0]),
-                               b.values.slice(off_b[0], off_b[-1] - off_b[0])])
-    return pa.ListArray.from_arrays(pa.array(offsets), values.take(pa.array(order)))
 
 
 def _records_with_entities(raw: pa.Table, entities: Mapping[str, EntityResult]) -> pa.Table:
     """Every input record, standardised, with its entity id; records of an entity type the
     pipeline does not resolve are kept and flagged."""
     parts = []
-    seen = 0
     for e in entities.values():
         # Arrow joins cannot carry list columns (flags): look positions up instead.
         where = pc.index_in(e.records.column("record_id"),
@@ -357,13 +338,13 @@ def _records_with_entities(raw: pa.Table, entities: Mapping[str, EntityResult]) 
         for name in ("entity_id", "cluster_size"):
             joined = joined.append_column(name, e.clusters.column(name).take(where))
         parts.append(joined)
-        seen += joined.num_rows
     resolved = pa.array(list(entities), pa.string())
     leftover = raw.filter(pc.invert(pc.is_in(raw.column("entity_type"), value_set=resolved)))
     if leftover.num_rows:
-        flag = pa.array([["entity_type:not_resolved"]] * leftover.num_rows,
-                        pa.list_(pa.string()))
-        leftover = leftover.set_column(leftover.column_names.index("flags"), "flags", flag)
+        k = leftover.num_rows
+        note = collect_flags([pa.array(["entity_type:not_resolved"] * k, pa.string())], k)
+        flags = concat_flags(leftover.column("flags").combine_chunks(), note)
+        leftover = leftover.set_column(leftover.column_names.index("flags"), "flags", flags)
         parts.append(leftover)
     combined = pa.concat_tables(parts, promote_options="default") if parts else raw
     combined = combined.sort_by("record_id")

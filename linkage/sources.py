@@ -28,13 +28,11 @@ import pyarrow.parquet as pq
 
 from linkage.config import PipelineConfig, SourceConfig
 from linkage.errors import SourceError
+from linkage.flags import collect_flags
 from linkage.schemas import RECORD_BASE
 from linkage.standardise.dates import parse_dates
 
 log = logging.getLogger(__name__)
-
-FLAGS_TYPE = pa.list_(pa.string())
-
 
 @dataclass(frozen=True)
 class _Raw:
@@ -129,12 +127,10 @@ def map_columns(
     n = n_good + len(malformed)
     keys = _text(table.column(source.key))
     fields = {f: _text(table.column(c)) for f, c in source.columns.items()}
-    flags: list[list[str]] = [[] for _ in range(n_good)]
-
     blank_key = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(keys), ""), True)
-    for i in np.flatnonzero(blank_key.to_numpy(zero_copy_only=False)):
-        flags[i].append("source_key:missing")
-    updated = _updated_at(table, source, flags)
+    updated, bad_update = _updated_at(table, source)
+    checks = [_flag_where(blank_key, "source_key:missing"),
+              _flag_where(bad_update, "updated_at:bad_date")]
 
     if malformed:
         pad = len(malformed)
@@ -142,9 +138,13 @@ def map_columns(
         fields = {f: pa.concat_arrays([a, pa.nulls(pad, pa.string())]) for f, a in fields.items()}
         rows = pa.concat_arrays([rows, pa.array([r for r, _ in malformed], pa.int64())])
         updated = pa.concat_arrays([updated, pa.nulls(pad, pa.date32())])
-        flags.extend([[f"row:malformed ({why})"] for _, why in malformed])
+        checks = [pa.concat_arrays([c, pa.nulls(pad, pa.string())]) for c in checks]
+        checks.append(pa.concat_arrays([
+            pa.nulls(n_good, pa.string()),
+            pa.array([f"row:malformed ({why})" for _, why in malformed], pa.string())]))
 
-    _flag_duplicate_keys(keys, flags)
+    checks.append(_flag_where(_duplicated(keys), "source_key:duplicate"))
+    flags = collect_flags(checks, n)
     out = {
         "record_id": pa.array(np.arange(first_record_id, first_record_id + n, dtype=np.int64)),
         "source": pa.array([source.department] * n, pa.string()),
@@ -153,13 +153,18 @@ def map_columns(
         "source_row": rows,
         "updated_at": updated,
         **fields,
-        "flags": pa.array(flags, FLAGS_TYPE),
+        "flags": flags,
     }
     result = pa.table(out)
     assert result.schema.field("record_id").type == RECORD_BASE.field("record_id").type
-    bad = sum(1 for f in flags if f)
+    bad = int(pc.sum(pc.greater(pc.list_value_length(flags), 0)).as_py() or 0)
     log.info("source %s: %d records (%d flagged on read)", source.label, n, bad)
     return result
+
+
+def _flag_where(condition: pa.Array, flag: str) -> pa.Array:
+    """``flag`` where ``condition`` holds, null elsewhere (one part of the flags column)."""
+    return pc.if_else(condition, pa.scalar(flag), pa.scalar(None, pa.string()))
 
 
 # --- formats -----------------------------------------------------------------------------
@@ -317,20 +322,20 @@ def _text(column: pa.Array | pa.ChunkedArray) -> pa.Array:
 # --- row-level checks ---------------------------------------------------------------------
 
 
-def _updated_at(table: pa.Table, source: SourceConfig, flags: list[list[str]]) -> pa.Array:
+def _updated_at(table: pa.Table, source: SourceConfig) -> tuple[pa.Array, pa.Array]:
+    """The update time of each row (the snapshot date where none is given) and whether a
+    written value could not be read as a date."""
     n = table.num_rows
     fallback = _snapshot(source)
     if not source.updated_at:
-        return pa.array([fallback] * n, pa.date32())
+        return pa.array([fallback] * n, pa.date32()), pa.array(np.zeros(n, dtype=bool))
     text = _text(table.column(source.updated_at))
     parsed = parse_dates(text)
     blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(text), ""), True)
     bad = pc.and_(pc.is_null(parsed), pc.invert(blank))
-    for i in np.flatnonzero(bad.to_numpy(zero_copy_only=False)):
-        flags[i].append("updated_at:bad_date")
     if fallback is not None:
         parsed = pc.fill_null(parsed, pa.scalar(fallback, pa.date32()))
-    return parsed
+    return parsed, bad
 
 
 def _snapshot(source: SourceConfig) -> dt.date | None:
@@ -343,11 +348,8 @@ def _snapshot(source: SourceConfig) -> dt.date | None:
                           source=source.label, field="snapshot_date") from None
 
 
-def _flag_duplicate_keys(keys: pa.Array, flags: list[list[str]]) -> None:
+def _duplicated(keys: pa.Array) -> pa.Array:
+    """Whether each key occurs more than once in the source."""
     counts = pc.value_counts(keys)
     dup_values = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
-    if len(dup_values) == 0:
-        return
-    is_dup = pc.is_in(keys, value_set=dup_values).to_numpy(zero_copy_only=False)
-    for i in np.flatnonzero(is_dup):
-        flags[i].append("source_key:duplicate")
+    return pc.fill_null(pc.is_in(keys, value_set=dup_values), False)

@@ -64,3 +64,21 @@ def test_same_input_gives_identical_outputs(tiny_dir: Path, tmp_path: Path) -> N
         a = pq.read_table(tmp_path / "a" / f"{name}.parquet")
         b = pq.read_table(tmp_path / "b" / f"{name}.parquet")
         assert a.equals(b), name
+
+
+def test_records_of_an_unresolved_entity_type_are_kept_and_flagged(tiny_dir: Path) -> None:
+    import pyarrow as pa
+
+    from linkage.sources import read_records, read_sources
+
+    pipeline = Pipeline.from_toml(tiny_dir / "pipeline.toml")
+    persons = read_sources(pipeline.config)
+    company = read_records(pa.table({"k": ["C1"], "n": ["某某有限公司"]}), department="market",
+                           entity_type="enterprise", key="k", columns={"name": "n"},
+                           first_record_id=persons.num_rows)
+    records = pa.concat_tables([persons, company], promote_options="default")
+    result = pipeline.run(records)
+    assert result.records.num_rows == 13
+    row = result.records.filter(pa.compute.equal(result.records["source"], "market")).to_pylist()
+    assert row[0]["flags"] == ["entity_type:not_resolved"]
+    assert row[0]["entity_id"] is None

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from linkage.flags import collect_flags
 from linkage.schemas import RECORD_BASE, require_columns
 from linkage.standardise.base import OK, Standardised
 from linkage.standardise.registry import get_standardiser
@@ -49,21 +49,9 @@ def standardise(records: pa.Table, fields: Mapping[str, str]) -> pa.Table:
         )
         bad = n - pc.sum(pc.starts_with(result.status, OK)).as_py() if n else 0
         log.debug("standardised %s with %s: %d of %d rows not ok", field, name, bad, n)
-    table = _set(table, "flags", _collect_flags(flag_parts, n))
+    table = _set(table, "flags", collect_flags(flag_parts, n))
     log.info("standardise: %d records, %d fields", n, len(fields))
     return table
-
-
-def _collect_flags(parts: list[pa.Array], n: int) -> pa.Array:
-    """Per row, the list of non-null flag strings across fields (empty list when clean)."""
-    if not parts:
-        return pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)),
-                                        pa.array([], pa.string()))
-    valid = np.column_stack([p.is_valid().to_numpy(zero_copy_only=False) for p in parts])
-    rows, cols = np.nonzero(valid)  # row-major: each row's flags in field order
-    flat = pa.concat_arrays(parts).take(pa.array(cols * n + rows, type=pa.int64()))
-    offsets = np.concatenate([[0], np.cumsum(valid.sum(axis=1))]).astype(np.int32)
-    return pa.ListArray.from_arrays(pa.array(offsets), flat)
 
 
 def _set(table: pa.Table, name: str, column: pa.Array) -> pa.Table:
