@@ -2,9 +2,10 @@
 
 Every comparison works on dictionary codes: each column is dictionary-encoded once, a pair
 becomes two integer codes, equality is an integer test, and the similarity function runs
-once per *distinct* (left value, right value) pair where pairs repeat (dates, towns, sexes;
-judged on a sample: for near-unique fields such as names or ID numbers deduplicating costs
-a sort and saves nothing). A comparator preprocesses each distinct value once (pinyin,
+once per *distinct* unordered (left value, right value) pair of the whole run (found by
+hashing the code pairs: blocked candidates repeat value pairs several times over, since
+the records of one entity pair with the records of another). A comparator preprocesses
+each distinct value once (pinyin,
 byte matrices, legal forms) and scores pairs column-wise (rapidfuzz ``process.cpdist``
 over all cores, or NumPy); see :mod:`linkage.comparators`. Pairs are processed in slabs
 so temporaries stay bounded.
@@ -24,7 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -147,10 +148,10 @@ def _compare_one(
     pos_r: Positions,
     comp: Comparison,
 ) -> dict[str, npt.NDArray[np.generic]]:
-    """One comparison's columns, filled slab by slab: the column is encoded once, and the
-    per-pair temporaries never exceed one slab, whatever the number of pairs."""
+    """One comparison's columns, filled slab by slab: the column is encoded once, the
+    similarity runs once per distinct (left value, right value) pair of the whole run, and
+    the other per-pair temporaries never exceed one slab."""
     uniques, codes = encode_column(records.column(comp.field))
-    aux = _derived_columns(records, comp)
     n = len(pos_l)
     thresholds = np.asarray(comp.levels_thresholds, dtype=np.float32)
     ts = comp.levels_thresholds
@@ -163,10 +164,9 @@ def _compare_one(
              if comp.must_link or comp.cannot_link else None)
     must = np.empty(n, dtype=bool) if comp.must_link else None
     cannot = np.empty(n, dtype=bool) if comp.cannot_link else None
-    # the values any non-equal pair uses, prepared once for every slab
-    prepared = _prepare_values(uniques, codes, pos_l, pos_r, aux) \
-        if comp.method != "exact" else None
-    cache: dict[str, Any] = {}
+    todo_sims = (_distinct_similarities(records, comp, uniques, codes, pos_l, pos_r)
+                 if comp.method != "exact" else None)
+    done = 0  # todo pairs consumed so far
     for start in range(0, n, _SLAB):
         part = slice(start, start + _SLAB)
         cl, cr = codes[pos_l[part]], codes[pos_r[part]]
@@ -175,9 +175,10 @@ def _compare_one(
         todo = ~null & ~equal
         slab = np.full(len(cl), np.nan, dtype=np.float32)
         slab[equal] = 1.0
-        if todo.any():
-            slab[todo] = (_slab_similarity(comp, prepared, cl[todo], cr[todo], cache)
-                          if prepared is not None else 0.0)
+        n_todo = int(np.count_nonzero(todo))
+        if n_todo:
+            slab[todo] = todo_sims[done:done + n_todo] if todo_sims is not None else 0.0
+            done += n_todo
         level = np.searchsorted(thresholds, np.nan_to_num(slab, nan=0.0), side="right")
         level = level.astype(np.int8)
         level[equal] = comp.top_level
@@ -226,70 +227,55 @@ def _derived_columns(records: pa.Table, comp: Comparison) -> dict[str, pa.Chunke
             if f"{comp.field}__{d}" in records.column_names}
 
 
-def _prepare_values(
+def _distinct_similarities(
+    records: pa.Table,
+    comp: Comparison,
     uniques: pa.Array,
     codes: Positions,
     pos_l: Positions,
     pos_r: Positions,
-    aux: dict[str, pa.ChunkedArray],
-) -> tuple[list[str], Positions, dict[str, list[str | None]]]:
-    """The values that some non-equal pair uses (a comparator preprocesses each once), a
-    remap from column codes to their positions, and their derived columns."""
-    used = np.zeros(len(uniques), dtype=bool)
+) -> npt.NDArray[np.float32]:
+    """Similarity of every pair that needs one (both values present and different), in
+    pair order: each distinct unordered (value, value) pair of the whole run is scored
+    once (blocked candidates repeat them heavily: the records of one entity pair with
+    the records of another), and a comparator prepares only the values some pair uses."""
+    width = np.int64(max(len(uniques), 1))
+    parts = []
     for start in range(0, len(pos_l), _SLAB):
         cl, cr = codes[pos_l[start:start + _SLAB]], codes[pos_r[start:start + _SLAB]]
-        differ = (cl >= 0) & (cr >= 0) & (cl != cr)
-        used[cl[differ]] = True
-        used[cr[differ]] = True
+        todo = (cl >= 0) & (cr >= 0) & (cl != cr)
+        cl, cr = cl[todo], cr[todo]
+        parts.append(np.minimum(cl, cr).astype(np.int64) * width + np.maximum(cl, cr))
+    keys = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    del parts
+    if len(keys) == 0:
+        return np.zeros(0, dtype=np.float32)
+    # hash-based distinct values (first-seen order) and each pair's index into them
+    encoded = pc.dictionary_encode(pa.array(keys))
+    del keys
+    inverse = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
+    distinct = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=np.int64)
+    del encoded
+    lo, hi = distinct // width, distinct % width
+    del distinct
+    used = np.zeros(len(uniques), dtype=bool)
+    used[lo] = True
+    used[hi] = True
     kept = np.flatnonzero(used)
-    remap = (np.cumsum(used, dtype=np.int64) - 1).astype(np.int32)
+    remap = np.cumsum(used, dtype=np.int64) - 1
     sub = [str(v) for v in uniques.take(pa.array(kept)).to_pylist()]
     derived: dict[str, list[str | None]] = {}
+    aux = _derived_columns(records, comp)
     if aux:
         # one representative row per value: derived columns are functions of the value
         rep = np.full(len(uniques), -1, dtype=np.int32)
         rep[codes] = np.arange(len(codes), dtype=np.int32)  # a null's slot (-1) is unused
         take = pa.array(rep[kept])
         derived = {name: column.take(take).to_pylist() for name, column in aux.items()}
-    return sub, remap, derived
-
-
-def _slab_similarity(
-    comp: Comparison,
-    prepared: tuple[list[str], Positions, dict[str, list[str | None]]],
-    cl: Positions,
-    cr: Positions,
-    cache: dict[str, Any],
-) -> npt.NDArray[np.float32]:
-    """Similarity of each (cl, cr) pair of a slab; each distinct unordered value pair is
-    scored once where pairs repeat."""
-    sub, remap, derived = prepared
-    lo = remap[np.minimum(cl, cr)]
-    hi = remap[np.maximum(cl, cr)]
-    width = np.int64(len(sub))
-    if not _worth_deduplicating(lo, hi, width):
-        # nearly every pair is distinct (names, addresses, IDs): deduplicating would cost
-        # a sort and gain nothing, since the methods' per-pair work is already vectorised
-        return np.asarray(similarity(comp.method, sub, lo.astype(np.int64),
-                                     hi.astype(np.int64), derived, cache), dtype=np.float32)
-    key = lo.astype(np.int64) * width + hi
-    del lo, hi
-    distinct, inverse = np.unique(key, return_inverse=True)
-    sims = similarity(comp.method, sub, distinct // width, distinct % width, derived, cache)
-    out: npt.NDArray[np.float32] = np.asarray(sims, dtype=np.float32)[inverse.reshape(-1)]
+    scored = np.asarray(similarity(comp.method, sub, remap[lo], remap[hi], derived, {}),
+                        dtype=np.float32)
+    out: npt.NDArray[np.float32] = scored[inverse]
     return out
-
-
-def _worth_deduplicating(
-    lo: Positions, hi: Positions, width: np.int64, sample: int = 65_536
-) -> bool:
-    """True when value pairs repeat (dates, sexes, towns): judged on an evenly spaced
-    sample, so the decision is cheap and deterministic."""
-    if len(lo) <= sample:
-        return True
-    step = len(lo) // sample
-    picked = lo[::step].astype(np.int64) * width + hi[::step]
-    return len(np.unique(picked)) < 0.5 * len(picked)
 
 
 def encode_column(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, Positions]:

@@ -230,3 +230,29 @@ def test_address_uses_division_then_detail_when_standardised() -> None:
     assert plain.column("sim_a").to_pylist()[0] == pytest.approx(0.9)  # text alone
     assert with_divisions[1] == pytest.approx(0.97)  # same county, same detail
     assert 0.7 <= with_divisions[2] < 0.95   # same county, longer detail
+
+
+def test_each_distinct_value_pair_is_scored_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import linkage.compare as compare_module
+
+    calls: list[tuple[list[str], list[int], list[int]]] = []
+    real = compare_module.similarity
+
+    def spy(method, uniques, a, b, derived=None, cache=None):  # type: ignore[no-untyped-def]
+        calls.append((list(uniques), a.tolist(), b.tolist()))
+        return real(method, uniques, a, b, derived, cache)
+
+    monkeypatch.setattr(compare_module, "similarity", spy)
+    recs = pa.table({"record_id": pa.array(range(6), pa.int64()),
+                     "name": ["张三", "张珊", "张三", "张珊", "李四", None]})
+    # (张三, 张珊) four times in both orders, (张三, 李四) once, equal and null pairs never
+    pairs = pa.table({"id_l": [0, 0, 1, 2, 2, 0, 0, 0], "id_r": [1, 3, 2, 3, 4, 2, 5, 0]})
+    comp = Comparison(name="n", field="name", method="jaro_winkler", thresholds=(0.5,))
+    out = compare(recs, pairs, [comp])
+    assert len(calls) == 1
+    uniques, a, b = calls[0]
+    assert sorted((uniques[x], uniques[y]) for x, y in zip(a, b, strict=True)) == [
+        ("张三", "张珊"), ("张三", "李四")]
+    assert out.column("gamma_n").to_pylist() == [1, 1, 1, 1, 0, 2, -1, 2]
+    sims = out.column("sim_n").to_numpy()
+    assert sims[0] == sims[1] == sims[2] == sims[3] < 1.0
