@@ -256,3 +256,23 @@ def test_each_distinct_value_pair_is_scored_once(monkeypatch: pytest.MonkeyPatch
     assert out.column("gamma_n").to_pylist() == [1, 1, 1, 1, 0, 2, -1, 2]
     sims = out.column("sim_n").to_numpy()
     assert sims[0] == sims[1] == sims[2] == sims[3] < 1.0
+
+
+def test_thread_count_does_not_change_the_result() -> None:
+    rng = np.random.default_rng(3)
+    n = 60
+    names = ["张三", "张珊", "李四", "王五", "王伍", ""]
+    recs = pa.table({
+        "record_id": pa.array(range(n), pa.int64()),
+        "name": [names[i] for i in rng.integers(0, len(names), n)],
+        "dob": [f"1990-0{m}-1{d}" for m, d in rng.integers(1, 9, (n, 2))],
+    })
+    pairs = pa.table({"id_l": rng.integers(0, n, 300), "id_r": rng.integers(0, n, 300)})
+    comps = [Comparison(name="n", field="name", method="person_name", term_frequency=True),
+             Comparison(name="d", field="dob", method="date")]
+    one = compare(recs, pairs, comps, workers=1)
+    two = compare(recs, pairs, comps, workers=2)
+    assert one.column_names == two.column_names
+    for name in one.column_names:
+        np.testing.assert_array_equal(one.column(name).to_numpy(), two.column(name).to_numpy(),
+                                      err_msg=name)
