@@ -283,15 +283,15 @@ def _distinct_similarities(
     used[hi] = True
     kept = np.flatnonzero(used)
     remap = np.cumsum(used, dtype=np.int64) - 1
-    sub = [str(v) for v in uniques.take(pa.array(kept)).to_pylist()]
-    derived: dict[str, list[str | None]] = {}
+    sub: list[str] = uniques.take(pa.array(kept)).to_pylist()  # a dictionary holds no null
+    derived: dict[str, pa.Array] = {}
     aux = _derived_columns(records, comp)
     if aux:
         # one representative row per value: derived columns are functions of the value
         rep = np.full(len(uniques), -1, dtype=np.int32)
         rep[codes] = np.arange(len(codes), dtype=np.int32)  # a null's slot (-1) is unused
         take = pa.array(rep[kept])
-        derived = {name: column.take(take).to_pylist() for name, column in aux.items()}
+        derived = {name: column.take(take).combine_chunks() for name, column in aux.items()}
     scored = np.asarray(similarity(comp.method, sub, remap[lo], remap[hi], derived, {}),
                         dtype=np.float32)
     out: npt.NDArray[np.float32] = scored[inverse]

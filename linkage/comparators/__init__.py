@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from linkage.comparators.dates import date_similarity
 from linkage.comparators.identifiers import credit_code_similarity, id_number_similarity
@@ -32,7 +33,7 @@ from linkage.comparators.strings import (
 )
 
 Codes = npt.NDArray[np.int64]
-Derived = Mapping[str, Sequence[str | None]]
+Derived = Mapping[str, Sequence[str | None] | pa.Array]
 Similarity = Callable[[Sequence[str], Codes, Codes, Derived, Cache | None],
                       npt.NDArray[np.float32]]
 

@@ -13,12 +13,13 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from linkage.comparators.identifiers import _byte_matrix, _positional
 from linkage.comparators.strings import Cache, memo
 
 Codes = npt.NDArray[np.int64]
-Derived = Mapping[str, Sequence[str | None]]
+Derived = Mapping[str, Sequence[str | None] | pa.Array]
 
 
 def date_similarity(

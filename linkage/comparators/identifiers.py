@@ -16,11 +16,12 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from linkage.comparators.strings import Cache, memo
 
 Codes = npt.NDArray[np.int64]
-Derived = Mapping[str, Sequence[str | None]]
+Derived = Mapping[str, Sequence[str | None] | pa.Array]
 # GB 11643-1999 check (see shared DOMAIN notes); kept here so comparing does not import the
 # standardisers (OpenCC, pypinyin: ~100 MB) just for one checksum.
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -35,9 +36,25 @@ def id_number_similarity(
 ) -> npt.NDArray[np.float32]:
     """ID numbers: masked positions are wildcards, 15 digits equal their 18-digit upgrade,
     one substitution / transposition is its own level."""
-    matrix, lengths = memo(cache, "ids", lambda: _byte_matrix(
-        [_upgrade_id(v) if len(v) != 18 or "x" in v else v for v in uniques], 18))
+    matrix, lengths = memo(cache, "ids", lambda: _prepare_ids(uniques))
     return _positional(matrix, lengths, a, b)
+
+
+def _prepare_ids(uniques: Sequence[str]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """Byte matrix of the values, legacy / lower-case ones upgraded first (only those go
+    through Python: nearly every value is already an 18-character number)."""
+    values = list(uniques)
+    lengths = np.fromiter(map(len, values), np.int64, len(values))
+    matrix, _ = _byte_matrix(values, 18)
+    odd = np.flatnonzero((lengths != 18) | (matrix == ord("x")).any(axis=1))
+    if len(odd):
+        upgraded = [_upgrade_id(values[i]) for i in odd.tolist()]
+        odd_matrix, odd_lengths = _byte_matrix(upgraded, 18)
+        matrix[odd] = odd_matrix
+        short = np.minimum(lengths, 18)
+        short[odd] = odd_lengths
+        return matrix, short
+    return matrix, np.minimum(lengths, 18)
 
 
 def credit_code_similarity(
@@ -120,10 +137,10 @@ def _byte_matrix(
     lengths = np.zeros(n, dtype=np.int64)
     if n == 0:
         return matrix, lengths
-    raw = np.asarray([v[:width] for v in values], dtype=f"<U{width}")
+    raw = np.asarray(values, dtype=f"<U{width}")  # NumPy cuts longer values to width
     codes = raw.view(np.uint32).reshape(n, width)
     matrix[:] = np.where(codes > 127, 255, codes).astype(np.uint8)
-    lengths[:] = [min(len(v), width) for v in values]
+    lengths[:] = np.minimum(np.fromiter(map(len, values), np.int64, n), width)
     return matrix, lengths
 
 

@@ -32,7 +32,7 @@ from rapidfuzz.distance import Indel, JaroWinkler
 from linkage.comparators.strings import Cache, cpdist_chunked, memo
 
 Codes = npt.NDArray[np.int64]
-Derived = Mapping[str, Sequence[str | None]]
+Derived = Mapping[str, Sequence[str | None] | pa.Array]
 
 _DOTS = re.compile(r"[·•・.．\s]+")
 _PLACEHOLDERS = frozenset("?？□")
@@ -82,11 +82,10 @@ def _prepare_person(uniques: Sequence[str], given: Derived) -> tuple[
     compact = [_DOTS.sub("", v) for v in uniques]
     parts_src = given.get("parts_sorted")
     parts = _codes([".".join(sorted(p for p in _DOTS.split(v) if p)) for v in uniques]
-                   if parts_src is None else [p or v for p, v in zip(parts_src, uniques,
-                                                                      strict=True)])
+                   if parts_src is None else _or_else(parts_src, uniques))
     pinyin_src = given.get("pinyin")
     pinyin = _codes([_pinyin(v) for v in compact] if pinyin_src is None else
-                    [p or v for p, v in zip(pinyin_src, compact, strict=True)])
+                    _or_else(pinyin_src, compact))
     folded = _codes(_fold_lookalikes(compact))
     return (np.asarray(compact, dtype=object), pinyin, folded, _codes(compact), parts,
             _has_placeholder(compact))
@@ -145,21 +144,37 @@ def address_similarity(
 def _prepare_address(uniques: Sequence[str], given: Derived) -> tuple[
     npt.NDArray[np.object_], Codes, Codes, Codes | None, Codes | None
 ]:
-    compact = [v.replace(" ", "") for v in uniques]
-    # the core (leading divisions dropped) is computed in Arrow: no per-value Python strings
-    cores = pc.replace_substring_regex(pa.array(compact, pa.string()),
-                                       _LEADING_DIVISIONS.pattern, "")
+    # compact form, lengths and core (leading divisions dropped) are computed in Arrow
+    compact = pc.replace_substring(_strings(uniques), " ", "")
+    cores = pc.replace_substring_regex(compact, _LEADING_DIVISIONS.pattern, "")
     core = np.asarray(pc.dictionary_encode(cores).indices.to_numpy(), dtype=np.int64)
+    lengths = np.asarray(pc.utf8_length(compact).to_numpy(zero_copy_only=False), np.int64)
     county = _nullable_codes(given.get("county_code"))
     detail = _nullable_codes(given.get("detail"))
-    return np.asarray(compact, dtype=object), core, _lengths(compact), county, detail
+    return np.asarray(compact.to_pylist(), dtype=object), core, lengths, county, detail
 
 
-def _nullable_codes(values: Sequence[str | None] | None) -> Codes | None:
+def _strings(values: Sequence[str | None] | pa.Array) -> pa.Array:
+    """The values as an Arrow string array (as they are when they already are one)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values if pa.types.is_string(values.type) else pc.cast(values, pa.string())
+    return pa.array(list(values), pa.string())
+
+
+def _or_else(values: Sequence[str | None] | pa.Array, fallback: Sequence[str]) -> pa.Array:
+    """Each value, or the fallback's where it is missing or blank."""
+    given = _strings(values)
+    usable = pc.fill_null(pc.not_equal(given, ""), False)
+    return pc.if_else(usable, given, _strings(fallback))
+
+
+def _nullable_codes(values: Sequence[str | None] | pa.Array | None) -> Codes | None:
     """Codes of a derived column (-1 where missing), or None when it is absent."""
     if values is None:
         return None
-    encoded = pc.dictionary_encode(pa.array(list(values), pa.string()))
+    encoded = pc.dictionary_encode(_strings(values))
     return np.asarray(pc.fill_null(pc.cast(encoded.indices, pa.int64()), -1).to_numpy(
         zero_copy_only=False), dtype=np.int64)
 
@@ -180,16 +195,12 @@ def _fold_lookalikes(values: list[str]) -> list[str]:
     return out
 
 
-def _codes(keys: Sequence[str]) -> Codes:
+def _codes(keys: Sequence[str] | pa.Array) -> Codes:
     """Integer code per key (equal keys, equal codes), hashed in Arrow."""
-    if not keys:
+    if len(keys) == 0:
         return np.zeros(0, dtype=np.int64)
-    encoded = pc.dictionary_encode(pa.array(keys, pa.string()))
+    encoded = pc.dictionary_encode(_strings(keys))
     return np.asarray(encoded.indices.to_numpy(), dtype=np.int64)
-
-
-def _lengths(values: Sequence[str]) -> Codes:
-    return np.fromiter((len(v) for v in values), np.int64, len(values))
 
 
 @lru_cache(maxsize=65536)

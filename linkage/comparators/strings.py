@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import (
     DamerauLevenshtein,
@@ -44,7 +45,7 @@ def memo(cache: Cache | None, key: str, make: Callable[[], T]) -> T:
         cache[key] = make()
     value: T = cache[key]
     return value
-Derived = Mapping[str, Sequence[str | None]]
+Derived = Mapping[str, Sequence[str | None] | pa.Array]
 
 
 def string_similarity(
