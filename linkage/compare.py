@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 #: row positions and value codes (int32: a billion rows is beyond one machine's reach)
 Positions = npt.NDArray[np.int32]
 #: pairs per slab of the compare loop (bounds its temporaries)
-_SLAB = 1 << 20
+_SLAB = 1 << 14
 
 Method = Literal[
     "exact",
@@ -168,15 +168,14 @@ def _compare_one(
     pos_r: Positions,
     comp: Comparison,
 ) -> dict[str, npt.NDArray[np.generic]]:
-    """One comparison's columns, filled slab by slab: the column is encoded once, the
-    similarity runs once per distinct (left value, right value) pair of the whole run, and
-    the other per-pair temporaries never exceed one slab."""
+    """One comparison's columns. The column is encoded once; one pass over slabs of pairs
+    settles the null and equal pairs and collects the others' value pairs, the similarity
+    runs once per distinct value pair of the whole run, and a second pass fills those
+    pairs in. Per-pair temporaries never exceed one slab."""
     uniques, codes = encode_column(records.column(comp.field))
     n = len(pos_l)
-    thresholds = np.asarray(comp.levels_thresholds, dtype=np.float32)
-    ts = comp.levels_thresholds
-    top_sim = np.float32(ts[-1] if ts else 1.0)
-    gamma = np.empty(n, dtype=np.int8)
+    top = np.int8(comp.top_level)
+    gamma = np.empty(n, dtype=np.int8)  # -1 null, top equal, 0 "needs a similarity"
     sims = np.empty(n, dtype=np.float32)
     tf = _term_frequencies(codes, len(uniques)) if comp.term_frequency else None
     tf_pair = np.empty(n, dtype=np.float32) if tf is not None else None
@@ -184,43 +183,62 @@ def _compare_one(
              if comp.must_link or comp.cannot_link else None)
     must = np.empty(n, dtype=bool) if comp.must_link else None
     cannot = np.empty(n, dtype=bool) if comp.cannot_link else None
-    todo_sims = (_distinct_similarities(records, comp, uniques, codes, pos_l, pos_r)
-                 if comp.method != "exact" else None)
-    done = 0  # todo pairs consumed so far
+    width = np.int64(max(len(uniques), 1))
+    keys = []
     for start in range(0, n, _SLAB):
         part = slice(start, start + _SLAB)
         cl, cr = codes[pos_l[part]], codes[pos_r[part]]
         null = (cl < 0) | (cr < 0)
-        equal = (cl == cr) & ~null
-        todo = ~null & ~equal
+        equal = cl == cr
+        equal &= ~null
+        todo = ~(null | equal)
+        level = np.zeros(len(cl), dtype=np.int8)
+        level[equal] = top
+        level[null] = -1
+        gamma[part] = level
         slab = np.full(len(cl), np.nan, dtype=np.float32)
         slab[equal] = 1.0
-        n_todo = int(np.count_nonzero(todo))
-        if n_todo:
-            slab[todo] = todo_sims[done:done + n_todo] if todo_sims is not None else 0.0
-            done += n_todo
-        level = np.searchsorted(thresholds, np.nan_to_num(slab, nan=0.0), side="right")
-        level = level.astype(np.int8)
-        level[equal] = comp.top_level
-        level[null | np.isnan(slab)] = -1  # NaN: the method says "not comparable"
-        gamma[part] = level
         sims[part] = slab
         if tf is not None and tf_pair is not None:
-            pair_tf = np.full(len(cl), np.nan, dtype=np.float32)
-            pair_tf[~null] = np.maximum(tf[cl[~null]], tf[cr[~null]])
-            tf_pair[part] = pair_tf
+            # a null's code (-1) picks the appended NaN: the pair has no frequency
+            tf_pair[part] = np.maximum(tf[cl], tf[cr])
         if valid is not None:
             both = valid[pos_l[part]] & valid[pos_r[part]]
             if must is not None:
                 must[part] = both & equal
             if cannot is not None:
-                # A conflict needs two comparable values below the highest level: equal
-                # after a legacy upgrade, or a credit code holding the other's
-                # organisation code, is not.
-                below = np.zeros(len(slab), dtype=bool)
-                comparable = ~np.isnan(slab)
-                below[comparable] = slab[comparable] < top_sim
-                cannot[part] = both & ~equal & below
+                cannot[part] = both & todo  # narrowed by the similarity below
+        if comp.method != "exact":
+            lo, hi = cl[todo], cr[todo]
+            keys.append(np.minimum(lo, hi).astype(np.int64) * width + np.maximum(lo, hi))
+    todo_sims = (_distinct_similarities(records, comp, uniques, codes, keys, width)
+                 if comp.method != "exact" else np.zeros(0, dtype=np.float32))
+    thresholds = np.asarray(comp.levels_thresholds, dtype=np.float32)
+    ts = comp.levels_thresholds
+    top_sim = np.float32(ts[-1] if ts else 1.0)
+    done = 0  # pairs needing a similarity filled so far
+    for start in range(0, n, _SLAB):
+        part = slice(start, start + _SLAB)
+        todo = np.flatnonzero(gamma[part] == 0) + start
+        if len(todo) == 0:
+            continue
+        if comp.method == "exact":
+            sim = np.zeros(len(todo), dtype=np.float32)
+        else:
+            sim = todo_sims[done:done + len(todo)]
+            done += len(todo)
+        passed = np.searchsorted(thresholds, np.nan_to_num(sim, nan=0.0), side="right")
+        comparable = ~np.isnan(sim)
+        passed[~comparable] = -1  # NaN: the method says "not comparable"
+        gamma[todo] = passed
+        sims[todo] = sim
+        if cannot is not None:
+            # A conflict needs two comparable values below the highest level: equal
+            # after a legacy upgrade, or a credit code holding the other's organisation
+            # code, is not.
+            below = np.zeros(len(sim), dtype=bool)
+            below[comparable] = sim[comparable] < top_sim
+            cannot[todo] &= below
     out: dict[str, npt.NDArray[np.generic]] = {f"gamma_{comp.name}": gamma}
     if comp.method != "exact":
         out[f"sim_{comp.name}"] = sims
@@ -234,10 +252,11 @@ def _compare_one(
 
 
 def _term_frequencies(codes: Positions, n_values: int) -> npt.NDArray[np.float32]:
-    """Share of non-null records holding each value."""
+    """Share of non-null records holding each value, then NaN (read by code -1)."""
     freq = np.bincount(codes[codes >= 0], minlength=n_values).astype(np.float64)
     total = freq.sum()
-    return np.asarray(freq / total if total else freq, dtype=np.float32)
+    share = np.asarray(freq / total if total else freq, dtype=np.float32)
+    return np.append(share, np.float32(np.nan))  # the slot code -1 (null) reads
 
 
 def _derived_columns(records: pa.Table, comp: Comparison) -> dict[str, pa.ChunkedArray]:
@@ -252,22 +271,16 @@ def _distinct_similarities(
     comp: Comparison,
     uniques: pa.Array,
     codes: Positions,
-    pos_l: Positions,
-    pos_r: Positions,
+    parts: list[npt.NDArray[np.int64]],
+    width: np.int64,
 ) -> npt.NDArray[np.float32]:
-    """Similarity of every pair that needs one (both values present and different), in
-    pair order: each distinct unordered (value, value) pair of the whole run is scored
-    once (blocked candidates repeat them heavily: the records of one entity pair with
-    the records of another), and a comparator prepares only the values some pair uses."""
-    width = np.int64(max(len(uniques), 1))
-    parts = []
-    for start in range(0, len(pos_l), _SLAB):
-        cl, cr = codes[pos_l[start:start + _SLAB]], codes[pos_r[start:start + _SLAB]]
-        todo = (cl >= 0) & (cr >= 0) & (cl != cr)
-        cl, cr = cl[todo], cr[todo]
-        parts.append(np.minimum(cl, cr).astype(np.int64) * width + np.maximum(cl, cr))
+    """Similarity of every pair that needs one (both values present and different; its
+    unordered value pair encoded as ``lo * width + hi`` in ``parts``), in pair order: each
+    distinct value pair of the whole run is scored once (blocked candidates repeat them
+    heavily: the records of one entity pair with the records of another), and a
+    comparator prepares only the values some pair uses."""
     keys = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-    del parts
+    parts.clear()
     if len(keys) == 0:
         return np.zeros(0, dtype=np.float32)
     # hash-based distinct values (first-seen order) and each pair's index into them
