@@ -145,13 +145,19 @@ def _prepare_address(uniques: Sequence[str], given: Derived) -> tuple[
     npt.NDArray[np.object_], Codes, Codes, Codes | None, Codes | None
 ]:
     # compact form, lengths and core (leading divisions dropped) are computed in Arrow
-    compact = pc.replace_substring(_strings(uniques), " ", "")
+    values = _strings(uniques)
+    spaced = pc.any(pc.match_substring(values, " ")).as_py()
+    compact = pc.replace_substring(values, " ", "") if spaced else values
+    del values
     cores = pc.replace_substring_regex(compact, _LEADING_DIVISIONS.pattern, "")
     core = np.asarray(pc.dictionary_encode(cores).indices.to_numpy(), dtype=np.int64)
+    del cores
     lengths = np.asarray(pc.utf8_length(compact).to_numpy(zero_copy_only=False), np.int64)
     county = _nullable_codes(given.get("county_code"))
     detail = _nullable_codes(given.get("detail"))
-    return np.asarray(compact.to_pylist(), dtype=object), core, lengths, county, detail
+    # without spaces the values are their compact form: their Python strings are reused
+    strings = compact.to_pylist() if spaced else list(uniques)
+    return np.asarray(strings, dtype=object), core, lengths, county, detail
 
 
 def _strings(values: Sequence[str | None] | pa.Array) -> pa.Array:

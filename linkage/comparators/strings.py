@@ -30,7 +30,7 @@ STRING_SCORERS: dict[str, tuple[Any, float]] = {
 
 
 Codes = npt.NDArray[np.int64]
-_CHUNK = 1 << 18
+_CHUNK = 1 << 16  # pairs per cpdist call: rapidfuzz's converted copies stay a few MB
 #: per-value preparations a method may keep between calls on the same values (the compare
 #: stage passes one dict per comparison, so slabs of pairs reuse them)
 Cache = dict[str, Any]
