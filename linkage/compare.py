@@ -45,6 +45,12 @@ Positions = npt.NDArray[np.int32]
 #: pairs per slab of the compare loop (bounds its temporaries)
 _SLAB = 1 << 14
 
+#: rough relative cost of a method per pair (string scoring > positional codes > exact),
+#: for scheduling comparisons on threads
+_COST = {"address": 3, "person_name": 3, "enterprise_name": 3, "token_set": 3,
+         "jaro_winkler": 2, "jaro": 2, "levenshtein": 2, "damerau_levenshtein": 2, "indel": 2,
+         "id_number": 2, "credit_code": 2, "date": 1, "numeric": 1, "exact": 0}
+
 Method = Literal[
     "exact",
     "jaro_winkler",
@@ -151,9 +157,12 @@ def compare(
     columns: dict[str, pa.Array | npt.NDArray[np.generic]] = {"id_l": id_l, "id_r": id_r}
     n_workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
     if n_workers > 1 and len(comparisons) > 1 and len(id_l):
+        # the costliest comparisons start first, so no long one is left running alone
+        order = sorted(range(len(comparisons)), key=lambda i: -_COST[comparisons[i].method])
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
-            results = list(pool.map(lambda c: _compare_one(records, pos_l, pos_r, c),
-                                    comparisons))
+            futures = {i: pool.submit(_compare_one, records, pos_l, pos_r, comparisons[i])
+                       for i in order}
+            results = [futures[i].result() for i in range(len(comparisons))]
     else:
         results = [_compare_one(records, pos_l, pos_r, comp) for comp in comparisons]
     for result in results:

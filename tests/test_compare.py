@@ -276,3 +276,12 @@ def test_thread_count_does_not_change_the_result() -> None:
     for name in one.column_names:
         np.testing.assert_array_equal(one.column(name).to_numpy(), two.column(name).to_numpy(),
                                       err_msg=name)
+
+
+def test_every_method_has_a_scheduling_cost() -> None:
+    import typing
+
+    import linkage.compare as compare_module
+
+    assert set(typing.get_args(compare_module.Method)) == set(compare_module._COST)
+    assert set(METHODS) == set(compare_module._COST)
