@@ -5,10 +5,10 @@ becomes two integer codes, equality is an integer test, and the similarity funct
 once per *distinct* unordered (left value, right value) pair of the whole run (found by
 hashing the code pairs: blocked candidates repeat value pairs several times over, since
 the records of one entity pair with the records of another). A comparator preprocesses
-each distinct value once (pinyin,
-byte matrices, legal forms) and scores pairs column-wise (rapidfuzz ``process.cpdist``
-over all cores, or NumPy); see :mod:`linkage.comparators`. Pairs are processed in slabs
-so temporaries stay bounded.
+each distinct value once (pinyin, byte matrices, legal forms) and scores pairs
+column-wise (rapidfuzz ``process.cpdist`` over all cores, or NumPy); see
+:mod:`linkage.comparators`. Pairs are processed in small slabs (temporaries stay in cache
+and bounded whatever the number of pairs), and comparisons run on threads.
 
 Levels: -1 when a side is null, 0 for "else", 1..k for each similarity threshold passed
 (thresholds ascending), k+1 for exact equality. Besides ``gamma_<name>`` (int8) and
