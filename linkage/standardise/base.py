@@ -123,6 +123,30 @@ def combine_parts(
     return out
 
 
+def fast_or_distinct(
+    text: pa.Array,
+    fast_pattern: str,
+    fast: Callable[[pa.Array], Sequence[pa.Array]],
+    slow: Callable[[str], tuple[Any, ...]],
+    types: Sequence[pa.DataType],
+    *,
+    null_result: tuple[Any, ...],
+) -> list[pa.Array]:
+    """Rows matching ``fast_pattern`` (already in canonical shape) go through the
+    whole-column ``fast`` function; the rest through ``slow`` once per distinct value.
+    Returns the ``types`` columns in row order."""
+    n = len(text)
+    fast_rows = rows_where(pc.match_substring_regex(text, fast_pattern))
+    slow_rows = np.setdiff1d(np.arange(n, dtype=np.int64), fast_rows, assume_unique=True)
+    parts: list[tuple[npt.NDArray[np.int64], Sequence[pa.Array]]] = []
+    if len(fast_rows):
+        parts.append((fast_rows, fast(text.take(pa.array(fast_rows)))))
+    if len(slow_rows):
+        parts.append((slow_rows, map_distinct(text.take(pa.array(slow_rows)), slow, types,
+                                              null_result=null_result)))
+    return combine_parts(n, parts) if parts else [pa.array([], t) for t in types]
+
+
 def rows_where(mask: pa.Array) -> npt.NDArray[np.int64]:
     """Row positions where a boolean array is true (null counts as false)."""
     filled = pc.fill_null(mask, False).to_numpy(zero_copy_only=False)

@@ -28,7 +28,6 @@ from __future__ import annotations
 import unicodedata
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -38,9 +37,7 @@ from linkage.standardise.base import (
     Standardised,
     as_string_array,
     ascii_matrix,
-    combine_parts,
-    map_distinct,
-    rows_where,
+    fast_or_distinct,
 )
 from linkage.standardise.checksums import (
     ORG_VALUE,
@@ -139,18 +136,8 @@ def standardise_code_text(text: str) -> CodeRow:
 def standardise_credit_code(values: pa.Array) -> Standardised:
     """Standardiser ``"credit_code"`` (see the module docstring)."""
     text = pc.utf8_trim_whitespace(as_string_array(values))
-    n = len(text)
-    fast_rows = rows_where(pc.match_substring_regex(text, _FAST_PATTERN))
-    slow_rows = np.setdiff1d(np.arange(n, dtype=np.int64), fast_rows, assume_unique=True)
-    parts: list[tuple[npt.NDArray[np.int64], list[pa.Array]]] = []
-    if len(fast_rows):
-        parts.append((fast_rows, _fast_uscc(text.take(pa.array(fast_rows)))))
-    if len(slow_rows):
-        slow = map_distinct(
-            text.take(pa.array(slow_rows)), standardise_code_text, _TYPES, null_result=_NULL_ROW
-        )
-        parts.append((slow_rows, slow))
-    columns = combine_parts(n, parts) if parts else [pa.array([], t) for t in _TYPES]
+    columns = fast_or_distinct(text, _FAST_PATTERN, _fast_uscc, standardise_code_text, _TYPES,
+                               null_result=_NULL_ROW)
     return Standardised(
         value=columns[0],
         status=columns[1],

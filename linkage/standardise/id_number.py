@@ -47,9 +47,7 @@ from linkage.standardise.base import (
     Standardised,
     as_string_array,
     ascii_matrix,
-    combine_parts,
-    map_distinct,
-    rows_where,
+    fast_or_distinct,
 )
 from linkage.standardise.checksums import ID_CHECK, ID_WEIGHTS
 
@@ -192,18 +190,8 @@ def _birth_date(yyyymmdd: str) -> str | None:
 def standardise_id_number(values: pa.Array) -> Standardised:
     """Standardiser ``"id_number"`` (see the module docstring for statuses and derived)."""
     text = pc.utf8_trim_whitespace(as_string_array(values))
-    n = len(text)
-    fast_mask = pc.match_substring_regex(text, _FAST_PATTERN)
-    fast_rows = rows_where(fast_mask)
-    slow_rows = np.setdiff1d(np.arange(n, dtype=np.int64), fast_rows, assume_unique=True)
-    parts: list[tuple[npt.NDArray[np.int64], list[pa.Array]]] = []
-    if len(fast_rows):
-        parts.append((fast_rows, _fast_18(text.take(pa.array(fast_rows)))))
-    if len(slow_rows):
-        slow = map_distinct(text.take(pa.array(slow_rows)), standardise_id_text, _TYPES,
-                            null_result=_NULL_ROW)
-        parts.append((slow_rows, slow))
-    columns = combine_parts(n, parts) if parts else [pa.array([], t) for t in _TYPES]
+    columns = fast_or_distinct(text, _FAST_PATTERN, _fast_18, standardise_id_text, _TYPES,
+                               null_result=_NULL_ROW)
     return Standardised(
         value=columns[0],
         status=columns[1],

@@ -21,8 +21,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -31,9 +29,7 @@ from linkage.standardise.base import (
     OK,
     Standardised,
     as_string_array,
-    combine_parts,
-    map_distinct,
-    rows_where,
+    fast_or_distinct,
 )
 
 INVALID = "invalid"
@@ -89,24 +85,16 @@ def _landline(digits: str) -> str | None:
     return f"{area}-{local}"
 
 
+def _fast_mobile(mobiles: pa.Array) -> list[pa.Array]:
+    """Rows already written as 11 mobile digits: value as is, ok, mobile."""
+    m = len(mobiles)
+    return [mobiles, pa.repeat(pa.scalar(OK, pa.string()), m),
+            pa.repeat(pa.scalar(MOBILE, pa.string()), m)]
+
+
 def standardise_phone(values: pa.Array) -> Standardised:
     """Standardiser ``"phone"`` (see the module docstring)."""
     text = pc.utf8_trim_whitespace(as_string_array(values))
-    n = len(text)
-    fast_rows = rows_where(pc.match_substring_regex(text, _FAST_PATTERN))
-    slow_rows = np.setdiff1d(np.arange(n, dtype=np.int64), fast_rows, assume_unique=True)
-    parts: list[tuple[npt.NDArray[np.int64], list[pa.Array]]] = []
-    if len(fast_rows):
-        m = len(fast_rows)
-        parts.append((fast_rows, [
-            text.take(pa.array(fast_rows)),
-            pa.repeat(pa.scalar(OK, pa.string()), m),
-            pa.repeat(pa.scalar(MOBILE, pa.string()), m),
-        ]))
-    if len(slow_rows):
-        slow = map_distinct(
-            text.take(pa.array(slow_rows)), standardise_phone_text, _TYPES, null_result=_NULL_ROW
-        )
-        parts.append((slow_rows, slow))
-    columns = combine_parts(n, parts) if parts else [pa.array([], t) for t in _TYPES]
+    columns = fast_or_distinct(text, _FAST_PATTERN, _fast_mobile, standardise_phone_text,
+                               _TYPES, null_result=_NULL_ROW)
     return Standardised(value=columns[0], status=columns[1], derived={"kind": columns[2]})
