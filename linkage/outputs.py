@@ -48,9 +48,7 @@ def write_outputs(result: PipelineResult, out_dir: str | Path) -> dict[str, Path
         written["legal_reps"] = write_parquet(result.legal_reps, out / "legal_reps.parquet")
     written["entity_changes"] = write_parquet(result.entity_changes,
                                               out / "entity_changes.parquet")
-    report = _write_report(result, out)
-    if report is not None:
-        written["report"] = report
+    written["report"] = _write_report(result, out)
     written["run"] = write_json(run_summary(result), out / "run.json")
     log.info("wrote %d files to %s", len(written), out)
     return written
@@ -135,13 +133,10 @@ def _threshold(result: PipelineResult, etype: str) -> float:
     return section.scoring.link_threshold
 
 
-def _write_report(result: PipelineResult, out: Path) -> Path | None:
-    try:
-        from linkage.report import render_report
-    except ImportError:
-        return None
-    html = render_report(result)
-    return write_text(html, out / "report.html")
+def _write_report(result: PipelineResult, out: Path) -> Path:
+    from linkage.report import render_report  # imports outputs.run_summary: load on use
+
+    return write_text(render_report(result), out / "report.html")
 
 
 def _versions() -> dict[str, str]:

@@ -19,7 +19,6 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from html import escape
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,7 +30,7 @@ from linkage.privacy import mask
 if TYPE_CHECKING:
     from linkage.pipeline import PipelineResult
 
-__all__ = ["MASKED_FIELDS", "render_html", "render_report", "write_report"]
+__all__ = ["MASKED_FIELDS", "render_html", "render_report"]
 
 #: Fields whose values are personal or identifying and are masked in the report.
 MASKED_FIELDS = frozenset({"id_number", "phone", "legal_rep_id", "credit_code", "org_code",
@@ -55,33 +54,6 @@ pre{background:#f7f7f7;padding:.6em;overflow:auto;font-size:12px}
 .note{color:#666;font-size:12px}
 nav a{margin-right:1em}
 """
-
-
-def write_report(
-    path: Path,
-    *,
-    summary: Mapping[str, Any],
-    records: pa.Table,
-    scored: Mapping[str, pa.Table],
-    clusters: pa.Table,
-    golden: Mapping[str, pa.Table],
-    conflicts: pa.Table,
-    quality: pa.Table,
-    blocking: Mapping[str, Any],
-    explanations: Sequence[Any] = (),
-    thresholds: Mapping[str, float] | None = None,
-    legal_reps: pa.Table | None = None,
-    changes: pa.Table | None = None,
-    parameters: Mapping[str, pa.Table] | None = None,
-) -> Path:
-    """Render the report and write it to ``path`` (UTF-8); returns ``path``."""
-    text = render_html(summary=summary, records=records, scored=scored, clusters=clusters,
-                       golden=golden, conflicts=conflicts, quality=quality, blocking=blocking,
-                       explanations=explanations, thresholds=thresholds,
-                       legal_reps=legal_reps, changes=changes, parameters=parameters)
-    path = Path(path)
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def render_report(result: PipelineResult) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from pathlib import Path
 
 import pyarrow as pa
 
@@ -12,7 +11,7 @@ from linkage.cluster import cluster
 from linkage.conflicts import find_conflicts
 from linkage.golden import SurvivorshipConfig, build_golden
 from linkage.quality import source_quality
-from linkage.report import write_report
+from linkage.report import render_html
 
 EVIL = "<script>alert(1)</script>"
 ID = "11010519491231002X"
@@ -49,11 +48,10 @@ def _inputs() -> dict[str, object]:
                 {"name": "id<x>", "new_pairs": 1}]}}}
 
 
-def test_report_is_escaped_masked_and_offline(tmp_path: Path) -> None:
+def test_report_is_escaped_masked_and_offline() -> None:
     inputs = _inputs()
     assert inputs["conflicts"].num_rows > 0  # type: ignore[attr-defined]
-    path = write_report(tmp_path / "report.html", **inputs)  # type: ignore[arg-type]
-    html = path.read_text(encoding="utf-8")
+    html = render_html(**inputs)  # type: ignore[arg-type]
     assert html.startswith("<!DOCTYPE html>")
     # Data values show as text, never as markup.
     assert "<script" not in html.lower()
@@ -72,15 +70,15 @@ def test_report_is_escaped_masked_and_offline(tmp_path: Path) -> None:
         assert f'id="{section}"' in html
 
 
-def test_report_renders_empty_tables(tmp_path: Path) -> None:
+def test_report_renders_empty_tables() -> None:
     inputs = _inputs()
     empty = {**inputs, "conflicts": inputs["conflicts"].slice(0, 0),  # type: ignore[attr-defined]
              "blocking": {}, "scored": {}, "golden": {}}
-    html = write_report(tmp_path / "r.html", **empty).read_text(encoding="utf-8")  # type: ignore[arg-type]
+    html = render_html(**empty)  # type: ignore[arg-type]
     assert "no conflicts found" in html
 
 
-def test_legal_reps_and_changes_sections(tmp_path: Path) -> None:
+def test_legal_reps_and_changes_sections() -> None:
     from linkage.entity_ids import ENTITY_CHANGES
     from linkage.legal_rep import LEGAL_REP_EDGES
 
@@ -90,26 +88,24 @@ def test_legal_reps_and_changes_sections(tmp_path: Path) -> None:
     changes = pa.table({"entity_type": ["person"], "change": ["merge"],
                         "old_ids": [["Pa", "Pb"]], "new_ids": [["Pa"]], "n_records": [3]},
                        schema=ENTITY_CHANGES)
-    html = write_report(tmp_path / "r.html", **_inputs(), legal_reps=edges,  # type: ignore[arg-type]
-                        changes=changes).read_text(encoding="utf-8")
+    html = render_html(**_inputs(), legal_reps=edges, changes=changes)  # type: ignore[arg-type]
     assert "P&lt;1&gt;" in html and ID not in html
     assert "Pa, Pb" in html
 
 
-def test_metrics_render_as_tables(tmp_path: Path) -> None:
+def test_metrics_render_as_tables() -> None:
     inputs = _inputs()
     metrics = {"person": {"pairwise": {"precision": 0.5, "recall": 1.0, "f1": 2 / 3},
                           "golden": {"name<x>": {"accuracy": 0.25, "entities": 4}}},
                "conflicts": {"by_kind": {"stale": {"errors": 4, "detected": 3,
                                                    "recall": 0.75}}}}
     summary = {**inputs["summary"], "metrics": metrics}  # type: ignore[dict-item]
-    html = write_report(tmp_path / "m.html", **{**inputs, "summary": summary}  # type: ignore[arg-type]
-                        ).read_text(encoding="utf-8")
+    html = render_html(**{**inputs, "summary": summary})  # type: ignore[arg-type]
     assert "<td class=\"num\">0.6667</td>" in html
     assert "name&lt;x&gt;" in html and "<td class=\"num\">0.7500</td>" in html
 
 
-def test_report_markup_is_balanced(tmp_path: Path) -> None:
+def test_report_markup_is_balanced() -> None:
     from html.parser import HTMLParser
 
     void = {"meta", "br", "img", "hr", "input", "link"}
@@ -133,8 +129,7 @@ def test_report_markup_is_balanced(tmp_path: Path) -> None:
             else:
                 self.stack.pop()
 
-    html = write_report(tmp_path / "b.html", **_inputs()).read_text(  # type: ignore[arg-type]
-        encoding="utf-8")
+    html = render_html(**_inputs())  # type: ignore[arg-type]
     checker = Checker()
     checker.feed(html)
     assert checker.errors == [] and checker.stack == []
