@@ -196,14 +196,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     config = load_synth_config(args.config) if args.config is not None else None
     manifest = generate(persons=args.persons, enterprises=args.enterprises, seed=args.seed,
                         out=args.out, config=config)
-    print(f"wrote synthetic data to {args.out}/ ({_count(manifest)} records)")
+    print(f"wrote synthetic data to {args.out}/ ({manifest.records} records)")
     return 0
-
-
-def _count(manifest: Any) -> str:
-    if isinstance(manifest, dict):
-        return str(manifest.get("records", "?"))
-    return str(getattr(manifest, "records", "?"))
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
