@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from linkage.config import PipelineConfig, SourceConfig
 from linkage.errors import SourceError
 from linkage.flags import collect_flags
+from linkage.privacy import mask_digits_in
 from linkage.schemas import RECORD_BASE
 from linkage.standardise.dates import parse_dates
 
@@ -201,7 +202,9 @@ def _read_csv(source: SourceConfig) -> _Raw:
                 strings_can_be_null=False, quoted_strings_can_be_null=False),
         )
     except (pa.ArrowInvalid, OSError) as exc:
-        raise SourceError(f"cannot parse as CSV: {exc}", source=source.label) from None
+        # The reader may quote the offending row: mask any ID or phone in it.
+        raise SourceError(f"cannot parse as CSV: {mask_digits_in(str(exc))}",
+                          source=source.label) from None
     # Data rows are numbered 1.. in file order; malformed rows keep their own numbers, and
     # the good rows take the remaining numbers (exact unless values span several lines).
     total = table.num_rows + len(bad_lines)
@@ -301,7 +304,7 @@ def _guard(source: SourceConfig, load: Any) -> Any:
         raise
     except Exception as exc:  # any reader's failure becomes a message naming the source
         raise SourceError(f"cannot read as {source.resolved_format}: {type(exc).__name__}: "
-                          f"{exc}", source=source.label) from None
+                          f"{mask_digits_in(str(exc))}", source=source.label) from None
 
 
 def _text(column: pa.Array | pa.ChunkedArray) -> pa.Array:

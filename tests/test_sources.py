@@ -126,3 +126,4 @@ def test_read_records_from_memory() -> None:
                          columns={"name": "n"})
     assert table.column("source").to_pylist() == ["courts", "courts"]
     assert table.column("name").to_pylist() == ["张伟", "李娜"]
+
