@@ -26,8 +26,9 @@ import pyarrow.compute as pc
 from linkage.cluster import cluster
 from linkage.conflicts import find_conflicts
 from linkage.golden import SurvivorshipConfig, build_golden
+from linkage.outputs import write_text
 from linkage.quality import source_quality
-from linkage.report import write_report
+from linkage.report import render_html
 
 SOURCES = ("household", "social_security", "tax", "courts", "customs")
 FIELDS = ("name", "id_number", "birth_date", "phone", "address")
@@ -131,10 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     quality = source_quality(records, clusters, golden, fields=FIELDS)
     t = lap("quality", t)
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_report(Path(tmp) / "report.html", summary={"name": "bench_master"},
-                            records=records, scored={"person": scored}, clusters=clusters,
-                            golden={"person": golden}, conflicts=conflicts, quality=quality,
-                            blocking={}, thresholds={"person": 0.9})
+        html = render_html(summary={"name": "bench_master"}, records=records,
+                           scored={"person": scored}, clusters=clusters,
+                           golden={"person": golden}, conflicts=conflicts, quality=quality,
+                           blocking={}, thresholds={"person": 0.9})
+        path = write_text(html, Path(tmp) / "report.html")
         size_kb = path.stat().st_size / 1024
     lap("report", t)
     total = time.perf_counter() - start
