@@ -35,6 +35,11 @@ from linkage.standardise.dates import parse_dates
 
 log = logging.getLogger(__name__)
 
+#: update times outside [EARLIEST_UPDATE, LATEST_UPDATE) are typos, not times (flagged)
+EARLIEST_UPDATE = dt.date(1900, 1, 1)
+LATEST_UPDATE = dt.date(2100, 1, 1)
+
+
 @dataclass(frozen=True)
 class _Raw:
     """A source's cells as text, with the data-row number of each row and any read flags."""
@@ -129,9 +134,10 @@ def map_columns(
     keys = _text(table.column(source.key))
     fields = {f: _text(table.column(c)) for f, c in source.columns.items()}
     blank_key = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(keys), ""), True)
-    updated, bad_update = _updated_at(table, source)
+    updated, bad_update, implausible = _updated_at(table, source)
     checks = [_flag_where(blank_key, "source_key:missing"),
-              _flag_where(bad_update, "updated_at:bad_date")]
+              _flag_where(bad_update, "updated_at:bad_date"),
+              _flag_where(implausible, "updated_at:implausible")]
 
     if malformed:
         pad = len(malformed)
@@ -325,20 +331,31 @@ def _text(column: pa.Array | pa.ChunkedArray) -> pa.Array:
 # --- row-level checks ---------------------------------------------------------------------
 
 
-def _updated_at(table: pa.Table, source: SourceConfig) -> tuple[pa.Array, pa.Array]:
-    """The update time of each row (the snapshot date where none is given) and whether a
-    written value could not be read as a date."""
+def _updated_at(table: pa.Table, source: SourceConfig) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """The update time of each row (the snapshot date where none is given or usable),
+    whether a written value could not be read as a date, and whether a date was read but
+    cannot be a record's update time: before ``EARLIEST_UPDATE``, from ``LATEST_UPDATE``
+    on, or after the source's snapshot date. An implausible time is replaced like a
+    missing one, since "most recent" survivorship would otherwise trust a year-2999 typo;
+    the row keeps a flag saying so. (Fixed bounds, never today's date: a run's output must
+    not depend on the day it runs.)"""
     n = table.num_rows
     fallback = _snapshot(source)
     if not source.updated_at:
-        return pa.array([fallback] * n, pa.date32()), pa.array(np.zeros(n, dtype=bool))
+        none = pa.array(np.zeros(n, dtype=bool))
+        return pa.array([fallback] * n, pa.date32()), none, none
     text = _text(table.column(source.updated_at))
     parsed = parse_dates(text)
     blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(text), ""), True)
     bad = pc.and_(pc.is_null(parsed), pc.invert(blank))
+    latest = min(LATEST_UPDATE, fallback + dt.timedelta(days=1)) if fallback else LATEST_UPDATE
+    implausible = pc.fill_null(pc.or_(
+        pc.less(parsed, pa.scalar(EARLIEST_UPDATE, pa.date32())),
+        pc.greater_equal(parsed, pa.scalar(latest, pa.date32()))), False)
+    parsed = pc.if_else(implausible, pa.scalar(None, pa.date32()), parsed)
     if fallback is not None:
         parsed = pc.fill_null(parsed, pa.scalar(fallback, pa.date32()))
-    return parsed, bad
+    return parsed, bad, implausible
 
 
 def _snapshot(source: SourceConfig) -> dt.date | None:

@@ -96,6 +96,27 @@ def test_update_time_parsed_with_snapshot_fallback_and_bad_dates_flagged(
     assert table.column("flags").to_pylist() == [[], [], ["updated_at:bad_date"]]
 
 
+def test_implausible_update_times_are_flagged_and_replaced(tmp_path: Path) -> None:
+    # 1850 is a typo (2999 is not even read as a date), and a record cannot have been
+    # updated after its export (the snapshot date itself is fine); "most recent" must not
+    # trust any of them
+    path = tmp_path / "s.csv"
+    path.write_text("编号,姓名,身份证号,更新\n1,a,x,1850-01-01\n2,b,y,2999-12-31\n"
+                    "3,c,z,2024-07-01\n4,d,w,2024-06-30\n5,e,v,1900-01-01\n",
+                    encoding="utf-8")
+    table = read_source(_source(path, updated_at="更新", snapshot_date="2024-06-30"))
+    snapshot = dt.date(2024, 6, 30)
+    assert table.column("updated_at").to_pylist() == [
+        snapshot, snapshot, snapshot, snapshot, dt.date(1900, 1, 1)]
+    flag, unread = ["updated_at:implausible"], ["updated_at:bad_date"]
+    assert table.column("flags").to_pylist() == [flag, unread, flag, [], []]
+    # without a snapshot date only the fixed bounds apply, and the time becomes unknown
+    table = read_source(_source(path, updated_at="更新"))
+    assert table.column("updated_at").to_pylist() == [
+        None, None, dt.date(2024, 7, 1), snapshot, dt.date(1900, 1, 1)]
+    assert table.column("flags").to_pylist() == [flag, unread, [], [], []]
+
+
 def test_parquet_numbers_become_text_without_decimal_point(tmp_path: Path) -> None:
     path = tmp_path / "s.parquet"
     pq.write_table(pa.table({"编号": [1, 2], "姓名": ["张伟", None],
