@@ -21,7 +21,8 @@ RecordTable (sources -> standardise -> every later stage)
 
 CandidatePairs (block)
     id_l, id_r    int64    record ids, id_l < id_r, no duplicates
-    pass_name     string   the first blocking pass that produced the pair
+    pass_name     dictionary<int8, string>  the first blocking pass that produced the pair
+                  (a byte per pair; reads as strings: to_pylist, Parquet, pandas)
 
 ComparisonVectors (compare)
     id_l, id_r    int64
@@ -101,7 +102,8 @@ RECORD_BASE = pa.schema(
 )
 
 CANDIDATE_PAIRS = pa.schema(
-    [("id_l", pa.int64()), ("id_r", pa.int64()), ("pass_name", pa.string())]
+    [("id_l", pa.int64()), ("id_r", pa.int64()),
+     ("pass_name", pa.dictionary(pa.int8(), pa.string()))]
 )
 
 COMPARISON_BASE = pa.schema([("id_l", pa.int64()), ("id_r", pa.int64())])
