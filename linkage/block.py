@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from linkage.errors import SchemaError
 from linkage.minhash import band_block_ids, signatures
-from linkage.pairgen import PairSink, pair_completeness, pairs_within_blocks, run
+from linkage.pairgen import MAX_PASSES, PairSink, pair_completeness, pairs_within_blocks, run
 from linkage.schemas import require_fields
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,8 @@ def block(
     names = [bp.name for bp in passes]
     if len(set(names)) != len(names):
         raise SchemaError(f"blocking pass names must be unique, got {names}")
+    if len(names) > MAX_PASSES:
+        raise SchemaError(f"at most {MAX_PASSES} blocking passes, got {len(names)}")
     ids = _int64(records.column("record_id"))
     sources = _source_codes(records) if "source" in records.column_names else None
     id_width = int(ids.max()) + 1 if len(ids) else 1

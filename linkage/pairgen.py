@@ -22,6 +22,12 @@ from linkage.schemas import CANDIDATE_PAIRS
 
 Ids = npt.NDArray[np.int64]
 
+#: blocking passes a run may have (pass indices are int8 in the candidate pairs)
+MAX_PASSES = 127
+_PASS_BITS = 7
+# keys are lo * width + hi < width**2; shifted by _PASS_BITS they must stay below 2**63
+_TAGGED_WIDTH_LIMIT = 1 << 28
+
 
 def pairs_within_blocks(
     blk: Ids, ids: Ids, sources: npt.NDArray[np.int32] | None, *, link_only: bool
@@ -153,6 +159,8 @@ class PairSink:
     def union(self, names: list[str]) -> tuple[pa.Table, list[int]]:
         """Distinct pairs sorted by (id_l, id_r), each tagged with the first pass that
         produced it, and how many pairs each pass contributed first."""
+        if len(names) > MAX_PASSES:
+            raise ValueError(f"at most {MAX_PASSES} blocking passes, got {len(names)}")
         if self._con is None:
             lo, hi, p = self._union_numpy()
         else:
@@ -161,24 +169,57 @@ class PairSink:
                 "ORDER BY id_l, id_r").to_arrow_table()
             lo = np.asarray(result.column("id_l").to_numpy(), dtype=np.int64)
             hi = np.asarray(result.column("id_r").to_numpy(), dtype=np.int64)
-            p = np.asarray(result.column("p").to_numpy(), dtype=np.int64)
+            p = np.asarray(result.column("p").to_numpy(), dtype=np.int8)
+            del result
         new_counts = np.bincount(p, minlength=len(names)) if len(p) else np.zeros(len(names))
-        pass_name = pa.array(names, pa.string()).take(pa.array(p)) if len(p) else \
-            pa.array([], pa.string())
-        table = pa.table({"id_l": lo, "id_r": hi, "pass_name": pass_name},
+        table = pa.table({"id_l": lo, "id_r": hi, "pass_name": pass_names(p, names)},
                          schema=CANDIDATE_PAIRS)
         return table, [int(c) for c in new_counts]
 
-    def _union_numpy(self) -> tuple[Ids, Ids, Ids]:
-        if not self._parts:
-            empty = np.zeros(0, np.int64)
-            return empty, empty, empty
-        keys = np.concatenate([part[0] for part in self._parts])
-        p = np.concatenate([np.full(len(k), index, np.int64) for k, index in self._parts])
-        self._parts = []
-        order = np.argsort(keys, kind="stable")
-        keys, p = keys[order], p[order]
-        return keys // self._width, keys % self._width, p
+    def _union_numpy(self) -> tuple[Ids, Ids, npt.NDArray[np.int8]]:
+        """The parts hold disjoint sorted keys, so the union is one sort of their
+        concatenation. The pass index rides in the low bits of each key, so that sort is
+        in place (no argsort, no permuted copies) and decoding reuses the key array."""
+        parts, self._parts = self._parts, []
+        total = sum(len(keys) for keys, _ in parts)
+        if int(self._width) >= _TAGGED_WIDTH_LIMIT:  # tagged keys would overflow int64
+            return _union_by_argsort(parts, self._width)
+        merged = np.empty(total, dtype=np.int64)
+        at = 0
+        while parts:  # copy each part in and free it, so only one extra part is alive
+            keys, index = parts.pop(0)
+            out = merged[at:at + len(keys)]
+            np.left_shift(keys, _PASS_BITS, out=out)
+            np.bitwise_or(out, index, out=out)
+            at += len(keys)
+            del keys, out
+        merged.sort()
+        p = (merged & ((1 << _PASS_BITS) - 1)).astype(np.int8)
+        np.right_shift(merged, _PASS_BITS, out=merged)
+        lo = merged // self._width
+        np.remainder(merged, self._width, out=merged)
+        return lo, merged, p
+
+
+def _union_by_argsort(parts: list[tuple[Ids, int]], width: np.int64
+                      ) -> tuple[Ids, Ids, npt.NDArray[np.int8]]:
+    """The union for record ids too large to tag keys in place (2**28 and above)."""
+    if not parts:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, np.zeros(0, np.int8)
+    keys = np.concatenate([part[0] for part in parts])
+    p = np.concatenate([np.full(len(k), index, np.int8) for k, index in parts])
+    parts.clear()
+    order = np.argsort(keys, kind="stable")
+    keys, p = keys[order], p[order]
+    return keys // width, keys % width, p
+
+
+def pass_names(p: npt.NDArray[np.int8], names: list[str]) -> pa.DictionaryArray:
+    """The ``pass_name`` column: int8 pass indices over a dictionary of the pass names
+    (a byte per pair instead of a string per pair)."""
+    return pa.DictionaryArray.from_arrays(pa.array(p, pa.int8()),
+                                          pa.array(names, pa.string()))
 
 
 def _sorted_unique(keys: Ids) -> Ids:
@@ -213,4 +254,5 @@ def _literal(text: str) -> str:
     return text.replace("'", "''")
 
 
-__all__ = ["PairSink", "pair_completeness", "pairs_within_blocks", "run"]
+__all__ = ["MAX_PASSES", "PairSink", "pair_completeness", "pairs_within_blocks", "pass_names",
+           "run"]

@@ -183,3 +183,37 @@ def test_minhash_pass_pairs_near_duplicates_only() -> None:
     assert all(5 not in pair for pair in got)
     assert (0, 2) not in got and (1, 4) not in got
     assert block(recs, [bp]).pairs.equals(first.pairs)  # seeded: deterministic
+
+
+def test_pass_name_is_an_int8_dictionary_on_both_engines(tmp_path: object) -> None:
+    import pyarrow.parquet as pq
+
+    from linkage.schemas import CANDIDATE_PAIRS
+
+    recs = _records(["x", "x", "y", "y"], cities=["c", "d", "c", "c"])
+    passes = [BlockingPass(name="name", keys=("name",)), BlockingPass(name="city", keys=("city",))]
+    for result in (block(recs, passes), block(recs, passes, max_in_memory_pairs=0)):
+        assert result.pairs.schema == CANDIDATE_PAIRS
+        assert result.pairs.schema.field("pass_name").type == pa.dictionary(pa.int8(), pa.string())
+        assert result.pairs.column("pass_name").to_pylist() == ["name", "city", "city", "name"]
+    path = f"{tmp_path}/pairs.parquet"
+    pq.write_table(block(recs, passes).pairs, path)
+    assert pq.read_table(path).column("pass_name").to_pylist() == ["name", "city", "city", "name"]
+
+
+def test_huge_record_ids_give_the_same_union() -> None:
+    # ids of 2**28 and above cannot carry the pass index in their key's low bits
+    big = 1 << 29
+    recs = _records(["x", "x", "y", "y"], cities=["c", "d", "c", "c"])
+    recs = recs.set_column(0, "record_id", pa.array([big + 7, big + 1, 5, big], pa.int64()))
+    passes = [BlockingPass(name="name", keys=("name",)), BlockingPass(name="city", keys=("city",))]
+    expected = [(5, big, "name"), (5, big + 7, "city"), (big, big + 7, "city"),
+                (big + 1, big + 7, "name")]
+    assert _pairs(block(recs, passes)) == expected
+    assert _pairs(block(recs, passes, max_in_memory_pairs=0)) == expected
+
+
+def test_more_passes_than_pass_indices_is_a_schema_error() -> None:
+    passes = [BlockingPass(name=f"p{i}", keys=("name",)) for i in range(128)]
+    with pytest.raises(SchemaError, match="at most 127"):
+        block(_records(["x", "x"]), passes)
