@@ -117,3 +117,11 @@ def test_missing_and_registry() -> None:
     assert out.derived["unstorable"].to_pylist() == [False] * 3
     assert get_standardiser("person_name") is standardise_person_name
     assert standardise_name_text("张三")[0] == "张三"
+
+
+def test_written_text_that_is_no_name_is_flagged_not_missing() -> None:
+    # a bracketed note alone (or markup) was written, so it is not a missing name; it
+    # is not a name either
+    out = standardise_person_name(pa.array(["<script>", "（曾用名）", "张三（曾用名）"]))
+    assert out.status.to_pylist() == ["no_name", "no_name", "ok"]
+    assert out.value.to_pylist() == [None, None, "张三"]

@@ -73,6 +73,30 @@ def test_every_standardiser_through_the_stage() -> None:
     assert "id_number:missing" in flags[2]
 
 
+def test_null_words_are_missing_values_but_the_raw_text_is_kept() -> None:
+    # departments type 无 / 不详 / N/A / a dash where they have nothing; such a word must not
+    # become a name, an enterprise or a status that links and wins survivorship
+    raw: dict[str, list[str | None]] = {
+        "name": ["不详", " n/a ", "张三"],
+        "firm": ["无", "——", "某某有限公司"],
+        "id_number": ["无", "0", "11010519491231002X"],
+        "capital": ["-", "0", "100万元"],
+    }
+    fields = {"name": "person_name", "firm": "enterprise_name", "id_number": "id_number",
+              "capital": "amount_wan"}
+    out = standardise(records(raw), fields)
+    assert out.column("name").to_pylist() == [None, None, "张三"]
+    assert out.column("name__status").to_pylist() == ["missing", "missing", "ok"]
+    assert out.column("name__raw").to_pylist() == ["不详", " n/a ", "张三"]
+    assert out.column("firm").to_pylist() == [None, None, "某某有限公司"]
+    # an ID column reports its null words as placeholders ("0" included) ...
+    assert out.column("id_number__status").to_pylist() == ["placeholder", "placeholder", "ok"]
+    # ... while a capital of 0 is a value
+    assert out.column("capital").to_pylist() == [None, "0", "100"]
+    assert out.column("flags").to_pylist()[0] == [
+        "name:missing", "firm:missing", "id_number:placeholder", "capital:missing"]
+
+
 def test_nothing_personal_in_log_lines(caplog: pytest.LogCaptureFixture) -> None:
     secret_id, secret_phone = "11010519491231002X", "13812345678"
     table = records(

@@ -24,6 +24,14 @@ import pyarrow.compute as pc
 OK = "ok"
 MISSING = "missing"
 
+#: Words departments type into a field they have no value for ("none", "unknown", "N/A",
+#: dashes); compared after NFKC, trimming and upper-casing. A standardiser sees them as
+#: missing (see :func:`null_words_to_null`); "0" is not among them, a capital of 0 is a value.
+NULL_WORDS = frozenset(
+    {"无", "不详", "未知", "暂无", "空", "(空)", "NULL", "NONE", "NAN", "N/A", "NA", "\\N",
+     "-", "--", "/", "—", "——"}
+)
+
 
 @dataclass(frozen=True)
 class Standardised:
@@ -81,6 +89,18 @@ def map_distinct(
         column = pa.array([r[j] for r in results], type=typ)
         out.append(column.take(indices))
     return out
+
+
+def null_words_to_null(values: pa.Array) -> pa.Array:
+    """``values`` with every null word (:data:`NULL_WORDS`) replaced by null: once per
+    distinct value, so a column of millions costs a dictionary encode."""
+    values = as_string_array(values)
+    encoded = pc.dictionary_encode(values)
+    words = [nfkc_clean(u).upper() in NULL_WORDS for u in encoded.dictionary.to_pylist()]
+    if not any(words):
+        return values
+    hit = pc.fill_null(pa.array(words, pa.bool_()).take(encoded.indices), False)
+    return pc.if_else(hit, pa.scalar(None, pa.string()), values)
 
 
 def nfkc_clean(text: str) -> str:

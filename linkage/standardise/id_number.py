@@ -49,6 +49,7 @@ from linkage.standardise.base import (
     ascii_matrix,
     fast_or_distinct,
 )
+from linkage.standardise.base import NULL_WORDS as BASE_NULL_WORDS
 from linkage.standardise.checksums import ID_CHECK, ID_WEIGHTS
 
 OK_UPGRADED_15 = "ok_upgraded_15"
@@ -63,11 +64,8 @@ PLACEHOLDER = "placeholder"
 MIN_BIRTH_YEAR = 1800
 MAX_BIRTH_YEAR = 2100
 
-#: Words departments type where they have no number.
-NULL_WORDS = frozenset(
-    {"无", "不详", "未知", "暂无", "空", "NULL", "NONE", "NAN", "N/A", "NA", "\\N", "-", "--",
-     "/", "—", "——", "0"}
-)
+#: Words departments type where they have no number ("0" too, in an ID column).
+NULL_WORDS = BASE_NULL_WORDS | {"0"}
 
 _DERIVED_TYPES = {
     "birth_date": pa.string(),

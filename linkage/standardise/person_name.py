@@ -10,7 +10,9 @@ Replacement characters that stand for a character the source could not store
 (``? □ 〇 ■ �``) are written as ``?``. Latin-only names are upper-cased.
 
 Statuses: ``ok``; ``replacement_char`` (contains a replacement character); ``not_chinese``
-(no Han character: pinyin written instead, a foreign name, digits); ``missing``.
+(no Han character: pinyin written instead, a foreign name, digits); ``no_name`` (something
+was written, but nothing of a name is left: only a bracketed note or punctuation, e.g.
+``<script>``); ``missing``.
 
 Derived:
     pinyin        toneless syllables joined by spaces, surnames read as surnames
@@ -35,6 +37,7 @@ from linkage.standardise.base import MISSING, OK, Standardised, map_distinct
 
 REPLACEMENT_CHAR = "replacement_char"
 NOT_CHINESE = "not_chinese"
+NO_NAME = "no_name"
 DOT = "·"
 
 #: Characters a source writes where it could not store the real character.
@@ -80,6 +83,7 @@ _LATIN_WORD = re.compile(r"[A-Za-z]+")
 
 NameRow = tuple[str | None, str, str | None, str | None, str | None, str | None, bool]
 _NULL_ROW: NameRow = (None, MISSING, None, None, None, None, False)
+_NO_NAME_ROW: NameRow = (None, NO_NAME, None, None, None, None, False)
 _DERIVED_TYPES = {
     "pinyin": pa.string(),
     "pinyin_key": pa.string(),
@@ -98,16 +102,18 @@ def _converter() -> opencc.OpenCC:
 def standardise_name_text(text: str) -> NameRow:
     """One raw name -> (value, status, pinyin, pinyin_key, surname, parts_sorted, unstorable)."""
     s = unicodedata.normalize("NFKC", text)
+    if not any(ch.isalnum() for ch in s):  # blank, or only brackets and punctuation
+        return _NULL_ROW
     s = _BRACKETED.sub("", s).strip()
     if not s:
-        return _NULL_ROW
+        return _NO_NAME_ROW
     if not _HAN.search(s):
         return _latin(s)
     s = _to_simplified(s)
     unstorable = any(c in REPLACEMENT_CHARS for c in s)
     parts = _split_parts(s)
     if not parts:
-        return _NULL_ROW
+        return _NO_NAME_ROW
     value = DOT.join(parts)
     surname = None if len(parts) > 1 else _surname(parts[0])
     syllables: list[str] = []

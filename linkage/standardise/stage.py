@@ -10,16 +10,22 @@ import pyarrow.compute as pc
 
 from linkage.flags import collect_flags
 from linkage.schemas import RECORD_BASE, require_columns
-from linkage.standardise.base import OK, Standardised
+from linkage.standardise.base import OK, Standardised, null_words_to_null
 from linkage.standardise.registry import get_standardiser
 
 log = logging.getLogger(__name__)
 
+#: Standardisers that read null words themselves (an ID column's "无" is a placeholder,
+#: reported as such); every other one receives them as missing values.
+_READS_NULL_WORDS = frozenset({"id_number"})
+
 
 def standardise(records: pa.Table, fields: Mapping[str, str]) -> pa.Table:
     """Return ``records`` with each field in ``fields`` (field -> standardiser name) replaced
-    by its normalised value, plus ``<field>__raw``, ``<field>__status``, derived
-    ``<field>__<name>`` columns and a ``flags`` list of every non-ok status.
+    by its normalised value (null words such as 无 / 不详 / N/A count as missing, see
+    :data:`linkage.standardise.base.NULL_WORDS`), plus ``<field>__raw``,
+    ``<field>__status``, derived ``<field>__<name>`` columns and a ``flags`` list of every
+    non-ok status.
 
     A field absent from ``records`` (no source mapped it) is added as all-missing, so every
     later stage sees the same columns whatever the sources hold.
@@ -36,7 +42,9 @@ def standardise(records: pa.Table, fields: Mapping[str, str]) -> pa.Table:
                 raw = pc.cast(raw, pa.string())
         else:
             raw = pa.nulls(n, pa.string())
-        result: Standardised = fn(raw)
+        # "无" / "不详" / "N/A" in a name or address column is a missing value, not a name
+        given = raw if name in _READS_NULL_WORDS else null_words_to_null(raw)
+        result: Standardised = fn(given)
         _check_lengths(field, name, n, result)
         table = _set(table, field, result.value)
         table = _set(table, f"{field}__raw", raw)
