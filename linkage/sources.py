@@ -47,6 +47,7 @@ class _Raw:
     table: pa.Table
     rows: pa.Array  # int64, 1-based data row (header excluded)
     malformed: list[tuple[int, str]]  # (data row, reason) of rows that could not be split
+    recovered: frozenset[int] = frozenset()  # rows re-split from lines an open quote joined
 
 
 def read_sources(config: PipelineConfig) -> pa.Table:
@@ -81,6 +82,7 @@ def read_source(source: SourceConfig, *, first_record_id: int = 0) -> pa.Table:
         rows=raw.rows,
         malformed=raw.malformed,
         first_record_id=first_record_id,
+        recovered=raw.recovered,
     )
 
 
@@ -116,8 +118,10 @@ def map_columns(
     rows: pa.Array,
     malformed: Sequence[tuple[int, str]],
     first_record_id: int,
+    recovered: frozenset[int] = frozenset(),
 ) -> pa.Table:
-    """Rename a source's columns to canonical fields and add the RecordTable base columns."""
+    """Rename a source's columns to canonical fields and add the RecordTable base columns.
+    Rows numbered in ``recovered`` get a flag saying they were re-split from a joined row."""
     wanted = {"key": source.key, **{f"columns.{f}": c for f, c in source.columns.items()}}
     if source.updated_at:
         wanted["updated_at"] = source.updated_at
@@ -138,6 +142,10 @@ def map_columns(
     checks = [_flag_where(blank_key, "source_key:missing"),
               _flag_where(bad_update, "updated_at:bad_date"),
               _flag_where(implausible, "updated_at:implausible")]
+    if recovered:
+        was_joined = pc.is_in(rows, value_set=pa.array(sorted(recovered), pa.int64()))
+        checks.append(_flag_where(was_joined, "row:recovered (an open quote had joined it "
+                                              "to the row before; re-split by line)"))
 
     if malformed:
         pad = len(malformed)
@@ -189,11 +197,11 @@ def _read_csv(source: SourceConfig) -> _Raw:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise SourceError(f"duplicate column name(s) {dupes}", source=source.label, row=0)
-    bad_lines: list[tuple[int, str]] = []
+    bad_lines: list[tuple[int, str, str]] = []
 
     def on_invalid(row: Any) -> str:
         bad_lines.append((int(row.number) - 1, f"expected {row.expected_columns} fields, "
-                                                 f"got {row.actual_columns}"))
+                                                 f"got {row.actual_columns}", str(row.text)))
         return "skip"
 
     try:
@@ -211,16 +219,52 @@ def _read_csv(source: SourceConfig) -> _Raw:
         # The reader may quote the offending row: mask any ID or phone in it.
         raise SourceError(f"cannot parse as CSV: {mask_digits_in(str(exc))}",
                           source=source.label) from None
-    # Data rows are numbered 1.. in file order; malformed rows keep their own numbers, and
-    # the good rows take the remaining numbers (exact unless values span several lines).
+    return _number_rows(table, names, bad_lines, source)
+
+
+def _number_rows(table: pa.Table, names: list[str], bad_lines: list[tuple[int, str, str]],
+                 source: SourceConfig) -> _Raw:
+    """Data rows numbered 1.. in file order (exact unless values span several lines), and
+    the rows a stray quote swallowed given back.
+
+    The reader reports a malformed row with its text. When that text spans several lines,
+    a quote left open joined them (one row with too few fields); each line is then split
+    on its own, and a line with the header's number of fields becomes a row again (flagged
+    as recovered) instead of vanishing inside the malformed one."""
     total = table.num_rows + len(bad_lines)
-    taken = np.zeros(total + 1, dtype=bool)
-    for r, _ in bad_lines:
-        if 1 <= r <= total:
-            taken[r] = True
-    good_rows = np.flatnonzero(~taken[1:]) + 1
-    return _Raw(table=table, rows=pa.array(good_rows[: table.num_rows], pa.int64()),
-                malformed=bad_lines)
+    bad_at = {r: (why, txt) for r, why, txt in bad_lines}
+    good_rows: list[int] = []
+    malformed: list[tuple[int, str]] = []
+    recovered: dict[int, list[str]] = {}
+    number = 0
+    for logical in range(1, total + 1):
+        if logical not in bad_at:
+            number += 1
+            good_rows.append(number)
+            continue
+        why, txt = bad_at[logical]
+        lines = txt.split("\n")
+        if len(lines) == 1:
+            number += 1
+            malformed.append((number, why))
+            continue
+        for line in lines:
+            number += 1
+            cells = next(csv.reader([line.rstrip("\r")], delimiter=source.delimiter), [])
+            if len(cells) == len(names):
+                recovered[number] = cells
+            else:
+                malformed.append((number, f"expected {len(names)} fields, got {len(cells)}; "
+                                          "a quote left open joined the lines after it"))
+    if recovered:
+        log.warning("source %s: %d row(s) recovered from lines an open quote had joined",
+                    source.label, len(recovered))
+        extra = pa.table({name: pa.array([cells[j] for cells in recovered.values()],
+                                         pa.string()) for j, name in enumerate(names)})
+        table = pa.concat_tables([table, extra.select(table.column_names)])
+        good_rows.extend(recovered)
+    return _Raw(table=table, rows=pa.array(good_rows, pa.int64()), malformed=malformed,
+                recovered=frozenset(recovered))
 
 
 def _split_header(line: str, delimiter: str) -> list[list[str]]:

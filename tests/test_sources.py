@@ -84,6 +84,25 @@ def test_malformed_rows_and_duplicate_keys_are_flagged_not_dropped(tmp_path: Pat
     assert table.column("record_id").to_pylist() == [0, 1, 2, 3]
 
 
+def test_rows_swallowed_by_an_open_quote_are_given_back(tmp_path: Path) -> None:
+    # row 2 opens a quote it never closes: a CSV reader runs it on to the next quote, so
+    # rows 3 and 4 would vanish inside one malformed row; each joined line is re-split
+    path = tmp_path / "s.csv"
+    path.write_text('编号,姓名,身份证号\n1,张伟,x\n2,"李娜,y\n3,王芳,z\n4,赵六,"w\n5,钱七,v\n',
+                    encoding="utf-8")
+    table = read_source(_source(path))
+    rows = {r["source_row"]: r for r in table.to_pylist()}
+    assert sorted(rows) == [1, 2, 3, 4, 5]
+    assert [rows[r]["name"] for r in (1, 3, 4, 5)] == ["张伟", "王芳", "赵六", "钱七"]
+    assert rows[4]["id_number"] == "w"  # a quote opened on a line runs to its end
+    assert rows[2]["flags"] == ["row:malformed (expected 3 fields, got 2; a quote left open "
+                                "joined the lines after it)"]
+    recovered = ["row:recovered (an open quote had joined it to the row before; re-split by "
+                 "line)"]
+    assert rows[3]["flags"] == rows[4]["flags"] == recovered
+    assert rows[1]["flags"] == rows[5]["flags"] == []
+
+
 def test_update_time_parsed_with_snapshot_fallback_and_bad_dates_flagged(
     tmp_path: Path,
 ) -> None:
