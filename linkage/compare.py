@@ -27,7 +27,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -136,9 +136,12 @@ def compare(
     comparisons: Sequence[Comparison],
     *,
     workers: int | None = None,
+    similarities: bool = False,
 ) -> pa.Table:
-    """ComparisonVectors for ``pairs`` (id_l, id_r, gamma_<name> int8, sim_<name> float32,
-    plus tf_/ml_/cl_ columns where the comparison asks for them).
+    """ComparisonVectors for ``pairs`` (id_l, id_r, gamma_<name> int8, plus tf_/ml_/cl_
+    columns where the comparison asks for them, and ``sim_<name>`` float32 when
+    ``similarities``: scoring and explanations read levels only, and the raw
+    similarities cost 4 bytes a pair and comparison).
 
     Comparisons run in ``workers`` threads (default: one per CPU, at most 4): most of a
     comparison's time is spent in Arrow, NumPy and rapidfuzz, which release the GIL, so
@@ -160,11 +163,13 @@ def compare(
         # the costliest comparisons start first, so no long one is left running alone
         order = sorted(range(len(comparisons)), key=lambda i: -_COST[comparisons[i].method])
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
-            futures = {i: pool.submit(_compare_one, records, pos_l, pos_r, comparisons[i])
+            futures = {i: pool.submit(_compare_one, records, pos_l, pos_r, comparisons[i],
+                                      similarities)
                        for i in order}
             results = [futures[i].result() for i in range(len(comparisons))]
     else:
-        results = [_compare_one(records, pos_l, pos_r, comp) for comp in comparisons]
+        results = [_compare_one(records, pos_l, pos_r, comp, similarities)
+                   for comp in comparisons]
     for result in results:
         columns.update(result)
     log.info("compare: %d pairs x %d comparisons", len(id_l), len(comparisons))
@@ -176,80 +181,82 @@ def _compare_one(
     pos_l: Positions,
     pos_r: Positions,
     comp: Comparison,
+    similarities: bool = False,
 ) -> dict[str, npt.NDArray[np.generic]]:
     """One comparison's columns. The column is encoded once; one pass over slabs of pairs
-    settles the null and equal pairs and collects the others' value pairs, the similarity
-    runs once per distinct value pair of the whole run, and a second pass fills those
-    pairs in. Per-pair temporaries never exceed one slab."""
+    settles the null and equal pairs and collects the others' value pairs; the similarity
+    runs once per distinct value pair of the whole run and is turned into a level there,
+    so filling the pairs in moves one byte per pair. Per-pair temporaries never exceed
+    one slab (and int8 / bool columns)."""
     uniques, codes = encode_column(records.column(comp.field))
     n = len(pos_l)
     top = np.int8(comp.top_level)
+    scored = comp.method != "exact"  # "exact" has no similarity: unequal is level 0
     gamma = np.empty(n, dtype=np.int8)  # -1 null, top equal, 0 "needs a similarity"
-    sims = np.empty(n, dtype=np.float32)
     tf = _term_frequencies(codes, len(uniques)) if comp.term_frequency else None
     tf_pair = np.empty(n, dtype=np.float32) if tf is not None else None
     valid = (_valid_mask(records, comp.field, codes)
              if comp.must_link or comp.cannot_link else None)
     must = np.empty(n, dtype=bool) if comp.must_link else None
     cannot = np.empty(n, dtype=bool) if comp.cannot_link else None
-    width = np.int64(max(len(uniques), 1))
-    keys = []
+    width = max(len(uniques), 1)
+    # an unordered value pair is one integer key (int32 when it fits: cheaper to hash)
+    key_type = np.int32 if width * width < 2**31 else np.int64
+    # sized for every pair; pages past the pairs that need a similarity are never touched
+    keys: npt.NDArray[np.signedinteger[Any]] = np.empty(n if scored else 0, dtype=key_type)
+    n_keys = 0
     for start in range(0, n, _SLAB):
         part = slice(start, start + _SLAB)
         cl, cr = codes[pos_l[part]], codes[pos_r[part]]
-        null = (cl < 0) | (cr < 0)
         equal = cl == cr
-        equal &= ~null
-        todo = ~(null | equal)
-        level = np.zeros(len(cl), dtype=np.int8)
-        level[equal] = top
-        level[null] = -1
+        level = equal.view(np.int8) * top
+        level[(cl < 0) | (cr < 0)] = -1
         gamma[part] = level
-        slab = np.full(len(cl), np.nan, dtype=np.float32)
-        slab[equal] = 1.0
-        sims[part] = slab
         if tf is not None and tf_pair is not None:
             # a null's code (-1) picks the appended NaN: the pair has no frequency
             tf_pair[part] = np.maximum(tf[cl], tf[cr])
         if valid is not None:
             both = valid[pos_l[part]] & valid[pos_r[part]]
             if must is not None:
-                must[part] = both & equal
+                must[part] = both & (level == top)
             if cannot is not None:
-                cannot[part] = both & todo  # narrowed by the similarity below
-        if comp.method != "exact":
+                cannot[part] = both & (level == 0)  # narrowed by the similarity below
+        if scored:
+            todo = level == 0
             lo, hi = cl[todo], cr[todo]
-            keys.append(np.minimum(lo, hi).astype(np.int64) * width + np.maximum(lo, hi))
-    todo_sims = (_distinct_similarities(records, comp, uniques, codes, keys, width)
-                 if comp.method != "exact" else np.zeros(0, dtype=np.float32))
-    thresholds = np.asarray(comp.levels_thresholds, dtype=np.float32)
-    ts = comp.levels_thresholds
-    top_sim = np.float32(ts[-1] if ts else 1.0)
-    done = 0  # pairs needing a similarity filled so far
-    for start in range(0, n, _SLAB):
-        part = slice(start, start + _SLAB)
-        todo = np.flatnonzero(gamma[part] == 0) + start
-        if len(todo) == 0:
-            continue
-        if comp.method == "exact":
-            sim = np.zeros(len(todo), dtype=np.float32)
-        else:
-            sim = todo_sims[done:done + len(todo)]
-            done += len(todo)
-        passed = np.searchsorted(thresholds, np.nan_to_num(sim, nan=0.0), side="right")
-        comparable = ~np.isnan(sim)
-        passed[~comparable] = -1  # NaN: the method says "not comparable"
-        gamma[todo] = passed
-        sims[todo] = sim
+            key = np.minimum(lo, hi).astype(key_type)
+            key *= key_type(width)
+            key += np.maximum(lo, hi)
+            keys[n_keys:n_keys + len(key)] = key
+            n_keys += len(key)
+    sims = None
+    if similarities and scored:
+        sims = np.full(n, np.nan, dtype=np.float32)
+        sims[gamma == top] = 1.0
+    if scored and n_keys:
+        # per distinct value pair: similarity, level (NaN: "not comparable", the null
+        # level) and whether a cannot-link survives (two comparable values below the
+        # highest level: equal after a legacy upgrade, or a credit code holding the
+        # other's organisation code, is no conflict)
+        ts = comp.levels_thresholds
+        floor = None if similarities or not ts else ts[0]
+        inverse, distinct_sims = _distinct_similarities(
+            records, comp, uniques, codes, keys[:n_keys], width, floor)
+        del keys
+        comparable = ~np.isnan(distinct_sims)
+        levels = np.searchsorted(np.asarray(ts, dtype=np.float32),
+                                 np.where(comparable, distinct_sims, np.float32(0.0)),
+                                 side="right").astype(np.int8)
+        levels[~comparable] = -1
+        todo_mask = gamma == 0
+        gamma[todo_mask] = levels[inverse]
         if cannot is not None:
-            # A conflict needs two comparable values below the highest level: equal
-            # after a legacy upgrade, or a credit code holding the other's organisation
-            # code, is not.
-            below = np.zeros(len(sim), dtype=bool)
-            below[comparable] = sim[comparable] < top_sim
-            cannot[todo] &= below
+            below = comparable & (distinct_sims < np.float32(ts[-1] if ts else 1.0))
+            cannot[todo_mask] &= below[inverse]
+        if sims is not None:
+            sims[todo_mask] = distinct_sims[inverse]
     out: dict[str, npt.NDArray[np.generic]] = {f"gamma_{comp.name}": gamma}
-    if comp.method != "exact":
+    if sims is not None:
         out[f"sim_{comp.name}"] = sims
     if tf_pair is not None:
         out[f"tf_{comp.name}"] = tf_pair
@@ -280,21 +287,16 @@ def _distinct_similarities(
     comp: Comparison,
     uniques: pa.Array,
     codes: Positions,
-    parts: list[npt.NDArray[np.int64]],
-    width: np.int64,
-) -> npt.NDArray[np.float32]:
-    """Similarity of every pair that needs one (both values present and different; its
-    unordered value pair encoded as ``lo * width + hi`` in ``parts``), in pair order: each
-    distinct value pair of the whole run is scored once (blocked candidates repeat them
-    heavily: the records of one entity pair with the records of another), and a
-    comparator prepares only the values some pair uses."""
-    keys = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-    parts.clear()
-    if len(keys) == 0:
-        return np.zeros(0, dtype=np.float32)
-    # hash-based distinct values (first-seen order) and each pair's index into them
+    keys: npt.NDArray[np.signedinteger[Any]],
+    width: int,
+    floor: float | None,
+) -> tuple[Positions, npt.NDArray[np.float32]]:
+    """Each key's index into the distinct keys (first-seen order) and the similarity of
+    every distinct unordered value pair (``lo * width + hi``): blocked candidates repeat
+    value pairs heavily (the records of one entity pair with the records of another),
+    so each is scored once, and a comparator sees only the values some pair uses, as an
+    Arrow array."""
     encoded = pc.dictionary_encode(pa.array(keys))
-    del keys
     inverse = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
     distinct = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=np.int64)
     del encoded
@@ -305,7 +307,7 @@ def _distinct_similarities(
     used[hi] = True
     kept = np.flatnonzero(used)
     remap = np.cumsum(used, dtype=np.int64) - 1
-    sub: list[str] = uniques.take(pa.array(kept)).to_pylist()  # a dictionary holds no null
+    sub = uniques.take(pa.array(kept))  # a dictionary holds no null
     derived: dict[str, pa.Array] = {}
     aux = _derived_columns(records, comp)
     if aux:
@@ -314,10 +316,9 @@ def _distinct_similarities(
         rep[codes] = np.arange(len(codes), dtype=np.int32)  # a null's slot (-1) is unused
         take = pa.array(rep[kept])
         derived = {name: column.take(take).combine_chunks() for name, column in aux.items()}
-    scored = np.asarray(similarity(comp.method, sub, remap[lo], remap[hi], derived, {}),
-                        dtype=np.float32)
-    out: npt.NDArray[np.float32] = scored[inverse]
-    return out
+    scored = np.asarray(similarity(comp.method, sub, remap[lo], remap[hi], derived, None,
+                                   floor=floor), dtype=np.float32)
+    return inverse, scored
 
 
 def encode_column(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, Positions]:

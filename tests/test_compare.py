@@ -159,8 +159,9 @@ def test_person_name_uses_the_standardisers_pinyin_when_present() -> None:
     })
     comp = Comparison(name="n", field="name", method="person_name")
     pairs = pa.table({"id_l": [0], "id_r": [1]})
-    with_derived = compare(recs, pairs, [comp]).column("sim_n").to_pylist()
-    without = compare(recs.drop_columns(["name__pinyin"]), pairs, [comp]).column("sim_n")
+    with_derived = compare(recs, pairs, [comp], similarities=True).column("sim_n").to_pylist()
+    without = compare(recs.drop_columns(["name__pinyin"]), pairs, [comp],
+                      similarities=True).column("sim_n")
     assert with_derived == [pytest.approx(0.92)]
     assert without.to_pylist()[0] < 0.9  # pypinyin alone reads 单 as dan
 
@@ -205,9 +206,9 @@ def test_slabs_do_not_change_the_result(monkeypatch: pytest.MonkeyPatch) -> None
     comps = [Comparison(name="n", field="name", method="person_name", term_frequency=True),
              Comparison(name="i", field="id", method="id_number", must_link=True,
                         cannot_link=True)]
-    whole = compare(recs, pairs, comps)
+    whole = compare(recs, pairs, comps, similarities=True)
     monkeypatch.setattr(compare_module, "_SLAB", 7)
-    sliced = compare(recs, pairs, comps)
+    sliced = compare(recs, pairs, comps, similarities=True)
     assert sliced.column_names == whole.column_names
     for name in whole.column_names:  # column-wise: NaN similarities must match as NaN
         np.testing.assert_array_equal(sliced.column(name).to_numpy(),
@@ -224,8 +225,8 @@ def test_address_uses_division_then_detail_when_standardised() -> None:
     })
     comp = Comparison(name="a", field="address", method="address")
     pairs = pa.table({"id_l": [0, 0, 0], "id_r": [1, 2, 3]})
-    with_divisions = compare(recs, pairs, [comp]).column("sim_a").to_pylist()
-    plain = compare(recs.select(["record_id", "address"]), pairs, [comp])
+    with_divisions = compare(recs, pairs, [comp], similarities=True).column("sim_a").to_pylist()
+    plain = compare(recs.select(["record_id", "address"]), pairs, [comp], similarities=True)
     assert with_divisions[0] < 0.7          # same street name, another county's 朝阳区
     assert plain.column("sim_a").to_pylist()[0] == pytest.approx(0.9)  # text alone
     assert with_divisions[1] == pytest.approx(0.97)  # same county, same detail
@@ -238,9 +239,9 @@ def test_each_distinct_value_pair_is_scored_once(monkeypatch: pytest.MonkeyPatch
     calls: list[tuple[list[str], list[int], list[int]]] = []
     real = compare_module.similarity
 
-    def spy(method, uniques, a, b, derived=None, cache=None):  # type: ignore[no-untyped-def]
-        calls.append((list(uniques), a.tolist(), b.tolist()))
-        return real(method, uniques, a, b, derived, cache)
+    def spy(method, uniques, a, b, derived=None, cache=None, *, floor=None):  # type: ignore[no-untyped-def]
+        calls.append((uniques.to_pylist(), a.tolist(), b.tolist()))
+        return real(method, uniques, a, b, derived, cache, floor=floor)
 
     monkeypatch.setattr(compare_module, "similarity", spy)
     recs = pa.table({"record_id": pa.array(range(6), pa.int64()),
@@ -248,7 +249,7 @@ def test_each_distinct_value_pair_is_scored_once(monkeypatch: pytest.MonkeyPatch
     # (张三, 张珊) four times in both orders, (张三, 李四) once, equal and null pairs never
     pairs = pa.table({"id_l": [0, 0, 1, 2, 2, 0, 0, 0], "id_r": [1, 3, 2, 3, 4, 2, 5, 0]})
     comp = Comparison(name="n", field="name", method="jaro_winkler", thresholds=(0.5,))
-    out = compare(recs, pairs, [comp])
+    out = compare(recs, pairs, [comp], similarities=True)
     assert len(calls) == 1
     uniques, a, b = calls[0]
     assert sorted((uniques[x], uniques[y]) for x, y in zip(a, b, strict=True)) == [

@@ -28,14 +28,14 @@ from linkage.comparators.names import (
 from linkage.comparators.strings import (
     STRING_SCORERS,
     Cache,
+    Values,
     numeric_similarity,
     string_similarity,
 )
 
 Codes = npt.NDArray[np.int64]
 Derived = Mapping[str, Sequence[str | None] | pa.Array]
-Similarity = Callable[[Sequence[str], Codes, Codes, Derived, Cache | None],
-                      npt.NDArray[np.float32]]
+Similarity = Callable[[Values, Codes, Codes, Derived, Cache | None], npt.NDArray[np.float32]]
 
 #: derived columns (``<field>__<name>``) a method uses when the standardiser made them;
 #: they arrive aligned with ``uniques``, and the method computes them itself otherwise
@@ -75,18 +75,25 @@ def default_thresholds(method: str) -> tuple[float, ...]:
 
 
 def similarity(
-    method: str, uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None,
-    cache: Cache | None = None,
+    method: str, uniques: Values, a: Codes, b: Codes, derived: Derived | None = None,
+    cache: Cache | None = None, *, floor: float | None = None,
 ) -> npt.NDArray[np.float32]:
-    """Similarity of each pair (uniques[a[i]], uniques[b[i]]) under ``method``; ``derived``
-    optionally carries per-value derived columns (see ``DERIVED_INPUTS``); ``cache`` (one
-    dict per set of ``uniques``) keeps per-value preparations between calls."""
+    """Similarity of each pair (uniques[a[i]], uniques[b[i]]) under ``method``; ``uniques``
+    is a sequence of strings or an Arrow string array; ``derived`` optionally carries
+    per-value derived columns (see ``DERIVED_INPUTS``); ``cache`` (one dict per set of
+    ``uniques``) keeps per-value preparations between calls.
+
+    ``floor``: the caller tells apart no similarities below it (its lowest level
+    threshold), so a method may return any value below ``floor`` for a pair it knows
+    falls below it, without scoring the strings (an address in another county)."""
     if len(a) != len(b):
         raise ValueError("similarity needs equal-length code arrays")
     if method == "exact":
         return np.asarray(np.asarray(a) == np.asarray(b), dtype=np.float32)
     if method in STRING_SCORERS:
         return string_similarity(method, uniques, a, b, cache)
+    if method == "address":
+        return address_similarity(uniques, a, b, derived or {}, cache, floor=floor)
     if method in _DOMAIN:
         return _DOMAIN[method](uniques, a, b, derived or {}, cache)
     raise ValueError(f"unknown comparison method {method!r} (known: {', '.join(METHODS)})")

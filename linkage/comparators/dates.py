@@ -15,15 +15,15 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from linkage.comparators.identifiers import _byte_matrix, _positional
-from linkage.comparators.strings import Cache, memo
+from linkage.comparators.identifiers import _char_matrix, _positional
+from linkage.comparators.strings import Cache, Values, memo
 
 Codes = npt.NDArray[np.int64]
 Derived = Mapping[str, Sequence[str | None] | pa.Array]
 
 
 def date_similarity(
-    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None,
+    uniques: Values, a: Codes, b: Codes, derived: Derived | None = None,
     cache: Cache | None = None,
 ) -> npt.NDArray[np.float32]:
     """Dates compared by parts: swap and typo levels, then same month, then else."""
@@ -43,17 +43,32 @@ def date_similarity(
     return out
 
 
-def _prepare(uniques: Sequence[str]) -> tuple[
+def _prepare(uniques: Values) -> tuple[
     npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.int32],
     npt.NDArray[np.int32], tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]],
 ]:
-    """Year, month, month*100+day, day*100+month (int32 per value) and the byte matrix."""
-    ymd = np.asarray([_parse(v) for v in uniques], dtype=np.int64).reshape(-1, 3)
+    """Year, month, month*100+day, day*100+month (int32 per value) and the byte matrix.
+    ISO dates are read off the matrix; only other shapes are parsed in Python."""
+    matrix, lengths = _char_matrix(uniques, 10)
+    digits = matrix.astype(np.int64) - ord("0")
+    is_digit = (digits >= 0) & (digits <= 9)
+    iso = ((lengths == 10) & (matrix[:, 4] == ord("-")) & (matrix[:, 7] == ord("-"))
+           & is_digit[:, [0, 1, 2, 3, 5, 6, 8, 9]].all(axis=1))
+    ymd = np.zeros((len(lengths), 3), dtype=np.int64)
+    ymd[:, 0] = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
+    ymd[:, 1] = digits[:, 5] * 10 + digits[:, 6]
+    ymd[:, 2] = digits[:, 8] * 10 + digits[:, 9]
+    ymd[~iso] = 0
+    other = np.flatnonzero(~iso)
+    if len(other):
+        values = (uniques.take(pa.array(other)).to_pylist() if isinstance(uniques, pa.Array)
+                  else [uniques[i] for i in other.tolist()])
+        ymd[other] = np.asarray([_parse(v) for v in values], dtype=np.int64).reshape(-1, 3)
     year = ymd[:, 0].astype(np.int32)
     month = ymd[:, 1].astype(np.int32)
     month_day = (ymd[:, 1] * 100 + ymd[:, 2]).astype(np.int32)
     swapped_md = (ymd[:, 2] * 100 + ymd[:, 1]).astype(np.int32)
-    return year, month, month_day, swapped_md, _byte_matrix(list(uniques), 10)
+    return year, month, month_day, swapped_md, (matrix, np.minimum(lengths, 10))
 
 
 def _parse(value: str) -> tuple[int, int, int]:

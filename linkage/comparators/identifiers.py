@@ -17,8 +17,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from linkage.comparators.strings import Cache, memo
+from linkage.comparators.strings import Cache, Values, as_list, memo
 
 Codes = npt.NDArray[np.int64]
 Derived = Mapping[str, Sequence[str | None] | pa.Array]
@@ -31,7 +32,7 @@ _CHUNK = 1 << 12  # pairs per slab: byte matrices of ~74 kB stay in cache (and o
 
 
 def id_number_similarity(
-    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None,
+    uniques: Values, a: Codes, b: Codes, derived: Derived | None = None,
     cache: Cache | None = None,
 ) -> npt.NDArray[np.float32]:
     """ID numbers: masked positions are wildcards, 15 digits equal their 18-digit upgrade,
@@ -40,15 +41,15 @@ def id_number_similarity(
     return _positional(matrix, lengths, a, b)
 
 
-def _prepare_ids(uniques: Sequence[str]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+def _prepare_ids(uniques: Values) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
     """Byte matrix of the values, legacy / lower-case ones upgraded first (only those go
     through Python: nearly every value is already an 18-character number)."""
-    values = list(uniques)
-    lengths = np.fromiter(map(len, values), np.int64, len(values))
-    matrix, _ = _byte_matrix(values, 18)
+    matrix, lengths = _char_matrix(uniques, 18)
     odd = np.flatnonzero((lengths != 18) | (matrix == ord("x")).any(axis=1))
     if len(odd):
-        upgraded = [_upgrade_id(values[i]) for i in odd.tolist()]
+        odd_values = (uniques.take(pa.array(odd)).to_pylist() if isinstance(uniques, pa.Array)
+                      else [uniques[i] for i in odd.tolist()])
+        upgraded = [_upgrade_id(v) for v in odd_values]
         odd_matrix, odd_lengths = _byte_matrix(upgraded, 18)
         matrix[odd] = odd_matrix
         short = np.minimum(lengths, 18)
@@ -58,7 +59,7 @@ def _prepare_ids(uniques: Sequence[str]) -> tuple[npt.NDArray[np.uint8], npt.NDA
 
 
 def credit_code_similarity(
-    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None,
+    uniques: Values, a: Codes, b: Codes, derived: Derived | None = None,
     cache: Cache | None = None,
 ) -> npt.NDArray[np.float32]:
     """Credit code vs credit code positionally; credit code vs organisation code through the
@@ -80,13 +81,13 @@ def credit_code_similarity(
     return sims
 
 
-def _prepare_codes(uniques: Sequence[str]) -> tuple[
+def _prepare_codes(uniques: Values) -> tuple[
     npt.NDArray[np.int8],
     tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]],
     tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]],
 ]:
     """Kind of each code and byte matrices of the full code and its organisation part."""
-    cleaned = [_clean_code(v) for v in uniques]
+    cleaned = [_clean_code(v) for v in as_list(uniques)]
     kinds = np.asarray([_code_kind(v) for v in cleaned], dtype=np.int8)
     # The organisation-code part of each value (credit code positions 9-17, or the org code).
     org = [v[8:17] if k == 18 else (v if k == 9 else "")
@@ -129,9 +130,25 @@ def _adjacent_swap(
 
 
 def _byte_matrix(
-    values: Sequence[str], width: int
+    values: Values, width: int
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
-    """Values as an (n, width) uint8 matrix (non-ASCII -> 0xFF, padding 0) plus lengths."""
+    """Values as an (n, width) uint8 matrix (non-ASCII -> 0xFF, padding 0) plus lengths
+    (capped at ``width``)."""
+    matrix, lengths = _char_matrix(values, width)
+    return matrix, np.minimum(lengths, width)
+
+
+def _char_matrix(
+    values: Values, width: int
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """Values as an (n, width) uint8 matrix of their first ``width`` characters (non-ASCII
+    -> 0xFF, padding 0) plus their full lengths in characters. An all-ASCII Arrow array
+    is read from its buffers; anything else goes through NumPy's fixed-width strings."""
+    if isinstance(values, pa.Array):
+        fast = _ascii_matrix(values, width)
+        if fast is not None:
+            return fast
+        values = values.to_pylist()
     n = len(values)
     matrix = np.zeros((n, width), dtype=np.uint8)
     lengths = np.zeros(n, dtype=np.int64)
@@ -140,7 +157,32 @@ def _byte_matrix(
     raw = np.asarray(values, dtype=f"<U{width}")  # NumPy cuts longer values to width
     codes = raw.view(np.uint32).reshape(n, width)
     matrix[:] = np.where(codes > 127, 255, codes).astype(np.uint8)
-    lengths[:] = np.minimum(np.fromiter(map(len, values), np.int64, n), width)
+    lengths[:] = np.fromiter(map(len, values), np.int64, n)
+    return matrix, lengths
+
+
+def _ascii_matrix(
+    values: pa.Array, width: int
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]] | None:
+    """:func:`_char_matrix` of a null-free, all-ASCII Arrow string array straight from its
+    offsets and data (one byte per character), or None when it is not one."""
+    if not pa.types.is_string(values.type) or values.null_count:
+        return None
+    n = len(values)
+    if n == 0 or not pc.all(pc.string_is_ascii(values)).as_py():
+        return None
+    _, offset_buf, data_buf = values.buffers()
+    offsets = np.frombuffer(offset_buf, dtype=np.int32)[values.offset:values.offset + n + 1]
+    lengths = np.diff(offsets).astype(np.int64)
+    data = (np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None
+            else np.zeros(0, dtype=np.uint8))
+    if len(data) == 0:
+        return np.zeros((n, width), dtype=np.uint8), lengths
+    if (lengths == width).all():  # fixed width: the data buffer is the matrix
+        return data[offsets[0]:offsets[-1]].reshape(n, width).copy(), lengths
+    columns = np.arange(width)
+    matrix = data[np.minimum(offsets[:-1, None] + columns, len(data) - 1)]
+    matrix[columns >= lengths[:, None]] = 0
     return matrix, lengths
 
 

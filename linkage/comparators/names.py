@@ -29,12 +29,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rapidfuzz.distance import Indel, JaroWinkler
 
-from linkage.comparators.strings import Cache, cpdist_chunked, memo
+from linkage.comparators.strings import (
+    Cache,
+    Values,
+    as_arrow,
+    as_list,
+    cpdist_chunked,
+    memo,
+    strings_for,
+)
 
 Codes = npt.NDArray[np.int64]
 Derived = Mapping[str, Sequence[str | None] | pa.Array]
 
 _DOTS = re.compile(r"[·•・.．\s]+")
+#: the same class for Arrow's RE2, whose ``\s`` is ASCII only: Python's Unicode whitespace
+#: (every character whose ``str.isspace()`` holds) spelled out
+_DOTS_ARROW = ("[·•・.．\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029"
+               "\u202f\u205f\u3000]+")
 _PLACEHOLDERS = frozenset("?？□")
 #: Look-alike character groups (字形相近): each character folds to the group's first one.
 _LOOKALIKE_GROUPS = (
@@ -58,41 +70,49 @@ _LEADING_DIVISIONS = re.compile(r"^(?:[^省市区县]{2,7}?(?:自治区|省|市)
 
 
 def person_name_similarity(
-    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None,
+    uniques: Values, a: Codes, b: Codes, derived: Derived | None = None,
     cache: Cache | None = None,
 ) -> npt.NDArray[np.float32]:
-    """Person names: characters, pinyin homophones, look-alikes, part order, placeholders."""
+    """Person names: characters, pinyin homophones, look-alikes, part order, placeholders.
+    Jaro-Winkler runs only on the pairs no key settles."""
     compact, pinyin, folded, same_key, parts, placeholder = memo(
         cache, "names", lambda: _prepare_person(uniques, derived or {}))
-    sims = cpdist_chunked(JaroWinkler.normalized_similarity, compact, a, b)
-    np.minimum(sims, np.float32(0.89), out=sims)
-    sims[(pinyin[a] == pinyin[b]) | (folded[a] == folded[b])] = 0.92
+    homophone = (pinyin[a] == pinyin[b]) | (folded[a] == folded[b])
     same = (same_key[a] == same_key[b]) | (parts[a] == parts[b])
     if placeholder.any():
-        same |= _placeholder_equal(compact, placeholder, a, b)
+        marked = np.flatnonzero(placeholder[a] | placeholder[b])
+        strings = strings_for(compact, a[marked], b[marked], cache, "name_strings")
+        same[marked] |= _placeholder_equal(strings, placeholder, a[marked], b[marked])
+    sims = np.empty(len(a), dtype=np.float32)
+    rest = ~(homophone | same)
+    ra, rb = a[rest], b[rest]
+    sims[rest] = np.minimum(cpdist_chunked(JaroWinkler.normalized_similarity,
+                                           strings_for(compact, ra, rb, cache, "name_strings"),
+                                           ra, rb), np.float32(0.89))
+    sims[homophone] = 0.92
     sims[same] = 0.97
     return sims
 
 
-def _prepare_person(uniques: Sequence[str], given: Derived) -> tuple[
-    npt.NDArray[np.object_], Codes, Codes, Codes, Codes, npt.NDArray[np.bool_]
+def _prepare_person(uniques: Values, given: Derived) -> tuple[
+    pa.Array, Codes, Codes, Codes, Codes, npt.NDArray[np.bool_]
 ]:
-    """Per value: compact form, pinyin / look-alike / exact / part-order codes, and
+    """Per value: compact form (Arrow), pinyin / look-alike / exact / part-order codes, and
     whether it holds a rare-character placeholder."""
-    compact = [_DOTS.sub("", v) for v in uniques]
+    values = as_arrow(uniques)
+    compact = pc.replace_substring_regex(values, _DOTS_ARROW, "")
     parts_src = given.get("parts_sorted")
-    parts = _codes([".".join(sorted(p for p in _DOTS.split(v) if p)) for v in uniques]
-                   if parts_src is None else _or_else(parts_src, uniques))
+    parts = _codes([".".join(sorted(p for p in _DOTS.split(v) if p)) for v in as_list(uniques)]
+                   if parts_src is None else _or_else(parts_src, values))
     pinyin_src = given.get("pinyin")
-    pinyin = _codes([_pinyin(v) for v in compact] if pinyin_src is None else
+    pinyin = _codes([_pinyin(v) for v in compact.to_pylist()] if pinyin_src is None else
                     _or_else(pinyin_src, compact))
     folded = _codes(_fold_lookalikes(compact))
-    return (np.asarray(compact, dtype=object), pinyin, folded, _codes(compact), parts,
-            _has_placeholder(compact))
+    return compact, pinyin, folded, _codes(compact), parts, _has_placeholder(compact)
 
 
 def enterprise_name_similarity(
-    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None,
+    uniques: Values, a: Codes, b: Codes, derived: Derived | None = None,
     cache: Cache | None = None,
 ) -> npt.NDArray[np.float32]:
     """Enterprise names split into core, legal form, bracketed region and branch."""
@@ -107,45 +127,61 @@ def enterprise_name_similarity(
     return sims
 
 
-def _prepare_enterprise(uniques: Sequence[str]) -> tuple[
+def _prepare_enterprise(uniques: Values) -> tuple[
     npt.NDArray[np.object_], Codes, Codes, Codes, Codes
 ]:
-    parsed = [_split_enterprise(v) for v in uniques]
+    parsed = [_split_enterprise(v) for v in as_list(uniques)]
     cores = [p[0] for p in parsed]
     return (np.asarray(cores, dtype=object), _codes(cores), _codes([p[1] for p in parsed]),
             _codes([p[2] for p in parsed]), _codes([p[3] for p in parsed]))
 
 
 def address_similarity(
-    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None,
-    cache: Cache | None = None,
+    uniques: Values, a: Codes, b: Codes, derived: Derived | None = None,
+    cache: Cache | None = None, *, floor: float | None = None,
 ) -> npt.NDArray[np.float32]:
     """Addresses: division first, then detail. With the standardiser's ``county_code``,
     two different counties cap the similarity below the first level (``朝阳区`` of Beijing
     is not ``朝阳区`` of Changchun) and the same county with the same ``detail`` is 0.97.
     Otherwise: equal once leading province / city names are dropped (departments omit
-    them) is 0.9, else the Indel ratio of the full strings (at most 0.89)."""
+    them) is 0.9, else the Indel ratio of the full strings (at most 0.89).
+
+    The strings are scored only where the result depends on them: not for the same place,
+    nor for two counties when the caller's ``floor`` is above the 0.69 cap (they get 0.69)."""
     compact, core, lengths, county, detail = memo(
         cache, "addresses", lambda: _prepare_address(uniques, derived or {}))
-    sims = cpdist_chunked(Indel.normalized_similarity, compact, a, b)
-    np.minimum(sims, np.float32(0.89), out=sims)
-    same_core = (core[a] == core[b]) & (np.minimum(lengths[a], lengths[b]) >= 4)
-    sims[same_core] = np.maximum(sims[same_core], np.float32(0.9))
+    elsewhere = same_place = None
     if county is not None:
         known = (county[a] >= 0) & (county[b] >= 0)
         elsewhere = known & (county[a] != county[b])
-        sims[elsewhere] = np.minimum(sims[elsewhere], np.float32(0.69))
         if detail is not None:
             same_place = known & ~elsewhere & (detail[a] >= 0) & (detail[a] == detail[b])
-            sims[same_place] = 0.97
+    score = np.ones(len(a), dtype=bool)
+    if elsewhere is not None and floor is not None and floor > 0.69:
+        score &= ~elsewhere
+    if same_place is not None:
+        score &= ~same_place
+    sims = np.full(len(a), np.float32(0.69))
+    sa, sb = a[score], b[score]
+    sims[score] = np.minimum(
+        cpdist_chunked(Indel.normalized_similarity,
+                       strings_for(compact, sa, sb, cache, "address_strings"), sa, sb),
+        np.float32(0.89))
+    same_core = (core[a] == core[b]) & (np.minimum(lengths[a], lengths[b]) >= 4)
+    sims[same_core] = np.maximum(sims[same_core], np.float32(0.9))
+    if elsewhere is not None:
+        sims[elsewhere] = np.minimum(sims[elsewhere], np.float32(0.69))
+    if same_place is not None:
+        sims[same_place] = 0.97
     return sims
 
 
-def _prepare_address(uniques: Sequence[str], given: Derived) -> tuple[
-    npt.NDArray[np.object_], Codes, Codes, Codes | None, Codes | None
+def _prepare_address(uniques: Values, given: Derived) -> tuple[
+    pa.Array, Codes, Codes, Codes | None, Codes | None
 ]:
-    # compact form, lengths and core (leading divisions dropped) are computed in Arrow
-    values = _strings(uniques)
+    """Compact form (spaces dropped, Arrow), core codes (leading divisions dropped),
+    lengths, and the county / detail codes when the standardiser made them."""
+    values = as_arrow(uniques)
     spaced = pc.any(pc.match_substring(values, " ")).as_py()
     compact = pc.replace_substring(values, " ", "") if spaced else values
     del values
@@ -155,32 +191,21 @@ def _prepare_address(uniques: Sequence[str], given: Derived) -> tuple[
     lengths = np.asarray(pc.utf8_length(compact).to_numpy(zero_copy_only=False), np.int64)
     county = _nullable_codes(given.get("county_code"))
     detail = _nullable_codes(given.get("detail"))
-    # without spaces the values are their compact form: their Python strings are reused
-    strings = compact.to_pylist() if spaced else list(uniques)
-    return np.asarray(strings, dtype=object), core, lengths, county, detail
-
-
-def _strings(values: Sequence[str | None] | pa.Array) -> pa.Array:
-    """The values as an Arrow string array (as they are when they already are one)."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if isinstance(values, pa.Array):
-        return values if pa.types.is_string(values.type) else pc.cast(values, pa.string())
-    return pa.array(list(values), pa.string())
+    return compact, core, lengths, county, detail
 
 
 def _or_else(values: Sequence[str | None] | pa.Array, fallback: Sequence[str]) -> pa.Array:
     """Each value, or the fallback's where it is missing or blank."""
-    given = _strings(values)
+    given = as_arrow(values)
     usable = pc.fill_null(pc.not_equal(given, ""), False)
-    return pc.if_else(usable, given, _strings(fallback))
+    return pc.if_else(usable, given, as_arrow(fallback))
 
 
 def _nullable_codes(values: Sequence[str | None] | pa.Array | None) -> Codes | None:
     """Codes of a derived column (-1 where missing), or None when it is absent."""
     if values is None:
         return None
-    encoded = pc.dictionary_encode(_strings(values))
+    encoded = pc.dictionary_encode(as_arrow(values))
     return np.asarray(pc.fill_null(pc.cast(encoded.indices, pa.int64()), -1).to_numpy(
         zero_copy_only=False), dtype=np.int64)
 
@@ -188,24 +213,25 @@ def _nullable_codes(values: Sequence[str | None] | pa.Array | None) -> Codes | N
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _fold_lookalikes(values: list[str]) -> list[str]:
+def _fold_lookalikes(values: pa.Array) -> pa.Array:
     """Each value with look-alike characters folded; only values holding one are rebuilt
-    (an Arrow regex finds them), the rest are returned as they are."""
-    if not values:
+    in Python (an Arrow regex finds them), the rest stay as they are."""
+    if len(values) == 0:
         return values
     pattern = "[" + "".join(sorted(_LOOKALIKE)) + "]"
-    hits = pc.match_substring_regex(pa.array(values, pa.string()), pattern)
-    out = list(values)
-    for i in np.flatnonzero(np.asarray(hits.to_numpy(zero_copy_only=False), bool)).tolist():
-        out[i] = "".join(_LOOKALIKE.get(c, c) for c in out[i])
-    return out
+    hits = pc.fill_null(pc.match_substring_regex(values, pattern), False)
+    if not pc.any(hits).as_py():
+        return values
+    folded = ["".join(_LOOKALIKE.get(c, c) for c in v)
+              for v in values.filter(hits).to_pylist()]
+    return pc.replace_with_mask(values, hits, pa.array(folded, pa.string()))
 
 
 def _codes(keys: Sequence[str] | pa.Array) -> Codes:
     """Integer code per key (equal keys, equal codes), hashed in Arrow."""
     if len(keys) == 0:
         return np.zeros(0, dtype=np.int64)
-    encoded = pc.dictionary_encode(_strings(keys))
+    encoded = pc.dictionary_encode(as_arrow(keys))
     return np.asarray(encoded.indices.to_numpy(), dtype=np.int64)
 
 
@@ -221,12 +247,12 @@ def _pinyin(text: str) -> str:
     return " ".join(_char_pinyin(c) if "\u4e00" <= c <= "\u9fff" else c.lower() for c in text)
 
 
-def _has_placeholder(values: Sequence[str]) -> npt.NDArray[np.bool_]:
+def _has_placeholder(values: pa.Array) -> npt.NDArray[np.bool_]:
     """Values holding a rare-character placeholder (``?``, ``□``)."""
-    if not values:
+    if len(values) == 0:
         return np.zeros(0, dtype=bool)
     pattern = "[" + "".join(sorted(_PLACEHOLDERS)) + "]"
-    return np.asarray(pc.match_substring_regex(pa.array(values, pa.string()), pattern)
+    return np.asarray(pc.match_substring_regex(values, pattern)
                       .to_numpy(zero_copy_only=False), dtype=bool)
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import (
     DamerauLevenshtein,
@@ -30,6 +31,9 @@ STRING_SCORERS: dict[str, tuple[Any, float]] = {
 
 
 Codes = npt.NDArray[np.int64]
+#: the distinct values a method compares: a Python sequence, or an Arrow string array (the
+#: compare stage passes one, so values turn into Python strings only where a method needs)
+Values: TypeAlias = Sequence[str] | pa.Array
 _CHUNK = 1 << 16  # pairs per cpdist call: rapidfuzz's converted copies stay a few MB
 #: per-value preparations a method may keep between calls on the same values (the compare
 #: stage passes one dict per comparison, so slabs of pairs reuse them)
@@ -48,12 +52,54 @@ def memo(cache: Cache | None, key: str, make: Callable[[], T]) -> T:
 Derived = Mapping[str, Sequence[str | None] | pa.Array]
 
 
+def as_arrow(values: Sequence[str | None] | pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The values as an Arrow string array (as they are when they already are one)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values if pa.types.is_string(values.type) else pc.cast(values, pa.string())
+    return pa.array(list(values), pa.string())
+
+
+def as_list(values: Values) -> list[str]:
+    """The values as a Python list of strings."""
+    return values.to_pylist() if isinstance(values, pa.Array) else list(values)
+
+
+def as_objects(values: Values, a: Codes, b: Codes) -> npt.NDArray[np.object_]:
+    """An object array of the values indexed like ``values``, where only those some pair
+    (a[i], b[i]) uses are Python strings (None elsewhere): rapidfuzz needs Python
+    strings, and building one per unused value costs time and memory."""
+    if not isinstance(values, pa.Array):
+        return np.asarray(values, dtype=object)
+    out = np.full(len(values), None, dtype=object)
+    used = np.zeros(len(values), dtype=bool)
+    used[a] = True
+    used[b] = True
+    if used.all():
+        out[:] = values.to_pylist()
+    else:
+        kept = np.flatnonzero(used)
+        out[kept] = values.take(pa.array(kept)).to_pylist()
+    return out
+
+
+def strings_for(
+    values: Values, a: Codes, b: Codes, cache: Cache | None, key: str
+) -> npt.NDArray[np.object_]:
+    """Python strings for scoring pairs (a[i], b[i]) of ``values``: with a cache, every
+    value once (later calls reuse them); without one, only the values these pairs use."""
+    if cache is not None:
+        return memo(cache, key, lambda: np.asarray(as_list(values), dtype=object))
+    return as_objects(values, a, b)
+
+
 def string_similarity(
-    method: str, uniques: Sequence[str], a: Codes, b: Codes, cache: Cache | None = None
+    method: str, uniques: Values, a: Codes, b: Codes, cache: Cache | None = None
 ) -> npt.NDArray[np.float32]:
     """rapidfuzz ``process.cpdist`` over the aligned pairs, scaled to 0..1."""
     scorer, scale = STRING_SCORERS[method]
-    values = memo(cache, "values", lambda: np.asarray(uniques, dtype=object))
+    values = memo(cache, "values", lambda: np.asarray(as_list(uniques), dtype=object))
     out = cpdist_chunked(scorer, values, a, b)
     return out * np.float32(scale) if scale != 1.0 else out
 
@@ -76,12 +122,12 @@ def cpdist_chunked(
 
 
 def numeric_similarity(
-    uniques: Sequence[str], a: Codes, b: Codes, derived: Derived | None = None,
+    uniques: Values, a: Codes, b: Codes, derived: Derived | None = None,
     cache: Cache | None = None,
 ) -> npt.NDArray[np.float32]:
     """1 - relative difference of two numbers (capital, amounts); NaN (not comparable) when
     either is not a number."""
-    numbers = memo(cache, "numbers", lambda: _to_float(uniques))
+    numbers = memo(cache, "numbers", lambda: _to_float(as_list(uniques)))
     x = numbers[a]
     y = numbers[b]
     scale = np.maximum(np.abs(x), np.abs(y))
