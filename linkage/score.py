@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 _EPS = 1e-9
 _FORMAT = "linkage.fellegi_sunter/1"
+#: pairs per slab of predict and of the pattern count (keeps temporaries cache-sized)
+_SLAB = 1 << 16
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,7 +146,7 @@ class FellegiSunter:
         size = min(n, self.config.u_sample_records)
         if size < n:
             rng = np.random.default_rng(self.seed)
-            records = records.take(pa.array(np.sort(rng.choice(n, size, replace=False))))
+            records = _take_sorted(records, np.sort(rng.choice(n, size, replace=False)))
         pairs = random_pairs(records, self.config.u_sample_pairs, seed=self.seed,
                              link_only=self.config.link_only)
         vectors = compare(records, pairs, self.comparisons)
@@ -162,44 +164,61 @@ class FellegiSunter:
         """ScoredPairs: id_l, id_r, match_weight, match_probability, bf_<name> per
         comparison (unless ``contributions=False``, which saves one float column per
         comparison on large runs; ``explain`` recomputes them for any pair), plus
-        ``must_link`` / ``cannot_link`` when compare produced rules."""
+        ``must_link`` / ``cannot_link`` when compare produced rules.
+
+        Pairs are scored in slabs, so the per-comparison temporaries (weights, tf
+        adjustments) stay slab-sized; only the output columns are run-sized."""
         self._require_fitted()
         self._check_vectors(vectors)
+        n = vectors.num_rows
+        inputs = []
+        for comp in self.comparisons:
+            gamma = _column_numpy(vectors, f"gamma_{comp.name}")
+            tf_col = f"tf_{comp.name}"
+            tf = _column_numpy(vectors, tf_col) \
+                if comp.term_frequency and tf_col in vectors.column_names else None
+            inputs.append((comp, self.level_weights(comp.name), gamma, tf))
+        total = np.empty(n, dtype=np.float64)
+        probability = np.empty(n, dtype=np.float64)
+        bfs = {f"bf_{comp.name}": np.empty(n, dtype=np.float64)
+               for comp in self.comparisons} if contributions else {}
         prior_w = self.prior_weight
-        total = np.full(vectors.num_rows, prior_w, dtype=np.float64)
+        for lo in range(0, n, _SLAB):
+            hi = min(lo + _SLAB, n)
+            acc = np.full(hi - lo, prior_w, dtype=np.float64)
+            for comp, weights, gamma, tf in inputs:
+                g = gamma[lo:hi]
+                bf = weights[g.astype(np.intp) + 1]
+                if tf is not None:
+                    tf_slab = np.nan_to_num(tf[lo:hi], nan=1.0).astype(np.float64)
+                    bf = bf + self._tf_adjustment(comp, g, tf_slab)
+                if contributions:
+                    bfs[f"bf_{comp.name}"][lo:hi] = bf
+                acc += bf
+            total[lo:hi] = acc
+            probability[lo:hi] = _probability(acc)
         columns: dict[str, Any] = {
             "id_l": vectors.column("id_l"),
             "id_r": vectors.column("id_r"),
+            "match_weight": total,
+            "match_probability": probability,
         }
-        bfs: dict[str, npt.NDArray[np.float64]] = {}
-        for comp in self.comparisons:
-            gamma = vectors.column(f"gamma_{comp.name}").to_numpy()
-            bf = self.level_weights(comp.name)[gamma.astype(np.intp) + 1]
-            tf_col = f"tf_{comp.name}"
-            if comp.term_frequency and tf_col in vectors.column_names:
-                tf = np.nan_to_num(vectors.column(tf_col).to_numpy(zero_copy_only=False),
-                                   nan=1.0).astype(np.float64)
-                bf = bf + self._tf_adjustment(comp, gamma, tf)
-            if contributions:
-                bfs[f"bf_{comp.name}"] = bf
-            total += bf
-        columns["match_weight"] = total
-        columns["match_probability"] = _probability(total)
         columns.update(bfs)
         for kind in ("ml", "cl"):
             flags = [c for c in vectors.column_names if c.startswith(f"{kind}_")]
             if flags:
-                acc = np.zeros(vectors.num_rows, dtype=bool)
+                acc_flags = np.zeros(n, dtype=bool)
                 for c in flags:
-                    acc |= np.asarray(
+                    acc_flags |= np.asarray(
                         pc.fill_null(vectors.column(c), False).to_numpy(zero_copy_only=False),
                         dtype=bool,
                     )
-                columns["must_link" if kind == "ml" else "cannot_link"] = acc
+                columns["must_link" if kind == "ml" else "cannot_link"] = acc_flags
         return pa.table(columns)
 
     def _tf_adjustment(
-        self, comp: Comparison, gamma: npt.NDArray[np.int64], tf: npt.NDArray[np.float64]
+        self, comp: Comparison, gamma: npt.NDArray[np.integer[Any]],
+        tf: npt.NDArray[np.float64]
     ) -> npt.NDArray[np.float64]:
         """log2(u_exact / tf) on the exact level, a weighted share of it on fuzzy levels."""
         u_top = self.u_[comp.name][comp.top_level]
@@ -376,28 +395,62 @@ def random_pairs(
 def _pattern_counts(
     vectors: pa.Table, comparisons: Sequence[Comparison]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """Distinct gamma patterns (n_patterns x n_comparisons, -1 for null) and their counts."""
+    """Distinct gamma patterns (n_patterns x n_comparisons, -1 for null) and their counts.
+
+    Each pair's pattern is one mixed-radix code; codes are built and counted in slabs (a
+    run-sized code array only exists when the pattern space is too large to count by
+    bincount)."""
     n = vectors.num_rows
-    code = np.zeros(n, dtype=np.int64)
-    bases = []
-    for comp in comparisons:
-        base = comp.n_levels + 1
-        gamma = vectors.column(f"gamma_{comp.name}").to_numpy().astype(np.int64)
-        code = code * base + np.clip(gamma + 1, 0, base - 1)
-        bases.append(base)
+    gammas = [_column_numpy(vectors, f"gamma_{comp.name}") for comp in comparisons]
+    bases = [comp.n_levels + 1 for comp in comparisons]
     size = int(np.prod(bases)) if bases else 1
-    if size <= 1 << 22:
-        counts_all = np.bincount(code, minlength=size)
+    by_bincount = size <= 1 << 22
+    counts_all = np.zeros(size if by_bincount else 0, dtype=np.int64)
+    codes = np.empty(0 if by_bincount else n, dtype=np.int64)
+    for lo in range(0, n, _SLAB):
+        hi = min(lo + _SLAB, n)
+        code = np.zeros(hi - lo, dtype=np.int64)
+        for gamma, base in zip(gammas, bases, strict=True):
+            code *= base
+            code += np.clip(gamma[lo:hi].astype(np.int64) + 1, 0, base - 1)
+        if by_bincount:
+            counts_all += np.bincount(code, minlength=size)
+        else:
+            codes[lo:hi] = code
+    if by_bincount:
         distinct = np.flatnonzero(counts_all)
         counts = counts_all[distinct]
     else:
-        distinct, counts = np.unique(code, return_counts=True)
+        distinct, counts = np.unique(codes, return_counts=True)
     patterns = np.zeros((len(distinct), len(comparisons)), dtype=np.int64)
     rest = distinct.copy()
     for k in range(len(comparisons) - 1, -1, -1):
         patterns[:, k] = rest % bases[k] - 1
         rest //= bases[k]
     return patterns, counts.astype(np.float64)
+
+
+def _take_sorted(table: pa.Table, rows: npt.NDArray[np.int64]) -> pa.Table:
+    """``table.take(rows)`` for ascending ``rows``, batch by batch: Table.take concatenates
+    each multi-chunk column first, a transient copy of the whole table (65 MB for 1M
+    memory-mapped records) to keep a few thousand rows."""
+    batches = []
+    at = 0
+    for batch in table.to_batches():
+        first, last = np.searchsorted(rows, [at, at + batch.num_rows])
+        if last > first:
+            batches.append(batch.take(pa.array(rows[first:last] - at)))
+        at += batch.num_rows
+    return pa.Table.from_batches(batches, schema=table.schema)
+
+
+def _column_numpy(table: pa.Table, name: str) -> npt.NDArray[Any]:
+    """A column as NumPy, without a copy when it is one null-free chunk (as compare makes
+    it)."""
+    column = table.column(name)
+    if column.num_chunks == 1:
+        return np.asarray(column.chunk(0).to_numpy(zero_copy_only=False))
+    return np.asarray(column.to_numpy())
 
 
 def _em(

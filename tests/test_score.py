@@ -190,3 +190,41 @@ def test_predict_without_contributions_has_the_same_weights() -> None:
     lean = model.predict(vectors, contributions=False)
     assert not [c for c in lean.column_names if c.startswith("bf_")]
     assert lean.column("match_weight").equals(full.column("match_weight"))
+
+
+def test_slabs_do_not_change_scores_or_pattern_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    import linkage.score as score
+
+    records = _people()
+    vectors = _pairs_for(records)
+    model = FellegiSunter(COMPS, seed=7).fit(records, vectors)
+    whole = model.predict(vectors)
+    patterns, counts = _pattern_counts(vectors, COMPS)
+    monkeypatch.setattr(score, "_SLAB", 7)  # many slabs and a ragged last one
+    assert model.predict(vectors).equals(whole)
+    small_patterns, small_counts = _pattern_counts(vectors, COMPS)
+    assert np.array_equal(small_patterns, patterns) and np.array_equal(small_counts, counts)
+    assert counts.sum() == vectors.num_rows
+
+
+def test_pattern_counts_of_a_huge_pattern_space() -> None:
+    # 8 comparisons of 9 levels: 10**8 possible patterns, counted by np.unique, not bincount
+    comps = tuple(Comparison(name=f"x{i}", field="a", method="jaro_winkler",
+                             thresholds=(0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)) for i in range(8))
+    gammas = {f"gamma_x{i}": pa.array([8, 8, -1, 8], pa.int8()) for i in range(8)}
+    gammas["gamma_x0"] = pa.array([8, 8, -1, 0], pa.int8())
+    patterns, counts = _pattern_counts(pa.table({"id_l": [0, 1, 2, 3], "id_r": [4, 5, 6, 7],
+                                                 **gammas}), comps)
+    assert comps[0].n_levels == 9
+    assert patterns.tolist() == [[-1] * 8, [0] + [8] * 7, [8] * 8]
+    assert counts.tolist() == [1.0, 1.0, 2.0]
+
+
+def test_u_sample_is_the_same_rows_from_a_chunked_table() -> None:
+    from linkage.score import _take_sorted
+
+    table = pa.Table.from_batches([pa.record_batch({"a": [f"v{i}" for i in range(k, k + 5)]})
+                                   for k in range(0, 20, 5)])
+    rows = np.array([0, 3, 4, 5, 12, 19])
+    assert _take_sorted(table, rows).equals(table.take(pa.array(rows)))
+    assert _take_sorted(table, rows[:0]).num_rows == 0
