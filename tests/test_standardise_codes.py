@@ -197,6 +197,14 @@ def test_amount_wan() -> None:
     assert out.status.to_pylist() == ["ok"] * 7 + ["foreign_currency", "ok", "invalid", "missing"]
 
 
+def test_amount_wan_trillions_and_implausible_amounts() -> None:
+    # 万亿 is a unit; a negative capital or one above ten trillion yuan is a typo
+    out = standardise_amount_wan(pa.array(["1.55万亿元", "15500亿", "-100万元", "10万亿",
+                                           "10.01万亿", "0"]))
+    assert out.value.to_pylist() == ["155000000", "155000000", None, "1000000000", None, "0"]
+    assert out.status.to_pylist() == ["ok", "ok", "implausible", "ok", "implausible", "ok"]
+
+
 @pytest.mark.parametrize("name", ["credit_code", "phone", "sex", "amount_wan"])
 def test_registered(name: str) -> None:
     out = get_standardiser(name)(pa.array(["x", None]))

@@ -12,7 +12,9 @@ orders (``02/03/1985``). Excel serials are taken only from 10000 (1927-05-18) to
 so a stray small number is never read as a date in 1900.
 
 Standardiser ``"date"``: value = ISO string; statuses ``ok``, ``bad_date`` (present but
-unparseable or impossible, e.g. 1985-02-30), ``missing`` (null or blank). No derived
+unparseable or impossible, e.g. 1985-02-30), ``implausible`` (a real date, but before 1900
+or from 2100 on: no birth, registration or judgement in a department's file is, so it is
+a typo; the value is dropped), ``missing`` (null or blank). No derived
 columns. :func:`parse_dates` is the same parser returning ``date32`` (null when
 unparseable), used by the source reader for update-time columns.
 """
@@ -29,10 +31,14 @@ import pyarrow.compute as pc
 from linkage.standardise.base import MISSING, OK, Standardised, as_string_array, map_distinct
 
 BAD_DATE = "bad_date"
+IMPLAUSIBLE = "implausible"
 
 #: Years outside this range are treated as typos, not dates.
 MIN_YEAR = 1800
 MAX_YEAR = 2200
+#: Dates the ``"date"`` standardiser accepts as values: [PLAUSIBLE_FROM, PLAUSIBLE_UNTIL).
+PLAUSIBLE_FROM = dt.date(1900, 1, 1)
+PLAUSIBLE_UNTIL = dt.date(2100, 1, 1)
 
 #: Excel's 1900 date system counts days from 1899-12-30 (it wrongly has 1900-02-29, so
 #: serials from 61 on are offset from 1899-12-30; we only accept serials >= 10000).
@@ -109,13 +115,18 @@ def parse_dates(values: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 def standardise_date(values: pa.Array) -> Standardised:
-    """Standardiser ``"date"``: ISO string value, status ``ok`` / ``bad_date`` / ``missing``."""
+    """Standardiser ``"date"``: ISO string value, status ``ok`` / ``bad_date`` /
+    ``implausible`` / ``missing``."""
 
     def one(text: str) -> tuple[str | None, str]:
         if not text.strip():
             return None, MISSING
         parsed = parse_date_text(text)
-        return (parsed.isoformat(), OK) if parsed is not None else (None, BAD_DATE)
+        if parsed is None:
+            return None, BAD_DATE
+        if not PLAUSIBLE_FROM <= parsed < PLAUSIBLE_UNTIL:
+            return None, IMPLAUSIBLE
+        return parsed.isoformat(), OK
 
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
