@@ -124,7 +124,10 @@ def block(
     if len(names) > MAX_PASSES:
         raise SchemaError(f"at most {MAX_PASSES} blocking passes, got {len(names)}")
     ids = _int64(records.column("record_id"))
-    sources = _source_codes(records) if "source" in records.column_names else None
+    # sources only matter to link_only passes (and their report), so a dedupe run never
+    # reads (or, memory-mapped, pages in) the source column
+    linking = any(bp.link_only for bp in passes)
+    sources = _source_codes(records) if linking and "source" in records.column_names else None
     id_width = int(ids.max()) + 1 if len(ids) else 1
     if len(ids) and int(ids.min()) < 0:
         raise SchemaError("block(records): record_id must be >= 0")
@@ -187,8 +190,7 @@ def _clean_key(records: pa.Table, bp: BlockingPass, i: int) -> pa.ChunkedArray:
         col = pc.cast(col, pa.string())
     standardised = f"{bp.keys[i].split('__', 1)[0]}__status" in records.column_names
     if not standardised:  # standardised values are already trimmed, blanks already null
-        col = pc.utf8_trim_whitespace(col)
-        col = pc.if_else(pc.equal(col, ""), pa.scalar(None, col.type), col)
+        col = pa.chunked_array([_trimmed(chunk) for chunk in col.chunks], col.type)
     length = bp.prefix[i] if bp.prefix else 0
     if length:
         short = pc.less(pc.utf8_length(col), length)
@@ -200,6 +202,20 @@ def _clean_key(records: pa.Table, bp: BlockingPass, i: int) -> pa.ChunkedArray:
         tail = pc.utf8_slice_codeunits(col, -tail_len, 2**31 - 1)
         col = pc.if_else(short, pa.scalar(None, col.type), tail)
     return col
+
+
+def _trimmed(chunk: pa.Array) -> pa.Array:
+    """Values without surrounding whitespace, blanks as null. A chunk that is already
+    clean (the usual case) is returned as it is, not copied: on memory-mapped records a
+    copy would be the pass's largest allocation."""
+    trimmed = pc.utf8_trim_whitespace(chunk)
+    if pc.sum(pc.binary_length(trimmed)) != pc.sum(pc.binary_length(chunk)):
+        chunk = trimmed  # trimming only removes bytes: equal totals mean nothing changed
+    del trimmed
+    blank = pc.equal(chunk, "")
+    if pc.any(blank).as_py():
+        chunk = pc.if_else(blank, pa.scalar(None, chunk.type), chunk)
+    return chunk
 
 
 def _joined_key(records: pa.Table, bp: BlockingPass) -> pa.Array:

@@ -217,3 +217,19 @@ def test_more_passes_than_pass_indices_is_a_schema_error() -> None:
     passes = [BlockingPass(name=f"p{i}", keys=("name",)) for i in range(128)]
     with pytest.raises(SchemaError, match="at most 127"):
         block(_records(["x", "x"]), passes)
+
+
+def test_keys_are_trimmed_and_clean_chunks_are_not_copied() -> None:
+    from linkage.block import _trimmed
+
+    recs = _records([" x", "x\u3000", "y", "", "y"])
+    assert _pairs(block(recs, [BlockingPass(name="n", keys=("name",))])) == \
+        [(0, 1, "n"), (2, 4, "n")]
+    clean = pa.array(["a", "b", None])
+    assert _trimmed(clean) is clean
+    assert _trimmed(pa.array([" a", "", None])).to_pylist() == ["a", None, None]
+
+
+def test_dedupe_does_not_read_the_source_column() -> None:
+    recs = _records(["x", "x"]).set_column(1, "source", pa.array([None, None], pa.null()))
+    assert _pairs(block(recs, [BlockingPass(name="n", keys=("name",))])) == [(0, 1, "n")]
