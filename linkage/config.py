@@ -115,6 +115,10 @@ class EntityConfig:
     #: Fields (or derived columns) whose two different valid values can never belong to
     #: one entity (``id_number`` for persons, ``credit_code__org_code`` for enterprises).
     identity_fields: tuple[str, ...] = ()
+    #: A scoring model an earlier run wrote (its ``model_<type>.json``): its fitted m, u and
+    #: prior score this run's pairs instead of a new fit, so a production build scores
+    #: with the parameters it was validated with. Its comparisons must be this section's.
+    model: Path | None = None
 
     def __post_init__(self) -> None:
         missing_identity = [f for f in self.identity_fields

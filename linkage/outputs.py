@@ -1,4 +1,5 @@
-"""Write a run's outputs: Parquet tables and ``run.json``, each file atomically.
+"""Write a run's outputs: Parquet tables, the fitted scoring models (``model_<type>.json``,
+reusable through a pipeline section's ``model``) and ``run.json``, each file atomically.
 
 Every file is written to a temporary name in the same directory and renamed into place,
 so a crash never leaves a half-written file under a final name. ``run.json`` is written
@@ -13,6 +14,7 @@ import os
 import platform
 import tempfile
 from collections.abc import Callable, Mapping
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +28,7 @@ from linkage.config import to_dict
 
 if TYPE_CHECKING:
     from linkage.pipeline import PipelineResult
+    from linkage.score import FellegiSunter
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,9 @@ def write_outputs(result: PipelineResult, out_dir: str | Path) -> dict[str, Path
         written["legal_reps"] = write_parquet(result.legal_reps, out / "legal_reps.parquet")
     written["entity_changes"] = write_parquet(result.entity_changes,
                                               out / "entity_changes.parquet")
+    for etype, entity in result.entities.items():
+        written[f"model_{etype}"] = _atomic(out / f"model_{etype}.json",
+                                            partial(_save_model, entity.model))
     written["report"] = _write_report(result, out)
     written["run"] = write_json(run_summary(result), out / "run.json")
     log.info("wrote %d files to %s", len(written), out)
@@ -131,6 +137,10 @@ def _threshold(result: PipelineResult, etype: str) -> float:
     section = result.config.entity(etype)
     assert section is not None
     return section.scoring.link_threshold
+
+
+def _save_model(model: FellegiSunter, tmp: str) -> None:
+    model.save(Path(tmp))
 
 
 def _write_report(result: PipelineResult, out: Path) -> Path:

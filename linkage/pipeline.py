@@ -27,7 +27,7 @@ from linkage.compare import compare
 from linkage.config import EntityConfig, PipelineConfig, load_pipeline
 from linkage.conflicts import find_conflicts
 from linkage.entity_ids import ENTITY_CHANGES, assign_entity_ids
-from linkage.errors import LinkageError
+from linkage.errors import ConfigError, LinkageError
 from linkage.flags import collect_flags, concat_flags
 from linkage.golden import build_golden
 from linkage.legal_rep import prefer_person_names, resolve_legal_reps
@@ -195,10 +195,12 @@ class Pipeline:
         truth = _truth_pairs(self.config.truth, records)
         blocking = step("block", lambda: block(records, section.blocking, truth_pairs=truth))
         vectors = step("compare", lambda: compare(records, blocking.pairs, section.comparisons))
-        model = FellegiSunter(section.comparisons, section.scoring, seed=self.config.seed)
+        model = (_saved_model(etype, section) if section.model is not None else
+                 FellegiSunter(section.comparisons, section.scoring, seed=self.config.seed))
 
         def fit_predict() -> pa.Table:
-            model.fit(records, vectors)
+            if section.model is None:
+                model.fit(records, vectors)
             return model.predict(vectors)
 
         scored = step("score", fit_predict)
@@ -284,6 +286,22 @@ def _resolve_legal_reps(entities: dict[str, EntityResult]) -> pa.Table | None:
     enterprise.golden = prefer_person_names(enterprise.golden, edges, person.golden,
                                             enterprise.records, enterprise.clusters)
     return edges
+
+
+def _saved_model(etype: str, section: EntityConfig) -> FellegiSunter:
+    """The model file the section names, checked against the section's comparisons: a
+    model fitted for other levels or fields would score this run's vectors wrongly."""
+    assert section.model is not None
+    model = FellegiSunter.load(section.model)
+    if tuple(model.comparisons) != tuple(section.comparisons):
+        saved = {c.name: c for c in model.comparisons}
+        differing = [c.name for c in section.comparisons if saved.get(c.name) != c]
+        differing += [n for n in saved if n not in {c.name for c in section.comparisons}]
+        raise ConfigError([f"{etype}.model: the comparisons of {section.model} differ from "
+                           f"this section's ({', '.join(differing) or 'their order'}); fit a "
+                           "new model (remove 'model') or restore the comparisons"])
+    log.info("%s: scoring with the saved model %s (no fit)", etype, section.model.name)
+    return model
 
 
 def _truth_pairs(truth_dir: Path | None, records: pa.Table) -> pa.Table | None:

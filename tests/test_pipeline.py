@@ -82,3 +82,36 @@ def test_records_of_an_unresolved_entity_type_are_kept_and_flagged(tiny_dir: Pat
     row = result.records.filter(pa.compute.equal(result.records["source"], "market")).to_pylist()
     assert row[0]["flags"] == ["entity_type:not_resolved"]
     assert row[0]["entity_id"] is None
+
+
+def test_a_saved_model_scores_a_later_run_without_refitting(tiny_dir: Path,
+                                                           tmp_path: Path) -> None:
+    import pytest
+
+    from linkage.errors import ConfigError
+
+    first = Pipeline.from_toml(tiny_dir / "pipeline.toml").run()
+    write_outputs(first, tmp_path / "first")
+    saved = tmp_path / "first" / "model_person.json"
+    assert saved.is_file()
+    # the pipeline file names the model (relative to the file), as a production build would
+    (tiny_dir / "model.json").write_bytes(saved.read_bytes())
+    text = (tiny_dir / "pipeline.toml").read_text(encoding="utf-8")
+    reused_toml = tiny_dir / "reused.toml"
+    reused_toml.write_text(text.replace('[person]\n', '[person]\nmodel = "model.json"\n', 1),
+                           encoding="utf-8")
+    again = Pipeline.from_toml(reused_toml).run()
+    fitted, loaded = first.entities["person"], again.entities["person"]
+    assert loaded.model.m_.keys() == fitted.model.m_.keys()
+    for name, m in fitted.model.m_.items():
+        assert loaded.model.m_[name].tolist() == m.tolist()
+    assert loaded.scored.column("match_probability").equals(
+        fitted.scored.column("match_probability"))
+    assert _entities(again.records.to_pylist()) == _entities(first.records.to_pylist())
+    # a model fitted for other comparisons is refused, naming the comparison
+    changed = text.replace('[person]\n', '[person]\nmodel = "model.json"\n', 1).replace(
+        "thresholds = [0.8]", "thresholds = [0.7]", 1)
+    reused_toml.write_text(changed, encoding="utf-8")
+    refused = r"person.model: the comparisons of .*model.json differ .*\(name\)"
+    with pytest.raises(ConfigError, match=refused):
+        Pipeline.from_toml(reused_toml).run()
