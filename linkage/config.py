@@ -51,7 +51,9 @@ from linkage.score import ScoringConfig
 from linkage.standardise import STANDARDISERS
 
 EntityType = Literal["person", "enterprise"]
-SourceFormat = Literal["csv", "parquet", "xlsx", "arrow"]
+SourceFormat = Literal["csv", "parquet", "xlsx", "arrow", "sqlite", "duckdb"]
+#: formats read through an SQL query rather than as a file of rows
+DATABASE_FORMATS = ("sqlite", "duckdb")
 Encoding = Literal["utf-8", "utf-8-sig", "gb18030", "gbk"]
 
 T = TypeVar("T")
@@ -59,7 +61,10 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, kw_only=True)
 class SourceConfig:
-    """One departmental file and how its columns map to canonical fields."""
+    """One departmental file and how its columns map to canonical fields.
+
+    A database (an SQLite or DuckDB file, opened read-only) is read through ``query``, an
+    SQL statement whose result columns are mapped like a file's."""
 
     department: str
     entity_type: EntityType
@@ -74,10 +79,18 @@ class SourceConfig:
     snapshot_date: str | None = None
     trust: Mapping[str, float] = field(default_factory=dict)
     default_trust: float = 0.5
+    query: str | None = None
 
     def __post_init__(self) -> None:
         if not self.department.strip():
             raise ValueError("department must not be blank")
+        database = self.resolved_format in DATABASE_FORMATS
+        if database and not (self.query or "").strip():
+            raise ValueError(f"a {self.resolved_format} source needs a query "
+                             f"(e.g. query = \"SELECT * FROM persons\")")
+        if self.query is not None and not database:
+            raise ValueError(f"query is for database sources (format sqlite or duckdb), this "
+                             f"one is {self.resolved_format}")
         if len(self.delimiter) != 1:
             raise ValueError(f"delimiter must be one character, got {self.delimiter!r}")
         for name, value in {**self.trust, "default_trust": self.default_trust}.items():
@@ -93,6 +106,7 @@ class SourceConfig:
         guesses: dict[str, SourceFormat] = {
             "csv": "csv", "txt": "csv", "tsv": "csv", "parquet": "parquet", "pq": "parquet",
             "xlsx": "xlsx", "arrow": "arrow", "feather": "arrow", "ipc": "arrow",
+            "sqlite": "sqlite", "sqlite3": "sqlite", "db": "sqlite", "duckdb": "duckdb",
         }
         return guesses.get(suffix, "csv")
 

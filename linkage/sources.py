@@ -16,6 +16,7 @@ import datetime as dt
 import io
 import logging
 from collections.abc import Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,10 @@ def read_source(source: SourceConfig, *, first_record_id: int = 0) -> pa.Table:
         raw = _read_xlsx(source)
     elif fmt == "parquet":
         raw = _from_table(_guard(source, lambda: pq.read_table(source.path)))
+    elif fmt == "sqlite":
+        raw = _from_table(_guard(source, lambda: _query_sqlite(source)))
+    elif fmt == "duckdb":
+        raw = _from_table(_guard(source, lambda: _query_duckdb(source)))
     else:
         raw = _from_table(_guard(source, lambda: _read_ipc(source.path)))
     return map_columns(
@@ -333,6 +338,55 @@ def _cell_text(value: Any) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)
+
+
+def _query_sqlite(source: SourceConfig) -> pa.Table:
+    """The query's result from an SQLite file opened read-only, every value as text (an
+    SQLite column may hold numbers and text side by side)."""
+    import sqlite3
+
+    uri = f"{source.path.resolve().as_uri()}?mode=ro"
+    with closing(sqlite3.connect(uri, uri=True)) as con:
+        cursor = con.execute(str(source.query))
+        names = [d[0] for d in cursor.description or ()]
+        rows = cursor.fetchall()
+    _check_result_names(names, source)
+    columns = {}
+    for j, name in enumerate(names):
+        values = [row[j] for row in rows]
+        if not all(v is None or isinstance(v, str) for v in values):
+            values = [None if v is None else _db_text(v) for v in values]
+        columns[name] = pa.array(values, pa.string())
+    return pa.table(columns) if columns else pa.table({})
+
+
+def _query_duckdb(source: SourceConfig) -> pa.Table:
+    """The query's result from a DuckDB file opened read-only, as Arrow."""
+    import duckdb
+
+    with closing(duckdb.connect(str(source.path), read_only=True)) as con:
+        relation = con.sql(str(source.query))
+        if relation is None:
+            raise SourceError("the query returns no rows (a statement, not a SELECT?)",
+                              source=source.label)
+        _check_result_names(list(relation.columns), source)
+        return relation.to_arrow_table()
+
+
+def _check_result_names(names: list[str], source: SourceConfig) -> None:
+    if not names:
+        raise SourceError("the query returns no columns", source=source.label)
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise SourceError(f"the query returns duplicate column name(s) {dupes}",
+                          source=source.label)
+
+
+def _db_text(value: Any) -> str:
+    """A database value as text: bytes decoded as UTF-8, otherwise as an Excel cell."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return _cell_text(value)
 
 
 def _read_ipc(path: Path) -> pa.Table:

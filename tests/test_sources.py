@@ -167,3 +167,52 @@ def test_read_records_from_memory() -> None:
     assert table.column("source").to_pylist() == ["courts", "courts"]
     assert table.column("name").to_pylist() == ["张伟", "李娜"]
 
+
+
+def test_sqlite_query_is_read_as_text_without_touching_the_database(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "dept.sqlite"
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE people (编号 INTEGER, 姓名 TEXT, 身份证号, 在册 INTEGER)")
+        # SQLite lets one column hold numbers and text; a whole float keeps no ".0"
+        con.executemany("INSERT INTO people VALUES (?, ?, ?, ?)", [
+            (1, "张伟", "11010519491231002X", 1), (2, "李娜", 110105.0, 1),
+            (3, None, None, 0), (2, "王芳", "x", 1)])
+    before = path.read_bytes()
+    table = read_source(_source(
+        path, query="SELECT 编号, 姓名, 身份证号 FROM people WHERE 在册 = 1 ORDER BY 编号"))
+    assert table.column("source_key").to_pylist() == ["1", "2", "2"]
+    assert table.column("name").to_pylist() == ["张伟", "李娜", "王芳"]
+    assert table.column("id_number").to_pylist() == ["11010519491231002X", "110105", "x"]
+    assert table.column("source_row").to_pylist() == [1, 2, 3]
+    assert table.column("flags").to_pylist() == [
+        [], ["source_key:duplicate"], ["source_key:duplicate"]]
+    assert path.read_bytes() == before  # opened read-only
+    with pytest.raises(SourceError, match=r"tax/person.*no such table"):
+        read_source(_source(path, query="SELECT * FROM nobody"))
+    with pytest.raises(SourceError, match=r"mapped column\(s\) not in the file.*姓名"):
+        read_source(_source(path, query="SELECT 编号, 身份证号 FROM people"))
+
+
+def test_duckdb_query_is_read_as_text(tmp_path: Path) -> None:
+    import duckdb
+
+    path = tmp_path / "dept.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE people (编号 INTEGER, 姓名 VARCHAR, 身份证号 VARCHAR, "
+                    "更新 DATE)")
+        con.execute("INSERT INTO people VALUES (1, '张伟', '0011', DATE '2024-05-01'), "
+                    "(2, NULL, NULL, NULL)")
+    table = read_source(_source(path, query="SELECT * FROM people ORDER BY 编号",
+                                updated_at="更新"))
+    assert table.column("source_key").to_pylist() == ["1", "2"]
+    assert table.column("id_number").to_pylist() == ["0011", None]
+    assert table.column("updated_at").to_pylist() == [dt.date(2024, 5, 1), None]
+
+
+def test_database_sources_need_a_query_and_files_refuse_one(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="needs a query"):
+        _source(tmp_path / "d.sqlite")
+    with pytest.raises(ValueError, match="query is for database sources"):
+        _source(tmp_path / "d.csv", query="SELECT 1")
