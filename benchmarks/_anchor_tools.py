@@ -54,6 +54,8 @@ def run_linkage(data: Dataset, threshold: float, seed: int) -> Outcome:
     t_block = time.perf_counter()
     vectors = compare(records, blocked.pairs, comparisons)
     t_compare = time.perf_counter()
+    n_pairs = blocked.pairs.num_rows
+    del blocked  # scoring needs only the vectors: free the candidate pairs before it
     model = FellegiSunter(comparisons,
                           ScoringConfig(link_only=data.link_only, link_threshold=threshold),
                           seed=seed).fit(records, vectors)
@@ -67,10 +69,10 @@ def run_linkage(data: Dataset, threshold: float, seed: int) -> Outcome:
         keep = pc.or_(keep, scored.column("must_link"))
     links = scored.filter(keep)
     end = time.perf_counter()
-    n_fields = blocked.pairs.num_rows * len(comparisons)
+    n_fields = n_pairs * len(comparisons)
     return links.column("id_l").to_numpy(), links.column("id_r").to_numpy(), {
         "wall_s": end - start,
-        "candidate_pairs": blocked.pairs.num_rows,
+        "candidate_pairs": n_pairs,
         "block_s": t_block - start,
         "compare_s": t_compare - t_block,
         "score_s": end - t_compare,
