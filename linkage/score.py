@@ -62,7 +62,9 @@ class ScoringConfig:
     u weighs as ``u_prior_pairs`` pseudo-pairs in that re-estimate, which keeps tiny runs
     sensible and is negligible on large ones. ``tf_min``:
     floor for a term frequency. ``tf_fuzzy_weight``: share of the exact level's tf
-    adjustment applied to fuzzy levels.
+    adjustment applied to fuzzy levels. ``contributions``: whether ``predict`` keeps each
+    comparison's weight as a ``bf_<name>`` column by default (a float64 column per
+    comparison; False keeps large runs lean, and ``explain`` recomputes any pair's).
     """
 
     link_threshold: float = 0.9
@@ -79,6 +81,7 @@ class ScoringConfig:
     tf_min: float = 1e-6
     tf_fuzzy_weight: float = 0.5
     max_weight: float = 30.0
+    contributions: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 < self.link_threshold < 1.0:
@@ -160,16 +163,19 @@ class FellegiSunter:
 
     # --- prediction ------------------------------------------------------------------------
 
-    def predict(self, vectors: pa.Table, *, contributions: bool = True) -> pa.Table:
+    def predict(self, vectors: pa.Table, *, contributions: bool | None = None) -> pa.Table:
         """ScoredPairs: id_l, id_r, match_weight, match_probability, bf_<name> per
         comparison (unless ``contributions=False``, which saves one float column per
-        comparison on large runs; ``explain`` recomputes them for any pair), plus
-        ``must_link`` / ``cannot_link`` when compare produced rules.
+        comparison on large runs; ``explain`` recomputes them for any pair; None follows
+        ``ScoringConfig.contributions``), plus ``must_link`` / ``cannot_link`` when
+        compare produced rules.
 
         Pairs are scored in slabs, so the per-comparison temporaries (weights, tf
         adjustments) stay slab-sized; only the output columns are run-sized."""
         self._require_fitted()
         self._check_vectors(vectors)
+        if contributions is None:
+            contributions = self.config.contributions
         n = vectors.num_rows
         inputs = []
         for comp in self.comparisons:

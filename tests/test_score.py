@@ -228,3 +228,16 @@ def test_u_sample_is_the_same_rows_from_a_chunked_table() -> None:
     rows = np.array([0, 3, 4, 5, 12, 19])
     assert _take_sorted(table, rows).equals(table.take(pa.array(rows)))
     assert _take_sorted(table, rows[:0]).num_rows == 0
+
+
+def test_config_chooses_whether_predict_keeps_contributions(tmp_path: Path) -> None:
+    records = _people()
+    vectors = _pairs_for(records)
+    lean = FellegiSunter(COMPS, ScoringConfig(contributions=False), seed=7).fit(records, vectors)
+    assert not [c for c in lean.predict(vectors).column_names if c.startswith("bf_")]
+    assert "bf_a" in lean.predict(vectors, contributions=True).column_names
+    lean.save(tmp_path / "model.json")
+    loaded = FellegiSunter.load(tmp_path / "model.json")
+    assert loaded.config.contributions is False
+    default = FellegiSunter(COMPS, seed=7).fit(records, vectors)
+    assert "bf_a" in default.predict(vectors).column_names
