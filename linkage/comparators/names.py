@@ -55,6 +55,7 @@ _LOOKALIKE_GROUPS = (
     "泊柏", "徽微", "晴睛", "即既", "贷货", "壁璧", "栗粟", "茶荼", "汩汨", "毫豪",
 )
 _LOOKALIKE = {c: g[0] for g in _LOOKALIKE_GROUPS for c in g}
+_LOOKALIKE_TABLE = str.maketrans(_LOOKALIKE)
 
 _LEGAL_FORMS = (
     ("股份有限公司", "joint_stock"), ("股份公司", "joint_stock"),
@@ -146,29 +147,42 @@ def address_similarity(
     Otherwise: equal once leading province / city names are dropped (departments omit
     them) is 0.9, else the Indel ratio of the full strings (at most 0.89).
 
-    The strings are scored only where the result depends on them: not for the same place,
-    nor for two counties when the caller's ``floor`` is above the 0.69 cap (they get 0.69)."""
-    compact, core, lengths, county, detail = memo(
-        cache, "addresses", lambda: _prepare_address(uniques, derived or {}))
+    The text is prepared and scored only where the result depends on it: not for the
+    same place, nor for two counties when the caller's ``floor`` is above the 0.69 cap
+    (those get 0.69)."""
+    given = derived or {}
+    county, detail = memo(cache, "address_divisions", lambda: (
+        _nullable_codes(given.get("county_code")), _nullable_codes(given.get("detail"))))
+    score = np.ones(len(a), dtype=bool)
     elsewhere = same_place = None
     if county is not None:
         known = (county[a] >= 0) & (county[b] >= 0)
         elsewhere = known & (county[a] != county[b])
+        if floor is not None and floor > 0.69:
+            score &= ~elsewhere
         if detail is not None:
             same_place = known & ~elsewhere & (detail[a] >= 0) & (detail[a] == detail[b])
-    score = np.ones(len(a), dtype=bool)
-    if elsewhere is not None and floor is not None and floor > 0.69:
-        score &= ~elsewhere
-    if same_place is not None:
-        score &= ~same_place
+            score &= ~same_place
     sims = np.full(len(a), np.float32(0.69))
     sa, sb = a[score], b[score]
-    sims[score] = np.minimum(
-        cpdist_chunked(Indel.normalized_similarity,
-                       strings_for(compact, sa, sb, cache, "address_strings"), sa, sb),
-        np.float32(0.89))
-    same_core = (core[a] == core[b]) & (np.minimum(lengths[a], lengths[b]) >= 4)
-    sims[same_core] = np.maximum(sims[same_core], np.float32(0.9))
+    if cache is not None:
+        compact, core, lengths = memo(cache, "addresses",
+                                      lambda: _prepare_address(as_arrow(uniques)))
+    else:  # only the values the scored pairs use
+        used = np.zeros(len(uniques), dtype=bool)
+        used[sa] = True
+        used[sb] = True
+        remap = np.cumsum(used, dtype=np.int64) - 1
+        sa, sb = remap[sa], remap[sb]
+        values = as_arrow(uniques)
+        compact, core, lengths = _prepare_address(
+            values if used.all() else values.take(pa.array(np.flatnonzero(used))))
+    text = np.minimum(cpdist_chunked(Indel.normalized_similarity,
+                                     strings_for(compact, sa, sb, cache, "address_strings"),
+                                     sa, sb), np.float32(0.89))
+    same_core = (core[sa] == core[sb]) & (np.minimum(lengths[sa], lengths[sb]) >= 4)
+    text[same_core] = np.maximum(text[same_core], np.float32(0.9))
+    sims[score] = text
     if elsewhere is not None:
         sims[elsewhere] = np.minimum(sims[elsewhere], np.float32(0.69))
     if same_place is not None:
@@ -176,22 +190,16 @@ def address_similarity(
     return sims
 
 
-def _prepare_address(uniques: Values, given: Derived) -> tuple[
-    pa.Array, Codes, Codes, Codes | None, Codes | None
-]:
-    """Compact form (spaces dropped, Arrow), core codes (leading divisions dropped),
-    lengths, and the county / detail codes when the standardiser made them."""
-    values = as_arrow(uniques)
+def _prepare_address(values: pa.Array) -> tuple[pa.Array, Codes, Codes]:
+    """Compact form (spaces dropped, Arrow), core codes (leading divisions dropped) and
+    lengths in characters."""
     spaced = pc.any(pc.match_substring(values, " ")).as_py()
     compact = pc.replace_substring(values, " ", "") if spaced else values
-    del values
     cores = pc.replace_substring_regex(compact, _LEADING_DIVISIONS.pattern, "")
-    core = np.asarray(pc.dictionary_encode(cores).indices.to_numpy(), dtype=np.int64)
+    core = _codes(cores)
     del cores
     lengths = np.asarray(pc.utf8_length(compact).to_numpy(zero_copy_only=False), np.int64)
-    county = _nullable_codes(given.get("county_code"))
-    detail = _nullable_codes(given.get("detail"))
-    return compact, core, lengths, county, detail
+    return compact, core, lengths
 
 
 def _or_else(values: Sequence[str | None] | pa.Array, fallback: Sequence[str]) -> pa.Array:
@@ -222,8 +230,7 @@ def _fold_lookalikes(values: pa.Array) -> pa.Array:
     hits = pc.fill_null(pc.match_substring_regex(values, pattern), False)
     if not pc.any(hits).as_py():
         return values
-    folded = ["".join(_LOOKALIKE.get(c, c) for c in v)
-              for v in values.filter(hits).to_pylist()]
+    folded = [v.translate(_LOOKALIKE_TABLE) for v in values.filter(hits).to_pylist()]
     return pc.replace_with_mask(values, hits, pa.array(folded, pa.string()))
 
 
@@ -259,13 +266,21 @@ def _has_placeholder(values: pa.Array) -> npt.NDArray[np.bool_]:
 def _placeholder_equal(
     values: npt.NDArray[np.object_], has: npt.NDArray[np.bool_], a: Codes, b: Codes
 ) -> npt.NDArray[np.bool_]:
-    """Same length and equal except where one side holds a rare-character placeholder."""
+    """Same length and equal except where one side holds a rare-character placeholder
+    (position by position, on fixed-width NumPy strings of the pairs that hold one)."""
     out = np.zeros(len(a), dtype=bool)
-    for i in np.flatnonzero(has[a] | has[b]).tolist():
-        x, y = values[int(a[i])], values[int(b[i])]
-        out[i] = len(x) == len(y) and all(
-            p == q or p in _PLACEHOLDERS or q in _PLACEHOLDERS for p, q in zip(x, y, strict=True)
-        )
+    marked = np.flatnonzero(has[a] | has[b])
+    if len(marked) == 0:
+        return out
+    left, right = values[a[marked]], values[b[marked]]
+    lengths_l = np.fromiter(map(len, left), np.int64, len(left))
+    lengths_r = np.fromiter(map(len, right), np.int64, len(right))
+    width = max(int(lengths_l.max()), int(lengths_r.max()), 1)
+    x = np.asarray(left.tolist(), dtype=f"<U{width}").view(np.uint32).reshape(-1, width)
+    y = np.asarray(right.tolist(), dtype=f"<U{width}").view(np.uint32).reshape(-1, width)
+    placeholders = np.array([ord(c) for c in sorted(_PLACEHOLDERS)], dtype=np.uint32)
+    fits = (x == y) | np.isin(x, placeholders) | np.isin(y, placeholders)
+    out[marked] = (lengths_l == lengths_r) & fits.all(axis=1)
     return out
 
 
