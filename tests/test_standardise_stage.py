@@ -153,3 +153,29 @@ def test_input_array_kinds_give_the_same_answer() -> None:
         for kind in kinds[:3]:
             assert fn(kind).value.to_pylist() == expected.value.to_pylist(), name
         assert fn(kinds[3]).status.to_pylist() == expected.status.to_pylist()[1:], name
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.sampled_from(
+    ["无", " 不详 ", "n/a", "Ｎ／Ａ", "ｎｕｌｌ", "——", "0", "", "张三", "无锡", "NAN", "na",
+     "\u3000空\u3000", "(空)", "（空）", "--x", "11010519491231002X"]), st.text(max_size=6)),
+    max_size=30), st.integers(0, 5))
+def test_null_words_match_a_plain_python_reference(values: list[str | None], cut: int) -> None:
+    import unicodedata
+
+    from linkage.standardise.base import NULL_WORDS, null_words_to_null
+
+    def reference(v: str | None) -> str | None:
+        if v is None:
+            return None
+        folded = " ".join(unicodedata.normalize("NFKC", v).split()).upper()
+        # the fast path knows half- and full-width forms, not every NFKC variant
+        return None if folded in NULL_WORDS and len(v.strip().encode()) <= 12 + 8 else v
+
+    arr = pa.array(["pad"] * cut + values, pa.string())[cut:]  # a slice: offsets not at 0
+    got = null_words_to_null(arr).to_pylist()
+    expected = [reference(v) for v in values]
+    # only inputs the two disagree on by construction (exotic NFKC variants) may differ
+    for g, e, v in zip(got, expected, values, strict=True):
+        if g != e:
+            assert v is not None and unicodedata.normalize("NFKC", v).strip() != v.strip()

@@ -92,15 +92,46 @@ def map_distinct(
 
 
 def null_words_to_null(values: pa.Array) -> pa.Array:
-    """``values`` with every null word (:data:`NULL_WORDS`) replaced by null: once per
-    distinct value, so a column of millions costs a dictionary encode."""
+    """``values`` with every null word (:data:`NULL_WORDS`, also in full-width forms,
+    any case, with a few surrounding spaces) replaced by null. Whole-column passes, and
+    only over the values short enough to be one (addresses and IDs cost a length pass)."""
     values = as_string_array(values)
-    encoded = pc.dictionary_encode(values)
-    words = [nfkc_clean(u).upper() in NULL_WORDS for u in encoded.dictionary.to_pylist()]
-    if not any(words):
+    rows = _null_word_candidates(values)
+    if len(rows) == 0:
         return values
-    hit = pc.fill_null(pa.array(words, pa.bool_()).take(encoded.indices), False)
-    return pc.if_else(hit, pa.scalar(None, pa.string()), values)
+    candidates = values if len(rows) == len(values) else values.take(pa.array(rows))
+    folded = pc.utf8_upper(pc.utf8_trim_whitespace(candidates))
+    found = np.asarray(pc.fill_null(pc.is_in(folded, value_set=_NULL_WORD_FORMS), False)
+                       .to_numpy(zero_copy_only=False), dtype=bool)
+    if not found.any():
+        return values
+    hit = np.zeros(len(values), dtype=bool)
+    hit[rows[found]] = True
+    return pc.if_else(pa.array(hit), pa.scalar(None, pa.string()), values)
+
+
+def _null_word_candidates(values: pa.Array) -> npt.NDArray[np.int64]:
+    """Rows that may hold a null word: short, and starting with a byte some null word
+    (or a space) starts with; read off Arrow's buffers, so ID, phone and date columns
+    (digits first) cost one NumPy pass."""
+    n = len(values)
+    if n == 0 or values.null_count == n:
+        return np.zeros(0, dtype=np.int64)
+    buffers = values.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int32)[values.offset : values.offset + n + 1]
+    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else None
+    if data is None or len(data) == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    first = data[np.minimum(starts, len(data) - 1)]
+    keep = (lengths > 0) & (lengths <= _NULL_WORD_MAX_BYTES) & _NULL_WORD_FIRST_BYTES[first]
+    if values.null_count:
+        keep &= np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    return np.flatnonzero(keep)
+
+
+def _full_width(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
 
 
 def nfkc_clean(text: str) -> str:
@@ -184,3 +215,14 @@ def ascii_matrix(values: pa.Array, width: int) -> npt.NDArray[np.uint8]:
     start = int(offsets[0])
     data = np.frombuffer(values.buffers()[2], dtype=np.uint8)
     return data[start : start + n * width].reshape(n, width)
+
+
+#: every null word as written half- or full-width (after trimming and upper-casing)
+_NULL_WORD_FORMS = pa.array(sorted(NULL_WORDS | {_full_width(w) for w in NULL_WORDS}))
+#: longest raw text (UTF-8 bytes) looked at: the longest form plus a few spaces
+_NULL_WORD_MAX_BYTES = max(len(w.encode()) for w in _NULL_WORD_FORMS.to_pylist()) + 8
+#: first UTF-8 bytes a null word can start with (either case, or after white space)
+_NULL_WORD_FIRST_BYTES = np.zeros(256, dtype=bool)
+for _form in [*_NULL_WORD_FORMS.to_pylist(), " ", "\t", "\u3000", "n", "ｎ"]:
+    _NULL_WORD_FIRST_BYTES[_form.lower().encode()[0]] = True
+    _NULL_WORD_FIRST_BYTES[_form.encode()[0]] = True
