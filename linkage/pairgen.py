@@ -111,11 +111,17 @@ class PairSink:
         """Add a pass's pairs (duplicates within the pass are removed at union)."""
         self._counts[index] = self._counts.get(index, 0) + len(lo)
         if self._con is None and self._in_memory + len(lo) <= self.max_in_memory:
-            keys = _sorted_unique(lo * self._width + hi)
+            keys = np.multiply(lo, self._width)
+            keys += hi  # one pair-sized array, not two
+            keys = _sorted_unique(keys)
             for seen, _ in self._parts:  # drop pairs an earlier pass produced
                 if len(keys) and len(seen):
-                    pos = np.clip(np.searchsorted(seen, keys), 0, len(seen) - 1)
-                    keys = keys[seen[pos] != keys]
+                    pos = np.searchsorted(seen, keys)
+                    np.minimum(pos, len(seen) - 1, out=pos)
+                    found = seen[pos]
+                    del pos
+                    keys = keys[found != keys]
+                    del found
             self._parts.append((keys, index))
             self._in_memory += len(keys)
             return
