@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.comparators import DERIVED_INPUTS, METHODS, default_thresholds, similarity
+from linkage.comparators.strings import scoring_workers
 from linkage.errors import SchemaError
 from linkage.schemas import require_fields
 
@@ -163,8 +164,8 @@ def compare(
         # the costliest comparisons start first, so no long one is left running alone
         order = sorted(range(len(comparisons)), key=lambda i: -_COST[comparisons[i].method])
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
-            futures = {i: pool.submit(_compare_one, records, pos_l, pos_r, comparisons[i],
-                                      similarities)
+            futures = {i: pool.submit(_compare_on_thread, records, pos_l, pos_r,
+                                      comparisons[i], similarities)
                        for i in order}
             results = [futures[i].result() for i in range(len(comparisons))]
     else:
@@ -174,6 +175,19 @@ def compare(
         columns.update(result)
     log.info("compare: %d pairs x %d comparisons", len(id_l), len(comparisons))
     return pa.table(columns)
+
+
+def _compare_on_thread(
+    records: pa.Table,
+    pos_l: Positions,
+    pos_r: Positions,
+    comp: Comparison,
+    similarities: bool,
+) -> dict[str, npt.NDArray[np.generic]]:
+    """:func:`_compare_one` beside other comparisons: its string scoring takes one core
+    (the threads already keep the cores busy; rapidfuzz threads on top only contend)."""
+    with scoring_workers(1):
+        return _compare_one(records, pos_l, pos_r, comp, similarities)
 
 
 def _compare_one(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeAlias, TypeVar
 
 import numpy as np
@@ -104,11 +106,28 @@ def string_similarity(
     return out * np.float32(scale) if scale != 1.0 else out
 
 
+_THREAD = threading.local()
+
+
+@contextmanager
+def scoring_workers(workers: int) -> Iterator[None]:
+    """Threads rapidfuzz may use for the scoring calls made in this thread (default: all
+    cores). The compare stage runs several comparisons on threads at once and gives
+    each one worker: more would only contend for the same cores."""
+    before = getattr(_THREAD, "workers", -1)
+    _THREAD.workers = workers
+    try:
+        yield
+    finally:
+        _THREAD.workers = before
+
+
 def cpdist_chunked(
     scorer: Any, values: Sequence[str] | npt.NDArray[np.object_], a: Codes, b: Codes
 ) -> npt.NDArray[np.float32]:
-    """``process.cpdist(values[a], values[b])`` on all cores, in chunks so the per-pair
-    string lists rapidfuzz converts stay small whatever the number of pairs."""
+    """``process.cpdist(values[a], values[b])`` on all cores (see :func:`scoring_workers`),
+    in chunks so the per-pair string lists rapidfuzz converts stay small whatever the
+    number of pairs."""
     out = np.empty(len(a), dtype=np.float32)
     if len(a) == 0:
         return out
@@ -116,7 +135,8 @@ def cpdist_chunked(
     for start in range(0, len(a), _CHUNK):
         stop = start + _CHUNK
         sims = process.cpdist(arr[a[start:stop]].tolist(), arr[b[start:stop]].tolist(),
-                              scorer=scorer, dtype=np.float32, workers=-1)
+                              scorer=scorer, dtype=np.float32,
+                              workers=getattr(_THREAD, "workers", -1))
         out[start:stop] = np.asarray(sims, dtype=np.float32).reshape(-1)
     return out
 
