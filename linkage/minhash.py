@@ -10,7 +10,7 @@ ordinary block id per record, handled like an exact pass.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -49,11 +49,13 @@ def _splitmix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
 
 def band_block_ids(
     sig: npt.NDArray[np.uint64], codes: npt.NDArray[np.int64], *, bands: int, rows: int
-) -> list[npt.NDArray[np.int64]]:
-    """Per band, a dense block id per record (-1 where the record has no value)."""
-    out: list[npt.NDArray[np.int64]] = []
+) -> Iterator[npt.NDArray[np.int64]]:
+    """Per band, a dense block id per record (-1 where the record has no value), one band
+    at a time (a record-sized array each, so they are not all held at once)."""
     if len(sig) == 0:
-        return [np.full(len(codes), -1, dtype=np.int64) for _ in range(bands)]
+        for _ in range(bands):
+            yield np.full(len(codes), -1, dtype=np.int64)
+        return
     for band in range(bands):
         part = sig[:, band * rows:(band + 1) * rows]
         combined = np.zeros(len(sig), dtype=np.uint64)
@@ -61,5 +63,4 @@ def band_block_ids(
             combined = _splitmix(combined ^ part[:, col])
         dense = np.asarray(pc.dictionary_encode(pa.array(combined)).indices.to_numpy(),
                            dtype=np.int64)
-        out.append(np.where(codes >= 0, dense[np.clip(codes, 0, None)], -1))
-    return out
+        yield np.where(codes >= 0, dense[np.clip(codes, 0, None)], -1)

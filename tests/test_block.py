@@ -233,3 +233,18 @@ def test_keys_are_trimmed_and_clean_chunks_are_not_copied() -> None:
 def test_dedupe_does_not_read_the_source_column() -> None:
     recs = _records(["x", "x"]).set_column(1, "source", pa.array([None, None], pa.null()))
     assert _pairs(block(recs, [BlockingPass(name="n", keys=("name",))])) == [(0, 1, "n")]
+
+
+def test_minhash_bands_come_one_at_a_time_and_group_equal_values() -> None:
+    import numpy as np
+
+    from linkage.minhash import band_block_ids, signatures
+
+    sig = signatures(["华为技术", "腾讯"], q=2, n_hashes=6, seed=1)
+    bands = band_block_ids(sig, np.array([0, 1, 0, -1]), bands=3, rows=2)
+    assert not isinstance(bands, list)
+    got = [blk.tolist() for blk in bands]
+    assert len(got) == 3
+    assert all(b[0] == b[2] and b[0] != b[1] and b[3] == -1 for b in got)
+    assert [b.tolist() for b in band_block_ids(sig[:0], np.array([-1]), bands=2, rows=2)] == \
+        [[-1], [-1]]
