@@ -149,7 +149,8 @@ class FellegiSunter:
         size = min(n, self.config.u_sample_records)
         if size < n:
             rng = np.random.default_rng(self.seed)
-            records = _take_sorted(records, np.sort(rng.choice(n, size, replace=False)))
+            records = _take_sorted(records.select(_compared_columns(records, self.comparisons)),
+                                   np.sort(rng.choice(n, size, replace=False)))
         pairs = random_pairs(records, self.config.u_sample_pairs, seed=self.seed,
                              link_only=self.config.link_only)
         vectors = compare(records, pairs, self.comparisons)
@@ -434,6 +435,16 @@ def _pattern_counts(
         patterns[:, k] = rest % bases[k] - 1
         rest //= bases[k]
     return patterns, counts.astype(np.float64)
+
+
+def _compared_columns(records: pa.Table, comparisons: Sequence[Comparison]) -> list[str]:
+    """The columns compare reads: record_id, source, each comparison's field and that
+    field's derived columns (``<field>__status``, ``__masked``, ``__pinyin``...). The u
+    sample keeps only these, so it neither copies nor pages in the other columns."""
+    fields = {comp.field for comp in comparisons}
+    return [c for c in records.column_names
+            if c in ("record_id", "source") or c in fields
+            or any(c.startswith(f"{f}__") for f in fields)]
 
 
 def _take_sorted(table: pa.Table, rows: npt.NDArray[np.int64]) -> pa.Table:

@@ -241,3 +241,25 @@ def test_config_chooses_whether_predict_keeps_contributions(tmp_path: Path) -> N
     assert loaded.config.contributions is False
     default = FellegiSunter(COMPS, seed=7).fit(records, vectors)
     assert "bf_a" in default.predict(vectors).column_names
+
+
+def test_u_sample_reads_only_compared_columns_and_gives_the_same_u() -> None:
+    from linkage.compare import compare
+    from linkage.score import _compared_columns
+
+    records = _people()
+    n = records.num_rows
+    status = ["ok" if i % 5 else "invalid" for i in range(n)]
+    records = records.append_column("a__status", pa.array(status)) \
+        .append_column("unrelated", pa.array([str(i) for i in range(n)]))
+    assert _compared_columns(records, COMPS) == ["record_id", "a", "b", "c", "a__status"]
+    config = ScoringConfig(u_sample_records=150, u_sample_pairs=3000)
+    u = FellegiSunter(COMPS, config, seed=4)._estimate_u(records)
+    # the reference: the same sampled rows with every column
+    rows = np.sort(np.random.default_rng(4).choice(n, 150, replace=False))
+    sample = records.take(pa.array(rows))
+    vectors = compare(sample, random_pairs(sample, 3000, seed=4), COMPS)
+    for comp in COMPS:
+        gamma = vectors.column(f"gamma_{comp.name}").to_numpy()
+        counts = np.bincount(gamma[gamma >= 0], minlength=comp.n_levels) + 0.5
+        assert u[comp.name] == pytest.approx(counts / counts.sum())
