@@ -239,16 +239,26 @@ def _sorted_unique(keys: Ids) -> Ids:
 
 
 def pair_completeness(pairs: pa.Table, truth_lo: Ids, truth_hi: Ids) -> tuple[int, int]:
-    """(true pairs found among ``pairs``, distinct true pairs)."""
+    """(true pairs found among ``pairs``, distinct true pairs). Candidate pairs come
+    sorted by (id_l, id_r), so their keys are sorted and a binary search finds each true
+    pair (no set operation over every candidate)."""
     lo = np.asarray(pairs.column("id_l").to_numpy(), dtype=np.int64)
     hi = np.asarray(pairs.column("id_r").to_numpy(), dtype=np.int64)
     keep = truth_lo < truth_hi
-    truth = np.unique(np.stack([truth_lo[keep], truth_hi[keep]], axis=1), axis=0)
-    if len(truth) == 0:
+    if not keep.any():
         return 0, 0
-    width = np.int64(max(int(hi.max()) if len(hi) else 0, int(truth[:, 1].max())) + 1)
-    found = np.isin(truth[:, 0] * width + truth[:, 1], lo * width + hi)
-    return int(found.sum()), len(truth)
+    width = np.int64(max(int(hi.max()) if len(hi) else 0, int(truth_hi[keep].max())) + 1)
+    truth = _sorted_unique(truth_lo[keep] * width + truth_hi[keep])
+    if len(lo) == 0:
+        return 0, len(truth)
+    keys = np.multiply(lo, width)
+    keys += hi
+    del lo, hi
+    if len(keys) > 1 and not bool((keys[1:] >= keys[:-1]).all()):
+        keys.sort()  # not as block returns them: sort a copy first
+    pos = np.searchsorted(keys, truth)
+    np.minimum(pos, len(keys) - 1, out=pos)
+    return int((keys[pos] == truth).sum()), len(truth)
 
 
 def run(con: duckdb.DuckDBPyConnection, sql: str) -> None:

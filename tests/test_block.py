@@ -248,3 +248,25 @@ def test_minhash_bands_come_one_at_a_time_and_group_equal_values() -> None:
     assert all(b[0] == b[2] and b[0] != b[1] and b[3] == -1 for b in got)
     assert [b.tolist() for b in band_block_ids(sig[:0], np.array([-1]), bands=2, rows=2)] == \
         [[-1], [-1]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 12), st.integers(0, 12)), max_size=40),
+       st.lists(st.tuples(st.integers(0, 15), st.integers(0, 15)), max_size=20),
+       st.booleans())
+def test_pair_completeness_matches_a_set_reference(
+    candidates: list[tuple[int, int]], truth: list[tuple[int, int]], shuffled: bool
+) -> None:
+    import numpy as np
+
+    from linkage.pairgen import pair_completeness
+
+    distinct = sorted({(min(a, b), max(a, b)) for a, b in candidates if a != b})
+    if shuffled:
+        distinct = distinct[::-1]
+    pairs = pa.table({"id_l": pa.array([a for a, _ in distinct], pa.int64()),
+                      "id_r": pa.array([b for _, b in distinct], pa.int64())})
+    lo = np.array([min(a, b) for a, b in truth], dtype=np.int64)
+    hi = np.array([max(a, b) for a, b in truth], dtype=np.int64)
+    true_set = {(int(a), int(b)) for a, b in zip(lo, hi, strict=True) if a < b}
+    assert pair_completeness(pairs, lo, hi) == (len(true_set & set(distinct)), len(true_set))
