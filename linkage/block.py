@@ -355,20 +355,22 @@ def _sorted_pass(
     sub = pa.table({"k": key.filter(pa.array(valid)), "rid": ids[valid]})
     order = pc.sort_indices(sub, sort_keys=[("k", "ascending"), ("rid", "ascending")])
     sorted_pos = positions[order.to_numpy()]
-    lefts: list[npt.NDArray[np.int64]] = []
-    rights: list[npt.NDArray[np.int64]] = []
-    for d in range(1, min(bp.window, len(sorted_pos))):  # window - 1 vectorised shifts
+    del sub, order, positions
+    shifts = range(1, min(bp.window, len(sorted_pos)))  # window - 1 vectorised shifts
+    total = sum(len(sorted_pos) - d for d in shifts)
+    lo, hi = np.empty(total, np.int64), np.empty(total, np.int64)  # filled in place
+    at = 0
+    for d in shifts:
         a, b = sorted_pos[:-d], sorted_pos[d:]
         if bp.link_only and sources is not None:
             cross = sources[a] != sources[b]
             a, b = a[cross], b[cross]
-        lefts.append(ids[a])
-        rights.append(ids[b])
-    left = np.concatenate(lefts) if lefts else np.zeros(0, np.int64)
-    right = np.concatenate(rights) if rights else np.zeros(0, np.int64)
-    lo, hi = np.minimum(left, right), np.maximum(left, right)
-    different = lo < hi
-    sink.add(lo[different], hi[different], index)
+        left, right = ids[a], ids[b]
+        np.minimum(left, right, out=lo[at:at + len(a)])
+        np.maximum(left, right, out=hi[at:at + len(a)])
+        at += len(a)
+    different = lo[:at] < hi[:at]
+    sink.add(lo[:at][different], hi[:at][different], index)
     report = _pass_report(bp, sink, index, keyed=int(valid.sum()))
     return {**report, "window": bp.window}
 
