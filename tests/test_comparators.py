@@ -1,0 +1,208 @@
+"""Comparators' fast paths against their plain references: Arrow input against Python
+lists, buffer-read byte matrices against NumPy's fixed-width strings, Arrow regexes against
+Python's, vectorised checks against per-pair loops, and the compare stage's levels-only
+mode against its full output."""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rapidfuzz import process
+
+from linkage.comparators import METHODS, similarity
+from linkage.comparators.dates import _parse, _prepare
+from linkage.comparators.identifiers import _char_matrix
+from linkage.comparators.names import (
+    _DOTS,
+    _DOTS_ARROW,
+    _PLACEHOLDERS,
+    _placeholder_equal,
+    address_similarity,
+)
+from linkage.comparators.strings import scoring_workers
+from linkage.compare import Comparison, compare
+
+_ALPHABET = ("0123456789Xx*-/ 张章伟玮王已己·.．()（）有限公司分公司省市区县路号?？□abc"
+             "\u3000\xa0\t")
+_TEXT = st.text(alphabet=_ALPHABET, max_size=20)
+
+
+def _all_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    a = np.array([i for i in range(n) for j in range(n) if i != j], dtype=np.int64)
+    b = np.array([j for i in range(n) for j in range(n) if i != j], dtype=np.int64)
+    return a, b
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from(sorted(METHODS)), st.lists(_TEXT, min_size=2, max_size=10))
+def test_arrow_values_score_like_python_lists(method: str, values: list[str]) -> None:
+    """The compare stage hands comparators an Arrow array; every method must score it
+    exactly as it scores the same values given as a list."""
+    a, b = _all_pairs(len(values))
+    from_list = similarity(method, values, a, b)
+    from_arrow = similarity(method, pa.array(values, pa.string()), a, b)
+    np.testing.assert_array_equal(from_list, from_arrow)
+
+
+_ID_LIKE = st.text(alphabet="0123456789Xx*- 张", max_size=22)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_ID_LIKE, min_size=1, max_size=12), st.sampled_from([9, 10, 18]),
+       st.integers(0, 3))
+def test_buffer_matrix_matches_numpy_strings(values: list[str], width: int, skip: int) -> None:
+    """Byte matrices read from Arrow buffers (fixed width or not, sliced or not) equal the
+    NumPy fixed-width-string path, full lengths included."""
+    arrow = pa.array(["pad"] * skip + values, pa.string()).slice(skip)
+    fast_matrix, fast_lengths = _char_matrix(arrow, width)
+    slow_matrix, slow_lengths = _char_matrix(values, width)
+    np.testing.assert_array_equal(fast_matrix, slow_matrix)
+    np.testing.assert_array_equal(fast_lengths, slow_lengths)
+
+
+def test_buffer_matrix_of_fixed_width_ids() -> None:
+    ids = pa.array(["11010519491231002X", "110***19491231002X", "440524188001010014"])
+    matrix, lengths = _char_matrix(ids, 18)
+    assert lengths.tolist() == [18, 18, 18]
+    assert bytes(matrix[1]).decode() == "110***19491231002X"
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(
+    st.dates().map(lambda d: d.isoformat()),
+    st.dates().map(lambda d: d.strftime("%Y%m%d")),
+    st.text(alphabet="0123456789-/ ", max_size=12),
+    st.text(alphabet="0123456789-", min_size=10, max_size=10),
+), min_size=1, max_size=12))
+def test_dates_read_off_the_matrix_like_the_parser(values: list[str]) -> None:
+    year, month, month_day, swapped, _ = _prepare(pa.array(values, pa.string()))
+    expected = np.asarray([_parse(v) for v in values], dtype=np.int64).reshape(-1, 3)
+    assert year.tolist() == expected[:, 0].tolist()
+    assert month.tolist() == expected[:, 1].tolist()
+    assert month_day.tolist() == (expected[:, 1] * 100 + expected[:, 2]).tolist()
+    assert swapped.tolist() == (expected[:, 2] * 100 + expected[:, 1]).tolist()
+
+
+def test_arrow_dots_class_is_pythons() -> None:
+    """RE2's ``\\s`` is ASCII only: the spelled-out class must drop exactly what Python's
+    Unicode ``\\s`` drops (every str.isspace() character), plus the dots."""
+    spaces = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+    samples = [f"张{c}伟" for c in [*spaces, "·", "•", "・", ".", "．", "x", "\u200b", "_"]]
+    arrow = pc.replace_substring_regex(pa.array(samples), _DOTS_ARROW, "").to_pylist()
+    assert arrow == [_DOTS.sub("", v) for v in samples]
+
+
+def _placeholder_reference(x: str, y: str) -> bool:
+    return len(x) == len(y) and all(
+        p == q or p in _PLACEHOLDERS or q in _PLACEHOLDERS for p, q in zip(x, y, strict=True))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.text(alphabet="张伟李明?？□a\x00", max_size=5), min_size=2, max_size=8))
+def test_placeholder_equality_matches_the_per_pair_rule(values: list[str]) -> None:
+    a, b = _all_pairs(len(values))
+    objects = np.asarray(values, dtype=object)
+    has = np.asarray([any(c in _PLACEHOLDERS for c in v) for v in values], dtype=bool)
+    got = _placeholder_equal(objects, has, a, b)
+    expected = [bool(has[i] or has[j]) and _placeholder_reference(values[i], values[j])
+                for i, j in zip(a.tolist(), b.tolist(), strict=True)]
+    assert got.tolist() == expected
+
+
+def test_address_floor_skips_scoring_without_changing_levels() -> None:
+    values = ["北京市朝阳区建国路88号", "长春市朝阳区建国路88号", "朝阳区建国路88号",
+              "北京市朝阳区建国路88号1单元", "吉林省长春市朝阳区人民大街1号"]
+    derived = {"county_code": pa.array(["110105", "220104", "110105", "110105", "220104"]),
+               "detail": pa.array(["建国路88号", "建国路88号", "建国路88号", "建国路88号1单元",
+                                   "人民大街1号"])}
+    a, b = _all_pairs(len(values))
+    full = address_similarity(pa.array(values), a, b, derived)
+    floored = address_similarity(pa.array(values), a, b, derived, floor=0.7)
+    thresholds = np.asarray([0.7, 0.85, 0.95], dtype=np.float32)
+    np.testing.assert_array_equal(np.searchsorted(thresholds, full, side="right"),
+                                  np.searchsorted(thresholds, floored, side="right"))
+    county = np.asarray([1, 2, 1, 1, 2])
+    elsewhere = county[a] != county[b]
+    assert (floored[elsewhere] == np.float32(0.69)).all()  # not scored: the cap
+    np.testing.assert_array_equal(full[~elsewhere], floored[~elsewhere])
+    # a floor at or below the cap must not skip anything
+    np.testing.assert_array_equal(full, address_similarity(pa.array(values), a, b, derived,
+                                                           floor=0.5))
+
+
+def test_levels_only_is_the_default_and_matches_the_full_output() -> None:
+    rng = np.random.default_rng(5)
+    n = 80
+    addresses = ["北京市朝阳区建国路88号", "长春市朝阳区建国路88号", "朝阳区建国路88号",
+                 "北京市朝阳区建国路88号1单元", None, ""]
+    counties = ["110105", "220104", "110105", "110105", None, None]
+    ids = ["11010519491231002X", "110105491231002", "110***19491231002X", None, "",
+           "440524188001010014", "11010519491231003x", "1101051949123100"]
+    pick_a = rng.integers(0, len(addresses), n)
+    recs = pa.table({
+        "record_id": pa.array(range(n), pa.int64()),
+        "address": pa.array([addresses[i] for i in pick_a], pa.string()),
+        "address__county_code": pa.array([counties[i] for i in pick_a], pa.string()),
+        "id": pa.array([ids[i] for i in rng.integers(0, len(ids), n)], pa.string()),
+    })
+    pairs = pa.table({"id_l": rng.integers(0, n, 400), "id_r": rng.integers(0, n, 400)})
+    comps = [Comparison(name="a", field="address", method="address"),
+             Comparison(name="i", field="id", method="id_number", cannot_link=True)]
+    levels_only = compare(recs, pairs, comps)
+    full = compare(recs, pairs, comps, similarities=True)
+    assert not [c for c in levels_only.column_names if c.startswith("sim_")]
+    assert {"sim_a", "sim_i"} <= set(full.column_names)
+    for name in levels_only.column_names:
+        np.testing.assert_array_equal(levels_only.column(name).to_numpy(),
+                                      full.column(name).to_numpy(), err_msg=name)
+
+
+def test_non_ascii_id_values_take_the_general_path_with_the_same_levels() -> None:
+    """A column holding one non-ASCII value is read through NumPy strings, not the
+    buffers; the other pairs' levels must not change."""
+    base = ["11010519491231002X", "110105491231002", "110***19491231002X", None, "",
+            "11010519491231003X", "11010519941231002X", "11010519491231002x"]
+    pairs = pa.table({"id_l": [0, 0, 0, 0, 0, 0, 0, 1, 2],
+                      "id_r": [1, 2, 3, 4, 5, 6, 7, 2, 5]})
+    comp = Comparison(name="i", field="id", method="id_number")
+
+    def levels(values: list[str | None]) -> list[int]:
+        recs = pa.table({"record_id": pa.array(range(len(values)), pa.int64()),
+                         "id": pa.array(values, pa.string())})
+        return [int(v) for v in compare(recs, pairs, [comp]).column("gamma_i").to_pylist()]
+
+    ascii_levels = levels(base)
+    # upgrade-equal 2, masked 2, null and blank -1, substitution and transposition 1,
+    # lower-case x equal after upgrade 2, legacy vs masked 2, masked vs one digit off 0
+    assert ascii_levels == [2, 2, -1, -1, 1, 1, 2, 2, 0]
+    assert levels([*base, "张"]) == ascii_levels
+
+
+def test_scoring_workers_reach_rapidfuzz(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[int] = []
+    real = process.cpdist
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(int(kwargs["workers"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(process, "cpdist", spy)
+    a, b = np.array([0], dtype=np.int64), np.array([1], dtype=np.int64)
+    similarity("jaro_winkler", ["martha", "marhta"], a, b)
+    with scoring_workers(1):
+        similarity("jaro_winkler", ["martha", "marhta"], a, b)
+    similarity("jaro_winkler", ["martha", "marhta"], a, b)
+    assert seen == [-1, 1, -1]
+
+
+def test_dots_pattern_is_unchanged() -> None:
+    assert _DOTS.pattern == r"[·•・.．\s]+"
+    assert re.compile(_DOTS_ARROW).sub("", "买买提\u3000·艾力") == "买买提艾力"
