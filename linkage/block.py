@@ -369,8 +369,12 @@ def _sorted_pass(
         np.minimum(left, right, out=lo[at:at + len(a)])
         np.maximum(left, right, out=hi[at:at + len(a)])
         at += len(a)
-    different = lo[:at] < hi[:at]
-    sink.add(lo[:at][different], hi[:at][different], index)
+    lo, hi = lo[:at], hi[:at]
+    different = lo < hi  # all, unless record ids repeat
+    if not different.all():
+        lo, hi = lo[different], hi[different]
+    del different
+    sink.add(lo, hi, index)
     report = _pass_report(bp, sink, index, keyed=int(valid.sum()))
     return {**report, "window": bp.window}
 
