@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 #: row positions and value codes (int32: a billion rows is beyond one machine's reach)
 Positions = npt.NDArray[np.int32]
+#: codes of distinct value pairs into a comparator's values
+Codes = npt.NDArray[np.int64]
 #: pairs per slab of the compare loop (bounds its temporaries)
 _SLAB = 1 << 14
 
@@ -254,9 +256,13 @@ def _compare_one(
         # other's organisation code, is no conflict)
         ts = comp.levels_thresholds
         floor = None if similarities or not ts else ts[0]
-        inverse, distinct_sims = _distinct_similarities(
-            records, comp, uniques, codes, keys[:n_keys], width, floor)
+        inverse, lo, hi = _distinct_pairs(keys[:n_keys], width)
         del keys
+        sub, lo, hi, derived = _values_in_use(records, comp, uniques, codes, lo, hi)
+        del uniques, codes  # from here on the comparator's values are all it needs
+        distinct_sims = np.asarray(similarity(comp.method, sub, lo, hi, derived, None,
+                                              floor=floor), dtype=np.float32)
+        del sub, derived, lo, hi
         comparable = ~np.isnan(distinct_sims)
         levels = np.searchsorted(np.asarray(ts, dtype=np.float32),
                                  np.where(comparable, distinct_sims, np.float32(0.0)),
@@ -296,26 +302,26 @@ def _derived_columns(records: pa.Table, comp: Comparison) -> dict[str, pa.Chunke
             if f"{comp.field}__{d}" in records.column_names}
 
 
-def _distinct_similarities(
-    records: pa.Table,
-    comp: Comparison,
-    uniques: pa.Array,
-    codes: Positions,
-    keys: npt.NDArray[np.signedinteger[Any]],
-    width: int,
-    floor: float | None,
-) -> tuple[Positions, npt.NDArray[np.float32]]:
-    """Each key's index into the distinct keys (first-seen order) and the similarity of
-    every distinct unordered value pair (``lo * width + hi``): blocked candidates repeat
-    value pairs heavily (the records of one entity pair with the records of another),
-    so each is scored once, and a comparator sees only the values some pair uses, as an
-    Arrow array."""
+def _distinct_pairs(
+    keys: npt.NDArray[np.signedinteger[Any]], width: int
+) -> tuple[Positions, Codes, Codes]:
+    """Each key's index into the distinct keys (first-seen order) and those keys' value
+    codes (lo, hi): the keys are unordered value pairs ``lo * width + hi``, and blocked
+    candidates repeat them heavily (the records of one entity pair with the records of
+    another), so each distinct pair is scored once."""
     encoded = pc.dictionary_encode(pa.array(keys))
     inverse = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
     distinct = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=np.int64)
     del encoded
-    lo, hi = distinct // width, distinct % width
-    del distinct
+    return inverse, distinct // width, distinct % width
+
+
+def _values_in_use(
+    records: pa.Table, comp: Comparison, uniques: pa.Array, codes: Positions, lo: Codes,
+    hi: Codes,
+) -> tuple[pa.Array, Codes, Codes, dict[str, pa.Array]]:
+    """The values some pair uses (an Arrow array: a comparator prepares only those), the
+    pairs' codes into them, and the method's derived columns aligned with them."""
     used = np.zeros(len(uniques), dtype=bool)
     used[lo] = True
     used[hi] = True
@@ -330,9 +336,7 @@ def _distinct_similarities(
         rep[codes] = np.arange(len(codes), dtype=np.int32)  # a null's slot (-1) is unused
         take = pa.array(rep[kept])
         derived = {name: column.take(take).combine_chunks() for name, column in aux.items()}
-    scored = np.asarray(similarity(comp.method, sub, remap[lo], remap[hi], derived, None,
-                                   floor=floor), dtype=np.float32)
-    return inverse, scored
+    return sub, remap[lo], remap[hi], derived
 
 
 def encode_column(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, Positions]:
