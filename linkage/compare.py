@@ -157,12 +157,13 @@ def compare(
     names = [c.name for c in comparisons]
     if len(set(names)) != len(names):
         raise SchemaError(f"comparison names must be unique, got {names}")
-    id_l = _int64(pairs.column("id_l"))
-    id_r = _int64(pairs.column("id_r"))
-    pos_l, pos_r = _positions(_int64(records.column("record_id")), id_l, id_r)
-    columns: dict[str, pa.Array | npt.NDArray[np.generic]] = {"id_l": id_l, "id_r": id_r}
+    pos_l, pos_r = _positions(_int64(records.column("record_id")),
+                              _int64(pairs.column("id_l")), _int64(pairs.column("id_r")))
+    # the pairs' own id columns are the output's (no second copy of them)
+    columns: dict[str, pa.ChunkedArray | npt.NDArray[np.generic]] = {
+        side: pc.cast(pairs.column(side), pa.int64()) for side in ("id_l", "id_r")}
     n_workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
-    if n_workers > 1 and len(comparisons) > 1 and len(id_l):
+    if n_workers > 1 and len(comparisons) > 1 and len(pos_l):
         # the costliest comparisons start first, so no long one is left running alone
         order = sorted(range(len(comparisons)), key=lambda i: -_COST[comparisons[i].method])
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
@@ -175,7 +176,7 @@ def compare(
                    for comp in comparisons]
     for result in results:
         columns.update(result)
-    log.info("compare: %d pairs x %d comparisons", len(id_l), len(comparisons))
+    log.info("compare: %d pairs x %d comparisons", len(pos_l), len(comparisons))
     return pa.table(columns)
 
 
