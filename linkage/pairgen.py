@@ -167,14 +167,15 @@ class PairSink:
         produced it, and how many pairs each pass contributed first."""
         if len(names) > MAX_PASSES:
             raise ValueError(f"at most {MAX_PASSES} blocking passes, got {len(names)}")
+        lo: Ids | pa.ChunkedArray
+        hi: Ids | pa.ChunkedArray
         if self._con is None:
             lo, hi, p = self._union_numpy()
-        else:
+        else:  # DuckDB's id columns are kept as they come (no NumPy copy of every pair)
             result = self._con.sql(
-                "SELECT id_l, id_r, min(p) AS p FROM all_pairs GROUP BY id_l, id_r "
+                "SELECT id_l, id_r, min(p)::TINYINT AS p FROM all_pairs GROUP BY id_l, id_r "
                 "ORDER BY id_l, id_r").to_arrow_table()
-            lo = np.asarray(result.column("id_l").to_numpy(), dtype=np.int64)
-            hi = np.asarray(result.column("id_r").to_numpy(), dtype=np.int64)
+            lo, hi = result.column("id_l"), result.column("id_r")
             p = np.asarray(result.column("p").to_numpy(), dtype=np.int8)
             del result
         new_counts = np.bincount(p, minlength=len(names)) if len(p) else np.zeros(len(names))
