@@ -34,7 +34,13 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.comparators import DERIVED_INPUTS, METHODS, default_thresholds, similarity
+from linkage.comparators import (
+    CAPPED_APART,
+    DERIVED_INPUTS,
+    METHODS,
+    default_thresholds,
+    similarity,
+)
 from linkage.comparators.strings import scoring_workers
 from linkage.errors import SchemaError
 from linkage.schemas import require_fields
@@ -47,6 +53,8 @@ Positions = npt.NDArray[np.int32]
 Codes = npt.NDArray[np.int64]
 #: pairs per slab of the compare loop (bounds its temporaries)
 _SLAB = 1 << 14
+#: a pair's level while it is settled as "else" by ``CAPPED_APART`` (0 once filled in)
+_APART = np.int8(-2)
 
 #: rough relative cost of a method per pair (string scoring > positional codes > exact),
 #: for scheduling comparisons on threads
@@ -212,8 +220,9 @@ def _compare_one(
     gamma = np.empty(n, dtype=np.int8)  # -1 null, top equal, 0 "needs a similarity"
     tf = _term_frequencies(codes, len(uniques)) if comp.term_frequency else None
     tf_pair = np.empty(n, dtype=np.float32) if tf is not None else None
-    valid = (_valid_mask(records, comp.field, codes)
+    valid = (_valid_mask(records, comp.field, uniques, codes)
              if comp.must_link or comp.cannot_link else None)
+    apart = _apart_codes(records, comp, similarities)
     must = np.empty(n, dtype=bool) if comp.must_link else None
     cannot = np.empty(n, dtype=bool) if comp.cannot_link else None
     width = max(len(uniques), 1)
@@ -228,7 +237,6 @@ def _compare_one(
         equal = cl == cr
         level = equal.view(np.int8) * top
         level[(cl < 0) | (cr < 0)] = -1
-        gamma[part] = level
         if tf is not None and tf_pair is not None:
             # a null's code (-1) picks the appended NaN: the pair has no frequency
             tf_pair[part] = np.maximum(tf[cl], tf[cr])
@@ -238,6 +246,10 @@ def _compare_one(
                 must[part] = both & (level == top)
             if cannot is not None:
                 cannot[part] = both & (level == 0)  # narrowed by the similarity below
+        if apart is not None:
+            side_l, side_r = apart[pos_l[part]], apart[pos_r[part]]
+            level[(level == 0) & (side_l >= 0) & (side_r >= 0) & (side_l != side_r)] = _APART
+        gamma[part] = level
         if scored:
             todo = level == 0
             lo, hi = cl[todo], cr[todo]
@@ -276,6 +288,8 @@ def _compare_one(
             cannot[todo_mask] &= below[inverse]
         if sims is not None:
             sims[todo_mask] = distinct_sims[inverse]
+    if apart is not None:
+        gamma[gamma == _APART] = 0  # below the lowest threshold: "else"
     out: dict[str, npt.NDArray[np.generic]] = {f"gamma_{comp.name}": gamma}
     if sims is not None:
         out[f"sim_{comp.name}"] = sims
@@ -286,6 +300,23 @@ def _compare_one(
     if cannot is not None:
         out[f"cl_{comp.name}"] = cannot
     return out
+
+
+def _apart_codes(records: pa.Table, comp: Comparison, similarities: bool) -> Positions | None:
+    """Row codes of the derived column whose disagreement caps the method's similarity
+    below the comparison's lowest threshold (``CAPPED_APART``: an address in another
+    county), or None. Pairs apart on it are "else" without a similarity: they skip the
+    value-pair hashing and the comparator. Not when raw similarities are asked for (the
+    comparator then scores them to give the capped value)."""
+    rule = CAPPED_APART.get(comp.method)
+    if rule is None or similarities:
+        return None
+    derived, cap = rule
+    column = f"{comp.field}__{derived}"
+    ts = comp.levels_thresholds
+    if column not in records.column_names or not ts or ts[0] <= cap:
+        return None
+    return encode_column(records.column(column))[1]
 
 
 def _term_frequencies(codes: Positions, n_values: int) -> npt.NDArray[np.float32]:
@@ -366,7 +397,7 @@ def encode_column(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, Positio
 
 
 def _valid_mask(
-    records: pa.Table, field: str, codes: Positions
+    records: pa.Table, field: str, uniques: pa.Array, codes: Positions
 ) -> npt.NDArray[np.bool_]:
     """Rows whose value is usable and valid: status "ok..." when a status column exists,
     else non-null; masked values (``<field>__masked`` true or a ``*``) never count."""
@@ -380,10 +411,10 @@ def _valid_mask(
     if masked_col in records.column_names:
         masked = pc.fill_null(records.column(masked_col).combine_chunks(), False)
         valid &= ~np.asarray(masked.to_numpy(zero_copy_only=False), dtype=bool)
-    values = records.column(field).combine_chunks()
-    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-        star = pc.fill_null(pc.match_substring(values, "*"), False)
-        valid &= ~np.asarray(star.to_numpy(zero_copy_only=False), dtype=bool)
+    if len(uniques):  # a "*" looked for once per distinct value (null rows are invalid)
+        star = np.asarray(pc.match_substring(uniques, "*").to_numpy(zero_copy_only=False),
+                          dtype=bool)
+        valid &= ~star[codes]
     return valid
 
 

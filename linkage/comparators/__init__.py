@@ -21,6 +21,7 @@ import pyarrow as pa
 from linkage.comparators.dates import date_similarity
 from linkage.comparators.identifiers import credit_code_similarity, id_number_similarity
 from linkage.comparators.names import (
+    ELSEWHERE_CAP,
     address_similarity,
     enterprise_name_similarity,
     person_name_similarity,
@@ -43,6 +44,11 @@ DERIVED_INPUTS: dict[str, tuple[str, ...]] = {
     "person_name": ("pinyin", "parts_sorted"),
     "address": ("county_code", "detail"),
 }
+
+#: methods whose similarity is capped when both records hold different values of a derived
+#: column (``<field>__<name>``): name and cap. The compare stage settles such pairs as
+#: "else" without scoring them when the cap is below the comparison's lowest threshold.
+CAPPED_APART: dict[str, tuple[str, float]] = {"address": ("county_code", ELSEWHERE_CAP)}
 
 _DOMAIN: dict[str, Similarity] = {
     "numeric": numeric_similarity,
@@ -109,4 +115,5 @@ def pairs_from_lists(
     return list(index), a, b
 
 
-__all__ = ["DERIVED_INPUTS", "METHODS", "default_thresholds", "pairs_from_lists", "similarity"]
+__all__ = ["CAPPED_APART", "DERIVED_INPUTS", "METHODS", "default_thresholds", "pairs_from_lists",
+           "similarity"]

@@ -66,6 +66,8 @@ _LEGAL_FORMS = (
 _BRANCH = re.compile(r"(分公司|分行|支行|营业部|办事处|分店|分厂)$")
 _BRACKET = re.compile(r"[(（]([^()（）]*)[)）]")
 _REGION_SUFFIX = ("省", "市", "区", "县", "自治区", "自治州", "盟", "旗")
+#: an address's similarity to one in another county is at most this (below every level)
+ELSEWHERE_CAP = 0.69
 #: leading province and prefecture names of an address (at most two, each short)
 _LEADING_DIVISIONS = re.compile(r"^(?:[^省市区县]{2,7}?(?:自治区|省|市)){1,2}")
 
@@ -158,12 +160,12 @@ def address_similarity(
     if county is not None:
         known = (county[a] >= 0) & (county[b] >= 0)
         elsewhere = known & (county[a] != county[b])
-        if floor is not None and floor > 0.69:
+        if floor is not None and floor > ELSEWHERE_CAP:
             score &= ~elsewhere
         if detail is not None:
             same_place = known & ~elsewhere & (detail[a] >= 0) & (detail[a] == detail[b])
             score &= ~same_place
-    sims = np.full(len(a), np.float32(0.69))
+    sims = np.full(len(a), np.float32(ELSEWHERE_CAP))
     sa, sb = a[score], b[score]
     if cache is not None:
         compact, core, lengths = memo(cache, "addresses",
@@ -184,7 +186,7 @@ def address_similarity(
     text[same_core] = np.maximum(text[same_core], np.float32(0.9))
     sims[score] = text
     if elsewhere is not None:
-        sims[elsewhere] = np.minimum(sims[elsewhere], np.float32(0.69))
+        sims[elsewhere] = np.minimum(sims[elsewhere], np.float32(ELSEWHERE_CAP))
     if same_place is not None:
         sims[same_place] = 0.97
     return sims
