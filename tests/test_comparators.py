@@ -206,3 +206,20 @@ def test_scoring_workers_reach_rapidfuzz(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_dots_pattern_is_unchanged() -> None:
     assert _DOTS.pattern == r"[·•・.．\s]+"
     assert re.compile(_DOTS_ARROW).sub("", "买买提\u3000·艾力") == "买买提艾力"
+
+
+def test_two_counties_settle_as_else_only_below_the_lowest_threshold() -> None:
+    """Pairs in two counties skip scoring when the 0.69 cap is below the lowest
+    threshold; with a lower threshold the capped similarity is a level of its own."""
+    recs = pa.table({
+        "record_id": pa.array(range(3), pa.int64()),
+        "address": ["北京市朝阳区建国路88号", "长春市朝阳区建国路88号", "北京市朝阳区建国路88号"],
+        "address__county_code": ["110105", "220104", None],
+    })
+    pairs = pa.table({"id_l": [0, 0, 1], "id_r": [1, 2, 2]})
+    default = Comparison(name="a", field="address", method="address")
+    low = Comparison(name="a", field="address", method="address", thresholds=(0.6, 0.9))
+    # two counties: else (0.69 < 0.7); exact: top; a county unknown on one side: the
+    # text decides (same street once the city is dropped: 0.9)
+    assert compare(recs, pairs, [default]).column("gamma_a").to_pylist() == [0, 4, 2]
+    assert compare(recs, pairs, [low]).column("gamma_a").to_pylist() == [1, 3, 2]
