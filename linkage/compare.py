@@ -222,7 +222,7 @@ def _compare_one(
     tf_pair = np.empty(n, dtype=np.float32) if tf is not None else None
     valid = (_valid_mask(records, comp.field, uniques, codes)
              if comp.must_link or comp.cannot_link else None)
-    apart = _apart_codes(records, comp, similarities)
+    apart = _apart_codes(records, comp, codes, len(uniques), similarities)
     must = np.empty(n, dtype=bool) if comp.must_link else None
     cannot = np.empty(n, dtype=bool) if comp.cannot_link else None
     width = max(len(uniques), 1)
@@ -302,12 +302,16 @@ def _compare_one(
     return out
 
 
-def _apart_codes(records: pa.Table, comp: Comparison, similarities: bool) -> Positions | None:
-    """Row codes of the derived column whose disagreement caps the method's similarity
-    below the comparison's lowest threshold (``CAPPED_APART``: an address in another
-    county), or None. Pairs apart on it are "else" without a similarity: they skip the
-    value-pair hashing and the comparator. Not when raw similarities are asked for (the
-    comparator then scores them to give the capped value)."""
+def _apart_codes(
+    records: pa.Table, comp: Comparison, codes: Positions, n_values: int, similarities: bool
+) -> Positions | None:
+    """Per row, the code of its value's derived column whose disagreement caps the
+    method's similarity below the comparison's lowest threshold (``CAPPED_APART``: an
+    address in another county), or None. Pairs apart on it are "else" without a
+    similarity: they skip the value-pair hashing and the comparator. Read like the
+    comparator reads derived columns (one representative row per value), so the levels
+    are the comparator's. Not when raw similarities are asked for (the comparator then
+    scores those pairs to give the capped value)."""
     rule = CAPPED_APART.get(comp.method)
     if rule is None or similarities:
         return None
@@ -316,7 +320,18 @@ def _apart_codes(records: pa.Table, comp: Comparison, similarities: bool) -> Pos
     ts = comp.levels_thresholds
     if column not in records.column_names or not ts or ts[0] <= cap:
         return None
-    return encode_column(records.column(column))[1]
+    row_codes = encode_column(records.column(column))[1]
+    out: Positions = row_codes[_representatives(codes, n_values)][codes]
+    return out  # (a null row reads a value it never uses: its pairs are settled as null)
+
+
+def _representatives(codes: Positions, n_values: int) -> Positions:
+    """One row per value (its last), for reading columns that are functions of the value;
+    0 for a value no row holds (the blank one, whose rows are null)."""
+    rep = np.zeros(n_values, dtype=np.int32)
+    rows = np.flatnonzero(codes >= 0).astype(np.int32)
+    rep[codes[rows]] = rows  # (a null's code, -1, would index the last value)
+    return rep
 
 
 def _term_frequencies(codes: Positions, n_values: int) -> npt.NDArray[np.float32]:
@@ -364,9 +379,7 @@ def _values_in_use(
     aux = _derived_columns(records, comp)
     if aux:
         # one representative row per value: derived columns are functions of the value
-        rep = np.full(len(uniques), -1, dtype=np.int32)
-        rep[codes] = np.arange(len(codes), dtype=np.int32)  # a null's slot (-1) is unused
-        take = pa.array(rep[kept])
+        take = pa.array(_representatives(codes, len(uniques))[kept])
         derived = {name: column.take(take).combine_chunks() for name, column in aux.items()}
     return sub, remap[lo], remap[hi], derived
 

@@ -212,14 +212,49 @@ def test_two_counties_settle_as_else_only_below_the_lowest_threshold() -> None:
     """Pairs in two counties skip scoring when the 0.69 cap is below the lowest
     threshold; with a lower threshold the capped similarity is a level of its own."""
     recs = pa.table({
+        "record_id": pa.array(range(4), pa.int64()),
+        "address": ["北京市朝阳区建国路88号", "长春市朝阳区建国路88号", "北京市朝阳区建国路88号",
+                    "上海市朝阳区建国路88号"],
+        "address__county_code": ["110105", "220104", "110105", None],
+    })
+    pairs = pa.table({"id_l": [0, 0, 1, 1], "id_r": [1, 2, 2, 3]})
+    default = Comparison(name="a", field="address", method="address")
+    low = Comparison(name="a", field="address", method="address", thresholds=(0.6, 0.9))
+    # two counties: else (0.69 < 0.7); exact: top; a county unknown on one side: the
+    # text decides (same street once the city is dropped: 0.9)
+    for similarities in (False, True):
+        assert compare(recs, pairs, [default], similarities=similarities).column(
+            "gamma_a").to_pylist() == [0, 4, 0, 2]
+        assert compare(recs, pairs, [low], similarities=similarities).column(
+            "gamma_a").to_pylist() == [1, 3, 1, 2]
+
+
+def test_two_counties_follow_the_values_derived_column() -> None:
+    """Derived columns are read once per distinct value (one representative row), and the
+    gather-pass shortcut reads them the same way: levels do not depend on the mode even
+    when a value's rows disagree on the county."""
+    recs = pa.table({
         "record_id": pa.array(range(3), pa.int64()),
         "address": ["北京市朝阳区建国路88号", "长春市朝阳区建国路88号", "北京市朝阳区建国路88号"],
         "address__county_code": ["110105", "220104", None],
     })
     pairs = pa.table({"id_l": [0, 0, 1], "id_r": [1, 2, 2]})
-    default = Comparison(name="a", field="address", method="address")
-    low = Comparison(name="a", field="address", method="address", thresholds=(0.6, 0.9))
-    # two counties: else (0.69 < 0.7); exact: top; a county unknown on one side: the
-    # text decides (same street once the city is dropped: 0.9)
-    assert compare(recs, pairs, [default]).column("gamma_a").to_pylist() == [0, 4, 2]
-    assert compare(recs, pairs, [low]).column("gamma_a").to_pylist() == [1, 3, 2]
+    comp = Comparison(name="a", field="address", method="address")
+    levels = compare(recs, pairs, [comp]).column("gamma_a").to_pylist()
+    assert levels == compare(recs, pairs, [comp], similarities=True).column(
+        "gamma_a").to_pylist()
+
+
+def test_a_null_row_never_stands_for_a_value() -> None:
+    """Derived columns are read from one row per value; a null row (code -1) must not
+    take the last value's place (NumPy reads index -1 as the last slot)."""
+    recs = pa.table({
+        "record_id": pa.array(range(3), pa.int64()),
+        "name": ["单伟", "善伟", None],
+        "name__pinyin": ["shan wei", "shan wei", None],
+    })
+    pairs = pa.table({"id_l": [0], "id_r": [1]})
+    comp = Comparison(name="n", field="name", method="person_name")
+    out = compare(recs, pairs, [comp], similarities=True)
+    assert out.column("sim_n").to_pylist() == [pytest.approx(0.92)]  # homophones
+    assert out.column("gamma_n").to_pylist() == [2]
