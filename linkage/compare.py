@@ -166,7 +166,7 @@ def compare(
     if len(set(names)) != len(names):
         raise SchemaError(f"comparison names must be unique, got {names}")
     pos_l, pos_r = _positions(_int64(records.column("record_id")),
-                              _int64(pairs.column("id_l")), _int64(pairs.column("id_r")))
+                              pairs.column("id_l"), pairs.column("id_r"))
     # the pairs' own id columns are the output's (no second copy of them)
     columns: dict[str, pa.ChunkedArray | npt.NDArray[np.generic]] = {
         side: pc.cast(pairs.column(side), pa.int64()) for side in ("id_l", "id_r")}
@@ -432,39 +432,60 @@ def _valid_mask(
 
 
 def _positions(
-    record_ids: npt.NDArray[np.int64], id_l: npt.NDArray[np.int64], id_r: npt.NDArray[np.int64]
+    record_ids: npt.NDArray[np.int64],
+    id_l: pa.ChunkedArray | pa.Array,
+    id_r: pa.ChunkedArray | pa.Array,
 ) -> tuple[Positions, Positions]:
     """Row positions in ``records`` of each pair's two record ids (a direct lookup table
-    when ids are small non-negative integers, as the pipeline assigns them)."""
+    when ids are small non-negative integers, as the pipeline assigns them), chunk by
+    chunk of the pair columns (no combined copy of them)."""
     n = len(record_ids)
     if n == 0:
         if len(id_l):
             raise SchemaError("compare: pairs refer to records but the record table is empty")
-        return id_l.astype(np.int32), id_r.astype(np.int32)
+        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
     lo, hi = int(record_ids.min()), int(record_ids.max())
+    lookup = order = sorted_ids = None
     if lo >= 0 and hi < 4 * n + 1024:
         lookup = np.full(hi + 1, -1, dtype=np.int32)  # int32 rows: half the memory
         lookup[record_ids] = np.arange(n, dtype=np.int32)
-        out = []
-        for ids in (id_l, id_r):
-            inside = (ids >= 0) & (ids <= hi)
-            pos = np.where(inside, lookup[np.clip(ids, 0, hi)], -1)
-            if (pos < 0).any():
-                missing = int(ids[pos < 0][0])
-                raise SchemaError(f"compare: pair refers to record_id {missing}, not in records")
-            out.append(pos)
-        return out[0], out[1]
-    order = np.argsort(record_ids, kind="stable")
-    sorted_ids = record_ids[order]
+    else:
+        order = np.argsort(record_ids, kind="stable").astype(np.int32)
+        sorted_ids = record_ids[order]
     out = []
-    for ids in (id_l, id_r):
-        idx = np.clip(np.searchsorted(sorted_ids, ids), 0, n - 1)
-        found = sorted_ids[idx] == ids
-        if not found.all():
-            missing = int(ids[~found][0])
-            raise SchemaError(f"compare: pair refers to record_id {missing}, not in records")
-        out.append(order[idx].astype(np.int32))
+    for column in (id_l, id_r):
+        pos = np.empty(len(column), dtype=np.int32)
+        start = 0
+        for ids in _int64_chunks(column):
+            if lookup is not None:
+                if ids.min() >= 0 and ids.max() <= hi:
+                    found = lookup[ids]
+                else:
+                    found = np.where((ids >= 0) & (ids <= hi), lookup[np.clip(ids, 0, hi)], -1)
+            else:
+                assert order is not None and sorted_ids is not None
+                idx = np.clip(np.searchsorted(sorted_ids, ids), 0, n - 1)
+                found = np.where(sorted_ids[idx] == ids, order[idx], -1)
+            if found.min() < 0:
+                missing = int(ids[found < 0][0])
+                raise SchemaError(f"compare: pair refers to record_id {missing}, not in records")
+            pos[start:start + len(ids)] = found
+            start += len(ids)
+        out.append(pos)
     return out[0], out[1]
+
+
+def _int64_chunks(column: pa.ChunkedArray | pa.Array) -> list[npt.NDArray[np.int64]]:
+    """The non-empty chunks of an id column as int64 NumPy arrays (zero-copy when they
+    are int64 without nulls; a null id reads -1, which no record has)."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    out = []
+    for chunk in chunks:
+        if len(chunk):
+            arr = pc.fill_null(pc.cast(chunk, pa.int64()), -1) if chunk.null_count else \
+                pc.cast(chunk, pa.int64())
+            out.append(np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.int64))
+    return out
 
 
 def _int64(column: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.int64]:

@@ -286,3 +286,22 @@ def test_every_method_has_a_scheduling_cost() -> None:
 
     assert set(typing.get_args(compare_module.Method)) == set(compare_module._COST)
     assert set(METHODS) == set(compare_module._COST)
+
+
+def test_sparse_record_ids_and_chunked_pairs() -> None:
+    """Record ids far apart take the sorted lookup, pairs arrive in several chunks (with
+    an empty one): same levels as dense ids; an unknown id is a SchemaError naming it."""
+    values = ["张伟", "章伟", None, "张伟"]
+    comp = Comparison(name="n", field="name", method="person_name")
+    ids = [10**12, 7, -5, 3 * 10**9]
+    recs = pa.table({"record_id": pa.array(ids, pa.int64()), "name": values})
+    left = pa.chunked_array([pa.array([10**12, 10**12], pa.int64()), pa.array([], pa.int64()),
+                             pa.array([7, 3 * 10**9], pa.int64())])
+    right = pa.chunked_array([pa.array([7, -5], pa.int64()), pa.array([], pa.int64()),
+                              pa.array([-5, 10**12], pa.int64())])
+    out = compare(recs, pa.table({"id_l": left, "id_r": right}), [comp])
+    assert out.column("gamma_n").to_pylist() == _levels(values, [(0, 1), (0, 2), (1, 2), (3, 0)],
+                                                        comp)
+    assert out.column("id_l").to_pylist() == [10**12, 10**12, 7, 3 * 10**9]
+    with pytest.raises(SchemaError, match="record_id 8"):
+        compare(recs, pa.table({"id_l": [7], "id_r": [8]}), [comp])
