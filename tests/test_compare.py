@@ -305,3 +305,55 @@ def test_sparse_record_ids_and_chunked_pairs() -> None:
     assert out.column("id_l").to_pylist() == [10**12, 10**12, 7, 3 * 10**9]
     with pytest.raises(SchemaError, match="record_id 8"):
         compare(recs, pa.table({"id_l": [7], "id_r": [8]}), [comp])
+
+
+def _reference_encoding(values: list[str | None]) -> tuple[list[str], list[int]]:
+    """First-seen distinct non-blank values and each row's index into them (-1 missing)."""
+    index: dict[str, int] = {}
+    codes = [-1 if not v else index.setdefault(v, len(index)) for v in values]
+    return list(index), codes
+
+
+_FIXED = st.one_of(st.none(), st.just(""),
+                   st.text(alphabet="0123456789X*", min_size=18, max_size=18),
+                   st.sampled_from(["11010519491231002X", "110***19491231002X"]))
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.lists(_FIXED, max_size=8), min_size=1, max_size=4),
+       st.lists(st.text(alphabet="0123456789X*", min_size=15, max_size=17), max_size=2),
+       st.integers(0, 2))
+def test_encode_column_fixed_width_path_matches_the_reference(
+    chunks: list[list[str | None]], odd: list[str], skip: int
+) -> None:
+    """Fixed-width columns (18-character IDs, nulls, blanks, masked values, several and
+    sliced chunks) take the fixed-size binary path; adding a 15-digit value sends the
+    column down the string path. Both give the reference encoding."""
+    from linkage.compare import _encode_fixed_width, encode_column
+
+    for extra in ([], odd):
+        parts = [pa.array(["x" * 18] * skip + c, pa.string()).slice(skip) for c in chunks]
+        parts.append(pa.array(extra, pa.string()))
+        column = pa.chunked_array(parts, type=pa.string())
+        values = [v for c in chunks for v in c] + extra
+        uniques, codes = encode_column(column)
+        expected_values, expected_codes = _reference_encoding(values)
+        got = uniques.to_pylist()
+        assert [got[c] if c >= 0 else None for c in codes.tolist()] == [
+            expected_values[c] if c >= 0 else None for c in expected_codes]
+        assert [v for v in got if v] == expected_values  # first-seen order (a blank aside)
+        one_width = len({len(v) for v in values if v}) == 1
+        assert (_encode_fixed_width(column) is not None) == one_width
+
+
+def test_encode_column_null_slot_holding_bytes() -> None:
+    """Arrow lets a null slot span bytes; such a column must not be read as fixed width."""
+    from linkage.compare import encode_column
+
+    data = pa.py_buffer(b"AAAABBBBCCCC")
+    offsets = pa.py_buffer(np.array([0, 4, 8, 12], dtype=np.int32).tobytes())
+    validity = pa.py_buffer(np.packbits([1, 0, 1], bitorder="little").tobytes())
+    column = pa.Array.from_buffers(pa.string(), 3, [validity, offsets, data], null_count=1)
+    uniques, codes = encode_column(column)
+    assert [uniques[c].as_py() if c >= 0 else None for c in codes.tolist()] == [
+        "AAAA", None, "CCCC"]
