@@ -56,11 +56,12 @@ _SLAB = 1 << 14
 #: a pair's level while it is settled as "else" by ``CAPPED_APART`` (0 once filled in)
 _APART = np.int8(-2)
 
-#: rough relative cost of a method per pair (string scoring > positional codes > exact),
-#: for scheduling comparisons on threads
+#: rough relative cost of a method per pair (string scoring > positional codes > exact;
+#: encoding the column, which every method pays, is the 1 of "exact"), for scheduling
+#: comparisons on threads (see :func:`_cost`)
 _COST = {"address": 3, "person_name": 3, "enterprise_name": 3, "token_set": 3,
          "jaro_winkler": 2, "jaro": 2, "levenshtein": 2, "damerau_levenshtein": 2, "indel": 2,
-         "id_number": 2, "credit_code": 2, "date": 1, "numeric": 1, "exact": 0}
+         "id_number": 2, "credit_code": 2, "date": 1, "numeric": 1, "exact": 1}
 
 Method = Literal[
     "exact",
@@ -173,7 +174,7 @@ def compare(
     n_workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
     if n_workers > 1 and len(comparisons) > 1 and len(pos_l):
         # the costliest comparisons start first, so no long one is left running alone
-        order = sorted(range(len(comparisons)), key=lambda i: -_COST[comparisons[i].method])
+        order = sorted(range(len(comparisons)), key=lambda i: -_cost(comparisons[i]))
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
             futures = {i: pool.submit(_compare_on_thread, records, pos_l, pos_r,
                                       comparisons[i], similarities)
@@ -186,6 +187,12 @@ def compare(
         columns.update(result)
     log.info("compare: %d pairs x %d comparisons", len(pos_l), len(comparisons))
     return pa.table(columns)
+
+
+def _cost(comp: Comparison) -> int:
+    """Rough relative cost of a comparison: its method's, plus one for term frequencies
+    (an exact phone comparison with them costs about what a date comparison does)."""
+    return _COST[comp.method] + int(comp.term_frequency)
 
 
 def _compare_on_thread(
