@@ -258,3 +258,17 @@ def test_a_null_row_never_stands_for_a_value() -> None:
     out = compare(recs, pairs, [comp], similarities=True)
     assert out.column("sim_n").to_pylist() == [pytest.approx(0.92)]  # homophones
     assert out.column("gamma_n").to_pylist() == [2]
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.text(alphabet="己已巳王玉大太犬张伟a", max_size=4), min_size=1, max_size=10,
+                unique=True))
+def test_folded_codes_equal_exactly_when_folded_values_do(values: list[str]) -> None:
+    from linkage.comparators.names import _LOOKALIKE_TABLE, _codes, _folded_codes
+
+    arrow = pa.array(values, pa.string())
+    codes = _folded_codes(arrow, _codes(arrow)).tolist()
+    folded = [v.translate(_LOOKALIKE_TABLE) for v in values]
+    for i in range(len(values)):
+        for j in range(len(values)):
+            assert (codes[i] == codes[j]) == (folded[i] == folded[j])

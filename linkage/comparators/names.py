@@ -110,8 +110,9 @@ def _prepare_person(uniques: Values, given: Derived) -> tuple[
     pinyin_src = given.get("pinyin")
     pinyin = _codes([_pinyin(v) for v in compact.to_pylist()] if pinyin_src is None else
                     _or_else(pinyin_src, compact))
-    folded = _codes(_fold_lookalikes(compact))
-    return compact, pinyin, folded, _codes(compact), parts, _has_placeholder(compact)
+    same_key = _codes(compact)
+    return (compact, pinyin, _folded_codes(compact, same_key), same_key, parts,
+            _has_placeholder(compact))
 
 
 def enterprise_name_similarity(
@@ -223,17 +224,23 @@ def _nullable_codes(values: Sequence[str | None] | pa.Array | None) -> Codes | N
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _fold_lookalikes(values: pa.Array) -> pa.Array:
-    """Each value with look-alike characters folded; only values holding one are rebuilt
-    in Python (an Arrow regex finds them), the rest stay as they are."""
+def _folded_codes(values: pa.Array, codes: Codes) -> Codes:
+    """Codes of the values with look-alike characters folded, given the values' own codes.
+    Only values holding a look-alike character change (an Arrow regex finds them; they
+    are folded in Python and get codes of their own, past the others'): every group's
+    folded form is one of its characters, so a folded value never equals a value that
+    holds none, whose folded form is itself."""
     if len(values) == 0:
-        return values
+        return codes
     pattern = "[" + "".join(sorted(_LOOKALIKE)) + "]"
     hits = pc.fill_null(pc.match_substring_regex(values, pattern), False)
     if not pc.any(hits).as_py():
-        return values
+        return codes
     folded = [v.translate(_LOOKALIKE_TABLE) for v in values.filter(hits).to_pylist()]
-    return pc.replace_with_mask(values, hits, pa.array(folded, pa.string()))
+    out = codes.copy()
+    out[np.asarray(hits.to_numpy(zero_copy_only=False), dtype=bool)] = (
+        _codes(folded) + len(values))
+    return out
 
 
 def _codes(keys: Sequence[str] | pa.Array) -> Codes:
