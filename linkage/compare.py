@@ -53,6 +53,9 @@ Positions = npt.NDArray[np.int32]
 Codes = npt.NDArray[np.int64]
 #: pairs per slab of the compare loop (bounds its temporaries)
 _SLAB = 1 << 14
+#: share of a column's values that may have another byte width than the common one for
+#: the fixed-width encoding (their bytes are copied around; see _encode_fixed_width)
+_ODD_SHARE = 0.01
 #: a pair's level while it is settled as "else" by ``CAPPED_APART`` (0 once filled in)
 _APART = np.int8(-2)
 
@@ -420,49 +423,75 @@ def encode_column(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, Positio
 
 
 def _encode_fixed_width(col: pa.ChunkedArray) -> tuple[pa.Array, Positions] | None:
-    """:func:`encode_column` of a string column whose non-blank values all have the same
-    byte width (ID numbers, ISO dates), or None for any other column. Their bytes are
-    hashed as fixed-size binary values, read in place (a quarter cheaper than hashing
-    strings); values and codes come out as the string path gives them, minus the blank
-    value the string path keeps in its dictionary."""
+    """:func:`encode_column` of a string column whose non-blank values nearly all have
+    one byte width (ID numbers, phone numbers, ISO dates; at most ``_ODD_SHARE`` of them
+    another), or None for any other column. The common width's bytes are hashed as
+    fixed-size binary values, read in place (a quarter cheaper than hashing strings), the
+    few others as strings, after them (values of two widths are never equal). Codes are
+    in first-seen order within each of the two groups, and the blank value the string
+    path keeps in its dictionary is left out."""
     if not pa.types.is_string(col.type):
         return None
-    width = 0
-    pieces: list[pa.Array] = []
-    present_parts: list[npt.NDArray[np.bool_]] = []
+    layouts = []
     for chunk in col.chunks:
-        _, offset_buf, data_buf = chunk.buffers()
         if len(chunk) == 0:
             continue
-        offsets = np.frombuffer(offset_buf, dtype=np.int32)[
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32)[
             chunk.offset:chunk.offset + len(chunk) + 1]
         lengths = np.diff(offsets)
         present = lengths > 0
         if chunk.null_count and (present & ~np.asarray(chunk.is_valid())).any():
             return None  # a null slot holding bytes: leave it to the string path
-        sizes = lengths[present]
-        if len(sizes):
-            if width == 0:
-                width = int(sizes[0])
-            if (sizes != width).any():
-                return None
+        layouts.append((chunk, offsets, lengths, present))
+    sizes = np.concatenate([lengths[present] for _, _, lengths, present in layouts]
+                           or [np.zeros(0, dtype=np.int32)])
+    if len(sizes) == 0:
+        return None
+    width = int(np.bincount(sizes).argmax())
+    if np.count_nonzero(sizes != width) > _ODD_SHARE * len(sizes):
+        return None
+    pieces: list[pa.Array] = []
+    odd_values: list[pa.Array] = []
+    for chunk, offsets, lengths, present in layouts:
+        odd = np.flatnonzero(present & (lengths != width))
+        n_fixed = int(np.count_nonzero(present)) - len(odd)
+        data_buf = chunk.buffers()[2]
+        if n_fixed and len(odd) == 0:
             start, stop = int(offsets[0]), int(offsets[-1])
             pieces.append(pa.FixedSizeBinaryArray.from_buffers(
-                pa.binary(width), len(sizes), [None, data_buf.slice(start, stop - start)]))
-        present_parts.append(present)
-    if not pieces:
-        return None
-    encoded = pc.dictionary_encode(pa.chunked_array(pieces, type=pa.binary(width)))
-    dictionary = encoded.chunk(encoded.num_chunks - 1).dictionary
-    n_values = len(dictionary)
-    values_buf = dictionary.buffers()[1].slice(dictionary.offset * width, n_values * width)
-    offsets_out = pa.py_buffer(np.arange(n_values + 1, dtype=np.int32) * np.int32(width))
-    uniques = pa.Array.from_buffers(pa.string(), n_values, [None, offsets_out, values_buf])
-    present_all = np.concatenate(present_parts)
-    codes = np.full(len(present_all), -1, dtype=np.int32)
-    codes[present_all] = np.concatenate(
-        [np.asarray(chunk.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
-         for chunk in encoded.chunks])
+                pa.binary(width), n_fixed, [None, data_buf.slice(start, stop - start)]))
+        elif n_fixed:  # the common width's bytes between the odd values'
+            data = np.frombuffer(data_buf, dtype=np.uint8)
+            bounds = np.concatenate([offsets[:1], np.column_stack(
+                [offsets[odd], offsets[odd + 1]]).reshape(-1), offsets[-1:]]).tolist()
+            kept = np.concatenate([data[bounds[k]:bounds[k + 1]]
+                                   for k in range(0, len(bounds), 2)])
+            pieces.append(pa.FixedSizeBinaryArray.from_buffers(
+                pa.binary(width), n_fixed, [None, pa.py_buffer(kept)]))
+        if len(odd):
+            odd_values.append(chunk.take(pa.array(odd)))
+    n_rows = sum(len(layout[0]) for layout in layouts)
+    codes = np.full(n_rows, -1, dtype=np.int32)
+    fixed_rows = np.concatenate([present & (lengths == width)
+                                 for _, _, lengths, present in layouts])
+    uniques = pa.array([], pa.string())
+    if pieces:
+        encoded = pc.dictionary_encode(pa.chunked_array(pieces, type=pa.binary(width)))
+        dictionary = encoded.chunk(encoded.num_chunks - 1).dictionary
+        n_values = len(dictionary)
+        values_buf = dictionary.buffers()[1].slice(dictionary.offset * width, n_values * width)
+        offsets_out = pa.py_buffer(np.arange(n_values + 1, dtype=np.int32) * np.int32(width))
+        uniques = pa.Array.from_buffers(pa.string(), n_values, [None, offsets_out, values_buf])
+        codes[fixed_rows] = np.concatenate(
+            [np.asarray(chunk.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
+             for chunk in encoded.chunks])
+    if odd_values:
+        odd_encoded = pc.dictionary_encode(pa.concat_arrays(odd_values))
+        odd_rows = np.concatenate([present & (lengths != width)
+                                   for _, _, lengths, present in layouts])
+        codes[odd_rows] = len(uniques) + np.asarray(
+            odd_encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
+        uniques = pa.concat_arrays([uniques, odd_encoded.dictionary])
     return uniques, codes
 
 
