@@ -272,3 +272,51 @@ def test_folded_codes_equal_exactly_when_folded_values_do(values: list[str]) -> 
     for i in range(len(values)):
         for j in range(len(values)):
             assert (codes[i] == codes[j]) == (folded[i] == folded[j])
+
+
+def _jw_reference(left: list[str], right: list[str]) -> np.ndarray:
+    from rapidfuzz.distance import JaroWinkler
+
+    return np.asarray(process.cpdist(left, right, scorer=JaroWinkler.normalized_similarity,
+                                     dtype=np.float32))
+
+
+def _short_jw(values: list[str], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    from linkage.comparators.names import _SHORT, _code_points, _short_jaro_winkler
+
+    arrow = pa.array(values, pa.string())
+    lengths = np.asarray([len(v) for v in values], dtype=np.int64)
+    return _short_jaro_winkler(_code_points(arrow, _SHORT), lengths, a, b)
+
+
+def test_short_jaro_winkler_is_rapidfuzz_on_every_short_pair() -> None:
+    """Every pair of strings of up to three characters over a three-character alphabet
+    (ASCII and Chinese mixed, so both code-point paths are read): bit-identical."""
+    import itertools
+
+    alphabet = "A张B"
+    values = [""] + ["".join(p) for n in (1, 2, 3) for p in itertools.product(alphabet, repeat=n)]
+    a, b = _all_pairs(len(values))
+    got = _short_jw(values, a, b)
+    expected = _jw_reference([values[i] for i in a], [values[j] for j in b])
+    np.testing.assert_array_equal(got, expected)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.text(alphabet="a张章伟𠀀\x00·?", max_size=3), min_size=2, max_size=10))
+def test_short_jaro_winkler_matches_rapidfuzz(values: list[str]) -> None:
+    a, b = _all_pairs(len(values))
+    np.testing.assert_array_equal(_short_jw(values, a, b),
+                                  _jw_reference([values[i] for i in a], [values[j] for j in b]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(alphabet="aZ张伟𠀀é\x00", max_size=5), max_size=10), st.integers(0, 2))
+def test_code_points_read_from_utf8(values: list[str], skip: int) -> None:
+    from linkage.comparators.names import _code_points
+
+    arrow = pa.array(["pad"] * skip + values, pa.string()).slice(skip)
+    got = _code_points(arrow, 3)
+    for row, value in zip(got.tolist(), values, strict=True):
+        expected = [ord(c) for c in value] + [0] * (3 - len(value)) if len(value) <= 3 else [0] * 3
+        assert row == expected
