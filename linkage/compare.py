@@ -1,18 +1,22 @@
 """Compare stage: an int8 level per comparison for every candidate pair, on whole columns.
 
-Every comparison works on dictionary codes: each column is dictionary-encoded once, a pair
-becomes two integer codes, equality is an integer test, and the similarity function runs
-once per *distinct* unordered (left value, right value) pair of the whole run (found by
-hashing the code pairs: blocked candidates repeat value pairs several times over, since
-the records of one entity pair with the records of another). A comparator preprocesses
-each distinct value once (pinyin, byte matrices, legal forms) and scores pairs
-column-wise (rapidfuzz ``process.cpdist`` over all cores, or NumPy); see
-:mod:`linkage.comparators`. Pairs are processed in small slabs (temporaries stay in cache
-and bounded whatever the number of pairs), and comparisons run on threads.
+Every comparison works on dictionary codes: each column is dictionary-encoded once (long
+fixed-width values such as ID numbers as fixed-size binary), a pair becomes two integer
+codes, equality is an integer test, and the similarity function runs once per *distinct*
+unordered (left value, right value) pair of the whole run (found by hashing the code
+pairs: blocked candidates repeat value pairs several times over, since the records of one
+entity pair with the records of another); its level is taken there, so filling the pairs
+in moves one byte each. A comparator gets only the values some pair uses, as an Arrow
+array, preprocesses each once (pinyin, byte matrices, legal forms) and scores pairs
+column-wise (NumPy, or rapidfuzz ``process.cpdist``); see :mod:`linkage.comparators`.
+Pairs a derived column already settles as "else" (``CAPPED_APART``: addresses in two
+counties) skip the hashing and the comparator. Pairs are processed in small slabs
+(temporaries stay in cache and bounded whatever the number of pairs), and comparisons run
+on threads, the costliest first.
 
 Levels: -1 when a side is null, 0 for "else", 1..k for each similarity threshold passed
-(thresholds ascending), k+1 for exact equality. Besides ``gamma_<name>`` (int8) and
-``sim_<name>`` (float32), a comparison may add:
+(thresholds ascending), k+1 for exact equality. Besides ``gamma_<name>`` (int8), a
+comparison may add (``sim_<name>``, float32, the raw similarity, only when asked for):
 
 * ``tf_<name>`` (float32): term frequency of the more common of the two values (share of
   records holding it), for term-frequency adjustment in scoring;

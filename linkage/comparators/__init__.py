@@ -1,11 +1,13 @@
 """Similarity functions behind :class:`linkage.compare.Comparison` methods.
 
-Each method takes the distinct values of a column and two aligned code arrays (pair i
-compares ``uniques[a[i]]`` with ``uniques[b[i]]``, never equal codes) and returns a
-similarity in [0, 1] per pair, or NaN when the two values cannot be compared (e.g. a
-credit code against a registration number: the compare stage turns that into the null
-level). Work is column-wise (rapidfuzz over all cores, or NumPy on
-fixed-width character matrices). Domain methods encode their discrete levels as fixed
+Each method takes the distinct values of a column (a sequence of strings or an Arrow
+string array: the compare stage passes Arrow, and values become Python strings only where
+rapidfuzz needs them) and two aligned code arrays (pair i compares ``uniques[a[i]]`` with
+``uniques[b[i]]``, never equal codes) and returns a similarity in [0, 1] per pair, or NaN
+when the two values cannot be compared (e.g. a credit code against a registration
+number: the compare stage turns that into the null level). Work is column-wise (NumPy on
+fixed-width character matrices or code points, or rapidfuzz; see
+:func:`linkage.comparators.strings.scoring_workers` for its threads). Domain methods encode their discrete levels as fixed
 similarity values and ship default thresholds, so a comparison that names only the method
 gets the domain's levels (e.g. ID numbers: one edit < masked/legacy-equal < exact).
 """
