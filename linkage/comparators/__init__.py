@@ -7,9 +7,10 @@ rapidfuzz needs them) and two aligned code arrays (pair i compares ``uniques[a[i
 when the two values cannot be compared (e.g. a credit code against a registration
 number: the compare stage turns that into the null level). Work is column-wise (NumPy on
 fixed-width character matrices or code points, or rapidfuzz; see
-:func:`linkage.comparators.strings.scoring_workers` for its threads). Domain methods encode their discrete levels as fixed
-similarity values and ship default thresholds, so a comparison that names only the method
-gets the domain's levels (e.g. ID numbers: one edit < masked/legacy-equal < exact).
+:func:`linkage.comparators.strings.scoring_workers` for its threads). Domain methods
+encode their discrete levels as fixed similarity values and ship default thresholds, so a
+comparison that names only the method gets the domain's levels (e.g. ID numbers: one
+edit < masked/legacy-equal < exact).
 """
 
 from __future__ import annotations
