@@ -336,7 +336,7 @@ def _apart_codes(
     derived, cap = rule
     column = f"{comp.field}__{derived}"
     ts = comp.levels_thresholds
-    if column not in records.column_names or not ts or ts[0] <= cap:
+    if column not in records.column_names or not ts or ts[0] <= cap or n_values == 0:
         return None
     row_codes = encode_column(records.column(column))[1]
     out: Positions = row_codes[_representatives(codes, n_values)][codes]

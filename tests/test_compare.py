@@ -379,3 +379,78 @@ def test_encode_column_null_slot_holding_bytes() -> None:
     uniques, codes = encode_column(column)
     assert [uniques[c].as_py() if c >= 0 else None for c in codes.tolist()] == [
         "AAAA", None, "CCCC"]
+
+
+@pytest.mark.parametrize("missing", [None, ""])
+def test_a_column_with_no_value_at_all(missing: str | None) -> None:
+    """Every value null (or blank), with derived columns present: all pairs null."""
+    recs = pa.table({
+        "record_id": pa.array(range(3), pa.int64()),
+        "address": pa.array([missing] * 3, pa.string()),
+        "address__county_code": ["110105", "220104", None],
+        "id": pa.array([missing] * 3, pa.string()),
+    })
+    pairs = pa.table({"id_l": [0, 0], "id_r": [1, 2]})
+    comps = [Comparison(name="a", field="address", method="address"),
+             Comparison(name="i", field="id", method="id_number", must_link=True,
+                        cannot_link=True, term_frequency=True)]
+    out = compare(recs, pairs, comps)
+    assert out.column("gamma_a").to_pylist() == [-1, -1]
+    assert out.column("gamma_i").to_pylist() == [-1, -1]
+    assert out.column("cl_i").to_pylist() == [False, False]
+
+
+_POOLS = {
+    "address": ["北京市朝阳区建国路88号", "长春市朝阳区建国路88号", "朝阳区建国路88号",
+                "北京市朝阳区建国路89号", "上海市徐汇区漕溪北路1号", "徐汇区漕溪北路1号"],
+    "id_number": ["11010519491231002X", "110105491231002", "110***19491231002X",
+                  "11010519491231003X", "11010519941231002X", "440524188001010014"],
+    "person_name": ["张伟", "章伟", "张玮", "买买提·艾力", "艾力买买提", "李?明", "李晓明",
+                    "欧阳娜娜"],
+    "date": ["1990-03-04", "1990-04-03", "1990-03-05", "1985-07-09", "19900304"],
+    "jaro_winkler": ["martha", "marhta", "dixon", "dicksonx"],
+    "exact": ["M", "F"],
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(sorted(_POOLS)), st.data())
+def test_compare_matches_a_per_pair_reference(method: str, data: st.DataObject) -> None:
+    """Levels from the whole-column stage (encodings, distinct value pairs, the
+    two-county shortcut, the fills) equal scoring each pair on its own."""
+    from linkage.comparators import similarity
+
+    pool = _POOLS[method]
+    n = data.draw(st.integers(2, 30))
+    values = data.draw(st.lists(st.sampled_from([*pool, None, ""]), min_size=n, max_size=n))
+    county = {v: ["110105", "220104", None][i % 3] for i, v in enumerate(pool)}
+    columns: dict[str, pa.Array] = {"record_id": pa.array(range(n), pa.int64()),
+                                    "v": pa.array(values, pa.string())}
+    derived: dict[str, list[str | None]] = {}
+    if method == "address":
+        derived["county_code"] = [county.get(v) if v else None for v in values]
+        columns["v__county_code"] = pa.array(derived["county_code"], pa.string())
+    recs = pa.table(columns)
+    m = data.draw(st.integers(1, 40))
+    left = data.draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m))
+    right = data.draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m))
+    comp = Comparison(name="c", field="v", method=method)  # type: ignore[arg-type]
+    got = compare(recs, pa.table({"id_l": left, "id_r": right}), [comp]).column("gamma_c")
+    thresholds = np.asarray(comp.levels_thresholds, dtype=np.float32)
+    expected = []
+    for i, j in zip(left, right, strict=True):
+        x, y = values[i], values[j]
+        if not x or not y:
+            expected.append(-1)
+        elif x == y:
+            expected.append(comp.top_level)
+        elif method == "exact":
+            expected.append(0)
+        else:
+            pair_derived = {k: pa.array([col[i], col[j]], pa.string())
+                            for k, col in derived.items()}
+            sim = float(similarity(method, [x, y], np.array([0]), np.array([1]),
+                                   pair_derived)[0])
+            expected.append(-1 if np.isnan(sim) else
+                            int(np.searchsorted(thresholds, np.float32(sim), side="right")))
+    assert got.to_pylist() == expected
