@@ -48,10 +48,6 @@ _DOTS = re.compile(r"[·•・.．\s]+")
 _DOTS_ARROW = ("[·•・.．\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029"
                "\u202f\u205f\u3000]+")
 _PLACEHOLDERS = frozenset("?？□")
-#: names up to this many characters get the NumPy Jaro-Winkler (see _short_jaro_winkler)
-_SHORT = 3
-#: pairs per slab of the NumPy Jaro-Winkler (its temporaries stay small)
-_CHUNK = 1 << 13
 #: Look-alike character groups (字形相近): each character folds to the group's first one.
 _LOOKALIKE_GROUPS = (
     "己已巳", "戊戌戍", "未末", "土士", "日曰", "人入", "干千于", "王玉", "大太犬",
@@ -81,13 +77,9 @@ def person_name_similarity(
     cache: Cache | None = None,
 ) -> npt.NDArray[np.float32]:
     """Person names: characters, pinyin homophones, look-alikes, part order, placeholders.
-    Jaro-Winkler runs only on the pairs no key settles: in NumPy for two names of at
-    most ``_SHORT`` characters, with rapidfuzz otherwise."""
+    Jaro-Winkler runs only on the pairs no key settles."""
     compact, pinyin, folded, same_key, parts, placeholder = memo(
         cache, "names", lambda: _prepare_person(uniques, derived or {}))
-    lengths, points = memo(cache, "name_points", lambda: (
-        np.asarray(pc.utf8_length(compact).to_numpy(zero_copy_only=False), dtype=np.int64),
-        _code_points(compact, _SHORT)))
     homophone = (pinyin[a] == pinyin[b]) | (folded[a] == folded[b])
     same = (same_key[a] == same_key[b]) | (parts[a] == parts[b])
     if placeholder.any():
@@ -97,79 +89,12 @@ def person_name_similarity(
     sims = np.empty(len(a), dtype=np.float32)
     rest = ~(homophone | same)
     ra, rb = a[rest], b[rest]
-    short = (lengths[ra] <= _SHORT) & (lengths[rb] <= _SHORT)
-    scores = np.empty(len(ra), dtype=np.float32)
-    scores[short] = _short_jaro_winkler(points, lengths, ra[short], rb[short])
-    la, lb = ra[~short], rb[~short]
-    scores[~short] = cpdist_chunked(JaroWinkler.normalized_similarity,
-                                    strings_for(compact, la, lb, cache, "name_strings"), la, lb)
-    sims[rest] = np.minimum(scores, np.float32(0.89))
+    sims[rest] = np.minimum(cpdist_chunked(JaroWinkler.normalized_similarity,
+                                           strings_for(compact, ra, rb, cache, "name_strings"),
+                                           ra, rb), np.float32(0.89))
     sims[homophone] = 0.92
     sims[same] = 0.97
     return sims
-
-
-def _short_jaro_winkler(
-    points: npt.NDArray[np.uint32], lengths: Codes, a: Codes, b: Codes
-) -> npt.NDArray[np.float32]:
-    """rapidfuzz's ``JaroWinkler.normalized_similarity`` of value pairs of at most
-    ``_SHORT`` (3) characters, on their code points: up to three characters the matching
-    window is 0, so the common characters are the equal ones at the same position and
-    there are no transpositions; jaro = (m/|x| + m/|y| + 1) / 3, plus 0.1 per common
-    prefix character of the gap to 1 when jaro > 0.7 (computed in float64 in rapidfuzz's
-    order, then float32 as cpdist returns it; checked against rapidfuzz on every pair of
-    strings up to three letters from a three-letter alphabet)."""
-    out = np.empty(len(a), dtype=np.float32)
-    for start in range(0, len(a), _CHUNK):
-        sa, sb = a[start:start + _CHUNK], b[start:start + _CHUNK]
-        la, lb = lengths[sa], lengths[sb]
-        shortest = np.minimum(la, lb)
-        x, y = points[sa], points[sb]
-        e0 = (x[:, 0] == y[:, 0]) & (shortest > 0)
-        e1 = (x[:, 1] == y[:, 1]) & (shortest > 1)
-        e2 = (x[:, 2] == y[:, 2]) & (shortest > 2)
-        common = e0.astype(np.float64) + e1 + e2
-        prefix = e0.astype(np.float64) + (e0 & e1) + (e0 & e1 & e2)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            jaro = np.where(common > 0, (common / la + common / lb + 1.0) / 3.0, 0.0)
-        jaro[(la == 0) & (lb == 0)] = 1.0  # two empty strings are equal
-        out[start:start + _CHUNK] = np.where(jaro > 0.7, jaro + prefix * 0.1 * (1.0 - jaro),
-                                             jaro)
-    return out
-
-
-def _code_points(values: pa.Array, width: int) -> npt.NDArray[np.uint32]:
-    """(n, width) matrix of the code points of the values of at most ``width``
-    characters (0 past a value's end; longer values are left all 0). Values made of
-    three-byte characters (Chinese names) are decoded from Arrow's UTF-8 bytes; the
-    few others go through NumPy's fixed-width strings."""
-    out = np.zeros((len(values), width), dtype=np.uint32)
-    chars = np.asarray(pc.utf8_length(values).to_numpy(zero_copy_only=False), dtype=np.int64)
-    n_bytes = np.asarray(pc.binary_length(values).to_numpy(zero_copy_only=False),
-                         dtype=np.int64)
-    short = chars <= width
-    three = np.flatnonzero(short & (n_bytes == 3 * chars) & (chars > 0))
-    done = np.zeros(len(values), dtype=bool)
-    if len(three):
-        offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[
-            values.offset:values.offset + len(values) + 1]
-        data = np.frombuffer(values.buffers()[2], dtype=np.uint8)
-        at = np.minimum(offsets[three, None] + np.arange(3 * width), len(data) - 1)
-        raw = data[at].astype(np.uint32).reshape(len(three), width, 3)
-        inside = np.arange(width) < chars[three, None]
-        # every character a three-byte one (1110xxxx lead), not a two- and a four-byte one
-        whole = ((raw[:, :, 0] & 0xF0) == 0xE0) | ~inside
-        ok = whole.all(axis=1)
-        point = (((raw[:, :, 0] & 0x0F) << 12) | ((raw[:, :, 1] & 0x3F) << 6)
-                 | (raw[:, :, 2] & 0x3F))
-        point[~inside] = 0
-        out[three[ok]] = point[ok]
-        done[three[ok]] = True
-    other = np.flatnonzero(short & ~done)
-    if len(other):
-        strings = values.take(pa.array(other)).to_pylist()
-        out[other] = np.asarray(strings, dtype=f"<U{width}").view(np.uint32).reshape(-1, width)
-    return out
 
 
 def _prepare_person(uniques: Values, given: Derived) -> tuple[
