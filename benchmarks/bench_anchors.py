@@ -120,7 +120,8 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if not ok:
         return {"ok": False}
     out = dict(ok[0])
-    for key in ("wall_s", "peak_mb", "process_s", "precision", "recall", "f1"):
+    for key in ("wall_s", "peak_mb", "process_s", "precision", "recall", "f1", "block_s",
+                "compare_s", "score_s", "field_comparisons_per_s"):
         values = [r[key] for r in ok if isinstance(r.get(key), int | float)]
         if values:
             out[key] = statistics.median(values)
@@ -149,7 +150,8 @@ def _print_table(args: argparse.Namespace, summary: dict[str, dict[str, Any]]) -
     if lk.get("ok") and "field_comparisons_per_s" in lk:
         print(f"linkage stages: block {lk['block_s']:.2f}s compare {lk['compare_s']:.2f}s "
               f"score {lk['score_s']:.2f}s; "
-              f"{lk['field_comparisons_per_s'] / 1e6:.1f}M field comparisons/s in compare")
+              f"{lk['field_comparisons_per_s'] / 1e6:.1f}M field comparisons/s in compare"
+              + (f" (medians of {lk['runs']} runs)" if lk.get("runs", 1) > 1 else ""))
 
 
 def _last_line(summary: dict[str, dict[str, Any]]) -> str:
