@@ -36,6 +36,7 @@ BLOCKING = {
 def run_linkage(data: Dataset, threshold: float, seed: int) -> Outcome:
     from linkage.block import BlockingPass, block
     from linkage.compare import Comparison, compare
+    from linkage.encoding import ColumnCodes
     from linkage.score import FellegiSunter, ScoringConfig
 
     parts = []
@@ -50,12 +51,13 @@ def run_linkage(data: Dataset, threshold: float, seed: int) -> Outcome:
     passes = [BlockingPass(name="+".join(keys), keys=keys, link_only=data.link_only,
                            max_block_size=_cap(data.name, keys))
               for keys in BLOCKING[data.name]]
-    blocked = block(records, passes)
+    codes = ColumnCodes(records, {c.field for c in comparisons})  # hashed once, by block
+    blocked = block(records, passes, codes=codes)
     t_block = time.perf_counter()
-    vectors = compare(records, blocked.pairs, comparisons)
+    vectors = compare(records, blocked.pairs, comparisons, codes=codes)
     t_compare = time.perf_counter()
     n_pairs = blocked.pairs.num_rows
-    del blocked  # scoring needs only the vectors: free the candidate pairs before it
+    del blocked, codes  # scoring needs only the vectors: free the pairs and column codes
     model = FellegiSunter(comparisons,
                           ScoringConfig(link_only=data.link_only, link_threshold=threshold),
                           seed=seed).fit(records, vectors)

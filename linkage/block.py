@@ -20,6 +20,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from linkage.encoding import ColumnCodes
 from linkage.errors import SchemaError
 from linkage.minhash import band_block_ids, signatures
 from linkage.pairgen import MAX_PASSES, PairSink, pair_completeness, pairs_within_blocks, run
@@ -105,8 +106,13 @@ def block(
     truth_pairs: pa.Table | None = None,
     memory_limit: str | None = None,
     max_in_memory_pairs: int = 50_000_000,
+    codes: ColumnCodes | None = None,
 ) -> BlockingResult:
     """Union of the pairs of every pass, id_l < id_r, each tagged with its first pass.
+
+    ``codes``: a :class:`~linkage.encoding.ColumnCodes` of ``records``; an exact pass's
+    whole standardised key column that it keeps is hashed through it, so the compare
+    stage, given the same object, does not hash that column again.
 
     ``truth_pairs`` (id_l, id_r of true matches), when given, adds pair completeness (the
     share of true pairs among the candidates) to the report. Up to ``max_in_memory_pairs``
@@ -135,7 +141,7 @@ def block(
                   memory_limit=memory_limit) as sink:
         pass_reports = []
         for index, bp in enumerate(passes):
-            pass_reports.append(_run_pass(sink, records, ids, sources, bp, index))
+            pass_reports.append(_run_pass(sink, records, ids, sources, bp, index, codes))
             pa.default_memory_pool().release_unused()  # hash tables of this pass's keys
         spilled = sink.spilled
         pairs, new_counts = sink.union(names)
@@ -167,9 +173,10 @@ def _run_pass(
     sources: npt.NDArray[np.int32] | None,
     bp: BlockingPass,
     index: int,
+    codes: ColumnCodes | None = None,
 ) -> dict[str, Any]:
     if bp.kind == "exact":
-        return _exact_pass(sink, ids, sources, _block_ids(records, bp), bp, index)
+        return _exact_pass(sink, ids, sources, _block_ids(records, bp, codes), bp, index)
     key = _joined_key(records, bp)
     if bp.kind == "minhash":
         return _minhash_pass(sink, ids, sources, key, bp, index)
@@ -188,8 +195,7 @@ def _clean_key(records: pa.Table, bp: BlockingPass, i: int) -> pa.ChunkedArray:
         col = pc.cast(col, col.type.value_type)
     if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
         col = pc.cast(col, pa.string())
-    standardised = f"{bp.keys[i].split('__', 1)[0]}__status" in records.column_names
-    if not standardised:  # standardised values are already trimmed, blanks already null
+    if not _is_standardised(records, bp.keys[i]):
         col = pa.chunked_array([_trimmed(chunk) for chunk in col.chunks], col.type)
     length = bp.prefix[i] if bp.prefix else 0
     if length:
@@ -226,14 +232,23 @@ def _joined_key(records: pa.Table, bp: BlockingPass) -> pa.Array:
     return pc.binary_join_element_wise(*parts, _SEP)
 
 
-def _block_ids(records: pa.Table, bp: BlockingPass) -> npt.NDArray[np.int64]:
+def _block_ids(
+    records: pa.Table, bp: BlockingPass, cache: ColumnCodes | None = None
+) -> npt.NDArray[np.int64]:
     """Dense block id per record (-1 when a key part is missing): each part is hashed to
     an integer code and the codes are combined, so no composite string is ever built."""
     combined: npt.NDArray[np.int64] | None = None
     for i in range(len(bp.keys)):
-        encoded = pc.dictionary_encode(_clean_key(records, bp, i))
-        codes = _chunked_codes(encoded)
-        dictionary_size = len(encoded.chunk(0).dictionary) if encoded.num_chunks else 0
+        if cache is not None and _whole_standardised(records, bp, i) \
+                and cache.serves(records, bp.keys[i]):
+            # the same codes as below (a standardised value has no blank to trim)
+            uniques, part_codes = cache.get(bp.keys[i])
+            codes = part_codes.astype(np.int64)
+            dictionary_size = len(uniques)
+        else:
+            encoded = pc.dictionary_encode(_clean_key(records, bp, i))
+            codes = _chunked_codes(encoded)
+            dictionary_size = len(encoded.chunk(0).dictionary) if encoded.num_chunks else 0
         if combined is None:
             combined = codes
             continue
@@ -244,6 +259,17 @@ def _block_ids(records: pa.Table, bp: BlockingPass) -> npt.NDArray[np.int64]:
         combined = np.where(missing, -1, np.asarray(dense.to_numpy(), dtype=np.int64))
     assert combined is not None
     return combined
+
+
+def _whole_standardised(records: pa.Table, bp: BlockingPass, i: int) -> bool:
+    """Whether key part ``i`` is a whole standardised column (no prefix or suffix cut)."""
+    cut = (bp.prefix[i] if bp.prefix else 0) or (bp.suffix[i] if bp.suffix else 0)
+    return not cut and _is_standardised(records, bp.keys[i])
+
+
+def _is_standardised(records: pa.Table, column: str) -> bool:
+    """Standardised values (and their derived columns) are trimmed, with blanks as null."""
+    return f"{column.split('__', 1)[0]}__status" in records.column_names
 
 
 def _chunked_codes(encoded: pa.ChunkedArray) -> npt.NDArray[np.int64]:

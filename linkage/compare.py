@@ -46,24 +46,16 @@ from linkage.comparators import (
     similarity,
 )
 from linkage.comparators.strings import scoring_workers
+from linkage.encoding import ColumnCodes, Positions, encode_column
 from linkage.errors import SchemaError
 from linkage.schemas import require_fields
 
 log = logging.getLogger(__name__)
 
-#: row positions and value codes (int32: a billion rows is beyond one machine's reach)
-Positions = npt.NDArray[np.int32]
 #: codes of distinct value pairs into a comparator's values
 Codes = npt.NDArray[np.int64]
 #: pairs per slab of the compare loop (bounds its temporaries)
 _SLAB = 1 << 14
-#: share of a column's values that may have another byte width than the common one for
-#: the fixed-width encoding (their bytes are copied around; see _encode_fixed_width)
-_ODD_SHARE = 0.01
-#: narrowest common width worth it: Arrow hashes short strings as fast as fixed-size
-#: binary (synth 1M, CPU: 11-byte phones 0.19 s both ways, 10-byte dates 0.03 s as
-#: strings vs 0.04 s; 18-character IDs 0.20 s vs 0.24-0.27 s as strings)
-_FIXED_MIN_WIDTH = 16
 #: a pair's level while it is settled as "else" by ``CAPPED_APART`` (0 once filled in)
 _APART = np.int8(-2)
 
@@ -160,11 +152,16 @@ def compare(
     *,
     workers: int | None = None,
     similarities: bool = False,
+    codes: ColumnCodes | None = None,
 ) -> pa.Table:
     """ComparisonVectors for ``pairs`` (id_l, id_r, gamma_<name> int8, plus tf_/ml_/cl_
     columns where the comparison asks for them, and ``sim_<name>`` float32 when
     ``similarities``: scoring and explanations read levels only, and the raw
     similarities cost 4 bytes a pair and comparison).
+
+    ``codes``: the :class:`~linkage.encoding.ColumnCodes` blocking filled for these very
+    records, so columns blocking already hashed are not hashed again (ignored when it
+    belongs to another table).
 
     Comparisons run in ``workers`` threads (default: one per CPU, at most 4): most of a
     comparison's time is spent in Arrow, NumPy and rapidfuzz, which release the GIL, so
@@ -182,17 +179,18 @@ def compare(
     # the pairs' own id columns are the output's (no second copy of them)
     columns: dict[str, pa.ChunkedArray | npt.NDArray[np.generic]] = {
         side: pc.cast(pairs.column(side), pa.int64()) for side in ("id_l", "id_r")}
+    cache = codes if codes is not None and codes.records is records else None
     n_workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
     if n_workers > 1 and len(comparisons) > 1 and len(pos_l):
         # the costliest comparisons start first, so no long one is left running alone
         order = sorted(range(len(comparisons)), key=lambda i: -_cost(comparisons[i]))
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
             futures = {i: pool.submit(_compare_on_thread, records, pos_l, pos_r,
-                                      comparisons[i], similarities)
+                                      comparisons[i], similarities, cache)
                        for i in order}
             results = [futures[i].result() for i in range(len(comparisons))]
     else:
-        results = [_compare_one(records, pos_l, pos_r, comp, similarities)
+        results = [_compare_one(records, pos_l, pos_r, comp, similarities, cache)
                    for comp in comparisons]
     for result in results:
         columns.update(result)
@@ -212,11 +210,12 @@ def _compare_on_thread(
     pos_r: Positions,
     comp: Comparison,
     similarities: bool,
+    cache: ColumnCodes | None,
 ) -> dict[str, npt.NDArray[np.generic]]:
     """:func:`_compare_one` beside other comparisons: its string scoring takes one core
     (the threads already keep the cores busy; rapidfuzz threads on top only contend)."""
     with scoring_workers(1):
-        return _compare_one(records, pos_l, pos_r, comp, similarities)
+        return _compare_one(records, pos_l, pos_r, comp, similarities, cache)
 
 
 def _compare_one(
@@ -225,13 +224,16 @@ def _compare_one(
     pos_r: Positions,
     comp: Comparison,
     similarities: bool = False,
+    cache: ColumnCodes | None = None,
 ) -> dict[str, npt.NDArray[np.generic]]:
-    """One comparison's columns. The column is encoded once; one pass over slabs of pairs
+    """One comparison's columns. The column is encoded once (or read from ``cache``, the
+    codes of ``records`` blocking already made); one pass over slabs of pairs
     settles the null and equal pairs and collects the others' value pairs; the similarity
     runs once per distinct value pair of the whole run and is turned into a level there,
     so filling the pairs in moves one byte per pair. Per-pair temporaries never exceed
     one slab (and int8 / bool columns)."""
-    uniques, codes = encode_column(records.column(comp.field))
+    uniques, codes = (cache.get(comp.field) if cache is not None and comp.field in cache
+                      else encode_column(records.column(comp.field)))
     n = len(pos_l)
     top = np.int8(comp.top_level)
     scored = comp.method != "exact"  # "exact" has no similarity: unequal is level 0
@@ -400,107 +402,6 @@ def _values_in_use(
         take = pa.array(_representatives(codes, len(uniques))[kept])
         derived = {name: column.take(take).combine_chunks() for name, column in aux.items()}
     return sub, remap[lo], remap[hi], derived
-
-
-def encode_column(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, Positions]:
-    """Distinct non-blank string values (an Arrow array) and each row's int32 code into
-    them (-1 for null/blank).
-
-    Works chunk by chunk (the chunks of one encoding share its dictionary), so a large
-    column is never copied whole just to be encoded."""
-    col = column if isinstance(column, pa.ChunkedArray) else pa.chunked_array([column])
-    if pa.types.is_dictionary(col.type):
-        col = pc.cast(col, col.type.value_type)
-    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
-        col = pc.cast(col, pa.string())
-    fixed = _encode_fixed_width(col)
-    if fixed is not None:
-        return fixed
-    encoded = pc.dictionary_encode(col)
-    if encoded.num_chunks == 0:
-        return pa.array([], pa.string()), np.zeros(0, dtype=np.int32)
-    dictionary = encoded.chunk(encoded.num_chunks - 1).dictionary
-    parts = [np.asarray(pc.fill_null(pc.cast(chunk.indices, pa.int32()), -1)
-                        .to_numpy(zero_copy_only=False), dtype=np.int32)
-             for chunk in encoded.chunks]
-    codes = np.concatenate(parts) if len(parts) > 1 else parts[0]
-    blank = pc.index(dictionary, "").as_py()
-    if blank >= 0:  # a blank string is a missing value
-        codes = np.where(codes == blank, np.int32(-1), codes)  # (zero-copy codes are read-only)
-    return dictionary, codes
-
-
-def _encode_fixed_width(col: pa.ChunkedArray) -> tuple[pa.Array, Positions] | None:
-    """:func:`encode_column` of a string column whose non-blank values nearly all have
-    one byte width of at least ``_FIXED_MIN_WIDTH`` (18-character ID numbers, credit
-    codes; at most ``_ODD_SHARE`` of them another), or None for any other column. The
-    common width's bytes are hashed as fixed-size binary values, read in place (cheaper
-    than hashing strings that long), the few others as strings, after them (values of
-    two widths are never equal). Codes are in first-seen order within each of the two
-    groups, and the blank value the string path keeps in its dictionary is left out."""
-    if not pa.types.is_string(col.type):
-        return None
-    layouts = []
-    for chunk in col.chunks:
-        if len(chunk) == 0:
-            continue
-        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32)[
-            chunk.offset:chunk.offset + len(chunk) + 1]
-        lengths = np.diff(offsets)
-        present = lengths > 0
-        if chunk.null_count and (present & ~np.asarray(chunk.is_valid())).any():
-            return None  # a null slot holding bytes: leave it to the string path
-        layouts.append((chunk, offsets, lengths, present))
-    sizes = np.concatenate([lengths[present] for _, _, lengths, present in layouts]
-                           or [np.zeros(0, dtype=np.int32)])
-    if len(sizes) == 0:
-        return None
-    width = int(np.bincount(sizes).argmax())
-    if width < _FIXED_MIN_WIDTH or np.count_nonzero(sizes != width) > _ODD_SHARE * len(sizes):
-        return None
-    pieces: list[pa.Array] = []
-    odd_values: list[pa.Array] = []
-    for chunk, offsets, lengths, present in layouts:
-        odd = np.flatnonzero(present & (lengths != width))
-        n_fixed = int(np.count_nonzero(present)) - len(odd)
-        data_buf = chunk.buffers()[2]
-        if n_fixed and len(odd) == 0:
-            start, stop = int(offsets[0]), int(offsets[-1])
-            pieces.append(pa.FixedSizeBinaryArray.from_buffers(
-                pa.binary(width), n_fixed, [None, data_buf.slice(start, stop - start)]))
-        elif n_fixed:  # the common width's bytes between the odd values'
-            data = np.frombuffer(data_buf, dtype=np.uint8)
-            bounds = np.concatenate([offsets[:1], np.column_stack(
-                [offsets[odd], offsets[odd + 1]]).reshape(-1), offsets[-1:]]).tolist()
-            kept = np.concatenate([data[bounds[k]:bounds[k + 1]]
-                                   for k in range(0, len(bounds), 2)])
-            pieces.append(pa.FixedSizeBinaryArray.from_buffers(
-                pa.binary(width), n_fixed, [None, pa.py_buffer(kept)]))
-        if len(odd):
-            odd_values.append(chunk.take(pa.array(odd)))
-    n_rows = sum(len(layout[0]) for layout in layouts)
-    codes = np.full(n_rows, -1, dtype=np.int32)
-    fixed_rows = np.concatenate([present & (lengths == width)
-                                 for _, _, lengths, present in layouts])
-    uniques = pa.array([], pa.string())
-    if pieces:
-        encoded = pc.dictionary_encode(pa.chunked_array(pieces, type=pa.binary(width)))
-        dictionary = encoded.chunk(encoded.num_chunks - 1).dictionary
-        n_values = len(dictionary)
-        values_buf = dictionary.buffers()[1].slice(dictionary.offset * width, n_values * width)
-        offsets_out = pa.py_buffer(np.arange(n_values + 1, dtype=np.int32) * np.int32(width))
-        uniques = pa.Array.from_buffers(pa.string(), n_values, [None, offsets_out, values_buf])
-        codes[fixed_rows] = np.concatenate(
-            [np.asarray(chunk.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
-             for chunk in encoded.chunks])
-    if odd_values:
-        odd_encoded = pc.dictionary_encode(pa.concat_arrays(odd_values))
-        odd_rows = np.concatenate([present & (lengths != width)
-                                   for _, _, lengths, present in layouts])
-        codes[odd_rows] = len(uniques) + np.asarray(
-            odd_encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
-        uniques = pa.concat_arrays([uniques, odd_encoded.dictionary])
-    return uniques, codes
 
 
 def _valid_mask(

@@ -26,6 +26,7 @@ from linkage.cluster import cluster
 from linkage.compare import compare
 from linkage.config import EntityConfig, PipelineConfig, load_pipeline
 from linkage.conflicts import find_conflicts
+from linkage.encoding import ColumnCodes
 from linkage.entity_ids import ENTITY_CHANGES, assign_entity_ids
 from linkage.errors import ConfigError, LinkageError
 from linkage.flags import collect_flags, concat_flags
@@ -193,8 +194,7 @@ class Pipeline:
         records = step("standardise", lambda: standardise(subset, section.fields))
         records = _merge_read_flags(records, subset)
         truth = _truth_pairs(self.config.truth, records)
-        blocking = step("block", lambda: block(records, section.blocking, truth_pairs=truth))
-        vectors = step("compare", lambda: compare(records, blocking.pairs, section.comparisons))
+        blocking, vectors = _block_and_compare(records, section, truth, step)
         model = (_saved_model(etype, section) if section.model is not None else
                  FellegiSunter(section.comparisons, section.scoring, seed=self.config.seed))
 
@@ -286,6 +286,20 @@ def _resolve_legal_reps(entities: dict[str, EntityResult]) -> pa.Table | None:
     enterprise.golden = prefer_person_names(enterprise.golden, edges, person.golden,
                                             enterprise.records, enterprise.clusters)
     return edges
+
+
+def _block_and_compare(
+    records: pa.Table, section: EntityConfig, truth: pa.Table | None,
+    step: Callable[..., Any],
+) -> tuple[BlockingResult, pa.Table]:
+    """Candidate pairs and their comparison vectors. The compared columns are hashed once,
+    by blocking, and compare reuses their codes; the codes are let go on return."""
+    codes = ColumnCodes(records, {c.field for c in section.comparisons})
+    blocking = step("block", lambda: block(records, section.blocking, truth_pairs=truth,
+                                           codes=codes))
+    vectors = step("compare", lambda: compare(records, blocking.pairs, section.comparisons,
+                                              codes=codes))
+    return blocking, vectors
 
 
 def _saved_model(etype: str, section: EntityConfig) -> FellegiSunter:

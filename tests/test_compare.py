@@ -329,7 +329,7 @@ def test_encode_column_fixed_width_path_matches_the_reference(
     """Fixed-width columns (18-character IDs, nulls, blanks, masked values, several and
     sliced chunks) take the fixed-size binary path; adding a 15-digit value sends the
     column down the string path. Both give the reference encoding."""
-    from linkage.compare import _encode_fixed_width, encode_column
+    from linkage.encoding import _encode_fixed_width, encode_column
 
     for extra in ([], odd):
         parts = [pa.array(["x" * 18] * skip + c, pa.string()).slice(skip) for c in chunks]
@@ -353,7 +353,7 @@ def test_encode_column_fixed_width_path_matches_the_reference(
 def test_encode_column_a_few_odd_widths_beside_the_common_one() -> None:
     """A column of 18-character IDs with a few legacy 15-digit ones (under 1%) keeps the
     fixed-width encoding; the odd values get their own codes."""
-    from linkage.compare import _encode_fixed_width, encode_column
+    from linkage.encoding import _encode_fixed_width, encode_column
 
     rng = np.random.default_rng(4)
     common = [f"{v:018d}" for v in rng.integers(0, 50, 600)]
