@@ -35,7 +35,7 @@ BLOCKING = {
 
 def run_linkage(data: Dataset, threshold: float, seed: int) -> Outcome:
     from linkage.block import BlockingPass, block
-    from linkage.compare import Comparison, compare
+    from linkage.compare import Comparison, compare, compared_columns
     from linkage.encoding import ColumnCodes
     from linkage.score import FellegiSunter, ScoringConfig
 
@@ -51,7 +51,7 @@ def run_linkage(data: Dataset, threshold: float, seed: int) -> Outcome:
     passes = [BlockingPass(name="+".join(keys), keys=keys, link_only=data.link_only,
                            max_block_size=_cap(data.name, keys))
               for keys in BLOCKING[data.name]]
-    codes = ColumnCodes(records, {c.field for c in comparisons})  # hashed once, by block
+    codes = ColumnCodes(records, compared_columns(comparisons))  # hashed once, by block
     blocked = block(records, passes, codes=codes)
     t_block = time.perf_counter()
     vectors = compare(records, blocked.pairs, comparisons, codes=codes)

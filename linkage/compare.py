@@ -198,6 +198,18 @@ def compare(
     return pa.table(columns)
 
 
+def compared_columns(comparisons: Sequence[Comparison]) -> set[str]:
+    """Every column :func:`compare` hashes for ``comparisons`` (their fields, and the
+    derived columns ``CAPPED_APART`` reads): what a :class:`~linkage.encoding.ColumnCodes`
+    shared with blocking should keep."""
+    columns = {c.field for c in comparisons}
+    for c in comparisons:
+        rule = CAPPED_APART.get(c.method)
+        if rule is not None:
+            columns.add(f"{c.field}__{rule[0]}")
+    return columns
+
+
 def _cost(comp: Comparison) -> int:
     """Rough relative cost of a comparison: its method's, plus one for term frequencies
     (an exact phone comparison with them costs about what a date comparison does)."""
@@ -242,7 +254,7 @@ def _compare_one(
     tf_pair = np.empty(n, dtype=np.float32) if tf is not None else None
     valid = (_valid_mask(records, comp.field, uniques, codes)
              if comp.must_link or comp.cannot_link else None)
-    apart = _apart_codes(records, comp, codes, len(uniques), similarities)
+    apart = _apart_codes(records, comp, codes, len(uniques), similarities, cache)
     must = np.empty(n, dtype=bool) if comp.must_link else None
     cannot = np.empty(n, dtype=bool) if comp.cannot_link else None
     width = max(len(uniques), 1)
@@ -323,7 +335,8 @@ def _compare_one(
 
 
 def _apart_codes(
-    records: pa.Table, comp: Comparison, codes: Positions, n_values: int, similarities: bool
+    records: pa.Table, comp: Comparison, codes: Positions, n_values: int, similarities: bool,
+    cache: ColumnCodes | None = None,
 ) -> Positions | None:
     """Per row, the code of its value's derived column whose disagreement caps the
     method's similarity below the comparison's lowest threshold (``CAPPED_APART``: an
@@ -340,7 +353,8 @@ def _apart_codes(
     ts = comp.levels_thresholds
     if column not in records.column_names or not ts or ts[0] <= cap or n_values == 0:
         return None
-    row_codes = encode_column(records.column(column))[1]
+    row_codes = (cache.get(column)[1] if cache is not None and column in cache
+                 else encode_column(records.column(column))[1])
     out: Positions = row_codes[_representatives(codes, n_values)][codes]
     return out  # (a null row reads a value it never uses: its pairs are settled as null)
 
@@ -492,4 +506,4 @@ def _int64(column: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.int64]:
     return np.asarray(pc.cast(arr, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-__all__ = ["METHODS", "Comparison", "Method", "compare", "encode_column"]
+__all__ = ["METHODS", "Comparison", "Method", "compare", "compared_columns", "encode_column"]

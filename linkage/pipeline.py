@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from linkage.block import BlockingResult, block
 from linkage.cluster import cluster
-from linkage.compare import compare
+from linkage.compare import compare, compared_columns
 from linkage.config import EntityConfig, PipelineConfig, load_pipeline
 from linkage.conflicts import find_conflicts
 from linkage.encoding import ColumnCodes
@@ -294,7 +294,7 @@ def _block_and_compare(
 ) -> tuple[BlockingResult, pa.Table]:
     """Candidate pairs and their comparison vectors. The compared columns are hashed once,
     by blocking, and compare reuses their codes; the codes are let go on return."""
-    codes = ColumnCodes(records, {c.field for c in section.comparisons})
+    codes = ColumnCodes(records, compared_columns(section.comparisons))
     blocking = step("block", lambda: block(records, section.blocking, truth_pairs=truth,
                                            codes=codes))
     vectors = step("compare", lambda: compare(records, blocking.pairs, section.comparisons,

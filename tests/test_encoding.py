@@ -10,22 +10,31 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from linkage.block import BlockingPass, block
-from linkage.compare import Comparison, compare
+from linkage.compare import Comparison, compare, compared_columns
 from linkage.encoding import ColumnCodes, encode_column
 
 # standardised columns hold no blank strings (a standardiser writes null instead)
 NAMES = st.sampled_from(["张伟", "张玮", "李娜", "王芳", "王方", None])
 PHONES = st.sampled_from(["13800138000", "13800138001", "13900139000", None])
+#: (address, its county code): two counties, so some pairs are settled as "else" apart
+PLACES = st.sampled_from([("北京市东城区东华门街道1号", "110101"),
+                          ("北京市东城区东华门街道2号", "110101"),
+                          ("上海市黄浦区南京东路1号", "310101"), (None, None)])
 
 
-def _records(names: list[str | None], phones: list[str | None]) -> pa.Table:
+def _records(names: list[str | None], phones: list[str | None],
+             places: list[tuple[str | None, str | None]] | None = None) -> pa.Table:
     n = len(names)
+    places = places or [(None, None)] * n
     return pa.table({
         "record_id": pa.array(range(n), pa.int64()),
         "name": pa.array(names, pa.string()),
         "name__status": pa.array(["ok"] * n),
         "phone": pa.array(phones, pa.string()),
         "phone__status": pa.array(["ok"] * n),
+        "address": pa.array([p[0] for p in places], pa.string()),
+        "address__county_code": pa.array([p[1] for p in places], pa.string()),
+        "address__status": pa.array(["ok"] * n),
     })
 
 
@@ -39,23 +48,30 @@ def _same(a: pa.Table, b: pa.Table) -> bool:
 
 PASSES = [BlockingPass(name="name", keys=("name",)),
           BlockingPass(name="name_phone", keys=("name", "phone")),
-          BlockingPass(name="phone_head", keys=("phone",), prefix=(7,))]
+          BlockingPass(name="phone_head", keys=("phone",), prefix=(7,)),
+          BlockingPass(name="name_county", keys=("name", "address__county_code"))]
 COMPARISONS = [Comparison(name="name", field="name", method="person_name",
                           term_frequency=True),
-               Comparison(name="phone", field="phone", method="exact")]
+               Comparison(name="phone", field="phone", method="exact"),
+               Comparison(name="address", field="address", method="address")]
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(NAMES, PHONES), min_size=2, max_size=40))
-def test_shared_codes_give_the_same_pairs_and_vectors(rows: list[tuple[str | None, str | None]],
-                                                     ) -> None:
-    records = _records([r[0] for r in rows], [r[1] for r in rows])
+@given(st.lists(st.tuples(NAMES, PHONES, PLACES), min_size=2, max_size=40))
+def test_shared_codes_give_the_same_pairs_and_vectors(
+    rows: list[tuple[str | None, str | None, tuple[str | None, str | None]]],
+) -> None:
+    records = _records([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
     alone = block(records, PASSES)
-    codes = ColumnCodes(records, {"name", "phone"})
+    columns = compared_columns(COMPARISONS)
+    assert columns == {"name", "phone", "address", "address__county_code"}
+    codes = ColumnCodes(records, columns)
     shared = block(records, PASSES, codes=codes)
     assert shared.pairs.equals(alone.pairs)
     assert shared.report["passes"] == alone.report["passes"]
-    assert "name" in codes and "phone" in codes  # blocking filled them
+    # blocking filled what it hashes whole (not the phone prefix, not the address)
+    assert "name" in codes and "address__county_code" in codes and "phone" in codes
+    assert "address" not in codes
     assert _same(compare(records, shared.pairs, COMPARISONS, codes=codes),
                  compare(records, alone.pairs, COMPARISONS))
 
