@@ -56,6 +56,7 @@ class ColumnCodes:
         if found is not None:
             return found
         encoded = encode_column(self.records.column(column))
+        encoded[1].setflags(write=False)  # shared by every stage: nobody may write into it
         with self._lock:
             return self._codes.setdefault(column, encoded)
 

@@ -81,6 +81,7 @@ def test_codes_are_computed_once_and_only_for_their_table_and_columns() -> None:
     codes = ColumnCodes(records, {"name"})
     uniques, row_codes = codes.get("name")
     assert codes.get("name")[1] is row_codes  # the same arrays, not a second hashing
+    assert not row_codes.flags.writeable  # shared: a stage writing into it would fail loudly
     assert uniques.to_pylist() == ["张伟", "李娜"]
     assert row_codes.tolist() == [0, 1, -1, 0]
     assert row_codes.tolist() == encode_column(records.column("name"))[1].tolist()
