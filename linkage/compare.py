@@ -45,15 +45,13 @@ from linkage.comparators import (
     default_thresholds,
     similarity,
 )
-from linkage.comparators.strings import scoring_workers
+from linkage.comparators.strings import Codes, scoring_workers
 from linkage.encoding import ColumnCodes, Positions, encode_column
 from linkage.errors import SchemaError
 from linkage.schemas import require_fields
 
 log = logging.getLogger(__name__)
 
-#: codes of distinct value pairs into a comparator's values
-Codes = npt.NDArray[np.int64]
 #: pairs per slab of the compare loop (bounds its temporaries)
 _SLAB = 1 << 14
 #: a pair's level while it is settled as "else" by ``CAPPED_APART`` (0 once filled in)

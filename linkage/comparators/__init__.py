@@ -15,11 +15,10 @@ edit < masked/legacy-equal < exact).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
 
 from linkage.comparators.dates import date_similarity
 from linkage.comparators.identifiers import credit_code_similarity, id_number_similarity
@@ -32,13 +31,13 @@ from linkage.comparators.names import (
 from linkage.comparators.strings import (
     STRING_SCORERS,
     Cache,
+    Codes,
+    Derived,
     Values,
     numeric_similarity,
     string_similarity,
 )
 
-Codes = npt.NDArray[np.int64]
-Derived = Mapping[str, Sequence[str | None] | pa.Array]
 Similarity = Callable[[Values, Codes, Codes, Derived, Cache | None], npt.NDArray[np.float32]]
 
 #: derived columns (``<field>__<name>``) a method uses when the standardiser made them;

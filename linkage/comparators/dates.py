@@ -9,17 +9,12 @@ below the first threshold.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
 from linkage.comparators.identifiers import _char_matrix, _positional
-from linkage.comparators.strings import Cache, Values, memo
-
-Codes = npt.NDArray[np.int64]
-Derived = Mapping[str, Sequence[str | None] | pa.Array]
+from linkage.comparators.strings import Cache, Codes, Derived, Values, memo
 
 
 def date_similarity(

@@ -12,17 +12,13 @@ Levels are encoded as similarity values (see ``default_thresholds``: 0.85, 0.95)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.comparators.strings import Cache, Values, as_list, memo
+from linkage.comparators.strings import Cache, Codes, Derived, Values, as_list, memo
 
-Codes = npt.NDArray[np.int64]
-Derived = Mapping[str, Sequence[str | None] | pa.Array]
 # GB 11643-1999 check (see shared DOMAIN notes); kept here so comparing does not import the
 # standardisers (OpenCC, pypinyin: ~100 MB) just for one checksum.
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)

@@ -20,7 +20,7 @@ Addresses (0.7, 0.85, 0.95): 0.9 when one address ends with the other (a dropped
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -31,6 +31,8 @@ from rapidfuzz.distance import Indel, JaroWinkler
 
 from linkage.comparators.strings import (
     Cache,
+    Codes,
+    Derived,
     Values,
     as_arrow,
     as_list,
@@ -38,9 +40,6 @@ from linkage.comparators.strings import (
     memo,
     strings_for,
 )
-
-Codes = npt.NDArray[np.int64]
-Derived = Mapping[str, Sequence[str | None] | pa.Array]
 
 _DOTS = re.compile(r"[·•・.．\s]+")
 #: the same class for Arrow's RE2, whose ``\s`` is ASCII only: Python's Unicode whitespace

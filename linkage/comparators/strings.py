@@ -32,7 +32,10 @@ STRING_SCORERS: dict[str, tuple[Any, float]] = {
 }
 
 
+#: codes of distinct values, one per pair side (every method takes two aligned arrays)
 Codes = npt.NDArray[np.int64]
+#: derived columns of the values (``<field>__<name>``), aligned with them
+Derived = Mapping[str, Sequence[str | None] | pa.Array]
 #: the distinct values a method compares: a Python sequence, or an Arrow string array (the
 #: compare stage passes one, so values turn into Python strings only where a method needs)
 Values: TypeAlias = Sequence[str] | pa.Array
@@ -51,7 +54,6 @@ def memo(cache: Cache | None, key: str, make: Callable[[], T]) -> T:
         cache[key] = make()
     value: T = cache[key]
     return value
-Derived = Mapping[str, Sequence[str | None] | pa.Array]
 
 
 def as_arrow(values: Sequence[str | None] | pa.Array | pa.ChunkedArray) -> pa.Array:
