@@ -149,7 +149,8 @@ class FellegiSunter:
         size = min(n, self.config.u_sample_records)
         if size < n:
             rng = np.random.default_rng(self.seed)
-            records = _take_sorted(records.select(_compared_columns(records, self.comparisons)),
+            read = _columns_compare_reads(records, self.comparisons)
+            records = _take_sorted(records.select(read),
                                    np.sort(rng.choice(n, size, replace=False)))
         pairs = random_pairs(records, self.config.u_sample_pairs, seed=self.seed,
                              link_only=self.config.link_only)
@@ -437,7 +438,7 @@ def _pattern_counts(
     return patterns, counts.astype(np.float64)
 
 
-def _compared_columns(records: pa.Table, comparisons: Sequence[Comparison]) -> list[str]:
+def _columns_compare_reads(records: pa.Table, comparisons: Sequence[Comparison]) -> list[str]:
     """The columns compare reads: record_id, source, each comparison's field and that
     field's derived columns (``<field>__status``, ``__masked``, ``__pinyin``...). The u
     sample keeps only these, so it neither copies nor pages in the other columns."""

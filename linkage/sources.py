@@ -199,9 +199,7 @@ def _read_csv(source: SourceConfig) -> _Raw:
     names = next(iter(_split_header(header, source.delimiter)), [])
     if not names or all(not n.strip() for n in names):
         raise SourceError("the file has no header row", source=source.label, row=0)
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise SourceError(f"duplicate column name(s) {dupes}", source=source.label, row=0)
+    _check_names(names, source, "the file has")
     bad_lines: list[tuple[int, str, str]] = []
 
     def on_invalid(row: Any) -> str:
@@ -350,7 +348,7 @@ def _query_sqlite(source: SourceConfig) -> pa.Table:
         cursor = con.execute(str(source.query))
         names = [d[0] for d in cursor.description or ()]
         rows = cursor.fetchall()
-    _check_result_names(names, source)
+    _check_names(names, source, "the query returns")
     columns = {}
     for j, name in enumerate(names):
         values = [row[j] for row in rows]
@@ -369,17 +367,18 @@ def _query_duckdb(source: SourceConfig) -> pa.Table:
         if relation is None:
             raise SourceError("the query returns no rows (a statement, not a SELECT?)",
                               source=source.label)
-        _check_result_names(list(relation.columns), source)
+        _check_names(list(relation.columns), source, "the query returns")
         return relation.to_arrow_table()
 
 
-def _check_result_names(names: list[str], source: SourceConfig) -> None:
+def _check_names(names: list[str], source: SourceConfig, what: str) -> None:
+    """Column names a source can be mapped by: some, and none twice."""
     if not names:
-        raise SourceError("the query returns no columns", source=source.label)
+        raise SourceError(f"{what} no columns", source=source.label, row=0)
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise SourceError(f"the query returns duplicate column name(s) {dupes}",
-                          source=source.label)
+        raise SourceError(f"{what} duplicate column name(s) {dupes}", source=source.label,
+                          row=0)
 
 
 def _db_text(value: Any) -> str:
