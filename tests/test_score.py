@@ -243,16 +243,16 @@ def test_config_chooses_whether_predict_keeps_contributions(tmp_path: Path) -> N
     assert "bf_a" in default.predict(vectors).column_names
 
 
-def test_u_sample_reads_only_compared_columns_and_gives_the_same_u() -> None:
+def test_u_sample_reads_only_columns_compare_reads_and_gives_the_same_u() -> None:
     from linkage.compare import compare
-    from linkage.score import _compared_columns
+    from linkage.score import _columns_compare_reads
 
     records = _people()
     n = records.num_rows
     status = ["ok" if i % 5 else "invalid" for i in range(n)]
     records = records.append_column("a__status", pa.array(status)) \
         .append_column("unrelated", pa.array([str(i) for i in range(n)]))
-    assert _compared_columns(records, COMPS) == ["record_id", "a", "b", "c", "a__status"]
+    assert _columns_compare_reads(records, COMPS) == ["record_id", "a", "b", "c", "a__status"]
     config = ScoringConfig(u_sample_records=150, u_sample_pairs=3000)
     u = FellegiSunter(COMPS, config, seed=4)._estimate_u(records)
     # the reference: the same sampled rows with every column
