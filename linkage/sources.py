@@ -235,30 +235,32 @@ def _number_rows(table: pa.Table, names: list[str], bad_lines: list[tuple[int, s
     on its own, and a line with the header's number of fields becomes a row again (flagged
     as recovered) instead of vanishing inside the malformed one."""
     total = table.num_rows + len(bad_lines)
-    bad_at = {r: (why, txt) for r, why, txt in bad_lines}
-    good_rows: list[int] = []
+    # lines each logical row takes: 1, or a joined row's line count (a Python step per
+    # malformed row only; the numbering itself is a cumulative sum)
+    span = np.ones(total, dtype=np.int64)
+    bad = np.zeros(total, dtype=bool)
+    for r, _, txt in bad_lines:
+        if 1 <= r <= total:
+            bad[r - 1] = True
+            span[r - 1] = txt.count("\n") + 1
+    first = np.cumsum(span) - span + 1  # number of each logical row's first line
+    good_rows = first[~bad].tolist()
     malformed: list[tuple[int, str]] = []
     recovered: dict[int, list[str]] = {}
-    number = 0
-    for logical in range(1, total + 1):
-        if logical not in bad_at:
-            number += 1
-            good_rows.append(number)
-            continue
-        why, txt = bad_at[logical]
+    for r, why, txt in bad_lines:
+        number = int(first[r - 1]) if 1 <= r <= total else r
         lines = txt.split("\n")
         if len(lines) == 1:
-            number += 1
             malformed.append((number, why))
             continue
-        for line in lines:
-            number += 1
+        for k, line in enumerate(lines):
             cells = next(csv.reader([line.rstrip("\r")], delimiter=source.delimiter), [])
             if len(cells) == len(names):
-                recovered[number] = cells
+                recovered[number + k] = cells
             else:
-                malformed.append((number, f"expected {len(names)} fields, got {len(cells)}; "
-                                          "a quote left open joined the lines after it"))
+                malformed.append((number + k, f"expected {len(names)} fields, got "
+                                              f"{len(cells)}; a quote left open joined the "
+                                              "lines after it"))
     if recovered:
         log.warning("source %s: %d row(s) recovered from lines an open quote had joined",
                     source.label, len(recovered))
