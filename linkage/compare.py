@@ -208,6 +208,24 @@ def compared_columns(comparisons: Sequence[Comparison]) -> set[str]:
     return columns
 
 
+def read_columns(columns: Sequence[str], comparisons: Sequence[Comparison]) -> list[str]:
+    """Of ``columns`` (a record table's), the ones :func:`compare` reads for
+    ``comparisons``, in table order: ``record_id``, each field, the derived columns its
+    method uses (``DERIVED_INPUTS``, ``CAPPED_APART``), and ``<field>__status`` /
+    ``__masked`` for must-link and cannot-link rules. A sample meant for compare keeps
+    only these, so it neither copies nor pages in the others."""
+    wanted = {"record_id"}
+    for c in comparisons:
+        wanted.add(c.field)
+        wanted.update(f"{c.field}__{d}" for d in DERIVED_INPUTS.get(c.method, ()))
+        rule = CAPPED_APART.get(c.method)
+        if rule is not None:
+            wanted.add(f"{c.field}__{rule[0]}")
+        if c.must_link or c.cannot_link:
+            wanted.update((f"{c.field}__status", f"{c.field}__masked"))
+    return [c for c in columns if c in wanted]
+
+
 def _cost(comp: Comparison) -> int:
     """Rough relative cost of a comparison: its method's, plus one for term frequencies
     (an exact phone comparison with them costs about what a date comparison does)."""
@@ -504,4 +522,5 @@ def _int64(column: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.int64]:
     return np.asarray(pc.cast(arr, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-__all__ = ["METHODS", "Comparison", "Method", "compare", "compared_columns", "encode_column"]
+__all__ = ["METHODS", "Comparison", "Method", "compare", "compared_columns", "encode_column",
+           "read_columns"]

@@ -29,7 +29,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.compare import Comparison, compare
+from linkage.compare import Comparison, compare, read_columns
 from linkage.errors import LinkageError, SchemaError
 from linkage.explain import Contribution, Explanation
 from linkage.schemas import require_fields
@@ -149,7 +149,9 @@ class FellegiSunter:
         size = min(n, self.config.u_sample_records)
         if size < n:
             rng = np.random.default_rng(self.seed)
-            read = _columns_compare_reads(records, self.comparisons)
+            read = read_columns(records.column_names, self.comparisons)
+            if self.config.link_only and "source" in records.column_names:
+                read.append("source")  # random_pairs pairs across sources
             records = _take_sorted(records.select(read),
                                    np.sort(rng.choice(n, size, replace=False)))
         pairs = random_pairs(records, self.config.u_sample_pairs, seed=self.seed,
@@ -436,16 +438,6 @@ def _pattern_counts(
         patterns[:, k] = rest % bases[k] - 1
         rest //= bases[k]
     return patterns, counts.astype(np.float64)
-
-
-def _columns_compare_reads(records: pa.Table, comparisons: Sequence[Comparison]) -> list[str]:
-    """The columns compare reads: record_id, source, each comparison's field and that
-    field's derived columns (``<field>__status``, ``__masked``, ``__pinyin``...). The u
-    sample keeps only these, so it neither copies nor pages in the other columns."""
-    fields = {comp.field for comp in comparisons}
-    return [c for c in records.column_names
-            if c in ("record_id", "source") or c in fields
-            or any(c.startswith(f"{f}__") for f in fields)]
 
 
 def _take_sorted(table: pa.Table, rows: npt.NDArray[np.int64]) -> pa.Table:

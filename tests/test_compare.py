@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from linkage.comparators import METHODS, pairs_from_lists, similarity
-from linkage.compare import Comparison, compare
+from linkage.compare import Comparison, compare, read_columns
 from linkage.errors import SchemaError
 
 
@@ -164,6 +164,41 @@ def test_person_name_uses_the_standardisers_pinyin_when_present() -> None:
                       similarities=True).column("sim_n")
     assert with_derived == [pytest.approx(0.92)]
     assert without.to_pylist()[0] < 0.9  # pypinyin alone reads 单 as dan
+
+
+def test_read_columns_is_everything_compare_reads() -> None:
+    recs = pa.table({
+        "record_id": pa.array(range(4), pa.int64()),
+        "source": ["a", "b", "a", "b"],
+        "name": ["单伟", "善伟", "单伟", "王芳"],
+        "name__pinyin": ["shan wei", "shan wei", "shan wei", "wang fang"],
+        "name__status": ["ok", "ok", "ok", "ok"],
+        "id": ["11010519491231002X", "11010519491231002X", "110105194912310029", None],
+        "id__status": ["ok", "bad_check", "ok", "missing"],
+        "id__masked": [False, False, True, False],
+        "address": ["北京市朝阳区建国路88号", "长春市朝阳区建国路88号", "朝阳区建国路88号",
+                    "北京市朝阳区建国路88号1单元"],
+        "address__county_code": ["110105", "220104", "110105", "110105"],
+        "address__detail": ["建国路88号", "建国路88号", "建国路88号", "建国路88号1单元"],
+        "unrelated": ["x", "y", "z", "w"],
+    })
+    comps = [Comparison(name="n", field="name", method="person_name"),
+             Comparison(name="i", field="id", method="id_number", must_link=True,
+                        cannot_link=True),
+             Comparison(name="a", field="address", method="address")]
+    read = read_columns(recs.column_names, comps)
+    assert set(recs.column_names) - set(read) == {"source", "name__status", "unrelated"}
+    pairs = pa.table({"id_l": [0, 0, 0, 1, 2], "id_r": [1, 2, 3, 2, 3]})
+
+    def outcome(table: pa.Table) -> str:  # (a NaN similarity is unequal to itself)
+        return str(compare(table, pairs, comps, similarities=True).to_pydict())
+
+    # compare on the selected columns gives what it gives on the whole table: pinyin,
+    # statuses, the county code and the detail all reach it
+    assert outcome(recs.select(read)) == outcome(recs)
+    # and dropping any one of them changes the result (each is really read)
+    for column in set(read) - {"record_id", "name", "id", "address"}:
+        assert outcome(recs.drop_columns([column])) != outcome(recs), column
 
 
 _ALPHABET = "0123456789Xx*-/ 张章伟玮王已己·.()（）有限公司分公司省市区路号?□abc"
