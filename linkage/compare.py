@@ -3,16 +3,17 @@
 Every comparison works on dictionary codes: each column is dictionary-encoded once (long
 fixed-width values such as ID numbers as fixed-size binary), a pair becomes two integer
 codes, equality is an integer test, and the similarity function runs once per *distinct*
-unordered (left value, right value) pair of the whole run (found by hashing the code
+unordered (left value, right value) pair of the whole run (found by sorting the code
 pairs: blocked candidates repeat value pairs several times over, since the records of one
 entity pair with the records of another); its level is taken there, so filling the pairs
 in moves one byte each. A comparator gets only the values some pair uses, as an Arrow
 array, preprocesses each once (pinyin, byte matrices, legal forms) and scores pairs
 column-wise (NumPy, or rapidfuzz ``process.cpdist``); see :mod:`linkage.comparators`.
 Pairs a derived column already settles as "else" (``CAPPED_APART``: addresses in two
-counties) skip the hashing and the comparator. Pairs are processed in small slabs
-(temporaries stay in cache and bounded whatever the number of pairs), and comparisons run
-on threads, the costliest first.
+counties) skip the sorting and the comparator. Pairs are processed in small slabs
+(temporaries stay in cache and bounded whatever the number of pairs; the pairs' row
+positions are looked up per slab, never held whole), and comparisons run on threads,
+the costliest first.
 
 Levels: -1 when a side is null, 0 for "else", 1..k for each similarity threshold passed
 (thresholds ascending), k+1 for exact equality. Besides ``gamma_<name>`` (int8), a
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -172,27 +173,27 @@ def compare(
     names = [c.name for c in comparisons]
     if len(set(names)) != len(names):
         raise SchemaError(f"comparison names must be unique, got {names}")
-    pos_l, pos_r = _positions(_int64(records.column("record_id")),
-                              pairs.column("id_l"), pairs.column("id_r"))
+    rows = _PairRows(_int64(records.column("record_id")),
+                     pairs.column("id_l"), pairs.column("id_r"))
     # the pairs' own id columns are the output's (no second copy of them)
     columns: dict[str, pa.ChunkedArray | npt.NDArray[np.generic]] = {
         side: pc.cast(pairs.column(side), pa.int64()) for side in ("id_l", "id_r")}
     cache = codes if codes is not None and codes.records is records else None
     n_workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
-    if n_workers > 1 and len(comparisons) > 1 and len(pos_l):
+    if n_workers > 1 and len(comparisons) > 1 and rows.n:
         # the costliest comparisons start first, so no long one is left running alone
         order = sorted(range(len(comparisons)), key=lambda i: -_cost(comparisons[i]))
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
-            futures = {i: pool.submit(_compare_on_thread, records, pos_l, pos_r,
+            futures = {i: pool.submit(_compare_on_thread, records, rows,
                                       comparisons[i], similarities, cache)
                        for i in order}
             results = [futures[i].result() for i in range(len(comparisons))]
     else:
-        results = [_compare_one(records, pos_l, pos_r, comp, similarities, cache)
+        results = [_compare_one(records, rows, comp, similarities, cache)
                    for comp in comparisons]
     for result in results:
         columns.update(result)
-    log.info("compare: %d pairs x %d comparisons", len(pos_l), len(comparisons))
+    log.info("compare: %d pairs x %d comparisons", rows.n, len(comparisons))
     return pa.table(columns)
 
 
@@ -234,8 +235,7 @@ def _cost(comp: Comparison) -> int:
 
 def _compare_on_thread(
     records: pa.Table,
-    pos_l: Positions,
-    pos_r: Positions,
+    rows: _PairRows,
     comp: Comparison,
     similarities: bool,
     cache: ColumnCodes | None,
@@ -243,13 +243,12 @@ def _compare_on_thread(
     """:func:`_compare_one` beside other comparisons: its string scoring takes one core
     (the threads already keep the cores busy; rapidfuzz threads on top only contend)."""
     with scoring_workers(1):
-        return _compare_one(records, pos_l, pos_r, comp, similarities, cache)
+        return _compare_one(records, rows, comp, similarities, cache)
 
 
 def _compare_one(
     records: pa.Table,
-    pos_l: Positions,
-    pos_r: Positions,
+    rows: _PairRows,
     comp: Comparison,
     similarities: bool = False,
     cache: ColumnCodes | None = None,
@@ -262,7 +261,7 @@ def _compare_one(
     one slab (and int8 / bool columns)."""
     uniques, codes = (cache.get(comp.field) if cache is not None and comp.field in cache
                       else encode_column(records.column(comp.field)))
-    n = len(pos_l)
+    n = rows.n
     top = np.int8(comp.top_level)
     scored = comp.method != "exact"  # "exact" has no similarity: unequal is level 0
     gamma = np.empty(n, dtype=np.int8)  # -1 null, top equal, 0 "needs a similarity"
@@ -274,14 +273,12 @@ def _compare_one(
     must = np.empty(n, dtype=bool) if comp.must_link else None
     cannot = np.empty(n, dtype=bool) if comp.cannot_link else None
     width = max(len(uniques), 1)
-    # an unordered value pair is one integer key (int32 when it fits: cheaper to hash)
-    key_type = np.int32 if width * width < 2**31 else np.int64
-    # sized for every pair; pages past the pairs that need a similarity are never touched
-    keys: npt.NDArray[np.signedinteger[Any]] = np.empty(n if scored else 0, dtype=key_type)
+    # an unordered value pair is one integer key; sized for every pair, but pages past
+    # the pairs that need a similarity are never touched
+    keys = np.empty(n if scored else 0, dtype=np.int64)
     n_keys = 0
-    for start in range(0, n, _SLAB):
-        part = slice(start, start + _SLAB)
-        cl, cr = codes[pos_l[part]], codes[pos_r[part]]
+    for part, pos_l, pos_r in rows.slabs(_SLAB):
+        cl, cr = codes[pos_l], codes[pos_r]
         equal = cl == cr
         level = equal.view(np.int8) * top
         level[(cl < 0) | (cr < 0)] = -1
@@ -289,20 +286,20 @@ def _compare_one(
             # a null's code (-1) picks the appended NaN: the pair has no frequency
             tf_pair[part] = np.maximum(tf[cl], tf[cr])
         if valid is not None:
-            both = valid[pos_l[part]] & valid[pos_r[part]]
+            both = valid[pos_l] & valid[pos_r]
             if must is not None:
                 must[part] = both & (level == top)
             if cannot is not None:
                 cannot[part] = both & (level == 0)  # narrowed by the similarity below
         if apart is not None:
-            side_l, side_r = apart[pos_l[part]], apart[pos_r[part]]
+            side_l, side_r = apart[pos_l], apart[pos_r]
             level[(level == 0) & (side_l >= 0) & (side_r >= 0) & (side_l != side_r)] = _APART
         gamma[part] = level
         if scored:
             todo = level == 0
             lo, hi = cl[todo], cr[todo]
-            key = np.minimum(lo, hi).astype(key_type)
-            key *= key_type(width)
+            key = np.minimum(lo, hi).astype(np.int64)
+            key *= np.int64(width)
             key += np.maximum(lo, hi)
             keys[n_keys:n_keys + len(key)] = key
             n_keys += len(key)
@@ -357,7 +354,7 @@ def _apart_codes(
     """Per row, the code of its value's derived column whose disagreement caps the
     method's similarity below the comparison's lowest threshold (``CAPPED_APART``: an
     address in another county), or None. Pairs apart on it are "else" without a
-    similarity: they skip the value-pair hashing and the comparator. Read like the
+    similarity: they skip the value-pair sorting and the comparator. Read like the
     comparator reads derived columns (one representative row per value), so the levels
     are the comparator's. Not when raw similarities are asked for (the comparator then
     scores those pairs to give the capped value)."""
@@ -399,17 +396,41 @@ def _derived_columns(records: pa.Table, comp: Comparison) -> dict[str, pa.Chunke
             if f"{comp.field}__{d}" in records.column_names}
 
 
-def _distinct_pairs(
-    keys: npt.NDArray[np.signedinteger[Any]], width: int
-) -> tuple[Positions, Codes, Codes]:
-    """Each key's index into the distinct keys (first-seen order) and those keys' value
-    codes (lo, hi): the keys are unordered value pairs ``lo * width + hi``, and blocked
+def _distinct_pairs(keys: npt.NDArray[np.int64], width: int) -> tuple[Positions, Codes, Codes]:
+    """Each key's index into the distinct keys (ascending) and those keys' value codes
+    (lo, hi): the keys are unordered value pairs ``lo * width + hi``, and blocked
     candidates repeat them heavily (the records of one entity pair with the records of
-    another), so each distinct pair is scored once."""
-    encoded = pc.dictionary_encode(pa.array(keys))
-    inverse = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
-    distinct = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=np.int64)
-    del encoded
+    another), so each distinct pair is scored once. ``keys`` is overwritten.
+
+    By sorting in place, each key packed with its own index into one int64 when both fit
+    (any run below about a billion distinct values and pairs), so no permutation array is
+    needed: at 1M records (1.6M keys) Arrow's hash-based dictionary encoding peaked at
+    +42 to +63 MB per comparison (its memo table), this at +5 to +26 MB, about 0.03 s
+    slower (synth 1M)."""
+    m = len(keys)
+    shift = max((m - 1).bit_length(), 1)
+    if (max(width * width - 1, 1)).bit_length() + shift > 63:
+        order = np.argsort(keys)  # too wide to pack: a permutation after all
+        keys[:] = keys[order]
+        index = order.astype(np.int32)
+        del order
+    else:
+        keys <<= shift
+        for at in range(0, m, _SLAB):  # (a slab at a time: no m-long temporary)
+            keys[at:at + _SLAB] |= np.arange(at, min(at + _SLAB, m), dtype=np.int64)
+        keys.sort()
+        index = np.empty(m, dtype=np.int32)
+        np.bitwise_and(keys, (1 << shift) - 1, out=index, casting="unsafe")
+        keys >>= shift
+    first = np.empty(m, dtype=bool)
+    first[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    distinct = keys[first]
+    group = np.cumsum(first, dtype=np.int32)
+    group -= 1
+    del first
+    inverse = np.empty(m, dtype=np.int32)
+    inverse[index] = group
     return inverse, distinct // width, distinct % width
 
 
@@ -456,48 +477,83 @@ def _valid_mask(
     return valid
 
 
-def _positions(
-    record_ids: npt.NDArray[np.int64],
-    id_l: pa.ChunkedArray | pa.Array | npt.NDArray[np.int64],
-    id_r: pa.ChunkedArray | pa.Array | npt.NDArray[np.int64],
-) -> tuple[Positions, Positions]:
-    """Row positions in ``records`` of each pair's two record ids (a direct lookup table
-    when ids are small non-negative integers, as the pipeline assigns them), chunk by
-    chunk of the pair columns (no combined copy of them)."""
-    n = len(record_ids)
-    if n == 0:
-        if len(id_l):
+class _PairRows:
+    """The row positions in ``records`` of each pair's two records, handed out slab by
+    slab and never held whole (two int32 columns would be 21 MB at 2.6M pairs, kept
+    through the whole compare stage). Record ids that are the row numbers themselves (as
+    the pipeline assigns them) are their own positions; other small non-negative ids go
+    through a lookup table, any others through a sorted search. Every id is checked once,
+    up front, so an unknown one is an error before any comparison starts."""
+
+    def __init__(
+        self,
+        record_ids: npt.NDArray[np.int64],
+        id_l: pa.ChunkedArray | pa.Array | npt.NDArray[np.int64],
+        id_r: pa.ChunkedArray | pa.Array | npt.NDArray[np.int64],
+    ) -> None:
+        n = len(record_ids)
+        self._left, self._right = _int64_chunks(id_l), _int64_chunks(id_r)
+        self.n = sum(len(c) for c in self._left)
+        if n == 0 and self.n:
             raise SchemaError("compare: pairs refer to records but the record table is empty")
-        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
-    lo, hi = int(record_ids.min()), int(record_ids.max())
-    lookup = order = sorted_ids = None
-    if lo >= 0 and hi < 4 * n + 1024:
-        lookup = np.full(hi + 1, -1, dtype=np.int32)  # int32 rows: half the memory
-        lookup[record_ids] = np.arange(n, dtype=np.int32)
-    else:
-        order = np.argsort(record_ids, kind="stable").astype(np.int32)
-        sorted_ids = record_ids[order]
-    out = []
-    for column in (id_l, id_r):
-        pos = np.empty(len(column), dtype=np.int32)
-        start = 0
-        for ids in _int64_chunks(column):
-            if lookup is not None:
-                if ids.min() >= 0 and ids.max() <= hi:
-                    found = lookup[ids]
-                else:
-                    found = np.where((ids >= 0) & (ids <= hi), lookup[np.clip(ids, 0, hi)], -1)
+        self._hi = int(record_ids.max()) if n else -1
+        self._identity = bool(n) and bool(np.array_equal(record_ids, np.arange(n)))
+        self._lookup: Positions | None = None
+        self._order: Positions | None = None
+        self._sorted: npt.NDArray[np.int64] | None = None
+        if n and not self._identity:
+            if int(record_ids.min()) >= 0 and self._hi < 4 * n + 1024:
+                self._lookup = np.full(self._hi + 1, -1, dtype=np.int32)
+                self._lookup[record_ids] = np.arange(n, dtype=np.int32)
             else:
-                assert order is not None and sorted_ids is not None
-                idx = np.clip(np.searchsorted(sorted_ids, ids), 0, n - 1)
-                found = np.where(sorted_ids[idx] == ids, order[idx], -1)
-            if found.min() < 0:
-                missing = int(ids[found < 0][0])
+                self._order = np.argsort(record_ids, kind="stable").astype(np.int32)
+                self._sorted = record_ids[self._order]
+        for chunk in (*self._left, *self._right):
+            found = self._positions(chunk)
+            if len(found) and found.min() < 0:
+                missing = int(chunk[found < 0][0])
                 raise SchemaError(f"compare: pair refers to record_id {missing}, not in records")
-            pos[start:start + len(ids)] = found
-            start += len(ids)
-        out.append(pos)
-    return out[0], out[1]
+
+    def _positions(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.integer[Any]]:
+        """Row positions of ``ids`` (-1 for an id no record has)."""
+        hi = self._hi
+        in_range = len(ids) == 0 or (int(ids.min()) >= 0 and int(ids.max()) <= hi)
+        if self._identity:
+            return ids if in_range else np.where((ids >= 0) & (ids <= hi), ids, -1)
+        if self._lookup is not None:
+            lookup = self._lookup
+            return lookup[ids] if in_range else \
+                np.where((ids >= 0) & (ids <= hi), lookup[np.clip(ids, 0, hi)], -1)
+        assert self._order is not None and self._sorted is not None
+        idx = np.clip(np.searchsorted(self._sorted, ids), 0, len(self._sorted) - 1)
+        return np.where(self._sorted[idx] == ids, self._order[idx], -1)
+
+    def slabs(self, size: int) -> Iterator[
+        tuple[slice, npt.NDArray[np.integer[Any]], npt.NDArray[np.integer[Any]]]
+    ]:
+        """(pairs slice, left rows, right rows) for consecutive slabs of at most ``size``
+        pairs (a slab never spans two chunks of the id columns)."""
+        left, right = _aligned(self._left, self._right)
+        start = 0
+        for ids_l, ids_r in zip(left, right, strict=True):
+            for at in range(0, len(ids_l), size):
+                part_l, part_r = ids_l[at:at + size], ids_r[at:at + size]
+                yield (slice(start + at, start + at + len(part_l)),
+                       self._positions(part_l), self._positions(part_r))
+            start += len(ids_l)
+
+
+def _aligned(
+    left: list[npt.NDArray[np.int64]], right: list[npt.NDArray[np.int64]]
+) -> tuple[list[npt.NDArray[np.int64]], list[npt.NDArray[np.int64]]]:
+    """The two id columns' chunks, such that the i-th of both cover the same pairs: as
+    they are when their chunk lengths agree (columns of one table), else each joined
+    into one array."""
+    if [len(c) for c in left] == [len(c) for c in right]:
+        return left, right
+    def joined(chunks: list[npt.NDArray[np.int64]]) -> list[npt.NDArray[np.int64]]:
+        return [np.concatenate(chunks)] if chunks else []
+    return joined(left), joined(right)
 
 
 def _int64_chunks(

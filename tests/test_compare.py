@@ -342,6 +342,48 @@ def test_sparse_record_ids_and_chunked_pairs() -> None:
         compare(recs, pa.table({"id_l": [7], "id_r": [8]}), [comp])
 
 
+def test_pair_rows_by_lookup_identity_and_misaligned_chunks() -> None:
+    """Small shuffled ids go through the lookup table, ids that are the row numbers are
+    their own positions; the two id columns may be chunked differently. Same levels
+    every way; an id outside the records is a SchemaError either way."""
+    values = ["张伟", "章伟", None, "张伟"]
+    comp = Comparison(name="n", field="name", method="person_name")
+    expected = _levels(values, [(0, 1), (0, 2), (1, 2), (3, 0)], comp)
+    for ids in ([5, 2, 9, 0], [0, 1, 2, 3]):
+        recs = pa.table({"record_id": pa.array(ids, pa.int64()), "name": values})
+        left = pa.chunked_array([pa.array([ids[0]], pa.int64()),
+                                 pa.array([ids[0], ids[1], ids[3]], pa.int64())])
+        right = pa.chunked_array([pa.array([ids[1], ids[2], ids[2]], pa.int64()),
+                                  pa.array([ids[0]], pa.int64())])
+        out = compare(recs, pa.table({"id_l": left, "id_r": right}), [comp])
+        assert out.column("gamma_n").to_pylist() == expected
+        from linkage.compare import _PairRows  # the misaligned chunks themselves
+        rows = _PairRows(np.asarray(ids, dtype=np.int64), left, right)
+        slabs = list(rows.slabs(2))
+        got_l = np.concatenate([s[1] for s in slabs]).tolist()
+        got_r = np.concatenate([s[2] for s in slabs]).tolist()
+        assert (got_l, got_r) == ([0, 0, 1, 3], [1, 2, 2, 0])
+        assert [s[0].start for s in slabs] == list(range(0, 4, 2))
+        with pytest.raises(SchemaError, match="record_id 4"):
+            compare(recs, pa.table({"id_l": [ids[0]], "id_r": [4]}), [comp])
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), min_size=1, max_size=60),
+       st.sampled_from([41, 2**31]))
+def test_distinct_pairs_packed_and_wide(pairs: list[tuple[int, int]], width: int) -> None:
+    """Sorted distinct keys, each key's index into them, and the keys' (lo, hi) codes,
+    both when key and index pack into one int64 (width 41) and when they do not."""
+    from linkage.compare import _distinct_pairs
+
+    keys = np.asarray([min(a, b) * width + max(a, b) for a, b in pairs], dtype=np.int64)
+    inverse, lo, hi = _distinct_pairs(keys.copy(), width)
+    distinct = lo * width + hi
+    assert distinct.tolist() == sorted(set(keys.tolist()))
+    assert distinct[inverse].tolist() == keys.tolist()
+    assert (lo <= hi).all()
+
+
 def _reference_encoding(values: list[str | None]) -> tuple[list[str], list[int]]:
     """First-seen distinct non-blank values and each row's index into them (-1 missing)."""
     index: dict[str, int] = {}
