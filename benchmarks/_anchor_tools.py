@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-from _anchor_data import Dataset
+from _anchor_data import LINKAGE_ONLY, Dataset
 
 Ids = npt.NDArray[np.int64]
 Outcome = tuple[Ids, Ids, dict[str, Any]]
@@ -121,6 +121,12 @@ def _linkage_comparisons(dataset: str) -> list[dict[str, Any]]:
     ]
 
 
+def _for_other_tools(table: pa.Table) -> pa.Table:
+    """The table Splink and recordlinkage get: without the truth and without
+    ``LINKAGE_ONLY`` (statuses they have no use for; Splink would copy them)."""
+    return table.drop_columns([c for c in ("truth", *LINKAGE_ONLY) if c in table.column_names])
+
+
 # --- Splink --------------------------------------------------------------------------------
 
 
@@ -130,7 +136,7 @@ def run_splink(data: Dataset, threshold: float, seed: int) -> Outcome:
     import splink.comparison_library as cl
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-    tables = [t.drop_columns(["truth"]) for t in data.tables]
+    tables = [_for_other_tools(t) for t in data.tables]
     start = time.perf_counter()
     rules: list[Any] = [block_on(*keys) for keys in BLOCKING[data.name]]
     if data.name == "febrl4":
@@ -211,7 +217,7 @@ def run_recordlinkage(data: Dataset, threshold: float, seed: int) -> Outcome:
     import recordlinkage
 
     del threshold, seed  # ECM gives hard labels
-    frames = [t.drop_columns(["truth"]).to_pandas().set_index("uid") for t in data.tables]
+    frames = [_for_other_tools(t).to_pandas().set_index("uid") for t in data.tables]
     start = time.perf_counter()
     indexer = recordlinkage.Index()
     for keys in BLOCKING[data.name]:
