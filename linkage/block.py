@@ -11,8 +11,8 @@ skewed key cannot explode the run; later passes still see those records.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -54,6 +54,12 @@ class BlockingPass:
     blocks on the characters that masked ID numbers (``3301**********056X``) keep. A value
     shorter than a prefix or suffix gives no key. ``link_only`` pairs only records from
     different sources (linking two datasets rather than deduplicating).
+
+    ``sub_keys`` (exact passes): a block larger than ``max_block_size`` is not skipped but
+    split by these further columns (``sub_prefix`` cuts them like ``prefix``), e.g. the
+    王伟 block of a large county by birth year: ``sub_keys = ["birth_date"],
+    sub_prefix = [4]``. Only the parts still above the cap, and the records of a split
+    block that have no sub key, are skipped (reported and warned of like capped blocks).
     """
 
     name: str
@@ -69,6 +75,8 @@ class BlockingPass:
     rows: int = 3
     seed: int = 0
     link_only: bool = False
+    sub_keys: tuple[str, ...] = ()
+    sub_prefix: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.keys:
@@ -89,6 +97,13 @@ class BlockingPass:
             raise ValueError(f"blocking pass {self.name!r}: q and min_shared must be >= 1")
         if self.kind in ("qgram", "token") and len(self.keys) != 1:
             raise ValueError(f"blocking pass {self.name!r}: a {self.kind} pass takes one key")
+        if self.sub_keys and self.kind != "exact":
+            raise ValueError(f"blocking pass {self.name!r}: sub_keys split exact blocks only")
+        if self.sub_prefix and len(self.sub_prefix) != len(self.sub_keys):
+            raise ValueError(f"blocking pass {self.name!r}: sub_prefix needs one length per "
+                             "sub key")
+        if any(p < 0 for p in self.sub_prefix):
+            raise ValueError(f"blocking pass {self.name!r}: sub_prefix lengths must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -121,7 +136,7 @@ def block(
     """
     require_fields(records, ["record_id"], what="block(records)")
     for bp in passes:
-        require_fields(records, bp.keys, what=f"block pass {bp.name!r}")
+        require_fields(records, [*bp.keys, *bp.sub_keys], what=f"block pass {bp.name!r}")
         if bp.link_only:
             require_fields(records, ["source"], what=f"block pass {bp.name!r} (link_only)")
     names = [bp.name for bp in passes]
@@ -176,7 +191,8 @@ def _run_pass(
     codes: ColumnCodes | None = None,
 ) -> dict[str, Any]:
     if bp.kind == "exact":
-        return _exact_pass(sink, ids, sources, _block_ids(records, bp, codes), bp, index)
+        return _exact_pass(sink, ids, sources, _block_ids(records, bp, codes), bp, index,
+                           lambda: _block_ids(records, _refined(bp), codes))
     key = _joined_key(records, bp)
     if bp.kind == "minhash":
         return _minhash_pass(sink, ids, sources, key, bp, index)
@@ -289,12 +305,28 @@ def _exact_pass(
     blk: npt.NDArray[np.int64],
     bp: BlockingPass,
     index: int,
+    refined: Callable[[], npt.NDArray[np.int64]] | None = None,
 ) -> dict[str, Any]:
-    """Pairs of records sharing a block id, skipping blocks above the cap."""
+    """Pairs of records sharing a block id, skipping blocks above the cap (after splitting
+    them by the pass's ``sub_keys``: ``refined`` gives the block ids on keys + sub keys)."""
     keyed = blk >= 0
     n_blocks = int(blk.max()) + 1 if keyed.any() else 0
     sizes = np.bincount(blk[keyed], minlength=n_blocks)
     capped = sizes > bp.max_block_size
+    largest = _largest(sizes)
+    split_blocks = split_records = unsplit = 0
+    if bp.sub_keys and refined is not None and capped.any():
+        in_split = np.zeros(len(blk), dtype=bool)
+        in_split[keyed] = capped[blk[keyed]]
+        finer = refined()[in_split]  # within a capped block: its part of each sub key
+        split_blocks, split_records = int(capped.sum()), int(in_split.sum())
+        unsplit = int((finer < 0).sum())  # no sub key: left out, like a capped block's
+        blk = blk.copy()
+        blk[in_split] = np.where(finer >= 0, finer + n_blocks, -1)
+        keyed = blk >= 0
+        n_blocks = int(blk.max()) + 1 if keyed.any() else 0
+        sizes = np.bincount(blk[keyed], minlength=n_blocks)
+        capped = sizes > bp.max_block_size
     usable = (sizes >= 2) & ~capped
     member = np.zeros(len(blk), dtype=bool)
     member[keyed] = usable[blk[keyed]]
@@ -305,11 +337,28 @@ def _exact_pass(
     else:
         lo, hi = pairs_within_blocks(kept_blk, ids, sources, link_only=bp.link_only)
         sink.add(lo, hi, index)
-    top = _largest(sizes)
-    return _pass_report(bp, sink, index, keyed=int(keyed.sum()),
-                        blocks=int((sizes >= 2).sum()), largest=top,
-                        capped_blocks=int(capped.sum()),
-                        capped_records=int(sizes[capped].sum()))
+    report = _pass_report(bp, sink, index, keyed=int(keyed.sum()) + unsplit,
+                          blocks=int((sizes >= 2).sum()), largest=largest,
+                          capped_blocks=int(capped.sum()),
+                          capped_records=int(sizes[capped].sum()) + unsplit)
+    if bp.sub_keys:
+        report["split_blocks"] = split_blocks
+        report["split_records"] = split_records
+        report["unsplit_records"] = unsplit
+        report["largest_after_split"] = _largest(sizes)
+    return report
+
+
+def _refined(bp: BlockingPass) -> BlockingPass:
+    """The pass on its keys followed by its sub keys (the parts of its blocks)."""
+    def cuts(own: tuple[int, ...], sub: tuple[int, ...], n_sub: int) -> tuple[int, ...]:
+        if not own and not sub:
+            return ()
+        return (own or (0,) * len(bp.keys)) + (sub or (0,) * n_sub)
+    n_sub = len(bp.sub_keys)
+    return replace(bp, keys=bp.keys + bp.sub_keys, sub_keys=(), sub_prefix=(),
+                   prefix=cuts(bp.prefix, bp.sub_prefix, n_sub),
+                   suffix=cuts(bp.suffix, (), n_sub))
 
 
 def _duckdb_block_join(
@@ -497,13 +546,22 @@ def _report(
         possible = n * (n - 1) / 2
     warnings: list[str] = []
     for rep in pass_reports:
+        if rep.get("unsplit_records"):
+            bp = next(b for b in passes if b.name == rep["name"])
+            warnings.append(
+                f"pass {rep['name']!r}: {rep['unsplit_records']} records of blocks larger "
+                f"than max_block_size={bp.max_block_size} have no {list(bp.sub_keys)} to be "
+                "split by and got no pairs from this pass")
         if rep["capped_blocks"]:
             what = "grams" if rep["kind"] in ("qgram", "token") else "blocks"
             bp = next(b for b in passes if b.name == rep["name"])
+            split = rep.get("split_blocks", 0)
+            largest = rep["largest_after_split"] if split else rep["largest_blocks"]
+            after = f" after splitting {split} blocks by {list(bp.sub_keys)}" if split else ""
             warnings.append(
                 f"pass {rep['name']!r}: {rep['capped_blocks']} {what} larger than "
-                f"max_block_size={bp.max_block_size} were skipped "
-                f"({rep['capped_records']} record slots; largest {rep['largest_blocks'][:1]})"
+                f"max_block_size={bp.max_block_size} were skipped{after} "
+                f"({rep['capped_records']} record slots; largest {largest[:1]})"
             )
     return {
         "records": n,

@@ -16,7 +16,9 @@ PERSON_BLOCKING: tuple[BlockingPass, ...] = (
     BlockingPass(name="name_birth_date", keys=("name", "birth_date")),
     BlockingPass(name="phone", keys=("phone",), max_block_size=100),
     BlockingPass(name="pinyin_birth_date", keys=("name__pinyin_key", "id_number__birth_date")),
-    BlockingPass(name="name_county", keys=("name", "address__county_code"), max_block_size=5000),
+    # a common name in a large county (王伟) is split by birth year rather than paired whole
+    BlockingPass(name="name_county", keys=("name", "address__county_code"), max_block_size=500,
+                 sub_keys=("birth_date",), sub_prefix=(4,)),
     # the characters a masked ID number keeps (3301**********056X)
     BlockingPass(name="id_masked", keys=("id_number", "id_number"), prefix=(4, 0),
                  suffix=(0, 4), max_block_size=500),

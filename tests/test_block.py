@@ -55,6 +55,73 @@ def test_oversized_block_is_skipped_with_warning() -> None:
     assert result.report["warnings"] and "max_block_size=5" in result.report["warnings"][0]
 
 
+def _with_birth(names: list[str | None], births: list[str | None]) -> pa.Table:
+    return _records(names).append_column("birth_date", pa.array(births, pa.string()))
+
+
+def test_oversized_block_is_split_by_sub_keys() -> None:
+    """Seven 王伟 of one city, cap 4: split by birth year (1980 x3, 1990 x2, 1975, and one
+    without a birth date, which gets no pair and a warning); 李娜 x2 is left alone."""
+    births = ["1980-01-02", "1980-05-06", "1990-03-04", "1980-12-30", "1975-07-07",
+              None, "1990-08-09", "1966-01-01", "1999-09-09"]
+    recs = _with_birth(["王伟"] * 7 + ["李娜"] * 2, births)
+    bp = BlockingPass(name="n", keys=("name", "city"), max_block_size=4,
+                      sub_keys=("birth_date",), sub_prefix=(4,))
+    result = block(recs, [bp])
+    assert _pairs(result) == [(0, 1, "n"), (0, 3, "n"), (1, 3, "n"), (2, 6, "n"), (7, 8, "n")]
+    rep = result.report["passes"][0]
+    assert (rep["split_blocks"], rep["split_records"], rep["unsplit_records"]) == (1, 7, 1)
+    assert rep["capped_blocks"] == 0 and rep["capped_records"] == 1
+    assert rep["largest_blocks"][0] == 7 and rep["largest_after_split"][:2] == [3, 2]
+    assert rep["records_keyed"] == 9
+    assert len(result.report["warnings"]) == 1
+    assert "1 records" in result.report["warnings"][0]
+    # a part still above the cap is skipped, and said so
+    tight = block(recs, [BlockingPass(name="n", keys=("name", "city"), max_block_size=2,
+                                      sub_keys=("birth_date",), sub_prefix=(4,))])
+    assert _pairs(tight) == [(2, 6, "n"), (7, 8, "n")]
+    assert any("after splitting 1 blocks by ['birth_date']" in w and "largest [3]" in w
+               for w in tight.report["warnings"])
+
+
+def test_sub_keys_config_is_checked() -> None:
+    with pytest.raises(ValueError, match="exact blocks only"):
+        BlockingPass(name="s", keys=("a",), kind="sorted_neighbourhood", sub_keys=("b",))
+    with pytest.raises(ValueError, match="sub_prefix"):
+        BlockingPass(name="s", keys=("a",), sub_keys=("b",), sub_prefix=(1, 2))
+    with pytest.raises(SchemaError, match="birth"):
+        block(_records(["x", "x"]), [BlockingPass(name="s", keys=("name",),
+                                                  sub_keys=("birth",))])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", None]), st.sampled_from(["x", "y", None])),
+                max_size=30),
+       st.integers(min_value=2, max_value=6), st.booleans())
+def test_sub_blocking_matches_brute_force(
+    rows: list[tuple[str | None, str | None]], cap: int, spill: bool
+) -> None:
+    """A key group within the cap: all its pairs; above it: the pairs of each (key, sub
+    key) group within the cap, records without a sub key left out. Both engines."""
+    names, subs = [r[0] for r in rows], [r[1] for r in rows]
+    recs = _with_birth(names, subs) if rows else pa.table({
+        "record_id": pa.array([], pa.int64()), "source": pa.array([], pa.string()),
+        "name": pa.array([], pa.string()), "city": pa.array([], pa.string()),
+        "birth_date": pa.array([], pa.string())})
+    bp = BlockingPass(name="n", keys=("name",), max_block_size=cap, sub_keys=("birth_date",))
+    size = {k: names.count(k) for k in set(names) if k is not None}
+    part = {k: rows.count(k) for k in set(rows) if None not in k}
+    expected = set()
+    for i, j in itertools.combinations(range(len(rows)), 2):
+        if names[i] is None or names[i] != names[j]:
+            continue
+        if size[names[i]] <= cap or (
+                subs[i] is not None and subs[i] == subs[j] and part[rows[i]] <= cap):
+            expected.add((i, j))
+    got = block(recs, [bp], max_in_memory_pairs=0 if spill else 50_000_000)
+    assert {(a, b) for a, b, _ in _pairs(got)} == expected
+
+
 def test_composite_key_with_prefix_and_blank_keys() -> None:
     recs = _records(["110105x", "110105y", "110106x", "  "], cities=["c", "c", "c", "c"])
     bp = BlockingPass(name="p", keys=("name", "city"), prefix=(6, 0))
