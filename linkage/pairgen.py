@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import tempfile
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
 from linkage.schemas import CANDIDATE_PAIRS
+
+if TYPE_CHECKING:  # DuckDB is imported only by a run that spills (about 19 MB resident)
+    import duckdb
 
 Ids = npt.NDArray[np.int64]
 
@@ -134,6 +136,8 @@ class PairSink:
         """The DuckDB connection holding ``all_pairs`` (created, and fed every in-memory
         pair, on first use)."""
         if self._con is None:
+            import duckdb
+
             self._tmp = tempfile.TemporaryDirectory(prefix="linkage-block-")
             self._con = duckdb.connect(config={"temp_directory": self._tmp.name})
             if self.memory_limit:

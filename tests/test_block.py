@@ -337,3 +337,19 @@ def test_pair_completeness_matches_a_set_reference(
     hi = np.array([max(a, b) for a, b in truth], dtype=np.int64)
     true_set = {(int(a), int(b)) for a, b in zip(lo, hi, strict=True) if a < b}
     assert pair_completeness(pairs, lo, hi) == (len(true_set & set(distinct)), len(true_set))
+
+
+def test_duckdb_is_imported_only_by_a_run_that_spills() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, pyarrow as pa\n"
+            "from linkage.block import BlockingPass, block\n"
+            "recs = pa.table({'record_id': pa.array([0, 1], pa.int64()), 'n': ['x', 'x']})\n"
+            "block(recs, [BlockingPass(name='n', keys=('n',))])\n"
+            "assert 'duckdb' not in sys.modules, 'imported without spilling'\n"
+            "block(recs, [BlockingPass(name='n', keys=('n',))], max_in_memory_pairs=0)\n"
+            "assert 'duckdb' in sys.modules\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr[-1500:]
