@@ -309,9 +309,7 @@ def _exact_pass(
 ) -> dict[str, Any]:
     """Pairs of records sharing a block id, skipping blocks above the cap (after splitting
     them by the pass's ``sub_keys``: ``refined`` gives the block ids on keys + sub keys)."""
-    keyed = blk >= 0
-    n_blocks = int(blk.max()) + 1 if keyed.any() else 0
-    sizes = np.bincount(blk[keyed], minlength=n_blocks)
+    keyed, sizes = _block_sizes(blk)
     capped = sizes > bp.max_block_size
     largest = _largest(sizes)
     split_blocks = split_records = unsplit = 0
@@ -322,15 +320,10 @@ def _exact_pass(
         split_blocks, split_records = int(capped.sum()), int(in_split.sum())
         unsplit = int((finer < 0).sum())  # no sub key: left out, like a capped block's
         blk = blk.copy()
-        blk[in_split] = np.where(finer >= 0, finer + n_blocks, -1)
-        keyed = blk >= 0
-        n_blocks = int(blk.max()) + 1 if keyed.any() else 0
-        sizes = np.bincount(blk[keyed], minlength=n_blocks)
+        blk[in_split] = np.where(finer >= 0, finer + len(sizes), -1)
+        keyed, sizes = _block_sizes(blk)
         capped = sizes > bp.max_block_size
-    usable = (sizes >= 2) & ~capped
-    member = np.zeros(len(blk), dtype=bool)
-    member[keyed] = usable[blk[keyed]]
-    kept_blk = np.where(member, blk, -1)
+    kept_blk, usable = _usable_blocks(blk, keyed, sizes, capped)
     expected = int((sizes[usable] * (sizes[usable] - 1) // 2).sum())
     if sink.spilled or sink.produced_total() + expected > sink.max_in_memory:
         _duckdb_block_join(sink, ids, sources, kept_blk, bp, index)
@@ -347,6 +340,27 @@ def _exact_pass(
         report["unsplit_records"] = unsplit
         report["largest_after_split"] = _largest(sizes)
     return report
+
+
+def _block_sizes(
+    blk: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+    """Which records have a block (id >= 0), and each block id's size."""
+    keyed = blk >= 0
+    n_blocks = int(blk.max()) + 1 if keyed.any() else 0
+    return keyed, np.bincount(blk[keyed], minlength=n_blocks)
+
+
+def _usable_blocks(
+    blk: npt.NDArray[np.int64], keyed: npt.NDArray[np.bool_], sizes: npt.NDArray[np.int64],
+    capped: npt.NDArray[np.bool_],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Block ids with every record of a single or capped block set to -1 (no pairs), and
+    which blocks are usable (two or more records, not capped)."""
+    usable = (sizes >= 2) & ~capped
+    member = np.zeros(len(blk), dtype=bool)
+    member[keyed] = usable[blk[keyed]]
+    return np.where(member, blk, -1), usable
 
 
 def _refined(bp: BlockingPass) -> BlockingPass:
@@ -400,14 +414,10 @@ def _minhash_pass(
     blocks = capped = capped_records = 0
     largest: list[int] = []
     for blk in band_block_ids(sig, codes, bands=bp.bands, rows=bp.rows):
-        keyed = blk >= 0
-        sizes = np.bincount(blk[keyed]) if keyed.any() else np.zeros(0, np.int64)
+        keyed, sizes = _block_sizes(blk)
         too_big = sizes > bp.max_block_size
-        usable = (sizes >= 2) & ~too_big
-        member = np.zeros(len(blk), dtype=bool)
-        member[keyed] = usable[blk[keyed]]
-        lo, hi = pairs_within_blocks(np.where(member, blk, -1), ids, sources,
-                                     link_only=bp.link_only)
+        kept_blk, _ = _usable_blocks(blk, keyed, sizes, too_big)
+        lo, hi = pairs_within_blocks(kept_blk, ids, sources, link_only=bp.link_only)
         sink.add(lo, hi, index)
         blocks += int((sizes >= 2).sum())
         capped += int(too_big.sum())

@@ -215,13 +215,9 @@ def read_columns(columns: Sequence[str], comparisons: Sequence[Comparison]) -> l
     method uses (``DERIVED_INPUTS``, ``CAPPED_APART``), and ``<field>__status`` /
     ``__masked`` for must-link and cannot-link rules. A sample meant for compare keeps
     only these, so it neither copies nor pages in the others."""
-    wanted = {"record_id"}
+    wanted = {"record_id", *compared_columns(comparisons)}
     for c in comparisons:
-        wanted.add(c.field)
         wanted.update(f"{c.field}__{d}" for d in DERIVED_INPUTS.get(c.method, ()))
-        rule = CAPPED_APART.get(c.method)
-        if rule is not None:
-            wanted.add(f"{c.field}__{rule[0]}")
         if c.must_link or c.cannot_link:
             wanted.update((f"{c.field}__status", f"{c.field}__masked"))
     return [c for c in columns if c in wanted]
