@@ -86,7 +86,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
                     previous: Path | None = None) -> int:
-    from linkage.outputs import run_summary, write_outputs
+    from linkage.io.outputs import write_outputs
+    from linkage.io.summary import run_summary
     from linkage.pipeline import Pipeline
 
     pipeline = Pipeline.from_toml(pipeline_path)
@@ -174,7 +175,7 @@ def _explained_pair(result: Any) -> list[str]:
     """One link that was not an exact duplicate, explained field by field."""
     import pyarrow as pa
 
-    from linkage.cluster import link_mask
+    from linkage.master.cluster import link_mask
 
     for etype, e in result.entities.items():
         section = result.config.entity(etype)

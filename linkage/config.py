@@ -23,11 +23,11 @@ Layout of a pipeline file::
 
     [person]                   # and/or [enterprise]
     fields = { name = "person_name", id_number = "id_number" }   # field -> standardiser
-    [[person.blocking]] ...    # see linkage.block.BlockingPass
-    [[person.comparisons]] ... # see linkage.compare.Comparison
-    [person.scoring] ...       # see linkage.score.ScoringConfig
-    [person.survivorship] ...  # see linkage.golden.SurvivorshipConfig
-    [person.conflicts] ...     # see linkage.conflicts.ConflictConfig
+    [[person.blocking]] ...    # see linkage.match.block.BlockingPass
+    [[person.comparisons]] ... # see linkage.match.compare.Comparison
+    [person.scoring] ...       # see linkage.match.score.ScoringConfig
+    [person.survivorship] ...  # see linkage.master.golden.SurvivorshipConfig
+    [person.conflicts] ...     # see linkage.master.conflicts.ConflictConfig
 """
 
 from __future__ import annotations
@@ -41,14 +41,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
-from linkage.block import BlockingPass
-from linkage.compare import Comparison
-from linkage.conflicts import ConflictConfig
 from linkage.errors import ConfigError
-from linkage.golden import SurvivorshipConfig
+from linkage.master.conflicts import ConflictConfig
+from linkage.master.golden import SurvivorshipConfig
+from linkage.match.block import BlockingPass
+from linkage.match.compare import Comparison
+from linkage.match.score import ScoringConfig
 from linkage.schemas import ENTITY_TYPES
-from linkage.score import ScoringConfig
-from linkage.standardise import STANDARDISERS
+from linkage.standardisers import STANDARDISERS
 
 EntityType = Literal["person", "enterprise"]
 SourceFormat = Literal["csv", "parquet", "xlsx", "arrow", "sqlite", "duckdb"]

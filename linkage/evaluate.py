@@ -59,9 +59,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from linkage.errors import SchemaError
-from linkage.golden import distinct_per_group
+from linkage.master.groups import distinct_per_group
+from linkage.master.survivorship import fold_tails
 from linkage.schemas import ENTERPRISE_FIELDS, PERSON_FIELDS, require_fields
-from linkage.survivorship_values import fold_tails
 
 log = logging.getLogger(__name__)
 

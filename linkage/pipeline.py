@@ -21,23 +21,23 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from linkage.block import BlockingResult, block
-from linkage.cluster import cluster
-from linkage.compare import compare, compared_columns
 from linkage.config import EntityConfig, PipelineConfig, load_pipeline
-from linkage.conflicts import find_conflicts
-from linkage.encoding import ColumnCodes
-from linkage.entity_ids import ENTITY_CHANGES, assign_entity_ids
 from linkage.errors import ConfigError, LinkageError
 from linkage.flags import collect_flags, concat_flags
-from linkage.golden import build_golden
-from linkage.legal_rep import prefer_person_names, resolve_legal_reps
-from linkage.pairgen import pairs_within_blocks
-from linkage.quality import source_quality
+from linkage.io.sources import read_sources
+from linkage.master.cluster import cluster
+from linkage.master.conflicts import find_conflicts
+from linkage.master.entity_ids import ENTITY_CHANGES, assign_entity_ids
+from linkage.master.golden import build_golden
+from linkage.master.legal_rep import prefer_person_names, resolve_legal_reps
+from linkage.master.quality import source_quality
+from linkage.match.block import BlockingResult, block
+from linkage.match.compare import compare, compared_columns
+from linkage.match.encoding import ColumnCodes
+from linkage.match.pairgen import pairs_within_blocks
+from linkage.match.score import FellegiSunter
 from linkage.schemas import CONFLICTS, SOURCE_QUALITY
-from linkage.score import FellegiSunter
-from linkage.sources import read_sources
-from linkage.standardise import standardise
+from linkage.standardisers import standardise
 
 log = logging.getLogger(__name__)
 

@@ -50,7 +50,7 @@ import opencc
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.standardise.checksums import USCC_ALPHABET
+from linkage.standardisers.checksums import USCC_ALPHABET
 from linkage.synth import words
 from linkage.synth.columns import BoolArray, IntArray, day, join, set_rows, to_list
 from linkage.synth.config import SynthConfig

@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.standardise.checksums import (
+from linkage.standardisers.checksums import (
     USCC_ALPHABET,
     org_check_chars,
     regno_check_digits,

@@ -4,7 +4,7 @@ The linking sections (blocking, comparisons, scoring, survivorship) are kept her
 TOML text in one place, so that when the matching stages gain options only this module
 changes. Sources are rendered from :mod:`linkage.synth.departments`.
 
-Blocking passes and comparisons are the measured presets of :mod:`linkage.presets` (domain
+Blocking passes and comparisons are the measured presets of :mod:`linkage.match.presets` (domain
 comparators, must-link / cannot-link on valid identifiers, masked-ID and county passes);
 on 20k persons / 5k enterprises (seed 3) they lifted pairwise F1 from 0.9971 to 1.0000 for
 persons and from 0.9976 to 0.9997 for enterprises over the earlier hand-picked sections.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from linkage.presets import linking_toml
+from linkage.match.presets import linking_toml
 from linkage.synth.config import SynthConfig
 from linkage.synth.departments import DepartmentFile
 

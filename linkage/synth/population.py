@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.standardise.checksums import id_check_chars
+from linkage.standardisers.checksums import id_check_chars
 from linkage.synth import words
 from linkage.synth.columns import (
     BoolArray,

@@ -1,0 +1,561 @@
+"""``report.html``: one self-contained page per run that opens offline.
+
+Inline CSS and SVG only: no script, no font, no request to the network. Every value that
+comes from the data goes through :func:`html.escape` (a name ``<script>`` shows as text),
+and ID numbers, phones and credit codes in the conflict tables are masked with
+:func:`linkage.privacy.mask`.
+
+Sections: run summary, blocking per entity type (table + bars), match-weight histogram,
+explained example pairs (waterfalls from :mod:`linkage.match.explain`), cluster sizes and
+cluster quality, golden-record rules, the department scorecard as heat maps, and the top
+conflicts. Only aggregates and a bounded number of rows are rendered, so the page stays
+small and fast at a million records.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkage.io.summary import run_summary
+from linkage.privacy import mask
+
+if TYPE_CHECKING:
+    from linkage.pipeline import PipelineResult
+
+__all__ = ["MASKED_FIELDS", "render_html", "render_report"]
+
+#: Fields whose values are personal or identifying and are masked in the report.
+MASKED_FIELDS = frozenset({"id_number", "phone", "legal_rep_id", "credit_code", "org_code",
+                           "reg_number"})
+TOP_CONFLICTS = 50
+_SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI","Noto Sans CJK SC","Microsoft YaHei",
+sans-serif;margin:0 auto;max-width:1100px;padding:1em 2em;color:#222}
+h1{border-bottom:3px solid #1565c0;padding-bottom:.2em}
+h2{margin-top:2em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;margin:.5em 0;font-size:13px}
+th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}
+th{background:#f3f6fa}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.heat td.cell{text-align:center;min-width:4.5em}
+.sev-critical{color:#fff;background:#b71c1c}.sev-high{background:#ef9a9a}
+.sev-medium{background:#ffe082}.sev-low{background:#e0f2f1}.sev-info{background:#eceff1}
+pre{background:#f7f7f7;padding:.6em;overflow:auto;font-size:12px}
+.note{color:#666;font-size:12px}
+nav a{margin-right:1em}
+"""
+
+
+def render_report(result: PipelineResult) -> str:
+    """The report of a pipeline run (what ``linkage run`` writes as ``report.html``)."""
+    summary = run_summary(result)
+    thresholds: dict[str, float] = {}
+    explanations: list[Any] = []
+    for etype, e in result.entities.items():
+        section = result.config.entity(etype)
+        if section is not None:
+            thresholds[etype] = section.scoring.link_threshold
+        explanations.extend(_example_explanations(result, etype, e.scored, thresholds.get(etype)))
+    return render_html(
+        summary=summary, records=result.records,
+        scored={t: e.scored for t, e in result.entities.items()},
+        clusters=result.clusters, golden=result.golden, conflicts=result.conflicts,
+        quality=result.quality,
+        blocking={t: e.blocking.report for t, e in result.entities.items()},
+        explanations=explanations, thresholds=thresholds,
+        legal_reps=getattr(result, "legal_reps", None),
+        changes=getattr(result, "entity_changes", None),
+        parameters={t: e.model.parameters() for t, e in result.entities.items()},
+    )
+
+
+def render_html(
+    *,
+    summary: Mapping[str, Any],
+    records: pa.Table,
+    scored: Mapping[str, pa.Table],
+    clusters: pa.Table,
+    golden: Mapping[str, pa.Table],
+    conflicts: pa.Table,
+    quality: pa.Table,
+    blocking: Mapping[str, Any],
+    explanations: Sequence[Any] = (),
+    thresholds: Mapping[str, float] | None = None,
+    legal_reps: pa.Table | None = None,
+    changes: pa.Table | None = None,
+    parameters: Mapping[str, pa.Table] | None = None,
+) -> str:
+    """The whole page as one string. ``legal_reps`` (LegalRepEdges), ``changes`` (the
+    entity change log since the previous run) and ``parameters`` (each entity type's m/u
+    table) add their sections when given."""
+    title = f"linkage report: {summary.get('name', 'run')}"
+    sections = [
+        ("summary", "Run summary", _summary_section(summary, records)),
+        ("blocking", "Blocking", _blocking_section(blocking)),
+        ("weights", "Match weights", _weights_section(scored, thresholds or {})),
+        ("model", "Model: m and u per comparison level", _model_section(parameters or {})),
+        ("examples", "Explained example pairs", _examples_section(explanations)),
+        ("clusters", "Clusters", _clusters_section(clusters)),
+        ("golden", "Golden records", _golden_section(golden)),
+        ("legal_reps", "Legal representatives", _legal_reps_section(legal_reps)),
+        ("changes", "Entity changes since the previous run", _changes_section(changes)),
+        ("quality", "Department scorecard", _quality_section(quality)),
+        ("conflicts", "Top conflicts", _conflicts_section(conflicts)),
+    ]
+    nav = "".join(f'<a href="#{key}">{escape(label)}</a>' for key, label, _ in sections)
+    body = "".join(f'<section id="{key}"><h2>{escape(label)}</h2>{html}</section>'
+                   for key, label, html in sections)
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="zh-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>{escape(title)}</h1><nav>{nav}</nav>{body}"
+        '<p class="note">Self-contained page: no scripts, no external resources. '
+        "ID numbers, phones and registration codes are masked.</p>"
+        "</body></html>\n"
+    )
+
+
+# --- sections --------------------------------------------------------------------------------
+
+
+def _summary_section(summary: Mapping[str, Any], records: pa.Table) -> str:
+    rows: list[tuple[str, str]] = [("records", f"{records.num_rows:,}")]
+    for key in ("name", "records_flagged"):
+        if key in summary:
+            rows.append((key, _fmt(summary[key])))
+    parts = [_kv_table(rows)]
+    inputs = summary.get("inputs")
+    if isinstance(inputs, Mapping) and inputs:
+        etypes = sorted({t for v in inputs.values() if isinstance(v, Mapping) for t in v})
+        body = [[str(src), *[_fmt(v.get(t, "")) for t in etypes]]
+                for src, v in sorted(inputs.items()) if isinstance(v, Mapping)]
+        parts.append("<h3>Input records per department</h3>"
+                     + _table(["department", *etypes], body, numeric_from=1))
+    outputs = summary.get("outputs")
+    if isinstance(outputs, Mapping):
+        per_type = {k: v for k, v in outputs.items() if isinstance(v, Mapping)}
+        if per_type:
+            keys = sorted({k for v in per_type.values() for k in v})
+            body = [[t, *[_fmt(v.get(k, "")) for k in keys]] for t, v in sorted(per_type.items())]
+            parts.append("<h3>Outputs per entity type</h3>"
+                         + _table(["entity type", *keys], body, numeric_from=1))
+    kinds = summary.get("conflicts_by_kind")
+    if isinstance(kinds, Mapping) and kinds:
+        parts.append("<h3>Conflicts by kind</h3>"
+                     + _bars_svg([(str(k), float(v)) for k, v in kinds.items()]))
+    timings = summary.get("timings_s")
+    if isinstance(timings, Mapping) and timings:
+        parts.append("<h3>Stage timings (seconds)</h3>"
+                     + _bars_svg([(str(k), float(v)) for k, v in timings.items()
+                                  if isinstance(v, int | float)], fmt="{:.2f}"))
+    metrics = summary.get("metrics")
+    if metrics:
+        parts.append("<h3>Evaluation against ground truth</h3>" + _metrics_html(metrics))
+    return "".join(parts)
+
+
+def _metrics_html(metrics: Any) -> str:
+    """Tables for the evaluation figures that have a known shape; JSON for the rest."""
+    if not isinstance(metrics, Mapping):
+        return f"<pre>{escape(_fmt(metrics))}</pre>"
+    parts: list[str] = []
+    linkage_rows: list[list[str]] = []
+    golden_rows: list[list[str]] = []
+    for etype, m in sorted(metrics.items()):
+        if not isinstance(m, Mapping):
+            continue
+        for kind in ("pairwise", "bcubed"):
+            figures = m.get(kind)
+            if isinstance(figures, Mapping):
+                linkage_rows.append([str(etype), kind, *(_fmt(figures.get(k))
+                                                         for k in ("precision", "recall", "f1"))])
+        golden = m.get("golden")
+        if isinstance(golden, Mapping):
+            for field, g in golden.items():
+                if isinstance(g, Mapping):
+                    golden_rows.append([str(etype), str(field), _fmt(g.get("accuracy")),
+                                        _fmt(g.get("entities"))])
+    if linkage_rows:
+        parts.append(_table(["entity type", "measure", "precision", "recall", "F1"],
+                            linkage_rows, numeric_from=2))
+    if golden_rows:
+        parts.append('<p class="note">golden value equals the true current value</p>'
+                     + _table(["entity type", "field", "accuracy", "entities"], golden_rows,
+                              numeric_from=2))
+    conflicts = metrics.get("conflicts")
+    by_kind = conflicts.get("by_kind") if isinstance(conflicts, Mapping) else None
+    if isinstance(by_kind, Mapping) and by_kind:
+        rows = [[str(k), _fmt(v.get("errors")), _fmt(v.get("detected")), _fmt(v.get("recall"))]
+                for k, v in sorted(by_kind.items()) if isinstance(v, Mapping)]
+        parts.append('<p class="note">injected errors listed in a conflict on their field</p>'
+                     + _table(["error kind", "injected", "listed", "recall"], rows,
+                              numeric_from=1))
+    if not parts:
+        parts.append("<pre>" + escape(json.dumps(metrics, ensure_ascii=False, indent=1,
+                                                 default=str)) + "</pre>")
+    return "".join(parts)
+
+
+def _blocking_section(blocking: Mapping[str, Any]) -> str:
+    if not blocking:
+        return _none("no blocking report")
+    parts: list[str] = []
+    for etype, rep in sorted(blocking.items()):
+        parts.append(f"<h3>{escape(str(etype))}</h3>")
+        if not isinstance(rep, Mapping):
+            parts.append(f"<p>{escape(_fmt(rep))}</p>")
+            continue
+        scalars = [(str(k), _fmt(v)) for k, v in rep.items() if _is_scalar(v)]
+        parts.append(_kv_table(scalars))
+        passes = rep.get("passes")
+        if isinstance(passes, Sequence) and passes and all(isinstance(p, Mapping) for p in passes):
+            keys: list[str] = []
+            for p in passes:
+                keys.extend(k for k in p if k not in keys)
+            body = [[_fmt(p.get(k, "")) for k in keys] for p in passes]
+            parts.append(_table(keys, body))
+            count_key = next((k for k in ("new_pairs", "pairs", "candidate_pairs")
+                              if all(isinstance(p.get(k), int | float) for p in passes)), None)
+            if count_key:
+                parts.append(f'<p class="note">{escape(count_key)} per pass</p>' + _bars_svg(
+                    [(str(p.get("name", i)), float(p[count_key])) for i, p in enumerate(passes)]))
+        for w in rep.get("warnings", ()) or ():
+            parts.append(f'<p class="note">warning: {escape(str(w))}</p>')
+    return "".join(parts)
+
+
+def _weights_section(scored: Mapping[str, pa.Table], thresholds: Mapping[str, float]) -> str:
+    if not scored:
+        return _none("no scored pairs")
+    parts: list[str] = []
+    for etype, table in sorted(scored.items()):
+        parts.append(f"<h3>{escape(etype)}: {table.num_rows:,} scored pairs</h3>")
+        if "match_weight" not in table.column_names or table.num_rows == 0:
+            parts.append(_none("no scored pairs"))
+            continue
+        weights = np.asarray(pc.fill_null(table["match_weight"], np.nan).to_numpy(),
+                             dtype=np.float64)
+        threshold = thresholds.get(etype)
+        t_weight = None
+        if threshold is not None and 0.0 < threshold < 1.0:
+            t_weight = math.log2(threshold / (1.0 - threshold))
+        parts.append(_histogram(weights, t_weight))
+    return "".join(parts)
+
+
+def _model_section(parameters: Mapping[str, pa.Table]) -> str:
+    """The fitted m/u table: how much each level of each comparison counts for a match."""
+    if not parameters:
+        return _none("no fitted model")
+    parts: list[str] = []
+    for etype, table in sorted(parameters.items()):
+        parts.append(f"<h3>{escape(etype)}</h3>")
+        rows = [(r["comparison"], r["level"], r["description"], f"{r['m']:.4g}",
+                 f"{r['u']:.4g}", f"{r['weight']:+.2f}") for r in table.to_pylist()]
+        parts.append(_table(("comparison", "level", "description", "m", "u",
+                             "weight (log2 m/u)"), rows, numeric_from=3))
+    return "".join(parts)
+
+
+def _examples_section(explanations: Sequence[Any]) -> str:
+    if not explanations:
+        return _none("no example pairs")
+    parts: list[str] = []
+    for item in explanations:
+        text = item.text() if callable(getattr(item, "text", None)) else str(item)
+        parts.append(f"<pre>{escape(text)}</pre>")
+        svg = _waterfall(item)
+        if svg:
+            parts.append(svg)
+    return "".join(parts)
+
+
+def _clusters_section(clusters: pa.Table) -> str:
+    if clusters.num_rows == 0:
+        return _none("no clusters")
+    parts: list[str] = []
+    types = sorted(t for t in pc.unique(clusters["entity_type"]).to_pylist() if t is not None)
+    for etype in types:
+        sub = clusters.filter(pc.equal(clusters["entity_type"], etype))
+        counts = pc.value_counts(sub["entity_id"]).field("counts")
+        sizes = np.asarray(counts.to_numpy(zero_copy_only=False), dtype=np.int64)
+        dist = np.bincount(sizes)
+        bars = [(str(s) if s < 10 else "10+", float(c)) for s, c in enumerate(dist[:10]) if s]
+        if len(dist) > 10:
+            bars.append(("10+", float(dist[10:].sum())))
+        rows = [("records", f"{sub.num_rows:,}"), ("entities", f"{len(sizes):,}"),
+                ("multi-record entities", f"{int((sizes > 1).sum()):,}"),
+                ("largest entity", f"{int(sizes.max()):,}")]
+        for flag, label in (("weak_bridge", "entities held by a weak bridge"),
+                            ("repaired", "entities split by identity repair")):
+            if flag in sub.column_names:
+                flagged = sub.filter(pc.fill_null(sub[flag], False))
+                rows.append((label, f"{len(pc.unique(flagged['entity_id'])):,}"))
+        if "density" in sub.column_names and sub.num_rows:
+            mean_density = pc.mean(sub["density"]).as_py()
+            rows.append(("mean density (records in multi-record entities)",
+                         _fmt(mean_density)))
+        parts.append(f"<h3>{escape(etype)}</h3>" + _kv_table(rows)
+                     + '<p class="note">entities per cluster size</p>' + _bars_svg(bars))
+    return "".join(parts)
+
+
+def _golden_section(golden: Mapping[str, pa.Table]) -> str:
+    if not golden:
+        return _none("no golden records")
+    parts: list[str] = []
+    for etype, table in sorted(golden.items()):
+        fields = [c[: -len("__rule")] for c in table.column_names if c.endswith("__rule")]
+        rules: list[str] = []
+        counts: dict[str, dict[str, int]] = {}
+        for f in fields:
+            vc = pc.value_counts(table[f"{f}__rule"]).to_pylist()
+            counts[f] = {("(no value)" if r["values"] is None else r["values"]): r["counts"]
+                         for r in vc}
+            rules.extend(r for r in counts[f] if r not in rules)
+        body = [[f, *[_fmt(counts[f].get(r, 0)) for r in rules]] for f in fields]
+        parts.append(f"<h3>{escape(etype)}: {table.num_rows:,} golden records</h3>"
+                     '<p class="note">which survivorship rule chose each value</p>'
+                     + _table(["field", *rules], body, numeric_from=1))
+    return "".join(parts)
+
+
+def _legal_reps_section(edges: pa.Table | None) -> str:
+    if edges is None:
+        return _none("not resolved in this run")
+    if edges.num_rows == 0:
+        return _none("no enterprise's legal representative was resolved to a person")
+    counts = sorted(pc.value_counts(edges["method"]).to_pylist(), key=lambda r: str(r["values"]))
+    parts = [_table(["method", "edges"], [[str(r["values"]), _fmt(r["counts"])]
+                                          for r in counts], numeric_from=1)]
+    sample = edges.slice(0, 20).to_pylist()
+    parts.append(_table(["enterprise", "person", "method", "confidence", "name", "ID"], [
+        [str(r["enterprise_id"]), str(r["person_id"]), str(r["method"]), _fmt(r["confidence"]),
+         _show(r.get("legal_rep_name"), False), _show(r.get("legal_rep_id"), True)]
+        for r in sample]))
+    return "".join(parts)
+
+
+def _changes_section(changes: pa.Table | None) -> str:
+    if changes is None:
+        return _none("no previous run given")
+    if changes.num_rows == 0:
+        return _none("no entity was merged, split, created or retired")
+    counts = sorted(pc.value_counts(changes["change"]).to_pylist(),
+                    key=lambda r: str(r["values"]))
+    parts = [_table(["change", "rows"], [[str(r["values"]), _fmt(r["counts"])] for r in counts],
+                    numeric_from=1)]
+    interesting = changes.filter(pc.is_in(changes["change"], value_set=pa.array(["merge",
+                                                                                  "split"])))
+    rows = [[str(r["change"]), ", ".join(r["old_ids"] or []), ", ".join(r["new_ids"] or []),
+             _fmt(r["n_records"])] for r in interesting.slice(0, 30).to_pylist()]
+    if rows:
+        parts.append(_table(["change", "old ids", "new ids", "records"], rows, numeric_from=3))
+    return "".join(parts)
+
+
+def _quality_section(quality: pa.Table) -> str:
+    if quality.num_rows == 0:
+        return _none("no quality figures")
+    dims = [d for d in ("overall", "correctness", "timeliness", "completeness", "consistency",
+                        "validity") if d in quality.column_names]
+    parts: list[str] = []
+    rows = quality.to_pylist()
+    for etype in sorted({str(r["entity_type"]) for r in rows}):
+        mine = [r for r in rows if str(r["entity_type"]) == etype]
+        sources = sorted({str(r["source"]) for r in mine}, key=lambda s: (s == "*", s))
+        fields = sorted({str(r["field"]) for r in mine}, key=lambda f: (f == "*", f))
+        cell = {(str(r["source"]), str(r["field"])): r for r in mine}
+        parts.append(f"<h3>{escape(etype)}</h3>")
+        for dim in dims:
+            head = "".join(f"<th>{escape(f)}</th>" for f in fields)
+            body = []
+            for s in sources:
+                tds = "".join(_heat_cell(cell.get((s, f), {}).get(dim)) for f in fields)
+                body.append(f"<tr><th>{escape(s)}</th>{tds}</tr>")
+            parts.append(f"<h4>{escape(dim)}</h4><table class=\"heat\"><tr><th>department"
+                         f"</th>{head}</tr>{''.join(body)}</table>")
+    parts.append('<p class="note">* = all departments / all fields. Red is poor, green good.</p>')
+    return "".join(parts)
+
+
+def _conflicts_section(conflicts: pa.Table) -> str:
+    if conflicts.num_rows == 0:
+        return _none("no conflicts found")
+    counts = conflicts.group_by(["kind", "severity"]).aggregate([("entity_id", "count")])
+    count_rows = sorted(counts.to_pylist(), key=lambda r: (_sev_rank(r["severity"]), r["kind"]))
+    parts = [_table(["kind", "severity", "rows"],
+                    [[r["kind"], r["severity"], _fmt(r["entity_id_count"])] for r in count_rows],
+                    numeric_from=2)]
+    rank = pc.index_in(conflicts["severity"], value_set=pa.array(_SEVERITY_ORDER))
+    ranked = conflicts.append_column("_rank", pc.fill_null(rank, len(_SEVERITY_ORDER)))
+    order = pc.sort_indices(ranked, sort_keys=[("_rank", "ascending"),
+                                               ("entity_id", "ascending"),
+                                               ("field", "ascending"), ("kind", "ascending")])
+    top = conflicts.take(order.slice(0, TOP_CONFLICTS))
+    body: list[str] = []
+    for r in top.to_pylist():
+        field = str(r["field"])
+        masked = field in MASKED_FIELDS
+        cands = "".join(
+            "<li>" + escape(_show(c.get("value"), masked and r["kind"] != "identity_conflict"))
+            + (f" <span class=\"note\">(raw {escape(_show(c.get('raw_value'), masked))})</span>"
+               if c.get("raw_value") != c.get("value") else "")
+            + f" — {escape(str(c.get('source')))} #{escape(_show(c.get('source_key'), False))}"
+            + f", {escape(_fmt(c.get('updated_at')))}</li>"
+            for c in r["candidates"] or []
+        )
+        sev = str(r["severity"])
+        body.append(
+            f"<tr><td class=\"sev-{escape(sev)}\">{escape(sev)}</td><td>{escape(str(r['kind']))}"
+            f"</td><td>{escape(str(r['entity_id']))}</td><td>{escape(field)}</td>"
+            f"<td>{escape(_show(r['golden_value'], masked))}</td><td><ul>{cands}</ul></td></tr>"
+        )
+    parts.append(f"<h3>Top {len(body)} of {conflicts.num_rows:,}</h3><table><tr><th>severity"
+                 "</th><th>kind</th><th>entity</th><th>field</th><th>golden value</th>"
+                 f"<th>candidates</th></tr>{''.join(body)}</table>")
+    return "".join(parts)
+
+
+# --- pieces ----------------------------------------------------------------------------------
+
+
+def _example_explanations(result: PipelineResult, etype: str, scored: pa.Table,
+                          threshold: float | None, n: int = 3) -> list[Any]:
+    """The least certain links and the most likely non-links: the instructive pairs."""
+    if scored.num_rows == 0 or threshold is None:
+        return []
+    prob = scored["match_probability"]
+    out: list[Any] = []
+    links = scored.filter(pc.greater_equal(prob, threshold)).sort_by("match_weight")
+    near = scored.filter(pc.less(prob, threshold)).sort_by([("match_weight", "descending")])
+    for table in (links.slice(0, n - 1), near.slice(0, 1)):
+        for row in table.select(["id_l", "id_r"]).to_pylist():
+            try:
+                out.append(result.explain(row["id_l"], row["id_r"]))
+            except Exception:  # an explanation is a nicety; the report must still render
+                continue
+    return out
+
+
+def _waterfall(item: Any) -> str:
+    try:
+        from linkage.match.explain import Explanation, waterfall_svg
+    except ImportError:
+        return ""
+    if isinstance(item, Explanation):
+        return waterfall_svg(item)
+    return ""
+
+
+def _histogram(weights: np.ndarray, threshold_weight: float | None) -> str:
+    try:
+        from linkage.match.explain import histogram_svg
+    except ImportError:
+        values = weights[np.isfinite(weights)]
+        if not len(values):
+            return _none("no finite weights")
+        counts, edges = np.histogram(values, bins=30)
+        return _bars_svg([(f"{edges[i]:.1f}", float(c)) for i, c in enumerate(counts)])
+    return histogram_svg(weights, threshold_weight=threshold_weight)
+
+
+def _bars_svg(bars: Sequence[tuple[str, float]], *, width: int = 640, fmt: str = "{:,.0f}") -> str:
+    """Horizontal bars, one per (label, value), with the value printed at the end."""
+    if not bars:
+        return _none("nothing to chart")
+    row_h, label_w, value_w = 20, 170, 80
+    top = max((v for _, v in bars), default=0.0) or 1.0
+    plot_w = width - label_w - value_w
+    height = row_h * len(bars) + 6
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12" '
+             'role="img">']
+    for i, (label, value) in enumerate(bars):
+        y = i * row_h + 3
+        w = max(value, 0.0) / top * plot_w
+        shown = fmt.format(value)
+        parts.append(
+            f'<g><title>{escape(label)}: {escape(shown)}</title>'
+            f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{escape(label[:28])}</text>'
+            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{row_h - 5}" fill="#1565c0"/>'
+            f'<text x="{label_w + w + 4:.1f}" y="{y + 13}">{escape(shown)}</text></g>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _heat_cell(value: object) -> str:
+    if not isinstance(value, int | float) or (isinstance(value, float) and math.isnan(value)):
+        return '<td class="cell" style="background:#f5f5f5">–</td>'
+    v = min(max(float(value), 0.0), 1.0)
+    # Red (poor) through yellow to green (good); the steep end is where departments differ.
+    hue = int(120 * max(0.0, (v - 0.5) / 0.5)) if v >= 0.5 else 0
+    light = 85 - int(25 * (1 - abs(v - 0.75) / 0.75))
+    return (f'<td class="cell" style="background:hsl({hue},70%,{light}%)" '
+            f'title="{v:.4f}">{v:.1%}</td>')
+
+
+def _kv_table(rows: Sequence[tuple[str, str]]) -> str:
+    body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def _table(head: Sequence[str], body: Sequence[Sequence[str]], *, numeric_from: int = 99) -> str:
+    ths = "".join(f"<th>{escape(str(h))}</th>" for h in head)
+    trs = "".join(
+        "<tr>" + "".join(
+            f'<td class="num">{escape(str(c))}</td>' if j >= numeric_from
+            else f"<td>{escape(str(c))}</td>" for j, c in enumerate(row)) + "</tr>"
+        for row in body
+    )
+    return f"<table><tr>{ths}</tr>{trs}</table>"
+
+
+def _none(text: str) -> str:
+    return f'<p class="note">{escape(text)}</p>'
+
+
+def _show(value: object, masked: bool) -> str:
+    if value is None:
+        return "∅"
+    return mask(value) if masked else str(value)
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "–"
+        return f"{value:,.4f}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, Mapping | list | tuple):
+        return json.dumps(value, ensure_ascii=False, default=str)[:200]
+    return str(value)
+
+
+def _is_scalar(value: object) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _sev_rank(severity: object) -> int:
+    return _SEVERITY_ORDER.index(severity) if severity in _SEVERITY_ORDER else len(_SEVERITY_ORDER)

@@ -1,0 +1,408 @@
+"""Consistency report: every disagreement per entity and field, classified.
+
+Kinds (one row per entity, field and kind, with every record of the entity as candidate):
+
+``format_only``        the departments wrote it differently but it standardises to one value
+                       (or only one left out a name's ``·`` separator)
+``missing``            some records lack the field while others have it
+``invalid``            some record's value fails validation (check character, date, ...)
+``stale``              a mutable field (address, phone, ...) whose older value was superseded
+                       by a strictly newer, different valid value
+``value_conflict``     different valid values that time does not explain
+``identity_conflict``  one valid ID number (credit code) held by records of different names
+                       or birth dates that ended up in different entities, or one entity
+                       whose valid birth dates differ
+
+Everything is computed on whole columns: codes from dictionary encoding, per-entity counts
+with ``np.unique``; candidate lists are slices of one sorted table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkage.master.golden import entity_codes
+from linkage.master.groups import (
+    as_string,
+    combine,
+    distinct_per_group,
+    record_rank,
+    updated_days,
+    value_codes,
+)
+from linkage.master.survivorship import fold_separators, fold_tails
+from linkage.schemas import CANDIDATE_VALUE, CONFLICTS, require_fields
+
+log = logging.getLogger(__name__)
+
+__all__ = ["IDENTITY_KEYS", "KINDS", "MUTABLE_FIELDS", "SEVERITY", "ConflictConfig",
+           "find_conflicts"]
+
+KINDS = ("identity_conflict", "value_conflict", "stale", "invalid", "missing", "format_only")
+
+#: Fields whose value legitimately changes over time, per entity type: an older different
+#: value there is stale rather than a conflict.
+MUTABLE_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "person": ("address", "phone"),
+    "enterprise": ("name", "address", "legal_rep_name", "legal_rep_id", "capital", "status"),
+}
+
+#: Identity key and the attributes that must agree among records sharing it.
+IDENTITY_KEYS: Mapping[str, tuple[str, tuple[str, ...]]] = {
+    "person": ("id_number", ("name", "birth_date")),
+    "enterprise": ("credit_code", ("name",)),
+}
+
+#: Fields where a value conflict is serious because they identify the entity.
+_IDENTIFYING = ("id_number", "credit_code", "birth_date", "sex", "established_date",
+                "org_code", "reg_number")
+
+#: Statuses (besides ``ok*``) whose values are still compared for stale values and conflicts.
+COMPARABLE_STATUSES = ("ambiguous",)
+
+#: Statuses of values with unknown characters written ``?`` (a name a system could not
+#: store): compared too, as the one valid value of the entity they could be, else as a
+#: value of their own (``高兰?`` is not ``熊伟安``: an older legal representative).
+WILDCARD_STATUSES = ("replacement_char",)
+
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConflictConfig:
+    """Pipeline-file options of the consistency report (``[person.conflicts]``).
+
+    ``mutable_fields`` None means :data:`MUTABLE_FIELDS` of the entity type.
+    """
+
+    mutable_fields: tuple[str, ...] | None = None
+    comparable_statuses: tuple[str, ...] = COMPARABLE_STATUSES
+    wildcard_statuses: tuple[str, ...] = WILDCARD_STATUSES
+
+
+SEVERITY: Mapping[str, str] = {
+    "identity_conflict": "critical",
+    "value_conflict": "medium",  # "high" for identifying fields
+    "stale": "low",
+    "invalid": "medium",
+    "missing": "low",
+    "format_only": "info",
+}
+
+
+def find_conflicts(
+    records: pa.Table,
+    clusters: pa.Table,
+    golden: pa.Table,
+    *,
+    fields: Sequence[str],
+    mutable_fields: Sequence[str] | None = None,
+    comparable_statuses: Sequence[str] = COMPARABLE_STATUSES,
+    wildcard_statuses: Sequence[str] = WILDCARD_STATUSES,
+) -> pa.Table:
+    """Conflicts table, sorted by entity id, field and kind.
+
+    ``mutable_fields`` defaults to :data:`MUTABLE_FIELDS` of the records' entity type.
+    Values with a status in ``comparable_statuses`` (an address whose division is ambiguous)
+    are still compared for stale values and conflicts; one that is the tail of a valid value
+    of the same entity (``江北区公园路76号`` of ``重庆市江北区公园路76号``) counts as that value.
+    Values with a status in ``wildcard_statuses`` are compared as well, ``?`` matching any
+    one character.
+    """
+    require_fields(records, ("record_id", "source", "source_key", *fields), what="conflicts")
+    n = records.num_rows
+    ent, ids, types = entity_codes(records, clusters)
+    etype = types[0].as_py() if len(types) else "person"
+    mutable = set(MUTABLE_FIELDS.get(etype or "", ()) if mutable_fields is None
+                  else mutable_fields)
+    days = updated_days(records)
+    known_day = days > -(10**6)
+    rank = record_rank(records)
+    order = np.lexsort((rank, ent))
+    ent_sorted = ent[order]
+    starts = np.searchsorted(ent_sorted, np.arange(len(ids)), side="left")
+    ends = np.searchsorted(ent_sorted, np.arange(len(ids)), side="right")
+    size = ends - starts
+    golden_pos = _golden_positions(golden, ids)
+
+    parts: list[pa.Table] = []
+    for f in fields:
+        # A name written without its separator (伊力哈木热合曼) is the dotted one, in
+        # another format.
+        value = fold_separators(records[f], value_codes(records[f]), ent)
+        raw = value_codes(records[f"{f}__raw"]) if f"{f}__raw" in records.column_names else value
+        status = (as_string(records[f"{f}__status"]) if f"{f}__status" in records.column_names
+                  else None)
+        present = value >= 0
+        valid = present & _starts_ok(status, n)
+        missing = ~present & (_eq(status, "missing", n) if status is not None else True)
+        invalid = ~present & ~missing if status is not None else np.zeros(n, bool)
+        invalid |= present & ~valid
+        multi = size >= 2
+        flags: dict[str, np.ndarray] = {}
+        flags["format_only"] = _any_per_entity(
+            _dup_groups(ent, value, raw, present), len(ids)) & multi
+        n_present = np.bincount(ent[present], minlength=len(ids))
+        flags["missing"] = (np.bincount(ent[missing], minlength=len(ids)) > 0) & (n_present > 0)
+        flags["invalid"] = (np.bincount(ent[invalid], minlength=len(ids)) > 0) & multi
+        comparable = valid.copy()
+        if status is not None and comparable_statuses:
+            soft = present & _in(status, comparable_statuses)
+            if soft.any():
+                comparable |= soft
+                value = fold_tails(records[f], value, ent, valid, soft)
+        if status is not None and wildcard_statuses:
+            wild = present & _in(status, wildcard_statuses)
+            if wild.any():
+                comparable |= wild
+                value = fold_tails(records[f], value, ent, valid, wild, wildcard=True)
+        stale, conflict = _stale_or_conflict(ent, value, comparable, days, known_day, len(ids),
+                                             f in mutable)
+        flags["stale"] = stale
+        flags["value_conflict"] = conflict
+        candidates = _candidate_struct(records, f)
+        golden_value = (as_string(golden[f]).take(golden_pos)
+                        if f in golden.column_names else pa.nulls(len(ids), pa.string()))
+        for kind, flag in flags.items():
+            which = np.flatnonzero(flag)
+            if not len(which):
+                continue
+            severity = SEVERITY[kind]
+            if kind == "value_conflict" and f in _IDENTIFYING:
+                severity = "high"
+            parts.append(_rows(ids, types, which, f, kind, severity, golden_value,
+                               _slices(order, starts[which], ends[which], candidates)))
+    identity = IDENTITY_KEYS.get(etype or "")
+    if identity and identity[0] in records.column_names:
+        parts.extend(_identity_conflicts(records, ent, ids, types, golden, golden_pos,
+                                         identity[0], identity[1], order))
+    if not parts:
+        return CONFLICTS.empty_table()
+    table = pa.concat_tables(parts)
+    table = table.take(pc.sort_indices(table, sort_keys=[
+        ("entity_id", "ascending"), ("field", "ascending"), ("kind", "ascending")]))
+    log.info("conflicts: %d row(s) over %d entities", table.num_rows,
+             len(pc.unique(table["entity_id"])))
+    return table
+
+
+# --- classification --------------------------------------------------------------------------
+
+
+def _stale_or_conflict(
+    ent: np.ndarray,
+    value: np.ndarray,
+    valid: np.ndarray,
+    days: np.ndarray,
+    known_day: np.ndarray,
+    n_ent: int,
+    mutable: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per entity: has a superseded older value (stale), has an unexplained one (conflict)."""
+    stale = np.zeros(n_ent, dtype=bool)
+    conflict = np.zeros(n_ent, dtype=bool)
+    e, v, d, k = ent[valid], value[valid], days[valid], known_day[valid]
+    if not len(e):
+        return stale, conflict
+    inverse = combine(e, v)
+    n_groups = int(inverse.max()) + 1
+    g_ent = np.zeros(n_groups, dtype=np.int64)
+    g_ent[inverse] = e
+    n_values = np.bincount(g_ent, minlength=n_ent)
+    # Latest date a value was seen; a value seen with an unknown date cannot be placed in time.
+    latest = np.full(n_groups, -(10**7), dtype=np.int64)
+    np.maximum.at(latest, inverse, d)
+    undated = np.zeros(n_groups, dtype=bool)
+    np.logical_or.at(undated, inverse, ~k)
+    top = np.full(n_ent, -(10**7), dtype=np.int64)
+    np.maximum.at(top, g_ent, latest)
+    n_top = np.bincount(g_ent[latest == top[g_ent]], minlength=n_ent)
+    multi = n_values[g_ent] >= 2
+    is_top = latest == top[g_ent]
+    older = multi & ~is_top
+    if mutable:
+        superseded = older & ~undated & (n_top[g_ent] == 1) & (top[g_ent] > -(10**6))
+    else:
+        superseded = np.zeros(len(g_ent), dtype=bool)
+    unexplained = multi & ~superseded & ~(is_top & (n_top[g_ent] == 1))
+    np.logical_or.at(stale, g_ent[superseded], True)
+    np.logical_or.at(conflict, g_ent[unexplained], True)
+    return stale, conflict
+
+
+def _dup_groups(ent: np.ndarray, value: np.ndarray, raw: np.ndarray,
+                present: np.ndarray) -> np.ndarray:
+    """Entities where one normalised value was written in two or more raw forms."""
+    if not present.any():
+        return np.zeros(0, dtype=np.int64)
+    e, v, r = ent[present], value[present], raw[present]
+    pair = combine(e, v)
+    forms = distinct_per_group(pair, r, int(pair.max()) + 1)
+    owner = np.zeros(len(forms), dtype=np.int64)
+    owner[pair] = e
+    return owner[forms > 1]
+
+
+def _identity_conflicts(
+    records: pa.Table,
+    ent: np.ndarray,
+    ids: pa.Array,
+    types: pa.Array,
+    golden: pa.Table,
+    golden_pos: pa.Array,
+    key: str,
+    attributes: Sequence[str],
+    by_entity: np.ndarray,
+) -> list[pa.Table]:
+    """Rows for valid identity keys shared by records of different entities and attributes,
+    and for entities whose valid birth dates differ. ``by_entity`` orders the records by
+    entity, then department and key."""
+    n = records.num_rows
+    status = (as_string(records[f"{key}__status"]) if f"{key}__status" in records.column_names
+              else None)
+    code = value_codes(records[key])
+    has = (code >= 0) & _starts_ok(status, n)
+    attrs = [a for a in attributes if a in records.column_names]
+    if not has.any() or not attrs:
+        return []
+    attr_code = combine(*[value_codes(records[a]) for a in attrs])
+    k, e, a = code[has], ent[has], attr_code[has]
+    n_keys = int(code.max()) + 1
+    n_ent_per_key = distinct_per_group(k, e, n_keys)
+    n_attr_per_key = distinct_per_group(k, a, n_keys)
+    bad_key = (n_ent_per_key > 1) & (n_attr_per_key > 1)
+    pieces: list[pa.Table] = []
+    struct = _identity_struct(records, key, attrs)
+    golden_key = (as_string(golden[key]).take(golden_pos)
+                  if key in golden.column_names else pa.nulls(len(ids), pa.string()))
+    if bad_key.any():
+        rows = np.flatnonzero(has & bad_key[np.maximum(code, 0)])
+        rank = np.empty(n, dtype=np.int64)
+        rank[by_entity] = np.arange(n)
+        order = rows[np.lexsort((rank[rows], code[rows]))]
+        key_sorted = code[order]
+        # One conflict row per (entity, shared key): candidates are every holder of the key.
+        pair = combine(ent[order], key_sorted)
+        first = np.unique(pair, return_index=True)[1]
+        pair_ent, pair_key = ent[order][first], key_sorted[first]
+        starts = np.searchsorted(key_sorted, pair_key, side="left")
+        ends = np.searchsorted(key_sorted, pair_key, side="right")
+        pieces.append(_rows(ids, types, pair_ent, key, "identity_conflict", "critical",
+                            golden_key, _slices(order, starts, ends, struct)))
+    if "birth_date" in attrs:
+        bd = value_codes(records["birth_date"])
+        bd_ok = (bd >= 0) & _starts_ok(
+            as_string(records["birth_date__status"]) if "birth_date__status"
+            in records.column_names else None, n)
+        split = distinct_per_group(ent[bd_ok], bd[bd_ok], len(ids)) > 1
+        if split.any():
+            which = np.flatnonzero(split)
+            order = by_entity
+            ent_sorted = ent[order]
+            starts = np.searchsorted(ent_sorted, which, side="left")
+            ends = np.searchsorted(ent_sorted, which, side="right")
+            pieces.append(_rows(ids, types, which, key, "identity_conflict", "critical",
+                                golden_key, _slices(order, starts, ends, struct)))
+    return pieces
+
+
+# --- table building --------------------------------------------------------------------------
+
+
+def _candidate_struct(records: pa.Table, name: str) -> pa.StructArray:
+    raw = f"{name}__raw"
+    raw_col = as_string(records[raw]) if raw in records.column_names else as_string(records[name])
+    return _struct(records, as_string(records[name]), raw_col)
+
+
+def _identity_struct(records: pa.Table, key: str, attrs: Sequence[str]) -> pa.StructArray:
+    parts: list[pa.Array | str] = []
+    for i, a in enumerate(attrs):
+        if i:
+            parts.append("; ")
+        parts.append(f"{a}=")
+        parts.append(pc.fill_null(as_string(records[a]), "∅"))
+    text = parts[0]
+    for p in parts[1:]:
+        text = pc.binary_join_element_wise(text, p, "")
+    if isinstance(text, str):
+        text = pa.array([text] * records.num_rows, pa.string())
+    return _struct(records, text, as_string(records[key]))
+
+
+def _struct(records: pa.Table, value: pa.Array, raw: pa.Array) -> pa.StructArray:
+    updated = (records["updated_at"] if "updated_at" in records.column_names
+               else pa.nulls(records.num_rows, pa.date32()))
+    arrays = [value, raw, as_string(records["source"]), as_string(records["source_key"]),
+              pc.cast(records["record_id"], pa.int64()), updated]
+    arrays = [a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in arrays]
+    return pa.StructArray.from_arrays(arrays, fields=list(CANDIDATE_VALUE))
+
+
+def _slices(order: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+            values: pa.StructArray) -> pa.ListArray:
+    """A list per (start, end) range of ``order``, gathered from ``values``."""
+    lengths = (ends - starts).astype(np.int64)
+    offsets = np.r_[0, np.cumsum(lengths)].astype(np.int32)
+    within = np.arange(int(offsets[-1]), dtype=np.int64) - np.repeat(offsets[:-1], lengths)
+    picks = order[np.repeat(starts, lengths) + within]
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()),
+                                    values.take(pa.array(picks, pa.int64())),
+                                    type=pa.list_(CANDIDATE_VALUE))
+
+
+def _rows(ids: pa.Array, types: pa.Array, which: np.ndarray, field: str, kind: str,
+          severity: str, golden_value: pa.Array, candidates: pa.ListArray) -> pa.Table:
+    take = pa.array(which, pa.int64())
+    m = len(which)
+    return pa.table(
+        {
+            "entity_type": types.take(take),
+            "entity_id": ids.take(take),
+            "field": pa.array([field] * m, pa.string()),
+            "kind": pa.array([kind] * m, pa.string()),
+            "severity": pa.array([severity] * m, pa.string()),
+            "golden_value": golden_value.take(take),
+            "candidates": candidates,
+        },
+        schema=CONFLICTS,
+    )
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _golden_positions(golden: pa.Table, ids: pa.Array) -> pa.Array:
+    """Row of ``golden`` for each entity id; null for an entity golden lacks, so its golden
+    value comes out null rather than another entity's."""
+    if golden.num_rows == 0:
+        return pa.nulls(len(ids), pa.int64())
+    return pc.cast(pc.index_in(ids, value_set=as_string(golden["entity_id"])), pa.int64())
+
+
+def _starts_ok(status: pa.Array | None, n: int) -> np.ndarray:
+    if status is None:
+        return np.ones(n, dtype=bool)
+    ok = pc.fill_null(pc.starts_with(status, "ok"), False)
+    return np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _eq(status: pa.Array, text: str, n: int) -> np.ndarray:
+    out = pc.fill_null(pc.equal(status, text), False)
+    return np.asarray(out.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _in(status: pa.Array, values: Sequence[str]) -> np.ndarray:
+    out = pc.fill_null(pc.is_in(status, value_set=pa.array(list(values), pa.string())), False)
+    return np.asarray(out.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _any_per_entity(entities: np.ndarray, n_ent: int) -> np.ndarray:
+    flag = np.zeros(n_ent, dtype=bool)
+    flag[entities] = True
+    return flag

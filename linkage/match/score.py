@@ -1,0 +1,535 @@
+"""Score stage: Fellegi-Sunter match weights with m and u estimated from the data.
+
+* u (the chance a level occurs between two *different* entities) comes from comparing
+  random record pairs (seeded), which are almost all non-matches.
+* m (the chance of a level between two records of the *same* entity) and the prior (the
+  share of candidate pairs that match) come from EM on the comparison-pattern counts: the
+  candidate pairs are reduced to distinct gamma patterns with counts, so each EM iteration
+  costs O(patterns), not O(pairs).
+* Term-frequency adjustment: on the exact level of a ``term_frequency`` comparison the u
+  probability becomes the value's own frequency (a shared rare surname is stronger
+  evidence than a shared 王); fuzzy levels get a weighted share of the same adjustment.
+* Deterministic rules and constraints from ``compare`` (``ml_<name>``, ``cl_<name>``)
+  become the bool columns ``must_link`` and ``cannot_link`` for the clustering stage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkage.errors import LinkageError, SchemaError
+from linkage.match.compare import Comparison, compare, read_columns
+from linkage.match.explain import Contribution, Explanation
+from linkage.schemas import require_fields
+
+log = logging.getLogger(__name__)
+
+_EPS = 1e-9
+_FORMAT = "linkage.fellegi_sunter/1"
+#: pairs per slab of predict and of the pattern count (keeps temporaries cache-sized)
+_SLAB = 1 << 16
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScoringConfig:
+    """How pairs are scored and which ones are links.
+
+    ``u_sample_pairs`` random record pairs, drawn among ``u_sample_records`` randomly
+    chosen records (seeded), estimate u.
+
+    ``link_only``: u is sampled from pairs of records of *different* sources (linking
+    datasets rather than deduplicating). ``prior_space``: "random" (default) scores with
+    the u of random record pairs and the prior of a random pair (EM's expected matches over
+    all possible pairs), the classic model; "candidates" scores with EM's u and prior among
+    the candidate pairs, which collapses when nearly every candidate is a match.
+    ``em_fix_u``: keep u from random pairs during EM. The default (False) starts EM from
+    the random-pair u and re-estimates it on the candidate pairs: blocking makes
+    non-matching candidates agree on their blocking keys far more often than random pairs
+    do, and an m fitted against the random-pair u absorbs every such pair (a shared
+    placeholder ID, the same common name in one county). The random-pair
+    u weighs as ``u_prior_pairs`` pseudo-pairs in that re-estimate, which keeps tiny runs
+    sensible and is negligible on large ones. ``tf_min``:
+    floor for a term frequency. ``tf_fuzzy_weight``: share of the exact level's tf
+    adjustment applied to fuzzy levels. ``contributions``: whether ``predict`` keeps each
+    comparison's weight as a ``bf_<name>`` column by default (a float64 column per
+    comparison; False keeps large runs lean, and ``explain`` recomputes any pair's).
+    """
+
+    link_threshold: float = 0.9
+    max_iter: int = 100
+    tolerance: float = 1e-6
+    u_sample_pairs: int = 200_000
+    u_sample_records: int = 50_000
+    link_only: bool = False
+    prior_space: Literal["random", "candidates"] = "random"
+    em_fix_u: bool = False
+    u_prior_pairs: float = 1000.0
+    prior_init: float = 0.05
+    m_init_top: float = 0.9
+    tf_min: float = 1e-6
+    tf_fuzzy_weight: float = 0.5
+    max_weight: float = 30.0
+    contributions: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.link_threshold < 1.0:
+            raise ValueError("link_threshold is a probability strictly between 0 and 1")
+        if self.max_iter < 1 or self.u_sample_pairs < 1 or self.u_sample_records < 2:
+            raise ValueError("max_iter and u_sample_pairs must be >= 1, u_sample_records >= 2")
+        if not 0.0 < self.prior_init < 1.0 or not 0.0 < self.m_init_top < 1.0:
+            raise ValueError("prior_init and m_init_top are probabilities strictly within 0..1")
+        if self.u_prior_pairs < 0:
+            raise ValueError("u_prior_pairs must be >= 0")
+        if not 0.0 <= self.tf_fuzzy_weight <= 1.0:
+            raise ValueError("tf_fuzzy_weight must be within 0..1")
+
+
+class FellegiSunter:
+    """Unsupervised Fellegi-Sunter scorer (sklearn style: ``fit`` returns self, learned
+    attributes end in ``_``, ``predict`` has no side effects)."""
+
+    def __init__(
+        self,
+        comparisons: Sequence[Comparison],
+        config: ScoringConfig = ScoringConfig(),  # frozen, so safe to share
+        *,
+        seed: int = 0,
+    ) -> None:
+        self.comparisons = tuple(comparisons)
+        self.config = config
+        self.seed = seed
+
+    # --- fitting ---------------------------------------------------------------------------
+
+    def fit(self, records: pa.Table, vectors: pa.Table) -> FellegiSunter:
+        """Estimate u from random record pairs, then m and the prior by EM on ``vectors``."""
+        self._check_vectors(vectors)
+        u_random = self._estimate_u(records)
+        patterns, counts = _pattern_counts(vectors, self.comparisons)
+        m, u_cand, prior_cand, n_iter = _em(patterns, counts, self.comparisons, u_random,
+                                            self.config)
+        self.m_ = m
+        self.u_candidates_ = u_cand
+        self.prior_candidates_ = prior_cand
+        if self.config.prior_space == "random":
+            # Classic Fellegi-Sunter: u of random record pairs with the prior of a random
+            # pair, so agreement on a blocking key weighs what it weighs in the population
+            # (a twin who shares name and birth date is not a match by default).
+            possible = _possible_pairs(records, link_only=self.config.link_only)
+            expected_matches = prior_cand * float(counts.sum())
+            self.u_ = u_random
+            self.prior_ = min(max(expected_matches / possible, _EPS), 1 - _EPS) \
+                if possible else prior_cand
+        else:
+            self.u_ = u_cand
+            self.prior_ = prior_cand
+        self.n_iter_ = n_iter
+        self.n_patterns_ = len(counts)
+        log.info("score: fitted on %d pairs (%d patterns) in %d EM iterations, prior %.6f",
+                 int(counts.sum()), len(counts), n_iter, self.prior_)
+        return self
+
+    def _estimate_u(self, records: pa.Table) -> dict[str, npt.NDArray[np.float64]]:
+        require_fields(records, ["record_id"], what="FellegiSunter.fit(records)")
+        # Random pairs among a random subset of records are still uniformly random record
+        # pairs, and comparing them only needs the subset's values encoded.
+        n = records.num_rows
+        size = min(n, self.config.u_sample_records)
+        if size < n:
+            rng = np.random.default_rng(self.seed)
+            read = read_columns(records.column_names, self.comparisons)
+            if self.config.link_only and "source" in records.column_names:
+                read.append("source")  # random_pairs pairs across sources
+            records = _take_sorted(records.select(read),
+                                   np.sort(rng.choice(n, size, replace=False)))
+        pairs = random_pairs(records, self.config.u_sample_pairs, seed=self.seed,
+                             link_only=self.config.link_only)
+        vectors = compare(records, pairs, self.comparisons)
+        u: dict[str, npt.NDArray[np.float64]] = {}
+        for comp in self.comparisons:
+            gamma = vectors.column(f"gamma_{comp.name}").to_numpy()
+            raw = np.bincount(gamma[gamma >= 0].astype(np.int64), minlength=comp.n_levels)
+            counts = raw[: comp.n_levels].astype(np.float64) + 0.5  # Jeffreys-style floor
+            u[comp.name] = counts / counts.sum()
+        return u
+
+    # --- prediction ------------------------------------------------------------------------
+
+    def predict(self, vectors: pa.Table, *, contributions: bool | None = None) -> pa.Table:
+        """ScoredPairs: id_l, id_r, match_weight, match_probability, bf_<name> per
+        comparison (unless ``contributions=False``, which saves one float column per
+        comparison on large runs; ``explain`` recomputes them for any pair; None follows
+        ``ScoringConfig.contributions``), plus ``must_link`` / ``cannot_link`` when
+        compare produced rules.
+
+        Pairs are scored in slabs, so the per-comparison temporaries (weights, tf
+        adjustments) stay slab-sized; only the output columns are run-sized."""
+        self._require_fitted()
+        self._check_vectors(vectors)
+        if contributions is None:
+            contributions = self.config.contributions
+        n = vectors.num_rows
+        inputs = []
+        for comp in self.comparisons:
+            gamma = _column_numpy(vectors, f"gamma_{comp.name}")
+            tf_col = f"tf_{comp.name}"
+            tf = _column_numpy(vectors, tf_col) \
+                if comp.term_frequency and tf_col in vectors.column_names else None
+            inputs.append((comp, self.level_weights(comp.name), gamma, tf))
+        total = np.empty(n, dtype=np.float64)
+        probability = np.empty(n, dtype=np.float64)
+        bfs = {f"bf_{comp.name}": np.empty(n, dtype=np.float64)
+               for comp in self.comparisons} if contributions else {}
+        prior_w = self.prior_weight
+        for lo in range(0, n, _SLAB):
+            hi = min(lo + _SLAB, n)
+            acc = np.full(hi - lo, prior_w, dtype=np.float64)
+            for comp, weights, gamma, tf in inputs:
+                g = gamma[lo:hi]
+                bf = weights[g.astype(np.intp) + 1]
+                if tf is not None:
+                    tf_slab = np.nan_to_num(tf[lo:hi], nan=1.0).astype(np.float64)
+                    bf = bf + self._tf_adjustment(comp, g, tf_slab)
+                if contributions:
+                    bfs[f"bf_{comp.name}"][lo:hi] = bf
+                acc += bf
+            total[lo:hi] = acc
+            probability[lo:hi] = _probability(acc)
+        columns: dict[str, Any] = {
+            "id_l": vectors.column("id_l"),
+            "id_r": vectors.column("id_r"),
+            "match_weight": total,
+            "match_probability": probability,
+        }
+        columns.update(bfs)
+        for kind in ("ml", "cl"):
+            flags = [c for c in vectors.column_names if c.startswith(f"{kind}_")]
+            if flags:
+                acc_flags = np.zeros(n, dtype=bool)
+                for c in flags:
+                    acc_flags |= np.asarray(
+                        pc.fill_null(vectors.column(c), False).to_numpy(zero_copy_only=False),
+                        dtype=bool,
+                    )
+                columns["must_link" if kind == "ml" else "cannot_link"] = acc_flags
+        return pa.table(columns)
+
+    def _tf_adjustment(
+        self, comp: Comparison, gamma: npt.NDArray[np.integer[Any]],
+        tf: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        """log2(u_exact / tf) on the exact level, a weighted share of it on fuzzy levels."""
+        u_top = self.u_[comp.name][comp.top_level]
+        adj = np.log2(u_top / np.maximum(tf, self.config.tf_min))
+        limit = self.config.max_weight
+        adj = np.clip(adj, -limit, limit)
+        weight = np.where(gamma == comp.top_level, 1.0,
+                          np.where(gamma >= 1, self.config.tf_fuzzy_weight, 0.0))
+        return np.asarray(adj * weight, dtype=np.float64)
+
+    def level_weights(self, name: str) -> npt.NDArray[np.float64]:
+        """log2(m/u) per level of comparison ``name``, index 0 = null level (weight 0)."""
+        self._require_fitted()
+        m, u = self.m_[name], self.u_[name]
+        limit = self.config.max_weight
+        w = np.clip(np.log2(np.maximum(m, _EPS) / np.maximum(u, _EPS)), -limit, limit)
+        return np.concatenate([[0.0], w])
+
+    @property
+    def prior_weight(self) -> float:
+        """log2 prior odds of a match (of a random pair, or of a candidate pair; see
+        ``ScoringConfig.prior_space``)."""
+        self._require_fitted()
+        p = min(max(self.prior_, _EPS), 1 - _EPS)
+        return math.log2(p / (1 - p))
+
+    @property
+    def threshold_weight(self) -> float:
+        """The match weight that corresponds to ``link_threshold``."""
+        p = self.config.link_threshold
+        return math.log2(p / (1 - p))
+
+    def parameters(self) -> pa.Table:
+        """The m/u table: comparison, level, description, m, u, weight (log2 m/u)."""
+        self._require_fitted()
+        rows: dict[str, list[Any]] = {k: [] for k in
+                                      ("comparison", "level", "description", "m", "u", "weight")}
+        for comp in self.comparisons:
+            weights = self.level_weights(comp.name)
+            for level in range(comp.n_levels):
+                rows["comparison"].append(comp.name)
+                rows["level"].append(level)
+                rows["description"].append(comp.describe_level(level))
+                rows["m"].append(float(self.m_[comp.name][level]))
+                rows["u"].append(float(self.u_[comp.name][level]))
+                rows["weight"].append(float(weights[level + 1]))
+        return pa.table(rows)
+
+    # --- explanations ----------------------------------------------------------------------
+
+    def explain(self, vectors_row: Mapping[str, Any]) -> Explanation:
+        """Each comparison's level and contribution for one pair (a row of ComparisonVectors
+        as a mapping: gamma_<name>, optional tf_<name>, ml_/cl_ and id_l/id_r)."""
+        self._require_fitted()
+        contributions: list[Contribution] = []
+        total = self.prior_weight
+        for comp in self.comparisons:
+            key = f"gamma_{comp.name}"
+            if key not in vectors_row:
+                raise SchemaError(f"explain: row lacks {key!r}")
+            raw = vectors_row[key]
+            level = -1 if raw is None else int(raw)
+            weight = float(self.level_weights(comp.name)[level + 1])
+            tf_adj = 0.0
+            tf_value = vectors_row.get(f"tf_{comp.name}")
+            if comp.term_frequency and tf_value is not None and not math.isnan(float(tf_value)):
+                tf_adj = float(self._tf_adjustment(
+                    comp, np.asarray([level]), np.asarray([float(tf_value)]))[0])
+            m = float(self.m_[comp.name][level]) if level >= 0 else None
+            u = float(self.u_[comp.name][level]) if level >= 0 else None
+            contributions.append(Contribution(
+                name=comp.name, field=comp.field, level=level,
+                description=comp.describe_level(level), m=m, u=u,
+                weight=weight + tf_adj, tf_adjustment=tf_adj,
+            ))
+            total += weight + tf_adj
+        ml = any(bool(v) for k, v in vectors_row.items() if k.startswith("ml_"))
+        cl = any(bool(v) for k, v in vectors_row.items() if k.startswith("cl_"))
+        id_l, id_r = vectors_row.get("id_l"), vectors_row.get("id_r")
+        return Explanation(
+            prior_weight=self.prior_weight,
+            contributions=tuple(contributions),
+            match_weight=total,
+            match_probability=float(_probability(np.asarray([total]))[0]),
+            id_l=None if id_l is None else int(id_l),
+            id_r=None if id_r is None else int(id_r),
+            must_link=ml,
+            cannot_link=cl,
+        )
+
+    # --- persistence -----------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        """Write comparisons, config and fitted parameters as JSON."""
+        self._require_fitted()
+        data = {
+            "format": _FORMAT,
+            "seed": self.seed,
+            "config": dataclasses.asdict(self.config),
+            "comparisons": [dataclasses.asdict(c) for c in self.comparisons],
+            "prior": self.prior_,
+            "prior_candidates": self.prior_candidates_,
+            "n_iter": self.n_iter_,
+            "m": {k: v.tolist() for k, v in self.m_.items()},
+            "u": {k: v.tolist() for k, v in self.u_.items()},
+        }
+        Path(path).write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> FellegiSunter:
+        """Read a model written by :meth:`save`."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            if data.get("format") != _FORMAT:
+                raise LinkageError(f"{path}: not a linkage Fellegi-Sunter model file")
+            comparisons = [Comparison(**_tuples(c)) for c in data["comparisons"]]
+            model = cls(comparisons, ScoringConfig(**_tuples(data["config"])), seed=data["seed"])
+            model.prior_ = float(data["prior"])
+            model.prior_candidates_ = float(data.get("prior_candidates", data["prior"]))
+            model.n_iter_ = int(data["n_iter"])
+            model.m_ = {k: np.asarray(v, dtype=np.float64) for k, v in data["m"].items()}
+            model.u_ = {k: np.asarray(v, dtype=np.float64) for k, v in data["u"].items()}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise LinkageError(f"cannot load model from {path}: {exc}") from None
+        for comp in comparisons:
+            if len(model.m_.get(comp.name, ())) != comp.n_levels:
+                raise LinkageError(f"{path}: parameters do not match comparison {comp.name!r}")
+        return model
+
+    # --- checks ----------------------------------------------------------------------------
+
+    def _require_fitted(self) -> None:
+        if not hasattr(self, "m_"):
+            raise LinkageError("FellegiSunter is not fitted: call fit(records, vectors) or "
+                               "FellegiSunter.load(path) first")
+
+    def _check_vectors(self, vectors: pa.Table) -> None:
+        needed = ["id_l", "id_r", *(f"gamma_{c.name}" for c in self.comparisons)]
+        require_fields(vectors, needed, what="FellegiSunter(vectors)")
+
+
+def _possible_pairs(records: pa.Table, *, link_only: bool) -> float:
+    """Record pairs a dedupe (or, with ``link_only``, a cross-source link) could form."""
+    n = records.num_rows
+    if link_only and "source" in records.column_names:
+        counts = np.asarray(pc.value_counts(pc.fill_null(
+            records.column("source").combine_chunks(), "")).field("counts").to_numpy(),
+            dtype=np.float64)
+        return float((counts.sum() ** 2 - (counts**2).sum()) / 2)
+    return float(n * (n - 1) / 2)
+
+
+def random_pairs(
+    records: pa.Table, n_pairs: int, *, seed: int, link_only: bool = False
+) -> pa.Table:
+    """``n_pairs`` random distinct-record pairs (id_l < id_r), seeded; with ``link_only``,
+    only pairs of records from different sources."""
+    ids = np.asarray(pc.cast(records.column("record_id"), pa.int64()).to_numpy(), dtype=np.int64)
+    n = len(ids)
+    rng = np.random.default_rng(seed)
+    if n < 2:
+        return pa.table({"id_l": pa.array([], pa.int64()), "id_r": pa.array([], pa.int64())})
+    i = rng.integers(0, n, size=n_pairs)
+    j = rng.integers(0, n, size=n_pairs)
+    keep = i != j
+    if link_only and "source" in records.column_names:
+        src = pc.dictionary_encode(pc.fill_null(records.column("source").combine_chunks(), ""))
+        codes = np.asarray(src.indices.to_numpy(), dtype=np.int64)
+        keep &= codes[i] != codes[j]
+    a, b = ids[i[keep]], ids[j[keep]]
+    return pa.table({"id_l": np.minimum(a, b), "id_r": np.maximum(a, b)})
+
+
+def _pattern_counts(
+    vectors: pa.Table, comparisons: Sequence[Comparison]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Distinct gamma patterns (n_patterns x n_comparisons, -1 for null) and their counts.
+
+    Each pair's pattern is one mixed-radix code; codes are built and counted in slabs (a
+    run-sized code array only exists when the pattern space is too large to count by
+    bincount)."""
+    n = vectors.num_rows
+    gammas = [_column_numpy(vectors, f"gamma_{comp.name}") for comp in comparisons]
+    bases = [comp.n_levels + 1 for comp in comparisons]
+    size = int(np.prod(bases)) if bases else 1
+    by_bincount = size <= 1 << 22
+    counts_all = np.zeros(size if by_bincount else 0, dtype=np.int64)
+    codes = np.empty(0 if by_bincount else n, dtype=np.int64)
+    for lo in range(0, n, _SLAB):
+        hi = min(lo + _SLAB, n)
+        code = np.zeros(hi - lo, dtype=np.int64)
+        for gamma, base in zip(gammas, bases, strict=True):
+            code *= base
+            code += np.clip(gamma[lo:hi].astype(np.int64) + 1, 0, base - 1)
+        if by_bincount:
+            counts_all += np.bincount(code, minlength=size)
+        else:
+            codes[lo:hi] = code
+    if by_bincount:
+        distinct = np.flatnonzero(counts_all)
+        counts = counts_all[distinct]
+    else:
+        distinct, counts = np.unique(codes, return_counts=True)
+    patterns = np.zeros((len(distinct), len(comparisons)), dtype=np.int64)
+    rest = distinct.copy()
+    for k in range(len(comparisons) - 1, -1, -1):
+        patterns[:, k] = rest % bases[k] - 1
+        rest //= bases[k]
+    return patterns, counts.astype(np.float64)
+
+
+def _take_sorted(table: pa.Table, rows: npt.NDArray[np.int64]) -> pa.Table:
+    """``table.take(rows)`` for ascending ``rows``, batch by batch: Table.take concatenates
+    each multi-chunk column first, a transient copy of the whole table (65 MB for 1M
+    memory-mapped records) to keep a few thousand rows."""
+    batches = []
+    at = 0
+    for batch in table.to_batches():
+        first, last = np.searchsorted(rows, [at, at + batch.num_rows])
+        if last > first:
+            batches.append(batch.take(pa.array(rows[first:last] - at)))
+        at += batch.num_rows
+    return pa.Table.from_batches(batches, schema=table.schema)
+
+
+def _column_numpy(table: pa.Table, name: str) -> npt.NDArray[Any]:
+    """A column as NumPy, without a copy when it is one null-free chunk (as compare makes
+    it)."""
+    column = table.column(name)
+    if column.num_chunks == 1:
+        return np.asarray(column.chunk(0).to_numpy(zero_copy_only=False))
+    return np.asarray(column.to_numpy())
+
+
+def _em(
+    patterns: npt.NDArray[np.int64],
+    counts: npt.NDArray[np.float64],
+    comparisons: Sequence[Comparison],
+    u_init: dict[str, npt.NDArray[np.float64]],
+    config: ScoringConfig,
+) -> tuple[dict[str, npt.NDArray[np.float64]], dict[str, npt.NDArray[np.float64]], float, int]:
+    """EM for m (and optionally u) and the prior on pattern counts."""
+    m = {c.name: _m_start(c, config.m_init_top) for c in comparisons}
+    u = {k: v.copy() for k, v in u_init.items()}
+    prior = config.prior_init
+    total = counts.sum()
+    if total == 0:
+        return m, u, prior, 0
+    iteration = 0
+    for iteration in range(1, config.max_iter + 1):  # noqa: B007 - reported after the loop
+        log_m = np.zeros(len(counts))
+        log_u = np.zeros(len(counts))
+        for k, comp in enumerate(comparisons):
+            g = patterns[:, k]
+            seen = g >= 0
+            log_m[seen] += np.log(np.maximum(m[comp.name][g[seen]], _EPS))
+            log_u[seen] += np.log(np.maximum(u[comp.name][g[seen]], _EPS))
+        a = math.log(prior) + log_m
+        b = math.log(1 - prior) + log_u
+        post = 1.0 / (1.0 + np.exp(np.clip(b - a, -700, 700)))
+        wm = counts * post
+        wu = counts * (1 - post)
+        change = 0.0
+        for k, comp in enumerate(comparisons):
+            g = patterns[:, k]
+            seen = g >= 0
+            new_m = _normalise(np.bincount(g[seen], weights=wm[seen], minlength=comp.n_levels))
+            change = max(change, float(np.abs(new_m - m[comp.name]).max()))
+            m[comp.name] = new_m
+            if not config.em_fix_u:
+                # MAP update: the random-pair u acts as u_prior_pairs pseudo-pairs, so a
+                # handful of candidate pairs cannot drive u to 0 or 1
+                observed = np.bincount(g[seen], weights=wu[seen], minlength=comp.n_levels)
+                new_u = _normalise(observed + config.u_prior_pairs * u_init[comp.name])
+                change = max(change, float(np.abs(new_u - u[comp.name]).max()))
+                u[comp.name] = new_u
+        new_prior = float(min(max(wm.sum() / total, _EPS), 1 - _EPS))
+        change = max(change, abs(new_prior - prior))
+        prior = new_prior
+        if change < config.tolerance:
+            break
+    return m, u, prior, iteration
+
+
+def _m_start(comp: Comparison, top: float) -> npt.NDArray[np.float64]:
+    """Initial m: most mass on exact agreement, the rest decaying towards "else"."""
+    n = comp.n_levels
+    rest = np.array([2.0**k for k in range(n - 1)], dtype=np.float64)
+    rest = rest / rest.sum() * (1 - top)
+    return np.concatenate([rest, [top]])
+
+
+def _normalise(x: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+    y = np.asarray(x, dtype=np.float64) + 1e-12
+    return np.asarray(y / y.sum(), dtype=np.float64)
+
+
+def _probability(weight: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    return np.asarray(1.0 / (1.0 + np.exp2(-np.clip(weight, -1000, 1000))), dtype=np.float64)
+
+
+def _tuples(data: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON lists back to the tuples the frozen dataclasses declare."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}

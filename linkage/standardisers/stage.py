@@ -1,0 +1,78 @@
+"""Apply the configured standardiser to every field of a RecordTable."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkage.flags import collect_flags
+from linkage.schemas import RECORD_BASE, require_columns
+from linkage.standardisers.base import OK, Standardised, null_words_to_null
+from linkage.standardisers.registry import get_standardiser
+
+log = logging.getLogger(__name__)
+
+#: Standardisers that read null words themselves (an ID column's "无" is a placeholder,
+#: reported as such); every other one receives them as missing values.
+_READS_NULL_WORDS = frozenset({"id_number"})
+
+
+def standardise(records: pa.Table, fields: Mapping[str, str]) -> pa.Table:
+    """Return ``records`` with each field in ``fields`` (field -> standardiser name) replaced
+    by its normalised value (null words such as 无 / 不详 / N/A count as missing, see
+    :data:`linkage.standardisers.base.NULL_WORDS`), plus ``<field>__raw``,
+    ``<field>__status``, derived ``<field>__<name>`` columns and a ``flags`` list of every
+    non-ok status.
+
+    A field absent from ``records`` (no source mapped it) is added as all-missing, so every
+    later stage sees the same columns whatever the sources hold.
+    """
+    require_columns(records, RECORD_BASE, what="standardise(records)")
+    n = records.num_rows
+    table = records
+    flag_parts: list[pa.Array] = []
+    for field, name in fields.items():
+        fn = get_standardiser(name)
+        if field in table.column_names:
+            raw = table.column(field).combine_chunks()
+            if not pa.types.is_string(raw.type):
+                raw = pc.cast(raw, pa.string())
+        else:
+            raw = pa.nulls(n, pa.string())
+        # "无" / "不详" / "N/A" in a name or address column is a missing value, not a name
+        given = raw if name in _READS_NULL_WORDS else null_words_to_null(raw)
+        result: Standardised = fn(given)
+        _check_lengths(field, name, n, result)
+        table = _set(table, field, result.value)
+        table = _set(table, f"{field}__raw", raw)
+        table = _set(table, f"{field}__status", result.status)
+        for derived, column in result.derived.items():
+            table = _set(table, f"{field}__{derived}", column)
+        flag_parts.append(
+            pc.if_else(pc.equal(result.status, OK), pa.scalar(None, pa.string()),
+                       pc.binary_join_element_wise(field, result.status, ":"))
+        )
+        bad = n - pc.sum(pc.starts_with(result.status, OK)).as_py() if n else 0
+        log.debug("standardised %s with %s: %d of %d rows not ok", field, name, bad, n)
+    table = _set(table, "flags", collect_flags(flag_parts, n))
+    log.info("standardise: %d records, %d fields", n, len(fields))
+    return table
+
+
+def _set(table: pa.Table, name: str, column: pa.Array) -> pa.Table:
+    if name in table.column_names:
+        return table.set_column(table.column_names.index(name), name, column)
+    return table.append_column(name, column)
+
+
+def _check_lengths(field: str, name: str, n: int, result: Standardised) -> None:
+    columns = {"value": result.value, "status": result.status, **dict(result.derived)}
+    for label, column in columns.items():
+        if len(column) != n:
+            raise AssertionError(
+                f"standardiser {name!r} returned {len(column)} rows for {label} of field "
+                f"{field!r}, expected {n}"
+            )
