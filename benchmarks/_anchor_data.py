@@ -117,8 +117,8 @@ def prepare_synth(n: int, seed: int, cache: Path) -> Path:
         raise SystemExit("synth mode needs linkage.synth.generate, which this checkout "
                          "lacks; run with --dataset febrl4") from None
     from linkage.config import load_pipeline
-    from linkage.sources import read_sources
-    from linkage.standardise import standardise
+    from linkage.io.sources import read_sources
+    from linkage.standardisers import standardise
 
     cache.mkdir(parents=True, exist_ok=True)
     out = cache / f"synth_n{n}_seed{seed}"

@@ -34,10 +34,10 @@ BLOCKING = {
 
 
 def run_linkage(data: Dataset, threshold: float, seed: int) -> Outcome:
-    from linkage.block import BlockingPass, block
-    from linkage.compare import Comparison, compare, compared_columns
-    from linkage.encoding import ColumnCodes
-    from linkage.score import FellegiSunter, ScoringConfig
+    from linkage.match.block import BlockingPass, block
+    from linkage.match.compare import Comparison, compare, compared_columns
+    from linkage.match.encoding import ColumnCodes
+    from linkage.match.score import FellegiSunter, ScoringConfig
 
     parts = []
     for i, table in enumerate(data.tables):

@@ -23,12 +23,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.cluster import cluster
-from linkage.conflicts import find_conflicts
-from linkage.golden import SurvivorshipConfig, build_golden
-from linkage.outputs import write_text
-from linkage.quality import source_quality
-from linkage.report import render_html
+from linkage.io.outputs import write_text
+from linkage.io.report import render_html
+from linkage.master.cluster import cluster
+from linkage.master.conflicts import find_conflicts
+from linkage.master.golden import SurvivorshipConfig, build_golden
+from linkage.master.quality import source_quality
 
 SOURCES = ("household", "social_security", "tax", "courts", "customs")
 FIELDS = ("name", "id_number", "birth_date", "phone", "address")

@@ -27,16 +27,16 @@ import numpy as np
 import opencc
 import pyarrow as pa
 
-from linkage.standardise import standardise
-from linkage.standardise.address import _parse_head, parse_address
-from linkage.standardise.checksums import (
+from linkage.standardisers import standardise
+from linkage.standardisers.address import _parse_head, parse_address
+from linkage.standardisers.checksums import (
     USCC_ALPHABET,
     id_check_chars,
     org_check_chars,
     regno_check_digits,
     uscc_check_chars,
 )
-from linkage.standardise.divisions import COUNTY, DivisionTable, load_divisions
+from linkage.standardisers.divisions import COUNTY, DivisionTable, load_divisions
 
 SURNAMES = [
     *"王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡"

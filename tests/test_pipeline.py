@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from linkage.outputs import write_outputs
+from linkage.io.outputs import write_outputs
 from linkage.pipeline import Pipeline
 
 EXPECTED = [
@@ -69,7 +69,7 @@ def test_same_input_gives_identical_outputs(tiny_dir: Path, tmp_path: Path) -> N
 def test_records_of_an_unresolved_entity_type_are_kept_and_flagged(tiny_dir: Path) -> None:
     import pyarrow as pa
 
-    from linkage.sources import read_records, read_sources
+    from linkage.io.sources import read_records, read_sources
 
     pipeline = Pipeline.from_toml(tiny_dir / "pipeline.toml")
     persons = read_sources(pipeline.config)

@@ -8,11 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_standardise.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_standardise.py"
 
 
 def test_benchmark_smoke() -> None:
-    root = str(SCRIPT.parents[1])
+    root = str(SCRIPT.parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--n", "300", "--address-n", "200", "--pool", "200"],

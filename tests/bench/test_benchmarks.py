@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "benchmarks"
 NUMBER = r"[0-9.]+"
 
@@ -52,3 +52,19 @@ def test_bench_anchors_contract_on_febrl4() -> None:
         rf"linkage_s={NUMBER} splink_s=(?:{NUMBER}|na) recordlinkage_s=(?:{NUMBER}|na) "
         rf"linkage_f1={NUMBER} splink_f1=(?:{NUMBER}|na) linkage_mb={NUMBER} "
         rf"splink_mb=(?:{NUMBER}|na)", line), line
+
+
+def _digest(work: Path) -> list[str]:
+    result = subprocess.run([sys.executable, str(BENCH / "output_digest.py"), "--work",
+                             str(work), "--persons", "400"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.splitlines()
+
+
+def test_output_digest_is_the_same_for_two_runs(tmp_path: Path) -> None:
+    first = _digest(tmp_path / "a")
+    assert {line.split("/")[0] for line in first} == {"demo", "synth_run"}
+    assert any(line.startswith("synth_run/golden_person.parquet ") for line in first)
+    assert all(re.fullmatch(r"\S+\.parquet [0-9a-f]{64}", line) for line in first), first
+    assert _digest(tmp_path / "b") == first

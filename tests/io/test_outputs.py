@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from linkage.outputs import write_json, write_parquet
+from linkage.io.outputs import write_json, write_parquet
 
 
 def test_parquet_round_trip(tmp_path: Path) -> None:

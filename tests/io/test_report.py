@@ -7,11 +7,11 @@ import re
 
 import pyarrow as pa
 
-from linkage.cluster import cluster
-from linkage.conflicts import find_conflicts
-from linkage.golden import SurvivorshipConfig, build_golden
-from linkage.quality import source_quality
-from linkage.report import render_html
+from linkage.io.report import render_html
+from linkage.master.cluster import cluster
+from linkage.master.conflicts import find_conflicts
+from linkage.master.golden import SurvivorshipConfig, build_golden
+from linkage.master.quality import source_quality
 
 EVIL = "<script>alert(1)</script>"
 ID = "11010519491231002X"
@@ -79,8 +79,8 @@ def test_report_renders_empty_tables() -> None:
 
 
 def test_legal_reps_and_changes_sections() -> None:
-    from linkage.entity_ids import ENTITY_CHANGES
-    from linkage.legal_rep import LEGAL_REP_EDGES
+    from linkage.master.entity_ids import ENTITY_CHANGES
+    from linkage.master.legal_rep import LEGAL_REP_EDGES
 
     edges = pa.table({"enterprise_id": ["E1"], "person_id": ["P<1>"], "method": ["id"],
                       "confidence": [1.0], "legal_rep_name": ["张三"], "legal_rep_id": [ID]},
@@ -136,7 +136,7 @@ def test_report_markup_is_balanced() -> None:
 
 
 def test_model_section_shows_the_m_u_table_escaped() -> None:
-    from linkage.report import _model_section
+    from linkage.io.report import _model_section
 
     table = pa.table({"comparison": ["name", "name"], "level": [0, 1],
                       "description": ["else", "<b>exact</b>"], "m": [0.05, 0.95],

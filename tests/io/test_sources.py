@@ -11,7 +11,7 @@ import pytest
 
 from linkage.config import SourceConfig
 from linkage.errors import SourceError
-from linkage.sources import read_records, read_source
+from linkage.io.sources import read_records, read_source
 
 COLUMNS = {"name": "姓名", "id_number": "身份证号"}
 

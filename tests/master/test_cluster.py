@@ -8,7 +8,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkage.cluster import cluster, components
+from linkage.master.cluster import cluster, components
 
 
 def _records(n: int, ids: list[str | None] | None = None, sources: list[str] | None = None,
@@ -159,7 +159,7 @@ def test_derived_identity_column_uses_its_fields_status() -> None:
 
 
 def test_cluster_summary_one_row_per_entity() -> None:
-    from linkage.cluster import cluster_summary
+    from linkage.master.cluster import cluster_summary
 
     out = cluster(_records(4), _scored([(0, 1, 0.95), (1, 2, 0.99)]), entity_type="person",
                   threshold=0.9)
@@ -210,7 +210,7 @@ def test_dictionary_encoded_sources_give_the_same_ids() -> None:
 
 
 def test_link_mask_applies_threshold_must_and_cannot_link() -> None:
-    from linkage.cluster import link_mask
+    from linkage.master.cluster import link_mask
 
     scored = pa.table({
         "id_l": pa.array([0, 1, 2, 3], pa.int64()), "id_r": pa.array([1, 2, 3, 4], pa.int64()),

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pyarrow as pa
 
-from linkage.conflicts import find_conflicts
-from linkage.golden import SurvivorshipConfig, build_golden
+from linkage.master.conflicts import find_conflicts
+from linkage.master.golden import SurvivorshipConfig, build_golden
 from linkage.schemas import CONFLICTS
 
 D = dt.date
@@ -179,7 +179,7 @@ def test_conflict_config_from_pipeline_data() -> None:
     from pathlib import Path
 
     from linkage.config import _build
-    from linkage.conflicts import ConflictConfig
+    from linkage.master.conflicts import ConflictConfig
 
     problems: list[str] = []
     cfg = _build(ConflictConfig, {"mutable_fields": ["address", "name"]}, "person.conflicts",

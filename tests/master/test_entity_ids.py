@@ -6,8 +6,8 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkage.cluster import cluster
-from linkage.entity_ids import ENTITY_CHANGES, assign_entity_ids
+from linkage.master.cluster import cluster
+from linkage.master.entity_ids import ENTITY_CHANGES, assign_entity_ids
 
 
 def _run(members: list[list[tuple[str, str]]], previous: pa.Table | None = None,

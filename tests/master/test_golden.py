@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from linkage.config import _build
-from linkage.golden import SurvivorshipConfig, build_golden
+from linkage.master.golden import SurvivorshipConfig, build_golden
 
 D = dt.date
 TRUST = {
@@ -204,7 +204,7 @@ def test_golden_is_idempotent_and_order_free_property(
 def test_packed_sort_matches_lexsort(n: int, seed: int) -> None:
     import numpy as np
 
-    from linkage.golden import _sort_order
+    from linkage.master.golden import _sort_order
 
     rng = np.random.default_rng(seed)
     keys = [rng.integers(0, 5, n), rng.integers(0, 2, n).astype(np.int8),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from linkage.legal_rep import LEGAL_REP_EDGES, resolve_legal_reps
+from linkage.master.legal_rep import LEGAL_REP_EDGES, resolve_legal_reps
 
 ID_A = "11010519491231002X"
 ID_B = "440524188001010014"
@@ -72,7 +72,7 @@ def test_no_representatives_gives_empty_table() -> None:
 
 
 def test_prefer_person_names_takes_the_persons_spelling() -> None:
-    from linkage.legal_rep import prefer_person_names
+    from linkage.master.legal_rep import prefer_person_names
 
     golden = pa.table({
         "entity_id": ["E1", "E2"],
@@ -105,7 +105,7 @@ def test_prefer_person_names_takes_the_persons_spelling() -> None:
 
 
 def test_prefer_person_names_restores_a_rare_character_stand_in() -> None:
-    from linkage.legal_rep import prefer_person_names
+    from linkage.master.legal_rep import prefer_person_names
 
     # Every enterprise record wrote 刘芬? (the system could not store 珺); the person the
     # representative's ID resolves to is registered as 刘芬珺.

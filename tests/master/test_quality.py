@@ -7,8 +7,8 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from linkage.golden import SurvivorshipConfig, build_golden
-from linkage.quality import QUALITY_EXTRA, source_quality
+from linkage.master.golden import SurvivorshipConfig, build_golden
+from linkage.master.quality import QUALITY_EXTRA, source_quality
 from linkage.schemas import SOURCE_QUALITY
 
 D = dt.date

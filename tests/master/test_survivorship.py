@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from linkage.survivorship_values import (
+from linkage.master.survivorship import (
     fold_separators,
     fold_tails,
     fold_typos,
@@ -51,7 +51,7 @@ def test_folds_on_hand_checked_rows() -> None:
 
 
 def test_complete_division() -> None:
-    from linkage.survivorship_values import complete_division
+    from linkage.master.survivorship import complete_division
 
     assert complete_division("通州区红旗路144号", "110112") == "北京市通州区红旗路144号"
     assert complete_division("西湖区和平路65号", "330106") == "浙江省杭州市西湖区和平路65号"

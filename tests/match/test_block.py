@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkage.block import BlockingPass, block
 from linkage.errors import SchemaError
+from linkage.match.block import BlockingPass, block
 
 
 def _records(names: list[str | None], cities: list[str | None] | None = None,
@@ -287,7 +287,7 @@ def test_more_passes_than_pass_indices_is_a_schema_error() -> None:
 
 
 def test_keys_are_trimmed_and_clean_chunks_are_not_copied() -> None:
-    from linkage.block import _trimmed
+    from linkage.match.block import _trimmed
 
     recs = _records([" x", "x\u3000", "y", "", "y"])
     assert _pairs(block(recs, [BlockingPass(name="n", keys=("name",))])) == \
@@ -305,7 +305,7 @@ def test_dedupe_does_not_read_the_source_column() -> None:
 def test_minhash_bands_come_one_at_a_time_and_group_equal_values() -> None:
     import numpy as np
 
-    from linkage.minhash import band_block_ids, signatures
+    from linkage.match.minhash import band_block_ids, signatures
 
     sig = signatures(["华为技术", "腾讯"], q=2, n_hashes=6, seed=1)
     bands = band_block_ids(sig, np.array([0, 1, 0, -1]), bands=3, rows=2)
@@ -326,7 +326,7 @@ def test_pair_completeness_matches_a_set_reference(
 ) -> None:
     import numpy as np
 
-    from linkage.pairgen import pair_completeness
+    from linkage.match.pairgen import pair_completeness
 
     distinct = sorted({(min(a, b), max(a, b)) for a, b in candidates if a != b})
     if shuffled:
@@ -344,7 +344,7 @@ def test_duckdb_is_imported_only_by_a_run_that_spills() -> None:
     import sys
 
     code = ("import sys, pyarrow as pa\n"
-            "from linkage.block import BlockingPass, block\n"
+            "from linkage.match.block import BlockingPass, block\n"
             "recs = pa.table({'record_id': pa.array([0, 1], pa.int64()), 'n': ['x', 'x']})\n"
             "block(recs, [BlockingPass(name='n', keys=('n',))])\n"
             "assert 'duckdb' not in sys.modules, 'imported without spilling'\n"

@@ -17,18 +17,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rapidfuzz import process
 
-from linkage.comparators import METHODS, similarity
-from linkage.comparators.dates import _parse, _prepare
-from linkage.comparators.identifiers import _char_matrix
-from linkage.comparators.names import (
+from linkage.match.comparators import METHODS, similarity
+from linkage.match.comparators.dates import _parse, _prepare
+from linkage.match.comparators.identifiers import _char_matrix
+from linkage.match.comparators.names import (
     _DOTS,
     _DOTS_ARROW,
     _PLACEHOLDERS,
     _placeholder_equal,
     address_similarity,
 )
-from linkage.comparators.strings import scoring_workers
-from linkage.compare import Comparison, compare
+from linkage.match.comparators.strings import scoring_workers
+from linkage.match.compare import Comparison, compare
 
 _ALPHABET = ("0123456789Xx*-/ 张章伟玮王已己·.．()（）有限公司分公司省市区县路号?？□abc"
              "\u3000\xa0\t")
@@ -264,7 +264,7 @@ def test_a_null_row_never_stands_for_a_value() -> None:
 @given(st.lists(st.text(alphabet="己已巳王玉大太犬张伟a", max_size=4), min_size=1, max_size=10,
                 unique=True))
 def test_folded_codes_equal_exactly_when_folded_values_do(values: list[str]) -> None:
-    from linkage.comparators.names import _LOOKALIKE_TABLE, _codes, _folded_codes
+    from linkage.match.comparators.names import _LOOKALIKE_TABLE, _codes, _folded_codes
 
     arrow = pa.array(values, pa.string())
     codes = _folded_codes(arrow, _codes(arrow)).tolist()

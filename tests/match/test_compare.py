@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkage.comparators import METHODS, pairs_from_lists, similarity
-from linkage.compare import Comparison, compare, read_columns
 from linkage.errors import SchemaError
+from linkage.match.comparators import METHODS, pairs_from_lists, similarity
+from linkage.match.compare import Comparison, compare, read_columns
 
 
 def _sims(method: str, left: list[str], right: list[str]) -> list[float]:
@@ -222,7 +222,7 @@ def test_every_method_is_total_bounded_and_symmetric(method: str, values: list[s
 
 
 def test_slabs_do_not_change_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
-    import linkage.compare as compare_module
+    import linkage.match.compare as compare_module
 
     rng = np.random.default_rng(2)
     names = ["张伟", "章伟", "王芳", "张玮", None, "李?明", "李晓明"]
@@ -269,7 +269,7 @@ def test_address_uses_division_then_detail_when_standardised() -> None:
 
 
 def test_each_distinct_value_pair_is_scored_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    import linkage.compare as compare_module
+    import linkage.match.compare as compare_module
 
     calls: list[tuple[list[str], list[int], list[int]]] = []
     real = compare_module.similarity
@@ -317,7 +317,7 @@ def test_thread_count_does_not_change_the_result() -> None:
 def test_every_method_has_a_scheduling_cost() -> None:
     import typing
 
-    import linkage.compare as compare_module
+    import linkage.match.compare as compare_module
 
     assert set(typing.get_args(compare_module.Method)) == set(compare_module._COST)
     assert set(METHODS) == set(compare_module._COST)
@@ -357,7 +357,7 @@ def test_pair_rows_by_lookup_identity_and_misaligned_chunks() -> None:
                                   pa.array([ids[0]], pa.int64())])
         out = compare(recs, pa.table({"id_l": left, "id_r": right}), [comp])
         assert out.column("gamma_n").to_pylist() == expected
-        from linkage.compare import _PairRows  # the misaligned chunks themselves
+        from linkage.match.compare import _PairRows  # the misaligned chunks themselves
         rows = _PairRows(np.asarray(ids, dtype=np.int64), left, right)
         slabs = list(rows.slabs(2))
         got_l = np.concatenate([s[1] for s in slabs]).tolist()
@@ -374,7 +374,7 @@ def test_pair_rows_by_lookup_identity_and_misaligned_chunks() -> None:
 def test_distinct_pairs_packed_and_wide(pairs: list[tuple[int, int]], width: int) -> None:
     """Sorted distinct keys, each key's index into them, and the keys' (lo, hi) codes,
     both when key and index pack into one int64 (width 41) and when they do not."""
-    from linkage.compare import _distinct_pairs
+    from linkage.match.compare import _distinct_pairs
 
     keys = np.asarray([min(a, b) * width + max(a, b) for a, b in pairs], dtype=np.int64)
     inverse, lo, hi = _distinct_pairs(keys.copy(), width)
@@ -406,7 +406,7 @@ def test_encode_column_fixed_width_path_matches_the_reference(
     """Fixed-width columns (18-character IDs, nulls, blanks, masked values, several and
     sliced chunks) take the fixed-size binary path; adding a 15-digit value sends the
     column down the string path. Both give the reference encoding."""
-    from linkage.encoding import _encode_fixed_width, encode_column
+    from linkage.match.encoding import _encode_fixed_width, encode_column
 
     for extra in ([], odd):
         parts = [pa.array(["x" * 18] * skip + c, pa.string()).slice(skip) for c in chunks]
@@ -430,7 +430,7 @@ def test_encode_column_fixed_width_path_matches_the_reference(
 def test_encode_column_a_few_odd_widths_beside_the_common_one() -> None:
     """A column of 18-character IDs with a few legacy 15-digit ones (under 1%) keeps the
     fixed-width encoding; the odd values get their own codes."""
-    from linkage.encoding import _encode_fixed_width, encode_column
+    from linkage.match.encoding import _encode_fixed_width, encode_column
 
     rng = np.random.default_rng(4)
     common = [f"{v:018d}" for v in rng.integers(0, 50, 600)]
@@ -447,7 +447,7 @@ def test_encode_column_a_few_odd_widths_beside_the_common_one() -> None:
 
 def test_encode_column_null_slot_holding_bytes() -> None:
     """Arrow lets a null slot span bytes; such a column must not be read as fixed width."""
-    from linkage.compare import encode_column
+    from linkage.match.compare import encode_column
 
     data = pa.py_buffer(b"AAAABBBBCCCC")
     offsets = pa.py_buffer(np.array([0, 4, 8, 12], dtype=np.int32).tobytes())
@@ -495,7 +495,7 @@ _POOLS = {
 def test_compare_matches_a_per_pair_reference(method: str, data: st.DataObject) -> None:
     """Levels from the whole-column stage (encodings, distinct value pairs, the
     two-county shortcut, the fills) equal scoring each pair on its own."""
-    from linkage.comparators import similarity
+    from linkage.match.comparators import similarity
 
     pool = _POOLS[method]
     n = data.draw(st.integers(2, 30))

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkage.block import BlockingPass, block
-from linkage.compare import Comparison, compare, compared_columns
-from linkage.encoding import ColumnCodes, encode_column
+from linkage.match.block import BlockingPass, block
+from linkage.match.compare import Comparison, compare, compared_columns
+from linkage.match.encoding import ColumnCodes, encode_column
 
 # standardised columns hold no blank strings (a standardiser writes null instead)
 NAMES = st.sampled_from(["张伟", "张玮", "李娜", "王芳", "王方", None])

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from linkage.explain import Contribution, Explanation, histogram_svg, waterfall_svg
+from linkage.match.explain import Contribution, Explanation, histogram_svg, waterfall_svg
 
 
 def _explanation() -> Explanation:

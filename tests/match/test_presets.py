@@ -7,15 +7,15 @@ import tomllib
 import pytest
 
 from linkage.config import _build
-from linkage.presets import PRESETS, linking_toml
+from linkage.match.presets import PRESETS, linking_toml
 
 
 @pytest.mark.parametrize("entity_type", ["person", "enterprise"])
 def test_linking_toml_round_trips(entity_type: str) -> None:
     from pathlib import Path
 
-    from linkage.block import BlockingPass
-    from linkage.compare import Comparison
+    from linkage.match.block import BlockingPass
+    from linkage.match.compare import Comparison
 
     data = tomllib.loads(linking_toml(entity_type))[entity_type]
     problems: list[str] = []

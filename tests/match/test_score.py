@@ -8,9 +8,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from linkage.compare import Comparison
 from linkage.errors import LinkageError
-from linkage.score import FellegiSunter, ScoringConfig, _em, _pattern_counts, random_pairs
+from linkage.match.compare import Comparison
+from linkage.match.score import FellegiSunter, ScoringConfig, _em, _pattern_counts, random_pairs
 
 COMPS = (
     Comparison(name="a", field="a", method="jaro_winkler", thresholds=(0.9,)),
@@ -68,7 +68,7 @@ def _people() -> pa.Table:
 
 
 def _pairs_for(records: pa.Table) -> pa.Table:
-    from linkage.compare import compare
+    from linkage.match.compare import compare
 
     n = records.num_rows
     rng = np.random.default_rng(1)
@@ -138,7 +138,7 @@ def test_term_frequency_makes_rare_values_stronger() -> None:
     comps = (Comparison(name="a", field="a", method="exact", term_frequency=True),)
     records = pa.table({"record_id": pa.array(range(6), pa.int64()),
                         "a": ["wang", "wang", "wang", "wang", "ouyang", "ouyang"]})
-    from linkage.compare import compare
+    from linkage.match.compare import compare
 
     vectors = compare(records, pa.table({"id_l": [0, 4], "id_r": [1, 5]}), comps)
     model = FellegiSunter(comps, ScoringConfig(u_sample_pairs=1000), seed=0).fit(records, vectors)
@@ -193,7 +193,7 @@ def test_predict_without_contributions_has_the_same_weights() -> None:
 
 
 def test_slabs_do_not_change_scores_or_pattern_counts(monkeypatch: pytest.MonkeyPatch) -> None:
-    import linkage.score as score
+    import linkage.match.score as score
 
     records = _people()
     vectors = _pairs_for(records)
@@ -221,7 +221,7 @@ def test_pattern_counts_of_a_huge_pattern_space() -> None:
 
 
 def test_u_sample_is_the_same_rows_from_a_chunked_table() -> None:
-    from linkage.score import _take_sorted
+    from linkage.match.score import _take_sorted
 
     table = pa.Table.from_batches([pa.record_batch({"a": [f"v{i}" for i in range(k, k + 5)]})
                                    for k in range(0, 20, 5)])
@@ -244,7 +244,7 @@ def test_config_chooses_whether_predict_keeps_contributions(tmp_path: Path) -> N
 
 
 def test_u_sample_reads_only_columns_compare_reads_and_gives_the_same_u() -> None:
-    from linkage.compare import compare, read_columns
+    from linkage.match.compare import compare, read_columns
 
     records = _people()
     n = records.num_rows

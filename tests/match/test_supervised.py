@@ -6,9 +6,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from linkage.compare import Comparison
 from linkage.errors import LinkageError, SchemaError
-from linkage.supervised import SupervisedScorer, labels_from_entities
+from linkage.match.compare import Comparison
+from linkage.match.supervised import SupervisedScorer, labels_from_entities
 
 COMPS = (
     Comparison(name="a", field="a", method="jaro_winkler", thresholds=(0.9,)),

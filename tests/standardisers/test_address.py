@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from linkage.standardise import get_standardiser
-from linkage.standardise.address import parse_address, standardise_address
+from linkage.standardisers import get_standardiser
+from linkage.standardisers.address import parse_address, standardise_address
 
 SHENZHEN_NANSHAN = ("广东省", "深圳市", "南山区", "440000", "440300", "440305")
 

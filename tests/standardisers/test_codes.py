@@ -7,17 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkage.standardise import get_standardiser
-from linkage.standardise.amounts import standardise_amount_wan
-from linkage.standardise.checksums import (
+from linkage.standardisers import get_standardiser
+from linkage.standardisers.amounts import standardise_amount_wan
+from linkage.standardisers.checksums import (
     USCC_ALPHABET,
     org_check_char,
     regno_check_digit,
     uscc_check_char,
 )
-from linkage.standardise.credit_code import standardise_code_text, standardise_credit_code
-from linkage.standardise.phone import standardise_phone
-from linkage.standardise.sex import standardise_sex
+from linkage.standardisers.credit_code import standardise_code_text, standardise_credit_code
+from linkage.standardisers.phone import standardise_phone
+from linkage.standardisers.sex import standardise_sex
 
 CODE_DERIVED = ("kind", "org_code", "authority", "category", "division")
 

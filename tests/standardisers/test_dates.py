@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkage.standardise import get_standardiser
-from linkage.standardise.dates import parse_date_text, parse_dates, standardise_date
+from linkage.standardisers import get_standardiser
+from linkage.standardisers.dates import parse_date_text, parse_dates, standardise_date
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from linkage.standardise import get_standardiser
-from linkage.standardise.enterprise_name import standardise_enterprise_name
+from linkage.standardisers import get_standardiser
+from linkage.standardisers.enterprise_name import standardise_enterprise_name
 
 KEYS = ("value", "core", "legal_form", "region", "bracket_region", "branch", "group")
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkage.standardise import get_standardiser
-from linkage.standardise.checksums import id_check_char
-from linkage.standardise.id_number import (
+from linkage.standardisers import get_standardiser
+from linkage.standardisers.checksums import id_check_char
+from linkage.standardisers.id_number import (
     downgrade_18,
     standardise_id_number,
     standardise_id_text,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from linkage.standardise import get_standardiser
-from linkage.standardise.person_name import standardise_name_text, standardise_person_name
+from linkage.standardisers import get_standardiser
+from linkage.standardisers.person_name import standardise_name_text, standardise_person_name
 
 
 def row(raw: str) -> dict[str, object]:

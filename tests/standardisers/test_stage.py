@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkage.standardise import STANDARDISERS, standardise
+from linkage.standardisers import STANDARDISERS, standardise
 
 
 def records(fields: dict[str, list[str | None]]) -> pa.Table:
@@ -163,7 +163,7 @@ def test_input_array_kinds_give_the_same_answer() -> None:
 def test_null_words_match_a_plain_python_reference(values: list[str | None], cut: int) -> None:
     import unicodedata
 
-    from linkage.standardise.base import NULL_WORDS, null_words_to_null
+    from linkage.standardisers.base import NULL_WORDS, null_words_to_null
 
     def reference(v: str | None) -> str | None:
         if v is None:

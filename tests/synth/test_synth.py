@@ -15,7 +15,7 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from linkage.config import load_pipeline
-from linkage.standardise.checksums import id_is_valid, org_is_valid, regno_is_valid, uscc_is_valid
+from linkage.standardisers.checksums import id_is_valid, org_is_valid, regno_is_valid, uscc_is_valid
 from linkage.synth import DEPARTMENTS, SynthConfig, generate
 from linkage.synth.departments import FILES, DepartmentFile
 
@@ -198,7 +198,7 @@ def test_pipeline_files_load(world: Path) -> None:
 
 
 def test_shipped_sample_is_the_documented_generation(tmp_path: Path) -> None:
-    sample = Path(__file__).resolve().parents[1] / "linkage" / "data" / "sample"
+    sample = Path(__file__).resolve().parents[2] / "linkage" / "data" / "sample"
     generate(persons=300, enterprises=120, seed=20261127, out=tmp_path)
     shipped = sorted(p.relative_to(sample) for p in sample.rglob("*") if p.is_file())
     assert shipped == sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")
@@ -252,7 +252,7 @@ def test_rates_follow_the_config(tmp_path: Path) -> None:
 def test_truth_is_in_standardised_form(world: Path) -> None:
     """Every true value is a fixed point of its field's standardiser, so golden records
     can be scored against the truth by plain equality."""
-    from linkage.standardise import STANDARDISERS
+    from linkage.standardisers import STANDARDISERS
     from linkage.synth.pipeline_template import ENTERPRISE_FIELDS, PERSON_FIELDS
 
     for etype, fields in (("person", PERSON_FIELDS), ("enterprise", ENTERPRISE_FIELDS)):
@@ -271,7 +271,7 @@ def test_benchmark_scripts_run_at_a_small_size(world: Path) -> None:
     import subprocess
     import sys
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     bench = subprocess.run(
         [sys.executable, str(root / "benchmarks" / "bench_generate.py"), "--persons", "200",
          "--enterprises", "50"], capture_output=True, text=True, check=True, timeout=300)

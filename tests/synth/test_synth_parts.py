@@ -9,7 +9,7 @@ import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linkage.standardise.checksums import id_is_valid
+from linkage.standardisers.checksums import id_is_valid
 from linkage.synth import corrupt, words
 from linkage.synth.columns import EPOCH, civil, date_strings, set_rows
 from linkage.synth.writers import _column_letters, _dates
