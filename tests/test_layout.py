@@ -20,7 +20,11 @@ PACKAGE = Path(linkage.__file__).parent
 
 # Rooms of the house in data-flow order: a room may import rooms before it, never after.
 # The top-level modules (config, schemas, errors, flags, privacy, ...) are shared by all.
-ORDER = ["standardisers", "match", "master", "io"]
+# engines/ (how stages are executed: out of core, Spark) and service/ (resolver, index,
+# incremental runs, HTTP) sit on top and may use everything below them.
+ORDER = ["standardisers", "match", "master", "io", "engines", "service"]
+# Stage rooms never import the pipeline that composes them.
+STAGE_ROOMS = {"standardisers", "match", "master", "io"}
 
 
 def _module_name(path: Path) -> str:
@@ -120,7 +124,7 @@ def test_imports_point_down_the_data_flow() -> None:
         ra, rb = _room(a), _room(b)
         if ra and rb and ORDER.index(rb) > ORDER.index(ra):
             upward.append((a, b))
-        if ra and b == "linkage.pipeline":
+        if ra in STAGE_ROOMS and b == "linkage.pipeline":
             upward.append((a, b))
     assert upward == []
 
