@@ -69,7 +69,9 @@ class SourceConfig:
     department: str
     entity_type: EntityType
     path: Path
-    key: str
+    #: the department's record key; without one (or where it is blank or repeated) a row
+    #: is keyed by its file and row number
+    key: str | None = None
     columns: Mapping[str, str]
     format: SourceFormat | None = None
     encoding: Encoding = "utf-8"

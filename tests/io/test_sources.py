@@ -182,7 +182,10 @@ def test_sqlite_query_is_read_as_text_without_touching_the_database(tmp_path: Pa
     before = path.read_bytes()
     table = read_source(_source(
         path, query="SELECT 编号, 姓名, 身份证号 FROM people WHERE 在册 = 1 ORDER BY 编号"))
-    assert table.column("source_key").to_pylist() == ["1", "2", "2"]
+    # a duplicated key ties nothing together: each row gets its own
+    assert table.column("source_key").to_pylist() == [
+        "1", "<dept.sqlite row 2>", "<dept.sqlite row 3>"]
+    assert table.column("source_key__given").to_pylist() == [None, "2", "2"]
     assert table.column("name").to_pylist() == ["张伟", "李娜", "王芳"]
     assert table.column("id_number").to_pylist() == ["11010519491231002X", "110105", "x"]
     assert table.column("source_row").to_pylist() == [1, 2, 3]
