@@ -102,6 +102,7 @@ def read_source(source: SourceConfig, *, first_record_id: int = 0) -> pa.Table:
         raw = _from_table(_guard(source, lambda: _query_duckdb(source)))
     else:
         raw = _from_table(_guard(source, lambda: _read_ipc(source.path)))
+    _check_names(list(raw.table.column_names), source, "the file has")
     return map_columns(
         raw.table,
         source=source,
@@ -346,7 +347,53 @@ def _read_csv(source: SourceConfig) -> _Raw:
         # The reader may quote the offending row: mask any ID or phone in it.
         raise SourceError(f"cannot parse as CSV: {mask_digits_in(str(exc))}",
                           source=source.label) from None
+    if _swallowed_rows(table, len(names), source.delimiter):
+        log.warning("source %s: a stray quote made one value of several whole rows; read "
+                    "line by line instead", source.label)
+        return _read_lines(text, names, source)
     return _number_rows(table, names, bad_lines, source)
+
+
+def _swallowed_rows(table: pa.Table, n_fields: int, delimiter: str) -> bool:
+    """Whether a value spans lines of which one holds a whole row's delimiters: two stray
+    quotes paired up across rows and made one cell of everything between them (a value
+    with a line break, such as a two-line address, has no such line)."""
+    if n_fields < 2:
+        return False
+    for column in table.columns:
+        multi = pc.filter(column, pc.fill_null(pc.match_substring(column, "\n"), False))
+        if len(multi) == 0:
+            continue
+        lines = pc.list_flatten(pc.split_pattern(multi, "\n"))
+        if pc.any(pc.greater_equal(pc.count_substring(lines, delimiter), n_fields - 1)).as_py():
+            return True
+    return False
+
+
+def _read_lines(text: str, names: list[str], source: SourceConfig) -> _Raw:
+    """Every line one row, split on its own so that no quote can reach past its line (the
+    file's quotes are not to be trusted); a line with the wrong number of fields is a
+    malformed row. A Python step per line: only files a stray quote broke come here."""
+    cells: list[list[str]] = [[] for _ in names]
+    numbers: list[int] = []
+    malformed: list[tuple[int, str]] = []
+    for number, line in enumerate(text.split("\n")[1:], start=1):
+        line = line.rstrip("\r")
+        if not line:
+            continue
+        try:
+            row = next(csv.reader([line], delimiter=source.delimiter), [])
+        except csv.Error:
+            row = []
+        if len(row) != len(names):
+            malformed.append((number, f"expected {len(names)} fields, got {len(row)}; read "
+                                      "line by line after a stray quote"))
+            continue
+        numbers.append(number)
+        for j, value in enumerate(row):
+            cells[j].append(value)
+    table = pa.table({name: pa.array(cells[j], pa.string()) for j, name in enumerate(names)})
+    return _Raw(table=table, rows=pa.array(numbers, pa.int64()), malformed=malformed)
 
 
 def _number_rows(table: pa.Table, names: list[str], bad_lines: list[tuple[int, str, str]],
@@ -404,6 +451,8 @@ def _split_header(line: str, source: SourceConfig) -> list[str]:
     try:
         names = next(csv.reader([line.rstrip("\r\n")], delimiter=source.delimiter), [])
     except csv.Error as exc:  # e.g. a field larger than the csv module's limit
+        rough = line.rstrip("\r\n").split(source.delimiter)  # enough to name the column
+        _check_name_lengths(rough, source)
         raise SourceError(f"cannot split the header row ({exc}); is the first line a "
                           "header?", source=source.label, row=0) from None
     _check_name_lengths(names, source)
@@ -663,8 +712,7 @@ def _from_table(table: pa.Table) -> _Raw:
     """A table as read (text is made of the mapped columns only, so an unmapped nested
     column is no obstacle), with the whole floats too large to hold their digits marked."""
     lossy = {}
-    for name in table.column_names:
-        column = table.column(name)
+    for name, column in zip(table.column_names, table.columns, strict=True):
         if pa.types.is_floating(column.type) and column.null_count < len(column):
             big = pc.fill_null(pc.greater_equal(pc.abs(column), FLOAT_EXACT), False)
             if pc.any(big).as_py():
