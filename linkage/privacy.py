@@ -18,14 +18,15 @@ _DIGITS = re.compile(r"[0-9Xx*]{6,}")
 _DATE8 = r"(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
 _DATE6 = r"[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
 _SEP = r"[ \-]?"
-#: an ID number or a mobile number not embedded in a longer run of letters or digits
-#: (a credit code, a long account number); mobile numbers may carry +86 and separators
+#: an ID number or a mobile number not embedded in a longer run of digits (an account
+#: number); letters may touch it ("sfzh11010..."); mobile numbers may carry +86 and
+#: separators
 _PERSONAL = re.compile(
-    r"(?<![0-9A-Za-z])(?:"
+    r"(?<![0-9])(?:"
     rf"[1-9][0-9]{{5}}{_DATE8}[0-9]{{3}}[0-9Xx]"  # 18-character ID number
     rf"|[1-9][0-9]{{5}}{_DATE6}[0-9]{{3}}"  # 15-digit ID number (before 1999)
     rf"|(?:(?:\+|00)?86{_SEP})?1[3-9][0-9]{_SEP}[0-9]{{4}}{_SEP}[0-9]{{4}}"  # mobile
-    r")(?![0-9A-Za-z])"
+    r")(?![0-9])"
 )
 #: C0 and C1 control characters except tab and newline, DEL, and the Unicode direction
 #: overrides that can make text read differently from what it is
