@@ -347,7 +347,10 @@ def _read_csv(source: SourceConfig) -> _Raw:
         # The reader may quote the offending row: mask any ID or phone in it.
         raise SourceError(f"cannot parse as CSV: {mask_digits_in(str(exc))}",
                           source=source.label) from None
-    if _swallowed_rows(table, len(names), source.delimiter):
+    lines = text.count("\n") + (not text.endswith("\n")) - 1  # data lines, blank ones too
+    blank = text.count("\n\n") + text.count("\n\r\n")
+    spans = table.num_rows + len(bad_lines) < lines - blank  # some value holds a line break
+    if spans and '"' in text and _swallowed_rows(table, len(names), source.delimiter):
         log.warning("source %s: a stray quote made one value of several whole rows; read "
                     "line by line instead", source.label)
         return _read_lines(text, names, source)
