@@ -31,6 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    _mask_log_output()
     try:
         code: int = args.handler(args)
     except LinkageError as exc:
@@ -56,6 +57,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             _say("".join(traceback.format_exception(exc)))
         return 1
     return code
+
+
+class _ConsoleSafeFormatter(logging.Formatter):
+    """Log lines as printed on the console: personal numbers masked, control characters
+    escaped (a department name may hold escape codes, a block key a phone number)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from linkage.privacy import console_safe
+
+        return console_safe(super().format(record))
+
+
+def _mask_log_output() -> None:
+    """Give the console handlers of the root logger the console-safe formatter."""
+    for handler in logging.getLogger().handlers:
+        console = getattr(handler, "stream", None) in (sys.stderr, sys.stdout)
+        if console and not isinstance(handler.formatter, _ConsoleSafeFormatter):
+            fmt = handler.formatter._fmt if handler.formatter else None
+            handler.setFormatter(_ConsoleSafeFormatter(fmt))
 
 
 def _say(text: str) -> None:
