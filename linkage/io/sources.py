@@ -627,7 +627,7 @@ def _query_sqlite(source: SourceConfig) -> _Raw:
             return int(sqlite3.SQLITE_DENY)
         return int(sqlite3.SQLITE_OK)
 
-    uri = f"{source.path.resolve().as_uri()}?mode=ro"
+    uri = f"{source.path.resolve().as_uri()}?mode=ro{_sqlite_immutable(source.path)}"
     with closing(sqlite3.connect(uri, uri=True)) as con:
         con.set_authorizer(authorize)
         try:
@@ -659,6 +659,22 @@ def _query_sqlite(source: SourceConfig) -> _Raw:
     table = pa.table(columns) if columns else pa.table({})
     return _Raw(table=table, rows=pa.array(np.arange(1, table.num_rows + 1)), malformed=[],
                 from_float=lossy)
+
+
+def _sqlite_immutable(path: Path) -> str:
+    """``&immutable=1`` for a WAL-mode file without a ``-wal`` file beside it: everything
+    is in the main file, and even a read-only open would otherwise create ``-wal`` and
+    ``-shm`` files next to it. (Where a ``-wal`` file exists, a writer's pages are in it
+    and must be read through the usual shared memory.)"""
+    try:
+        with path.open("rb") as f:
+            header = f.read(20)
+    except OSError:
+        return ""
+    wal_mode = header.startswith(b"SQLite format 3\x00") and header[18:20] == b"\x02\x02"
+    if wal_mode and not path.with_name(path.name + "-wal").exists():
+        return "&immutable=1"
+    return ""
 
 
 def _query_duckdb(source: SourceConfig) -> pa.Table:

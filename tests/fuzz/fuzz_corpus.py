@@ -572,6 +572,7 @@ def _db_cases() -> list[Case]:
         _sqlite("blob-not-utf8", "ok",
                 "SELECT 编号, X'FFFE' AS 姓名, 身份证号, 出生日期, 手机, 住址, 更新日期 "
                 "FROM persons", kept=SAME),
+        _sqlite("wal-mode-file", "ok", ALL, extra="PRAGMA journal_mode = WAL;", kept=SAME),
         _sqlite("integer-keys", "flag",
                 "SELECT 1 AS 编号, 姓名, 身份证号, 出生日期, 手机, 住址, 更新日期 FROM persons",
                 kept=SAME),

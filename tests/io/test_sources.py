@@ -394,3 +394,42 @@ def test_xlsx_with_a_cell_far_away_is_refused_not_allocated(tmp_path: Path) -> N
                           timeout=120)
     assert done.returncode == 0, done.stderr[-500:]
     assert "row 1048576, field 'column XFD'" in done.stdout
+
+
+def test_sqlite_guards_refuse_every_write_and_create_no_file(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "dept.sqlite"
+    with sqlite3.connect(path) as con:
+        con.execute("PRAGMA journal_mode = WAL")  # a read would create -wal and -shm files
+        con.execute("CREATE TABLE people (编号, 姓名, 身份证号)")
+        con.execute("INSERT INTO people VALUES ('1', '张伟', 'x')")
+    con.close()
+    before = path.read_bytes()
+    for query in ("VACUUM INTO 'copy.sqlite'", "ATTACH 'other.sqlite' AS o",
+                  "SELECT * FROM people; SELECT 1", "PRAGMA table_info(people)",
+                  "INSERT INTO people VALUES ('2', 'a', 'b')", "SELECT load_extension('x')"):
+        with pytest.raises(SourceError, match=r"field 'query'"):
+            read_source(_source(path, query=query))
+    assert read_source(_source(path, query="SELECT * FROM people")).num_rows == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dept.sqlite"]
+    assert path.read_bytes() == before
+
+
+def test_duckdb_guards_refuse_every_write_and_outside_read(tmp_path: Path) -> None:
+    import duckdb
+
+    path = tmp_path / "dept.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE people (编号 VARCHAR, 姓名 VARCHAR, 身份证号 VARCHAR)")
+        con.execute("INSERT INTO people VALUES ('1', '张伟', 'x')")
+    outside = tmp_path / "outside.csv"
+    outside.write_text("编号,姓名,身份证号\n1,a,b\n", encoding="utf-8")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for query in (f"COPY people TO '{tmp_path / 'x.csv'}'; SELECT * FROM people",
+                  f"SELECT * FROM read_csv('{outside}')", "EXPORT DATABASE 'exp'",
+                  "SET enable_external_access = true", "CREATE TABLE t AS SELECT 1",
+                  f"ATTACH '{tmp_path / 'o.duckdb'}' AS o"):
+        with pytest.raises(SourceError, match=r"source 'tax/person'"):
+            read_source(_source(path, query=query))
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
