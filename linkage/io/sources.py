@@ -560,18 +560,12 @@ def _check_sheet_extent(source: SourceConfig, index: int) -> None:
             rid = next(v for k, v in sheets[index].attrib.items() if k.endswith("}id"))
             target = next(e.attrib["Target"] for e in rels if e.attrib.get("Id") == rid)
             member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
-            data = z.read(member)
+            cols, row_numbers = _cell_extent(z, member)
     except (KeyError, IndexError, StopIteration, ET.ParseError, zipfile.BadZipFile, OSError):
         return  # an unusual layout: the reader itself says what is wrong
-    cols = set()
-    rows_seen = []
-    for col, row in _CELL_REF.findall(data):
-        cols.add(col.upper())
-        rows_seen.append(row)
-    if not cols:
+    if not cols or not row_numbers:
         return
     numbers = [_column_number(c) for c in cols]
-    row_numbers = [int(r) for r in set(rows_seen)]
     width = max(numbers) - min(numbers) + 1
     height = max(row_numbers) - min(row_numbers) + 1
     if width * height > MAX_SHEET_CELLS:
@@ -581,6 +575,24 @@ def _check_sheet_extent(source: SourceConfig, index: int) -> None:
             f"{MAX_SHEET_CELLS:,} cells); a stray cell far from the data (column "
             f"{last_col}, row {max(row_numbers):,}) does this: delete it",
             source=source.label, row=max(row_numbers), field=f"column {last_col}")
+
+
+def _cell_extent(z: Any, member: str) -> tuple[set[bytes], set[int]]:
+    """The column letters and row numbers of every cell reference in a sheet's XML, read
+    in chunks (a sheet of a million rows is never held whole)."""
+    cols: set[bytes] = set()
+    rows: set[int] = set()
+    tail = b""
+    with z.open(member) as stream:
+        while chunk := stream.read(1 << 22):
+            data = tail + chunk
+            found = _CELL_REF.findall(data)
+            cols.update(c.upper() for c, _ in found)
+            numbers = {int(r) for r in {r for _, r in found}}
+            if numbers:
+                rows.update((min(numbers), max(numbers)))
+            tail = data[-256:]
+    return cols, rows
 
 
 def _column_number(letters: bytes) -> int:
