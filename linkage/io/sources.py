@@ -87,8 +87,11 @@ def read_sources(config: PipelineConfig) -> pa.Table:
 
 def read_source(source: SourceConfig, *, first_record_id: int = 0) -> pa.Table:
     """One source file -> RecordTable rows with canonical field columns (all strings)."""
+    if source.path.is_dir():
+        raise SourceError(f"{source.path} is a folder, not a file", source=source.label,
+                          field="path")
     if not source.path.is_file():
-        raise SourceError(f"file not found: {source.path}", source=source.label)
+        raise SourceError(f"file not found: {source.path}", source=source.label, field="path")
     fmt = source.resolved_format
     if fmt == "csv":
         raw = _read_csv(source)
@@ -346,7 +349,7 @@ def _read_csv(source: SourceConfig) -> _Raw:
     except (pa.ArrowInvalid, OSError) as exc:
         # The reader may quote the offending row: mask any ID or phone in it.
         raise SourceError(f"cannot parse as CSV: {mask_digits_in(str(exc))}",
-                          source=source.label) from None
+                          source=source.label, field="path") from None
     lines = text.count("\n") + (not text.endswith("\n")) - 1  # data lines, blank ones too
     blank = text.count("\n\n") + text.count("\n\r\n")
     spans = table.num_rows + len(bad_lines) < lines - blank  # some value holds a line break
@@ -759,8 +762,12 @@ def _guard(source: SourceConfig, load: Any) -> Any:
     except SourceError:
         raise
     except Exception as exc:  # any reader's failure becomes a message naming the source
+        # a database's failure is its query's (syntax, table, a file it may not read);
+        # a file's that the file at ``path`` is not what its format says
+        field = "query" if source.query is not None else "path"
         raise SourceError(f"cannot read as {source.resolved_format}: {type(exc).__name__}: "
-                          f"{mask_digits_in(str(exc))}", source=source.label) from None
+                          f"{mask_digits_in(' '.join(str(exc).split()))}",
+                          source=source.label, field=field) from None
 
 
 def _text(column: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -67,6 +67,8 @@ def run_case(case: Case, tmp: Path, capsys: pytest.CaptureFixture[str],
         assert code == 2, "expected a clear error, the run went through"
     if code == 2:
         assert "source 'fuzzed/person'" in printed.err, printed.err
+        # ... and where: the row and field at fault, or the path or query itself
+        assert "field '" in printed.err or ", row " in printed.err, printed.err
         assert printed.err.startswith("linkage: error: ")
         assert not out.exists()
     else:
