@@ -1,7 +1,10 @@
 """The ``linkage`` command: demo, run, generate, evaluate.
 
 Errors the library raises on purpose (:class:`~linkage.errors.LinkageError`) are printed
-as a short message and exit code 2, never as a traceback.
+as a short message and exit code 2, never as a traceback; so are a failing disk or file
+system (``OSError``) and memory running out. Anything else is a bug: one line, exit code
+1, and the traceback only with ``--verbose``. Whatever is printed has ID numbers and
+phones masked and control characters escaped.
 """
 
 from __future__ import annotations
@@ -28,15 +31,64 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    _mask_log_output()
     try:
         code: int = args.handler(args)
     except LinkageError as exc:
-        print(f"linkage: error: {exc}", file=sys.stderr)
+        _say(f"linkage: error: {exc}")
         return 2
     except KeyboardInterrupt:
         print("linkage: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        _say("linkage: error: out of memory (no output was written)")
+        return 2
+    except OSError as exc:  # a full disk, a permission, a vanished folder
+        _say(f"linkage: error: {exc.strerror or type(exc).__name__}"
+             f"{': ' + str(exc.filename) if exc.filename else ''} ({_one_line(exc)})")
+        return 2
+    except Exception as exc:  # a bug: say so in one line, traceback only when asked
+        log.debug("internal error", exc_info=True)
+        _say(f"linkage: internal error (please report it; -v shows the traceback): "
+             f"{type(exc).__name__}: {_one_line(exc)}")
+        if args.verbose:
+            import traceback
+
+            _say("".join(traceback.format_exception(exc)))
+        return 1
     return code
+
+
+class _ConsoleSafeFormatter(logging.Formatter):
+    """Log lines as printed on the console: personal numbers masked, control characters
+    escaped (a department name may hold escape codes, a block key a phone number)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from linkage.privacy import console_safe
+
+        return console_safe(super().format(record))
+
+
+def _mask_log_output() -> None:
+    """Give the console handlers of the root logger the console-safe formatter."""
+    for handler in logging.getLogger().handlers:
+        console = getattr(handler, "stream", None) in (sys.stderr, sys.stdout)
+        if console and not isinstance(handler.formatter, _ConsoleSafeFormatter):
+            fmt = handler.formatter._fmt if handler.formatter else None
+            handler.setFormatter(_ConsoleSafeFormatter(fmt))
+
+
+def _say(text: str) -> None:
+    """Print to stderr with personal numbers masked and control characters escaped."""
+    from linkage.privacy import console_safe
+
+    print(console_safe(text), file=sys.stderr)
+
+
+def _one_line(exc: BaseException) -> str:
+    from linkage.privacy import mask_digits_in
+
+    return mask_digits_in(" ".join(str(exc).split()))[:300]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,21 +138,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
                     previous: Path | None = None) -> int:
-    from linkage.io.outputs import write_outputs
+    from linkage.io.outputs import check_out_dir, write_outputs
     from linkage.io.summary import run_summary
     from linkage.pipeline import Pipeline
+    from linkage.privacy import console_safe
 
     pipeline = Pipeline.from_toml(pipeline_path)
+    config = pipeline.config
+    inputs = [s.path for s in config.sources] + [
+        e.model for t in config.entity_types if (e := config.entity(t)) and e.model]
+    check_out_dir(out, inputs=inputs)  # before the work, not after it
     earlier = _previous_records(previous) if previous is not None else None
     result = pipeline.run(previous=earlier, progress=sys.stderr.isatty())
     write_outputs(result, out)
     summary = run_summary(result)
-    print(_format_summary(summary, result, out, demo=demo))
+    print(console_safe(_format_summary(summary, result, out, demo=demo)))
     return 0
 
 
 def _previous_records(run_dir: Path) -> Any:
     """The (source, source_key, entity_id) of a previous run's records.parquet."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = run_dir / "records.parquet"
@@ -110,8 +168,9 @@ def _previous_records(run_dir: Path) -> Any:
     wanted = ["source", "source_key", "entity_type", "entity_id"]
     try:
         return pq.read_table(path, columns=wanted)
-    except (OSError, ValueError, KeyError) as exc:
-        raise LinkageError(f"--previous {run_dir}: cannot read records.parquet ({exc})") from None
+    except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
+        raise LinkageError(f"--previous {run_dir}: cannot read records.parquet "
+                           f"({_one_line(exc)})") from None
 
 
 def _format_summary(summary: dict[str, Any], result: Any, out: Path, *, demo: bool) -> str:
@@ -202,10 +261,18 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import pyarrow as pa
+
     from linkage.evaluate import evaluate_run
 
     truth = args.truth / "truth" if (args.truth / "truth").is_dir() else args.truth
-    metrics = evaluate_run(truth, args.run)
+    try:
+        metrics = evaluate_run(truth, args.run)
+    except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
+        raise LinkageError(f"cannot evaluate {args.run} against {truth}: "
+                           f"{type(exc).__name__}: {_one_line(exc)} (a truth folder holds "
+                           "the generator's records.parquet and entities_<type>.parquet)"
+                           ) from None
     print(json.dumps(metrics, ensure_ascii=False, sort_keys=True, default=str))
     return 0
 

@@ -69,7 +69,9 @@ class SourceConfig:
     department: str
     entity_type: EntityType
     path: Path
-    key: str
+    #: the department's record key; without one (or where it is blank or repeated) a row
+    #: is keyed by its file and row number
+    key: str | None = None
     columns: Mapping[str, str]
     format: SourceFormat | None = None
     encoding: Encoding = "utf-8"
@@ -169,6 +171,8 @@ class PipelineConfig:
             raise ValueError("at least one [[sources]] table is needed")
         if self.person is None and self.enterprise is None:
             raise ValueError("declare a [person] or [enterprise] section (or both)")
+        if not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be a whole number from 0 to 2**63 - 1, got {self.seed}")
 
     def entity(self, entity_type: str) -> EntityConfig | None:
         """The section for ``entity_type``, or None when this pipeline does not resolve it."""

@@ -176,7 +176,7 @@ class Pipeline:
                                 records=combined, timings=timings, legal_reps=legal_reps)
         if self.config.truth is not None and self.config.truth.is_dir():
             with _timed(timings, "evaluate"):
-                result.metrics = _evaluate(result)
+                result.metrics = _evaluate_or_warn(result)
         return result
 
     def _link(
@@ -324,8 +324,13 @@ def _truth_pairs(truth_dir: Path | None, records: pa.Table) -> pa.Table | None:
     path = truth_dir / "records.parquet" if truth_dir is not None else None
     if path is None or not path.is_file():
         return None
-    truth = pq.read_table(path, columns=["source", "entity_type", "source_key",
-                                         "true_entity_id"])
+    try:
+        truth = pq.read_table(path, columns=["source", "entity_type", "source_key",
+                                             "true_entity_id"])
+    except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
+        log.warning("truth %s cannot be read (%s); no pair completeness", path,
+                    type(exc).__name__)
+        return None
 
     def key(t: pa.Table) -> pa.Array:
         return pc.binary_join_element_wise(t.column("source"), t.column("entity_type"),
@@ -383,6 +388,17 @@ def _records_with_entities(raw: pa.Table, entities: Mapping[str, EntityResult]) 
     if combined.num_rows != raw.num_rows:
         raise AssertionError(f"{raw.num_rows} records read but {combined.num_rows} in output")
     return combined
+
+
+def _evaluate_or_warn(result: PipelineResult) -> dict[str, Any] | None:
+    """Metrics, or None and a warning when the truth cannot be read: the outputs of a run
+    come first, a failed evaluation must not cost them."""
+    try:
+        return _evaluate(result)
+    except Exception as exc:  # any reader's failure on a foreign truth folder
+        log.warning("truth %s could not be evaluated against (%s); no metrics",
+                    result.config.truth, type(exc).__name__)
+        return None
 
 
 def _evaluate(result: PipelineResult) -> dict[str, Any] | None:

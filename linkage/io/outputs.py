@@ -1,18 +1,31 @@
 """Write a run's outputs: Parquet tables, the fitted scoring models (``model_<type>.json``,
-reusable through a pipeline section's ``model``) and ``run.json``, each file atomically.
+reusable through a pipeline section's ``model``) and ``run.json``, as one run folder.
 
-Every file is written to a temporary name in the same directory and renamed into place,
-so a crash never leaves a half-written file under a final name. ``run.json`` is written
-last: its presence means the run directory is complete.
+A run never writes into the folder it is asked for. :func:`run_folder` hands out a fresh
+staging folder beside it (``.<name>.staging-<pid>-<random>``), every file is written
+there, ``run.json`` last (it lists every other file with its size), and only then is the
+staging folder swapped in for the old one in one rename (Linux ``renameat2`` exchange;
+elsewhere two renames) and the old run removed. So a folder named ``run.json`` is one
+complete run: a crash, a kill or a full disk at any moment leaves either the old run or
+the new one under the final name, never a mix, and the next run removes the leftovers
+of dead processes. :func:`check_out_dir` refuses, before any work, an ``--out`` that is a
+file, is not writable, holds files that are not a linkage run, or holds an input.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
+import errno
 import json
 import logging
 import os
+import re
+import secrets
+import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,8 +33,10 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from linkage.errors import LinkageError
 from linkage.io.report import render_report
 from linkage.io.summary import run_summary
+from linkage.privacy import mask_personal
 
 if TYPE_CHECKING:
     from linkage.match.score import FellegiSunter
@@ -29,29 +44,212 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: names a run folder may hold (what :func:`write_outputs` writes, and its temp files)
+_RUN_FILE = re.compile(r"(?:[A-Za-z0-9_]+\.parquet|model_[a-z]+\.json|run\.json|report\.html"
+                       r"|\..+\.tmp)")
+_LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?:staging|old)-(?P<pid>[0-9]+)-[0-9a-f]+")
+
+
+class OutputError(LinkageError):
+    """The output folder cannot take a run (a file, read-only, foreign files, an input)."""
+
+
 def write_outputs(result: PipelineResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write every output of ``result`` into ``out_dir``; returns name -> path."""
+    """Write every output of ``result`` as the run folder ``out_dir`` (replacing a previous
+    run there as a whole); returns name -> path."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written: dict[str, Path] = {}
-    written["records"] = write_parquet(result.records, out / "records.parquet")
-    written["pairs"] = write_parquet(result.pairs, out / "pairs.parquet")
-    for etype, table in result.golden.items():
-        written[f"golden_{etype}"] = write_parquet(table, out / f"golden_{etype}.parquet")
-    written["conflicts"] = write_parquet(result.conflicts, out / "conflicts.parquet")
-    written["quality"] = write_parquet(result.quality, out / "quality.parquet")
-    if result.legal_reps is not None:
-        written["legal_reps"] = write_parquet(result.legal_reps, out / "legal_reps.parquet")
-    written["entity_changes"] = write_parquet(result.entity_changes,
-                                              out / "entity_changes.parquet")
-    for etype, entity in result.entities.items():
-        written[f"model_{etype}"] = _atomic(out / f"model_{etype}.json",
-                                            partial(_save_model, entity.model))
-    written["report"] = _write_report(result, out)
-    written["run"] = write_json(run_summary(result), out / "run.json")
+    with run_folder(out, inputs=_input_paths(result)) as stage:
+        staged = write_run_files(result, stage)
+    written = {name: out / path.name for name, path in staged.items()}
     log.info("wrote %d files to %s", len(written), out)
     return written
 
+
+def write_run_files(result: PipelineResult, folder: Path) -> dict[str, Path]:
+    """Every output file of ``result`` into ``folder``, ``run.json`` last with the list of
+    the others (name -> bytes)."""
+    written: dict[str, Path] = {}
+    written["records"] = write_parquet(result.records, folder / "records.parquet")
+    written["pairs"] = write_parquet(result.pairs, folder / "pairs.parquet")
+    for etype, table in result.golden.items():
+        written[f"golden_{etype}"] = write_parquet(table, folder / f"golden_{etype}.parquet")
+    written["conflicts"] = write_parquet(result.conflicts, folder / "conflicts.parquet")
+    written["quality"] = write_parquet(result.quality, folder / "quality.parquet")
+    if result.legal_reps is not None:
+        written["legal_reps"] = write_parquet(result.legal_reps,
+                                              folder / "legal_reps.parquet")
+    written["entity_changes"] = write_parquet(result.entity_changes,
+                                              folder / "entity_changes.parquet")
+    for etype, entity in result.entities.items():
+        written[f"model_{etype}"] = _atomic(folder / f"model_{etype}.json",
+                                            partial(_save_model, entity.model))
+    written["report"] = _write_report(result, folder)
+    summary = _mask_strings(run_summary(result))
+    summary["files"] = {p.name: p.stat().st_size for p in sorted(written.values())}
+    written["run"] = write_json(summary, folder / "run.json")
+    return written
+
+
+def is_complete_run(folder: Path) -> bool:
+    """Whether ``folder`` holds exactly the files its ``run.json`` lists, at their sizes."""
+    try:
+        listed = json.loads((folder / "run.json").read_text(encoding="utf-8"))["files"]
+        present = {p.name: p.stat().st_size for p in folder.iterdir() if p.name != "run.json"}
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return isinstance(listed, dict) and present == listed
+
+
+# --- the run folder ------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def run_folder(out: str | Path, *, inputs: Iterable[Path] = ()) -> Iterator[Path]:
+    """A fresh staging folder beside ``out``; when the block ends without an error it
+    becomes ``out`` in one swap (the previous run there is removed), else it is removed.
+
+    Any engine writes a run through this: ``with run_folder(out) as stage: ...``."""
+    target = check_out_dir(out, inputs=inputs)
+    remove_leftovers(target)
+    stage = _make_sibling(target, "staging")
+    try:
+        yield stage
+        _swap_in(stage, target)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def check_out_dir(out: str | Path, *, inputs: Iterable[Path] = ()) -> Path:
+    """The absolute output folder, after refusing one a run cannot (or must not) replace:
+    an existing file, a folder that is not writable (or whose parent is not), a folder
+    holding files other than a run's, or one holding an input of the run."""
+    target = Path(out).expanduser().resolve()
+    shown = str(out)
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"--out {shown}: is an existing file, not a folder")
+    parent = target.parent
+    probe = parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputError(f"--out {shown}: cannot create a folder in {probe} (not writable)")
+    if target.is_dir():
+        if not os.access(target, os.W_OK | os.X_OK):
+            raise OutputError(f"--out {shown}: the folder is not writable")
+        foreign = sorted(p.name for p in target.iterdir()
+                         if p.is_dir() or not _RUN_FILE.fullmatch(p.name))
+        if foreign:
+            listed = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+            raise OutputError(f"--out {shown}: holds files that are not a linkage run "
+                              f"({listed}); a run replaces its folder whole, so name a new "
+                              "or empty folder")
+    for path in inputs:
+        full = Path(path).resolve()
+        if full == target or target in full.parents:
+            raise OutputError(f"--out {shown}: holds an input of this run ({full.name}); "
+                              "the run would replace it")
+    return target
+
+
+def remove_leftovers(target: Path) -> list[Path]:
+    """Remove the staging and old folders beside ``target`` that processes which have since
+    died left behind (a killed run); a live run's folders are left alone."""
+    removed: list[Path] = []
+    parent = target.parent
+    if not parent.is_dir():
+        return removed
+    for path in parent.iterdir():
+        m = _LEFTOVER.fullmatch(path.name)
+        if m is None or m["name"] != target.name or _alive(int(m["pid"])):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    if removed:
+        log.info("removed %d leftover folder(s) of killed runs beside %s", len(removed),
+                 target.name)
+    return removed
+
+
+def _make_sibling(target: Path, kind: str) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    path = target.parent / f".{target.name}.{kind}-{os.getpid()}-{secrets.token_hex(4)}"
+    path.mkdir(mode=0o777)
+    return path
+
+
+def _swap_in(stage: Path, target: Path) -> None:
+    """Make ``stage`` the folder ``target`` (atomically where the system allows)."""
+    if not target.exists():
+        try:
+            stage.rename(target)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+    if _exchange(stage, target):
+        shutil.rmtree(stage, ignore_errors=True)  # now holds the previous run
+        return
+    old = target.parent / f".{target.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
+    target.rename(old)
+    stage.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(libc_name, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    if result == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _mask_strings(data: Any) -> Any:
+    """``data`` with every ID or mobile number inside its strings masked (a query or a
+    metric label in run.json may quote one)."""
+    if isinstance(data, str):
+        return mask_personal(data)
+    if isinstance(data, Mapping):
+        return {k: _mask_strings(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_mask_strings(v) for v in data]
+    return data
+
+
+def _input_paths(result: PipelineResult) -> list[Path]:
+    config = result.config
+    paths = [s.path for s in config.sources]
+    paths += [e.model for t in config.entity_types if (e := config.entity(t)) and e.model]
+    if config.truth is not None:
+        paths.append(config.truth)
+    return paths
+
+
+# --- single files --------------------------------------------------------------------------
 
 def write_parquet(table: pa.Table, path: Path) -> Path:
     """Write ``table`` to ``path`` atomically."""

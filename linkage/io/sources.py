@@ -3,10 +3,17 @@
 Every cell is read as text: departments store ID numbers as numbers, dates in a dozen
 formats and codes with leading zeros, and only the standardise stage may interpret them.
 Nothing is dropped here. A malformed CSV row (wrong number of fields) becomes a record
-whose fields are all null and whose ``flags`` say why; a duplicated department key keeps
-both records and flags them; an unparseable update time is null and flagged. What cannot be
-read at all (missing file, undecodable bytes, a mapped column that is absent) raises a
-:class:`~linkage.errors.SourceError` naming the source, row and field.
+whose fields are all null and whose ``flags`` say why; an unparseable update time is null
+and flagged. A blank, duplicated or absent department key never ties records together:
+each such row gets a key of its own derived from the file and its row number
+(``<tax.csv row 17>``, the given key kept in ``source_key__given``) and a flag. A value
+longer than :data:`MAX_CELL` characters is set aside (null, flagged), so one hostile cell
+cannot cost minutes; a number that went through a floating-point cell with more digits
+than a float holds (an ID number typed into Excel) is flagged, and ``<field>__unreliable``
+keeps it out of must-link and cannot-link rules. What cannot be read at all (missing file,
+undecodable bytes, a mapped column that is absent, a nested column) raises a
+:class:`~linkage.errors.SourceError` naming the source, row and field. Database sources run
+one SELECT on a connection that cannot write, attach or read other files.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ import csv
 import datetime as dt
 import io
 import logging
+import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -30,11 +39,21 @@ import pyarrow.parquet as pq
 from linkage.config import PipelineConfig, SourceConfig
 from linkage.errors import SourceError
 from linkage.flags import collect_flags
-from linkage.privacy import mask_digits_in
+from linkage.privacy import mask_digits_in, mask_personal
 from linkage.schemas import RECORD_BASE
 from linkage.standardisers.dates import parse_dates
 
 log = logging.getLogger(__name__)
+
+#: longest value kept, in characters (a name or an address is far shorter; a longer value
+#: is flagged and set aside, since comparing it would cost time quadratic in its length)
+MAX_CELL = 1000
+#: longest column name accepted (a header names columns; longer means a header-less file)
+MAX_NAME = 1000
+#: cells a sheet's used range may span (Excel fills the range densely when read)
+MAX_SHEET_CELLS = 50_000_000
+#: integers from 2**53 on are not all representable as floats: such a float lost digits
+FLOAT_EXACT = 2.0**53
 
 #: update times outside [EARLIEST_UPDATE, LATEST_UPDATE) are typos, not times (flagged)
 EARLIEST_UPDATE = dt.date(1900, 1, 1)
@@ -49,6 +68,8 @@ class _Raw:
     rows: pa.Array  # int64, 1-based data row (header excluded)
     malformed: list[tuple[int, str]]  # (data row, reason) of rows that could not be split
     recovered: frozenset[int] = frozenset()  # rows re-split from lines an open quote joined
+    #: column -> whether each row's value came from a float too large to hold its digits
+    from_float: Mapping[str, pa.Array] | None = None
 
 
 def read_sources(config: PipelineConfig) -> pa.Table:
@@ -66,8 +87,11 @@ def read_sources(config: PipelineConfig) -> pa.Table:
 
 def read_source(source: SourceConfig, *, first_record_id: int = 0) -> pa.Table:
     """One source file -> RecordTable rows with canonical field columns (all strings)."""
+    if source.path.is_dir():
+        raise SourceError(f"{source.path} is a folder, not a file", source=source.label,
+                          field="path")
     if not source.path.is_file():
-        raise SourceError(f"file not found: {source.path}", source=source.label)
+        raise SourceError(f"file not found: {source.path}", source=source.label, field="path")
     fmt = source.resolved_format
     if fmt == "csv":
         raw = _read_csv(source)
@@ -76,11 +100,12 @@ def read_source(source: SourceConfig, *, first_record_id: int = 0) -> pa.Table:
     elif fmt == "parquet":
         raw = _from_table(_guard(source, lambda: pq.read_table(source.path)))
     elif fmt == "sqlite":
-        raw = _from_table(_guard(source, lambda: _query_sqlite(source)))
+        raw = _guard(source, lambda: _query_sqlite(source))
     elif fmt == "duckdb":
         raw = _from_table(_guard(source, lambda: _query_duckdb(source)))
     else:
         raw = _from_table(_guard(source, lambda: _read_ipc(source.path)))
+    _check_names(list(raw.table.column_names), source, "the file has")
     return map_columns(
         raw.table,
         source=source,
@@ -88,6 +113,7 @@ def read_source(source: SourceConfig, *, first_record_id: int = 0) -> pa.Table:
         malformed=raw.malformed,
         first_record_id=first_record_id,
         recovered=raw.recovered,
+        from_float=raw.from_float,
     )
 
 
@@ -96,7 +122,7 @@ def read_records(
     *,
     department: str,
     entity_type: str,
-    key: str,
+    key: str | None,
     columns: Mapping[str, str],
     updated_at: str | None = None,
     first_record_id: int = 0,
@@ -113,7 +139,7 @@ def read_records(
     )
     raw = _from_table(table)
     return map_columns(raw.table, source=source, rows=raw.rows, malformed=[],
-                       first_record_id=first_record_id)
+                       first_record_id=first_record_id, from_float=raw.from_float)
 
 
 def map_columns(
@@ -124,38 +150,65 @@ def map_columns(
     malformed: Sequence[tuple[int, str]],
     first_record_id: int,
     recovered: frozenset[int] = frozenset(),
+    from_float: Mapping[str, pa.Array] | None = None,
 ) -> pa.Table:
     """Rename a source's columns to canonical fields and add the RecordTable base columns.
-    Rows numbered in ``recovered`` get a flag saying they were re-split from a joined row."""
-    wanted = {"key": source.key, **{f"columns.{f}": c for f, c in source.columns.items()}}
+    Rows numbered in ``recovered`` get a flag saying they were re-split from a joined row;
+    ``from_float`` (column -> bool per row) marks values a float could not hold exactly."""
+    wanted = {**({"key": source.key} if source.key is not None else {}),
+              **{f"columns.{f}": c for f, c in source.columns.items()}}
     if source.updated_at:
         wanted["updated_at"] = source.updated_at
-    absent = [f"{what} -> {col!r}" for what, col in wanted.items() if col not in table.column_names]
+    present = set(table.column_names)
+    absent = [f"{what} -> {col!r}" for what, col in wanted.items() if col not in present]
     if absent:
-        available = ", ".join(map(repr, table.column_names[:30]))
+        shown = [mask_personal(n)[:60] for n in table.column_names[:30]]
+        available = ", ".join(map(repr, shown))
         raise SourceError(
-            f"mapped column(s) not in the file: {'; '.join(absent)} (columns present: {available})",
+            f"mapped column(s) not in the file: {'; '.join(absent)} (columns present: "
+            f"{available}; a file without a header row shows its first row here)",
             source=source.label,
+            row=0,
             field=absent[0].split(" ->")[0],
         )
     n_good = table.num_rows
     n = n_good + len(malformed)
-    keys = _text(table.column(source.key))
-    fields = {f: _text(table.column(c)) for f, c in source.columns.items()}
+    has_key = source.key is not None
+    keys = (_text_of(table, source.key, source, rows) if source.key is not None
+            else pa.nulls(n_good, pa.string()))
+    fields = {f: _text_of(table, c, source, rows) for f, c in source.columns.items()}
     blank_key = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(keys), ""), True)
-    updated, bad_update, implausible = _updated_at(table, source)
-    checks = [_flag_where(blank_key, "source_key:missing"),
+    updated, bad_update, implausible = _updated_at(table, source, rows)
+    checks = [_flag_where(blank_key, "source_key:missing") if has_key
+              else pa.nulls(n_good, pa.string()),
               _flag_where(bad_update, "updated_at:bad_date"),
               _flag_where(implausible, "updated_at:implausible")]
     if recovered:
         was_joined = pc.is_in(rows, value_set=pa.array(sorted(recovered), pa.int64()))
         checks.append(_flag_where(was_joined, "row:recovered (an open quote had joined it "
                                               "to the row before; re-split by line)"))
+    fields, long_checks = _cap_lengths(fields)
+    checks.extend(long_checks)
+    unreliable = {}
+    for f, c in source.columns.items():
+        lossy = (from_float or {}).get(c)
+        if lossy is not None and pc.any(lossy).as_py():
+            unreliable[f] = lossy
+            checks.append(_flag_where(lossy, f"{f}:from_float (stored as a number with more "
+                                             "digits than a float holds; digits may be "
+                                             "altered)"))
+    too_long_key = pc.greater(pc.utf8_length(pc.fill_null(keys, "")), MAX_CELL)
+    if has_key:
+        checks.append(_flag_where(too_long_key, "source_key:too_long"))
 
     if malformed:
         pad = len(malformed)
-        keys = pa.concat_arrays([keys, pa.array([f"<malformed row {r}>" for r, _ in malformed])])
+        keys = pa.concat_arrays([keys, pa.nulls(pad, pa.string())])
+        blank_key = pa.concat_arrays([blank_key, pa.array([True] * pad)])
+        too_long_key = pa.concat_arrays([too_long_key, pa.array([False] * pad)])
         fields = {f: pa.concat_arrays([a, pa.nulls(pad, pa.string())]) for f, a in fields.items()}
+        unreliable = {f: pa.concat_arrays([a, pa.array([False] * pad)])
+                      for f, a in unreliable.items()}
         rows = pa.concat_arrays([rows, pa.array([r for r, _ in malformed], pa.int64())])
         updated = pa.concat_arrays([updated, pa.nulls(pad, pa.date32())])
         checks = [pa.concat_arrays([c, pa.nulls(pad, pa.string())]) for c in checks]
@@ -163,7 +216,11 @@ def map_columns(
             pa.nulls(n_good, pa.string()),
             pa.array([f"row:malformed ({why})" for _, why in malformed], pa.string())]))
 
-    checks.append(_flag_where(_duplicated(keys), "source_key:duplicate"))
+    duplicated = pc.and_(pc.invert(blank_key), _duplicated(keys))
+    if has_key:
+        checks.append(_flag_where(duplicated, "source_key:duplicate"))
+    own_key = pc.or_(pc.or_(blank_key, duplicated), too_long_key)
+    keys, given = _own_keys(keys, own_key, rows, source)
     flags = collect_flags(checks, n)
     out = {
         "record_id": pa.array(np.arange(first_record_id, first_record_id + n, dtype=np.int64)),
@@ -175,11 +232,80 @@ def map_columns(
         **fields,
         "flags": flags,
     }
+    if given is not None:
+        out["source_key__given"] = given
+    for f, lossy in unreliable.items():
+        out[f"{f}__unreliable"] = lossy
     result = pa.table(out)
     assert result.schema.field("record_id").type == RECORD_BASE.field("record_id").type
     bad = int(pc.sum(pc.greater(pc.list_value_length(flags), 0)).as_py() or 0)
     log.info("source %s: %d records (%d flagged on read)", source.label, n, bad)
     return result
+
+
+def _own_keys(keys: pa.Array, own: pa.Array, rows: pa.Array,
+              source: SourceConfig) -> tuple[pa.Array, pa.Array | None]:
+    """Department keys, with a key of its own for each row in ``own`` (blank, duplicated,
+    too long, or every row of a source without keys): ``<file row N>``, unique within
+    the source and the same on every run of the same file. Returns the keys and the given
+    keys of the replaced rows (null elsewhere; None when no key was replaced)."""
+    if not pc.any(own).as_py():
+        return keys, None
+    derived = pc.binary_join_element_wise(
+        pa.scalar(f"<{source.path.name} row "), pc.cast(rows, pa.string()), pa.scalar(">"), "")
+    # a department key that happens to read like a derived one must not collide with it
+    clash = pc.and_(pc.invert(own), pc.is_in(keys, value_set=pc.filter(derived, own)))
+    if pc.any(clash).as_py():
+        own = pc.or_(own, clash)
+    given = pc.if_else(own, keys, pa.scalar(None, pa.string()))
+    if source.key is None:
+        given = pa.nulls(len(keys), pa.string())
+    return pc.if_else(own, derived, keys), given
+
+
+def _cap_lengths(fields: dict[str, pa.Array]) -> tuple[dict[str, pa.Array], list[pa.Array]]:
+    """Values longer than :data:`MAX_CELL` set aside (null) and flagged, per field."""
+    checks = []
+    capped = {}
+    for f, values in fields.items():
+        long = pc.fill_null(pc.greater(pc.utf8_length(values), MAX_CELL), False)
+        if pc.any(long).as_py():
+            checks.append(_flag_where(long, f"{f}:too_long (over {MAX_CELL} characters; "
+                                            "set aside)"))
+            values = pc.if_else(long, pa.scalar(None, pa.string()), values)
+        capped[f] = values
+    return capped, checks
+
+
+def _text_of(table: pa.Table, column: str, source: SourceConfig, rows: pa.Array) -> pa.Array:
+    """A mapped column as text, or a SourceError naming the column and the first row whose
+    value cannot be text (a list, a struct, bytes that are not UTF-8)."""
+    values = table.column(column)
+    try:
+        return _text(values)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        what = str(values.type)
+        first = pc.index(pc.is_valid(values), True).as_py()
+        row = int(rows[first].as_py()) if 0 <= first < len(rows) else None
+        if pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type):
+            row = _first_bad_utf8(values, rows)
+            reason = "holds bytes that are not UTF-8 text"
+        else:
+            reason = f"holds {what} values, not text ({type(exc).__name__})"
+        raise SourceError(f"column {mask_personal(column)!r} {reason}", source=source.label,
+                          row=row, field=column) from None
+
+
+def _first_bad_utf8(values: pa.Array | pa.ChunkedArray, rows: pa.Array) -> int | None:
+    """The row of the first value that is not UTF-8 (only on the error path)."""
+    for i, value in enumerate(values.to_pylist()):
+        if value is None:
+            continue
+        try:
+            bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return int(rows[i].as_py()) if i < len(rows) else i + 1
+    return None
 
 
 def _flag_where(condition: pa.Array, flag: str) -> pa.Array:
@@ -195,8 +321,10 @@ def _read_csv(source: SourceConfig) -> _Raw:
     text = _decode(data, source)
     if text.startswith("\ufeff"):  # a BOM is tolerated whatever the declared encoding
         text = text[1:]
-    header = next(iter(io.StringIO(text)), "")
-    names = next(iter(_split_header(header, source.delimiter)), [])
+    if "\r" in text and "\n" not in text:
+        text = text.replace("\r", "\n")  # classic Mac line ends: CR alone ends a line
+    header = next(iter(io.StringIO(text, newline=None)), "")
+    names = _split_header(header, source)
     if not names or all(not n.strip() for n in names):
         raise SourceError("the file has no header row", source=source.label, row=0)
     _check_names(names, source, "the file has")
@@ -221,8 +349,57 @@ def _read_csv(source: SourceConfig) -> _Raw:
     except (pa.ArrowInvalid, OSError) as exc:
         # The reader may quote the offending row: mask any ID or phone in it.
         raise SourceError(f"cannot parse as CSV: {mask_digits_in(str(exc))}",
-                          source=source.label) from None
+                          source=source.label, field="path") from None
+    lines = text.count("\n") + (not text.endswith("\n")) - 1  # data lines, blank ones too
+    blank = text.count("\n\n") + text.count("\n\r\n")
+    spans = table.num_rows + len(bad_lines) < lines - blank  # some value holds a line break
+    if spans and '"' in text and _swallowed_rows(table, len(names), source.delimiter):
+        log.warning("source %s: a stray quote made one value of several whole rows; read "
+                    "line by line instead", source.label)
+        return _read_lines(text, names, source)
     return _number_rows(table, names, bad_lines, source)
+
+
+def _swallowed_rows(table: pa.Table, n_fields: int, delimiter: str) -> bool:
+    """Whether a value spans lines of which one holds a whole row's delimiters: two stray
+    quotes paired up across rows and made one cell of everything between them (a value
+    with a line break, such as a two-line address, has no such line)."""
+    if n_fields < 2:
+        return False
+    for column in table.columns:
+        multi = pc.filter(column, pc.fill_null(pc.match_substring(column, "\n"), False))
+        if len(multi) == 0:
+            continue
+        lines = pc.list_flatten(pc.split_pattern(multi, "\n"))
+        if pc.any(pc.greater_equal(pc.count_substring(lines, delimiter), n_fields - 1)).as_py():
+            return True
+    return False
+
+
+def _read_lines(text: str, names: list[str], source: SourceConfig) -> _Raw:
+    """Every line one row, split on its own so that no quote can reach past its line (the
+    file's quotes are not to be trusted); a line with the wrong number of fields is a
+    malformed row. A Python step per line: only files a stray quote broke come here."""
+    cells: list[list[str]] = [[] for _ in names]
+    numbers: list[int] = []
+    malformed: list[tuple[int, str]] = []
+    for number, line in enumerate(text.split("\n")[1:], start=1):
+        line = line.rstrip("\r")
+        if not line:
+            continue
+        try:
+            row = next(csv.reader([line], delimiter=source.delimiter), [])
+        except csv.Error:
+            row = []
+        if len(row) != len(names):
+            malformed.append((number, f"expected {len(names)} fields, got {len(row)}; read "
+                                      "line by line after a stray quote"))
+            continue
+        numbers.append(number)
+        for j, value in enumerate(row):
+            cells[j].append(value)
+    table = pa.table({name: pa.array(cells[j], pa.string()) for j, name in enumerate(names)})
+    return _Raw(table=table, rows=pa.array(numbers, pa.int64()), malformed=malformed)
 
 
 def _number_rows(table: pa.Table, names: list[str], bad_lines: list[tuple[int, str, str]],
@@ -254,7 +431,10 @@ def _number_rows(table: pa.Table, names: list[str], bad_lines: list[tuple[int, s
             malformed.append((number, why))
             continue
         for k, line in enumerate(lines):
-            cells = next(csv.reader([line.rstrip("\r")], delimiter=source.delimiter), [])
+            try:
+                cells = next(csv.reader([line.rstrip("\r")], delimiter=source.delimiter), [])
+            except csv.Error:
+                cells = []
             if len(cells) == len(names):
                 recovered[number + k] = cells
             else:
@@ -272,8 +452,25 @@ def _number_rows(table: pa.Table, names: list[str], bad_lines: list[tuple[int, s
                 recovered=frozenset(recovered))
 
 
-def _split_header(line: str, delimiter: str) -> list[list[str]]:
-    return list(csv.reader([line.rstrip("\r\n")], delimiter=delimiter))
+def _split_header(line: str, source: SourceConfig) -> list[str]:
+    """The header's column names (a name longer than :data:`MAX_NAME` is refused)."""
+    try:
+        names = next(csv.reader([line.rstrip("\r\n")], delimiter=source.delimiter), [])
+    except csv.Error as exc:  # e.g. a field larger than the csv module's limit
+        rough = line.rstrip("\r\n").split(source.delimiter)  # enough to name the column
+        _check_name_lengths(rough, source)
+        raise SourceError(f"cannot split the header row ({exc}); is the first line a "
+                          "header?", source=source.label, row=0) from None
+    _check_name_lengths(names, source)
+    return names
+
+
+def _check_name_lengths(names: Sequence[str], source: SourceConfig) -> None:
+    for i, name in enumerate(names):
+        if len(name) > MAX_NAME:
+            raise SourceError(f"column {i + 1}'s name is {len(name):,} characters long "
+                              f"(at most {MAX_NAME:,}); is the first line a header?",
+                              source=source.label, row=0, field=f"column {i + 1}")
 
 
 def _decode(data: bytes, source: SourceConfig) -> str:
@@ -303,28 +500,109 @@ def _decodes(data: bytes, encoding: str) -> bool:
 
 
 def _read_xlsx(source: SourceConfig) -> _Raw:
-    from python_calamine import CalamineWorkbook
+    from python_calamine import CalamineWorkbook, SheetVisibleEnum
 
     def load() -> list[list[Any]]:
         book = CalamineWorkbook.from_path(str(source.path))
-        name = source.sheet or book.sheet_names[0]
-        if name not in book.sheet_names:
-            raise SourceError(f"no sheet {name!r} (sheets: {book.sheet_names})",
-                              source=source.label)
-        rows: list[list[Any]] = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        names = list(book.sheet_names)
+        if source.sheet is not None:
+            if source.sheet not in names:
+                raise SourceError(f"no sheet {source.sheet!r} (sheets: {names})",
+                                  source=source.label, field="sheet")
+            index = names.index(source.sheet)
+        else:
+            visible = [i for i, m in enumerate(book.sheets_metadata)
+                       if m.visible == SheetVisibleEnum.Visible]
+            if not visible:
+                raise SourceError(f"every sheet is hidden (sheets: {names}); name one with "
+                                  "sheet = ...", source=source.label, field="sheet")
+            index = visible[0]
+            if index:
+                log.warning("source %s: reading sheet %r, the first visible one (hidden "
+                            "before it: %s)", source.label, names[index], names[:index])
+        _check_sheet_extent(source, index)
+        rows: list[list[Any]] = book.get_sheet_by_index(index).to_python(
+            skip_empty_area=False)
         return rows
 
     rows = _guard(source, load)
     if not rows:
         raise SourceError("the sheet is empty", source=source.label, row=0)
     names = [_cell_text(c) or f"column_{i + 1}" for i, c in enumerate(rows[0])]
-    body = [r for r in rows[1:] if any(c not in ("", None) for c in r)]
-    columns = {
-        name: pa.array([_cell_text(r[i]) if i < len(r) else "" for r in body], pa.string())
-        for i, name in enumerate(names)
-    }
-    return _Raw(table=pa.table(columns), rows=pa.array(np.arange(1, len(body) + 1)),
-                malformed=[])
+    _check_name_lengths(names, source)
+    _check_names(names, source, "the sheet has")
+    numbers = [i + 1 for i, r in enumerate(rows[1:]) if any(c not in ("", None) for c in r)]
+    body = [rows[i] for i in numbers]
+    columns = {}
+    lossy = {}
+    for i, name in enumerate(names):
+        cells = [r[i] if i < len(r) else None for r in body]
+        columns[name] = pa.array([_cell_text(c) for c in cells], pa.string())
+        big = [isinstance(c, float) and abs(c) >= FLOAT_EXACT for c in cells]
+        if any(big):
+            lossy[name] = pa.array(big, pa.bool_())
+    return _Raw(table=pa.table(columns), rows=pa.array(numbers, pa.int64()), malformed=[],
+                from_float=lossy)
+
+
+_CELL_REF = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c\b[^>]*?\sr\s*=\s*[\"']\$?([A-Za-z]{1,3})\$?"
+                       rb"([0-9]{1,7})")
+
+
+def _check_sheet_extent(source: SourceConfig, index: int) -> None:
+    """Refuse a sheet whose used range is too large to hold, before the reader allocates
+    it densely: one stray cell at XFD1048576 in a 6 KB file would ask for 512 GB."""
+    import xml.etree.ElementTree as ET
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(source.path) as z:
+            book = ET.fromstring(z.read("xl/workbook.xml"))
+            rels = ET.fromstring(z.read("xl/_rels/workbook.xml.rels"))
+            sheets = [e for e in book.iter() if e.tag.endswith("}sheet") or e.tag == "sheet"]
+            rid = next(v for k, v in sheets[index].attrib.items() if k.endswith("}id"))
+            target = next(e.attrib["Target"] for e in rels if e.attrib.get("Id") == rid)
+            member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+            cols, row_numbers = _cell_extent(z, member)
+    except (KeyError, IndexError, StopIteration, ET.ParseError, zipfile.BadZipFile, OSError):
+        return  # an unusual layout: the reader itself says what is wrong
+    if not cols or not row_numbers:
+        return
+    numbers = [_column_number(c) for c in cols]
+    width = max(numbers) - min(numbers) + 1
+    height = max(row_numbers) - min(row_numbers) + 1
+    if width * height > MAX_SHEET_CELLS:
+        last_col = max(cols, key=_column_number).decode()
+        raise SourceError(
+            f"the sheet's used range spans {height:,} rows x {width:,} columns (at most "
+            f"{MAX_SHEET_CELLS:,} cells); a stray cell far from the data (column "
+            f"{last_col}, row {max(row_numbers):,}) does this: delete it",
+            source=source.label, row=max(row_numbers), field=f"column {last_col}")
+
+
+def _cell_extent(z: Any, member: str) -> tuple[set[bytes], set[int]]:
+    """The column letters and row numbers of every cell reference in a sheet's XML, read
+    in chunks (a sheet of a million rows is never held whole)."""
+    cols: set[bytes] = set()
+    rows: set[int] = set()
+    tail = b""
+    with z.open(member) as stream:
+        while chunk := stream.read(1 << 22):
+            data = tail + chunk
+            found = _CELL_REF.findall(data)
+            cols.update(c.upper() for c, _ in found)
+            numbers = {int(r) for r in {r for _, r in found}}
+            if numbers:
+                rows.update((min(numbers), max(numbers)))
+            tail = data[-256:]
+    return cols, rows
+
+
+def _column_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + ch - 64
+    return n
 
 
 def _cell_text(value: Any) -> str:
@@ -340,35 +618,101 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
-def _query_sqlite(source: SourceConfig) -> pa.Table:
-    """The query's result from an SQLite file opened read-only, every value as text (an
-    SQLite column may hold numbers and text side by side)."""
+#: the SQLite actions a query may take: read tables and call harmless functions
+_SQLITE_ALLOWED = {"SQLITE_SELECT", "SQLITE_READ", "SQLITE_FUNCTION", "SQLITE_RECURSIVE"}
+_SQLITE_DENIED_FUNCTIONS = {"load_extension", "readfile", "writefile", "edit",
+                            "fts3_tokenizer"}
+
+
+def _query_sqlite(source: SourceConfig) -> _Raw:
+    """The query's result from an SQLite file, every value as text (an SQLite column may
+    hold numbers and text side by side). Read-only means it: the file is opened with
+    ``mode=ro``, one statement runs, and an authorizer lets it do nothing but read
+    (no ATTACH, VACUUM INTO, PRAGMA or extension)."""
     import sqlite3
 
-    uri = f"{source.path.resolve().as_uri()}?mode=ro"
+    allowed = {getattr(sqlite3, name) for name in _SQLITE_ALLOWED if hasattr(sqlite3, name)}
+    allowed.add(33)  # SQLITE_RECURSIVE (WITH RECURSIVE), not exported by every Python
+
+    def authorize(action: int, arg1: str | None, arg2: str | None, *_: Any) -> int:
+        if action not in allowed:
+            return int(sqlite3.SQLITE_DENY)
+        if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in \
+                _SQLITE_DENIED_FUNCTIONS:
+            return int(sqlite3.SQLITE_DENY)
+        return int(sqlite3.SQLITE_OK)
+
+    uri = f"{source.path.resolve().as_uri()}?mode=ro{_sqlite_immutable(source.path)}"
     with closing(sqlite3.connect(uri, uri=True)) as con:
-        cursor = con.execute(str(source.query))
+        con.set_authorizer(authorize)
+        try:
+            cursor = con.execute(str(source.query))
+        except sqlite3.DatabaseError as exc:
+            if "authoriz" in str(exc) or "one statement" in str(exc):
+                raise SourceError(f"the query may only read: one SELECT statement ({exc})",
+                                  source=source.label, field="query") from None
+            raise
+        except sqlite3.ProgrammingError as exc:
+            raise SourceError(f"the query must be one SELECT statement ({exc})",
+                              source=source.label, field="query") from None
+        if cursor.description is None:
+            raise SourceError("the query returns no rows (a statement, not a SELECT?)",
+                              source=source.label, field="query")
         names = [d[0] for d in cursor.description or ()]
+        _check_names(names, source, "the query returns")
         rows = cursor.fetchall()
-    _check_names(names, source, "the query returns")
     columns = {}
+    lossy = {}
     for j, name in enumerate(names):
         values = [row[j] for row in rows]
         if not all(v is None or isinstance(v, str) for v in values):
+            big = [isinstance(v, float) and abs(v) >= FLOAT_EXACT for v in values]
+            if any(big):
+                lossy[name] = pa.array(big, pa.bool_())
             values = [None if v is None else _db_text(v) for v in values]
         columns[name] = pa.array(values, pa.string())
-    return pa.table(columns) if columns else pa.table({})
+    table = pa.table(columns) if columns else pa.table({})
+    return _Raw(table=table, rows=pa.array(np.arange(1, table.num_rows + 1)), malformed=[],
+                from_float=lossy)
+
+
+def _sqlite_immutable(path: Path) -> str:
+    """``&immutable=1`` for a WAL-mode file without a ``-wal`` file beside it: everything
+    is in the main file, and even a read-only open would otherwise create ``-wal`` and
+    ``-shm`` files next to it. (Where a ``-wal`` file exists, a writer's pages are in it
+    and must be read through the usual shared memory.)"""
+    try:
+        with path.open("rb") as f:
+            header = f.read(20)
+    except OSError:
+        return ""
+    wal_mode = header.startswith(b"SQLite format 3\x00") and header[18:20] == b"\x02\x02"
+    if wal_mode and not path.with_name(path.name + "-wal").exists():
+        return "&immutable=1"
+    return ""
 
 
 def _query_duckdb(source: SourceConfig) -> pa.Table:
-    """The query's result from a DuckDB file opened read-only, as Arrow."""
+    """The query's result from a DuckDB file, as Arrow. Read-only means it: the file is
+    opened ``read_only``, external access (reading or writing any other file: COPY,
+    read_csv, EXPORT, ATTACH) is switched off and locked, and the query must be exactly
+    one SELECT."""
     import duckdb
 
-    with closing(duckdb.connect(str(source.path), read_only=True)) as con:
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "enable_external_access": False, "autoinstall_known_extensions": False,
+              "autoload_known_extensions": False, "lock_configuration": True}
+    with closing(duckdb.connect(str(source.path), read_only=True, config=config)) as con:
+        statements = con.extract_statements(str(source.query))
+        kinds = [st.type for st in statements]
+        if len(statements) != 1 or kinds[0] != duckdb.StatementType.SELECT:
+            shown = ", ".join(k.name for k in kinds) or "none"
+            raise SourceError(f"the query must be exactly one SELECT statement (it has: "
+                              f"{shown})", source=source.label, field="query")
         relation = con.sql(str(source.query))
         if relation is None:
             raise SourceError("the query returns no rows (a statement, not a SELECT?)",
-                              source=source.label)
+                              source=source.label, field="query")
         _check_names(list(relation.columns), source, "the query returns")
         return relation.to_arrow_table()
 
@@ -377,10 +721,12 @@ def _check_names(names: list[str], source: SourceConfig, what: str) -> None:
     """Column names a source can be mapped by: some, and none twice."""
     if not names:
         raise SourceError(f"{what} no columns", source=source.label, row=0)
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    counts = Counter(names)  # linear: a header may have 100,000 names
+    dupes = sorted(mask_personal(n)[:60] for n, k in counts.items() if k > 1)
     if dupes:
-        raise SourceError(f"{what} duplicate column name(s) {dupes}", source=source.label,
-                          row=0)
+        shown = dupes[:10] + (["..."] if len(dupes) > 10 else [])
+        raise SourceError(f"{what} duplicate column name(s) {shown}", source=source.label,
+                          row=0, field=dupes[0])
 
 
 def _db_text(value: Any) -> str:
@@ -397,9 +743,17 @@ def _read_ipc(path: Path) -> pa.Table:
 
 
 def _from_table(table: pa.Table) -> _Raw:
-    columns = {name: _text(table.column(name)) for name in table.column_names}
-    return _Raw(table=pa.table(columns) if columns else table,
-                rows=pa.array(np.arange(1, table.num_rows + 1)), malformed=[])
+    """A table as read (text is made of the mapped columns only, so an unmapped nested
+    column is no obstacle), with the whole floats too large to hold their digits marked."""
+    lossy = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_floating(column.type) and column.null_count < len(column):
+            big = pc.fill_null(pc.greater_equal(pc.abs(column), FLOAT_EXACT), False)
+            if pc.any(big).as_py():
+                lossy[name] = big.combine_chunks() if isinstance(big, pa.ChunkedArray) \
+                    else big
+    return _Raw(table=table, rows=pa.array(np.arange(1, table.num_rows + 1)), malformed=[],
+                from_float=lossy)
 
 
 def _guard(source: SourceConfig, load: Any) -> Any:
@@ -408,8 +762,12 @@ def _guard(source: SourceConfig, load: Any) -> Any:
     except SourceError:
         raise
     except Exception as exc:  # any reader's failure becomes a message naming the source
+        # a database's failure is its query's (syntax, table, a file it may not read);
+        # a file's that the file at ``path`` is not what its format says
+        field = "query" if source.query is not None else "path"
         raise SourceError(f"cannot read as {source.resolved_format}: {type(exc).__name__}: "
-                          f"{mask_digits_in(str(exc))}", source=source.label) from None
+                          f"{mask_digits_in(' '.join(str(exc).split()))}",
+                          source=source.label, field=field) from None
 
 
 def _text(column: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -430,7 +788,8 @@ def _text(column: pa.Array | pa.ChunkedArray) -> pa.Array:
 # --- row-level checks ---------------------------------------------------------------------
 
 
-def _updated_at(table: pa.Table, source: SourceConfig) -> tuple[pa.Array, pa.Array, pa.Array]:
+def _updated_at(table: pa.Table, source: SourceConfig,
+                rows: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
     """The update time of each row (the snapshot date where none is given or usable),
     whether a written value could not be read as a date, and whether a date was read but
     cannot be a record's update time: before ``EARLIEST_UPDATE``, from ``LATEST_UPDATE``
@@ -443,10 +802,12 @@ def _updated_at(table: pa.Table, source: SourceConfig) -> tuple[pa.Array, pa.Arr
     if not source.updated_at:
         none = pa.array(np.zeros(n, dtype=bool))
         return pa.array([fallback] * n, pa.date32()), none, none
-    text = _text(table.column(source.updated_at))
+    text = _text_of(table, source.updated_at, source, rows)
+    long = pc.fill_null(pc.greater(pc.utf8_length(text), MAX_CELL), False)
+    text = pc.if_else(long, pa.scalar("", pa.string()), text)  # no date is that long
     parsed = parse_dates(text)
     blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(text), ""), True)
-    bad = pc.and_(pc.is_null(parsed), pc.invert(blank))
+    bad = pc.or_(pc.and_(pc.is_null(parsed), pc.invert(blank)), long)
     latest = min(LATEST_UPDATE, fallback + dt.timedelta(days=1)) if fallback else LATEST_UPDATE
     implausible = pc.fill_null(pc.or_(
         pc.less(parsed, pa.scalar(EARLIEST_UPDATE, pa.date32())),

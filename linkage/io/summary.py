@@ -6,6 +6,7 @@ lives apart from all three.
 
 from __future__ import annotations
 
+import functools
 import platform
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
@@ -67,7 +68,17 @@ def _threshold(result: PipelineResult, etype: str) -> float:
     return section.scoring.link_threshold
 
 
+@functools.cache
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    """Package versions, looked up once per process (each lookup reads package metadata)."""
+    return tuple(_versions_uncached().items())
+
+
 def _versions() -> dict[str, str]:
+    return dict(_installed_versions())
+
+
+def _versions_uncached() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in PACKAGES:
         try:

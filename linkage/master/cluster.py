@@ -261,6 +261,10 @@ def _identity_codes(records: pa.Table, fields: Sequence[str]) -> list[np.ndarray
         if status_name in records.column_names:
             ok = pc.fill_null(pc.starts_with(records[status_name], "ok"), False)
             valid = pc.and_(valid, ok)
+        # a value whose digits went through a float (the reader marks it) proves nothing
+        unreliable = f"{name.split('__', 1)[0]}__unreliable"
+        if unreliable in records.column_names:
+            valid = pc.and_(valid, pc.invert(pc.fill_null(records[unreliable], False)))
         encoded = pc.dictionary_encode(values)
         codes = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False),
                            dtype=np.int64)

@@ -71,7 +71,9 @@ def assign_entity_ids(
     old_rank_of_key = np.asarray(pc.fill_null(pc.index_in(old_id_of_key, value_set=old_all), -1)
                                  .to_numpy(zero_copy_only=False), dtype=np.int64)
     pos = np.asarray(pc.fill_null(at, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
-    old = np.where(pos >= 0, old_rank_of_key[np.maximum(pos, 0)], -1)  # old id rank per record
+    # old id rank per record (a previous run without records of this type has none)
+    old = (np.where(pos >= 0, old_rank_of_key[np.maximum(pos, 0)], -1) if len(old_rank_of_key)
+           else np.full(len(pos), -1, dtype=np.int64))
 
     default_ids = as_string(clusters["entity_id"])
     new_all = pc.unique(default_ids).sort()

@@ -219,7 +219,8 @@ def read_columns(columns: Sequence[str], comparisons: Sequence[Comparison]) -> l
     for c in comparisons:
         wanted.update(f"{c.field}__{d}" for d in DERIVED_INPUTS.get(c.method, ()))
         if c.must_link or c.cannot_link:
-            wanted.update((f"{c.field}__status", f"{c.field}__masked"))
+            wanted.update((f"{c.field}__status", f"{c.field}__masked",
+                           f"{c.field}__unreliable"))
     return [c for c in columns if c in wanted]
 
 
@@ -456,17 +457,19 @@ def _valid_mask(
     records: pa.Table, field: str, uniques: pa.Array, codes: Positions
 ) -> npt.NDArray[np.bool_]:
     """Rows whose value is usable and valid: status "ok..." when a status column exists,
-    else non-null; masked values (``<field>__masked`` true or a ``*``) never count."""
+    else non-null; masked values (``<field>__masked`` true or a ``*``) and values the
+    reader marked unreliable (``<field>__unreliable``: digits lost in a float) never
+    count."""
     valid = codes >= 0
     status_col = f"{field}__status"
     if status_col in records.column_names:
         status = records.column(status_col).combine_chunks()
         ok = pc.fill_null(pc.starts_with(status, "ok"), False)
         valid &= np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
-    masked_col = f"{field}__masked"
-    if masked_col in records.column_names:
-        masked = pc.fill_null(records.column(masked_col).combine_chunks(), False)
-        valid &= ~np.asarray(masked.to_numpy(zero_copy_only=False), dtype=bool)
+    for marker in (f"{field}__masked", f"{field}__unreliable"):
+        if marker in records.column_names:
+            marked = pc.fill_null(records.column(marker).combine_chunks(), False)
+            valid &= ~np.asarray(marked.to_numpy(zero_copy_only=False), dtype=bool)
     if len(uniques):  # a "*" looked for once per distinct value (null rows are invalid)
         star = np.asarray(pc.match_substring(uniques, "*").to_numpy(zero_copy_only=False),
                           dtype=bool)

@@ -341,9 +341,10 @@ class FellegiSunter:
     def load(cls, path: Path) -> FellegiSunter:
         """Read a model written by :meth:`save`."""
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-            if data.get("format") != _FORMAT:
+            loaded = json.loads(Path(path).read_text(encoding="utf-8"))
+            if not isinstance(loaded, dict) or loaded.get("format") != _FORMAT:
                 raise LinkageError(f"{path}: not a linkage Fellegi-Sunter model file")
+            data: Any = loaded
             comparisons = [Comparison(**_tuples(c)) for c in data["comparisons"]]
             model = cls(comparisons, ScoringConfig(**_tuples(data["config"])), seed=data["seed"])
             model.prior_ = float(data["prior"])
@@ -351,7 +352,7 @@ class FellegiSunter:
             model.n_iter_ = int(data["n_iter"])
             model.m_ = {k: np.asarray(v, dtype=np.float64) for k, v in data["m"].items()}
             model.u_ = {k: np.asarray(v, dtype=np.float64) for k, v in data["u"].items()}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise LinkageError(f"cannot load model from {path}: {exc}") from None
         for comp in comparisons:
             if len(model.m_.get(comp.name, ())) != comp.n_levels:
