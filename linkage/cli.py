@@ -1,49 +1,166 @@
-"""The ``linkage`` command: demo, run, generate, evaluate.
+"""The ``linkage`` command: demo, run, generate, evaluate, explain.
 
-Errors the library raises on purpose (:class:`~linkage.errors.LinkageError`) are printed
-as a short message and exit code 2, never as a traceback.
+Exit codes (a nightly build can rely on them):
+
+    0  the run finished and every quality gate passed
+    1  an internal error (a bug: the message says so; ``--log-level debug`` adds the traceback)
+    2  bad input or configuration: a pipeline file, a source, an argument (the message names
+       the file, source, row and field), never a traceback
+    3  a quality gate of the pipeline's ``[gates]`` failed; every output was still written
+    130  interrupted
+
+Logging is the command's business, never the library's: only here are handlers attached
+(``--log-level``, ``--log-format json`` with UTC timestamps, ``--quiet``). Progress is a bar
+on a terminal and one log line per finished step otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from linkage import __version__
 from linkage.errors import LinkageError
+from linkage.privacy import mask_digits_in
 
 log = logging.getLogger("linkage")
 
 SAMPLE_PIPELINE = "pipeline.toml"
+
+#: the process exit codes (documented in the module docstring and ``linkage --help``)
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_GATE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+EXIT_CODES_HELP = """exit codes:
+  0    finished, every quality gate passed
+  1    internal error (a bug; --log-level debug shows the traceback)
+  2    bad input or configuration (the message names file, source, row and field)
+  3    a quality gate in the pipeline's [gates] failed (outputs are still written)
+  130  interrupted"""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    root, progress = logging.getLogger("linkage"), logging.getLogger("linkage.progress")
+    levels = root.level, progress.level
+    handler = _setup_logging(args)
     try:
         code: int = args.handler(args)
     except LinkageError as exc:
         print(f"linkage: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_INPUT
     except KeyboardInterrupt:
         print("linkage: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: say so briefly; the traceback goes to the debug log
+        log.debug("internal error\n%s", mask_digits_in(traceback.format_exc()))
+        print(f"linkage: internal error: {type(exc).__name__}: {mask_digits_in(str(exc))} "
+              "(this is a bug; rerun with --log-level debug for the traceback)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(levels[0])
+        progress.setLevel(levels[1])
     return code
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: UTC time, level, logger, message (and the exception)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC)
+            .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False)
+
+
+def _setup_logging(args: argparse.Namespace) -> logging.Handler:
+    """Attach the command's handler to the ``linkage`` logger (the library attaches none)."""
+    if args.log_level is not None:
+        level = getattr(logging, args.log_level.upper())
+    elif args.quiet:
+        level = logging.ERROR
+    elif args.verbose:
+        level = logging.INFO
+    else:
+        level = logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    if args.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
+                                      datefmt="%Y-%m-%dT%H:%M:%SZ")
+        formatter.converter = _utc
+        handler.setFormatter(formatter)
+    root = logging.getLogger("linkage")
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Off a terminal there is no bar: one line per finished step instead.
+    progress = logging.getLogger("linkage.progress")
+    progress.setLevel(logging.INFO if not args.quiet and level <= logging.WARNING
+                      and not _bar_wanted(args) else logging.NOTSET)
+    return handler
+
+
+def _utc(seconds: float | None) -> Any:
+    import time
+
+    return time.gmtime(seconds)
+
+
+def _bar_wanted(args: argparse.Namespace) -> bool:
+    return not args.quiet and sys.stderr.isatty()
+
+
+def _count(text: str) -> int:
+    """An argparse type: a whole number of records, zero or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more, got {value}")
+    return value
+
+
+def _record_ref(text: str) -> Any:
+    from linkage.io.explained import parse_ref
+
+    try:
+        return parse_ref(text)
+    except LinkageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="linkage",
-        description="Link Chinese citizen and enterprise records across departments.")
+        description="Link Chinese citizen and enterprise records across departments.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"linkage {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log one line per stage")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="print nothing but errors and failed gates (no summary, no bar)")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                        default=None, help="log level of the linkage logger (default: warning)")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="log lines as text or as one JSON object each (UTC timestamps)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run on the sample data shipped with the package")
@@ -59,8 +176,8 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_cmd_run)
 
     gen = sub.add_parser("generate", help="write synthetic departmental data with ground truth")
-    gen.add_argument("--persons", type=int, default=1000)
-    gen.add_argument("--enterprises", type=int, default=250)
+    gen.add_argument("--persons", type=_count, default=1000)
+    gen.add_argument("--enterprises", type=_count, default=250)
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--out", type=Path, required=True)
     gen.add_argument("--config", type=Path, default=None,
@@ -71,32 +188,56 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--truth", type=Path, required=True, help="generator output or truth dir")
     ev.add_argument("--run", type=Path, required=True, help="a run's output directory")
     ev.set_defaults(handler=_cmd_evaluate)
+
+    ex = sub.add_parser("explain", help="why two records of a saved run were (not) linked")
+    ex.add_argument("run", type=Path, help="a run's output directory")
+    ex.add_argument("--left", type=_record_ref, required=True, metavar="DEPARTMENT:KEY",
+                    help="one record, e.g. household:HJ001 (or a record id)")
+    ex.add_argument("--right", type=_record_ref, required=True, metavar="DEPARTMENT:KEY",
+                    help="the other record, e.g. tax:NS9")
+    ex.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    ex.set_defaults(handler=_cmd_explain)
     return parser
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     sample = resources.files("linkage") / "data" / "sample"
     with resources.as_file(sample) as folder:
-        return _run_and_report(Path(folder) / SAMPLE_PIPELINE, args.out, demo=True)
+        return _run_and_report(Path(folder) / SAMPLE_PIPELINE, args.out, demo=True,
+                               quiet=args.quiet)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    return _run_and_report(args.pipeline, args.out, demo=False, previous=args.previous)
+    return _run_and_report(args.pipeline, args.out, demo=False, previous=args.previous,
+                           quiet=args.quiet)
 
 
 def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
-                    previous: Path | None = None) -> int:
+                    previous: Path | None = None, quiet: bool = False) -> int:
     from linkage.io.outputs import write_outputs
     from linkage.io.summary import run_summary
     from linkage.pipeline import Pipeline
 
+    progress_log = logging.getLogger("linkage.progress")
     pipeline = Pipeline.from_toml(pipeline_path)
     earlier = _previous_records(previous) if previous is not None else None
-    result = pipeline.run(previous=earlier, progress=sys.stderr.isatty())
-    write_outputs(result, out)
-    summary = run_summary(result)
-    print(_format_summary(summary, result, out, demo=demo))
-    return 0
+    result = pipeline.run(previous=earlier, progress=not quiet and sys.stderr.isatty())
+    progress_log.info("writing outputs to %s", out)
+    written = write_outputs(result, out)
+    progress_log.info("wrote %d files to %s", len(written), out)
+    gates = result.gates
+    if not quiet:
+        summary = run_summary(result)
+        print(_format_summary(summary, result, out, demo=demo))
+        if gates:
+            print("quality gates:")
+            print("\n".join(f"  {g}" for g in gates))
+    failed = [g for g in gates if not g.passed]
+    if failed:
+        print("linkage: quality gate(s) failed: " + "; ".join(str(g) for g in failed)
+              + f" (outputs written to {out}/)", file=sys.stderr)
+        return EXIT_GATE
+    return EXIT_OK
 
 
 def _previous_records(run_dir: Path) -> Any:
@@ -186,7 +327,7 @@ def _explained_pair(result: Any) -> list[str]:
         row = links.sort_by("match_weight").slice(0, 1).to_pylist()[0]
         explanation = result.explain(row["id_l"], row["id_r"])
         return [f"one explained {etype} link (records {row['id_l']} and {row['id_r']}):",
-                *("  " + line for line in explanation.text().splitlines())]
+                *("  " + line for line in str(explanation).splitlines())]
     return []
 
 
@@ -208,6 +349,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate_run(truth, args.run)
     print(json.dumps(metrics, ensure_ascii=False, sort_keys=True, default=str))
     return 0
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from linkage.io.explained import explain_saved_run
+
+    explanation = explain_saved_run(args.run, args.left, args.right)
+    if args.json:
+        print(json.dumps(explanation.to_dict(), ensure_ascii=False, sort_keys=True))
+    else:
+        print(explanation)
+    return EXIT_OK
 
 
 if __name__ == "__main__":
