@@ -139,6 +139,14 @@ def _count(text: str) -> int:
     return value
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a whole number, one or more."""
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be one or more, got {value}")
+    return value
+
+
 def _record_ref(text: str) -> Any:
     from linkage.io.explained import parse_ref
 
@@ -176,7 +184,7 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_cmd_run)
 
     gen = sub.add_parser("generate", help="write synthetic departmental data with ground truth")
-    gen.add_argument("--persons", type=_count, default=1000)
+    gen.add_argument("--persons", type=_positive, default=1000)
     gen.add_argument("--enterprises", type=_count, default=250)
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--out", type=Path, required=True)

@@ -183,3 +183,11 @@ def test_results_convert_to_pandas_and_polars_in_one_call() -> None:
         result.to_pandas("golden_persons")
     with pytest.raises(SchemaError, match=r"no table 'golden' in a result \(choose from"):
         result.to_polars("golden")
+
+
+def test_explanation_labels_mask_keys_that_could_be_identifiers() -> None:
+    from linkage.io.explained import _key
+
+    assert _key("HJ00000068") == "HJ00000068"
+    assert _key("11010519491231002X") == "110*************2X"
+    assert _key("tel13800138000") == "tel138******00"

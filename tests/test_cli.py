@@ -173,7 +173,7 @@ def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == f"linkage {linkage.__version__}"
 
 
-@pytest.mark.parametrize("value", ["-5", "many"])
+@pytest.mark.parametrize("value", ["-5", "0", "many"])
 def test_generate_with_a_bad_count_exits_2_with_a_clear_message(
         value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:

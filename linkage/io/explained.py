@@ -11,6 +11,7 @@ entity ids), ``pairs.parquet`` (the scored candidate pairs) and ``model_<type>.j
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,9 @@ from linkage.privacy import mask, mask_digits_in
 
 #: a record as the user names it: its record id, or (department, department key)
 RecordRef = int | tuple[str, str] | str
+
+#: a run of characters that could be an ID number (15 or 18) or a phone (11)
+_IDENTIFIER_LIKE = re.compile(r"[0-9Xx*]{11,}")
 
 #: fields whose values are identifiers or phones: masked whole in explanations
 _MASKED = ("id_number", "phone", "legal_rep_id", "credit_code")
@@ -58,7 +62,7 @@ def find_record(records: pa.Table, ref: RecordRef) -> dict[str, Any]:
         department, key = ref
         hit = records.filter(pc.and_(pc.equal(records.column("source"), department),
                                      pc.equal(records.column("source_key"), key)))
-        shown = f"{department}:{mask_digits_in(key)}"
+        shown = f"{department}:{_key(key)}"
         if hit.num_rows == 0 and department not in set(
                 pc.unique(records.column("source")).to_pylist()):
             known = sorted(str(s) for s in pc.unique(records.column("source")).to_pylist())
@@ -179,7 +183,13 @@ def _rule(explanation: Explanation, linked: bool | None, row: dict[str, Any] | N
 
 
 def _label(row: dict[str, Any]) -> str:
-    return f"{row['source']}:{mask_digits_in(str(row['source_key']))}"
+    return f"{row['source']}:{_key(str(row['source_key']))}"
+
+
+def _key(key: str) -> str:
+    """A department key as shown: masked only when it could be an ID number or a phone (a
+    run of 11 or more digits); ordinary record numbers (HJ00000068) stay readable."""
+    return _IDENTIFIER_LIKE.sub(lambda m: mask(m.group(0)), key)
 
 
 def _value(row: dict[str, Any], field: str) -> str | None:
