@@ -39,6 +39,7 @@ from linkage.master.quality import source_quality
 from linkage.match.block import BlockingResult, block
 from linkage.match.compare import compare, compared_columns
 from linkage.match.encoding import ColumnCodes
+from linkage.match.explain import Explanation
 from linkage.match.pairgen import pairs_within_blocks
 from linkage.match.score import FellegiSunter
 from linkage.schemas import CONFLICTS, SOURCE_QUALITY
@@ -125,7 +126,7 @@ class PipelineResult:
             return SOURCE_QUALITY.empty_table()
         return pa.concat_tables(parts, promote_options="default")
 
-    def explain(self, left: RecordRef, right: RecordRef) -> Any:
+    def explain(self, left: RecordRef, right: RecordRef) -> Explanation:
         """Why two records were (not) linked: each comparison's level, contribution and
         compared values (masked), and the rule that decided. A record is named by its
         department and key, ``("household", "HJ001")`` or ``"household:HJ001"``, or by its
@@ -190,11 +191,15 @@ class Pipeline:
             for item in sources:
                 if isinstance(item, Source):
                     self.frames[(item.config.department, item.config.entity_type)] = item
-            config = validate_config(PipelineConfig(
-                sources=tuple(s.config if isinstance(s, Source) else s for s in sources),
-                person=person, enterprise=enterprise, name=name, seed=seed,
-                truth=Path(truth) if truth is not None else None,
-                gates=gates or GatesConfig()))
+            try:
+                draft = PipelineConfig(
+                    sources=tuple(s.config if isinstance(s, Source) else s for s in sources),
+                    person=person, enterprise=enterprise, name=name, seed=seed,
+                    truth=Path(truth) if truth is not None else None,
+                    gates=gates or GatesConfig())
+            except (ValueError, TypeError) as exc:
+                raise ConfigError([str(exc)]) from None
+            config = validate_config(draft)
         self.config = config
 
     def to_toml(self) -> str:

@@ -137,6 +137,8 @@ def test_pipeline_built_in_code_reports_every_problem_at_once() -> None:
     assert text.startswith("configuration: 2 problem(s)")
     assert "sources[0].encoding: 'latin-1' is not one of 'utf-8'" in text
     assert "name: expected str, got 3" in text
+    with pytest.raises(ConfigError, match="at least one"):
+        lk.Pipeline(sources=[], person=person)
     # objects that are well-formed alone but do not fit together: the file's cross checks
     odd = dataclasses.replace(bad, encoding="utf-8", columns={"nickname": "x"})
     extra = lk.BlockingPass(name="by_nick", keys=("nick",))
