@@ -204,6 +204,8 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--right", type=_record_ref, required=True, metavar="DEPARTMENT:KEY",
                     help="the other record, e.g. tax:NS9")
     ex.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    ex.add_argument("--svg", type=Path, default=None, metavar="FILE",
+                    help="also write the waterfall chart of the pair as an SVG file")
     ex.set_defaults(handler=_cmd_explain)
     return parser
 
@@ -363,6 +365,11 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     from linkage.io.explained import explain_saved_run
 
     explanation = explain_saved_run(args.run, args.left, args.right)
+    if args.svg is not None:
+        from linkage.io.outputs import write_text
+        from linkage.match.explain import waterfall_svg
+
+        write_text(waterfall_svg(explanation), args.svg)
     if args.json:
         print(json.dumps(explanation.to_dict(), ensure_ascii=False, sort_keys=True))
     else:

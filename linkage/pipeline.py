@@ -24,10 +24,17 @@ from tqdm import tqdm
 from linkage.config import EntityConfig, PipelineConfig, SourceConfig, load_pipeline
 from linkage.config import to_toml as config_to_toml
 from linkage.config import validate as validate_config
-from linkage.errors import ConfigError, LinkageError
+from linkage.errors import ConfigError, LinkageError, SourceError
 from linkage.flags import collect_flags, concat_flags
 from linkage.io.explained import RecordRef, explain_records
-from linkage.io.frames import Source, combine_records, result_table, to_pandas, to_polars
+from linkage.io.frames import (
+    Source,
+    combine_records,
+    is_memory_path,
+    result_table,
+    to_pandas,
+    to_polars,
+)
 from linkage.io.sources import read_source, read_sources
 from linkage.master.cluster import cluster
 from linkage.master.conflicts import find_conflicts
@@ -208,12 +215,16 @@ class Pipeline:
 
     def _read(self) -> pa.Table:
         """Read every source: files from disk, DataFrame sources from memory."""
-        if not self.frames:
+        if not self.frames and not any(is_memory_path(s.path) for s in self.config.sources):
             return read_sources(self.config)
         tables = []
         offset = 0
         for source in self.config.sources:
             frame = self.frames.get((source.department, source.entity_type))
+            if frame is None and is_memory_path(source.path):
+                raise SourceError("this source was a DataFrame when the pipeline was written "
+                                  "(path <memory:...>): set its path to the department's file, "
+                                  "or pass the DataFrame as a linkage.Source", source=source.label)
             table = (frame.records(first_record_id=offset) if frame is not None
                      else read_source(source, first_record_id=offset))
             offset += table.num_rows

@@ -193,3 +193,14 @@ def test_explanation_labels_mask_keys_that_could_be_identifiers() -> None:
     assert _key("HJ00000068") == "HJ00000068"
     assert _key("11010519491231002X") == "110*************2X"
     assert _key("tel13800138000") == "tel138******00"
+
+
+def test_a_written_pipeline_of_dataframes_names_the_sources_to_point_at_files(
+        tmp_path: Path) -> None:
+    config = lk.load_pipeline(TINY / "pipeline.toml")
+    pipeline = lk.Pipeline(sources=_tiny_sources(dict(_tiny_tables())), person=config.person)
+    path = tmp_path / "p.toml"
+    path.write_text(pipeline.to_toml(), encoding="utf-8")
+    with pytest.raises(SourceError, match=r"source 'household/person': this source was a "
+                                          r"DataFrame .* set its path"):
+        lk.Pipeline.from_toml(path).run()

@@ -290,8 +290,14 @@ def test_explain_a_saved_run_by_department_keys(
     assert "name" in text and "id_number" in text and " | " in text
     assert "\n  linked" in text
     assert "500" not in text or "*" in text  # identifiers are masked
+    svg = tmp_path / "pair.svg"
     assert main(["explain", str(out), "--left", "household:H001", "--right", "tax:T2",
-                 "--json"]) == 0
+                 "--json", "--svg", str(svg)]) == 0
+    import xml.etree.ElementTree as ET
+
+    chart = ET.parse(svg).getroot()
+    titles = " ".join(t.text or "" for t in chart.iter("{http://www.w3.org/2000/svg}title"))
+    assert "[张伟 | 买买提·艾力]" in titles and "[110*************2X | 650" in titles
     data = json.loads(capsys.readouterr().out)
     assert data["linked"] is False and data["rule"] == "no blocking pass paired these records"
     assert main(["explain", str(out), "--left", "household:H404", "--right", "tax:T2"]) == 2
