@@ -298,6 +298,8 @@ def test_explain_a_saved_run_by_department_keys(
     chart = ET.parse(svg).getroot()
     titles = " ".join(t.text or "" for t in chart.iter("{http://www.w3.org/2000/svg}title"))
     assert "[张伟 | 买买提·艾力]" in titles and "[110*************2X | 650" in titles
+    texts = [t.text or "" for t in chart.iter("{http://www.w3.org/2000/svg}text")]
+    assert "not linked: no blocking pass paired these records" in texts
     data = json.loads(capsys.readouterr().out)
     assert data["linked"] is False and data["rule"] == "no blocking pass paired these records"
     assert main(["explain", str(out), "--left", "household:H404", "--right", "tax:T2"]) == 2

@@ -137,10 +137,14 @@ def waterfall_svg(explanation: Explanation, *, width: int = 640, bar_height: int
     def x(v: float) -> float:
         return label_w + (v - lo) / span * plot_w
 
-    height = bar_height * len(bars) + 30
+    verdict = None
+    if explanation.linked is not None:
+        verdict = ("linked" if explanation.linked else "not linked") + (
+            f": {explanation.rule}" if explanation.rule else "")
+    height = bar_height * len(bars) + 30 + (18 if verdict else 0)
     parts = [_svg_open(width, height, "match weight waterfall")]
     parts.append(
-        f'<line x1="{x(0):.1f}" y1="0" x2="{x(0):.1f}" y2="{height - 20}" stroke="#888"/>'
+        f'<line x1="{x(0):.1f}" y1="0" x2="{x(0):.1f}" y2="{bar_height * len(bars) + 10}" stroke="#888"/>'
     )
     for i, b in enumerate(bars):
         y = i * bar_height + 4
@@ -158,10 +162,13 @@ def waterfall_svg(explanation: Explanation, *, width: int = 640, bar_height: int
             f'<text x="{width - value_w + 4}" y="{y + bar_height * 0.65:.1f}">'
             f'{b["value"]:+.2f}</text></g>'
         )
+    bottom = height - (24 if verdict else 6)
     parts.append(
-        f'<text x="{label_w}" y="{height - 6}">log2 Bayes factor '
+        f'<text x="{label_w}" y="{bottom}">log2 Bayes factor '
         f"(probability {explanation.match_probability:.4f})</text>"
     )
+    if verdict:
+        parts.append(f'<text x="10" y="{height - 6}" font-weight="bold">{escape(verdict)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
