@@ -143,8 +143,9 @@ def waterfall_svg(explanation: Explanation, *, width: int = 640, bar_height: int
             f": {explanation.rule}" if explanation.rule else "")
     height = bar_height * len(bars) + 30 + (18 if verdict else 0)
     parts = [_svg_open(width, height, "match weight waterfall")]
+    axis_end = bar_height * len(bars) + 10
     parts.append(
-        f'<line x1="{x(0):.1f}" y1="0" x2="{x(0):.1f}" y2="{bar_height * len(bars) + 10}" stroke="#888"/>'
+        f'<line x1="{x(0):.1f}" y1="0" x2="{x(0):.1f}" y2="{axis_end}" stroke="#888"/>'
     )
     for i, b in enumerate(bars):
         y = i * bar_height + 4
