@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 import sys
 import typing
 from typing import Any
@@ -50,13 +51,31 @@ def config_reference(objects: list[tuple[str, type]] = CONFIG_OBJECTS) -> str:
         parts.append(f"## `{table}`\n\n`{cls.__module__}.{cls.__qualname__}`\n")
         doc = inspect.getdoc(cls) or ""
         parts.append("```text\n" + doc + "\n```\n")
-        rows = ["| key | type | default |", "|---|---|---|"]
+        notes = _field_comments(cls)
+        rows = ["| key | type | default | note |", "|---|---|---|---|"]
         for f in dataclasses.fields(cls):
             if f.name in _HIDDEN:
                 continue
-            rows.append(f"| `{f.name}` | `{_type(hints[f.name])}` | {_default(f)} |")
+            note = notes.get(f.name, "").replace("|", "\\|")
+            rows.append(f"| `{f.name}` | `{_type(hints[f.name])}` | {_default(f)} | {note} |")
         parts.append("\n".join(rows) + "\n")
     return "\n".join(parts)
+
+
+def _field_comments(cls: type) -> dict[str, str]:
+    """The ``#:`` comments written above each field in the class's source."""
+    notes: dict[str, str] = {}
+    pending: list[str] = []
+    for line in inspect.getsource(cls).splitlines():
+        text = line.strip()
+        if text.startswith("#:"):
+            pending.append(text[2:].strip())
+            continue
+        match = re.match(r"(\w+)\s*:", text)
+        if match and pending:
+            notes[match.group(1)] = " ".join(pending)
+        pending = []
+    return notes
 
 
 def standardiser_reference() -> str:
