@@ -4,7 +4,8 @@
 TOML table, docstring, and every key with its type and default); ``<!--
 linkage:standardisers -->`` becomes one section per registered standardiser with its
 module's docstring (statuses and derived columns); ``<!-- linkage:generator-config -->``
-the generator's rates; ``<!-- linkage:exit-codes -->`` the command's exit codes.
+the generator's rates; ``<!-- linkage:presets -->`` the shipped entity sections;
+``<!-- linkage:exit-codes -->`` the command's exit codes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from linkage.master.gates import GatesConfig
 from linkage.master.golden import SurvivorshipConfig
 from linkage.match.block import BlockingPass
 from linkage.match.compare import Comparison
+from linkage.match.presets import section_toml
 from linkage.match.score import ScoringConfig
 from linkage.standardisers import STANDARDISERS
 from linkage.synth.config import SynthConfig
@@ -115,6 +117,9 @@ MARKERS = {
     "<!-- linkage:standardisers -->": standardiser_reference,
     "<!-- linkage:generator-config -->": lambda: config_reference(
         [("linkage generate --config rates.toml", SynthConfig)]),
+    "<!-- linkage:presets -->": lambda: "\n".join(
+        f"### `EntityConfig.preset(\"{t}\")`\n\n```toml\n{section_toml(t)}```\n"
+        for t in ("person", "enterprise")),
     "<!-- linkage:exit-codes -->": lambda: "```text\n" + EXIT_CODES_HELP + "\n```\n",
 }
 
