@@ -1,8 +1,18 @@
-"""The public names of the package are pinned: changing them is a deliberate act."""
+"""The public API: names pinned (changing them is a deliberate act), DataFrames in and out,
+in-memory tables numbered by the engine, explanations by department key."""
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
 import linkage
+import linkage as lk
+from linkage.errors import ConfigError, SchemaError, SourceError
 
 
 def test_all_is_pinned() -> None:
@@ -24,15 +34,8 @@ def test_every_public_name_resolves() -> None:
 
 # --- in-memory inputs, DataFrames, explanations, conversions -----------------------------
 
-import dataclasses  # noqa: E402
-from pathlib import Path  # noqa: E402
 
-import pyarrow as pa  # noqa: E402
-import pyarrow.csv as pacsv  # noqa: E402
-import pytest  # noqa: E402
 
-import linkage as lk  # noqa: E402
-from linkage.errors import ConfigError, SchemaError, SourceError  # noqa: E402
 
 TINY = Path(__file__).parent / "fixtures" / "tiny"
 #: the hand-checked entities of the tiny fixture (tests/fixtures/tiny/pipeline.toml)

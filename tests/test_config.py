@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+import tomllib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from linkage.config import load_pipeline, pipeline_from_dict, to_dict
+from linkage.config import (
+    EntityConfig,
+    PipelineConfig,
+    SourceConfig,
+    load_pipeline,
+    pipeline_from_dict,
+    to_dict,
+    to_toml,
+    validate,
+)
 from linkage.errors import ConfigError
+from linkage.master.gates import GatesConfig
+from linkage.match.presets import section_toml
+from linkage.pipeline import Pipeline
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -93,16 +109,8 @@ def test_tiny_fixture_pipeline_loads() -> None:
 
 # --- configuration in code: presets, validation, to_toml round trip -----------------------
 
-import dataclasses  # noqa: E402
-import tomllib  # noqa: E402
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
-from linkage.config import EntityConfig, PipelineConfig, SourceConfig, to_toml, validate  # noqa: E402
-from linkage.master.gates import GatesConfig  # noqa: E402
-from linkage.match.presets import section_toml  # noqa: E402
-from linkage.pipeline import Pipeline  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
