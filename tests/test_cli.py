@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -307,3 +308,13 @@ def test_explain_a_saved_run_by_department_keys(
     with pytest.raises(SystemExit) as info:
         main(["explain", str(out), "--left", "household:", "--right", "tax:T2"])
     assert info.value.code == 2
+
+
+def test_off_a_terminal_each_finished_step_is_a_timestamped_log_line(
+        tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(tiny_dir / "pipeline.toml"), "--out", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    steps = [line for line in err if " INFO linkage.progress: step " in line]
+    assert len(steps) == 8  # the eight stages of the one entity type
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ", steps[0])
+    assert any("wrote " in line for line in err)
