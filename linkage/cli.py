@@ -224,6 +224,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
                     previous: Path | None = None, quiet: bool = False) -> int:
+    from tqdm import tqdm
+
     from linkage.io.outputs import write_outputs
     from linkage.io.summary import run_summary
     from linkage.pipeline import Pipeline
@@ -233,7 +235,10 @@ def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
     earlier = _previous_records(previous) if previous is not None else None
     result = pipeline.run(previous=earlier, progress=not quiet and sys.stderr.isatty())
     progress_log.info("writing outputs to %s", out)
-    written = write_outputs(result, out)
+    with tqdm(total=1, disable=quiet or not sys.stderr.isatty(), unit="step",
+              desc="linkage: write", leave=False) as bar:
+        written = write_outputs(result, out)
+        bar.update(1)
     progress_log.info("wrote %d files to %s", len(written), out)
     gates = result.gates
     if not quiet:

@@ -272,8 +272,10 @@ class Pipeline:
                                 records=combined, timings=timings, legal_reps=legal_reps)
         if self.config.truth is not None and self.config.truth.is_dir():
             progress_log.info("evaluating against the ground truth in %s", self.config.truth)
-            with _timed(timings, "evaluate"):
+            with _timed(timings, "evaluate"), tqdm(total=1, disable=not progress, unit="step",
+                                                   desc="linkage: evaluate", leave=False) as ebar:
                 result.metrics = _evaluate(result)
+                ebar.update(1)
             progress_log.info("evaluate done in %.2f s", timings["evaluate"])
         return result
 

@@ -318,3 +318,42 @@ def test_off_a_terminal_each_finished_step_is_a_timestamped_log_line(
     assert len(steps) == 8  # the eight stages of the one entity type
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ", steps[0])
     assert any("wrote " in line for line in err)
+
+
+def test_on_a_terminal_a_bar_covers_the_stages_evaluation_and_writing(tmp_path: Path) -> None:
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import subprocess
+    import sys
+    import termios
+    import time
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "linkage.cli", "demo", "--out",
+                             str(tmp_path / "demo")], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    assert proc.wait(timeout=60) == 0
+    text = seen.decode("utf-8", errors="replace")
+    assert "linkage: 100%" in text
+    assert "linkage: evaluate: 100%" in text and "linkage: write: 100%" in text
+    assert "linkage.progress" not in text  # a bar, not log lines
