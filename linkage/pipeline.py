@@ -91,6 +91,13 @@ class PipelineResult:
     #: enterprise -> legal representative (person entity) edges, when both types ran
     legal_reps: pa.Table | None = None
 
+    def __repr__(self) -> str:
+        """A short summary (the dataclass repr would print every table)."""
+        parts = [f"{t}: {e.records.num_rows} records -> {e.golden.num_rows} entities"
+                 for t, e in self.entities.items()]
+        return (f"<PipelineResult {self.config.name!r}: {self.records.num_rows} records; "
+                f"{'; '.join(parts) or 'nothing linked'}; {self.conflicts.num_rows} conflicts>")
+
     @property
     def entity_changes(self) -> pa.Table:
         """Entity-id merges, splits, new and retired ids against the previous run."""

@@ -207,3 +207,12 @@ def test_a_written_pipeline_of_dataframes_names_the_sources_to_point_at_files(
     with pytest.raises(SourceError, match=r"source 'household/person': this source was a "
                                           r"DataFrame .* set its path"):
         lk.Pipeline.from_toml(path).run()
+
+
+def test_results_and_explanations_display_briefly_in_a_notebook() -> None:
+    result = lk.Pipeline.from_toml(TINY / "pipeline.toml").run()
+    assert repr(result) == ("<PipelineResult 'tiny': 12 records; person: 12 records -> 6 "
+                            f"entities; {result.conflicts.num_rows} conflicts>")
+    explanation = result.explain("household:H001", "social_security:S01")
+    html = explanation._repr_html_()
+    assert html.startswith("<pre>pair ") and "<svg" in html and "张伟 | 张伟" in html

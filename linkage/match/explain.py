@@ -56,6 +56,14 @@ class Explanation:
     def __str__(self) -> str:
         return self.text()
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython shows the text, not the dataclass fields."""
+        printer.text(self.text())
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the text and the waterfall chart."""
+        return f"<pre>{escape(self.text())}</pre>{waterfall_svg(self)}"
+
     def text(self) -> str:
         """Plain-text explanation, one line per comparison (identifiers masked)."""
         head = "pair" if self.id_l is None else f"pair {self.id_l} - {self.id_r}"
