@@ -56,22 +56,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
     except LinkageError as exc:
-        print(f"linkage: error: {exc}", file=sys.stderr)
+        _error(f"linkage: error: {exc}")
         return EXIT_INPUT
     except KeyboardInterrupt:
-        print("linkage: interrupted", file=sys.stderr)
+        _error("linkage: interrupted")
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: say so briefly; the traceback goes to the debug log
         log.debug("internal error\n%s", mask_digits_in(traceback.format_exc()))
-        print(f"linkage: internal error: {type(exc).__name__}: {mask_digits_in(str(exc))} "
-              "(this is a bug; rerun with --log-level debug for the traceback)",
-              file=sys.stderr)
+        _error(f"linkage: internal error: {type(exc).__name__}: {mask_digits_in(str(exc))} "
+               "(this is a bug; rerun with --log-level debug for the traceback)")
         return EXIT_INTERNAL
     finally:
         root.removeHandler(handler)
         root.setLevel(levels[0])
         progress.setLevel(levels[1])
     return code
+
+
+def _error(text: str) -> None:
+    """An error for the person or the build log reading stderr: a plain line, or with
+    ``--log-format json`` a JSON log record like every other line there."""
+    if any(isinstance(h.formatter, JsonFormatter) for h in logging.getLogger("linkage").handlers):
+        logging.getLogger("linkage.cli").error(text)
+    else:
+        print(text, file=sys.stderr)
 
 
 class JsonFormatter(logging.Formatter):
@@ -249,8 +257,8 @@ def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
             print("\n".join(f"  {g}" for g in gates))
     failed = [g for g in gates if not g.passed]
     if failed:
-        print("linkage: quality gate(s) failed: " + "; ".join(str(g) for g in failed)
-              + f" (outputs written to {out}/)", file=sys.stderr)
+        _error("linkage: quality gate(s) failed: " + "; ".join(str(g) for g in failed)
+               + f" (outputs written to {out}/)")
         return EXIT_GATE
     return EXIT_OK
 

@@ -354,6 +354,22 @@ def test_on_a_terminal_a_bar_covers_the_stages_evaluation_and_writing(tmp_path: 
     os.close(master)
     assert proc.wait(timeout=60) == 0
     text = seen.decode("utf-8", errors="replace")
-    assert "linkage: 100%" in text
-    assert "linkage: evaluate: 100%" in text and "linkage: write: 100%" in text
+    # each bar draws itself when it starts (its last state may be cleared unseen)
+    assert re.search(r"linkage: +\d+%\|", text), text[-2000:]
+    assert "linkage: evaluate: " in text and "linkage: write: " in text, text[-2000:]
     assert "linkage.progress" not in text  # a bar, not log lines
+
+
+def test_with_json_logs_errors_and_failed_gates_are_json_records_too(
+        tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pipeline = _with_gates(tiny_dir, "min_records = 13\n")
+    assert main(["--log-format", "json", "--quiet", "run", str(pipeline), "--out",
+                 str(tmp_path / "o")]) == 3
+    records = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(r["level"], r["logger"]) for r in records] == [("error", "linkage.cli")]
+    assert "min_records: 12 (limit >= 13) FAILED" in records[0]["message"]
+    (tiny_dir / "tax.csv").unlink()
+    assert main(["--log-format", "json", "run", str(pipeline), "--out",
+                 str(tmp_path / "p")]) == 2
+    records = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert records[-1]["level"] == "error" and "file not found" in records[-1]["message"]
