@@ -168,7 +168,11 @@ def test_explanation_by_department_keys_is_printable_and_masked(
     assert "张伟 | 张伟" in text
     # the same pair by record ids and by "department:key" text
     ids = {r["source_key"]: r["record_id"] for r in result.records.to_pylist()}
-    assert str(result.explain(ids["S01"], ids["H001"])) == text.rstrip("\n")
+    assert str(result.explain(ids["H001"], ids["S01"])) == text.rstrip("\n")
+    # asked the other way round: the same weights, shown in the order asked
+    swapped = result.explain(("social_security", "S01"), ("household", "H001"))
+    assert swapped.left == "social_security:S01" and swapped.match_weight == \
+        explanation.match_weight
     assert str(result.explain("household:H001", "social_security:S01")) == text.rstrip("\n")
     apart = result.explain(("household", "H001"), ("tax", "T2"))
     assert apart.linked is False and "not linked" in str(apart)

@@ -98,10 +98,9 @@ def explain_records(
                            f"{b['entity_type']}: only records of one entity type are compared")
     if a["record_id"] == b["record_id"]:
         raise LinkageError(f"{_label(a)} and {_label(b)} are the same record")
-    if a["record_id"] > b["record_id"]:
-        a, b = b, a
-    pair = pa.table({"id_l": pa.array([a["record_id"]], pa.int64()),
-                     "id_r": pa.array([b["record_id"]], pa.int64()),
+    # Pairs are scored with the smaller record id on the left; shown in the order asked.
+    lo, hi = sorted((a["record_id"], b["record_id"]))
+    pair = pa.table({"id_l": pa.array([lo], pa.int64()), "id_r": pa.array([hi], pa.int64()),
                      "pass_name": pa.array(["explain"], pa.string())})
     vectors = compare(records, pair, model.comparisons)
     explanation = model.explain(vectors.to_pylist()[0])
@@ -109,13 +108,13 @@ def explain_records(
     linked = None
     if a.get("entity_id") is not None and b.get("entity_id") is not None:
         linked = a["entity_id"] == b["entity_id"]
-    row = _scored_row(scored, a["record_id"], b["record_id"])
+    row = _scored_row(scored, lo, hi)
     if row is not None and "pass_name" not in row:
-        paired = _scored_row(candidates, a["record_id"], b["record_id"])
+        paired = _scored_row(candidates, lo, hi)
         row["pass_name"] = None if paired is None else paired.get("pass_name")
     rule = _rule(explanation, linked, row, threshold)
-    return replace(explanation, left=_label(a), right=_label(b), values=values,
-                   linked=linked, rule=rule)
+    return replace(explanation, id_l=a["record_id"], id_r=b["record_id"], left=_label(a),
+                   right=_label(b), values=values, linked=linked, rule=rule)
 
 
 def explain_saved_run(run_dir: str | Path, left: RecordRef, right: RecordRef) -> Explanation:
