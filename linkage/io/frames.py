@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.config import SourceConfig
-from linkage.errors import ConfigError, SchemaError
+from linkage.errors import ConfigError, SchemaError, SourceError
 from linkage.io.sources import map_columns
 
 #: the path a pipeline file shows for an in-memory source
@@ -85,15 +85,28 @@ class Source:
             spec["snapshot_date"] = snapshot_date
         config = config_from_dict(SourceConfig, spec, origin=f"source {department!r}")
         table = to_arrow(data, what=f"source {department!r}")
-        source = cls(config, table)
-        source.records()  # fail now, naming the column, rather than inside a run
-        return source
+        _check_columns(table, config)  # fail now, naming the column, not inside a run
+        return cls(config, table)
 
     def records(self, first_record_id: int = 0) -> pa.Table:
         """This source as RecordTable rows (record ids from ``first_record_id``)."""
         rows = pa.array(np.arange(1, self.table.num_rows + 1, dtype=np.int64))
         return map_columns(self.table, source=self.config, rows=rows, malformed=[],
                            first_record_id=first_record_id)
+
+
+def _check_columns(table: pa.Table, config: SourceConfig) -> None:
+    """Every mapped column is in the table (the reader checks again, in the same words)."""
+    wanted = {"key": config.key, **{f"columns.{f}": c for f, c in config.columns.items()}}
+    if config.updated_at:
+        wanted["updated_at"] = config.updated_at
+    absent = [f"{what} -> {col!r}" for what, col in wanted.items()
+              if col not in table.column_names]
+    if absent:
+        present = ", ".join(map(repr, table.column_names[:30]))
+        raise SourceError(f"mapped column(s) not in the table: {'; '.join(absent)} "
+                          f"(columns present: {present})", source=config.label,
+                          field=absent[0].split(" ->")[0])
 
 
 def is_memory_path(path: Path) -> bool:
