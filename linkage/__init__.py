@@ -5,6 +5,14 @@ records held by many government departments.
     result = lk.Pipeline.from_toml("pipeline.toml").run()
     result.clusters, result.golden["person"], result.conflicts, result.quality
 
+or, with DataFrames (pandas, polars or Arrow) and the shipped person section:
+
+    pipeline = lk.Pipeline(sources=[lk.Source.from_frame(df, department="tax", ...), ...],
+                           person=lk.EntityConfig.preset("person"))
+    result = pipeline.run()
+    print(result.explain(("household", "HJ001"), ("tax", "NS9")))
+    result.to_pandas("golden_person")
+
 Every stage is also usable alone (``lk.standardise``, ``lk.block``, ``lk.compare``,
 ``lk.FellegiSunter``, ``lk.cluster``, ``lk.build_golden``, ``lk.find_conflicts``,
 ``lk.source_quality``). Names are imported on first use, so ``import linkage`` stays cheap.
@@ -25,6 +33,10 @@ _EXPORTS = {
     "PipelineConfig": "linkage.config",
     "SourceConfig": "linkage.config",
     "EntityConfig": "linkage.config",
+    "GatesConfig": "linkage.master.gates",
+    "Source": "linkage.io.frames",
+    "Explanation": "linkage.match.explain",
+    "explain_saved_run": "linkage.io.explained",
     "read_sources": "linkage.io.sources",
     "read_records": "linkage.io.sources",
     "standardise": "linkage.standardisers",

@@ -1,62 +1,183 @@
-"""The ``linkage`` command: demo, run, generate, evaluate.
+"""The ``linkage`` command: demo, run, generate, evaluate, explain.
 
-Errors the library raises on purpose (:class:`~linkage.errors.LinkageError`) are printed
-as a short message and exit code 2, never as a traceback; so are a failing disk or file
-system (``OSError``) and memory running out. Anything else is a bug: one line, exit code
-1, and the traceback only with ``--verbose``. Whatever is printed has ID numbers and
-phones masked and control characters escaped.
+Exit codes (a nightly build can rely on them):
+
+    0  the run finished and every quality gate passed
+    1  an internal error (a bug: the message says so; ``--log-level debug`` adds the
+       traceback)
+    2  bad input or configuration: a pipeline file, a source, an argument (the message names
+       the file, source, row and field), a failing disk or file system (``OSError``) or
+       memory running out; never a traceback
+    3  a quality gate of the pipeline's ``[gates]`` failed; every output was still written
+    130  interrupted
+
+Whatever is printed has ID numbers and phones masked and control characters escaped.
+Logging is the command's business, never the library's: only here are handlers attached
+(``--log-level``, ``--log-format json`` with UTC timestamps, ``--quiet``). Progress is a bar
+on a terminal and one log line per finished step otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from linkage import __version__
 from linkage.errors import LinkageError
+from linkage.privacy import mask_digits_in
 
 log = logging.getLogger("linkage")
 
 SAMPLE_PIPELINE = "pipeline.toml"
+
+#: the process exit codes (documented in the module docstring and ``linkage --help``)
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_GATE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+EXIT_CODES_HELP = """exit codes:
+  0    finished, every quality gate passed
+  1    internal error (a bug; --log-level debug shows the traceback)
+  2    bad input or configuration (the message names file, source, row and field)
+  3    a quality gate in the pipeline's [gates] failed (outputs are still written)
+  130  interrupted"""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    _mask_log_output()
+    root, progress = logging.getLogger("linkage"), logging.getLogger("linkage.progress")
+    levels = root.level, progress.level
+    handler = _setup_logging(args)
     try:
         code: int = args.handler(args)
     except LinkageError as exc:
-        _say(f"linkage: error: {exc}")
-        return 2
+        _error(f"linkage: error: {exc}")
+        return EXIT_INPUT
     except KeyboardInterrupt:
-        print("linkage: interrupted", file=sys.stderr)
-        return 130
+        _error("linkage: interrupted")
+        return EXIT_INTERRUPTED
     except MemoryError:
-        _say("linkage: error: out of memory (no output was written)")
-        return 2
+        _error("linkage: error: out of memory (no output was written)")
+        return EXIT_INPUT
     except OSError as exc:  # a full disk, a permission, a vanished folder
-        _say(f"linkage: error: {exc.strerror or type(exc).__name__}"
-             f"{': ' + str(exc.filename) if exc.filename else ''} ({_one_line(exc)})")
-        return 2
-    except Exception as exc:  # a bug: say so in one line, traceback only when asked
-        log.debug("internal error", exc_info=True)
-        _say(f"linkage: internal error (please report it; -v shows the traceback): "
-             f"{type(exc).__name__}: {_one_line(exc)}")
-        if args.verbose:
-            import traceback
-
-            _say("".join(traceback.format_exception(exc)))
-        return 1
+        _error(f"linkage: error: {exc.strerror or type(exc).__name__}"
+               f"{': ' + str(exc.filename) if exc.filename else ''} ({_one_line(exc)})")
+        return EXIT_INPUT
+    except Exception as exc:  # a bug: say so briefly; the traceback goes to the debug log
+        log.debug("internal error\n%s", mask_digits_in(traceback.format_exc()))
+        _error(f"linkage: internal error: {type(exc).__name__}: {_one_line(exc)} "
+               "(this is a bug; rerun with --log-level debug for the traceback)")
+        return EXIT_INTERNAL
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(levels[0])
+        progress.setLevel(levels[1])
     return code
+
+
+def _error(text: str) -> None:
+    """An error for the person or the build log reading stderr: a plain line, or with
+    ``--log-format json`` a JSON log record like every other line there."""
+    from linkage.privacy import console_safe
+
+    if any(isinstance(h.formatter, JsonFormatter) for h in logging.getLogger("linkage").handlers):
+        logging.getLogger("linkage.cli").error(text)
+    else:
+        print(console_safe(text), file=sys.stderr)
+
+
+def _one_line(exc: BaseException) -> str:
+    return mask_digits_in(" ".join(str(exc).split()))[:300]
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: UTC time, level, logger, message (and the exception)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC)
+            .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": _console_safe(record.getMessage()),
+        }
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False)
+
+
+def _setup_logging(args: argparse.Namespace) -> logging.Handler:
+    """Attach the command's handler to the ``linkage`` logger (the library attaches none)."""
+    if args.log_level is not None:
+        level = getattr(logging, args.log_level.upper())
+    elif args.quiet:
+        level = logging.ERROR
+    elif args.verbose:
+        level = logging.INFO
+    else:
+        level = logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    if args.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        formatter = _ConsoleSafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
+                                      datefmt="%Y-%m-%dT%H:%M:%SZ")
+        formatter.converter = _utc
+        handler.setFormatter(formatter)
+    root = logging.getLogger("linkage")
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Off a terminal there is no bar: one line per finished step instead.
+    progress = logging.getLogger("linkage.progress")
+    progress.setLevel(logging.INFO if not args.quiet and level <= logging.WARNING
+                      and not _bar_wanted(args) else logging.NOTSET)
+    return handler
+
+
+def _utc(seconds: float | None) -> Any:
+    import time
+
+    return time.gmtime(seconds)
+
+
+def _bar_wanted(args: argparse.Namespace) -> bool:
+    return not args.quiet and sys.stderr.isatty()
+
+
+def _count(text: str) -> int:
+    """An argparse type: a whole number of records, zero or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    """An argparse type: a whole number, one or more."""
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be one or more, got {value}")
+    return value
+
+
+def _record_ref(text: str) -> Any:
+    from linkage.io.explained import parse_ref
+
+    try:
+        return parse_ref(text)
+    except LinkageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class _ConsoleSafeFormatter(logging.Formatter):
@@ -64,38 +185,28 @@ class _ConsoleSafeFormatter(logging.Formatter):
     escaped (a department name may hold escape codes, a block key a phone number)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        from linkage.privacy import console_safe
-
-        return console_safe(super().format(record))
+        return _console_safe(super().format(record))
 
 
-def _mask_log_output() -> None:
-    """Give the console handlers of the root logger the console-safe formatter."""
-    for handler in logging.getLogger().handlers:
-        console = getattr(handler, "stream", None) in (sys.stderr, sys.stdout)
-        if console and not isinstance(handler.formatter, _ConsoleSafeFormatter):
-            fmt = handler.formatter._fmt if handler.formatter else None
-            handler.setFormatter(_ConsoleSafeFormatter(fmt))
-
-
-def _say(text: str) -> None:
-    """Print to stderr with personal numbers masked and control characters escaped."""
+def _console_safe(text: str) -> str:
     from linkage.privacy import console_safe
 
-    print(console_safe(text), file=sys.stderr)
-
-
-def _one_line(exc: BaseException) -> str:
-    from linkage.privacy import mask_digits_in
-
-    return mask_digits_in(" ".join(str(exc).split()))[:300]
+    return console_safe(text)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="linkage",
-        description="Link Chinese citizen and enterprise records across departments.")
+        description="Link Chinese citizen and enterprise records across departments.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"linkage {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log one line per stage")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="print nothing but errors and failed gates (no summary, no bar)")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                        default=None, help="log level of the linkage logger (default: warning)")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="log lines as text or as one JSON object each (UTC timestamps)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run on the sample data shipped with the package")
@@ -111,8 +222,8 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_cmd_run)
 
     gen = sub.add_parser("generate", help="write synthetic departmental data with ground truth")
-    gen.add_argument("--persons", type=int, default=1000)
-    gen.add_argument("--enterprises", type=int, default=250)
+    gen.add_argument("--persons", type=_positive, default=1000)
+    gen.add_argument("--enterprises", type=_count, default=250)
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--out", type=Path, required=True)
     gen.add_argument("--config", type=Path, default=None,
@@ -123,37 +234,68 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--truth", type=Path, required=True, help="generator output or truth dir")
     ev.add_argument("--run", type=Path, required=True, help="a run's output directory")
     ev.set_defaults(handler=_cmd_evaluate)
+
+    ex = sub.add_parser("explain", help="why two records of a saved run were (not) linked")
+    ex.add_argument("run", type=Path, help="a run's output directory")
+    ex.add_argument("--left", type=_record_ref, required=True, metavar="DEPARTMENT:KEY",
+                    help="one record, e.g. household:HJ001 (or a record id)")
+    ex.add_argument("--right", type=_record_ref, required=True, metavar="DEPARTMENT:KEY",
+                    help="the other record, e.g. tax:NS9")
+    ex.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    ex.add_argument("--svg", type=Path, default=None, metavar="FILE",
+                    help="also write the waterfall chart of the pair as an SVG file")
+    ex.set_defaults(handler=_cmd_explain)
     return parser
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     sample = resources.files("linkage") / "data" / "sample"
     with resources.as_file(sample) as folder:
-        return _run_and_report(Path(folder) / SAMPLE_PIPELINE, args.out, demo=True)
+        return _run_and_report(Path(folder) / SAMPLE_PIPELINE, args.out, demo=True,
+                               quiet=args.quiet)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    return _run_and_report(args.pipeline, args.out, demo=False, previous=args.previous)
+    return _run_and_report(args.pipeline, args.out, demo=False, previous=args.previous,
+                           quiet=args.quiet)
 
 
 def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
-                    previous: Path | None = None) -> int:
+                    previous: Path | None = None, quiet: bool = False) -> int:
+    from tqdm import tqdm
+
     from linkage.io.outputs import check_out_dir, write_outputs
     from linkage.io.summary import run_summary
     from linkage.pipeline import Pipeline
     from linkage.privacy import console_safe
 
+    progress_log = logging.getLogger("linkage.progress")
     pipeline = Pipeline.from_toml(pipeline_path)
     config = pipeline.config
     inputs = [s.path for s in config.sources] + [
         e.model for t in config.entity_types if (e := config.entity(t)) and e.model]
     check_out_dir(out, inputs=inputs)  # before the work, not after it
     earlier = _previous_records(previous) if previous is not None else None
-    result = pipeline.run(previous=earlier, progress=sys.stderr.isatty())
-    write_outputs(result, out)
-    summary = run_summary(result)
-    print(console_safe(_format_summary(summary, result, out, demo=demo)))
-    return 0
+    result = pipeline.run(previous=earlier, progress=not quiet and sys.stderr.isatty())
+    progress_log.info("writing outputs to %s", out)
+    with tqdm(total=1, disable=quiet or not sys.stderr.isatty(), unit="step",
+              desc="linkage: write", leave=False) as bar:
+        written = write_outputs(result, out)
+        bar.update(1)
+    progress_log.info("wrote %d files to %s", len(written), out)
+    gates = result.gates
+    if not quiet:
+        summary = run_summary(result)
+        print(console_safe(_format_summary(summary, result, out, demo=demo)))
+        if gates:
+            print("quality gates:")
+            print("\n".join(f"  {g}" for g in gates))
+    failed = [g for g in gates if not g.passed]
+    if failed:
+        _error("linkage: quality gate(s) failed: " + "; ".join(str(g) for g in failed)
+               + f" (outputs written to {out}/)")
+        return EXIT_GATE
+    return EXIT_OK
 
 
 def _previous_records(run_dir: Path) -> Any:
@@ -245,7 +387,7 @@ def _explained_pair(result: Any) -> list[str]:
         row = links.sort_by("match_weight").slice(0, 1).to_pylist()[0]
         explanation = result.explain(row["id_l"], row["id_r"])
         return [f"one explained {etype} link (records {row['id_l']} and {row['id_r']}):",
-                *("  " + line for line in explanation.text().splitlines())]
+                *("  " + line for line in str(explanation).splitlines())]
     return []
 
 
@@ -275,6 +417,22 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                            ) from None
     print(json.dumps(metrics, ensure_ascii=False, sort_keys=True, default=str))
     return 0
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from linkage.io.explained import explain_saved_run
+
+    explanation = explain_saved_run(args.run, args.left, args.right)
+    if args.svg is not None:
+        from linkage.io.outputs import write_text
+        from linkage.match.explain import waterfall_svg
+
+        write_text(waterfall_svg(explanation), args.svg)
+    if args.json:
+        print(json.dumps(explanation.to_dict(), ensure_ascii=False, sort_keys=True))
+    else:
+        print(explanation)
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -28,6 +28,18 @@ Layout of a pipeline file::
     [person.scoring] ...       # see linkage.match.score.ScoringConfig
     [person.survivorship] ...  # see linkage.master.golden.SurvivorshipConfig
     [person.conflicts] ...     # see linkage.master.conflicts.ConflictConfig
+
+    [gates]                    # optional: see linkage.master.gates.GatesConfig
+    max_new_merges = 0.01      # a build fails (exit 3) when the master moves abnormally
+    max_identity_conflicts = 0
+
+Every object can also be built in code (``PipelineConfig(sources=..., person=...)``, or
+``linkage.Pipeline(sources=..., person=EntityConfig.preset("person"))``): :func:`validate`
+checks it as thoroughly as a file, and :func:`to_toml` writes it back as a file.
+
+Why no validation library: the dataclasses belong to the stage modules that use them, and
+this one converter, walking their type hints, already reports every problem at once with
+its key path and value; pydantic would make every stage depend on it for no new check.
 """
 
 from __future__ import annotations
@@ -43,9 +55,11 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from linkage.errors import ConfigError
 from linkage.master.conflicts import ConflictConfig
+from linkage.master.gates import GatesConfig
 from linkage.master.golden import SurvivorshipConfig
 from linkage.match.block import BlockingPass
 from linkage.match.compare import Comparison
+from linkage.match.presets import section_toml
 from linkage.match.score import ScoringConfig
 from linkage.schemas import ENTITY_TYPES
 from linkage.standardisers import STANDARDISERS
@@ -153,6 +167,17 @@ class EntityConfig:
         if not self.comparisons:
             raise ValueError("at least one comparison is needed")
 
+    @classmethod
+    def preset(cls, entity_type: EntityType) -> EntityConfig:
+        """The shipped section for ``entity_type`` (``"person"`` or ``"enterprise"``): the
+        fields the standardisers know, and the measured blocking passes, comparisons,
+        scoring and survivorship rules (:mod:`linkage.match.presets`). Use
+        :func:`dataclasses.replace` to change a part of it."""
+        if entity_type not in ENTITY_TYPES:
+            raise ConfigError([f"no preset for {entity_type!r} (presets: person, enterprise)"])
+        data = tomllib.loads(section_toml(entity_type))[entity_type]
+        return config_from_dict(cls, data, origin=f"preset {entity_type!r}")
+
 
 @dataclass(frozen=True, kw_only=True)
 class PipelineConfig:
@@ -165,6 +190,8 @@ class PipelineConfig:
     seed: int = 0
     truth: Path | None = None
     base_dir: Path = Path()
+    #: limits on how far the master data may move in one run (``[gates]``)
+    gates: GatesConfig = field(default_factory=GatesConfig)
 
     def __post_init__(self) -> None:
         if not self.sources:
@@ -241,6 +268,63 @@ def to_dict(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     return obj
+
+
+def validate(config: PipelineConfig, *, origin: str = "configuration") -> PipelineConfig:
+    """A configuration built in code, checked as a pipeline file is: types, choices, each
+    object's own checks and the cross checks, every problem in one
+    :class:`~linkage.errors.ConfigError`. Returns the validated (normalised) copy."""
+    data = to_dict(config)
+    data.pop("base_dir", None)
+    return pipeline_from_dict(_without_none(data), base_dir=config.base_dir, origin=origin)
+
+
+def to_toml(config: PipelineConfig) -> str:
+    """``config`` as pipeline-file text that :func:`load_pipeline` reads back to an equal
+    configuration (written into ``config.base_dir``; keys at their defaults are left out)."""
+    import tomli_w
+
+    data = _toml_data(config, config.base_dir)
+    header = f"# pipeline {config.name!r}, written by linkage\n"
+    return header + tomli_w.dumps(data)
+
+
+def _toml_data(obj: Any, base: Path) -> Any:
+    """Plain TOML data: dataclass fields that differ from their defaults, no None."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(obj):
+            if f.name == "base_dir":
+                continue
+            value = getattr(obj, f.name)
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                default = dataclasses.MISSING
+            if value is None or (default is not dataclasses.MISSING and value == default):
+                continue
+            out[f.name] = _toml_data(value, base)
+        return out
+    if isinstance(obj, Mapping):
+        return {str(k): _toml_data(v, base) for k, v in obj.items()}
+    if isinstance(obj, tuple | list):
+        return [_toml_data(v, base) for v in obj]
+    if isinstance(obj, Path):
+        try:
+            return obj.relative_to(base).as_posix() if base.is_absolute() else str(obj)
+        except ValueError:
+            return str(obj)
+    return obj
+
+
+def _without_none(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _without_none(v) for k, v in data.items() if v is not None}
+    if isinstance(data, list):
+        return [_without_none(v) for v in data]
+    return data
 
 
 def _cross_checks(config: PipelineConfig) -> list[str]:

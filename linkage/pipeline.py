@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,25 +21,40 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from linkage.config import EntityConfig, PipelineConfig, load_pipeline
-from linkage.errors import ConfigError, LinkageError
+from linkage.config import EntityConfig, PipelineConfig, SourceConfig, load_pipeline
+from linkage.config import to_toml as config_to_toml
+from linkage.config import validate as validate_config
+from linkage.errors import ConfigError, LinkageError, SourceError
 from linkage.flags import collect_flags, concat_flags
-from linkage.io.sources import read_sources
+from linkage.io.explained import RecordRef, explain_records
+from linkage.io.frames import (
+    Source,
+    combine_records,
+    is_memory_path,
+    result_table,
+    to_pandas,
+    to_polars,
+)
+from linkage.io.sources import read_source, read_sources
 from linkage.master.cluster import cluster
 from linkage.master.conflicts import find_conflicts
 from linkage.master.entity_ids import ENTITY_CHANGES, assign_entity_ids
+from linkage.master.gates import GateResult, GatesConfig, check_gates, run_figures
 from linkage.master.golden import build_golden
 from linkage.master.legal_rep import prefer_person_names, resolve_legal_reps
 from linkage.master.quality import source_quality
 from linkage.match.block import BlockingResult, block
 from linkage.match.compare import compare, compared_columns
 from linkage.match.encoding import ColumnCodes
+from linkage.match.explain import Explanation
 from linkage.match.pairgen import pairs_within_blocks
 from linkage.match.score import FellegiSunter
 from linkage.schemas import CONFLICTS, SOURCE_QUALITY
 from linkage.standardisers import standardise
 
 log = logging.getLogger(__name__)
+#: one line per finished step (the command shows them when its output is not a terminal)
+progress_log = logging.getLogger("linkage.progress")
 
 T = TypeVar("T")
 
@@ -75,6 +90,13 @@ class PipelineResult:
     metrics: dict[str, Any] | None = None
     #: enterprise -> legal representative (person entity) edges, when both types ran
     legal_reps: pa.Table | None = None
+
+    def __repr__(self) -> str:
+        """A short summary (the dataclass repr would print every table)."""
+        parts = [f"{t}: {e.records.num_rows} records -> {e.golden.num_rows} entities"
+                 for t, e in self.entities.items()]
+        return (f"<PipelineResult {self.config.name!r}: {self.records.num_rows} records; "
+                f"{'; '.join(parts) or 'nothing linked'}; {self.conflicts.num_rows} conflicts>")
 
     @property
     def entity_changes(self) -> pa.Table:
@@ -118,25 +140,103 @@ class PipelineResult:
             return SOURCE_QUALITY.empty_table()
         return pa.concat_tables(parts, promote_options="default")
 
-    def explain(self, id_l: int, id_r: int) -> Any:
-        """Why two records were (not) linked: each comparison's level and contribution."""
-        lo, hi = min(id_l, id_r), max(id_l, id_r)
-        for e in self.entities.values():
-            ids = e.records.column("record_id")
-            if pc.any(pc.equal(ids, lo)).as_py() and pc.any(pc.equal(ids, hi)).as_py():
-                pair = pa.table({"id_l": pa.array([lo], pa.int64()),
-                                 "id_r": pa.array([hi], pa.int64()),
-                                 "pass_name": pa.array(["explain"], pa.string())})
-                vectors = compare(e.records, pair, e.model.comparisons)
-                return e.model.explain(vectors.to_pylist()[0])
-        raise LinkageError(f"records {id_l} and {id_r} are not of one entity type in this run")
+    def explain(self, left: RecordRef, right: RecordRef) -> Explanation:
+        """Why two records were (not) linked: each comparison's level, contribution and
+        compared values (masked), and the rule that decided. A record is named by its
+        department and key, ``("household", "HJ001")`` or ``"household:HJ001"``, or by its
+        record id. ``print(result.explain(...))`` prints it."""
+        from linkage.io.explained import find_record
+
+        etype = find_record(self.records, left)["entity_type"]
+        entity = self.entities.get(etype)
+        if entity is None:
+            raise LinkageError(f"{etype} records were not linked in this run")
+        records = self.records.filter(pc.equal(self.records.column("entity_type"), etype))
+        section = self.config.entity(etype)
+        threshold = section.scoring.link_threshold if section is not None else None
+        return explain_records(records, entity.model, left, right, scored=entity.scored,
+                               threshold=threshold, candidates=entity.blocking.pairs)
+
+    def table(self, name: str) -> pa.Table:
+        """An output table by its file name: ``records``, ``pairs``, ``golden_person``,
+        ``conflicts``, ``quality``, ``legal_reps``, ``entity_changes``, ``clusters``."""
+        return result_table(self, name)
+
+    def to_pandas(self, name: str) -> Any:
+        """An output table (see :meth:`table`) as a pandas DataFrame."""
+        return to_pandas(self.table(name))
+
+    def to_polars(self, name: str) -> Any:
+        """An output table (see :meth:`table`) as a polars DataFrame."""
+        return to_polars(self.table(name))
+
+    @property
+    def gates(self) -> list[GateResult]:
+        """The pipeline's ``[gates]`` checked against this run (empty when none are set)."""
+        gates = getattr(self.config, "gates", GatesConfig())
+        if not gates.active:
+            return []
+        figures = run_figures(records=self.records, changes=self.entity_changes,
+                              conflicts=self.conflicts,
+                              entities={t: e.golden.num_rows for t, e in self.entities.items()})
+        return check_gates(gates, figures)
 
 
 class Pipeline:
     """A configured pipeline; ``run`` is repeatable and has no side effects on disk."""
 
-    def __init__(self, config: PipelineConfig) -> None:
+    def __init__(
+        self,
+        config: PipelineConfig | None = None,
+        *,
+        sources: Sequence[SourceConfig | Source] = (),
+        person: EntityConfig | None = None,
+        enterprise: EntityConfig | None = None,
+        name: str = "linkage",
+        seed: int = 0,
+        truth: str | Path | None = None,
+        gates: GatesConfig | None = None,
+    ) -> None:
+        """From a :class:`PipelineConfig`, or from its parts in code: ``sources`` may be
+        files (:class:`SourceConfig`) and DataFrames (:meth:`linkage.Source.from_frame`).
+        Parts built in code are validated like a pipeline file (one error, every problem)."""
+        self.frames: dict[tuple[str, str], Source] = {}
+        if config is None:
+            for item in sources:
+                if isinstance(item, Source):
+                    self.frames[(item.config.department, item.config.entity_type)] = item
+            try:
+                draft = PipelineConfig(
+                    sources=tuple(s.config if isinstance(s, Source) else s for s in sources),
+                    person=person, enterprise=enterprise, name=name, seed=seed,
+                    truth=Path(truth) if truth is not None else None,
+                    gates=gates or GatesConfig())
+            except (ValueError, TypeError) as exc:
+                raise ConfigError([str(exc)]) from None
+            config = validate_config(draft)
         self.config = config
+
+    def to_toml(self) -> str:
+        """The pipeline as a pipeline file's text; ``Pipeline.from_toml`` reads it back."""
+        return config_to_toml(self.config)
+
+    def _read(self) -> pa.Table:
+        """Read every source: files from disk, DataFrame sources from memory."""
+        if not self.frames and not any(is_memory_path(s.path) for s in self.config.sources):
+            return read_sources(self.config)
+        tables = []
+        offset = 0
+        for source in self.config.sources:
+            frame = self.frames.get((source.department, source.entity_type))
+            if frame is None and is_memory_path(source.path):
+                raise SourceError("this source was a DataFrame when the pipeline was written "
+                                  "(path <memory:...>): set its path to the department's file, "
+                                  "or pass the DataFrame as a linkage.Source", source=source.label)
+            table = (frame.records(first_record_id=offset) if frame is not None
+                     else read_source(source, first_record_id=offset))
+            offset += table.num_rows
+            tables.append(table)
+        return pa.concat_tables(tables, promote_options="default")
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Pipeline:
@@ -145,17 +245,20 @@ class Pipeline:
 
     def run(
         self,
-        records: pa.Table | None = None,
+        records: pa.Table | Source | Sequence[pa.Table | Source] | None = None,
         *,
         previous: pa.Table | None = None,
         progress: bool = False,
     ) -> PipelineResult:
-        """Run every stage. ``records`` (a RecordTable) replaces reading the sources;
+        """Run every stage. ``records`` replaces reading the sources: a RecordTable, or a
+        list of RecordTables and :class:`~linkage.Source` objects, which the engine numbers
+        (record ids are its to assign; a table whose ids collide is refused).
         ``previous`` (a previous run's records: source, source_key, entity_id) keeps entity
         ids stable across runs and logs merges and splits."""
         timings: dict[str, float] = {}
         with _timed(timings, "read"):
-            raw = records if records is not None else read_sources(self.config)
+            raw = combine_records(records) if records is not None else self._read()
+        progress_log.info("read %d records in %.2f s", raw.num_rows, timings["read"])
         entities: dict[str, EntityResult] = {}
         etypes = self.config.entity_types
         bar = tqdm(total=len(etypes) * len(STAGES) + 1, disable=not progress, unit="stage",
@@ -175,8 +278,12 @@ class Pipeline:
         result = PipelineResult(config=self.config, raw_records=raw, entities=entities,
                                 records=combined, timings=timings, legal_reps=legal_reps)
         if self.config.truth is not None and self.config.truth.is_dir():
-            with _timed(timings, "evaluate"):
+            progress_log.info("evaluating against the ground truth in %s", self.config.truth)
+            with _timed(timings, "evaluate"), tqdm(total=1, disable=not progress, unit="step",
+                                                   desc="linkage: evaluate", leave=False) as ebar:
                 result.metrics = _evaluate_or_warn(result)
+                ebar.update(1)
+            progress_log.info("evaluate done in %.2f s", timings["evaluate"])
         return result
 
     def _link(
@@ -269,6 +376,9 @@ def _stepper(etype: str, timings: dict[str, float], bar: Any) -> Callable[..., A
         with _timed(timings, f"{etype}.{name}"):
             out = fn()
         bar.update(1)
+        done = sum("." in k for k in timings)
+        progress_log.info("step %d/%s %s.%s done in %.2f s", done, (bar.total or 1) - 1, etype,
+                          name, timings[f"{etype}.{name}"])
         return out
 
     return step

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,216 @@ def test_generate_takes_error_rates_from_a_toml_file(tmp_path: Path,
                  str(tmp_path / "b"), "--config", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "bogus: unknown key" in err and "coverage.household: expected float" in err
+
+
+# --- the command for nightly builds: flags, exit codes, gates, explain --------------------
+
+
+def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    import linkage
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"linkage {linkage.__version__}"
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "many"])
+def test_generate_with_a_bad_count_exits_2_with_a_clear_message(
+        value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["generate", "--persons", value, "--out", str(tmp_path / "g")])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --persons" in err and "Traceback" not in err
+    assert not (tmp_path / "g").exists()
+
+
+def test_exit_codes_are_documented_in_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for line in ("0    finished", "1    internal error", "2    bad input or configuration",
+                 "3    a quality gate"):
+        assert line in out
+
+
+def test_an_internal_error_exits_1_without_a_traceback(
+        tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import linkage.io.outputs
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk said 11010519491231002X")
+
+    monkeypatch.setattr(linkage.io.outputs, "write_outputs", broken)
+    code = main(["run", str(tiny_dir / "pipeline.toml"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "internal error: RuntimeError" in err and "this is a bug" in err
+    assert "Traceback" not in err and "11010519491231002X" not in err
+
+
+def test_quiet_json_logs_carry_timestamps_and_progress_off_a_terminal(
+        tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--log-format", "json", "--log-level", "info", "run",
+                 str(tiny_dir / "pipeline.toml"), "--out", str(tmp_path / "o")])
+    assert code == 0
+    err = capsys.readouterr().err
+    lines = [json.loads(line) for line in err.splitlines() if line.strip()]
+    assert lines and all({"time", "level", "logger", "message"} <= set(x) for x in lines)
+    assert all(x["time"].endswith("Z") and "T" in x["time"] for x in lines)
+    messages = [x["message"] for x in lines]
+    # a line per finished step, including writing the outputs
+    assert any("person.block done" in m for m in messages)
+    assert any(m.startswith("wrote ") for m in messages)
+    # --quiet: no summary on stdout and no log lines below errors
+    assert main(["--quiet", "run", str(tiny_dir / "pipeline.toml"), "--out",
+                 str(tmp_path / "q")]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and err == ""
+
+
+def _with_gates(tiny_dir: Path, gates: str) -> Path:
+    path = tiny_dir / "pipeline.toml"
+    path.write_text(path.read_text(encoding="utf-8") + "\n[gates]\n" + gates, encoding="utf-8")
+    return path
+
+
+def test_a_failed_quality_gate_exits_3_after_writing_every_output(
+        tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pipeline = _with_gates(tiny_dir, "min_records = 13\nmax_identity_conflicts = 0\n")
+    out = tmp_path / "o"
+    assert main(["run", str(pipeline), "--out", str(out)]) == 3
+    printed, err = capsys.readouterr()
+    assert "quality gate(s) failed: min_records: 12 (limit >= 13) FAILED" in err
+    assert "max_identity_conflicts: 0 (limit <= 0) ok" in printed
+    assert (out / "run.json").is_file() and (out / "golden_person.parquet").is_file()
+    gates = json.loads((out / "run.json").read_text(encoding="utf-8"))["gates"]
+    assert [(g["gate"], g["passed"]) for g in gates] == [("max_identity_conflicts", True),
+                                                         ("min_records", False)]
+
+
+def test_max_new_merges_fails_a_build_whose_entities_merge(
+        tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main(["run", str(tiny_dir / "pipeline.toml"), "--out", str(first)]) == 0
+    # The next delivery of the household file has H003 carrying H001's identity: two
+    # entities of the first run now merge.
+    household = tiny_dir / "household.csv"
+    lines = household.read_text(encoding="utf-8").splitlines()
+    h001 = next(x for x in lines if x.startswith("H001,")).split(",")
+    at = next(i for i, x in enumerate(lines) if x.startswith("H003,"))
+    lines[at] = ",".join(["H003", *h001[1:]])
+    household.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    pipeline = _with_gates(tiny_dir, "max_new_merges = 0.01\n")
+    assert main(["run", str(pipeline), "--out", str(second), "--previous", str(first)]) == 3
+    assert "max_new_merges" in capsys.readouterr().err
+    assert (second / "entity_changes.parquet").is_file()
+
+
+def test_bad_gates_are_configuration_errors(tiny_dir: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    text = (tiny_dir / "pipeline.toml").read_text(encoding="utf-8")
+    pipeline = _with_gates(tiny_dir, "max_new_merges = 2.0\n")
+    assert main(["run", str(pipeline), "--out", str(tmp_path / "o")]) == 2
+    assert "gates: max_new_merges is a share of 0..1, got 2.0" in capsys.readouterr().err
+    pipeline.write_text(text, encoding="utf-8")
+    _with_gates(tiny_dir, "max_merges = 1\n")
+    assert main(["run", str(pipeline), "--out", str(tmp_path / "o")]) == 2
+    assert "gates.max_merges: unknown key (known: max_new_merges" in capsys.readouterr().err
+
+
+def test_explain_a_saved_run_by_department_keys(
+        tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "o"
+    assert main(["run", str(tiny_dir / "pipeline.toml"), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["explain", str(out), "--left", "household:H004", "--right", "tax:T3"]) == 0
+    text = capsys.readouterr().out
+    assert "household:H004 vs tax:T3" in text
+    assert "name" in text and "id_number" in text and " | " in text
+    assert "\n  linked" in text
+    assert "500" not in text or "*" in text  # identifiers are masked
+    svg = tmp_path / "pair.svg"
+    assert main(["explain", str(out), "--left", "household:H001", "--right", "tax:T2",
+                 "--json", "--svg", str(svg)]) == 0
+    import xml.etree.ElementTree as ET
+
+    chart = ET.parse(svg).getroot()
+    titles = " ".join(t.text or "" for t in chart.iter("{http://www.w3.org/2000/svg}title"))
+    assert "[张伟 | 买买提·艾力]" in titles and "[110*************2X | 650" in titles
+    texts = [t.text or "" for t in chart.iter("{http://www.w3.org/2000/svg}text")]
+    assert "not linked: no blocking pass paired these records" in texts
+    data = json.loads(capsys.readouterr().out)
+    assert data["linked"] is False and data["rule"] == "no blocking pass paired these records"
+    assert main(["explain", str(out), "--left", "household:H404", "--right", "tax:T2"]) == 2
+    assert "household:H404: no such record" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["explain", str(out), "--left", "household:", "--right", "tax:T2"])
+    assert info.value.code == 2
+
+
+def test_off_a_terminal_each_finished_step_is_a_timestamped_log_line(
+        tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(tiny_dir / "pipeline.toml"), "--out", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    steps = [line for line in err if " INFO linkage.progress: step " in line]
+    assert len(steps) == 8  # the eight stages of the one entity type
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ", steps[0])
+    assert any("wrote " in line for line in err)
+
+
+def test_on_a_terminal_a_bar_covers_the_stages_evaluation_and_writing(tmp_path: Path) -> None:
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import subprocess
+    import sys
+    import termios
+    import time
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "linkage.cli", "demo", "--out",
+                             str(tmp_path / "demo")], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    assert proc.wait(timeout=60) == 0
+    text = seen.decode("utf-8", errors="replace")
+    # each bar draws itself when it starts (its last state may be cleared unseen)
+    assert re.search(r"linkage: +\d+%\|", text), text[-2000:]
+    assert "linkage: evaluate: " in text and "linkage: write: " in text, text[-2000:]
+    assert "linkage.progress" not in text  # a bar, not log lines
+
+
+def test_with_json_logs_errors_and_failed_gates_are_json_records_too(
+        tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pipeline = _with_gates(tiny_dir, "min_records = 13\n")
+    assert main(["--log-format", "json", "--quiet", "run", str(pipeline), "--out",
+                 str(tmp_path / "o")]) == 3
+    records = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(r["level"], r["logger"]) for r in records] == [("error", "linkage.cli")]
+    assert "min_records: 12 (limit >= 13) FAILED" in records[0]["message"]
+    (tiny_dir / "tax.csv").unlink()
+    assert main(["--log-format", "json", "run", str(pipeline), "--out",
+                 str(tmp_path / "p")]) == 2
+    records = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert records[-1]["level"] == "error" and "file not found" in records[-1]["message"]

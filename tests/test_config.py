@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+import tomllib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from linkage.config import load_pipeline, pipeline_from_dict, to_dict
+from linkage.config import (
+    EntityConfig,
+    PipelineConfig,
+    SourceConfig,
+    load_pipeline,
+    pipeline_from_dict,
+    to_dict,
+    to_toml,
+    validate,
+)
 from linkage.errors import ConfigError
+from linkage.master.gates import GatesConfig
+from linkage.match.presets import section_toml
+from linkage.pipeline import Pipeline
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -89,3 +105,94 @@ def test_tiny_fixture_pipeline_loads() -> None:
     assert [s.department for s in config.sources] == ["household", "social_security", "tax"]
     assert config.sources[1].encoding == "gb18030"
     assert config.person is not None and config.person.identity_fields == ("id_number",)
+
+
+# --- configuration in code: presets, validation, to_toml round trip -----------------------
+
+
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _round_trip(config: PipelineConfig, folder: Path) -> PipelineConfig:
+    """Write ``config`` as a file in its base folder and load it back."""
+    path = folder / "written.toml"
+    path.write_text(to_toml(config), encoding="utf-8")
+    return load_pipeline(path)
+
+
+@pytest.mark.parametrize("path", [
+    FIXTURES / "tiny" / "pipeline.toml",
+    ROOT / "datasets" / "handwritten.toml",
+    ROOT / "linkage" / "data" / "sample" / "pipeline.toml",
+    ROOT / "linkage" / "data" / "sample" / "persons.toml",
+])
+def test_every_shipped_pipeline_file_round_trips_through_to_toml(path: Path,
+                                                                 tmp_path: Path) -> None:
+    config = load_pipeline(path)
+    moved = dataclasses.replace(config, base_dir=tmp_path)
+    again = _round_trip(moved, tmp_path)
+    assert dataclasses.replace(again, base_dir=config.base_dir) == dataclasses.replace(
+        moved, base_dir=config.base_dir)
+
+
+def test_a_pipeline_built_in_code_round_trips(tmp_path: Path) -> None:
+    source = SourceConfig(department="tax", entity_type="person", path=tmp_path / "tax.csv",
+                          key="纳税人编号", columns={"name": "姓名", "id_number": "证件号码"},
+                          trust={"name": 0.8}, encoding="gb18030")
+    pipeline = Pipeline(sources=[source], person=EntityConfig.preset("person"), seed=3,
+                        name="税务 nightly", gates=GatesConfig(max_new_merges=0.01,
+                                                              max_identity_conflicts=0))
+    text = pipeline.to_toml()
+    assert f'path = "{tmp_path / "tax.csv"}"' in text  # no folder of its own: absolute
+    again = Pipeline.from_toml(_write(tmp_path, text)).config
+    assert dataclasses.replace(again, base_dir=Path()) == pipeline.config
+    assert again.gates.max_new_merges == 0.01
+
+
+def _write(folder: Path, text: str) -> Path:
+    path = folder / "pipeline.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    name=st.text(min_size=1, max_size=20).filter(lambda s: "\x00" not in s),
+    seed=st.integers(min_value=0, max_value=2**62),
+    threshold=st.floats(min_value=0.01, max_value=0.99),
+    merges=st.none() | st.floats(min_value=0.0, max_value=1.0),
+    conflicts=st.none() | st.integers(min_value=0, max_value=10**6),
+    trust=st.dictionaries(st.sampled_from(["name", "id_number", "phone"]),
+                          st.floats(min_value=0.0, max_value=1.0), max_size=3),
+    delimiter=st.sampled_from([",", "\t", "|", ";"]),
+)
+def test_to_toml_round_trips_any_valid_values(name: str, seed: int, threshold: float,
+                                              merges: float | None, conflicts: int | None,
+                                              trust: dict[str, float], delimiter: str) -> None:
+    base = Path("/tmp/linkage-round-trip").resolve()
+    person = EntityConfig.preset("person")
+    person = dataclasses.replace(person, scoring=dataclasses.replace(person.scoring,
+                                                                     link_threshold=threshold))
+    config = validate(PipelineConfig(
+        sources=(SourceConfig(department="户籍", entity_type="person", path=base / "h.csv",
+                              key="记录号", columns={"name": "姓名"}, trust=trust,
+                              delimiter=delimiter),),
+        person=person, name=name, seed=seed, base_dir=base,
+        gates=GatesConfig(max_new_merges=merges, max_identity_conflicts=conflicts)))
+    data = tomllib.loads(to_toml(config))
+    again = pipeline_from_dict(data, base_dir=base)
+    assert again == config
+
+
+def test_presets_are_the_sections_linkage_generate_writes() -> None:
+    for etype in ("person", "enterprise"):
+        preset = EntityConfig.preset(etype)  # type: ignore[arg-type]
+        assert preset.blocking and preset.comparisons and preset.identity_fields
+        assert f"[{etype}.fields]" in section_toml(etype)
+    person = EntityConfig.preset("person")
+    assert person.identity_fields == ("id_number",)
+    assert person.fields["name"] == "person_name"
+    with pytest.raises(ConfigError, match="no preset for 'persons'"):
+        EntityConfig.preset("persons")  # type: ignore[arg-type]

@@ -27,22 +27,26 @@ def test_source_error_without_row_or_field() -> None:
 
 
 def test_cli_log_lines_are_console_safe(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
     from linkage import cli
 
-    stream = io.StringIO()
-    monkeypatch.setattr(sys, "stderr", stream)
-    handler = logging.StreamHandler(stream)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    try:
-        cli._mask_log_output()
-        logging.getLogger("linkage.test").warning("department %s, block key %s",
-                                                  "tax\x1b[2J", "13800138000")
-    finally:
-        root.removeHandler(handler)
-    text = stream.getvalue()
-    assert "\x1b" not in text and "13800138000" not in text
-    assert "tax\\x1b[2J" in text and "138******00" in text
+    for log_format in ("text", "json"):
+        stream = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", stream)
+        args = argparse.Namespace(log_level=None, quiet=False, verbose=False,
+                                  log_format=log_format)
+        handler = cli._setup_logging(args)
+        try:
+            logging.getLogger("linkage.test").warning("department %s, block key %s",
+                                                      "tax\x1b[2J", "13800138000")
+        finally:
+            logging.getLogger("linkage").removeHandler(handler)
+        text = stream.getvalue()
+        assert "\x1b" not in text and "13800138000" not in text, log_format
+        assert "138******00" in text, log_format
+        if log_format == "text":
+            assert "tax\\x1b[2J" in text
 
 
 def test_cli_turns_os_errors_and_bugs_into_one_line(monkeypatch: pytest.MonkeyPatch,

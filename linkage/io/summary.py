@@ -57,6 +57,7 @@ def run_summary(result: PipelineResult) -> dict[str, Any]:
         "blocking": {t: e.blocking.report for t, e in result.entities.items()},
         "timings_s": result.timings,
         "metrics": result.metrics,
+        "gates": [to_dict(g) for g in result.gates],
         "config": to_dict(result.config),
         "versions": _versions(),
     }

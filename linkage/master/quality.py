@@ -1,4 +1,5 @@
-"""Department quality scorecard on the four dimensions (DOMAIN.md): per source and field.
+"""Department quality scorecard on the four dimensions (correctness, timeliness, completeness,
+consistency): per source and field.
 
 completeness   share of the source's records that have the field
 validity       share of present values whose status is valid (``ok*``)

@@ -8,7 +8,7 @@ scripts, no external fonts) that the HTML report embeds as they are.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
@@ -44,10 +44,31 @@ class Explanation:
     must_link: bool = False
     cannot_link: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: the two records as their departments know them (``household:HJ001``), when known
+    left: str | None = None
+    right: str | None = None
+    #: comparison name -> (left value, right value), masked where personal
+    values: Mapping[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    #: whether the run put both records in one entity, and the rule that decided it
+    linked: bool | None = None
+    rule: str | None = None
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython shows the text, not the dataclass fields."""
+        printer.text(self.text())
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the text and the waterfall chart."""
+        return f"<pre>{escape(self.text())}</pre>{waterfall_svg(self)}"
 
     def text(self) -> str:
-        """Plain-text explanation, one line per comparison (no personal values)."""
+        """Plain-text explanation, one line per comparison (identifiers masked)."""
         head = "pair" if self.id_l is None else f"pair {self.id_l} - {self.id_r}"
+        if self.left is not None and self.right is not None:
+            head = f"{head} ({self.left} vs {self.right})"
         lines = [
             f"{head}: match weight {self.match_weight:+.2f} "
             f"(probability {self.match_probability:.4f})",
@@ -59,11 +80,17 @@ class Explanation:
             lines.append(
                 f"  {c.name:<20} {c.weight:+7.2f}{tf}  level {c.level}: {c.description}{mu}"
             )
+            if c.name in self.values:
+                a, b = self.values[c.name]
+                lines.append(f"  {'':<20} {_shown(a)} | {_shown(b)}")
         if self.must_link:
             lines.append("  rule: must link (same valid identifier)")
         if self.cannot_link:
             lines.append("  constraint: cannot link (different valid identifiers)")
         lines.extend(f"  note: {n}" for n in self.notes)
+        if self.linked is not None:
+            verdict = "linked" if self.linked else "not linked"
+            lines.append(f"  {verdict}" + (f": {self.rule}" if self.rule else ""))
         return "\n".join(lines)
 
     def waterfall(self) -> list[dict[str, Any]]:
@@ -73,8 +100,10 @@ class Explanation:
         steps = [("prior", "prior odds", self.prior_weight)]
         steps += [(c.name, c.description, c.weight) for c in self.contributions]
         for label, description, value in steps:
+            left, right = self.values.get(label, (None, None))
             bars.append({"label": label, "description": description, "value": value,
-                         "start": running, "end": running + value})
+                         "start": running, "end": running + value,
+                         "left": left, "right": right})
             running += value
         bars.append({"label": "total", "description": "match weight",
                      "value": running, "start": 0.0, "end": running})
@@ -91,7 +120,16 @@ class Explanation:
             "must_link": self.must_link,
             "cannot_link": self.cannot_link,
             "contributions": [c.__dict__.copy() for c in self.contributions],
+            "left": self.left,
+            "right": self.right,
+            "values": {k: list(v) for k, v in self.values.items()},
+            "linked": self.linked,
+            "rule": self.rule,
         }
+
+
+def _shown(value: str | None) -> str:
+    return "(missing)" if value is None or value == "" else value
 
 
 def waterfall_svg(explanation: Explanation, *, width: int = 640, bar_height: int = 22) -> str:
@@ -107,16 +145,23 @@ def waterfall_svg(explanation: Explanation, *, width: int = 640, bar_height: int
     def x(v: float) -> float:
         return label_w + (v - lo) / span * plot_w
 
-    height = bar_height * len(bars) + 30
+    verdict = None
+    if explanation.linked is not None:
+        verdict = ("linked" if explanation.linked else "not linked") + (
+            f": {explanation.rule}" if explanation.rule else "")
+    height = bar_height * len(bars) + 30 + (18 if verdict else 0)
     parts = [_svg_open(width, height, "match weight waterfall")]
+    axis_end = bar_height * len(bars) + 10
     parts.append(
-        f'<line x1="{x(0):.1f}" y1="0" x2="{x(0):.1f}" y2="{height - 20}" stroke="#888"/>'
+        f'<line x1="{x(0):.1f}" y1="0" x2="{x(0):.1f}" y2="{axis_end}" stroke="#888"/>'
     )
     for i, b in enumerate(bars):
         y = i * bar_height + 4
         left, right = sorted((x(b["start"]), x(b["end"])))
         colour = "#555" if b["label"] == "total" else ("#2e7d32" if b["value"] >= 0 else "#c62828")
-        title = escape(f'{b["label"]}: {b["description"]} ({b["value"]:+.2f})')
+        shown = ("" if b.get("left") is None and b.get("right") is None
+                 else f' [{_shown(b.get("left"))} | {_shown(b.get("right"))}]')
+        title = escape(f'{b["label"]}: {b["description"]}{shown} ({b["value"]:+.2f})')
         parts.append(
             f'<g><title>{title}</title>'
             f'<text x="{label_w - 6}" y="{y + bar_height * 0.65:.1f}" text-anchor="end">'
@@ -126,10 +171,13 @@ def waterfall_svg(explanation: Explanation, *, width: int = 640, bar_height: int
             f'<text x="{width - value_w + 4}" y="{y + bar_height * 0.65:.1f}">'
             f'{b["value"]:+.2f}</text></g>'
         )
+    bottom = height - (24 if verdict else 6)
     parts.append(
-        f'<text x="{label_w}" y="{height - 6}">log2 Bayes factor '
+        f'<text x="{label_w}" y="{bottom}">log2 Bayes factor '
         f"(probability {explanation.match_probability:.4f})</text>"
     )
+    if verdict:
+        parts.append(f'<text x="10" y="{height - 6}" font-weight="bold">{escape(verdict)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -1,6 +1,10 @@
 """Recommended blocking passes and comparisons for the standardised person and enterprise
 fields (the columns the shipped standardisers produce), as objects and as pipeline-file
-TOML. Measured on the synthetic generator (benchmarks/bench_synth_quality.py)."""
+TOML. Measured on the synthetic generator (benchmarks/bench_synth_quality.py).
+
+:func:`section_toml` gives a whole entity section (fields, identity fields, blocking,
+comparisons, scoring, survivorship): the one ``linkage generate`` writes and the one
+``linkage.EntityConfig.preset("person")`` builds in code."""
 
 from __future__ import annotations
 
@@ -89,3 +93,66 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     return json.dumps(value, ensure_ascii=False)
+
+
+PERSON_FIELDS = {
+    "name": "person_name", "id_number": "id_number", "birth_date": "date", "sex": "sex",
+    "phone": "phone", "address": "address",
+}
+ENTERPRISE_FIELDS = {
+    "name": "enterprise_name", "credit_code": "credit_code", "legal_rep_name": "person_name",
+    "legal_rep_id": "id_number", "address": "address", "established_date": "date",
+    "capital": "amount_wan", "status": "text", "customs_code": "text",
+}
+
+PERSON_LINKING = linking_toml("person") + """
+[person.scoring]
+link_threshold = 0.9
+
+[person.survivorship]
+default = ["valid", "frequent", "trust", "recent"]
+derive = { birth_date = "id_number__birth_date", sex = "id_number__sex" }
+typo_fields = ["phone"]
+[person.survivorship.fields]
+name = ["valid", "original", "frequent", "trust", "recent"]
+birth_date = ["valid", "agrees:id_number__birth_date", "frequent", "trust", "recent"]
+sex = ["valid", "agrees:id_number__sex", "frequent", "trust", "recent"]
+address = ["recent", "valid", "frequent", "trust"]
+phone = ["recent", "valid", "frequent", "trust"]
+"""
+
+ENTERPRISE_LINKING = linking_toml("enterprise") + """
+[enterprise.scoring]
+link_threshold = 0.9
+
+[enterprise.survivorship]
+default = ["valid", "frequent", "trust", "recent"]
+complete_divisions = { address = "credit_code__division" }
+[enterprise.survivorship.fields]
+name = ["valid", "once:name__region,name__bracket_region", "latest:name__core", "longest",
+        "frequent", "trust", "recent"]
+status = ["recent", "trust"]
+legal_rep_name = ["valid", "original", "recent", "trust"]
+legal_rep_id = ["valid", "recent", "trust"]
+address = ["recent", "valid", "frequent", "trust"]
+"""
+
+
+#: each entity type's identity fields: two different valid values never share an entity
+IDENTITY_FIELDS: dict[str, tuple[str, ...]] = {
+    "person": ("id_number",),
+    "enterprise": ("credit_code__org_code",),
+}
+
+
+def section_toml(entity_type: str) -> str:
+    """A whole ``[<type>]`` section of a pipeline file: identity fields, fields (canonical
+    field -> standardiser), blocking, comparisons, scoring and survivorship."""
+    if entity_type not in PRESETS:
+        raise KeyError(f"no preset for {entity_type!r} (presets: {', '.join(PRESETS)})")
+    fields = PERSON_FIELDS if entity_type == "person" else ENTERPRISE_FIELDS
+    linking = PERSON_LINKING if entity_type == "person" else ENTERPRISE_LINKING
+    identity = ", ".join(json.dumps(f) for f in IDENTITY_FIELDS[entity_type])
+    body = "\n".join(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in fields.items())
+    return (f"[{entity_type}]\nidentity_fields = [{identity}]\n\n"
+            f"[{entity_type}.fields]\n{body}\n\n{linking}")
