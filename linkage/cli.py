@@ -56,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, required=True, help="output directory")
     run.add_argument("--previous", type=Path, default=None, metavar="RUN_DIR",
                      help="a previous run's output: entity ids carry over, changes are logged")
+    run.add_argument("--no-evaluate", dest="evaluate", action="store_false",
+                     help="skip the metrics against the pipeline's ground truth")
     run.set_defaults(handler=_cmd_run)
 
     gen = sub.add_parser("generate", help="write synthetic departmental data with ground truth")
@@ -81,18 +83,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    return _run_and_report(args.pipeline, args.out, demo=False, previous=args.previous)
+    return _run_and_report(args.pipeline, args.out, demo=False, previous=args.previous,
+                           evaluate=args.evaluate)
 
 
 def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
-                    previous: Path | None = None) -> int:
+                    previous: Path | None = None, evaluate: bool = True) -> int:
     from linkage.io.outputs import write_outputs
     from linkage.io.summary import run_summary
     from linkage.pipeline import Pipeline
 
     pipeline = Pipeline.from_toml(pipeline_path)
     earlier = _previous_records(previous) if previous is not None else None
-    result = pipeline.run(previous=earlier, progress=sys.stderr.isatty())
+    result = pipeline.run(previous=earlier, progress=sys.stderr.isatty(), evaluate=evaluate)
     write_outputs(result, out)
     summary = run_summary(result)
     print(_format_summary(summary, result, out, demo=demo))

@@ -149,10 +149,12 @@ class Pipeline:
         *,
         previous: pa.Table | None = None,
         progress: bool = False,
+        evaluate: bool = True,
     ) -> PipelineResult:
         """Run every stage. ``records`` (a RecordTable) replaces reading the sources;
         ``previous`` (a previous run's records: source, source_key, entity_id) keeps entity
-        ids stable across runs and logs merges and splits."""
+        ids stable across runs and logs merges and splits. ``evaluate=False`` skips the
+        metrics against the pipeline's ground truth."""
         timings: dict[str, float] = {}
         with _timed(timings, "read"):
             raw = records if records is not None else read_sources(self.config)
@@ -174,7 +176,7 @@ class Pipeline:
         combined = _records_with_entities(raw, entities)
         result = PipelineResult(config=self.config, raw_records=raw, entities=entities,
                                 records=combined, timings=timings, legal_reps=legal_reps)
-        if self.config.truth is not None and self.config.truth.is_dir():
+        if evaluate and self.config.truth is not None and self.config.truth.is_dir():
             with _timed(timings, "evaluate"):
                 result.metrics = _evaluate(result)
         return result

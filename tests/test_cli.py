@@ -159,3 +159,25 @@ def test_generate_takes_error_rates_from_a_toml_file(tmp_path: Path,
                  str(tmp_path / "b"), "--config", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "bogus: unknown key" in err and "coverage.household: expected float" in err
+
+
+def test_evaluate_command_agrees_with_the_run(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A metric does not depend on how it is called: ``linkage evaluate`` on a run folder
+    gives the identity checks the run itself computed (it needs the status columns, else
+    every invalid ID number would count as a second identity), and skipping evaluation
+    with ``--no-evaluate`` leaves run.json without metrics."""
+    data, run, bare = tmp_path / "synth", tmp_path / "run", tmp_path / "bare"
+    assert main(["generate", "--persons", "600", "--enterprises", "150", "--seed", "3",
+                 "--out", str(data)]) == 0
+    assert main(["run", str(data / "pipeline.toml"), "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--truth", str(data), "--run", str(run)]) == 0
+    by_command = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    in_run = json.loads((run / "run.json").read_text(encoding="utf-8"))["metrics"]
+    for etype, label in (("person", "id_numbers"), ("enterprise", "org_codes")):
+        key = f"clusters_with_two_valid_{label}"
+        assert by_command[etype][key] == in_run[etype][key] == 0
+        assert by_command[etype]["pairwise"] == in_run[etype]["pairwise"]
+    assert main(["run", str(data / "pipeline.toml"), "--out", str(bare), "--no-evaluate"]) == 0
+    assert json.loads((bare / "run.json").read_text(encoding="utf-8"))["metrics"] is None
