@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from linkage.config import EntityConfig, PipelineConfig, load_pipeline
+from linkage.engines.progress import Progress
 from linkage.errors import ConfigError, LinkageError
 from linkage.flags import collect_flags, concat_flags
 from linkage.io.sources import read_sources
@@ -166,9 +167,9 @@ class Pipeline:
             for etype in etypes:
                 subset = raw.filter(pc.equal(raw.column("entity_type"), etype))
                 entities[etype] = self._link(etype, subset, previous, timings, bar)
-            with _timed(timings, "legal_reps"):
-                legal_reps = _resolve_legal_reps(entities)
-            bar.update(1)
+            legal_reps = Progress(timings, bar).run(
+                "legal_reps", sum(e.records.num_rows for e in entities.values()),
+                lambda: _resolve_legal_reps(entities))
             for etype, entity in entities.items():
                 self._report(etype, entity, timings, bar)
         finally:
@@ -177,7 +178,7 @@ class Pipeline:
         result = PipelineResult(config=self.config, raw_records=raw, entities=entities,
                                 records=combined, timings=timings, legal_reps=legal_reps)
         if evaluate and self.config.truth is not None and self.config.truth.is_dir():
-            with _timed(timings, "evaluate"):
+            with Progress(timings).stage("evaluate", combined.num_rows):
                 result.metrics = _evaluate(result)
         return result
 
@@ -192,7 +193,7 @@ class Pipeline:
         """standardise -> block -> compare -> score -> cluster -> golden for one type."""
         section = self._section(etype)
         fields = list(section.fields)
-        step = _stepper(etype, timings, bar)
+        step = _stepper(etype, timings, bar, subset.num_rows)
         records = step("standardise", lambda: standardise(subset, section.fields))
         records = _merge_read_flags(records, subset)
         truth = _truth_pairs(self.config.truth, records)
@@ -227,7 +228,7 @@ class Pipeline:
         """Conflicts and quality, once golden records are final (after legal reps)."""
         section = self._section(etype)
         fields = list(section.fields)
-        step = _stepper(etype, timings, bar)
+        step = _stepper(etype, timings, bar, entity.records.num_rows)
         entity.conflicts = step("conflicts", lambda: find_conflicts(
             entity.records, entity.clusters, entity.golden, fields=fields,
             mutable_fields=section.conflicts.mutable_fields,
@@ -263,15 +264,14 @@ def run_pipeline(path: str | Path, *, previous: pa.Table | None = None,
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _stepper(etype: str, timings: dict[str, float], bar: Any) -> Callable[..., Any]:
-    """Run one named stage of ``etype``: timed, and shown on the progress bar."""
+def _stepper(etype: str, timings: dict[str, float], bar: Any,
+             records: int = 0) -> Callable[..., Any]:
+    """Run one named stage of ``etype`` over ``records`` records: timed, logged with
+    records per second, and shown on the progress bar."""
+    progress = Progress(timings, bar)
 
     def step(name: str, fn: Callable[[], T]) -> T:
-        bar.set_postfix_str(f"{etype}: {name}")
-        with _timed(timings, f"{etype}.{name}"):
-            out = fn()
-        bar.update(1)
-        return out
+        return progress.run(f"{etype}.{name}", records, fn)
 
     return step
 
