@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="a previous run's output: entity ids carry over, changes are logged")
     run.add_argument("--no-evaluate", dest="evaluate", action="store_false",
                      help="skip the metrics against the pipeline's ground truth")
+    run.add_argument("--memory-limit", default=None, metavar="SIZE",
+                     help="memory budget of the run, e.g. 8GB (default: the pipeline's "
+                          "[engine] memory_limit, else 60%% of physical memory)")
     run.set_defaults(handler=_cmd_run)
 
     gen = sub.add_parser("generate", help="write synthetic departmental data with ground truth")
@@ -83,20 +86,35 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from linkage.engines.budget import parse_size
+
+    try:
+        budget = parse_size(args.memory_limit) if args.memory_limit is not None else None
+    except ValueError as exc:
+        raise LinkageError(f"--memory-limit: {exc}") from None
     return _run_and_report(args.pipeline, args.out, demo=False, previous=args.previous,
-                           evaluate=args.evaluate)
+                           evaluate=args.evaluate, out_of_core=True, memory_limit=budget)
 
 
 def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
-                    previous: Path | None = None, evaluate: bool = True) -> int:
+                    previous: Path | None = None, evaluate: bool = True,
+                    out_of_core: bool = False, memory_limit: int | None = None) -> int:
     from linkage.io.outputs import write_outputs
     from linkage.io.summary import run_summary
     from linkage.pipeline import Pipeline
 
     pipeline = Pipeline.from_toml(pipeline_path)
     earlier = _previous_records(previous) if previous is not None else None
-    result = pipeline.run(previous=earlier, progress=sys.stderr.isatty(), evaluate=evaluate)
-    write_outputs(result, out)
+    if out_of_core:
+        # the local engine: batches, spill files, entity chunks (linkage.engines.local)
+        from linkage.engines.local import run_local
+
+        result = run_local(pipeline.config, out, memory_limit=memory_limit, previous=earlier,
+                           evaluate=evaluate, progress=sys.stderr.isatty())
+    else:
+        result = pipeline.run(previous=earlier, progress=sys.stderr.isatty(),
+                              evaluate=evaluate)
+        write_outputs(result, out)
     summary = run_summary(result)
     print(_format_summary(summary, result, out, demo=demo))
     return 0

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
+from linkage.engines.budget import EngineConfig
 from linkage.errors import ConfigError
 from linkage.master.conflicts import ConflictConfig
 from linkage.master.golden import SurvivorshipConfig
@@ -163,6 +164,8 @@ class PipelineConfig:
     seed: int = 0
     truth: Path | None = None
     base_dir: Path = Path()
+    #: how the run is executed: ``[engine] memory_limit = "8GB"``
+    engine: EngineConfig = field(default_factory=EngineConfig)
 
     def __post_init__(self) -> None:
         if not self.sources:

@@ -158,7 +158,7 @@ class Pipeline:
         metrics against the pipeline's ground truth."""
         timings: dict[str, float] = {}
         with _timed(timings, "read"):
-            raw = records if records is not None else read_sources(self.config)
+            raw = records if records is not None else self._read()
         entities: dict[str, EntityResult] = {}
         etypes = self.config.entity_types
         bar = tqdm(total=len(etypes) * len(STAGES) + 1, disable=not progress, unit="stage",
@@ -174,7 +174,7 @@ class Pipeline:
                 self._report(etype, entity, timings, bar)
         finally:
             bar.close()
-        combined = _records_with_entities(raw, entities)
+        combined = self._spill("records", _records_with_entities(raw, entities))
         result = PipelineResult(config=self.config, raw_records=raw, entities=entities,
                                 records=combined, timings=timings, legal_reps=legal_reps)
         if evaluate and self.config.truth is not None and self.config.truth.is_dir():
@@ -194,10 +194,10 @@ class Pipeline:
         section = self._section(etype)
         fields = list(section.fields)
         step = _stepper(etype, timings, bar, subset.num_rows)
-        records = step("standardise", lambda: standardise(subset, section.fields))
-        records = _merge_read_flags(records, subset)
+        records = step("standardise", lambda: self._standardise(etype, subset, section))
         truth = _truth_pairs(self.config.truth, records)
-        blocking, vectors = _block_and_compare(records, section, truth, step)
+        blocking, vectors = _block_and_compare(records, section, truth, step,
+                                               memory_limit=self._block_memory_limit())
         model = (_saved_model(etype, section) if section.model is not None else
                  FellegiSunter(section.comparisons, section.scoring, seed=self.config.seed))
 
@@ -216,8 +216,9 @@ class Pipeline:
 
         clusters, changes = step("cluster", cluster_stably)
         trust = self._trust(etype, fields)
-        golden = step("golden", lambda: build_golden(
-            records, clusters, fields=fields, survivorship=section.survivorship, trust=trust))
+        golden = step("golden", lambda: self._by_entity(
+            records, clusters, lambda r, c: build_golden(
+                r, c, fields=fields, survivorship=section.survivorship, trust=trust)))
         log.info("%s: %d records -> %d candidate pairs -> %d entities", etype,
                  records.num_rows, blocking.pairs.num_rows, golden.num_rows)
         return EntityResult(etype, records, blocking, vectors, model, scored, clusters,
@@ -229,13 +230,38 @@ class Pipeline:
         section = self._section(etype)
         fields = list(section.fields)
         step = _stepper(etype, timings, bar, entity.records.num_rows)
-        entity.conflicts = step("conflicts", lambda: find_conflicts(
-            entity.records, entity.clusters, entity.golden, fields=fields,
-            mutable_fields=section.conflicts.mutable_fields,
-            comparable_statuses=section.conflicts.comparable_statuses,
-            wildcard_statuses=section.conflicts.wildcard_statuses))
+        entity.conflicts = step("conflicts", lambda: self._by_entity(
+            entity.records, entity.clusters, lambda r, c: find_conflicts(
+                r, c, entity.golden, fields=fields,
+                mutable_fields=section.conflicts.mutable_fields,
+                comparable_statuses=section.conflicts.comparable_statuses,
+                wildcard_statuses=section.conflicts.wildcard_statuses)))
         entity.quality = step("quality", lambda: source_quality(
             entity.records, entity.clusters, entity.golden, fields=fields))
+
+    # --- hooks an engine overrides (linkage.engines.local: batches, spills, chunks) -------
+
+    def _read(self) -> pa.Table:
+        """Every source as one RecordTable."""
+        return read_sources(self.config)
+
+    def _standardise(self, etype: str, subset: pa.Table, section: EntityConfig) -> pa.Table:
+        """The standardised records of one entity type, with the reader's flags."""
+        return _merge_read_flags(standardise(subset, section.fields), subset)
+
+    def _by_entity(self, records: pa.Table, clusters: pa.Table,
+                   stage: Callable[[pa.Table, pa.Table], pa.Table]) -> pa.Table:
+        """``stage(records, clusters)`` of an entity-grouped stage (one output row group
+        per entity, sorted by entity id): here on all entities at once."""
+        return stage(records, clusters)
+
+    def _spill(self, name: str, table: pa.Table) -> pa.Table:
+        """A large intermediate table; an out-of-core engine moves it to disk."""
+        return table
+
+    def _block_memory_limit(self) -> str | None:
+        """DuckDB's memory limit when blocking spills (None: DuckDB's default)."""
+        return None
 
     def _section(self, etype: str) -> EntityConfig:
         section = self.config.entity(etype)
@@ -292,13 +318,13 @@ def _resolve_legal_reps(entities: dict[str, EntityResult]) -> pa.Table | None:
 
 def _block_and_compare(
     records: pa.Table, section: EntityConfig, truth: pa.Table | None,
-    step: Callable[..., Any],
+    step: Callable[..., Any], *, memory_limit: str | None = None,
 ) -> tuple[BlockingResult, pa.Table]:
     """Candidate pairs and their comparison vectors. The compared columns are hashed once,
     by blocking, and compare reuses their codes; the codes are let go on return."""
     codes = ColumnCodes(records, compared_columns(section.comparisons))
     blocking = step("block", lambda: block(records, section.blocking, truth_pairs=truth,
-                                           codes=codes))
+                                           codes=codes, memory_limit=memory_limit))
     vectors = step("compare", lambda: compare(records, blocking.pairs, section.comparisons,
                                               codes=codes))
     return blocking, vectors
