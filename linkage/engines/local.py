@@ -165,9 +165,9 @@ def run_local(config: PipelineConfig, out: str | Path, *, memory_limit: int | No
               previous: pa.Table | None = None, evaluate: bool = True,
               progress: bool = False) -> PipelineResult:
     """Run ``config`` out of core and write its outputs into ``out`` (the files
-    :func:`~linkage.io.outputs.write_outputs` writes); returns the result, whose big
-    tables are memory-mapped from a work folder that is gone once this returns (read
-    them before, or from the written Parquet files)."""
+    :func:`~linkage.io.outputs.write_outputs` writes); returns the result. Its big
+    tables stay memory-mapped from the work folder's files, which are unlinked when this
+    returns: readable while the result lives, and their space is freed with it."""
     from linkage.io.outputs import write_outputs
 
     out = Path(out)
