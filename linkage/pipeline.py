@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -165,8 +166,10 @@ class Pipeline:
                    desc="linkage", leave=False)
         try:
             for etype in etypes:
-                subset = raw.filter(pc.equal(raw.column("entity_type"), etype))
-                entities[etype] = self._link(etype, subset, previous, timings, bar)
+                # no name holds the subset here: _link lets it go once standardised
+                entities[etype] = self._link(
+                    etype, raw.filter(pc.equal(raw.column("entity_type"), etype)), previous,
+                    timings, bar)
             legal_reps = Progress(timings, bar).run(
                 "legal_reps", sum(e.records.num_rows for e in entities.values()),
                 lambda: _resolve_legal_reps(entities))
@@ -194,7 +197,8 @@ class Pipeline:
         section = self._section(etype)
         fields = list(section.fields)
         step = _stepper(etype, timings, bar, subset.num_rows)
-        records = step("standardise", lambda: self._standardise(etype, subset, section))
+        records = step("standardise", partial(self._standardise, etype, subset, section))
+        del subset  # the raw copy of this type's records (the standardised ones hold __raw)
         truth = _truth_pairs(self.config.truth, records)
         blocking, vectors = _block_and_compare(records, section, truth, step,
                                                memory_limit=self._block_memory_limit())
