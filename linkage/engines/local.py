@@ -26,6 +26,7 @@ run here gives the same entities, golden records and conflicts as ``Pipeline.run
 from __future__ import annotations
 
 import logging
+import mmap
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -54,12 +55,27 @@ CHUNK_SHARE = 0.25
 MIN_ROWS = 1_000
 
 
-def spill(table: pa.Table, path: Path) -> pa.Table:
-    """Write ``table`` to an Arrow IPC file and return it memory-mapped from there."""
+def spill(table: pa.Table, path: Path, maps: list[mmap.mmap] | None = None) -> pa.Table:
+    """Write ``table`` to an Arrow IPC file and return it memory-mapped from there (the
+    map is added to ``maps``, for :func:`release`)."""
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
-    with pa.memory_map(str(path), "r") as source:
-        return pa.ipc.open_file(source).read_all()
+    with path.open("rb") as file:
+        mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+    if maps is not None:
+        maps.append(mapped)
+    return pa.ipc.open_file(pa.BufferReader(pa.py_buffer(mapped))).read_all()
+
+
+def release(maps: list[mmap.mmap]) -> None:
+    """Drop the mapped pages a stage has read from the process (``MADV_DONTNEED``): they
+    stay in the page cache and come back on the next read, but no longer count in the
+    process's memory, so a pass over a spilled table holds only the chunk at hand."""
+    advice = getattr(mmap, "MADV_DONTNEED", None)
+    if advice is None:
+        return
+    for mapped in maps:
+        mapped.madvise(advice)
 
 
 class LocalPipeline(Pipeline):
@@ -75,6 +91,7 @@ class LocalPipeline(Pipeline):
         self.chunk_rows = chunk_rows or max(MIN_ROWS,
                                             int(budget * CHUNK_SHARE) // BYTES_PER_RECORD)
         self._files = 0
+        self._maps: list[mmap.mmap] = []
         log.info("local engine: budget %.1f GB, %d records per batch or chunk, work folder %s",
                  budget / (1 << 30), self.chunk_rows, self.work_dir)
 
@@ -89,7 +106,7 @@ class LocalPipeline(Pipeline):
         for source in self.config.sources:
             table = read_source(source, first_record_id=offset)
             offset += table.num_rows
-            tables.append(spill(table, self._path(f"raw_{source.department}")))
+            tables.append(spill(table, self._path(f"raw_{source.department}"), self._maps))
         records = pa.concat_tables(tables, promote_options="default")
         log.info("read %d records from %d sources", records.num_rows, len(self.config.sources))
         return records
@@ -100,7 +117,8 @@ class LocalPipeline(Pipeline):
         for start in range(0, max(subset.num_rows, 1), self.chunk_rows):
             batch = subset.slice(start, self.chunk_rows)
             done = _merge_read_flags(standardise(batch, section.fields), batch)
-            parts.append(spill(done, self._path(f"std_{etype}")))
+            parts.append(spill(done, self._path(f"std_{etype}"), self._maps))
+            release(self._maps)
             log.info("%s: standardised %d of %d records", etype,
                      min(start + self.chunk_rows, subset.num_rows), subset.num_rows)
         return pa.concat_tables(parts, promote_options="default")
@@ -110,13 +128,18 @@ class LocalPipeline(Pipeline):
         """The stage over chunks of whole entities in entity-id order: each chunk's output is
         sorted by entity id and the chunks follow each other, so the concatenation is what
         one call over everything returns."""
-        parts = [stage(r, c) for r, c in entity_chunks(records, clusters, self.chunk_rows)]
+        parts = []
+        for part, part_clusters in entity_chunks(records, clusters, self.chunk_rows):
+            parts.append(stage(part, part_clusters))
+            release(self._maps)
         if len(parts) == 1:
             return parts[0]
         return pa.concat_tables(parts, promote_options="default").combine_chunks()
 
     def _spill(self, name: str, table: pa.Table) -> pa.Table:
-        return spill(table, self._path(name))
+        done = spill(table, self._path(name), self._maps)
+        release(self._maps)
+        return done
 
     def _block_memory_limit(self) -> str | None:
         return f"{max(self.memory_limit // 2, 64 << 20) >> 20}MB"

@@ -4,6 +4,7 @@ data, its tables memory-mapped from spill files."""
 
 from __future__ import annotations
 
+import mmap
 from importlib import resources
 from pathlib import Path
 
@@ -86,3 +87,26 @@ def test_run_takes_a_memory_limit(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["run", str(pipeline), "--out", str(tmp_path / "b"),
                  "--memory-limit", "lots"]) == 2
     assert "--memory-limit" in capsys.readouterr().err
+
+
+def test_released_pages_leave_the_process_but_not_the_table(tmp_path: Path) -> None:
+    import numpy as np
+    import pyarrow.compute as pc
+
+    from linkage.engines.local import release, spill
+
+    def file_kb() -> int:
+        with Path("/proc/self/status").open(encoding="ascii") as status:
+            line = next(x for x in status if x.startswith("RssFile:"))
+        return int(line.split()[1])
+
+    maps: list[mmap.mmap] = []
+    table = spill(pa.table({"x": np.arange(20_000_000, dtype=np.int64)}),
+                  tmp_path / "x.arrow", maps)
+    release(maps)
+    before = file_kb()
+    total = pc.sum(table["x"]).as_py()
+    assert file_kb() - before > 100_000  # 160 MB read through the map
+    release(maps)
+    assert file_kb() - before < 50_000
+    assert pc.sum(table["x"]).as_py() == total == 20_000_000 * 19_999_999 // 2
