@@ -219,6 +219,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, required=True, help="output directory")
     run.add_argument("--previous", type=Path, default=None, metavar="RUN_DIR",
                      help="a previous run's output: entity ids carry over, changes are logged")
+    run.add_argument("--no-evaluate", dest="evaluate", action="store_false",
+                     help="skip the metrics against the pipeline's ground truth")
+    run.add_argument("--memory-limit", default=None, metavar="SIZE",
+                     help="memory budget of the run, e.g. 8GB (default: the pipeline's "
+                          "[engine] memory_limit, else 60%% of physical memory)")
     run.set_defaults(handler=_cmd_run)
 
     gen = sub.add_parser("generate", help="write synthetic departmental data with ground truth")
@@ -256,12 +261,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from linkage.engines.budget import parse_size
+
+    try:
+        budget = parse_size(args.memory_limit) if args.memory_limit is not None else None
+    except ValueError as exc:
+        raise LinkageError(f"--memory-limit: {exc}") from None
     return _run_and_report(args.pipeline, args.out, demo=False, previous=args.previous,
-                           quiet=args.quiet)
+                           quiet=args.quiet, evaluate=args.evaluate, out_of_core=True,
+                           memory_limit=budget)
 
 
 def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
-                    previous: Path | None = None, quiet: bool = False) -> int:
+                    previous: Path | None = None, quiet: bool = False,
+                    evaluate: bool = True, out_of_core: bool = False,
+                    memory_limit: int | None = None) -> int:
     from tqdm import tqdm
 
     from linkage.io.outputs import check_out_dir, write_outputs
@@ -276,13 +290,22 @@ def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
         e.model for t in config.entity_types if (e := config.entity(t)) and e.model]
     check_out_dir(out, inputs=inputs)  # before the work, not after it
     earlier = _previous_records(previous) if previous is not None else None
-    result = pipeline.run(previous=earlier, progress=not quiet and sys.stderr.isatty())
-    progress_log.info("writing outputs to %s", out)
-    with tqdm(total=1, disable=quiet or not sys.stderr.isatty(), unit="step",
-              desc="linkage: write", leave=False) as bar:
-        written = write_outputs(result, out)
-        bar.update(1)
-    progress_log.info("wrote %d files to %s", len(written), out)
+    bars = not quiet and sys.stderr.isatty()
+    if out_of_core:
+        # the local engine: batches, spill files, entity chunks (linkage.engines.local);
+        # it writes the run folder itself while its spill files are still mapped
+        from linkage.engines.local import run_local
+
+        result = run_local(config, out, memory_limit=memory_limit, previous=earlier,
+                           evaluate=evaluate, progress=bars)
+    else:
+        result = pipeline.run(previous=earlier, progress=bars, evaluate=evaluate)
+        progress_log.info("writing outputs to %s", out)
+        with tqdm(total=1, disable=not bars, unit="step", desc="linkage: write",
+                  leave=False) as bar:
+            written = write_outputs(result, out)
+            bar.update(1)
+        progress_log.info("wrote %d files to %s", len(written), out)
     gates = result.gates
     if not quiet:
         summary = run_summary(result)

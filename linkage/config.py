@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
+from linkage.engines.budget import EngineConfig
 from linkage.errors import ConfigError
 from linkage.master.conflicts import ConflictConfig
 from linkage.master.gates import GatesConfig
@@ -192,6 +193,8 @@ class PipelineConfig:
     base_dir: Path = Path()
     #: limits on how far the master data may move in one run (``[gates]``)
     gates: GatesConfig = field(default_factory=GatesConfig)
+    #: how the run is executed: ``[engine] memory_limit = "8GB"``
+    engine: EngineConfig = field(default_factory=EngineConfig)
 
     def __post_init__(self) -> None:
         if not self.sources:

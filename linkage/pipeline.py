@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +25,7 @@ from tqdm import tqdm
 from linkage.config import EntityConfig, PipelineConfig, SourceConfig, load_pipeline
 from linkage.config import to_toml as config_to_toml
 from linkage.config import validate as validate_config
+from linkage.engines.progress import Progress
 from linkage.errors import ConfigError, LinkageError, SourceError
 from linkage.flags import collect_flags, concat_flags
 from linkage.io.explained import RecordRef, explain_records
@@ -221,7 +223,8 @@ class Pipeline:
         return config_to_toml(self.config)
 
     def _read(self) -> pa.Table:
-        """Read every source: files from disk, DataFrame sources from memory."""
+        """Read every source: files from disk, DataFrame sources from memory (a hook:
+        linkage.engines.local reads and spills source by source)."""
         if not self.frames and not any(is_memory_path(s.path) for s in self.config.sources):
             return read_sources(self.config)
         tables = []
@@ -249,12 +252,14 @@ class Pipeline:
         *,
         previous: pa.Table | None = None,
         progress: bool = False,
+        evaluate: bool = True,
     ) -> PipelineResult:
         """Run every stage. ``records`` replaces reading the sources: a RecordTable, or a
         list of RecordTables and :class:`~linkage.Source` objects, which the engine numbers
         (record ids are its to assign; a table whose ids collide is refused).
         ``previous`` (a previous run's records: source, source_key, entity_id) keeps entity
-        ids stable across runs and logs merges and splits."""
+        ids stable across runs and logs merges and splits. ``evaluate=False`` skips the
+        metrics against the pipeline's ground truth."""
         timings: dict[str, float] = {}
         with _timed(timings, "read"):
             raw = combine_records(records) if records is not None else self._read()
@@ -265,19 +270,21 @@ class Pipeline:
                    desc="linkage", leave=False)
         try:
             for etype in etypes:
-                subset = raw.filter(pc.equal(raw.column("entity_type"), etype))
-                entities[etype] = self._link(etype, subset, previous, timings, bar)
-            with _timed(timings, "legal_reps"):
-                legal_reps = _resolve_legal_reps(entities)
-            bar.update(1)
+                # no name holds the subset here: _link lets it go once standardised
+                entities[etype] = self._link(
+                    etype, raw.filter(pc.equal(raw.column("entity_type"), etype)), previous,
+                    timings, bar)
+            legal_reps = Progress(timings, bar).run(
+                "legal_reps", sum(e.records.num_rows for e in entities.values()),
+                lambda: _resolve_legal_reps(entities))
             for etype, entity in entities.items():
                 self._report(etype, entity, timings, bar)
         finally:
             bar.close()
-        combined = _records_with_entities(raw, entities)
+        combined = self._spill("records", _records_with_entities(raw, entities))
         result = PipelineResult(config=self.config, raw_records=raw, entities=entities,
                                 records=combined, timings=timings, legal_reps=legal_reps)
-        if self.config.truth is not None and self.config.truth.is_dir():
+        if evaluate and self.config.truth is not None and self.config.truth.is_dir():
             progress_log.info("evaluating against the ground truth in %s", self.config.truth)
             with _timed(timings, "evaluate"), tqdm(total=1, disable=not progress, unit="step",
                                                    desc="linkage: evaluate", leave=False) as ebar:
@@ -297,11 +304,12 @@ class Pipeline:
         """standardise -> block -> compare -> score -> cluster -> golden for one type."""
         section = self._section(etype)
         fields = list(section.fields)
-        step = _stepper(etype, timings, bar)
-        records = step("standardise", lambda: standardise(subset, section.fields))
-        records = _merge_read_flags(records, subset)
+        step = _stepper(etype, timings, bar, subset.num_rows)
+        records = step("standardise", partial(self._standardise, etype, subset, section))
+        del subset  # the raw copy of this type's records (the standardised ones hold __raw)
         truth = _truth_pairs(self.config.truth, records)
-        blocking, vectors = _block_and_compare(records, section, truth, step)
+        blocking, vectors = _block_and_compare(records, section, truth, step,
+                                               memory_limit=self._block_memory_limit())
         model = (_saved_model(etype, section) if section.model is not None else
                  FellegiSunter(section.comparisons, section.scoring, seed=self.config.seed))
 
@@ -320,8 +328,9 @@ class Pipeline:
 
         clusters, changes = step("cluster", cluster_stably)
         trust = self._trust(etype, fields)
-        golden = step("golden", lambda: build_golden(
-            records, clusters, fields=fields, survivorship=section.survivorship, trust=trust))
+        golden = step("golden", lambda: self._by_entity(
+            records, clusters, lambda r, c: build_golden(
+                r, c, fields=fields, survivorship=section.survivorship, trust=trust)))
         log.info("%s: %d records -> %d candidate pairs -> %d entities", etype,
                  records.num_rows, blocking.pairs.num_rows, golden.num_rows)
         return EntityResult(etype, records, blocking, vectors, model, scored, clusters,
@@ -332,14 +341,35 @@ class Pipeline:
         """Conflicts and quality, once golden records are final (after legal reps)."""
         section = self._section(etype)
         fields = list(section.fields)
-        step = _stepper(etype, timings, bar)
-        entity.conflicts = step("conflicts", lambda: find_conflicts(
-            entity.records, entity.clusters, entity.golden, fields=fields,
-            mutable_fields=section.conflicts.mutable_fields,
-            comparable_statuses=section.conflicts.comparable_statuses,
-            wildcard_statuses=section.conflicts.wildcard_statuses))
+        step = _stepper(etype, timings, bar, entity.records.num_rows)
+        entity.conflicts = step("conflicts", lambda: self._by_entity(
+            entity.records, entity.clusters, lambda r, c: find_conflicts(
+                r, c, entity.golden, fields=fields,
+                mutable_fields=section.conflicts.mutable_fields,
+                comparable_statuses=section.conflicts.comparable_statuses,
+                wildcard_statuses=section.conflicts.wildcard_statuses)))
         entity.quality = step("quality", lambda: source_quality(
             entity.records, entity.clusters, entity.golden, fields=fields))
+
+    # --- hooks an engine overrides (linkage.engines.local: batches, spills, chunks) -------
+
+    def _standardise(self, etype: str, subset: pa.Table, section: EntityConfig) -> pa.Table:
+        """The standardised records of one entity type, with the reader's flags."""
+        return _merge_read_flags(standardise(subset, section.fields), subset)
+
+    def _by_entity(self, records: pa.Table, clusters: pa.Table,
+                   stage: Callable[[pa.Table, pa.Table], pa.Table]) -> pa.Table:
+        """``stage(records, clusters)`` of an entity-grouped stage (one output row group
+        per entity, sorted by entity id): here on all entities at once."""
+        return stage(records, clusters)
+
+    def _spill(self, name: str, table: pa.Table) -> pa.Table:
+        """A large intermediate table; an out-of-core engine moves it to disk."""
+        return table
+
+    def _block_memory_limit(self) -> str | None:
+        """DuckDB's memory limit when blocking spills (None: DuckDB's default)."""
+        return None
 
     def _section(self, etype: str) -> EntityConfig:
         section = self.config.entity(etype)
@@ -368,18 +398,14 @@ def run_pipeline(path: str | Path, *, previous: pa.Table | None = None,
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _stepper(etype: str, timings: dict[str, float], bar: Any) -> Callable[..., Any]:
-    """Run one named stage of ``etype``: timed, and shown on the progress bar."""
+def _stepper(etype: str, timings: dict[str, float], bar: Any,
+             records: int = 0) -> Callable[..., Any]:
+    """Run one named stage of ``etype`` over ``records`` records: timed, logged with
+    records per second, and shown on the progress bar."""
+    progress = Progress(timings, bar)
 
     def step(name: str, fn: Callable[[], T]) -> T:
-        bar.set_postfix_str(f"{etype}: {name}")
-        with _timed(timings, f"{etype}.{name}"):
-            out = fn()
-        bar.update(1)
-        done = sum("." in k for k in timings)
-        progress_log.info("step %d/%s %s.%s done in %.2f s", done, (bar.total or 1) - 1, etype,
-                          name, timings[f"{etype}.{name}"])
-        return out
+        return progress.run(f"{etype}.{name}", records, fn)
 
     return step
 
@@ -400,13 +426,13 @@ def _resolve_legal_reps(entities: dict[str, EntityResult]) -> pa.Table | None:
 
 def _block_and_compare(
     records: pa.Table, section: EntityConfig, truth: pa.Table | None,
-    step: Callable[..., Any],
+    step: Callable[..., Any], *, memory_limit: str | None = None,
 ) -> tuple[BlockingResult, pa.Table]:
     """Candidate pairs and their comparison vectors. The compared columns are hashed once,
     by blocking, and compare reuses their codes; the codes are let go on return."""
     codes = ColumnCodes(records, compared_columns(section.comparisons))
     blocking = step("block", lambda: block(records, section.blocking, truth_pairs=truth,
-                                           codes=codes))
+                                           codes=codes, memory_limit=memory_limit))
     vectors = step("compare", lambda: compare(records, blocking.pairs, section.comparisons,
                                               codes=codes))
     return blocking, vectors

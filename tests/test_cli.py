@@ -314,7 +314,8 @@ def test_off_a_terminal_each_finished_step_is_a_timestamped_log_line(
         tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", str(tiny_dir / "pipeline.toml"), "--out", str(tmp_path / "o")]) == 0
     err = capsys.readouterr().err.splitlines()
-    steps = [line for line in err if " INFO linkage.progress: step " in line]
+    steps = [line for line in err
+             if re.search(r" INFO linkage\.progress: person\.\w+ done: ", line)]
     assert len(steps) == 8  # the eight stages of the one entity type
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ", steps[0])
     assert any("wrote " in line for line in err)
@@ -373,3 +374,25 @@ def test_with_json_logs_errors_and_failed_gates_are_json_records_too(
                  str(tmp_path / "p")]) == 2
     records = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert records[-1]["level"] == "error" and "file not found" in records[-1]["message"]
+
+
+def test_evaluate_command_agrees_with_the_run(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A metric does not depend on how it is called: ``linkage evaluate`` on a run folder
+    gives the identity checks the run itself computed (it needs the status columns, else
+    every invalid ID number would count as a second identity), and skipping evaluation
+    with ``--no-evaluate`` leaves run.json without metrics."""
+    data, run, bare = tmp_path / "synth", tmp_path / "run", tmp_path / "bare"
+    assert main(["generate", "--persons", "600", "--enterprises", "150", "--seed", "3",
+                 "--out", str(data)]) == 0
+    assert main(["run", str(data / "pipeline.toml"), "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--truth", str(data), "--run", str(run)]) == 0
+    by_command = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    in_run = json.loads((run / "run.json").read_text(encoding="utf-8"))["metrics"]
+    for etype, label in (("person", "id_numbers"), ("enterprise", "org_codes")):
+        key = f"clusters_with_two_valid_{label}"
+        assert by_command[etype][key] == in_run[etype][key] == 0
+        assert by_command[etype]["pairwise"] == in_run[etype]["pairwise"]
+    assert main(["run", str(data / "pipeline.toml"), "--out", str(bare), "--no-evaluate"]) == 0
+    assert json.loads((bare / "run.json").read_text(encoding="utf-8"))["metrics"] is None

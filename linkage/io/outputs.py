@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 #: names a run folder may hold (what :func:`write_outputs` writes, and its temp files)
 _RUN_FILE = re.compile(r"(?:[A-Za-z0-9_]+\.parquet|model_[a-z]+\.json|run\.json|report\.html"
                        r"|\..+\.tmp)")
-_LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?:staging|old)-(?P<pid>[0-9]+)-[0-9a-f]+")
+_LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?:staging|old|work)-(?P<pid>[0-9]+)-[0-9a-f]+")
 
 
 class OutputError(LinkageError):
@@ -118,6 +118,20 @@ def run_folder(out: str | Path, *, inputs: Iterable[Path] = ()) -> Iterator[Path
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def scratch_folder(out: str | Path) -> Iterator[Path]:
+    """A work folder beside ``out`` for an engine's spill files (``.<name>.work-<pid>-...``,
+    never inside the run folder), removed when the block ends; a killed run's is removed
+    by the next run, like its staging folder."""
+    target = Path(out).expanduser().resolve()
+    remove_leftovers(target)
+    path = _make_sibling(target, "work")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def check_out_dir(out: str | Path, *, inputs: Iterable[Path] = ()) -> Path:

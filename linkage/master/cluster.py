@@ -307,7 +307,10 @@ def _repair(
     values: dict[int, list[set[int]]] = {}
     forbid: dict[int, set[int]] = {}
     cannot_map: dict[int, set[int]] = {}
-    for a, b in zip(cl_left.tolist(), cl_right.tolist(), strict=True):
+    # Only the cannot-links inside broken components matter here (there may be hundreds
+    # of thousands elsewhere: a Python object for each would cost more than the repair).
+    inside = np.isin(labels[cl_left], broken) & np.isin(labels[cl_right], broken)
+    for a, b in zip(cl_left[inside].tolist(), cl_right[inside].tolist(), strict=True):
         cannot_map.setdefault(a, set()).add(b)
         cannot_map.setdefault(b, set()).add(a)
 
@@ -351,23 +354,43 @@ def _repair(
 def _weak_bridges(
     labels: np.ndarray, size: np.ndarray, weakest_p: np.ndarray, kept: _Edges, weak_p: float
 ) -> np.ndarray:
-    """Per cluster: True when a bridge edge below ``weak_p`` holds 3+ records together."""
+    """Per cluster: True when a bridge edge below ``weak_p`` holds 3+ records together.
+
+    Strong edges (``>= weak_p``; a pair scored twice counts once, at its best) are
+    contracted first (connected components over arrays): a weak edge inside one strong
+    group is never a bridge, and a weak edge is a bridge of the cluster exactly when it is
+    one of the small graph of weak edges between strong groups. Only that graph, one
+    Python object per weak edge, goes to networkx, all clusters at once."""
     flag = np.zeros(len(size), dtype=bool)
     candidates = np.flatnonzero((size >= 3) & (weakest_p < weak_p))
     if not len(candidates):
         return flag
-    edge_label = labels[kept.left]
-    sel = np.flatnonzero(np.isin(edge_label, candidates))
-    sel = sel[np.argsort(edge_label[sel], kind="stable")]
-    bounds = np.searchsorted(edge_label[sel], candidates, side="left")
-    ends = np.searchsorted(edge_label[sel], candidates, side="right")
-    for c, lo, hi in zip(candidates.tolist(), bounds.tolist(), ends.tolist(), strict=True):
-        part = sel[lo:hi]
-        graph = nx.Graph()
-        for a, b, p in zip(kept.left[part].tolist(), kept.right[part].tolist(),
-                           kept.probability[part].tolist(), strict=True):
-            if graph.has_edge(a, b):
-                p = max(p, graph[a][b]["p"])
-            graph.add_edge(a, b, p=p)
-        flag[c] = any(graph[a][b]["p"] < weak_p for a, b in nx.bridges(graph))
+    sel = np.flatnonzero(np.isin(labels[kept.left], candidates))
+    lo = np.minimum(kept.left[sel], kept.right[sel])
+    hi = np.maximum(kept.left[sel], kept.right[sel])
+    prob = kept.probability[sel]
+    # One edge per record pair, at its highest probability.
+    order = np.lexsort((-prob, hi, lo))
+    lo, hi, prob = lo[order], hi[order], prob[order]
+    first = np.ones(len(lo), dtype=bool)
+    first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
+    lo, hi, prob = lo[first], hi[first], prob[first]
+    strong = prob >= weak_p
+    group = components(len(labels), lo[strong], hi[strong])
+    ga, gb = group[lo[~strong]], group[hi[~strong]]
+    across = ga != gb
+    ga, gb = np.minimum(ga[across], gb[across]), np.maximum(ga[across], gb[across])
+    if not len(ga):
+        return flag
+    # Two weak edges between the same strong groups: neither is a bridge.
+    pairs, count = np.unique(np.stack([ga, gb], axis=1), axis=0, return_counts=True)
+    graph = nx.Graph()
+    graph.add_edges_from(map(tuple, pairs.tolist()))
+    single = {(int(a), int(b)) for (a, b), c in zip(pairs.tolist(), count.tolist(),
+                                                    strict=True) if c == 1}
+    member = np.empty(int(group.max()) + 1, dtype=np.int64)
+    member[group] = np.arange(len(group))
+    for a, b in nx.bridges(graph):
+        if (min(a, b), max(a, b)) in single:
+            flag[labels[member[a]]] = True
     return flag

@@ -68,3 +68,12 @@ def test_output_digest_is_the_same_for_two_runs(tmp_path: Path) -> None:
     assert any(line.startswith("synth_run/golden_person.parquet ") for line in first)
     assert all(re.fullmatch(r"\S+\.parquet [0-9a-f]{64}", line) for line in first), first
     assert _digest(tmp_path / "b") == first
+
+
+def test_bench_scale_contract(tmp_path: Path) -> None:
+    line = _last_line(str(BENCH / "bench_scale.py"), "--persons", "600", "--enterprises",
+                      "150", "--cache", str(tmp_path), "--memory-limit", "512MB")
+    match = re.fullmatch(rf"records=(\d+) seconds={NUMBER} peak_mb={NUMBER} "
+                         rf"records_out=(\d+) s_per_million={NUMBER}", line)
+    assert match, line
+    assert match.group(1) == match.group(2)  # nothing lost

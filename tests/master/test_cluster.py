@@ -220,3 +220,27 @@ def test_link_mask_applies_threshold_must_and_cannot_link() -> None:
     assert link_mask(scored, 0.9).tolist() == [True, False, False, True]
     assert link_mask(scored.drop_columns(["must_link", "cannot_link"]), 0.9).tolist() == [
         True, False, True, False]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9),
+                          st.sampled_from([0.91, 0.93, 0.97, 0.99])), min_size=1, max_size=30))
+def test_weak_bridges_match_networkx_on_each_cluster(edges: list[tuple[int, int, float]]) -> None:
+    """The contracted computation flags exactly the clusters where networkx, on the whole
+    cluster (a pair scored twice counts once, at its best), finds a bridge below 0.95."""
+    edges = [(a, b, p) for a, b, p in edges if a != b]
+    if not edges:
+        return
+    out = cluster(_records(10), _scored(edges), entity_type="person", threshold=0.9,
+                  weak_bridge_probability=0.95)
+    graph = nx.Graph()
+    for a, b, p in edges:
+        best = max(p, graph[a][b]["p"]) if graph.has_edge(a, b) else p
+        graph.add_edge(a, b, p=best)
+    expected = {}
+    for nodes in nx.connected_components(graph):
+        sub = graph.subgraph(nodes)
+        weak = len(nodes) >= 3 and any(sub[a][b]["p"] < 0.95 for a, b in nx.bridges(sub))
+        expected.update(dict.fromkeys(nodes, weak))
+    flags = out["weak_bridge"].to_pylist()
+    assert [flags[i] for i in sorted(expected)] == [expected[i] for i in sorted(expected)]

@@ -1,0 +1,190 @@
+"""The out-of-core run of one machine: memory bounded by a budget, not by the input.
+
+What is on disk (a work folder inside the output folder, removed at the end):
+
+- ``raw_<i>.arrow``: each source as read (Arrow IPC, one file per source);
+- ``std_<type>_<j>.arrow``: the standardised records, one file per batch;
+- ``records.arrow``: every record with its entity id, before it becomes records.parquet.
+
+Each is opened memory-mapped, so its pages belong to the page cache (the kernel drops
+them under pressure and reads them again) rather than to the process.
+
+What is in memory: one source while it is read; one batch while it is standardised; the
+columns blocking and compare read (whole columns: they are the linking kernels' input),
+the candidate pairs and their scores; one chunk of entities while golden records and
+conflicts are built. Blocking beyond 50M pairs spills through DuckDB with the budget as
+its ``memory_limit``.
+
+The budget (``[engine] memory_limit``, ``--memory-limit``, default 60% of physical
+memory) sets the batch and chunk sizes at :data:`BYTES_PER_RECORD` per record.
+
+The kernels are the library's stage functions, unchanged: this module only feeds them
+(:class:`LocalPipeline` overrides the hooks of :class:`~linkage.pipeline.Pipeline`), so a
+run here gives the same entities, golden records and conflicts as ``Pipeline.run``.
+"""
+
+from __future__ import annotations
+
+import logging
+import mmap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkage.config import EntityConfig, PipelineConfig
+from linkage.io.sources import read_source
+from linkage.pipeline import Pipeline, PipelineResult, _merge_read_flags
+from linkage.standardisers import standardise
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BYTES_PER_RECORD", "LocalPipeline", "run_local", "spill"]
+
+#: Working memory of one record inside a batch or chunk (its standardised columns, the
+#: stage's codes and temporaries). Measured: golden + conflicts on 1M person records
+#: peaked near 1.5 GB, i.e. ~1.5 KB a record; doubled for headroom.
+BYTES_PER_RECORD = 3 << 10
+#: a batch or chunk holds at most this share of the budget (the linking stages hold
+#: the rest: columns, pairs, scores)
+CHUNK_SHARE = 0.25
+MIN_ROWS = 1_000
+
+
+def spill(table: pa.Table, path: Path, maps: list[mmap.mmap] | None = None) -> pa.Table:
+    """Write ``table`` to an Arrow IPC file and return it memory-mapped from there (the
+    map is added to ``maps``, for :func:`release`)."""
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    with path.open("rb") as file:
+        mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+    if maps is not None:
+        maps.append(mapped)
+    return pa.ipc.open_file(pa.BufferReader(pa.py_buffer(mapped))).read_all()
+
+
+def release(maps: list[mmap.mmap]) -> None:
+    """Drop the mapped pages a stage has read from the process (``MADV_DONTNEED``): they
+    stay in the page cache and come back on the next read, but no longer count in the
+    process's memory, so a pass over a spilled table holds only the chunk at hand."""
+    advice = getattr(mmap, "MADV_DONTNEED", None)
+    if advice is None:
+        return
+    for mapped in maps:
+        mapped.madvise(advice)
+
+
+class LocalPipeline(Pipeline):
+    """:class:`~linkage.pipeline.Pipeline` with batches, spill files and entity chunks."""
+
+    def __init__(self, config: PipelineConfig, *, work_dir: Path,
+                 memory_limit: int | None = None, chunk_rows: int | None = None) -> None:
+        super().__init__(config)
+        self.work_dir = Path(work_dir)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        budget = memory_limit if memory_limit is not None else config.engine.memory_bytes
+        self.memory_limit = budget
+        self.chunk_rows = chunk_rows or max(MIN_ROWS,
+                                            int(budget * CHUNK_SHARE) // BYTES_PER_RECORD)
+        self._files = 0
+        self._maps: list[mmap.mmap] = []
+        log.info("local engine: budget %.1f GB, %d records per batch or chunk, work folder %s",
+                 budget / (1 << 30), self.chunk_rows, self.work_dir)
+
+    def _path(self, name: str) -> Path:
+        self._files += 1
+        return self.work_dir / f"{self._files:04d}_{name}.arrow"
+
+    def _read(self) -> pa.Table:
+        """Each source read, spilled and mapped back; record ids dense from 0 as always."""
+        tables = []
+        offset = 0
+        for source in self.config.sources:
+            table = read_source(source, first_record_id=offset)
+            offset += table.num_rows
+            tables.append(spill(table, self._path(f"raw_{source.department}"), self._maps))
+        records = pa.concat_tables(tables, promote_options="default")
+        log.info("read %d records from %d sources", records.num_rows, len(self.config.sources))
+        return records
+
+    def _standardise(self, etype: str, subset: pa.Table, section: EntityConfig) -> pa.Table:
+        """Standardised in batches (each value's result does not depend on its batch)."""
+        parts = []
+        for start in range(0, max(subset.num_rows, 1), self.chunk_rows):
+            batch = subset.slice(start, self.chunk_rows)
+            done = _merge_read_flags(standardise(batch, section.fields), batch)
+            parts.append(spill(done, self._path(f"std_{etype}"), self._maps))
+            release(self._maps)
+            log.info("%s: standardised %d of %d records", etype,
+                     min(start + self.chunk_rows, subset.num_rows), subset.num_rows)
+        return pa.concat_tables(parts, promote_options="default")
+
+    def _by_entity(self, records: pa.Table, clusters: pa.Table,
+                   stage: Callable[[pa.Table, pa.Table], pa.Table]) -> pa.Table:
+        """The stage over chunks of whole entities in entity-id order: each chunk's output is
+        sorted by entity id and the chunks follow each other, so the concatenation is what
+        one call over everything returns."""
+        parts = []
+        for part, part_clusters in entity_chunks(records, clusters, self.chunk_rows):
+            parts.append(stage(part, part_clusters))
+            release(self._maps)
+        if len(parts) == 1:
+            return parts[0]
+        return pa.concat_tables(parts, promote_options="default").combine_chunks()
+
+    def _spill(self, name: str, table: pa.Table) -> pa.Table:
+        done = spill(table, self._path(name), self._maps)
+        release(self._maps)
+        return done
+
+    def _block_memory_limit(self) -> str | None:
+        return f"{max(self.memory_limit // 2, 64 << 20) >> 20}MB"
+
+
+def entity_chunks(records: pa.Table, clusters: pa.Table,
+                  rows: int) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """(records, clusters) of consecutive ranges of entity ids, about ``rows`` records
+    each, an entity never split."""
+    if records.num_rows <= rows:
+        yield records, clusters
+        return
+    at = pc.index_in(records.column("record_id"), value_set=clusters.column("record_id"))
+    entity = clusters.column("entity_id").take(at)
+    encoded = pc.dictionary_encode(entity).combine_chunks()
+    # rank of each record's entity id among the sorted distinct ids
+    order = pc.sort_indices(encoded.dictionary).to_numpy()
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    ent = rank[np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
+    sizes = np.bincount(ent, minlength=len(order))
+    chunk_of = np.cumsum(sizes) // max(rows, 1)
+    per_record = chunk_of[ent]
+    by_chunk = np.argsort(per_record, kind="stable")
+    bounds = np.searchsorted(per_record[by_chunk], np.unique(per_record), side="left")
+    ends = [*bounds[1:].tolist(), len(by_chunk)]
+    for lo, hi in zip(bounds.tolist(), ends, strict=True):
+        take = pa.array(by_chunk[lo:hi])
+        part = records.take(take)
+        yield part, clusters.take(pc.index_in(part.column("record_id"),
+                                              value_set=clusters.column("record_id")))
+
+
+def run_local(config: PipelineConfig, out: str | Path, *, memory_limit: int | None = None,
+              previous: pa.Table | None = None, evaluate: bool = True,
+              progress: bool = False) -> PipelineResult:
+    """Run ``config`` out of core and write its outputs into ``out`` (the files
+    :func:`~linkage.io.outputs.write_outputs` writes); returns the result. Its big
+    tables stay memory-mapped from the work folder's files, which are unlinked when this
+    returns: readable while the result lives, and their space is freed with it."""
+    from linkage.io.outputs import scratch_folder, write_outputs
+
+    with scratch_folder(out) as work:
+        pipeline = LocalPipeline(config, work_dir=work, memory_limit=memory_limit)
+        result = pipeline.run(previous=previous, progress=progress, evaluate=evaluate)
+        steps = logging.getLogger("linkage.progress")
+        steps.info("writing outputs to %s", out)
+        written = write_outputs(result, out)
+        steps.info("wrote %d files to %s", len(written), out)
+    return result
