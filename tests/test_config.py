@@ -41,7 +41,8 @@ def test_every_problem_is_reported_at_once() -> None:
     assert len(problems) == 4, problems
     text = str(info.value)
     assert text.startswith("p.toml: 4 problem(s)")
-    assert "sources[0].entity_type: 'persn' is not one of 'person', 'enterprise'" in text
+    assert ("sources[0].entity_type: 'persn' has no [entities.persn] section "
+            "(declared: person)") in text
     assert "sources[0].path: expected a path string, got 3" in text
     assert "sources[0].colour: unknown key" in text
     assert "seed: expected int, got 'x'" in text
@@ -89,3 +90,37 @@ def test_tiny_fixture_pipeline_loads() -> None:
     assert [s.department for s in config.sources] == ["household", "social_security", "tax"]
     assert config.sources[1].encoding == "gb18030"
     assert config.person is not None and config.person.identity_fields == ("id_number",)
+
+
+def test_declared_entity_types_are_sections_of_their_own(tmp_path: Path) -> None:
+    data = _minimal()
+    data["sources"] = [*data["sources"],  # type: ignore[misc]
+                       {"department": "guide", "entity_type": "restaurant", "path": "r.csv",
+                        "key": "id", "columns": {"name": "name", "phone": "phone"}}]
+    data["entities"] = {"restaurant": {
+        "fields": {"name": "text_folded", "phone": "phone_intl:US"},
+        "blocking": [{"name": "phone", "keys": ["phone"]}],
+        "comparisons": [{"name": "name", "field": "name"}]}}
+    config = pipeline_from_dict(data, base_dir=tmp_path)
+    assert config.entity_types == ("person", "restaurant")
+    section = config.entity("restaurant")
+    assert section is not None and section.fields["phone"] == "phone_intl:US"
+    assert config.entity("paper") is None
+
+
+def test_declared_entity_type_problems() -> None:
+    data = _minimal()
+    data["entities"] = {
+        "Bad-Name": {"fields": {"name": "text"}, "blocking": [{"name": "b", "keys": ["name"]}],
+                     "comparisons": [{"name": "name", "field": "name"}]},
+        "person": {"fields": {"name": "phone_intl:ZZ"},
+                   "blocking": [{"name": "b", "keys": ["nme"]}],
+                   "comparisons": [{"name": "name", "field": "name"}]}}
+    with pytest.raises(ConfigError) as info:
+        pipeline_from_dict(data)
+    text = str(info.value)
+    assert "unknown phone region 'ZZ'" in text
+    with pytest.raises(ConfigError, match="lower-case identifier"):
+        pipeline_from_dict({**data, "entities": {"Bad-Name": data["entities"]["Bad-Name"]}})  # type: ignore[index]
+    with pytest.raises(ConfigError, match="declared twice"):
+        pipeline_from_dict({**data, "entities": {"person": _minimal()["person"]}})
