@@ -10,7 +10,6 @@ from linkage.errors import ConfigError
 from linkage.standardisers import get_standardiser, standardise
 from linkage.standardisers.stage import null_words_for
 
-
 Out = tuple[list[object], list[object], dict[str, list[object]]]
 
 
