@@ -333,12 +333,12 @@ def _general_checks(label: str, section: EntityConfig) -> list[str]:
     comparison's other field, a cross-column pass's right-hand keys)."""
     problems: list[str] = []
     for j, bp in enumerate(section.blocking):
-        for key in getattr(bp, "keys_right", ()):
+        for key in bp.keys_right:
             if not _is_known_column(key, section):
                 problems.append(f"{label}.blocking[{j}].keys_right: {key!r} is not a field "
                                 f"or derived column of [{label}.fields]")
     for j, comp in enumerate(section.comparisons):
-        other = getattr(comp, "other_field", None)
+        other = comp.other_field
         if other is not None and not _is_known_column(other, section):
             problems.append(f"{label}.comparisons[{j}].other_field: {other!r} is not a "
                             f"field of [{label}.fields]")
