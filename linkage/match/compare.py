@@ -252,7 +252,8 @@ def compare(
     require_fields(records, ["record_id"], what="compare(records)")
     require_fields(pairs, ["id_l", "id_r"], what="compare(pairs)")
     for comp in comparisons:
-        require_fields(records, [comp.field], what=f"comparison {comp.name!r}")
+        require_fields(records, [comp.field, *([comp.other_field] if comp.other_field else [])],
+                       what=f"comparison {comp.name!r}")
     names = [c.name for c in comparisons]
     if len(set(names)) != len(names):
         raise SchemaError(f"comparison names must be unique, got {names}")
@@ -299,6 +300,7 @@ def read_columns(columns: Sequence[str], comparisons: Sequence[Comparison]) -> l
     ``__masked`` for must-link and cannot-link rules. A sample meant for compare keeps
     only these, so it neither copies nor pages in the others."""
     wanted = {"record_id", *compared_columns(comparisons)}
+    wanted.update(c.other_field for c in comparisons if c.other_field is not None)
     for c in comparisons:
         wanted.update(f"{c.field}__{d}" for d in DERIVED_INPUTS.get(c.method, ()))
         if c.must_link or c.cannot_link:

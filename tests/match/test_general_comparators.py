@@ -224,3 +224,11 @@ def test_cross_column_matches_a_per_pair_reference(cross: str, lower: bool,
     expected = [pick(one_way(a[i], b[j]), one_way(b[i], a[j]))
                 for i, j in zip(left, right, strict=True)]
     assert got == expected
+
+
+def test_read_columns_keeps_the_other_field_of_a_cross_comparison() -> None:
+    from linkage.match.compare import read_columns
+
+    comp = Comparison(name="c", field="former", other_field="name", method="exact")
+    assert read_columns(["record_id", "name", "former", "city"], [comp]) == [
+        "record_id", "name", "former"]
