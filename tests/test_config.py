@@ -124,3 +124,22 @@ def test_declared_entity_type_problems() -> None:
         pipeline_from_dict({**data, "entities": {"Bad-Name": data["entities"]["Bad-Name"]}})  # type: ignore[index]
     with pytest.raises(ConfigError, match="declared twice"):
         pipeline_from_dict({**data, "entities": {"person": _minimal()["person"]}})
+
+
+def test_cross_column_names_are_checked_against_the_fields() -> None:
+    data = _minimal()
+    data["person"] = {"fields": {"name": "text", "former": "text"},
+                      "blocking": [{"name": "b", "keys": ["name"], "keys_right": ["formr"]}],
+                      "comparisons": [{"name": "n", "field": "name", "other_field": "nme"}]}
+    with pytest.raises(ConfigError) as info:
+        pipeline_from_dict(data)
+    text = str(info.value)
+    assert "person.blocking[0].keys_right: 'formr' is not a field" in text
+    assert "person.comparisons[0].other_field: 'nme' is not a field" in text
+
+
+def test_a_builtin_type_may_be_declared_under_entities() -> None:
+    data = _minimal()
+    data["entities"] = {"person": data.pop("person")}
+    config = pipeline_from_dict(data)
+    assert config.entity_types == ("person",) and config.entity("person") is not None
