@@ -364,7 +364,7 @@ def _metrics_lines(metrics: dict[str, Any] | None) -> list[str]:
     if not metrics:
         return []
     lines = ["against the ground truth:"]
-    for etype in ("person", "enterprise"):
+    for etype in ("person", "enterprise", *sorted(set(metrics) - {"person", "enterprise"})):
         m = metrics.get(etype) if isinstance(metrics.get(etype), dict) else None
         pw = (m or {}).get("pairwise")
         if pw:

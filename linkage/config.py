@@ -21,7 +21,7 @@ Layout of a pipeline file::
     [sources.columns]          # canonical field -> column in the file
     name = "姓名"
 
-    [person]                   # and/or [enterprise]
+    [person]                   # and/or [enterprise], and/or [entities.<type>]
     fields = { name = "person_name", id_number = "id_number" }   # field -> standardiser
     [[person.blocking]] ...    # see linkage.match.block.BlockingPass
     [[person.comparisons]] ... # see linkage.match.compare.Comparison
@@ -32,6 +32,10 @@ Layout of a pipeline file::
     [gates]                    # optional: see linkage.master.gates.GatesConfig
     max_new_merges = 0.01      # a build fails (exit 3) when the master moves abnormally
     max_identity_conflicts = 0
+
+    [entities.restaurant]      # any other entity type, declared the same way
+    fields = { name = "text", phone = "phone_intl:US" }
+    [[entities.restaurant.blocking]] ...
 
 Every object can also be built in code (``PipelineConfig(sources=..., person=...)``, or
 ``linkage.Pipeline(sources=..., person=EntityConfig.preset("person"))``): :func:`validate`
@@ -45,6 +49,7 @@ its key path and value; pydantic would make every stage depend on it for no new 
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 import types
 import typing
@@ -64,8 +69,11 @@ from linkage.match.presets import section_toml
 from linkage.match.score import ScoringConfig
 from linkage.schemas import ENTITY_TYPES
 from linkage.standardisers import STANDARDISERS
+from linkage.standardisers.registry import standardiser_problem
 
-EntityType = Literal["person", "enterprise"]
+#: an entity type: "person", "enterprise" or any type a pipeline file declares under
+#: ``[entities.<type>]`` (see :func:`check_entity_type_name`)
+EntityType = str
 SourceFormat = Literal["csv", "parquet", "xlsx", "arrow", "sqlite", "duckdb"]
 #: formats read through an SQL query rather than as a file of rows
 DATABASE_FORMATS = ("sqlite", "duckdb")
@@ -110,6 +118,7 @@ class SourceConfig:
                              f"one is {self.resolved_format}")
         if len(self.delimiter) != 1:
             raise ValueError(f"delimiter must be one character, got {self.delimiter!r}")
+        check_entity_type_name(self.entity_type)
         for name, value in {**self.trust, "default_trust": self.default_trust}.items():
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"trust {name!r} must be within 0..1, got {value!r}")
@@ -159,10 +168,10 @@ class EntityConfig:
                              f"derived columns of them")
         unknown = [s for s in self.fields.values() if s not in STANDARDISERS]
         if unknown:
-            raise ValueError(
-                f"unknown standardiser(s) {', '.join(map(repr, unknown))} "
-                f"(known: {', '.join(sorted(STANDARDISERS))})"
-            )
+            # a parametrised one (``phone_intl:GB``, ``date:%d/%m/%Y``) may still be usable
+            problems = [p for p in map(standardiser_problem, unknown) if p is not None]
+            if problems:
+                raise ValueError("; ".join(problems))
         if not self.blocking:
             raise ValueError("at least one blocking pass is needed")
         if not self.comparisons:
@@ -195,24 +204,46 @@ class PipelineConfig:
     gates: GatesConfig = field(default_factory=GatesConfig)
     #: how the run is executed: ``[engine] memory_limit = "8GB"``
     engine: EngineConfig = field(default_factory=EngineConfig)
+    #: sections of any other entity types (``[entities.restaurant]``), by type name; a
+    #: built-in type may be declared here too instead of as ``[person]`` / ``[enterprise]``
+    entities: Mapping[str, EntityConfig] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.sources:
             raise ValueError("at least one [[sources]] table is needed")
-        if self.person is None and self.enterprise is None:
-            raise ValueError("declare a [person] or [enterprise] section (or both)")
+        if self.person is None and self.enterprise is None and not self.entities:
+            raise ValueError("declare a [person], [enterprise] or [entities.<type>] section")
+        for name in self.entities:
+            check_entity_type_name(name)
+            if name in ENTITY_TYPES and getattr(self, name) is not None:
+                raise ValueError(f"entity type {name!r} is declared twice: as [{name}] and "
+                                 f"as [entities.{name}]")
         if not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be a whole number from 0 to 2**63 - 1, got {self.seed}")
 
     def entity(self, entity_type: str) -> EntityConfig | None:
         """The section for ``entity_type``, or None when this pipeline does not resolve it."""
-        section: EntityConfig | None = getattr(self, entity_type)
-        return section
+        section: EntityConfig | None = (getattr(self, entity_type)
+                                        if entity_type in ENTITY_TYPES else None)
+        return section if section is not None else self.entities.get(entity_type)
 
     @property
     def entity_types(self) -> tuple[str, ...]:
-        """Entity types this pipeline resolves, in a fixed order."""
-        return tuple(t for t in ENTITY_TYPES if self.entity(t) is not None)
+        """Entity types this pipeline resolves, in a fixed order: the built-in ones, then
+        the declared ones as the file lists them."""
+        builtin = tuple(t for t in ENTITY_TYPES if self.entity(t) is not None)
+        return builtin + tuple(t for t in self.entities if t not in builtin)
+
+
+_ENTITY_TYPE_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def check_entity_type_name(name: str) -> None:
+    """An entity type names output files (``golden_<type>.parquet``) and report sections,
+    so it is a short lower-case identifier."""
+    if not _ENTITY_TYPE_NAME.fullmatch(name):
+        raise ValueError(f"entity type {name!r} must be a lower-case identifier "
+                         "(a-z, 0-9, _; at most 40 characters, starting with a letter)")
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -237,7 +268,7 @@ def pipeline_from_dict(
     data: Mapping[str, Any], *, base_dir: Path = Path(), origin: str = "configuration"
 ) -> PipelineConfig:
     """Validate a parsed pipeline mapping (e.g. from TOML) into a :class:`PipelineConfig`."""
-    problems: list[str] = []
+    problems: list[str] = _entity_type_problems(data)
     data = {**data, "base_dir": str(base_dir)}
     config = _build(PipelineConfig, data, "", problems, base_dir)
     if config is not None:
@@ -342,25 +373,67 @@ def _cross_checks(config: PipelineConfig) -> list[str]:
         seen.add(ident)
         section = config.entity(source.entity_type)
         if section is None:
-            problems.append(f"{where}.entity_type: {source.entity_type!r} has no "
-                            f"[{source.entity_type}] section")
-            continue
+            continue  # reported by _entity_type_problems
         extra = sorted(set(source.columns) - set(section.fields))
         if extra:
             problems.append(f"{where}.columns: field(s) {', '.join(map(repr, extra))} are not "
-                            f"declared in [{source.entity_type}.fields]")
+                            f"declared in [{_header(config, source.entity_type)}.fields]")
     for etype in config.entity_types:
         section = config.entity(etype)
         assert section is not None
+        label = _header(config, etype)
         for j, bp in enumerate(section.blocking):
             for key in bp.keys:
                 if not _is_known_column(key, section):
-                    problems.append(f"{etype}.blocking[{j}].keys: {key!r} is not a field or "
-                                    f"derived column of [{etype}.fields]")
+                    problems.append(f"{label}.blocking[{j}].keys: {key!r} is not a field or "
+                                    f"derived column of [{label}.fields]")
         for j, comp in enumerate(section.comparisons):
             if not _is_known_column(comp.field, section):
-                problems.append(f"{etype}.comparisons[{j}].field: {comp.field!r} is not a "
-                                f"field of [{etype}.fields]")
+                problems.append(f"{label}.comparisons[{j}].field: {comp.field!r} is not a "
+                                f"field of [{label}.fields]")
+        problems.extend(_general_checks(label, section))
+    return problems
+
+
+def _entity_type_problems(data: Mapping[str, Any]) -> list[str]:
+    """Sources whose entity type has no section, found on the raw mapping so that a typo
+    (``persn``) is reported with every other problem of the file."""
+    entities = data.get("entities")
+    declared = [t for t in ENTITY_TYPES if isinstance(data.get(t), Mapping)]
+    declared += [str(t) for t in entities] if isinstance(entities, Mapping) else []
+    sources = data.get("sources")
+    problems: list[str] = []
+    for i, source in enumerate(sources if isinstance(sources, list) else []):
+        etype = source.get("entity_type") if isinstance(source, Mapping) else None
+        if not isinstance(etype, str):
+            continue  # a missing or non-string type is reported by the build
+        if etype not in declared:
+            header = etype if etype in ENTITY_TYPES else f"entities.{etype}"
+            problems.append(f"sources[{i}].entity_type: {etype!r} has no [{header}] section "
+                            f"(declared: {', '.join(declared) or 'none'})")
+    return problems
+
+
+def _header(config: PipelineConfig, etype: str) -> str:
+    """How the file names a type's section: ``person`` or ``entities.restaurant``."""
+    builtin = etype in ENTITY_TYPES and getattr(config, etype) is not None
+    return etype if builtin else f"entities.{etype}"
+
+
+def _general_checks(label: str, section: EntityConfig) -> list[str]:
+    """Columns named by the general comparisons and blocking passes (a cross-column
+    comparison's other field, a cross-column pass's right-hand keys)."""
+    problems: list[str] = []
+    for j, bp in enumerate(section.blocking):
+        for key in bp.keys_right:
+            if not _is_known_column(key, section):
+                problems.append(f"{label}.blocking[{j}].keys_right: {key!r} is not a field "
+                                f"or derived column of [{label}.fields]")
+    for j, comp in enumerate(section.comparisons):
+        other = comp.other_field
+        if other is not None and not _is_known_column(other, section):
+            problems.append(f"{label}.comparisons[{j}].other_field: {other!r} is not a "
+                            f"field of [{label}.fields]")
     return problems
 
 

@@ -8,7 +8,7 @@ RecordTable (sources -> standardise -> every later stage)
     record_id     int64    dense, 0..n-1, assigned on read in source order
     source        string   department name (household, tax, courts, ...)
     source_key    string   the department's own key for the row
-    entity_type   string   "person" | "enterprise"
+    entity_type   string   "person" | "enterprise" | a type the pipeline declares
     source_row    int64    1-based data row in the source file (for messages)
     updated_at    date32   when the department last updated the row (nullable)
     <field>       string   one column per canonical field (name, id_number, ...)
@@ -71,6 +71,9 @@ import pyarrow as pa
 
 from linkage.errors import SchemaError
 
+#: The built-in entity types (``[person]`` / ``[enterprise]`` sections, with presets and the
+#: Chinese domain standardisers). A pipeline file declares any others as
+#: ``[entities.<type>]``; :attr:`linkage.config.PipelineConfig.entity_types` lists a run's.
 ENTITY_TYPES = ("person", "enterprise")
 
 #: Recommended canonical fields. Pipeline files may declare others; these are the ones the

@@ -125,8 +125,8 @@ def test_source_from_frame_names_a_missing_column() -> None:
     with pytest.raises(SourceError, match=r"source 'tax/person'.*'姓名'"):
         lk.Source.from_frame(table, department="tax", entity_type="person", key="k",
                              columns={"name": "姓名"})
-    with pytest.raises(ConfigError, match="entity_type: 'persons' is not one of"):
-        lk.Source.from_frame(table, department="tax", entity_type="persons", key="k",
+    with pytest.raises(ConfigError, match="entity type 'Person X' must be a lower-case"):
+        lk.Source.from_frame(table, department="tax", entity_type="Person X", key="k",
                              columns={"name": "n"})
 
 

@@ -57,7 +57,8 @@ def test_every_problem_is_reported_at_once() -> None:
     assert len(problems) == 4, problems
     text = str(info.value)
     assert text.startswith("p.toml: 4 problem(s)")
-    assert "sources[0].entity_type: 'persn' is not one of 'person', 'enterprise'" in text
+    assert ("sources[0].entity_type: 'persn' has no [entities.persn] section "
+            "(declared: person)") in text
     assert "sources[0].path: expected a path string, got 3" in text
     assert "sources[0].colour: unknown key" in text
     assert "seed: expected int, got 'x'" in text
@@ -127,6 +128,7 @@ def _round_trip(config: PipelineConfig, folder: Path) -> PipelineConfig:
     ROOT / "datasets" / "handwritten.toml",
     ROOT / "linkage" / "data" / "sample" / "pipeline.toml",
     ROOT / "linkage" / "data" / "sample" / "persons.toml",
+    ROOT / "datasets" / "restaurants" / "pipeline.toml",
 ])
 def test_every_shipped_pipeline_file_round_trips_through_to_toml(path: Path,
                                                                  tmp_path: Path) -> None:
@@ -196,3 +198,56 @@ def test_presets_are_the_sections_linkage_generate_writes() -> None:
     assert person.fields["name"] == "person_name"
     with pytest.raises(ConfigError, match="no preset for 'persons'"):
         EntityConfig.preset("persons")  # type: ignore[arg-type]
+
+
+def test_declared_entity_types_are_sections_of_their_own(tmp_path: Path) -> None:
+    data = _minimal()
+    data["sources"] = [*data["sources"],  # type: ignore[misc]
+                       {"department": "guide", "entity_type": "restaurant", "path": "r.csv",
+                        "key": "id", "columns": {"name": "name", "phone": "phone"}}]
+    data["entities"] = {"restaurant": {
+        "fields": {"name": "text_folded", "phone": "phone_intl:US"},
+        "blocking": [{"name": "phone", "keys": ["phone"]}],
+        "comparisons": [{"name": "name", "field": "name"}]}}
+    config = pipeline_from_dict(data, base_dir=tmp_path)
+    assert config.entity_types == ("person", "restaurant")
+    section = config.entity("restaurant")
+    assert section is not None and section.fields["phone"] == "phone_intl:US"
+    assert config.entity("paper") is None
+
+
+def test_declared_entity_type_problems() -> None:
+    data = _minimal()
+    data["entities"] = {
+        "Bad-Name": {"fields": {"name": "text"}, "blocking": [{"name": "b", "keys": ["name"]}],
+                     "comparisons": [{"name": "name", "field": "name"}]},
+        "person": {"fields": {"name": "phone_intl:ZZ"},
+                   "blocking": [{"name": "b", "keys": ["nme"]}],
+                   "comparisons": [{"name": "name", "field": "name"}]}}
+    with pytest.raises(ConfigError) as info:
+        pipeline_from_dict(data)
+    text = str(info.value)
+    assert "unknown phone region 'ZZ'" in text
+    with pytest.raises(ConfigError, match="lower-case identifier"):
+        pipeline_from_dict({**data, "entities": {"Bad-Name": data["entities"]["Bad-Name"]}})  # type: ignore[index]
+    with pytest.raises(ConfigError, match="declared twice"):
+        pipeline_from_dict({**data, "entities": {"person": _minimal()["person"]}})
+
+
+def test_cross_column_names_are_checked_against_the_fields() -> None:
+    data = _minimal()
+    data["person"] = {"fields": {"name": "text", "former": "text"},
+                      "blocking": [{"name": "b", "keys": ["name"], "keys_right": ["formr"]}],
+                      "comparisons": [{"name": "n", "field": "name", "other_field": "nme"}]}
+    with pytest.raises(ConfigError) as info:
+        pipeline_from_dict(data)
+    text = str(info.value)
+    assert "person.blocking[0].keys_right: 'formr' is not a field" in text
+    assert "person.comparisons[0].other_field: 'nme' is not a field" in text
+
+
+def test_a_builtin_type_may_be_declared_under_entities() -> None:
+    data = _minimal()
+    data["entities"] = {"person": data.pop("person")}
+    config = pipeline_from_dict(data)
+    assert config.entity_types == ("person",) and config.entity("person") is not None

@@ -131,7 +131,7 @@ def read_records(
     table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
     source = SourceConfig(
         department=department,
-        entity_type=entity_type,  # type: ignore[arg-type]
+        entity_type=entity_type,
         path=Path(f"<memory:{department}>"),
         key=key,
         columns=dict(columns),

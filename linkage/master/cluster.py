@@ -53,8 +53,12 @@ CLUSTER_EXTRA = pa.schema(
 
 
 def entity_prefix(entity_type: str) -> str:
-    """``"P"`` for persons, ``"E"`` for enterprises, else the type's first letter."""
-    return ENTITY_PREFIX.get(entity_type, (entity_type[:1] or "X").upper())
+    """``"P"`` for persons, ``"E"`` for enterprises, else the type's name and a colon
+    (``restaurant:``): a declared type's ids never collide with another type's, even when
+    both start with one letter (``paper`` and ``person``)."""
+    if entity_type in ENTITY_PREFIX:
+        return ENTITY_PREFIX[entity_type]
+    return f"{entity_type}:" if entity_type else "X"
 
 
 def components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:

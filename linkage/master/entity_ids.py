@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.errors import SchemaError
-from linkage.master.cluster import member_hash
+from linkage.master.cluster import entity_prefix, member_hash
 from linkage.master.groups import as_string, combine
 from linkage.schemas import require_fields
 
@@ -216,7 +216,7 @@ def _same_type(previous: pa.Table, etype: str | None, clusters: pa.Table) -> pa.
         return previous
     if "entity_type" in previous.column_names:
         return previous.filter(pc.fill_null(pc.equal(previous["entity_type"], etype), False))
-    prefix = as_string(clusters["entity_id"])[0].as_py()[:1]
+    prefix = entity_prefix(etype)
     return previous.filter(pc.fill_null(pc.starts_with(as_string(previous["entity_id"]), prefix),
                                         False))
 

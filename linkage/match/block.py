@@ -77,6 +77,11 @@ class BlockingPass:
     link_only: bool = False
     sub_keys: tuple[str, ...] = ()
     sub_prefix: tuple[int, ...] = ()
+    #: cross-column blocking (exact passes): records pair when one's ``keys`` equal the
+    #: other's ``keys_right`` (aligned, cut by the same prefix/suffix), either way round:
+    #: ``keys = ["first_name"], keys_right = ["last_name"]`` finds first and last names
+    #: swapped; ``keys = ["former_name"], keys_right = ["name"]`` a renamed record
+    keys_right: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.keys:
@@ -104,6 +109,10 @@ class BlockingPass:
                              "sub key")
         if any(p < 0 for p in self.sub_prefix):
             raise ValueError(f"blocking pass {self.name!r}: sub_prefix lengths must be >= 0")
+        if self.keys_right and (self.kind != "exact" or self.sub_keys
+                                or len(self.keys_right) != len(self.keys)):
+            raise ValueError(f"blocking pass {self.name!r}: keys_right needs an exact pass "
+                             "without sub_keys and one right-hand key per key")
 
 
 @dataclass(frozen=True)
@@ -136,7 +145,8 @@ def block(
     """
     require_fields(records, ["record_id"], what="block(records)")
     for bp in passes:
-        require_fields(records, [*bp.keys, *bp.sub_keys], what=f"block pass {bp.name!r}")
+        require_fields(records, [*bp.keys, *bp.sub_keys, *bp.keys_right],
+                       what=f"block pass {bp.name!r}")
         if bp.link_only:
             require_fields(records, ["source"], what=f"block pass {bp.name!r} (link_only)")
     names = [bp.name for bp in passes]
@@ -190,6 +200,8 @@ def _run_pass(
     index: int,
     codes: ColumnCodes | None = None,
 ) -> dict[str, Any]:
+    if bp.keys_right:
+        return _cross_pass(sink, records, ids, sources, bp, index)
     if bp.kind == "exact":
         return _exact_pass(sink, ids, sources, _block_ids(records, bp, codes), bp, index,
                            lambda: _block_ids(records, _refined(bp), codes))
@@ -340,6 +352,56 @@ def _exact_pass(
         report["unsplit_records"] = unsplit
         report["largest_after_split"] = _largest(sizes)
     return report
+
+
+def _cross_pass(
+    sink: PairSink,
+    records: pa.Table,
+    ids: npt.NDArray[np.int64],
+    sources: npt.NDArray[np.int32] | None,
+    bp: BlockingPass,
+    index: int,
+) -> dict[str, Any]:
+    """Pairs whose one record's keys equal the other's right-hand keys. Every record
+    stands twice in one block table, by its keys (role 0) and by its right-hand keys
+    (role 1), on one encoding of both; pairs are taken across roles only (the machinery
+    of ``link_only``), then a record paired with itself is dropped. A block is capped by
+    its records of both roles."""
+    n = len(ids)
+    right = replace(bp, keys=bp.keys_right, keys_right=())
+    combined: npt.NDArray[np.int64] | None = None
+    for i in range(len(bp.keys)):
+        both = pa.chunked_array([*_clean_key(records, bp, i).chunks,
+                                 *_clean_key(records, right, i).chunks], pa.string())
+        encoded = pc.dictionary_encode(both)
+        codes = _chunked_codes(encoded)
+        size = len(encoded.chunk(0).dictionary) if encoded.num_chunks else 0
+        if combined is None:
+            combined = codes
+            continue
+        missing = (combined < 0) | (codes < 0)
+        merged = np.where(missing, -1, combined * np.int64(max(size, 1)) + codes)
+        dense = pc.dictionary_encode(pa.array(merged)).indices
+        combined = np.where(missing, -1, np.asarray(dense.to_numpy(), dtype=np.int64))
+    blk = combined if combined is not None else np.full(2 * n, -1, dtype=np.int64)
+    keyed, sizes = _block_sizes(blk)
+    capped = sizes > bp.max_block_size
+    kept_blk, _ = _usable_blocks(blk, keyed, sizes, capped)
+    role = np.repeat(np.arange(2, dtype=np.int32), n)
+    p, q = pairs_within_blocks(kept_blk, np.arange(2 * n, dtype=np.int64), role,
+                               link_only=True)
+    p %= n
+    q %= n
+    keep = p != q
+    if bp.link_only and sources is not None:
+        keep &= sources[p] != sources[q]
+    a, b = ids[p[keep]], ids[q[keep]]
+    sink.add(np.minimum(a, b), np.maximum(a, b), index)
+    key_side, right_side = keyed[:n], keyed[n:]
+    return _pass_report(bp, sink, index, keyed=int((key_side | right_side).sum()),
+                        blocks=int((sizes >= 2).sum()), largest=_largest(sizes),
+                        capped_blocks=int(capped.sum()),
+                        capped_records=int(sizes[capped].sum()))
 
 
 def _block_sizes(

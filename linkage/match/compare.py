@@ -47,6 +47,8 @@ from linkage.match.comparators import (
     default_thresholds,
     similarity,
 )
+from linkage.match.comparators.expressions import apply_transforms, transform_problem
+from linkage.match.comparators.general import count_to_similarity, distance_to_similarity
 from linkage.match.comparators.strings import Codes, scoring_workers
 from linkage.match.encoding import ColumnCodes, Positions, encode_column
 from linkage.schemas import require_fields
@@ -63,7 +65,8 @@ _APART = np.int8(-2)
 #: comparisons on threads (see :func:`_cost`)
 _COST = {"address": 3, "person_name": 3, "enterprise_name": 3, "token_set": 3,
          "jaro_winkler": 2, "jaro": 2, "levenshtein": 2, "damerau_levenshtein": 2, "indel": 2,
-         "id_number": 2, "credit_code": 2, "date": 1, "numeric": 1, "exact": 1}
+         "id_number": 2, "credit_code": 2, "date": 1, "numeric": 1, "exact": 1,
+         "abs_diff": 1, "date_diff": 1, "token_jaccard": 2, "array_intersect": 2}
 
 Method = Literal[
     "exact",
@@ -80,7 +83,18 @@ Method = Literal[
     "enterprise_name",
     "address",
     "date",
+    "abs_diff",
+    "date_diff",
+    "token_jaccard",
+    "array_intersect",
 ]
+#: methods whose levels may be distances (``within``); the string ones then count edits
+_EDIT_METHODS = ("levenshtein", "damerau_levenshtein", "indel")
+_WITHIN_METHODS = (*_EDIT_METHODS, "abs_diff", "date_diff")
+#: the unit of a ``date_diff`` comparison's ``within`` levels
+DateUnit = Literal["days", "months", "years"]
+#: how a cross-column comparison combines its two directions (see ``Comparison``)
+CrossMode = Literal["either", "both"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,8 +116,26 @@ class Comparison:
     term_frequency: bool = False
     must_link: bool = False
     cannot_link: bool = False
+    #: levels as distances instead of similarities, in any order: edit counts for
+    #: ``levenshtein`` / ``damerau_levenshtein`` / ``indel``, ``|x - y|`` for ``abs_diff``,
+    #: the gap in ``unit`` for ``date_diff`` (``within = [1, 5]``: within 5, within 1)
+    within: tuple[float, ...] = ()
+    unit: DateUnit = "days"
+    #: ``array_intersect`` levels: at least this many shared items (any order)
+    min_shared: tuple[int, ...] = ()
+    #: expressions applied to both values before comparing, in order: ``lower``,
+    #: ``upper``, ``first_token``, ``last_token``, ``digits``, ``substring:<start>:<stop>``
+    #: (see :mod:`linkage.match.comparators.expressions`)
+    transform: tuple[str, ...] = ()
+    #: cross-column comparison: ``field`` of one record against ``other_field`` of the
+    #: other, both ways (a former name against a name; a first name against a surname);
+    #: ``cross = "either"`` takes the better direction, ``"both"`` the worse (swapped first
+    #: and last names: both directions must agree)
+    other_field: str | None = None
+    cross: CrossMode = "either"
 
     def __post_init__(self) -> None:
+        self._check_general()
         if any(not 0.0 < t <= 1.0 for t in self.thresholds):
             raise ValueError(f"comparison {self.name!r}: thresholds must be within (0, 1]")
         if list(self.thresholds) != sorted(set(self.thresholds)):
@@ -111,9 +143,55 @@ class Comparison:
         if not self.name.isidentifier():
             raise ValueError(f"comparison {self.name!r}: name must be an identifier")
 
+    def _check_general(self) -> None:
+        """Checks of the general options (distances, counts, expressions, cross)."""
+        name = repr(self.name)
+        levels = [bool(self.thresholds), bool(self.within), bool(self.min_shared)]
+        if sum(levels) > 1:
+            raise ValueError(f"comparison {name}: give one of thresholds, within, min_shared")
+        if self.within:
+            if self.method not in _WITHIN_METHODS:
+                raise ValueError(f"comparison {name}: within is for methods "
+                                 f"{', '.join(_WITHIN_METHODS)}, not {self.method!r}")
+            if any(w < 0 for w in self.within) or len(set(self.within)) != len(self.within):
+                raise ValueError(f"comparison {name}: within must be distinct and >= 0")
+        elif self.method in ("abs_diff", "date_diff"):
+            raise ValueError(f"comparison {name}: {self.method} needs within = [...] levels")
+        if self.min_shared:
+            if self.method != "array_intersect":
+                raise ValueError(f"comparison {name}: min_shared is for array_intersect")
+            if any(k < 1 for k in self.min_shared) or \
+                    len(set(self.min_shared)) != len(self.min_shared):
+                raise ValueError(f"comparison {name}: min_shared must be distinct and >= 1")
+        problem = transform_problem(self.transform)
+        if problem:
+            raise ValueError(f"comparison {name}: {problem}")
+        if self.other_field is not None and (self.must_link or self.cannot_link
+                                             or self.term_frequency):
+            raise ValueError(f"comparison {name}: a cross-column comparison takes no "
+                             "must_link, cannot_link or term_frequency")
+
+    @property
+    def scorer(self) -> str:
+        """The similarity function's name: the method's, or its edit-count / date-unit
+        form (``levenshtein`` with ``within`` -> ``levenshtein_edits``)."""
+        if self.method == "date_diff":
+            return f"date_diff_{self.unit}"
+        if self.within and self.method in _EDIT_METHODS:
+            return f"{self.method}_edits"
+        return self.method
+
     @property
     def levels_thresholds(self) -> tuple[float, ...]:
-        """The thresholds in force (the declared ones or the method's defaults)."""
+        """The thresholds in force (the declared ones or the method's defaults), as
+        similarities: distances ``within`` d become ``1 / (1 + d)`` and shared-item
+        counts c ``c / (1 + c)``, as the general comparators score them."""
+        if self.within:
+            return tuple(float(x) for x in np.sort(distance_to_similarity(
+                np.asarray(self.within, dtype=np.float64)).astype(np.float32)))
+        if self.min_shared:
+            return tuple(float(x) for x in np.sort(count_to_similarity(
+                np.asarray(self.min_shared, dtype=np.float64)).astype(np.float32)))
         if self.thresholds:
             return self.thresholds
         return default_thresholds(self.method)
@@ -137,6 +215,11 @@ class Comparison:
             return f"{self.field} different"
         if level == len(ts) + 1:
             return f"{self.field} exactly equal"
+        if self.within:
+            unit = {"date_diff": f" {self.unit}", "abs_diff": ""}.get(self.method, " edits")
+            return f"{self.field} within {sorted(self.within, reverse=True)[level - 1]:g}{unit}"
+        if self.min_shared:
+            return f"{self.field} shares >= {sorted(self.min_shared)[level - 1]} items"
         return f"{self.field} {self.method} similarity >= {ts[level - 1]:g}"
 
     def describe_levels(self) -> list[str]:
@@ -169,7 +252,8 @@ def compare(
     require_fields(records, ["record_id"], what="compare(records)")
     require_fields(pairs, ["id_l", "id_r"], what="compare(pairs)")
     for comp in comparisons:
-        require_fields(records, [comp.field], what=f"comparison {comp.name!r}")
+        require_fields(records, [comp.field, *([comp.other_field] if comp.other_field else [])],
+                       what=f"comparison {comp.name!r}")
     names = [c.name for c in comparisons]
     if len(set(names)) != len(names):
         raise SchemaError(f"comparison names must be unique, got {names}")
@@ -216,6 +300,7 @@ def read_columns(columns: Sequence[str], comparisons: Sequence[Comparison]) -> l
     ``__masked`` for must-link and cannot-link rules. A sample meant for compare keeps
     only these, so it neither copies nor pages in the others."""
     wanted = {"record_id", *compared_columns(comparisons)}
+    wanted.update(c.other_field for c in comparisons if c.other_field is not None)
     for c in comparisons:
         wanted.update(f"{c.field}__{d}" for d in DERIVED_INPUTS.get(c.method, ()))
         if c.must_link or c.cannot_link:
@@ -249,15 +334,29 @@ def _compare_one(
     comp: Comparison,
     similarities: bool = False,
     cache: ColumnCodes | None = None,
+    encoded: tuple[pa.Array, Positions, Positions] | None = None,
 ) -> dict[str, npt.NDArray[np.generic]]:
-    """One comparison's columns. The column is encoded once (or read from ``cache``, the
-    codes of ``records`` blocking already made); one pass over slabs of pairs
-    settles the null and equal pairs and collects the others' value pairs; the similarity
-    runs once per distinct value pair of the whole run and is turned into a level there,
-    so filling the pairs in moves one byte per pair. Per-pair temporaries never exceed
+    """One comparison's columns (``encoded``: values and the left and right records'
+    codes into them, given by a cross-column comparison for one direction). The column
+    is encoded once (or read from ``cache``, the codes of ``records`` blocking already
+    made); one pass over slabs of pairs settles the null and equal pairs and collects
+    the others' value pairs; the similarity runs once per distinct value pair of the
+    whole run and is turned into a level there, so filling the pairs in moves one byte
+    per pair. Per-pair temporaries never exceed
     one slab (and int8 / bool columns)."""
-    uniques, codes = (cache.get(comp.field) if cache is not None and comp.field in cache
-                      else encode_column(records.column(comp.field)))
+    if encoded is None and comp.other_field is not None:
+        return _compare_cross(records, rows, comp, similarities)
+    # the field's own values: its derived columns, its shortcut and the shared codes apply
+    plain = encoded is None and not comp.transform
+    if encoded is not None:
+        uniques, codes, codes_r = encoded
+    else:
+        uniques, codes = (encode_column(apply_transforms(records.column(comp.field),
+                                                         comp.transform))
+                          if comp.transform else
+                          cache.get(comp.field) if cache is not None and comp.field in cache
+                          else encode_column(records.column(comp.field)))
+        codes_r = codes
     n = rows.n
     top = np.int8(comp.top_level)
     scored = comp.method != "exact"  # "exact" has no similarity: unequal is level 0
@@ -266,7 +365,8 @@ def _compare_one(
     tf_pair = np.empty(n, dtype=np.float32) if tf is not None else None
     valid = (_valid_mask(records, comp.field, uniques, codes)
              if comp.must_link or comp.cannot_link else None)
-    apart = _apart_codes(records, comp, codes, len(uniques), similarities, cache)
+    apart = (_apart_codes(records, comp, codes, len(uniques), similarities, cache)
+             if plain else None)
     must = np.empty(n, dtype=bool) if comp.must_link else None
     cannot = np.empty(n, dtype=bool) if comp.cannot_link else None
     width = max(len(uniques), 1)
@@ -275,7 +375,7 @@ def _compare_one(
     keys = np.empty(n if scored else 0, dtype=np.int64)
     n_keys = 0
     for part, pos_l, pos_r in rows.slabs(_SLAB):
-        cl, cr = codes[pos_l], codes[pos_r]
+        cl, cr = codes[pos_l], codes_r[pos_r]
         equal = cl == cr
         level = equal.view(np.int8) * top
         level[(cl < 0) | (cr < 0)] = -1
@@ -313,9 +413,9 @@ def _compare_one(
         floor = None if similarities or not ts else ts[0]
         inverse, lo, hi = _distinct_pairs(keys[:n_keys], width)
         del keys
-        sub, lo, hi, derived = _values_in_use(records, comp, uniques, codes, lo, hi)
-        del uniques, codes  # from here on the comparator's values are all it needs
-        distinct_sims = np.asarray(similarity(comp.method, sub, lo, hi, derived, None,
+        sub, lo, hi, derived = _values_in_use(records, comp, uniques, codes, lo, hi, plain)
+        del uniques, codes, codes_r  # from here on the comparator's values are all it needs
+        distinct_sims = np.asarray(similarity(comp.scorer, sub, lo, hi, derived, None,
                                               floor=floor), dtype=np.float32)
         del sub, derived, lo, hi
         comparable = ~np.isnan(distinct_sims)
@@ -341,6 +441,37 @@ def _compare_one(
         out[f"ml_{comp.name}"] = must
     if cannot is not None:
         out[f"cl_{comp.name}"] = cannot
+    return out
+
+
+def _compare_cross(
+    records: pa.Table, rows: _PairRows, comp: Comparison, similarities: bool,
+) -> dict[str, npt.NDArray[np.generic]]:
+    """A cross-column comparison: ``field`` of the left record against ``other_field`` of
+    the right one, then the other way round, on one encoding of both columns; the pair's
+    level is the better of the two (``cross = "either"``) or the worse (``"both"``)."""
+    assert comp.other_field is not None
+    columns = [records.column(comp.field), records.column(comp.other_field)]
+    if comp.transform:
+        columns = [pa.chunked_array([apply_transforms(c, comp.transform)]) for c in columns]
+    columns = [pc.cast(c, pa.string()) if not pa.types.is_string(c.type) else c
+               for c in columns]
+    n = records.num_rows
+    uniques, codes = encode_column(pa.chunked_array([*columns[0].chunks, *columns[1].chunks],
+                                                    pa.string()))
+    mine, other = codes[:n], codes[n:]
+    forward = _compare_one(records, rows, comp, similarities, None, (uniques, mine, other))
+    backward = _compare_one(records, rows, comp, similarities, None, (uniques, other, mine))
+    pick = np.maximum if comp.cross == "either" else np.minimum
+    out: dict[str, npt.NDArray[np.generic]] = {}
+    for name, column in forward.items():
+        if name.startswith("sim_"):
+            f, b = column.astype(np.float32), backward[name].astype(np.float32)
+            best = pick(np.nan_to_num(f, nan=-1.0), np.nan_to_num(b, nan=-1.0))
+            best[best < 0] = np.nan
+            out[name] = best
+        else:
+            out[name] = pick(column, backward[name])
     return out
 
 
@@ -434,10 +565,11 @@ def _distinct_pairs(keys: npt.NDArray[np.int64], width: int) -> tuple[Positions,
 
 def _values_in_use(
     records: pa.Table, comp: Comparison, uniques: pa.Array, codes: Positions, lo: Codes,
-    hi: Codes,
+    hi: Codes, plain: bool = True,
 ) -> tuple[pa.Array, Codes, Codes, dict[str, pa.Array]]:
     """The values some pair uses (an Arrow array: a comparator prepares only those), the
-    pairs' codes into them, and the method's derived columns aligned with them."""
+    pairs' codes into them, and the method's derived columns aligned with them (only for
+    the field's own values: not ``plain`` ones, transformed or cross-column, have none)."""
     used = np.zeros(len(uniques), dtype=bool)
     used[lo] = True
     used[hi] = True
@@ -445,7 +577,7 @@ def _values_in_use(
     remap = np.cumsum(used, dtype=np.int64) - 1
     sub = uniques.take(pa.array(kept))  # a dictionary holds no null
     derived: dict[str, pa.Array] = {}
-    aux = _derived_columns(records, comp)
+    aux = _derived_columns(records, comp) if plain else {}
     if aux:
         # one representative row per value: derived columns are functions of the value
         take = pa.array(_representatives(codes, len(uniques))[kept])

@@ -65,11 +65,20 @@ PRESETS: dict[str, tuple[tuple[BlockingPass, ...], tuple[Comparison, ...]]] = {
 }
 
 
-def linking_toml(entity_type: str) -> str:
-    """``[[<type>.blocking]]`` and ``[[<type>.comparisons]]`` tables for a pipeline file."""
-    blocking, comparisons = PRESETS[entity_type]
-    parts = [_table(f"{entity_type}.blocking", bp, BlockingPass) for bp in blocking]
-    parts += [_table(f"{entity_type}.comparisons", c, Comparison) for c in comparisons]
+def linking_toml(entity_type: str, preset: str | None = None) -> str:
+    """``[[<type>.blocking]]`` and ``[[<type>.comparisons]]`` tables for a pipeline file.
+
+    ``preset`` (default: the type itself) names the preset of :data:`PRESETS` to write; a
+    type other than the built-in ones is a declared one, so its tables are
+    ``[[entities.<type>.blocking]]`` (e.g. Chinese citizens resolved as ``resident``:
+    ``linking_toml("resident", preset="person")``)."""
+    name = preset or entity_type
+    if name not in PRESETS:
+        raise ValueError(f"no preset {name!r} (known: {', '.join(PRESETS)})")
+    blocking, comparisons = PRESETS[name]
+    section = entity_type if entity_type in PRESETS else f"entities.{entity_type}"
+    parts = [_table(f"{section}.blocking", bp, BlockingPass) for bp in blocking]
+    parts += [_table(f"{section}.comparisons", c, Comparison) for c in comparisons]
     return "\n".join(parts)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -91,17 +92,22 @@ def map_distinct(
     return out
 
 
-def null_words_to_null(values: pa.Array) -> pa.Array:
+def null_words_to_null(values: pa.Array, words: frozenset[str] = NULL_WORDS) -> pa.Array:
     """``values`` with every null word (:data:`NULL_WORDS`, also in full-width forms,
     any case, with a few surrounding spaces) replaced by null. Whole-column passes, and
-    only over the values short enough to be one (addresses and IDs cost a length pass)."""
+    only over the values short enough to be one (addresses and IDs cost a length pass).
+
+    ``words``: the field type's own list (a subset of :data:`NULL_WORDS` where some are
+    values: the surnames Na and Nan and the name None in a Latin name field). A word
+    matches a whole value only, never a part of one (``Na Li`` is a name either way)."""
     values = as_string_array(values)
     rows = _null_word_candidates(values)
     if len(rows) == 0:
         return values
     candidates = values if len(rows) == len(values) else values.take(pa.array(rows))
     folded = pc.utf8_upper(pc.utf8_trim_whitespace(candidates))
-    found = np.asarray(pc.fill_null(pc.is_in(folded, value_set=_NULL_WORD_FORMS), False)
+    forms = _NULL_WORD_FORMS if words == NULL_WORDS else _forms(words)
+    found = np.asarray(pc.fill_null(pc.is_in(folded, value_set=forms), False)
                        .to_numpy(zero_copy_only=False), dtype=bool)
     if not found.any():
         return values
@@ -128,6 +134,13 @@ def _null_word_candidates(values: pa.Array) -> npt.NDArray[np.int64]:
     if values.null_count:
         keep &= np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     return np.flatnonzero(keep)
+
+
+@lru_cache(maxsize=16)
+def _forms(words: frozenset[str]) -> pa.Array:
+    """Every word of ``words`` as written half- or full-width (a subset of the forms
+    :func:`_null_word_candidates` looks for, so its pre-filter still holds)."""
+    return pa.array(sorted(words | {_full_width(w) for w in words}), pa.string())
 
 
 def _full_width(text: str) -> str:

@@ -1,6 +1,13 @@
-"""Names a pipeline file may give a field's standardiser, and the functions behind them."""
+"""Names a pipeline file may give a field's standardiser, and the functions behind them.
+
+A name may carry one argument after a colon, for the standardisers that need one:
+``"phone_intl:GB"`` (the default region of numbers written without a country code) and
+``"date:%d/%m/%Y"`` (a declared date format instead of the Chinese forms ``"date"`` reads).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from linkage.errors import ConfigError
 from linkage.standardisers.address import standardise_address
@@ -8,10 +15,18 @@ from linkage.standardisers.amounts import standardise_amount_wan
 from linkage.standardisers.base import Standardiser, standardise_text
 from linkage.standardisers.credit_code import standardise_credit_code
 from linkage.standardisers.dates import standardise_date
+from linkage.standardisers.declared_date import declared_date
 from linkage.standardisers.enterprise_name import standardise_enterprise_name
+from linkage.standardisers.general import (
+    standardise_general_address,
+    standardise_number,
+    standardise_text_folded,
+)
 from linkage.standardisers.id_number import standardise_id_number
+from linkage.standardisers.latin_name import standardise_latin_name
 from linkage.standardisers.person_name import standardise_person_name
 from linkage.standardisers.phone import standardise_phone
+from linkage.standardisers.phone_intl import phone_intl
 from linkage.standardisers.sex import standardise_sex
 
 STANDARDISERS: dict[str, Standardiser] = {
@@ -25,13 +40,46 @@ STANDARDISERS: dict[str, Standardiser] = {
     "phone": standardise_phone,
     "sex": standardise_sex,
     "amount_wan": standardise_amount_wan,
+    # general ones, for data that is not Chinese (or not about persons and enterprises)
+    "text_folded": standardise_text_folded,
+    "latin_name": standardise_latin_name,
+    "phone_intl": phone_intl(None),
+    "address_general": standardise_general_address,
+    "number": standardise_number,
+}
+
+#: standardisers taking an argument (``name:argument``): a factory per name
+PARAMETRISED: dict[str, Callable[[str], Standardiser]] = {
+    "date": declared_date,
+    "phone_intl": phone_intl,
 }
 
 
 def get_standardiser(name: str) -> Standardiser:
-    """The standardiser registered under ``name``; a clear error lists the known names."""
-    try:
+    """The standardiser registered under ``name`` (``name:argument`` for the
+    parametrised ones); a clear error lists the known names."""
+    if name in STANDARDISERS:
         return STANDARDISERS[name]
-    except KeyError:
-        known = ", ".join(sorted(STANDARDISERS))
-        raise ConfigError([f"unknown standardiser {name!r} (known: {known})"]) from None
+    base, sep, argument = name.partition(":")
+    if sep and base in PARAMETRISED:
+        try:
+            return PARAMETRISED[base](argument)
+        except ValueError as exc:
+            raise ConfigError([f"standardiser {name!r}: {exc}"]) from None
+    raise ConfigError([f"unknown standardiser {name!r} (known: {known_names()})"])
+
+
+def standardiser_problem(name: str) -> str | None:
+    """Why ``name`` is not a usable standardiser, or None when it is."""
+    try:
+        get_standardiser(name)
+    except ConfigError as exc:
+        return "; ".join(exc.problems)
+    return None
+
+
+def known_names() -> str:
+    """Every registered name, with the parametrised forms spelled out."""
+    forms = [*STANDARDISERS, *(f"{n}:<{'format' if n == 'date' else 'region'}>"
+                               for n in PARAMETRISED)]
+    return ", ".join(sorted(forms))

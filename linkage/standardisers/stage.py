@@ -10,7 +10,8 @@ import pyarrow.compute as pc
 
 from linkage.flags import collect_flags
 from linkage.schemas import RECORD_BASE, require_columns
-from linkage.standardisers.base import OK, Standardised, null_words_to_null
+from linkage.standardisers.base import NULL_WORDS, OK, Standardised, null_words_to_null
+from linkage.standardisers.latin_name import NAME_VALUES
 from linkage.standardisers.registry import get_standardiser
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,16 @@ log = logging.getLogger(__name__)
 #: Standardisers that read null words themselves (an ID column's "无" is a placeholder,
 #: reported as such); every other one receives them as missing values.
 _READS_NULL_WORDS = frozenset({"id_number"})
+
+#: Null words that are values for a field type (``latin_name``: the surnames Na and Nan,
+#: the given name None), by standardiser name (before any ``:argument``).
+NULL_WORD_VALUES: dict[str, frozenset[str]] = {"latin_name": NAME_VALUES}
+
+
+def null_words_for(name: str) -> frozenset[str]:
+    """The null words of the field type standardised by ``name``."""
+    values = NULL_WORD_VALUES.get(name.partition(":")[0])
+    return NULL_WORDS - values if values else NULL_WORDS
 
 
 def standardise(records: pa.Table, fields: Mapping[str, str]) -> pa.Table:
@@ -43,7 +54,8 @@ def standardise(records: pa.Table, fields: Mapping[str, str]) -> pa.Table:
         else:
             raw = pa.nulls(n, pa.string())
         # "无" / "不详" / "N/A" in a name or address column is a missing value, not a name
-        given = raw if name in _READS_NULL_WORDS else null_words_to_null(raw)
+        given = raw if name in _READS_NULL_WORDS else null_words_to_null(
+            raw, null_words_for(name))
         result: Standardised = fn(given)
         _check_lengths(field, name, n, result)
         table = _set(table, field, result.value)

@@ -353,3 +353,46 @@ def test_duckdb_is_imported_only_by_a_run_that_spills() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=False)
     assert result.returncode == 0, result.stderr[-1500:]
+
+
+def test_cross_column_pass_finds_swapped_names() -> None:
+    recs = pa.table({"record_id": pa.array(range(5), pa.int64()),
+                     "source": ["a", "b", "a", "b", "a"],
+                     "first": ["john", "smith", "ann", "john", "lee"],
+                     "last": ["smith", "john", "ann", "smith", None]})
+    swap = BlockingPass(name="swap", keys=("first",), keys_right=("last",))
+    # 0 and 1 (john smith / smith john), 1 and 3; ann ann is not paired with itself
+    assert _pairs(block(recs, [swap])) == [(0, 1, "swap"), (1, 3, "swap")]
+    with pytest.raises(ValueError, match="keys_right"):
+        BlockingPass(name="x", keys=("first",), keys_right=("last", "first"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c", None]),
+                          st.sampled_from(["a", "b", "d", None]),
+                          st.sampled_from(["s1", "s2"])), max_size=25),
+       st.integers(min_value=2, max_value=8), st.booleans())
+def test_cross_column_blocking_matches_brute_force(
+    rows: list[tuple[str | None, str | None, str]], cap: int, link_only: bool
+) -> None:
+    n = len(rows)
+    recs = pa.table({"record_id": pa.array(range(n), pa.int64()),
+                     "source": pa.array([r[2] for r in rows], pa.string()),
+                     "x": pa.array([r[0] for r in rows], pa.string()),
+                     "y": pa.array([r[1] for r in rows], pa.string())})
+    bp = BlockingPass(name="xy", keys=("x",), keys_right=("y",), max_block_size=cap,
+                      link_only=link_only)
+    # a block holds every record whose x, and every record whose y, is the value
+    size: dict[str, int] = {}
+    for x, y, _ in rows:
+        for v in (x, y):
+            if v is not None:
+                size[v] = size.get(v, 0) + 1
+    expected = set()
+    for i, j in itertools.combinations(range(n), 2):
+        if link_only and rows[i][2] == rows[j][2]:
+            continue
+        for a, b in ((rows[i][0], rows[j][1]), (rows[i][1], rows[j][0])):
+            if a is not None and a == b and size[a] <= cap:
+                expected.add((i, j))
+    assert {(a, b) for a, b, _ in _pairs(block(recs, [bp]))} == expected

@@ -23,3 +23,12 @@ def test_linking_toml_round_trips(entity_type: str) -> None:
     comps = tuple(_build(Comparison, d, "c", problems, Path()) for d in data["comparisons"])
     assert problems == []
     assert (passes, comps) == PRESETS[entity_type]
+
+
+def test_a_preset_written_for_a_declared_type() -> None:
+    text = linking_toml("resident", preset="person")
+    assert text.startswith("[[entities.resident.blocking]]")
+    data = tomllib.loads(text)["entities"]["resident"]
+    assert len(data["comparisons"]) == len(PRESETS["person"][1])
+    with pytest.raises(ValueError, match="no preset 'restaurant'"):
+        linking_toml("restaurant")

@@ -37,6 +37,12 @@ def test_every_standardiser_through_the_stage() -> None:
         "firm": ["华为技术(深圳)有限公司", None, None],
         "capital": ["100万元", "1.5亿", None],
         "note": [" a  b ", None, None],
+        "title": ["Café  de Flore!", None, "--"],
+        "latin": ["Na", "N/A", None],
+        "tel": ["020 7946 0018", "+44 20 7946 0018", "12"],
+        "street": ["12 North Street", None, None],
+        "price": ["1,200.50", None, "cheap"],
+        "seen": ["03/02/1985", None, None],
     }
     fields = {
         "name": "person_name",
@@ -49,8 +55,15 @@ def test_every_standardiser_through_the_stage() -> None:
         "firm": "enterprise_name",
         "capital": "amount_wan",
         "note": "text",
+        "title": "text_folded",
+        "latin": "latin_name",
+        "tel": "phone_intl:GB",
+        "street": "address_general",
+        "price": "number",
+        "seen": "date:%d/%m/%Y",
     }
-    assert set(fields.values()) == set(STANDARDISERS)
+    plain = {"phone_intl:GB": "phone_intl", "date:%d/%m/%Y": "date"}
+    assert {plain.get(v, v) for v in fields.values()} == set(STANDARDISERS)
     out = standardise(records(raw), fields)
     assert out.num_rows == 3
     assert out.column("name").to_pylist() == ["张三", "买买提·艾力", None]
@@ -60,6 +73,13 @@ def test_every_standardiser_through_the_stage() -> None:
     assert out.column("firm__bracket_region").to_pylist() == ["深圳市", None, None]
     assert out.column("capital").to_pylist() == ["100", "15000", None]
     assert out.column("birth_date").to_pylist() == ["1949-12-31", None, None]
+    assert out.column("title").to_pylist() == ["cafe de flore", None, None]
+    assert out.column("latin").to_pylist() == ["na", None, None]  # Na is a surname
+    assert out.column("tel").to_pylist() == ["+442079460018", "+442079460018", None]
+    assert out.column("street__numbers").to_pylist() == ["12", None, None]
+    assert out.column("street").to_pylist() == ["12 n st", None, None]
+    assert out.column("price").to_pylist() == ["1200.5", None, None]
+    assert out.column("seen").to_pylist() == ["1985-02-03", None, None]
     flags = out.column("flags").to_pylist()
     assert flags[0] == []
     assert flags[1] == [
@@ -69,8 +89,14 @@ def test_every_standardiser_through_the_stage() -> None:
         "birth_date:bad_date",
         "firm:missing",
         "note:missing",
+        "title:missing",
+        "latin:missing",
+        "street:missing",
+        "price:missing",
+        "seen:missing",
     ]
     assert "id_number:missing" in flags[2]
+    assert {"tel:invalid", "price:not_a_number", "title:missing"} <= set(flags[2])
 
 
 def test_null_words_are_missing_values_but_the_raw_text_is_kept() -> None:

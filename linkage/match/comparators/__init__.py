@@ -21,6 +21,14 @@ import numpy as np
 import numpy.typing as npt
 
 from linkage.match.comparators.dates import date_similarity
+from linkage.match.comparators.general import (
+    EDIT_SCORERS,
+    abs_diff_similarity,
+    array_intersect_similarity,
+    date_diff_similarity,
+    edit_similarity,
+    token_jaccard_similarity,
+)
 from linkage.match.comparators.identifiers import credit_code_similarity, id_number_similarity
 from linkage.match.comparators.names import (
     ELSEWHERE_CAP,
@@ -60,7 +68,13 @@ _DOMAIN: dict[str, Similarity] = {
     "enterprise_name": enterprise_name_similarity,
     "address": address_similarity,
     "date": date_similarity,
+    "abs_diff": abs_diff_similarity,
+    "token_jaccard": token_jaccard_similarity,
+    "array_intersect": array_intersect_similarity,
 }
+
+#: date gaps by unit (``date_diff`` alone counts days)
+DATE_UNITS = ("days", "months", "years")
 
 _DEFAULT_THRESHOLDS: dict[str, tuple[float, ...]] = {
     "exact": (),
@@ -71,9 +85,14 @@ _DEFAULT_THRESHOLDS: dict[str, tuple[float, ...]] = {
     "enterprise_name": (0.8, 0.9, 0.95),
     "address": (0.7, 0.85, 0.95),
     "date": (0.7, 0.85),
+    "token_jaccard": (0.5, 0.75),
+    "array_intersect": (0.5,),  # at least one shared item
 }
 
-METHODS: tuple[str, ...] = ("exact", *STRING_SCORERS, *_DOMAIN)
+METHODS: tuple[str, ...] = ("exact", *STRING_SCORERS, *_DOMAIN, "date_diff")
+#: scorers a comparison may use besides its method's name: edit counts (a string method
+#: with levels ``within`` N edits) and date gaps in a unit (``date_diff_years``)
+SCORERS: tuple[str, ...] = (*METHODS, *EDIT_SCORERS, *(f"date_diff_{u}" for u in DATE_UNITS))
 
 
 def default_thresholds(method: str) -> tuple[float, ...]:
@@ -100,6 +119,12 @@ def similarity(
         return np.asarray(np.asarray(a) == np.asarray(b), dtype=np.float32)
     if method in STRING_SCORERS:
         return string_similarity(method, uniques, a, b, cache)
+    if method in EDIT_SCORERS:
+        return edit_similarity(method, uniques, a, b, cache)
+    if method == "date_diff" or method.startswith("date_diff_"):
+        unit = method.removeprefix("date_diff").lstrip("_") or "days"
+        if unit in DATE_UNITS:
+            return date_diff_similarity(unit, uniques, a, b, cache)
     if method == "address":
         return address_similarity(uniques, a, b, derived or {}, cache, floor=floor)
     if method in _DOMAIN:
@@ -117,5 +142,5 @@ def pairs_from_lists(
     return list(index), a, b
 
 
-__all__ = ["CAPPED_APART", "DERIVED_INPUTS", "METHODS", "default_thresholds", "pairs_from_lists",
-           "similarity"]
+__all__ = ["CAPPED_APART", "DATE_UNITS", "DERIVED_INPUTS", "METHODS", "SCORERS",
+           "default_thresholds", "pairs_from_lists", "similarity"]
