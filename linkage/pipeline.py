@@ -200,7 +200,8 @@ class Pipeline:
 
         def fit_predict() -> pa.Table:
             if section.model is None:
-                model.fit(records, vectors)
+                model.fit(records, vectors, blocking=section.blocking,
+                          pass_name=blocking.pairs.column("pass_name"))
             return model.predict(vectors)
 
         scored = step("score", fit_predict)

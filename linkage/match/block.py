@@ -277,6 +277,13 @@ def _block_ids(
     return combined
 
 
+def pass_block_ids(records: pa.Table, bp: BlockingPass) -> npt.NDArray[np.int64]:
+    """Block id per record under an exact pass's keys (-1 when a key part is missing):
+    two records share one exactly when the pass would pair them (before any cap), which
+    is how the scoring fit finds every pair a pass generates."""
+    return _block_ids(records, bp)
+
+
 def _whole_standardised(records: pa.Table, bp: BlockingPass, i: int) -> bool:
     """Whether key part ``i`` is a whole standardised column (no prefix or suffix cut)."""
     cut = (bp.prefix[i] if bp.prefix else 0) or (bp.suffix[i] if bp.suffix else 0)

@@ -30,8 +30,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.errors import LinkageError, SchemaError
+from linkage.match.block import BlockingPass
 from linkage.match.compare import Comparison, compare, read_columns
 from linkage.match.explain import Contribution, Explanation
+from linkage.match.fit import Diagnostic, Session, fit_m_and_prior
 from linkage.schemas import require_fields
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,16 @@ class ScoringConfig:
     adjustment applied to fuzzy levels. ``contributions``: whether ``predict`` keeps each
     comparison's weight as a ``bf_<name>`` column by default (a float64 column per
     comparison; False keeps large runs lean, and ``explain`` recomputes any pair's).
+
+    ``fit``: "sessions" (default; see :mod:`linkage.match.fit`) keeps the random-pair u,
+    fits m by EM per blocking pass without the comparisons that pass blocks on, then the
+    prior with m and u fixed, and checks the result; "joint" is the earlier single EM over
+    all candidate pairs (``em_fix_u``, ``u_prior_pairs``, ``prior_init`` and
+    ``m_init_top`` apply to it only). ``on_collapse``: what a collapsed "sessions" fit
+    does (an exact level with m near 0, a prior below the deterministic estimate, no
+    pairs): "fallback" repairs it with defaults and warns, "refuse" raises.
+    ``m_pseudo_pairs``: pseudo-matches per comparison spread over its levels as default m,
+    so that a level no match shows keeps a small m rather than 0.
     """
 
     link_threshold: float = 0.9
@@ -82,6 +94,9 @@ class ScoringConfig:
     tf_fuzzy_weight: float = 0.5
     max_weight: float = 30.0
     contributions: bool = True
+    fit: Literal["sessions", "joint"] = "sessions"
+    on_collapse: Literal["fallback", "refuse"] = "fallback"
+    m_pseudo_pairs: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.link_threshold < 1.0:
@@ -94,6 +109,8 @@ class ScoringConfig:
             raise ValueError("u_prior_pairs must be >= 0")
         if not 0.0 <= self.tf_fuzzy_weight <= 1.0:
             raise ValueError("tf_fuzzy_weight must be within 0..1")
+        if self.m_pseudo_pairs < 0:
+            raise ValueError("m_pseudo_pairs must be >= 0")
 
 
 class FellegiSunter:
@@ -113,13 +130,53 @@ class FellegiSunter:
 
     # --- fitting ---------------------------------------------------------------------------
 
-    def fit(self, records: pa.Table, vectors: pa.Table) -> FellegiSunter:
-        """Estimate u from random record pairs, then m and the prior by EM on ``vectors``."""
+    def fit(
+        self,
+        records: pa.Table,
+        vectors: pa.Table,
+        *,
+        blocking: Sequence[BlockingPass] = (),
+        pass_name: pa.ChunkedArray | pa.Array | None = None,
+    ) -> FellegiSunter:
+        """Estimate u from random record pairs, then m and the prior on ``vectors``.
+
+        ``blocking``: the passes that produced ``vectors``' pairs (and ``pass_name``, the
+        candidate pairs' column of that name, for passes other than exact ones), which the
+        default "sessions" fit trains on one by one. ``diagnostics_`` lists what the fit
+        found wrong (also logged as warnings)."""
         self._check_vectors(vectors)
         u_random = self._estimate_u(records)
         patterns, counts = _pattern_counts(vectors, self.comparisons)
-        m, u_cand, prior_cand, n_iter = _em(patterns, counts, self.comparisons, u_random,
-                                            self.config)
+        self.diagnostics_: list[Diagnostic] = []
+        self.sessions_: list[Session] = []
+        if self.config.fit == "sessions":
+            # Random pairs include a few matches (about prior x sample): on a small or
+            # duplicate-rich table they make exact agreement look common among
+            # non-matches. A second round takes their expected share out of u.
+            possible = _possible_pairs(records, link_only=self.config.link_only)
+            for _round in range(2):
+                fitted = fit_m_and_prior(
+                    records, vectors, self.comparisons, u_random, blocking=blocking,
+                    pass_name=pass_name, max_iter=self.config.max_iter,
+                    tolerance=self.config.tolerance, on_collapse=self.config.on_collapse,
+                    m_pseudo_pairs=self.config.m_pseudo_pairs)
+                random_prior = fitted.prior_candidates * float(counts.sum()) / possible \
+                    if possible else 0.0
+                if _round or random_prior * self._u_sample_size < 1.0:
+                    break
+                u_random = _without_matches(self._u_counts, fitted.m, random_prior)
+            m, u_cand, prior_cand, n_iter = (fitted.m, u_random, fitted.prior_candidates,
+                                             fitted.n_iter)
+            self.diagnostics_ = fitted.diagnostics
+            self.sessions_ = fitted.sessions
+        else:
+            m, u_cand, prior_cand, n_iter = _em(patterns, counts, self.comparisons, u_random,
+                                                self.config)
+            if counts.sum() == 0:
+                self.diagnostics_ = [Diagnostic(
+                    "no_pairs", "fit on no candidate pairs: m and the prior keep their "
+                    "starting values", severity="error")]
+                log.warning("score fit: %s", self.diagnostics_[0].message)
         self.m_ = m
         self.u_candidates_ = u_cand
         self.prior_candidates_ = prior_cand
@@ -158,9 +215,12 @@ class FellegiSunter:
                              link_only=self.config.link_only)
         vectors = compare(records, pairs, self.comparisons)
         u: dict[str, npt.NDArray[np.float64]] = {}
+        self._u_counts: dict[str, npt.NDArray[np.float64]] = {}
+        self._u_sample_size = vectors.num_rows
         for comp in self.comparisons:
             gamma = vectors.column(f"gamma_{comp.name}").to_numpy()
             raw = np.bincount(gamma[gamma >= 0].astype(np.int64), minlength=comp.n_levels)
+            self._u_counts[comp.name] = raw[: comp.n_levels].astype(np.float64)
             counts = raw[: comp.n_levels].astype(np.float64) + 0.5  # Jeffreys-style floor
             u[comp.name] = counts / counts.sum()
         return u
@@ -334,6 +394,7 @@ class FellegiSunter:
             "n_iter": self.n_iter_,
             "m": {k: v.tolist() for k, v in self.m_.items()},
             "u": {k: v.tolist() for k, v in self.u_.items()},
+            "diagnostics": [d.as_dict() for d in getattr(self, "diagnostics_", [])],
         }
         Path(path).write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
 
@@ -351,6 +412,7 @@ class FellegiSunter:
             model.n_iter_ = int(data["n_iter"])
             model.m_ = {k: np.asarray(v, dtype=np.float64) for k, v in data["m"].items()}
             model.u_ = {k: np.asarray(v, dtype=np.float64) for k, v in data["u"].items()}
+            model.diagnostics_ = [Diagnostic(**d) for d in data.get("diagnostics", [])]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise LinkageError(f"cannot load model from {path}: {exc}") from None
         for comp in comparisons:
@@ -368,6 +430,19 @@ class FellegiSunter:
     def _check_vectors(self, vectors: pa.Table) -> None:
         needed = ["id_l", "id_r", *(f"gamma_{c.name}" for c in self.comparisons)]
         require_fields(vectors, needed, what="FellegiSunter(vectors)")
+
+
+def _without_matches(
+    raw: Mapping[str, npt.NDArray[np.float64]], m: Mapping[str, npt.NDArray[np.float64]],
+    prior: float,
+) -> dict[str, npt.NDArray[np.float64]]:
+    """u from the random pairs' level counts less the matches expected among them
+    (``prior`` x pairs x m per level), with the same half-count floor."""
+    u = {}
+    for name, counts in raw.items():
+        kept = np.maximum(counts - prior * counts.sum() * m[name], 0.0) + 0.5
+        u[name] = kept / kept.sum()
+    return u
 
 
 def _possible_pairs(records: pa.Table, *, link_only: bool) -> float:
