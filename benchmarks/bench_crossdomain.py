@@ -12,7 +12,8 @@ rules with recall 0.7, u from random sampling, EM on two blocking rules). Both l
 ``--threshold`` (linkage's default ``link_threshold``). Prints per set and blocking a
 line of figures, then per set::
 
-    set=<name> linkage_f1=<f1> linkage_best_f1=<f1> splink_f1=<f1> splink_best_f1=<f1> spread=<f1 max-min over blockings>
+    set=<name> linkage_f1=<f1> linkage_best_f1=<f1> splink_f1=<f1>
+        splink_best_f1=<f1> spread=<F1 max - min over the blockings>
 
 (figures of the first blocking; ``spread`` is linkage's), and as the last line the worst
 case over the sets: ``min_margin`` (linkage_f1 - splink_f1), ``max_gap`` (linkage_best_f1 -
@@ -36,10 +37,10 @@ import pyarrow.compute as pc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from linkage.match.block import BlockingPass, block  # noqa: E402
-from linkage.match.compare import Comparison, compare  # noqa: E402
-from linkage.match.score import FellegiSunter, ScoringConfig  # noqa: E402
-from linkage.synth.crossdomain import crossdomain  # noqa: E402
+from linkage.match.block import BlockingPass, block
+from linkage.match.compare import Comparison, compare
+from linkage.match.score import FellegiSunter, ScoringConfig
+from linkage.synth.crossdomain import crossdomain
 
 Ids = npt.NDArray[np.int64]
 Keys = tuple[str, ...]

@@ -68,8 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     gen.set_defaults(handler=_cmd_generate)
 
     ev = sub.add_parser("evaluate", help="score a run directory against generated truth")
-    ev.add_argument("--truth", type=Path, required=True, help="generator output or truth dir")
+    ev.add_argument("--truth", type=Path, required=False, help="generator output or truth dir")
     ev.add_argument("--run", type=Path, required=True, help="a run's output directory")
+    ev.add_argument("--labels", type=Path, default=None,
+                    help="your own truth: labelled pairs or clusters (CSV or .xlsx); prints "
+                         "a threshold sweep and writes its chart next to the file")
     ev.set_defaults(handler=_cmd_evaluate)
     return parser
 
@@ -202,11 +205,27 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.labels is not None:
+        return _evaluate_labels(args)
+    if args.truth is None:
+        raise LinkageError("evaluate needs --truth (generated truth) or --labels (your own)")
     from linkage.evaluate import evaluate_run
 
     truth = args.truth / "truth" if (args.truth / "truth").is_dir() else args.truth
     metrics = evaluate_run(truth, args.run)
     print(json.dumps(metrics, ensure_ascii=False, sort_keys=True, default=str))
+    return 0
+
+
+def _evaluate_labels(args: argparse.Namespace) -> int:
+    from linkage.match.labels import evaluate_labels, sweep_svg, sweep_table
+
+    result = evaluate_labels(args.run, args.labels)
+    print(sweep_table(result["sweep"]))
+    chart = args.labels.with_name(args.labels.stem + "_sweep.svg")
+    chart.write_text(sweep_svg(result["sweep"]), encoding="utf-8")
+    summary = {k: v for k, v in result.items() if k != "sweep"}
+    print(json.dumps({**summary, "chart": str(chart)}, ensure_ascii=False, sort_keys=True))
     return 0
 
 

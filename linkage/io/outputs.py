@@ -47,6 +47,10 @@ def write_outputs(result: PipelineResult, out_dir: str | Path) -> dict[str, Path
     for etype, entity in result.entities.items():
         written[f"model_{etype}"] = _atomic(out / f"model_{etype}.json",
                                             partial(_save_model, entity.model))
+    for etype, entity in result.entities.items():
+        if entity.review is not None:
+            written[f"review_{etype}"] = _atomic(
+                out / f"review_{etype}.csv", partial(_write_review, entity.review))
     written["report"] = _write_report(result, out)
     written["run"] = write_json(run_summary(result), out / "run.json")
     log.info("wrote %d files to %s", len(written), out)
@@ -81,6 +85,12 @@ def _atomic(path: Path, write: Callable[[str], Any]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _write_review(queue: pa.Table, tmp: str) -> None:
+    from linkage.master.review import write_review
+
+    write_review(queue, Path(tmp))
 
 
 def _umask() -> int:

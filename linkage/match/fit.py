@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.errors import LinkageError
-from linkage.match.block import BlockingPass, pass_block_ids
+from linkage.match.block import BlockingPass, pass_agreement
 from linkage.match.compare import Comparison
 
 log = logging.getLogger(__name__)
@@ -108,28 +108,59 @@ def default_m(comp: Comparison, top: float = 0.9) -> Array:
     return np.concatenate([rest, [top]])
 
 
-def fit_m_and_prior(
+@dataclass
+class Prepared:
+    """The pattern counts of every training session and of all candidate pairs, computed
+    once per fit (a fit may run twice: see ``FellegiSunter.fit``)."""
+
+    comparisons: list[Comparison]
+    sessions: list[tuple[str, npt.NDArray[np.int64], Array, frozenset[str]]]
+    patterns: npt.NDArray[np.int64]
+    counts: Array
+    diagnostics: list[Diagnostic]
+
+
+def prepare(
     records: pa.Table,
     vectors: pa.Table,
     comparisons: Sequence[Comparison],
-    u: dict[str, Array],
     *,
     blocking: Sequence[BlockingPass] = (),
     pass_name: pa.ChunkedArray | pa.Array | None = None,
+) -> Prepared:
+    """Training sessions from ``blocking`` (the passes that made ``vectors``' pairs) and,
+    for passes other than exact ones, ``pass_name`` (aligned with ``vectors``); without
+    them one session over all pairs, and a diagnostic says so."""
+    comparisons = list(comparisons)
+    codes, bases = _pair_codes(vectors, comparisons)
+    diagnostics: list[Diagnostic] = []
+    patterns, counts = _decode(codes, bases)
+    if len(codes) == 0:
+        return Prepared(comparisons, [], patterns, counts, diagnostics)
+    masks = _sessions(records, vectors, comparisons, blocking, pass_name)
+    if not masks:
+        diagnostics.append(Diagnostic(
+            "no_sessions", "no blocking pass could be trained on separately: m is fitted on "
+            "all candidate pairs, where blocking makes non-matches look alike"))
+        return Prepared(comparisons, [("all pairs", patterns, counts, frozenset())],
+                        patterns, counts, diagnostics)
+    sessions = [(name, *_decode(codes[mask], bases), fixed) for name, mask, fixed in masks]
+    return Prepared(comparisons, sessions, patterns, counts, diagnostics)
+
+
+def fit_m_and_prior(
+    prepared: Prepared,
+    u: dict[str, Array],
+    *,
     max_iter: int = 100,
     tolerance: float = 1e-6,
     on_collapse: Literal["fallback", "refuse"] = "fallback",
     m_pseudo_pairs: float = 1.0,
 ) -> FitResult:
-    """m per comparison and the share of candidate pairs that match, u fixed.
-
-    ``blocking`` (the passes that made ``vectors``' pairs) and, for passes other than
-    exact ones, ``pass_name`` (aligned with ``vectors``) define the training sessions;
-    without them one session over all pairs is used and a diagnostic says so."""
-    comparisons = list(comparisons)
-    codes, bases = _pair_codes(vectors, comparisons)
-    diagnostics: list[Diagnostic] = []
-    if len(codes) == 0:
+    """m per comparison and the share of candidate pairs that match, u fixed."""
+    comparisons = prepared.comparisons
+    diagnostics = list(prepared.diagnostics)
+    if prepared.counts.sum() == 0:
         diagnostics.append(Diagnostic(
             "no_pairs", "fit on no candidate pairs: m keeps its defaults and nothing can be "
             "linked by score; check the blocking passes", severity="error"))
@@ -137,19 +168,12 @@ def fit_m_and_prior(
                            diagnostics=diagnostics)
         _report(result, on_collapse)
         return result
-    sessions = _sessions(records, vectors, comparisons, blocking, pass_name)
-    if not sessions:
-        diagnostics.append(Diagnostic(
-            "no_sessions", "no blocking pass could be trained on separately: m is fitted on "
-            "all candidate pairs, where blocking makes non-matches look alike"))
-        sessions = [("all pairs", np.ones(len(codes), dtype=bool), frozenset())]
     m_sum = {c.name: np.zeros(c.n_levels) for c in comparisons}
     weight_sum = {c.name: 0.0 for c in comparisons}
     mass = {c.name: np.zeros(c.n_levels) for c in comparisons}
     done: list[Session] = []
     n_iter = 0
-    for name, mask, fixed in sessions:
-        patterns, counts = _decode(codes[mask], bases)
+    for name, patterns, counts, fixed in prepared.sessions:
         active = [c.name not in fixed for c in comparisons]
         m_s, share, iters, converged, level_mass = _session_em(
             patterns, counts, comparisons, u, active, max_iter, tolerance, m_pseudo_pairs)
@@ -184,7 +208,7 @@ def fit_m_and_prior(
                 f"(m {m[comp.name][level]:.2g} from the default)", comparison=comp.name,
                 level=level))
     diagnostics.extend(_check_levels(comparisons, m, u, mass, on_collapse))
-    patterns, counts = _decode(codes, bases)
+    patterns, counts = prepared.patterns, prepared.counts
     prior, iters = _prior_em(patterns, counts, comparisons, m, u, max_iter, tolerance)
     n_iter += iters
     deterministic = _deterministic_pairs(patterns, counts, comparisons)
@@ -236,9 +260,18 @@ def _sessions(
         fixed = frozenset(c.name for c in comparisons if c.field.split("__", 1)[0] in bases)
         if len(fixed) == len(comparisons):
             continue
-        if bp.kind == "exact":
-            block_id = pass_block_ids(records, bp)
-            mask = (block_id[left] == block_id[right]) & (block_id[left] >= 0)
+        compared = {c.field: c for c in comparisons}
+        whole = not any(bp.prefix) and not any(bp.suffix)
+        if bp.kind == "exact" and whole and all(k in compared for k in bp.keys):
+            # the keys are compared fields: agreeing on them is their exact level
+            mask = np.ones(vectors.num_rows, dtype=bool)
+            for k in bp.keys:
+                comp = compared[k]
+                gamma = np.asarray(vectors.column(f"gamma_{comp.name}").to_numpy(),
+                                   dtype=np.int64)
+                mask &= gamma == comp.top_level
+        elif bp.kind == "exact":
+            mask = pass_agreement(records, bp, left, right)
         elif names is not None:
             mask = names == bp.name
         else:
@@ -268,8 +301,15 @@ def _pair_codes(
 def _decode(
     codes: npt.NDArray[np.int64], bases: list[int]
 ) -> tuple[npt.NDArray[np.int64], Array]:
-    """Distinct patterns (levels, -1 = null) and their counts."""
-    distinct, counts = np.unique(codes, return_counts=True)
+    """Distinct patterns (levels, -1 = null) and their counts (by bincount when the
+    pattern space is small, as it nearly always is)."""
+    size = int(np.prod(bases)) if bases else 1
+    if size <= 1 << 22:
+        all_counts = np.bincount(codes, minlength=size)
+        distinct = np.flatnonzero(all_counts)
+        counts = all_counts[distinct]
+    else:
+        distinct, counts = np.unique(codes, return_counts=True)
     patterns = np.zeros((len(distinct), len(bases)), dtype=np.int64)
     rest = distinct.copy()
     for k in range(len(bases) - 1, -1, -1):
@@ -324,7 +364,8 @@ def _session_em(
                 continue
             g = patterns[:, k]
             seen = g >= 0
-            mass[comp.name] = np.bincount(g[seen], weights=wm[seen], minlength=comp.n_levels)
+            mass[comp.name] = np.asarray(
+                np.bincount(g[seen], weights=wm[seen], minlength=comp.n_levels), dtype=np.float64)
             new = mass[comp.name] + pseudo * default_m(comp)
             new = new / new.sum()
             change = max(change, float(np.abs(new - m[comp.name]).max()))

@@ -33,7 +33,7 @@ from linkage.errors import LinkageError, SchemaError
 from linkage.match.block import BlockingPass
 from linkage.match.compare import Comparison, compare, read_columns
 from linkage.match.explain import Contribution, Explanation
-from linkage.match.fit import Diagnostic, Session, fit_m_and_prior
+from linkage.match.fit import Diagnostic, Session, fit_m_and_prior, prepare
 from linkage.schemas import require_fields
 
 log = logging.getLogger(__name__)
@@ -154,10 +154,11 @@ class FellegiSunter:
             # duplicate-rich table they make exact agreement look common among
             # non-matches. A second round takes their expected share out of u.
             possible = _possible_pairs(records, link_only=self.config.link_only)
+            prepared = prepare(records, vectors, self.comparisons, blocking=blocking,
+                               pass_name=pass_name)
             for _round in range(2):
                 fitted = fit_m_and_prior(
-                    records, vectors, self.comparisons, u_random, blocking=blocking,
-                    pass_name=pass_name, max_iter=self.config.max_iter,
+                    prepared, u_random, max_iter=self.config.max_iter,
                     tolerance=self.config.tolerance, on_collapse=self.config.on_collapse,
                     m_pseudo_pairs=self.config.m_pseudo_pairs)
                 random_prior = fitted.prior_candidates * float(counts.sum()) / possible \
