@@ -9,8 +9,11 @@ or re-estimates u on the candidates and may settle in a wrong optimum (the exact
 birth with m = 0). Within the pairs one pass generates, the comparisons of its keys are
 constant and carry no information, and every other comparison is, for non-matches,
 distributed as between random records: there the random-pair u is right and EM only has
-to find m and the pass's match share (Splink trains the same way). Each comparison's m
-is the average over the passes that leave it free, weighted by their expected matches.
+to find m and the pass's match share (Splink trains the same way). A comparison of a
+field the pass blocks on only in part (a key derived from it, or a prefix) is kept, with
+its u re-estimated on the pass's pairs, where agreement among non-matches is no chance. Each comparison's m
+is the median over the passes that leave it free, weighted by their expected matches
+(see :func:`_combine`).
 
 The prior comes last, with m and u fixed: the share of candidate pairs that match is then
 the one free parameter of a one-dimensional EM, which cannot run away. A deterministic
@@ -51,6 +54,8 @@ MIN_EXACT_M = 0.01
 #: the fitted number of matches may not fall below this share of the pairs that agree on
 #: every compared field (those are matches nearly always)
 MIN_DETERMINISTIC_SHARE = 0.5
+#: pseudo-pairs of random-pair u in a session's re-estimate of a partly blocked-on u
+_U_PSEUDO = 100.0
 #: weights may dip this many bits as agreement rises before a level is called non-monotone
 MONOTONE_SLACK = 0.5
 
@@ -81,6 +86,7 @@ class Session:
     name: str
     n_pairs: int
     fixed: tuple[str, ...]  # comparisons blocked on (not trained here)
+    conditioned: tuple[str, ...]  # blocked on in part (u re-estimated on these pairs)
     match_share: float
     expected_matches: float
     n_iter: int
@@ -114,7 +120,7 @@ class Prepared:
     once per fit (a fit may run twice: see ``FellegiSunter.fit``)."""
 
     comparisons: list[Comparison]
-    sessions: list[tuple[str, npt.NDArray[np.int64], Array, frozenset[str]]]
+    sessions: list[tuple[str, npt.NDArray[np.int64], Array, frozenset[str], frozenset[str]]]
     patterns: npt.NDArray[np.int64]
     counts: Array
     diagnostics: list[Diagnostic]
@@ -142,9 +148,11 @@ def prepare(
         diagnostics.append(Diagnostic(
             "no_sessions", "no blocking pass could be trained on separately: m is fitted on "
             "all candidate pairs, where blocking makes non-matches look alike"))
-        return Prepared(comparisons, [("all pairs", patterns, counts, frozenset())],
+        return Prepared(comparisons,
+                        [("all pairs", patterns, counts, frozenset(), frozenset())],
                         patterns, counts, diagnostics)
-    sessions = [(name, *_decode(codes[mask], bases), fixed) for name, mask, fixed in masks]
+    sessions = [(name, *_decode(codes[mask], bases), fixed, part)
+                for name, mask, fixed, part in masks]
     return Prepared(comparisons, sessions, patterns, counts, diagnostics)
 
 
@@ -168,19 +176,20 @@ def fit_m_and_prior(
                            diagnostics=diagnostics)
         _report(result, on_collapse)
         return result
-    m_sum = {c.name: np.zeros(c.n_levels) for c in comparisons}
-    weight_sum = {c.name: 0.0 for c in comparisons}
+    trained: dict[str, list[tuple[float, Array]]] = {c.name: [] for c in comparisons}
     mass = {c.name: np.zeros(c.n_levels) for c in comparisons}
     done: list[Session] = []
     n_iter = 0
-    for name, patterns, counts, fixed in prepared.sessions:
+    for name, patterns, counts, fixed, part in prepared.sessions:
         active = [c.name not in fixed for c in comparisons]
+        free_u = [c.name in part for c in comparisons]
         m_s, share, iters, converged, level_mass = _session_em(
-            patterns, counts, comparisons, u, active, max_iter, tolerance, m_pseudo_pairs)
+            patterns, counts, comparisons, u, active, free_u, max_iter, tolerance,
+            m_pseudo_pairs)
         n_iter += iters
         expected = share * float(counts.sum())
-        done.append(Session(name, int(counts.sum()), tuple(sorted(fixed)), share, expected,
-                            iters, converged))
+        done.append(Session(name, int(counts.sum()), tuple(sorted(fixed)),
+                            tuple(sorted(part)), share, expected, iters, converged))
         if not converged:
             diagnostics.append(Diagnostic(
                 "not_converged", f"EM on pass {name!r} did not converge in {max_iter} "
@@ -189,13 +198,12 @@ def fit_m_and_prior(
             continue
         for k, comp in enumerate(comparisons):
             if active[k]:
-                m_sum[comp.name] += expected * m_s[comp.name]
-                weight_sum[comp.name] += expected
+                trained[comp.name].append((expected, m_s[comp.name]))
                 mass[comp.name] += level_mass[comp.name]
     m: dict[str, Array] = {}
     for comp in comparisons:
-        if weight_sum[comp.name] > 0:
-            m[comp.name] = m_sum[comp.name] / weight_sum[comp.name]
+        if trained[comp.name]:
+            m[comp.name] = _combine(trained[comp.name])
         else:
             m[comp.name] = default_m(comp)
             diagnostics.append(Diagnostic(
@@ -236,14 +244,17 @@ def fit_m_and_prior(
 def _sessions(
     records: pa.Table, vectors: pa.Table, comparisons: Sequence[Comparison],
     blocking: Sequence[BlockingPass], pass_name: pa.ChunkedArray | pa.Array | None,
-) -> list[tuple[str, npt.NDArray[np.bool_], frozenset[str]]]:
-    """(name, pair mask, comparisons blocked on) per trainable pass.
+) -> list[tuple[str, npt.NDArray[np.bool_], frozenset[str], frozenset[str]]]:
+    """(name, pair mask, comparisons blocked on, comparisons blocked on in part) per
+    trainable pass.
 
     An exact pass's session is every candidate pair that agrees on its keys (all the pairs
     the pass generates, whichever pass found them first); another kind's is the pairs
-    tagged with its name. A comparison is blocked on when its field (or the field it is
-    derived from) is a key of the pass; a pass that blocks on every comparison has
-    nothing to train."""
+    tagged with its name. A comparison is blocked on when its field is a whole key of an
+    exact pass (constant in the session: left out), and in part when a key is derived
+    from its field or cuts it (``name__pinyin_key``, a prefix of ``id_number``): its u is
+    then re-estimated in the session. A pass that blocks on every comparison has nothing
+    to train."""
     if not blocking:
         return []
     ids = np.asarray(pc.cast(records.column("record_id"), pa.int64()).to_numpy(),
@@ -257,7 +268,12 @@ def _sessions(
     out = []
     for bp in blocking:
         bases = {k.split("__", 1)[0] for k in bp.keys}
-        fixed = frozenset(c.name for c in comparisons if c.field.split("__", 1)[0] in bases)
+        whole_keys = {k for i, k in enumerate(bp.keys)
+                      if not (bp.prefix and bp.prefix[i]) and not (bp.suffix and bp.suffix[i])}
+        fixed = frozenset(c.name for c in comparisons
+                          if bp.kind == "exact" and c.field in whole_keys)
+        part = frozenset(c.name for c in comparisons if c.name not in fixed
+                         and c.field.split("__", 1)[0] in bases)
         if len(fixed) == len(comparisons):
             continue
         compared = {c.field: c for c in comparisons}
@@ -277,7 +293,7 @@ def _sessions(
         else:
             continue
         if mask.any():
-            out.append((bp.name, np.asarray(mask, dtype=bool), fixed))
+            out.append((bp.name, np.asarray(mask, dtype=bool), fixed, part))
     return out
 
 
@@ -321,6 +337,23 @@ def _decode(
 # --- EM -------------------------------------------------------------------------------------
 
 
+def _combine(estimates: list[tuple[float, Array]]) -> Array:
+    """One m from the passes' estimates: per level the median weighted by each pass's
+    expected matches, renormalised. A median, not a mean, because a pass whose pairs
+    break the model (members of one household share phone and address, so among that
+    pass's non-matches address agreement is no longer chance) can inflate a rare level's
+    m a hundredfold; the other passes outvote it."""
+    weights = np.array([w for w, _ in estimates])
+    values = np.stack([m for _, m in estimates])  # passes x levels
+    out = np.empty(values.shape[1])
+    for level in range(values.shape[1]):
+        order = np.argsort(values[:, level], kind="stable")
+        cumulative = np.cumsum(weights[order])
+        at = int(np.searchsorted(cumulative, cumulative[-1] / 2))
+        out[level] = values[order[at], level]
+    return np.asarray(out / out.sum(), dtype=np.float64)
+
+
 def _log_likelihoods(
     patterns: npt.NDArray[np.int64], comparisons: Sequence[Comparison],
     m: dict[str, Array], u: dict[str, Array], active: Sequence[bool],
@@ -345,13 +378,17 @@ def _posterior(log_m: Array, log_u: Array, prior: float) -> Array:
 
 def _session_em(
     patterns: npt.NDArray[np.int64], counts: Array, comparisons: Sequence[Comparison],
-    u: dict[str, Array], active: Sequence[bool], max_iter: int, tolerance: float,
-    pseudo: float,
+    u_random: dict[str, Array], active: Sequence[bool], free_u: Sequence[bool],
+    max_iter: int, tolerance: float, pseudo: float,
 ) -> tuple[dict[str, Array], float, int, bool, dict[str, Array]]:
-    """EM for m of the active comparisons and the session's match share, u fixed. Each
-    level gets ``pseudo`` pseudo-matches spread as :func:`default_m`, so a level no match
-    shows keeps a small, sane m instead of 0."""
+    """EM for m of the active comparisons and the session's match share, u fixed except
+    for ``free_u`` comparisons: those the pass blocks on in part (a key derived from
+    their field, or a prefix of it), among whose non-matches agreement is more common
+    than by chance; their u is re-estimated on these pairs (the random-pair u weighs as
+    ``_U_PSEUDO`` pseudo-pairs). Each level gets ``pseudo`` pseudo-matches spread as
+    :func:`default_m`, so a level no match shows keeps a small, sane m instead of 0."""
     m = {c.name: default_m(c) for c in comparisons}
+    u = dict(u_random)
     share = 0.1
     total = float(counts.sum())
     mass = {c.name: np.zeros(c.n_levels) for c in comparisons}
@@ -370,6 +407,10 @@ def _session_em(
             new = new / new.sum()
             change = max(change, float(np.abs(new - m[comp.name]).max()))
             m[comp.name] = new
+            if free_u[k]:
+                non = np.bincount(g[seen], weights=(counts - wm)[seen],
+                                  minlength=comp.n_levels) + _U_PSEUDO * u_random[comp.name]
+                u[comp.name] = non / non.sum()
         new_share = float(min(max(wm.sum() / total, _EPS), 1 - _EPS))
         change = max(change, abs(new_share - share))
         share = new_share

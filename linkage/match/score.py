@@ -152,7 +152,8 @@ class FellegiSunter:
         if self.config.fit == "sessions":
             # Random pairs include a few matches (about prior x sample): on a small or
             # duplicate-rich table they make exact agreement look common among
-            # non-matches. A second round takes their expected share out of u.
+            # non-matches. A second round counts each random pair by its chance of
+            # being a non-match under the first round's model.
             possible = _possible_pairs(records, link_only=self.config.link_only)
             prepared = prepare(records, vectors, self.comparisons, blocking=blocking,
                                pass_name=pass_name)
@@ -165,7 +166,7 @@ class FellegiSunter:
                     if possible else 0.0
                 if _round or random_prior * self._u_sample_size < 1.0:
                     break
-                u_random = _without_matches(self._u_counts, fitted.m, random_prior)
+                u_random = _without_matches(self._u_gammas, fitted.m, u_random, random_prior)
             m, u_cand, prior_cand, n_iter = (fitted.m, u_random, fitted.prior_candidates,
                                              fitted.n_iter)
             self.diagnostics_ = fitted.diagnostics
@@ -216,12 +217,12 @@ class FellegiSunter:
                              link_only=self.config.link_only)
         vectors = compare(records, pairs, self.comparisons)
         u: dict[str, npt.NDArray[np.float64]] = {}
-        self._u_counts: dict[str, npt.NDArray[np.float64]] = {}
+        self._u_gammas: dict[str, npt.NDArray[np.int8]] = {}
         self._u_sample_size = vectors.num_rows
         for comp in self.comparisons:
             gamma = vectors.column(f"gamma_{comp.name}").to_numpy()
+            self._u_gammas[comp.name] = np.asarray(gamma, dtype=np.int8)
             raw = np.bincount(gamma[gamma >= 0].astype(np.int64), minlength=comp.n_levels)
-            self._u_counts[comp.name] = raw[: comp.n_levels].astype(np.float64)
             counts = raw[: comp.n_levels].astype(np.float64) + 0.5  # Jeffreys-style floor
             u[comp.name] = counts / counts.sum()
         return u
@@ -434,16 +435,28 @@ class FellegiSunter:
 
 
 def _without_matches(
-    raw: Mapping[str, npt.NDArray[np.float64]], m: Mapping[str, npt.NDArray[np.float64]],
-    prior: float,
+    gammas: Mapping[str, npt.NDArray[np.int8]], m: Mapping[str, npt.NDArray[np.float64]],
+    u: Mapping[str, npt.NDArray[np.float64]], prior: float,
 ) -> dict[str, npt.NDArray[np.float64]]:
-    """u from the random pairs' level counts less the matches expected among them
-    (``prior`` x pairs x m per level), with the same half-count floor."""
-    u = {}
-    for name, counts in raw.items():
-        kept = np.maximum(counts - prior * counts.sum() * m[name], 0.0) + 0.5
-        u[name] = kept / kept.sum()
-    return u
+    """u from the random pairs' levels (``gammas``), each pair counted by its chance of
+    being a non-match under the fitted model (one E step on the u sample), with the same
+    half-count floor: the few matches among random pairs hold almost all of their exact
+    agreements on rare values."""
+    n = len(next(iter(gammas.values()))) if gammas else 0
+    log_odds = np.full(n, math.log(max(prior, _EPS) / max(1 - prior, _EPS)))
+    for name, gamma in gammas.items():
+        seen = gamma >= 0
+        g = gamma[seen].astype(np.intp)
+        log_odds[seen] += np.log(np.maximum(m[name][g], _EPS)) - \
+            np.log(np.maximum(u[name][g], _EPS))
+    non_match = 1.0 - 1.0 / (1.0 + np.exp(-np.clip(log_odds, -700, 700)))
+    out = {}
+    for name, gamma in gammas.items():
+        seen = gamma >= 0
+        counts = np.bincount(gamma[seen].astype(np.intp), weights=non_match[seen],
+                             minlength=len(u[name]))[: len(u[name])] + 0.5
+        out[name] = np.asarray(counts / counts.sum(), dtype=np.float64)
+    return out
 
 
 def _possible_pairs(records: pa.Table, *, link_only: bool) -> float:

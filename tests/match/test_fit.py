@@ -84,7 +84,7 @@ def _prepared(patterns: list[list[int]], counts: list[float],
               comparisons: tuple[Comparison, ...]) -> Prepared:
     p = np.asarray(patterns, dtype=np.int64)
     c = np.asarray(counts, dtype=np.float64)
-    return Prepared(list(comparisons), [("all", p, c, frozenset())], p, c, [])
+    return Prepared(list(comparisons), [("all", p, c, frozenset(), frozenset())], p, c, [])
 
 
 COMPS = (Comparison(name="a", field="a", method="exact"),
