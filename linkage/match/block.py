@@ -289,12 +289,12 @@ def pass_agreement(
     generates, before any cap. The scoring fit uses it to train on each pass's pairs;
     only the pairs' own values are read, so it costs O(pairs), not a hash of the table."""
     agree = np.ones(len(left), dtype=bool)
+    rows = pa.array(np.concatenate([left, right]), pa.int64())  # one take for both sides
+    n = len(left)
     for i, key in enumerate(bp.keys):
-        column = records.column(key)
-        clean = _is_standardised(records, key)
-        sides = [_clean_key(pa.table({key: column.take(pa.array(rows, pa.int64()))}), bp, i,
-                            standardised=clean) for rows in (left, right)]
-        equal = pc.fill_null(pc.equal(sides[0], sides[1]), False)
+        both = _clean_key(pa.table({key: records.column(key).take(rows)}), bp, i,
+                          standardised=_is_standardised(records, key)).combine_chunks()
+        equal = pc.fill_null(pc.equal(both.slice(0, n), both.slice(n)), False)
         agree &= np.asarray(equal.to_numpy(zero_copy_only=False), dtype=bool)
     return agree
 

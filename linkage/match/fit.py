@@ -11,9 +11,9 @@ constant and carry no information, and every other comparison is, for non-matche
 distributed as between random records: there the random-pair u is right and EM only has
 to find m and the pass's match share (Splink trains the same way). A comparison of a
 field the pass blocks on only in part (a key derived from it, or a prefix) is kept, with
-its u re-estimated on the pass's pairs, where agreement among non-matches is no chance. Each comparison's m
-is the median over the passes that leave it free, weighted by their expected matches
-(see :func:`_combine`).
+its u re-estimated on the pass's pairs, where agreement among non-matches is no chance.
+Each comparison's m is the median over the passes that leave it free, weighted by their
+expected matches (see :func:`_combine`).
 
 The prior comes last, with m and u fixed: the share of candidate pairs that match is then
 the one free parameter of a one-dimensional EM, which cannot run away. A deterministic
@@ -54,6 +54,8 @@ MIN_EXACT_M = 0.01
 #: the fitted number of matches may not fall below this share of the pairs that agree on
 #: every compared field (those are matches nearly always)
 MIN_DETERMINISTIC_SHARE = 0.5
+#: candidate pairs the training sessions draw from (a seeded sample when there are more)
+MAX_SESSION_PAIRS = 1_000_000
 #: pseudo-pairs of random-pair u in a session's re-estimate of a partly blocked-on u
 _U_PSEUDO = 100.0
 #: weights may dip this many bits as agreement rises before a level is called non-monotone
@@ -133,16 +135,27 @@ def prepare(
     *,
     blocking: Sequence[BlockingPass] = (),
     pass_name: pa.ChunkedArray | pa.Array | None = None,
+    seed: int = 0,
+    max_session_pairs: int = MAX_SESSION_PAIRS,
 ) -> Prepared:
     """Training sessions from ``blocking`` (the passes that made ``vectors``' pairs) and,
     for passes other than exact ones, ``pass_name`` (aligned with ``vectors``); without
-    them one session over all pairs, and a diagnostic says so."""
+    them one session over all pairs, and a diagnostic says so. Sessions are drawn from a
+    seeded sample of ``max_session_pairs`` pairs when there are more (m is a share per
+    level: a million pairs fix it as well as ten; the prior uses every pair)."""
     comparisons = list(comparisons)
     codes, bases = _pair_codes(vectors, comparisons)
     diagnostics: list[Diagnostic] = []
     patterns, counts = _decode(codes, bases)
     if len(codes) == 0:
         return Prepared(comparisons, [], patterns, counts, diagnostics)
+    if len(codes) > max_session_pairs:
+        rng = np.random.default_rng(seed)
+        rows = np.sort(rng.choice(len(codes), max_session_pairs, replace=False))
+        needed = ["id_l", "id_r", *(f"gamma_{c.name}" for c in comparisons)]
+        vectors = vectors.select(needed).take(pa.array(rows, pa.int64()))
+        pass_name = None if pass_name is None else pass_name.take(pa.array(rows, pa.int64()))
+        codes = codes[rows]
     masks = _sessions(records, vectors, comparisons, blocking, pass_name)
     if not masks:
         diagnostics.append(Diagnostic(

@@ -156,7 +156,7 @@ class FellegiSunter:
             # being a non-match under the first round's model.
             possible = _possible_pairs(records, link_only=self.config.link_only)
             prepared = prepare(records, vectors, self.comparisons, blocking=blocking,
-                               pass_name=pass_name)
+                               pass_name=pass_name, seed=self.seed)
             for _round in range(2):
                 fitted = fit_m_and_prior(
                     prepared, u_random, max_iter=self.config.max_iter,
@@ -445,10 +445,10 @@ def _without_matches(
     n = len(next(iter(gammas.values()))) if gammas else 0
     log_odds = np.full(n, math.log(max(prior, _EPS) / max(1 - prior, _EPS)))
     for name, gamma in gammas.items():
-        seen = gamma >= 0
-        g = gamma[seen].astype(np.intp)
-        log_odds[seen] += np.log(np.maximum(m[name][g], _EPS)) - \
-            np.log(np.maximum(u[name][g], _EPS))
+        # per level log(m/u), with 0 for null (index -1 + 1 = 0)
+        table = np.concatenate([[0.0], np.log(np.maximum(m[name], _EPS))
+                                - np.log(np.maximum(u[name], _EPS))])
+        log_odds += table[gamma.astype(np.intp) + 1]
     non_match = 1.0 - 1.0 / (1.0 + np.exp(-np.clip(log_odds, -700, 700)))
     out = {}
     for name, gamma in gammas.items():

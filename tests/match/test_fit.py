@@ -145,3 +145,23 @@ def test_diagnostics_survive_save_and_load(register: pa.Table, tmp_path: object)
     loaded = FellegiSunter.load(path)
     assert [d.as_dict() for d in loaded.diagnostics_] == [d.as_dict()
                                                          for d in model.diagnostics_]
+
+
+def test_sessions_from_a_sample_of_pairs_give_about_the_same_m(register: pa.Table) -> None:
+    from linkage.match.fit import prepare
+
+    records = register.drop_columns(["truth"])
+    passes = [BlockingPass(name="+".join(k), keys=k, max_block_size=100_000) for k in BLOCKING]
+    blocked = block(records, passes)
+    vectors = compare(records, blocked.pairs, PERSON_COMPARISONS)
+    u = FellegiSunter(PERSON_COMPARISONS, seed=3)._estimate_u(records)
+    full = fit_m_and_prior(prepare(records, vectors, PERSON_COMPARISONS, blocking=passes), u)
+    assert vectors.num_rows > 20_000
+    sampled = prepare(records, vectors, PERSON_COMPARISONS, blocking=passes, seed=1,
+                      max_session_pairs=vectors.num_rows // 2)
+    assert sum(int(s[2].sum()) for s in sampled.sessions) < vectors.num_rows
+    half = fit_m_and_prior(sampled, u)
+    for comp in PERSON_COMPARISONS:
+        top = comp.top_level
+        assert half.m[comp.name][top] == pytest.approx(full.m[comp.name][top], abs=0.05)
+    assert half.prior_candidates == pytest.approx(full.prior_candidates, rel=0.1)
