@@ -177,8 +177,11 @@ def fit_m_and_prior(
     tolerance: float = 1e-6,
     on_collapse: Literal["fallback", "refuse"] = "fallback",
     m_pseudo_pairs: float = 1.0,
+    report: bool = True,
 ) -> FitResult:
-    """m per comparison and the share of candidate pairs that match, u fixed."""
+    """m per comparison and the share of candidate pairs that match, u fixed. ``report``:
+    log the findings (and refuse when asked to) here; else the caller does, once, with
+    :func:`report_findings`."""
     comparisons = prepared.comparisons
     diagnostics = list(prepared.diagnostics)
     if prepared.counts.sum() == 0:
@@ -187,7 +190,8 @@ def fit_m_and_prior(
             "linked by score; check the blocking passes", severity="error"))
         result = FitResult({c.name: default_m(c) for c in comparisons}, _EPS, 0,
                            diagnostics=diagnostics)
-        _report(result, on_collapse)
+        if report:
+            report_findings(result, on_collapse)
         return result
     trained: dict[str, list[tuple[float, Array]]] = {c.name: [] for c in comparisons}
     mass = {c.name: np.zeros(c.n_levels) for c in comparisons}
@@ -247,7 +251,8 @@ def fit_m_and_prior(
             f"candidate pairs, over 100 times the {deterministic} pairs that agree exactly "
             "on every compared field"))
     result = FitResult(m, prior, n_iter, done, diagnostics, deterministic)
-    _report(result, on_collapse)
+    if report:
+        report_findings(result, on_collapse)
     return result
 
 
@@ -497,7 +502,7 @@ def _check_levels(
     return found
 
 
-def _report(result: FitResult, on_collapse: str) -> None:
+def report_findings(result: FitResult, on_collapse: str) -> None:
     """Log every finding; refuse a fallback when asked to."""
     for d in result.diagnostics:
         log.warning("score fit: %s", d.message)

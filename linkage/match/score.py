@@ -33,13 +33,15 @@ from linkage.errors import LinkageError, SchemaError
 from linkage.match.block import BlockingPass
 from linkage.match.compare import Comparison, compare, read_columns
 from linkage.match.explain import Contribution, Explanation
-from linkage.match.fit import Diagnostic, Session, fit_m_and_prior, prepare
+from linkage.match.fit import Diagnostic, Session, fit_m_and_prior, prepare, report_findings
 from linkage.schemas import require_fields
 
 log = logging.getLogger(__name__)
 
 _EPS = 1e-9
 _FORMAT = "linkage.fellegi_sunter/1"
+#: rounds of (fit m and the prior, take the matches out of the u sample) at most
+_U_ROUNDS = 5
 #: pairs per slab of predict and of the pattern count (keeps temporaries cache-sized)
 _SLAB = 1 << 16
 
@@ -152,21 +154,26 @@ class FellegiSunter:
         if self.config.fit == "sessions":
             # Random pairs include a few matches (about prior x sample): on a small or
             # duplicate-rich table they make exact agreement look common among
-            # non-matches. A second round counts each random pair by its chance of
-            # being a non-match under the first round's model.
+            # non-matches. Later rounds count each random pair by its chance of being a
+            # non-match under the previous round's model, until u settles.
             possible = _possible_pairs(records, link_only=self.config.link_only)
             prepared = prepare(records, vectors, self.comparisons, blocking=blocking,
                                pass_name=pass_name, seed=self.seed)
-            for _round in range(2):
+            for _round in range(_U_ROUNDS):
                 fitted = fit_m_and_prior(
                     prepared, u_random, max_iter=self.config.max_iter,
                     tolerance=self.config.tolerance, on_collapse=self.config.on_collapse,
-                    m_pseudo_pairs=self.config.m_pseudo_pairs)
+                    m_pseudo_pairs=self.config.m_pseudo_pairs, report=False)
                 random_prior = fitted.prior_candidates * float(counts.sum()) / possible \
                     if possible else 0.0
-                if _round or random_prior * self._u_sample_size < 1.0:
+                if _round == _U_ROUNDS - 1 or random_prior * self._u_sample_size < 1.0:
                     break
+                before = u_random
                 u_random = _without_matches(self._u_gammas, fitted.m, u_random, random_prior)
+                if max(float(np.abs(np.log(u_random[k] / before[k])).max())
+                       for k in u_random) < 0.01:
+                    break
+            report_findings(fitted, self.config.on_collapse)
             m, u_cand, prior_cand, n_iter = (fitted.m, u_random, fitted.prior_candidates,
                                              fitted.n_iter)
             self.diagnostics_ = fitted.diagnostics
