@@ -114,3 +114,24 @@ def test_pipeline_applies_the_decisions_file_on_every_run(tmp_path: Path) -> Non
     weights = queue.column("match_weight").to_pylist()
     threshold = math.log2(0.9 / 0.1)
     assert all(abs(w - threshold) <= 4.0 for w in weights)
+
+
+def test_decided_matches_refine_m_when_asked(tmp_path: Path) -> None:
+    sample = resources.files("linkage") / "data" / "sample"
+    with resources.as_file(sample) as folder:
+        shutil.copytree(folder, tmp_path / "sample")
+    toml = tmp_path / "sample" / "persons.toml"
+    first = Pipeline(load_pipeline(toml)).run()
+    records = first.entities["person"].records
+    rows = records.select(["source", "source_key"]).slice(0, 4).to_pylist()
+    # two decided "matches" of records that are not alike: m of "different" levels grows
+    lines = ["source_l,source_key_l,source_r,source_key_r,decision"]
+    lines += [f"{a['source']},{a['source_key']},{b['source']},{b['source_key']},match"
+              for a, b in ((rows[0], rows[1]), (rows[2], rows[3]))]
+    (tmp_path / "sample" / "review.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    text = toml.read_text(encoding="utf-8")
+    toml.write_text(text + '\n[person.review]\ndecisions = "review.csv"\ntrain = true\n',
+                    encoding="utf-8")
+    trained = Pipeline(load_pipeline(toml)).run().entities["person"].model
+    before = first.entities["person"].model
+    assert trained.m_["name"][0] > before.m_["name"][0]
