@@ -57,10 +57,11 @@ def run_linkage(data: Dataset, threshold: float, seed: int) -> Outcome:
     vectors = compare(records, blocked.pairs, comparisons, codes=codes)
     t_compare = time.perf_counter()
     n_pairs = blocked.pairs.num_rows
-    del blocked, codes  # scoring needs only the vectors: free the pairs and column codes
+    del codes  # scoring needs the vectors and the pairs' passes: free the column codes
     model = FellegiSunter(comparisons,
                           ScoringConfig(link_only=data.link_only, link_threshold=threshold),
-                          seed=seed).fit(records, vectors)
+                          seed=seed).fit(records, vectors, blocking=passes,
+                                         pass_name=blocked.pairs.column("pass_name"))
     # per-comparison weights are not kept (like Splink's
     # retain_intermediate_calculation_columns=False below)
     scored = model.predict(vectors, contributions=False)
@@ -71,6 +72,7 @@ def run_linkage(data: Dataset, threshold: float, seed: int) -> Outcome:
         keep = pc.or_(keep, scored.column("must_link"))
     links = scored.filter(keep)
     end = time.perf_counter()
+    del blocked
     n_fields = n_pairs * len(comparisons)
     return links.column("id_l").to_numpy(), links.column("id_r").to_numpy(), {
         "wall_s": end - start,

@@ -236,8 +236,11 @@ def _parser() -> argparse.ArgumentParser:
     gen.set_defaults(handler=_cmd_generate)
 
     ev = sub.add_parser("evaluate", help="score a run directory against generated truth")
-    ev.add_argument("--truth", type=Path, required=True, help="generator output or truth dir")
+    ev.add_argument("--truth", type=Path, required=False, help="generator output or truth dir")
     ev.add_argument("--run", type=Path, required=True, help="a run's output directory")
+    ev.add_argument("--labels", type=Path, default=None,
+                    help="your own truth: labelled pairs or clusters (CSV or .xlsx); prints "
+                         "a threshold sweep and writes its chart next to the file")
     ev.set_defaults(handler=_cmd_evaluate)
 
     ex = sub.add_parser("explain", help="why two records of a saved run were (not) linked")
@@ -422,10 +425,14 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     manifest = generate(persons=args.persons, enterprises=args.enterprises, seed=args.seed,
                         out=args.out, config=config)
     print(f"wrote synthetic data to {args.out}/ ({manifest.records} records)")
-    return 0
+    return EXIT_OK
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.labels is not None:
+        return _evaluate_labels(args)
+    if args.truth is None:
+        raise LinkageError("evaluate needs --truth (generated truth) or --labels (your own)")
     import pyarrow as pa
 
     from linkage.evaluate import evaluate_run
@@ -456,6 +463,19 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     else:
         print(explanation)
     return EXIT_OK
+
+
+def _evaluate_labels(args: argparse.Namespace) -> int:
+    from linkage.io.outputs import write_text
+    from linkage.match.labels import evaluate_labels, sweep_svg, sweep_table
+
+    result = evaluate_labels(args.run, args.labels)
+    print(sweep_table(result["sweep"]))
+    chart = args.labels.with_name(args.labels.stem + "_sweep.svg")
+    write_text(sweep_svg(result["sweep"]), chart)
+    summary = {k: v for k, v in result.items() if k != "sweep"}
+    print(json.dumps({**summary, "chart": str(chart)}, ensure_ascii=False, sort_keys=True))
+    return 0
 
 
 if __name__ == "__main__":

@@ -63,6 +63,7 @@ from linkage.errors import ConfigError
 from linkage.master.conflicts import ConflictConfig
 from linkage.master.gates import GatesConfig
 from linkage.master.golden import SurvivorshipConfig
+from linkage.master.review import ReviewConfig
 from linkage.match.block import BlockingPass
 from linkage.match.compare import Comparison
 from linkage.match.presets import section_toml
@@ -159,6 +160,8 @@ class EntityConfig:
     #: prior score this run's pairs instead of a new fit, so a production build scores
     #: with the parameters it was validated with. Its comparisons must be this section's.
     model: Path | None = None
+    #: Clerical review: the queue of pairs near the threshold and the decisions file.
+    review: ReviewConfig = field(default_factory=ReviewConfig)
 
     def __post_init__(self) -> None:
         missing_identity = [f for f in self.identity_fields

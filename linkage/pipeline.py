@@ -78,6 +78,8 @@ class EntityResult:
     changes: pa.Table = field(default_factory=ENTITY_CHANGES.empty_table)
     conflicts: pa.Table = field(default_factory=CONFLICTS.empty_table)
     quality: pa.Table = field(default_factory=SOURCE_QUALITY.empty_table)
+    #: pairs near the threshold for clerical review (``[<type>.review]``), or None
+    review: pa.Table | None = None
 
 
 @dataclass
@@ -315,10 +317,12 @@ class Pipeline:
 
         def fit_predict() -> pa.Table:
             if section.model is None:
-                model.fit(records, vectors)
+                model.fit(records, vectors, blocking=section.blocking,
+                          pass_name=blocking.pairs.column("pass_name"))
             return model.predict(vectors)
 
         scored = step("score", fit_predict)
+        scored, queue = _review(records, vectors, model, scored, section)
 
         def cluster_stably() -> tuple[pa.Table, pa.Table]:
             found = cluster(records, scored, entity_type=etype,
@@ -334,7 +338,7 @@ class Pipeline:
         log.info("%s: %d records -> %d candidate pairs -> %d entities", etype,
                  records.num_rows, blocking.pairs.num_rows, golden.num_rows)
         return EntityResult(etype, records, blocking, vectors, model, scored, clusters,
-                            golden, changes)
+                            golden, changes, review=queue)
 
     def _report(self, etype: str, entity: EntityResult, timings: dict[str, float],
                 bar: Any) -> None:
@@ -436,6 +440,43 @@ def _block_and_compare(
     vectors = step("compare", lambda: compare(records, blocking.pairs, section.comparisons,
                                               codes=codes))
     return blocking, vectors
+
+
+def _review(records: pa.Table, vectors: pa.Table, model: FellegiSunter, scored: pa.Table,
+            section: EntityConfig) -> tuple[pa.Table, pa.Table | None]:
+    """Apply the section's review decisions (refining m by the decided matches first when
+    ``train``) and pick the next review queue."""
+    from linkage.master.review import MASKED_STANDARDISERS, apply_decisions, review_queue
+    from linkage.match.labels import m_from_labels, read_pair_labels, resolve
+
+    review = section.review
+    if review.decisions is not None:
+        column = "decision" if "decision" in _read_header(review.decisions) else "label"
+        decisions = read_pair_labels(review.decisions, column=column)
+        if review.train:
+            id_l, id_r, is_match, _ = resolve(records, decisions)
+            pairs = pa.table({"id_l": pa.array(id_l[is_match], pa.int64()),
+                              "id_r": pa.array(id_r[is_match], pa.int64())})
+            if pairs.num_rows:
+                labelled = compare(records, pairs, model.comparisons)
+                model.m_ = m_from_labels(labelled, model.comparisons, model.m_)
+                scored = model.predict(vectors)
+        scored = apply_decisions(records, scored, decisions)
+    if not review.queue_size:
+        return scored, None
+    masked = [f for f, kind in section.fields.items() if kind in MASKED_STANDARDISERS]
+    queue = review_queue(records, scored, threshold_weight=model.threshold_weight,
+                         fields=list(section.fields), masked=masked, size=review.queue_size,
+                         band_bits=review.band_bits)
+    return scored, queue
+
+
+def _read_header(path: Path) -> list[str]:
+    """Column names of a labels file."""
+    from linkage.match.labels import read_table
+
+    names: list[str] = read_table(path).column_names
+    return names
 
 
 def _saved_model(etype: str, section: EntityConfig) -> FellegiSunter:

@@ -45,7 +45,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: names a run folder may hold (what :func:`write_outputs` writes, and its temp files)
-_RUN_FILE = re.compile(r"(?:[A-Za-z0-9_]+\.parquet|model_[a-z]+\.json|run\.json|report\.html"
+_RUN_FILE = re.compile(r"(?:[A-Za-z0-9_]+\.parquet|model_[a-z0-9_]+\.json|review_[a-z0-9_]+\.csv"
+                       r"|run\.json|report\.html"
                        r"|\..+\.tmp)")
 _LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?:staging|old|work)-(?P<pid>[0-9]+)-[0-9a-f]+")
 
@@ -83,6 +84,10 @@ def write_run_files(result: PipelineResult, folder: Path) -> dict[str, Path]:
     for etype, entity in result.entities.items():
         written[f"model_{etype}"] = _atomic(folder / f"model_{etype}.json",
                                             partial(_save_model, entity.model))
+    for etype, entity in result.entities.items():
+        if entity.review is not None:
+            written[f"review_{etype}"] = _atomic(
+                folder / f"review_{etype}.csv", partial(_write_review, entity.review))
     written["report"] = _write_report(result, folder)
     summary = _mask_strings(run_summary(result))
     summary["files"] = {p.name: p.stat().st_size for p in sorted(written.values())}
@@ -293,6 +298,12 @@ def _atomic(path: Path, write: Callable[[str], Any]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _write_review(queue: pa.Table, tmp: str) -> None:
+    from linkage.master.review import write_review
+
+    write_review(queue, Path(tmp))
 
 
 def _umask() -> int:

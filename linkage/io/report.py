@@ -84,6 +84,8 @@ def render_report(result: PipelineResult) -> str:
         legal_reps=getattr(result, "legal_reps", None),
         changes=getattr(result, "entity_changes", None),
         parameters={t: e.model.parameters() for t, e in result.entities.items()},
+        diagnostics={t: getattr(e.model, "diagnostics_", []) for t, e in
+                     result.entities.items()},
     )
 
 
@@ -102,6 +104,7 @@ def render_html(
     legal_reps: pa.Table | None = None,
     changes: pa.Table | None = None,
     parameters: Mapping[str, pa.Table] | None = None,
+    diagnostics: Mapping[str, Sequence[Any]] | None = None,
 ) -> str:
     """The whole page as one string. ``legal_reps`` (LegalRepEdges), ``changes`` (the
     entity change log since the previous run) and ``parameters`` (each entity type's m/u
@@ -111,7 +114,8 @@ def render_html(
         ("summary", "Run summary", _summary_section(summary, records)),
         ("blocking", "Blocking", _blocking_section(blocking)),
         ("weights", "Match weights", _weights_section(scored, thresholds or {})),
-        ("model", "Model: m and u per comparison level", _model_section(parameters or {})),
+        ("model", "Model: m and u per comparison level", _model_section(parameters or {})
+         + _diagnostics_section(diagnostics or {})),
         ("examples", "Explained example pairs", _examples_section(explanations)),
         ("clusters", "Clusters", _clusters_section(clusters)),
         ("golden", "Golden records", _golden_section(golden)),
@@ -275,6 +279,16 @@ def _model_section(parameters: Mapping[str, pa.Table]) -> str:
         parts.append(_table(("comparison", "level", "description", "m", "u",
                              "weight (log2 m/u)"), rows, numeric_from=3))
     return "".join(parts)
+
+
+def _diagnostics_section(diagnostics: Mapping[str, Sequence[Any]]) -> str:
+    """What the scoring fit found wrong (see :mod:`linkage.match.fit`), if anything."""
+    rows = [(etype, d.severity, d.kind, d.message) for etype, found in
+            sorted(diagnostics.items()) for d in found]
+    if not rows:
+        return ""
+    return ("<h3>Fit diagnostics</h3>"
+            + _table(("entity type", "severity", "kind", "finding"), rows, numeric_from=4))
 
 
 def _examples_section(explanations: Sequence[Any]) -> str:

@@ -213,17 +213,20 @@ def _run_pass(
     return _gram_pass(sink, ids, sources, key, bp, index)
 
 
-def _clean_key(records: pa.Table, bp: BlockingPass, i: int) -> pa.ChunkedArray:
+def _clean_key(records: pa.Table, bp: BlockingPass, i: int,
+               standardised: bool | None = None) -> pa.ChunkedArray:
     """Key part ``i`` as trimmed strings, cut to its prefix/suffix (null when unusable).
 
-    Works chunk-wise, and leaves standardised columns (those with a ``__status``) as they
-    are, to keep the peak memory of large runs low."""
+    Works chunk-wise, and leaves standardised columns (those with a ``__status``, or
+    ``standardised``) as they are, to keep the peak memory of large runs low."""
     col: pa.ChunkedArray = records.column(bp.keys[i])
     if pa.types.is_dictionary(col.type):
         col = pc.cast(col, col.type.value_type)
     if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
         col = pc.cast(col, pa.string())
-    if not _is_standardised(records, bp.keys[i]):
+    if standardised is None:
+        standardised = _is_standardised(records, bp.keys[i])
+    if not standardised:
         col = pa.chunked_array([_trimmed(chunk) for chunk in col.chunks], col.type)
     length = bp.prefix[i] if bp.prefix else 0
     if length:
@@ -287,6 +290,25 @@ def _block_ids(
         combined = np.where(missing, -1, np.asarray(dense.to_numpy(), dtype=np.int64))
     assert combined is not None
     return combined
+
+
+def pass_agreement(
+    records: pa.Table, bp: BlockingPass, left: npt.NDArray[np.int64],
+    right: npt.NDArray[np.int64],
+) -> npt.NDArray[np.bool_]:
+    """Whether each pair of rows (positions in ``records``) agrees on every key of exact
+    pass ``bp`` (after its prefix / suffix, no part missing): exactly the pairs the pass
+    generates, before any cap. The scoring fit uses it to train on each pass's pairs;
+    only the pairs' own values are read, so it costs O(pairs), not a hash of the table."""
+    agree = np.ones(len(left), dtype=bool)
+    rows = pa.array(np.concatenate([left, right]), pa.int64())  # one take for both sides
+    n = len(left)
+    for i, key in enumerate(bp.keys):
+        both = _clean_key(pa.table({key: records.column(key).take(rows)}), bp, i,
+                          standardised=_is_standardised(records, key)).combine_chunks()
+        equal = pc.fill_null(pc.equal(both.slice(0, n), both.slice(n)), False)
+        agree &= np.asarray(equal.to_numpy(zero_copy_only=False), dtype=bool)
+    return agree
 
 
 def _whole_standardised(records: pa.Table, bp: BlockingPass, i: int) -> bool:

@@ -30,14 +30,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.errors import LinkageError, SchemaError
+from linkage.match.block import BlockingPass
 from linkage.match.compare import Comparison, compare, read_columns
 from linkage.match.explain import Contribution, Explanation
+from linkage.match.fit import Diagnostic, Session, fit_m_and_prior, prepare, report_findings
 from linkage.schemas import require_fields
 
 log = logging.getLogger(__name__)
 
 _EPS = 1e-9
 _FORMAT = "linkage.fellegi_sunter/1"
+#: rounds of (fit m and the prior, take the matches out of the u sample) at most
+_U_ROUNDS = 5
 #: pairs per slab of predict and of the pattern count (keeps temporaries cache-sized)
 _SLAB = 1 << 16
 
@@ -65,6 +69,16 @@ class ScoringConfig:
     adjustment applied to fuzzy levels. ``contributions``: whether ``predict`` keeps each
     comparison's weight as a ``bf_<name>`` column by default (a float64 column per
     comparison; False keeps large runs lean, and ``explain`` recomputes any pair's).
+
+    ``fit``: "sessions" (default; see :mod:`linkage.match.fit`) keeps the random-pair u,
+    fits m by EM per blocking pass without the comparisons that pass blocks on, then the
+    prior with m and u fixed, and checks the result; "joint" is the earlier single EM over
+    all candidate pairs (``em_fix_u``, ``u_prior_pairs``, ``prior_init`` and
+    ``m_init_top`` apply to it only). ``on_collapse``: what a collapsed "sessions" fit
+    does (an exact level with m near 0, a prior below the deterministic estimate, no
+    pairs): "fallback" repairs it with defaults and warns, "refuse" raises.
+    ``m_pseudo_pairs``: pseudo-matches per comparison spread over its levels as default m,
+    so that a level no match shows keeps a small m rather than 0.
     """
 
     link_threshold: float = 0.9
@@ -82,6 +96,9 @@ class ScoringConfig:
     tf_fuzzy_weight: float = 0.5
     max_weight: float = 30.0
     contributions: bool = True
+    fit: Literal["sessions", "joint"] = "sessions"
+    on_collapse: Literal["fallback", "refuse"] = "fallback"
+    m_pseudo_pairs: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.link_threshold < 1.0:
@@ -94,6 +111,8 @@ class ScoringConfig:
             raise ValueError("u_prior_pairs must be >= 0")
         if not 0.0 <= self.tf_fuzzy_weight <= 1.0:
             raise ValueError("tf_fuzzy_weight must be within 0..1")
+        if self.m_pseudo_pairs < 0:
+            raise ValueError("m_pseudo_pairs must be >= 0")
 
 
 class FellegiSunter:
@@ -113,13 +132,60 @@ class FellegiSunter:
 
     # --- fitting ---------------------------------------------------------------------------
 
-    def fit(self, records: pa.Table, vectors: pa.Table) -> FellegiSunter:
-        """Estimate u from random record pairs, then m and the prior by EM on ``vectors``."""
+    def fit(
+        self,
+        records: pa.Table,
+        vectors: pa.Table,
+        *,
+        blocking: Sequence[BlockingPass] = (),
+        pass_name: pa.ChunkedArray | pa.Array | None = None,
+    ) -> FellegiSunter:
+        """Estimate u from random record pairs, then m and the prior on ``vectors``.
+
+        ``blocking``: the passes that produced ``vectors``' pairs (and ``pass_name``, the
+        candidate pairs' column of that name, for passes other than exact ones), which the
+        default "sessions" fit trains on one by one. ``diagnostics_`` lists what the fit
+        found wrong (also logged as warnings)."""
         self._check_vectors(vectors)
         u_random = self._estimate_u(records)
         patterns, counts = _pattern_counts(vectors, self.comparisons)
-        m, u_cand, prior_cand, n_iter = _em(patterns, counts, self.comparisons, u_random,
-                                            self.config)
+        self.diagnostics_: list[Diagnostic] = []
+        self.sessions_: list[Session] = []
+        if self.config.fit == "sessions":
+            # Random pairs include a few matches (about prior x sample): on a small or
+            # duplicate-rich table they make exact agreement look common among
+            # non-matches. Later rounds count each random pair by its chance of being a
+            # non-match under the previous round's model, until u settles.
+            possible = _possible_pairs(records, link_only=self.config.link_only)
+            prepared = prepare(records, vectors, self.comparisons, blocking=blocking,
+                               pass_name=pass_name, seed=self.seed)
+            for _round in range(_U_ROUNDS):
+                fitted = fit_m_and_prior(
+                    prepared, u_random, max_iter=self.config.max_iter,
+                    tolerance=self.config.tolerance, on_collapse=self.config.on_collapse,
+                    m_pseudo_pairs=self.config.m_pseudo_pairs, report=False)
+                random_prior = fitted.prior_candidates * float(counts.sum()) / possible \
+                    if possible else 0.0
+                if _round == _U_ROUNDS - 1 or random_prior * self._u_sample_size < 1.0:
+                    break
+                before = u_random
+                u_random = _without_matches(self._u_gammas, fitted.m, u_random, random_prior)
+                if max(float(np.abs(np.log(u_random[k] / before[k])).max())
+                       for k in u_random) < 0.01:
+                    break
+            report_findings(fitted, self.config.on_collapse)
+            m, u_cand, prior_cand, n_iter = (fitted.m, u_random, fitted.prior_candidates,
+                                             fitted.n_iter)
+            self.diagnostics_ = fitted.diagnostics
+            self.sessions_ = fitted.sessions
+        else:
+            m, u_cand, prior_cand, n_iter = _em(patterns, counts, self.comparisons, u_random,
+                                                self.config)
+            if counts.sum() == 0:
+                self.diagnostics_ = [Diagnostic(
+                    "no_pairs", "fit on no candidate pairs: m and the prior keep their "
+                    "starting values", severity="error")]
+                log.warning("score fit: %s", self.diagnostics_[0].message)
         self.m_ = m
         self.u_candidates_ = u_cand
         self.prior_candidates_ = prior_cand
@@ -158,8 +224,11 @@ class FellegiSunter:
                              link_only=self.config.link_only)
         vectors = compare(records, pairs, self.comparisons)
         u: dict[str, npt.NDArray[np.float64]] = {}
+        self._u_gammas: dict[str, npt.NDArray[np.int8]] = {}
+        self._u_sample_size = vectors.num_rows
         for comp in self.comparisons:
             gamma = vectors.column(f"gamma_{comp.name}").to_numpy()
+            self._u_gammas[comp.name] = np.asarray(gamma, dtype=np.int8)
             raw = np.bincount(gamma[gamma >= 0].astype(np.int64), minlength=comp.n_levels)
             counts = raw[: comp.n_levels].astype(np.float64) + 0.5  # Jeffreys-style floor
             u[comp.name] = counts / counts.sum()
@@ -334,6 +403,7 @@ class FellegiSunter:
             "n_iter": self.n_iter_,
             "m": {k: v.tolist() for k, v in self.m_.items()},
             "u": {k: v.tolist() for k, v in self.u_.items()},
+            "diagnostics": [d.as_dict() for d in getattr(self, "diagnostics_", [])],
         }
         Path(path).write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
 
@@ -352,6 +422,7 @@ class FellegiSunter:
             model.n_iter_ = int(data["n_iter"])
             model.m_ = {k: np.asarray(v, dtype=np.float64) for k, v in data["m"].items()}
             model.u_ = {k: np.asarray(v, dtype=np.float64) for k, v in data["u"].items()}
+            model.diagnostics_ = [Diagnostic(**d) for d in data.get("diagnostics", [])]
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise LinkageError(f"cannot load model from {path}: {exc}") from None
         for comp in comparisons:
@@ -369,6 +440,31 @@ class FellegiSunter:
     def _check_vectors(self, vectors: pa.Table) -> None:
         needed = ["id_l", "id_r", *(f"gamma_{c.name}" for c in self.comparisons)]
         require_fields(vectors, needed, what="FellegiSunter(vectors)")
+
+
+def _without_matches(
+    gammas: Mapping[str, npt.NDArray[np.int8]], m: Mapping[str, npt.NDArray[np.float64]],
+    u: Mapping[str, npt.NDArray[np.float64]], prior: float,
+) -> dict[str, npt.NDArray[np.float64]]:
+    """u from the random pairs' levels (``gammas``), each pair counted by its chance of
+    being a non-match under the fitted model (one E step on the u sample), with the same
+    half-count floor: the few matches among random pairs hold almost all of their exact
+    agreements on rare values."""
+    n = len(next(iter(gammas.values()))) if gammas else 0
+    log_odds = np.full(n, math.log(max(prior, _EPS) / max(1 - prior, _EPS)))
+    for name, gamma in gammas.items():
+        # per level log(m/u), with 0 for null (index -1 + 1 = 0)
+        table = np.concatenate([[0.0], np.log(np.maximum(m[name], _EPS))
+                                - np.log(np.maximum(u[name], _EPS))])
+        log_odds += table[gamma.astype(np.intp) + 1]
+    non_match = 1.0 - 1.0 / (1.0 + np.exp(-np.clip(log_odds, -700, 700)))
+    out = {}
+    for name, gamma in gammas.items():
+        seen = gamma >= 0
+        counts = np.bincount(gamma[seen].astype(np.intp), weights=non_match[seen],
+                             minlength=len(u[name]))[: len(u[name])] + 0.5
+        out[name] = np.asarray(counts / counts.sum(), dtype=np.float64)
+    return out
 
 
 def _possible_pairs(records: pa.Table, *, link_only: bool) -> float:

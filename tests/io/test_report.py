@@ -145,3 +145,15 @@ def test_model_section_shows_the_m_u_table_escaped() -> None:
     assert "<h3>person</h3>" in html
     assert "&lt;b&gt;exact&lt;/b&gt;" in html and "<b>exact</b>" not in html
     assert "+9.89" in html and "-4.31" in html and "0.001" in html
+
+
+def test_fit_diagnostics_are_listed_escaped_and_absent_when_none() -> None:
+    from linkage.match.fit import Diagnostic
+
+    found = [Diagnostic("exact_m_near_zero", "dob: <collapsed>", comparison="dob",
+                        severity="error")]
+    html = render_html(**_inputs(), diagnostics={"person": found})  # type: ignore[arg-type]
+    assert "Fit diagnostics" in html and "exact_m_near_zero" in html
+    assert "&lt;collapsed&gt;" in html and "<collapsed>" not in html
+    quiet = render_html(**_inputs(), diagnostics={"person": []})  # type: ignore[arg-type]
+    assert "Fit diagnostics" not in quiet
