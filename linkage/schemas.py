@@ -49,6 +49,8 @@ GoldenRecords (golden), one row per entity
     <field>__record_id       int64    record it came from
     <field>__rule            string   survivorship rule that chose it
     <field>__updated_at      date32
+    <field>__canonical       string   the folded value the rules chose, where the shown
+                                      value is a spelling as written (names; optional)
 
 Conflicts (conflicts), one row per entity, field and kind of disagreement
     entity_type, entity_id, field, kind, severity   string

@@ -29,6 +29,9 @@ Rules (strings in the pipeline file):
                       a former name, and the next rules choose among the spellings
 
 Reported besides the rules: ``unanimous`` (no record disagrees) and ``tie_break``.
+Where the standardiser derives ``<field>__written`` (person and enterprise names), the rules
+decide on the folded value and the golden record shows the winner's written spelling, with
+the folded value beside it as ``<field>__canonical``.
 Fields that must come from one record together (an address's parts) are declared as
 ``groups``: the group's first field decides with its own chain and the others follow it.
 ``derive`` adds each record's derived column as one more candidate of a field
@@ -86,6 +89,8 @@ AUTHORITY = "authority:"
 AGREES = "agrees:"
 ONCE = "once:"
 LATEST = "latest:"
+#: Derived column holding a value as written (before folding), shown by the golden record.
+WRITTEN = "__written"
 
 
 def _check_rule(rule: str) -> str | None:
@@ -266,6 +271,8 @@ def build_golden(
         winner, rule = _decide(ent, n_ent, present, value, keys, chain, rank, virtual=folded)
         for f in group:
             columns.update(_output(records, f, f, winner, rule))
+            if f"{f}{WRITTEN}" in records.column_names:
+                columns.update(_written(records, f, winner, columns[f]))
         code_column = survivorship.complete_divisions.get(lead)
         if len(group) == 1 and code_column in records.column_names and code_column:
             columns.update(_complete(records, lead, code_column, ent, n_ent, winner, columns,
@@ -592,6 +599,17 @@ def _output(
         f"{name}__rule": pc.if_else(has, rule, none.cast(pa.string())),
         f"{name}__updated_at": pc.if_else(has, one_chunk(updated), none.cast(pa.date32())),
     }
+
+
+def _written(records: pa.Table, name: str, winner: np.ndarray,
+             canonical: pa.Array) -> dict[str, pa.Array]:
+    """The winner's spelling as its department wrote it, and the canonical (folded) value
+    the rules chose beside it as ``<field>__canonical``: comparison may fold 頔 to 𬱖 or
+    有限责任公司 to 有限公司, but a golden value is always a spelling some department wrote."""
+    written = as_string(records[f"{name}{WRITTEN}"]).take(pa.array(winner, pa.int64()))
+    return {name: pc.if_else(pc.is_valid(canonical), pc.coalesce(written, canonical),
+                             canonical),
+            f"{name}__canonical": canonical}
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -497,3 +497,27 @@ def test_ambiguous_address_completed_from_the_division_code() -> None:
     plain = build_golden(records, clusters, fields=["address"], trust={},
                          survivorship=SurvivorshipConfig(default=("recent", "valid")))
     assert _pick(plain, "EA", "address")[0] == "通州区红旗路144号"
+
+
+def test_golden_shows_a_spelling_a_department_wrote() -> None:
+    from linkage.standardisers import standardise
+
+    raw = pa.table({
+        "record_id": pa.array([0, 1, 2], pa.int64()),
+        "source": ["household", "tax", "courts"],
+        "source_key": ["h1", "t1", "c1"],
+        "entity_type": ["person"] * 3,
+        "source_row": pa.array([1, 1, 1], pa.int64()),
+        "updated_at": pa.array([D(2023, 1, 1)] * 3, pa.date32()),
+        "name": ["王涛頔", "王涛頔", "沈思冬"],
+        "flags": pa.array([[], [], []], pa.list_(pa.string())),
+    })
+    records = standardise(raw, {"name": "person_name"})
+    clusters = pa.table({"record_id": pa.array([0, 1, 2], pa.int64()),
+                         "entity_type": ["person"] * 3,
+                         "entity_id": ["PA", "PA", "PB"],
+                         "cluster_size": pa.array([2, 2, 1], pa.int64())})
+    g = build_golden(records, clusters, fields=["name"],
+                     survivorship=SurvivorshipConfig(), trust=TRUST)
+    assert g["name"].to_pylist() == ["王涛頔", "沈思冬"]   # never 王涛𬱖 or 沉思冬
+    assert g["name__canonical"].to_pylist() == ["王涛𬱖", "沈思冬"]
