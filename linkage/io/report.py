@@ -18,6 +18,7 @@ import datetime
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING, Any
 
@@ -445,10 +446,58 @@ def _example_explanations(result: PipelineResult, etype: str, scored: pa.Table,
     for table in (links.slice(0, n - 1), near.slice(0, 1)):
         for row in table.select(["id_l", "id_r"]).to_pylist():
             try:
-                out.append(result.explain(row["id_l"], row["id_r"]))
+                explanation = result.explain(row["id_l"], row["id_r"])
             except Exception:  # an explanation is a nicety; the report must still render
                 continue
+            out.append(Example(explanation, verdict(explanation, threshold,
+                                                    _same_entity(result, row["id_l"],
+                                                                 row["id_r"]))))
     return out
+
+
+@dataclass(frozen=True)
+class Example:
+    """An explained pair with the sentence that says whether and why it was linked."""
+
+    explanation: Any
+    verdict: str
+
+    def text(self) -> str:
+        return f"{self.verdict}\n{self.explanation.text()}"
+
+
+def verdict(explanation: Any, threshold: float, linked: bool | None) -> str:
+    """Whether and why a pair was linked: a must-link pair at probability 0.0000 must say
+    that the rule, not the score, joined it."""
+    p = float(explanation.match_probability)
+    above = p >= threshold
+    if explanation.cannot_link:
+        return (f"not linked: a cannot-link rule keeps the records apart (different valid "
+                f"identifiers), probability {p:.4f}")
+    if explanation.must_link and not above:
+        return (f"linked by the must-link rule (same valid identifier), although its "
+                f"probability {p:.4f} is below the threshold {threshold:g}")
+    if above:
+        if linked is False:
+            return (f"not linked although its probability {p:.4f} reaches the threshold "
+                    f"{threshold:g}: clustering split the records (conflicting identifiers)")
+        return f"linked: probability {p:.4f} reaches the threshold {threshold:g}"
+    if linked:
+        return (f"linked through other records of the entity, although its own probability "
+                f"{p:.4f} is below the threshold {threshold:g}")
+    return f"not linked: probability {p:.4f} is below the threshold {threshold:g}"
+
+
+def _same_entity(result: PipelineResult, id_l: int, id_r: int) -> bool | None:
+    records = result.records
+    if "entity_id" not in records.column_names:
+        return None
+    ids = records["record_id"]
+    at = pc.index_in(pa.array([id_l, id_r], pa.int64()), value_set=ids.combine_chunks())
+    if at.null_count:
+        return None
+    ent = records["entity_id"].take(at).to_pylist()
+    return ent[0] is not None and ent[0] == ent[1]
 
 
 def _waterfall(item: Any) -> str:
@@ -456,6 +505,8 @@ def _waterfall(item: Any) -> str:
         from linkage.match.explain import Explanation, waterfall_svg
     except ImportError:
         return ""
+    if isinstance(item, Example):
+        item = item.explanation
     if isinstance(item, Explanation):
         return waterfall_svg(item)
     return ""

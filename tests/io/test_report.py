@@ -145,3 +145,19 @@ def test_model_section_shows_the_m_u_table_escaped() -> None:
     assert "<h3>person</h3>" in html
     assert "&lt;b&gt;exact&lt;/b&gt;" in html and "<b>exact</b>" not in html
     assert "+9.89" in html and "-4.31" in html and "0.001" in html
+
+
+def test_example_verdict_says_a_rule_linked_a_pair_the_score_did_not() -> None:
+    from linkage.io.report import verdict
+    from linkage.match.explain import Explanation
+
+    def ex(p: float, *, must: bool = False, cannot: bool = False) -> Explanation:
+        return Explanation(prior_weight=-10.0, contributions=(), match_weight=-10.0,
+                           match_probability=p, must_link=must, cannot_link=cannot)
+
+    assert verdict(ex(0.0, must=True), 0.9, True).startswith(
+        "linked by the must-link rule (same valid identifier), although its probability "
+        "0.0000 is below the threshold 0.9")
+    assert verdict(ex(0.95), 0.9, True).startswith("linked: probability 0.9500")
+    assert verdict(ex(0.2), 0.9, False).startswith("not linked: probability 0.2000")
+    assert verdict(ex(0.99, cannot=True), 0.9, False).startswith("not linked: a cannot-link")
