@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from linkage.config import PipelineConfig, SourceConfig
 from linkage.errors import SourceError
 from linkage.flags import collect_flags
+from linkage.io.mapping import apply_mapping
 from linkage.privacy import mask_digits_in
 from linkage.schemas import RECORD_BASE
 from linkage.standardisers.dates import parse_dates
@@ -127,7 +128,8 @@ def map_columns(
 ) -> pa.Table:
     """Rename a source's columns to canonical fields and add the RecordTable base columns.
     Rows numbered in ``recovered`` get a flag saying they were re-split from a joined row."""
-    wanted = {"key": source.key, **{f"columns.{f}": c for f, c in source.columns.items()}}
+    table, rows, columns = apply_mapping(table, rows, source)  # where, joined columns, units
+    wanted = {"key": source.key, **{f"columns.{f}": c for f, c in columns.items()}}
     if source.updated_at:
         wanted["updated_at"] = source.updated_at
     absent = [f"{what} -> {col!r}" for what, col in wanted.items() if col not in table.column_names]
@@ -141,7 +143,7 @@ def map_columns(
     n_good = table.num_rows
     n = n_good + len(malformed)
     keys = _text(table.column(source.key))
-    fields = {f: _text(table.column(c)) for f, c in source.columns.items()}
+    fields = {f: _text(table.column(c)) for f, c in columns.items()}
     blank_key = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(keys), ""), True)
     updated, bad_update, implausible = _updated_at(table, source)
     checks = [_flag_where(blank_key, "source_key:missing"),
