@@ -5,7 +5,7 @@
 to a RecordTable; each function is also usable alone on any Arrow array.
 
 Registered names: ``text``, ``date``, ``id_number``, ``credit_code``, ``person_name``,
-``enterprise_name``, ``address``, ``phone``, ``sex``, ``amount_wan``. Each module's
+``enterprise_name``, ``enterprise_status``, ``address``, ``phone``, ``sex``, ``amount_wan``. Each module's
 docstring lists its statuses and derived columns.
 """
 
