@@ -336,7 +336,12 @@ def _observable(truth_dir: Path, run: pa.Table, entities: pa.Table) -> dict[str,
 
 
 #: The conflict kind an injected error kind should be reported as.
-EXPECTED_KIND: Mapping[str, str] = {"stale": "stale", "wrong_value": "value_conflict"}
+EXPECTED_KIND: Mapping[str, str] = {
+    "stale": "stale", "wrong_value": "value_conflict",
+    # what the department did, said by the conflict kind (linkage.master.conflict_kinds)
+    "typo": "typo", "transposition": "typo", "homophone": "homophone_or_lookalike",
+    "lookalike": "homophone_or_lookalike", "abbreviated": "abbreviation",
+}
 
 
 def conflict_recall(run: pa.Table, conflicts: pa.Table, errors: pa.Table, *,

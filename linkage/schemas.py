@@ -57,6 +57,8 @@ Conflicts (conflicts), one row per entity, field and kind of disagreement
     golden_value                                    string
     candidates   list<struct<value, raw_value, source, source_key: string,
                              record_id: int64, updated_at: date32>>
+    evidence     string   what happened, in words (the typo's position, the newer value's
+                          department and date); never a whole ID number or phone
 
 SourceQuality (quality), one row per source, entity type and field
     source, entity_type, field        string
@@ -152,6 +154,7 @@ CONFLICTS = pa.schema(
         ("severity", pa.string()),
         ("golden_value", pa.string()),
         ("candidates", pa.list_(CANDIDATE_VALUE)),
+        ("evidence", pa.string()),
     ]
 )
 

@@ -4,11 +4,18 @@ Kinds (one row per entity, field and kind, with every record of the entity as ca
 
 ``format_only``        the departments wrote it differently but it standardises to one value
                        (or only one left out a name's ``·`` separator)
-``missing``            some records lack the field while others have it
+``missing``            some records lack the field while others have it (only records whose
+                       department carries the field: one it never collects lacks nothing)
 ``invalid``            some record's value fails validation (check character, date, ...)
 ``stale``              a mutable field (address, phone, ...) whose older value was superseded
-                       by a strictly newer, different valid value
-``value_conflict``     different valid values that time does not explain
+                       by a strictly newer, different valid value (``evidence`` names the
+                       department and date of the newer one)
+``typo``               an identifier, phone or date one substitution or one swap of
+                       neighbours from the entity's golden value (:mod:`conflict_kinds`)
+``homophone_or_lookalike``  a person's name one character of the same sound or of a
+                       similar shape away from the golden one
+``abbreviation``       an enterprise name abbreviating the golden one (or the reverse)
+``value_conflict``     different valid values that time or the kinds above do not explain
 ``identity_conflict``  one valid ID number (credit code) held by records of different names
                        or birth dates that ended up in different entities, or one entity
                        whose valid birth dates differ
@@ -27,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from linkage.master.conflict_kinds import ABBREVIATION, NAME_VARIANT, TYPO, explained
 from linkage.master.golden import entity_codes
 from linkage.master.groups import (
     as_string,
@@ -38,13 +46,15 @@ from linkage.master.groups import (
 )
 from linkage.master.survivorship import fold_separators, fold_tails
 from linkage.schemas import CANDIDATE_VALUE, CONFLICTS, require_fields
+from linkage.standardisers.stage import carried_rows
 
 log = logging.getLogger(__name__)
 
 __all__ = ["IDENTITY_KEYS", "KINDS", "MUTABLE_FIELDS", "SEVERITY", "ConflictConfig",
            "find_conflicts"]
 
-KINDS = ("identity_conflict", "value_conflict", "stale", "invalid", "missing", "format_only")
+KINDS = ("identity_conflict", "value_conflict", TYPO, NAME_VARIANT, ABBREVIATION, "stale",
+         "invalid", "missing", "format_only")
 
 #: Fields whose value legitimately changes over time, per entity type: an older different
 #: value there is stale rather than a conflict.
@@ -88,6 +98,9 @@ class ConflictConfig:
 SEVERITY: Mapping[str, str] = {
     "identity_conflict": "critical",
     "value_conflict": "medium",  # "high" for identifying fields
+    TYPO: "medium",
+    NAME_VARIANT: "medium",
+    ABBREVIATION: "low",
     "stale": "low",
     "invalid": "medium",
     "missing": "low",
@@ -142,6 +155,7 @@ def find_conflicts(
         valid = present & _starts_ok(status, n)
         missing = ~present & (_eq(status, "missing", n) if status is not None else True)
         invalid = ~present & ~missing if status is not None else np.zeros(n, bool)
+        missing &= carried_rows(records, f)  # a department that never collects it lacks nothing
         invalid |= present & ~valid
         multi = size >= 2
         flags: dict[str, np.ndarray] = {}
@@ -161,10 +175,35 @@ def find_conflicts(
             if wild.any():
                 comparable |= wild
                 value = fold_tails(records[f], value, ent, valid, wild, wildcard=True)
-        stale, conflict = _stale_or_conflict(ent, value, comparable, days, known_day, len(ids),
+        # what a department did (a typo, a homophone, an abbreviation) is told apart first;
+        # only the values left are weighed in time (stale) or reported as conflicts
+        evidence: dict[str, list[str | None]] = {}
+        reference = _reference(records, golden, golden_pos, f, value, ent)
+        # a value failing its check one edit from the golden one is a typo, said so
+        rows = np.flatnonzero((comparable | (present & ~valid)) & (reference >= 0)
+                              & (value != reference))
+        mask, row_kinds, row_evidence = explained(f, etype or "", records[f], value,
+                                                  reference, rows)
+        for i in np.flatnonzero(mask).tolist():
+            kind = row_kinds[i]
+            assert kind is not None
+            flag = flags.setdefault(kind, np.zeros(len(ids), dtype=bool))
+            e = int(ent[rows[i]])
+            if not flag[e]:
+                flag[e] = True
+                evidence.setdefault(kind, [None] * len(ids))[e] = row_evidence[i]
+        timed = comparable.copy()
+        timed[rows[mask]] = False
+        if mask.any():  # entities whose every invalid value is an explained typo
+            left = invalid.copy()
+            left[rows[mask]] = False
+            flags["invalid"] &= (np.bincount(ent[left], minlength=len(ids)) > 0)
+        stale, conflict = _stale_or_conflict(ent, value, timed, days, known_day, len(ids),
                                              f in mutable)
         flags["stale"] = stale
         flags["value_conflict"] = conflict
+        if stale.any():
+            evidence["stale"] = _stale_evidence(records, ent, value, timed, days, stale)
         candidates = _candidate_struct(records, f)
         golden_value = (as_string(golden[f]).take(golden_pos)
                         if f in golden.column_names else pa.nulls(len(ids), pa.string()))
@@ -175,8 +214,10 @@ def find_conflicts(
             severity = SEVERITY[kind]
             if kind == "value_conflict" and f in _IDENTIFYING:
                 severity = "high"
+            said = evidence.get(kind)
             parts.append(_rows(ids, types, which, f, kind, severity, golden_value,
-                               _slices(order, starts[which], ends[which], candidates)))
+                               _slices(order, starts[which], ends[which], candidates),
+                               None if said is None else [said[w] for w in which.tolist()]))
     identity = IDENTITY_KEYS.get(etype or "")
     if identity and identity[0] in records.column_names:
         parts.extend(_identity_conflicts(records, ent, ids, types, golden, golden_pos,
@@ -357,7 +398,8 @@ def _slices(order: np.ndarray, starts: np.ndarray, ends: np.ndarray,
 
 
 def _rows(ids: pa.Array, types: pa.Array, which: np.ndarray, field: str, kind: str,
-          severity: str, golden_value: pa.Array, candidates: pa.ListArray) -> pa.Table:
+          severity: str, golden_value: pa.Array, candidates: pa.ListArray,
+          evidence: list[str | None] | None = None) -> pa.Table:
     take = pa.array(which, pa.int64())
     m = len(which)
     return pa.table(
@@ -369,9 +411,49 @@ def _rows(ids: pa.Array, types: pa.Array, which: np.ndarray, field: str, kind: s
             "severity": pa.array([severity] * m, pa.string()),
             "golden_value": golden_value.take(take),
             "candidates": candidates,
+            "evidence": pa.array(evidence if evidence is not None else [None] * m, pa.string()),
         },
         schema=CONFLICTS,
     )
+
+
+def _reference(records: pa.Table, golden: pa.Table, golden_pos: pa.Array, f: str,
+               value: np.ndarray, ent: np.ndarray) -> np.ndarray:
+    """Per record: the value code its entity's golden record took (from the record that
+    won), or -1 when the golden record names no record for the field."""
+    n = records.num_rows
+    column = f"{f}__record_id"
+    if column not in golden.column_names or not n:
+        return np.full(n, -1, dtype=np.int64)
+    won = pc.fill_null(pc.cast(golden[column].combine_chunks().take(golden_pos), pa.int64()),
+                       -1).to_numpy(zero_copy_only=False)
+    rec_ids = np.asarray(pc.cast(records["record_id"], pa.int64()).to_numpy(), dtype=np.int64)
+    order = np.argsort(rec_ids, kind="stable")
+    at = np.searchsorted(rec_ids[order], won)
+    at = np.minimum(at, n - 1)
+    found = (won >= 0) & (rec_ids[order][at] == won)
+    per_entity = np.where(found, value[order][at], -1)
+    return np.asarray(per_entity[ent], dtype=np.int64)
+
+
+def _stale_evidence(records: pa.Table, ent: np.ndarray, value: np.ndarray,
+                    timed: np.ndarray, days: np.ndarray, stale: np.ndarray) -> list[str | None]:
+    """Per entity (stale ones only): which department's newer value superseded the old
+    one, and when."""
+    out: list[str | None] = [None] * len(stale)
+    rows = np.flatnonzero(timed & stale[ent])
+    if not len(rows):
+        return out
+    newest = rows[np.lexsort((-days[rows], ent[rows]))]
+    first = np.r_[True, ent[newest][1:] != ent[newest][:-1]]
+    pick = newest[first]
+    sources = as_string(records["source"]).take(pa.array(pick)).to_pylist()
+    dates = records["updated_at"].take(pa.array(pick)).to_pylist() \
+        if "updated_at" in records.column_names else [None] * len(pick)
+    for e, s, d in zip(ent[pick].tolist(), sources, dates, strict=True):
+        when = f" on {d.isoformat()}" if d is not None else ""
+        out[e] = f"superseded by the newer value of {s}{when}"
+    return out
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ def test_every_standardiser_through_the_stage() -> None:
         "firm": ["华为技术(深圳)有限公司", None, None],
         "capital": ["100万元", "1.5亿", None],
         "note": [" a  b ", None, None],
+        "state": ["存续（在营、开业、在册）", "正常", None],
     }
     fields = {
         "name": "person_name",
@@ -49,6 +50,7 @@ def test_every_standardiser_through_the_stage() -> None:
         "firm": "enterprise_name",
         "capital": "amount_wan",
         "note": "text",
+        "state": "enterprise_status",
     }
     assert set(fields.values()) == set(STANDARDISERS)
     out = standardise(records(raw), fields)
@@ -60,6 +62,7 @@ def test_every_standardiser_through_the_stage() -> None:
     assert out.column("firm__bracket_region").to_pylist() == ["深圳市", None, None]
     assert out.column("capital").to_pylist() == ["100", "15000", None]
     assert out.column("birth_date").to_pylist() == ["1949-12-31", None, None]
+    assert out.column("state").to_pylist() == ["存续", "存续", None]
     flags = out.column("flags").to_pylist()
     assert flags[0] == []
     assert flags[1] == [
@@ -71,6 +74,21 @@ def test_every_standardiser_through_the_stage() -> None:
         "note:missing",
     ]
     assert "id_number:missing" in flags[2]
+
+
+def test_no_missing_flag_for_a_field_the_department_never_collects() -> None:
+    table = pa.concat_tables([
+        records({"name": ["张三"], "phone": ["13800138000"]}),
+        records({"name": ["李四", "王五"]}).append_column(
+            "phone", pa.nulls(2, pa.string())),  # this department has no phone column
+    ])
+    table = table.set_column(1, "source", pa.array(["household", "courts", "courts"]))
+    flags = standardise(table, {"name": "person_name", "phone": "phone"})["flags"].to_pylist()
+    assert flags == [[], [], []]
+    blank = table.set_column(table.column_names.index("phone"), "phone",
+                             pa.array(["13800138000", "", None]))  # courts keeps a column
+    flags = standardise(blank, {"name": "person_name", "phone": "phone"})["flags"].to_pylist()
+    assert flags == [[], ["phone:missing"], ["phone:missing"]]
 
 
 def test_null_words_are_missing_values_but_the_raw_text_is_kept() -> None:
