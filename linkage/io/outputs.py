@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from linkage.io.report import render_report
 from linkage.io.summary import run_summary
+from linkage.io.worklists import write_worklists
 
 if TYPE_CHECKING:
     from linkage.match.score import FellegiSunter
@@ -40,6 +41,7 @@ def write_outputs(result: PipelineResult, out_dir: str | Path) -> dict[str, Path
         written[f"golden_{etype}"] = write_parquet(table, out / f"golden_{etype}.parquet")
     written["conflicts"] = write_parquet(result.conflicts, out / "conflicts.parquet")
     written["quality"] = write_parquet(result.quality, out / "quality.parquet")
+    written.update(write_worklists(result.conflicts, result.config.sources, out))
     if result.legal_reps is not None:
         written["legal_reps"] = write_parquet(result.legal_reps, out / "legal_reps.parquet")
     written["entity_changes"] = write_parquet(result.entity_changes,

@@ -1,0 +1,175 @@
+"""Per-department correction worklists: what goes back to each department.
+
+One file per department, ``worklists/<department>.xlsx`` (a sheet per entity type) and a
+CSV per source in the department's own encoding (``<department>.csv``, or
+``<department>_<entity type>.csv`` when the department sent both kinds of file). Every row
+is one value of one of the department's records that disagrees with the golden record,
+under the department's own column names:
+
+    <the department's key column>   the record's key, as the department wrote it
+    字段                            the department's column (columns joined with ``+``)
+    本部门值                        the value the department holds (as written)
+    标准值                          the golden value
+    问题类型 / 严重程度             the conflict kind and severity, in words
+    依据                            the evidence (the typo's position, the newer value's
+                                    department and date, ...)
+    实体编号                        the entity id, to find the golden record
+
+Identifiers and phones are masked as in the report (:data:`linkage.io.report.MASKED_FIELDS`).
+Only fields the department's file carries are listed (a field it never collects is nothing
+to correct), and format-only differences are left out (nothing to correct either).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkage.config import SourceConfig
+from linkage.io.report import MASKED_FIELDS
+from linkage.privacy import mask
+
+log = logging.getLogger(__name__)
+
+__all__ = ["KIND_LABELS", "SEVERITY_LABELS", "worklist_rows", "write_worklists"]
+
+#: Conflict kinds in the words of the departments' staff.
+KIND_LABELS: Mapping[str, str] = {
+    "identity_conflict": "身份冲突",
+    "value_conflict": "取值冲突",
+    "typo": "录入错误",
+    "homophone_or_lookalike": "同音或形近字",
+    "abbreviation": "简称",
+    "vocabulary": "用语不同",
+    "stale": "过时",
+    "invalid": "无效值",
+    "missing": "缺失",
+    "format_only": "仅格式不同",
+}
+SEVERITY_LABELS: Mapping[str, str] = {"critical": "严重", "high": "高", "medium": "中",
+                                      "low": "低", "info": "提示"}
+_SEVERITY_RANK = {s: i for i, s in enumerate(("critical", "high", "medium", "low", "info"))}
+HEADERS = ("字段", "本部门值", "标准值", "问题类型", "严重程度", "依据", "实体编号")
+_SKIP_KINDS = frozenset({"format_only"})
+
+
+def worklist_rows(conflicts: pa.Table, source: SourceConfig) -> list[list[str]]:
+    """The worklist of one source: a header row, then one row per value to correct, most
+    severe first (then by field and key)."""
+    header = [source.key, *HEADERS]
+    carried = dict(source.columns)
+    mine = conflicts.filter(pc.and_(
+        pc.equal(conflicts["entity_type"], source.entity_type),
+        pc.invert(pc.is_in(conflicts["kind"], value_set=pa.array(sorted(_SKIP_KINDS))))))
+    found: list[tuple[int, str, str, list[str]]] = []
+    for row in mine.to_pylist():
+        fld = row["field"]
+        if fld not in carried:
+            continue
+        column = carried[fld]
+        column_name = column if isinstance(column, str) else "+".join(column)
+        golden = row["golden_value"]
+        hide = fld in MASKED_FIELDS
+        for cand in row["candidates"] or []:
+            if cand["source"] != source.department:
+                continue
+            if not _to_correct(row["kind"], cand, golden):
+                continue
+            written = cand["raw_value"] if cand["raw_value"] is not None else cand["value"]
+            found.append((_SEVERITY_RANK.get(row["severity"], 9), fld, cand["source_key"] or "",
+                          [cand["source_key"] or "", column_name, _show(written, hide),
+                           _show(golden, hide), KIND_LABELS.get(row["kind"], row["kind"]),
+                           SEVERITY_LABELS.get(row["severity"], row["severity"]),
+                           row.get("evidence") or "", row["entity_id"]]))
+    found.sort(key=lambda t: (t[0], t[1], t[2]))
+    return [header, *(r for *_, r in found)]
+
+
+def _to_correct(kind: str, cand: Mapping[str, object], golden: object) -> bool:
+    """Whether this record's value is one the department should look at."""
+    value, raw = cand.get("value"), cand.get("raw_value")
+    blank = raw is None or (isinstance(raw, str) and not raw.strip())
+    if kind == "missing":
+        return value is None and blank
+    if kind == "invalid":
+        return value is None and not blank
+    if kind == "identity_conflict":
+        return True
+    return value is not None and value != golden and raw != golden
+
+
+def _show(value: object, hide: bool) -> str:
+    if value is None:
+        return ""
+    return mask(value) if hide else str(value)
+
+
+def write_worklists(conflicts: pa.Table, sources: Sequence[SourceConfig],
+                    out_dir: str | Path) -> dict[str, Path]:
+    """Write ``<out_dir>/worklists/``: an xlsx per department, a CSV per source in its own
+    encoding. Returns name -> path (names ``worklist_<department>`` and
+    ``worklist_<department>_<type>_csv``)."""
+    from openpyxl import Workbook
+
+    folder = Path(out_dir) / "worklists"
+    folder.mkdir(parents=True, exist_ok=True)
+    by_department: dict[str, list[SourceConfig]] = {}
+    for source in sources:
+        by_department.setdefault(source.department, []).append(source)
+    written: dict[str, Path] = {}
+    for department, mine in by_department.items():
+        book = Workbook()
+        book.remove(book.active)
+        for source in mine:
+            rows = worklist_rows(conflicts, source)
+            sheet = book.create_sheet(_SHEETS.get(source.entity_type, source.entity_type))
+            for r in rows:
+                sheet.append(r)
+            name = department if len(mine) == 1 else f"{department}_{source.entity_type}"
+            written[f"worklist_{name}_csv"] = _atomic_bytes(
+                folder / f"{_safe(name)}.csv", _csv_bytes(rows, source))
+            log.info("worklist %s/%s: %d value(s) to correct", department, source.entity_type,
+                     len(rows) - 1)
+        path = folder / f"{_safe(department)}.xlsx"
+        buffer = io.BytesIO()
+        book.save(buffer)
+        written[f"worklist_{department}"] = _atomic_bytes(path, buffer.getvalue())
+    return written
+
+
+_SHEETS = {"person": "人员", "enterprise": "企业"}
+
+
+def _csv_bytes(rows: list[list[str]], source: SourceConfig) -> bytes:
+    """The rows as CSV in the department's encoding (UTF-8 with a BOM for sources that are
+    no CSV, so spreadsheet programs read it; characters a GBK file cannot hold become ?)."""
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\r\n").writerows(rows)
+    encoding = source.encoding if source.resolved_format == "csv" else "utf-8-sig"
+    return text.getvalue().encode(encoding, errors="replace")
+
+
+def _safe(name: str) -> str:
+    """A department name usable as a file name (path separators and NULs replaced)."""
+    return "".join("_" if c in '/\\\x00:*?"<>|' else c for c in name).strip(". ") or "_"
+
+
+def _atomic_bytes(path: Path, data: bytes) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        Path(tmp).chmod(0o644)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
