@@ -14,7 +14,8 @@ twice through ``where``, a GBK customs snapshot), runs the whole pipeline and pr
 - golden registered enterprise name accuracy; golden person name accuracy, overall and
   over the people whose true name holds a character outside GB 2312;
 - legal-representative edge precision (an edge is right when its person entity is the
-  true person holding the enterprise's true legal_rep_id);
+  true person holding the enterprise's true current or a former legal_rep_id: a golden
+  record holding a former representative is survivorship's question, not the edge's);
 - records read vs rows in the files (the mixed courts file must not be read twice);
 - conflicts and flags raised by a field the record's department does not carry (must be 0).
 
@@ -78,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"golden registered enterprise name {golden['enterprise']:.4f}; person name "
           f"{golden['person']:.4f}; rare-character names {golden['rare']:.4f} "
           f"({golden['n_rare']} people)")
+    for etype in ("person", "enterprise"):
+        name = ((result.metrics or {}).get(etype, {}).get("golden") or {}).get("name") or {}
+        if name.get("accuracy_reachable") is not None:
+            print(f"golden {etype} name where some record holds the true name: "
+                  f"{name['accuracy_reachable']:.4f} ({name['entities_reachable']} entities)")
     print(f"legal-rep edges {n_edges}, precision {precision:.4f}")
     print(f"conflicts and flags from uncarried fields: {uncarried}")
     print(f"kind_recall_person={kinds['person'][0]:.4f} "
@@ -159,8 +165,15 @@ def _legal_rep_precision(run: pa.Table, result: PipelineResult, truth: Path) -> 
     edges = result.legal_reps
     if edges is None or edges.num_rows == 0:
         return float("nan"), 0
+    # who is or was each true enterprise's legal representative (a golden record may hold a
+    # former one: that is survivorship's question, the edge is right if the person is them)
     firms = pq.read_table(truth / "entities_enterprise.parquet",
                           columns=["entity_id", "legal_rep_id"])
+    changes = pq.read_table(truth / "changes.parquet")
+    former = changes.filter(pc.equal(changes["field"], "legal_rep_id"))
+    firms = pa.concat_tables([firms, pa.table({"entity_id": former["entity_id"],
+                                               "legal_rep_id": former["old_value"]})])
+    firms = firms.group_by(["entity_id", "legal_rep_id"]).aggregate([])
     people = pq.read_table(truth / "entities_person.parquet", columns=["entity_id", "id_number"])
     firm_truth = majority_truth(run.filter(pc.equal(run["entity_type"], "enterprise")))
     person_truth = majority_truth(run.filter(pc.equal(run["entity_type"], "person")))
@@ -171,7 +184,10 @@ def _legal_rep_precision(run: pa.Table, result: PipelineResult, truth: Path) -> 
     e = e.join(people.rename_columns(["rep_person", "legal_rep_id"]), "legal_rep_id",
                join_type="left outer")
     right = pc.fill_null(pc.equal(e["true_person"], e["rep_person"]), False)
-    return float(pc.mean(pc.cast(right, pa.float64())).as_py() or 0.0), edges.num_rows
+    e = e.append_column("right", right).group_by(["enterprise_id", "person_id"]).aggregate(
+        [("right", "any")])
+    hits = int(pc.sum(pc.cast(e["right_any"], pa.int64())).as_py() or 0)
+    return hits / edges.num_rows, edges.num_rows
 
 
 def _uncarried(result: PipelineResult) -> int:

@@ -336,6 +336,9 @@ def _observable(truth_dir: Path, run: pa.Table, entities: pa.Table) -> dict[str,
 
 
 #: The conflict kind an injected error kind should be reported as.
+#: Further conflict kinds that also say what happened to an injected error: a wrong date a
+#: few days off is one digit from the true one, which the report calls a typo.
+ALSO_KIND: Mapping[str, tuple[str, ...]] = {"wrong_value": ("typo",)}
 EXPECTED_KIND: Mapping[str, str] = {
     "stale": "stale", "wrong_value": "value_conflict",
     # what the department did, said by the conflict kind (linkage.master.conflict_kinds)
@@ -374,6 +377,16 @@ def conflict_recall(run: pa.Table, conflicts: pa.Table, errors: pa.Table, *,
                            join_type="left outer")
     hit = pc.fill_null(flagged.column("detected"), False).to_numpy(zero_copy_only=False)
     right = pc.fill_null(flagged.column("right"), False).to_numpy(zero_copy_only=False)
+    for kind, others in ALSO_KIND.items():  # a second kind that also says what happened
+        for other in others:
+            alt = flagged.select([*_KEY, "field", "kind"]).append_column(
+                "r", pa.array(np.arange(flagged.num_rows, dtype=np.int64)))
+            alt = alt.filter(pc.equal(alt["kind"], kind)).append_column(
+                "want_kind", pa.array([other] * int(pc.sum(pc.equal(
+                    flagged["kind"], kind)).as_py() or 0), pa.string()))
+            got = alt.join(kinds_listed, keys=[*_KEY, "field", "want_kind"], join_type="inner")
+            right = right.copy()
+            right[got["r"].to_numpy()] = True
     kinds = flagged.column("kind").to_numpy(zero_copy_only=False).astype(str)
     fields = flagged.column("field").to_numpy(zero_copy_only=False).astype(str)
     detectable, linked = (_detectable(flagged, run, records) if records is not None

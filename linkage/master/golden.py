@@ -270,9 +270,12 @@ def build_golden(
         ]
         winner, rule = _decide(ent, n_ent, present, value, keys, chain, rank, virtual=folded)
         for f in group:
-            columns.update(_output(records, f, f, winner, rule))
-            if f"{f}{WRITTEN}" in records.column_names:
-                columns.update(_written(records, f, winner, columns[f]))
+            if len(group) == 1 and f"{f}{WRITTEN}" in records.column_names:
+                shown = _spelling(records, f, ent, value, winner, rank)
+                columns.update(_output(records, f, f, shown, rule))
+                columns.update(_written(records, f, shown, winner))
+            else:
+                columns.update(_output(records, f, f, winner, rule))
         code_column = survivorship.complete_divisions.get(lead)
         if len(group) == 1 and code_column in records.column_names and code_column:
             columns.update(_complete(records, lead, code_column, ent, n_ent, winner, columns,
@@ -601,12 +604,41 @@ def _output(
     }
 
 
-def _written(records: pa.Table, name: str, winner: np.ndarray,
-             canonical: pa.Array) -> dict[str, pa.Array]:
-    """The winner's spelling as its department wrote it, and the canonical (folded) value
-    the rules chose beside it as ``<field>__canonical``: comparison may fold 頔 to 𬱖 or
-    有限责任公司 to 有限公司, but a golden value is always a spelling some department wrote."""
-    written = as_string(records[f"{name}{WRITTEN}"]).take(pa.array(winner, pa.int64()))
+def _spelling(records: pa.Table, name: str, ent: np.ndarray, value: np.ndarray,
+              winner: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """Per entity, the record whose written spelling of the chosen value is shown: the
+    spelling most records holding that value wrote, then one needing no folding (張 of a
+    traditional-script system loses to 张), then the deciding record's own, then the
+    order-free tie-break."""
+    n = len(ent)
+    if not n:
+        return winner
+    written = value_codes(records[f"{name}{WRITTEN}"])
+    same = (value >= 0) & (value == value[winner][ent]) & (written >= 0)
+    idx = np.flatnonzero(same)
+    if not len(idx):
+        return winner
+    pair = combine(ent[idx], written[idx])
+    count = np.bincount(pair)[pair]
+    folded = pc.not_equal(as_string(records[f"{name}{WRITTEN}"]), as_string(records[name]))
+    needs_fold = np.asarray(pc.fill_null(folded, True).to_numpy(zero_copy_only=False),
+                            dtype=bool)[idx]
+    not_winner = idx != winner[ent[idx]]
+    order = np.lexsort((rank[idx], not_winner, needs_fold, -count, ent[idx]))
+    first = np.r_[True, ent[idx][order][1:] != ent[idx][order][:-1]]
+    shown = winner.copy()
+    shown[ent[idx][order][first]] = idx[order][first]
+    return shown
+
+
+def _written(records: pa.Table, name: str, shown: np.ndarray,
+             winner: np.ndarray) -> dict[str, pa.Array]:
+    """The shown record's spelling as its department wrote it, and the canonical (folded)
+    value the rules chose beside it as ``<field>__canonical``: comparison may fold 頔 to 𬱖
+    or 有限责任公司 to 有限公司, but a golden value is always a spelling some department
+    wrote."""
+    canonical = as_string(records[name]).take(pa.array(winner, pa.int64()))
+    written = as_string(records[f"{name}{WRITTEN}"]).take(pa.array(shown, pa.int64()))
     return {name: pc.if_else(pc.is_valid(canonical), pc.coalesce(written, canonical),
                              canonical),
             f"{name}__canonical": canonical}

@@ -190,12 +190,12 @@ def _pipeline(text: str) -> str:
     for old, new in zip(blocks, rewritten, strict=True):
         text = text.replace(old, new, 1)
     text = text.replace('status = "text"', 'status = "enterprise_status"')
-    # the golden name is the registered spelling: the register's authority first
+    # the golden name is the registered spelling: the register's authority before trust
     return text.replace(
         'name = ["valid", "once:name__region,name__bracket_region", "latest:name__core", '
         '"longest",\n        "frequent", "trust", "recent"]',
-        'name = ["valid", "authority:market", "once:name__region,name__bracket_region",\n'
-        '        "latest:name__core", "frequent", "trust", "recent"]')
+        'name = ["valid", "once:name__region,name__bracket_region", "latest:name__core", '
+        '"longest",\n        "frequent", "authority:market", "trust", "recent"]')
 
 
 def _list(items: tuple[str, ...]) -> str:
