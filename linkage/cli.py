@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run on the sample data shipped with the package")
     demo.add_argument("--out", type=Path, default=Path("linkage-demo"),
                       help="output directory (default: ./linkage-demo)")
+    demo.add_argument("--lang", choices=("zh", "en"), default="zh",
+                      help="language of report.html (default: zh)")
     demo.set_defaults(handler=_cmd_demo)
 
     run = sub.add_parser("run", help="run a pipeline file")
@@ -56,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, required=True, help="output directory")
     run.add_argument("--previous", type=Path, default=None, metavar="RUN_DIR",
                      help="a previous run's output: entity ids carry over, changes are logged")
+    run.add_argument("--lang", choices=("zh", "en"), default="zh",
+                     help="language of report.html (default: zh)")
     run.set_defaults(handler=_cmd_run)
 
     gen = sub.add_parser("generate", help="write synthetic departmental data with ground truth")
@@ -77,15 +81,17 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_demo(args: argparse.Namespace) -> int:
     sample = resources.files("linkage") / "data" / "sample"
     with resources.as_file(sample) as folder:
-        return _run_and_report(Path(folder) / SAMPLE_PIPELINE, args.out, demo=True)
+        return _run_and_report(Path(folder) / SAMPLE_PIPELINE, args.out, demo=True,
+                               lang=getattr(args, "lang", "zh"))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    return _run_and_report(args.pipeline, args.out, demo=False, previous=args.previous)
+    return _run_and_report(args.pipeline, args.out, demo=False, previous=args.previous,
+                           lang=getattr(args, "lang", "zh"))
 
 
 def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
-                    previous: Path | None = None) -> int:
+                    previous: Path | None = None, lang: str = "zh") -> int:
     from linkage.io.outputs import write_outputs
     from linkage.io.summary import run_summary
     from linkage.pipeline import Pipeline
@@ -93,7 +99,7 @@ def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
     pipeline = Pipeline.from_toml(pipeline_path)
     earlier = _previous_records(previous) if previous is not None else None
     result = pipeline.run(previous=earlier, progress=sys.stderr.isatty())
-    write_outputs(result, out)
+    write_outputs(result, out, lang=lang)
     summary = run_summary(result)
     print(_format_summary(summary, result, out, demo=demo))
     return 0

@@ -159,3 +159,13 @@ def test_generate_takes_error_rates_from_a_toml_file(tmp_path: Path,
                  str(tmp_path / "b"), "--config", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "bogus: unknown key" in err and "coverage.household: expected float" in err
+
+
+def test_report_language_and_worklists(tiny_dir: Path, tmp_path: Path) -> None:
+    assert main(["run", str(tiny_dir / "pipeline.toml"), "--out", str(tmp_path / "zh")]) == 0
+    assert main(["run", str(tiny_dir / "pipeline.toml"), "--out", str(tmp_path / "en"),
+                 "--lang", "en"]) == 0
+    assert "运行概况" in (tmp_path / "zh" / "report.html").read_text(encoding="utf-8")
+    assert "Run summary" in (tmp_path / "en" / "report.html").read_text(encoding="utf-8")
+    assert sorted(p.suffix for p in (tmp_path / "zh" / "worklists").iterdir()) == \
+        [".csv"] * 3 + [".xlsx"] * 3

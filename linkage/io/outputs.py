@@ -30,8 +30,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-def write_outputs(result: PipelineResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write every output of ``result`` into ``out_dir``; returns name -> path."""
+def write_outputs(result: PipelineResult, out_dir: str | Path, *,
+                  lang: str = "zh") -> dict[str, Path]:
+    """Write every output of ``result`` into ``out_dir``; returns name -> path. ``lang``
+    is the language of ``report.html`` (``zh`` or ``en``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
@@ -49,7 +51,7 @@ def write_outputs(result: PipelineResult, out_dir: str | Path) -> dict[str, Path
     for etype, entity in result.entities.items():
         written[f"model_{etype}"] = _atomic(out / f"model_{etype}.json",
                                             partial(_save_model, entity.model))
-    written["report"] = _write_report(result, out)
+    written["report"] = _write_report(result, out, lang)
     written["run"] = write_json(run_summary(result), out / "run.json")
     log.info("wrote %d files to %s", len(written), out)
     return written
@@ -95,5 +97,5 @@ def _save_model(model: FellegiSunter, tmp: str) -> None:
     model.save(Path(tmp))
 
 
-def _write_report(result: PipelineResult, out: Path) -> Path:
-    return write_text(render_report(result), out / "report.html")
+def _write_report(result: PipelineResult, out: Path, lang: str = "zh") -> Path:
+    return write_text(render_report(result, lang=lang), out / "report.html")

@@ -34,28 +34,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.config import SourceConfig
+from linkage.io.labels import KIND_LABELS, SEVERITY_LABELS
 from linkage.io.report import MASKED_FIELDS
 from linkage.privacy import mask
 
 log = logging.getLogger(__name__)
 
-__all__ = ["KIND_LABELS", "SEVERITY_LABELS", "worklist_rows", "write_worklists"]
+__all__ = ["worklist_rows", "write_worklists"]
 
-#: Conflict kinds in the words of the departments' staff.
-KIND_LABELS: Mapping[str, str] = {
-    "identity_conflict": "身份冲突",
-    "value_conflict": "取值冲突",
-    "typo": "录入错误",
-    "homophone_or_lookalike": "同音或形近字",
-    "abbreviation": "简称",
-    "vocabulary": "用语不同",
-    "stale": "过时",
-    "invalid": "无效值",
-    "missing": "缺失",
-    "format_only": "仅格式不同",
-}
-SEVERITY_LABELS: Mapping[str, str] = {"critical": "严重", "high": "高", "medium": "中",
-                                      "low": "低", "info": "提示"}
 _SEVERITY_RANK = {s: i for i, s in enumerate(("critical", "high", "medium", "low", "info"))}
 HEADERS = ("字段", "本部门值", "标准值", "问题类型", "严重程度", "依据", "实体编号")
 _SKIP_KINDS = frozenset({"format_only"})
