@@ -271,7 +271,7 @@ def build_golden(
         winner, rule = _decide(ent, n_ent, present, value, keys, chain, rank, virtual=folded)
         for f in group:
             if len(group) == 1 and f"{f}{WRITTEN}" in records.column_names:
-                shown = _spelling(records, f, ent, value, winner, rank)
+                shown = _spelling(records, f, ent, winner, rank)
                 columns.update(_output(records, f, f, shown, rule))
                 columns.update(_written(records, f, shown, winner))
             else:
@@ -604,8 +604,8 @@ def _output(
     }
 
 
-def _spelling(records: pa.Table, name: str, ent: np.ndarray, value: np.ndarray,
-              winner: np.ndarray, rank: np.ndarray) -> np.ndarray:
+def _spelling(records: pa.Table, name: str, ent: np.ndarray, winner: np.ndarray,
+              rank: np.ndarray) -> np.ndarray:
     """Per entity, the record whose written spelling of the chosen value is shown: the
     spelling most records holding that value wrote, then one needing no folding (張 of a
     traditional-script system loses to 张), then the deciding record's own, then the
@@ -614,7 +614,10 @@ def _spelling(records: pa.Table, name: str, ent: np.ndarray, value: np.ndarray,
     if not n:
         return winner
     written = value_codes(records[f"{name}{WRITTEN}"])
-    same = (value >= 0) & (value == value[winner][ent]) & (written >= 0)
+    # records whose own value is the chosen one (not one folded into it: 张英? stands for
+    # 张英晞 in the vote, but is no spelling of it to show)
+    own = value_codes(records[name])
+    same = (own >= 0) & (own == own[winner][ent]) & (written >= 0)
     idx = np.flatnonzero(same)
     if not len(idx):
         return winner
