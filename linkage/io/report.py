@@ -192,9 +192,9 @@ def _summary_section(summary: Mapping[str, Any], records: pa.Table) -> str:
     if isinstance(kinds, Mapping) and kinds:
         # a value written in another format is nothing to correct: not in the headline
         shown = [(kind_label(str(k), _LANG.get()), float(v)) for k, v in kinds.items()
-                 if k != "format_only"]
+                 if k not in ("format_only", "vocabulary")]
         if shown:
-            head = _t("Conflicts by kind (format-only differences left out)")
+            head = _t("Conflicts by kind (format-only differences left out)")  # and words
             parts.append(f"<h3>{escape(head)}</h3>" + _bars_svg(shown))
     timings = summary.get("timings_s")
     if isinstance(timings, Mapping) and timings:

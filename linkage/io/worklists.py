@@ -44,7 +44,7 @@ __all__ = ["worklist_rows", "write_worklists"]
 
 _SEVERITY_RANK = {s: i for i, s in enumerate(("critical", "high", "medium", "low", "info"))}
 HEADERS = ("字段", "本部门值", "标准值", "问题类型", "严重程度", "依据", "实体编号")
-_SKIP_KINDS = frozenset({"format_only"})
+_SKIP_KINDS = frozenset({"format_only", "vocabulary"})
 
 
 def worklist_rows(conflicts: pa.Table, source: SourceConfig) -> list[list[str]]:

@@ -4,6 +4,8 @@ Kinds (one row per entity, field and kind, with every record of the entity as ca
 
 ``format_only``        the departments wrote it differently but it standardises to one value
                        (or only one left out a name's ``·`` separator)
+``vocabulary``         the same, for a field read through a vocabulary (departments' words
+                       for one enterprise status: 正常 / 存续（在营、开业、在册）)
 ``missing``            some records lack the field while others have it (only records whose
                        department carries the field: one it never collects lacks nothing)
 ``invalid``            some record's value fails validation (check character, date, ...)
@@ -54,7 +56,7 @@ __all__ = ["IDENTITY_KEYS", "KINDS", "MUTABLE_FIELDS", "SEVERITY", "ConflictConf
            "find_conflicts"]
 
 KINDS = ("identity_conflict", "value_conflict", TYPO, NAME_VARIANT, ABBREVIATION, "stale",
-         "invalid", "missing", "format_only")
+         "invalid", "missing", "vocabulary", "format_only")
 
 #: Fields whose value legitimately changes over time, per entity type: an older different
 #: value there is stale rather than a conflict.
@@ -105,6 +107,7 @@ SEVERITY: Mapping[str, str] = {
     "invalid": "medium",
     "missing": "low",
     "format_only": "info",
+    "vocabulary": "info",
 }
 
 
@@ -159,7 +162,10 @@ def find_conflicts(
         invalid |= present & ~valid
         multi = size >= 2
         flags: dict[str, np.ndarray] = {}
-        flags["format_only"] = _any_per_entity(
+        # a field read through a vocabulary (a ``__term`` column: 正常 and 存续（在营、开业、
+        # 在册）are one state) differs in words, not in format
+        same_kind = "vocabulary" if f"{f}__term" in records.column_names else "format_only"
+        flags[same_kind] = _any_per_entity(
             _dup_groups(ent, value, raw, present), len(ids)) & multi
         n_present = np.bincount(ent[present], minlength=len(ids))
         flags["missing"] = (np.bincount(ent[missing], minlength=len(ids)) > 0) & (n_present > 0)

@@ -316,3 +316,26 @@ def test_abbreviation_and_stale_evidence() -> None:
             "腾讯计算机系统 is an abbreviation of 深圳市腾讯计算机系统有限公司",
         ("address", "stale"): "superseded by the newer value of market on 2023-01-01",
     }
+
+
+def test_status_words_of_one_state_are_vocabulary_not_a_conflict() -> None:
+    from linkage.standardisers import standardise
+
+    raw = pa.table({
+        "record_id": pa.array([0, 1, 2], pa.int64()),
+        "source": ["market", "tax", "courts"],
+        "source_key": ["m", "t", "c"],
+        "entity_type": ["enterprise"] * 3,
+        "source_row": pa.array([1, 1, 1], pa.int64()),
+        "updated_at": pa.array([D(2023, 1, 1), D(2024, 1, 1), D(2022, 1, 1)], pa.date32()),
+        "status": ["存续（在营、开业、在册）", "正常", "在业"],
+        "flags": pa.array([[]] * 3, pa.list_(pa.string())),
+    })
+    records = standardise(raw, {"status": "enterprise_status"})
+    clusters = pa.table({"record_id": pa.array(range(3), pa.int64()),
+                         "entity_type": ["enterprise"] * 3, "entity_id": ["E"] * 3})
+    trust = {s: {"status": 0.5} for s in ("market", "tax", "courts")}
+    golden = build_golden(records, clusters, fields=["status"], trust=trust,
+                          survivorship=SurvivorshipConfig())
+    out = find_conflicts(records, clusters, golden, fields=["status"]).to_pylist()
+    assert [(r["kind"], r["severity"]) for r in out] == [("vocabulary", "info")]
