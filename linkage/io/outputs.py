@@ -46,6 +46,8 @@ def write_outputs(result: PipelineResult, out_dir: str | Path, *,
     written.update(write_worklists(result.conflicts, result.config.sources, out))
     if result.legal_reps is not None:
         written["legal_reps"] = write_parquet(result.legal_reps, out / "legal_reps.parquet")
+    if getattr(result, "employers", None) is not None:
+        written["employers"] = write_parquet(result.employers, out / "employers.parquet")
     written["entity_changes"] = write_parquet(result.entity_changes,
                                               out / "entity_changes.parquet")
     for etype, entity in result.entities.items():
