@@ -43,7 +43,8 @@ def test_by_code_in_any_form_then_by_name() -> None:
     records, clusters, _ = _enterprises()
     persons = pa.table({
         "entity_id": ["P1", "P2", "P3", "P4", "P5"],
-        "employer_name": ["甲科技", "广州市乙商贸有限责任公司", None, "丙公司", "广州市甲科技有限公司"],
+        "employer_name": ["甲科技", "广州市乙商贸有限责任公司", None, "丙公司",
+                          "广州市甲科技有限公司"],
         "employer_code": ["440104" + ORG_A, None, ORG_B, None, CODE_B[:-1] + "0"],
     })
     edges = resolve_employers(persons, records, clusters)
