@@ -22,9 +22,11 @@ twice through ``where``, a GBK customs snapshot), runs the whole pipeline and pr
 Last line (the contract)::
 
     kind_recall_person=<r> kind_recall_enterprise=<r> golden_name_enterprise=<a>
-    golden_name_person=<a> golden_name_rare=<a> legal_rep_precision=<p> uncarried=<n>
+    golden_name_person=<a> golden_name_rare=<a> legal_rep_precision=<p> employer_code=<a>
+    uncarried=<n>
 
-Golden employer code accuracy is not measured: the generator has no employer field yet.
+- golden employer credit code accuracy, over the persons where some record holds a code
+  for the employer (credit code, organisation code or tax number).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         golden = _golden_names(run, result, truth)
         precision, n_edges = _legal_rep_precision(run, result, truth)
         uncarried = _uncarried(result)
+        employer, n_employer = _employer_accuracy(run, result, truth)
         rows_in_files = pq.read_table(truth / "records.parquet").num_rows
     print(f"records read {result.records.num_rows} (rows in the files {rows_in_files}); "
           f"pipeline {wall:.1f} s")
@@ -85,12 +88,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"golden {etype} name where some record holds the true name: "
                   f"{name['accuracy_reachable']:.4f} ({name['entities_reachable']} entities)")
     print(f"legal-rep edges {n_edges}, precision {precision:.4f}")
+    print(f"golden employer credit code where some record holds a code: {employer:.4f} "
+          f"({n_employer} persons)")
     print(f"conflicts and flags from uncarried fields: {uncarried}")
     print(f"kind_recall_person={kinds['person'][0]:.4f} "
           f"kind_recall_enterprise={kinds['enterprise'][0]:.4f} "
           f"golden_name_enterprise={golden['enterprise']:.4f} "
           f"golden_name_person={golden['person']:.4f} golden_name_rare={golden['rare']:.4f} "
-          f"legal_rep_precision={precision:.4f} uncarried={uncarried}")
+          f"legal_rep_precision={precision:.4f} employer_code={employer:.4f} "
+          f"uncarried={uncarried}")
     return 0
 
 
@@ -188,6 +194,31 @@ def _legal_rep_precision(run: pa.Table, result: PipelineResult, truth: Path) -> 
         [("right", "any")])
     hits = int(pc.sum(pc.cast(e["right_any"], pa.int64())).as_py() or 0)
     return hits / edges.num_rows, edges.num_rows
+
+
+def _employer_accuracy(run: pa.Table, result: PipelineResult,
+                       truth: Path) -> tuple[float, int]:
+    """Share of person entities whose golden employer_code is the true employer's credit
+    code, over those where some record holds a code for the employer (in any form)."""
+    path = truth / "employers.parquet"
+    golden = result.golden["person"]
+    if not path.exists() or "employer_code" not in golden.column_names:
+        return float("nan"), 0
+    employers = pq.read_table(path)
+    entities = pa.table({"entity_id": employers["person_id"],
+                         "code": employers["credit_code"]})
+    records = result.records
+    persons = records.filter(pc.equal(records["entity_type"], "person"))
+    raw = pc.utf8_trim_whitespace(pc.fill_null(persons["employer_code__raw"], ""))
+    holding = pc.unique(persons.filter(pc.not_equal(raw, ""))["entity_id"])
+    g, t = _mapped(run.filter(pc.equal(run["entity_type"], "person")), golden, entities)
+    ids = golden["entity_id"].take(g)
+    mask = np.asarray(pc.is_in(ids, value_set=holding).to_numpy(zero_copy_only=False),
+                      dtype=bool)
+    same = np.asarray(pc.fill_null(pc.equal(golden["employer_code"].take(g),
+                                            entities["code"].take(t)), False)
+                      .to_numpy(zero_copy_only=False), dtype=bool)
+    return (float(same[mask].mean()) if mask.any() else float("nan")), int(mask.sum())
 
 
 def _uncarried(result: PipelineResult) -> int:

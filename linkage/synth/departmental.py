@@ -12,7 +12,9 @@ project had never seen). :func:`reshape_departmental` rewrites a generated folde
 - the courts keep persons and enterprises in one file (``courts_parties.csv``) with a
   party-type column, masked ID numbers as before, and ``在业`` as their status word;
 - 海关 (customs) is a GBK snapshot: a character GBK cannot hold is written ``?``;
-- ``social_security`` keeps sex as 1/2 in GB18030, as generated.
+- ``social_security`` keeps sex as 1/2 in GB18030, as generated;
+- social security and tax keep each person's employer (``truth/employers.parquet``): a name
+  and a code as their copy has it (credit code, organisation code, tax number or blank).
 
 The truth (keys, entities, errors) is untouched: every record keeps its department, type
 and key. ``pipeline.toml`` is rewritten to read the new layout (``where``, list columns,
@@ -30,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from linkage.synth.writers import write_xlsx
 
@@ -47,13 +50,16 @@ def reshape_departmental(out: Path, *, seed: int = 0) -> None:
     """Rewrite the generated folder ``out`` into the departments' own layouts (see the
     module docstring), with a ``pipeline.toml`` that reads them."""
     rng = np.random.default_rng([seed, 16])
+    employers = _employers(out, rng)
     _household(out / "household_persons.csv")
     _tax(out / "tax_enterprises.csv", rng)
     _market(out / "market_enterprises.xlsx")
     _courts(out)
     _customs(out / "customs_enterprises.csv")
+    if employers is not None:
+        _employer_columns(out, employers, rng)
     text = (out / "pipeline.toml").read_text(encoding="utf-8")
-    (out / "pipeline.toml").write_text(_pipeline(text), encoding="utf-8")
+    (out / "pipeline.toml").write_text(_pipeline(text, employers is not None), encoding="utf-8")
 
 
 # --- files ------------------------------------------------------------------------------------
@@ -143,6 +149,63 @@ def _courts(out: Path) -> None:
     (out / "courts_enterprises.csv").unlink()
 
 
+def _employers(out: Path, rng: np.random.Generator) -> pa.Table | None:
+    """Each true person's employer (a true enterprise), written to truth/employers.parquet:
+    person_id, enterprise_id, credit_code, name."""
+    firms_path = out / "truth" / "entities_enterprise.parquet"
+    people_path = out / "truth" / "entities_person.parquet"
+    if not firms_path.exists() or not people_path.exists():
+        return None
+    firms = pq.read_table(firms_path, columns=["entity_id", "name", "credit_code"])
+    people = pq.read_table(people_path, columns=["entity_id"])
+    if firms.num_rows == 0:
+        return None
+    pick = pa.array(rng.integers(0, firms.num_rows, people.num_rows))
+    table = pa.table({"person_id": people["entity_id"],
+                      "enterprise_id": firms["entity_id"].take(pick),
+                      "credit_code": firms["credit_code"].take(pick),
+                      "name": firms["name"].take(pick)})
+    pq.write_table(table, out / "truth" / "employers.parquet")
+    return table
+
+
+def _employer_columns(out: Path, employers: pa.Table, rng: np.random.Generator) -> None:
+    """Social security and tax keep each person's employer: a name and a code in whatever
+    form the department's copy has (credit code, organisation code, tax number, blank)."""
+    truth = pq.read_table(out / "truth" / "records.parquet")
+    for path, encoding, department, headers, shares in (
+            (out / "social_security_persons.csv", "gb18030", "social_security",
+             ("单位名称", "单位编码"), (0.70, 0.15, 0.10)),
+            (out / "tax_persons.csv", "utf-8-sig", "tax",
+             ("任职受雇单位名称", "任职受雇单位识别号"), (0.60, 0.0, 0.20))):
+        table = _read_csv(path, encoding)
+        mine = truth.filter(pc.and_(pc.equal(truth["source"], department),
+                                    pc.equal(truth["entity_type"], "person")))
+        key = table.column(table.column_names[0])
+        at = pc.index_in(key, value_set=mine["source_key"])
+        person = mine["true_entity_id"].combine_chunks().take(at)
+        where = pc.index_in(person, value_set=employers["person_id"])
+        names = employers["name"].take(where).to_pylist()
+        codes = employers["credit_code"].take(where).to_pylist()
+        u = rng.random(len(codes))
+        full, org, tax = shares
+        written = []
+        for code, x in zip(codes, u.tolist(), strict=True):
+            if not code or len(code) != 18:
+                written.append(code or "")
+            elif x < full:
+                written.append(code)
+            elif x < full + org:
+                written.append(f"{code[8:16]}-{code[16]}")
+            elif x < full + org + tax:
+                written.append(code[2:17])
+            else:
+                written.append("")
+        table = table.append_column(headers[0], pa.array([n or "" for n in names], pa.string()))
+        table = table.append_column(headers[1], pa.array(written, pa.string()))
+        _write_csv(table, path, encoding)
+
+
 def _customs(path: Path) -> None:
     _write_csv(_read_csv(path, "gb18030"), path, "gbk")
 
@@ -162,11 +225,19 @@ def _words(column: pa.ChunkedArray, words: dict[str, str]) -> pa.Array:
 _SOURCE = re.compile(r"\[\[sources\]\]\n(?:(?!\[\[sources\]\]|\[person\]|\[enterprise\]).*\n)*")
 
 
-def _pipeline(text: str) -> str:
+_EMPLOYER_COLUMNS = {"social_security_persons.csv": ("单位名称", "单位编码"),
+                     "tax_persons.csv": ("任职受雇单位名称", "任职受雇单位识别号")}
+
+
+def _pipeline(text: str, employers: bool = False) -> str:
     """The generated pipeline file, its sources reading the reshaped files."""
     blocks = _SOURCE.findall(text)
     rewritten = []
     for block in blocks:
+        for filename, (name_col, code_col) in _EMPLOYER_COLUMNS.items():
+            if employers and f'path = "{filename}"' in block:
+                block = block.replace("[sources.trust]", f'employer_name = "{name_col}"\n'
+                                      f'employer_code = "{code_col}"\n[sources.trust]')
         if 'path = "household_persons.csv"' in block:
             block = block.replace('address = "住址"',
                                   "address = " + _list(ADDRESS_PARTS))
@@ -190,6 +261,9 @@ def _pipeline(text: str) -> str:
     for old, new in zip(blocks, rewritten, strict=True):
         text = text.replace(old, new, 1)
     text = text.replace('status = "text"', 'status = "enterprise_status"')
+    if employers:
+        text = text.replace("[person.fields]\n", '[person.fields]\nemployer_name = '
+                            '"enterprise_name"\nemployer_code = "credit_code"\n', 1)
     # the golden name is the registered spelling: the register's authority before trust
     return text.replace(
         'name = ["valid", "once:name__region,name__bracket_region", "latest:name__core", '
