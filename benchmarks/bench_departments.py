@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    {kind:<22} {rate:.4f}  ({n} detectable)")
     print(f"golden registered enterprise name {golden['enterprise']:.4f}; person name "
           f"{golden['person']:.4f}; rare-character names {golden['rare']:.4f} "
-          f"({golden['n_rare']} people)")
+          f"({golden['n_rare']} people); rare-character names where some record wrote the "
+          f"true name {golden['rare_reachable']:.4f} ({golden['n_rare_reachable']} people)")
     for etype in ("person", "enterprise"):
         name = ((result.metrics or {}).get(etype, {}).get("golden") or {}).get("name") or {}
         if name.get("accuracy_reachable") is not None:
@@ -154,6 +155,18 @@ def _golden_names(run: pa.Table, result: PipelineResult, truth: Path) -> dict[st
             rare = np.array([_rare(v) for v in true.to_pylist()], dtype=bool)
             out["rare"] = float(same[rare].mean()) if rare.any() else float("nan")
             out["n_rare"] = int(rare.sum())
+            # reachable: some record of the entity wrote the true name
+            recs = result.records.filter(pc.equal(result.records["entity_type"], "person"))
+            held = pa.table({"entity_id": recs["entity_id"], "name": pc.utf8_normalize(
+                pc.fill_null(recs["name__written"], ""), "NFKC")})
+            wanted = pa.table({"entity_id": golden["entity_id"].take(g), "name": true,
+                               "i": pa.array(np.arange(len(true)), pa.int64())})
+            hit = wanted.join(held, ["entity_id", "name"], join_type="inner")["i"]
+            reach = np.zeros(len(true), dtype=bool)
+            reach[np.asarray(hit.to_numpy(), dtype=np.int64)] = True
+            both = rare & reach
+            out["rare_reachable"] = float(same[both].mean()) if both.any() else float("nan")
+            out["n_rare_reachable"] = int(both.sum())
     return out
 
 
