@@ -27,7 +27,7 @@ import io
 import logging
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -49,47 +49,59 @@ _SKIP_KINDS = frozenset({"format_only", "vocabulary"})
 
 def worklist_rows(conflicts: pa.Table, source: SourceConfig) -> list[list[str]]:
     """The worklist of one source: a header row, then one row per value to correct, most
-    severe first (then by field and key)."""
+    severe first (then by field and key). The selection is whole-column Arrow work; Python
+    touches only the rows that go into the worklist."""
     header = [source.key, *HEADERS]
     carried = dict(source.columns)
-    mine = conflicts.filter(pc.and_(
+    mine = conflicts.filter(pc.and_(pc.and_(
         pc.equal(conflicts["entity_type"], source.entity_type),
-        pc.invert(pc.is_in(conflicts["kind"], value_set=pa.array(sorted(_SKIP_KINDS))))))
+        pc.invert(pc.is_in(conflicts["kind"], value_set=pa.array(sorted(_SKIP_KINDS))))),
+        pc.is_in(conflicts["field"], value_set=pa.array(sorted(carried), pa.string()))))
+    if mine.num_rows == 0:
+        return [header]
+    lists = mine["candidates"].combine_chunks()
+    parent = pc.list_parent_indices(lists)
+    flat = pc.list_flatten(lists)
+    rows = pa.table({
+        "parent": parent,
+        **{name: flat.field(name) for name in ("value", "raw_value", "source", "source_key")},
+        **{name: mine[name].combine_chunks().take(parent)
+           for name in ("field", "kind", "severity", "golden_value", "evidence", "entity_id")},
+    })
+    rows = rows.filter(pc.equal(rows["source"], source.department))
+    rows = rows.filter(_to_correct(rows))
     found: list[tuple[int, str, str, list[str]]] = []
-    for row in mine.to_pylist():
-        fld = row["field"]
-        if fld not in carried:
-            continue
+    for row in rows.to_pylist():
+        fld, golden = row["field"], row["golden_value"]
         column = carried[fld]
         column_name = column if isinstance(column, str) else "+".join(column)
-        golden = row["golden_value"]
         hide = fld in MASKED_FIELDS
-        for cand in row["candidates"] or []:
-            if cand["source"] != source.department:
-                continue
-            if not _to_correct(row["kind"], cand, golden):
-                continue
-            written = cand["raw_value"] if cand["raw_value"] is not None else cand["value"]
-            found.append((_SEVERITY_RANK.get(row["severity"], 9), fld, cand["source_key"] or "",
-                          [cand["source_key"] or "", column_name, _show(written, hide),
-                           _show(golden, hide), KIND_LABELS.get(row["kind"], row["kind"]),
-                           SEVERITY_LABELS.get(row["severity"], row["severity"]),
-                           row.get("evidence") or "", row["entity_id"]]))
+        written = row["raw_value"] if row["raw_value"] is not None else row["value"]
+        found.append((_SEVERITY_RANK.get(row["severity"], 9), fld, row["source_key"] or "",
+                      [row["source_key"] or "", column_name, _show(written, hide),
+                       _show(golden, hide), KIND_LABELS.get(row["kind"], row["kind"]),
+                       SEVERITY_LABELS.get(row["severity"], row["severity"]),
+                       row["evidence"] or "", row["entity_id"]]))
     found.sort(key=lambda t: (t[0], t[1], t[2]))
     return [header, *(r for *_, r in found)]
 
 
-def _to_correct(kind: str, cand: Mapping[str, object], golden: object) -> bool:
-    """Whether this record's value is one the department should look at."""
-    value, raw = cand.get("value"), cand.get("raw_value")
-    blank = raw is None or (isinstance(raw, str) and not raw.strip())
-    if kind == "missing":
-        return value is None and blank
-    if kind == "invalid":
-        return value is None and not blank
-    if kind == "identity_conflict":
-        return True
-    return value is not None and value != golden and raw != golden
+def _to_correct(rows: pa.Table) -> pa.Array:
+    """Per candidate row: a value the department should look at. Missing: nothing (or a
+    blank) written; invalid: something written that is no value; identity conflicts: every
+    record; otherwise a value other than the golden one."""
+    value, raw, kind = rows["value"], rows["raw_value"], rows["kind"]
+    golden = rows["golden_value"]
+    blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(raw), ""), True)
+    absent = pc.is_null(value)
+    differs = pc.and_(pc.fill_null(pc.not_equal(value, golden), True),
+                      pc.fill_null(pc.not_equal(raw, golden), True))
+    out = pc.case_when(
+        pc.make_struct(pc.equal(kind, "missing"), pc.equal(kind, "invalid"),
+                       pc.equal(kind, "identity_conflict")),
+        pc.and_(absent, blank), pc.and_(absent, pc.invert(blank)), pa.scalar(True),
+        pc.and_(pc.invert(absent), differs))
+    return pc.fill_null(out, False)
 
 
 def _show(value: object, hide: bool) -> str:
