@@ -26,7 +26,8 @@ import pyarrow.compute as pc
 
 from linkage.master.groups import as_string
 
-__all__ = ["ABBREVIATION", "NAME_VARIANT", "TYPO", "TYPO_FIELDS", "classify", "explained"]
+__all__ = ["ABBREVIATION", "NAME_VARIANT", "TYPO", "TYPO_FIELDS", "classifiable", "classify",
+           "explained"]
 
 TYPO = "typo"
 NAME_VARIANT = "homophone_or_lookalike"
@@ -64,6 +65,12 @@ def classify(field: str, entity_type: str, value: str, reference: str) -> tuple[
         short, full = sorted((value, reference), key=len)
         return (ABBREVIATION, f"{short} is an abbreviation of {full}")
     return None
+
+
+def classifiable(field: str, entity_type: str) -> bool:
+    """Whether :func:`classify` can explain anything in ``field`` (the others skip it)."""
+    return (field in TYPO_FIELDS or field in PERSON_NAME_FIELDS.get(entity_type, ())
+            or field in ENTERPRISE_NAME_FIELDS.get(entity_type, ()))
 
 
 def one_edit(a: str, b: str) -> str | None:
@@ -111,28 +118,29 @@ def explained(field: str, entity_type: str, column: pa.ChunkedArray | pa.Array,
     """For the rows in ``candidates`` (positions), whose value code differs from their
     entity's ``reference`` code (-1: none): which are explained, with kind and evidence.
 
-    Returns a mask over ``candidates`` and the kind and evidence of each candidate."""
+    Returns a mask over ``candidates`` and the kind and evidence of each candidate. Python
+    runs once per distinct (value, reference) pair."""
     m = len(candidates)
     mask = np.zeros(m, dtype=bool)
     kinds: list[str | None] = [None] * m
     evidence: list[str | None] = [None] * m
-    if not m:
+    v, r = value[candidates], reference[candidates]
+    usable = (v >= 0) & (r >= 0) & (v != r)
+    if not usable.any():
         return mask, kinds, evidence
-    encoded = pc.dictionary_encode(as_string(column))
-    words = encoded.dictionary.to_pylist()
     # ``value`` codes index this dictionary (both come from dictionary-encoding the column)
-    seen: dict[tuple[int, int], tuple[str, str] | None] = {}
-    for i, row in enumerate(candidates.tolist()):
-        v, r = int(value[row]), int(reference[row])
-        if v < 0 or r < 0 or v == r:
-            continue
-        key = (v, r)
-        if key not in seen:
-            seen[key] = classify(field, entity_type, words[v], words[r])
-        found = seen[key]
-        if found is not None:
-            mask[i] = True
-            kinds[i], evidence[i] = found
+    words = pc.dictionary_encode(as_string(column)).dictionary
+    width = int(max(v.max(), r.max())) + 1
+    pair = np.where(usable, v * width + r, -1)
+    uniq, inverse = np.unique(pair[usable], return_inverse=True)
+    left = words.take(pa.array(uniq // width)).to_pylist()
+    right = words.take(pa.array(uniq % width)).to_pylist()
+    found = [classify(field, entity_type, a, b) for a, b in zip(left, right, strict=True)]
+    hit = np.array([x is not None for x in found], dtype=bool)
+    where = np.flatnonzero(usable)
+    mask[where] = hit[inverse]
+    for i, k in zip(where[mask[where]].tolist(), inverse[mask[where]].tolist(), strict=True):
+        kinds[i], evidence[i] = found[k]
     return mask, kinds, evidence
 
 

@@ -36,7 +36,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.master.conflict_kinds import ABBREVIATION, NAME_VARIANT, TYPO, explained
+from linkage.master.conflict_kinds import (
+    ABBREVIATION,
+    NAME_VARIANT,
+    TYPO,
+    classifiable,
+    explained,
+)
 from linkage.master.golden import entity_codes
 from linkage.master.groups import (
     as_string,
@@ -145,6 +151,7 @@ def find_conflicts(
     ends = np.searchsorted(ent_sorted, np.arange(len(ids)), side="right")
     size = ends - starts
     golden_pos = _golden_positions(golden, ids)
+    by_id = _by_record_id(records)
 
     parts: list[pa.Table] = []
     for f in fields:
@@ -183,21 +190,28 @@ def find_conflicts(
                 value = fold_tails(records[f], value, ent, valid, wild, wildcard=True)
         # what a department did (a typo, a homophone, an abbreviation) is told apart first;
         # only the values left are weighed in time (stale) or reported as conflicts
-        evidence: dict[str, list[str | None]] = {}
-        reference = _reference(records, golden, golden_pos, f, value, ent)
-        # a value failing its check one edit from the golden one is a typo, said so
-        rows = np.flatnonzero((comparable | (present & ~valid)) & (reference >= 0)
-                              & (value != reference))
-        mask, row_kinds, row_evidence = explained(f, etype or "", records[f], value,
-                                                  reference, rows)
-        for i in np.flatnonzero(mask).tolist():
-            kind = row_kinds[i]
-            assert kind is not None
-            flag = flags.setdefault(kind, np.zeros(len(ids), dtype=bool))
-            e = int(ent[rows[i]])
-            if not flag[e]:
-                flag[e] = True
-                evidence.setdefault(kind, [None] * len(ids))[e] = row_evidence[i]
+        evidence: dict[str, pa.Array] = {}
+        rows = np.zeros(0, dtype=np.int64)
+        mask = np.zeros(0, dtype=bool)
+        if classifiable(f, etype or ""):
+            reference = _reference(golden, golden_pos, f, value, ent, by_id)
+            # a value failing its check one edit from the golden one is a typo, said so
+            rows = np.flatnonzero((comparable | (present & ~valid)) & (reference >= 0)
+                                  & (value != reference))
+            mask, row_kinds, row_evidence = explained(f, etype or "", records[f], value,
+                                                      reference, rows)
+            said_per_kind: dict[str, dict[int, str | None]] = {}
+            for i in np.flatnonzero(mask).tolist():
+                kind = row_kinds[i]
+                assert kind is not None
+                flag = flags.setdefault(kind, np.zeros(len(ids), dtype=bool))
+                e = int(ent[rows[i]])
+                if not flag[e]:
+                    flag[e] = True
+                    said_per_kind.setdefault(kind, {})[e] = row_evidence[i]
+            for kind, said in said_per_kind.items():
+                evidence[kind] = _per_entity(len(ids), np.array(list(said), dtype=np.int64),
+                                             pa.array(list(said.values()), pa.string()))
         timed = comparable.copy()
         timed[rows[mask]] = False
         if mask.any():  # entities whose every invalid value is an explained typo
@@ -220,10 +234,10 @@ def find_conflicts(
             severity = SEVERITY[kind]
             if kind == "value_conflict" and f in _IDENTIFYING:
                 severity = "high"
-            said = evidence.get(kind)
+            told = evidence.get(kind)
             parts.append(_rows(ids, types, which, f, kind, severity, golden_value,
                                _slices(order, starts[which], ends[which], candidates),
-                               None if said is None else [said[w] for w in which.tolist()]))
+                               None if told is None else told.take(pa.array(which))))
     identity = IDENTITY_KEYS.get(etype or "")
     if identity and identity[0] in records.column_names:
         parts.extend(_identity_conflicts(records, ent, ids, types, golden, golden_pos,
@@ -405,7 +419,7 @@ def _slices(order: np.ndarray, starts: np.ndarray, ends: np.ndarray,
 
 def _rows(ids: pa.Array, types: pa.Array, which: np.ndarray, field: str, kind: str,
           severity: str, golden_value: pa.Array, candidates: pa.ListArray,
-          evidence: list[str | None] | None = None) -> pa.Table:
+          evidence: pa.Array | None = None) -> pa.Table:
     take = pa.array(which, pa.int64())
     m = len(which)
     return pa.table(
@@ -417,49 +431,62 @@ def _rows(ids: pa.Array, types: pa.Array, which: np.ndarray, field: str, kind: s
             "severity": pa.array([severity] * m, pa.string()),
             "golden_value": golden_value.take(take),
             "candidates": candidates,
-            "evidence": pa.array(evidence if evidence is not None else [None] * m, pa.string()),
+            "evidence": evidence if evidence is not None else pa.nulls(m, pa.string()),
         },
         schema=CONFLICTS,
     )
 
 
-def _reference(records: pa.Table, golden: pa.Table, golden_pos: pa.Array, f: str,
-               value: np.ndarray, ent: np.ndarray) -> np.ndarray:
+def _by_record_id(records: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """Record ids sorted, and the record position of each (to find a record by id)."""
+    rec_ids = np.asarray(pc.cast(records["record_id"], pa.int64()).to_numpy(), dtype=np.int64)
+    order = np.argsort(rec_ids, kind="stable")
+    return rec_ids[order], order
+
+
+def _reference(golden: pa.Table, golden_pos: pa.Array, f: str, value: np.ndarray,
+               ent: np.ndarray, by_id: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """Per record: the value code its entity's golden record took (from the record that
     won), or -1 when the golden record names no record for the field."""
-    n = records.num_rows
+    n = len(ent)
     column = f"{f}__record_id"
     if column not in golden.column_names or not n:
         return np.full(n, -1, dtype=np.int64)
     won = pc.fill_null(pc.cast(golden[column].combine_chunks().take(golden_pos), pa.int64()),
                        -1).to_numpy(zero_copy_only=False)
-    rec_ids = np.asarray(pc.cast(records["record_id"], pa.int64()).to_numpy(), dtype=np.int64)
-    order = np.argsort(rec_ids, kind="stable")
-    at = np.searchsorted(rec_ids[order], won)
-    at = np.minimum(at, n - 1)
-    found = (won >= 0) & (rec_ids[order][at] == won)
-    per_entity = np.where(found, value[order][at], -1)
+    sorted_ids, order = by_id
+    at = np.minimum(np.searchsorted(sorted_ids, won), n - 1)
+    found = (won >= 0) & (sorted_ids[at] == won)
+    per_entity = np.where(found, value[order[at]], -1)
     return np.asarray(per_entity[ent], dtype=np.int64)
 
 
 def _stale_evidence(records: pa.Table, ent: np.ndarray, value: np.ndarray,
-                    timed: np.ndarray, days: np.ndarray, stale: np.ndarray) -> list[str | None]:
+                    timed: np.ndarray, days: np.ndarray, stale: np.ndarray) -> pa.Array:
     """Per entity (stale ones only): which department's newer value superseded the old
-    one, and when."""
-    out: list[str | None] = [None] * len(stale)
+    one, and when. Whole-column: the newest record of each stale entity, its text built
+    by Arrow."""
     rows = np.flatnonzero(timed & stale[ent])
     if not len(rows):
-        return out
+        return pa.nulls(len(stale), pa.string())
     newest = rows[np.lexsort((-days[rows], ent[rows]))]
     first = np.r_[True, ent[newest][1:] != ent[newest][:-1]]
-    pick = newest[first]
-    sources = as_string(records["source"]).take(pa.array(pick)).to_pylist()
-    dates = records["updated_at"].take(pa.array(pick)).to_pylist() \
-        if "updated_at" in records.column_names else [None] * len(pick)
-    for e, s, d in zip(ent[pick].tolist(), sources, dates, strict=True):
-        when = f" on {d.isoformat()}" if d is not None else ""
-        out[e] = f"superseded by the newer value of {s}{when}"
-    return out
+    pick = pa.array(newest[first])
+    text = pc.binary_join_element_wise(
+        "superseded by the newer value of ", as_string(records["source"]).take(pick), "")
+    if "updated_at" in records.column_names:
+        when = pc.cast(records["updated_at"].combine_chunks().take(pick), pa.string())
+        text = pc.if_else(pc.is_valid(when),
+                          pc.binary_join_element_wise(text, " on ", pc.fill_null(when, ""), ""),
+                          text)
+    return _per_entity(len(stale), ent[newest[first]], text)
+
+
+def _per_entity(n_ent: int, entities: np.ndarray, values: pa.Array) -> pa.Array:
+    """A length-``n_ent`` string array holding ``values`` at ``entities``, null elsewhere."""
+    idx = np.full(n_ent, -1, dtype=np.int64)
+    idx[entities] = np.arange(len(entities))
+    return values.take(pa.array(idx, mask=idx < 0))
 
 
 # --- helpers ---------------------------------------------------------------------------------
