@@ -45,6 +45,8 @@ __all__ = ["worklist_rows", "write_worklists"]
 _SEVERITY_RANK = {s: i for i, s in enumerate(("critical", "high", "medium", "low", "info"))}
 HEADERS = ("字段", "本部门值", "标准值", "问题类型", "严重程度", "依据", "实体编号")
 _SKIP_KINDS = frozenset({"format_only", "vocabulary"})
+#: Rows an Excel sheet holds (the header included).
+EXCEL_MAX_ROWS = 1_048_576
 
 
 def worklist_rows(conflicts: pa.Table, source: SourceConfig) -> list[list[str]]:
@@ -129,8 +131,12 @@ def write_worklists(conflicts: pa.Table, sources: Sequence[SourceConfig],
         for source in mine:
             rows = worklist_rows(conflicts, source)
             sheet = book.create_sheet(_SHEETS.get(source.entity_type, source.entity_type))
-            for r in rows:
+            for r in rows[:EXCEL_MAX_ROWS]:
                 sheet.append(r)
+            if len(rows) > EXCEL_MAX_ROWS:
+                log.warning("worklist %s/%s: %d rows, more than a sheet holds; the xlsx keeps "
+                            "the first %d (most severe first), the CSV all of them",
+                            department, source.entity_type, len(rows) - 1, EXCEL_MAX_ROWS - 1)
             name = department if len(mine) == 1 else f"{department}_{source.entity_type}"
             written[f"worklist_{name}_csv"] = _atomic_bytes(
                 folder / f"{_safe(name)}.csv", _csv_bytes(rows, source))
