@@ -136,7 +136,8 @@ class SurvivorshipConfig:
     ``fold_separators`` a name written without its ``·`` votes as the dotted spelling.
     In ``typo_fields`` (``phone``) a value one character away from a value more records of
     the entity hold votes as that value: a new number is never one digit from the old one,
-    so a newer record's typo confirms the number rather than replacing it.
+    so a newer record's typo confirms the number rather than replacing it (on by default
+    for ``phone``; ``typo_fields = []`` turns it off).
     ``complete_divisions`` maps a field to a division-code column (``address =
     "credit_code__division"``): a chosen value with a soft status that starts with that
     county's name gets its province and city (rule ``completed:<column>``).
@@ -149,7 +150,7 @@ class SurvivorshipConfig:
     soft_statuses: tuple[str, ...] = ("ambiguous",)
     wildcard_statuses: tuple[str, ...] = ("replacement_char",)
     fold_separators: bool = True
-    typo_fields: tuple[str, ...] = ()
+    typo_fields: tuple[str, ...] = ("phone",)
     complete_divisions: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -461,8 +461,10 @@ def test_typo_of_the_majority_number_confirms_it() -> None:
                      survivorship=SurvivorshipConfig(fields=chain, typo_fields=("phone",)))
     assert _pick(g, "PA", "phone") == ("13747418363", "tax", 1, "unanimous")
     assert _pick(g, "PB", "phone") == ("15054643671", "household", 3, "recent")
+    assert build_golden(records, clusters, fields=["phone"], trust=TRUST,  # the default
+                        survivorship=SurvivorshipConfig(fields=chain)).equals(g)
     g = build_golden(records, clusters, fields=["phone"], trust=TRUST,
-                     survivorship=SurvivorshipConfig(fields=chain))
+                     survivorship=SurvivorshipConfig(fields=chain, typo_fields=()))
     assert _pick(g, "PA", "phone") == ("18747418363", "household", 0, "recent")
 
 
