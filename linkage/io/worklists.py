@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 from linkage.config import SourceConfig
 from linkage.io.labels import KIND_LABELS, SEVERITY_LABELS
 from linkage.io.report import MASKED_FIELDS
+from linkage.master.conflict_kinds import classify
 from linkage.privacy import mask
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,12 @@ __all__ = ["worklist_rows", "write_worklists"]
 _SEVERITY_RANK = {s: i for i, s in enumerate(("critical", "high", "medium", "low", "info"))}
 HEADERS = ("字段", "本部门值", "标准值", "问题类型", "严重程度", "依据", "实体编号")
 _SKIP_KINDS = frozenset({"format_only", "vocabulary"})
+#: Kinds explained per value (:mod:`linkage.master.conflict_kinds`).
+_EXPLAINED = frozenset({"typo", "homophone_or_lookalike", "abbreviation"})
+#: When one value is listed under several kinds, the most specific one is kept.
+_KIND_RANK = {k: i for i, k in enumerate((
+    "identity_conflict", "typo", "homophone_or_lookalike", "abbreviation", "invalid", "stale",
+    "value_conflict", "missing"))}
 #: Rows an Excel sheet holds (the header included).
 EXCEL_MAX_ROWS = 1_048_576
 
@@ -72,20 +79,32 @@ def worklist_rows(conflicts: pa.Table, source: SourceConfig) -> list[list[str]]:
     })
     rows = rows.filter(pc.equal(rows["source"], source.department))
     rows = rows.filter(_to_correct(rows))
-    found: list[tuple[int, str, str, list[str]]] = []
+    best: dict[tuple[str, str], tuple[int, int, list[str]]] = {}
     for row in rows.to_pylist():
-        fld, golden = row["field"], row["golden_value"]
+        fld, golden, kind = row["field"], row["golden_value"], row["kind"]
+        evidence = row["evidence"] or ""
+        if kind in _EXPLAINED:
+            # the entity's conflict names what one record did: say it of this record only
+            # when its own value is explained the same way, with its own evidence
+            mine = classify(fld, source.entity_type, row["value"] or "", golden or "")
+            if mine is None or mine[0] != kind:
+                continue
+            evidence = mine[1]
         column = carried[fld]
         column_name = column if isinstance(column, str) else "+".join(column)
         hide = fld in MASKED_FIELDS
         written = row["raw_value"] if row["raw_value"] is not None else row["value"]
-        found.append((_SEVERITY_RANK.get(row["severity"], 9), fld, row["source_key"] or "",
-                      [row["source_key"] or "", column_name, _show(written, hide),
-                       _show(golden, hide), KIND_LABELS.get(row["kind"], row["kind"]),
-                       SEVERITY_LABELS.get(row["severity"], row["severity"]),
-                       row["evidence"] or "", row["entity_id"]]))
-    found.sort(key=lambda t: (t[0], t[1], t[2]))
-    return [header, *(r for *_, r in found)]
+        key = (row["source_key"] or "", fld)
+        rank = _KIND_RANK.get(kind, len(_KIND_RANK))
+        if key in best and best[key][1] <= rank:
+            continue  # one row per value: the most specific kind
+        best[key] = (_SEVERITY_RANK.get(row["severity"], 9), rank,
+                     [row["source_key"] or "", column_name, _show(written, hide),
+                      _show(golden, hide), KIND_LABELS.get(kind, kind),
+                      SEVERITY_LABELS.get(row["severity"], row["severity"]), evidence,
+                      row["entity_id"]])
+    found = sorted(best.items(), key=lambda t: (t[1][0], t[0][1], t[0][0]))
+    return [header, *(r for _, (_, _, r) in found)]
 
 
 def _to_correct(rows: pa.Table) -> pa.Array:

@@ -86,3 +86,36 @@ def test_files_are_written_per_department_in_its_encoding(tmp_path: Path) -> Non
     assert "王滔" in text and PHONE not in text
     sheet = CalamineWorkbook.from_path(str(written["worklist_tax"])).get_sheet_by_name("人员")
     assert len(sheet.to_python()) == 4
+
+
+def test_each_value_is_listed_once_under_what_its_own_department_did() -> None:
+    from linkage.standardisers import standardise
+
+    raw = pa.table({
+        "record_id": pa.array([0, 1, 2], pa.int64()),
+        "source": ["household", "social_security", "tax"],
+        "source_key": ["HJ1", "SB1", "SW1"],
+        "entity_type": ["person"] * 3,
+        "source_row": pa.array([1, 1, 1], pa.int64()),
+        "updated_at": pa.array([D(2020, 1, 1), D(2021, 1, 1), D(2022, 1, 1)], pa.date32()),
+        "name": ["朱婧晞", "朱婧希", "朱婧?"],  # the registry; a homophone; a stand-in
+        "flags": pa.array([[]] * 3, pa.list_(pa.string())),
+    })
+    records = standardise(raw, {"name": "person_name"})
+    clusters = pa.table({"record_id": pa.array(range(3), pa.int64()),
+                         "entity_type": ["person"] * 3, "entity_id": ["P"] * 3})
+    trust = {"household": {"name": 0.95}, "social_security": {"name": 0.8},
+             "tax": {"name": 0.8}}
+    golden = build_golden(records, clusters, fields=["name"], trust=trust,
+                          survivorship=SurvivorshipConfig(default=("valid", "trust")))
+    conflicts = find_conflicts(records, clusters, golden, fields=["name"])
+
+    def rows(department: str) -> list[tuple[str, ...]]:
+        source = SourceConfig(department=department, entity_type="person", path=Path("x.csv"),
+                              key="编号", columns={"name": "姓名"})
+        return [tuple(r[2:7]) for r in worklist_rows(conflicts, source)[1:]]
+
+    assert rows("social_security") == [
+        ("朱婧希", "朱婧晞", "同音或形近字", "中", "希/晞: same sound (xi/xi)")]
+    assert len(rows("tax")) == 1 and rows("tax")[0][2] != "同音或形近字"
+    assert rows("household") == []
