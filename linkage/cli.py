@@ -212,6 +212,8 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run on the sample data shipped with the package")
     demo.add_argument("--out", type=Path, default=Path("linkage-demo"),
                       help="output directory (default: ./linkage-demo)")
+    demo.add_argument("--lang", choices=("zh", "en"), default="zh",
+                      help="language of report.html (default: zh)")
     demo.set_defaults(handler=_cmd_demo)
 
     run = sub.add_parser("run", help="run a pipeline file")
@@ -224,6 +226,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--memory-limit", default=None, metavar="SIZE",
                      help="memory budget of the run, e.g. 8GB (default: the pipeline's "
                           "[engine] memory_limit, else 60%% of physical memory)")
+    run.add_argument("--lang", choices=("zh", "en"), default="zh",
+                     help="language of report.html (default: zh)")
     run.set_defaults(handler=_cmd_run)
 
     gen = sub.add_parser("generate", help="write synthetic departmental data with ground truth")
@@ -260,7 +264,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     sample = resources.files("linkage") / "data" / "sample"
     with resources.as_file(sample) as folder:
         return _run_and_report(Path(folder) / SAMPLE_PIPELINE, args.out, demo=True,
-                               quiet=args.quiet)
+                               quiet=args.quiet, lang=getattr(args, "lang", "zh"))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -272,13 +276,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise LinkageError(f"--memory-limit: {exc}") from None
     return _run_and_report(args.pipeline, args.out, demo=False, previous=args.previous,
                            quiet=args.quiet, evaluate=args.evaluate, out_of_core=True,
-                           memory_limit=budget)
+                           memory_limit=budget, lang=args.lang)
 
 
 def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
                     previous: Path | None = None, quiet: bool = False,
                     evaluate: bool = True, out_of_core: bool = False,
-                    memory_limit: int | None = None) -> int:
+                    memory_limit: int | None = None, lang: str = "zh") -> int:
     from tqdm import tqdm
 
     from linkage.io.outputs import check_out_dir, write_outputs
@@ -300,13 +304,13 @@ def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
         from linkage.engines.local import run_local
 
         result = run_local(config, out, memory_limit=memory_limit, previous=earlier,
-                           evaluate=evaluate, progress=bars)
+                           evaluate=evaluate, progress=bars, lang=lang)
     else:
         result = pipeline.run(previous=earlier, progress=bars, evaluate=evaluate)
         progress_log.info("writing outputs to %s", out)
         with tqdm(total=1, disable=not bars, unit="step", desc="linkage: write",
                   leave=False) as bar:
-            written = write_outputs(result, out)
+            written = write_outputs(result, out, lang=lang)
             bar.update(1)
         progress_log.info("wrote %d files to %s", len(written), out)
     gates = result.gates

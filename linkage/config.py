@@ -96,7 +96,9 @@ class SourceConfig:
     #: the department's record key; without one (or where it is blank or repeated) a row
     #: is keyed by its file and row number
     key: str | None = None
-    columns: Mapping[str, str]
+    #: field -> column, or a list of columns joined in order (``address = ["省", "市",
+    #: "区县", "详细地址"]``); see :mod:`linkage.io.mapping`
+    columns: Mapping[str, str | tuple[str, ...]]
     format: SourceFormat | None = None
     encoding: Encoding = "utf-8"
     delimiter: str = ","
@@ -106,6 +108,13 @@ class SourceConfig:
     trust: Mapping[str, float] = field(default_factory=dict)
     default_trust: float = 0.5
     query: str | None = None
+    #: row filter over the file's columns (``linkage.io.mapping``: a small comparison
+    #: language, e.g. ``当事人类型 = '自然人'``) for files mixing persons and enterprises
+    where: str | None = None
+    #: field -> unit of its plain numbers: ``yuan`` (元), ``wan`` (万元), ``yi`` (亿元)
+    units: Mapping[str, Literal["yuan", "wan", "yi"]] = field(default_factory=dict)
+    #: field -> {value as written: value to read}: the department's own vocabulary
+    values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.department.strip():
@@ -120,6 +129,14 @@ class SourceConfig:
         if len(self.delimiter) != 1:
             raise ValueError(f"delimiter must be one character, got {self.delimiter!r}")
         check_entity_type_name(self.entity_type)
+        for name, spec in self.columns.items():
+            if not isinstance(spec, str) and not spec:
+                raise ValueError(f"columns.{name}: list at least one column")
+        for what, keyed in (("units", self.units), ("values", self.values)):
+            stray = sorted(set(keyed) - set(self.columns))
+            if stray:
+                raise ValueError(f"{what}: field(s) {', '.join(map(repr, stray))} are not "
+                                 f"mapped in columns")
         for name, value in {**self.trust, "default_trust": self.default_trust}.items():
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"trust {name!r} must be within 0..1, got {value!r}")

@@ -40,6 +40,7 @@ from linkage.io.frames import (
 from linkage.io.sources import read_source, read_sources
 from linkage.master.cluster import cluster
 from linkage.master.conflicts import find_conflicts
+from linkage.master.employers import prefer_enterprise_codes, resolve_employers
 from linkage.master.entity_ids import ENTITY_CHANGES, assign_entity_ids
 from linkage.master.gates import GateResult, GatesConfig, check_gates, run_figures
 from linkage.master.golden import build_golden
@@ -94,6 +95,8 @@ class PipelineResult:
     metrics: dict[str, Any] | None = None
     #: enterprise -> legal representative (person entity) edges, when both types ran
     legal_reps: pa.Table | None = None
+    #: person -> employer (enterprise entity) edges, when both types ran with employer fields
+    employers: pa.Table | None = None
 
     def __repr__(self) -> str:
         """A short summary (the dataclass repr would print every table)."""
@@ -279,13 +282,16 @@ class Pipeline:
             legal_reps = Progress(timings, bar).run(
                 "legal_reps", sum(e.records.num_rows for e in entities.values()),
                 lambda: _resolve_legal_reps(entities))
+            with _timed(timings, "employers"):
+                employers = _resolve_employers(entities)
             for etype, entity in entities.items():
                 self._report(etype, entity, timings, bar)
         finally:
             bar.close()
         combined = self._spill("records", _records_with_entities(raw, entities))
         result = PipelineResult(config=self.config, raw_records=raw, entities=entities,
-                                records=combined, timings=timings, legal_reps=legal_reps)
+                                records=combined, timings=timings, legal_reps=legal_reps,
+                                employers=employers)
         if evaluate and self.config.truth is not None and self.config.truth.is_dir():
             progress_log.info("evaluating against the ground truth in %s", self.config.truth)
             with _timed(timings, "evaluate"), tqdm(total=1, disable=not progress, unit="step",
@@ -425,6 +431,19 @@ def _resolve_legal_reps(entities: dict[str, EntityResult]) -> pa.Table | None:
                                enterprise_clusters=enterprise.clusters)
     enterprise.golden = prefer_person_names(enterprise.golden, edges, person.golden,
                                             enterprise.records, enterprise.clusters)
+    return edges
+
+
+def _resolve_employers(entities: dict[str, EntityResult]) -> pa.Table | None:
+    """Tie each person's employer to an enterprise entity, and give the person's golden
+    ``employer_code`` the enterprise's registered credit code. Needs both entity types and
+    a person ``employer_name`` or ``employer_code`` field."""
+    person, enterprise = entities.get("person"), entities.get("enterprise")
+    if person is None or enterprise is None or not {"employer_name", "employer_code"} & set(
+            person.golden.column_names):
+        return None
+    edges = resolve_employers(person.golden, enterprise.records, enterprise.clusters)
+    person.golden = prefer_enterprise_codes(person.golden, edges, enterprise.golden)
     return edges
 
 

@@ -49,12 +49,16 @@ GoldenRecords (golden), one row per entity
     <field>__record_id       int64    record it came from
     <field>__rule            string   survivorship rule that chose it
     <field>__updated_at      date32
+    <field>__canonical       string   the folded value the rules chose, where the shown
+                                      value is a spelling as written (names; optional)
 
 Conflicts (conflicts), one row per entity, field and kind of disagreement
     entity_type, entity_id, field, kind, severity   string
     golden_value                                    string
     candidates   list<struct<value, raw_value, source, source_key: string,
                              record_id: int64, updated_at: date32>>
+    evidence     string   what happened, in words (the typo's position, the newer value's
+                          department and date); never a whole ID number or phone
 
 SourceQuality (quality), one row per source, entity type and field
     source, entity_type, field        string
@@ -153,6 +157,7 @@ CONFLICTS = pa.schema(
         ("severity", pa.string()),
         ("golden_value", pa.string()),
         ("candidates", pa.list_(CANDIDATE_VALUE)),
+        ("evidence", pa.string()),
     ]
 )
 

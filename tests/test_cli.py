@@ -396,3 +396,13 @@ def test_evaluate_command_agrees_with_the_run(tmp_path: Path,
         assert by_command[etype]["pairwise"] == in_run[etype]["pairwise"]
     assert main(["run", str(data / "pipeline.toml"), "--out", str(bare), "--no-evaluate"]) == 0
     assert json.loads((bare / "run.json").read_text(encoding="utf-8"))["metrics"] is None
+
+
+def test_report_language_and_worklists(tiny_dir: Path, tmp_path: Path) -> None:
+    assert main(["run", str(tiny_dir / "pipeline.toml"), "--out", str(tmp_path / "zh")]) == 0
+    assert main(["run", str(tiny_dir / "pipeline.toml"), "--out", str(tmp_path / "en"),
+                 "--lang", "en"]) == 0
+    assert "运行概况" in (tmp_path / "zh" / "report.html").read_text(encoding="utf-8")
+    assert "Run summary" in (tmp_path / "en" / "report.html").read_text(encoding="utf-8")
+    assert sorted(p.suffix for p in (tmp_path / "zh" / "worklists").iterdir()) == \
+        [".csv"] * 3 + [".xlsx"] * 3

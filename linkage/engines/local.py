@@ -173,7 +173,7 @@ def entity_chunks(records: pa.Table, clusters: pa.Table,
 
 def run_local(config: PipelineConfig, out: str | Path, *, memory_limit: int | None = None,
               previous: pa.Table | None = None, evaluate: bool = True,
-              progress: bool = False) -> PipelineResult:
+              progress: bool = False, lang: str = "zh") -> PipelineResult:
     """Run ``config`` out of core and write its outputs into ``out`` (the files
     :func:`~linkage.io.outputs.write_outputs` writes); returns the result. Its big
     tables stay memory-mapped from the work folder's files, which are unlinked when this
@@ -185,6 +185,6 @@ def run_local(config: PipelineConfig, out: str | Path, *, memory_limit: int | No
         result = pipeline.run(previous=previous, progress=progress, evaluate=evaluate)
         steps = logging.getLogger("linkage.progress")
         steps.info("writing outputs to %s", out)
-        written = write_outputs(result, out)
+        written = write_outputs(result, out, lang=lang)
         steps.info("wrote %d files to %s", len(written), out)
     return result

@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 from linkage.errors import LinkageError
 from linkage.io.report import render_report
 from linkage.io.summary import run_summary
+from linkage.io.worklists import write_worklists
 from linkage.privacy import mask_personal
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ log = logging.getLogger(__name__)
 _RUN_FILE = re.compile(r"(?:[A-Za-z0-9_]+\.parquet|model_[a-z0-9_]+\.json|review_[a-z0-9_]+\.csv"
                        r"|run\.json|report\.html"
                        r"|\..+\.tmp)")
+#: sub-folders a run folder may hold (the departments' worklists, the online index)
+RUN_SUBFOLDERS = frozenset({"worklists", "index"})
 _LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?:staging|old|work)-(?P<pid>[0-9]+)-[0-9a-f]+")
 
 
@@ -55,20 +58,23 @@ class OutputError(LinkageError):
     """The output folder cannot take a run (a file, read-only, foreign files, an input)."""
 
 
-def write_outputs(result: PipelineResult, out_dir: str | Path) -> dict[str, Path]:
+def write_outputs(result: PipelineResult, out_dir: str | Path, *,
+                  lang: str = "zh") -> dict[str, Path]:
     """Write every output of ``result`` as the run folder ``out_dir`` (replacing a previous
-    run there as a whole); returns name -> path."""
+    run there as a whole); returns name -> path. ``lang`` is the language of
+    ``report.html`` (``zh`` or ``en``)."""
     out = Path(out_dir)
     with run_folder(out, inputs=_input_paths(result)) as stage:
-        staged = write_run_files(result, stage)
-    written = {name: out / path.name for name, path in staged.items()}
+        staged = write_run_files(result, stage, lang=lang)
+    written = {name: out / path.relative_to(stage) for name, path in staged.items()}
     log.info("wrote %d files to %s", len(written), out)
     return written
 
 
-def write_run_files(result: PipelineResult, folder: Path) -> dict[str, Path]:
+def write_run_files(result: PipelineResult, folder: Path, *,
+                    lang: str = "zh") -> dict[str, Path]:
     """Every output file of ``result`` into ``folder``, ``run.json`` last with the list of
-    the others (name -> bytes)."""
+    the others (path inside the folder -> bytes)."""
     written: dict[str, Path] = {}
     written["records"] = write_parquet(result.records, folder / "records.parquet")
     written["pairs"] = write_parquet(result.pairs, folder / "pairs.parquet")
@@ -76,9 +82,12 @@ def write_run_files(result: PipelineResult, folder: Path) -> dict[str, Path]:
         written[f"golden_{etype}"] = write_parquet(table, folder / f"golden_{etype}.parquet")
     written["conflicts"] = write_parquet(result.conflicts, folder / "conflicts.parquet")
     written["quality"] = write_parquet(result.quality, folder / "quality.parquet")
+    written.update(write_worklists(result.conflicts, result.config.sources, folder))
     if result.legal_reps is not None:
         written["legal_reps"] = write_parquet(result.legal_reps,
                                               folder / "legal_reps.parquet")
+    if result.employers is not None:
+        written["employers"] = write_parquet(result.employers, folder / "employers.parquet")
     written["entity_changes"] = write_parquet(result.entity_changes,
                                               folder / "entity_changes.parquet")
     for etype, entity in result.entities.items():
@@ -88,9 +97,10 @@ def write_run_files(result: PipelineResult, folder: Path) -> dict[str, Path]:
         if entity.review is not None:
             written[f"review_{etype}"] = _atomic(
                 folder / f"review_{etype}.csv", partial(_write_review, entity.review))
-    written["report"] = _write_report(result, folder)
+    written["report"] = _write_report(result, folder, lang)
     summary = _mask_strings(run_summary(result))
-    summary["files"] = {p.name: p.stat().st_size for p in sorted(written.values())}
+    summary["files"] = {p.relative_to(folder).as_posix(): p.stat().st_size
+                        for p in sorted(written.values())}
     written["run"] = write_json(summary, folder / "run.json")
     return written
 
@@ -99,7 +109,8 @@ def is_complete_run(folder: Path) -> bool:
     """Whether ``folder`` holds exactly the files its ``run.json`` lists, at their sizes."""
     try:
         listed = json.loads((folder / "run.json").read_text(encoding="utf-8"))["files"]
-        present = {p.name: p.stat().st_size for p in folder.iterdir() if p.name != "run.json"}
+        present = {p.relative_to(folder).as_posix(): p.stat().st_size
+                   for p in folder.rglob("*") if p.is_file() and p.name != "run.json"}
     except (OSError, ValueError, KeyError, TypeError):
         return False
     return isinstance(listed, dict) and present == listed
@@ -157,7 +168,8 @@ def check_out_dir(out: str | Path, *, inputs: Iterable[Path] = ()) -> Path:
         if not os.access(target, os.W_OK | os.X_OK):
             raise OutputError(f"--out {shown}: the folder is not writable")
         foreign = sorted(p.name for p in target.iterdir()
-                         if p.is_dir() or not _RUN_FILE.fullmatch(p.name))
+                         if (p.name not in RUN_SUBFOLDERS if p.is_dir()
+                             else not _RUN_FILE.fullmatch(p.name)))
         if foreign:
             listed = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
             raise OutputError(f"--out {shown}: holds files that are not a linkage run "
@@ -316,5 +328,5 @@ def _save_model(model: FellegiSunter, tmp: str) -> None:
     model.save(Path(tmp))
 
 
-def _write_report(result: PipelineResult, out: Path) -> Path:
-    return write_text(render_report(result), out / "report.html")
+def _write_report(result: PipelineResult, out: Path, lang: str = "zh") -> Path:
+    return write_text(render_report(result, lang=lang), out / "report.html")

@@ -18,6 +18,8 @@ import datetime
 import json
 import math
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 from html import escape as _html_escape
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from linkage.io.labels import kind_label, severity_label, translate
 from linkage.io.summary import run_summary
 from linkage.privacy import mask, mask_personal
 
@@ -37,6 +40,8 @@ __all__ = ["MASKED_FIELDS", "render_html", "render_report"]
 MASKED_FIELDS = frozenset({"id_number", "phone", "legal_rep_id", "credit_code", "org_code",
                            "reg_number"})
 TOP_CONFLICTS = 50
+#: The language the page being rendered speaks (set by :func:`render_html`).
+_LANG: ContextVar[str] = ContextVar("report_lang", default="zh")
 _SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 
 
@@ -64,8 +69,9 @@ nav a{margin-right:1em}
 """
 
 
-def render_report(result: PipelineResult) -> str:
-    """The report of a pipeline run (what ``linkage run`` writes as ``report.html``)."""
+def render_report(result: PipelineResult, *, lang: str = "zh") -> str:
+    """The report of a pipeline run (what ``linkage run`` writes as ``report.html``), in
+    Chinese (``lang="zh"``, the default: the departments' staff read it) or English."""
     summary = run_summary(result)
     thresholds: dict[str, float] = {}
     explanations: list[Any] = []
@@ -86,6 +92,7 @@ def render_report(result: PipelineResult) -> str:
         parameters={t: e.model.parameters() for t, e in result.entities.items()},
         diagnostics={t: getattr(e.model, "diagnostics_", []) for t, e in
                      result.entities.items()},
+        lang=lang,
     )
 
 
@@ -105,10 +112,38 @@ def render_html(
     changes: pa.Table | None = None,
     parameters: Mapping[str, pa.Table] | None = None,
     diagnostics: Mapping[str, Sequence[Any]] | None = None,
+    lang: str = "zh",
 ) -> str:
     """The whole page as one string. ``legal_reps`` (LegalRepEdges), ``changes`` (the
     entity change log since the previous run) and ``parameters`` (each entity type's m/u
     table) add their sections when given."""
+    token = _LANG.set(lang)
+    try:
+        return _page(summary=summary, records=records, scored=scored, clusters=clusters,
+                     golden=golden, conflicts=conflicts, quality=quality, blocking=blocking,
+                     explanations=explanations, thresholds=thresholds, legal_reps=legal_reps,
+                     changes=changes, parameters=parameters, diagnostics=diagnostics)
+    finally:
+        _LANG.reset(token)
+
+
+def _page(
+    *,
+    summary: Mapping[str, Any],
+    records: pa.Table,
+    scored: Mapping[str, pa.Table],
+    clusters: pa.Table,
+    golden: Mapping[str, pa.Table],
+    conflicts: pa.Table,
+    quality: pa.Table,
+    blocking: Mapping[str, Any],
+    explanations: Sequence[Any],
+    thresholds: Mapping[str, float] | None,
+    legal_reps: pa.Table | None,
+    changes: pa.Table | None,
+    parameters: Mapping[str, pa.Table] | None,
+    diagnostics: Mapping[str, Sequence[Any]] | None = None,
+) -> str:
     title = f"linkage report: {summary.get('name', 'run')}"
     sections = [
         ("summary", "Run summary", _summary_section(summary, records)),
@@ -124,17 +159,19 @@ def render_html(
         ("quality", "Department scorecard", _quality_section(quality)),
         ("conflicts", "Top conflicts", _conflicts_section(conflicts)),
     ]
-    nav = "".join(f'<a href="#{key}">{escape(label)}</a>' for key, label, _ in sections)
-    body = "".join(f'<section id="{key}"><h2>{escape(label)}</h2>{html}</section>'
+    nav = "".join(f'<a href="#{key}">{escape(_t(label))}</a>' for key, label, _ in sections)
+    body = "".join(f'<section id="{key}"><h2>{escape(_t(label))}</h2>{html}</section>'
                    for key, label, html in sections)
+    html_lang = "zh-CN" if _LANG.get() == "zh" else "en"
+    note = _t("Self-contained page: no scripts, no external resources. "
+              "ID numbers, phones and registration codes are masked.")
     return (
         "<!DOCTYPE html>\n"
-        '<html lang="zh-CN"><head><meta charset="utf-8">'
+        f'<html lang="{html_lang}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
         f"<h1>{escape(title)}</h1><nav>{nav}</nav>{body}"
-        '<p class="note">Self-contained page: no scripts, no external resources. '
-        "ID numbers, phones and registration codes are masked.</p>"
+        f'<p class="note">{escape(note)}</p>'
         "</body></html>\n"
     )
 
@@ -153,7 +190,7 @@ def _summary_section(summary: Mapping[str, Any], records: pa.Table) -> str:
         etypes = sorted({t for v in inputs.values() if isinstance(v, Mapping) for t in v})
         body = [[str(src), *[_fmt(v.get(t, "")) for t in etypes]]
                 for src, v in sorted(inputs.items()) if isinstance(v, Mapping)]
-        parts.append("<h3>Input records per department</h3>"
+        parts.append(f"<h3>{escape(_t('Input records per department'))}</h3>"
                      + _table(["department", *etypes], body, numeric_from=1))
     outputs = summary.get("outputs")
     if isinstance(outputs, Mapping):
@@ -161,20 +198,25 @@ def _summary_section(summary: Mapping[str, Any], records: pa.Table) -> str:
         if per_type:
             keys = sorted({k for v in per_type.values() for k in v})
             body = [[t, *[_fmt(v.get(k, "")) for k in keys]] for t, v in sorted(per_type.items())]
-            parts.append("<h3>Outputs per entity type</h3>"
+            parts.append(f"<h3>{escape(_t('Outputs per entity type'))}</h3>"
                          + _table(["entity type", *keys], body, numeric_from=1))
     kinds = summary.get("conflicts_by_kind")
     if isinstance(kinds, Mapping) and kinds:
-        parts.append("<h3>Conflicts by kind</h3>"
-                     + _bars_svg([(str(k), float(v)) for k, v in kinds.items()]))
+        # a value written in another format is nothing to correct: not in the headline
+        shown = [(kind_label(str(k), _LANG.get()), float(v)) for k, v in kinds.items()
+                 if k not in ("format_only", "vocabulary")]
+        if shown:
+            head = _t("Conflicts by kind (format-only differences left out)")  # and words
+            parts.append(f"<h3>{escape(head)}</h3>" + _bars_svg(shown))
     timings = summary.get("timings_s")
     if isinstance(timings, Mapping) and timings:
-        parts.append("<h3>Stage timings (seconds)</h3>"
+        parts.append(f"<h3>{escape(_t('Stage timings (seconds)'))}</h3>"
                      + _bars_svg([(str(k), float(v)) for k, v in timings.items()
                                   if isinstance(v, int | float)], fmt="{:.2f}"))
     metrics = summary.get("metrics")
     if metrics:
-        parts.append("<h3>Evaluation against ground truth</h3>" + _metrics_html(metrics))
+        parts.append(f"<h3>{escape(_t('Evaluation against ground truth'))}</h3>"
+                     + _metrics_html(metrics))
     return "".join(parts)
 
 
@@ -416,14 +458,19 @@ def _quality_section(quality: pa.Table) -> str:
 def _conflicts_section(conflicts: pa.Table) -> str:
     if conflicts.num_rows == 0:
         return _none("no conflicts found")
+    lang = _LANG.get()
     counts = conflicts.group_by(["kind", "severity"]).aggregate([("entity_id", "count")])
-    count_rows = sorted(counts.to_pylist(), key=lambda r: (_sev_rank(r["severity"]), r["kind"]))
-    parts = [_table(["kind", "severity", "rows"],
-                    [[r["kind"], r["severity"], _fmt(r["entity_id_count"])] for r in count_rows],
+    # most severe first, then the most frequent
+    count_rows = sorted(counts.to_pylist(), key=lambda r: (_sev_rank(r["severity"]),
+                                                           -r["entity_id_count"], r["kind"]))
+    parts = [_table([_t("kind"), _t("severity"), _t("rows")],
+                    [[kind_label(r["kind"], lang), severity_label(r["severity"], lang),
+                      _fmt(r["entity_id_count"])] for r in count_rows],
                     numeric_from=2)]
     rank = pc.index_in(conflicts["severity"], value_set=pa.array(_SEVERITY_ORDER))
     ranked = conflicts.append_column("_rank", pc.fill_null(rank, len(_SEVERITY_ORDER)))
-    order = pc.sort_indices(ranked, sort_keys=[("_rank", "ascending"),
+    ranked = ranked.append_column("_n", pc.negate(pc.list_value_length(conflicts["candidates"])))
+    order = pc.sort_indices(ranked, sort_keys=[("_rank", "ascending"), ("_n", "ascending"),
                                                ("entity_id", "ascending"),
                                                ("field", "ascending"), ("kind", "ascending")])
     top = conflicts.take(order.slice(0, TOP_CONFLICTS))
@@ -440,15 +487,31 @@ def _conflicts_section(conflicts: pa.Table) -> str:
             for c in r["candidates"] or []
         )
         sev = str(r["severity"])
+        said = [str(r["evidence"])] if r.get("evidence") else []
+        where = _differing_positions([c.get("raw_value") for c in r["candidates"] or []])
+        if masked and where:  # masked IDs: say where they differ, since the digits are hidden
+            said.append(f"{_t('values differ at position(s)')} {where}")
         body.append(
-            f"<tr><td class=\"sev-{escape(sev)}\">{escape(sev)}</td><td>{escape(str(r['kind']))}"
+            f"<tr><td class=\"sev-{escape(sev)}\">{escape(severity_label(sev, lang))}</td>"
+            f"<td>{escape(kind_label(str(r['kind']), lang))}"
             f"</td><td>{escape(str(r['entity_id']))}</td><td>{escape(field)}</td>"
-            f"<td>{escape(_show(r['golden_value'], masked))}</td><td><ul>{cands}</ul></td></tr>"
+            f"<td>{escape(_show(r['golden_value'], masked))}</td><td><ul>{cands}</ul></td>"
+            f"<td>{escape('; '.join(said))}</td></tr>"
         )
-    parts.append(f"<h3>Top {len(body)} of {conflicts.num_rows:,}</h3><table><tr><th>severity"
-                 "</th><th>kind</th><th>entity</th><th>field</th><th>golden value</th>"
-                 f"<th>candidates</th></tr>{''.join(body)}</table>")
+    head = "".join(f"<th>{escape(_t(h))}</th>" for h in (
+        "severity", "kind", "entity", "field", "golden value", "candidates", "evidence"))
+    parts.append(f"<h3>{escape(_t('Top'))} {len(body)} {escape(_t('of'))} "
+                 f"{conflicts.num_rows:,}</h3><table><tr>{head}</tr>{''.join(body)}</table>")
     return "".join(parts)
+
+
+def _differing_positions(values: Sequence[object]) -> str:
+    """1-based positions where same-length values (two masked IDs) differ, or ``""``."""
+    texts = sorted({str(v).strip().upper() for v in values if v is not None and str(v).strip()})
+    if len(texts) < 2 or len({len(t) for t in texts}) != 1:
+        return ""
+    positions = [i + 1 for i in range(len(texts[0])) if len({t[i] for t in texts}) > 1]
+    return ", ".join(map(str, positions)) if len(positions) <= 6 else ""
 
 
 # --- pieces ----------------------------------------------------------------------------------
@@ -466,10 +529,83 @@ def _example_explanations(result: PipelineResult, etype: str, scored: pa.Table,
     for table in (links.slice(0, n - 1), near.slice(0, 1)):
         for row in table.select(["id_l", "id_r"]).to_pylist():
             try:
-                out.append(result.explain(row["id_l"], row["id_r"]))
+                explanation = result.explain(row["id_l"], row["id_r"])
             except Exception:  # an explanation is a nicety; the report must still render
                 continue
+            out.append(Example(explanation, verdict(explanation, threshold,
+                                                    _same_entity(result, row["id_l"],
+                                                                 row["id_r"])),
+                               _pair_values(result, etype, row["id_l"], row["id_r"])))
     return out
+
+
+def _pair_values(result: PipelineResult, etype: str, id_l: int,
+                 id_r: int) -> tuple[tuple[str, str, str], ...]:
+    """Each compared field's two values as written, identifiers and phones masked."""
+    entity = result.entities.get(etype)
+    if entity is None:
+        return ()
+    records = entity.records
+    at = pc.index_in(pa.array([id_l, id_r], pa.int64()),
+                     value_set=records["record_id"].combine_chunks())
+    if at.null_count:
+        return ()
+    out: list[tuple[str, str, str]] = []
+    for field in dict.fromkeys(c.field for c in entity.model.comparisons):
+        column = f"{field}__raw" if f"{field}__raw" in records.column_names else field
+        if column not in records.column_names:
+            continue
+        left, right = records[column].take(at).to_pylist()
+        hide = field in MASKED_FIELDS
+        out.append((field, _show(left, hide), _show(right, hide)))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Example:
+    """An explained pair with the sentence that says whether and why it was linked."""
+
+    explanation: Any
+    verdict: str
+    values: tuple[tuple[str, str, str], ...] = ()
+
+    def text(self) -> str:
+        shown = "".join(f"\n  {f:<20} {a}  |  {b}" for f, a, b in self.values)
+        return f"{self.verdict}{shown}\n{self.explanation.text()}"
+
+
+def verdict(explanation: Any, threshold: float, linked: bool | None) -> str:
+    """Whether and why a pair was linked: a must-link pair at probability 0.0000 must say
+    that the rule, not the score, joined it."""
+    p = float(explanation.match_probability)
+    above = p >= threshold
+    if explanation.cannot_link:
+        return (f"not linked: a cannot-link rule keeps the records apart (different valid "
+                f"identifiers), probability {p:.4f}")
+    if explanation.must_link and not above:
+        return (f"linked by the must-link rule (same valid identifier), although its "
+                f"probability {p:.4f} is below the threshold {threshold:g}")
+    if above:
+        if linked is False:
+            return (f"not linked although its probability {p:.4f} reaches the threshold "
+                    f"{threshold:g}: clustering split the records (conflicting identifiers)")
+        return f"linked: probability {p:.4f} reaches the threshold {threshold:g}"
+    if linked:
+        return (f"linked through other records of the entity, although its own probability "
+                f"{p:.4f} is below the threshold {threshold:g}")
+    return f"not linked: probability {p:.4f} is below the threshold {threshold:g}"
+
+
+def _same_entity(result: PipelineResult, id_l: int, id_r: int) -> bool | None:
+    records = result.records
+    if "entity_id" not in records.column_names:
+        return None
+    ids = records["record_id"]
+    at = pc.index_in(pa.array([id_l, id_r], pa.int64()), value_set=ids.combine_chunks())
+    if at.null_count:
+        return None
+    ent = records["entity_id"].take(at).to_pylist()
+    return ent[0] is not None and ent[0] == ent[1]
 
 
 def _waterfall(item: Any) -> str:
@@ -477,6 +613,8 @@ def _waterfall(item: Any) -> str:
         from linkage.match.explain import Explanation, waterfall_svg
     except ImportError:
         return ""
+    if isinstance(item, Example):
+        item = item.explanation
     if isinstance(item, Explanation):
         return waterfall_svg(item)
     return ""
@@ -547,7 +685,11 @@ def _table(head: Sequence[str], body: Sequence[Sequence[str]], *, numeric_from: 
 
 
 def _none(text: str) -> str:
-    return f'<p class="note">{escape(text)}</p>'
+    return f'<p class="note">{escape(_t(text))}</p>'
+
+
+def _t(text: str) -> str:
+    return translate(text, _LANG.get())
 
 
 def _show(value: object, masked: bool) -> str:

@@ -39,11 +39,14 @@ import pyarrow.parquet as pq
 from linkage.config import PipelineConfig, SourceConfig
 from linkage.errors import SourceError
 from linkage.flags import collect_flags
+from linkage.io.mapping import apply_mapping
 from linkage.privacy import mask_digits_in, mask_personal
 from linkage.schemas import RECORD_BASE
 from linkage.standardisers.dates import parse_dates
 
 log = logging.getLogger(__name__)
+#: a reader's own column: which read row each kept row was
+_ROW_POSITION = "__linkage_row_position"
 
 #: longest value kept, in characters (a name or an address is far shorter; a longer value
 #: is flagged and set aside, since comparing it would cost time quadratic in its length)
@@ -155,8 +158,15 @@ def map_columns(
     """Rename a source's columns to canonical fields and add the RecordTable base columns.
     Rows numbered in ``recovered`` get a flag saying they were re-split from a joined row;
     ``from_float`` (column -> bool per row) marks values a float could not hold exactly."""
+    if from_float:  # follow the rows a ``where`` keeps
+        table = table.append_column(_ROW_POSITION, pa.array(np.arange(table.num_rows)))
+    table, rows, columns = apply_mapping(table, rows, source)  # where, joined columns, units
+    if from_float:
+        kept = table.column(_ROW_POSITION).combine_chunks()
+        from_float = {c: a.take(kept) for c, a in from_float.items()}
+        table = table.drop_columns([_ROW_POSITION])
     wanted = {**({"key": source.key} if source.key is not None else {}),
-              **{f"columns.{f}": c for f, c in source.columns.items()}}
+              **{f"columns.{f}": c for f, c in columns.items()}}
     if source.updated_at:
         wanted["updated_at"] = source.updated_at
     present = set(table.column_names)
@@ -176,7 +186,7 @@ def map_columns(
     has_key = source.key is not None
     keys = (_text_of(table, source.key, source, rows) if source.key is not None
             else pa.nulls(n_good, pa.string()))
-    fields = {f: _text_of(table, c, source, rows) for f, c in source.columns.items()}
+    fields = {f: _text_of(table, c, source, rows) for f, c in columns.items()}
     blank_key = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(keys), ""), True)
     updated, bad_update, implausible = _updated_at(table, source, rows)
     checks = [_flag_where(blank_key, "source_key:missing") if has_key
@@ -190,7 +200,7 @@ def map_columns(
     fields, long_checks = _cap_lengths(fields)
     checks.extend(long_checks)
     unreliable = {}
-    for f, c in source.columns.items():
+    for f, c in columns.items():
         lossy = (from_float or {}).get(c)
         if lossy is not None and pc.any(lossy).as_py():
             unreliable[f] = lossy

@@ -4,11 +4,20 @@ Kinds (one row per entity, field and kind, with every record of the entity as ca
 
 ``format_only``        the departments wrote it differently but it standardises to one value
                        (or only one left out a name's ``·`` separator)
-``missing``            some records lack the field while others have it
+``vocabulary``         the same, for a field read through a vocabulary (departments' words
+                       for one enterprise status: 正常 / 存续（在营、开业、在册）)
+``missing``            some records lack the field while others have it (only records whose
+                       department carries the field: one it never collects lacks nothing)
 ``invalid``            some record's value fails validation (check character, date, ...)
 ``stale``              a mutable field (address, phone, ...) whose older value was superseded
-                       by a strictly newer, different valid value
-``value_conflict``     different valid values that time does not explain
+                       by a strictly newer, different valid value (``evidence`` names the
+                       department and date of the newer one)
+``typo``               an identifier, phone or date one substitution or one swap of
+                       neighbours from the entity's golden value (:mod:`conflict_kinds`)
+``homophone_or_lookalike``  a person's name one character of the same sound or of a
+                       similar shape away from the golden one
+``abbreviation``       an enterprise name abbreviating the golden one (or the reverse)
+``value_conflict``     different valid values that time or the kinds above do not explain
 ``identity_conflict``  one valid ID number (credit code) held by records of different names
                        or birth dates that ended up in different entities, or one entity
                        whose valid birth dates differ
@@ -27,6 +36,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from linkage.master.conflict_kinds import (
+    ABBREVIATION,
+    NAME_VARIANT,
+    TYPO,
+    classifiable,
+    explained,
+)
 from linkage.master.golden import entity_codes
 from linkage.master.groups import (
     as_string,
@@ -38,13 +54,15 @@ from linkage.master.groups import (
 )
 from linkage.master.survivorship import fold_separators, fold_tails
 from linkage.schemas import CANDIDATE_VALUE, CONFLICTS, require_fields
+from linkage.standardisers.stage import carried_rows
 
 log = logging.getLogger(__name__)
 
 __all__ = ["IDENTITY_KEYS", "KINDS", "MUTABLE_FIELDS", "SEVERITY", "ConflictConfig",
            "find_conflicts"]
 
-KINDS = ("identity_conflict", "value_conflict", "stale", "invalid", "missing", "format_only")
+KINDS = ("identity_conflict", "value_conflict", TYPO, NAME_VARIANT, ABBREVIATION, "stale",
+         "invalid", "missing", "vocabulary", "format_only")
 
 #: Fields whose value legitimately changes over time, per entity type: an older different
 #: value there is stale rather than a conflict.
@@ -88,10 +106,14 @@ class ConflictConfig:
 SEVERITY: Mapping[str, str] = {
     "identity_conflict": "critical",
     "value_conflict": "medium",  # "high" for identifying fields
+    TYPO: "medium",
+    NAME_VARIANT: "medium",
+    ABBREVIATION: "low",
     "stale": "low",
     "invalid": "medium",
     "missing": "low",
     "format_only": "info",
+    "vocabulary": "info",
 }
 
 
@@ -129,6 +151,7 @@ def find_conflicts(
     ends = np.searchsorted(ent_sorted, np.arange(len(ids)), side="right")
     size = ends - starts
     golden_pos = _golden_positions(golden, ids)
+    by_id = _by_record_id(records)
 
     parts: list[pa.Table] = []
     for f in fields:
@@ -142,10 +165,14 @@ def find_conflicts(
         valid = present & _starts_ok(status, n)
         missing = ~present & (_eq(status, "missing", n) if status is not None else True)
         invalid = ~present & ~missing if status is not None else np.zeros(n, bool)
+        missing &= carried_rows(records, f)  # a department that never collects it lacks nothing
         invalid |= present & ~valid
         multi = size >= 2
         flags: dict[str, np.ndarray] = {}
-        flags["format_only"] = _any_per_entity(
+        # a field read through a vocabulary (a ``__term`` column: 正常 and 存续（在营、开业、
+        # 在册）are one state) differs in words, not in format
+        same_kind = "vocabulary" if f"{f}__term" in records.column_names else "format_only"
+        flags[same_kind] = _any_per_entity(
             _dup_groups(ent, value, raw, present), len(ids)) & multi
         n_present = np.bincount(ent[present], minlength=len(ids))
         flags["missing"] = (np.bincount(ent[missing], minlength=len(ids)) > 0) & (n_present > 0)
@@ -161,10 +188,42 @@ def find_conflicts(
             if wild.any():
                 comparable |= wild
                 value = fold_tails(records[f], value, ent, valid, wild, wildcard=True)
-        stale, conflict = _stale_or_conflict(ent, value, comparable, days, known_day, len(ids),
+        # what a department did (a typo, a homophone, an abbreviation) is told apart first;
+        # only the values left are weighed in time (stale) or reported as conflicts
+        evidence: dict[str, pa.Array] = {}
+        rows = np.zeros(0, dtype=np.int64)
+        mask = np.zeros(0, dtype=bool)
+        if classifiable(f, etype or ""):
+            reference = _reference(golden, golden_pos, f, value, ent, by_id)
+            # a value failing its check one edit from the golden one is a typo, said so
+            rows = np.flatnonzero((comparable | (present & ~valid)) & (reference >= 0)
+                                  & (value != reference))
+            mask, row_kinds, row_evidence = explained(f, etype or "", records[f], value,
+                                                      reference, rows)
+            said_per_kind: dict[str, dict[int, str | None]] = {}
+            for i in np.flatnonzero(mask).tolist():
+                kind = row_kinds[i]
+                assert kind is not None
+                flag = flags.setdefault(kind, np.zeros(len(ids), dtype=bool))
+                e = int(ent[rows[i]])
+                if not flag[e]:
+                    flag[e] = True
+                    said_per_kind.setdefault(kind, {})[e] = row_evidence[i]
+            for kind, said in said_per_kind.items():
+                evidence[kind] = _per_entity(len(ids), np.array(list(said), dtype=np.int64),
+                                             pa.array(list(said.values()), pa.string()))
+        timed = comparable.copy()
+        timed[rows[mask]] = False
+        if mask.any():  # entities whose every invalid value is an explained typo
+            left = invalid.copy()
+            left[rows[mask]] = False
+            flags["invalid"] &= (np.bincount(ent[left], minlength=len(ids)) > 0)
+        stale, conflict = _stale_or_conflict(ent, value, timed, days, known_day, len(ids),
                                              f in mutable)
         flags["stale"] = stale
         flags["value_conflict"] = conflict
+        if stale.any():
+            evidence["stale"] = _stale_evidence(records, ent, value, timed, days, stale)
         candidates = _candidate_struct(records, f)
         golden_value = (as_string(golden[f]).take(golden_pos)
                         if f in golden.column_names else pa.nulls(len(ids), pa.string()))
@@ -175,8 +234,10 @@ def find_conflicts(
             severity = SEVERITY[kind]
             if kind == "value_conflict" and f in _IDENTIFYING:
                 severity = "high"
+            told = evidence.get(kind)
             parts.append(_rows(ids, types, which, f, kind, severity, golden_value,
-                               _slices(order, starts[which], ends[which], candidates)))
+                               _slices(order, starts[which], ends[which], candidates),
+                               None if told is None else told.take(pa.array(which))))
     identity = IDENTITY_KEYS.get(etype or "")
     if identity and identity[0] in records.column_names:
         parts.extend(_identity_conflicts(records, ent, ids, types, golden, golden_pos,
@@ -357,7 +418,8 @@ def _slices(order: np.ndarray, starts: np.ndarray, ends: np.ndarray,
 
 
 def _rows(ids: pa.Array, types: pa.Array, which: np.ndarray, field: str, kind: str,
-          severity: str, golden_value: pa.Array, candidates: pa.ListArray) -> pa.Table:
+          severity: str, golden_value: pa.Array, candidates: pa.ListArray,
+          evidence: pa.Array | None = None) -> pa.Table:
     take = pa.array(which, pa.int64())
     m = len(which)
     return pa.table(
@@ -369,9 +431,62 @@ def _rows(ids: pa.Array, types: pa.Array, which: np.ndarray, field: str, kind: s
             "severity": pa.array([severity] * m, pa.string()),
             "golden_value": golden_value.take(take),
             "candidates": candidates,
+            "evidence": evidence if evidence is not None else pa.nulls(m, pa.string()),
         },
         schema=CONFLICTS,
     )
+
+
+def _by_record_id(records: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """Record ids sorted, and the record position of each (to find a record by id)."""
+    rec_ids = np.asarray(pc.cast(records["record_id"], pa.int64()).to_numpy(), dtype=np.int64)
+    order = np.argsort(rec_ids, kind="stable")
+    return rec_ids[order], order
+
+
+def _reference(golden: pa.Table, golden_pos: pa.Array, f: str, value: np.ndarray,
+               ent: np.ndarray, by_id: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Per record: the value code its entity's golden record took (from the record that
+    won), or -1 when the golden record names no record for the field."""
+    n = len(ent)
+    column = f"{f}__record_id"
+    if column not in golden.column_names or not n:
+        return np.full(n, -1, dtype=np.int64)
+    won = pc.fill_null(pc.cast(golden[column].combine_chunks().take(golden_pos), pa.int64()),
+                       -1).to_numpy(zero_copy_only=False)
+    sorted_ids, order = by_id
+    at = np.minimum(np.searchsorted(sorted_ids, won), n - 1)
+    found = (won >= 0) & (sorted_ids[at] == won)
+    per_entity = np.where(found, value[order[at]], -1)
+    return np.asarray(per_entity[ent], dtype=np.int64)
+
+
+def _stale_evidence(records: pa.Table, ent: np.ndarray, value: np.ndarray,
+                    timed: np.ndarray, days: np.ndarray, stale: np.ndarray) -> pa.Array:
+    """Per entity (stale ones only): which department's newer value superseded the old
+    one, and when. Whole-column: the newest record of each stale entity, its text built
+    by Arrow."""
+    rows = np.flatnonzero(timed & stale[ent])
+    if not len(rows):
+        return pa.nulls(len(stale), pa.string())
+    newest = rows[np.lexsort((-days[rows], ent[rows]))]
+    first = np.r_[True, ent[newest][1:] != ent[newest][:-1]]
+    pick = pa.array(newest[first])
+    text = pc.binary_join_element_wise(
+        "superseded by the newer value of ", as_string(records["source"]).take(pick), "")
+    if "updated_at" in records.column_names:
+        when = pc.cast(records["updated_at"].combine_chunks().take(pick), pa.string())
+        text = pc.if_else(pc.is_valid(when),
+                          pc.binary_join_element_wise(text, " on ", pc.fill_null(when, ""), ""),
+                          text)
+    return _per_entity(len(stale), ent[newest[first]], text)
+
+
+def _per_entity(n_ent: int, entities: np.ndarray, values: pa.Array) -> pa.Array:
+    """A length-``n_ent`` string array holding ``values`` at ``entities``, null elsewhere."""
+    idx = np.full(n_ent, -1, dtype=np.int64)
+    idx[entities] = np.arange(len(entities))
+    return values.take(pa.array(idx, mask=idx < 0))
 
 
 # --- helpers ---------------------------------------------------------------------------------

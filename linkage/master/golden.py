@@ -29,6 +29,9 @@ Rules (strings in the pipeline file):
                       a former name, and the next rules choose among the spellings
 
 Reported besides the rules: ``unanimous`` (no record disagrees) and ``tie_break``.
+Where the standardiser derives ``<field>__written`` (person and enterprise names), the rules
+decide on the folded value and the golden record shows the winner's written spelling, with
+the folded value beside it as ``<field>__canonical``.
 Fields that must come from one record together (an address's parts) are declared as
 ``groups``: the group's first field decides with its own chain and the others follow it.
 ``derive`` adds each record's derived column as one more candidate of a field
@@ -86,6 +89,8 @@ AUTHORITY = "authority:"
 AGREES = "agrees:"
 ONCE = "once:"
 LATEST = "latest:"
+#: Derived column holding a value as written (before folding), shown by the golden record.
+WRITTEN = "__written"
 
 
 def _check_rule(rule: str) -> str | None:
@@ -131,7 +136,8 @@ class SurvivorshipConfig:
     ``fold_separators`` a name written without its ``·`` votes as the dotted spelling.
     In ``typo_fields`` (``phone``) a value one character away from a value more records of
     the entity hold votes as that value: a new number is never one digit from the old one,
-    so a newer record's typo confirms the number rather than replacing it.
+    so a newer record's typo confirms the number rather than replacing it (on by default
+    for ``phone``; ``typo_fields = []`` turns it off).
     ``complete_divisions`` maps a field to a division-code column (``address =
     "credit_code__division"``): a chosen value with a soft status that starts with that
     county's name gets its province and city (rule ``completed:<column>``).
@@ -144,7 +150,7 @@ class SurvivorshipConfig:
     soft_statuses: tuple[str, ...] = ("ambiguous",)
     wildcard_statuses: tuple[str, ...] = ("replacement_char",)
     fold_separators: bool = True
-    typo_fields: tuple[str, ...] = ()
+    typo_fields: tuple[str, ...] = ("phone",)
     complete_divisions: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -265,7 +271,12 @@ def build_golden(
         ]
         winner, rule = _decide(ent, n_ent, present, value, keys, chain, rank, virtual=folded)
         for f in group:
-            columns.update(_output(records, f, f, winner, rule))
+            if len(group) == 1 and f"{f}{WRITTEN}" in records.column_names:
+                shown = _spelling(records, f, ent, winner, rank)
+                columns.update(_output(records, f, f, shown, rule))
+                columns.update(_written(records, f, shown, winner))
+            else:
+                columns.update(_output(records, f, f, winner, rule))
         code_column = survivorship.complete_divisions.get(lead)
         if len(group) == 1 and code_column in records.column_names and code_column:
             columns.update(_complete(records, lead, code_column, ent, n_ent, winner, columns,
@@ -592,6 +603,49 @@ def _output(
         f"{name}__rule": pc.if_else(has, rule, none.cast(pa.string())),
         f"{name}__updated_at": pc.if_else(has, one_chunk(updated), none.cast(pa.date32())),
     }
+
+
+def _spelling(records: pa.Table, name: str, ent: np.ndarray, winner: np.ndarray,
+              rank: np.ndarray) -> np.ndarray:
+    """Per entity, the record whose written spelling of the chosen value is shown: the
+    spelling most records holding that value wrote, then one needing no folding (張 of a
+    traditional-script system loses to 张), then the deciding record's own, then the
+    order-free tie-break."""
+    n = len(ent)
+    if not n:
+        return winner
+    written = value_codes(records[f"{name}{WRITTEN}"])
+    # records whose own value is the chosen one (not one folded into it: 张英? stands for
+    # 张英晞 in the vote, but is no spelling of it to show)
+    own = value_codes(records[name])
+    same = (own >= 0) & (own == own[winner][ent]) & (written >= 0)
+    idx = np.flatnonzero(same)
+    if not len(idx):
+        return winner
+    pair = combine(ent[idx], written[idx])
+    count = np.bincount(pair)[pair]
+    folded = pc.not_equal(as_string(records[f"{name}{WRITTEN}"]), as_string(records[name]))
+    needs_fold = np.asarray(pc.fill_null(folded, True).to_numpy(zero_copy_only=False),
+                            dtype=bool)[idx]
+    not_winner = idx != winner[ent[idx]]
+    order = np.lexsort((rank[idx], not_winner, needs_fold, -count, ent[idx]))
+    first = np.r_[True, ent[idx][order][1:] != ent[idx][order][:-1]]
+    shown = winner.copy()
+    shown[ent[idx][order][first]] = idx[order][first]
+    return shown
+
+
+def _written(records: pa.Table, name: str, shown: np.ndarray,
+             winner: np.ndarray) -> dict[str, pa.Array]:
+    """The shown record's spelling as its department wrote it, and the canonical (folded)
+    value the rules chose beside it as ``<field>__canonical``: comparison may fold 頔 to 𬱖
+    or 有限责任公司 to 有限公司, but a golden value is always a spelling some department
+    wrote."""
+    canonical = as_string(records[name]).take(pa.array(winner, pa.int64()))
+    written = as_string(records[f"{name}{WRITTEN}"]).take(pa.array(shown, pa.int64()))
+    return {name: pc.if_else(pc.is_valid(canonical), pc.coalesce(written, canonical),
+                             canonical),
+            f"{name}__canonical": canonical}
 
 
 # --- helpers ---------------------------------------------------------------------------------

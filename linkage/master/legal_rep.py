@@ -10,7 +10,9 @@ Evidence, strongest first:
                     of whom has an address in a city where the enterprise has one (0.5:
                     weak, people often run companies outside their home city)
 
-An enterprise whose representative cannot be singled out gets no edge, never a guess.
+An enterprise whose representative cannot be singled out gets no edge, never a guess; and
+when the enterprise names a valid ID number that no person record holds, a person holding
+another valid ID is never tied to it by name or place (an ID contradicts name evidence).
 Everything is Arrow joins and group-bys; no per-enterprise Python.
 """
 
@@ -25,6 +27,7 @@ import pyarrow.compute as pc
 from linkage.master.groups import as_string
 from linkage.master.survivorship import substitutes
 from linkage.schemas import require_fields
+from linkage.standardisers.checksums import id_is_valid
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +97,7 @@ def resolve_legal_reps(
     if named.num_rows:
         count = named.group_by("enterprise_id").aggregate([("person_id", "count")])
         named = named.join(count, "enterprise_id")
+        named = named.filter(pc.invert(_contradicted(named, by_id)))
         unique = named.filter(pc.equal(named["person_id_count"], 1))
         n = unique.num_rows
         parts.append(_edges(unique, pa.array(["name_unique"] * n), pa.array([0.6] * n)))
@@ -111,6 +115,19 @@ def resolve_legal_reps(
              len(pc.unique(edges["enterprise_id"])), enterprise_golden.num_rows,
              int(pc.sum(pc.equal(edges["method"], "id")).as_py() or 0))
     return edges
+
+
+def _contradicted(named: pa.Table, by_id: pa.Table) -> pa.Array:
+    """Per name candidate: the enterprise names a valid ID for its representative and the
+    person holds a valid ID (a different one, or step 1 would have tied them). Name and
+    place evidence never overrides a contradicting ID number."""
+    rep_id = as_string(named["legal_rep_id"])
+    distinct = pc.unique(rep_id.drop_null())
+    valid_ids = pa.array([v for v in distinct.to_pylist() if id_is_valid(v)], pa.string())
+    rep_valid = pc.is_in(rep_id, value_set=valid_ids)
+    person_has_id = pc.is_in(as_string(named["person_id"]),
+                             value_set=pc.unique(as_string(by_id["person_id"])))
+    return pc.fill_null(pc.and_(rep_valid, person_has_id), False)
 
 
 def _by_place(
@@ -192,12 +209,15 @@ def prefer_person_names(
     if field not in enterprise_golden.column_names or "name" not in person_golden.column_names:
         return enterprise_golden
     by_id = edges.filter(pc.equal(edges["method"], "id")).select(["enterprise_id", "person_id"])
+    # names meet on their folded form; what is shown is a spelling as written
+    canonical = "name__canonical" if "name__canonical" in person_golden.column_names else "name"
     people = pa.table({"person_id": as_string(person_golden["entity_id"]),
-                       "person_name": as_string(person_golden["name"])})
+                       "person_name": as_string(person_golden[canonical])})
     wanted = by_id.join(people, "person_id", join_type="inner")
     cand = pa.table({
         "enterprise_id": _with_entity(enterprises, enterprise_clusters),
         "person_name": _column(enterprises, field),
+        "written": _column(enterprises, f"{field}__written"),
         "source": as_string(enterprises["source"]),
         "source_key": as_string(enterprises["source_key"]),
         "record_id": pc.cast(enterprises["record_id"], pa.int64()),
@@ -222,11 +242,12 @@ def _take_written_person_names(golden: pa.Table, wanted: pa.Table, cand: pa.Tabl
     hits = hits.filter(first)
     at = pc.index_in(as_string(golden["entity_id"]), value_set=hits["enterprise_id"])
     current = as_string(golden[field])
-    better = as_string(hits["person_name"]).take(at)
+    better = pc.coalesce(as_string(hits["written"]), as_string(hits["person_name"])).take(at)
     change = pc.fill_null(pc.and_(pc.is_valid(at), pc.not_equal(
         pc.fill_null(current, ""), pc.fill_null(better, ""))), False)
     out = _apply(golden, change, {
         field: better,
+        f"{field}__canonical": as_string(hits["person_name"]).take(at),
         f"{field}__source": hits["source"].take(at),
         f"{field}__record_id": hits["record_id"].take(at),
         f"{field}__updated_at": hits["updated_at"].take(at),
@@ -250,12 +271,15 @@ def _take_substituted_person_names(golden: pa.Table, wanted: pa.Table,
         return golden
     where = pc.index_in(as_string(wanted["person_id"]).take(at),
                         value_set=as_string(person_golden["entity_id"]))
+    canonical = person_name
+    person_name = as_string(person_golden["name"]).take(where)  # as written
     lineage = {f"{field}__{part}": person_golden[f"name__{part}"].take(where)
                for part in ("source", "record_id", "updated_at")
                if f"name__{part}" in person_golden.column_names}
     log.info("legal_rep: %d legal-rep name(s) restored from a rare-character stand-in",
              int(pc.sum(change).as_py() or 0))
-    return _apply(golden, change, {field: person_name, **lineage})
+    return _apply(golden, change, {field: person_name, f"{field}__canonical": canonical,
+                                   **lineage})
 
 
 def _apply(golden: pa.Table, change: pa.Array, updates: dict[str, Any]) -> pa.Table:

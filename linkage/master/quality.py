@@ -1,7 +1,8 @@
 """Department quality scorecard on the four dimensions (correctness, timeliness, completeness,
 consistency): per source and field.
 
-completeness   share of the source's records that have the field
+completeness   share of the source's records that have the field (null for a source that
+               does not carry the field at all: not collecting it is no gap in its data)
 validity       share of present values whose status is valid (``ok*``)
 agreement      share of present values equal to the entity's golden value
 correctness    share of present values that are valid *and* equal the golden value
@@ -30,6 +31,7 @@ import pyarrow.compute as pc
 from linkage.master.golden import entity_codes
 from linkage.master.groups import as_string, combine, updated_days, value_codes
 from linkage.schemas import SOURCE_QUALITY, require_fields
+from linkage.standardisers.stage import carried_rows
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +102,8 @@ def source_quality(
         same_other, n_other = _other_sources(ent, src, value, present)
         superseded = present & ~agree & newer_golden
         per_record = {
-            "completeness": (np.ones(n, bool), present.astype(np.float64)),
+            # only the departments that collect the field: no penalty for one they never keep
+            "completeness": (carried_rows(records, f), present.astype(np.float64)),
             "validity": (present, valid.astype(np.float64)),
             "agreement": (present, agree.astype(np.float64)),
             "correctness": (present, (valid & agree).astype(np.float64)),
@@ -161,7 +164,9 @@ def _against_golden(
     row = pos[ent]
     has = row >= 0
     take = pa.array(np.maximum(row, 0), pa.int64())
-    gval = as_string(golden[f]).take(take)
+    # names: the golden value shown is a spelling as written; records hold folded values
+    shown = f"{f}__canonical" if f"{f}__canonical" in golden.column_names else f
+    gval = as_string(golden[shown]).take(take)
     eq = pc.fill_null(pc.equal(as_string(records[f]), gval), False)
     agree = np.asarray(eq.to_numpy(zero_copy_only=False), dtype=bool) & has
     newer = np.zeros(n, dtype=bool)

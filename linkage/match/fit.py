@@ -60,9 +60,15 @@ MAX_SESSION_PAIRS = 1_000_000
 _U_PSEUDO = 100.0
 #: weights may dip this many bits as agreement rises before a level is called non-monotone
 MONOTONE_SLACK = 0.5
+#: expected matches a level needs before its weight is compared with the weaker levels'
+#: (a weight estimated from a couple of matches is noise, not a threshold to fix)
+MONOTONE_MIN_MATCHES = 5.0
 
 Kind = Literal["no_pairs", "exact_m_near_zero", "untrained", "non_monotone",
                "not_converged", "prior_vs_rules", "no_sessions"]
+
+#: findings that advise on a level rather than say the fit went wrong
+ADVISORY: frozenset[str] = frozenset({"untrained", "non_monotone"})
 
 
 @dataclass(frozen=True)
@@ -490,7 +496,7 @@ def _check_levels(
             m[comp.name] = default_m(comp)
             continue
         weights = np.log2(np.maximum(mc, _EPS) / np.maximum(uc, _EPS))
-        trained = mass[comp.name] >= 0.5
+        trained = mass[comp.name] >= MONOTONE_MIN_MATCHES
         for level in range(1, comp.n_levels):
             below = weights[:level][trained[:level]]
             if trained[level] and len(below) and weights[level] < below.max() - MONOTONE_SLACK:
@@ -503,9 +509,12 @@ def _check_levels(
 
 
 def report_findings(result: FitResult, on_collapse: str) -> None:
-    """Log every finding; refuse a fallback when asked to."""
+    """Log every finding; refuse a fallback when asked to. Advice on levels (one no match
+    shows keeps its default m; one that weighs less than a weaker one) is routine on small or
+    clean data, so it is logged as info and listed in the report's fit diagnostics; what
+    changed or endangers the model is a warning."""
     for d in result.diagnostics:
-        log.warning("score fit: %s", d.message)
+        (log.info if d.kind in ADVISORY else log.warning)("score fit: %s", d.message)
     errors = [d for d in result.diagnostics if d.severity == "error"]
     if errors and on_collapse == "refuse":
         raise LinkageError("the scoring fit was refused (on_collapse = 'refuse'): "

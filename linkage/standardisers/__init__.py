@@ -5,8 +5,8 @@
 to a RecordTable; each function is also usable alone on any Arrow array.
 
 Registered names: ``text``, ``date``, ``id_number``, ``credit_code``, ``person_name``,
-``enterprise_name``, ``address``, ``phone``, ``sex``, ``amount_wan``. Each module's
-docstring lists its statuses and derived columns.
+``enterprise_name``, ``enterprise_status``, ``address``, ``phone``, ``sex``, ``amount_wan``.
+Each module's docstring lists its statuses and derived columns.
 """
 
 from __future__ import annotations

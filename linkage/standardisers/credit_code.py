@@ -6,20 +6,29 @@ standardiser ``"credit_code"`` recognises each by shape and validates it by its 
 - unified social credit code (GB 32100-2015), 18 characters of the 31-character alphabet:
   its check character AND the check of the embedded organisation code (positions 9-17);
 - organisation code (GB 11714-1997), 9 characters (``D2143569-X`` or ``D2143569X``);
-- legacy business registration number, 15 digits, ISO 7064 MOD 11,10.
+- legacy business registration number, 15 digits, ISO 7064 MOD 11,10;
+- tax registration number (税务登记号), 15 characters: the 6-digit division of the tax
+  office + the 9-character organisation code, whose own check validates it
+  (``440104715840724``). A 15-digit number that passes the registration-number check is
+  read as one (the established reading); one that fails it but whose last nine characters
+  are a valid organisation code is a tax registration number, and so is a 15-character code
+  with letters in its organisation part (``44030668241207X``: its organisation code fails
+  its check, status ``bad_org_check``, kept with its ``org_code`` like such a credit code).
 
 Value: the normalised code (NFKC, spaces and hyphens removed, upper case); kept for
 ``bad_check`` / ``bad_org_check`` (a typo is still evidence), null for ``bad_length``,
 ``bad_chars`` and ``missing``.
 
-Statuses: ``ok``, ``bad_check`` (the code's own check character), ``bad_org_check`` (credit
-code whose embedded organisation code fails its check), ``bad_length``, ``bad_chars``,
-``missing``.
+Statuses: ``ok``, ``ok_tax_number`` (a valid tax registration number: usable, but an
+old identifier the department should replace with the credit code), ``bad_check`` (the
+code's own check character), ``bad_org_check`` (credit code whose embedded organisation
+code fails its check), ``bad_length``, ``bad_chars``, ``missing``.
 
-Derived: ``kind`` (``uscc`` / ``org_code`` / ``reg_number``), ``org_code`` (9 characters,
-from a credit code or the organisation code itself: the key that links old records to
-new), ``authority`` and ``category`` (decoded registration authority and organisation
-category of a credit code), ``division`` (6-digit division code of a credit code, or the
+Derived: ``kind`` (``uscc`` / ``org_code`` / ``reg_number`` / ``tax_number``),
+``org_code`` (9 characters, from a credit code, a tax registration number or the
+organisation code itself: the key that links old records to new), ``authority`` and
+``category`` (decoded registration authority and organisation category of a credit code),
+``division`` (6-digit division code of a credit code or a tax registration number, or the
 registering authority's code of a registration number).
 """
 
@@ -54,6 +63,7 @@ BAD_CHECK = "bad_check"
 BAD_ORG_CHECK = "bad_org_check"
 BAD_LENGTH = "bad_length"
 BAD_CHARS = "bad_chars"
+OK_TAX_NUMBER = "ok_tax_number"
 
 #: Registration authority (first character of a credit code), GB 32100-2015 and its
 #: later assignments.
@@ -126,11 +136,36 @@ def standardise_code_text(text: str) -> CodeRow:
         status = OK if org_is_valid(s) else BAD_CHECK
         return (s, status, "org_code", s, None, None, None)
     if len(s) == 15:
-        if not s.isdigit():
-            return (None, BAD_CHARS, "reg_number", None, None, None, None)
-        status = OK if regno_is_valid(s) else BAD_CHECK
-        return (s, status, "reg_number", None, None, None, s[:6])
+        return _fifteen(s)
     return (None, BAD_LENGTH, None, None, None, None, None)
+
+
+def tax_org_code(s: str) -> str | None:
+    """The organisation code inside a 15-character tax registration number, or None when
+    ``s`` is not one (wrong shape, a valid registration number, or a failed org check)."""
+    if len(s) != 15 or not s[:6].isdigit() or not s.isascii():
+        return None
+    if s.isdigit() and regno_is_valid(s):
+        return None
+    org = s[6:]
+    return org if org_is_valid(org) else None
+
+
+def _fifteen(s: str) -> CodeRow:
+    """A 15-character code: registration number (digits, MOD 11,10 check) or tax
+    registration number (division + organisation code)."""
+    if s.isdigit() and regno_is_valid(s):
+        return (s, OK, "reg_number", None, None, None, s[:6])
+    org = tax_org_code(s)
+    if org is not None:
+        return (s, OK_TAX_NUMBER, "tax_number", org, None, None, s[:6])
+    if s.isdigit():
+        return (s, BAD_CHECK, "reg_number", None, None, None, s[:6])
+    if s[:6].isdigit() and all(c in ORG_VALUE for c in s[6:14]) and s[14] in "0123456789X":
+        # letters say it is no registration number: a tax number whose organisation code
+        # fails its check (kept, like a credit code with a bad embedded code)
+        return (s, BAD_ORG_CHECK, "tax_number", s[6:], None, None, s[:6])
+    return (None, BAD_CHARS, None, None, None, None, None)
 
 
 def standardise_credit_code(values: pa.Array) -> Standardised:

@@ -17,6 +17,9 @@ Derived:
     bracket_region  current full name of the bracketed region (深圳市), or null
     branch          the branch suffix (北京分行, 营业部), or null
     group           bool: a group company (集团)
+    written         the name as the department wrote it (whitespace removed, nothing
+                    folded): the golden record shows the registered spelling
+                    (有限责任公司 stays), the canonical value beside it
 
 Region prefixes are stripped only from names with a legal form or a branch suffix (北京大学
 keeps its 北京). They are division names: full names of any level (current or historic), short
@@ -82,8 +85,8 @@ _BRACKET_AT_END = re.compile(r"（([^（）]*)）$")
 _MIN_CORE = 2
 
 NameRow = tuple[str | None, str, str | None, str | None, str | None, str | None, str | None,
-                bool]
-_NULL_ROW: NameRow = (None, MISSING, None, None, None, None, None, False)
+                bool, str | None]
+_NULL_ROW: NameRow = (None, MISSING, None, None, None, None, None, False, None)
 _DERIVED_TYPES = {
     "core": pa.string(),
     "legal_form": pa.string(),
@@ -91,6 +94,7 @@ _DERIVED_TYPES = {
     "bracket_region": pa.string(),
     "branch": pa.string(),
     "group": pa.bool_(),
+    "written": pa.string(),
 }
 _TYPES = [pa.string(), pa.string(), *_DERIVED_TYPES.values()]
 
@@ -102,7 +106,8 @@ def _converter() -> opencc.OpenCC:
 
 def standardise_enterprise_text(text: str) -> NameRow:
     """One raw name -> (value, status, core, legal_form, region, bracket_region, branch,
-    group)."""
+    group, written)."""
+    written = "".join(text.split()) or None
     s = "".join(unicodedata.normalize("NFKC", text).split()).translate(_BRACKETS)
     s = str(_converter().convert(s))
     s = s.replace("（）", "")
@@ -149,7 +154,8 @@ def standardise_enterprise_text(text: str) -> NameRow:
     core = core.replace("（集团）", "")
 
     value = _canonical(s, matches, legal_form)
-    return (value, OK, core or None, legal_form, region, bracket_region, branch, group)
+    return (value, OK, core or None, legal_form, region, bracket_region, branch, group,
+            written)
 
 
 def _canonical(s: str, matches: list[re.Match[str]], legal_form: str | None) -> str:

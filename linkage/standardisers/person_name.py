@@ -21,6 +21,10 @@ Derived:
     surname       one or two characters (compound surnames); null for dotted names
     parts_sorted  dotted parts sorted and joined with ``·``: an order-insensitive key
     unstorable    bool, a replacement character was present
+    written       the spelling as the department wrote it (cleaned like the value, but no
+                  traditional -> simplified or variant folding): the golden record shows
+                  this, since a golden value is always a spelling some department wrote
+                  (``王涛頔``, never the folded ``王涛𬱖``)
 """
 
 from __future__ import annotations
@@ -81,15 +85,17 @@ _BRACKETED = re.compile(r"[(\[{（【〔《<][^)\]}）】〕》>]*[)\]}）】〕
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0003134f\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 
-NameRow = tuple[str | None, str, str | None, str | None, str | None, str | None, bool]
-_NULL_ROW: NameRow = (None, MISSING, None, None, None, None, False)
-_NO_NAME_ROW: NameRow = (None, NO_NAME, None, None, None, None, False)
+NameRow = tuple[str | None, str, str | None, str | None, str | None, str | None, bool,
+                str | None]
+_NULL_ROW: NameRow = (None, MISSING, None, None, None, None, False, None)
+_NO_NAME_ROW: NameRow = (None, NO_NAME, None, None, None, None, False, None)
 _DERIVED_TYPES = {
     "pinyin": pa.string(),
     "pinyin_key": pa.string(),
     "surname": pa.string(),
     "parts_sorted": pa.string(),
     "unstorable": pa.bool_(),
+    "written": pa.string(),
 }
 _TYPES = [pa.string(), pa.string(), *_DERIVED_TYPES.values()]
 
@@ -100,7 +106,8 @@ def _converter() -> opencc.OpenCC:
 
 
 def standardise_name_text(text: str) -> NameRow:
-    """One raw name -> (value, status, pinyin, pinyin_key, surname, parts_sorted, unstorable)."""
+    """One raw name -> (value, status, pinyin, pinyin_key, surname, parts_sorted, unstorable,
+    written)."""
     s = unicodedata.normalize("NFKC", text)
     if not any(ch.isalnum() for ch in s):  # blank, or only brackets and punctuation
         return _NULL_ROW
@@ -109,6 +116,7 @@ def standardise_name_text(text: str) -> NameRow:
         return _NO_NAME_ROW
     if not _HAN.search(s):
         return _latin(s)
+    written = DOT.join(_split_parts(s))
     s = _to_simplified(s)
     unstorable = any(c in REPLACEMENT_CHARS for c in s)
     parts = _split_parts(s)
@@ -122,16 +130,25 @@ def standardise_name_text(text: str) -> NameRow:
     pinyin = " ".join(syllables)
     key = "".join(syllables)
     status = REPLACEMENT_CHAR if unstorable else OK
-    return (value, status, pinyin, key, surname, DOT.join(sorted(parts)), unstorable)
+    return (value, status, pinyin, key, surname, DOT.join(sorted(parts)), unstorable,
+            written or value)
 
 
 def _to_simplified(s: str) -> str:
+    """Fold traditional characters to simplified for comparison, one character at a time: a
+    name is no phrase, and OpenCC's phrase table rewrites 沈思 (a surname and a given name)
+    as the word 沉思 and 沈香 as 沉香."""
     first = s[0]
-    converted = str(_converter().convert(s))
+    converted = "".join(_char_t2s(ch) for ch in s)
     if first in SURNAME_PROTECT:
         converted = first + converted[1:]
     head = converted[0]
     return SURNAME_FOLD.get(head, head) + converted[1:]
+
+
+@lru_cache(maxsize=1 << 16)
+def _char_t2s(ch: str) -> str:
+    return str(_converter().convert(ch))
 
 
 def _split_parts(s: str) -> list[str]:
@@ -217,11 +234,11 @@ def _latin(s: str) -> NameRow:
     words = [w.upper() for w in _LATIN_WORD.findall(s)]
     if not words:
         digits = "".join(ch for ch in s if ch.isalnum())
-        return (digits or None, NOT_CHINESE, None, None, None, None, False)
+        return (digits or None, NOT_CHINESE, None, None, None, None, False, digits or None)
     value = " ".join(words)
     lower = [w.lower() for w in words]
     return (value, NOT_CHINESE, " ".join(lower), "".join(lower), None, DOT.join(sorted(words)),
-            False)
+            False, value)
 
 
 def standardise_person_name(values: pa.Array) -> Standardised:

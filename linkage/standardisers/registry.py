@@ -17,6 +17,7 @@ from linkage.standardisers.credit_code import standardise_credit_code
 from linkage.standardisers.dates import standardise_date
 from linkage.standardisers.declared_date import declared_date
 from linkage.standardisers.enterprise_name import standardise_enterprise_name
+from linkage.standardisers.enterprise_status import standardise_enterprise_status
 from linkage.standardisers.general import (
     standardise_general_address,
     standardise_number,
@@ -36,6 +37,7 @@ STANDARDISERS: dict[str, Standardiser] = {
     "credit_code": standardise_credit_code,
     "person_name": standardise_person_name,
     "enterprise_name": standardise_enterprise_name,
+    "enterprise_status": standardise_enterprise_status,
     "address": standardise_address,
     "phone": standardise_phone,
     "sex": standardise_sex,

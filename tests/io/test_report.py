@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -12,6 +13,7 @@ from linkage.master.cluster import cluster
 from linkage.master.conflicts import find_conflicts
 from linkage.master.golden import SurvivorshipConfig, build_golden
 from linkage.master.quality import source_quality
+from linkage.schemas import CONFLICTS
 
 EVIL = "<script>alert(1)</script>"
 ID = "11010519491231002X"
@@ -75,7 +77,8 @@ def test_report_renders_empty_tables() -> None:
     empty = {**inputs, "conflicts": inputs["conflicts"].slice(0, 0),  # type: ignore[attr-defined]
              "blocking": {}, "scored": {}, "golden": {}}
     html = render_html(**empty)  # type: ignore[arg-type]
-    assert "no conflicts found" in html
+    assert "未发现冲突" in html  # Chinese by default
+    assert "no conflicts found" in render_html(**empty, lang="en")  # type: ignore[arg-type]
 
 
 def test_legal_reps_and_changes_sections() -> None:
@@ -157,3 +160,62 @@ def test_fit_diagnostics_are_listed_escaped_and_absent_when_none() -> None:
     assert "&lt;collapsed&gt;" in html and "<collapsed>" not in html
     quiet = render_html(**_inputs(), diagnostics={"person": []})  # type: ignore[arg-type]
     assert "Fit diagnostics" not in quiet
+
+
+def test_example_verdict_says_a_rule_linked_a_pair_the_score_did_not() -> None:
+    from linkage.io.report import verdict
+    from linkage.match.explain import Explanation
+
+    def ex(p: float, *, must: bool = False, cannot: bool = False) -> Explanation:
+        return Explanation(prior_weight=-10.0, contributions=(), match_weight=-10.0,
+                           match_probability=p, must_link=must, cannot_link=cannot)
+
+    assert verdict(ex(0.0, must=True), 0.9, True).startswith(
+        "linked by the must-link rule (same valid identifier), although its probability "
+        "0.0000 is below the threshold 0.9")
+    assert verdict(ex(0.95), 0.9, True).startswith("linked: probability 0.9500")
+    assert verdict(ex(0.2), 0.9, False).startswith("not linked: probability 0.2000")
+    assert verdict(ex(0.99, cannot=True), 0.9, False).startswith("not linked: a cannot-link")
+
+
+def test_conflicts_speak_chinese_by_severity_then_count_with_masked_differences() -> None:
+    inputs = _inputs()
+    cand = {"value": None, "source": "tax", "source_key": "k", "record_id": 1,
+            "updated_at": None}
+
+    def row(kind: str, severity: str, field: str, raws: list[str]) -> dict[str, object]:
+        return {"entity_type": "person", "entity_id": f"P{kind}", "field": field, "kind": kind,
+                "severity": severity, "golden_value": raws[0], "evidence": None,
+                "candidates": [{**cand, "value": r, "raw_value": r} for r in raws]}
+
+    rows = [row("format_only", "info", "name", ["张三", "张 三"] * 5),
+            row("typo", "medium", "phone", ["13800138000", "13800183000"]),
+            row("typo", "medium", "phone", ["13900139000", "13900193000"]),
+            row("identity_conflict", "critical", "id_number",
+                ["11010519491231002X", "11010519491231003X"])]
+    for c, who in zip(rows[-1]["candidates"], ("张三", "李四"), strict=True):  # type: ignore[call-overload]
+        c["value"] = f"name={who}; birth_date=1949-12-31"  # what identity conflicts list
+    conflicts = pa.Table.from_pylist(rows, schema=CONFLICTS)
+    summary = {**inputs["summary"], "conflicts_by_kind": {"format_only": 10, "typo": 2}}
+    html = render_html(**{**inputs, "conflicts": conflicts, "summary": summary})  # type: ignore[arg-type]
+    top = html[html.index('id="conflicts"'):]
+    assert top.index("身份冲突") < top.index("录入错误") < top.index("仅格式不同")
+    assert "取值不同的位置 17" in top and "11010519491231003X" not in html
+    headline = html[html.index("冲突类型分布"):html.index("</svg>", html.index("冲突类型分布"))]
+    assert "录入错误" in headline and "仅格式不同 (format_only)" not in headline  # left out
+    english = render_html(**{**inputs, "conflicts": conflicts}, lang="en")  # type: ignore[arg-type]
+    assert "Top conflicts" in english and "values differ at position(s) 17" in english
+
+
+def test_explained_pairs_show_masked_values_and_the_verdict(tiny_dir: Path) -> None:
+    from linkage.io.report import render_report
+    from linkage.pipeline import Pipeline
+
+    result = Pipeline.from_toml(tiny_dir / "pipeline.toml").run()
+    html = render_report(result)
+    examples = html[html.index('id="examples"'):html.index('id="clusters"')]
+    assert re.search(r"(linked|not linked)", examples)
+    assert "name " in examples and "id_number" in examples
+    for record in result.records.to_pylist():  # values shown, but never a whole ID number
+        if record.get("id_number__raw") and len(record["id_number__raw"]) >= 15:
+            assert record["id_number__raw"] not in html

@@ -56,7 +56,7 @@ def test_format_only_missing_invalid() -> None:
     rows = [
         _person("A", "household", D(2020, 1, 1), phone=("13800138000", "13800138000", "ok")),
         _person("A", "tax", D(2021, 1, 1), phone=("13800138000", "138 0013 8000", "ok")),
-        _person("A", "courts", D(2022, 1, 1), phone=(None, None, "missing")),
+        _person("A", "courts", D(2022, 1, 1), phone=(None, "", "missing")),  # blank cell
         _person("A", "customs", D(2019, 1, 1), phone=(None, "12345", "bad_format")),
         _person("B", "tax", D(2021, 1, 1), phone=("13900000000", "13900000000", "ok")),
     ]
@@ -67,12 +67,24 @@ def test_format_only_missing_invalid() -> None:
     ]
 
 
+def test_a_field_the_department_never_collects_is_not_missing() -> None:
+    # courts has no phone column at all (nothing read: null raw values); it lacks nothing
+    rows = [
+        _person("A", "household", D(2020, 1, 1), phone=("13800138000", "13800138000", "ok")),
+        _person("A", "courts", D(2022, 1, 1), phone=(None, None, "missing")),
+        _person("B", "courts", D(2022, 1, 1), phone=(None, None, "missing")),
+        _person("B", "tax", D(2021, 1, 1), phone=(None, "", "missing")),
+        _person("B", "household", D(2021, 1, 1), phone=("13900000000", "13900000000", "ok")),
+    ]
+    assert _find(rows, ["phone"]) == [("B", "phone", "missing", "low")]
+
+
 def test_stale_for_mutable_field_and_conflict_for_fixed_one() -> None:
     rows = [
         _person("A", "household", D(2018, 1, 1), address=("旧地址1号", "旧地址1号", "ok"),
                 birth_date=("1980-01-01", "1980-01-01", "ok")),
         _person("A", "tax", D(2023, 1, 1), address=("新地址2号", "新地址2号", "ok"),
-                birth_date=("1980-01-02", "1980-01-02", "ok")),
+                birth_date=("1985-07-09", "1985-07-09", "ok")),  # no typo of the other
     ]
     found = _find(rows, ["address", "birth_date"])
     assert ("A", "address", "stale", "low") in found
@@ -94,7 +106,7 @@ def test_identity_conflict_across_entities_and_candidates() -> None:
     rows = [
         _person("A", "household", D(2020, 1, 1), id_number=same_id,
                 name=("张三", "张三", "ok"), birth_date=("1949-12-31", "1949-12-31", "ok")),
-        _person("B", "tax", D(2021, 1, 1), id_number=same_id,
+        _person("B", "tax", D(2021, 1, 1), phone=NONE, id_number=same_id,
                 name=("李四", "李四", "ok"), birth_date=("1949-12-31", "1949-12-31", "ok")),
         _person("C", "tax", D(2021, 1, 1), id_number=("440524188001010014",) * 2 + ("ok",),
                 name=("王五", "王五", "ok"), birth_date=("1880-01-01", "1880-01-01", "ok")),
@@ -190,7 +202,7 @@ def test_conflict_config_from_pipeline_data() -> None:
     # With name declared mutable, an older different name is stale, not a conflict.
     rows = [
         _person("A", "household", D(2018, 1, 1), name=("张三", "张三", "ok")),
-        _person("A", "tax", D(2023, 1, 1), name=("张山", "张山", "ok")),
+        _person("A", "tax", D(2023, 1, 1), name=("李思", "李思", "ok")),
     ]
     records, clusters = _table(rows)
     golden = build_golden(records, clusters, fields=["name"], survivorship=SurvivorshipConfig(),
@@ -236,3 +248,94 @@ def test_missing_name_separator_is_format_only() -> None:
     ]
     assert _find(rows, ["name"]) == [("A", "name", "format_only", "info"),
                                      ("B", "name", "value_conflict", "medium")]
+
+
+NONE = (None, None, "missing")
+
+
+def test_kinds_say_what_the_department_did() -> None:
+    phone = "13800138000"
+    rows = [
+        # a phone typo, newest: still a typo of the number two departments hold
+        _person("A", "household", D(2020, 1, 1), phone=(phone, phone, "ok"),
+                id_number=NONE,
+                name=("王涛", "王涛", "ok")),
+        _person("A", "social_security", D(2021, 1, 1), phone=(phone, phone, "ok"),
+                id_number=NONE, name=("王涛", "王涛", "ok")),
+        _person("A", "tax", D(2023, 1, 1), phone=("13800183000", "13800183000", "ok"),
+                id_number=NONE,
+                name=("王滔", "王滔", "ok")),
+        # an ID number failing its check one digit from the valid one: a typo, not just invalid
+        _person("B", "household", D(2020, 1, 1), phone=NONE,
+                id_number=("11010519491231002X",) * 2 + ("ok",),
+                name=("张伟", "张伟", "ok")),
+        _person("B", "tax", D(2021, 1, 1), phone=NONE,
+                id_number=("11010519491231003X",) * 2 + ("bad_check",),
+                name=("张伟", "张伟", "ok")),
+        _person("B", "courts", D(2022, 1, 1), phone=NONE,
+                id_number=("11010519491231002X",) * 2 + ("ok",),
+                name=("王伟", "王伟", "ok")),  # 王/张: another sound, one character
+    ]
+    records, clusters = _table(rows)
+    fields = ["phone", "name", "id_number"]
+    trust = {s: dict.fromkeys(fields, 0.5) for s in records["source"].to_pylist()}
+    golden = build_golden(records, clusters, fields=fields, trust=trust,
+                          survivorship=SurvivorshipConfig(typo_fields=("phone",)))
+    assert golden["phone"].to_pylist() == [phone, None]  # the newest typo did not win
+    out = find_conflicts(records, clusters, golden, fields=fields).to_pylist()
+    got = {(r["entity_id"], r["field"], r["kind"]): r["evidence"] for r in out}
+    assert got == {
+        ("A", "name", "homophone_or_lookalike"): "滔/涛: same sound (tao/tao)",
+        ("A", "phone", "typo"): "two neighbouring characters swapped (positions 7-8)",
+        ("B", "id_number", "typo"): "one character differs (position 17)",
+        ("B", "name", "homophone_or_lookalike"):
+            "王/张: one character of another sound (a look-alike or a slip)",
+    }
+
+
+def test_abbreviation_and_stale_evidence() -> None:
+    rows = [
+        {"entity": "E", "entity_type": "enterprise", "source": "market",
+         "updated_at": D(2023, 1, 1), "name": "深圳市腾讯计算机系统有限公司",
+         "address": "南山区科技园1号"},
+        {"entity": "E", "entity_type": "enterprise", "source": "tax",
+         "updated_at": D(2022, 1, 1), "name": "深圳市腾讯计算机系统有限公司",
+         "address": "南山区科技园1号"},
+        {"entity": "E", "entity_type": "enterprise", "source": "courts",
+         "updated_at": D(2021, 1, 1), "name": "腾讯计算机系统", "address": "福田区老街2号"},
+    ]
+    records, clusters = _table(rows)
+    fields = ["name", "address"]
+    trust = {s: dict.fromkeys(fields, 0.5) for s in records["source"].to_pylist()}
+    golden = build_golden(records, clusters, fields=fields, trust=trust,
+                          survivorship=SurvivorshipConfig())
+    out = find_conflicts(records, clusters, golden, fields=fields).to_pylist()
+    got = {(r["field"], r["kind"]): r["evidence"] for r in out}
+    assert got == {
+        ("name", "abbreviation"):
+            "腾讯计算机系统 is an abbreviation of 深圳市腾讯计算机系统有限公司",
+        ("address", "stale"): "superseded by the newer value of market on 2023-01-01",
+    }
+
+
+def test_status_words_of_one_state_are_vocabulary_not_a_conflict() -> None:
+    from linkage.standardisers import standardise
+
+    raw = pa.table({
+        "record_id": pa.array([0, 1, 2], pa.int64()),
+        "source": ["market", "tax", "courts"],
+        "source_key": ["m", "t", "c"],
+        "entity_type": ["enterprise"] * 3,
+        "source_row": pa.array([1, 1, 1], pa.int64()),
+        "updated_at": pa.array([D(2023, 1, 1), D(2024, 1, 1), D(2022, 1, 1)], pa.date32()),
+        "status": ["存续（在营、开业、在册）", "正常", "在业"],
+        "flags": pa.array([[]] * 3, pa.list_(pa.string())),
+    })
+    records = standardise(raw, {"status": "enterprise_status"})
+    clusters = pa.table({"record_id": pa.array(range(3), pa.int64()),
+                         "entity_type": ["enterprise"] * 3, "entity_id": ["E"] * 3})
+    trust = {s: {"status": 0.5} for s in ("market", "tax", "courts")}
+    golden = build_golden(records, clusters, fields=["status"], trust=trust,
+                          survivorship=SurvivorshipConfig())
+    out = find_conflicts(records, clusters, golden, fields=["status"]).to_pylist()
+    assert [(r["kind"], r["severity"]) for r in out] == [("vocabulary", "info")]

@@ -461,8 +461,10 @@ def test_typo_of_the_majority_number_confirms_it() -> None:
                      survivorship=SurvivorshipConfig(fields=chain, typo_fields=("phone",)))
     assert _pick(g, "PA", "phone") == ("13747418363", "tax", 1, "unanimous")
     assert _pick(g, "PB", "phone") == ("15054643671", "household", 3, "recent")
+    assert build_golden(records, clusters, fields=["phone"], trust=TRUST,  # the default
+                        survivorship=SurvivorshipConfig(fields=chain)).equals(g)
     g = build_golden(records, clusters, fields=["phone"], trust=TRUST,
-                     survivorship=SurvivorshipConfig(fields=chain))
+                     survivorship=SurvivorshipConfig(fields=chain, typo_fields=()))
     assert _pick(g, "PA", "phone") == ("18747418363", "household", 0, "recent")
 
 
@@ -497,3 +499,50 @@ def test_ambiguous_address_completed_from_the_division_code() -> None:
     plain = build_golden(records, clusters, fields=["address"], trust={},
                          survivorship=SurvivorshipConfig(default=("recent", "valid")))
     assert _pick(plain, "EA", "address")[0] == "通州区红旗路144号"
+
+
+def test_golden_shows_a_spelling_a_department_wrote() -> None:
+    from linkage.standardisers import standardise
+
+    raw = pa.table({
+        "record_id": pa.array([0, 1, 2], pa.int64()),
+        "source": ["household", "tax", "courts"],
+        "source_key": ["h1", "t1", "c1"],
+        "entity_type": ["person"] * 3,
+        "source_row": pa.array([1, 1, 1], pa.int64()),
+        "updated_at": pa.array([D(2023, 1, 1)] * 3, pa.date32()),
+        "name": ["王涛頔", "王涛頔", "沈思冬"],
+        "flags": pa.array([[], [], []], pa.list_(pa.string())),
+    })
+    records = standardise(raw, {"name": "person_name"})
+    clusters = pa.table({"record_id": pa.array([0, 1, 2], pa.int64()),
+                         "entity_type": ["person"] * 3,
+                         "entity_id": ["PA", "PA", "PB"],
+                         "cluster_size": pa.array([2, 2, 1], pa.int64())})
+    g = build_golden(records, clusters, fields=["name"],
+                     survivorship=SurvivorshipConfig(), trust=TRUST)
+    assert g["name"].to_pylist() == ["王涛頔", "沈思冬"]   # never 王涛𬱖 or 沉思冬
+    assert g["name__canonical"].to_pylist() == ["王涛𬱖", "沈思冬"]
+
+
+def test_a_stand_in_for_a_rare_character_never_becomes_the_shown_spelling() -> None:
+    from linkage.standardisers import standardise
+
+    raw = pa.table({
+        "record_id": pa.array([0, 1, 2, 3, 4], pa.int64()),
+        "source": ["household", "social_security", "tax", "household", "tax"],
+        "source_key": ["h1", "s1", "t1", "h2", "t2"],
+        "entity_type": ["person"] * 5,
+        "source_row": pa.array([1, 1, 1, 2, 2], pa.int64()),
+        "updated_at": pa.array([D(2023, 1, 1)] * 5, pa.date32()),
+        # two systems could not store 晞; a traditional-script system wrote 張
+        "name": ["张英晞", "张英?", "张英□", "張三", "张三"],
+        "flags": pa.array([[]] * 5, pa.list_(pa.string())),
+    })
+    records = standardise(raw, {"name": "person_name"})
+    clusters = pa.table({"record_id": pa.array(range(5), pa.int64()),
+                         "entity_type": ["person"] * 5,
+                         "entity_id": ["PA", "PA", "PA", "PB", "PB"]})
+    g = build_golden(records, clusters, fields=["name"], trust=TRUST,
+                     survivorship=SurvivorshipConfig(default=("valid", "frequent", "trust")))
+    assert g["name"].to_pylist() == ["张英晞", "张三"]

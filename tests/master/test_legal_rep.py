@@ -141,3 +141,16 @@ def test_prefer_person_names_restores_a_rare_character_stand_in() -> None:
     people = people.set_column(1, "name", pa.array(["刘芳珺"]))
     row = prefer_person_names(golden, edges, people, enterprises, ent_clusters).to_pylist()[0]
     assert row["legal_rep_name"] == "刘芬?" and row["legal_rep_name__rule"] == "unanimous"
+
+
+def test_a_valid_id_held_by_nobody_is_never_overridden_by_the_name() -> None:
+    persons, clusters = _persons()
+    unheld = "360426199101010071"  # valid, but no person record holds it
+    golden = _golden([
+        ("E1", "张三", unheld),   # 张三 holds another valid ID (ID_A): no edge
+        ("E2", "赵六", unheld),   # 赵六's only ID is invalid: no contradiction, name decides
+        ("E3", "李四", None),     # no ID given: the unique name still decides
+    ])
+    edges = resolve_legal_reps(golden, persons, clusters)
+    got = [(r["enterprise_id"], r["person_id"], r["method"]) for r in edges.to_pylist()]
+    assert got == [("E2", "PE", "name_unique"), ("E3", "PB", "name_unique")]

@@ -46,6 +46,20 @@ def test_credit_code_against_org_code_and_reg_number() -> None:
     assert sims[3] == pytest.approx(0.9)
 
 
+def test_tax_registration_number_meets_the_credit_code_through_its_org_code() -> None:
+    from linkage.standardisers.checksums import uscc_check_char
+
+    body = "91440104715840724"  # a credit code embedding the organisation code 715840724
+    credit = body + uscc_check_char(body)
+    sims = _sims("credit_code",
+                 ["440104715840724", "440104715840724", "440104715840724", "44030668241207X"],
+                 [credit, "715840724", "91350100M000100Y43", "9144030668241207X0"])
+    assert sims[0] == pytest.approx(0.95)  # same organisation code inside both
+    assert sims[1] == pytest.approx(0.95)  # the organisation code itself
+    assert sims[2] < 0.85                  # another enterprise
+    assert sims[3] == pytest.approx(0.95)  # letters in it: a tax number whatever its check
+
+
 def test_date_levels() -> None:
     sims = _sims("date", ["1990-03-04", "1990-03-04", "1990-03-04", "1990-03-04", "1990-03-04"],
                  ["1990-04-03", "1990-03-05", "1990-03-21", "1990-11-21", "1985-07-09"])

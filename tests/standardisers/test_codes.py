@@ -60,6 +60,11 @@ def codes(values: list[str | None]) -> list[tuple[object, ...]]:
             "110108000000017",
             ("110108000000017", "bad_check", "reg_number", None, None, None, "110108"),
         ),
+        # 15-character tax registration numbers: division + organisation code
+        ("440104715840724", ("440104715840724", "ok_tax_number", "tax_number", "715840724",
+                             None, None, "440104")),
+        ("44030668241207X", ("44030668241207X", "bad_org_check", "tax_number", "68241207X",
+                             None, None, "440306")),
         ("9135010OM000100Y43", (None, "bad_chars", "uscc", None, None, None, None)),
         ("公司代码", (None, "bad_chars", None, None, None, None, None)),
         ("12345", (None, "bad_length", None, None, None, None, None)),
@@ -236,4 +241,23 @@ def test_registration_number_check_catches_substitution(body: str, data: st.Data
     assert codes([number])[0][:3] == (number, "ok", "reg_number")
     pos = data.draw(st.integers(0, 14))
     char = data.draw(st.sampled_from([c for c in "0123456789" if c != number[pos]]))
-    assert codes([number[:pos] + char + number[pos + 1 :]])[0][1] == "bad_check"
+    typo = codes([number[:pos] + char + number[pos + 1 :]])[0]
+    # never an ok registration number; a typo whose last nine digits happen to pass the
+    # organisation-code check reads as a tax registration number (the shapes overlap)
+    assert typo[1:3] == ("bad_check", "reg_number") or typo[1:3] == ("ok_tax_number",
+                                                                     "tax_number")
+
+
+def test_tax_number_shares_the_org_code_of_the_credit_code() -> None:
+    org_body = "71584072"
+    org = org_body + org_check_char(org_body)
+    body = "91440104" + org
+    rows = codes([body + uscc_check_char(body), "440104" + org])
+    assert rows[0][1] == "ok" and rows[1][1] == "ok_tax_number"
+    assert rows[0][3] == rows[1][3] == org
+
+
+def test_a_valid_registration_number_stays_one() -> None:
+    # digits only, both checks could pass: the registration number's reading wins
+    for number in ("110108000000016", "140000100028286"):
+        assert standardise_code_text(number)[2] == "reg_number"

@@ -125,3 +125,20 @@ def test_written_text_that_is_no_name_is_flagged_not_missing() -> None:
     out = standardise_person_name(pa.array(["<script>", "（曾用名）", "张三（曾用名）"]))
     assert out.status.to_pylist() == ["no_name", "no_name", "ok"]
     assert out.value.to_pylist() == [None, None, "张三"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "value", "written"),
+    [
+        ("沈思冬", "沈思冬", "沈思冬"),  # OpenCC's phrase table would write 沉思冬
+        ("沈香", "沈香", "沈香"),        # ... and 沉香
+        ("王涛頔", "王涛𬱖", "王涛頔"),  # folded for comparison only; written as written
+        ("陈玉暐", "陈玉𬀩", "陈玉暐"),
+        ("張 三", "张三", "張三"),
+        ("买买提.艾力", "买买提·艾力", "买买提·艾力"),
+    ],
+)
+def test_written_spelling_is_kept_beside_the_folded_value(raw: str, value: str,
+                                                          written: str) -> None:
+    got = row(raw)
+    assert (got["value"], got["written"]) == (value, written)

@@ -43,6 +43,7 @@ def test_every_standardiser_through_the_stage() -> None:
         "street": ["12 North Street", None, None],
         "price": ["1,200.50", None, "cheap"],
         "seen": ["03/02/1985", None, None],
+        "state": ["存续（在营、开业、在册）", "正常", None],
     }
     fields = {
         "name": "person_name",
@@ -61,6 +62,7 @@ def test_every_standardiser_through_the_stage() -> None:
         "street": "address_general",
         "price": "number",
         "seen": "date:%d/%m/%Y",
+        "state": "enterprise_status",
     }
     plain = {"phone_intl:GB": "phone_intl", "date:%d/%m/%Y": "date"}
     assert {plain.get(v, v) for v in fields.values()} == set(STANDARDISERS)
@@ -80,6 +82,7 @@ def test_every_standardiser_through_the_stage() -> None:
     assert out.column("street").to_pylist() == ["12 n st", None, None]
     assert out.column("price").to_pylist() == ["1200.5", None, None]
     assert out.column("seen").to_pylist() == ["1985-02-03", None, None]
+    assert out.column("state").to_pylist() == ["存续", "存续", None]
     flags = out.column("flags").to_pylist()
     assert flags[0] == []
     assert flags[1] == [
@@ -97,6 +100,21 @@ def test_every_standardiser_through_the_stage() -> None:
     ]
     assert "id_number:missing" in flags[2]
     assert {"tel:invalid", "price:not_a_number", "title:missing"} <= set(flags[2])
+
+
+def test_no_missing_flag_for_a_field_the_department_never_collects() -> None:
+    table = pa.concat_tables([
+        records({"name": ["张三"], "phone": ["13800138000"]}),
+        records({"name": ["李四", "王五"]}).append_column(
+            "phone", pa.nulls(2, pa.string())),  # this department has no phone column
+    ])
+    table = table.set_column(1, "source", pa.array(["household", "courts", "courts"]))
+    flags = standardise(table, {"name": "person_name", "phone": "phone"})["flags"].to_pylist()
+    assert flags == [[], [], []]
+    blank = table.set_column(table.column_names.index("phone"), "phone",
+                             pa.array(["13800138000", "", None]))  # courts keeps a column
+    flags = standardise(blank, {"name": "person_name", "phone": "phone"})["flags"].to_pylist()
+    assert flags == [[], ["phone:missing"], ["phone:missing"]]
 
 
 def test_null_words_are_missing_values_but_the_raw_text_is_kept() -> None:

@@ -8,6 +8,9 @@ Levels are encoded as similarity values (see ``default_thresholds``: 0.85, 0.95)
 * 0.90  one substitution or one adjacent transposition apart (typing errors);
 * < 0.85  anything else (share of agreeing positions, scaled below the first threshold);
 * NaN  not comparable (a credit code against a 15-digit registration number).
+
+A 15-character tax registration number (division + organisation code) meets credit codes
+and organisation codes through its organisation code, like an organisation code does.
 """
 
 from __future__ import annotations
@@ -67,7 +70,10 @@ def credit_code_similarity(
     same = (ka == kb) & (ka != 0)
     if same.any():
         sims[same] = _positional(full, full_len, a[same], b[same])
-    mixed = ((ka == 18) & (kb == 9)) | ((ka == 9) & (kb == 18))
+    # credit code, organisation code and tax registration number (16) meet through the
+    # organisation code each of them holds
+    holds_org = (ka == 18) | (ka == 9) | (ka == _TAX)
+    mixed = holds_org & ((kb == 18) | (kb == 9) | (kb == _TAX)) & (ka != kb)
     if mixed.any():
         via_org = _positional(org_m, org_len, a[mixed], b[mixed])
         sims[mixed] = np.where(via_org >= 1.0, 0.95, via_org)
@@ -86,7 +92,7 @@ def _prepare_codes(uniques: Values) -> tuple[
     cleaned = [_clean_code(v) for v in as_list(uniques)]
     kinds = np.asarray([_code_kind(v) for v in cleaned], dtype=np.int8)
     # The organisation-code part of each value (credit code positions 9-17, or the org code).
-    org = [v[8:17] if k == 18 else (v if k == 9 else "")
+    org = [v[8:17] if k == 18 else (v if k == 9 else (v[6:] if k == _TAX else ""))
            for v, k in zip(cleaned, kinds.tolist(), strict=True)]
     return kinds, _byte_matrix(cleaned, 18), _byte_matrix(org, 9)
 
@@ -196,11 +202,43 @@ def _clean_code(value: str) -> str:
     return value.strip().upper().replace("-", "").replace(" ", "")
 
 
+_TAX = 16
+_ORG_VALUES = {c: i for i, c in enumerate("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")}
+_ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def _is_tax_number(value: str) -> bool:
+    """A 15-character tax registration number: 6-digit division + an organisation code
+    (with letters, or all digits with a valid org check but no valid registration-number
+    check) (GB 11714 / ISO 7064, restated from
+    the standardisers' checksums for the reason given at the top)."""
+    if not value[:6].isdigit() or not value.isascii() or len(value) != 15:
+        return False
+    if not value.isdigit():  # letters: no registration number (org check or not)
+        return all(c in _ORG_VALUES for c in value[6:14]) and value[14] in "0123456789X"
+    if value.isdigit():
+        p = 10
+        for d in value[:14]:
+            t = (p + int(d)) % 10 or 10
+            p = (2 * t) % 11
+        if str((11 - p) % 10) == value[14]:
+            return False
+    body = value[6:14]
+    if any(c not in _ORG_VALUES for c in body):
+        return False
+    c = 11 - sum(_ORG_VALUES[ch] * w for ch, w in zip(body, _ORG_WEIGHTS, strict=True)) % 11
+    return ("X" if c == 10 else "0" if c == 11 else str(c)) == value[14]
+
+
 def _code_kind(value: str) -> int:
-    """18 credit code, 9 organisation code, 15 registration number, 0 anything else."""
+    """18 credit code, 9 organisation code, 15 registration number, 16 (``_TAX``) tax
+    registration number (division + organisation code), 0 anything else."""
     n = len(value)
     if n in (18, 9):
         return n
-    if n == 15 and value.isdigit():
-        return 15
+    if n == 15:
+        if _is_tax_number(value):
+            return _TAX
+        if value.isdigit():
+            return 15
     return 0

@@ -1,0 +1,121 @@
+"""Correction worklists: each department's values to correct, in its own names and encoding."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pyarrow as pa
+
+from linkage.config import SourceConfig
+from linkage.io.worklists import worklist_rows, write_worklists
+from linkage.master.conflicts import find_conflicts
+from linkage.master.golden import SurvivorshipConfig, build_golden
+
+D = dt.date
+PHONE = "13800138000"
+
+
+def _run() -> tuple[pa.Table, list[SourceConfig]]:
+    rows = [  # source, key, name, phone, phone raw, updated
+        ("household", "HJ1", "王涛", PHONE, PHONE, D(2020, 1, 1)),
+        ("social_security", "SB1", "王涛", PHONE, "138-0013-8000", D(2021, 1, 1)),
+        ("tax", "SW1", "王滔", "13800183000", "+86 13800183000", D(2023, 1, 1)),
+        ("tax", "SW2", "李娜", None, "", D(2023, 1, 1)),
+        ("household", "HJ2", "李娜", "13900000000", "13900000000", D(2020, 1, 1)),
+        ("courts", "FY1", "李娜", None, None, D(2022, 1, 1)),  # courts keep no phone
+    ]
+    n = len(rows)
+    records = pa.table({
+        "record_id": pa.array(range(n), pa.int64()),
+        "source": [r[0] for r in rows],
+        "source_key": [r[1] for r in rows],
+        "entity_type": ["person"] * n,
+        "updated_at": pa.array([r[5] for r in rows], pa.date32()),
+        "name": [r[2] for r in rows],
+        "name__raw": [r[2] for r in rows],
+        "name__status": ["ok"] * n,
+        "phone": pa.array([r[3] for r in rows], pa.string()),
+        "phone__raw": pa.array([r[4] for r in rows], pa.string()),
+        "phone__status": ["ok" if r[3] else "missing" for r in rows],
+    })
+    clusters = pa.table({"record_id": pa.array(range(n), pa.int64()),
+                         "entity_type": ["person"] * n,
+                         "entity_id": ["P1", "P1", "P1", "P2", "P2", "P2"]})
+    fields = ["name", "phone"]
+    trust = {s: dict.fromkeys(fields, 0.5) for s in ("household", "social_security", "tax",
+                                                      "courts")}
+    golden = build_golden(records, clusters, fields=fields, trust=trust,
+                          survivorship=SurvivorshipConfig(typo_fields=("phone",)))
+    conflicts = find_conflicts(records, clusters, golden, fields=fields)
+    tax = SourceConfig(department="tax", entity_type="person", path=Path("tax.csv"),
+                       key="纳税人编号", columns={"name": "纳税人姓名", "phone": "联系方式"},
+                       encoding="gb18030")
+    courts = SourceConfig(department="courts", entity_type="person", path=Path("c.csv"),
+                          key="当事人编号", columns={"name": "当事人姓名"})
+    household = SourceConfig(department="household", entity_type="person", path=Path("h.csv"),
+                             key="记录号", columns={"name": "姓名", "phone": "联系电话"})
+    return conflicts, [tax, courts, household]
+
+
+def test_a_department_sees_its_own_keys_columns_and_masked_values() -> None:
+    conflicts, (tax, courts, household) = _run()
+    rows = worklist_rows(conflicts, tax)
+    assert rows[0] == ["纳税人编号", "字段", "本部门值", "标准值", "问题类型", "严重程度", "依据",
+                       "实体编号"]
+    body = sorted(tuple(r[:6]) for r in rows[1:])
+    assert body == [
+        ("SW1", "纳税人姓名", "王滔", "王涛", "同音或形近字", "中"),
+        ("SW1", "联系方式", "+86**********00", "138******00", "录入错误", "中"),
+        ("SW2", "联系方式", "", "139******00", "缺失", "低"),
+    ]
+    assert worklist_rows(conflicts, courts)[1:] == []  # no phone column: nothing missing
+    assert worklist_rows(conflicts, household)[1:] == []  # its values are the golden ones
+
+
+def test_files_are_written_per_department_in_its_encoding(tmp_path: Path) -> None:
+    from python_calamine import CalamineWorkbook
+
+    conflicts, sources = _run()
+    written = write_worklists(conflicts, sources, tmp_path)
+    folder = tmp_path / "worklists"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "courts.csv", "courts.xlsx", "household.csv", "household.xlsx", "tax.csv", "tax.xlsx"]
+    text = (folder / "tax.csv").read_bytes().decode("gb18030")
+    assert text.splitlines()[0] == "纳税人编号,字段,本部门值,标准值,问题类型,严重程度,依据,实体编号"
+    assert "王滔" in text and PHONE not in text
+    sheet = CalamineWorkbook.from_path(str(written["worklist_tax"])).get_sheet_by_name("人员")
+    assert len(sheet.to_python()) == 4
+
+
+def test_each_value_is_listed_once_under_what_its_own_department_did() -> None:
+    from linkage.standardisers import standardise
+
+    raw = pa.table({
+        "record_id": pa.array([0, 1, 2], pa.int64()),
+        "source": ["household", "social_security", "tax"],
+        "source_key": ["HJ1", "SB1", "SW1"],
+        "entity_type": ["person"] * 3,
+        "source_row": pa.array([1, 1, 1], pa.int64()),
+        "updated_at": pa.array([D(2020, 1, 1), D(2021, 1, 1), D(2022, 1, 1)], pa.date32()),
+        "name": ["朱婧晞", "朱婧希", "朱婧?"],  # the registry; a homophone; a stand-in
+        "flags": pa.array([[]] * 3, pa.list_(pa.string())),
+    })
+    records = standardise(raw, {"name": "person_name"})
+    clusters = pa.table({"record_id": pa.array(range(3), pa.int64()),
+                         "entity_type": ["person"] * 3, "entity_id": ["P"] * 3})
+    trust = {"household": {"name": 0.95}, "social_security": {"name": 0.8},
+             "tax": {"name": 0.8}}
+    golden = build_golden(records, clusters, fields=["name"], trust=trust,
+                          survivorship=SurvivorshipConfig(default=("valid", "trust")))
+    conflicts = find_conflicts(records, clusters, golden, fields=["name"])
+
+    def rows(department: str) -> list[tuple[str, ...]]:
+        source = SourceConfig(department=department, entity_type="person", path=Path("x.csv"),
+                              key="编号", columns={"name": "姓名"})
+        return [tuple(r[2:7]) for r in worklist_rows(conflicts, source)[1:]]
+
+    assert rows("social_security") == [
+        ("朱婧希", "朱婧晞", "同音或形近字", "中", "希/晞: same sound (xi/xi)")]
+    assert len(rows("tax")) == 1 and rows("tax")[0][2] != "同音或形近字"
+    assert rows("household") == []
