@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, required=True, help="output directory")
     run.add_argument("--previous", type=Path, default=None, metavar="RUN_DIR",
                      help="a previous run's output: entity ids carry over, changes are logged")
+    run.add_argument("--engine", choices=("local", "spark"), default=None,
+                     help="engine to run on (default: the pipeline file's [engine] kind)")
+    run.add_argument("--spark-conf", action="append", default=None, metavar="KEY=VALUE",
+                     help="a Spark setting for --engine spark (repeatable)")
     run.set_defaults(handler=_cmd_run)
 
     gen = sub.add_parser("generate", help="write synthetic departmental data with ground truth")
@@ -81,7 +85,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.engine == "spark" or (args.engine is None and _engine_kind(args.pipeline) == "spark"):
+        from linkage.engines.spark.cli import run_on_spark
+
+        return run_on_spark(args.pipeline, args.out, spark_conf=args.spark_conf,
+                            previous=args.previous)
     return _run_and_report(args.pipeline, args.out, demo=False, previous=args.previous)
+
+
+def _engine_kind(pipeline_path: Path) -> str:
+    from linkage.config import load_pipeline
+
+    return load_pipeline(pipeline_path).engine.kind
 
 
 def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,

@@ -152,6 +152,19 @@ class EntityConfig:
             raise ValueError("at least one comparison is needed")
 
 
+EngineKind = Literal["local", "spark"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineConfig:
+    """``[engine]``: which engine runs the stages. ``kind = "spark"`` runs them on Apache
+    Spark (:mod:`linkage.engines.spark`) with ``spark_conf`` (e.g.
+    ``"spark.executor.memory" = "8g"``); ``linkage run --engine`` overrides ``kind``."""
+
+    kind: EngineKind = "local"
+    spark_conf: Mapping[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, kw_only=True)
 class PipelineConfig:
     """A whole pipeline: sources plus one section per entity type resolved."""
@@ -163,6 +176,7 @@ class PipelineConfig:
     seed: int = 0
     truth: Path | None = None
     base_dir: Path = Path()
+    engine: EngineConfig = field(default_factory=EngineConfig)
 
     def __post_init__(self) -> None:
         if not self.sources:
