@@ -78,7 +78,6 @@ def block_spark(records: Any, passes: Sequence[BlockingPass]) -> tuple[Any, Bloc
     equal keys. A block above its pass's ``max_block_size`` is skipped, or, when the pass
     has ``sub_keys``, split by them (the parts still above the cap, and records without a
     sub key, are skipped): the exact pass of :func:`linkage.match.block.block`."""
-    from pyspark import StorageLevel
     from pyspark.sql import functions as sf
 
     for bp in passes:
@@ -106,8 +105,7 @@ def block_spark(records: Any, passes: Sequence[BlockingPass]) -> tuple[Any, Bloc
             parts.append(part.filter(pc.is_valid(key)))
         return pa.concat_tables(parts) if parts else out.empty_table()
 
-    keys = map_tables(records.select(*columns), kernel, out) \
-        .persist(StorageLevel.MEMORY_AND_DISK)
+    keys = map_tables(records.select(*columns), kernel, out).localCheckpoint(eager=True)
     cap = sf.element_at(sf.array(*[sf.lit(bp.max_block_size) for bp in passes]), sf.col("pass") + 1)
     sized = keys.join(keys.groupBy("pass", "key").agg(sf.count(sf.lit(1)).alias("size")),
                       ["pass", "key"])
@@ -129,13 +127,12 @@ def block_spark(records: Any, passes: Sequence[BlockingPass]) -> tuple[Any, Bloc
     if link_only:
         cond = cond & (~sf.col("pass").isin(link_only) | (sf.col("src_l") != sf.col("src_r")))
     produced = left.join(right, ["pass", "key"]).filter(cond).select("pass", "id_l", "id_r") \
-        .persist(StorageLevel.MEMORY_AND_DISK)
+        .localCheckpoint(eager=True)
     names = sf.array(*[sf.lit(bp.name) for bp in passes])
     pairs = produced.groupBy("id_l", "id_r").agg(sf.min("pass").alias("pass")) \
         .withColumn("pass_name", sf.element_at(names, sf.col("pass") + 1)).drop("pass") \
-        .persist(StorageLevel.MEMORY_AND_DISK)
+        .localCheckpoint(eager=True)
     report = _blocking_report(keys, sized, refined, produced, pairs, passes, cap, split)
-    keys.unpersist()
     return pairs, report
 
 
@@ -206,18 +203,18 @@ def compare_spark(records: Any, pairs: Any, comparisons: Sequence[Comparison]) -
     tf_cols = sorted({f"__tf_{c.field}" for c in comparisons if c.term_frequency})
     cols = read_columns(records.columns, comparisons)
     side = withtf.select(*cols, *tf_cols)
-    left = side.select(*[sf.col(c).alias(f"l.{c}") for c in side.columns])
-    right = side.select(*[sf.col(c).alias(f"r.{c}") for c in side.columns])
-    joined = pairs.join(left, pairs["id_l"] == left["`l.record_id`"]) \
-        .join(right, pairs["id_r"] == right["`r.record_id`"])
-    template = compare(_records_of(pa.table({f"l.{c}": pa.array([], t) for c, t in
-                                              _types(side)}), "l."),
+    left = side.select(*[sf.col(c).alias(f"l_{c}") for c in side.columns])
+    right = side.select(*[sf.col(c).alias(f"r_{c}") for c in side.columns])
+    joined = pairs.join(left, pairs["id_l"] == left["l_record_id"]) \
+        .join(right, pairs["id_r"] == right["r_record_id"])
+    template = compare(_records_of(pa.table({f"l_{c}": pa.array([], t) for c, t in
+                                              _types(side)}), "l_"),
                        pa.table({"id_l": pa.array([], pa.int64()),
                                  "id_r": pa.array([], pa.int64())}), comparisons, workers=1)
     out = template.schema.append(pa.field("pass_name", pa.string()))
 
     def kernel(table: pa.Table) -> pa.Table:
-        local = pa.concat_tables([_records_of(table, "l."), _records_of(table, "r.")])
+        local = pa.concat_tables([_records_of(table, "l_"), _records_of(table, "r_")])
         ids = local.column("record_id").to_numpy()
         _, first = np.unique(ids, return_index=True)
         local = local.take(pa.array(first))
@@ -225,8 +222,8 @@ def compare_spark(records: Any, pairs: Any, comparisons: Sequence[Comparison]) -
         vectors = compare(local, batch_pairs, comparisons, workers=1)
         for comp in comparisons:
             if comp.term_frequency:
-                tf_l = table.column(f"l.__tf_{comp.field}").to_numpy(zero_copy_only=False)
-                tf_r = table.column(f"r.__tf_{comp.field}").to_numpy(zero_copy_only=False)
+                tf_l = table.column(f"l___tf_{comp.field}").to_numpy(zero_copy_only=False)
+                tf_r = table.column(f"r___tf_{comp.field}").to_numpy(zero_copy_only=False)
                 both = np.maximum(np.asarray(tf_l, np.float64).astype(np.float32),
                                   np.asarray(tf_r, np.float64).astype(np.float32))
                 name = f"tf_{comp.name}"

@@ -43,7 +43,6 @@ def read_sources_spark(spark: Any, config: PipelineConfig,
     ``frames`` maps a source's department (or ``department/entity_type`` label) to a
     Spark DataFrame that replaces reading its ``path``; its columns are mapped like the
     file's would be."""
-    from pyspark import StorageLevel
     from pyspark.sql import functions as sf
 
     frames = dict(frames or {})
@@ -65,7 +64,7 @@ def read_sources_spark(spark: Any, config: PipelineConfig,
     read = parts[0]
     for part in parts[1:]:
         read = read.unionByName(part)
-    read = read.persist(StorageLevel.MEMORY_AND_DISK)
+    read = read.localCheckpoint(eager=True)
     counts = {int(r[_SRC]): int(r["count"]) for r in read.groupBy(_SRC).count().collect()}
     offsets = np.concatenate([[0], np.cumsum([counts.get(i, 0)
                                               for i in range(len(config.sources))])])

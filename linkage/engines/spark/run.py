@@ -94,7 +94,6 @@ def run_spark(
     DataFrames that replace sources (by department or ``department/entity_type``);
     ``n_buckets``: groups of entities handed to the per-entity stages (default: the
     session's shuffle partitions)."""
-    from pyspark import StorageLevel
 
     if previous is not None:
         raise LinkageError("the Spark engine does not carry entity ids over from a previous "
@@ -107,8 +106,7 @@ def run_spark(
     timings: dict[str, float] = {}
     with _timed(timings, "read"):
         raw, sizes = read_sources_spark(spark, config, frames)
-        raw = raw.persist(StorageLevel.MEMORY_AND_DISK)
-        raw.count()
+        raw = cut(raw)
     entities: dict[str, SparkEntity] = {}
     for etype in config.entity_types:
         section = config.entity(etype)
@@ -121,7 +119,6 @@ def run_spark(
 
 def _link(spark: Any, config: PipelineConfig, etype: str, section: EntityConfig, raw: Any,
           sizes: list[int], buckets: int, timings: dict[str, float]) -> SparkEntity:
-    from pyspark import StorageLevel
     from pyspark.sql import functions as sf
 
     def step(name: str, fn: Callable[[], T]) -> T:
@@ -129,9 +126,7 @@ def _link(spark: Any, config: PipelineConfig, etype: str, section: EntityConfig,
             return fn()
 
     def kept(df: Any) -> Any:
-        df = df.persist(StorageLevel.MEMORY_AND_DISK)
-        df.count()
-        return df
+        return cut(df)
 
     subset = raw.filter(sf.col("entity_type") == etype)
     records = step("standardise", lambda: kept(standardise_spark(subset, section)))
@@ -207,6 +202,13 @@ def _records_with_entities(raw: Any, entities: Mapping[str, SparkEntity]) -> Any
     for part in parts[1:]:
         out = out.unionByName(part, allowMissingColumns=True)
     return out
+
+
+def cut(df: Any) -> Any:
+    """Materialise ``df`` and cut its lineage (``localCheckpoint``): each stage then starts
+    from stored partitions, and Spark never re-plans the whole pipeline (planning a plan
+    that grows stage by stage costs minutes by the golden records)."""
+    return df.localCheckpoint(eager=True)
 
 
 @contextmanager
