@@ -54,7 +54,7 @@ def _compare_engines(path: Path, spark: Any) -> tuple[int, int]:
 
 def test_sample_same_partition_and_golden(spark: Any) -> None:
     n_records, n_golden = _compare_engines(SAMPLE, spark)
-    assert n_records > 1000 and n_golden > 300
+    assert n_records > 900 and n_golden > 300
 
 
 @pytest.fixture(scope="module")
