@@ -12,6 +12,7 @@ def test_all_is_pinned() -> None:
         "SchemaError", "ScoringConfig", "SourceConfig", "SourceError", "StageError",
         "SurvivorshipConfig", "block", "build_golden", "cluster", "compare",
         "find_conflicts", "load_pipeline", "read_records", "read_sources", "run_pipeline",
+        "run_spark",
         "source_quality", "standardise", "write_outputs",
     ]
 
