@@ -53,6 +53,7 @@ _EXPORTS = {
     "find_conflicts": "linkage.master.conflicts",
     "source_quality": "linkage.master.quality",
     "write_outputs": "linkage.io.outputs",
+    "run_spark": "linkage.engines.spark.run",
     "LinkageError": "linkage.errors",
     "ConfigError": "linkage.errors",
     "SourceError": "linkage.errors",

@@ -228,6 +228,10 @@ def _parser() -> argparse.ArgumentParser:
                           "[engine] memory_limit, else 60%% of physical memory)")
     run.add_argument("--lang", choices=("zh", "en"), default="zh",
                      help="language of report.html (default: zh)")
+    run.add_argument("--engine", choices=("local", "spark"), default=None,
+                     help="engine to run on (default: the pipeline file's [engine] kind)")
+    run.add_argument("--spark-conf", action="append", default=None, metavar="KEY=VALUE",
+                     help="a Spark setting for --engine spark (repeatable)")
     run.set_defaults(handler=_cmd_run)
 
     gen = sub.add_parser("generate", help="write synthetic departmental data with ground truth")
@@ -268,6 +272,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.engine == "spark" or (args.engine is None and _engine_kind(args.pipeline) == "spark"):
+        from linkage.engines.spark.cli import run_on_spark
+
+        return run_on_spark(args.pipeline, args.out, spark_conf=args.spark_conf,
+                            previous=args.previous)
     from linkage.engines.budget import parse_size
 
     try:
@@ -277,6 +286,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return _run_and_report(args.pipeline, args.out, demo=False, previous=args.previous,
                            quiet=args.quiet, evaluate=args.evaluate, out_of_core=True,
                            memory_limit=budget, lang=args.lang)
+
+
+def _engine_kind(pipeline_path: Path) -> str:
+    from linkage.config import load_pipeline
+
+    return load_pipeline(pipeline_path).engine.kind
 
 
 def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,

@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
-from linkage.engines.budget import EngineConfig
+from linkage.engines.settings import EngineConfig
 from linkage.errors import ConfigError
 from linkage.master.conflicts import ConflictConfig
 from linkage.master.gates import GatesConfig
@@ -222,7 +222,8 @@ class PipelineConfig:
     base_dir: Path = Path()
     #: limits on how far the master data may move in one run (``[gates]``)
     gates: GatesConfig = field(default_factory=GatesConfig)
-    #: how the run is executed: ``[engine] memory_limit = "8GB"``
+    #: how the run is executed: ``[engine] kind = "local"`` or ``"spark"``, its memory
+    #: budget and Spark settings
     engine: EngineConfig = field(default_factory=EngineConfig)
     #: sections of any other entity types (``[entities.restaurant]``), by type name; a
     #: built-in type may be declared here too instead of as ``[person]`` / ``[enterprise]``

@@ -23,7 +23,8 @@ def test_all_is_pinned() -> None:
         "PipelineResult", "STANDARDISERS", "SchemaError", "ScoringConfig", "Source",
         "SourceConfig", "SourceError", "StageError", "SurvivorshipConfig", "block",
         "build_golden", "cluster", "compare", "explain_saved_run", "find_conflicts",
-        "load_pipeline", "read_records", "read_sources", "run_pipeline", "source_quality",
+        "load_pipeline", "read_records", "read_sources", "run_pipeline", "run_spark",
+        "source_quality",
         "standardise", "write_outputs",
     ]
 

@@ -7,6 +7,9 @@
   in batches and spilled to Arrow IPC files in a work folder (memory-mapped when read
   back); the entity-grouped stages (golden records, conflicts, quality) run over entities
   in sorted chunks; the budget is ``[engine] memory_limit``.
+- ``spark``: the same stages on Apache Spark, partitioned by blocking key and by entity
+  (``[engine] kind = "spark"`` or ``linkage run --engine spark``).
+- ``settings``: ``[engine]`` of a pipeline file.
 
 An engine's interface is one function, ``run(config, out, ...) -> summary``: it writes the
 same run folder as :func:`linkage.io.outputs.write_outputs`. This package imports nothing

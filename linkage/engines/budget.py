@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 
-__all__ = ["EngineConfig", "default_memory_limit", "parse_size"]
+__all__ = ["default_memory_limit", "parse_size"]
 
 _UNITS = {"": 1, "B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
 #: share of physical memory a run budgets for when the pipeline names no limit
@@ -37,22 +36,3 @@ def default_memory_limit() -> int:
     except (ValueError, OSError, AttributeError):
         total = 8 << 30
     return int(total * DEFAULT_SHARE)
-
-
-@dataclass(frozen=True, kw_only=True)
-class EngineConfig:
-    """``[engine]`` of a pipeline file."""
-
-    #: the budget, e.g. "8GB"; None: 60% of physical memory
-    memory_limit: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.memory_limit is not None:
-            parse_size(self.memory_limit)
-
-    @property
-    def memory_bytes(self) -> int:
-        """The budget in bytes."""
-        if self.memory_limit is None:
-            return default_memory_limit()
-        return parse_size(self.memory_limit)

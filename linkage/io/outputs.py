@@ -98,7 +98,7 @@ def write_run_files(result: PipelineResult, folder: Path, *,
             written[f"review_{etype}"] = _atomic(
                 folder / f"review_{etype}.csv", partial(_write_review, entity.review))
     written["report"] = _write_report(result, folder, lang)
-    summary = _mask_strings(run_summary(result))
+    summary = mask_strings(run_summary(result))
     summary["files"] = {p.relative_to(folder).as_posix(): p.stat().st_size
                         for p in sorted(written.values())}
     written["run"] = write_json(summary, folder / "run.json")
@@ -167,9 +167,10 @@ def check_out_dir(out: str | Path, *, inputs: Iterable[Path] = ()) -> Path:
     if target.is_dir():
         if not os.access(target, os.W_OK | os.X_OK):
             raise OutputError(f"--out {shown}: the folder is not writable")
-        foreign = sorted(p.name for p in target.iterdir()
-                         if (p.name not in RUN_SUBFOLDERS if p.is_dir()
-                             else not _RUN_FILE.fullmatch(p.name)))
+        # a complete run (any engine's: run.json lists its files) is replaced whole
+        foreign = [] if is_complete_run(target) else sorted(
+            p.name for p in target.iterdir()
+            if (p.name not in RUN_SUBFOLDERS if p.is_dir() else not _RUN_FILE.fullmatch(p.name)))
         if foreign:
             listed = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
             raise OutputError(f"--out {shown}: holds files that are not a linkage run "
@@ -259,15 +260,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _mask_strings(data: Any) -> Any:
+def mask_strings(data: Any) -> Any:
     """``data`` with every ID or mobile number inside its strings masked (a query or a
     metric label in run.json may quote one)."""
     if isinstance(data, str):
         return mask_personal(data)
     if isinstance(data, Mapping):
-        return {k: _mask_strings(v) for k, v in data.items()}
+        return {k: mask_strings(v) for k, v in data.items()}
     if isinstance(data, list | tuple):
-        return [_mask_strings(v) for v in data]
+        return [mask_strings(v) for v in data]
     return data
 
 

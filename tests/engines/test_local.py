@@ -12,8 +12,9 @@ import pyarrow as pa
 import pytest
 
 from linkage.cli import main
-from linkage.engines.budget import EngineConfig, parse_size
+from linkage.engines.budget import parse_size
 from linkage.engines.local import LocalPipeline, entity_chunks
+from linkage.engines.settings import EngineConfig
 from linkage.pipeline import Pipeline, PipelineResult
 from linkage.synth import generate
 
