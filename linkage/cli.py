@@ -1,4 +1,4 @@
-"""The ``linkage`` command: demo, run, generate, evaluate.
+"""The ``linkage`` command: demo, run, generate, evaluate, serve, index.
 
 Errors the library raises on purpose (:class:`~linkage.errors.LinkageError`) are printed
 as a short message and exit code 2, never as a traceback.
@@ -56,7 +56,25 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, required=True, help="output directory")
     run.add_argument("--previous", type=Path, default=None, metavar="RUN_DIR",
                      help="a previous run's output: entity ids carry over, changes are logged")
+    run.add_argument("--incremental", action="store_true",
+                     help="with --previous: link only new and changed records against the "
+                          "previous run's master index")
     run.set_defaults(handler=_cmd_run)
+
+    serve = sub.add_parser("serve", help="serve a run's master index over HTTP")
+    serve.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to bind (default 127.0.0.1; any other needs API keys)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--keys", type=Path, default=None, metavar="FILE",
+                       help="API key file (TOML); or set LINKAGE_API_KEY")
+    serve.add_argument("--audit-log", type=Path, default=Path("linkage-audit.jsonl"))
+    serve.set_defaults(handler=_cmd_serve)
+
+    index = sub.add_parser("index", help="(re)build a run folder's master index")
+    index.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    index.set_defaults(handler=_cmd_index)
 
     gen = sub.add_parser("generate", help="write synthetic departmental data with ground truth")
     gen.add_argument("--persons", type=int, default=1000)
@@ -81,7 +99,29 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.incremental:
+        from linkage.service.incremental import run_incremental
+
+        if args.previous is None:
+            raise LinkageError("--incremental needs --previous RUN_DIR")
+        print(run_incremental(args.pipeline, args.previous, args.out).summary_line())
+        return 0
     return _run_and_report(args.pipeline, args.out, demo=False, previous=args.previous)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from linkage.service.serve import serve
+
+    serve(args.run_dir, host=args.host, port=args.port, workers=args.workers, keys=args.keys,
+          audit_log=args.audit_log)
+    return 0
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from linkage.service.index import build_index
+
+    print(f"master index written to {build_index(args.run_dir)}/")
+    return 0
 
 
 def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
@@ -94,6 +134,9 @@ def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
     earlier = _previous_records(previous) if previous is not None else None
     result = pipeline.run(previous=earlier, progress=sys.stderr.isatty())
     write_outputs(result, out)
+    from linkage.service.index import write_index
+
+    write_index(result, out)
     summary = run_summary(result)
     print(_format_summary(summary, result, out, demo=demo))
     return 0

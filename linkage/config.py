@@ -80,6 +80,12 @@ class SourceConfig:
     trust: Mapping[str, float] = field(default_factory=dict)
     default_trust: float = 0.5
     query: str | None = None
+    #: a batch of new and changed records of a department that already has a source (see
+    #: ``linkage run --incremental``); the same department and key is a new version
+    delta: bool = False
+    #: a column whose non-blank value other than 0 / false / 否 / N retires the record of
+    #: this department and key (incremental runs)
+    deleted: str | None = None
 
     def __post_init__(self) -> None:
         if not self.department.strip():
@@ -245,7 +251,7 @@ def _cross_checks(config: PipelineConfig) -> list[str]:
     for i, source in enumerate(config.sources):
         where = f"sources[{i}]"
         ident = (source.department, source.entity_type)
-        if ident in seen:
+        if ident in seen and not source.delta:
             problems.append(f"{where}: department {source.department!r} has two "
                             f"{source.entity_type} sources; give each file its own department")
         seen.add(ident)

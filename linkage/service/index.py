@@ -1,0 +1,440 @@
+"""The master index: what a run leaves behind so one record can be resolved against it in
+milliseconds, and a new batch linked against it without re-reading any source.
+
+Layout (``<run>/index/``, Arrow IPC files opened memory-mapped, ``manifest.json`` last, so
+its presence means the index is complete)::
+
+    manifest.json                 format, the pipeline configuration, per-type counts
+    <type>/records.arrow          the standardised records with entity ids, by record_id
+    <type>/clusters.arrow         the Clusters rows (size, edges, density, ...)
+    <type>/pairs.arrow            the scored candidate pairs (for incremental re-clustering)
+    <type>/golden.arrow           golden records, sorted by the hash of the entity id
+    <type>/conflicts.arrow        conflicts, sorted by the hash of the entity id
+    <type>/members.arrow          entity-id hash -> record id, sorted
+    <type>/keys_<pass>.arrow      blocking-key hash -> record id, sorted, per exact pass
+    <type>/keys_<pass>__sub.arrow the same on keys + sub keys (for split blocks)
+    <type>/tf_<comparison>.arrow  value hash -> count, for term-frequency comparisons
+    <type>/model.json             the fitted scoring model
+
+Lookups are ``np.searchsorted`` over the sorted hash columns (see
+:mod:`linkage.service.keys`), one record or a whole batch at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from linkage.config import EntityConfig, PipelineConfig, pipeline_from_dict, to_dict
+from linkage.errors import LinkageError
+from linkage.io.outputs import write_json
+from linkage.match.block import BlockingPass
+from linkage.match.score import FellegiSunter
+from linkage.schemas import CONFLICTS
+from linkage.service.keys import hash_strings, pass_keys, refined_pass, resolvable
+
+if TYPE_CHECKING:
+    from linkage.pipeline import PipelineResult
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "INDEX_DIR",
+    "MasterIndex",
+    "MasterIndexError",
+    "TypeIndex",
+    "build_index",
+    "write_index",
+    "write_type_index",
+]
+
+INDEX_DIR = "index"
+FORMAT = "linkage.master_index/1"
+_HASH = "__hash"
+
+
+class MasterIndexError(LinkageError):
+    """The run folder has no usable master index."""
+
+
+# --- writing --------------------------------------------------------------------------------
+
+
+def write_index(result: PipelineResult, run_dir: str | Path) -> Path:
+    """Write the master index of a finished run into ``<run_dir>/index``."""
+    out = Path(run_dir) / INDEX_DIR
+    tmp = _fresh(out)
+    counts: dict[str, Any] = {}
+    for etype, entity in result.entities.items():
+        section = result.config.entity(etype)
+        assert section is not None
+        records = result.records.filter(pc.equal(result.records.column("entity_type"), etype))
+        counts[etype] = write_type_index(tmp / etype, section, records, entity.clusters,
+                                         entity.scored, entity.golden, entity.conflicts,
+                                         entity.model)
+    return _finish(tmp, out, result.config, counts)
+
+
+def build_index(run_dir: str | Path) -> Path:
+    """Write the master index of an existing run folder from its outputs (records.parquet,
+    pairs.parquet, golden_<type>.parquet, conflicts.parquet, model_<type>.json and the
+    configuration saved in run.json)."""
+    run = Path(run_dir)
+    summary_path = run / "run.json"
+    if not summary_path.is_file():
+        raise MasterIndexError(f"{run}: no run.json (is it a complete run folder?)")
+    config = _config_from(json.loads(summary_path.read_text(encoding="utf-8"))["config"])
+    records_all = pq.read_table(run / "records.parquet")
+    pairs_all = pq.read_table(run / "pairs.parquet")
+    conflicts_all = pq.read_table(run / "conflicts.parquet")
+    out = run / INDEX_DIR
+    tmp = _fresh(out)
+    counts: dict[str, Any] = {}
+    for etype in config.entity_types:
+        section = config.entity(etype)
+        assert section is not None
+        records = records_all.filter(pc.equal(records_all.column("entity_type"), etype))
+        clusters = records.select(["record_id", "entity_type", "entity_id", "cluster_size"])
+        pairs = pairs_all.filter(pc.equal(pairs_all.column("entity_type"), etype))
+        conflicts = (conflicts_all.filter(pc.equal(conflicts_all.column("entity_type"), etype))
+                     if conflicts_all.num_rows else CONFLICTS.empty_table())
+        golden = pq.read_table(run / f"golden_{etype}.parquet")
+        model = FellegiSunter.load(run / f"model_{etype}.json")
+        counts[etype] = write_type_index(tmp / etype, section, records, clusters, pairs,
+                                         golden, conflicts, model)
+    return _finish(tmp, out, config, counts)
+
+
+def write_type_index(
+    folder: Path, section: EntityConfig, records: pa.Table, clusters: pa.Table,
+    pairs: pa.Table, golden: pa.Table, conflicts: pa.Table, model: FellegiSunter,
+) -> dict[str, Any]:
+    """One entity type's part of the index; returns its manifest entry."""
+    folder.mkdir(parents=True, exist_ok=True)
+    records = records.sort_by("record_id")
+    _write(records, folder / "records.arrow")
+    _write(clusters.sort_by("record_id"), folder / "clusters.arrow")
+    keep = [c for c in ("id_l", "id_r", "match_weight", "match_probability", "must_link",
+                        "cannot_link") if c in pairs.column_names]
+    _write(pairs.select(keep), folder / "pairs.arrow")
+    _write(_by_entity_hash(golden), folder / "golden.arrow")
+    _write(_by_entity_hash(conflicts), folder / "conflicts.arrow")
+    ids = records.column("record_id").combine_chunks()
+    _write_keys(hash_strings(records.column("entity_id"))[0], np.ones(len(ids), dtype=bool),
+                ids, folder / "members.arrow")
+    passes = []
+    for bp in section.blocking:
+        if not resolvable(bp):
+            log.warning("index: blocking pass %r (%s) is not used by the resolver (only exact "
+                        "passes are)", bp.name, bp.kind)
+            continue
+        h, present = hash_strings(pass_keys(records, bp))
+        _write_keys(h, present, ids, folder / f"keys_{bp.name}.arrow")
+        if bp.sub_keys:
+            h, present = hash_strings(pass_keys(records, refined_pass(bp)))
+            _write_keys(h, present, ids, folder / f"keys_{bp.name}__sub.arrow")
+        passes.append(bp.name)
+    tf: dict[str, int] = {}
+    for comp in section.comparisons:
+        if comp.term_frequency:
+            h, present = hash_strings(records.column(comp.field))
+            values, counts = np.unique(h[present], return_counts=True)
+            _write(pa.table({_HASH: pa.array(values, pa.uint64()),
+                             "count": pa.array(counts.astype(np.int64))}),
+                   folder / f"tf_{comp.name}.arrow")
+            tf[comp.name] = int(present.sum())
+    model.save(folder / "model.json")
+    max_id = int(pc.max(ids).as_py()) if len(ids) else -1
+    return {"records": records.num_rows, "entities": golden.num_rows, "passes": passes,
+            "tf_totals": tf, "max_record_id": max_id}
+
+
+def _fresh(out: Path) -> Path:
+    tmp = out.with_name(f".{out.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def _finish(tmp: Path, out: Path, config: PipelineConfig, counts: Mapping[str, Any]) -> Path:
+    write_json({"format": FORMAT, "types": counts, "config": to_dict(config)},
+               tmp / "manifest.json")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.replace(out)
+    log.info("index: written to %s (%s)", out, ", ".join(
+        f"{t}: {c['records']} records" for t, c in counts.items()))
+    return out
+
+
+def _config_from(data: Mapping[str, Any]) -> PipelineConfig:
+    base = Path(str(data.get("base_dir", ".")))
+    return pipeline_from_dict({k: v for k, v in data.items() if k != "base_dir"},
+                              base_dir=base, origin="the run's saved configuration")
+
+
+def _write(table: pa.Table, path: Path) -> None:
+    with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table.combine_chunks())
+
+
+def _write_keys(h: npt.NDArray[np.uint64], present: npt.NDArray[np.bool_],
+                ids: pa.Array, path: Path) -> None:
+    rid = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=np.int64)[present]
+    hv = h[present]
+    order = np.argsort(hv, kind="stable")
+    _write(pa.table({_HASH: pa.array(hv[order], pa.uint64()),
+                     "record_id": pa.array(rid[order], pa.int64())}), path)
+
+
+def _by_entity_hash(table: pa.Table) -> pa.Table:
+    h, _ = hash_strings(table.column("entity_id")) if table.num_rows else (
+        np.zeros(0, np.uint64), None)
+    order = np.argsort(h, kind="stable")
+    return table.append_column(_HASH, pa.array(h, pa.uint64())).take(pa.array(order))
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def _read(path: Path) -> pa.Table:
+    """A memory-mapped Arrow IPC file (its buffers are the file's pages, read on use)."""
+    source = pa.memory_map(str(path), "r")
+    return ipc.open_file(source).read_all()
+
+
+@dataclass(frozen=True)
+class SortedKeys:
+    """A sorted hash column and the value each hash maps to (record ids, counts)."""
+
+    hashes: npt.NDArray[np.uint64]
+    values: npt.NDArray[np.int64]
+
+    @classmethod
+    def open(cls, path: Path, value: str) -> SortedKeys:
+        table = _read(path)
+        return cls(_np(table.column(_HASH)), _np(table.column(value)))
+
+    def ranges(self, h: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.int64],
+                                                         npt.NDArray[np.int64]]:
+        """[start, end) of each hash's run."""
+        lo = np.searchsorted(self.hashes, h, side="left").astype(np.int64)
+        hi = np.searchsorted(self.hashes, h, side="right").astype(np.int64)
+        return lo, hi
+
+    def count(self, h: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+        lo, hi = self.ranges(h)
+        found = hi > lo
+        out = np.zeros(len(h), dtype=np.int64)
+        out[found] = self.values[lo[found]]
+        return out
+
+
+def _np(column: pa.ChunkedArray | pa.Array) -> Any:
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return arr.to_numpy(zero_copy_only=True) if arr.null_count == 0 else np.asarray(
+        arr.to_numpy(zero_copy_only=False))
+
+
+def _usable(keys: SortedKeys, h: npt.NDArray[np.uint64], present: npt.NDArray[np.bool_],
+            cap: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Each hash's run in ``keys``, empty when the key is missing or the block, with the
+    query in it, would exceed ``cap`` (the run skips such blocks)."""
+    lo, hi = keys.ranges(h)
+    drop = ~present | ((hi - lo + 1) > cap)
+    lo[drop] = 0
+    hi[drop] = 0
+    return lo, hi
+
+
+def expand(lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64]) -> tuple[
+        npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """For ranges [lo, hi): (which range, position) of every element, in order."""
+    counts = np.maximum(hi - lo, 0)
+    owner = np.repeat(np.arange(len(lo), dtype=np.int64), counts)
+    first = np.cumsum(counts) - counts
+    pos = np.repeat(lo, counts) + (np.arange(int(counts.sum()), dtype=np.int64)
+                                   - np.repeat(first, counts))
+    return owner, pos
+
+
+@dataclass
+class TypeIndex:
+    """One entity type of a master index, memory-mapped."""
+
+    entity_type: str
+    section: EntityConfig
+    model: FellegiSunter
+    records: pa.Table
+    record_ids: npt.NDArray[np.int64]
+    clusters: pa.Table
+    golden: pa.Table
+    golden_hashes: npt.NDArray[np.uint64]
+    conflicts: pa.Table
+    conflict_hashes: npt.NDArray[np.uint64]
+    members: SortedKeys
+    keys: dict[str, tuple[BlockingPass, SortedKeys, SortedKeys | None]]
+    tf: dict[str, tuple[SortedKeys, int]]
+    max_record_id: int
+    folder: Path
+
+    @classmethod
+    def open(cls, folder: Path, etype: str, section: EntityConfig,
+             entry: Mapping[str, Any]) -> TypeIndex:
+        records = _read(folder / "records.arrow")
+        golden = _read(folder / "golden.arrow")
+        conflicts = _read(folder / "conflicts.arrow")
+        keys: dict[str, tuple[BlockingPass, SortedKeys, SortedKeys | None]] = {}
+        for bp in section.blocking:
+            if bp.name not in entry["passes"]:
+                continue
+            sub = folder / f"keys_{bp.name}__sub.arrow"
+            keys[bp.name] = (bp, SortedKeys.open(folder / f"keys_{bp.name}.arrow", "record_id"),
+                             SortedKeys.open(sub, "record_id") if sub.is_file() else None)
+        tf = {name: (SortedKeys.open(folder / f"tf_{name}.arrow", "count"), int(total))
+              for name, total in entry["tf_totals"].items()}
+        return cls(
+            entity_type=etype, section=section,
+            model=FellegiSunter.load(folder / "model.json"),
+            records=records, record_ids=_np(records.column("record_id")),
+            clusters=_read(folder / "clusters.arrow"),
+            golden=golden, golden_hashes=_np(golden.column(_HASH)),
+            conflicts=conflicts, conflict_hashes=_np(conflicts.column(_HASH)),
+            members=SortedKeys.open(folder / "members.arrow", "record_id"),
+            keys=keys, tf=tf, max_record_id=int(entry["max_record_id"]), folder=folder)
+
+    def pairs(self) -> pa.Table:
+        """The run's scored candidate pairs of this type."""
+        return _read(self.folder / "pairs.arrow")
+
+    def positions(self, record_ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Row positions of ``record_ids`` in ``records`` (-1 when absent)."""
+        pos = np.searchsorted(self.record_ids, record_ids).astype(np.int64)
+        pos = np.minimum(pos, max(len(self.record_ids) - 1, 0))
+        found = (self.record_ids[pos] == record_ids) if len(self.record_ids) else \
+            np.zeros(len(record_ids), dtype=bool)
+        return np.where(found, pos, -1)
+
+    def candidates(self, queries: pa.Table) -> tuple[npt.NDArray[np.int64],
+                                                     npt.NDArray[np.int64]]:
+        """(query row, master record id) of every candidate pair the run's exact blocking
+        passes would form between each standardised query record and the master: the
+        blocks that share the query's key, skipped like the run skips them when the
+        query would push them over ``max_block_size`` (split by sub keys first)."""
+        found_q: list[npt.NDArray[np.int64]] = []
+        found_r: list[npt.NDArray[np.int64]] = []
+        for bp, keys, sub in self.keys.values():
+            h, present = hash_strings(pass_keys(queries, bp))
+            lo, hi = _usable(keys, h, present, bp.max_block_size)
+            parts = [(np.arange(len(h), dtype=np.int64), keys, lo, hi)]
+            all_lo, all_hi = keys.ranges(h)
+            over = np.flatnonzero(present & ((all_hi - all_lo + 1) > bp.max_block_size))
+            if len(over) and sub is not None:
+                hs, ps = hash_strings(pass_keys(queries.take(pa.array(over)), refined_pass(bp)))
+                slo, shi = _usable(sub, hs, ps, bp.max_block_size)
+                parts.append((over, sub, slo, shi))
+            for rows, table, a, b in parts:
+                owner, pos = expand(a, b)
+                q_rows, rids = rows[owner], table.values[pos]
+                if bp.link_only and len(rids):
+                    q_src = np.asarray(queries.column("source").to_pylist(), dtype=object)
+                    r_src = np.asarray(self.records.column("source").take(
+                        pa.array(self.positions(rids))).to_pylist(), dtype=object)
+                    keep = q_src[q_rows] != r_src
+                    q_rows, rids = q_rows[keep], rids[keep]
+                found_q.append(q_rows)
+                found_r.append(rids)
+        if not found_q:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        q = np.concatenate(found_q)
+        r = np.concatenate(found_r)
+        width = np.int64(self.max_record_id + 2)
+        packed = np.unique(q * width + r)
+        return packed // width, packed % width
+
+    def term_frequencies(self, values: pa.Array, name: str, *,
+                         query: bool) -> npt.NDArray[np.float32]:
+        """Share of records holding each of ``values`` among the master's (and, for the
+        query's own values, the query, which a full run would also count), NaN for null."""
+        keys, total = self.tf[name]
+        h, present = hash_strings(values)
+        counts = keys.count(h).astype(np.float64) + (1.0 if query else 0.0)
+        share = counts / max(total + (1 if query else 0), 1)
+        share[~present] = np.nan
+        return np.asarray(share, dtype=np.float32)
+
+    def golden_row(self, entity_id: str) -> dict[str, Any] | None:
+        """The entity's golden record (None when the id is unknown)."""
+        h = hash_strings(pa.array([entity_id]))[0]
+        lo = int(np.searchsorted(self.golden_hashes, h[0], side="left"))
+        hi = int(np.searchsorted(self.golden_hashes, h[0], side="right"))
+        for row in self.golden.slice(lo, hi - lo).to_pylist():
+            if row["entity_id"] == entity_id:
+                row.pop(_HASH, None)
+                return dict(row)
+        return None
+
+    def conflicts_of(self, entity_id: str) -> list[dict[str, Any]]:
+        """The entity's open conflicts."""
+        h = hash_strings(pa.array([entity_id]))[0]
+        lo = int(np.searchsorted(self.conflict_hashes, h[0], side="left"))
+        hi = int(np.searchsorted(self.conflict_hashes, h[0], side="right"))
+        rows = [r for r in self.conflicts.slice(lo, hi - lo).to_pylist()
+                if r["entity_id"] == entity_id]
+        for r in rows:
+            r.pop(_HASH, None)
+        return rows
+
+    def member_ids(self, entity_id: str) -> npt.NDArray[np.int64]:
+        """Record ids of the entity's members."""
+        h = hash_strings(pa.array([entity_id]))[0]
+        lo, hi = self.members.ranges(h)
+        ids = self.members.values[int(lo[0]):int(hi[0])]
+        if not len(ids):
+            return ids
+        rows = self.records.select(["entity_id"]).take(pa.array(self.positions(ids)))
+        same = np.asarray(pc.equal(rows.column("entity_id"), entity_id).to_numpy(
+            zero_copy_only=False), dtype=bool)
+        return np.asarray(ids[same])
+
+
+@dataclass
+class MasterIndex:
+    """A run's master index, opened memory-mapped; opening reads no source file."""
+
+    run_dir: Path
+    config: PipelineConfig
+    types: dict[str, TypeIndex]
+
+    @classmethod
+    def open(cls, run_dir: str | Path) -> MasterIndex:
+        run = Path(run_dir)
+        folder = run / INDEX_DIR
+        manifest_path = folder / "manifest.json"
+        if not manifest_path.is_file():
+            raise MasterIndexError(f"{run}: no master index (index/manifest.json); build one with "
+                              f"`linkage index {run}`")
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if manifest.get("format") != FORMAT:
+            raise MasterIndexError(f"{run}: index format {manifest.get('format')!r} is not "
+                              f"{FORMAT!r}; rebuild it with `linkage index {run}`")
+        config = _config_from(manifest["config"])
+        types = {}
+        for etype, entry in manifest["types"].items():
+            section = config.entity(etype)
+            assert section is not None
+            types[etype] = TypeIndex.open(folder / etype, etype, section, entry)
+        return cls(run, config, types)
