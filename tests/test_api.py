@@ -8,10 +8,12 @@ import linkage
 def test_all_is_pinned() -> None:
     assert linkage.__all__ == [
         "BlockingPass", "Comparison", "ConfigError", "EntityConfig", "FellegiSunter",
-        "LinkageError", "Pipeline", "PipelineConfig", "PipelineResult", "STANDARDISERS",
+        "LinkageError", "Pipeline", "PipelineConfig", "PipelineResult", "Resolver",
+        "STANDARDISERS",
         "SchemaError", "ScoringConfig", "SourceConfig", "SourceError", "StageError",
-        "SurvivorshipConfig", "block", "build_golden", "cluster", "compare",
-        "find_conflicts", "load_pipeline", "read_records", "read_sources", "run_pipeline",
+        "SurvivorshipConfig", "block", "build_golden", "build_index", "cluster", "compare",
+        "find_conflicts", "load_pipeline", "read_records", "read_sources", "run_incremental",
+        "run_pipeline",
         "source_quality", "standardise", "write_outputs",
     ]
 
