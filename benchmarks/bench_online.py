@@ -123,7 +123,7 @@ def _data(base: Path, args: argparse.Namespace) -> Path:
     new = set(order[:n_new].tolist())
     changed = set(order[n_new:n_new + n_changed].tolist())
     deleted = set(order[n_new + n_changed:n_new + n_changed + n_deleted].tolist())
-    phone = header[[h for h in header].index(_column(spec, "household", "phone"))]
+    phone = _column(spec, "household", "phone")
     key = _key(spec, "household")
     flag = "注销标志"
 

@@ -48,7 +48,7 @@ def test_candidates_are_the_block_stage_pairs(synth_run: Path) -> None:
         query = query.add_column(0, "record_id", pa.array([ti.max_record_id + 1], pa.int64()))
         query = query.append_column("flags", pa.array([[]], pa.list_(pa.string())))
         std = standardise(query, ti.section.fields)
-        q_rows, rids = ti.candidates(std)
+        _, rids = ti.candidates(std)
         union = pa.concat_tables([master.select(std.column_names).cast(std.schema), std])
         pairs = block(union, ti.section.blocking).pairs
         qid = ti.max_record_id + 1

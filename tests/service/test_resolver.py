@@ -73,7 +73,7 @@ def test_a_stranger_is_new(tiny_run: Path) -> None:
 ])
 def test_bad_input_is_a_clear_error(tiny_run: Path, record: dict[str, object],
                                     kwargs: dict[str, str], message: str) -> None:
-    with pytest.raises(ResolveError, match="record 0|unknown") as err:
+    with pytest.raises(ResolveError, match=r"record 0|unknown") as err:
         Resolver.open(tiny_run).resolve(record, **kwargs)  # type: ignore[arg-type]
     assert message in str(err.value)
 
