@@ -5,7 +5,9 @@
 ``GET /entities/{entity_id}``; the OpenAPI schema is at ``/openapi.json``. Bad input is a
 4xx with a message naming the record and field; an unexpected failure is a 500 whose body
 says only that, never a traceback. Every request that reaches a route is written to the
-audit log (see :mod:`linkage.service.access`).
+audit log (see :mod:`linkage.service.access`). Routes return their JSON directly (the
+models describe it in the schema; validating an answer the library built would only
+cost time).
 
 Worker processes get their settings from environment variables (``app_from_env``), which
 ``linkage serve`` sets, so that ``uvicorn --workers 2`` can start them.
@@ -150,7 +152,7 @@ def create_app(run_dir: str | Path, *, keys: KeyStore, audit_log: Path,
         return out
 
     @app.post("/resolve", response_model=Resolution)
-    async def resolve(req: ResolveRequest, who: CallerDep, request: Request) -> dict[str, Any]:
+    async def resolve(req: ResolveRequest, who: CallerDep, request: Request) -> JSONResponse:
         """The master entity of one record, its golden record and open conflicts."""
         resolver: Resolver = state["resolver"]
         client = request.client.host if request.client else ""
@@ -164,10 +166,11 @@ def create_app(run_dir: str | Path, *, keys: KeyStore, audit_log: Path,
         state["audit"].write(who, "resolve", status=200, client=client, n_records=1,
                              entity_ids=[body["entity_id"]] if body["entity_id"] != NEW else [],
                              identifiers=identifiers([req.record], body["entity_type"]))
-        return answer(who, body["entity_type"], body)
+        return JSONResponse(answer(who, body["entity_type"], body))
 
     @app.post("/resolve/batch", response_model=BatchResponse)
-    async def resolve_batch(req: BatchRequest, who: CallerDep, request: Request) -> dict[str, Any]:
+    async def resolve_batch(req: BatchRequest, who: CallerDep,
+                            request: Request) -> JSONResponse:
         """Resolve up to 1,000 records in one pass (entity ids only)."""
         resolver: Resolver = state["resolver"]
         client = request.client.host if request.client else ""
@@ -188,10 +191,10 @@ def create_app(run_dir: str | Path, *, keys: KeyStore, audit_log: Path,
         for r in rows:
             p = r["match_probability"]
             r["match_probability"] = None if p is None or p != p else p
-        return {"entity_type": batch.entity_type, "results": rows}
+        return JSONResponse({"entity_type": batch.entity_type, "results": rows})
 
     @app.get("/entities/{entity_id}", response_model=Entity)
-    async def entity(entity_id: str, who: CallerDep, request: Request) -> dict[str, Any]:
+    async def entity(entity_id: str, who: CallerDep, request: Request) -> JSONResponse:
         """An entity's golden record, open conflicts and member records."""
         resolver: Resolver = state["resolver"]
         client = request.client.host if request.client else ""
@@ -203,7 +206,7 @@ def create_app(run_dir: str | Path, *, keys: KeyStore, audit_log: Path,
                              entity_ids=[entity_id])
         if body is None:
             raise HTTPException(status_code=404, detail="no such entity")
-        return answer(who, body["entity_type"], body)
+        return JSONResponse(answer(who, body["entity_type"], body))
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> JSONResponse:

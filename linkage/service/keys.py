@@ -24,6 +24,8 @@ __all__ = ["hash_strings", "pass_keys", "refined_pass", "resolvable"]
 _P = np.uint64(0x100000001B3)
 _MAX_LEN = 4096  # longer keys are hashed on their first 4096 bytes (addresses are ~60)
 _POWERS: npt.NDArray[np.uint64] | None = None
+_SMALL = 8  # arrays up to this length are hashed in plain Python
+_MASK = (1 << 64) - 1
 
 
 def resolvable(bp: BlockingPass) -> bool:
@@ -51,6 +53,8 @@ def hash_strings(values: pa.Array | pa.ChunkedArray) -> tuple[npt.NDArray[np.uin
     """A uint64 hash per value and whether the value is present (null hashes are 0)."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
+    if len(values) <= _SMALL:
+        return _hash_few(values)
     if not pa.types.is_large_string(values.type):
         values = pc.cast(values, pa.large_string())
     n = len(values)
@@ -79,6 +83,35 @@ def hash_strings(values: pa.Array | pa.ChunkedArray) -> tuple[npt.NDArray[np.uin
         out = _mix(acc)
     out[~present] = 0
     return out, present
+
+
+def _hash_few(values: pa.Array) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.bool_]]:
+    """:func:`hash_strings` of a handful of values in plain Python (a resolver's query:
+    a dozen NumPy calls would cost more than the arithmetic)."""
+    texts = pc.cast(values, pa.string()).to_pylist() if not pa.types.is_string(values.type) \
+        else values.to_pylist()
+    out = np.zeros(len(texts), dtype=np.uint64)
+    present = np.zeros(len(texts), dtype=bool)
+    powers = _powers(_MAX_LEN)
+    for i, text in enumerate(texts):
+        if text is None:
+            continue
+        data = text.encode("utf-8")[:_MAX_LEN]
+        acc = 0
+        for j, byte in enumerate(data):
+            acc = (acc + (byte + 1) * int(powers[j])) & _MASK
+        acc ^= (len(data) * 0x9E3779B97F4A7C15) & _MASK
+        out[i] = _mix_one(acc)
+        present[i] = True
+    return out, present
+
+
+def _mix_one(x: int) -> int:
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & _MASK
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
 
 
 def _sum_runs(acc: npt.NDArray[np.uint64], terms: npt.NDArray[np.uint64],

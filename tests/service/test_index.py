@@ -28,6 +28,13 @@ def test_hashes_follow_the_values() -> None:
     assert sliced.tolist() == h[1:3].tolist()
     chunked, _ = hash_strings(pa.chunked_array([values.slice(0, 2), values.slice(2)]))
     assert chunked.tolist() == h.tolist()
+    # a handful of values is hashed in plain Python, a column with NumPy: the same hashes
+    many = pa.array([*values.to_pylist(), *(f"110105\x1f{i}" for i in range(50))])
+    whole, whole_present = hash_strings(many)
+    for start in range(0, len(many), 4):
+        few, few_present = hash_strings(many.slice(start, 4))
+        assert few.tolist() == whole[start:start + 4].tolist()
+        assert few_present.tolist() == whole_present[start:start + 4].tolist()
 
 
 def test_candidates_are_the_block_stage_pairs(synth_run: Path) -> None:
