@@ -132,7 +132,12 @@ def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
 
     pipeline = Pipeline.from_toml(pipeline_path)
     earlier = _previous_records(previous) if previous is not None else None
-    result = pipeline.run(previous=earlier, progress=sys.stderr.isatty())
+    records = None
+    if any(s.delta for s in pipeline.config.sources):
+        from linkage.service.incremental import read_with_deltas
+
+        records = read_with_deltas(pipeline.config)
+    result = pipeline.run(records, previous=earlier, progress=sys.stderr.isatty())
     write_outputs(result, out)
     from linkage.service.index import write_index
 

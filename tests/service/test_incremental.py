@@ -7,14 +7,16 @@ import csv
 import shutil
 from pathlib import Path
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from linkage.config import load_pipeline
 from linkage.errors import ConfigError
 from linkage.io.outputs import write_outputs
 from linkage.pipeline import Pipeline
 from linkage.service import Resolver
-from linkage.service.incremental import run_incremental
+from linkage.service.incremental import read_with_deltas, run_incremental
 
 HEADER = ["记录号", "姓名", "公民身份号码", "出生日期", "联系电话", "住址", "更新日期", "注销"]
 DELTA = [
@@ -36,6 +38,13 @@ def _entities(run: Path) -> dict[str, str]:
     rows = pq.read_table(run / "records.parquet", columns=["source_key", "entity_id"])
     return dict(zip(rows["source_key"].to_pylist(), rows["entity_id"].to_pylist(),
                     strict=True))
+
+
+def _groups(entities: dict[str, str]) -> set[frozenset[str]]:
+    out: dict[str, set[str]] = {}
+    for key, entity in entities.items():
+        out.setdefault(entity, set()).add(key)
+    return {frozenset(g) for g in out.values()}
 
 
 def _with_delta(tiny_run: Path, tmp_path: Path) -> Path:
@@ -85,6 +94,14 @@ def test_incremental_agrees_with_a_full_run_on_the_union(tiny_run: Path,
                                                          tmp_path: Path) -> None:
     folder = _with_delta(tiny_run, tmp_path)
     run_incremental(folder / "nightly.toml", tiny_run, tmp_path / "inc")
+    # a full run of the nightly pipeline itself (base and delta sources) reads the delta
+    # rows as new versions and retirements: the same records, linked alike
+    result = Pipeline.from_toml(folder / "nightly.toml").run(
+        read_with_deltas(load_pipeline(folder / "nightly.toml")))
+    nightly = dict(zip(result.records["source_key"].to_pylist(),
+                       result.records["entity_id"].to_pylist(), strict=True))
+    h002 = result.records.filter(pc.equal(result.records["source_key"], "H002"))
+    assert h002["phone"].to_pylist() == ["13911110000"]
     with (folder / "household.csv").open(encoding="utf-8", newline="") as f:
         rows = list(csv.reader(f))
     delta = {r[0]: r[:7] for r in DELTA}
@@ -94,15 +111,9 @@ def test_incremental_agrees_with_a_full_run_on_the_union(tiny_run: Path,
         csv.writer(f).writerows(union)
     write_outputs(Pipeline.from_toml(folder / "pipeline.toml").run(), tmp_path / "full")
     inc, full = _entities(tmp_path / "inc"), _entities(tmp_path / "full")
-    assert sorted(inc) == sorted(full)
-
-    def groups(entities: dict[str, str]) -> set[frozenset[str]]:
-        out: dict[str, set[str]] = {}
-        for key, entity in entities.items():
-            out.setdefault(entity, set()).add(key)
-        return {frozenset(g) for g in out.values()}
-
-    assert groups(inc) == groups(full)
+    assert sorted(inc) == sorted(full) == sorted(nightly)
+    assert _groups(inc) == _groups(full)
+    assert _groups(nightly) == _groups(full)
 
 
 def test_a_changed_model_is_refused(tiny_run: Path, tmp_path: Path) -> None:
