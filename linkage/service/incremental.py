@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from linkage.config import EntityConfig, PipelineConfig, SourceConfig, load_pipeline
 from linkage.errors import ConfigError
@@ -77,6 +78,20 @@ class _Batch:
     counts: dict[str, int]
 
 
+@dataclass
+class _Touched:
+    """The entities a batch touched: their previous ids, and the re-clustered records
+    (``subset``, ``clusters``) whose new golden records and conflicts replace theirs."""
+
+    old_ids: pa.Array
+    subset: pa.Table
+    clusters: pa.Table
+
+    @property
+    def new_ids(self) -> pa.Array:
+        return pc.unique(self.clusters.column("entity_id"))
+
+
 def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
                     out: str | Path) -> IncrementalResult:
     """Apply the pipeline's batch to the master of ``previous``; write a complete run
@@ -92,6 +107,7 @@ def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
     raw = _read_batch(config, index)
     timings["read"] = _lap(started)
     entities: dict[str, Any] = {}
+    touched: dict[str, _Touched] = {}
     record_parts = []
     for etype, ti in index.types.items():
         t0 = time.perf_counter()
@@ -99,19 +115,24 @@ def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
         assert section is not None
         subset = raw.filter(pc.equal(raw.column("entity_type"), etype))
         batch = _split(subset, ti, section)
-        entity, records = _apply(config, section, ti, batch, timings)
+        entity, records, touched[etype] = _apply(config, section, ti, batch, timings)
         entities[etype] = EntityResult(**entity)
         record_parts.append(records)
         result.counts[etype] = batch.counts
         timings[f"{etype}.total"] = _lap(t0)
+    t0 = time.perf_counter()
+    legal = _legal_reps(Path(previous), entities, touched)
+    for etype, ti in index.types.items():
+        section = config.entity(etype)
+        assert section is not None
+        _report(section, ti, entities[etype], touched[etype])
+    timings["reports"] = _lap(t0)
     records = pa.concat_tables(record_parts, promote_options="default").sort_by("record_id")
     t0 = time.perf_counter()
     run = PipelineResult(config=config, raw_records=records.select(["record_id", "source",
                                                                     "entity_type"]),
-                         entities=entities, records=records, timings=dict(timings))
-    legal = _legal_reps(index, entities)
-    if legal is not None:
-        run.legal_reps = legal
+                         entities=entities, records=records, timings=dict(timings),
+                         legal_reps=legal)
     write_outputs(run, out)
     write_index(run, out)
     timings["write"] = _lap(t0)
@@ -238,7 +259,9 @@ def _split(subset: pa.Table, ti: TypeIndex, section: EntityConfig) -> _Batch:
         same = known.copy()
         pairs = [(f, f"{f}__raw") for f in fields] + [("updated_at", "updated_at")]
         for new_name, old_name in pairs:
-            new = pc.fill_null(pc.cast(subset.column(new_name), pa.string()), "\x00null")
+            given = subset.column(new_name) if new_name in subset.column_names else \
+                pa.nulls(n, pa.string())  # no source of the batch maps this field
+            new = pc.fill_null(pc.cast(given, pa.string()), "\x00null")
             old = pc.fill_null(pc.cast(rows.column(old_name), pa.string()), "\x00null")
             same &= np.asarray(pc.equal(new, old).to_numpy(zero_copy_only=False), dtype=bool)
     take_in = last & ~deleted & ~same
@@ -265,9 +288,10 @@ def _standardise(raw: pa.Table, section: EntityConfig) -> pa.Table:
 
 
 def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: _Batch,
-           timings: dict[str, float]) -> tuple[dict[str, Any], pa.Table]:
-    """Link the batch, re-cluster the touched entities, rebuild their golden records and
-    conflicts; returns the EntityResult fields and the type's complete record table."""
+           timings: dict[str, float]) -> tuple[dict[str, Any], pa.Table, _Touched]:
+    """Link the batch, re-cluster the touched entities and rebuild their golden records;
+    returns the EntityResult fields, the type's complete record table and what was
+    touched."""
     etype = ti.entity_type
     t0 = time.perf_counter()
     incoming, retired = batch.incoming, batch.retired
@@ -310,7 +334,6 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
     kept_rows = master.take(pa.array(ti.positions(member_ids)))
     std_cols = incoming.column_names
     subset = pa.concat_tables([kept_rows.select(std_cols).cast(incoming.schema), incoming])
-    subset_ids = np.asarray(subset.column("record_id").to_numpy(), dtype=np.int64)
     old_pairs = ti.pairs()
     in_subset = pc.and_(pc.is_in(old_pairs.column("id_l"), value_set=pa.array(member_ids)),
                         pc.is_in(old_pairs.column("id_r"), value_set=pa.array(member_ids)))
@@ -330,10 +353,6 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
     trust = _trust(config, etype, fields)
     golden_sub = build_golden(subset, clusters_sub, fields=fields,
                               survivorship=section.survivorship, trust=trust)
-    conflicts_sub = find_conflicts(subset, clusters_sub, golden_sub, fields=fields,
-                                   mutable_fields=section.conflicts.mutable_fields,
-                                   comparable_statuses=section.conflicts.comparable_statuses,
-                                   wildcard_statuses=section.conflicts.wildcard_statuses)
     timings[f"{etype}.golden"] = _lap(t0)
 
     # --- the complete tables: untouched rows carried over, touched ones replaced
@@ -342,10 +361,6 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
                                                            value_set=touched)))
     golden = pa.concat_tables([untouched_golden.drop_columns(["__hash"]), golden_sub],
                               promote_options="default").sort_by("entity_id")
-    untouched_conf = ti.conflicts.filter(pc.invert(pc.is_in(ti.conflicts.column("entity_id"),
-                                                            value_set=touched)))
-    conflicts = pa.concat_tables([untouched_conf.drop_columns(["__hash"]), conflicts_sub],
-                                 promote_options="default")
     gone = np.concatenate([member_ids, retired])
     clusters_keep = ti.clusters.filter(pc.invert(pc.is_in(ti.clusters.column("record_id"),
                                                           value_set=pa.array(gone))))
@@ -368,7 +383,6 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
         scored_new.select([c for c in old_pairs.column_names if c in scored_new.column_names])],
         promote_options="default")
     std_records = records.drop_columns(["entity_id", "cluster_size"])
-    quality = source_quality(std_records, clusters, golden, fields=fields)
     timings[f"{etype}.carry_over"] = _lap(t0)
     report = {"incremental": True, **batch.counts, "candidate_pairs": pairs.num_rows,
               "touched_entities": len(touched), "reclustered_records": subset.num_rows,
@@ -376,10 +390,27 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
     entity = {"entity_type": etype, "records": std_records,
               "blocking": BlockingResult(pairs=pairs, report=report), "vectors": vectors,
               "model": ti.model, "scored": scored, "clusters": clusters, "golden": golden,
-              "changes": changes if changes.num_rows else ENTITY_CHANGES.empty_table(),
-              "conflicts": conflicts, "quality": quality}
-    del subset_ids
-    return entity, records
+              "changes": changes if changes.num_rows else ENTITY_CHANGES.empty_table()}
+    return entity, records, _Touched(touched, subset, clusters_sub)
+
+
+def _report(section: EntityConfig, ti: TypeIndex, entity: Any, touched: _Touched) -> None:
+    """Conflicts of the touched entities (once their golden records are final, after legal
+    representatives), the others' carried over; quality figures of every department."""
+    fields = list(section.fields)
+    golden_sub = entity.golden.filter(pc.is_in(entity.golden.column("entity_id"),
+                                               value_set=touched.new_ids))
+    conflicts_sub = find_conflicts(touched.subset, touched.clusters, golden_sub, fields=fields,
+                                   mutable_fields=section.conflicts.mutable_fields,
+                                   comparable_statuses=section.conflicts.comparable_statuses,
+                                   wildcard_statuses=section.conflicts.wildcard_statuses)
+    kept = ti.conflicts.filter(pc.invert(pc.is_in(ti.conflicts.column("entity_id"),
+                                                  value_set=touched.old_ids)))
+    entity.conflicts = pa.concat_tables([kept.drop_columns(["__hash"]), conflicts_sub],
+                                        promote_options="default")
+    # department figures are shares over all of a department's records: recomputed whole
+    entity.quality = source_quality(entity.records, entity.clusters, entity.golden,
+                                    fields=fields)
 
 
 def _members(ti: TypeIndex, entity_ids: pa.Array) -> npt.NDArray[np.int64]:
@@ -440,14 +471,40 @@ def _trust(config: PipelineConfig, etype: str, fields: list[str]) -> dict[str, d
     return trust
 
 
-def _legal_reps(index: MasterIndex, entities: Mapping[str, Any]) -> pa.Table | None:
-    """Legal representatives are resolved again when both types are present."""
+def _legal_reps(previous: Path, entities: Mapping[str, Any],
+                touched: Mapping[str, _Touched]) -> pa.Table | None:
+    """Legal representatives, when both types are resolved: the previous run's edges of
+    enterprises the batch left alone (and whose person entity it left alone), the others
+    resolved again; the touched enterprises' golden ``legal_rep_name`` then follows the
+    person it names, as in a full run."""
     person, enterprise = entities.get("person"), entities.get("enterprise")
     if person is None or enterprise is None:
         return None
-    from linkage.master.legal_rep import resolve_legal_reps
+    from linkage.master.legal_rep import prefer_person_names, resolve_legal_reps
 
-    del index
-    return resolve_legal_reps(enterprise.golden, person.records, person.clusters,
-                              enterprises=enterprise.records,
-                              enterprise_clusters=enterprise.clusters)
+    path = previous / "legal_reps.parquet"
+    old = pq.read_table(path) if path.is_file() else None
+    redo = touched["enterprise"].new_ids
+    if old is not None:
+        affected = old.filter(pc.is_in(old.column("person_id"),
+                                       value_set=touched["person"].old_ids))
+        redo = pc.unique(pa.concat_arrays([redo, pc.cast(
+            affected.column("enterprise_id").combine_chunks(), pa.string())]))
+    golden = enterprise.golden
+    edges = resolve_legal_reps(golden.filter(pc.is_in(golden.column("entity_id"),
+                                                      value_set=redo)),
+                               person.records, person.clusters,
+                               enterprises=enterprise.records,
+                               enterprise_clusters=enterprise.clusters)
+    fresh = pc.is_in(golden.column("entity_id"), value_set=touched["enterprise"].new_ids)
+    enterprise.golden = pa.concat_tables([
+        golden.filter(pc.invert(fresh)),
+        prefer_person_names(golden.filter(fresh), edges, person.golden, enterprise.records,
+                            enterprise.clusters)]).sort_by("entity_id")
+    if old is None:
+        return edges
+    alive = pc.is_in(old.column("enterprise_id"), value_set=golden.column("entity_id"))
+    kept = old.filter(pc.and_(alive, pc.invert(pc.is_in(old.column("enterprise_id"),
+                                                       value_set=redo))))
+    return pa.concat_tables([kept, edges.cast(kept.schema)]).sort_by(
+        [("enterprise_id", "ascending"), ("person_id", "ascending")])

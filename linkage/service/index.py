@@ -126,9 +126,8 @@ def write_type_index(
     records = records.sort_by("record_id")
     _write(records, folder / "records.arrow")
     _write(clusters.sort_by("record_id"), folder / "clusters.arrow")
-    keep = [c for c in ("id_l", "id_r", "match_weight", "match_probability", "must_link",
-                        "cannot_link") if c in pairs.column_names]
-    _write(pairs.select(keep), folder / "pairs.arrow")
+    _write(pairs.drop_columns([c for c in ("entity_type",) if c in pairs.column_names]),
+           folder / "pairs.arrow")
     _write(_by_entity_hash(golden), folder / "golden.arrow")
     _write(_by_entity_hash(conflicts), folder / "conflicts.arrow")
     ids = records.column("record_id").combine_chunks()
