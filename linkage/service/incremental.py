@@ -42,6 +42,7 @@ from linkage.master.golden import build_golden
 from linkage.master.quality import source_quality
 from linkage.match.block import BlockingResult, block
 from linkage.match.compare import compare, read_columns
+from linkage.pipeline import PipelineResult
 from linkage.service.index import MasterIndex, TypeIndex, expand, write_index
 from linkage.service.keys import hash_strings
 from linkage.standardisers import standardise
@@ -79,6 +80,29 @@ class _Batch:
 
 
 @dataclass
+class _IncrementalRun(PipelineResult):
+    """A PipelineResult whose explanations compare just the two records (a full run's
+    compares whole columns), with term frequencies from the previous master."""
+
+    index: MasterIndex | None = None
+
+    def explain(self, id_l: int, id_r: int) -> Any:
+        lo, hi = min(id_l, id_r), max(id_l, id_r)
+        for etype, e in self.entities.items():
+            two = e.records.filter(pc.is_in(e.records.column("record_id"),
+                                            value_set=pa.array([lo, hi], pa.int64())))
+            if two.num_rows != 2:
+                continue
+            pair = pa.table({"id_l": pa.array([lo], pa.int64()),
+                             "id_r": pa.array([hi], pa.int64())})
+            vectors = compare(two, pair, e.model.comparisons, workers=1)
+            if self.index is not None and etype in self.index.types:
+                vectors = _term_frequencies(self.index.types[etype], vectors, two)
+            return e.model.explain(vectors.to_pylist()[0])
+        return super().explain(id_l, id_r)
+
+
+@dataclass
 class _Touched:
     """The entities a batch touched: their previous ids, and the re-clustered records
     (``subset``, ``clusters``) whose new golden records and conflicts replace theirs."""
@@ -96,7 +120,7 @@ def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
                     out: str | Path) -> IncrementalResult:
     """Apply the pipeline's batch to the master of ``previous``; write a complete run
     folder (outputs and master index) to ``out``."""
-    from linkage.pipeline import EntityResult, PipelineResult
+    from linkage.pipeline import EntityResult
 
     started = time.perf_counter()
     config = pipeline if isinstance(pipeline, PipelineConfig) else load_pipeline(pipeline)
@@ -129,10 +153,11 @@ def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
     timings["reports"] = _lap(t0)
     records = pa.concat_tables(record_parts, promote_options="default").sort_by("record_id")
     t0 = time.perf_counter()
-    run = PipelineResult(config=config, raw_records=records.select(["record_id", "source",
-                                                                    "entity_type"]),
-                         entities=entities, records=records, timings=dict(timings),
-                         legal_reps=legal)
+    run = _IncrementalRun(config=config, raw_records=records.select(["record_id", "source",
+                                                                     "entity_type"]),
+                          entities=entities, records=records, timings=dict(timings),
+                          legal_reps=legal)
+    run.index = index
     write_outputs(run, out)
     write_index(run, out)
     timings["write"] = _lap(t0)
@@ -361,21 +386,24 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
                                                            value_set=touched)))
     golden = pa.concat_tables([untouched_golden.drop_columns(["__hash"]), golden_sub],
                               promote_options="default").sort_by("entity_id")
-    gone = np.concatenate([member_ids, retired])
-    clusters_keep = ti.clusters.filter(pc.invert(pc.is_in(ti.clusters.column("record_id"),
-                                                          value_set=pa.array(gone))))
-    clusters = pa.concat_tables([clusters_keep, clusters_sub.select(
-        [c for c in clusters_keep.column_names if c in clusters_sub.column_names])],
-        promote_options="default").sort_by("record_id")
-    master_keep = master.filter(pc.invert(pc.is_in(master.column("record_id"),
-                                                   value_set=pa.array(gone))))
+    # records and clusters stay in record-id order: rows of re-clustered records are
+    # updated in place, retired ones dropped, the batch's (larger ids) appended
+    alive = pa.array(~np.isin(master_ids, retired))
     at = pc.index_in(subset.column("record_id"), value_set=clusters_sub.column("record_id"))
-    sub_records = subset.append_column("entity_id", clusters_sub.column("entity_id").take(at)) \
-        .append_column("cluster_size", clusters_sub.column("cluster_size").take(at))
-    records = pa.concat_tables([master_keep, sub_records.cast(master.schema)
-                                if sub_records.schema.names == master.schema.names
-                                else sub_records], promote_options="default")
-    records = records.sort_by("record_id")
+    incoming_clusters = clusters_sub.filter(pc.is_in(clusters_sub.column("record_id"),
+                                                     value_set=incoming.column("record_id")))
+    clusters = pa.concat_tables([
+        _updated(ti.clusters.filter(alive), clusters_sub),
+        incoming_clusters.select([c for c in ti.clusters.column_names
+                                  if c in incoming_clusters.column_names])],
+        promote_options="default")
+    sub_records = incoming.append_column(
+        "entity_id", clusters_sub.column("entity_id").take(at).slice(kept_rows.num_rows)) \
+        .append_column("cluster_size",
+                       clusters_sub.column("cluster_size").take(at).slice(kept_rows.num_rows))
+    records = pa.concat_tables([
+        _updated(master.filter(alive), clusters_sub, ("entity_id", "cluster_size")),
+        sub_records], promote_options="default")
     scored = pa.concat_tables([
         old_pairs.filter(pc.invert(pc.or_(
             pc.is_in(old_pairs.column("id_l"), value_set=pa.array(retired)),
@@ -392,6 +420,22 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
               "model": ti.model, "scored": scored, "clusters": clusters, "golden": golden,
               "changes": changes if changes.num_rows else ENTITY_CHANGES.empty_table()}
     return entity, records, _Touched(touched, subset, clusters_sub)
+
+
+def _updated(table: pa.Table, changed: pa.Table,
+             columns: tuple[str, ...] | None = None) -> pa.Table:
+    """``table`` with the given columns (default: every column ``changed`` shares but
+    record_id) taken from ``changed`` on the rows whose record_id it holds."""
+    pos = pc.index_in(table.column("record_id"), value_set=changed.column("record_id"))
+    hit = pc.is_valid(pos)
+    names = columns or tuple(c for c in table.column_names
+                             if c in changed.column_names and c != "record_id")
+    for name in names:
+        old = table.column(name).combine_chunks()
+        new = changed.column(name).combine_chunks().take(pos).cast(old.type)
+        table = table.set_column(table.column_names.index(name), name,
+                                 pc.if_else(hit, new, old))
+    return table
 
 
 def _report(section: EntityConfig, ti: TypeIndex, entity: Any, touched: _Touched) -> None:
