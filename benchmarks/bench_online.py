@@ -253,14 +253,14 @@ def _http(master: Path, args: argparse.Namespace) -> tuple[float, float, float, 
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     audit = master.parent / "audit.jsonl"
+    log = (master.parent / "serve.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "linkage.cli", "serve", str(master),
                              "--port", str(port), "--workers", str(args.workers),
                              "--audit-log", str(audit)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ})
+                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600  # three processes import the stack on 2 cores
         while True:
             try:
                 httpx.get(f"{url}/openapi.json", timeout=2)
@@ -273,7 +273,12 @@ def _http(master: Path, args: argparse.Namespace) -> tuple[float, float, float, 
         return asyncio.run(_load(url, queries, args))
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
+        log.close()
 
 
 async def _load(url: str, queries: list[dict[str, Any]],
