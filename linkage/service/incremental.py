@@ -43,7 +43,7 @@ from linkage.master.quality import source_quality
 from linkage.match.block import BlockingResult, block
 from linkage.match.compare import compare, read_columns
 from linkage.pipeline import PipelineResult
-from linkage.service.index import MasterIndex, TypeIndex, expand, write_index
+from linkage.service.index import IndexUpdate, MasterIndex, TypeIndex, expand, write_index
 from linkage.service.keys import hash_strings
 from linkage.standardisers import standardise
 
@@ -110,6 +110,8 @@ class _Touched:
     old_ids: pa.Array
     subset: pa.Table
     clusters: pa.Table
+    retired: npt.NDArray[np.int64]
+    added: pa.Table
 
     @property
     def new_ids(self) -> pa.Array:
@@ -159,7 +161,12 @@ def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
                           legal_reps=legal)
     run.index = index
     write_outputs(run, out)
-    write_index(run, out)
+    write_index(run, out, updates={
+        etype: IndexUpdate(base=index.types[etype], removed=t.retired, added=t.added,
+                           regrouped=np.asarray(t.clusters.column("record_id").to_numpy(),
+                                                dtype=np.int64),
+                           old_entities=t.old_ids, new_entities=t.new_ids)
+        for etype, t in touched.items()})
     timings["write"] = _lap(t0)
     log.info("incremental run: %s in %.2f s", result.counts, time.perf_counter() - started)
     return result
@@ -419,7 +426,7 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
               "blocking": BlockingResult(pairs=pairs, report=report), "vectors": vectors,
               "model": ti.model, "scored": scored, "clusters": clusters, "golden": golden,
               "changes": changes if changes.num_rows else ENTITY_CHANGES.empty_table()}
-    return entity, records, _Touched(touched, subset, clusters_sub)
+    return entity, records, _Touched(touched, subset, clusters_sub, retired, incoming)
 
 
 def _updated(table: pa.Table, changed: pa.Table,

@@ -72,8 +72,28 @@ class MasterIndexError(LinkageError):
 # --- writing --------------------------------------------------------------------------------
 
 
-def write_index(result: PipelineResult, run_dir: str | Path) -> Path:
-    """Write the master index of a finished run into ``<run_dir>/index``."""
+@dataclass(frozen=True)
+class IndexUpdate:
+    """How one entity type of a new run differs from the master index it updated, so its
+    index is written by merging (only changed records' keys are hashed).
+
+    ``removed``: record ids that left the master; ``added``: the new standardised records;
+    ``regrouped``: record ids whose entity may have changed (the touched entities' kept
+    records and the added ones); ``old_entities`` / ``new_entities``: the entity ids
+    whose golden records and conflicts were replaced, and those that replace them."""
+
+    base: TypeIndex
+    removed: npt.NDArray[np.int64]
+    added: pa.Table
+    regrouped: npt.NDArray[np.int64]
+    old_entities: pa.Array
+    new_entities: pa.Array
+
+
+def write_index(result: PipelineResult, run_dir: str | Path, *,
+                updates: Mapping[str, IndexUpdate] | None = None) -> Path:
+    """Write the master index of a finished run into ``<run_dir>/index``. ``updates``
+    (from an incremental run) lets each type's index be merged from the previous one."""
     out = Path(run_dir) / INDEX_DIR
     tmp = _fresh(out)
     counts: dict[str, Any] = {}
@@ -83,7 +103,8 @@ def write_index(result: PipelineResult, run_dir: str | Path) -> Path:
         records = result.records.filter(pc.equal(result.records.column("entity_type"), etype))
         counts[etype] = write_type_index(tmp / etype, section, records, entity.clusters,
                                          entity.scored, entity.golden, entity.conflicts,
-                                         entity.model)
+                                         entity.model,
+                                         update=(updates or {}).get(etype))
     return _finish(tmp, out, result.config, counts)
 
 
@@ -120,44 +141,136 @@ def build_index(run_dir: str | Path) -> Path:
 def write_type_index(
     folder: Path, section: EntityConfig, records: pa.Table, clusters: pa.Table,
     pairs: pa.Table, golden: pa.Table, conflicts: pa.Table, model: FellegiSunter,
+    *, update: IndexUpdate | None = None,
 ) -> dict[str, Any]:
     """One entity type's part of the index; returns its manifest entry."""
     folder.mkdir(parents=True, exist_ok=True)
-    records = records.sort_by("record_id")
+    records = _by_record_id(records)
+    if update is not None and tuple(update.base.section.blocking) != tuple(section.blocking):
+        update = None  # other passes: every key is new
     _write(records, folder / "records.arrow")
-    _write(clusters.sort_by("record_id"), folder / "clusters.arrow")
+    _write(_by_record_id(clusters), folder / "clusters.arrow")
     _write(pairs.drop_columns([c for c in ("entity_type",) if c in pairs.column_names]),
            folder / "pairs.arrow")
-    _write(_by_entity_hash(golden), folder / "golden.arrow")
-    _write(_by_entity_hash(conflicts), folder / "conflicts.arrow")
     ids = records.column("record_id").combine_chunks()
-    _write_keys(hash_strings(records.column("entity_id"))[0], np.ones(len(ids), dtype=bool),
-                ids, folder / "members.arrow")
+    rid = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=np.int64)
+    if update is None:
+        _write(_by_entity_hash(golden), folder / "golden.arrow")
+        _write(_by_entity_hash(conflicts), folder / "conflicts.arrow")
+        _write_keys(hash_strings(records.column("entity_id"))[0],
+                    np.ones(len(ids), dtype=bool), ids, folder / "members.arrow")
+    else:
+        base = update.base
+        _write(_merged_by_entity(base.golden, golden, update), folder / "golden.arrow")
+        _write(_merged_by_entity(base.conflicts, conflicts, update), folder / "conflicts.arrow")
+        regrouped = records.take(pa.array(np.searchsorted(rid, update.regrouped)))
+        _write_merged(base.members, *hash_strings(regrouped.column("entity_id")),
+                      regrouped.column("record_id"), folder / "members.arrow",
+                      drop=np.concatenate([update.removed, update.regrouped]))
     passes = []
     for bp in section.blocking:
         if not resolvable(bp):
             log.warning("index: blocking pass %r (%s) is not used by the resolver (only exact "
                         "passes are)", bp.name, bp.kind)
             continue
-        h, present = hash_strings(pass_keys(records, bp))
-        _write_keys(h, present, ids, folder / f"keys_{bp.name}.arrow")
+        variants = [(bp, f"keys_{bp.name}.arrow")]
         if bp.sub_keys:
-            h, present = hash_strings(pass_keys(records, refined_pass(bp)))
-            _write_keys(h, present, ids, folder / f"keys_{bp.name}__sub.arrow")
+            variants.append((refined_pass(bp), f"keys_{bp.name}__sub.arrow"))
+        for i, (variant, name) in enumerate(variants):
+            if update is None or bp.name not in update.base.keys:
+                h, present = hash_strings(pass_keys(records, variant))
+                _write_keys(h, present, ids, folder / name)
+                continue
+            _, whole, sub = update.base.keys[bp.name]
+            old = whole if i == 0 else sub
+            assert old is not None
+            h, present = hash_strings(pass_keys(update.added, variant))
+            _write_merged(old, h, present, update.added.column("record_id"),
+                          folder / name, drop=update.removed)
         passes.append(bp.name)
     tf: dict[str, int] = {}
     for comp in section.comparisons:
-        if comp.term_frequency:
+        if not comp.term_frequency:
+            continue
+        if update is None:
             h, present = hash_strings(records.column(comp.field))
             values, counts = np.unique(h[present], return_counts=True)
-            _write(pa.table({_HASH: pa.array(values, pa.uint64()),
-                             "count": pa.array(counts.astype(np.int64))}),
-                   folder / f"tf_{comp.name}.arrow")
             tf[comp.name] = int(present.sum())
+        else:
+            old_tf, total = update.base.tf[comp.name]
+            values, counts, change = _merge_counts(old_tf, *_tf_delta(update, comp.field))
+            tf[comp.name] = total + change
+        _write(pa.table({_HASH: pa.array(values, pa.uint64()),
+                         "count": pa.array(counts.astype(np.int64))}),
+               folder / f"tf_{comp.name}.arrow")
     model.save(folder / "model.json")
-    max_id = int(pc.max(ids).as_py()) if len(ids) else -1
+    max_id = int(rid.max()) if len(rid) else -1
     return {"records": records.num_rows, "entities": golden.num_rows, "passes": passes,
             "tf_totals": tf, "max_record_id": max_id}
+
+
+def _by_record_id(table: pa.Table) -> pa.Table:
+    """``table`` in record-id order (left as it is when it already is)."""
+    ids = np.asarray(table.column("record_id").to_numpy(), dtype=np.int64)
+    if len(ids) < 2 or bool((ids[1:] >= ids[:-1]).all()):
+        return table
+    return table.sort_by("record_id")
+
+
+def _merged_by_entity(old: pa.Table, new: pa.Table, update: IndexUpdate) -> pa.Table:
+    """The previous index's rows of untouched entities and the new rows of the entities
+    that replace the touched ones, in entity-hash order (only the new ids are hashed)."""
+    kept = old.filter(pc.invert(pc.is_in(old.column("entity_id"),
+                                         value_set=update.old_entities)))
+    fresh = new.filter(pc.is_in(new.column("entity_id"), value_set=update.new_entities))
+    h, _ = hash_strings(fresh.column("entity_id")) if fresh.num_rows else (
+        np.zeros(0, np.uint64), None)
+    fresh = fresh.append_column(_HASH, pa.array(h, pa.uint64()))
+    both = pa.concat_tables([kept, fresh.select(kept.column_names).cast(kept.schema)])
+    hashes = np.asarray(both.column(_HASH).to_numpy(), dtype=np.uint64)
+    return both.take(pa.array(np.argsort(hashes, kind="stable")))
+
+
+def _write_merged(old: SortedKeys, h: npt.NDArray[np.uint64], present: npt.NDArray[np.bool_],
+                  ids: pa.Array | pa.ChunkedArray, path: Path, *,
+                  drop: npt.NDArray[np.int64]) -> None:
+    """A sorted (hash, record id) file: ``old``'s rows but those of ``drop``, and the
+    given new ones, merged in hash order."""
+    keep = ~np.isin(old.values, drop)
+    flat = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+    new_ids = np.asarray(flat.to_numpy(zero_copy_only=False), dtype=np.int64)[present]
+    new_h = h[present]
+    order = np.argsort(new_h, kind="stable")
+    new_h, new_ids = new_h[order], new_ids[order]
+    old_h, old_ids = old.hashes[keep], old.values[keep]
+    at = np.searchsorted(old_h, new_h, side="right")
+    _write(pa.table({_HASH: pa.array(np.insert(old_h, at, new_h), pa.uint64()),
+                     "record_id": pa.array(np.insert(old_ids, at, new_ids), pa.int64())}),
+           path)
+
+
+def _tf_delta(update: IndexUpdate, field: str) -> tuple[npt.NDArray[np.uint64],
+                                                          npt.NDArray[np.int64]]:
+    """Value hashes whose counts change, and by how much (+1 added, -1 removed)."""
+    removed = update.base.records.column(field).take(
+        pa.array(update.base.positions(update.removed)))
+    h_add, p_add = hash_strings(update.added.column(field))
+    h_rem, p_rem = hash_strings(removed)
+    return (np.concatenate([h_add[p_add], h_rem[p_rem]]),
+            np.concatenate([np.ones(int(p_add.sum()), dtype=np.int64),
+                            -np.ones(int(p_rem.sum()), dtype=np.int64)]))
+
+
+def _merge_counts(old: SortedKeys, h: npt.NDArray[np.uint64],
+                  delta: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint64],
+                                                         npt.NDArray[np.int64], int]:
+    """``old``'s counts changed by ``delta`` per hash; values whose count drops to 0 go."""
+    hashes = np.concatenate([old.hashes, h])
+    counts = np.concatenate([old.values, delta])
+    values, inverse = np.unique(hashes, return_inverse=True)
+    total = np.bincount(inverse, weights=counts, minlength=len(values)).astype(np.int64)
+    alive = total > 0
+    return values[alive], total[alive], int(delta.sum())
 
 
 def _fresh(out: Path) -> Path:
