@@ -137,19 +137,18 @@ def create_app(run_dir: str | Path, *, keys: KeyStore, audit_log: Path,
         return body if who.unmask else mask_response(body, state["personal"][etype])
 
     def identifiers(records: list[dict[str, Value]], etype: str | None) -> list[str]:
+        """The identifiers a request looked up (ID numbers, phones, credit codes, under
+        canonical or department column names), for the audit log's keyed hashes."""
         resolver: Resolver = state["resolver"]
-        out = []
-        for etype_, ti in resolver.index.types.items():
-            if etype not in (None, etype_):
-                continue
-            personal = state["personal"][etype_] | {"credit_code"}
-            columns = set(personal)
-            for s in resolver.index.config.sources:
-                if s.entity_type == etype_:
-                    columns |= {c for f, c in s.columns.items() if f in personal}
-            del ti
-            out += [str(r[c]) for r in records for c in columns if r.get(c) is not None]
-        return out
+        columns: set[str] = set()
+        for type_name in resolver.index.types:
+            if etype in (None, type_name):
+                personal = state["personal"][type_name] | {"credit_code"}
+                columns |= personal
+                columns |= {c for s in resolver.index.config.sources
+                            if s.entity_type == type_name
+                            for f, c in s.columns.items() if f in personal}
+        return [str(r[c]) for r in records for c in sorted(columns) if r.get(c) is not None]
 
     @app.post("/resolve", response_model=Resolution)
     async def resolve(req: ResolveRequest, who: CallerDep, request: Request) -> JSONResponse:
