@@ -253,7 +253,8 @@ def _cross_checks(config: PipelineConfig) -> list[str]:
         ident = (source.department, source.entity_type)
         if ident in seen and not source.delta:
             problems.append(f"{where}: department {source.department!r} has two "
-                            f"{source.entity_type} sources; give each file its own department")
+                            f"{source.entity_type} sources; give each file its own department, "
+                            "or mark a batch of new versions of its records delta = true")
         seen.add(ident)
         section = config.entity(source.entity_type)
         if section is None:

@@ -164,3 +164,14 @@ def _read_ipc(path: Path) -> Any:
 
     with ipc.open_file(str(path)) as reader:
         return reader.read_all()
+
+
+def test_a_second_source_of_a_department_must_say_it_is_a_delta(tiny_run: Path,
+                                                                tmp_path: Path) -> None:
+    folder = _with_delta(tiny_run, tmp_path)
+    assert sum(s.delta for s in load_pipeline(folder / "nightly.toml").sources) == 1
+    spec = (folder / "nightly.toml").read_text(encoding="utf-8")
+    (folder / "plain.toml").write_text(spec.replace("delta = true\n", ""), encoding="utf-8")
+    with pytest.raises(ConfigError, match="mark a batch of new versions of its records "
+                                          "delta = true"):
+        load_pipeline(folder / "plain.toml")
