@@ -16,8 +16,8 @@ numbers and phones in responses are masked unless the caller's role has ``unmask
 The audit log is JSON lines, one per request: when, who, what, which entities, and the
 looked-up identifiers as a keyed hash (HMAC-SHA256 with the audit secret), never in
 clear. Without a configured secret each start of the service draws a random one (shared by
-its workers), so hashes compare within one start only. Each line is one ``write`` to a file opened for appending, so the service's worker
-processes can share the file.
+its workers), so hashes compare within one start only. Each line is one ``write`` to a
+file opened for appending, so the service's worker processes can share the file.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import sys
 from pathlib import Path
 
 from linkage.errors import ConfigError, LinkageError
@@ -52,5 +53,8 @@ def serve(run_dir: Path, *, host: str = "127.0.0.1", port: int = 8000, workers: 
     # one audit secret for every worker, so their hashes of one identifier agree
     os.environ.setdefault("LINKAGE_AUDIT_SECRET", store.audit_secret.decode()
                           if keys is not None else secrets.token_hex(32))
+    print(f"linkage: serving {run_dir} on http://{host}:{port} ({workers} worker(s)"
+          f"{', API keys required' if public else ''}); audit log {audit_log}",
+          file=sys.stderr, flush=True)
     uvicorn.run("linkage.service.app:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level="warning", access_log=False)
