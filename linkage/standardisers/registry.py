@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from linkage.errors import ConfigError
-from linkage.standardisers.address import standardise_address
-from linkage.standardisers.amounts import standardise_amount_wan
-from linkage.standardisers.base import Standardiser, standardise_text
-from linkage.standardisers.credit_code import standardise_credit_code
-from linkage.standardisers.dates import standardise_date
-from linkage.standardisers.enterprise_name import standardise_enterprise_name
-from linkage.standardisers.id_number import standardise_id_number
-from linkage.standardisers.person_name import standardise_person_name
-from linkage.standardisers.phone import standardise_phone
-from linkage.standardisers.sex import standardise_sex
+from linkage.standardisers.address import ADDRESS_ONE, standardise_address
+from linkage.standardisers.amounts import AMOUNT_WAN_ONE, standardise_amount_wan
+from linkage.standardisers.base import TEXT_ONE, OneValue, Standardiser, standardise_text
+from linkage.standardisers.credit_code import CREDIT_CODE_ONE, standardise_credit_code
+from linkage.standardisers.dates import DATE_ONE, standardise_date
+from linkage.standardisers.enterprise_name import (
+    ENTERPRISE_NAME_ONE,
+    standardise_enterprise_name,
+)
+from linkage.standardisers.id_number import ID_NUMBER_ONE, standardise_id_number
+from linkage.standardisers.person_name import PERSON_NAME_ONE, standardise_person_name
+from linkage.standardisers.phone import PHONE_ONE, standardise_phone
+from linkage.standardisers.sex import SEX_ONE, standardise_sex
 
 STANDARDISERS: dict[str, Standardiser] = {
     "text": standardise_text,
@@ -25,6 +28,20 @@ STANDARDISERS: dict[str, Standardiser] = {
     "phone": standardise_phone,
     "sex": standardise_sex,
     "amount_wan": standardise_amount_wan,
+}
+
+#: each standardiser's form for one value (see :class:`~linkage.standardisers.base.OneValue`)
+ONE_VALUE: dict[str, OneValue] = {
+    "text": TEXT_ONE,
+    "date": DATE_ONE,
+    "id_number": ID_NUMBER_ONE,
+    "credit_code": CREDIT_CODE_ONE,
+    "person_name": PERSON_NAME_ONE,
+    "enterprise_name": ENTERPRISE_NAME_ONE,
+    "address": ADDRESS_ONE,
+    "phone": PHONE_ONE,
+    "sex": SEX_ONE,
+    "amount_wan": AMOUNT_WAN_ONE,
 }
 
 
