@@ -17,9 +17,9 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.match.block import BlockingPass, _joined_key, _refined
+from linkage.match.block import BlockingPass, joined_key, record_key, refined_pass
 
-__all__ = ["hash_strings", "pass_keys", "refined_pass", "resolvable"]
+__all__ = ["hash_strings", "hash_text", "pass_keys", "record_key", "refined_pass", "resolvable"]
 
 _P = np.uint64(0x100000001B3)
 _MAX_LEN = 4096  # longer keys are hashed on their first 4096 bytes (addresses are ~60)
@@ -34,15 +34,10 @@ def resolvable(bp: BlockingPass) -> bool:
     return bp.kind == "exact"
 
 
-def refined_pass(bp: BlockingPass) -> BlockingPass:
-    """The pass on its keys and sub keys (the parts an over-large block is split into)."""
-    return _refined(bp)
-
-
 def pass_keys(records: pa.Table, bp: BlockingPass) -> pa.Array:
     """Each record's key for pass ``bp`` as one string (null when a part is missing),
     exactly as the block stage forms it."""
-    key = _joined_key(records, bp)
+    key = joined_key(records, bp)
     if isinstance(key, pa.ChunkedArray):
         key = key.combine_chunks()
     return key
@@ -92,18 +87,32 @@ def _hash_few(values: pa.Array) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.
         else values.to_pylist()
     out = np.zeros(len(texts), dtype=np.uint64)
     present = np.zeros(len(texts), dtype=bool)
-    powers = _powers(_MAX_LEN)
     for i, text in enumerate(texts):
-        if text is None:
-            continue
-        data = text.encode("utf-8")[:_MAX_LEN]
-        acc = 0
-        for j, byte in enumerate(data):
-            acc = (acc + (byte + 1) * int(powers[j])) & _MASK
-        acc ^= (len(data) * 0x9E3779B97F4A7C15) & _MASK
-        out[i] = _mix_one(acc)
-        present[i] = True
+        if text is not None:
+            out[i] = hash_text(text)
+            present[i] = True
     return out, present
+
+
+def hash_text(text: str) -> int:
+    """:func:`hash_strings` of one present value, as a Python int."""
+    data = text.encode("utf-8")[:_MAX_LEN]
+    powers = _powers_list()
+    acc = 0
+    for j, byte in enumerate(data):
+        acc = (acc + (byte + 1) * powers[j]) & _MASK
+    acc ^= (len(data) * 0x9E3779B97F4A7C15) & _MASK
+    return _mix_one(acc)
+
+
+_POWERS_LIST: list[int] = []
+
+
+def _powers_list() -> list[int]:
+    """:func:`_powers` as Python ints (indexing a NumPy array per byte costs more)."""
+    if not _POWERS_LIST:
+        _POWERS_LIST.extend(int(p) for p in _powers(_MAX_LEN))
+    return _POWERS_LIST
 
 
 def _mix_one(x: int) -> int:
