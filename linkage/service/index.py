@@ -43,7 +43,14 @@ from linkage.io.outputs import write_json
 from linkage.match.block import BlockingPass
 from linkage.match.score import FellegiSunter
 from linkage.schemas import CONFLICTS
-from linkage.service.keys import hash_strings, pass_keys, refined_pass, resolvable
+from linkage.service.keys import (
+    hash_strings,
+    hash_text,
+    pass_keys,
+    record_key,
+    refined_pass,
+    resolvable,
+)
 
 if TYPE_CHECKING:
     from linkage.pipeline import PipelineResult
@@ -477,6 +484,38 @@ class TypeIndex:
         packed = np.unique(q * width + r)
         return packed // width, packed % width
 
+    def record_candidates(self, record: Mapping[str, Any]) -> npt.NDArray[np.int64]:
+        """:meth:`candidates` of one standardised record given as a mapping (its columns
+        as :func:`~linkage.standardisers.standardise_record` gives them, with ``source``):
+        the sorted record ids of its candidates, each pass's key hashed in plain Python
+        and looked up with two binary searches (no whole column is read)."""
+        found: list[npt.NDArray[np.int64]] = []
+        for bp, keys, sub in self.keys.values():
+            key = record_key(record, bp)
+            if key is None:
+                continue
+            h = np.uint64(hash_text(key))
+            lo = int(keys.hashes.searchsorted(h, side="left"))
+            hi = int(keys.hashes.searchsorted(h, side="right"))
+            ids = keys.values[lo:hi]
+            if hi - lo + 1 > bp.max_block_size:
+                ids = keys.values[0:0]
+                sub_key = record_key(record, refined_pass(bp)) if sub is not None else None
+                if sub is not None and sub_key is not None:
+                    hs = np.uint64(hash_text(sub_key))
+                    slo = int(sub.hashes.searchsorted(hs, side="left"))
+                    shi = int(sub.hashes.searchsorted(hs, side="right"))
+                    if shi - slo + 1 <= bp.max_block_size:
+                        ids = sub.values[slo:shi]
+            if bp.link_only and len(ids):
+                src = self.records.column("source").take(pa.array(self.positions(ids)))
+                ids = ids[np.asarray([v != record.get("source") for v in src.to_pylist()],
+                                     dtype=bool)]
+            found.append(ids)
+        if not found:
+            return np.zeros(0, np.int64)
+        return np.unique(np.concatenate(found)).astype(np.int64)
+
     def term_frequencies(self, values: pa.Array, name: str, *,
                          query: bool) -> npt.NDArray[np.float32]:
         """Share of records holding each of ``values`` among the master's (and, for the
@@ -490,9 +529,9 @@ class TypeIndex:
 
     def golden_row(self, entity_id: str) -> dict[str, Any] | None:
         """The entity's golden record (None when the id is unknown)."""
-        h = hash_strings(pa.array([entity_id]))[0]
-        lo = int(np.searchsorted(self.golden_hashes, h[0], side="left"))
-        hi = int(np.searchsorted(self.golden_hashes, h[0], side="right"))
+        h = np.uint64(hash_text(entity_id))
+        lo = int(self.golden_hashes.searchsorted(h, side="left"))
+        hi = int(self.golden_hashes.searchsorted(h, side="right"))
         for row in self.golden.slice(lo, hi - lo).to_pylist():
             if row["entity_id"] == entity_id:
                 row.pop(_HASH, None)
@@ -501,9 +540,9 @@ class TypeIndex:
 
     def conflicts_of(self, entity_id: str) -> list[dict[str, Any]]:
         """The entity's open conflicts."""
-        h = hash_strings(pa.array([entity_id]))[0]
-        lo = int(np.searchsorted(self.conflict_hashes, h[0], side="left"))
-        hi = int(np.searchsorted(self.conflict_hashes, h[0], side="right"))
+        h = np.uint64(hash_text(entity_id))
+        lo = int(self.conflict_hashes.searchsorted(h, side="left"))
+        hi = int(self.conflict_hashes.searchsorted(h, side="right"))
         rows = [r for r in self.conflicts.slice(lo, hi - lo).to_pylist()
                 if r["entity_id"] == entity_id]
         for r in rows:

@@ -25,9 +25,10 @@ import pyarrow.compute as pc
 from linkage.config import SourceConfig
 from linkage.errors import LinkageError
 from linkage.master.cluster import link_mask
-from linkage.match.compare import compare, read_columns
+from linkage.match.compare import compare, compare_record, read_columns
 from linkage.service.index import MasterIndex, TypeIndex
-from linkage.standardisers import standardise
+from linkage.service.keys import hash_text
+from linkage.standardisers import standardise, standardise_record
 
 log = logging.getLogger(__name__)
 
@@ -78,33 +79,68 @@ class Resolver:
         ("matched" / "new"), the best ``match_probability``, ``candidates`` (the best
         ten, each with probability, weight and explanation), the entity's ``golden``
         record and its open ``conflicts``. JSON-able; personal values unmasked (the
-        service masks them by role)."""
-        batch = self.resolve_many([record], entity_type=entity_type, department=department)
-        ti = self.index.types[batch.entity_type]
-        row = batch.entities.to_pylist()[0]
-        pairs = batch.pairs
+        service masks them by role).
+
+        The same answer as :meth:`resolve_many` gives the record, computed without
+        tables: the record is standardised value by value, its blocking keys looked up
+        in the index by binary search, its few candidates read by position and compared
+        and scored in plain Python and NumPy, the golden record and conflicts read by
+        entity id. Nothing depends on the master's size but those searches."""
+        etype = self._entity_type(entity_type, department)
+        ti = self.index.types[etype]
+        source = self._source(etype, department)
+        mapped, key = _map_row(record, 0, ti, etype, department, source)
+        query: dict[str, Any] = {
+            "record_id": ti.max_record_id + 1, "source": department or "query",
+            "source_key": key, "entity_type": etype,
+            **standardise_record(mapped, ti.section.fields)}
+        rids = ti.record_candidates(query)
         candidates: list[dict[str, Any]] = []
-        if pairs.num_rows:
-            order = np.argsort(-np.asarray(pairs.column("match_weight").to_numpy()),
-                               kind="stable")[:_MAX_CANDIDATES]
-            top = pairs.take(pa.array(order))
-            vectors = batch.vectors.take(pa.array(order)).to_pylist() if explain else None
-            info = ti.records.select(["source", "source_key"]).take(
-                pa.array(ti.positions(np.asarray(top.column("record_id").to_numpy()))))
-            for i, (p, meta) in enumerate(zip(top.to_pylist(), info.to_pylist(), strict=True)):
-                cand = {"record_id": p["record_id"], "source": meta["source"],
-                        "source_key": meta["source_key"], "entity_id": p["entity_id"],
-                        "match_probability": p["match_probability"],
-                        "match_weight": p["match_weight"], "link": p["link"]}
-                if vectors is not None:
-                    cand["explanation"] = ti.model.explain(vectors[i]).to_dict()
+        entity, status, best = NEW, "new", None
+        if len(rids):
+            section = ti.section
+            cols = read_columns(ti.records.column_names, section.comparisons)
+            wanted = list(dict.fromkeys([*cols, "source", "source_key", "entity_id"]))
+            rows = ti.records.select(wanted).take(pa.array(ti.positions(rids))).to_pylist()
+            vectors = compare_record(query, rows, section.comparisons)
+            tfs = _record_term_frequencies(ti, query, rows)
+            gammas = {c.name: vectors[f"gamma_{c.name}"] for c in section.comparisons}
+            weight, prob, _ = ti.model.score_levels(gammas, tfs)
+            must = np.zeros(len(rows), dtype=bool)
+            cannot = np.zeros(len(rows), dtype=bool)
+            for name, flags in vectors.items():
+                if name.startswith("ml_"):
+                    must |= flags.astype(bool)
+                elif name.startswith("cl_"):
+                    cannot |= flags.astype(bool)
+            links = ((prob >= section.scoring.link_threshold) | must) & ~cannot
+            ents = [r["entity_id"] for r in rows]
+            # the most probable candidate (ties: the smaller entity id), linked or not,
+            # gives a "new" answer its probability; the most probable link, the entity
+            best_i = min(range(len(rows)), key=lambda i: (-prob[i], ents[i]))
+            best = float(prob[best_i])
+            linked = [i for i in range(len(rows)) if links[i]]
+            if linked:
+                top_i = min(linked, key=lambda i: (-prob[i], ents[i]))
+                entity, status, best = ents[top_i], "matched", float(prob[top_i])
+            order = np.argsort(-weight, kind="stable")[:_MAX_CANDIDATES]
+            qid = query["record_id"]
+            for i in order.tolist():
+                cand = {"record_id": int(rids[i]), "source": rows[i]["source"],
+                        "source_key": rows[i]["source_key"], "entity_id": ents[i],
+                        "match_probability": float(prob[i]),
+                        "match_weight": float(weight[i]), "link": bool(links[i])}
+                if explain:
+                    row = {"id_l": int(rids[i]), "id_r": qid,
+                           **{k: v[i].item() for k, v in vectors.items()},
+                           **{f"tf_{k}": float(v[i]) for k, v in tfs.items()}}
+                    cand["explanation"] = ti.model.explain(row).to_dict()
                 candidates.append(cand)
-        entity = row["entity_id"]
         answer: dict[str, Any] = jsonable({
-            "entity_type": batch.entity_type,
+            "entity_type": etype,
             "entity_id": entity,
-            "status": row["status"],
-            "match_probability": row["match_probability"],
+            "status": status,
+            "match_probability": best,
             "candidates": candidates,
             "golden": ti.golden_row(entity) if entity != NEW else None,
             "conflicts": ti.conflicts_of(entity) if entity != NEW else [],
@@ -153,34 +189,10 @@ class Resolver:
         if not rows:
             raise ResolveError("no record given")
         fields = list(ti.section.fields)
-        by_column = {col: f for f, col in source.columns.items()} if source else {}
         values: dict[str, list[str | None]] = {f: [] for f in fields}
         keys: list[str] = []
         for i, row in enumerate(rows):
-            if not isinstance(row, Mapping):
-                raise ResolveError(f"record {i}: expected an object of field -> value")
-            mapped: dict[str, str | None] = {}
-            key = f"query:{i}"
-            unknown = []
-            for name, value in row.items():
-                text = _text(value, i, str(name))
-                if source is not None and name == source.key:
-                    key = text or key
-                elif name in by_column:
-                    mapped[by_column[name]] = text
-                elif name in ti.section.fields:
-                    mapped[str(name)] = text
-                elif source is not None and name == source.updated_at:
-                    continue
-                else:
-                    unknown.append(str(name))
-            if unknown:
-                known = sorted({*fields, *by_column})
-                raise ResolveError(f"record {i}: unknown field(s) {', '.join(map(repr, unknown))}"
-                                   f" for {etype}{' of ' + department if department else ''} "
-                                   f"(known: {', '.join(known)})")
-            if not any(v not in (None, "") for v in mapped.values()):
-                raise ResolveError(f"record {i}: no field has a value")
+            mapped, key = _map_row(row, i, ti, etype, department, source)
             for f in fields:
                 values[f].append(mapped.get(f))
             keys.append(key)
@@ -223,6 +235,71 @@ class Resolver:
                         if s.entity_type == etype})
         raise ResolveError(f"unknown department {department!r} for {etype} records "
                            f"(known: {', '.join(known)})")
+
+
+def _map_row(row: Any, i: int, ti: TypeIndex, etype: str, department: str | None,
+             source: SourceConfig | None) -> tuple[dict[str, str | None], str]:
+    """One given record's values under canonical field names (every field, None when not
+    given), and its key (the department's key column, or ``query:<i>``)."""
+    if not isinstance(row, Mapping):
+        raise ResolveError(f"record {i}: expected an object of field -> value")
+    fields = ti.section.fields
+    by_column = {col: f for f, col in source.columns.items()} if source else {}
+    mapped: dict[str, str | None] = {}
+    key = f"query:{i}"
+    unknown = []
+    for name, value in row.items():
+        text = _text(value, i, str(name))
+        if source is not None and name == source.key:
+            key = text or key
+        elif name in by_column:
+            mapped[by_column[name]] = text
+        elif name in fields:
+            mapped[str(name)] = text
+        elif source is not None and name == source.updated_at:
+            continue
+        else:
+            unknown.append(str(name))
+    if unknown:
+        known = sorted({*fields, *by_column})
+        raise ResolveError(f"record {i}: unknown field(s) {', '.join(map(repr, unknown))}"
+                           f" for {etype}{' of ' + department if department else ''} "
+                           f"(known: {', '.join(known)})")
+    if not any(v not in (None, "") for v in mapped.values()):
+        raise ResolveError(f"record {i}: no field has a value")
+    return {f: mapped.get(f) for f in fields}, key
+
+
+def _record_term_frequencies(ti: TypeIndex, query: Mapping[str, Any],
+                             rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """:func:`_master_term_frequencies` for one record and its candidates: per
+    term-frequency comparison, the share of the more common of the two values (the
+    candidate's among the master's records, the query's among them and the query)."""
+    out: dict[str, Any] = {}
+    for comp in ti.section.comparisons:
+        if not comp.term_frequency or comp.name not in ti.tf:
+            continue
+        keys, total = ti.tf[comp.name]
+        cand = np.asarray([_count(keys, r.get(comp.field)) for r in rows], dtype=np.float64)
+        cand_share = cand / max(total, 1)
+        cand_share[[r.get(comp.field) is None for r in rows]] = np.nan
+        mine = query.get(comp.field)
+        q_share = np.float64(np.nan) if mine is None else \
+            np.float64(_count(keys, mine) + 1.0) / max(total + 1, 1)
+        out[comp.name] = np.maximum(cand_share.astype(np.float32),
+                                    np.float32(q_share)).astype(np.float32)
+    return out
+
+
+def _count(keys: Any, value: Any) -> int:
+    """A value's count in a sorted (hash, count) file (0 when absent or null)."""
+    if value is None:
+        return 0
+    h = np.uint64(hash_text(value if isinstance(value, str) else str(value)))
+    lo = int(keys.hashes.searchsorted(h, side="left"))
+    if lo < len(keys.hashes) and keys.hashes[lo] == h:
+        return int(keys.values[lo])
+    return 0
 
 
 def score_against(ti: TypeIndex, std: pa.Table) -> BatchResolution:
@@ -325,6 +402,15 @@ def _text(value: Any, i: int, name: str) -> str | None:
 
 def jsonable(value: Any) -> Any:
     """Dates as ISO text, NaN as null, NumPy scalars as Python ones."""
+    kind = type(value)
+    if kind in _PLAIN:  # the common cases first, by exact type (an answer has hundreds)
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): jsonable(v) for k, v in value.items()}
+    if kind is list:
+        return [jsonable(v) for v in value]
+    if kind is float:
+        return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -336,3 +422,6 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})
