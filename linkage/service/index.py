@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +43,7 @@ from linkage.config import EntityConfig, PipelineConfig, pipeline_from_dict, to_
 from linkage.errors import LinkageError
 from linkage.io.outputs import write_json
 from linkage.match.block import BlockingPass
+from linkage.match.compare import read_columns
 from linkage.match.score import FellegiSunter
 from linkage.schemas import CONFLICTS
 from linkage.service.keys import (
@@ -390,6 +393,50 @@ def expand(lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64]) -> tuple[
     return owner, pos
 
 
+class _Rows:
+    """A memory-mapped table's rows read one at a time, a scalar per column (for a
+    handful of rows, cheaper than slicing the table and converting it); the hash column
+    the index sorts by is left out. ``json``: values as JSON takes them (dates as ISO
+    text, NaN as null), converted by column type."""
+
+    def __init__(self, table: pa.Table, *, json: bool = False) -> None:
+        self.names = [n for n in table.column_names if n != _HASH]
+        self.arrays = {n: _one_chunk(table.column(n)) for n in self.names}
+        self.convert = {n: _json_value(table.schema.field(n).type) if json else None
+                        for n in self.names}
+
+    def value(self, i: int, name: str) -> Any:
+        return self.arrays[name][i].as_py()
+
+    def row(self, i: int) -> dict[str, Any]:
+        out = {}
+        for n, a in self.arrays.items():
+            v = a[i].as_py()
+            convert = self.convert[n]
+            out[n] = v if convert is None or v is None else convert(v)
+        return out
+
+
+def _json_value(kind: pa.DataType) -> Callable[[Any], Any] | None:
+    """How a value of this Arrow type becomes a JSON value (None: as it is)."""
+    if pa.types.is_date(kind) or pa.types.is_timestamp(kind):
+        return lambda v: v.isoformat()
+    if pa.types.is_floating(kind):
+        return lambda v: v if math.isfinite(v) else None
+    if pa.types.is_string(kind) or pa.types.is_integer(kind) or pa.types.is_boolean(kind) \
+            or pa.types.is_large_string(kind):
+        return None
+    from linkage.service.resolver import jsonable  # nested values: lists, structs
+    return jsonable
+
+
+def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
+    """The column as one array (no copy when it is one chunk, as the index writes it)."""
+    if column.num_chunks == 1:
+        return column.chunk(0)
+    return column.combine_chunks() if column.num_chunks else pa.array([], column.type)
+
+
 @dataclass
 class TypeIndex:
     """One entity type of a master index, memory-mapped."""
@@ -528,26 +575,44 @@ class TypeIndex:
         return np.asarray(share, dtype=np.float32)
 
     def golden_row(self, entity_id: str) -> dict[str, Any] | None:
-        """The entity's golden record (None when the id is unknown)."""
-        h = np.uint64(hash_text(entity_id))
-        lo = int(self.golden_hashes.searchsorted(h, side="left"))
-        hi = int(self.golden_hashes.searchsorted(h, side="right"))
-        for row in self.golden.slice(lo, hi - lo).to_pylist():
-            if row["entity_id"] == entity_id:
-                row.pop(_HASH, None)
-                return dict(row)
+        """The entity's golden record as JSON values (None when the id is unknown)."""
+        rows = self._golden_rows
+        for i in self._entity_range(self.golden_hashes, entity_id):
+            if rows.value(i, "entity_id") == entity_id:
+                return rows.row(i)
         return None
 
     def conflicts_of(self, entity_id: str) -> list[dict[str, Any]]:
-        """The entity's open conflicts."""
+        """The entity's open conflicts, as JSON values."""
+        rows = self._conflict_rows
+        return [rows.row(i) for i in self._entity_range(self.conflict_hashes, entity_id)
+                if rows.value(i, "entity_id") == entity_id]
+
+    def candidate_rows(self, record_ids: npt.NDArray[np.int64]) -> list[dict[str, Any]]:
+        """The records of ``record_ids`` (present ones), with the columns comparing them
+        reads and their source, key and entity id."""
+        rows = self._candidate_rows
+        return [rows.row(int(p)) for p in self.positions(record_ids) if p >= 0]
+
+    @staticmethod
+    def _entity_range(hashes: npt.NDArray[np.uint64], entity_id: str) -> range:
         h = np.uint64(hash_text(entity_id))
-        lo = int(self.conflict_hashes.searchsorted(h, side="left"))
-        hi = int(self.conflict_hashes.searchsorted(h, side="right"))
-        rows = [r for r in self.conflicts.slice(lo, hi - lo).to_pylist()
-                if r["entity_id"] == entity_id]
-        for r in rows:
-            r.pop(_HASH, None)
-        return rows
+        return range(int(hashes.searchsorted(h, side="left")),
+                     int(hashes.searchsorted(h, side="right")))
+
+    @cached_property
+    def _golden_rows(self) -> _Rows:
+        return _Rows(self.golden, json=True)
+
+    @cached_property
+    def _conflict_rows(self) -> _Rows:
+        return _Rows(self.conflicts, json=True)
+
+    @cached_property
+    def _candidate_rows(self) -> _Rows:
+        cols = read_columns(self.records.column_names, self.section.comparisons)
+        return _Rows(self.records.select(list(dict.fromkeys(
+            [*cols, "source", "source_key", "entity_id"]))))
 
     def member_ids(self, entity_id: str) -> npt.NDArray[np.int64]:
         """Record ids of the entity's members."""

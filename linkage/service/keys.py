@@ -26,6 +26,7 @@ _MAX_LEN = 4096  # longer keys are hashed on their first 4096 bytes (addresses a
 _POWERS: npt.NDArray[np.uint64] | None = None
 _SMALL = 8  # arrays up to this length are hashed in plain Python
 _MASK = (1 << 64) - 1
+_LOOP_BYTES = 12  # longer values are hashed with NumPy
 
 
 def resolvable(bp: BlockingPass) -> bool:
@@ -97,10 +98,15 @@ def _hash_few(values: pa.Array) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.
 def hash_text(text: str) -> int:
     """:func:`hash_strings` of one present value, as a Python int."""
     data = text.encode("utf-8")[:_MAX_LEN]
-    powers = _powers_list()
-    acc = 0
-    for j, byte in enumerate(data):
-        acc = (acc + (byte + 1) * powers[j]) & _MASK
+    if len(data) > _LOOP_BYTES:  # a dot product (wrapping, like the column path)
+        with np.errstate(over="ignore"):
+            acc = int(np.dot(np.frombuffer(data, dtype=np.uint8).astype(np.uint64)
+                             + np.uint64(1), _powers(len(data))))
+    else:
+        powers = _powers_list()
+        acc = 0
+        for j, byte in enumerate(data):
+            acc = (acc + (byte + 1) * powers[j]) & _MASK
     acc ^= (len(data) * 0x9E3779B97F4A7C15) & _MASK
     return _mix_one(acc)
 

@@ -99,9 +99,7 @@ class Resolver:
         entity, status, best = NEW, "new", None
         if len(rids):
             section = ti.section
-            cols = read_columns(ti.records.column_names, section.comparisons)
-            wanted = list(dict.fromkeys([*cols, "source", "source_key", "entity_id"]))
-            rows = ti.records.select(wanted).take(pa.array(ti.positions(rids))).to_pylist()
+            rows = ti.candidate_rows(rids)
             vectors = compare_record(query, rows, section.comparisons)
             tfs = _record_term_frequencies(ti, query, rows)
             gammas = {c.name: vectors[f"gamma_{c.name}"] for c in section.comparisons}
@@ -134,9 +132,11 @@ class Resolver:
                     row = {"id_l": int(rids[i]), "id_r": qid,
                            **{k: v[i].item() for k, v in vectors.items()},
                            **{f"tf_{k}": float(v[i]) for k, v in tfs.items()}}
-                    cand["explanation"] = ti.model.explain(row).to_dict()
+                    cand["explanation"] = jsonable(ti.model.explain(row).to_dict())
                 candidates.append(cand)
-        answer: dict[str, Any] = jsonable({
+        # every value is a JSON value already (plain numbers, text; golden record and
+        # conflicts read as JSON values), so the answer is not walked again
+        return {
             "entity_type": etype,
             "entity_id": entity,
             "status": status,
@@ -144,8 +144,7 @@ class Resolver:
             "candidates": candidates,
             "golden": ti.golden_row(entity) if entity != NEW else None,
             "conflicts": ti.conflicts_of(entity) if entity != NEW else [],
-        })
-        return answer
+        }
 
     def entity(self, entity_id: str, *, entity_type: str | None = None) -> dict[str, Any] | None:
         """An entity's golden record, open conflicts and member records (None if unknown)."""
