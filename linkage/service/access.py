@@ -165,26 +165,35 @@ def personal_fields(fields: Mapping[str, str]) -> frozenset[str]:
 def mask_response(value: Any, personal: frozenset[str]) -> Any:
     """``value`` (a resolve or entity answer) with every personal field's values masked:
     golden and record fields (and their ``__raw``), conflict values of those fields."""
-    if isinstance(value, list):
+    if type(value) is list or isinstance(value, list):
         return [mask_response(v, personal) for v in value]
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         return value
     out: dict[str, Any] = {}
     conflict_field = value.get("field") if "candidates" in value and "kind" in value else None
+    conflict_personal = conflict_field in personal
     for key, v in value.items():
-        base = key.split("__", 1)[0]
-        tail = key.split("__", 1)[1] if "__" in key else ""
-        masked_field = base in personal and tail in ("", "raw")
-        masked_golden = conflict_field in personal and key == "golden_value"
-        if (masked_field or masked_golden) and isinstance(v, str):
-            out[key] = mask(v)
-        elif conflict_field in personal and key == "candidates" and isinstance(v, list):
+        kind = type(v)
+        if kind is str:
+            if _personal_key(key, personal) or (conflict_personal and key == "golden_value"):
+                out[key] = mask(v)
+            else:
+                out[key] = v
+        elif conflict_personal and key == "candidates" and kind is list:
             out[key] = [{k: (mask(x) if k in ("value", "raw_value") and isinstance(x, str)
                              else x) for k, x in c.items()} if isinstance(c, Mapping) else c
                         for c in v]
-        else:
+        elif kind is dict or kind is list or isinstance(v, Mapping | list):
             out[key] = mask_response(v, personal)
+        else:
+            out[key] = v
     return out
+
+
+def _personal_key(key: str, personal: frozenset[str]) -> bool:
+    """Whether ``key`` holds a personal field's value (the field, or its ``__raw``)."""
+    base, _, tail = key.partition("__")
+    return base in personal and tail in ("", "raw")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

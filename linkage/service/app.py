@@ -89,9 +89,10 @@ class Entity(BaseModel):
     records: list[dict[str, Any]]
 
 
-def _caller(request: Request) -> Caller:
+async def _caller(request: Request) -> Caller:
     """The caller of a request, by its key (header X-API-Key or a bearer token); 401 when
-    the key is unknown, or missing where one is required."""
+    the key is unknown, or missing where one is required. A coroutine, so FastAPI runs it
+    on the event loop rather than handing it to a thread per request."""
     keys: KeyStore = request.app.state.keys
     header = request.headers.get("x-api-key")
     auth = request.headers.get("authorization", "")
@@ -123,6 +124,9 @@ def create_app(run_dir: str | Path, *, keys: KeyStore, audit_log: Path,
         state["audit"] = AuditLog(audit_log, keys.audit_secret)
         state["personal"] = {etype: personal_fields(ti.section.fields)
                              for etype, ti in state["resolver"].index.types.items()}
+        state["id_columns"] = {etype: _identifier_columns(state["resolver"], state["personal"],
+                                                          etype)
+                               for etype in (None, *state["resolver"].index.types)}
         yield
         state["audit"].close()
 
@@ -139,16 +143,8 @@ def create_app(run_dir: str | Path, *, keys: KeyStore, audit_log: Path,
     def identifiers(records: list[dict[str, Value]], etype: str | None) -> list[str]:
         """The identifiers a request looked up (ID numbers, phones, credit codes, under
         canonical or department column names), for the audit log's keyed hashes."""
-        resolver: Resolver = state["resolver"]
-        columns: set[str] = set()
-        for type_name in resolver.index.types:
-            if etype in (None, type_name):
-                personal = state["personal"][type_name] | {"credit_code"}
-                columns |= personal
-                columns |= {c for s in resolver.index.config.sources
-                            if s.entity_type == type_name
-                            for f, c in s.columns.items() if f in personal}
-        return [str(r[c]) for r in records for c in sorted(columns) if r.get(c) is not None]
+        columns = state["id_columns"].get(etype, ())
+        return [str(r[c]) for r in records for c in columns if r.get(c) is not None]
 
     @app.post("/resolve", response_model=Resolution)
     async def resolve(req: ResolveRequest, who: CallerDep, request: Request) -> JSONResponse:
@@ -213,6 +209,21 @@ def create_app(run_dir: str | Path, *, keys: KeyStore, audit_log: Path,
         return JSONResponse(status_code=500, content={"detail": "internal error"})
 
     return app
+
+
+def _identifier_columns(resolver: Resolver, personal: dict[str, frozenset[str]],
+                        etype: str | None) -> list[str]:
+    """The column names (canonical and every department's) that hold identifiers for
+    records of ``etype`` (None: of any type), sorted."""
+    columns: set[str] = set()
+    for type_name in resolver.index.types:
+        if etype in (None, type_name):
+            fields = personal[type_name] | {"credit_code"}
+            columns |= fields
+            columns |= {c for s in resolver.index.config.sources
+                        if s.entity_type == type_name
+                        for f, c in s.columns.items() if f in fields}
+    return sorted(columns)
 
 
 def app_from_env() -> FastAPI:
