@@ -13,6 +13,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,17 +34,16 @@ def write_outputs(result: PipelineResult, out_dir: str | Path) -> dict[str, Path
     """Write every output of ``result`` into ``out_dir``; returns name -> path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written: dict[str, Path] = {}
-    written["records"] = write_parquet(result.records, out / "records.parquet")
-    written["pairs"] = write_parquet(result.pairs, out / "pairs.parquet")
+    tables: dict[str, pa.Table] = {"records": result.records, "pairs": result.pairs}
     for etype, table in result.golden.items():
-        written[f"golden_{etype}"] = write_parquet(table, out / f"golden_{etype}.parquet")
-    written["conflicts"] = write_parquet(result.conflicts, out / "conflicts.parquet")
-    written["quality"] = write_parquet(result.quality, out / "quality.parquet")
+        tables[f"golden_{etype}"] = table
+    tables["conflicts"] = result.conflicts
+    tables["quality"] = result.quality
     if result.legal_reps is not None:
-        written["legal_reps"] = write_parquet(result.legal_reps, out / "legal_reps.parquet")
-    written["entity_changes"] = write_parquet(result.entity_changes,
-                                              out / "entity_changes.parquet")
+        tables["legal_reps"] = result.legal_reps
+    tables["entity_changes"] = result.entity_changes
+    written = write_parquet_files({name: (table, out / f"{name}.parquet")
+                                   for name, table in tables.items()})
     for etype, entity in result.entities.items():
         written[f"model_{etype}"] = _atomic(out / f"model_{etype}.json",
                                             partial(_save_model, entity.model))
@@ -51,6 +51,20 @@ def write_outputs(result: PipelineResult, out_dir: str | Path) -> dict[str, Path
     written["run"] = write_json(run_summary(result), out / "run.json")
     log.info("wrote %d files to %s", len(written), out)
     return written
+
+
+def write_parquet_files(files: Mapping[str, tuple[pa.Table, Path]]) -> dict[str, Path]:
+    """Write several tables, each atomically, on up to one thread per core (Parquet
+    encoding and compression release the GIL: a run's records, conflicts and golden
+    records are written side by side). Returns name -> path, in the given order."""
+    workers = min(len(files), os.cpu_count() or 1)
+    if workers <= 1:
+        return {name: write_parquet(table, path) for name, (table, path) in files.items()}
+    # the largest first, so no long write is left running alone at the end
+    order = sorted(files, key=lambda name: -files[name][0].nbytes)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {name: pool.submit(write_parquet, *files[name]) for name in order}
+        return {name: futures[name].result() for name in files}
 
 
 def write_parquet(table: pa.Table, path: Path) -> Path:
