@@ -268,12 +268,14 @@ def compare_record(
                                       pa.string())
                        for name in DERIVED_INPUTS.get(comp.method, ())
                        if f"{field}__{name}" in record}
-            # one comparator call: distinct value j against the record's (the last one)
-            scored = np.asarray(similarity(
-                comp.method, pa.array(uniques, pa.string()),
-                np.arange(len(distinct), dtype=np.int64),
-                np.full(len(distinct), len(distinct), dtype=np.int64),
-                derived, None, floor=ts[0] if ts else None), dtype=np.float32)
+            # one comparator call: distinct value j against the record's (the last one),
+            # on this thread (rapidfuzz's thread pool costs more than a handful of pairs)
+            with scoring_workers(1):
+                scored = np.asarray(similarity(
+                    comp.method, pa.array(uniques, pa.string()),
+                    np.arange(len(distinct), dtype=np.int64),
+                    np.full(len(distinct), len(distinct), dtype=np.int64),
+                    derived, None, floor=ts[0] if ts else None), dtype=np.float32)
             sims = scored[np.array([code[v] for _, v in pending], dtype=np.int64)]
             comparable = ~np.isnan(sims)
             levels = np.searchsorted(np.asarray(ts, dtype=np.float32),

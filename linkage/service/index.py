@@ -26,7 +26,7 @@ import json
 import logging
 import math
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -408,6 +408,16 @@ class _Rows:
     def value(self, i: int, name: str) -> Any:
         return self.arrays[name][i].as_py()
 
+    def rows(self, positions: Sequence[int]) -> list[dict[str, Any]]:
+        """Several rows: a scalar per column up to a handful of rows, beyond that one
+        ``take`` per column (about 2 us a scalar against 20 us a column)."""
+        if len(positions) <= _SCALAR_ROWS or any(c is not None for c in self.convert.values()):
+            return [self.row(int(i)) for i in positions]
+        at = pa.array(np.asarray(positions, dtype=np.int64))
+        columns = {n: a.take(at).to_pylist() for n, a in self.arrays.items()}
+        return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(),
+                                                                           strict=True)]
+
     def row(self, i: int) -> dict[str, Any]:
         out = {}
         for n, a in self.arrays.items():
@@ -415,6 +425,9 @@ class _Rows:
             convert = self.convert[n]
             out[n] = v if convert is None or v is None else convert(v)
         return out
+
+
+_SCALAR_ROWS = 8
 
 
 def _json_value(kind: pa.DataType) -> Callable[[Any], Any] | None:
@@ -591,8 +604,8 @@ class TypeIndex:
     def candidate_rows(self, record_ids: npt.NDArray[np.int64]) -> list[dict[str, Any]]:
         """The records of ``record_ids`` (present ones), with the columns comparing them
         reads and their source, key and entity id."""
-        rows = self._candidate_rows
-        return [rows.row(int(p)) for p in self.positions(record_ids) if p >= 0]
+        positions = self.positions(record_ids)
+        return self._candidate_rows.rows(positions[positions >= 0].tolist())
 
     @staticmethod
     def _entity_range(hashes: npt.NDArray[np.uint64], entity_id: str) -> range:

@@ -62,6 +62,8 @@ def test_candidates_are_the_block_stage_pairs(synth_run: Path) -> None:
         mine = pairs.filter(pc.equal(pairs.column("id_r"), qid))
         expected = sorted(mine.column("id_l").to_pylist())
         assert sorted(rids.tolist()) == expected, i
+        one = {**std.to_pylist()[0], "source": "query"}
+        assert ti.record_candidates(one).tolist() == sorted(expected), i
         checked += len(expected)
     assert checked > 40  # every picked record finds at least itself, most several
 
@@ -80,3 +82,13 @@ def test_build_index_from_a_run_folder(tiny_run: Path, tmp_path: Path) -> None:
     assert rebuilt.golden.num_rows == original.golden.num_rows == 6
     for name, (_, keys, _) in original.keys.items():
         assert rebuilt.keys[name][1].hashes.tolist() == keys.hashes.tolist()
+
+
+def test_candidate_rows_read_alike_few_or_many(synth_run: Path) -> None:
+    """Rows read a scalar at a time (a few) and by column (many) are the same rows."""
+    ti = MasterIndex.open(synth_run).types["person"]
+    ids = ti.record_ids[:30]
+    many = ti.candidate_rows(ids)
+    assert len(many) == 30
+    assert many == [row for i in ids for row in ti.candidate_rows(np.asarray([i]))]
+    assert [r["entity_id"] for r in many] == ti.records.column("entity_id").to_pylist()[:30]
