@@ -1,4 +1,4 @@
-"""The ``linkage`` command: demo, run, generate, evaluate, explain.
+"""The ``linkage`` command: demo, run, generate, evaluate, explain, serve, index.
 
 Exit codes (a nightly build can rely on them):
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import logging
 import sys
@@ -232,7 +233,25 @@ def _parser() -> argparse.ArgumentParser:
                      help="engine to run on (default: the pipeline file's [engine] kind)")
     run.add_argument("--spark-conf", action="append", default=None, metavar="KEY=VALUE",
                      help="a Spark setting for --engine spark (repeatable)")
+    run.add_argument("--incremental", action="store_true",
+                     help="with --previous: link only new and changed records against the "
+                          "previous run's master index")
     run.set_defaults(handler=_cmd_run)
+
+    serve = sub.add_parser("serve", help="serve a run's master index over HTTP")
+    serve.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to bind (default 127.0.0.1; any other needs API keys)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--keys", type=Path, default=None, metavar="FILE",
+                       help="API key file (TOML); or set LINKAGE_API_KEY")
+    serve.add_argument("--audit-log", type=Path, default=Path("linkage-audit.jsonl"))
+    serve.set_defaults(handler=_cmd_serve)
+
+    index = sub.add_parser("index", help="(re)build a run folder's master index")
+    index.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    index.set_defaults(handler=_cmd_index)
 
     gen = sub.add_parser("generate", help="write synthetic departmental data with ground truth")
     gen.add_argument("--persons", type=_positive, default=1000)
@@ -277,6 +296,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         return run_on_spark(args.pipeline, args.out, spark_conf=args.spark_conf,
                             previous=args.previous)
+    if args.incremental:
+        from linkage.service.incremental import run_incremental
+
+        if args.previous is None:
+            raise LinkageError("--incremental needs --previous RUN_DIR")
+        print(_console_safe(run_incremental(args.pipeline, args.previous, args.out)
+                            .summary_line()))
+        return EXIT_OK
     from linkage.engines.budget import parse_size
 
     try:
@@ -292,6 +319,21 @@ def _engine_kind(pipeline_path: Path) -> str:
     from linkage.config import load_pipeline
 
     return load_pipeline(pipeline_path).engine.kind
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from linkage.service.serve import serve
+
+    serve(args.run_dir, host=args.host, port=args.port, workers=args.workers, keys=args.keys,
+          audit_log=args.audit_log)
+    return 0
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from linkage.service.index import build_index
+
+    print(f"master index written to {build_index(args.run_dir)}/")
+    return 0
 
 
 def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
@@ -313,19 +355,29 @@ def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
     check_out_dir(out, inputs=inputs)  # before the work, not after it
     earlier = _previous_records(previous) if previous is not None else None
     bars = not quiet and sys.stderr.isatty()
+    records = None
+    if any(s.delta for s in config.sources):
+        # a department's batch of new versions is applied to its records before the run
+        from linkage.service.incremental import read_with_deltas
+
+        records = read_with_deltas(config)
+        out_of_core = False
+    from linkage.service.index import write_index  # every run writes its master index
+
     if out_of_core:
         # the local engine: batches, spill files, entity chunks (linkage.engines.local);
         # it writes the run folder itself while its spill files are still mapped
         from linkage.engines.local import run_local
 
         result = run_local(config, out, memory_limit=memory_limit, previous=earlier,
-                           evaluate=evaluate, progress=bars, lang=lang)
+                           evaluate=evaluate, progress=bars, lang=lang, beside=write_index)
     else:
-        result = pipeline.run(previous=earlier, progress=bars, evaluate=evaluate)
+        result = pipeline.run(records, previous=earlier, progress=bars, evaluate=evaluate)
         progress_log.info("writing outputs to %s", out)
         with tqdm(total=1, disable=not bars, unit="step", desc="linkage: write",
                   leave=False) as bar:
-            written = write_outputs(result, out, lang=lang)
+            written = write_outputs(result, out, lang=lang,
+                                    beside=functools.partial(write_index, result))
             bar.update(1)
         progress_log.info("wrote %d files to %s", len(written), out)
     gates = result.gates

@@ -115,6 +115,12 @@ class SourceConfig:
     units: Mapping[str, Literal["yuan", "wan", "yi"]] = field(default_factory=dict)
     #: field -> {value as written: value to read}: the department's own vocabulary
     values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: a batch of new and changed records of a department that already has a source (see
+    #: ``linkage run --incremental``); the same department and key is a new version
+    delta: bool = False
+    #: a column whose non-blank value other than 0 / false / 否 / N retires the record of
+    #: this department and key (incremental runs)
+    deleted: str | None = None
 
     def __post_init__(self) -> None:
         if not self.department.strip():
@@ -388,9 +394,10 @@ def _cross_checks(config: PipelineConfig) -> list[str]:
     for i, source in enumerate(config.sources):
         where = f"sources[{i}]"
         ident = (source.department, source.entity_type)
-        if ident in seen:
+        if ident in seen and not source.delta:
             problems.append(f"{where}: department {source.department!r} has two "
-                            f"{source.entity_type} sources; give each file its own department")
+                            f"{source.entity_type} sources; give each file its own department, "
+                            "or mark a batch of new versions of its records delta = true")
         seen.add(ident)
         section = config.entity(source.entity_type)
         if section is None:

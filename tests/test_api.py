@@ -20,12 +20,11 @@ def test_all_is_pinned() -> None:
     assert linkage.__all__ == [
         "BlockingPass", "Comparison", "ConfigError", "EntityConfig", "Explanation",
         "FellegiSunter", "GatesConfig", "LinkageError", "Pipeline", "PipelineConfig",
-        "PipelineResult", "STANDARDISERS", "SchemaError", "ScoringConfig", "Source",
-        "SourceConfig", "SourceError", "StageError", "SurvivorshipConfig", "block",
-        "build_golden", "cluster", "compare", "explain_saved_run", "find_conflicts",
-        "load_pipeline", "read_records", "read_sources", "run_pipeline", "run_spark",
-        "source_quality",
-        "standardise", "write_outputs",
+        "PipelineResult", "Resolver", "STANDARDISERS", "SchemaError", "ScoringConfig",
+        "Source", "SourceConfig", "SourceError", "StageError", "SurvivorshipConfig", "block",
+        "build_golden", "build_index", "cluster", "compare", "explain_saved_run",
+        "find_conflicts", "load_pipeline", "read_records", "read_sources", "run_incremental",
+        "run_pipeline", "run_spark", "source_quality", "standardise", "write_outputs",
     ]
 
 

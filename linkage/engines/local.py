@@ -25,6 +25,7 @@ run here gives the same entities, golden records and conflicts as ``Pipeline.run
 
 from __future__ import annotations
 
+import functools
 import logging
 import mmap
 from collections.abc import Callable, Iterator
@@ -173,11 +174,15 @@ def entity_chunks(records: pa.Table, clusters: pa.Table,
 
 def run_local(config: PipelineConfig, out: str | Path, *, memory_limit: int | None = None,
               previous: pa.Table | None = None, evaluate: bool = True,
-              progress: bool = False, lang: str = "zh") -> PipelineResult:
+              progress: bool = False, lang: str = "zh",
+              beside: Callable[[PipelineResult, Path], object] | None = None
+              ) -> PipelineResult:
     """Run ``config`` out of core and write its outputs into ``out`` (the files
     :func:`~linkage.io.outputs.write_outputs` writes); returns the result. Its big
     tables stay memory-mapped from the work folder's files, which are unlinked when this
-    returns: readable while the result lives, and their space is freed with it."""
+    returns: readable while the result lives, and their space is freed with it.
+    ``beside(result, folder)`` writes a derived sub-folder into the staged run (the online
+    index)."""
     from linkage.io.outputs import scratch_folder, write_outputs
 
     with scratch_folder(out) as work:
@@ -185,6 +190,7 @@ def run_local(config: PipelineConfig, out: str | Path, *, memory_limit: int | No
         result = pipeline.run(previous=previous, progress=progress, evaluate=evaluate)
         steps = logging.getLogger("linkage.progress")
         steps.info("writing outputs to %s", out)
-        written = write_outputs(result, out, lang=lang)
+        written = write_outputs(result, out, lang=lang, beside=None if beside is None
+                                else functools.partial(beside, result))
         steps.info("wrote %d files to %s", len(written), out)
     return result

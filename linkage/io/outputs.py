@@ -26,6 +26,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,9 @@ _RUN_FILE = re.compile(r"(?:[A-Za-z0-9_]+\.parquet|model_[a-z0-9_]+\.json|review
                        r"|\..+\.tmp)")
 #: sub-folders a run folder may hold (the departments' worklists, the online index)
 RUN_SUBFOLDERS = frozenset({"worklists", "index"})
+#: sub-folders derived from a run's files, not listed in its run.json: the online index
+#: (:mod:`linkage.service.index`), written beside the outputs or later by ``linkage index``
+DERIVED_SUBFOLDERS = frozenset({"index"})
 _LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?:staging|old|work)-(?P<pid>[0-9]+)-[0-9a-f]+")
 
 
@@ -58,14 +62,20 @@ class OutputError(LinkageError):
     """The output folder cannot take a run (a file, read-only, foreign files, an input)."""
 
 
-def write_outputs(result: PipelineResult, out_dir: str | Path, *,
-                  lang: str = "zh") -> dict[str, Path]:
+def write_outputs(result: PipelineResult, out_dir: str | Path, *, lang: str = "zh",
+                  beside: Callable[[Path], object] | None = None) -> dict[str, Path]:
     """Write every output of ``result`` as the run folder ``out_dir`` (replacing a previous
     run there as a whole); returns name -> path. ``lang`` is the language of
-    ``report.html`` (``zh`` or ``en``)."""
+    ``report.html`` (``zh`` or ``en``). ``beside(folder)`` writes a derived sub-folder
+    into the staged run (the online index, :data:`DERIVED_SUBFOLDERS`) on a second thread
+    while the outputs are written, so it is swapped in with them."""
     out = Path(out_dir)
-    with run_folder(out, inputs=_input_paths(result)) as stage:
+    with run_folder(out, inputs=_input_paths(result)) as stage, \
+            ThreadPoolExecutor(max_workers=1) as pool:
+        extra = pool.submit(beside, stage) if beside is not None else None
         staged = write_run_files(result, stage, lang=lang)
+        if extra is not None:
+            extra.result()
     written = {name: out / path.relative_to(stage) for name, path in staged.items()}
     log.info("wrote %d files to %s", len(written), out)
     return written
@@ -75,21 +85,19 @@ def write_run_files(result: PipelineResult, folder: Path, *,
                     lang: str = "zh") -> dict[str, Path]:
     """Every output file of ``result`` into ``folder``, ``run.json`` last with the list of
     the others (path inside the folder -> bytes)."""
-    written: dict[str, Path] = {}
-    written["records"] = write_parquet(result.records, folder / "records.parquet")
-    written["pairs"] = write_parquet(result.pairs, folder / "pairs.parquet")
+    tables: dict[str, pa.Table] = {"records": result.records, "pairs": result.pairs}
     for etype, table in result.golden.items():
-        written[f"golden_{etype}"] = write_parquet(table, folder / f"golden_{etype}.parquet")
-    written["conflicts"] = write_parquet(result.conflicts, folder / "conflicts.parquet")
-    written["quality"] = write_parquet(result.quality, folder / "quality.parquet")
-    written.update(write_worklists(result.conflicts, result.config.sources, folder))
+        tables[f"golden_{etype}"] = table
+    tables["conflicts"] = result.conflicts
+    tables["quality"] = result.quality
     if result.legal_reps is not None:
-        written["legal_reps"] = write_parquet(result.legal_reps,
-                                              folder / "legal_reps.parquet")
+        tables["legal_reps"] = result.legal_reps
     if result.employers is not None:
-        written["employers"] = write_parquet(result.employers, folder / "employers.parquet")
-    written["entity_changes"] = write_parquet(result.entity_changes,
-                                              folder / "entity_changes.parquet")
+        tables["employers"] = result.employers
+    tables["entity_changes"] = result.entity_changes
+    written = write_parquet_files({name: (table, folder / f"{name}.parquet")
+                                   for name, table in tables.items()})
+    written.update(write_worklists(result.conflicts, result.config.sources, folder))
     for etype, entity in result.entities.items():
         written[f"model_{etype}"] = _atomic(folder / f"model_{etype}.json",
                                             partial(_save_model, entity.model))
@@ -106,11 +114,14 @@ def write_run_files(result: PipelineResult, folder: Path, *,
 
 
 def is_complete_run(folder: Path) -> bool:
-    """Whether ``folder`` holds exactly the files its ``run.json`` lists, at their sizes."""
+    """Whether ``folder`` holds exactly the files its ``run.json`` lists, at their sizes
+    (a derived sub-folder, which ``linkage index`` may rebuild in place, aside)."""
     try:
         listed = json.loads((folder / "run.json").read_text(encoding="utf-8"))["files"]
-        present = {p.relative_to(folder).as_posix(): p.stat().st_size
-                   for p in folder.rglob("*") if p.is_file() and p.name != "run.json"}
+        present = {path: p.stat().st_size for p in folder.rglob("*")
+                   if p.is_file() and p.name != "run.json"
+                   and (path := p.relative_to(folder).as_posix()).split("/")[0]
+                   not in DERIVED_SUBFOLDERS}
     except (OSError, ValueError, KeyError, TypeError):
         return False
     return isinstance(listed, dict) and present == listed
@@ -282,6 +293,20 @@ def _input_paths(result: PipelineResult) -> list[Path]:
 
 
 # --- single files --------------------------------------------------------------------------
+
+def write_parquet_files(files: Mapping[str, tuple[pa.Table, Path]]) -> dict[str, Path]:
+    """Write several tables, each atomically, on up to one thread per core (Parquet
+    encoding and compression release the GIL: a run's records, conflicts and golden
+    records are written side by side). Returns name -> path, in the given order."""
+    workers = min(len(files), os.cpu_count() or 1)
+    if workers <= 1:
+        return {name: write_parquet(table, path) for name, (table, path) in files.items()}
+    # the largest first, so no long write is left running alone at the end
+    order = sorted(files, key=lambda name: -files[name][0].nbytes)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {name: pool.submit(write_parquet, *files[name]) for name in order}
+        return {name: futures[name].result() for name in files}
+
 
 def write_parquet(table: pa.Table, path: Path) -> Path:
     """Write ``table`` to ``path`` atomically."""

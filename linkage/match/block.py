@@ -11,7 +11,7 @@ skewed key cannot explode the run; later passes still see those records.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -204,8 +204,8 @@ def _run_pass(
         return _cross_pass(sink, records, ids, sources, bp, index)
     if bp.kind == "exact":
         return _exact_pass(sink, ids, sources, _block_ids(records, bp, codes), bp, index,
-                           lambda: _block_ids(records, _refined(bp), codes))
-    key = _joined_key(records, bp)
+                           lambda: _block_ids(records, refined_pass(bp), codes))
+    key = joined_key(records, bp)
     if bp.kind == "minhash":
         return _minhash_pass(sink, ids, sources, key, bp, index)
     if bp.kind == "sorted_neighbourhood":
@@ -255,12 +255,42 @@ def _trimmed(chunk: pa.Array) -> pa.Array:
     return chunk
 
 
-def _joined_key(records: pa.Table, bp: BlockingPass) -> pa.Array:
-    """The pass's key per record as one string (null when any part is null or blank)."""
+def joined_key(records: pa.Table, bp: BlockingPass) -> pa.Array:
+    """The pass's key per record as one string (null when any part is null or blank):
+    what an exact pass groups records by (a master index stores it hashed)."""
     parts = [_clean_key(records, bp, i).combine_chunks() for i in range(len(bp.keys))]
     if len(parts) == 1:
         return parts[0]
     return pc.binary_join_element_wise(*parts, _SEP)
+
+
+def record_key(record: Mapping[str, Any], bp: BlockingPass) -> str | None:
+    """:func:`joined_key` of one record given as a mapping of its columns (a standardised
+    record: ``<field>__status`` present), in plain Python: the same trimming (columns
+    that are not standardised), prefix and suffix cuts (in characters) and joining."""
+    parts: list[str] = []
+    for i, column in enumerate(bp.keys):
+        value = record.get(column)
+        if value is None:
+            return None
+        text = value if isinstance(value, str) else (
+            ("true" if value else "false") if isinstance(value, bool) else str(value))
+        if f"{column.split('__', 1)[0]}__status" not in record:
+            text = text.strip()
+            if not text:
+                return None
+        length = bp.prefix[i] if bp.prefix else 0
+        if length:
+            if len(text) < length:
+                return None
+            text = text[:length]
+        tail = bp.suffix[i] if bp.suffix else 0
+        if tail:
+            if len(text) < tail:
+                return None
+            text = text[-tail:]
+        parts.append(text)
+    return _SEP.join(parts)
 
 
 def _block_ids(
@@ -447,8 +477,9 @@ def _usable_blocks(
     return np.where(member, blk, -1), usable
 
 
-def _refined(bp: BlockingPass) -> BlockingPass:
-    """The pass on its keys followed by its sub keys (the parts of its blocks)."""
+def refined_pass(bp: BlockingPass) -> BlockingPass:
+    """The pass on its keys followed by its sub keys (the parts an over-large block is
+    split into)."""
     def cuts(own: tuple[int, ...], sub: tuple[int, ...], n_sub: int) -> tuple[int, ...]:
         if not own and not sub:
             return ()

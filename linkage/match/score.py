@@ -169,7 +169,8 @@ class FellegiSunter:
                 if _round == _U_ROUNDS - 1 or random_prior * self._u_sample_size < 1.0:
                     break
                 before = u_random
-                u_random = _without_matches(self._u_gammas, fitted.m, u_random, random_prior)
+                u_random = _without_matches(self._u_gammas, fitted.m, u_random, random_prior,
+                                            scale=self._u_scale)
                 if max(float(np.abs(np.log(u_random[k] / before[k])).max())
                        for k in u_random) < 0.01:
                     break
@@ -226,11 +227,17 @@ class FellegiSunter:
         u: dict[str, npt.NDArray[np.float64]] = {}
         self._u_gammas: dict[str, npt.NDArray[np.int8]] = {}
         self._u_sample_size = vectors.num_rows
+        # Pairs are drawn with replacement: from a small table the sample repeats the few
+        # pairs there are, and its counts weigh no more than those distinct pairs, else
+        # the half-count floor would claim a precision the data cannot give (12 records:
+        # a shared birth date "never seen among 100,000 random pairs" is 66 pairs seen).
+        possible = _possible_pairs(records, link_only=self.config.link_only)
+        self._u_scale = min(1.0, possible / max(vectors.num_rows, 1))
         for comp in self.comparisons:
             gamma = vectors.column(f"gamma_{comp.name}").to_numpy()
             self._u_gammas[comp.name] = np.asarray(gamma, dtype=np.int8)
             raw = np.bincount(gamma[gamma >= 0].astype(np.int64), minlength=comp.n_levels)
-            counts = raw[: comp.n_levels].astype(np.float64) + 0.5  # Jeffreys-style floor
+            counts = raw[: comp.n_levels].astype(np.float64) * self._u_scale + 0.5  # floor
             u[comp.name] = counts / counts.sum()
         return u
 
@@ -264,16 +271,12 @@ class FellegiSunter:
         prior_w = self.prior_weight
         for lo in range(0, n, _SLAB):
             hi = min(lo + _SLAB, n)
-            acc = np.full(hi - lo, prior_w, dtype=np.float64)
-            for comp, weights, gamma, tf in inputs:
-                g = gamma[lo:hi]
-                bf = weights[g.astype(np.intp) + 1]
-                if tf is not None:
-                    tf_slab = np.nan_to_num(tf[lo:hi], nan=1.0).astype(np.float64)
-                    bf = bf + self._tf_adjustment(comp, g, tf_slab)
-                if contributions:
-                    bfs[f"bf_{comp.name}"][lo:hi] = bf
-                acc += bf
+            acc, slab_bfs = self._weigh(prior_w, [
+                (comp, weights, gamma[lo:hi], None if tf is None else tf[lo:hi])
+                for comp, weights, gamma, tf in inputs])
+            if contributions:
+                for name, bf in slab_bfs.items():
+                    bfs[f"bf_{name}"][lo:hi] = bf
             total[lo:hi] = acc
             probability[lo:hi] = _probability(acc)
         columns: dict[str, Any] = {
@@ -295,6 +298,36 @@ class FellegiSunter:
                 columns["must_link" if kind == "ml" else "cannot_link"] = acc_flags
         return pa.table(columns)
 
+    def score_levels(
+        self, gammas: Mapping[str, npt.NDArray[Any]], tfs: Mapping[str, npt.NDArray[Any]],
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], dict[str, Any]]:
+        """:meth:`predict`'s arithmetic on plain arrays (a handful of pairs, no table):
+        ``gammas`` the level per pair of every comparison, ``tfs`` the term frequency of
+        the comparisons that use them. Returns (match weight, match probability, each
+        comparison's contribution by name)."""
+        self._require_fitted()
+        inputs = [(comp, self.level_weights(comp.name), gammas[comp.name],
+                   tfs.get(comp.name) if comp.term_frequency else None)
+                  for comp in self.comparisons]
+        acc, bfs = self._weigh(self.prior_weight, inputs)
+        return acc, _probability(acc), bfs
+
+    def _weigh(self, prior_w: float, inputs: Sequence[tuple[
+            Comparison, npt.NDArray[np.float64], npt.NDArray[Any], npt.NDArray[Any] | None]],
+    ) -> tuple[npt.NDArray[np.float64], dict[str, npt.NDArray[np.float64]]]:
+        """Match weights (prior + every contribution) and the contributions, of one slab."""
+        n = len(inputs[0][2]) if inputs else 0
+        acc = np.full(n, prior_w, dtype=np.float64)
+        bfs: dict[str, npt.NDArray[np.float64]] = {}
+        for comp, weights, g, tf in inputs:
+            bf = weights[g.astype(np.intp) + 1]
+            if tf is not None:
+                tf_slab = np.nan_to_num(tf, nan=1.0).astype(np.float64)
+                bf = bf + self._tf_adjustment(comp, g, tf_slab)
+            bfs[comp.name] = bf
+            acc += bf
+        return acc, bfs
+
     def _tf_adjustment(
         self, comp: Comparison, gamma: npt.NDArray[np.integer[Any]],
         tf: npt.NDArray[np.float64]
@@ -312,9 +345,19 @@ class FellegiSunter:
         """log2(m/u) per level of comparison ``name``, index 0 = null level (weight 0)."""
         self._require_fitted()
         m, u = self.m_[name], self.u_[name]
+        # remembered per (m, u) arrays: explaining a resolver's candidates asks for every
+        # comparison's weights per candidate (fitting assigns new arrays, never edits them)
+        memo: dict[str, tuple[Any, Any, npt.NDArray[np.float64]]] = \
+            self.__dict__.setdefault("_weights_memo", {})
+        known = memo.get(name)
+        if known is not None and known[0] is m and known[1] is u:
+            return known[2]
         limit = self.config.max_weight
         w = np.clip(np.log2(np.maximum(m, _EPS) / np.maximum(u, _EPS)), -limit, limit)
-        return np.concatenate([[0.0], w])
+        weights = np.concatenate([[0.0], w])
+        weights.flags.writeable = False
+        memo[name] = (m, u, weights)
+        return weights
 
     @property
     def prior_weight(self) -> float:
@@ -444,7 +487,7 @@ class FellegiSunter:
 
 def _without_matches(
     gammas: Mapping[str, npt.NDArray[np.int8]], m: Mapping[str, npt.NDArray[np.float64]],
-    u: Mapping[str, npt.NDArray[np.float64]], prior: float,
+    u: Mapping[str, npt.NDArray[np.float64]], prior: float, *, scale: float = 1.0,
 ) -> dict[str, npt.NDArray[np.float64]]:
     """u from the random pairs' levels (``gammas``), each pair counted by its chance of
     being a non-match under the fitted model (one E step on the u sample), with the same
@@ -462,7 +505,7 @@ def _without_matches(
     for name, gamma in gammas.items():
         seen = gamma >= 0
         counts = np.bincount(gamma[seen].astype(np.intp), weights=non_match[seen],
-                             minlength=len(u[name]))[: len(u[name])] + 0.5
+                             minlength=len(u[name]))[: len(u[name])] * scale + 0.5
         out[name] = np.asarray(counts / counts.sum(), dtype=np.float64)
     return out
 

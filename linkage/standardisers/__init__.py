@@ -16,6 +16,7 @@ from linkage.standardisers.amounts import standardise_amount_wan
 from linkage.standardisers.base import (
     MISSING,
     OK,
+    OneValue,
     Standardised,
     Standardiser,
     is_valid_status,
@@ -28,14 +29,16 @@ from linkage.standardisers.enterprise_name import standardise_enterprise_name
 from linkage.standardisers.id_number import downgrade_18, standardise_id_number, upgrade_15
 from linkage.standardisers.person_name import standardise_person_name
 from linkage.standardisers.phone import standardise_phone
-from linkage.standardisers.registry import STANDARDISERS, get_standardiser
+from linkage.standardisers.registry import ONE_VALUE, STANDARDISERS, get_standardiser
 from linkage.standardisers.sex import standardise_sex
-from linkage.standardisers.stage import standardise
+from linkage.standardisers.stage import standardise, standardise_record
 
 __all__ = [
     "MISSING",
     "OK",
+    "ONE_VALUE",
     "STANDARDISERS",
+    "OneValue",
     "Standardised",
     "Standardiser",
     "downgrade_18",
@@ -53,6 +56,7 @@ __all__ = [
     "standardise_id_number",
     "standardise_person_name",
     "standardise_phone",
+    "standardise_record",
     "standardise_sex",
     "standardise_text",
     "upgrade_15",

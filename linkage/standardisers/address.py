@@ -52,7 +52,7 @@ from functools import lru_cache
 import opencc
 import pyarrow as pa
 
-from linkage.standardisers.base import MISSING, OK, Standardised, map_distinct
+from linkage.standardisers.base import MISSING, OK, OneValue, Standardised, map_distinct
 from linkage.standardisers.divisions import (
     CITY,
     COUNTY,
@@ -289,6 +289,10 @@ def standardise_address(values: pa.Array) -> Standardised:
         status=columns[1],
         derived=dict(zip(_DERIVED_TYPES, columns[2:], strict=True)),
     )
+
+
+#: :func:`standardise_address` for one value
+ADDRESS_ONE = OneValue(parse_address, tuple(_DERIVED_TYPES), _NULL_ROW)
 
 
 __all__ = ["AMBIGUOUS", "NO_DIVISION", "OK", "OK_HISTORIC", "OK_PARTIAL", "parse_address",

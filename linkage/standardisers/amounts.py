@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 
 import pyarrow as pa
 
-from linkage.standardisers.base import MISSING, OK, Standardised, map_distinct
+from linkage.standardisers.base import MISSING, OK, OneValue, Standardised, map_distinct
 
 INVALID = "invalid"
 FOREIGN_CURRENCY = "foreign_currency"
@@ -78,3 +78,7 @@ def standardise_amount_wan(values: pa.Array) -> Standardised:
         values, standardise_amount_text, [pa.string(), pa.string()], null_result=(None, MISSING)
     )
     return Standardised(value=value, status=status)
+
+
+#: :func:`standardise_amount_wan` for one value
+AMOUNT_WAN_ONE = OneValue(standardise_amount_text, (), (None, MISSING))

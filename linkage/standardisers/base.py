@@ -46,6 +46,27 @@ class Standardised:
 Standardiser = Callable[[pa.Array], Standardised]
 
 
+@dataclass(frozen=True)
+class OneValue:
+    """A standardiser's form for a single value, giving what its array function gives
+    that value's row (a resolver's one record would pay for dozens of Arrow calls
+    otherwise): ``prepare`` is the whole-column step the array function takes before its
+    per-value function (trimming, cutting a time of day), ``fn`` that per-value function,
+    ``derived`` the names of the derived values after (value, status) in ``fn``'s tuple,
+    ``null_row`` the tuple of a null. A test holds every registered form to its array
+    function."""
+
+    fn: Callable[[str], tuple[Any, ...]]
+    derived: tuple[str, ...]
+    null_row: tuple[Any, ...]
+    prepare: Callable[[str], str] | None = None
+
+    def __call__(self, value: str | None) -> tuple[Any, ...]:
+        if value is None:
+            return self.null_row
+        return self.fn(self.prepare(value) if self.prepare is not None else value)
+
+
 def is_valid_status(status: str) -> bool:
     """A status that starts with ``"ok"`` marks a usable, valid value."""
     return status.startswith(OK)
@@ -90,6 +111,22 @@ def map_distinct(
         column = pa.array([r[j] for r in results], type=typ)
         out.append(column.take(indices))
     return out
+
+
+def is_null_word(text: str) -> bool:
+    """Whether :func:`null_words_to_null` turns this one value into null (the same
+    byte-level pre-check; the few short values that pass it are folded by Arrow, as the
+    column function folds them, and remembered)."""
+    data = text.encode("utf-8")
+    if not 0 < len(data) <= _NULL_WORD_MAX_BYTES or not _NULL_WORD_FIRST_BYTES[data[0]]:
+        return False
+    return _folded_null_word(text)
+
+
+@lru_cache(maxsize=4096)
+def _folded_null_word(text: str) -> bool:
+    folded = pc.utf8_upper(pc.utf8_trim_whitespace(pa.array([text], pa.string())))
+    return bool(pc.is_in(folded, value_set=_NULL_WORD_FORMS)[0].as_py())
 
 
 def null_words_to_null(values: pa.Array, words: frozenset[str] = NULL_WORDS) -> pa.Array:
@@ -155,14 +192,19 @@ def nfkc_clean(text: str) -> str:
 def standardise_text(values: pa.Array) -> Standardised:
     """Generic text: NFKC, trimmed, inner whitespace collapsed; blank -> missing."""
 
-    def one(text: str) -> tuple[str | None, str]:
-        cleaned = nfkc_clean(text)
-        return (cleaned, OK) if cleaned else (None, MISSING)
-
     value, status = map_distinct(
-        values, one, [pa.string(), pa.string()], null_result=(None, MISSING)
+        values, _text_one, [pa.string(), pa.string()], null_result=(None, MISSING)
     )
     return Standardised(value=value, status=status)
+
+
+def _text_one(text: str) -> tuple[str | None, str]:
+    cleaned = nfkc_clean(text)
+    return (cleaned, OK) if cleaned else (None, MISSING)
+
+
+#: :func:`standardise_text` for one value
+TEXT_ONE = OneValue(_text_one, (), (None, MISSING))
 
 
 def combine_parts(

@@ -43,6 +43,7 @@ import pyarrow.compute as pc
 from linkage.standardisers.base import (
     MISSING,
     OK,
+    OneValue,
     Standardised,
     as_string_array,
     ascii_matrix,
@@ -178,6 +179,10 @@ def standardise_credit_code(values: pa.Array) -> Standardised:
         status=columns[1],
         derived=dict(zip(_DERIVED_TYPES, columns[2:], strict=True)),
     )
+
+
+#: :func:`standardise_credit_code` for one value
+CREDIT_CODE_ONE = OneValue(standardise_code_text, tuple(_DERIVED_TYPES), _NULL_ROW, str.strip)
 
 
 _USCC_LUT = np.zeros(256, dtype=np.int64)

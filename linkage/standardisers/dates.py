@@ -28,7 +28,14 @@ import unicodedata
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.standardisers.base import MISSING, OK, Standardised, as_string_array, map_distinct
+from linkage.standardisers.base import (
+    MISSING,
+    OK,
+    OneValue,
+    Standardised,
+    as_string_array,
+    map_distinct,
+)
 
 BAD_DATE = "bad_date"
 IMPLAUSIBLE = "implausible"
@@ -118,27 +125,42 @@ def standardise_date(values: pa.Array) -> Standardised:
     """Standardiser ``"date"``: ISO string value, status ``ok`` / ``bad_date`` /
     ``implausible`` / ``missing``."""
 
-    def one(text: str) -> tuple[str | None, str]:
-        if not text.strip():
-            return None, MISSING
-        parsed = parse_date_text(text)
-        if parsed is None:
-            return None, BAD_DATE
-        if not PLAUSIBLE_FROM <= parsed < PLAUSIBLE_UNTIL:
-            return None, IMPLAUSIBLE
-        return parsed.isoformat(), OK
-
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if pa.types.is_date(values.type) or pa.types.is_timestamp(values.type):
         values = pc.cast(pc.cast(values, pa.date32()), pa.string())
     value, status = map_distinct(
-        _strip_time(values), one, [pa.string(), pa.string()], null_result=(None, MISSING)
+        _strip_time(values), _date_one, [pa.string(), pa.string()], null_result=(None, MISSING)
     )
     return Standardised(value=value, status=status)
+
+
+def _date_one(text: str) -> tuple[str | None, str]:
+    if not text.strip():
+        return None, MISSING
+    parsed = parse_date_text(text)
+    if parsed is None:
+        return None, BAD_DATE
+    if not PLAUSIBLE_FROM <= parsed < PLAUSIBLE_UNTIL:
+        return None, IMPLAUSIBLE
+    return parsed.isoformat(), OK
+
+
+_CLOCK = r"(?:[ T]+)\d{1,2}:\d{1,2}.*$"
+#: the same pattern for one value (ASCII digits, as RE2's ``\d``)
+_CLOCK_ONE = re.compile(_CLOCK, re.ASCII)
 
 
 def _strip_time(values: pa.Array) -> pa.Array:
     """Cut a trailing time of day (vectorised) so distinct values are distinct days."""
     text = pc.utf8_trim_whitespace(as_string_array(values))
-    return pc.replace_substring_regex(text, pattern=r"(?:[ T]+)\d{1,2}:\d{1,2}.*$", replacement="")
+    return pc.replace_substring_regex(text, pattern=_CLOCK, replacement="")
+
+
+def _strip_time_one(text: str) -> str:
+    """:func:`_strip_time` of one value."""
+    return _CLOCK_ONE.sub("", text.strip())
+
+
+#: :func:`standardise_date` for one text value
+DATE_ONE = OneValue(_date_one, (), (None, MISSING), _strip_time_one)

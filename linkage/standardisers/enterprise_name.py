@@ -40,7 +40,7 @@ from functools import lru_cache
 import opencc
 import pyarrow as pa
 
-from linkage.standardisers.base import MISSING, OK, Standardised, map_distinct
+from linkage.standardisers.base import MISSING, OK, OneValue, Standardised, map_distinct
 from linkage.standardisers.divisions import (
     CITY,
     COUNTY,
@@ -270,3 +270,7 @@ def standardise_enterprise_name(values: pa.Array) -> Standardised:
         status=columns[1],
         derived=dict(zip(_DERIVED_TYPES, columns[2:], strict=True)),
     )
+
+
+#: :func:`standardise_enterprise_name` for one value
+ENTERPRISE_NAME_ONE = OneValue(standardise_enterprise_text, tuple(_DERIVED_TYPES), _NULL_ROW)

@@ -44,6 +44,7 @@ import pyarrow.compute as pc
 from linkage.standardisers.base import (
     MISSING,
     OK,
+    OneValue,
     Standardised,
     as_string_array,
     ascii_matrix,
@@ -195,6 +196,10 @@ def standardise_id_number(values: pa.Array) -> Standardised:
         status=columns[1],
         derived=dict(zip(_DERIVED_TYPES, columns[2:], strict=True)),
     )
+
+
+#: :func:`standardise_id_number` for one value
+ID_NUMBER_ONE = OneValue(standardise_id_text, tuple(_DERIVED_TYPES), _NULL_ROW, str.strip)
 
 
 def _fast_18(ids: pa.Array) -> list[pa.Array]:

@@ -37,7 +37,7 @@ import opencc
 import pyarrow as pa
 from pypinyin import lazy_pinyin
 
-from linkage.standardisers.base import MISSING, OK, Standardised, map_distinct
+from linkage.standardisers.base import MISSING, OK, OneValue, Standardised, map_distinct
 
 REPLACEMENT_CHAR = "replacement_char"
 NOT_CHINESE = "not_chinese"
@@ -249,3 +249,7 @@ def standardise_person_name(values: pa.Array) -> Standardised:
         status=columns[1],
         derived=dict(zip(_DERIVED_TYPES, columns[2:], strict=True)),
     )
+
+
+#: :func:`standardise_person_name` for one value
+PERSON_NAME_ONE = OneValue(standardise_name_text, tuple(_DERIVED_TYPES), _NULL_ROW)

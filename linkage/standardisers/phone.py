@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 from linkage.standardisers.base import (
     MISSING,
     OK,
+    OneValue,
     Standardised,
     as_string_array,
     fast_or_distinct,
@@ -98,3 +99,7 @@ def standardise_phone(values: pa.Array) -> Standardised:
     columns = fast_or_distinct(text, _FAST_PATTERN, _fast_mobile, standardise_phone_text,
                                _TYPES, null_result=_NULL_ROW)
     return Standardised(value=columns[0], status=columns[1], derived={"kind": columns[2]})
+
+
+#: :func:`standardise_phone` for one value
+PHONE_ONE = OneValue(standardise_phone_text, ("kind",), _NULL_ROW, str.strip)

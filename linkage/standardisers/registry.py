@@ -10,25 +10,28 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from linkage.errors import ConfigError
-from linkage.standardisers.address import standardise_address
-from linkage.standardisers.amounts import standardise_amount_wan
-from linkage.standardisers.base import Standardiser, standardise_text
-from linkage.standardisers.credit_code import standardise_credit_code
-from linkage.standardisers.dates import standardise_date
+from linkage.standardisers.address import ADDRESS_ONE, standardise_address
+from linkage.standardisers.amounts import AMOUNT_WAN_ONE, standardise_amount_wan
+from linkage.standardisers.base import TEXT_ONE, OneValue, Standardiser, standardise_text
+from linkage.standardisers.credit_code import CREDIT_CODE_ONE, standardise_credit_code
+from linkage.standardisers.dates import DATE_ONE, standardise_date
 from linkage.standardisers.declared_date import declared_date
-from linkage.standardisers.enterprise_name import standardise_enterprise_name
+from linkage.standardisers.enterprise_name import (
+    ENTERPRISE_NAME_ONE,
+    standardise_enterprise_name,
+)
 from linkage.standardisers.enterprise_status import standardise_enterprise_status
 from linkage.standardisers.general import (
     standardise_general_address,
     standardise_number,
     standardise_text_folded,
 )
-from linkage.standardisers.id_number import standardise_id_number
+from linkage.standardisers.id_number import ID_NUMBER_ONE, standardise_id_number
 from linkage.standardisers.latin_name import standardise_latin_name
-from linkage.standardisers.person_name import standardise_person_name
-from linkage.standardisers.phone import standardise_phone
+from linkage.standardisers.person_name import PERSON_NAME_ONE, standardise_person_name
+from linkage.standardisers.phone import PHONE_ONE, standardise_phone
 from linkage.standardisers.phone_intl import phone_intl
-from linkage.standardisers.sex import standardise_sex
+from linkage.standardisers.sex import SEX_ONE, standardise_sex
 
 STANDARDISERS: dict[str, Standardiser] = {
     "text": standardise_text,
@@ -54,6 +57,20 @@ STANDARDISERS: dict[str, Standardiser] = {
 PARAMETRISED: dict[str, Callable[[str], Standardiser]] = {
     "date": declared_date,
     "phone_intl": phone_intl,
+}
+
+#: each standardiser's form for one value (see :class:`~linkage.standardisers.base.OneValue`)
+ONE_VALUE: dict[str, OneValue] = {
+    "text": TEXT_ONE,
+    "date": DATE_ONE,
+    "id_number": ID_NUMBER_ONE,
+    "credit_code": CREDIT_CODE_ONE,
+    "person_name": PERSON_NAME_ONE,
+    "enterprise_name": ENTERPRISE_NAME_ONE,
+    "address": ADDRESS_ONE,
+    "phone": PHONE_ONE,
+    "sex": SEX_ONE,
+    "amount_wan": AMOUNT_WAN_ONE,
 }
 
 

@@ -11,7 +11,7 @@ import unicodedata
 
 import pyarrow as pa
 
-from linkage.standardisers.base import MISSING, OK, Standardised, map_distinct
+from linkage.standardisers.base import MISSING, OK, OneValue, Standardised, map_distinct
 
 UNKNOWN = "unknown"
 INVALID = "invalid"
@@ -41,3 +41,7 @@ def standardise_sex(values: pa.Array) -> Standardised:
         values, standardise_sex_text, [pa.string(), pa.string()], null_result=(None, MISSING)
     )
     return Standardised(value=value, status=status)
+
+
+#: :func:`standardise_sex` for one value
+SEX_ONE = OneValue(standardise_sex_text, (), (None, MISSING))

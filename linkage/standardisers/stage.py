@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -12,9 +13,16 @@ import pyarrow.compute as pc
 
 from linkage.flags import collect_flags
 from linkage.schemas import RECORD_BASE, require_columns
-from linkage.standardisers.base import MISSING, NULL_WORDS, OK, Standardised, null_words_to_null
+from linkage.standardisers.base import (
+    MISSING,
+    NULL_WORDS,
+    OK,
+    Standardised,
+    is_null_word,
+    null_words_to_null,
+)
 from linkage.standardisers.latin_name import NAME_VALUES
-from linkage.standardisers.registry import get_standardiser
+from linkage.standardisers.registry import ONE_VALUE, get_standardiser
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +112,45 @@ def carried_rows(records: pa.Table, field: str) -> npt.NDArray[np.bool_]:
     per_source = np.zeros(len(encoded.dictionary) + 1, dtype=bool)
     per_source[codes[has]] = True
     return np.asarray(per_source[codes], dtype=bool)
+
+
+def standardise_record(values: Mapping[str, str | None],
+                       fields: Mapping[str, str]) -> dict[str, Any]:
+    """:func:`standardise` of one record, in plain Python: ``values`` (field -> text or
+    None) -> every column :func:`standardise` sets for that row (``<field>``,
+    ``<field>__raw``, ``<field>__status``, the derived ``<field>__<name>``, ``flags``),
+    as ``standardise(table).to_pylist()[0]`` would give them. Each standardiser's
+    :data:`~linkage.standardisers.registry.ONE_VALUE` form does the work; one without such
+    a form runs its array function on a one-row array."""
+    out: dict[str, Any] = {}
+    flags: list[str] = []
+    for field, name in fields.items():
+        raw = values.get(field)
+        if name in _READS_NULL_WORDS or raw is None or not is_null_word(raw):
+            given = raw
+        elif name.partition(":")[0] in NULL_WORD_VALUES:  # some null words are values here
+            given = null_words_to_null(pa.array([raw], pa.string()), null_words_for(name))[
+                0].as_py()
+        else:
+            given = None
+        form = ONE_VALUE.get(name)
+        if form is not None:
+            row = form(given)
+            derived = dict(zip(form.derived, row[2:], strict=True))
+            value, status = row[0], row[1]
+        else:
+            result = get_standardiser(name)(pa.array([given], pa.string()))
+            value, status = result.value[0].as_py(), result.status[0].as_py()
+            derived = {k: v[0].as_py() for k, v in result.derived.items()}
+        out[field] = value
+        out[f"{field}__raw"] = raw
+        out[f"{field}__status"] = status
+        for d, v in derived.items():
+            out[f"{field}__{d}"] = v
+        if status != OK:
+            flags.append(f"{field}:{status}")
+    out["flags"] = flags
+    return out
 
 
 def _set(table: pa.Table, name: str, column: pa.Array) -> pa.Table:

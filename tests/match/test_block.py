@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from linkage.errors import SchemaError
-from linkage.match.block import BlockingPass, block
+from linkage.match.block import BlockingPass, block, joined_key, record_key, refined_pass
 
 
 def _records(names: list[str | None], cities: list[str | None] | None = None,
@@ -396,3 +396,29 @@ def test_cross_column_blocking_matches_brute_force(
             if a is not None and a == b and size[a] <= cap:
                 expected.add((i, j))
     assert {(a, b) for a, b, _ in _pairs(block(recs, [bp]))} == expected
+
+
+_KEY_PASSES = [
+    BlockingPass(name="whole", keys=("name",)),
+    BlockingPass(name="two", keys=("name", "code")),
+    BlockingPass(name="cut", keys=("code", "code"), prefix=(4, 0), suffix=(0, 4)),
+    BlockingPass(name="sub", keys=("name",), sub_keys=("code",), sub_prefix=(2,)),
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), st.text(" 张王a1\t", max_size=5)),
+                          st.one_of(st.none(), st.text("0123456789* ", max_size=9))),
+                min_size=1, max_size=12),
+       st.booleans())
+def test_record_key_is_the_joined_key_of_one_row(rows: list[tuple[str | None, str | None]],
+                                                 standardised: bool) -> None:
+    """The one-record key (a resolver's) equals the column key the run blocks on, for raw
+    columns (trimmed, blanks missing) and standardised ones (taken as they are)."""
+    table = pa.table({"name": [r[0] for r in rows], "code": [r[1] for r in rows]})
+    if standardised:
+        table = table.append_column("name__status", pa.array(["ok"] * len(rows))) \
+            .append_column("code__status", pa.array(["ok"] * len(rows)))
+    for bp in [*_KEY_PASSES, refined_pass(_KEY_PASSES[-1])]:
+        expected = joined_key(table, bp).to_pylist()
+        assert [record_key(row, bp) for row in table.to_pylist()] == expected, bp.name

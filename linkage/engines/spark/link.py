@@ -23,7 +23,7 @@ from linkage.config import EntityConfig
 from linkage.engines.spark.frames import map_tables
 from linkage.errors import ConfigError
 from linkage.flags import concat_flags
-from linkage.match.block import BlockingPass, _joined_key, _refined
+from linkage.match.block import BlockingPass, joined_key, refined_pass
 from linkage.match.compare import Comparison, compare, read_columns
 from linkage.match.score import _EPS, FellegiSunter, _em
 from linkage.standardisers import standardise
@@ -95,8 +95,8 @@ def block_spark(records: Any, passes: Sequence[BlockingPass]) -> tuple[Any, Bloc
     def kernel(table: pa.Table) -> pa.Table:
         parts = []
         for index, bp in enumerate(passes):
-            key = _joined_key(table, bp)
-            sub = (_joined_key(table, _refined(bp)) if bp.sub_keys
+            key = joined_key(table, bp)
+            sub = (joined_key(table, refined_pass(bp)) if bp.sub_keys
                    else pa.nulls(table.num_rows, pa.string()))
             part = pa.table({"pass": pa.array(np.full(table.num_rows, index, np.int32)),
                              "key": key, "sub": sub,

@@ -1,0 +1,570 @@
+"""Incremental runs: link a new batch against the previous run's master index and update
+only the entities it touches (``linkage run pipeline.toml --previous RUN --incremental``).
+
+The batch is the pipeline's ``delta = true`` sources (or, when it has none, every source,
+whose records identical to the previous run's are skipped). A record is known by its
+department, entity type and key: a key the master has is a new version of that record
+(the old one is retired), a row whose ``deleted`` column is set retires it, any other
+row is new. The new and changed records are standardised, blocked against the index and
+among themselves, compared and scored with the previous run's model (no new fit). The
+entities touched are those that lose a record or gain a link; only their records are
+clustered again (with the pairs the previous run scored among them), get their golden
+records and conflicts rebuilt, and keep or change their ids (logged in entity_changes).
+Every other entity, its id, golden record and conflicts are carried over as they were.
+The output is a complete run folder with its own master index.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from linkage.config import EntityConfig, PipelineConfig, SourceConfig, load_pipeline
+from linkage.errors import ConfigError
+from linkage.flags import concat_flags
+from linkage.io.explained import RecordRef
+from linkage.io.outputs import write_outputs
+from linkage.io.sources import read_source
+from linkage.master.cluster import cluster, link_mask
+from linkage.master.conflicts import find_conflicts
+from linkage.master.entity_ids import ENTITY_CHANGES, assign_entity_ids
+from linkage.master.golden import build_golden
+from linkage.master.quality import source_quality
+from linkage.match.block import BlockingResult, block
+from linkage.match.compare import compare, read_columns
+from linkage.pipeline import PipelineResult
+from linkage.service.index import IndexUpdate, MasterIndex, TypeIndex, expand, write_index
+from linkage.service.keys import hash_strings
+from linkage.standardisers import standardise
+
+log = logging.getLogger(__name__)
+
+__all__ = ["IncrementalResult", "read_with_deltas", "run_incremental"]
+
+_DELETED = "__deleted"
+_NOT_DELETED = ("", "0", "false", "no", "n", "否", "f")
+
+
+@dataclass
+class IncrementalResult:
+    """What an incremental run did, per entity type and in all."""
+
+    out: Path
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary_line(self) -> str:
+        parts = [f"{t}: " + ", ".join(f"{k} {v}" for k, v in c.items())
+                 for t, c in self.counts.items()]
+        return (f"incremental run written to {self.out}/ ("
+                + "; ".join(parts) + f"; {sum(self.timings.values()):.2f} s)")
+
+
+@dataclass
+class _Batch:
+    """One entity type's batch split against the master."""
+
+    incoming: pa.Table        # standardised new and changed records (fresh record ids)
+    retired: npt.NDArray[np.int64]  # master record ids replaced or deleted
+    counts: dict[str, int]
+
+
+@dataclass
+class _IncrementalRun(PipelineResult):
+    """A PipelineResult whose explanations compare just the two records (a full run's
+    compares whole columns), with term frequencies from the previous master."""
+
+    index: MasterIndex | None = None
+
+    def explain(self, left: RecordRef, right: RecordRef) -> Any:
+        from linkage.io.explained import find_record
+
+        id_l, id_r = (ref if isinstance(ref, int) else int(find_record(self.records,
+                                                                        ref)["record_id"])
+                      for ref in (left, right))
+        lo, hi = min(id_l, id_r), max(id_l, id_r)
+        for etype, e in self.entities.items():
+            two = e.records.filter(pc.is_in(e.records.column("record_id"),
+                                            value_set=pa.array([lo, hi], pa.int64())))
+            if two.num_rows != 2:
+                continue
+            pair = pa.table({"id_l": pa.array([lo], pa.int64()),
+                             "id_r": pa.array([hi], pa.int64())})
+            vectors = compare(two, pair, e.model.comparisons, workers=1)
+            if self.index is not None and etype in self.index.types:
+                vectors = _term_frequencies(self.index.types[etype], vectors, two)
+            return e.model.explain(vectors.to_pylist()[0])
+        return super().explain(id_l, id_r)
+
+
+@dataclass
+class _Touched:
+    """The entities a batch touched: their previous ids, and the re-clustered records
+    (``subset``, ``clusters``) whose new golden records and conflicts replace theirs."""
+
+    old_ids: pa.Array
+    subset: pa.Table
+    clusters: pa.Table
+    retired: npt.NDArray[np.int64]
+    added: pa.Table
+
+    @property
+    def new_ids(self) -> pa.Array:
+        return pc.unique(self.clusters.column("entity_id"))
+
+
+def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
+                    out: str | Path) -> IncrementalResult:
+    """Apply the pipeline's batch to the master of ``previous``; write a complete run
+    folder (outputs and master index) to ``out``."""
+    from linkage.pipeline import EntityResult
+
+    started = time.perf_counter()
+    config = pipeline if isinstance(pipeline, PipelineConfig) else load_pipeline(pipeline)
+    index = MasterIndex.open(previous)
+    result = IncrementalResult(Path(out))
+    timings = result.timings
+    _check_compatible(config, index)
+    raw = _read_batch(config, index)
+    timings["read"] = _lap(started)
+    entities: dict[str, Any] = {}
+    touched: dict[str, _Touched] = {}
+    record_parts = []
+    for etype, ti in index.types.items():
+        t0 = time.perf_counter()
+        section = config.entity(etype)
+        assert section is not None
+        subset = raw.filter(pc.equal(raw.column("entity_type"), etype))
+        batch = _split(subset, ti, section)
+        entity, records, touched[etype] = _apply(config, section, ti, batch, timings)
+        entities[etype] = EntityResult(**entity)
+        record_parts.append(records)
+        result.counts[etype] = batch.counts
+        timings[f"{etype}.total"] = _lap(t0)
+    t0 = time.perf_counter()
+    legal = _legal_reps(Path(previous), entities, touched)
+    for etype, ti in index.types.items():
+        section = config.entity(etype)
+        assert section is not None
+        _report(section, ti, entities[etype], touched[etype])
+    timings["reports"] = _lap(t0)
+    records = pa.concat_tables(record_parts, promote_options="default").sort_by("record_id")
+    t0 = time.perf_counter()
+    run = _IncrementalRun(config=config, raw_records=records.select(["record_id", "source",
+                                                                     "entity_type"]),
+                          entities=entities, records=records, timings=dict(timings),
+                          legal_reps=legal)
+    run.index = index
+    updates = {
+        etype: IndexUpdate(base=index.types[etype], removed=t.retired, added=t.added,
+                           regrouped=np.asarray(t.clusters.column("record_id").to_numpy(),
+                                                dtype=np.int64),
+                           old_entities=t.old_ids, new_entities=t.new_ids)
+        for etype, t in touched.items()}
+    # the merged index is written into the staged run beside the outputs, on a second
+    # core, and swapped in with them
+    write_outputs(run, out, beside=functools.partial(write_index, run, updates=updates))
+    timings["write"] = _lap(t0)
+    log.info("incremental run: %s in %.2f s", result.counts, time.perf_counter() - started)
+    return result
+
+
+def _lap(t0: float) -> float:
+    return round(time.perf_counter() - t0, 4)
+
+
+def _check_compatible(config: PipelineConfig, index: MasterIndex) -> None:
+    problems = []
+    for etype, ti in index.types.items():
+        section = config.entity(etype)
+        if section is None:
+            problems.append(f"[{etype}]: the previous run resolved {etype} records; this "
+                            "pipeline has no such section")
+            continue
+        if tuple(section.comparisons) != tuple(ti.model.comparisons):
+            problems.append(f"[{etype}.comparisons] differ from the previous run's model; an "
+                            "incremental run scores with that model (run in full instead)")
+        if tuple(section.fields.items()) != tuple(ti.section.fields.items()):
+            problems.append(f"[{etype}.fields] differ from the previous run's")
+    extra = [t for t in config.entity_types if t not in index.types]
+    problems += [f"[{t}]: the previous run has no {t} master to update" for t in extra]
+    if problems:
+        raise ConfigError(problems, origin="--incremental")
+
+
+def _read_batch(config: PipelineConfig, index: MasterIndex) -> pa.Table:
+    """The batch's records, record ids after every id the master has used."""
+    deltas = [s for s in config.sources if s.delta]
+    offset = max(ti.max_record_id for ti in index.types.values()) + 1
+    tables = []
+    for source in deltas or list(config.sources):
+        table = _read_marked(source, offset)
+        offset += table.num_rows
+        tables.append(table)
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def _read_marked(source: SourceConfig, first_record_id: int) -> pa.Table:
+    """A source's records with its deletion marker as the ``__deleted`` column."""
+    read_as = source
+    if source.deleted:
+        read_as = dataclasses.replace(source, columns={**source.columns,
+                                                      _DELETED: source.deleted})
+    table = read_source(read_as, first_record_id=first_record_id)
+    if _DELETED not in table.column_names:
+        table = table.append_column(_DELETED, pa.nulls(table.num_rows, pa.string()))
+    return table
+
+
+def _deleted(table: pa.Table) -> npt.NDArray[np.bool_]:
+    text = pc.utf8_lower(pc.utf8_trim_whitespace(pc.fill_null(
+        pc.cast(table.column(_DELETED), pa.string()), "")))
+    return ~np.asarray(pc.is_in(text, value_set=pa.array(_NOT_DELETED))
+                       .to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def read_with_deltas(config: PipelineConfig) -> pa.Table:
+    """Every source of a pipeline that has ``delta = true`` sources, for a full run: a
+    delta row replaces the earlier rows of its department, type and key (or, marked
+    deleted, retires them), so a full run on base and deltas links what an incremental
+    run would. Record ids are dense from 0; how many rows were replaced or retired is
+    logged."""
+    tables = []
+    delta_parts = []
+    offset = 0
+    for source in config.sources:
+        table = _read_marked(source, offset)
+        offset += table.num_rows
+        tables.append(table)
+        delta_parts.append(np.full(table.num_rows, source.delta, dtype=bool))
+    raw = pa.concat_tables(tables, promote_options="default")
+    is_delta = np.concatenate(delta_parts) if delta_parts else np.zeros(0, dtype=bool)
+    n = raw.num_rows
+    key = pc.binary_join_element_wise(raw.column("entity_type"), _keys(raw), "\x00")
+    codes = np.asarray(pc.dictionary_encode(key).combine_chunks().indices.to_numpy(
+        zero_copy_only=False), dtype=np.int64)
+    last_delta = np.full(int(codes.max()) + 1 if n else 0, -1, dtype=np.int64)
+    rows = np.arange(n, dtype=np.int64)
+    np.maximum.at(last_delta, codes[is_delta], rows[is_delta])
+    superseded = last_delta[codes] > rows
+    deleted = is_delta & _deleted(raw)
+    keep = ~superseded & ~deleted
+    out = raw.filter(pa.array(keep)).drop_columns([_DELETED])
+    out = out.set_column(0, "record_id", pa.array(np.arange(out.num_rows, dtype=np.int64)))
+    log.info("deltas: %d row(s) replaced by a newer version, %d retired by a deletion "
+             "marker", int((superseded & ~deleted).sum()), int(deleted.sum()))
+    return out
+
+
+def _keys(table: pa.Table) -> pa.Array:
+    return pc.binary_join_element_wise(pc.cast(table.column("source"), pa.string()),
+                                       pc.cast(table.column("source_key"), pa.string()),
+                                       "\x00").combine_chunks() if table.num_rows else \
+        pa.array([], pa.string())
+
+
+def _split(subset: pa.Table, ti: TypeIndex, section: EntityConfig) -> _Batch:
+    """New, changed, unchanged and deleted records of the batch against the master."""
+    n = subset.num_rows
+    fields = list(section.fields)
+    keys = _keys(subset)
+    # the last row of a key in the batch is its newest version
+    last = np.ones(n, dtype=bool)
+    if n:
+        rev = pc.index_in(keys, value_set=pc.unique(keys))
+        codes = np.asarray(rev.to_numpy(zero_copy_only=False), dtype=np.int64)
+        last_pos = np.full(int(codes.max()) + 1, -1, dtype=np.int64)
+        last_pos[codes] = np.arange(n)
+        last = np.zeros(n, dtype=bool)
+        last[last_pos] = True
+    master = ti.records
+    at = np.asarray(pc.fill_null(pc.index_in(keys, value_set=_keys(master)), -1)
+                    .to_numpy(zero_copy_only=False), dtype=np.int64)
+    deleted = _deleted(subset)
+    known = at >= 0
+    same = np.zeros(n, dtype=bool)
+    if known.any():
+        rows = master.take(pa.array(np.maximum(at, 0)))
+        same = known.copy()
+        pairs = [(f, f"{f}__raw") for f in fields] + [("updated_at", "updated_at")]
+        for new_name, old_name in pairs:
+            given = subset.column(new_name) if new_name in subset.column_names else \
+                pa.nulls(n, pa.string())  # no source of the batch maps this field
+            new = pc.fill_null(pc.cast(given, pa.string()), "\x00null")
+            old = pc.fill_null(pc.cast(rows.column(old_name), pa.string()), "\x00null")
+            same &= np.asarray(pc.equal(new, old).to_numpy(zero_copy_only=False), dtype=bool)
+    take_in = last & ~deleted & ~same
+    retire = last & known & (deleted | ~same)
+    master_ids = np.asarray(master.column("record_id").to_numpy(), dtype=np.int64)
+    retired = np.unique(master_ids[at[retire]])
+    incoming_raw = subset.filter(pa.array(take_in)).drop_columns([_DELETED])
+    incoming = _standardise(incoming_raw, section)
+    counts = {"batch": n, "new": int((take_in & ~known).sum()),
+              "changed": int((take_in & known).sum()),
+              "deleted": int((last & deleted & known).sum()),
+              "unchanged": int((last & same & ~deleted).sum()),
+              "superseded_in_batch": int((~last).sum())}
+    return _Batch(incoming, retired, counts)
+
+
+def _standardise(raw: pa.Table, section: EntityConfig) -> pa.Table:
+    records = standardise(raw, section.fields)
+    if "flags" in raw.column_names:
+        merged = concat_flags(raw.column("flags").combine_chunks(),
+                              records.column("flags").combine_chunks())
+        records = records.set_column(records.column_names.index("flags"), "flags", merged)
+    return records
+
+
+def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: _Batch,
+           timings: dict[str, float]) -> tuple[dict[str, Any], pa.Table, _Touched]:
+    """Link the batch, re-cluster the touched entities and rebuild their golden records;
+    returns the EntityResult fields, the type's complete record table and what was
+    touched."""
+    etype = ti.entity_type
+    t0 = time.perf_counter()
+    incoming, retired = batch.incoming, batch.retired
+    fields = list(section.fields)
+    master = ti.records
+    master_ids = ti.record_ids
+    # --- link the batch: against the master (index lookups) and among itself (blocking)
+    q_rows, rids = ti.candidates(incoming)
+    keep = ~np.isin(rids, retired)
+    q_rows, rids = q_rows[keep], rids[keep]
+    inner = block(incoming, section.blocking).pairs if incoming.num_rows > 1 else None
+    cols = read_columns(master.column_names, section.comparisons)
+    uniq = np.unique(rids)
+    master_part = master.select(cols).take(pa.array(ti.positions(uniq)))
+    incoming_part = incoming.select(cols).cast(master_part.schema)
+    mini = pa.concat_tables([master_part, incoming_part])
+    new_ids = np.asarray(incoming.column("record_id").to_numpy(), dtype=np.int64)
+    id_l = [rids]
+    id_r = [new_ids[q_rows]]
+    if inner is not None and inner.num_rows:
+        id_l.append(np.asarray(inner.column("id_l").to_numpy(), dtype=np.int64))
+        id_r.append(np.asarray(inner.column("id_r").to_numpy(), dtype=np.int64))
+    pairs = pa.table({"id_l": pa.array(np.concatenate(id_l), pa.int64()),
+                      "id_r": pa.array(np.concatenate(id_r), pa.int64())})
+    vectors = compare(mini, pairs, section.comparisons)
+    vectors = _term_frequencies(ti, vectors, mini)
+    scored_new = ti.model.predict(vectors)
+    timings[f"{etype}.link"] = _lap(t0)
+
+    # --- the touched entities: those losing a record, or gaining a link
+    t0 = time.perf_counter()
+    links = link_mask(scored_new, section.scoring.link_threshold)
+    linked_master = np.unique(np.asarray(scored_new.column("id_l").to_numpy())[links])
+    linked_master = linked_master[np.isin(linked_master, master_ids)]
+    touched_rows = ti.positions(np.concatenate([linked_master, retired]))
+    touched = pc.unique(master.column("entity_id").take(pa.array(touched_rows)))
+    member_ids = _members(ti, touched)
+    member_ids = member_ids[~np.isin(member_ids, retired)]
+    old_rows = master.take(pa.array(ti.positions(np.concatenate([member_ids, retired]))))
+    kept_rows = master.take(pa.array(ti.positions(member_ids)))
+    std_cols = incoming.column_names
+    subset = pa.concat_tables([kept_rows.select(std_cols).cast(incoming.schema), incoming])
+    old_pairs = ti.pairs()
+    in_subset = pc.and_(pc.is_in(old_pairs.column("id_l"), value_set=pa.array(member_ids)),
+                        pc.is_in(old_pairs.column("id_r"), value_set=pa.array(member_ids)))
+    scored_sub = pa.concat_tables([old_pairs.filter(in_subset),
+                                   scored_new.select(old_pairs.column_names)],
+                                  promote_options="default")
+    found = cluster(subset, scored_sub, entity_type=etype,
+                    threshold=section.scoring.link_threshold,
+                    identity_fields=section.identity_fields)
+    previous = old_rows.select(["source", "source_key", "entity_type", "entity_id"])
+    clusters_sub, changes = assign_entity_ids(found, subset, previous)
+    clusters_sub = _avoid_untouched_ids(clusters_sub, master, touched)
+    timings[f"{etype}.cluster"] = _lap(t0)
+
+    # --- golden records and conflicts of the touched entities
+    t0 = time.perf_counter()
+    trust = _trust(config, etype, fields)
+    golden_sub = build_golden(subset, clusters_sub, fields=fields,
+                              survivorship=section.survivorship, trust=trust)
+    timings[f"{etype}.golden"] = _lap(t0)
+
+    # --- the complete tables: untouched rows carried over, touched ones replaced
+    t0 = time.perf_counter()
+    untouched_golden = ti.golden.filter(pc.invert(pc.is_in(ti.golden.column("entity_id"),
+                                                           value_set=touched)))
+    golden = pa.concat_tables([untouched_golden.drop_columns(["__hash"]), golden_sub],
+                              promote_options="default").sort_by("entity_id")
+    # records and clusters stay in record-id order: rows of re-clustered records are
+    # updated in place, retired ones dropped, the batch's (larger ids) appended
+    alive = pa.array(~np.isin(master_ids, retired))
+    at = pc.index_in(subset.column("record_id"), value_set=clusters_sub.column("record_id"))
+    incoming_clusters = clusters_sub.filter(pc.is_in(clusters_sub.column("record_id"),
+                                                     value_set=incoming.column("record_id")))
+    clusters = pa.concat_tables([
+        _updated(ti.clusters.filter(alive), clusters_sub),
+        incoming_clusters.select([c for c in ti.clusters.column_names
+                                  if c in incoming_clusters.column_names])],
+        promote_options="default")
+    sub_records = incoming.append_column(
+        "entity_id", clusters_sub.column("entity_id").take(at).slice(kept_rows.num_rows)) \
+        .append_column("cluster_size",
+                       clusters_sub.column("cluster_size").take(at).slice(kept_rows.num_rows))
+    records = pa.concat_tables([
+        _updated(master.filter(alive), clusters_sub, ("entity_id", "cluster_size")),
+        sub_records], promote_options="default")
+    scored = pa.concat_tables([
+        old_pairs.filter(pc.invert(pc.or_(
+            pc.is_in(old_pairs.column("id_l"), value_set=pa.array(retired)),
+            pc.is_in(old_pairs.column("id_r"), value_set=pa.array(retired))))),
+        scored_new.select([c for c in old_pairs.column_names if c in scored_new.column_names])],
+        promote_options="default")
+    std_records = records.drop_columns(["entity_id", "cluster_size"])
+    timings[f"{etype}.carry_over"] = _lap(t0)
+    report = {"incremental": True, **batch.counts, "candidate_pairs": pairs.num_rows,
+              "touched_entities": len(touched), "reclustered_records": subset.num_rows,
+              "passes": [], "warnings": []}
+    entity = {"entity_type": etype, "records": std_records,
+              "blocking": BlockingResult(pairs=pairs, report=report), "vectors": vectors,
+              "model": ti.model, "scored": scored, "clusters": clusters, "golden": golden,
+              "changes": changes if changes.num_rows else ENTITY_CHANGES.empty_table()}
+    return entity, records, _Touched(touched, subset, clusters_sub, retired, incoming)
+
+
+def _updated(table: pa.Table, changed: pa.Table,
+             columns: tuple[str, ...] | None = None) -> pa.Table:
+    """``table`` with the given columns (default: every column ``changed`` shares but
+    record_id) taken from ``changed`` on the rows whose record_id it holds."""
+    pos = pc.index_in(table.column("record_id"), value_set=changed.column("record_id"))
+    hit = pc.is_valid(pos)
+    names = columns or tuple(c for c in table.column_names
+                             if c in changed.column_names and c != "record_id")
+    for name in names:
+        old = table.column(name).combine_chunks()
+        new = changed.column(name).combine_chunks().take(pos).cast(old.type)
+        table = table.set_column(table.column_names.index(name), name,
+                                 pc.if_else(hit, new, old))
+    return table
+
+
+def _report(section: EntityConfig, ti: TypeIndex, entity: Any, touched: _Touched) -> None:
+    """Conflicts of the touched entities (once their golden records are final, after legal
+    representatives), the others' carried over; quality figures of every department."""
+    fields = list(section.fields)
+    golden_sub = entity.golden.filter(pc.is_in(entity.golden.column("entity_id"),
+                                               value_set=touched.new_ids))
+    conflicts_sub = find_conflicts(touched.subset, touched.clusters, golden_sub, fields=fields,
+                                   mutable_fields=section.conflicts.mutable_fields,
+                                   comparable_statuses=section.conflicts.comparable_statuses,
+                                   wildcard_statuses=section.conflicts.wildcard_statuses)
+    kept = ti.conflicts.filter(pc.invert(pc.is_in(ti.conflicts.column("entity_id"),
+                                                  value_set=touched.old_ids)))
+    entity.conflicts = pa.concat_tables([kept.drop_columns(["__hash"]), conflicts_sub],
+                                        promote_options="default")
+    # department figures are shares over all of a department's records: recomputed whole
+    entity.quality = source_quality(entity.records, entity.clusters, entity.golden,
+                                    fields=fields)
+
+
+def _members(ti: TypeIndex, entity_ids: pa.Array) -> npt.NDArray[np.int64]:
+    """Record ids of the given entities (one vectorised lookup of the members index)."""
+    if not len(entity_ids):
+        return np.zeros(0, dtype=np.int64)
+    h, _ = hash_strings(entity_ids)
+    lo, hi = ti.members.ranges(h)
+    _, pos = expand(lo, hi)
+    ids = np.unique(ti.members.values[pos])
+    # a hash collision could bring in another entity's records: keep only true members
+    rows = ti.records.column("entity_id").take(pa.array(ti.positions(ids)))
+    ok = np.asarray(pc.is_in(rows, value_set=entity_ids).to_numpy(zero_copy_only=False),
+                    dtype=bool)
+    return np.asarray(ids[ok], dtype=np.int64)
+
+
+def _avoid_untouched_ids(clusters: pa.Table, master: pa.Table, touched: pa.Array) -> pa.Table:
+    """A fresh id that happens to be an untouched entity's id gets a salted one."""
+    ids = clusters.column("entity_id")
+    fresh = pc.invert(pc.is_in(ids, value_set=touched))
+    clash = pc.and_(fresh, pc.is_in(ids, value_set=master.column("entity_id")))
+    if not pc.any(clash).as_py():
+        return clusters
+    names = ids.to_pylist()
+    bad = np.flatnonzero(np.asarray(clash.to_numpy(zero_copy_only=False), dtype=bool))
+    for i in bad.tolist():
+        names[i] = f"{names[i]}~{i}"
+    return clusters.set_column(clusters.column_names.index("entity_id"), "entity_id",
+                               pa.array(names, pa.string()))
+
+
+def _term_frequencies(ti: TypeIndex, vectors: pa.Table, mini: pa.Table) -> pa.Table:
+    """Term frequencies among the master (compare on the small table counts only it)."""
+    ids = np.asarray(mini.column("record_id").to_numpy(), dtype=np.int64)
+    order = np.argsort(ids)
+    for comp in ti.section.comparisons:
+        col = f"tf_{comp.name}"
+        if not comp.term_frequency or col not in vectors.column_names or comp.name not in ti.tf:
+            continue
+        tf_rows = ti.term_frequencies(mini.column(comp.field).combine_chunks(), comp.name,
+                                      query=False)
+        pos_l = order[np.searchsorted(ids[order], vectors.column("id_l").to_numpy())]
+        pos_r = order[np.searchsorted(ids[order], vectors.column("id_r").to_numpy())]
+        tf = np.maximum(tf_rows[pos_l], tf_rows[pos_r])
+        vectors = vectors.set_column(vectors.column_names.index(col), col,
+                                     pa.array(tf, pa.float32()))
+    return vectors
+
+
+def _trust(config: PipelineConfig, etype: str, fields: list[str]) -> dict[str, dict[str, float]]:
+    """department -> field -> trust (a department's first source of the type sets it)."""
+    trust: dict[str, dict[str, float]] = {}
+    for source in config.sources:
+        if source.entity_type == etype and source.department not in trust:
+            trust[source.department] = {f: source.trust.get(f, source.default_trust)
+                                        for f in fields}
+    return trust
+
+
+def _legal_reps(previous: Path, entities: Mapping[str, Any],
+                touched: Mapping[str, _Touched]) -> pa.Table | None:
+    """Legal representatives, when both types are resolved: the previous run's edges of
+    enterprises the batch left alone (and whose person entity it left alone), the others
+    resolved again; the touched enterprises' golden ``legal_rep_name`` then follows the
+    person it names, as in a full run."""
+    person, enterprise = entities.get("person"), entities.get("enterprise")
+    if person is None or enterprise is None:
+        return None
+    from linkage.master.legal_rep import prefer_person_names, resolve_legal_reps
+
+    path = previous / "legal_reps.parquet"
+    old = pq.read_table(path) if path.is_file() else None
+    redo = touched["enterprise"].new_ids
+    if old is not None:
+        affected = old.filter(pc.is_in(old.column("person_id"),
+                                       value_set=touched["person"].old_ids))
+        redo = pc.unique(pa.concat_arrays([redo, pc.cast(
+            affected.column("enterprise_id").combine_chunks(), pa.string())]))
+    golden = enterprise.golden
+    edges = resolve_legal_reps(golden.filter(pc.is_in(golden.column("entity_id"),
+                                                      value_set=redo)),
+                               person.records, person.clusters,
+                               enterprises=enterprise.records,
+                               enterprise_clusters=enterprise.clusters)
+    fresh = pc.is_in(golden.column("entity_id"), value_set=touched["enterprise"].new_ids)
+    enterprise.golden = pa.concat_tables([
+        golden.filter(pc.invert(fresh)),
+        prefer_person_names(golden.filter(fresh), edges, person.golden, enterprise.records,
+                            enterprise.clusters)]).sort_by("entity_id")
+    if old is None:
+        return edges
+    alive = pc.is_in(old.column("enterprise_id"), value_set=golden.column("entity_id"))
+    kept = old.filter(pc.and_(alive, pc.invert(pc.is_in(old.column("enterprise_id"),
+                                                       value_set=redo))))
+    return pa.concat_tables([kept, edges.cast(kept.schema)]).sort_by(
+        [("enterprise_id", "ascending"), ("person_id", "ascending")])

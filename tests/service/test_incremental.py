@@ -1,0 +1,177 @@
+"""Incremental runs on the hand-checked tiny run ({H001,S01} {H002,T1} {H003,S02}
+{H004,S03,T3} {H005,T2} {S04}): a household delta adds, changes and deletes records."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from linkage.config import load_pipeline
+from linkage.errors import ConfigError
+from linkage.io.outputs import write_outputs
+from linkage.pipeline import Pipeline
+from linkage.service import Resolver
+from linkage.service.incremental import read_with_deltas, run_incremental
+
+HEADER = ["记录号", "姓名", "公民身份号码", "出生日期", "联系电话", "住址", "更新日期", "注销"]
+DELTA = [
+    # a new version of H002: another phone
+    ["H002", "李娜", "440524188001010014", "1880-01-01", "13911110000",
+     "广东省汕头市潮阳区棉城镇1号", "2025-01-01", ""],
+    # a new household record of the person S04 is
+    ["H006", "刘洋", "510107199207173314", "1992-07-17", "13455556666",
+     "四川省成都市武侯区人民南路5号", "2025-01-01", ""],
+    # somebody nobody knew
+    ["H007", "孙丽", "330106198808080026", "1988-08-08", "13566667777",
+     "浙江省杭州市西湖区文三路7号", "2025-01-01", ""],
+    # H005 leaves the household registry
+    ["H005", "", "", "", "", "", "2025-01-01", "1"],
+]
+
+
+def _entities(run: Path) -> dict[str, str]:
+    rows = pq.read_table(run / "records.parquet", columns=["source_key", "entity_id"])
+    return dict(zip(rows["source_key"].to_pylist(), rows["entity_id"].to_pylist(),
+                    strict=True))
+
+
+def _groups(entities: dict[str, str]) -> set[frozenset[str]]:
+    out: dict[str, set[str]] = {}
+    for key, entity in entities.items():
+        out.setdefault(entity, set()).add(key)
+    return {frozenset(g) for g in out.values()}
+
+
+def _with_delta(tiny_run: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "tiny"
+    shutil.copytree(tiny_run.parent / "tiny", folder)
+    with (folder / "household_delta.csv").open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows([HEADER, *DELTA])
+    spec = (folder / "pipeline.toml").read_text(encoding="utf-8")
+    at = spec.index("[[sources]]", spec.index("[[sources]]") + 1)
+    delta = spec[spec.index("[[sources]]"):at].replace(
+        'path = "household.csv"', 'path = "household_delta.csv"').replace(
+        "[[sources]]\n", '[[sources]]\ndelta = true\ndeleted = "注销"\n', 1)
+    (folder / "nightly.toml").write_text(spec[:at] + delta + spec[at:], encoding="utf-8")
+    return folder
+
+
+def test_a_delta_adds_changes_and_deletes(tiny_run: Path, tmp_path: Path) -> None:
+    folder = _with_delta(tiny_run, tmp_path)
+    before = _entities(tiny_run)
+    done = run_incremental(folder / "nightly.toml", tiny_run, tmp_path / "run2")
+    assert done.counts["person"] == {"batch": 4, "new": 2, "changed": 1, "deleted": 1,
+                                     "unchanged": 0, "superseded_in_batch": 0}
+    after = _entities(tmp_path / "run2")
+    assert sorted(after) == sorted({*before, "H006", "H007"} - {"H005"})
+    # untouched entities, and the touched ones that keep most records, keep their ids
+    for key in ("H001", "S01", "H003", "S02", "H004", "S03", "T3", "H002", "T1", "T2", "S04"):
+        assert after[key] == before[key], key
+    assert after["H006"] == before["S04"]  # joined the person it is
+    assert after["H007"] not in before.values()  # a fresh id
+    records = pq.read_table(tmp_path / "run2" / "records.parquet").to_pylist()
+    h002 = next(r for r in records if r["source_key"] == "H002")
+    assert h002["phone"] == "13911110000" and h002["record_id"] > 11  # the new version
+    changes = pq.read_table(tmp_path / "run2" / "entity_changes.parquet").to_pylist()
+    assert [(c["change"], c["new_ids"]) for c in changes] == [("new", [after["H007"]])]
+    golden = pq.read_table(tmp_path / "run2" / "golden_person.parquet").to_pylist()
+    assert {g["entity_id"] for g in golden} == set(after.values())
+    assert next(g for g in golden if g["entity_id"] == after["H002"])["phone"] == \
+        "13911110000"  # the golden record follows the newer value
+    assert (tmp_path / "run2" / "run.json").is_file()
+    # the new run folder is a master in its own right
+    hit = Resolver.open(tmp_path / "run2").resolve({"name": "孙丽",
+                                                    "id_number": "330106198808080026"})
+    assert hit["entity_id"] == after["H007"]
+
+
+def test_incremental_agrees_with_a_full_run_on_the_union(tiny_run: Path,
+                                                         tmp_path: Path) -> None:
+    folder = _with_delta(tiny_run, tmp_path)
+    run_incremental(folder / "nightly.toml", tiny_run, tmp_path / "inc")
+    # a full run of the nightly pipeline itself (base and delta sources) reads the delta
+    # rows as new versions and retirements: the same records, linked alike
+    result = Pipeline.from_toml(folder / "nightly.toml").run(
+        read_with_deltas(load_pipeline(folder / "nightly.toml")))
+    nightly = dict(zip(result.records["source_key"].to_pylist(),
+                       result.records["entity_id"].to_pylist(), strict=True))
+    h002 = result.records.filter(pc.equal(result.records["source_key"], "H002"))
+    assert h002["phone"].to_pylist() == ["13911110000"]
+    with (folder / "household.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    delta = {r[0]: r[:7] for r in DELTA}
+    union = [rows[0]] + [delta.pop(r[0], r) for r in rows[1:] if r[0] != "H005"]
+    union += [r for k, r in delta.items() if k != "H005"]
+    with (folder / "household.csv").open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows(union)
+    write_outputs(Pipeline.from_toml(folder / "pipeline.toml").run(), tmp_path / "full")
+    inc, full = _entities(tmp_path / "inc"), _entities(tmp_path / "full")
+    assert sorted(inc) == sorted(full) == sorted(nightly)
+    assert _groups(inc) == _groups(full)
+    assert _groups(nightly) == _groups(full)
+
+
+def test_a_changed_model_is_refused(tiny_run: Path, tmp_path: Path) -> None:
+    folder = _with_delta(tiny_run, tmp_path)
+    spec = (folder / "nightly.toml").read_text(encoding="utf-8")
+    (folder / "nightly.toml").write_text(spec.replace("thresholds = [0.8]",
+                                                      "thresholds = [0.7]"), encoding="utf-8")
+    with pytest.raises(ConfigError, match="differ from the previous run's model"):
+        run_incremental(folder / "nightly.toml", tiny_run, tmp_path / "run2")
+
+
+def test_the_command(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from linkage.cli import main
+
+    folder = _with_delta(tiny_run, tmp_path)
+    assert main(["run", str(folder / "nightly.toml"), "--incremental",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "--incremental needs --previous" in capsys.readouterr().err
+    assert main(["run", str(folder / "nightly.toml"), "--previous", str(tiny_run),
+                 "--incremental", "--out", str(tmp_path / "run2")]) == 0
+    assert "new 2, changed 1, deleted 1" in capsys.readouterr().out
+    assert (tmp_path / "run2" / "index" / "manifest.json").is_file()
+
+
+def test_the_merged_index_is_the_index_built_afresh(tiny_run: Path, tmp_path: Path) -> None:
+    from linkage.service.index import build_index
+
+    folder = _with_delta(tiny_run, tmp_path)
+    run_incremental(folder / "nightly.toml", tiny_run, tmp_path / "run2")
+    shutil.copytree(tmp_path / "run2", tmp_path / "fresh")
+    build_index(tmp_path / "fresh")
+    merged_dir = tmp_path / "run2" / "index" / "person"
+    fresh_dir = tmp_path / "fresh" / "index" / "person"
+    for path in sorted(merged_dir.glob("*.arrow")):
+        merged = _read_ipc(path)
+        fresh = _read_ipc(fresh_dir / path.name)
+        if path.name.startswith(("keys_", "members", "tf_")):
+            assert merged.equals(fresh), path.name  # the same sorted hashes and ids
+        else:  # (a run folder's clusters have fewer columns than the run's)
+            shared = [c for c in merged.column_names if c in fresh.column_names]
+            assert sorted(map(str, merged.select(shared).to_pylist())) == \
+                sorted(map(str, fresh.select(shared).to_pylist())), path.name
+
+
+def _read_ipc(path: Path) -> Any:
+    import pyarrow.ipc as ipc
+
+    with ipc.open_file(str(path)) as reader:
+        return reader.read_all()
+
+
+def test_a_second_source_of_a_department_must_say_it_is_a_delta(tiny_run: Path,
+                                                                tmp_path: Path) -> None:
+    folder = _with_delta(tiny_run, tmp_path)
+    assert sum(s.delta for s in load_pipeline(folder / "nightly.toml").sources) == 1
+    spec = (folder / "nightly.toml").read_text(encoding="utf-8")
+    (folder / "plain.toml").write_text(spec.replace("delta = true\n", ""), encoding="utf-8")
+    with pytest.raises(ConfigError, match="mark a batch of new versions of its records "
+                                          "delta = true"):
+        load_pipeline(folder / "plain.toml")

@@ -1,0 +1,94 @@
+"""The master index: key hashes, and candidates found by lookup equal to the pairs the
+block stage forms when the record is added to the master (caps and splits included)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from linkage.match.block import block
+from linkage.service.index import MasterIndex, MasterIndexError, build_index
+from linkage.service.keys import hash_strings
+from linkage.standardisers import standardise
+
+
+def test_hashes_follow_the_values() -> None:
+    values = pa.array(["张伟", "张伟", "张玮", "", None, "a" * 5000, "a" * 5000 + "b"])
+    h, present = hash_strings(values)
+    assert present.tolist() == [True, True, True, True, False, True, True]
+    assert h[0] == h[1] and h[0] != h[2] and h[3] != h[0]
+    assert len(set(hash_strings(pa.array([str(i) for i in range(10000)]))[0])) == 10000
+    # a slice, a chunked array and a plain string array hash alike
+    sliced, _ = hash_strings(values.slice(1, 2))
+    assert sliced.tolist() == h[1:3].tolist()
+    chunked, _ = hash_strings(pa.chunked_array([values.slice(0, 2), values.slice(2)]))
+    assert chunked.tolist() == h.tolist()
+    # a handful of values is hashed in plain Python, a column with NumPy: the same hashes
+    many = pa.array([*values.to_pylist(), *(f"110105\x1f{i}" for i in range(50))])
+    whole, whole_present = hash_strings(many)
+    for start in range(0, len(many), 4):
+        few, few_present = hash_strings(many.slice(start, 4))
+        assert few.tolist() == whole[start:start + 4].tolist()
+        assert few_present.tolist() == whole_present[start:start + 4].tolist()
+
+
+def test_candidates_are_the_block_stage_pairs(synth_run: Path) -> None:
+    index = MasterIndex.open(synth_run)
+    ti = index.types["person"]
+    master = pq.read_table(synth_run / "records.parquet")
+    rng = np.random.default_rng(3)
+    picks = np.sort(rng.choice(master.num_rows, 40, replace=False))
+    fields = list(ti.section.fields)
+    raw = master.take(pa.array(picks)).select(
+        ["source", "source_key", "entity_type", "source_row", "updated_at",
+         *[f"{f}__raw" for f in fields]])
+    raw = raw.rename_columns(["source", "source_key", "entity_type", "source_row",
+                              "updated_at", *fields])
+    checked = 0
+    for i in range(raw.num_rows):
+        query = raw.slice(i, 1)
+        query = query.add_column(0, "record_id", pa.array([ti.max_record_id + 1], pa.int64()))
+        query = query.append_column("flags", pa.array([[]], pa.list_(pa.string())))
+        std = standardise(query, ti.section.fields)
+        _, rids = ti.candidates(std)
+        union = pa.concat_tables([master.select(std.column_names).cast(std.schema), std])
+        pairs = block(union, ti.section.blocking).pairs
+        qid = ti.max_record_id + 1
+        mine = pairs.filter(pc.equal(pairs.column("id_r"), qid))
+        expected = sorted(mine.column("id_l").to_pylist())
+        assert sorted(rids.tolist()) == expected, i
+        one = {**std.to_pylist()[0], "source": "query"}
+        assert ti.record_candidates(one).tolist() == sorted(expected), i
+        checked += len(expected)
+    assert checked > 40  # every picked record finds at least itself, most several
+
+
+def test_build_index_from_a_run_folder(tiny_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(tiny_run, copy)
+    shutil.rmtree(copy / "index")
+    with pytest.raises(MasterIndexError, match="no master index"):
+        MasterIndex.open(copy)
+    build_index(copy)
+    rebuilt = MasterIndex.open(copy).types["person"]
+    original = MasterIndex.open(tiny_run).types["person"]
+    assert rebuilt.golden.num_rows == original.golden.num_rows == 6
+    for name, (_, keys, _) in original.keys.items():
+        assert rebuilt.keys[name][1].hashes.tolist() == keys.hashes.tolist()
+
+
+def test_candidate_rows_read_alike_few_or_many(synth_run: Path) -> None:
+    """Rows read a scalar at a time (a few) and by column (many) are the same rows."""
+    ti = MasterIndex.open(synth_run).types["person"]
+    ids = ti.record_ids[:30]
+    many = ti.candidate_rows(ids)
+    assert len(many) == 30
+    assert many == [row for i in ids for row in ti.candidate_rows(np.asarray([i]))]
+    assert [r["entity_id"] for r in many] == ti.records.column("entity_id").to_pylist()[:30]
