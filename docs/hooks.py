@@ -19,9 +19,11 @@ from typing import Any
 
 from linkage.cli import EXIT_CODES_HELP
 from linkage.config import EntityConfig, PipelineConfig, SourceConfig
+from linkage.engines.settings import EngineConfig
 from linkage.master.conflicts import ConflictConfig
 from linkage.master.gates import GatesConfig
 from linkage.master.golden import SurvivorshipConfig
+from linkage.master.review import ReviewConfig
 from linkage.match.block import BlockingPass
 from linkage.match.compare import Comparison
 from linkage.match.presets import section_toml
@@ -39,7 +41,9 @@ CONFIG_OBJECTS: list[tuple[str, type]] = [
     ("[person.scoring]", ScoringConfig),
     ("[person.survivorship]", SurvivorshipConfig),
     ("[person.conflicts]", ConflictConfig),
+    ("[person.review]", ReviewConfig),
     ("[gates]", GatesConfig),
+    ("[engine]", EngineConfig),
 ]
 
 _HIDDEN = {"base_dir"}  # set by the loader, never written in a file

@@ -1,6 +1,7 @@
 """The out-of-core run of one machine: memory bounded by a budget, not by the input.
 
-What is on disk (a work folder inside the output folder, removed at the end):
+What is on disk (a work folder beside the output folder, ``.<out>.work-<pid>-<random>``,
+removed at the end, and by the next run when a killed one left it):
 
 - ``raw_<i>.arrow``: each source as read (Arrow IPC, one file per source);
 - ``std_<type>_<j>.arrow``: the standardised records, one file per batch;
@@ -12,8 +13,8 @@ them under pressure and reads them again) rather than to the process.
 What is in memory: one source while it is read; one batch while it is standardised; the
 columns blocking and compare read (whole columns: they are the linking kernels' input),
 the candidate pairs and their scores; one chunk of entities while golden records and
-conflicts are built. Blocking beyond 50M pairs spills through DuckDB with the budget as
-its ``memory_limit``.
+conflicts are built. Blocking beyond 50M pairs spills through DuckDB with half the budget
+as its ``memory_limit``.
 
 The budget (``[engine] memory_limit``, ``--memory-limit``, default 60% of physical
 memory) sets the batch and chunk sizes at :data:`BYTES_PER_RECORD` per record.

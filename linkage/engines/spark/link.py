@@ -84,6 +84,9 @@ def block_spark(records: Any, passes: Sequence[BlockingPass]) -> tuple[Any, Bloc
         if bp.kind != "exact":
             raise ConfigError([f"blocking pass {bp.name!r}: kind {bp.kind!r} does not run on "
                                "the Spark engine yet (exact passes, with sub_keys, do)"])
+        if bp.keys_right:
+            raise ConfigError([f"blocking pass {bp.name!r}: cross-column keys (keys_right) do "
+                               "not run on the Spark engine yet"])
     needed = {"record_id", "source"}
     for bp in passes:
         for column in (*bp.keys, *bp.sub_keys):

@@ -55,7 +55,10 @@ def spark_session(conf: Mapping[str, str] | None = None, *, master: str | None =
 
     settings = {**BASE_CONF, **dict(conf or {})}
     builder = SparkSession.builder.appName(app_name)
-    if "spark.master" not in settings and master is not None:
+    # a driver started by spark-submit (the JVM hands it a gateway) runs on the master
+    # spark-submit was given; ``master`` is only the default of a session made here
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+    if "spark.master" not in settings and master is not None and not submitted:
         builder = builder.master(master)
     for key, value in settings.items():
         builder = builder.config(key, value)
