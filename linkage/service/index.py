@@ -22,6 +22,7 @@ Lookups are ``np.searchsorted`` over the sorted hash columns (see
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import math
@@ -66,6 +67,7 @@ __all__ = [
     "MasterIndexError",
     "TypeIndex",
     "build_index",
+    "jsonable",
     "write_index",
     "write_type_index",
 ]
@@ -439,8 +441,7 @@ def _json_value(kind: pa.DataType) -> Callable[[Any], Any] | None:
     if pa.types.is_string(kind) or pa.types.is_integer(kind) or pa.types.is_boolean(kind) \
             or pa.types.is_large_string(kind):
         return None
-    from linkage.service.resolver import jsonable  # nested values: lists, structs
-    return jsonable
+    return jsonable  # nested values: lists, structs
 
 
 def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
@@ -667,3 +668,30 @@ class MasterIndex:
             assert section is not None
             types[etype] = TypeIndex.open(folder / etype, etype, section, entry)
         return cls(run, config, types)
+
+
+def jsonable(value: Any) -> Any:
+    """Dates as ISO text, NaN as null, NumPy scalars as Python ones."""
+    kind = type(value)
+    if kind in _PLAIN:  # the common cases first, by exact type (an answer has hundreds)
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): jsonable(v) for k, v in value.items()}
+    if kind is list:
+        return [jsonable(v) for v in value]
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})
