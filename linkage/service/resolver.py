@@ -121,17 +121,18 @@ class Resolver:
                 top_i = min(linked, key=lambda i: (-prob[i], ents[i]))
                 entity, status, best = ents[top_i], "matched", float(prob[top_i])
             order = np.argsort(-weight, kind="stable")[:_MAX_CANDIDATES]
-            qid = query["record_id"]
-            for i in order.tolist():
+            explained = ti.model.explain_many(
+                {**{k: v[order] for k, v in vectors.items()},
+                 **{f"tf_{k}": v[order] for k, v in tfs.items()}},
+                id_l=rids[order].tolist(), id_r=[query["record_id"]] * len(order),
+            ) if explain else []
+            for j, i in enumerate(order.tolist()):
                 cand = {"record_id": int(rids[i]), "source": rows[i]["source"],
                         "source_key": rows[i]["source_key"], "entity_id": ents[i],
                         "match_probability": float(prob[i]),
                         "match_weight": float(weight[i]), "link": bool(links[i])}
                 if explain:
-                    row = {"id_l": int(rids[i]), "id_r": qid,
-                           **{k: v[i].item() for k, v in vectors.items()},
-                           **{f"tf_{k}": float(v[i]) for k, v in tfs.items()}}
-                    cand["explanation"] = jsonable(ti.model.explain(row).to_dict())
+                    cand["explanation"] = jsonable(explained[j].to_dict())
                 candidates.append(cand)
         # every value is a JSON value already (plain numbers, text; golden record and
         # conflicts read as JSON values), so the answer is not walked again
