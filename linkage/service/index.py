@@ -433,15 +433,35 @@ _SCALAR_ROWS = 8
 
 
 def _json_value(kind: pa.DataType) -> Callable[[Any], Any] | None:
-    """How a value of this Arrow type becomes a JSON value (None: as it is)."""
+    """How a (non-null) value of this Arrow type becomes a JSON value (None: as it is),
+    built once per column from its type: dates as ISO text, NaN as null, lists and
+    structs element by element."""
     if pa.types.is_date(kind) or pa.types.is_timestamp(kind):
-        return lambda v: v.isoformat()
+        return _iso
     if pa.types.is_floating(kind):
-        return lambda v: v if math.isfinite(v) else None
-    if pa.types.is_string(kind) or pa.types.is_integer(kind) or pa.types.is_boolean(kind) \
-            or pa.types.is_large_string(kind):
+        return _finite
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        item = _json_value(kind.value_type)
+        if item is None:
+            return None
+
+        def items(v: list[Any]) -> list[Any]:
+            return [x if x is None else item(x) for x in v]
+        return items
+    if pa.types.is_struct(kind):
+        fields = {kind.field(i).name: _json_value(kind.field(i).type)
+                  for i in range(kind.num_fields)}
+        if all(f is None for f in fields.values()):
+            return None
+
+        def struct(v: dict[str, Any]) -> dict[str, Any]:
+            return {k: x if x is None or (f := fields.get(k)) is None else f(x)
+                    for k, x in v.items()}
+        return struct
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) \
+            or pa.types.is_integer(kind) or pa.types.is_boolean(kind):
         return None
-    return jsonable  # nested values: lists, structs
+    return jsonable  # anything else: the generic walk
 
 
 def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
@@ -449,6 +469,14 @@ def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
     if column.num_chunks == 1:
         return column.chunk(0)
     return column.combine_chunks() if column.num_chunks else pa.array([], column.type)
+
+
+def _iso(v: Any) -> Any:
+    return v.isoformat()
+
+
+def _finite(v: float) -> float | None:
+    return v if math.isfinite(v) else None
 
 
 @dataclass

@@ -132,7 +132,11 @@ class Resolver:
                         "match_probability": float(prob[i]),
                         "match_weight": float(weight[i]), "link": bool(links[i])}
                 if explain:
-                    cand["explanation"] = jsonable(explained[j].to_dict())
+                    # plain Python numbers and text; finite unless the model's
+                    # parameters are not (then the generic walk turns NaN into null)
+                    why = explained[j].to_dict()
+                    finite = math.isfinite(explained[j].match_weight)
+                    cand["explanation"] = why if finite else jsonable(why)
                 candidates.append(cand)
         # every value is a JSON value already (plain numbers, text; golden record and
         # conflicts read as JSON values), so the answer is not walked again
