@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 
 #: pairs per slab of the compare loop (bounds its temporaries)
 _SLAB = 1 << 14
+#: a valid value's status starts with this (see :func:`_valid_mask`)
+_OK_PREFIX = "ok"
 #: a pair's level while it is settled as "else" by ``CAPPED_APART`` (0 once filled in)
 _APART = np.int8(-2)
 
@@ -326,8 +328,8 @@ def compare_record(
                 v = value(row)
                 if v is None or "*" in v:
                     return False
-                status = row.get(f"{field}__status", OK_PREFIX)
-                if status is None or not str(status).startswith(OK_PREFIX):
+                status = row.get(f"{field}__status", _OK_PREFIX)
+                if status is None or not str(status).startswith(_OK_PREFIX):
                     return False
                 return not row.get(f"{field}__masked")
             me = valid(record)
@@ -377,8 +379,6 @@ def compare_record(
             out[f"cl_{comp.name}"] = cannot
     return out
 
-
-OK_PREFIX = "ok"
 
 
 def compared_columns(comparisons: Sequence[Comparison]) -> set[str]:
@@ -811,5 +811,5 @@ def _int64(column: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.int64]:
     return np.asarray(pc.cast(arr, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-__all__ = ["METHODS", "Comparison", "Method", "compare", "compared_columns", "encode_column",
-           "read_columns"]
+__all__ = ["METHODS", "Comparison", "Method", "compare", "compare_record", "compared_columns",
+           "encode_column", "read_columns"]

@@ -431,6 +431,59 @@ class FellegiSunter:
             cannot_link=cl,
         )
 
+    def explain_many(self, vectors: Mapping[str, npt.NDArray[Any]],
+                     id_l: Sequence[int] | None = None,
+                     id_r: Sequence[int] | None = None) -> list[Explanation]:
+        """:meth:`explain` of several pairs at once, given column-wise (``gamma_<name>``,
+        optional ``tf_<name>``, ``ml_`` / ``cl_`` arrays of equal length): the term
+        frequency adjustments and probabilities are computed per column, not per pair,
+        with the same arithmetic, so each result equals :meth:`explain` of its row."""
+        self._require_fitted()
+        n = len(next(iter(vectors.values()))) if vectors else 0
+        prior = self.prior_weight
+        total = np.full(n, prior, dtype=np.float64)
+        per_comp = []
+        for comp in self.comparisons:
+            key = f"gamma_{comp.name}"
+            if key not in vectors:
+                raise SchemaError(f"explain: row lacks {key!r}")
+            levels = np.asarray(vectors[key]).astype(np.int64)
+            weights = self.level_weights(comp.name)[levels + 1]
+            adj = np.zeros(n, dtype=np.float64)
+            tf = vectors.get(f"tf_{comp.name}")
+            if comp.term_frequency and tf is not None:
+                tf64 = np.asarray(tf).astype(np.float64)
+                known = ~np.isnan(tf64)
+                if known.any():
+                    adj[known] = self._tf_adjustment(comp, levels[known], tf64[known])
+            contribution = weights + adj
+            for i in range(n):  # Python float sums, in explain's order
+                total[i] = float(total[i]) + float(contribution[i])
+            per_comp.append((comp, levels, contribution, adj))
+        probability = _probability(total)
+        rules = {kind: np.zeros(n, dtype=bool) for kind in ("ml", "cl")}
+        for k, v in vectors.items():
+            if k[:3] in ("ml_", "cl_"):
+                rules[k[:2]] |= np.asarray(v).astype(bool)
+        out = []
+        for i in range(n):
+            contributions = []
+            for comp, levels, contribution, adj in per_comp:
+                level = int(levels[i])
+                m = float(self.m_[comp.name][level]) if level >= 0 else None
+                u = float(self.u_[comp.name][level]) if level >= 0 else None
+                contributions.append(Contribution(
+                    name=comp.name, field=comp.field, level=level,
+                    description=comp.describe_level(level), m=m, u=u,
+                    weight=float(contribution[i]), tf_adjustment=float(adj[i])))
+            out.append(Explanation(
+                prior_weight=prior, contributions=tuple(contributions),
+                match_weight=float(total[i]), match_probability=float(probability[i]),
+                id_l=None if id_l is None else int(id_l[i]),
+                id_r=None if id_r is None else int(id_r[i]),
+                must_link=bool(rules["ml"][i]), cannot_link=bool(rules["cl"][i])))
+        return out
+
     # --- persistence -----------------------------------------------------------------------
 
     def save(self, path: Path) -> None:

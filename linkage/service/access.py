@@ -31,6 +31,7 @@ import secrets
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +191,7 @@ def mask_response(value: Any, personal: frozenset[str]) -> Any:
     return out
 
 
+@lru_cache(maxsize=4096)
 def _personal_key(key: str, personal: frozenset[str]) -> bool:
     """Whether ``key`` holds a personal field's value (the field, or its ``__raw``)."""
     base, _, tail = key.partition("__")

@@ -22,6 +22,7 @@ Lookups are ``np.searchsorted`` over the sorted hash columns (see
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import math
@@ -66,6 +67,7 @@ __all__ = [
     "MasterIndexError",
     "TypeIndex",
     "build_index",
+    "jsonable",
     "write_index",
     "write_type_index",
 ]
@@ -431,16 +433,35 @@ _SCALAR_ROWS = 8
 
 
 def _json_value(kind: pa.DataType) -> Callable[[Any], Any] | None:
-    """How a value of this Arrow type becomes a JSON value (None: as it is)."""
+    """How a (non-null) value of this Arrow type becomes a JSON value (None: as it is),
+    built once per column from its type: dates as ISO text, NaN as null, lists and
+    structs element by element."""
     if pa.types.is_date(kind) or pa.types.is_timestamp(kind):
-        return lambda v: v.isoformat()
+        return _iso
     if pa.types.is_floating(kind):
-        return lambda v: v if math.isfinite(v) else None
-    if pa.types.is_string(kind) or pa.types.is_integer(kind) or pa.types.is_boolean(kind) \
-            or pa.types.is_large_string(kind):
+        return _finite
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        item = _json_value(kind.value_type)
+        if item is None:
+            return None
+
+        def items(v: list[Any]) -> list[Any]:
+            return [x if x is None else item(x) for x in v]
+        return items
+    if pa.types.is_struct(kind):
+        fields = {kind.field(i).name: _json_value(kind.field(i).type)
+                  for i in range(kind.num_fields)}
+        if all(f is None for f in fields.values()):
+            return None
+
+        def struct(v: dict[str, Any]) -> dict[str, Any]:
+            return {k: x if x is None or (f := fields.get(k)) is None else f(x)
+                    for k, x in v.items()}
+        return struct
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) \
+            or pa.types.is_integer(kind) or pa.types.is_boolean(kind):
         return None
-    from linkage.service.resolver import jsonable  # nested values: lists, structs
-    return jsonable
+    return jsonable  # anything else: the generic walk
 
 
 def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
@@ -448,6 +469,14 @@ def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
     if column.num_chunks == 1:
         return column.chunk(0)
     return column.combine_chunks() if column.num_chunks else pa.array([], column.type)
+
+
+def _iso(v: Any) -> Any:
+    return v.isoformat()
+
+
+def _finite(v: float) -> float | None:
+    return v if math.isfinite(v) else None
 
 
 @dataclass
@@ -667,3 +696,30 @@ class MasterIndex:
             assert section is not None
             types[etype] = TypeIndex.open(folder / etype, etype, section, entry)
         return cls(run, config, types)
+
+
+def jsonable(value: Any) -> Any:
+    """Dates as ISO text, NaN as null, NumPy scalars as Python ones."""
+    kind = type(value)
+    if kind in _PLAIN:  # the common cases first, by exact type (an answer has hundreds)
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): jsonable(v) for k, v in value.items()}
+    if kind is list:
+        return [jsonable(v) for v in value]
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})

@@ -12,6 +12,8 @@ adds a candidate, which comparison then scores like any other.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
@@ -95,8 +97,10 @@ def _hash_few(values: pa.Array) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.
     return out, present
 
 
+@lru_cache(maxsize=1 << 16)
 def hash_text(text: str) -> int:
-    """:func:`hash_strings` of one present value, as a Python int."""
+    """:func:`hash_strings` of one present value, as a Python int (remembered: a
+    resolve hashes an entity id twice, and candidates share names and phones)."""
     data = text.encode("utf-8")[:_MAX_LEN]
     if len(data) > _LOOP_BYTES:  # a dot product (wrapping, like the column path)
         with np.errstate(over="ignore"):

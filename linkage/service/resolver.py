@@ -9,7 +9,6 @@ entity's golden record and its open conflicts. Resolving never changes the maste
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -26,7 +25,7 @@ from linkage.config import SourceConfig
 from linkage.errors import LinkageError
 from linkage.master.cluster import link_mask
 from linkage.match.compare import compare, compare_record, read_columns
-from linkage.service.index import MasterIndex, TypeIndex
+from linkage.service.index import MasterIndex, TypeIndex, jsonable
 from linkage.service.keys import hash_text
 from linkage.standardisers import standardise, standardise_record
 
@@ -122,17 +121,22 @@ class Resolver:
                 top_i = min(linked, key=lambda i: (-prob[i], ents[i]))
                 entity, status, best = ents[top_i], "matched", float(prob[top_i])
             order = np.argsort(-weight, kind="stable")[:_MAX_CANDIDATES]
-            qid = query["record_id"]
-            for i in order.tolist():
+            explained = ti.model.explain_many(
+                {**{k: v[order] for k, v in vectors.items()},
+                 **{f"tf_{k}": v[order] for k, v in tfs.items()}},
+                id_l=rids[order].tolist(), id_r=[query["record_id"]] * len(order),
+            ) if explain else []
+            for j, i in enumerate(order.tolist()):
                 cand = {"record_id": int(rids[i]), "source": rows[i]["source"],
                         "source_key": rows[i]["source_key"], "entity_id": ents[i],
                         "match_probability": float(prob[i]),
                         "match_weight": float(weight[i]), "link": bool(links[i])}
                 if explain:
-                    row = {"id_l": int(rids[i]), "id_r": qid,
-                           **{k: v[i].item() for k, v in vectors.items()},
-                           **{f"tf_{k}": float(v[i]) for k, v in tfs.items()}}
-                    cand["explanation"] = jsonable(ti.model.explain(row).to_dict())
+                    # plain Python numbers and text; finite unless the model's
+                    # parameters are not (then the generic walk turns NaN into null)
+                    why = explained[j].to_dict()
+                    finite = math.isfinite(explained[j].match_weight)
+                    cand["explanation"] = why if finite else jsonable(why)
                 candidates.append(cand)
         # every value is a JSON value already (plain numbers, text; golden record and
         # conflicts read as JSON values), so the answer is not walked again
@@ -435,30 +439,3 @@ def _text(value: Any, i: int, name: str) -> str | None:
     if len(text) > _MAX_TEXT:
         raise ResolveError(f"record {i}: field {name!r} is longer than {_MAX_TEXT} characters")
     return text
-
-
-def jsonable(value: Any) -> Any:
-    """Dates as ISO text, NaN as null, NumPy scalars as Python ones."""
-    kind = type(value)
-    if kind in _PLAIN:  # the common cases first, by exact type (an answer has hundreds)
-        return value
-    if kind is dict:
-        return {k if type(k) is str else str(k): jsonable(v) for k, v in value.items()}
-    if kind is list:
-        return [jsonable(v) for v in value]
-    if kind is float:
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-_PLAIN = frozenset({str, int, bool, type(None)})

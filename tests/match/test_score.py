@@ -263,3 +263,25 @@ def test_u_sample_reads_only_columns_compare_reads_and_gives_the_same_u() -> Non
         gamma = vectors.column(f"gamma_{comp.name}").to_numpy()
         counts = np.bincount(gamma[gamma >= 0], minlength=comp.n_levels) + 0.5
         assert u[comp.name] == pytest.approx(counts / counts.sum())
+
+
+def test_explain_many_is_explain_of_each_row() -> None:
+    """Column-wise explanations (a resolver's candidates) equal row-wise ones, term
+    frequencies (some missing) and rules included."""
+    comps = (*COMPS[:2], Comparison(name="c", field="c", method="exact", term_frequency=True,
+                                    must_link=True))
+    records = _people()
+    vectors = _pairs_for(records).slice(0, 300)
+    from linkage.match.compare import compare
+
+    vectors = compare(records, vectors.select(["id_l", "id_r"]), comps)
+    model = FellegiSunter(comps, seed=7).fit(records, vectors)
+    tf = vectors.column("tf_c").to_numpy(zero_copy_only=False).copy()
+    tf[::7] = np.nan
+    vectors = vectors.set_column(vectors.column_names.index("tf_c"), "tf_c",
+                                 pa.array(tf, pa.float32()))
+    columns = {k: vectors.column(k).to_numpy(zero_copy_only=False)
+               for k in vectors.column_names if k not in ("id_l", "id_r")}
+    many = model.explain_many(columns, id_l=vectors.column("id_l").to_pylist(),
+                              id_r=vectors.column("id_r").to_pylist())
+    assert many == [model.explain(row) for row in vectors.to_pylist()]

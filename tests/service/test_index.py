@@ -92,3 +92,28 @@ def test_candidate_rows_read_alike_few_or_many(synth_run: Path) -> None:
     assert len(many) == 30
     assert many == [row for i in ids for row in ti.candidate_rows(np.asarray([i]))]
     assert [r["entity_id"] for r in many] == ti.records.column("entity_id").to_pylist()[:30]
+
+
+def test_golden_and_conflicts_read_as_json_values(synth_run: Path) -> None:
+    """An entity's golden record and conflicts, read from the index by entity id, are the
+    run's rows with dates as ISO text and NaN as null."""
+    import json
+
+    from linkage.service.index import jsonable
+
+    ti = MasterIndex.open(synth_run).types["person"]
+    golden = pq.read_table(synth_run / "golden_person.parquet").to_pylist()
+    conflicts = pq.read_table(synth_run / "conflicts.parquet").to_pylist()
+    assert conflicts
+    by_entity: dict[str, list[dict[str, object]]] = {}
+    for row in conflicts:
+        by_entity.setdefault(str(row["entity_id"]), []).append(jsonable(row))
+    with_conflicts = 0
+    for row in golden[:200]:
+        entity = str(row["entity_id"])
+        assert ti.golden_row(entity) == jsonable(row)
+        mine = ti.conflicts_of(entity)
+        assert sorted(map(json.dumps, mine)) == sorted(map(json.dumps, by_entity.get(entity, [])))
+        with_conflicts += bool(mine)
+    assert with_conflicts > 5
+    assert ti.golden_row("no-such-entity") is None
