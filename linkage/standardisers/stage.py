@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -114,8 +114,8 @@ def carried_rows(records: pa.Table, field: str) -> npt.NDArray[np.bool_]:
     return np.asarray(per_source[codes], dtype=bool)
 
 
-def standardise_record(values: Mapping[str, str | None],
-                       fields: Mapping[str, str]) -> dict[str, Any]:
+def standardise_record(values: Mapping[str, str | None], fields: Mapping[str, str], *,
+                       carried: Collection[str] | None = None) -> dict[str, Any]:
     """:func:`standardise` of one record, in plain Python: ``values`` (field -> text or
     None) -> every column :func:`standardise` sets for that row (``<field>``,
     ``<field>__raw``, ``<field>__status``, the derived ``<field>__<name>``, ``flags``),
@@ -147,7 +147,10 @@ def standardise_record(values: Mapping[str, str | None],
         out[f"{field}__status"] = status
         for d, v in derived.items():
             out[f"{field}__{d}"] = v
-        if status != OK:
+        # as in the stage: a field the record's department does not carry is no missing
+        # value of it (``carried``; by default the fields this record has a value read for)
+        held = field in carried if carried is not None else raw is not None
+        if status != OK and not (status == MISSING and not held):
             flags.append(f"{field}:{status}")
     out["flags"] = flags
     return out

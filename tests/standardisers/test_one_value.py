@@ -63,13 +63,19 @@ def _check(values: list[str | None]) -> None:
     fields = {f"f_{name}": name for name in STANDARDISERS}
     rows = standardise(_table(values), fields).to_pylist()
     for value, row in zip(values, rows, strict=True):
-        one = standardise_record(dict.fromkeys(fields, value), fields)
+        # the stage counts a missing value only in a field the source carries
+        carried = [f for f in fields if any(v is not None for v in values)]
+        one = standardise_record(dict.fromkeys(fields, value), fields, carried=carried)
         expected = {k: row[k] for k in one}
         assert one == expected, value
 
 
-def test_every_standardiser_has_a_one_value_form() -> None:
-    assert set(ONE_VALUE) == set(STANDARDISERS)
+def test_the_domain_standardisers_have_a_one_value_form() -> None:
+    """The Chinese domain ones (what a counter resolves) have a plain-Python form; the
+    general ones run their column function on one value, and ``_check`` covers both."""
+    assert set(ONE_VALUE) <= set(STANDARDISERS)
+    assert {"id_number", "credit_code", "person_name", "enterprise_name", "address",
+            "phone", "date", "sex", "amount_wan", "text"} <= set(ONE_VALUE)
 
 
 def test_one_value_forms_agree_with_the_stage_on_sample_and_awkward_values() -> None:
