@@ -329,16 +329,24 @@ def pass_agreement(
     """Whether each pair of rows (positions in ``records``) agrees on every key of exact
     pass ``bp`` (after its prefix / suffix, no part missing): exactly the pairs the pass
     generates, before any cap. The scoring fit uses it to train on each pass's pairs;
-    only the pairs' own values are read, so it costs O(pairs), not a hash of the table."""
+    only the pairs' own values are read, so it costs O(pairs), not a hash of the table.
+    Pairs go in slices, so the values taken (a string per side and key) stay slice-sized."""
     agree = np.ones(len(left), dtype=bool)
-    rows = pa.array(np.concatenate([left, right]), pa.int64())  # one take for both sides
-    n = len(left)
-    for i, key in enumerate(bp.keys):
-        both = _clean_key(pa.table({key: records.column(key).take(rows)}), bp, i,
-                          standardised=_is_standardised(records, key)).combine_chunks()
-        equal = pc.fill_null(pc.equal(both.slice(0, n), both.slice(n)), False)
-        agree &= np.asarray(equal.to_numpy(zero_copy_only=False), dtype=bool)
+    for lo in range(0, len(left), _AGREEMENT_SLICE):
+        hi = min(lo + _AGREEMENT_SLICE, len(left))
+        n = hi - lo
+        # one take for both sides
+        rows = pa.array(np.concatenate([left[lo:hi], right[lo:hi]]), pa.int64())
+        for i, key in enumerate(bp.keys):
+            both = _clean_key(pa.table({key: records.column(key).take(rows)}), bp, i,
+                              standardised=_is_standardised(records, key)).combine_chunks()
+            equal = pc.fill_null(pc.equal(both.slice(0, n), both.slice(n)), False)
+            agree[lo:hi] &= np.asarray(equal.to_numpy(zero_copy_only=False), dtype=bool)
     return agree
+
+
+#: pairs per slice of :func:`pass_agreement`
+_AGREEMENT_SLICE = 1 << 18
 
 
 def _whole_standardised(records: pa.Table, bp: BlockingPass, i: int) -> bool:
