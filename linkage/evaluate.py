@@ -252,7 +252,7 @@ def golden_accuracy(run: pa.Table, golden: pa.Table, entities: pa.Table, *,
     out: dict[str, Any] = {}
     for f in fields:
         chosen = _normalise(golden.column(f).take(g_rows))
-        true = _normalise(entities.column(f).take(t_rows))
+        true = _normalise(entities.column(f)).take(t_rows)  # each entity once
         same = pc.fill_null(pc.equal(chosen, true), False)
         both_missing = pc.and_(pc.is_null(chosen), pc.is_null(true))
         right_mask = pc.or_(same, both_missing).to_numpy(zero_copy_only=False)
@@ -294,7 +294,7 @@ def _reachable(run: pa.Table, records: pa.Table, golden: pa.Table,
     out: dict[str, BoolArray] = {}
     for f in fields:
         held = _normalise(records.column(f).take(r_row))
-        true = _normalise(entities.column(f).take(t_row))
+        true = _normalise(entities.column(f)).take(t_row)  # each entity once
         hit = pc.or_(pc.fill_null(pc.equal(held, true), False), pc.is_null(true))
         mask = np.zeros(golden.num_rows, dtype=bool)
         mask[g_row[np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)]] = True
@@ -435,8 +435,7 @@ def _detectable(flagged: pa.Table, run: pa.Table,
     for f in np.unique(err_field).tolist():
         if f not in records.column_names:
             continue
-        text = _normalise(records.column(f).take(pa.array(r_run)))
-        code = _codes(text)
+        text, code = _normalise_with_codes(records.column(f).take(pa.array(r_run)))
         has = code >= 0
         distinct = distinct_per_group(truth_code[has], code[has], n_true)
         several = has & (distinct[truth_code] >= 2)
@@ -542,6 +541,22 @@ def _normalise(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     # Each distinct value once: departments repeat values, and NFKC is the costly part.
     encoded = pc.dictionary_encode(column)
     return _normalise_distinct(encoded.dictionary).take(encoded.indices)
+
+
+def _normalise_with_codes(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """:func:`_normalise` of ``column`` and :func:`_codes` of the result, the rows hashed
+    once: the codes of the normalised distinct values are spread to the rows."""
+    column = _chunked(column)
+    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+        column = pc.cast(column, pa.string())
+    encoded = pc.dictionary_encode(column)
+    normal = _normalise_distinct(encoded.dictionary)
+    slot_code = _codes(normal)
+    idx = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False),
+                     dtype=np.int64)
+    code = np.where(idx >= 0, slot_code[np.maximum(idx, 0)], -1) if len(slot_code) else \
+        np.full(len(idx), -1, dtype=np.int64)
+    return normal.take(encoded.indices), code
 
 
 def _normalise_distinct(column: pa.Array) -> pa.Array:
