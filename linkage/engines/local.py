@@ -28,8 +28,9 @@ from __future__ import annotations
 import logging
 import mmap
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,13 @@ import pyarrow.compute as pc
 
 from linkage.config import EntityConfig, PipelineConfig
 from linkage.io.sources import read_source
-from linkage.pipeline import Pipeline, PipelineResult, _merge_read_flags
+from linkage.pipeline import (
+    EntityResult,
+    Pipeline,
+    PipelineResult,
+    _merge_read_flags,
+    _records_with_entities,
+)
 from linkage.standardisers import standardise
 
 log = logging.getLogger(__name__)
@@ -130,19 +137,49 @@ class LocalPipeline(Pipeline):
         one call over everything returns."""
         parts = []
         for part, part_clusters in entity_chunks(records, clusters, self.chunk_rows):
-            parts.append(stage(part, part_clusters))
+            done = stage(part, part_clusters)
+            parts.append(spill(done, self._path("by_entity"), self._maps))
+            del done
             release(self._maps)
         if len(parts) == 1:
             return parts[0]
-        return pa.concat_tables(parts, promote_options="default").combine_chunks()
+        return pa.concat_tables(parts, promote_options="default")
 
     def _spill(self, name: str, table: pa.Table) -> pa.Table:
         done = spill(table, self._path(name), self._maps)
         release(self._maps)
         return done
 
+    def _records(self, raw: pa.Table, entities: Mapping[str, EntityResult]) -> pa.Table:
+        """Every record with its entity id, built and spilled one range of record ids at a
+        time (each type's records and the raw records are in record-id order, so a range
+        is a slice of each): the rows and their order are those of one sort of everything."""
+        if raw.num_rows <= self.chunk_rows:
+            return super()._records(raw, entities)
+        ids = {t: e.records.column("record_id").to_numpy() for t, e in entities.items()}
+        raw_ids = raw.column("record_id").to_numpy()
+        if not all(_ascending(a) for a in (raw_ids, *ids.values())):
+            return super()._records(raw, entities)
+        parts = []
+        for start in range(0, raw.num_rows, self.chunk_rows):
+            end = min(start + self.chunk_rows, raw.num_rows)
+            lo, hi = int(raw_ids[start]), int(raw_ids[end - 1])
+            sliced = {}
+            for t, e in entities.items():
+                a, b = np.searchsorted(ids[t], [lo, hi + 1])
+                sliced[t] = replace(e, records=e.records.slice(int(a), int(b - a)))
+            part = _records_with_entities(raw.slice(start, self.chunk_rows), sliced)
+            parts.append(spill(part, self._path("records"), self._maps))
+            del part
+            release(self._maps)
+        return pa.concat_tables(parts, promote_options="default")
+
     def _block_memory_limit(self) -> str | None:
         return f"{max(self.memory_limit // 2, 64 << 20) >> 20}MB"
+
+
+def _ascending(values: np.ndarray) -> bool:
+    return bool(len(values) < 2 or (values[1:] > values[:-1]).all())
 
 
 def entity_chunks(records: pa.Table, clusters: pa.Table,
@@ -198,5 +235,7 @@ def run_local(config: PipelineConfig, out: str | Path, *, memory_limit: int | No
     with _work_folder(out) as work:
         pipeline = LocalPipeline(config, work_dir=work, memory_limit=memory_limit)
         result = pipeline.run(previous=previous, progress=progress, evaluate=evaluate)
-        write_outputs(result, out)
+        release(pipeline._maps)
+        # the outputs are read from the mapped files row group by row group: let each go
+        write_outputs(result, out, after_row_group=lambda: release(pipeline._maps))
     return result

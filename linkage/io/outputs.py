@@ -29,16 +29,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-def write_outputs(result: PipelineResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write every output of ``result`` into ``out_dir``; returns name -> path."""
+def write_outputs(result: PipelineResult, out_dir: str | Path, *,
+                  after_row_group: Callable[[], None] | None = None) -> dict[str, Path]:
+    """Write every output of ``result`` into ``out_dir``; returns name -> path.
+    ``after_row_group`` runs after each Parquet row group of the large tables (an
+    out-of-core run lets the memory-mapped pages just written go)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
-    written["records"] = write_parquet(result.records, out / "records.parquet")
-    written["pairs"] = write_parquet(result.pairs, out / "pairs.parquet")
+    big = partial(write_parquet, after_row_group=after_row_group)
+    written["records"] = big(result.records, out / "records.parquet")
+    written["pairs"] = big(result.pairs, out / "pairs.parquet")
     for etype, table in result.golden.items():
-        written[f"golden_{etype}"] = write_parquet(table, out / f"golden_{etype}.parquet")
-    written["conflicts"] = write_parquet(result.conflicts, out / "conflicts.parquet")
+        written[f"golden_{etype}"] = big(table, out / f"golden_{etype}.parquet")
+    written["conflicts"] = big(result.conflicts, out / "conflicts.parquet")
     written["quality"] = write_parquet(result.quality, out / "quality.parquet")
     if result.legal_reps is not None:
         written["legal_reps"] = write_parquet(result.legal_reps, out / "legal_reps.parquet")
@@ -53,9 +57,24 @@ def write_outputs(result: PipelineResult, out_dir: str | Path) -> dict[str, Path
     return written
 
 
-def write_parquet(table: pa.Table, path: Path) -> Path:
-    """Write ``table`` to ``path`` atomically."""
-    return _atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+#: rows per Parquet row group (pyarrow's default, so a table written in row groups is the
+#: file ``pq.write_table`` writes, byte for byte)
+ROW_GROUP_ROWS = 1 << 20
+
+
+def write_parquet(table: pa.Table, path: Path, *,
+                  after_row_group: Callable[[], None] | None = None) -> Path:
+    """Write ``table`` to ``path`` atomically (zstd), calling ``after_row_group`` after
+    each row group."""
+    def write(tmp: str) -> None:
+        with pq.ParquetWriter(tmp, table.schema, compression="zstd") as writer:
+            for start in range(0, max(table.num_rows, 1), ROW_GROUP_ROWS):
+                writer.write_table(table.slice(start, ROW_GROUP_ROWS))
+                if after_row_group is not None:
+                    after_row_group()
+    if after_row_group is None:
+        return _atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    return _atomic(path, write)
 
 
 def write_json(data: Mapping[str, Any], path: Path) -> Path:

@@ -21,11 +21,13 @@ from linkage.synth import generate
 def _same(a: PipelineResult, b: PipelineResult) -> None:
     keep = ["record_id", "source", "source_key", "entity_type", "entity_id", "flags"]
     assert a.records.select(keep).equals(b.records.select(keep))
+    assert a.records.equals(b.records)  # every column, built in record-id ranges or not
     assert a.records.num_rows == a.raw_records.num_rows
     for etype in a.entities:
         assert a.golden[etype].equals(b.golden[etype]), etype
         assert a.entities[etype].conflicts.equals(b.entities[etype].conflicts), etype
         assert a.entities[etype].quality.equals(b.entities[etype].quality), etype
+        assert a.entities[etype].scored.equals(b.entities[etype].scored), etype
     assert a.legal_reps is not None and b.legal_reps is not None
     assert a.legal_reps.equals(b.legal_reps)
 
@@ -42,7 +44,9 @@ def test_the_sample_out_of_core_in_small_chunks(tmp_path: Path) -> None:
     spilled = sorted(p.name for p in (tmp_path / "work").iterdir())
     assert sum("std_person" in n for n in spilled) == -(-in_memory.entities[
         "person"].records.num_rows // 97)
-    assert any("records" in n for n in spilled)
+    # the records with their entity ids: one file per range of 97 record ids
+    assert sum("records" in n for n in spilled) == -(-in_memory.records.num_rows // 97)
+    assert any("by_entity" in n for n in spilled)
 
 
 def test_a_generated_set_out_of_core(tmp_path: Path) -> None:
