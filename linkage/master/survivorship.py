@@ -11,6 +11,7 @@ only over the few entities that hold such a row.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
@@ -19,7 +20,7 @@ import pyarrow.compute as pc
 from linkage.master.groups import as_bools, as_string, distinct_per_group
 
 __all__ = ["SEPARATOR", "WILDCARDS", "complete_division", "fold_separators", "fold_tails",
-           "fold_typos", "originality", "substitutes"]
+           "fold_typos", "originality", "originality_of", "substitutes"]
 
 
 def fold_separators(column: pa.ChunkedArray | pa.Array, value: np.ndarray,
@@ -84,6 +85,48 @@ def originality(text: str) -> int:
         except UnicodeEncodeError:
             return 0
     return 1
+
+
+def originality_of(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """:func:`originality` of every value (null: 1), three regular-expression passes over
+    the column instead of a Python loop over its characters."""
+    text = as_string(values)
+    han = _matches(text, r"[\x{3400}-\x{9fff}\x{20000}-\x{10ffff}]")
+    mixed = _matches(text, "[A-Za-z" + "".join("\\" + c for c in sorted(WILDCARDS)) + "]")
+    outside = _matches(text, _outside_gb2312_class())
+    out = np.ones(len(text), dtype=np.int64)
+    out[outside] = 0
+    out[han & mixed] = 2
+    return out
+
+
+def _matches(text: pa.Array, pattern: str) -> np.ndarray:
+    return as_bools(pc.fill_null(pc.match_substring_regex(text, pattern), False))
+
+
+@lru_cache(maxsize=1)
+def _outside_gb2312_class() -> str:
+    """A character class of every character :func:`originality` counts as outside GB 2312
+    (not ASCII, not ``·``, not encodable in GB 2312: a BMP codec)."""
+    inside = [c for c in range(0x80, 0x10000) if _encodes(chr(c))]
+    inside.append(ord("·"))
+    ranges: list[tuple[int, int]] = []
+    for c in sorted(set(inside)):
+        if ranges and ranges[-1][1] == c - 1:
+            ranges[-1] = (ranges[-1][0], c)
+        else:
+            ranges.append((c, c))
+    spans = "".join(f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}"
+                    for a, b in ranges)
+    return f"[^\\x{{0}}-\\x{{7f}}{spans}]"
+
+
+def _encodes(char: str) -> bool:
+    try:
+        char.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def substitutes(written: pa.Array | pa.ChunkedArray,

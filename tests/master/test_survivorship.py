@@ -12,6 +12,7 @@ from linkage.master.survivorship import (
     fold_tails,
     fold_typos,
     originality,
+    originality_of,
     substitutes,
 )
 
@@ -97,3 +98,13 @@ def test_fold_tails_matches_the_plain_reference(rows: list[tuple[int, str, bool,
     got = fold_tails(pa.array(text), value, ent, valid, soft, wildcard=wildcard)
     want = _fold_tails_reference(text, value, ent, valid, soft, wildcard=wildcard)
     assert got.tolist() == want.tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(st.sampled_from(
+    "张伟玥邵勇月?·・AaZz1 ＡＢ" + "\u3400\u4e00\u9fa5\u9fff\ua000\U00020000\U0002a6d6"
+    "\u00e9\u0101\u2022\u30fb\u3000"), max_size=6), max_size=30))
+def test_originality_of_a_column_is_originality_of_each_value(values: list[str]) -> None:
+    assert originality_of(pa.array(values, pa.string())).tolist() == [
+        originality(v) for v in values]
+    assert originality_of(pa.array([None, "邵勇玥"])).tolist() == [1, 0]
