@@ -4,16 +4,22 @@ What is on disk (a work folder inside the output folder, removed at the end):
 
 - ``raw_<i>.arrow``: each source as read (Arrow IPC, one file per source);
 - ``std_<type>_<j>.arrow``: the standardised records, one file per batch;
-- ``records.arrow``: every record with its entity id, before it becomes records.parquet.
+- ``<type>_scored``, ``<type>_vectors``, ``<type>_pairs``: the scored pairs, comparison
+  vectors and candidate pairs, once scored;
+- ``by_entity``: the golden records and conflicts, one file per chunk of entities;
+- ``records``: every record with its entity id, one file per range of record ids,
+  before they become records.parquet (written row group by row group).
 
 Each is opened memory-mapped, so its pages belong to the page cache (the kernel drops
-them under pressure and reads them again) rather than to the process.
+them under pressure and reads them again) rather than to the process; after each batch,
+chunk, range and output row group the pages read are let go (``MADV_DONTNEED``).
 
 What is in memory: one source while it is read; one batch while it is standardised; the
 columns blocking and compare read (whole columns: they are the linking kernels' input),
-the candidate pairs and their scores; one chunk of entities while golden records and
-conflicts are built. Blocking beyond 50M pairs spills through DuckDB with the budget as
-its ``memory_limit``.
+the candidate pairs and their scores until they are spilled; the clusters (record ->
+entity id); one chunk of entities while golden records, conflicts are built; quality,
+legal representatives and evaluation read whole columns of the mapped tables. Blocking
+beyond 50M pairs spills through DuckDB with the budget as its ``memory_limit``.
 
 The budget (``[engine] memory_limit``, ``--memory-limit``, default 60% of physical
 memory) sets the batch and chunk sizes at :data:`BYTES_PER_RECORD` per record.
