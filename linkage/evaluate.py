@@ -168,7 +168,8 @@ def record_keys(table: pa.Table, *extra: str) -> pa.Array:
 def _clusters_with_two_ids(records: pa.Table, etype: str, field: str, status: str) -> int:
     """Predicted entities of ``etype`` whose records hold two or more different valid
     (``status`` ``ok*``) values of ``field``."""
-    mine = records.filter(pc.equal(records.column("entity_type"), etype))
+    wanted = ["entity_id", field, *([status] if status in records.column_names else [])]
+    mine = records.select(wanted).filter(pc.equal(records.column("entity_type"), etype))
     keep = pc.is_valid(mine.column(field))
     if status in mine.column_names:
         keep = pc.and_(keep, pc.fill_null(pc.starts_with(mine.column(status), "ok"), False))
