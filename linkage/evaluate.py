@@ -59,7 +59,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from linkage.errors import SchemaError
-from linkage.master.groups import distinct_per_group
+from linkage.master.groups import as_bools, as_ints, distinct_per_group
 from linkage.master.survivorship import fold_tails
 from linkage.schemas import ENTERPRISE_FIELDS, PERSON_FIELDS, require_fields
 
@@ -86,6 +86,8 @@ def evaluate(
     run = records.select([*_KEY, "entity_id"])
     run = run.cast(pa.schema([(n, pa.string()) for n in run.column_names]))
     run = run.append_column("r_row", pa.array(np.arange(run.num_rows, dtype=np.int64)))
+    if "record_id" in records.column_names:  # lets conflict_recall match members by id
+        run = run.append_column("record_id", pc.cast(records.column("record_id"), pa.int64()))
     # One hash lookup on a joined key, not a join on three string columns (10x faster).
     at = pc.index_in(record_keys(run), value_set=record_keys(truth), skip_nulls=True)
     found = pc.is_valid(at)
@@ -136,7 +138,8 @@ def evaluate_run(truth_dir: Path, run_dir: Path) -> dict[str, Any]:
     # them every invalid ID would count (a metric must not depend on how it is called).
     identity = [c for _, column, status in IDENTITY_FIELD.values()
                 for c in (column, status) if c in present and c not in fields]
-    records = _read(path, columns=[*_KEY, "entity_id", *fields, *identity])
+    ids = ["record_id"] if "record_id" in present else []
+    records = _read(path, columns=[*_KEY, "entity_id", *ids, *fields, *identity])
     golden = {
         path.stem.removeprefix("golden_"): pq.read_table(path)
         for path in sorted(run_dir.glob("golden_*.parquet"))
@@ -165,7 +168,8 @@ def record_keys(table: pa.Table, *extra: str) -> pa.Array:
 def _clusters_with_two_ids(records: pa.Table, etype: str, field: str, status: str) -> int:
     """Predicted entities of ``etype`` whose records hold two or more different valid
     (``status`` ``ok*``) values of ``field``."""
-    mine = records.filter(pc.equal(records.column("entity_type"), etype))
+    wanted = ["entity_id", field, *([status] if status in records.column_names else [])]
+    mine = records.select(wanted).filter(pc.equal(records.column("entity_type"), etype))
     keep = pc.is_valid(mine.column(field))
     if status in mine.column_names:
         keep = pc.and_(keep, pc.fill_null(pc.starts_with(mine.column(status), "ok"), False))
@@ -252,7 +256,7 @@ def golden_accuracy(run: pa.Table, golden: pa.Table, entities: pa.Table, *,
     out: dict[str, Any] = {}
     for f in fields:
         chosen = _normalise(golden.column(f).take(g_rows))
-        true = _normalise(entities.column(f).take(t_rows))
+        true = _normalise(entities.column(f)).take(t_rows)  # each entity once
         same = pc.fill_null(pc.equal(chosen, true), False)
         both_missing = pc.and_(pc.is_null(chosen), pc.is_null(true))
         right_mask = pc.or_(same, both_missing).to_numpy(zero_copy_only=False)
@@ -294,7 +298,7 @@ def _reachable(run: pa.Table, records: pa.Table, golden: pa.Table,
     out: dict[str, BoolArray] = {}
     for f in fields:
         held = _normalise(records.column(f).take(r_row))
-        true = _normalise(entities.column(f).take(t_row))
+        true = _normalise(entities.column(f)).take(t_row)  # each entity once
         hit = pc.or_(pc.fill_null(pc.equal(held, true), False), pc.is_null(true))
         mask = np.zeros(golden.num_rows, dtype=bool)
         mask[g_row[np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)]] = True
@@ -376,7 +380,8 @@ def conflict_recall(run: pa.Table, conflicts: pa.Table, errors: pa.Table, *,
     present = run.select(_KEY)
     if "r_row" in run.column_names and "true_entity_id" in run.column_names:
         present = run.select([*_KEY, "r_row", "true_entity_id"])
-    at = pc.index_in(record_keys(errors), value_set=record_keys(present), skip_nulls=True)
+    present_keys = record_keys(present)
+    at = pc.index_in(record_keys(errors), value_set=present_keys, skip_nulls=True)
     found = pc.is_valid(at)
     errors = errors.filter(found)
     taken = present.take(at.filter(found))
@@ -384,27 +389,35 @@ def conflict_recall(run: pa.Table, conflicts: pa.Table, errors: pa.Table, *,
         if name not in _KEY:
             errors = errors.append_column(name, taken.column(name))
     flagged = errors
-    listed = _conflict_members(conflicts)
     want = pc.fill_null(pc.index_in(flagged.column("kind"),
                                     value_set=pa.array(list(EXPECTED_KIND))), -1)
     expected = np.array([*EXPECTED_KIND.values(), ""], dtype=object)[
         np.asarray(want.to_numpy(zero_copy_only=False), dtype=np.int64)]
     flagged = flagged.append_column("want_kind", pa.array(expected.tolist(), pa.string()))
-    hit = np.asarray(pc.is_in(record_keys(flagged, "field"),
-                              value_set=record_keys(listed, "field")).to_numpy(
-                                  zero_copy_only=False), dtype=bool)
-    listed_kinds = record_keys(listed, "field", "kind")
-    right = np.asarray(pc.is_in(record_keys(flagged, "field", "want_kind"),
-                                value_set=listed_kinds).to_numpy(
-                                    zero_copy_only=False), dtype=bool)
-    flagged_kinds = flagged.column("kind")
-    for kind, others in ALSO_KIND.items():  # a second kind that also says what happened
-        is_kind = np.asarray(pc.fill_null(pc.equal(flagged_kinds, kind), False).to_numpy(
-            zero_copy_only=False), dtype=bool)
-        for other in others:
-            as_other = pc.binary_join_element_wise(record_keys(flagged, "field"), other, "\x1f")
-            right |= is_kind & np.asarray(pc.is_in(as_other, value_set=listed_kinds).to_numpy(
+    if "record_id" in run.column_names and _candidates_have_ids(conflicts):
+        # The conflicts list their candidates by record id: integer keys, a slice of the
+        # conflicts at a time, instead of a string key per listed candidate.
+        first = as_ints(pc.index_in(present_keys, value_set=present_keys))
+        hit, right = _listed(flagged, as_ints(at.filter(found)), conflicts,
+                             as_ints(run.column("record_id")), first)
+    else:
+        listed = _conflict_members(conflicts)
+        hit = np.asarray(pc.is_in(record_keys(flagged, "field"),
+                                  value_set=record_keys(listed, "field")).to_numpy(
+                                      zero_copy_only=False), dtype=bool)
+        listed_kinds = record_keys(listed, "field", "kind")
+        right = np.asarray(pc.is_in(record_keys(flagged, "field", "want_kind"),
+                                    value_set=listed_kinds).to_numpy(
+                                        zero_copy_only=False), dtype=bool)
+        flagged_kinds = flagged.column("kind")
+        for kind, others in ALSO_KIND.items():  # a second kind that also says what happened
+            is_kind = np.asarray(pc.fill_null(pc.equal(flagged_kinds, kind), False).to_numpy(
                 zero_copy_only=False), dtype=bool)
+            for other in others:
+                as_other = pc.binary_join_element_wise(record_keys(flagged, "field"), other,
+                                                       "\x1f")
+                right |= is_kind & np.asarray(pc.is_in(
+                    as_other, value_set=listed_kinds).to_numpy(zero_copy_only=False), dtype=bool)
     kinds = flagged.column("kind").to_numpy(zero_copy_only=False).astype(str)
     fields = flagged.column("field").to_numpy(zero_copy_only=False).astype(str)
     detectable, linked = (_detectable(flagged, run, records) if records is not None
@@ -452,8 +465,7 @@ def _detectable(flagged: pa.Table, run: pa.Table,
     for f in np.unique(err_field).tolist():
         if f not in records.column_names:
             continue
-        text = _normalise(records.column(f).take(pa.array(r_run)))
-        code = _codes(text)
+        text, code = _normalise_with_codes(records.column(f).take(pa.array(r_run)))
         has = code >= 0
         distinct = distinct_per_group(truth_code[has], code[has], n_true)
         several = has & (distinct[truth_code] >= 2)
@@ -527,6 +539,67 @@ def _rates(labels: np.ndarray, hit: np.ndarray, what: str) -> dict[str, Any]:
             for n, t, f in zip(names.tolist(), totals, found, strict=True)}
 
 
+#: conflicts read at a time when matching their candidates against the errors
+CONFLICT_SLICE = 1 << 20
+
+
+def _candidates_have_ids(conflicts: pa.Table) -> bool:
+    if "candidates" not in conflicts.column_names:
+        return False
+    kind = conflicts.schema.field("candidates").type
+    return bool(pa.types.is_list(kind) and pa.types.is_struct(kind.value_type)
+                and kind.value_type.get_field_index("record_id") >= 0)
+
+
+def _listed(flagged: pa.Table, error_row: np.ndarray, conflicts: pa.Table,
+            record_id: np.ndarray, first: np.ndarray) -> tuple[BoolArray, BoolArray]:
+    """Per error (``error_row``: its row among the run's records): some conflict on its
+    field lists its record among the candidates; and one of the expected kind
+    (``want_kind``) does. A record is named by the first run row holding its (source,
+    entity type, key), as the string keys of :func:`_conflict_members` name it."""
+    n_rows = len(first)
+    by_id = np.argsort(record_id, kind="stable")
+    sorted_ids = record_id[by_id]
+    def vocabulary(*columns: pa.ChunkedArray) -> pa.Array:
+        return pc.unique(pa.concat_arrays([pc.unique(c).cast(pa.string()) for c in columns]))
+
+    fields = vocabulary(flagged.column("field"), conflicts.column("field"))
+    kinds = vocabulary(flagged.column("want_kind"), conflicts.column("kind"))
+    n_f, n_k = len(fields) + 1, len(kinds) + 1
+
+    def code(column: pa.ChunkedArray | pa.Array, vocab: pa.Array) -> np.ndarray:
+        return as_ints(pc.fill_null(pc.index_in(column, value_set=vocab), len(vocab)))
+
+    e_key = first[error_row] * n_f + code(flagged.column("field"), fields)
+    e_kind = e_key * n_k + code(flagged.column("want_kind"), kinds)
+    hit = np.zeros(len(e_key), dtype=bool)
+    right = np.zeros(len(e_key), dtype=bool)
+    # a second kind that also says what happened (ALSO_KIND): those errors' keys with it
+    also: list[tuple[BoolArray, np.ndarray]] = []
+    for kind, others in ALSO_KIND.items():
+        is_kind = as_bools(pc.fill_null(pc.equal(flagged.column("kind"), kind), False))
+        for other in others:
+            at_other = pc.index(kinds, other).as_py()
+            also.append((is_kind, e_key * n_k + (at_other if at_other >= 0 else len(kinds))))
+    for start in range(0, conflicts.num_rows, CONFLICT_SLICE):
+        part = conflicts.slice(start, CONFLICT_SLICE)
+        candidates = part.column("candidates")
+        lengths = as_ints(pc.fill_null(pc.list_value_length(candidates), 0))
+        parent = np.repeat(np.arange(part.num_rows), lengths)
+        ids = as_ints(pc.fill_null(pc.struct_field(pc.list_flatten(candidates), "record_id"),
+                                   -1))
+        pos = np.minimum(np.searchsorted(sorted_ids, ids), max(n_rows - 1, 0))
+        known = (sorted_ids[pos] == ids) if n_rows else np.zeros(len(ids), dtype=bool)
+        row = first[by_id[pos]][known] if n_rows else np.zeros(0, dtype=np.int64)
+        m_key = row * n_f + code(part.column("field"), fields)[parent[known]]
+        m_kind = m_key * n_k + code(part.column("kind"), kinds)[parent[known]]
+        hit |= as_bools(pc.is_in(pa.array(e_key), value_set=pa.array(m_key)))
+        right |= as_bools(pc.is_in(pa.array(e_kind), value_set=pa.array(m_kind)))
+        for is_kind, alt in also:
+            right |= is_kind & as_bools(pc.is_in(pa.array(alt), value_set=pa.array(m_kind)))
+    return hit, right
+
+
 def _conflict_members(conflicts: pa.Table) -> pa.Table:
     """(source, entity_type, source_key, field, kind) listed in any conflict (repeats
     kept: callers only ask whether a row is among them)."""
@@ -559,6 +632,22 @@ def _normalise(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     # Each distinct value once: departments repeat values, and NFKC is the costly part.
     encoded = pc.dictionary_encode(column)
     return _normalise_distinct(encoded.dictionary).take(encoded.indices)
+
+
+def _normalise_with_codes(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """:func:`_normalise` of ``column`` and :func:`_codes` of the result, the rows hashed
+    once: the codes of the normalised distinct values are spread to the rows."""
+    column = _chunked(column)
+    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+        column = pc.cast(column, pa.string())
+    encoded = pc.dictionary_encode(column)
+    normal = _normalise_distinct(encoded.dictionary)
+    slot_code = _codes(normal)
+    idx = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False),
+                     dtype=np.int64)
+    code = np.where(idx >= 0, slot_code[np.maximum(idx, 0)], -1) if len(slot_code) else \
+        np.full(len(idx), -1, dtype=np.int64)
+    return normal.take(encoded.indices), code
 
 
 def _normalise_distinct(column: pa.Array) -> pa.Array:

@@ -128,7 +128,8 @@ class PipelineResult:
         for etype, e in self.entities.items():
             scored = e.scored
             parts.append(scored.add_column(0, "entity_type",
-                                           pa.array([etype] * scored.num_rows, pa.string())))
+                                           pa.repeat(pa.scalar(etype, pa.string()),
+                                                     scored.num_rows)))
         return pa.concat_tables(parts, promote_options="default")
 
     @property
@@ -288,7 +289,7 @@ class Pipeline:
                 self._report(etype, entity, timings, bar)
         finally:
             bar.close()
-        combined = self._spill("records", _records_with_entities(raw, entities))
+        combined = self._records(raw, entities)
         result = PipelineResult(config=self.config, raw_records=raw, entities=entities,
                                 records=combined, timings=timings, legal_reps=legal_reps,
                                 employers=employers)
@@ -327,8 +328,11 @@ class Pipeline:
                           pass_name=blocking.pairs.column("pass_name"))
             return model.predict(vectors)
 
-        scored = step("score", fit_predict)
+        scored = self._spill(f"{etype}_scored", step("score", fit_predict))
         scored, queue = _review(records, vectors, model, scored, section)
+        # kept for explain() and the outputs; on disk in an out-of-core run
+        vectors = self._spill(f"{etype}_vectors", vectors)
+        blocking = BlockingResult(self._spill(f"{etype}_pairs", blocking.pairs), blocking.report)
 
         def cluster_stably() -> tuple[pa.Table, pa.Table]:
             found = cluster(records, scored, entity_type=etype,
@@ -376,6 +380,10 @@ class Pipeline:
     def _spill(self, name: str, table: pa.Table) -> pa.Table:
         """A large intermediate table; an out-of-core engine moves it to disk."""
         return table
+
+    def _records(self, raw: pa.Table, entities: Mapping[str, EntityResult]) -> pa.Table:
+        """Every input record with its entity id, in record-id order."""
+        return self._spill("records", _records_with_entities(raw, entities))
 
     def _block_memory_limit(self) -> str | None:
         """DuckDB's memory limit when blocking spills (None: DuckDB's default)."""

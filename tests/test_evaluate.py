@@ -347,3 +347,31 @@ def test_detectable_miss_outside_its_entity_is_the_linkage(truth_dir: Path) -> N
     assert stale["detectable"] == 1 and stale["recall_detectable"] == 0.0
     assert stale["missed_detectable_unlinked"] == 1
     assert stale["recall_detectable_linked"] is None
+
+
+def test_conflict_members_by_record_id_or_by_key_agree(
+        truth_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Candidates are matched to errors by record id when the records carry one, else by
+    (source, entity type, key): both give the same recall, also in slices of conflicts
+    and with a department key held twice (the first record holding it names it)."""
+    pq.write_table(pa.table({
+        "source": ["tax", "tax", "household"], "entity_type": ["person"] * 3,
+        "source_key": ["T1", "T2", "H2"], "field": ["name", "phone", "name"],
+        "kind": ["char_error", "stale", "wrong_value"], "true_value": ["张伟", "139", "李娜"],
+        "written_value": ["张玮", "138", "李那"]}), truth_dir / "errors.parquet")
+    records = pa.concat_tables([_records(), pa.table({
+        "source": ["tax"], "entity_type": ["person"], "source_key": ["T1"],
+        "entity_id": ["a"], "record_id": pa.array([4], pa.int64())})])
+    conflicts = pa.concat_tables([_conflicts(), _conflicts()])
+    listed = conflicts.column("candidates").combine_chunks()
+    second = pa.array([[{**c, "record_id": 4 if c["record_id"] == 1 else c["record_id"]}
+                        for c in listed[0].as_py()]], listed.type)
+    conflicts = conflicts.set_column(6, "candidates", pa.concat_arrays([listed[:1], second]))
+    conflicts = conflicts.set_column(3, "kind", pa.array(["value_mismatch", "value_conflict"]))
+    by_id = evaluate(records, truth_dir, conflicts=conflicts)["conflicts"]
+    by_key = evaluate(records.drop_columns(["record_id"]), truth_dir,
+                      conflicts=conflicts)["conflicts"]
+    assert by_id == by_key
+    assert by_id["by_kind"]["char_error"]["detected"] == 1
+    monkeypatch.setattr("linkage.evaluate.CONFLICT_SLICE", 1)
+    assert evaluate(records, truth_dir, conflicts=conflicts)["conflicts"] == by_id

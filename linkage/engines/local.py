@@ -5,16 +5,22 @@ removed at the end, and by the next run when a killed one left it):
 
 - ``raw_<i>.arrow``: each source as read (Arrow IPC, one file per source);
 - ``std_<type>_<j>.arrow``: the standardised records, one file per batch;
-- ``records.arrow``: every record with its entity id, before it becomes records.parquet.
+- ``<type>_scored``, ``<type>_vectors``, ``<type>_pairs``: the scored pairs, comparison
+  vectors and candidate pairs, once scored;
+- ``by_entity``: the golden records and conflicts, one file per chunk of entities;
+- ``records``: every record with its entity id, one file per range of record ids,
+  before they become records.parquet (written row group by row group).
 
 Each is opened memory-mapped, so its pages belong to the page cache (the kernel drops
-them under pressure and reads them again) rather than to the process.
+them under pressure and reads them again) rather than to the process; after each batch,
+chunk, range and output row group the pages read are let go (``MADV_DONTNEED``).
 
 What is in memory: one source while it is read; one batch while it is standardised; the
 columns blocking and compare read (whole columns: they are the linking kernels' input),
-the candidate pairs and their scores; one chunk of entities while golden records and
-conflicts are built. Blocking beyond 50M pairs spills through DuckDB with half the budget
-as its ``memory_limit``.
+the candidate pairs and their scores until they are spilled; the clusters (record ->
+entity id); one chunk of entities while golden records, conflicts are built; quality,
+legal representatives and evaluation read whole columns of the mapped tables. Blocking
+beyond 50M pairs spills through DuckDB with half the budget as its ``memory_limit``.
 
 The budget (``[engine] memory_limit``, ``--memory-limit``, default 60% of physical
 memory) sets the batch and chunk sizes at :data:`BYTES_PER_RECORD` per record.
@@ -29,7 +35,8 @@ from __future__ import annotations
 import functools
 import logging
 import mmap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +45,13 @@ import pyarrow.compute as pc
 
 from linkage.config import EntityConfig, PipelineConfig
 from linkage.io.sources import read_source
-from linkage.pipeline import Pipeline, PipelineResult, _merge_read_flags
+from linkage.pipeline import (
+    EntityResult,
+    Pipeline,
+    PipelineResult,
+    _merge_read_flags,
+    _records_with_entities,
+)
 from linkage.standardisers import standardise
 
 log = logging.getLogger(__name__)
@@ -130,19 +143,49 @@ class LocalPipeline(Pipeline):
         one call over everything returns."""
         parts = []
         for part, part_clusters in entity_chunks(records, clusters, self.chunk_rows):
-            parts.append(stage(part, part_clusters))
+            done = stage(part, part_clusters)
+            parts.append(spill(done, self._path("by_entity"), self._maps))
+            del done
             release(self._maps)
         if len(parts) == 1:
             return parts[0]
-        return pa.concat_tables(parts, promote_options="default").combine_chunks()
+        return pa.concat_tables(parts, promote_options="default")
 
     def _spill(self, name: str, table: pa.Table) -> pa.Table:
         done = spill(table, self._path(name), self._maps)
         release(self._maps)
         return done
 
+    def _records(self, raw: pa.Table, entities: Mapping[str, EntityResult]) -> pa.Table:
+        """Every record with its entity id, built and spilled one range of record ids at a
+        time (each type's records and the raw records are in record-id order, so a range
+        is a slice of each): the rows and their order are those of one sort of everything."""
+        if raw.num_rows <= self.chunk_rows:
+            return super()._records(raw, entities)
+        ids = {t: e.records.column("record_id").to_numpy() for t, e in entities.items()}
+        raw_ids = raw.column("record_id").to_numpy()
+        if not all(_ascending(a) for a in (raw_ids, *ids.values())):
+            return super()._records(raw, entities)
+        parts = []
+        for start in range(0, raw.num_rows, self.chunk_rows):
+            end = min(start + self.chunk_rows, raw.num_rows)
+            lo, hi = int(raw_ids[start]), int(raw_ids[end - 1])
+            sliced = {}
+            for t, e in entities.items():
+                a, b = np.searchsorted(ids[t], [lo, hi + 1])
+                sliced[t] = replace(e, records=e.records.slice(int(a), int(b - a)))
+            part = _records_with_entities(raw.slice(start, self.chunk_rows), sliced)
+            parts.append(spill(part, self._path("records"), self._maps))
+            del part
+            release(self._maps)
+        return pa.concat_tables(parts, promote_options="default")
+
     def _block_memory_limit(self) -> str | None:
         return f"{max(self.memory_limit // 2, 64 << 20) >> 20}MB"
+
+
+def _ascending(values: np.ndarray) -> bool:
+    return bool(len(values) < 2 or (values[1:] > values[:-1]).all())
 
 
 def entity_chunks(records: pa.Table, clusters: pa.Table,
@@ -189,9 +232,12 @@ def run_local(config: PipelineConfig, out: str | Path, *, memory_limit: int | No
     with scratch_folder(out) as work:
         pipeline = LocalPipeline(config, work_dir=work, memory_limit=memory_limit)
         result = pipeline.run(previous=previous, progress=progress, evaluate=evaluate)
+        release(pipeline._maps)
         steps = logging.getLogger("linkage.progress")
         steps.info("writing outputs to %s", out)
+        # the outputs are read from the mapped files row group by row group: let each go
         written = write_outputs(result, out, lang=lang, beside=None if beside is None
-                                else functools.partial(beside, result))
+                                else functools.partial(beside, result),
+                                after_row_group=lambda: release(pipeline._maps))
         steps.info("wrote %d files to %s", len(written), out)
     return result

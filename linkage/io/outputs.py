@@ -63,17 +63,20 @@ class OutputError(LinkageError):
 
 
 def write_outputs(result: PipelineResult, out_dir: str | Path, *, lang: str = "zh",
-                  beside: Callable[[Path], object] | None = None) -> dict[str, Path]:
+                  beside: Callable[[Path], object] | None = None,
+                  after_row_group: Callable[[], None] | None = None) -> dict[str, Path]:
     """Write every output of ``result`` as the run folder ``out_dir`` (replacing a previous
     run there as a whole); returns name -> path. ``lang`` is the language of
     ``report.html`` (``zh`` or ``en``). ``beside(folder)`` writes a derived sub-folder
     into the staged run (the online index, :data:`DERIVED_SUBFOLDERS`) on a second thread
-    while the outputs are written, so it is swapped in with them."""
+    while the outputs are written, so it is swapped in with them. ``after_row_group`` runs
+    after each Parquet row group of the tables (an out-of-core run lets the memory-mapped
+    pages just written go; the tables are then written one after the other)."""
     out = Path(out_dir)
     with run_folder(out, inputs=_input_paths(result)) as stage, \
             ThreadPoolExecutor(max_workers=1) as pool:
         extra = pool.submit(beside, stage) if beside is not None else None
-        staged = write_run_files(result, stage, lang=lang)
+        staged = write_run_files(result, stage, lang=lang, after_row_group=after_row_group)
         if extra is not None:
             extra.result()
     written = {name: out / path.relative_to(stage) for name, path in staged.items()}
@@ -81,8 +84,8 @@ def write_outputs(result: PipelineResult, out_dir: str | Path, *, lang: str = "z
     return written
 
 
-def write_run_files(result: PipelineResult, folder: Path, *,
-                    lang: str = "zh") -> dict[str, Path]:
+def write_run_files(result: PipelineResult, folder: Path, *, lang: str = "zh",
+                    after_row_group: Callable[[], None] | None = None) -> dict[str, Path]:
     """Every output file of ``result`` into ``folder``, ``run.json`` last with the list of
     the others (path inside the folder -> bytes)."""
     tables: dict[str, pa.Table] = {"records": result.records, "pairs": result.pairs}
@@ -96,7 +99,8 @@ def write_run_files(result: PipelineResult, folder: Path, *,
         tables["employers"] = result.employers
     tables["entity_changes"] = result.entity_changes
     written = write_parquet_files({name: (table, folder / f"{name}.parquet")
-                                   for name, table in tables.items()})
+                                   for name, table in tables.items()},
+                                  after_row_group=after_row_group)
     written.update(write_worklists(result.conflicts, result.config.sources, folder))
     for etype, entity in result.entities.items():
         written[f"model_{etype}"] = _atomic(folder / f"model_{etype}.json",
@@ -294,13 +298,17 @@ def _input_paths(result: PipelineResult) -> list[Path]:
 
 # --- single files --------------------------------------------------------------------------
 
-def write_parquet_files(files: Mapping[str, tuple[pa.Table, Path]]) -> dict[str, Path]:
+def write_parquet_files(files: Mapping[str, tuple[pa.Table, Path]], *,
+                        after_row_group: Callable[[], None] | None = None
+                        ) -> dict[str, Path]:
     """Write several tables, each atomically, on up to one thread per core (Parquet
     encoding and compression release the GIL: a run's records, conflicts and golden
-    records are written side by side). Returns name -> path, in the given order."""
+    records are written side by side). Returns name -> path, in the given order. With
+    ``after_row_group`` (a bounded-memory run) one table after the other instead."""
     workers = min(len(files), os.cpu_count() or 1)
-    if workers <= 1:
-        return {name: write_parquet(table, path) for name, (table, path) in files.items()}
+    if workers <= 1 or after_row_group is not None:
+        return {name: write_parquet(table, path, after_row_group=after_row_group)
+                for name, (table, path) in files.items()}
     # the largest first, so no long write is left running alone at the end
     order = sorted(files, key=lambda name: -files[name][0].nbytes)
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -308,9 +316,24 @@ def write_parquet_files(files: Mapping[str, tuple[pa.Table, Path]]) -> dict[str,
         return {name: futures[name].result() for name in files}
 
 
-def write_parquet(table: pa.Table, path: Path) -> Path:
-    """Write ``table`` to ``path`` atomically."""
-    return _atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+#: rows per Parquet row group (pyarrow's default, so a table written in row groups is the
+#: file ``pq.write_table`` writes, byte for byte)
+ROW_GROUP_ROWS = 1 << 20
+
+
+def write_parquet(table: pa.Table, path: Path, *,
+                  after_row_group: Callable[[], None] | None = None) -> Path:
+    """Write ``table`` to ``path`` atomically (zstd), calling ``after_row_group`` after
+    each row group."""
+    def write(tmp: str) -> None:
+        with pq.ParquetWriter(tmp, table.schema, compression="zstd") as writer:
+            for start in range(0, max(table.num_rows, 1), ROW_GROUP_ROWS):
+                writer.write_table(table.slice(start, ROW_GROUP_ROWS))
+                if after_row_group is not None:
+                    after_row_group()
+    if after_row_group is None:
+        return _atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    return _atomic(path, write)
 
 
 def write_json(data: Mapping[str, Any], path: Path) -> Path:

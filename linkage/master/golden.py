@@ -74,7 +74,7 @@ from linkage.master.survivorship import (
     fold_separators,
     fold_tails,
     fold_typos,
-    originality,
+    originality_of,
 )
 from linkage.schemas import GOLDEN_BASE, require_fields
 
@@ -470,17 +470,18 @@ def _rule_key(
         floor = int(seen[known].min()) - 1 if known.any() else 0
         return -np.where(known, seen, floor).astype(np.int64)
     if rule == "original":
-        return _per_value(records[lead], originality)
+        return _per_value(records[lead], originality_of)
     if rule == "longest":
         length = pc.fill_null(pc.utf8_length(as_string(records[lead])), 0)
         return -np.asarray(length.to_numpy(zero_copy_only=False), dtype=np.int64)
     raise SchemaError(f"golden: unknown survivorship rule {rule!r}")
 
 
-def _per_value(column: pa.ChunkedArray | pa.Array, fn: Callable[[str], int]) -> np.ndarray:
+def _per_value(column: pa.ChunkedArray | pa.Array,
+               fn: Callable[[pa.Array], np.ndarray]) -> np.ndarray:
     """``fn`` of each row's value, computed once per distinct value (nulls: 1)."""
     encoded = pc.dictionary_encode(as_string(column))
-    table = np.array([fn(v) for v in encoded.dictionary.to_pylist()] + [1], dtype=np.int64)
+    table = np.append(np.asarray(fn(encoded.dictionary), dtype=np.int64), 1)
     idx = pc.fill_null(encoded.indices, len(encoded.dictionary))
     return table[np.asarray(idx.to_numpy(zero_copy_only=False), dtype=np.int64)]
 

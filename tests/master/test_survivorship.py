@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from linkage.master.survivorship import (
     fold_separators,
     fold_tails,
     fold_typos,
     originality,
+    originality_of,
     substitutes,
 )
 
@@ -57,3 +60,51 @@ def test_complete_division() -> None:
     assert complete_division("西湖区和平路65号", "330106") == "浙江省杭州市西湖区和平路65号"
     assert complete_division("城关区科技路1号", "330106") is None
     assert complete_division("通州区红旗路144号", "999999") is None
+
+
+def _fold_tails_reference(text: list[str], value: np.ndarray, ent: np.ndarray,
+                          valid: np.ndarray, soft: np.ndarray, *, wildcard: bool) -> np.ndarray:
+    """fold_tails written plainly: every soft row against every valid row of its entity."""
+    out = value.copy()
+    for i in np.flatnonzero(soft).tolist():
+        codes = set()
+        for j in np.flatnonzero(valid & (ent == ent[i])).tolist():
+            t, full = text[i], text[j]
+            if wildcard:
+                if t != full and len(t) == len(full) and all(
+                        a == b or a == "?" for a, b in zip(t, full, strict=True)):
+                    codes.add(int(value[j]))
+            elif full != t and full.endswith(t):
+                codes.add(int(value[j]))
+        if len(codes) == 1:
+            out[i] = codes.pop()
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.text("ab?·", min_size=1, max_size=4),
+                          st.booleans(), st.booleans()), min_size=1, max_size=25),
+       st.booleans())
+def test_fold_tails_matches_the_plain_reference(rows: list[tuple[int, str, bool, bool]],
+                                                wildcard: bool) -> None:
+    # fold_tails skips soft rows that cannot fold (no wildcard; no longer valid value):
+    # the result must be what trying every candidate gives.
+    text = [t for _, t, _, _ in rows]
+    ent = np.array([e for e, _, _, _ in rows], dtype=np.int64)
+    codes = {t: i for i, t in enumerate(sorted(set(text)))}
+    value = np.array([codes[t] for t in text], dtype=np.int64)
+    valid = np.array([v for _, _, v, _ in rows], dtype=bool)
+    soft = np.array([s for _, _, _, s in rows], dtype=bool)
+    got = fold_tails(pa.array(text), value, ent, valid, soft, wildcard=wildcard)
+    want = _fold_tails_reference(text, value, ent, valid, soft, wildcard=wildcard)
+    assert got.tolist() == want.tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(st.sampled_from(
+    "张伟玥邵勇月?·・AaZz1 ＡＢ" + "\u3400\u4e00\u9fa5\u9fff\ua000\U00020000\U0002a6d6"
+    "\u00e9\u0101\u2022\u30fb\u3000"), max_size=6), max_size=30))
+def test_originality_of_a_column_is_originality_of_each_value(values: list[str]) -> None:
+    assert originality_of(pa.array(values, pa.string())).tolist() == [
+        originality(v) for v in values]
+    assert originality_of(pa.array([None, "邵勇玥"])).tolist() == [1, 0]
