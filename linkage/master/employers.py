@@ -24,7 +24,7 @@ import logging
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.master.groups import as_string
+from linkage.master.groups import as_string, entity_of, text_column
 from linkage.schemas import require_fields
 from linkage.standardisers.credit_code import standardise_credit_code
 from linkage.standardisers.enterprise_name import standardise_enterprise_name
@@ -54,19 +54,19 @@ def resolve_employers(person_golden: pa.Table, enterprises: pa.Table,
             "employer_code" not in person_golden.column_names:
         return EMPLOYER_EDGES.empty_table()
     n = person_golden.num_rows
-    code = _column(person_golden, "employer_code")
-    name = _column(person_golden, "employer_name")
+    code = text_column(person_golden, "employer_code")
+    name = text_column(person_golden, "employer_name")
     std = standardise_credit_code(code)
     ok = pc.fill_null(pc.starts_with(std.status, "ok"), False)
     org = pc.if_else(ok, std.derived["org_code"], pa.nulls(n, pa.string()))
     canonical = pc.if_else(pc.is_valid(name),
-                           _column(person_golden, "employer_name__canonical")
+                           text_column(person_golden, "employer_name__canonical")
                            if "employer_name__canonical" in person_golden.column_names
                            else standardise_enterprise_name(name).value,
                            pa.nulls(n, pa.string()))
     people = pa.table({"person_id": as_string(person_golden["entity_id"]), "org": org,
                        "canonical": canonical, "employer_name": name, "employer_code": code})
-    firm_id = _with_entity(enterprises, enterprise_clusters)
+    firm_id = entity_of(enterprises, enterprise_clusters)
     parts: list[pa.Table] = []
 
     # 1. by organisation code
@@ -156,14 +156,3 @@ def _unique(hits: pa.Table, method: str, confidence: float) -> pa.Table:
         "employer_name": as_string(hits["employer_name_min"]),
         "employer_code": as_string(hits["employer_code_min"]),
     }, schema=EMPLOYER_EDGES)
-
-
-def _with_entity(records: pa.Table, clusters: pa.Table) -> pa.Array:
-    at = pc.index_in(records["record_id"], value_set=clusters["record_id"].combine_chunks())
-    return as_string(clusters["entity_id"]).take(at)
-
-
-def _column(table: pa.Table, name: str) -> pa.Array:
-    if name not in table.column_names:
-        return pa.nulls(table.num_rows, pa.string())
-    return as_string(table[name])

@@ -22,10 +22,12 @@ __all__ = [
     "combine",
     "dense",
     "distinct_per_group",
+    "entity_of",
     "group_codes",
     "is_present",
     "one_chunk",
     "record_rank",
+    "text_column",
     "updated_days",
     "value_codes",
 ]
@@ -42,6 +44,20 @@ def as_string(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     if not pa.types.is_string(column.type):
         column = pc.cast(column, pa.string())
     return column
+
+
+def text_column(table: pa.Table, name: str) -> pa.Array:
+    """Column ``name`` as one string array; all null when the table has no such column
+    (a field no source carries)."""
+    if name not in table.column_names:
+        return pa.nulls(table.num_rows, pa.string())
+    return as_string(table[name])
+
+
+def entity_of(records: pa.Table, clusters: pa.Table) -> pa.Array:
+    """The entity id of each record (null when the record has no cluster row)."""
+    at = pc.index_in(records["record_id"], value_set=clusters["record_id"].combine_chunks())
+    return as_string(clusters["entity_id"]).take(at)
 
 
 def as_ints(column: pa.ChunkedArray | pa.Array) -> np.ndarray:

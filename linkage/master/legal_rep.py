@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.master.groups import as_string
+from linkage.master.groups import as_string, entity_of, text_column
 from linkage.master.survivorship import substitutes
 from linkage.schemas import require_fields
 from linkage.standardisers.checksums import id_is_valid
@@ -63,11 +63,11 @@ def resolve_legal_reps(
     """
     require_fields(enterprise_golden, ("entity_id",), what="legal_rep(enterprise_golden)")
     require_fields(persons, ("record_id",), what="legal_rep(persons)")
-    person_ids = _with_entity(persons, person_clusters)
+    person_ids = entity_of(persons, person_clusters)
     reps = pa.table({
         "enterprise_id": as_string(enterprise_golden["entity_id"]),
-        "legal_rep_name": _column(enterprise_golden, "legal_rep_name"),
-        "legal_rep_id": _column(enterprise_golden, "legal_rep_id"),
+        "legal_rep_name": text_column(enterprise_golden, "legal_rep_name"),
+        "legal_rep_id": text_column(enterprise_golden, "legal_rep_id"),
     })
     parts: list[pa.Table] = []
 
@@ -90,8 +90,8 @@ def resolve_legal_reps(
     open_reps = reps.filter(pc.and_(pc.is_valid(reps["legal_rep_name"]),
                                     pc.invert(pc.is_in(reps["enterprise_id"],
                                                        value_set=resolved))))
-    by_name = pa.table({"legal_rep_name": _column(persons, "name"), "person_id": person_ids}
-                       ).filter(pc.is_valid(_column(persons, "name"))).group_by(
+    by_name = pa.table({"legal_rep_name": text_column(persons, "name"), "person_id": person_ids}
+                       ).filter(pc.is_valid(text_column(persons, "name"))).group_by(
         ["legal_rep_name", "person_id"]).aggregate([])
     named = open_reps.join(by_name, "legal_rep_name", join_type="inner")
     if named.num_rows:
@@ -141,7 +141,7 @@ def _by_place(
     if (several.num_rows == 0 or enterprises is None or enterprise_clusters is None
             or _CITY not in enterprises.column_names or _CITY not in persons.column_names):
         return None
-    ent_city = pa.table({"enterprise_id": _with_entity(enterprises, enterprise_clusters),
+    ent_city = pa.table({"enterprise_id": entity_of(enterprises, enterprise_clusters),
                          "city": as_string(enterprises[_CITY])}).filter(
         pc.is_valid(as_string(enterprises[_CITY]))
     ).group_by(["enterprise_id", "city"]).aggregate([])
@@ -169,21 +169,9 @@ def _edges(table: pa.Table, method: pa.Array, confidence: pa.Array) -> pa.Table:
     }, schema=LEGAL_REP_EDGES)
 
 
-def _with_entity(records: pa.Table, clusters: pa.Table) -> pa.Array:
-    """The entity id of each record (null when the record has no cluster row)."""
-    at = pc.index_in(records["record_id"], value_set=clusters["record_id"].combine_chunks())
-    return as_string(clusters["entity_id"]).take(at)
-
-
-def _column(table: pa.Table, name: str) -> pa.Array:
-    if name not in table.column_names:
-        return pa.nulls(table.num_rows, pa.string())
-    return as_string(table[name])
-
-
 def _valid(table: pa.Table, name: str) -> pa.Array:
     """Values of ``name`` whose status is valid; null otherwise."""
-    values = _column(table, name)
+    values = text_column(table, name)
     status = f"{name}__status"
     if status not in table.column_names:
         return values
@@ -215,15 +203,15 @@ def prefer_person_names(
                        "person_name": as_string(person_golden[canonical])})
     wanted = by_id.join(people, "person_id", join_type="inner")
     cand = pa.table({
-        "enterprise_id": _with_entity(enterprises, enterprise_clusters),
-        "person_name": _column(enterprises, field),
-        "written": _column(enterprises, f"{field}__written"),
+        "enterprise_id": entity_of(enterprises, enterprise_clusters),
+        "person_name": text_column(enterprises, field),
+        "written": text_column(enterprises, f"{field}__written"),
         "source": as_string(enterprises["source"]),
         "source_key": as_string(enterprises["source_key"]),
         "record_id": pc.cast(enterprises["record_id"], pa.int64()),
         "updated_at": (enterprises["updated_at"] if "updated_at" in enterprises.column_names
                        else pa.nulls(enterprises.num_rows, pa.date32())),
-    }).filter(pc.is_valid(_column(enterprises, field)))
+    }).filter(pc.is_valid(text_column(enterprises, field)))
     out = _take_written_person_names(enterprise_golden, wanted, cand)
     return _take_substituted_person_names(out, wanted, person_golden)
 
