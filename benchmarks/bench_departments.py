@@ -23,7 +23,7 @@ Last line (the contract)::
 
     kind_recall_person=<r> kind_recall_enterprise=<r> golden_name_enterprise=<a>
     golden_name_person=<a> golden_name_rare=<a> legal_rep_precision=<p> employer_code=<a>
-    uncarried=<n>
+    uncarried=<n> via_former_name=<r> via_reg_number=<r>
 
 - golden employer credit code accuracy, over the persons where some record holds a code
   for the employer (credit code, organisation code or tax number);
@@ -111,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
           f"golden_name_enterprise={golden['enterprise']:.4f} "
           f"golden_name_person={golden['person']:.4f} golden_name_rare={golden['rare']:.4f} "
           f"legal_rep_precision={precision:.4f} employer_code={employer:.4f} "
-          f"uncarried={uncarried}")
-    print(" ".join(f"via_{via}={rate:.4f}" for via, (rate, *_) in cross.items()))
+          f"uncarried={uncarried} "
+          f"via_former_name={cross.get('former_name', (float('nan'),))[0]:.4f} "
+          f"via_reg_number={cross.get('reg_number', (float('nan'),))[0]:.4f}")
     return 0
 
 
