@@ -304,13 +304,22 @@ def compare_record(
     ``record`` (columns read as :func:`read_columns` lists them; derived columns read
     off the last row holding each value, as there). Only the pairs that are neither null
     nor equal reach the comparator, all in one call. Term frequencies are left to the
-    caller: on a handful of records they would count nothing useful."""
+    caller: on a handful of records they would count nothing useful. Cross-column
+    comparisons (``other_field``) are null here (not yet evaluated one record at a
+    time)."""
     rows = [*others, record]
     n = len(others)
     out: dict[str, npt.NDArray[np.generic]] = {}
     for comp in comparisons:
         field = comp.field
         top = comp.top_level
+        if comp.other_field is not None:
+            # cross-column comparisons are not evaluated one record at a time yet: null
+            # (no weight either way), never a must-link
+            out[f"gamma_{comp.name}"] = np.full(n, -1, dtype=np.int8)
+            if comp.must_link:
+                out[f"ml_{comp.name}"] = np.zeros(n, dtype=bool)
+            continue
 
         def value(row: Mapping[str, Any], field: str = field) -> str | None:
             v = row.get(field)
