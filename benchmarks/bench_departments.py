@@ -31,7 +31,8 @@ Last line (the contract)::
   under a person's former name (公安's 曾用名) without ID number or phone, a customs record
   holding the 注册号 (市场监管's own column) instead of a code, under the former name where
   the enterprise has one: the share of those records placed with another record of their
-  true entity (``via_former_name``, ``via_reg_number``; ``only``: nothing else links them).
+  true entity (``via_former_name``, ``via_reg_number``; ``only``: no identifier or name in
+  common with another record of the entity).
 """
 
 from __future__ import annotations
@@ -103,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     for etype, m in pairwise.items():
         print(f"{etype}: pairwise precision {m['precision']:.4f} recall {m['recall']:.4f}")
     for via, (rate, n, rate_only, n_only) in cross.items():
-        print(f"records linked only through {via}: {rate:.4f} ({n} records); with no other "
-              f"evidence {rate_only:.4f} ({n_only} records)")
+        print(f"records linked only through {via}: {rate:.4f} ({n} records); with no "
+              f"identifier or name in common {rate_only:.4f} ({n_only} records)")
     print(f"conflicts and flags from uncarried fields: {uncarried}")
     print(f"kind_recall_person={kinds['person'][0]:.4f} "
           f"kind_recall_enterprise={kinds['enterprise'][0]:.4f} "

@@ -25,7 +25,9 @@ project had never seen). :func:`reshape_departmental` rewrites a generated folde
 
 Records reachable only that way are listed in ``truth/cross_links.parquet`` (source,
 entity_type, source_key, true_entity_id, via: ``former_name`` / ``reg_number``, and
-``only``: no other evidence but that, e.g. a 注册号 record under the former name).
+``only``: no identifier and no name in common with any other record of the entity, as a
+court case under the former name without ID or phone, or a 注册号 record under the former
+name; birth date, sex or address may still agree).
 
 The truth (keys, entities, errors) is untouched: every record keeps its department, type
 and key. ``pipeline.toml`` is rewritten to read the new layout (``where``, list columns,
