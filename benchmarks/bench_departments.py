@@ -23,10 +23,16 @@ Last line (the contract)::
 
     kind_recall_person=<r> kind_recall_enterprise=<r> golden_name_enterprise=<a>
     golden_name_person=<a> golden_name_rare=<a> legal_rep_precision=<p> employer_code=<a>
-    uncarried=<n>
+    uncarried=<n> via_former_name=<r> via_reg_number=<r>
 
 - golden employer credit code accuracy, over the persons where some record holds a code
-  for the employer (credit code, organisation code or tax number).
+  for the employer (credit code, organisation code or tax number);
+- links that only a second column can make (``truth/cross_links.parquet``): a courts record
+  under a person's former name (公安's 曾用名) without ID number or phone, a customs record
+  holding the 注册号 (市场监管's own column) instead of a code, under the former name where
+  the enterprise has one: the share of those records placed with another record of their
+  true entity (``via_former_name``, ``via_reg_number``; ``only``: no identifier or name in
+  common with another record of the entity).
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from linkage.config import load_pipeline
-from linkage.evaluate import EXPECTED_KIND, conflict_recall, majority_truth
+from linkage.evaluate import EXPECTED_KIND, cluster_metrics, conflict_recall, majority_truth
 from linkage.pipeline import Pipeline, PipelineResult
 from linkage.synth.departmental import reshape_departmental
 from linkage.synth.generate import generate
@@ -72,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         precision, n_edges = _legal_rep_precision(run, result, truth)
         uncarried = _uncarried(result)
         employer, n_employer = _employer_accuracy(run, result, truth)
+        cross = _cross_recall(run, truth)
+        pairwise = {t: cluster_metrics(part["entity_id"], part["true_entity_id"])["pairwise"]
+                    for t in ("person", "enterprise")
+                    for part in [run.filter(pc.equal(run["entity_type"], t))]}
         rows_in_files = pq.read_table(truth / "records.parquet").num_rows
     print(f"records read {result.records.num_rows} (rows in the files {rows_in_files}); "
           f"pipeline {wall:.1f} s")
@@ -91,13 +101,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"legal-rep edges {n_edges}, precision {precision:.4f}")
     print(f"golden employer credit code where some record holds a code: {employer:.4f} "
           f"({n_employer} persons)")
+    for etype, m in pairwise.items():
+        print(f"{etype}: pairwise precision {m['precision']:.4f} recall {m['recall']:.4f}")
+    for via, (rate, n, rate_only, n_only) in cross.items():
+        print(f"records linked only through {via}: {rate:.4f} ({n} records); with no "
+              f"identifier or name in common {rate_only:.4f} ({n_only} records)")
     print(f"conflicts and flags from uncarried fields: {uncarried}")
     print(f"kind_recall_person={kinds['person'][0]:.4f} "
           f"kind_recall_enterprise={kinds['enterprise'][0]:.4f} "
           f"golden_name_enterprise={golden['enterprise']:.4f} "
           f"golden_name_person={golden['person']:.4f} golden_name_rare={golden['rare']:.4f} "
           f"legal_rep_precision={precision:.4f} employer_code={employer:.4f} "
-          f"uncarried={uncarried}")
+          f"uncarried={uncarried} "
+          f"via_former_name={cross.get('former_name', (float('nan'),))[0]:.4f} "
+          f"via_reg_number={cross.get('reg_number', (float('nan'),))[0]:.4f}")
     return 0
 
 
@@ -232,6 +249,28 @@ def _employer_accuracy(run: pa.Table, result: PipelineResult,
                                             entities["code"].take(t)), False)
                       .to_numpy(zero_copy_only=False), dtype=bool)
     return (float(same[mask].mean()) if mask.any() else float("nan")), int(mask.sum())
+
+
+def _cross_recall(run: pa.Table, truth: Path) -> dict[str, tuple[float, int, float, int]]:
+    """Per ``via`` of truth/cross_links.parquet: the share of its records whose run entity
+    holds another record of their true entity, overall and where ``only``."""
+    path = truth / "cross_links.parquet"
+    out: dict[str, tuple[float, int, float, int]] = {}
+    if not path.exists():
+        return out
+    links = pq.read_table(path)
+    # per (run entity, true entity): how many records
+    sizes = run.group_by(["entity_id", "true_entity_id"]).aggregate([("r_row", "count")])
+    mine = links.join(run.select([*_KEY, "entity_id"]), _KEY)
+    mine = mine.join(sizes, ["entity_id", "true_entity_id"])
+    for via in ("former_name", "reg_number"):
+        part = mine.filter(pc.equal(mine["via"], via))
+        linked = np.asarray(part["r_row_count"].to_numpy(), dtype=np.int64) > 1
+        only = np.asarray(part["only"].to_numpy(zero_copy_only=False), dtype=bool)
+        out[via] = (float(linked.mean()) if len(linked) else float("nan"), len(linked),
+                    float(linked[only].mean()) if only.any() else float("nan"),
+                    int(only.sum()))
+    return out
 
 
 def _uncarried(result: PipelineResult) -> int:

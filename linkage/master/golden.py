@@ -18,7 +18,9 @@ Rules (strings in the pipeline file):
 ``original``          a name with a character outside GB 2312 beats a plain one, which beats
                       one mixing Han characters with pinyin or ``?``: systems that cannot
                       store a rare character write a homophone, pinyin or ``?`` instead
-                      (``邵勇玥`` -> ``邵勇月`` / ``邵勇yue``), never the reverse
+                      (``邵勇玥`` -> ``邵勇月`` / ``邵勇yue``), never the reverse. The rare
+                      spelling ranks first only where a record of the entity holds such a
+                      substitute of it: otherwise it is another name, ranked as plain
 ``agrees:<column>``   a value equal to the same record's ``<column>`` beats one that differs
                       (``birth_date`` agreeing with ``id_number__birth_date``)
 ``once:<a>,<b>``      a value whose record states the same thing in columns ``a`` and ``b``
@@ -74,7 +76,7 @@ from linkage.master.survivorship import (
     fold_separators,
     fold_tails,
     fold_typos,
-    originality_of,
+    originality_among,
 )
 from linkage.schemas import GOLDEN_BASE, require_fields
 
@@ -470,20 +472,11 @@ def _rule_key(
         floor = int(seen[known].min()) - 1 if known.any() else 0
         return -np.where(known, seen, floor).astype(np.int64)
     if rule == "original":
-        return _per_value(records[lead], originality_of)
+        return originality_among(records[lead], ent)
     if rule == "longest":
         length = pc.fill_null(pc.utf8_length(as_string(records[lead])), 0)
         return -np.asarray(length.to_numpy(zero_copy_only=False), dtype=np.int64)
     raise SchemaError(f"golden: unknown survivorship rule {rule!r}")
-
-
-def _per_value(column: pa.ChunkedArray | pa.Array,
-               fn: Callable[[pa.Array], np.ndarray]) -> np.ndarray:
-    """``fn`` of each row's value, computed once per distinct value (nulls: 1)."""
-    encoded = pc.dictionary_encode(as_string(column))
-    table = np.append(np.asarray(fn(encoded.dictionary), dtype=np.int64), 1)
-    idx = pc.fill_null(encoded.indices, len(encoded.dictionary))
-    return table[np.asarray(idx.to_numpy(zero_copy_only=False), dtype=np.int64)]
 
 
 def _decide_with_derived(

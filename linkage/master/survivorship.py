@@ -129,6 +129,35 @@ def _encodes(char: str) -> bool:
     return True
 
 
+def originality_among(column: pa.Array | pa.ChunkedArray, ent: np.ndarray) -> np.ndarray:
+    """Per row, the ``original`` rule's key (0 best): :func:`originality`, except that a
+    spelling with a character outside GB 2312 ranks first only when another record of its
+    entity (``ent``: entity code per row) holds a substitute of it (``邵勇月``, ``邵勇yue``
+    or ``邵勇?`` beside ``邵勇玥``); a rare-character name nobody wrote a substitute of is
+    another name, not a better spelling, and ranks as a plain one (``孙赟`` does not beat
+    ``孙玲磊`` by its rare character). Python per entity holding a rare spelling."""
+    values = as_string(column)
+    encoded = pc.dictionary_encode(values)
+    words = encoded.dictionary.to_pylist()
+    table = np.append(originality_of(encoded.dictionary), 1).astype(np.int64)
+    idx = np.asarray(pc.fill_null(encoded.indices, len(words)).to_numpy(zero_copy_only=False),
+                     dtype=np.int64)
+    key = table[idx]
+    rare = np.flatnonzero(key == 0)
+    if not len(rare):
+        return key
+    wanted = np.isin(ent, np.unique(ent[rare]))
+    held: dict[int, set[int]] = {}
+    for e, v in zip(ent[wanted].tolist(), idx[wanted].tolist(), strict=True):
+        if v < len(words):
+            held.setdefault(e, set()).add(v)
+    for row in rare.tolist():
+        original = words[idx[row]]
+        if not any(_is_substitute(words[v], original) for v in held.get(int(ent[row]), ())):
+            key[row] = 1
+    return key
+
+
 def substitutes(written: pa.Array | pa.ChunkedArray,
                 original: pa.Array | pa.ChunkedArray) -> pa.BooleanArray:
     """Per row: ``written`` is what a system that cannot store a rare character makes of

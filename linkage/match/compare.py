@@ -31,7 +31,7 @@ import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -132,9 +132,17 @@ class Comparison:
     #: cross-column comparison: ``field`` of one record against ``other_field`` of the
     #: other, both ways (a former name against a name; a first name against a surname);
     #: ``cross = "either"`` takes the better direction, ``"both"`` the worse (swapped first
-    #: and last names: both directions must agree)
+    #: and last names: both directions must agree); ``must_link`` then links a pair whose
+    #: valid ``field`` of one record equals the valid ``other_field`` of the other (a
+    #: legacy registration number in its own column and in another department's code
+    #: column)
     other_field: str | None = None
     cross: CrossMode = "either"
+    #: a cross-column comparison at its highest level explains why the plain comparisons
+    #: on ``field`` and ``other_field`` disagree: below their highest level they count as
+    #: null on that pair (a name that is the other record's former name differs from its
+    #: name by the rename, which says nothing against the match)
+    explains: bool = False
 
     def __post_init__(self) -> None:
         self._check_general()
@@ -168,10 +176,13 @@ class Comparison:
         problem = transform_problem(self.transform)
         if problem:
             raise ValueError(f"comparison {name}: {problem}")
-        if self.other_field is not None and (self.must_link or self.cannot_link
-                                             or self.term_frequency):
+        if self.explains and self.other_field is None:
+            raise ValueError(f"comparison {name}: explains is for cross-column comparisons")
+        if self.other_field is not None and (self.cannot_link or self.term_frequency
+                                             or (self.must_link and self.cross != "either")):
             raise ValueError(f"comparison {name}: a cross-column comparison takes no "
-                             "must_link, cannot_link or term_frequency")
+                             "cannot_link or term_frequency, and must_link only with "
+                             "cross = \"either\"")
 
     @property
     def scorer(self) -> str:
@@ -279,6 +290,7 @@ def compare(
                    for comp in comparisons]
     for result in results:
         columns.update(result)
+    _explained(columns, comparisons)
     log.info("compare: %d pairs x %d comparisons", rows.n, len(comparisons))
     return pa.table(columns)
 
@@ -294,13 +306,22 @@ def compare_record(
     ``record`` (columns read as :func:`read_columns` lists them; derived columns read
     off the last row holding each value, as there). Only the pairs that are neither null
     nor equal reach the comparator, all in one call. Term frequencies are left to the
-    caller: on a handful of records they would count nothing useful."""
+    caller: on a handful of records they would count nothing useful. Cross-column
+    comparisons (``other_field``) are null here (not yet evaluated one record at a
+    time)."""
     rows = [*others, record]
     n = len(others)
     out: dict[str, npt.NDArray[np.generic]] = {}
     for comp in comparisons:
         field = comp.field
         top = comp.top_level
+        if comp.other_field is not None:
+            # cross-column comparisons are not evaluated one record at a time yet: null
+            # (no weight either way), never a must-link
+            out[f"gamma_{comp.name}"] = np.full(n, -1, dtype=np.int8)
+            if comp.must_link:
+                out[f"ml_{comp.name}"] = np.zeros(n, dtype=bool)
+            continue
 
         def value(row: Mapping[str, Any], field: str = field) -> str | None:
             v = row.get(field)
@@ -381,6 +402,25 @@ def compare_record(
 
 
 
+def _explained(columns: dict[str, Any], comparisons: Sequence[Comparison]) -> None:
+    """Where a cross-column comparison with ``explains`` is at its highest level, the plain
+    comparisons on its two fields count as null below their own highest level (in place;
+    their ``tf_`` frequency is then unused, as for any null level)."""
+    for cross in comparisons:
+        if not cross.explains or cross.other_field is None:
+            continue
+        agree = np.asarray(columns[f"gamma_{cross.name}"]) == cross.top_level
+        if not agree.any():
+            continue
+        for comp in comparisons:
+            if comp.other_field is not None or comp.field not in (cross.field,
+                                                                  cross.other_field):
+                continue
+            gamma = np.array(columns[f"gamma_{comp.name}"], dtype=np.int8)
+            gamma[agree & (gamma < comp.top_level)] = -1
+            columns[f"gamma_{comp.name}"] = gamma
+
+
 def compared_columns(comparisons: Sequence[Comparison]) -> set[str]:
     """Every column :func:`compare` hashes for ``comparisons`` (their fields, and the
     derived columns ``CAPPED_APART`` reads): what a :class:`~linkage.match.encoding.ColumnCodes`
@@ -404,8 +444,8 @@ def read_columns(columns: Sequence[str], comparisons: Sequence[Comparison]) -> l
     for c in comparisons:
         wanted.update(f"{c.field}__{d}" for d in DERIVED_INPUTS.get(c.method, ()))
         if c.must_link or c.cannot_link:
-            wanted.update((f"{c.field}__status", f"{c.field}__masked",
-                           f"{c.field}__unreliable"))
+            for f in (c.field, *([c.other_field] if c.other_field else [])):
+                wanted.update((f"{f}__status", f"{f}__masked", f"{f}__unreliable"))
     return [c for c in columns if c in wanted]
 
 
@@ -560,10 +600,22 @@ def _compare_cross(
     uniques, codes = encode_column(pa.chunked_array([*columns[0].chunks, *columns[1].chunks],
                                                     pa.string()))
     mine, other = codes[:n], codes[n:]
-    forward = _compare_one(records, rows, comp, similarities, None, (uniques, mine, other))
-    backward = _compare_one(records, rows, comp, similarities, None, (uniques, other, mine))
+    plain = replace(comp, must_link=False)
+    forward = _compare_one(records, rows, plain, similarities, None, (uniques, mine, other))
+    backward = _compare_one(records, rows, plain, similarities, None, (uniques, other, mine))
     pick = np.maximum if comp.cross == "either" else np.minimum
     out: dict[str, npt.NDArray[np.generic]] = {}
+    if comp.must_link:
+        # one record's valid field equal to the other's valid other field, either way
+        valid_f = _valid_mask(records, comp.field, uniques, mine)
+        valid_o = _valid_mask(records, comp.other_field, uniques, other)
+        top = comp.top_level
+        g_f, g_b = forward[f"gamma_{comp.name}"], backward[f"gamma_{comp.name}"]
+        must = np.empty(rows.n, dtype=bool)
+        for part, pos_l, pos_r in rows.slabs(_SLAB):
+            must[part] = ((valid_f[pos_l] & valid_o[pos_r] & (g_f[part] == top))
+                          | (valid_o[pos_l] & valid_f[pos_r] & (g_b[part] == top)))
+        out[f"ml_{comp.name}"] = must
     for name, column in forward.items():
         if name.startswith("sim_"):
             f, b = column.astype(np.float32), backward[name].astype(np.float32)

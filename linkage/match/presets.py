@@ -27,6 +27,9 @@ PERSON_BLOCKING: tuple[BlockingPass, ...] = (
     BlockingPass(name="id_masked", keys=("id_number", "id_number"), prefix=(4, 0),
                  suffix=(0, 4), max_block_size=500),
     BlockingPass(name="address", keys=("address",), max_block_size=100),
+    # a person one department knows by a former name (曾用名) another holds beside the name
+    BlockingPass(name="former_name", keys=("former_name",), keys_right=("name",),
+                 max_block_size=300),
 )
 
 PERSON_COMPARISONS: tuple[Comparison, ...] = (
@@ -37,6 +40,9 @@ PERSON_COMPARISONS: tuple[Comparison, ...] = (
     Comparison(name="sex", field="sex", method="exact"),
     Comparison(name="phone", field="phone", method="exact", term_frequency=True),
     Comparison(name="address", field="address", method="address"),
+    # a name agreeing with the other record's former name explains why the names differ
+    Comparison(name="former_name", field="former_name", other_field="name",
+               method="person_name", explains=True),
 )
 
 ENTERPRISE_BLOCKING: tuple[BlockingPass, ...] = (
@@ -47,6 +53,12 @@ ENTERPRISE_BLOCKING: tuple[BlockingPass, ...] = (
     BlockingPass(name="legal_rep_id", keys=("legal_rep_id",), max_block_size=50),
     BlockingPass(name="address", keys=("address",), max_block_size=50),
     BlockingPass(name="core", keys=("name__core",), max_block_size=50),
+    # a separate 注册号 / 税务登记号 column against the code column of other records: the
+    # legacy registration number as written, the tax number through its organisation code
+    BlockingPass(name="reg_number", keys=("reg_number",), keys_right=("credit_code",),
+                 max_block_size=50),
+    BlockingPass(name="reg_org_code", keys=("reg_number__org_code",),
+                 keys_right=("credit_code__org_code",), max_block_size=50),
 )
 
 ENTERPRISE_COMPARISONS: tuple[Comparison, ...] = (
@@ -57,6 +69,11 @@ ENTERPRISE_COMPARISONS: tuple[Comparison, ...] = (
     Comparison(name="legal_rep_id", field="legal_rep_id", method="id_number"),
     Comparison(name="address", field="address", method="address"),
     Comparison(name="established_date", field="established_date", method="date"),
+    # registration number against registration number, tax number against credit code
+    # through the organisation code (the credit_code comparator's levels); a valid legacy
+    # registration number equal to another record's is an identifier like a credit code
+    Comparison(name="reg_number", field="reg_number", other_field="credit_code",
+               method="credit_code", must_link=True),
 )
 
 PRESETS: dict[str, tuple[tuple[BlockingPass, ...], tuple[Comparison, ...]]] = {
@@ -106,12 +123,12 @@ def _toml_value(value: Any) -> str:
 
 PERSON_FIELDS = {
     "name": "person_name", "id_number": "id_number", "birth_date": "date", "sex": "sex",
-    "phone": "phone", "address": "address",
+    "phone": "phone", "address": "address", "former_name": "person_name",
 }
 ENTERPRISE_FIELDS = {
     "name": "enterprise_name", "credit_code": "credit_code", "legal_rep_name": "person_name",
     "legal_rep_id": "id_number", "address": "address", "established_date": "date",
-    "capital": "amount_wan", "status": "text", "customs_code": "text",
+    "capital": "amount_wan", "status": "text", "customs_code": "text", "reg_number": "credit_code",
 }
 
 PERSON_LINKING = linking_toml("person") + """

@@ -33,8 +33,10 @@ _LOOP_BYTES = 12  # longer values are hashed with NumPy
 
 def resolvable(bp: BlockingPass) -> bool:
     """Whether the index serves this pass: exact passes (the others compare neighbours or
-    shared grams across the whole table, which a point lookup cannot reproduce)."""
-    return bp.kind == "exact"
+    shared grams across the whole table, which a point lookup cannot reproduce), except
+    cross-column ones (``keys_right``: one record's keys against another's other columns,
+    which the index does not hold yet)."""
+    return bp.kind == "exact" and not bp.keys_right
 
 
 def pass_keys(records: pa.Table, bp: BlockingPass) -> pa.Array:

@@ -14,7 +14,20 @@ project had never seen). :func:`reshape_departmental` rewrites a generated folde
 - 海关 (customs) is a GBK snapshot: a character GBK cannot hold is written ``?``;
 - ``social_security`` keeps sex as 1/2 in GB18030, as generated;
 - social security and tax keep each person's employer (``truth/employers.parquet``): a name
-  and a code as their copy has it (credit code, organisation code, tax number or blank).
+  and a code as their copy has it (credit code, organisation code, tax number or blank);
+- 公安 keeps a 曾用名 (former name) column: some people whose court case predates a change of
+  name are known to the courts only by that name (the case filed without their ID number or
+  phone), so only the former name can link them;
+- 市场监管 keeps the legacy business registration number in its own 注册号 column, and the 2019
+  customs snapshot holds, for some enterprises registered before 2015, that 注册号 instead of
+  the organisation code (and the name as registered then: the former name where there is
+  one), so only the registration number links them to their credit-code records.
+
+Records reachable only that way are listed in ``truth/cross_links.parquet`` (source,
+entity_type, source_key, true_entity_id, via: ``former_name`` / ``reg_number``, and
+``only``: no identifier and no name in common with any other record of the entity, as a
+court case under the former name without ID or phone, or a 注册号 record under the former
+name; birth date, sex or address may still agree).
 
 The truth (keys, entities, errors) is untouched: every record keeps its department, type
 and key. ``pipeline.toml`` is rewritten to read the new layout (``where``, list columns,
@@ -44,6 +57,12 @@ _ADDRESS = re.compile(r"^(.*?(?:省|自治区|北京市|天津市|上海市|重�
 COURTS_HEADERS = ("当事人编号", "当事人类型", "当事人名称", "证件号码", "性别", "出生日期",
                   "电话", "住所地", "法定代表人", "立案日期")
 TAX_NUMBER_SHARE = 0.03
+#: share of the people with a household and a courts record whose case predates a rename
+FORMER_NAME_SHARE = 0.25
+#: share of the customs records of pre-2015 enterprises holding the 注册号 as their code
+REG_NUMBER_SHARE = 0.5
+FORMER_NAME_HEADER = "曾用名"
+REG_NUMBER_HEADER = "注册号"
 
 
 def reshape_departmental(out: Path, *, seed: int = 0) -> None:
@@ -51,6 +70,9 @@ def reshape_departmental(out: Path, *, seed: int = 0) -> None:
     module docstring), with a ``pipeline.toml`` that reads them."""
     rng = np.random.default_rng([seed, 16])
     employers = _employers(out, rng)
+    cross = [_former_names(out, rng), _reg_numbers(out, rng)]
+    pq.write_table(pa.concat_tables([c for c in cross if c is not None] or [_cross_rows([])]),
+                   out / "truth" / "cross_links.parquet")
     _household(out / "household_persons.csv")
     _tax(out / "tax_enterprises.csv", rng)
     _market(out / "market_enterprises.xlsx")
@@ -206,6 +228,130 @@ def _employer_columns(out: Path, employers: pa.Table, rng: np.random.Generator) 
         _write_csv(table, path, encoding)
 
 
+_CROSS = pa.schema([("source", pa.string()), ("entity_type", pa.string()),
+                    ("source_key", pa.string()), ("true_entity_id", pa.string()),
+                    ("via", pa.string()), ("only", pa.bool_())])
+
+
+def _cross_rows(rows: list[dict[str, object]]) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=_CROSS)
+
+
+def _truth_of(out: Path, department: str, entity_type: str, keys: pa.ChunkedArray) -> list[str]:
+    truth = pq.read_table(out / "truth" / "records.parquet")
+    mine = truth.filter(pc.and_(pc.equal(truth["source"], department),
+                                pc.equal(truth["entity_type"], entity_type)))
+    at = pc.index_in(keys, value_set=mine["source_key"])
+    people: list[str] = mine["true_entity_id"].combine_chunks().take(at).to_pylist()
+    return people
+
+
+def _drop_errors(out: Path, source: str, entity_type: str, keys: set[str],
+                 fields: tuple[str, ...]) -> None:
+    """Injected errors of fields a rewrite replaced are no longer in the files."""
+    path = out / "truth" / "errors.parquet"
+    errors = pq.read_table(path)
+    gone = pc.and_(pc.and_(pc.equal(errors["source"], source),
+                           pc.equal(errors["entity_type"], entity_type)),
+                   pc.and_(pc.is_in(errors["source_key"], value_set=pa.array(sorted(keys),
+                                                                            pa.string())),
+                           pc.is_in(errors["field"], value_set=pa.array(fields))))
+    pq.write_table(errors.filter(pc.invert(gone)), path)
+
+
+def _former_names(out: Path, rng: np.random.Generator) -> pa.Table | None:
+    """Some people with a household and a courts record changed their given name after
+    their case: 公安 keeps the former name in 曾用名; the courts hold the case under it, with
+    no ID number or phone. Returns their cross_links rows."""
+    household_path, courts_path = out / "household_persons.csv", out / "courts_persons.csv"
+    if not household_path.exists() or not courts_path.exists():
+        return None
+    household = _read_csv(household_path, "utf-8")
+    courts = _read_csv(courts_path, "utf-8")
+    h_people = _truth_of(out, "household", "person", household.column(0))
+    c_people = _truth_of(out, "courts", "person", courts.column(0))
+    at_home = {p: i for i, p in enumerate(h_people) if p is not None}
+    names = household.column("姓名").to_pylist()
+    given = [n[1:] for n in names if n and len(n) >= 2]
+    former: dict[str, str] = {}
+    renamed: list[int] = []
+    for i, person in enumerate(c_people):
+        if person is None or person not in at_home or person in former:
+            continue
+        if rng.random() >= FORMER_NAME_SHARE or not given:
+            continue
+        current = names[at_home[person]] or ""
+        old = current[:1] + given[int(rng.integers(0, len(given)))]
+        if len(current) < 2 or old == current:
+            continue
+        former[person] = old
+        renamed.append(i)
+    column = [former.get(p or "", "") for p in h_people]
+    household = household.append_column(FORMER_NAME_HEADER, pa.array(column, pa.string()))
+    _write_csv(household, household_path, "utf-8")
+    rows = set(renamed)
+    c_names, c_ids, c_phones = (courts.column(h).to_pylist() for h in ("当事人姓名", "身份证号",
+                                                                          "电话"))
+    for i in rows:
+        c_names[i] = former[c_people[i] or ""]
+        c_ids[i] = c_phones[i] = ""
+    for header, values in (("当事人姓名", c_names), ("身份证号", c_ids), ("电话", c_phones)):
+        courts = _set(courts, header, pa.array(values, pa.string()))
+    _write_csv(courts, courts_path, "utf-8")
+    keys = courts.column(0).to_pylist()
+    _drop_errors(out, "courts", "person", {keys[i] for i in rows},
+                 ("name", "id_number", "phone"))
+    return _cross_rows([{"source": "courts", "entity_type": "person", "source_key": keys[i],
+                         "true_entity_id": c_people[i], "via": "former_name", "only": True}
+                        for i in sorted(rows)])
+
+
+def _reg_numbers(out: Path, rng: np.random.Generator) -> pa.Table | None:
+    """市场监管 gets a 注册号 column (the legacy registration number of enterprises registered
+    before 2015); the customs snapshot holds it instead of the organisation code for some
+    of them, under the name registered then. Returns their cross_links rows."""
+    firms_path = out / "truth" / "entities_enterprise.parquet"
+    market_path, customs_path = out / "market_enterprises.xlsx", out / "customs_enterprises.csv"
+    if not firms_path.exists() or not market_path.exists() or not customs_path.exists():
+        return None
+    from python_calamine import CalamineWorkbook
+
+    firms = pq.read_table(firms_path, columns=["entity_id", "reg_number", "former_name"])
+    reg = dict(zip(firms["entity_id"].to_pylist(), firms["reg_number"].to_pylist(),
+                   strict=True))
+    old_name = dict(zip(firms["entity_id"].to_pylist(), firms["former_name"].to_pylist(),
+                        strict=True))
+    rows = CalamineWorkbook.from_path(str(market_path)).get_sheet_by_index(0).to_python()
+    market = pa.table({str(n): pa.array([str(r[i]) if r[i] is not None else "" for r in rows[1:]],
+                                        pa.string()) for i, n in enumerate(rows[0])})
+    m_firms = _truth_of(out, "market", "enterprise", market.column(0))
+    market = market.append_column(REG_NUMBER_HEADER, pa.array(
+        [reg.get(f or "") or "" for f in m_firms], pa.string()))
+    write_xlsx(market, market_path)
+    customs = _read_csv(customs_path, "gb18030")
+    c_firms = _truth_of(out, "customs", "enterprise", customs.column(0))
+    codes = customs.column("组织机构代码").to_pylist()
+    names = customs.column("企业名称").to_pylist()
+    chosen = []
+    for i, firm in enumerate(c_firms):
+        number = reg.get(firm or "")
+        if number and rng.random() < REG_NUMBER_SHARE:
+            codes[i] = number
+            if old_name.get(firm or ""):
+                names[i] = old_name[firm or ""]
+            chosen.append(i)
+    customs = _set(customs, "组织机构代码", pa.array(codes, pa.string()))
+    customs = _set(customs, "企业名称", pa.array(names, pa.string()))
+    _write_csv(customs, customs_path, "gb18030")
+    keys = customs.column(0).to_pylist()
+    _drop_errors(out, "customs", "enterprise", {keys[i] for i in chosen},
+                 ("name", "credit_code"))
+    return _cross_rows([{"source": "customs", "entity_type": "enterprise",
+                         "source_key": keys[i], "true_entity_id": c_firms[i],
+                         "via": "reg_number", "only": bool(old_name.get(c_firms[i] or ""))}
+                        for i in chosen])
+
+
 def _customs(path: Path) -> None:
     _write_csv(_read_csv(path, "gb18030"), path, "gbk")
 
@@ -241,6 +387,11 @@ def _pipeline(text: str, employers: bool = False) -> str:
         if 'path = "household_persons.csv"' in block:
             block = block.replace('address = "住址"',
                                   "address = " + _list(ADDRESS_PARTS))
+            block = block.replace("[sources.trust]", f'former_name = "{FORMER_NAME_HEADER}"\n'
+                                  "[sources.trust]")
+        elif 'path = "market_enterprises.xlsx"' in block:
+            block = block.replace("[sources.trust]", f'reg_number = "{REG_NUMBER_HEADER}"\n'
+                                  "[sources.trust]")
         elif 'path = "tax_enterprises.csv"' in block:
             block = block.replace("[sources.columns]",
                                   'units = { capital = "yuan" }\n[sources.columns]')

@@ -50,7 +50,8 @@ def test_bench_departments_contract() -> None:
     assert re.fullmatch(
         rf"kind_recall_person={value} kind_recall_enterprise={value} "
         rf"golden_name_enterprise={value} golden_name_person={value} golden_name_rare={value} "
-        rf"legal_rep_precision={value} employer_code={value} uncarried=0", line), line
+        rf"legal_rep_precision={value} employer_code={value} uncarried=0 "
+        rf"via_former_name={value} via_reg_number={value}", line), line
 
 
 def test_bench_anchors_contract_on_febrl4() -> None:

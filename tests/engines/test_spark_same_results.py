@@ -69,3 +69,46 @@ def test_generated_2k_same_partition_and_golden(spark: Any, generated: Path) -> 
                 if p.is_file())
     n_records, _ = _compare_engines(path, spark)
     assert n_records > 2000
+
+
+def test_cross_column_blocking_same_partition(spark: Any, tmp_path: Path) -> None:
+    """A former name (曾用名) links the courts record filed under it on both engines (the
+    cross-column pass keys each record by its former name and by its name)."""
+    from linkage.match.presets import section_toml
+    from linkage.standardisers.checksums import id_check_char
+
+    people = []  # the hand-checked case of tests/match/test_cross_links.py
+    for i in range(40):
+        birth = f"19{60 + i % 30}-{1 + i % 12:02d}-{1 + i % 28:02d}"
+        body = f"110101{birth.replace('-', '')}{i % 1000:03d}"
+        people.append({"name": "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"[i % 20]
+                       + "伟芳娜敏静丽强磊军洋勇艳杰涛明超英华平刚"[(i * 7) % 20]
+                       + "伟芳娜敏静丽强磊军洋勇艳杰涛明超英华平刚"[(i * 3) % 20],
+                       "id": body + id_check_char(body), "birth": birth,
+                       "sex": "男" if int(body[-1]) % 2 else "女",
+                       "address": f"北京市东城区东华门街道{i + 1}号"})
+    head = "k,name,former,id,birth,sex,address\n"
+    (tmp_path / "household.csv").write_text(head + "".join(
+        f"H{i},{p['name']},{'王小明' if i == 0 else ''},{p['id']},{p['birth']},{p['sex']},"
+        f"{p['address']}\n" for i, p in enumerate(people)), encoding="utf-8")
+    (tmp_path / "social.csv").write_text(head + "".join(
+        f"S{i},{p['name']},,{p['id']},{p['birth']},{p['sex']},{p['address']}\n"
+        for i, p in enumerate(people)), encoding="utf-8")
+    (tmp_path / "courts.csv").write_text(
+        head + f"C0,王小明,,,{people[0]['birth']},{people[0]['sex']},\n", encoding="utf-8")
+    columns = ('name = "name"\nid_number = "id"\nbirth_date = "birth"\nsex = "sex"\n'
+               'address = "address"\n')
+    sources = "".join(
+        f'[[sources]]\ndepartment = "{d}"\nentity_type = "person"\npath = "{f}"\n'
+        f'key = "k"\n[sources.columns]\n{columns}{extra}\n'
+        for d, f, extra in (("household", "household.csv", 'former_name = "former"\n'),
+                            ("social_security", "social.csv", ""),
+                            ("courts", "courts.csv", "")))
+    (tmp_path / "pipeline.toml").write_text(
+        f'name = "cross"\n\n{sources}\n{section_toml("person")}', encoding="utf-8")
+    records, _ = _compare_engines(tmp_path / "pipeline.toml", spark)
+    assert records == 81
+    local = lk.Pipeline(load_pipeline(tmp_path / "pipeline.toml")).run()
+    entity = {r["source_key"]: r["entity_id"]
+              for r in local.records.select(["source_key", "entity_id"]).to_pylist()}
+    assert entity["C0"] == entity["H0"] == entity["S0"]

@@ -12,6 +12,7 @@ from linkage.master.survivorship import (
     fold_tails,
     fold_typos,
     originality,
+    originality_among,
     originality_of,
     substitutes,
 )
@@ -29,6 +30,15 @@ def test_substitutes_of_a_rare_character() -> None:
 def test_originality_levels() -> None:
     assert [originality(t) for t in ["邵勇玥", "邵勇月", "邵勇yue", "张?", "ZHANG SAN"]] == [
         0, 1, 2, 2, 1]
+
+
+def test_a_rare_spelling_ranks_first_only_beside_a_substitute_of_it() -> None:
+    # entity 0: 邵勇玥 beside its substitute 邵勇月; entity 1: 孙赟 beside 孙玲磊, another name
+    # (a record of another person, or a different name): the rare character decides nothing;
+    # entity 2: a ? spelling stays behind the plain one
+    text = pa.array(["邵勇玥", "邵勇月", "孙赟", "孙玲磊", "刘芬君", "刘芬?", None])
+    ent = np.array([0, 0, 1, 1, 2, 2, 2])
+    assert originality_among(text, ent).tolist() == [0, 1, 1, 1, 1, 2, 1]
 
 
 def test_folds_on_hand_checked_rows() -> None:

@@ -4,6 +4,7 @@ per comparator: the whole-column stage gives the level a plain per-pair referenc
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -98,6 +99,33 @@ def test_cross_column_swapped_names_and_former_names() -> None:
     assert _levels(columns, [(3, 4), (0, 4), (0, 1)], former) == [1, 0, -1]
 
 
+def test_a_cross_agreement_explains_the_plain_disagreement_and_may_link() -> None:
+    recs = pa.table({"record_id": pa.array(range(4), pa.int64()),
+                     "name": ["王小明", "王伟明", "李娜", "王伟明"],
+                     "former": [None, "王小明", None, None],
+                     "code": ["110105012345675", "91110105MA01A0BX2H", None, "110105012345670"],
+                     "code__status": ["ok", "ok", None, "bad_check"],
+                     "reg": [None, "110105012345675", None, None],
+                     "reg__status": [None, "ok", None, None]})
+    pairs = pa.table({"id_l": [0, 0, 1, 1], "id_r": [1, 2, 2, 3]})
+    name = Comparison(name="name", field="name", method="exact")
+    former = Comparison(name="former", field="former", other_field="name", method="exact",
+                        explains=True)
+    out = compare(recs, pairs, [name, former])
+    # 王小明 is record 1's former name: the names' disagreement is explained (null); an
+    # equal current name stays what it is
+    assert out.column("gamma_former").to_pylist() == [1, -1, 0, 0]
+    assert out.column("gamma_name").to_pylist() == [-1, 0, 0, 1]
+    plain = compare(recs, pairs, [name, dataclasses.replace(former, explains=False)])
+    assert plain.column("gamma_name").to_pylist() == [0, 0, 0, 1]
+    # a valid registration number in its own column equal to another's valid code: a
+    # must-link either way round; another number is none
+    reg = Comparison(name="reg", field="reg", other_field="code", method="exact",
+                     must_link=True)
+    flags = compare(recs, pa.table({"id_l": [0, 1, 3], "id_r": [1, 0, 1]}), [reg])
+    assert flags.column("ml_reg").to_pylist() == [True, True, False]
+
+
 @pytest.mark.parametrize("bad", [
     {"method": "abs_diff"},
     {"method": "jaro_winkler", "within": (1.0,)},
@@ -105,7 +133,9 @@ def test_cross_column_swapped_names_and_former_names() -> None:
     {"method": "exact", "min_shared": (1,)},
     {"method": "exact", "transform": ("soundex",)},
     {"method": "exact", "transform": ("substring:3:1",)},
-    {"method": "exact", "other_field": "x", "must_link": True},
+    {"method": "exact", "other_field": "x", "must_link": True, "cross": "both"},
+    {"method": "exact", "other_field": "x", "cannot_link": True},
+    {"method": "exact", "explains": True},
 ])
 def test_inconsistent_options_are_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):

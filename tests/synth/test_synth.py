@@ -258,6 +258,8 @@ def test_truth_is_in_standardised_form(world: Path) -> None:
     for etype, fields in (("person", PERSON_FIELDS), ("enterprise", ENTERPRISE_FIELDS)):
         table = pq.read_table(world / "truth" / f"entities_{etype}.parquet")
         for fld, name in fields.items():
+            if fld == "former_name" and fld not in table.column_names:
+                continue  # people keep their names in the generator (departmental renames)
             column = table.column(fld).combine_chunks()
             result = STANDARDISERS[name](column)
             present = [v for v in column.to_pylist() if v is not None]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -84,28 +84,31 @@ def block_spark(records: Any, passes: Sequence[BlockingPass]) -> tuple[Any, Bloc
         if bp.kind != "exact":
             raise ConfigError([f"blocking pass {bp.name!r}: kind {bp.kind!r} does not run on "
                                "the Spark engine yet (exact passes, with sub_keys, do)"])
-        if bp.keys_right:
-            raise ConfigError([f"blocking pass {bp.name!r}: cross-column keys (keys_right) do "
-                               "not run on the Spark engine yet"])
     needed = {"record_id", "source"}
     for bp in passes:
-        for column in (*bp.keys, *bp.sub_keys):
+        for column in (*bp.keys, *bp.sub_keys, *bp.keys_right):
             needed.update((column, f"{column.split('__', 1)[0]}__status"))
     columns = [c for c in records.columns if c in needed]
     out = pa.schema([("pass", pa.int32()), ("key", pa.string()), ("sub", pa.string()),
-                     ("record_id", pa.int64()), ("source", pa.string())])
+                     ("record_id", pa.int64()), ("source", pa.string()), ("role", pa.int8())])
 
     def kernel(table: pa.Table) -> pa.Table:
         parts = []
         for index, bp in enumerate(passes):
-            key = joined_key(table, bp)
-            sub = (joined_key(table, refined_pass(bp)) if bp.sub_keys
-                   else pa.nulls(table.num_rows, pa.string()))
-            part = pa.table({"pass": pa.array(np.full(table.num_rows, index, np.int32)),
-                             "key": key, "sub": sub,
-                             "record_id": table.column("record_id"),
-                             "source": table.column("source")})
-            parts.append(part.filter(pc.is_valid(key)))
+            # a cross-column pass keys every record twice: by its keys (role 0) and by its
+            # right-hand keys (role 1); pairs are taken across roles only (as block does)
+            sides = [(0, bp)] + ([(1, replace(bp, keys=bp.keys_right, keys_right=()))]
+                                 if bp.keys_right else [])
+            for role, side in sides:
+                key = joined_key(table, side)
+                sub = (joined_key(table, refined_pass(side)) if side.sub_keys
+                       else pa.nulls(table.num_rows, pa.string()))
+                part = pa.table({"pass": pa.array(np.full(table.num_rows, index, np.int32)),
+                                 "key": key, "sub": sub,
+                                 "record_id": table.column("record_id"),
+                                 "source": table.column("source"),
+                                 "role": pa.array(np.full(table.num_rows, role, np.int8))})
+                parts.append(part.filter(pc.is_valid(key)))
         return pa.concat_tables(parts) if parts else out.empty_table()
 
     keys = map_tables(records.select(*columns), kernel, out).localCheckpoint(eager=True)
@@ -122,15 +125,18 @@ def block_spark(records: Any, passes: Sequence[BlockingPass]) -> tuple[Any, Bloc
                            ["pass", "key"])
     usable = refined.filter((sf.col("size") >= 2) & (sf.col("size") <= cap))
     left = usable.select("pass", "key", sf.col("record_id").alias("id_l"),
-                         sf.col("source").alias("src_l"))
+                         sf.col("source").alias("src_l"), sf.col("role").alias("role_l"))
     right = usable.select("pass", "key", sf.col("record_id").alias("id_r"),
-                          sf.col("source").alias("src_r"))
+                          sf.col("source").alias("src_r"), sf.col("role").alias("role_r"))
     link_only = [i for i, bp in enumerate(passes) if bp.link_only]
+    cross = [i for i, bp in enumerate(passes) if bp.keys_right]
     cond = sf.col("id_l") < sf.col("id_r")
+    if cross:
+        cond = cond & (~sf.col("pass").isin(cross) | (sf.col("role_l") != sf.col("role_r")))
     if link_only:
         cond = cond & (~sf.col("pass").isin(link_only) | (sf.col("src_l") != sf.col("src_r")))
     produced = left.join(right, ["pass", "key"]).filter(cond).select("pass", "id_l", "id_r") \
-        .localCheckpoint(eager=True)
+        .distinct().localCheckpoint(eager=True)
     names = sf.array(*[sf.lit(bp.name) for bp in passes])
     pairs = produced.groupBy("id_l", "id_r").agg(sf.min("pass").alias("pass")) \
         .withColumn("pass_name", sf.element_at(names, sf.col("pass") + 1)).drop("pass") \
