@@ -24,7 +24,8 @@ import pyarrow.compute as pc
 from linkage.config import SourceConfig
 from linkage.errors import LinkageError
 from linkage.master.cluster import link_mask
-from linkage.match.compare import compare, compare_record, read_columns
+from linkage.match.compare import compare, read_columns
+from linkage.match.one_record import compare_record
 from linkage.service.index import MasterIndex, TypeIndex, jsonable
 from linkage.service.keys import hash_text
 from linkage.standardisers import standardise, standardise_record
