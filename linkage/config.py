@@ -410,16 +410,18 @@ def _cross_checks(config: PipelineConfig) -> list[str]:
         section = config.entity(etype)
         assert section is not None
         label = _header(config, etype)
+        # the columns passes and comparisons name (a cross-column pass's right-hand keys
+        # and a cross-column comparison's other field too)
         for j, bp in enumerate(section.blocking):
-            for key in bp.keys:
-                if not _is_known_column(key, section):
-                    problems.append(f"{label}.blocking[{j}].keys: {key!r} is not a field or "
-                                    f"derived column of [{label}.fields]")
+            for what, keys in (("keys", bp.keys), ("keys_right", bp.keys_right)):
+                problems += [f"{label}.blocking[{j}].{what}: {key!r} is not a field or "
+                             f"derived column of [{label}.fields]"
+                             for key in keys if not _is_known_column(key, section)]
         for j, comp in enumerate(section.comparisons):
-            if not _is_known_column(comp.field, section):
-                problems.append(f"{label}.comparisons[{j}].field: {comp.field!r} is not a "
-                                f"field of [{label}.fields]")
-        problems.extend(_general_checks(label, section))
+            for what, column in (("field", comp.field), ("other_field", comp.other_field)):
+                if column is not None and not _is_known_column(column, section):
+                    problems.append(f"{label}.comparisons[{j}].{what}: {column!r} is not a "
+                                    f"field of [{label}.fields]")
     return problems
 
 
@@ -446,23 +448,6 @@ def _header(config: PipelineConfig, etype: str) -> str:
     """How the file names a type's section: ``person`` or ``entities.restaurant``."""
     builtin = etype in ENTITY_TYPES and getattr(config, etype) is not None
     return etype if builtin else f"entities.{etype}"
-
-
-def _general_checks(label: str, section: EntityConfig) -> list[str]:
-    """Columns named by the general comparisons and blocking passes (a cross-column
-    comparison's other field, a cross-column pass's right-hand keys)."""
-    problems: list[str] = []
-    for j, bp in enumerate(section.blocking):
-        for key in bp.keys_right:
-            if not _is_known_column(key, section):
-                problems.append(f"{label}.blocking[{j}].keys_right: {key!r} is not a field "
-                                f"or derived column of [{label}.fields]")
-    for j, comp in enumerate(section.comparisons):
-        other = comp.other_field
-        if other is not None and not _is_known_column(other, section):
-            problems.append(f"{label}.comparisons[{j}].other_field: {other!r} is not a "
-                            f"field of [{label}.fields]")
-    return problems
 
 
 def _is_known_column(name: str, section: EntityConfig) -> bool:

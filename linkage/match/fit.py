@@ -350,12 +350,18 @@ def _decode(
         counts = all_counts[distinct]
     else:
         distinct, counts = np.unique(codes, return_counts=True)
-    patterns = np.zeros((len(distinct), len(bases)), dtype=np.int64)
-    rest = distinct.copy()
+    return unpack_patterns(distinct, bases), counts.astype(np.float64)
+
+
+def unpack_patterns(codes: npt.NDArray[np.int64], bases: Sequence[int]) -> npt.NDArray[np.int64]:
+    """Mixed-radix pattern codes (level + 1 per comparison, so null is 0) back to levels:
+    n_codes x n_comparisons, -1 for null."""
+    patterns = np.zeros((len(codes), len(bases)), dtype=np.int64)
+    rest = np.array(codes, dtype=np.int64)
     for k in range(len(bases) - 1, -1, -1):
         patterns[:, k] = rest % bases[k] - 1
         rest //= bases[k]
-    return patterns, counts.astype(np.float64)
+    return patterns
 
 
 # --- EM -------------------------------------------------------------------------------------

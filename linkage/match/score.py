@@ -33,7 +33,14 @@ from linkage.errors import LinkageError, SchemaError
 from linkage.match.block import BlockingPass
 from linkage.match.compare import Comparison, compare, read_columns
 from linkage.match.explain import Contribution, Explanation
-from linkage.match.fit import Diagnostic, Session, fit_m_and_prior, prepare, report_findings
+from linkage.match.fit import (
+    Diagnostic,
+    Session,
+    fit_m_and_prior,
+    prepare,
+    report_findings,
+    unpack_patterns,
+)
 from linkage.schemas import require_fields
 
 log = logging.getLogger(__name__)
@@ -625,12 +632,7 @@ def _pattern_counts(
         counts = counts_all[distinct]
     else:
         distinct, counts = np.unique(codes, return_counts=True)
-    patterns = np.zeros((len(distinct), len(comparisons)), dtype=np.int64)
-    rest = distinct.copy()
-    for k in range(len(comparisons) - 1, -1, -1):
-        patterns[:, k] = rest % bases[k] - 1
-        rest //= bases[k]
-    return patterns, counts.astype(np.float64)
+    return unpack_patterns(distinct, bases), counts.astype(np.float64)
 
 
 def _take_sorted(table: pa.Table, rows: npt.NDArray[np.int64]) -> pa.Table:
