@@ -59,11 +59,12 @@ def main() -> None:
                              "(default: costs the 2-core machine ~0.1 ms a request) or "
                              "httpx.AsyncClient (~2.5 ms a request, taken from the service)")
     parser.add_argument("--cache-dir", type=Path, default=Path(".bench_cache/online"))
+    parser.add_argument("--skip", choices=["incremental", "latency"], default=None,
+                        help="leave one half out (its figures print as nan)")
     args = parser.parse_args()
 
     from linkage.io.outputs import write_outputs
     from linkage.pipeline import Pipeline
-    from linkage.service.incremental import run_incremental
     from linkage.service.index import write_index
 
     base = args.cache_dir / f"p{args.persons}_s{args.seed}"
@@ -76,9 +77,31 @@ def main() -> None:
         write_index(result, master)
         print(f"master built in {time.perf_counter() - t0:.2f} s", flush=True)
 
-    lib_p50, lib_p99 = _library(master, args)
-    print(f"library p50_ms={lib_p50:.2f} p99_ms={lib_p99:.2f} "
-          f"({args.library_requests} distinct records)", flush=True)
+    incremental_s = full_s = agreement = float("nan")
+    if args.skip != "latency":
+        lib_p50, lib_p99 = _library(master, args)
+        print(f"library p50_ms={lib_p50:.2f} p99_ms={lib_p99:.2f} "
+              f"({args.library_requests} distinct records)", flush=True)
+    if args.skip != "incremental":
+        incremental_s, full_s, agreement = _incremental(base, data, master)
+    if args.skip == "latency":
+        print(f"p50_ms=nan p99_ms=nan qps=nan incremental_s={incremental_s:.2f} "
+              f"full_s={full_s:.2f} agreement={agreement:.4f}")
+        return
+    p50, p99, qps, done = _http(master, args)
+    print(f"http: {done} requests, {args.concurrency} clients, {args.workers} workers",
+          flush=True)
+    print(f"p50_ms={p50:.2f} p99_ms={p99:.2f} qps={qps:.0f} incremental_s={incremental_s:.2f} "
+          f"full_s={full_s:.2f} agreement={agreement:.4f}")
+
+
+def _incremental(base: Path, data: Path, master: Path) -> tuple[float, float, float]:
+    """The batch applied incrementally, then a full run on the union; (incremental_s,
+    full_s, agreement)."""
+    from linkage.io.outputs import write_outputs
+    from linkage.pipeline import Pipeline
+    from linkage.service.incremental import run_incremental
+    from linkage.service.index import write_index
 
     inc_out, full_out = base / "incremental", base / "full"
     for folder in (inc_out, full_out):
@@ -97,12 +120,7 @@ def main() -> None:
     full_s = time.perf_counter() - t0
     agreement, untouched_same = _agreement(inc_out, full_out, master)
     print(f"untouched entities keeping their ids: {untouched_same:.4f}", flush=True)
-
-    p50, p99, qps, done = _http(master, args)
-    print(f"http: {done} requests, {args.concurrency} clients, {args.workers} workers",
-          flush=True)
-    print(f"p50_ms={p50:.2f} p99_ms={p99:.2f} qps={qps:.0f} incremental_s={incremental_s:.2f} "
-          f"full_s={full_s:.2f} agreement={agreement:.4f}")
+    return incremental_s, full_s, agreement
 
 
 # --- data -------------------------------------------------------------------------------
@@ -216,11 +234,15 @@ def _library(master: Path, args: argparse.Namespace) -> tuple[float, float]:
     for q in queries[:20]:
         resolver.resolve(q)  # warm the page cache and the standardisers' tables
     times = []
+    cpu0 = time.process_time()
     for q in queries:
         t0 = time.perf_counter()
         resolver.resolve(q)
         times.append(time.perf_counter() - t0)
+    cpu = time.process_time() - cpu0
     ms = np.asarray(times) * 1000
+    print(f"library: {cpu / len(queries) * 1000:.2f} ms of CPU a resolve (mean; wall "
+          f"{ms.mean():.2f} ms)", flush=True)
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
@@ -281,9 +303,22 @@ def _http(master: Path, args: argparse.Namespace) -> tuple[float, float, float, 
                     raise RuntimeError("the service did not start") from None
                 time.sleep(0.2)
         queries = _queries(master, min(args.requests, 50_000), args.seed + 2)
-        if args.client == "raw":
-            return asyncio.run(_load_raw("127.0.0.1", port, queries, args))
-        return asyncio.run(_load(url, queries, args))
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        served0 = _tree_cpu(proc.pid)
+        load = _load_raw("127.0.0.1", port, queries, args) if args.client == "raw" else \
+            _load(url, queries, args)
+        p50, p99, qps, done = asyncio.run(load)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        # the client shares the two cores with the workers: what it took of them
+        served = _tree_cpu(proc.pid) - served0
+        print(f"http client: {cpu:.2f} s of CPU in {wall:.2f} s ({cpu / wall:.0%} of one "
+              f"core, {cpu / max(done, 1) * 1000:.3f} ms a request)", flush=True)
+        # the service's own CPU a request: what bounds its rate on two free cores,
+        # whatever else the machine is running
+        print(f"http service: {served:.2f} s of CPU ({served / max(done, 1) * 1000:.2f} ms a "
+              f"request: {2 * done / max(served, 1e-9):.0f} requests/s on two free cores)",
+              flush=True)
+        return p50, p99, qps, done
     finally:
         proc.terminate()
         try:
@@ -292,6 +327,23 @@ def _http(master: Path, args: argparse.Namespace) -> tuple[float, float, float, 
             proc.kill()
             proc.wait(timeout=30)
         log.close()
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its children (Linux
+    /proc; 0 elsewhere)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
 
 
 async def _load(url: str, queries: list[dict[str, Any]],
