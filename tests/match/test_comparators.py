@@ -272,3 +272,23 @@ def test_folded_codes_equal_exactly_when_folded_values_do(values: list[str]) -> 
     for i in range(len(values)):
         for j in range(len(values)):
             assert (codes[i] == codes[j]) == (folded[i] == folded[j])
+
+
+def test_few_person_names_prepare_as_many_do() -> None:
+    """A handful of names (a resolver's candidates) is prepared in plain Python; the keys
+    give the same similarities as the Arrow preparation of a long list holding them."""
+    from linkage.match.comparators import names
+
+    few = ["买买提·艾力", "艾力买买提", "张 伟", "张伟", "章伟", "王己", "王已", "李?明",
+           "李晓明", "Zhang Wei", "zhang.wei", "欧阳 娜娜", "娜娜·欧阳"]
+    pinyin = [None, "", "zhang wei", None, "zhang wei", None, None, None, None, None, None,
+              None, None]
+    n = len(few)
+    a, b = np.triu_indices(n, 1)
+    filler = [f"填充{i}" for i in range(names._FEW + 1)]  # forces the Arrow path
+    for derived in ({}, {"pinyin": pinyin}):
+        small = similarity("person_name", few, a, b, derived)
+        big_derived = {k: [*v, *[None] * len(filler)] for k, v in derived.items()}
+        big = similarity("person_name", [*few, *filler], a, b, big_derived)
+        assert np.array_equal(small, big)
+    assert (small == np.float32(0.97)).any() and (small == np.float32(0.92)).any()
