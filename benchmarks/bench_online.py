@@ -58,6 +58,10 @@ def main() -> None:
                         help="load generator: raw HTTP/1.1 on keep-alive asyncio streams "
                              "(default: costs the 2-core machine ~0.1 ms a request) or "
                              "httpx.AsyncClient (~2.5 ms a request, taken from the service)")
+    parser.add_argument("--connection", choices=["keep-alive", "close"], default="keep-alive",
+                        help="raw client: keep each connection (the default; the service "
+                             "asks for a new one every 64 requests) or open one a request "
+                             "(whichever worker is free accepts it)")
     parser.add_argument("--cache-dir", type=Path, default=Path(".bench_cache/online"))
     parser.add_argument("--skip", choices=["incremental", "latency"], default=None,
                         help="leave one half out (its figures print as nan)")
@@ -305,18 +309,24 @@ def _http(master: Path, args: argparse.Namespace) -> tuple[float, float, float, 
         queries = _queries(master, min(args.requests, 50_000), args.seed + 2)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         served0 = _tree_cpu(proc.pid)
+        workers0 = _children_cpu(proc.pid)
         load = _load_raw("127.0.0.1", port, queries, args) if args.client == "raw" else \
             _load(url, queries, args)
         p50, p99, qps, done = asyncio.run(load)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         # the client shares the two cores with the workers: what it took of them
         served = _tree_cpu(proc.pid) - served0
+        workers = {p: c - workers0.get(p, 0.0) for p, c in _children_cpu(proc.pid).items()}
         print(f"http client: {cpu:.2f} s of CPU in {wall:.2f} s ({cpu / wall:.0%} of one "
               f"core, {cpu / max(done, 1) * 1000:.3f} ms a request)", flush=True)
         # the service's own CPU a request: what bounds its rate on two free cores,
         # whatever else the machine is running
         print(f"http service: {served:.2f} s of CPU ({served / max(done, 1) * 1000:.2f} ms a "
               f"request: {2 * done / max(served, 1e-9):.0f} requests/s on two free cores)",
+              flush=True)
+        # keep-alive connections stay with the worker that accepted them: an uneven split
+        # leaves a core idle
+        print("http workers' CPU: " + ", ".join(f"{c:.2f} s" for c in workers.values()),
               flush=True)
         return p50, p99, qps, done
     finally:
@@ -327,6 +337,15 @@ def _http(master: Path, args: argparse.Namespace) -> tuple[float, float, float, 
             proc.kill()
             proc.wait(timeout=30)
         log.close()
+
+
+def _children_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of each child process of ``pid`` (the service's workers)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return {}
+    return {int(c): _tree_cpu(int(c)) for c in children}
 
 
 def _tree_cpu(pid: int) -> float:
@@ -389,38 +408,50 @@ async def _load_raw(host: str, port: int, queries: list[dict[str, Any]],
 
     bodies = [json.dumps({"record": q, "explain": False}, ensure_ascii=False).encode("utf-8")
               for q in queries]
+    connection = args.connection.encode()
     requests = [b"POST /resolve HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json"
-                b"\r\nContent-Length: %d\r\n\r\n%s" % (host.encode(), port, len(b), b)
-                for b in bodies]
+                b"\r\nConnection: %s\r\nContent-Length: %d\r\n\r\n%s"
+                % (host.encode(), port, connection, len(b), b) for b in bodies]
     latencies: list[float] = []
     failures = 0
     next_i = 0
     stop_at = time.monotonic() + args.time_limit
 
     async def one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                  request: bytes) -> int:
+                  request: bytes) -> tuple[int, bool]:
+        """Status, and whether the service closes the connection after this response."""
         writer.write(request)
         head = await reader.readuntil(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1])
         length = 0
+        close = False
         for line in head.split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
+            name = name.strip().lower()
+            if name == b"content-length":
                 length = int(value)
+            elif name == b"connection":
+                close = b"close" in value.lower()
         await reader.readexactly(length)
-        return status
+        return status, close
 
     async def client_loop() -> None:
         nonlocal next_i, failures
         reader, writer = await asyncio.open_connection(host, port)
         try:
             for request in requests[:5]:
-                await one(reader, writer, request)  # warm up
+                if (await one(reader, writer, request))[1]:
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
+            close = False
             while next_i < args.requests and time.monotonic() < stop_at:
                 request = requests[next_i % len(requests)]
                 next_i += 1
                 t0 = time.perf_counter()
-                status = await one(reader, writer, request)
+                if close:  # the service asked for a new connection (RecycleConnections):
+                    writer.close()  # the request that follows pays for opening it
+                    reader, writer = await asyncio.open_connection(host, port)
+                status, close = await one(reader, writer, request)
                 latencies.append(time.perf_counter() - t0)
                 failures += status != 200
         finally:

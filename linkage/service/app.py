@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from linkage.errors import LinkageError
 from linkage.service.access import AuditLog, Caller, KeyStore, mask_response, personal_fields
@@ -41,6 +42,8 @@ ENV_KEYS = "LINKAGE_SERVE_KEYS"
 ENV_AUDIT = "LINKAGE_SERVE_AUDIT"
 ENV_PUBLIC = "LINKAGE_SERVE_PUBLIC"  # "1" when bound beyond loopback: a key is required
 MAX_BATCH = 1000
+#: requests on one keep-alive connection before the client is asked to reconnect
+RECYCLE_EVERY = 64
 
 Value = str | int | float | None
 
@@ -137,6 +140,7 @@ def create_app(run_dir: str | Path, *, keys: KeyStore, audit_log: Path,
                               "golden record and open conflicts.")
     app.state.keys = keys
     app.state.public = public
+    app.add_middleware(RecycleConnections)
     app.state.shared = state
 
     def answer(who: Caller, etype: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -216,6 +220,41 @@ def create_app(run_dir: str | Path, *, keys: KeyStore, audit_log: Path,
         return JSONResponse(status_code=500, content={"detail": "internal error"})
 
     return app
+
+
+class RecycleConnections:
+    """Asks a keep-alive client to reconnect after every ``every`` requests on one
+    connection (``Connection: close`` on that response), as a proxy's keep-alive request
+    limit does. A connection stays with the worker process that accepted it, so a few
+    long-lived connections can pile onto one worker while another idles (three and one
+    on two workers is common); on reconnecting, the worker that is free accepts first.
+    Clients (httpx, browsers) reconnect by themselves."""
+
+    def __init__(self, app: ASGIApp, every: int = RECYCLE_EVERY) -> None:
+        self.app = app
+        self.every = every
+        self.counts: dict[Any, int] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope.get("client"):
+            await self.app(scope, receive, send)
+            return
+        key = tuple(scope["client"])
+        n = self.counts.get(key, 0) + 1
+        if n < self.every:
+            if len(self.counts) > 65_536:
+                self.counts.clear()  # connections long gone: a bound, not a bookkeeping
+            self.counts[key] = n
+            await self.app(scope, receive, send)
+            return
+        self.counts.pop(key, None)
+
+        async def closing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()),
+                                                  (b"connection", b"close")]}
+            await send(message)
+        await self.app(scope, receive, closing)
 
 
 #: POST /resolve reads its body itself; the schema still documents it as ResolveRequest
