@@ -292,3 +292,25 @@ def test_few_person_names_prepare_as_many_do() -> None:
         big = similarity("person_name", [*few, *filler], a, b, big_derived)
         assert np.array_equal(small, big)
     assert (small == np.float32(0.97)).any() and (small == np.float32(0.92)).any()
+
+
+def test_few_addresses_prepare_as_many_do() -> None:
+    """A handful of addresses is prepared in plain Python, with the same similarities as
+    the Arrow preparation of a long list holding them (with and without the divisions)."""
+    from linkage.match.comparators import names
+
+    few = ["北京市朝阳区建国路88号", "朝阳区建国路88号", "北京市 朝阳区 建国路 88号",
+           "吉林省长春市朝阳区建国路88号", "北京市朝阳区建国路8号", "上海市浦东新区世纪大道1号",
+           "浦东新区世纪大道1号", "新疆维吾尔自治区乌鲁木齐市天山区解放路1号"]
+    county = ["110105", "110105", "110105", "220104", "110105", "310115", None, "650102"]
+    detail = ["建国路88号", "建国路88号", "建国路88号", "建国路88号", "建国路8号",
+              "世纪大道1号", "世纪大道1号", ""]
+    a, b = np.triu_indices(len(few), 1)
+    filler = [f"某省某市某区某路{i}号" for i in range(names._FEW + 1)]
+    for derived in ({}, {"county_code": county, "detail": detail}):
+        for floor in (None, 0.7):
+            small = similarity("address", few, a, b, derived, floor=floor)
+            big_derived = {k: [*v, *[None] * len(filler)] for k, v in derived.items()}
+            big = similarity("address", [*few, *filler], a, b, big_derived, floor=floor)
+            assert np.array_equal(small, big)
+    assert (small == np.float32(0.97)).any() and (small == np.float32(0.69)).any()

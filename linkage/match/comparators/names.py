@@ -230,9 +230,13 @@ def address_similarity(
     return sims
 
 
-def _prepare_address(values: pa.Array) -> tuple[pa.Array, Codes, Codes]:
+def _prepare_address(values: pa.Array) -> tuple[pa.Array | list[str], Codes, Codes]:
     """Compact form (spaces dropped, Arrow), core codes (leading divisions dropped) and
-    lengths in characters."""
+    lengths in characters (a few values: the same in plain Python)."""
+    if len(values) <= _FEW:
+        texts = [v.replace(" ", "") for v in as_list(values)]
+        return (texts, _small_codes([_LEADING_DIVISIONS.sub("", v, count=1) for v in texts]),
+                np.array([len(v) for v in texts], dtype=np.int64))
     spaced = pc.any(pc.match_substring(values, " ")).as_py()
     compact = pc.replace_substring(values, " ", "") if spaced else values
     cores = pc.replace_substring_regex(compact, _LEADING_DIVISIONS.pattern, "")
@@ -253,6 +257,10 @@ def _nullable_codes(values: Sequence[str | None] | pa.Array | None) -> Codes | N
     """Codes of a derived column (-1 where missing), or None when it is absent."""
     if values is None:
         return None
+    if len(values) <= _FEW:
+        seen: dict[str, int] = {}
+        return np.array([-1 if v is None else seen.setdefault(v, len(seen))
+                         for v in as_list(values)], dtype=np.int64)
     encoded = pc.dictionary_encode(as_arrow(values))
     return np.asarray(pc.fill_null(pc.cast(encoded.indices, pa.int64()), -1).to_numpy(
         zero_copy_only=False), dtype=np.int64)
