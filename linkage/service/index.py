@@ -22,10 +22,8 @@ Lookups are ``np.searchsorted`` over the sorted hash columns (see
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
-import math
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,7 +53,7 @@ from linkage.service.keys import (
     refined_pass,
     resolvable,
 )
-from linkage.service.rows import Rows
+from linkage.service.rows import Rows, jsonable
 
 if TYPE_CHECKING:
     from linkage.pipeline import PipelineResult
@@ -615,30 +613,3 @@ class MasterIndex:
             assert section is not None
             types[etype] = TypeIndex.open(folder / etype, etype, section, entry)
         return cls(run, config, types)
-
-
-def jsonable(value: Any) -> Any:
-    """Dates as ISO text, NaN as null, NumPy scalars as Python ones."""
-    kind = type(value)
-    if kind in _PLAIN:  # the common cases first, by exact type (an answer has hundreds)
-        return value
-    if kind is dict:
-        return {k if type(k) is str else str(k): jsonable(v) for k, v in value.items()}
-    if kind is list:
-        return [jsonable(v) for v in value]
-    if kind is float:
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-_PLAIN = frozenset({str, int, bool, type(None)})

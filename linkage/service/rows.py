@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
-__all__ = ["Rows", "one_chunk"]
+__all__ = ["Rows", "jsonable", "one_chunk"]
 
 Reader = Callable[[int], Any]
 _EPOCH = dt.date(1970, 1, 1).toordinal()
@@ -150,6 +151,32 @@ _iso_dates = _Days(iso=True)
 def _scalar(arr: pa.Array, json: bool) -> Reader:
     if not json:
         return lambda i: arr[i].as_py()
-    from linkage.service.index import jsonable
-
     return lambda i: jsonable(arr[i].as_py())
+
+
+def jsonable(value: Any) -> Any:
+    """Dates as ISO text, NaN as null, NumPy scalars as Python ones."""
+    kind = type(value)
+    if kind in _PLAIN:  # the common cases first, by exact type (an answer has hundreds)
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): jsonable(v) for k, v in value.items()}
+    if kind is list:
+        return [jsonable(v) for v in value]
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})
+
