@@ -20,6 +20,11 @@ runs the master on the rest, then:
   agreement is the pairwise F1 between their clusterings (records matched by department
   and key).
 
+It also prints the CPU a request costs (the library's per resolve, the service's and the
+load client's per HTTP request, each worker's share): on a shared machine the latencies
+are mostly waiting for a core, the CPU figures much less so. ``--skip incremental`` (or
+``latency``) leaves one half out; ``--connection close`` opens a connection a request.
+
 Last line: ``p50_ms= p99_ms= qps= incremental_s= full_s= agreement=``.
 """
 
