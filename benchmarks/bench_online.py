@@ -20,6 +20,11 @@ runs the master on the rest, then:
   agreement is the pairwise F1 between their clusterings (records matched by department
   and key).
 
+It also prints the CPU a request costs (the library's per resolve, the service's and the
+load client's per HTTP request, each worker's share): on a shared machine the latencies
+are mostly waiting for a core, the CPU figures much less so. ``--skip incremental`` (or
+``latency``) leaves one half out; ``--connection close`` opens a connection a request.
+
 Last line: ``p50_ms= p99_ms= qps= incremental_s= full_s= agreement=``.
 """
 
@@ -58,12 +63,17 @@ def main() -> None:
                         help="load generator: raw HTTP/1.1 on keep-alive asyncio streams "
                              "(default: costs the 2-core machine ~0.1 ms a request) or "
                              "httpx.AsyncClient (~2.5 ms a request, taken from the service)")
+    parser.add_argument("--connection", choices=["keep-alive", "close"], default="keep-alive",
+                        help="raw client: keep each connection (the default; the service "
+                             "asks for a new one every 64 requests) or open one a request "
+                             "(whichever worker is free accepts it)")
     parser.add_argument("--cache-dir", type=Path, default=Path(".bench_cache/online"))
+    parser.add_argument("--skip", choices=["incremental", "latency"], default=None,
+                        help="leave one half out (its figures print as nan)")
     args = parser.parse_args()
 
     from linkage.io.outputs import write_outputs
     from linkage.pipeline import Pipeline
-    from linkage.service.incremental import run_incremental
     from linkage.service.index import write_index
 
     base = args.cache_dir / f"p{args.persons}_s{args.seed}"
@@ -76,9 +86,31 @@ def main() -> None:
         write_index(result, master)
         print(f"master built in {time.perf_counter() - t0:.2f} s", flush=True)
 
-    lib_p50, lib_p99 = _library(master, args)
-    print(f"library p50_ms={lib_p50:.2f} p99_ms={lib_p99:.2f} "
-          f"({args.library_requests} distinct records)", flush=True)
+    incremental_s = full_s = agreement = float("nan")
+    if args.skip != "latency":
+        lib_p50, lib_p99 = _library(master, args)
+        print(f"library p50_ms={lib_p50:.2f} p99_ms={lib_p99:.2f} "
+              f"({args.library_requests} distinct records)", flush=True)
+    if args.skip != "incremental":
+        incremental_s, full_s, agreement = _incremental(base, data, master)
+    if args.skip == "latency":
+        print(f"p50_ms=nan p99_ms=nan qps=nan incremental_s={incremental_s:.2f} "
+              f"full_s={full_s:.2f} agreement={agreement:.4f}")
+        return
+    p50, p99, qps, done = _http(master, args)
+    print(f"http: {done} requests, {args.concurrency} clients, {args.workers} workers",
+          flush=True)
+    print(f"p50_ms={p50:.2f} p99_ms={p99:.2f} qps={qps:.0f} incremental_s={incremental_s:.2f} "
+          f"full_s={full_s:.2f} agreement={agreement:.4f}")
+
+
+def _incremental(base: Path, data: Path, master: Path) -> tuple[float, float, float]:
+    """The batch applied incrementally, then a full run on the union; (incremental_s,
+    full_s, agreement)."""
+    from linkage.io.outputs import write_outputs
+    from linkage.pipeline import Pipeline
+    from linkage.service.incremental import run_incremental
+    from linkage.service.index import write_index
 
     inc_out, full_out = base / "incremental", base / "full"
     for folder in (inc_out, full_out):
@@ -97,12 +129,7 @@ def main() -> None:
     full_s = time.perf_counter() - t0
     agreement, untouched_same = _agreement(inc_out, full_out, master)
     print(f"untouched entities keeping their ids: {untouched_same:.4f}", flush=True)
-
-    p50, p99, qps, done = _http(master, args)
-    print(f"http: {done} requests, {args.concurrency} clients, {args.workers} workers",
-          flush=True)
-    print(f"p50_ms={p50:.2f} p99_ms={p99:.2f} qps={qps:.0f} incremental_s={incremental_s:.2f} "
-          f"full_s={full_s:.2f} agreement={agreement:.4f}")
+    return incremental_s, full_s, agreement
 
 
 # --- data -------------------------------------------------------------------------------
@@ -216,11 +243,15 @@ def _library(master: Path, args: argparse.Namespace) -> tuple[float, float]:
     for q in queries[:20]:
         resolver.resolve(q)  # warm the page cache and the standardisers' tables
     times = []
+    cpu0 = time.process_time()
     for q in queries:
         t0 = time.perf_counter()
         resolver.resolve(q)
         times.append(time.perf_counter() - t0)
+    cpu = time.process_time() - cpu0
     ms = np.asarray(times) * 1000
+    print(f"library: {cpu / len(queries) * 1000:.2f} ms of CPU a resolve (mean; wall "
+          f"{ms.mean():.2f} ms)", flush=True)
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
@@ -281,9 +312,28 @@ def _http(master: Path, args: argparse.Namespace) -> tuple[float, float, float, 
                     raise RuntimeError("the service did not start") from None
                 time.sleep(0.2)
         queries = _queries(master, min(args.requests, 50_000), args.seed + 2)
-        if args.client == "raw":
-            return asyncio.run(_load_raw("127.0.0.1", port, queries, args))
-        return asyncio.run(_load(url, queries, args))
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        served0 = _tree_cpu(proc.pid)
+        workers0 = _children_cpu(proc.pid)
+        load = _load_raw("127.0.0.1", port, queries, args) if args.client == "raw" else \
+            _load(url, queries, args)
+        p50, p99, qps, done = asyncio.run(load)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        # the client shares the two cores with the workers: what it took of them
+        served = _tree_cpu(proc.pid) - served0
+        workers = {p: c - workers0.get(p, 0.0) for p, c in _children_cpu(proc.pid).items()}
+        print(f"http client: {cpu:.2f} s of CPU in {wall:.2f} s ({cpu / wall:.0%} of one "
+              f"core, {cpu / max(done, 1) * 1000:.3f} ms a request)", flush=True)
+        # the service's own CPU a request: what bounds its rate on two free cores,
+        # whatever else the machine is running
+        print(f"http service: {served:.2f} s of CPU ({served / max(done, 1) * 1000:.2f} ms a "
+              f"request: {2 * done / max(served, 1e-9):.0f} requests/s on two free cores)",
+              flush=True)
+        # keep-alive connections stay with the worker that accepted them: an uneven split
+        # leaves a core idle
+        print("http workers' CPU: " + ", ".join(f"{c:.2f} s" for c in workers.values()),
+              flush=True)
+        return p50, p99, qps, done
     finally:
         proc.terminate()
         try:
@@ -292,6 +342,32 @@ def _http(master: Path, args: argparse.Namespace) -> tuple[float, float, float, 
             proc.kill()
             proc.wait(timeout=30)
         log.close()
+
+
+def _children_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of each child process of ``pid`` (the service's workers)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return {}
+    return {int(c): _tree_cpu(int(c)) for c in children}
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its children (Linux
+    /proc; 0 elsewhere)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
 
 
 async def _load(url: str, queries: list[dict[str, Any]],
@@ -337,38 +413,50 @@ async def _load_raw(host: str, port: int, queries: list[dict[str, Any]],
 
     bodies = [json.dumps({"record": q, "explain": False}, ensure_ascii=False).encode("utf-8")
               for q in queries]
+    connection = args.connection.encode()
     requests = [b"POST /resolve HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json"
-                b"\r\nContent-Length: %d\r\n\r\n%s" % (host.encode(), port, len(b), b)
-                for b in bodies]
+                b"\r\nConnection: %s\r\nContent-Length: %d\r\n\r\n%s"
+                % (host.encode(), port, connection, len(b), b) for b in bodies]
     latencies: list[float] = []
     failures = 0
     next_i = 0
     stop_at = time.monotonic() + args.time_limit
 
     async def one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                  request: bytes) -> int:
+                  request: bytes) -> tuple[int, bool]:
+        """Status, and whether the service closes the connection after this response."""
         writer.write(request)
         head = await reader.readuntil(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1])
         length = 0
+        close = False
         for line in head.split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
+            name = name.strip().lower()
+            if name == b"content-length":
                 length = int(value)
+            elif name == b"connection":
+                close = b"close" in value.lower()
         await reader.readexactly(length)
-        return status
+        return status, close
 
     async def client_loop() -> None:
         nonlocal next_i, failures
         reader, writer = await asyncio.open_connection(host, port)
         try:
             for request in requests[:5]:
-                await one(reader, writer, request)  # warm up
+                if (await one(reader, writer, request))[1]:
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
+            close = False
             while next_i < args.requests and time.monotonic() < stop_at:
                 request = requests[next_i % len(requests)]
                 next_i += 1
                 t0 = time.perf_counter()
-                status = await one(reader, writer, request)
+                if close:  # the service asked for a new connection (RecycleConnections):
+                    writer.close()  # the request that follows pays for opening it
+                    reader, writer = await asyncio.open_connection(host, port)
+                status, close = await one(reader, writer, request)
                 latencies.append(time.perf_counter() - t0)
                 failures += status != 200
         finally:

@@ -15,16 +15,19 @@ Worker processes get their settings from environment variables (``app_from_env``
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from linkage.errors import LinkageError
 from linkage.service.access import AuditLog, Caller, KeyStore, mask_response, personal_fields
@@ -39,6 +42,8 @@ ENV_KEYS = "LINKAGE_SERVE_KEYS"
 ENV_AUDIT = "LINKAGE_SERVE_AUDIT"
 ENV_PUBLIC = "LINKAGE_SERVE_PUBLIC"  # "1" when bound beyond loopback: a key is required
 MAX_BATCH = 1000
+#: requests on one keep-alive connection before the client is asked to reconnect
+RECYCLE_EVERY = 64
 
 Value = str | int | float | None
 
@@ -135,6 +140,7 @@ def create_app(run_dir: str | Path, *, keys: KeyStore, audit_log: Path,
                               "golden record and open conflicts.")
     app.state.keys = keys
     app.state.public = public
+    app.add_middleware(RecycleConnections)
     app.state.shared = state
 
     def answer(who: Caller, etype: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -146,9 +152,14 @@ def create_app(run_dir: str | Path, *, keys: KeyStore, audit_log: Path,
         columns = state["id_columns"].get(etype, ())
         return [str(r[c]) for r in records for c in columns if r.get(c) is not None]
 
-    @app.post("/resolve", response_model=Resolution)
-    async def resolve(req: ResolveRequest, who: CallerDep, request: Request) -> JSONResponse:
+    @app.post("/resolve", response_model=Resolution, openapi_extra=_RESOLVE_BODY)
+    async def resolve(request: Request) -> Response:
         """The master entity of one record, its golden record and open conflicts."""
+        # the counter's hot path: the body is parsed and checked here rather than by a
+        # pydantic model and a dependency (the schema above documents it all the same),
+        # and the answer leaves as one pre-encoded JSON body
+        who = await _caller(request)
+        req = _resolve_request(await request.body())
         resolver: Resolver = state["resolver"]
         client = request.client.host if request.client else ""
         try:
@@ -161,7 +172,7 @@ def create_app(run_dir: str | Path, *, keys: KeyStore, audit_log: Path,
         state["audit"].write(who, "resolve", status=200, client=client, n_records=1,
                              entity_ids=[body["entity_id"]] if body["entity_id"] != NEW else [],
                              identifiers=identifiers([req.record], body["entity_type"]))
-        return JSONResponse(answer(who, body["entity_type"], body))
+        return _json(answer(who, body["entity_type"], body))
 
     @app.post("/resolve/batch", response_model=BatchResponse)
     async def resolve_batch(req: BatchRequest, who: CallerDep,
@@ -209,6 +220,94 @@ def create_app(run_dir: str | Path, *, keys: KeyStore, audit_log: Path,
         return JSONResponse(status_code=500, content={"detail": "internal error"})
 
     return app
+
+
+class RecycleConnections:
+    """Asks a keep-alive client to reconnect after every ``every`` requests on one
+    connection (``Connection: close`` on that response), as a proxy's keep-alive request
+    limit does. A connection stays with the worker process that accepted it, so a few
+    long-lived connections can pile onto one worker while another idles (three and one
+    on two workers is common); on reconnecting, the worker that is free accepts first.
+    Clients (httpx, browsers) reconnect by themselves."""
+
+    def __init__(self, app: ASGIApp, every: int = RECYCLE_EVERY) -> None:
+        self.app = app
+        self.every = every
+        self.counts: dict[Any, int] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope.get("client"):
+            await self.app(scope, receive, send)
+            return
+        key = tuple(scope["client"])
+        n = self.counts.get(key, 0) + 1
+        if n < self.every:
+            if len(self.counts) > 65_536:
+                self.counts.clear()  # connections long gone: a bound, not a bookkeeping
+            self.counts[key] = n
+            await self.app(scope, receive, send)
+            return
+        self.counts.pop(key, None)
+
+        async def closing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()),
+                                                  (b"connection", b"close")]}
+            await send(message)
+        await self.app(scope, receive, closing)
+
+
+#: POST /resolve reads its body itself; the schema still documents it as ResolveRequest
+_RESOLVE_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": ResolveRequest.model_json_schema(
+        ref_template="#/components/schemas/{model}")}}}}
+_ENTITY_TYPES = (None, "person", "enterprise")
+
+
+@dataclass(frozen=True)
+class _Resolve:
+    record: dict[str, Value]
+    entity_type: str | None
+    department: str | None
+    explain: bool
+
+
+def _resolve_request(raw: bytes) -> _Resolve:
+    """:class:`ResolveRequest` checked by hand (a 422 naming what is wrong, as the
+    model's validation would give): an object with ``record`` (field -> text, number
+    or null), optional ``entity_type``, ``department`` and ``explain``; other keys are
+    ignored, as the model ignores them."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise HTTPException(status_code=422, detail="the body is not valid JSON") from None
+    if type(data) is not dict:
+        raise HTTPException(status_code=422, detail="the body must be a JSON object")
+    record = data.get("record")
+    problem = None
+    if type(record) is not dict:
+        problem = "record: expected an object of field -> value"
+    elif any(v is not None and type(v) not in (str, int, float) for v in record.values()):
+        bad = next(k for k, v in record.items()
+                   if v is not None and type(v) not in (str, int, float))
+        problem = f"record.{bad}: expected text, a number or null"
+    elif data.get("entity_type") not in _ENTITY_TYPES:
+        problem = "entity_type: expected 'person' or 'enterprise'"
+    elif data.get("department") is not None and type(data["department"]) is not str:
+        problem = "department: expected text"
+    elif type(data.get("explain", True)) is not bool:
+        problem = "explain: expected true or false"
+    if problem is not None or type(record) is not dict:
+        raise HTTPException(status_code=422, detail=problem)
+    return _Resolve(record, data.get("entity_type"), data.get("department"),
+                    data.get("explain", True))
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    """``body`` as a JSON response, encoded once (what JSONResponse does, minus a layer)."""
+    return Response(json.dumps(body, ensure_ascii=False, allow_nan=False,
+                               separators=(",", ":")).encode("utf-8"),
+                    status_code=status, media_type="application/json")
 
 
 def _identifier_columns(resolver: Resolver, personal: dict[str, frozenset[str]],

@@ -22,12 +22,10 @@ Lookups are ``np.searchsorted`` over the sorted hash columns (see
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
-import math
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -55,6 +53,7 @@ from linkage.service.keys import (
     refined_pass,
     resolvable,
 )
+from linkage.service.rows import Rows, jsonable
 
 if TYPE_CHECKING:
     from linkage.pipeline import PipelineResult
@@ -397,90 +396,6 @@ def expand(lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64]) -> tuple[
     return owner, pos
 
 
-class _Rows:
-    """A memory-mapped table's rows read one at a time, a scalar per column (for a
-    handful of rows, cheaper than slicing the table and converting it); the hash column
-    the index sorts by is left out. ``json``: values as JSON takes them (dates as ISO
-    text, NaN as null), converted by column type."""
-
-    def __init__(self, table: pa.Table, *, json: bool = False) -> None:
-        self.names = [n for n in table.column_names if n != _HASH]
-        self.arrays = {n: _one_chunk(table.column(n)) for n in self.names}
-        self.convert = {n: _json_value(table.schema.field(n).type) if json else None
-                        for n in self.names}
-
-    def value(self, i: int, name: str) -> Any:
-        return self.arrays[name][i].as_py()
-
-    def rows(self, positions: Sequence[int]) -> list[dict[str, Any]]:
-        """Several rows: a scalar per column up to a handful of rows, beyond that one
-        ``take`` per column (about 2 us a scalar against 20 us a column)."""
-        if len(positions) <= _SCALAR_ROWS or any(c is not None for c in self.convert.values()):
-            return [self.row(int(i)) for i in positions]
-        at = pa.array(np.asarray(positions, dtype=np.int64))
-        columns = {n: a.take(at).to_pylist() for n, a in self.arrays.items()}
-        return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(),
-                                                                           strict=True)]
-
-    def row(self, i: int) -> dict[str, Any]:
-        out = {}
-        for n, a in self.arrays.items():
-            v = a[i].as_py()
-            convert = self.convert[n]
-            out[n] = v if convert is None or v is None else convert(v)
-        return out
-
-
-_SCALAR_ROWS = 8
-
-
-def _json_value(kind: pa.DataType) -> Callable[[Any], Any] | None:
-    """How a (non-null) value of this Arrow type becomes a JSON value (None: as it is),
-    built once per column from its type: dates as ISO text, NaN as null, lists and
-    structs element by element."""
-    if pa.types.is_date(kind) or pa.types.is_timestamp(kind):
-        return _iso
-    if pa.types.is_floating(kind):
-        return _finite
-    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
-        item = _json_value(kind.value_type)
-        if item is None:
-            return None
-
-        def items(v: list[Any]) -> list[Any]:
-            return [x if x is None else item(x) for x in v]
-        return items
-    if pa.types.is_struct(kind):
-        fields = {kind.field(i).name: _json_value(kind.field(i).type)
-                  for i in range(kind.num_fields)}
-        if all(f is None for f in fields.values()):
-            return None
-
-        def struct(v: dict[str, Any]) -> dict[str, Any]:
-            return {k: x if x is None or (f := fields.get(k)) is None else f(x)
-                    for k, x in v.items()}
-        return struct
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind) \
-            or pa.types.is_integer(kind) or pa.types.is_boolean(kind):
-        return None
-    return jsonable  # anything else: the generic walk
-
-
-def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
-    """The column as one array (no copy when it is one chunk, as the index writes it)."""
-    if column.num_chunks == 1:
-        return column.chunk(0)
-    return column.combine_chunks() if column.num_chunks else pa.array([], column.type)
-
-
-def _iso(v: Any) -> Any:
-    return v.isoformat()
-
-
-def _finite(v: float) -> float | None:
-    return v if math.isfinite(v) else None
-
-
 @dataclass
 class TypeIndex:
     """One entity type of a master index, memory-mapped."""
@@ -645,17 +560,17 @@ class TypeIndex:
                      int(hashes.searchsorted(h, side="right")))
 
     @cached_property
-    def _golden_rows(self) -> _Rows:
-        return _Rows(self.golden, json=True)
+    def _golden_rows(self) -> Rows:
+        return Rows(self.golden, json=True, skip=_HASH)
 
     @cached_property
-    def _conflict_rows(self) -> _Rows:
-        return _Rows(self.conflicts, json=True)
+    def _conflict_rows(self) -> Rows:
+        return Rows(self.conflicts, json=True, skip=_HASH)
 
     @cached_property
-    def _candidate_rows(self) -> _Rows:
+    def _candidate_rows(self) -> Rows:
         cols = read_columns(self.records.column_names, self.section.comparisons)
-        return _Rows(self.records.select(list(dict.fromkeys(
+        return Rows(self.records.select(list(dict.fromkeys(
             [*cols, "source", "source_key", "entity_id"]))))
 
     def member_ids(self, entity_id: str) -> npt.NDArray[np.int64]:
@@ -698,30 +613,3 @@ class MasterIndex:
             assert section is not None
             types[etype] = TypeIndex.open(folder / etype, etype, section, entry)
         return cls(run, config, types)
-
-
-def jsonable(value: Any) -> Any:
-    """Dates as ISO text, NaN as null, NumPy scalars as Python ones."""
-    kind = type(value)
-    if kind in _PLAIN:  # the common cases first, by exact type (an answer has hundreds)
-        return value
-    if kind is dict:
-        return {k if type(k) is str else str(k): jsonable(v) for k, v in value.items()}
-    if kind is list:
-        return [jsonable(v) for v in value]
-    if kind is float:
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    if isinstance(value, np.generic):
-        return jsonable(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-_PLAIN = frozenset({str, int, bool, type(None)})

@@ -272,3 +272,45 @@ def test_folded_codes_equal_exactly_when_folded_values_do(values: list[str]) -> 
     for i in range(len(values)):
         for j in range(len(values)):
             assert (codes[i] == codes[j]) == (folded[i] == folded[j])
+
+
+def test_few_person_names_prepare_as_many_do() -> None:
+    """A handful of names (a resolver's candidates) is prepared in plain Python; the keys
+    give the same similarities as the Arrow preparation of a long list holding them."""
+    from linkage.match.comparators import names
+
+    few = ["买买提·艾力", "艾力买买提", "张 伟", "张伟", "章伟", "王己", "王已", "李?明",
+           "李晓明", "Zhang Wei", "zhang.wei", "欧阳 娜娜", "娜娜·欧阳"]
+    pinyin = [None, "", "zhang wei", None, "zhang wei", None, None, None, None, None, None,
+              None, None]
+    n = len(few)
+    a, b = np.triu_indices(n, 1)
+    filler = [f"填充{i}" for i in range(names._FEW + 1)]  # forces the Arrow path
+    for derived in ({}, {"pinyin": pinyin}):
+        small = similarity("person_name", few, a, b, derived)
+        big_derived = {k: [*v, *[None] * len(filler)] for k, v in derived.items()}
+        big = similarity("person_name", [*few, *filler], a, b, big_derived)
+        assert np.array_equal(small, big)
+    assert (small == np.float32(0.97)).any() and (small == np.float32(0.92)).any()
+
+
+def test_few_addresses_prepare_as_many_do() -> None:
+    """A handful of addresses is prepared in plain Python, with the same similarities as
+    the Arrow preparation of a long list holding them (with and without the divisions)."""
+    from linkage.match.comparators import names
+
+    few = ["北京市朝阳区建国路88号", "朝阳区建国路88号", "北京市 朝阳区 建国路 88号",
+           "吉林省长春市朝阳区建国路88号", "北京市朝阳区建国路8号", "上海市浦东新区世纪大道1号",
+           "浦东新区世纪大道1号", "新疆维吾尔自治区乌鲁木齐市天山区解放路1号"]
+    county = ["110105", "110105", "110105", "220104", "110105", "310115", None, "650102"]
+    detail = ["建国路88号", "建国路88号", "建国路88号", "建国路88号", "建国路8号",
+              "世纪大道1号", "世纪大道1号", ""]
+    a, b = np.triu_indices(len(few), 1)
+    filler = [f"某省某市某区某路{i}号" for i in range(names._FEW + 1)]
+    for derived in ({}, {"county_code": county, "detail": detail}):
+        for floor in (None, 0.7):
+            small = similarity("address", few, a, b, derived, floor=floor)
+            big_derived = {k: [*v, *[None] * len(filler)] for k, v in derived.items()}
+            big = similarity("address", [*few, *filler], a, b, big_derived, floor=floor)
+            assert np.array_equal(small, big)
+    assert (small == np.float32(0.97)).any() and (small == np.float32(0.69)).any()

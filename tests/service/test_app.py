@@ -155,3 +155,16 @@ def test_serve_with_two_workers(tiny_run: Path, tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=30)
+
+
+def test_keep_alive_clients_are_asked_to_reconnect(tiny_run: Path, tmp_path: Path) -> None:
+    """Every RECYCLE_EVERY-th request on one connection is answered with Connection: close
+    (so long-lived connections spread over the workers); httpx reconnects by itself."""
+    from linkage.service.app import RECYCLE_EVERY
+
+    with _server(tiny_run, KeyStore.load(None, env={}), tmp_path / "audit.jsonl") as url, \
+            httpx.Client(base_url=url, timeout=10) as client:
+        closing = [i for i in range(1, 2 * RECYCLE_EVERY + 1)
+                   if client.get("/openapi.json").headers.get("connection") == "close"]
+        assert closing == [RECYCLE_EVERY, 2 * RECYCLE_EVERY]
+        assert client.post("/resolve", json={"record": H001}).json()["status"] == "matched"

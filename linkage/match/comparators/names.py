@@ -101,6 +101,8 @@ def _prepare_person(uniques: Values, given: Derived) -> tuple[
 ]:
     """Per value: compact form (Arrow), pinyin / look-alike / exact / part-order codes, and
     whether it holds a rare-character placeholder."""
+    if len(uniques) <= _FEW:
+        return _prepare_few_persons(as_list(uniques), given)
     values = as_arrow(uniques)
     compact = pc.replace_substring_regex(values, _DOTS_ARROW, "")
     parts_src = given.get("parts_sorted")
@@ -112,6 +114,42 @@ def _prepare_person(uniques: Values, given: Derived) -> tuple[
     same_key = _codes(compact)
     return (compact, pinyin, _folded_codes(compact, same_key), same_key, parts,
             _has_placeholder(compact))
+
+
+#: up to this many values, names are prepared in plain Python (a resolver's handful of
+#: candidates: twenty Arrow calls on a tiny array cost more than the strings)
+_FEW = 32
+
+
+def _prepare_few_persons(values: list[str], given: Derived) -> tuple[
+    list[str], Codes, Codes, Codes, Codes, npt.NDArray[np.bool_]
+]:
+    """:func:`_prepare_person` of a few values, the same keys without Arrow."""
+    compact = [_DOTS.sub("", v) for v in values]
+
+    def or_else(src: Sequence[str | None] | pa.Array, fallback: list[str]) -> list[str]:
+        return [g if g is not None and g != "" else f
+                for g, f in zip(as_list(src), fallback, strict=True)]
+
+    parts_src, pinyin_src = given.get("parts_sorted"), given.get("pinyin")
+    parts = _small_codes([".".join(sorted(p for p in _DOTS.split(v) if p)) for v in values]
+                         if parts_src is None else or_else(parts_src, values))
+    pinyin = _small_codes([_pinyin(v) for v in compact] if pinyin_src is None else
+                          or_else(pinyin_src, compact))
+    same_key = _small_codes(compact)
+    folded = same_key.copy()
+    hits = [i for i, v in enumerate(compact) if any(c in _LOOKALIKE for c in v)]
+    if hits:
+        folded[hits] = _small_codes([compact[i].translate(_LOOKALIKE_TABLE) for i in hits]) \
+            + len(values)
+    placeholder = np.array([any(c in _PLACEHOLDERS for c in v) for v in compact], dtype=bool)
+    return compact, pinyin, folded, same_key, parts, placeholder
+
+
+def _small_codes(keys: Sequence[str]) -> Codes:
+    """:func:`_codes` in plain Python (first-seen order, as Arrow's encoding numbers)."""
+    seen: dict[str, int] = {}
+    return np.array([seen.setdefault(k, len(seen)) for k in keys], dtype=np.int64)
 
 
 def enterprise_name_similarity(
@@ -192,9 +230,13 @@ def address_similarity(
     return sims
 
 
-def _prepare_address(values: pa.Array) -> tuple[pa.Array, Codes, Codes]:
+def _prepare_address(values: pa.Array) -> tuple[pa.Array | list[str], Codes, Codes]:
     """Compact form (spaces dropped, Arrow), core codes (leading divisions dropped) and
-    lengths in characters."""
+    lengths in characters (a few values: the same in plain Python)."""
+    if len(values) <= _FEW:
+        texts = [v.replace(" ", "") for v in as_list(values)]
+        return (texts, _small_codes([_LEADING_DIVISIONS.sub("", v, count=1) for v in texts]),
+                np.array([len(v) for v in texts], dtype=np.int64))
     spaced = pc.any(pc.match_substring(values, " ")).as_py()
     compact = pc.replace_substring(values, " ", "") if spaced else values
     cores = pc.replace_substring_regex(compact, _LEADING_DIVISIONS.pattern, "")
@@ -215,6 +257,10 @@ def _nullable_codes(values: Sequence[str | None] | pa.Array | None) -> Codes | N
     """Codes of a derived column (-1 where missing), or None when it is absent."""
     if values is None:
         return None
+    if len(values) <= _FEW:
+        seen: dict[str, int] = {}
+        return np.array([-1 if v is None else seen.setdefault(v, len(seen))
+                         for v in as_list(values)], dtype=np.int64)
     encoded = pc.dictionary_encode(as_arrow(values))
     return np.asarray(pc.fill_null(pc.cast(encoded.indices, pa.int64()), -1).to_numpy(
         zero_copy_only=False), dtype=np.int64)
