@@ -49,6 +49,12 @@ _EPS = 1e-9
 _FORMAT = "linkage.fellegi_sunter/1"
 #: rounds of (fit m and the prior, take the matches out of the u sample) at most
 _U_ROUNDS = 5
+#: expected matches the u sample should hold (see FellegiSunter._extend_u_sample)
+_U_SAMPLE_MATCHES = 200.0
+#: an agreement level seen fewer times in the u sample has u set by the floor
+_U_MIN_SEEN = 10
+#: random pairs compared at a time for u
+_U_CHUNK = 1 << 19
 #: pairs per slab of predict and of the pattern count (keeps temporaries cache-sized)
 _SLAB = 1 << 16
 
@@ -58,7 +64,11 @@ class ScoringConfig:
     """How pairs are scored and which ones are links.
 
     ``u_sample_pairs`` random record pairs, drawn among ``u_sample_records`` randomly
-    chosen records (seeded), estimate u.
+    chosen records (seeded), estimate u. A level no random pair shows gets u from a
+    half-count floor (0.5 / pairs), which caps the evidence it can give; when the first fit
+    finds matches so rare that this cap keeps a pair agreeing on one strong field (an
+    exact title) below the threshold, the "sessions" fit compares more random pairs, until
+    the sample holds about 200 expected matches or ``u_max_sample_pairs`` pairs.
 
     ``link_only``: u is sampled from pairs of records of *different* sources (linking
     datasets rather than deduplicating). ``prior_space``: "random" (default) scores with
@@ -93,6 +103,7 @@ class ScoringConfig:
     tolerance: float = 1e-6
     u_sample_pairs: int = 200_000
     u_sample_records: int = 50_000
+    u_max_sample_pairs: int = 2_000_000
     link_only: bool = False
     prior_space: Literal["random", "candidates"] = "random"
     em_fix_u: bool = False
@@ -112,6 +123,8 @@ class ScoringConfig:
             raise ValueError("link_threshold is a probability strictly between 0 and 1")
         if self.max_iter < 1 or self.u_sample_pairs < 1 or self.u_sample_records < 2:
             raise ValueError("max_iter and u_sample_pairs must be >= 1, u_sample_records >= 2")
+        if self.u_max_sample_pairs < 1:
+            raise ValueError("u_max_sample_pairs must be >= 1")
         if not 0.0 < self.prior_init < 1.0 or not 0.0 < self.m_init_top < 1.0:
             raise ValueError("prior_init and m_init_top are probabilities strictly within 0..1")
         if self.u_prior_pairs < 0:
@@ -166,14 +179,23 @@ class FellegiSunter:
             possible = _possible_pairs(records, link_only=self.config.link_only)
             prepared = prepare(records, vectors, self.comparisons, blocking=blocking,
                                pass_name=pass_name, seed=self.seed)
-            for _round in range(_U_ROUNDS):
+            extended = False
+            for _round in range(_U_ROUNDS + 1):
                 fitted = fit_m_and_prior(
                     prepared, u_random, max_iter=self.config.max_iter,
                     tolerance=self.config.tolerance, on_collapse=self.config.on_collapse,
                     m_pseudo_pairs=self.config.m_pseudo_pairs, report=False)
                 random_prior = fitted.prior_candidates * float(counts.sum()) / possible \
                     if possible else 0.0
-                if _round == _U_ROUNDS - 1 or random_prior * self._u_sample_size < 1.0:
+                if not extended:
+                    # once, when the first fit says how rare a match is: a sample too
+                    # small to resolve u at that scale grows (see _extend_u_sample)
+                    extended = True
+                    if self._extend_u_sample(random_prior):
+                        u_random = _u_from_levels(self._u_gammas, self.comparisons,
+                                                  self._u_scale)
+                        continue
+                if _round == _U_ROUNDS or random_prior * self._u_sample_size < 1.0:
                     break
                 before = u_random
                 u_random = _without_matches(self._u_gammas, fitted.m, u_random, random_prior,
@@ -228,25 +250,71 @@ class FellegiSunter:
                 read.append("source")  # random_pairs pairs across sources
             records = _take_sorted(records.select(read),
                                    np.sort(rng.choice(n, size, replace=False)))
-        pairs = random_pairs(records, self.config.u_sample_pairs, seed=self.seed,
-                             link_only=self.config.link_only)
-        vectors = compare(records, pairs, self.comparisons)
-        u: dict[str, npt.NDArray[np.float64]] = {}
-        self._u_gammas: dict[str, npt.NDArray[np.int8]] = {}
-        self._u_sample_size = vectors.num_rows
+        self._u_records = records
+        self._u_gammas: dict[str, npt.NDArray[np.int8]] = self._u_levels(
+            self.config.u_sample_pairs, self.seed)
+        self._u_sample_size = len(next(iter(self._u_gammas.values()))) \
+            if self._u_gammas else 0
         # Pairs are drawn with replacement: from a small table the sample repeats the few
         # pairs there are, and its counts weigh no more than those distinct pairs, else
         # the half-count floor would claim a precision the data cannot give (12 records:
         # a shared birth date "never seen among 100,000 random pairs" is 66 pairs seen).
         possible = _possible_pairs(records, link_only=self.config.link_only)
-        self._u_scale = min(1.0, possible / max(vectors.num_rows, 1))
-        for comp in self.comparisons:
-            gamma = vectors.column(f"gamma_{comp.name}").to_numpy()
-            self._u_gammas[comp.name] = np.asarray(gamma, dtype=np.int8)
-            raw = np.bincount(gamma[gamma >= 0].astype(np.int64), minlength=comp.n_levels)
-            counts = raw[: comp.n_levels].astype(np.float64) * self._u_scale + 0.5  # floor
-            u[comp.name] = counts / counts.sum()
-        return u
+        self._u_scale = min(1.0, possible / max(self._u_sample_size, 1))
+        return _u_from_levels(self._u_gammas, self.comparisons, self._u_scale)
+
+    def _u_levels(self, n_pairs: int, seed: int) -> dict[str, npt.NDArray[np.int8]]:
+        """Each comparison's level on ``n_pairs`` random pairs of the u records, compared
+        in chunks (only the int8 levels are kept)."""
+        parts: dict[str, list[npt.NDArray[np.int8]]] = {c.name: [] for c in self.comparisons}
+        for k, lo in enumerate(range(0, n_pairs, _U_CHUNK)):
+            pairs = random_pairs(self._u_records, min(_U_CHUNK, n_pairs - lo),
+                                 seed=seed if k == 0 else seed + 7919 * k,
+                                 link_only=self.config.link_only)
+            vectors = compare(self._u_records, pairs, self.comparisons)
+            for comp in self.comparisons:
+                parts[comp.name].append(np.asarray(
+                    vectors.column(f"gamma_{comp.name}").to_numpy(), dtype=np.int8))
+        return {name: np.concatenate(chunks) if chunks else np.empty(0, np.int8)
+                for name, chunks in parts.items()}
+
+    def _extend_u_sample(self, random_prior: float) -> bool:
+        """Grow the u sample when it is too small for the data's rarity of matches.
+
+        A level that no random pair in the sample shows gets u from the half-count floor,
+        0.5 / sample size, however much rarer it really is (an exactly equal paper title:
+        the floor of 200,000 pairs is 2.5e-6, the truth below 2e-7). That caps the
+        evidence the level can give at log2(2 x sample x m) bits. Whether the cap matters
+        depends on the prior: a link needs evidence past the prior odds, and when a
+        random pair matches 1 time in 10,000 a single field agreeing (title, year and
+        nothing else) stays just under 0.9. So the sample is grown until it holds
+        ``_U_SAMPLE_MATCHES`` expected matches (prior x size), which puts the floor at
+        1 / (2 x _U_SAMPLE_MATCHES) of the prior, up to ``u_max_sample_pairs`` and only
+        when some comparison has an agreement level seen fewer than ``_U_MIN_SEEN``
+        times. Returns whether it grew; the caller re-estimates u."""
+        if random_prior <= 0 or not self._u_gammas:
+            return False
+        target = min(self.config.u_max_sample_pairs,
+                     math.ceil(_U_SAMPLE_MATCHES / random_prior))
+        extra = target - self._u_sample_size
+        if extra < self._u_sample_size // 10:
+            return False
+        sparse = [c.name for c in self.comparisons
+                  if (np.bincount(self._u_gammas[c.name][self._u_gammas[c.name] >= 0]
+                                  .astype(np.int64), minlength=c.n_levels)[1:c.n_levels]
+                      < _U_MIN_SEEN).any()]
+        if not sparse:
+            return False
+        more = self._u_levels(extra, self.seed + 1)
+        self._u_gammas = {name: np.concatenate([g, more[name]])
+                          for name, g in self._u_gammas.items()}
+        self._u_sample_size = len(next(iter(self._u_gammas.values())))
+        possible = _possible_pairs(self._u_records, link_only=self.config.link_only)
+        self._u_scale = min(1.0, possible / max(self._u_sample_size, 1))
+        log.info("score: u sample grown to %d random pairs (a random pair matches about 1 "
+                 "in %.0f; levels rarely seen: %s)", self._u_sample_size,
+                 1 / random_prior, ", ".join(sparse))
+        return True
 
     # --- prediction ------------------------------------------------------------------------
 
@@ -543,6 +611,20 @@ class FellegiSunter:
     def _check_vectors(self, vectors: pa.Table) -> None:
         needed = ["id_l", "id_r", *(f"gamma_{c.name}" for c in self.comparisons)]
         require_fields(vectors, needed, what="FellegiSunter(vectors)")
+
+
+def _u_from_levels(
+    gammas: Mapping[str, npt.NDArray[np.int8]], comparisons: Sequence[Comparison],
+    scale: float,
+) -> dict[str, npt.NDArray[np.float64]]:
+    """u per comparison from the random pairs' levels, with a half-count floor."""
+    u = {}
+    for comp in comparisons:
+        gamma = gammas[comp.name]
+        raw = np.bincount(gamma[gamma >= 0].astype(np.int64), minlength=comp.n_levels)
+        counts = raw[: comp.n_levels].astype(np.float64) * scale + 0.5  # floor
+        u[comp.name] = counts / counts.sum()
+    return u
 
 
 def _without_matches(
