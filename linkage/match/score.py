@@ -191,7 +191,7 @@ class FellegiSunter:
                     # once, when the first fit says how rare a match is: a sample too
                     # small to resolve u at that scale grows (see _extend_u_sample)
                     extended = True
-                    if self._extend_u_sample(random_prior):
+                    if self._extend_u_sample(random_prior, fitted.m):
                         u_random = _u_from_levels(self._u_gammas, self.comparisons,
                                                   self._u_scale)
                         continue
@@ -278,7 +278,8 @@ class FellegiSunter:
         return {name: np.concatenate(chunks) if chunks else np.empty(0, np.int8)
                 for name, chunks in parts.items()}
 
-    def _extend_u_sample(self, random_prior: float) -> bool:
+    def _extend_u_sample(self, random_prior: float,
+                         m: Mapping[str, npt.NDArray[np.float64]]) -> bool:
         """Grow the u sample when it is too small for the data's rarity of matches.
 
         A level that no random pair in the sample shows gets u from the half-count floor,
@@ -290,8 +291,9 @@ class FellegiSunter:
         nothing else) stays just under 0.9. So the sample is grown until it holds
         ``_U_SAMPLE_MATCHES`` expected matches (prior x size), which puts the floor at
         1 / (2 x _U_SAMPLE_MATCHES) of the prior, up to ``u_max_sample_pairs`` and only
-        when some comparison has an agreement level seen fewer than ``_U_MIN_SEEN``
-        times. Returns whether it grew; the caller re-estimates u."""
+        when some comparison has an agreement level that fewer than ``_U_MIN_SEEN``
+        non-matches show (its count less the matches the fit expects there, prior x size
+        x m). Returns whether it grew; the caller re-estimates u."""
         if random_prior <= 0 or not self._u_gammas:
             return False
         target = min(self.config.u_max_sample_pairs,
@@ -299,10 +301,14 @@ class FellegiSunter:
         extra = target - self._u_sample_size
         if extra < self._u_sample_size // 10:
             return False
-        sparse = [c.name for c in self.comparisons
-                  if (np.bincount(self._u_gammas[c.name][self._u_gammas[c.name] >= 0]
-                                  .astype(np.int64), minlength=c.n_levels)[1:c.n_levels]
-                      < _U_MIN_SEEN).any()]
+        expected = random_prior * self._u_sample_size
+        sparse = []
+        for comp in self.comparisons:
+            gamma = self._u_gammas[comp.name]
+            seen = np.bincount(gamma[gamma >= 0].astype(np.int64), minlength=comp.n_levels)
+            non_matches = seen[: comp.n_levels] - expected * m[comp.name]
+            if (non_matches[1:] < _U_MIN_SEEN).any():
+                sparse.append(comp.name)
         if not sparse:
             return False
         more = self._u_levels(extra, self.seed + 1)
