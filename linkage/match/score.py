@@ -194,14 +194,12 @@ class FellegiSunter:
                     # small to resolve u at that scale grows (see _extend_u_sample)
                     extended = True
                     if self._extend_u_sample(random_prior, fitted.m):
-                        u_random = _u_from_levels(self._u_gammas, self.comparisons,
-                                                  self._u_scale)
+                        u_random = self._u_without_matches(u_random, fitted.m, random_prior)
                         continue
                 if _round == _U_ROUNDS or random_prior * self._u_sample_size < 1.0:
                     break
                 before = u_random
-                u_random = _without_matches(self._u_gammas, fitted.m, u_random, random_prior,
-                                            scale=self._u_scale)
+                u_random = self._u_without_matches(u_random, fitted.m, random_prior)
                 if max(float(np.abs(np.log(u_random[k] / before[k])).max())
                        for k in u_random) < 0.01:
                     break
@@ -253,6 +251,8 @@ class FellegiSunter:
             records = _take_sorted(records.select(read),
                                    np.sort(rng.choice(n, size, replace=False)))
         self._u_records = records
+        #: level counts of the comparisons whose u sample grew (see _extend_u_sample)
+        self._u_extra: dict[str, npt.NDArray[np.float64]] = {}
         self._u_gammas: dict[str, npt.NDArray[np.int8]] = self._u_levels(
             self.config.u_sample_pairs, self.seed)
         self._u_sample_size = len(next(iter(self._u_gammas.values()))) \
@@ -265,16 +265,19 @@ class FellegiSunter:
         self._u_scale = min(1.0, possible / max(self._u_sample_size, 1))
         return _u_from_levels(self._u_gammas, self.comparisons, self._u_scale)
 
-    def _u_levels(self, n_pairs: int, seed: int) -> dict[str, npt.NDArray[np.int8]]:
-        """Each comparison's level on ``n_pairs`` random pairs of the u records, compared
-        in chunks (only the int8 levels are kept)."""
-        parts: dict[str, list[npt.NDArray[np.int8]]] = {c.name: [] for c in self.comparisons}
+    def _u_levels(self, n_pairs: int, seed: int,
+                  comparisons: Sequence[Comparison] | None = None,
+                  ) -> dict[str, npt.NDArray[np.int8]]:
+        """Each comparison's level (of ``comparisons``, default all) on ``n_pairs`` random
+        pairs of the u records, compared in chunks (only the int8 levels are kept)."""
+        comparisons = self.comparisons if comparisons is None else comparisons
+        parts: dict[str, list[npt.NDArray[np.int8]]] = {c.name: [] for c in comparisons}
         for k, lo in enumerate(range(0, n_pairs, _U_CHUNK)):
             pairs = random_pairs(self._u_records, min(_U_CHUNK, n_pairs - lo),
                                  seed=seed if k == 0 else seed + 7919 * k,
                                  link_only=self.config.link_only)
-            vectors = compare(self._u_records, pairs, self.comparisons)
-            for comp in self.comparisons:
+            vectors = compare(self._u_records, pairs, comparisons)
+            for comp in comparisons:
                 parts[comp.name].append(np.asarray(
                     vectors.column(f"gamma_{comp.name}").to_numpy(), dtype=np.int8))
         return {name: np.concatenate(chunks) if chunks else np.empty(0, np.int8)
@@ -282,7 +285,7 @@ class FellegiSunter:
 
     def _extend_u_sample(self, random_prior: float,
                          m: Mapping[str, npt.NDArray[np.float64]]) -> bool:
-        """Grow the u sample when it is too small for the data's rarity of matches.
+        """Grow the u sample of the comparisons it is too small for.
 
         A level that no random pair in the sample shows gets u from the half-count floor,
         0.5 / sample size, however much rarer it really is (an exactly equal paper title:
@@ -292,10 +295,12 @@ class FellegiSunter:
         random pair matches 1 time in 10,000 a single field agreeing (title, year and
         nothing else) stays just under 0.9. So the sample is grown until it holds
         ``_U_SAMPLE_MATCHES`` expected matches (prior x size), which puts the floor at
-        1 / (2 x _U_SAMPLE_MATCHES) of the prior, up to ``u_max_sample_pairs`` and only
-        when some comparison has an agreement level that fewer than ``_U_MIN_SEEN``
-        non-matches show (its count less the matches the fit expects there, prior x size
-        x m). Returns whether it grew; the caller re-estimates u."""
+        1 / (2 x _U_SAMPLE_MATCHES) of the prior, up to ``u_max_sample_pairs``, for the
+        comparisons with an agreement level that fewer than ``_U_MIN_SEEN`` non-matches
+        show (its count less the matches the fit expects there, prior x size x m); only
+        those are compared on the extra pairs. Returns whether it grew; the caller
+        re-estimates u."""
+        self._u_extra = {}
         if random_prior <= 0 or not self._u_gammas:
             return False
         target = min(self.config.u_max_sample_pairs,
@@ -306,23 +311,36 @@ class FellegiSunter:
         expected = random_prior * self._u_sample_size
         sparse = []
         for comp in self.comparisons:
-            gamma = self._u_gammas[comp.name]
-            seen = np.bincount(gamma[gamma >= 0].astype(np.int64), minlength=comp.n_levels)
-            non_matches = seen[: comp.n_levels] - expected * m[comp.name]
-            if (non_matches[1:] < _U_MIN_SEEN).any():
-                sparse.append(comp.name)
+            seen = _level_counts(self._u_gammas[comp.name], comp.n_levels)
+            if (seen - expected * m[comp.name])[1:].min() < _U_MIN_SEEN:
+                sparse.append(comp)
         if not sparse:
             return False
-        more = self._u_levels(extra, self.seed + 1)
-        self._u_gammas = {name: np.concatenate([g, more[name]])
-                          for name, g in self._u_gammas.items()}
-        self._u_sample_size = len(next(iter(self._u_gammas.values())))
-        possible = _possible_pairs(self._u_records, link_only=self.config.link_only)
-        self._u_scale = min(1.0, possible / max(self._u_sample_size, 1))
-        log.info("score: u sample grown to %d random pairs (a random pair matches about 1 "
-                 "in %.0f; levels rarely seen: %s)", self._u_sample_size,
-                 1 / random_prior, ", ".join(sparse))
+        more = self._u_levels(extra, self.seed + 1, sparse)
+        self._u_extra = {c.name: _level_counts(self._u_gammas[c.name], c.n_levels)
+                         + _level_counts(more[c.name], c.n_levels) for c in sparse}
+        log.info("score: u of %s counted on %d more random pairs (a random pair matches "
+                 "about 1 in %.0f)", ", ".join(c.name for c in sparse),
+                 len(next(iter(more.values()))), 1 / random_prior)
         return True
+
+    def _u_without_matches(
+        self, u: dict[str, npt.NDArray[np.float64]],
+        m: Mapping[str, npt.NDArray[np.float64]], random_prior: float,
+    ) -> dict[str, npt.NDArray[np.float64]]:
+        """u with the matches among the random pairs taken out: on the joint sample each
+        pair counts by its chance of being a non-match (:func:`_without_matches`); a
+        comparison counted on more pairs (:meth:`_extend_u_sample`) has only its own
+        levels there, so each level's count less the matches expected at it (pairs x
+        prior x m) is its non-matches."""
+        out = _without_matches(self._u_gammas, m, u, random_prior, scale=self._u_scale)
+        possible = _possible_pairs(self._u_records, link_only=self.config.link_only)
+        for name, counts in self._u_extra.items():
+            pairs = float(counts.sum())
+            non = np.maximum(counts - pairs * random_prior * m[name], 0.0)
+            non = non * min(1.0, possible / max(pairs, 1.0)) + 0.5  # floor
+            out[name] = np.asarray(non / non.sum(), dtype=np.float64)
+        return out
 
     # --- prediction ------------------------------------------------------------------------
 
@@ -619,6 +637,12 @@ class FellegiSunter:
     def _check_vectors(self, vectors: pa.Table) -> None:
         needed = ["id_l", "id_r", *(f"gamma_{c.name}" for c in self.comparisons)]
         require_fields(vectors, needed, what="FellegiSunter(vectors)")
+
+
+def _level_counts(gamma: npt.NDArray[np.int8], n_levels: int) -> npt.NDArray[np.float64]:
+    """Pairs per level (nulls left out)."""
+    counts = np.bincount(gamma[gamma >= 0].astype(np.int64), minlength=n_levels)
+    return np.asarray(counts[:n_levels], dtype=np.float64)
 
 
 def _u_from_levels(
