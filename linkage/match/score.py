@@ -251,8 +251,10 @@ class FellegiSunter:
             records = _take_sorted(records.select(read),
                                    np.sort(rng.choice(n, size, replace=False)))
         self._u_records = records
-        #: level counts of the comparisons whose u sample grew (see _extend_u_sample)
-        self._u_extra: dict[str, npt.NDArray[np.float64]] = {}
+        #: level counts of the extra pairs on which no sparse comparison agrees, per
+        #: sparse comparison (see _extend_u_sample)
+        self._u_common: dict[str, npt.NDArray[np.float64]] = {}
+        self._u_extra_pairs = 0
         self._u_gammas: dict[str, npt.NDArray[np.int8]] = self._u_levels(
             self.config.u_sample_pairs, self.seed)
         self._u_sample_size = len(next(iter(self._u_gammas.values()))) \
@@ -300,7 +302,7 @@ class FellegiSunter:
         show (its count less the matches the fit expects there, prior x size x m); only
         those are compared on the extra pairs. Returns whether it grew; the caller
         re-estimates u."""
-        self._u_extra = {}
+        self._u_common = {}
         if random_prior <= 0 or not self._u_gammas:
             return False
         target = min(self.config.u_max_sample_pairs,
@@ -316,30 +318,59 @@ class FellegiSunter:
                 sparse.append(comp)
         if not sparse:
             return False
-        more = self._u_levels(extra, self.seed + 1, sparse)
-        self._u_extra = {c.name: _level_counts(self._u_gammas[c.name], c.n_levels)
-                         + _level_counts(more[c.name], c.n_levels) for c in sparse}
+        # Matches cannot be told apart from non-matches by one field alone (a count less
+        # the matches expected at a level is noise where nearly all are matches): a pair
+        # that agrees at some level of a sparse comparison is compared on every field
+        # and weighed like the joint sample's pairs; the rest (every sparse comparison
+        # "different" or null) are non-matches but for a negligible share.
+        rare: dict[str, list[npt.NDArray[np.int8]]] = {c.name: [] for c in self.comparisons}
+        self._u_common = {c.name: np.zeros(c.n_levels) for c in sparse}
+        n_extra = 0
+        for k, lo in enumerate(range(0, extra, _U_CHUNK)):
+            pairs = random_pairs(self._u_records, min(_U_CHUNK, extra - lo),
+                                 seed=self.seed + 1 + 7919 * k,
+                                 link_only=self.config.link_only)
+            n_extra += pairs.num_rows
+            levels = compare(self._u_records, pairs, sparse)
+            agree = np.zeros(pairs.num_rows, dtype=bool)
+            for comp in sparse:
+                agree |= np.asarray(levels.column(f"gamma_{comp.name}").to_numpy()) >= 1
+            for comp in sparse:
+                gamma = np.asarray(levels.column(f"gamma_{comp.name}").to_numpy())
+                self._u_common[comp.name] += _level_counts(gamma[~agree], comp.n_levels)
+            full = compare(self._u_records, pairs.filter(pa.array(agree)), self.comparisons)
+            for comp in self.comparisons:
+                rare[comp.name].append(np.asarray(
+                    full.column(f"gamma_{comp.name}").to_numpy(), dtype=np.int8))
+        self._u_rare = {name: np.concatenate([self._u_gammas[name], *chunks])
+                        for name, chunks in rare.items()}
+        possible = _possible_pairs(self._u_records, link_only=self.config.link_only)
+        self._u_extra_pairs = n_extra
+        self._u_extra_scale = min(1.0, possible / max(self._u_sample_size + n_extra, 1))
         log.info("score: u of %s counted on %d more random pairs (a random pair matches "
-                 "about 1 in %.0f)", ", ".join(c.name for c in sparse),
-                 len(next(iter(more.values()))), 1 / random_prior)
+                 "about 1 in %.0f)", ", ".join(c.name for c in sparse), n_extra,
+                 1 / random_prior)
         return True
 
     def _u_without_matches(
         self, u: dict[str, npt.NDArray[np.float64]],
         m: Mapping[str, npt.NDArray[np.float64]], random_prior: float,
     ) -> dict[str, npt.NDArray[np.float64]]:
-        """u with the matches among the random pairs taken out: on the joint sample each
-        pair counts by its chance of being a non-match (:func:`_without_matches`); a
-        comparison counted on more pairs (:meth:`_extend_u_sample`) has only its own
-        levels there, so each level's count less the matches expected at it (pairs x
-        prior x m) is its non-matches."""
+        """u with the matches among the random pairs taken out: each pair of the joint
+        sample counts by its chance of being a non-match (:func:`_without_matches`); a
+        comparison counted on more pairs (:meth:`_extend_u_sample`) adds those of them
+        that agree on some sparse comparison, weighed the same way, and the rest as
+        non-matches."""
         out = _without_matches(self._u_gammas, m, u, random_prior, scale=self._u_scale)
-        possible = _possible_pairs(self._u_records, link_only=self.config.link_only)
-        for name, counts in self._u_extra.items():
-            pairs = float(counts.sum())
-            non = np.maximum(counts - pairs * random_prior * m[name], 0.0)
-            non = non * min(1.0, possible / max(pairs, 1.0)) + 0.5  # floor
-            out[name] = np.asarray(non / non.sum(), dtype=np.float64)
+        if self._u_common:
+            weights = _non_match_weights(self._u_rare, m, u, random_prior)
+            for name, common in self._u_common.items():
+                gamma = self._u_rare[name]
+                seen = gamma >= 0
+                counts = np.bincount(gamma[seen].astype(np.intp), weights=weights[seen],
+                                     minlength=len(common))[: len(common)] + common
+                counts = counts * self._u_extra_scale + 0.5  # floor
+                out[name] = np.asarray(counts / counts.sum(), dtype=np.float64)
         return out
 
     # --- prediction ------------------------------------------------------------------------
@@ -659,6 +690,22 @@ def _u_from_levels(
     return u
 
 
+def _non_match_weights(
+    gammas: Mapping[str, npt.NDArray[np.int8]], m: Mapping[str, npt.NDArray[np.float64]],
+    u: Mapping[str, npt.NDArray[np.float64]], prior: float,
+) -> npt.NDArray[np.float64]:
+    """Each random pair's chance of being a non-match under the fitted model."""
+    n = len(next(iter(gammas.values()))) if gammas else 0
+    log_odds = np.full(n, math.log(max(prior, _EPS) / max(1 - prior, _EPS)))
+    for name, gamma in gammas.items():
+        # per level log(m/u), with 0 for null (index -1 + 1 = 0)
+        table = np.concatenate([[0.0], np.log(np.maximum(m[name], _EPS))
+                                - np.log(np.maximum(u[name], _EPS))])
+        log_odds += table[gamma.astype(np.intp) + 1]
+    return np.asarray(1.0 - 1.0 / (1.0 + np.exp(-np.clip(log_odds, -700, 700))),
+                      dtype=np.float64)
+
+
 def _without_matches(
     gammas: Mapping[str, npt.NDArray[np.int8]], m: Mapping[str, npt.NDArray[np.float64]],
     u: Mapping[str, npt.NDArray[np.float64]], prior: float, *, scale: float = 1.0,
@@ -667,14 +714,7 @@ def _without_matches(
     being a non-match under the fitted model (one E step on the u sample), with the same
     half-count floor: the few matches among random pairs hold almost all of their exact
     agreements on rare values."""
-    n = len(next(iter(gammas.values()))) if gammas else 0
-    log_odds = np.full(n, math.log(max(prior, _EPS) / max(1 - prior, _EPS)))
-    for name, gamma in gammas.items():
-        # per level log(m/u), with 0 for null (index -1 + 1 = 0)
-        table = np.concatenate([[0.0], np.log(np.maximum(m[name], _EPS))
-                                - np.log(np.maximum(u[name], _EPS))])
-        log_odds += table[gamma.astype(np.intp) + 1]
-    non_match = 1.0 - 1.0 / (1.0 + np.exp(-np.clip(log_odds, -700, 700)))
+    non_match = _non_match_weights(gammas, m, u, prior)
     out = {}
     for name, gamma in gammas.items():
         seen = gamma >= 0

@@ -64,8 +64,8 @@ def test_default_threshold_lands_within_001_of_the_best_on_papers() -> None:
     config = ScoringConfig()
     model, scored = _scored(table, config)
     f1, best = _f1_at_and_best(table, scored, config.link_threshold)
-    assert set(model._u_extra) == {"title", "authors"}  # year and venue: seen often
-    assert model._u_extra["title"].sum() > 5 * config.u_sample_pairs
+    assert set(model._u_common) == {"title", "authors"}  # year and venue: seen often
+    assert model._u_extra_pairs > 4 * config.u_sample_pairs
     assert best - f1 <= 0.01
     assert f1 >= 0.96
 
@@ -114,11 +114,11 @@ def test_a_level_no_non_match_shows_gets_a_larger_sample_up_to_the_cap() -> None
     small = ScoringConfig(u_sample_pairs=2000, u_max_sample_pairs=2000)
     grown = ScoringConfig(u_sample_pairs=2000, u_max_sample_pairs=60_000)
     before, after = _fit_coded(table, small), _fit_coded(table, grown)
-    assert not before._u_extra
+    assert not before._u_common
     # 200 expected matches would need about 15M pairs: the cap holds (names and days too
     # are shared by fewer than 10 non-matches among 2,000 pairs)
-    assert set(after._u_extra) == {"code", "name", "day"}
-    assert 55_000 < after._u_extra["code"].sum() <= 60_000
+    assert set(after._u_common) == {"code", "name", "day"}
+    assert 55_000 < after._u_sample_size + after._u_extra_pairs <= 60_000
     # no two entities share a code: u of exact agreement falls with the sample's floor
     assert after.u_["code"][1] < before.u_["code"][1] / 8
     assert after.level_weights("code")[2] > before.level_weights("code")[2] + 3
@@ -128,7 +128,7 @@ def test_no_growth_when_the_sample_already_resolves_the_prior() -> None:
     table = _coded(300, duplicated=0.3, seed=5)  # about 90 matches in 73,000 pairs
     config = ScoringConfig(u_sample_pairs=200_000, u_max_sample_pairs=2_000_000)
     model = _fit_coded(table, config)
-    assert not model._u_extra
+    assert not model._u_common
 
 
 def test_the_cap_must_be_positive() -> None:
