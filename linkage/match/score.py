@@ -1,7 +1,8 @@
 """Score stage: Fellegi-Sunter match weights with m and u estimated from the data.
 
 * u (the chance a level occurs between two *different* entities) comes from comparing
-  random record pairs (seeded), which are almost all non-matches.
+  random record pairs (seeded), which are almost all non-matches; more of them when the
+  first fit says matches are too rare for the sample to resolve a rare level's u.
 * m (the chance of a level between two records of the *same* entity) and the prior (the
   share of candidate pairs that match) come from EM on the comparison-pattern counts: the
   candidate pairs are reduced to distinct gamma patterns with counts, so each EM iteration
@@ -41,6 +42,15 @@ from linkage.match.fit import (
     report_findings,
     unpack_patterns,
 )
+from linkage.match.joint import _em as _em  # re-exported: the Spark engine fits with it
+from linkage.match.usample import (
+    _level_counts,
+    _non_match_weights,
+    _possible_pairs,
+    _u_from_levels,
+    _without_matches,
+)
+from linkage.match.usample import random_pairs as random_pairs
 from linkage.schemas import require_fields
 
 log = logging.getLogger(__name__)
@@ -49,6 +59,12 @@ _EPS = 1e-9
 _FORMAT = "linkage.fellegi_sunter/1"
 #: rounds of (fit m and the prior, take the matches out of the u sample) at most
 _U_ROUNDS = 5
+#: expected matches the u sample should hold (see FellegiSunter._extend_u_sample)
+_U_SAMPLE_MATCHES = 200.0
+#: an agreement level seen fewer times in the u sample has u set by the floor
+_U_MIN_SEEN = 10
+#: random pairs compared at a time for u
+_U_CHUNK = 1 << 19
 #: pairs per slab of predict and of the pattern count (keeps temporaries cache-sized)
 _SLAB = 1 << 16
 
@@ -58,7 +74,11 @@ class ScoringConfig:
     """How pairs are scored and which ones are links.
 
     ``u_sample_pairs`` random record pairs, drawn among ``u_sample_records`` randomly
-    chosen records (seeded), estimate u.
+    chosen records (seeded), estimate u. A level no random pair shows gets u from a
+    half-count floor (0.5 / pairs), which caps the evidence it can give; when the first fit
+    finds matches so rare that this cap keeps a pair agreeing on one strong field (an
+    exact title) below the threshold, the "sessions" fit compares more random pairs, until
+    the sample holds about 200 expected matches or ``u_max_sample_pairs`` pairs.
 
     ``link_only``: u is sampled from pairs of records of *different* sources (linking
     datasets rather than deduplicating). ``prior_space``: "random" (default) scores with
@@ -93,6 +113,7 @@ class ScoringConfig:
     tolerance: float = 1e-6
     u_sample_pairs: int = 200_000
     u_sample_records: int = 50_000
+    u_max_sample_pairs: int = 2_000_000
     link_only: bool = False
     prior_space: Literal["random", "candidates"] = "random"
     em_fix_u: bool = False
@@ -112,6 +133,8 @@ class ScoringConfig:
             raise ValueError("link_threshold is a probability strictly between 0 and 1")
         if self.max_iter < 1 or self.u_sample_pairs < 1 or self.u_sample_records < 2:
             raise ValueError("max_iter and u_sample_pairs must be >= 1, u_sample_records >= 2")
+        if self.u_max_sample_pairs < 1:
+            raise ValueError("u_max_sample_pairs must be >= 1")
         if not 0.0 < self.prior_init < 1.0 or not 0.0 < self.m_init_top < 1.0:
             raise ValueError("prior_init and m_init_top are probabilities strictly within 0..1")
         if self.u_prior_pairs < 0:
@@ -166,18 +189,25 @@ class FellegiSunter:
             possible = _possible_pairs(records, link_only=self.config.link_only)
             prepared = prepare(records, vectors, self.comparisons, blocking=blocking,
                                pass_name=pass_name, seed=self.seed)
-            for _round in range(_U_ROUNDS):
+            extended = False
+            for _round in range(_U_ROUNDS + 1):
                 fitted = fit_m_and_prior(
                     prepared, u_random, max_iter=self.config.max_iter,
                     tolerance=self.config.tolerance, on_collapse=self.config.on_collapse,
                     m_pseudo_pairs=self.config.m_pseudo_pairs, report=False)
                 random_prior = fitted.prior_candidates * float(counts.sum()) / possible \
                     if possible else 0.0
-                if _round == _U_ROUNDS - 1 or random_prior * self._u_sample_size < 1.0:
+                if not extended:
+                    # once, when the first fit says how rare a match is: a sample too
+                    # small to resolve u at that scale grows (see _extend_u_sample)
+                    extended = True
+                    if self._extend_u_sample(random_prior, fitted.m):
+                        u_random = self._u_without_matches(u_random, fitted.m, random_prior)
+                        continue
+                if _round == _U_ROUNDS or random_prior * self._u_sample_size < 1.0:
                     break
                 before = u_random
-                u_random = _without_matches(self._u_gammas, fitted.m, u_random, random_prior,
-                                            scale=self._u_scale)
+                u_random = self._u_without_matches(u_random, fitted.m, random_prior)
                 if max(float(np.abs(np.log(u_random[k] / before[k])).max())
                        for k in u_random) < 0.01:
                     break
@@ -228,25 +258,126 @@ class FellegiSunter:
                 read.append("source")  # random_pairs pairs across sources
             records = _take_sorted(records.select(read),
                                    np.sort(rng.choice(n, size, replace=False)))
-        pairs = random_pairs(records, self.config.u_sample_pairs, seed=self.seed,
-                             link_only=self.config.link_only)
-        vectors = compare(records, pairs, self.comparisons)
-        u: dict[str, npt.NDArray[np.float64]] = {}
-        self._u_gammas: dict[str, npt.NDArray[np.int8]] = {}
-        self._u_sample_size = vectors.num_rows
+        self._u_records = records
+        #: level counts of the extra pairs on which no sparse comparison agrees, per
+        #: sparse comparison (see _extend_u_sample)
+        self._u_common: dict[str, npt.NDArray[np.float64]] = {}
+        self._u_extra_pairs = 0
+        self._u_gammas: dict[str, npt.NDArray[np.int8]] = self._u_levels(
+            self.config.u_sample_pairs, self.seed)
+        self._u_sample_size = len(next(iter(self._u_gammas.values()))) \
+            if self._u_gammas else 0
         # Pairs are drawn with replacement: from a small table the sample repeats the few
         # pairs there are, and its counts weigh no more than those distinct pairs, else
         # the half-count floor would claim a precision the data cannot give (12 records:
         # a shared birth date "never seen among 100,000 random pairs" is 66 pairs seen).
         possible = _possible_pairs(records, link_only=self.config.link_only)
-        self._u_scale = min(1.0, possible / max(vectors.num_rows, 1))
+        self._u_scale = min(1.0, possible / max(self._u_sample_size, 1))
+        return _u_from_levels(self._u_gammas, self.comparisons, self._u_scale)
+
+    def _u_levels(self, n_pairs: int, seed: int) -> dict[str, npt.NDArray[np.int8]]:
+        """Each comparison's level on ``n_pairs`` random pairs of the u records, compared
+        in chunks (only the int8 levels are kept)."""
+        comparisons = self.comparisons
+        parts: dict[str, list[npt.NDArray[np.int8]]] = {c.name: [] for c in comparisons}
+        for k, lo in enumerate(range(0, n_pairs, _U_CHUNK)):
+            pairs = random_pairs(self._u_records, min(_U_CHUNK, n_pairs - lo),
+                                 seed=seed if k == 0 else seed + 7919 * k,
+                                 link_only=self.config.link_only)
+            vectors = compare(self._u_records, pairs, comparisons)
+            for comp in comparisons:
+                parts[comp.name].append(np.asarray(
+                    vectors.column(f"gamma_{comp.name}").to_numpy(), dtype=np.int8))
+        return {name: np.concatenate(chunks) if chunks else np.empty(0, np.int8)
+                for name, chunks in parts.items()}
+
+    def _extend_u_sample(self, random_prior: float,
+                         m: Mapping[str, npt.NDArray[np.float64]]) -> bool:
+        """Grow the u sample of the comparisons it is too small for.
+
+        A level that no random pair in the sample shows gets u from the half-count floor,
+        0.5 / sample size, however much rarer it really is (an exactly equal paper title:
+        the floor of 200,000 pairs is 2.5e-6, the truth below 2e-7). That caps the
+        evidence the level can give at log2(2 x sample x m) bits. Whether the cap matters
+        depends on the prior: a link needs evidence past the prior odds, and when a
+        random pair matches 1 time in 10,000 a single field agreeing (title, year and
+        nothing else) stays just under 0.9. So the sample is grown until it holds
+        ``_U_SAMPLE_MATCHES`` expected matches (prior x size), which puts the floor at
+        1 / (2 x _U_SAMPLE_MATCHES) of the prior, up to ``u_max_sample_pairs``, for the
+        comparisons with an agreement level that fewer than ``_U_MIN_SEEN`` non-matches
+        show (its count less the matches the fit expects there, prior x size x m); only
+        those are compared on the extra pairs. Returns whether it grew; the caller
+        re-estimates u."""
+        self._u_common = {}
+        if random_prior <= 0 or not self._u_gammas:
+            return False
+        target = min(self.config.u_max_sample_pairs,
+                     math.ceil(_U_SAMPLE_MATCHES / random_prior))
+        extra = target - self._u_sample_size
+        if extra < self._u_sample_size // 10:
+            return False
+        expected = random_prior * self._u_sample_size
+        sparse = []
         for comp in self.comparisons:
-            gamma = vectors.column(f"gamma_{comp.name}").to_numpy()
-            self._u_gammas[comp.name] = np.asarray(gamma, dtype=np.int8)
-            raw = np.bincount(gamma[gamma >= 0].astype(np.int64), minlength=comp.n_levels)
-            counts = raw[: comp.n_levels].astype(np.float64) * self._u_scale + 0.5  # floor
-            u[comp.name] = counts / counts.sum()
-        return u
+            seen = _level_counts(self._u_gammas[comp.name], comp.n_levels)
+            if (seen - expected * m[comp.name])[1:].min() < _U_MIN_SEEN:
+                sparse.append(comp)
+        if not sparse:
+            return False
+        # Matches cannot be told apart from non-matches by one field alone (a count less
+        # the matches expected at a level is noise where nearly all are matches): a pair
+        # that agrees at some level of a sparse comparison is compared on every field
+        # and weighed like the joint sample's pairs; the rest (every sparse comparison
+        # "different" or null) are non-matches but for a negligible share.
+        rare: dict[str, list[npt.NDArray[np.int8]]] = {c.name: [] for c in self.comparisons}
+        self._u_common = {c.name: np.zeros(c.n_levels) for c in sparse}
+        n_extra = 0
+        for k, lo in enumerate(range(0, extra, _U_CHUNK)):
+            pairs = random_pairs(self._u_records, min(_U_CHUNK, extra - lo),
+                                 seed=self.seed + 1 + 7919 * k,
+                                 link_only=self.config.link_only)
+            n_extra += pairs.num_rows
+            levels = compare(self._u_records, pairs, sparse)
+            agree = np.zeros(pairs.num_rows, dtype=bool)
+            for comp in sparse:
+                agree |= np.asarray(levels.column(f"gamma_{comp.name}").to_numpy()) >= 1
+            for comp in sparse:
+                gamma = np.asarray(levels.column(f"gamma_{comp.name}").to_numpy())
+                self._u_common[comp.name] += _level_counts(gamma[~agree], comp.n_levels)
+            full = compare(self._u_records, pairs.filter(pa.array(agree)), self.comparisons)
+            for comp in self.comparisons:
+                rare[comp.name].append(np.asarray(
+                    full.column(f"gamma_{comp.name}").to_numpy(), dtype=np.int8))
+        self._u_rare = {name: np.concatenate([self._u_gammas[name], *chunks])
+                        for name, chunks in rare.items()}
+        possible = _possible_pairs(self._u_records, link_only=self.config.link_only)
+        self._u_extra_pairs = n_extra
+        self._u_extra_scale = min(1.0, possible / max(self._u_sample_size + n_extra, 1))
+        log.info("score: u of %s counted on %d more random pairs (a random pair matches "
+                 "about 1 in %.0f)", ", ".join(c.name for c in sparse), n_extra,
+                 1 / random_prior)
+        return True
+
+    def _u_without_matches(
+        self, u: dict[str, npt.NDArray[np.float64]],
+        m: Mapping[str, npt.NDArray[np.float64]], random_prior: float,
+    ) -> dict[str, npt.NDArray[np.float64]]:
+        """u with the matches among the random pairs taken out: each pair of the joint
+        sample counts by its chance of being a non-match (:func:`_without_matches`); a
+        comparison counted on more pairs (:meth:`_extend_u_sample`) adds those of them
+        that agree on some sparse comparison, weighed the same way, and the rest as
+        non-matches."""
+        out = _without_matches(self._u_gammas, m, u, random_prior, scale=self._u_scale)
+        if self._u_common:
+            weights = _non_match_weights(self._u_rare, m, u, random_prior)
+            for name, common in self._u_common.items():
+                gamma = self._u_rare[name]
+                seen = gamma >= 0
+                counts = np.bincount(gamma[seen].astype(np.intp), weights=weights[seen],
+                                     minlength=len(common))[: len(common)] + common
+                counts = counts * self._u_extra_scale + 0.5  # floor
+                out[name] = np.asarray(counts / counts.sum(), dtype=np.float64)
+        return out
 
     # --- prediction ------------------------------------------------------------------------
 
@@ -545,63 +676,6 @@ class FellegiSunter:
         require_fields(vectors, needed, what="FellegiSunter(vectors)")
 
 
-def _without_matches(
-    gammas: Mapping[str, npt.NDArray[np.int8]], m: Mapping[str, npt.NDArray[np.float64]],
-    u: Mapping[str, npt.NDArray[np.float64]], prior: float, *, scale: float = 1.0,
-) -> dict[str, npt.NDArray[np.float64]]:
-    """u from the random pairs' levels (``gammas``), each pair counted by its chance of
-    being a non-match under the fitted model (one E step on the u sample), with the same
-    half-count floor: the few matches among random pairs hold almost all of their exact
-    agreements on rare values."""
-    n = len(next(iter(gammas.values()))) if gammas else 0
-    log_odds = np.full(n, math.log(max(prior, _EPS) / max(1 - prior, _EPS)))
-    for name, gamma in gammas.items():
-        # per level log(m/u), with 0 for null (index -1 + 1 = 0)
-        table = np.concatenate([[0.0], np.log(np.maximum(m[name], _EPS))
-                                - np.log(np.maximum(u[name], _EPS))])
-        log_odds += table[gamma.astype(np.intp) + 1]
-    non_match = 1.0 - 1.0 / (1.0 + np.exp(-np.clip(log_odds, -700, 700)))
-    out = {}
-    for name, gamma in gammas.items():
-        seen = gamma >= 0
-        counts = np.bincount(gamma[seen].astype(np.intp), weights=non_match[seen],
-                             minlength=len(u[name]))[: len(u[name])] * scale + 0.5
-        out[name] = np.asarray(counts / counts.sum(), dtype=np.float64)
-    return out
-
-
-def _possible_pairs(records: pa.Table, *, link_only: bool) -> float:
-    """Record pairs a dedupe (or, with ``link_only``, a cross-source link) could form."""
-    n = records.num_rows
-    if link_only and "source" in records.column_names:
-        counts = np.asarray(pc.value_counts(pc.fill_null(
-            records.column("source").combine_chunks(), "")).field("counts").to_numpy(),
-            dtype=np.float64)
-        return float((counts.sum() ** 2 - (counts**2).sum()) / 2)
-    return float(n * (n - 1) / 2)
-
-
-def random_pairs(
-    records: pa.Table, n_pairs: int, *, seed: int, link_only: bool = False
-) -> pa.Table:
-    """``n_pairs`` random distinct-record pairs (id_l < id_r), seeded; with ``link_only``,
-    only pairs of records from different sources."""
-    ids = np.asarray(pc.cast(records.column("record_id"), pa.int64()).to_numpy(), dtype=np.int64)
-    n = len(ids)
-    rng = np.random.default_rng(seed)
-    if n < 2:
-        return pa.table({"id_l": pa.array([], pa.int64()), "id_r": pa.array([], pa.int64())})
-    i = rng.integers(0, n, size=n_pairs)
-    j = rng.integers(0, n, size=n_pairs)
-    keep = i != j
-    if link_only and "source" in records.column_names:
-        src = pc.dictionary_encode(pc.fill_null(records.column("source").combine_chunks(), ""))
-        codes = np.asarray(src.indices.to_numpy(), dtype=np.int64)
-        keep &= codes[i] != codes[j]
-    a, b = ids[i[keep]], ids[j[keep]]
-    return pa.table({"id_l": np.minimum(a, b), "id_r": np.maximum(a, b)})
-
-
 def _pattern_counts(
     vectors: pa.Table, comparisons: Sequence[Comparison]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
@@ -656,69 +730,6 @@ def _column_numpy(table: pa.Table, name: str) -> npt.NDArray[Any]:
     if column.num_chunks == 1:
         return np.asarray(column.chunk(0).to_numpy(zero_copy_only=False))
     return np.asarray(column.to_numpy())
-
-
-def _em(
-    patterns: npt.NDArray[np.int64],
-    counts: npt.NDArray[np.float64],
-    comparisons: Sequence[Comparison],
-    u_init: dict[str, npt.NDArray[np.float64]],
-    config: ScoringConfig,
-) -> tuple[dict[str, npt.NDArray[np.float64]], dict[str, npt.NDArray[np.float64]], float, int]:
-    """EM for m (and optionally u) and the prior on pattern counts."""
-    m = {c.name: _m_start(c, config.m_init_top) for c in comparisons}
-    u = {k: v.copy() for k, v in u_init.items()}
-    prior = config.prior_init
-    total = counts.sum()
-    if total == 0:
-        return m, u, prior, 0
-    iteration = 0
-    for iteration in range(1, config.max_iter + 1):  # noqa: B007 - reported after the loop
-        log_m = np.zeros(len(counts))
-        log_u = np.zeros(len(counts))
-        for k, comp in enumerate(comparisons):
-            g = patterns[:, k]
-            seen = g >= 0
-            log_m[seen] += np.log(np.maximum(m[comp.name][g[seen]], _EPS))
-            log_u[seen] += np.log(np.maximum(u[comp.name][g[seen]], _EPS))
-        a = math.log(prior) + log_m
-        b = math.log(1 - prior) + log_u
-        post = 1.0 / (1.0 + np.exp(np.clip(b - a, -700, 700)))
-        wm = counts * post
-        wu = counts * (1 - post)
-        change = 0.0
-        for k, comp in enumerate(comparisons):
-            g = patterns[:, k]
-            seen = g >= 0
-            new_m = _normalise(np.bincount(g[seen], weights=wm[seen], minlength=comp.n_levels))
-            change = max(change, float(np.abs(new_m - m[comp.name]).max()))
-            m[comp.name] = new_m
-            if not config.em_fix_u:
-                # MAP update: the random-pair u acts as u_prior_pairs pseudo-pairs, so a
-                # handful of candidate pairs cannot drive u to 0 or 1
-                observed = np.bincount(g[seen], weights=wu[seen], minlength=comp.n_levels)
-                new_u = _normalise(observed + config.u_prior_pairs * u_init[comp.name])
-                change = max(change, float(np.abs(new_u - u[comp.name]).max()))
-                u[comp.name] = new_u
-        new_prior = float(min(max(wm.sum() / total, _EPS), 1 - _EPS))
-        change = max(change, abs(new_prior - prior))
-        prior = new_prior
-        if change < config.tolerance:
-            break
-    return m, u, prior, iteration
-
-
-def _m_start(comp: Comparison, top: float) -> npt.NDArray[np.float64]:
-    """Initial m: most mass on exact agreement, the rest decaying towards "else"."""
-    n = comp.n_levels
-    rest = np.array([2.0**k for k in range(n - 1)], dtype=np.float64)
-    rest = rest / rest.sum() * (1 - top)
-    return np.concatenate([rest, [top]])
-
-
-def _normalise(x: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
-    y = np.asarray(x, dtype=np.float64) + 1e-12
-    return np.asarray(y / y.sum(), dtype=np.float64)
 
 
 def _probability(weight: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
