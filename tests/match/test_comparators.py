@@ -91,6 +91,16 @@ def test_dates_read_off_the_matrix_like_the_parser(values: list[str]) -> None:
     assert swapped.tolist() == (expected[:, 2] * 100 + expected[:, 1]).tolist()
 
 
+def test_a_date_with_overlong_parts_is_no_date() -> None:
+    """Found by the property test: ``0-0-22000000`` once read as day 22,000,000 and
+    overflowed day*100+month in int32."""
+    year, month, month_day, swapped, _ = _prepare(
+        pa.array(["0-0-22000000", "12345-01-02", "2001-1-2", "2001-01-02"], pa.string()))
+    assert year.tolist() == [0, 0, 2001, 2001]
+    assert month_day.tolist() == [0, 0, 102, 102]
+    assert swapped.tolist() == [0, 0, 201, 201]
+
+
 def test_arrow_dots_class_is_pythons() -> None:
     """RE2's ``\\s`` is ASCII only: the spelled-out class must drop exactly what Python's
     Unicode ``\\s`` drops (every str.isspace() character), plus the dots."""

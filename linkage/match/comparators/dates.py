@@ -74,4 +74,6 @@ def _parse(value: str) -> tuple[int, int, int]:
     parts = text.split("-")
     if len(parts) != 3 or not all(p.isdigit() for p in parts):
         return (0, 0, 0)
+    if len(parts[0]) > 4 or len(parts[1]) > 2 or len(parts[2]) > 2:
+        return (0, 0, 0)  # not a date; a day of 22000000 would overflow day*100+month
     return (int(parts[0]), int(parts[1]), int(parts[2]))
