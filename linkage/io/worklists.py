@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 from linkage.config import SourceConfig
 from linkage.io.labels import KIND_LABELS, SEVERITY_LABELS
 from linkage.io.report import MASKED_FIELDS
+from linkage.io.xlsx import write_workbook
 from linkage.master.conflict_kinds import classify
 from linkage.privacy import mask
 
@@ -140,8 +141,6 @@ def write_worklists(conflicts: pa.Table, sources: Sequence[SourceConfig],
     """Write ``<out_dir>/worklists/``: an xlsx per department, a CSV per source in its own
     encoding. Returns name -> path (names ``worklist_<department>`` and
     ``worklist_<department>_<type>_csv``)."""
-    from openpyxl import Workbook
-
     folder = Path(out_dir) / "worklists"
     folder.mkdir(parents=True, exist_ok=True)
     by_department: dict[str, list[SourceConfig]] = {}
@@ -149,13 +148,11 @@ def write_worklists(conflicts: pa.Table, sources: Sequence[SourceConfig],
         by_department.setdefault(source.department, []).append(source)
     written: dict[str, Path] = {}
     for department, mine in by_department.items():
-        book = Workbook()
-        book.remove(book.active)
+        sheets: list[tuple[str, list[list[str]]]] = []
         for source in mine:
             rows = worklist_rows(conflicts, source)
-            sheet = book.create_sheet(_SHEETS.get(source.entity_type, source.entity_type))
-            for r in rows[:EXCEL_MAX_ROWS]:
-                sheet.append(r)
+            sheets.append((_SHEETS.get(source.entity_type, source.entity_type),
+                           rows[:EXCEL_MAX_ROWS]))
             if len(rows) > EXCEL_MAX_ROWS:
                 log.warning("worklist %s/%s: %d rows, more than a sheet holds; the xlsx keeps "
                             "the first %d (most severe first), the CSV all of them",
@@ -167,7 +164,7 @@ def write_worklists(conflicts: pa.Table, sources: Sequence[SourceConfig],
                      len(rows) - 1)
         path = folder / f"{_safe(department)}.xlsx"
         buffer = io.BytesIO()
-        book.save(buffer)
+        write_workbook(buffer, sheets)
         written[f"worklist_{department}"] = _atomic_bytes(path, buffer.getvalue())
     return written
 
