@@ -105,6 +105,13 @@ class DivisionTable:
     def scan(self, level: int, s: str, pos: int, *,
              allow_short: bool) -> list[tuple[str, int, bool, bool]]:
         """Every name of ``level`` starting at ``s[pos]``: (code, end, historic, short)."""
+        return self.scan_reach(level, s, pos, allow_short=allow_short)[0]
+
+    def scan_reach(self, level: int, s: str, pos: int, *, allow_short: bool
+                   ) -> tuple[list[tuple[str, int, bool, bool]], int | None]:
+        """:meth:`scan`, and how much of ``s`` it depended on: ``s[:reach]`` (any text
+        that starts so gives the same names), or None when it ran into the end of ``s``
+        (a longer text could hold a longer name)."""
         names = self.merged.get(level, {})
         prefixes = self.prefixes.get(level, set())
         found: list[tuple[str, int, bool, bool]] = []
@@ -116,8 +123,8 @@ class DivisionTable:
                 if allow_short or not short:
                     found.append((code, end, historic, short))
             if piece not in prefixes:
-                break
-        return found
+                return found, end
+        return found, None
 
     def _build_scan_index(self) -> None:
         former = {COUNTY: self.former_counties}
