@@ -99,8 +99,21 @@ def map_distinct(
     Arrow ``take``. ``fn`` returns one tuple per value, aligned with ``types``; null inputs
     get ``null_result``.
     """
+    return map_distinct_batch(values, lambda uniques: [fn(u) for u in uniques], types,
+                              null_result=null_result)
+
+
+def map_distinct_batch(
+    values: pa.Array,
+    fn: Callable[[list[str]], list[tuple[Any, ...]]],
+    types: Sequence[pa.DataType],
+    *,
+    null_result: tuple[Any, ...],
+) -> list[pa.Array]:
+    """:func:`map_distinct` with a function of all the distinct values at once (one that
+    runs some of its steps over the whole list rather than value by value)."""
     def columns(uniques: pa.Array) -> list[pa.Array]:
-        results = [fn(u) for u in uniques.to_pylist()]
+        results = fn(uniques.to_pylist())
         return [pa.array([r[j] for r in results], type=typ) for j, typ in enumerate(types)]
 
     return map_distinct_columns(values, columns, types, null_result=null_result)

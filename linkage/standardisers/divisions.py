@@ -101,6 +101,8 @@ class DivisionTable:
         default_factory=dict)
     #: level -> every proper prefix of every name, so a scan stops as soon as it can
     prefixes: dict[int, set[str]] = field(default_factory=dict)
+    #: every full or short name of any level (one set lookup rules most texts out)
+    known_names: frozenset[str] = frozenset()
 
     def scan(self, level: int, s: str, pos: int, *,
              allow_short: bool) -> list[tuple[str, int, bool, bool]]:
@@ -193,6 +195,8 @@ def load_divisions() -> DivisionTable:
         if name in result.full_names.get(COUNTY, {}):
             del result.former_counties[name]  # a current county carries the name now
     result._build_scan_index()
+    result.known_names = frozenset(name for index in (result.full_names, result.short_names)
+                                   for names in index.values() for name in names)
     log.debug("division table %s: year %d, %d divisions", path.name, year,
               len(result.divisions))
     return result
