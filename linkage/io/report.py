@@ -526,16 +526,32 @@ def _example_explanations(result: PipelineResult, etype: str, scored: pa.Table,
     out: list[Any] = []
     links = scored.filter(pc.greater_equal(prob, threshold)).sort_by("match_weight")
     near = scored.filter(pc.less(prob, threshold)).sort_by([("match_weight", "descending")])
-    for table in (links.slice(0, n - 1), near.slice(0, 1)):
-        for row in table.select(["id_l", "id_r"]).to_pylist():
-            try:
-                explanation = result.explain(row["id_l"], row["id_r"])
-            except Exception:  # an explanation is a nicety; the report must still render
-                continue
-            out.append(Example(explanation, verdict(explanation, threshold,
-                                                    _same_entity(result, row["id_l"],
-                                                                 row["id_r"])),
-                               _pair_values(result, etype, row["id_l"], row["id_r"])))
+    pairs = [row for table in (links.slice(0, n - 1), near.slice(0, 1))
+             for row in table.select(["id_l", "id_r"]).to_pylist()]
+    if not pairs:
+        return out
+    from linkage.errors import LinkageError
+    from linkage.io.explained import explain_records
+
+    # what result.explain does for each pair, with the type's records selected once (a
+    # selection copies every column of every record of the type)
+    records = result.records.filter(pc.equal(result.records.column("entity_type"), etype))
+    entity = result.entities.get(etype)
+    section = result.config.entity(etype)
+    for row in pairs:
+        try:
+            if entity is None:
+                raise LinkageError(f"{etype} records were not linked in this run")
+            explanation = explain_records(
+                records, entity.model, row["id_l"], row["id_r"], scored=entity.scored,
+                threshold=section.scoring.link_threshold if section is not None else None,
+                candidates=entity.blocking.pairs)
+        except Exception:  # an explanation is a nicety; the report must still render
+            continue
+        out.append(Example(explanation, verdict(explanation, threshold,
+                                                _same_entity(records, row["id_l"],
+                                                             row["id_r"])),
+                           _pair_values(result, etype, row["id_l"], row["id_r"])))
     return out
 
 
@@ -596,8 +612,7 @@ def verdict(explanation: Any, threshold: float, linked: bool | None) -> str:
     return f"not linked: probability {p:.4f} is below the threshold {threshold:g}"
 
 
-def _same_entity(result: PipelineResult, id_l: int, id_r: int) -> bool | None:
-    records = result.records
+def _same_entity(records: pa.Table, id_l: int, id_r: int) -> bool | None:
     if "entity_id" not in records.column_names:
         return None
     ids = records["record_id"]

@@ -27,17 +27,18 @@ import io
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.config import SourceConfig
 from linkage.io.labels import KIND_LABELS, SEVERITY_LABELS
 from linkage.io.report import MASKED_FIELDS
+from linkage.io.xlsx import write_workbook
 from linkage.master.conflict_kinds import classify
-from linkage.privacy import mask
 
 log = logging.getLogger(__name__)
 
@@ -61,54 +62,127 @@ EXCEL_MAX_ROWS = 1_048_576
 
 def worklist_rows(conflicts: pa.Table, source: SourceConfig) -> list[list[str]]:
     """The worklist of one source: a header row, then one row per value to correct, most
-    severe first (then by field and key). The selection is whole-column Arrow work; Python
-    touches only the rows that go into the worklist."""
+    severe first (then by field and key). Whole-column Arrow work; Python touches only the
+    values whose kind is explained per value (a typo, a homophone, an abbreviation)."""
+    return _worklist(_candidates(conflicts), source)
+
+
+def _candidates(conflicts: pa.Table) -> pa.Table:
+    """One row per (conflict, candidate value) of the kinds a worklist may list: the
+    candidate's value, raw value, source and key beside its conflict's columns. Built once
+    for all sources."""
+    listed = conflicts.filter(pc.invert(pc.is_in(conflicts["kind"],
+                                                 value_set=pa.array(sorted(_SKIP_KINDS)))))
+    lists = listed["candidates"].combine_chunks()
+    parent = pc.list_parent_indices(lists)
+    flat = pc.list_flatten(lists)
+    return pa.table({
+        **{name: flat.field(name) for name in ("value", "raw_value", "source", "source_key")},
+        **{name: listed[name].combine_chunks().take(parent)
+           for name in ("entity_type", "field", "kind", "severity", "golden_value", "evidence",
+                        "entity_id")},
+    })
+
+
+def _worklist(candidates: pa.Table, source: SourceConfig) -> list[list[str]]:
+    """:func:`worklist_rows` from :func:`_candidates`."""
     # a source without a key column has its rows keyed by file and row number
     header = [source.key or NO_KEY_HEADER, *HEADERS]
     carried = dict(source.columns)
-    mine = conflicts.filter(pc.and_(pc.and_(
-        pc.equal(conflicts["entity_type"], source.entity_type),
-        pc.invert(pc.is_in(conflicts["kind"], value_set=pa.array(sorted(_SKIP_KINDS))))),
-        pc.is_in(conflicts["field"], value_set=pa.array(sorted(carried), pa.string()))))
-    if mine.num_rows == 0:
-        return [header]
-    lists = mine["candidates"].combine_chunks()
-    parent = pc.list_parent_indices(lists)
-    flat = pc.list_flatten(lists)
-    rows = pa.table({
-        "parent": parent,
-        **{name: flat.field(name) for name in ("value", "raw_value", "source", "source_key")},
-        **{name: mine[name].combine_chunks().take(parent)
-           for name in ("field", "kind", "severity", "golden_value", "evidence", "entity_id")},
-    })
-    rows = rows.filter(pc.equal(rows["source"], source.department))
+    rows = candidates.filter(pc.and_(pc.and_(
+        pc.equal(candidates["entity_type"], source.entity_type),
+        pc.equal(candidates["source"], source.department)),
+        pc.is_in(candidates["field"], value_set=pa.array(sorted(carried), pa.string()))))
     rows = rows.filter(_to_correct(rows))
-    best: dict[tuple[str, str], tuple[int, int, list[str]]] = {}
-    for row in rows.to_pylist():
-        fld, golden, kind = row["field"], row["golden_value"], row["kind"]
-        evidence = row["evidence"] or ""
-        if kind in _EXPLAINED:
-            # the entity's conflict names what one record did: say it of this record only
-            # when its own value is explained the same way, with its own evidence
-            mine = classify(fld, source.entity_type, row["value"] or "", golden or "")
-            if mine is None or mine[0] != kind:
-                continue
-            evidence = mine[1]
-        column = carried[fld]
-        column_name = column if isinstance(column, str) else "+".join(column)
-        hide = fld in MASKED_FIELDS
-        written = row["raw_value"] if row["raw_value"] is not None else row["value"]
-        key = (row["source_key"] or "", fld)
-        rank = _KIND_RANK.get(kind, len(_KIND_RANK))
-        if key in best and best[key][1] <= rank:
-            continue  # one row per value: the most specific kind
-        best[key] = (_SEVERITY_RANK.get(row["severity"], 9), rank,
-                     [row["source_key"] or "", column_name, _show(written, hide),
-                      _show(golden, hide), KIND_LABELS.get(kind, kind),
-                      SEVERITY_LABELS.get(row["severity"], row["severity"]), evidence,
-                      row["entity_id"]])
-    found = sorted(best.items(), key=lambda t: (t[1][0], t[0][1], t[0][0]))
-    return [header, *(r for _, (_, _, r) in found)]
+    if rows.num_rows == 0:
+        return [header]
+    rows = _own_explanations(rows, source.entity_type)
+    key = pc.fill_null(rows["source_key"], "")
+    # one row per value: the most specific kind, the first row among equals
+    rank = _ranked(rows["kind"], _KIND_RANK, len(_KIND_RANK))
+    order = pc.sort_indices(pa.table({"k": key, "f": rows["field"], "r": rank,
+                                      "i": pa.array(np.arange(rows.num_rows))}),
+                            sort_keys=[("k", "ascending"), ("f", "ascending"),
+                                       ("r", "ascending"), ("i", "ascending")])
+    rows, key = rows.take(order), key.take(order)
+    sorted_key = key.to_numpy(zero_copy_only=False)
+    sorted_field = rows["field"].to_numpy(zero_copy_only=False)
+    first = np.ones(rows.num_rows, dtype=bool)
+    first[1:] = (sorted_key[1:] != sorted_key[:-1]) | (sorted_field[1:] != sorted_field[:-1])
+    keep = pa.array(first)
+    rows, key = rows.filter(keep), key.filter(keep)
+    severity = _ranked(rows["severity"], _SEVERITY_RANK, 9)
+    final = pc.sort_indices(pa.table({"s": severity, "f": rows["field"], "k": key}),
+                            sort_keys=[("s", "ascending"), ("f", "ascending"),
+                                       ("k", "ascending")])
+    rows, key = rows.take(final), key.take(final)
+    fields = sorted(carried)
+    names = [c if isinstance(c, str) else "+".join(c) for c in (carried[f] for f in fields)]
+    column_name = pa.array(names, pa.string()).take(
+        pc.index_in(rows["field"], value_set=pa.array(fields, pa.string())))
+    hide = pc.is_in(rows["field"], value_set=pa.array(sorted(MASKED_FIELDS), pa.string()))
+    written = pc.coalesce(rows["raw_value"], rows["value"])
+    columns = [key, column_name, _shown(written, hide), _shown(rows["golden_value"], hide),
+               _labelled(rows["kind"], KIND_LABELS),
+               _labelled(rows["severity"], SEVERITY_LABELS),
+               pc.fill_null(rows["evidence"], ""), rows["entity_id"]]
+    lists = [c.to_pylist() for c in columns]
+    return [header, *(list(r) for r in zip(*lists, strict=True))]
+
+
+def _own_explanations(rows: pa.Table, entity_type: str) -> pa.Table:
+    """Rows of a kind explained per value (:data:`_EXPLAINED`) kept only when the record's
+    own value is explained the same way, with its own evidence: the entity's conflict names
+    what one record did, said of this record only when true of it too."""
+    explained = np.asarray(pc.is_in(rows["kind"], value_set=pa.array(sorted(_EXPLAINED)))
+                           .to_numpy(zero_copy_only=False), dtype=bool)
+    at = np.flatnonzero(explained)
+    if len(at) == 0:
+        return rows
+    keep = np.ones(rows.num_rows, dtype=bool)
+    evidence: list[str] = []
+    picked = rows.take(pa.array(at)).select(["field", "value", "golden_value", "kind"])
+    for i, row in zip(at.tolist(), picked.to_pylist(), strict=True):
+        mine = classify(row["field"], entity_type, row["value"] or "",
+                        row["golden_value"] or "")
+        if mine is None or mine[0] != row["kind"]:
+            keep[i] = False
+        else:
+            evidence.append(mine[1])
+    own = np.zeros(rows.num_rows, dtype=bool)
+    own[at[keep[at]]] = True
+    rows = rows.set_column(rows.column_names.index("evidence"), "evidence", pc.replace_with_mask(
+        rows["evidence"].combine_chunks(), pa.array(own), pa.array(evidence, pa.string())))
+    return rows.filter(pa.array(keep))
+
+
+def _ranked(values: pa.ChunkedArray | pa.Array, ranks: dict[str, int], default: int) -> pa.Array:
+    """Each value's rank in ``ranks`` (``default`` for others and nulls)."""
+    order = sorted(ranks, key=ranks.__getitem__)
+    at = pc.index_in(values, value_set=pa.array(order, pa.string()))
+    table = pa.array([ranks[k] for k in order] + [default], pa.int64())
+    return table.take(pc.fill_null(at, len(order)))
+
+
+def _labelled(values: pa.ChunkedArray | pa.Array, labels: Mapping[str, str]) -> pa.Array:
+    """Each value's label in ``labels``, or the value itself."""
+    keys = list(labels)
+    at = pc.index_in(values, value_set=pa.array(keys, pa.string()))
+    return pc.coalesce(pa.array([labels[k] for k in keys], pa.string()).take(at), values)
+
+
+def _shown(values: pa.ChunkedArray | pa.Array, hide: pa.Array) -> pa.Array:
+    """:func:`_show` over a column: null -> ``""``, masked where ``hide``
+    (:func:`linkage.privacy.mask`: the first 3 and last 2 characters kept, a value of 6 or
+    fewer masked whole)."""
+    text = pc.fill_null(values, "")
+    length = pc.utf8_length(text)
+    stars = pc.binary_repeat("*", length)
+    masked = pc.if_else(pc.less_equal(length, 6), stars, pc.binary_join_element_wise(
+        pc.utf8_slice_codeunits(text, 0, 3),
+        pc.binary_repeat("*", pc.max_element_wise(pc.subtract(length, 5), 0)),
+        pc.utf8_slice_codeunits(text, -2), ""))
+    return pc.if_else(hide, masked, text)
 
 
 def _to_correct(rows: pa.Table) -> pa.Array:
@@ -129,33 +203,24 @@ def _to_correct(rows: pa.Table) -> pa.Array:
     return pc.fill_null(out, False)
 
 
-def _show(value: object, hide: bool) -> str:
-    if value is None:
-        return ""
-    return mask(value) if hide else str(value)
-
-
 def write_worklists(conflicts: pa.Table, sources: Sequence[SourceConfig],
                     out_dir: str | Path) -> dict[str, Path]:
     """Write ``<out_dir>/worklists/``: an xlsx per department, a CSV per source in its own
     encoding. Returns name -> path (names ``worklist_<department>`` and
     ``worklist_<department>_<type>_csv``)."""
-    from openpyxl import Workbook
-
     folder = Path(out_dir) / "worklists"
     folder.mkdir(parents=True, exist_ok=True)
     by_department: dict[str, list[SourceConfig]] = {}
     for source in sources:
         by_department.setdefault(source.department, []).append(source)
     written: dict[str, Path] = {}
+    candidates = _candidates(conflicts)
     for department, mine in by_department.items():
-        book = Workbook()
-        book.remove(book.active)
+        sheets: list[tuple[str, list[list[str]]]] = []
         for source in mine:
-            rows = worklist_rows(conflicts, source)
-            sheet = book.create_sheet(_SHEETS.get(source.entity_type, source.entity_type))
-            for r in rows[:EXCEL_MAX_ROWS]:
-                sheet.append(r)
+            rows = _worklist(candidates, source)
+            sheets.append((_SHEETS.get(source.entity_type, source.entity_type),
+                           rows[:EXCEL_MAX_ROWS]))
             if len(rows) > EXCEL_MAX_ROWS:
                 log.warning("worklist %s/%s: %d rows, more than a sheet holds; the xlsx keeps "
                             "the first %d (most severe first), the CSV all of them",
@@ -167,7 +232,7 @@ def write_worklists(conflicts: pa.Table, sources: Sequence[SourceConfig],
                      len(rows) - 1)
         path = folder / f"{_safe(department)}.xlsx"
         buffer = io.BytesIO()
-        book.save(buffer)
+        write_workbook(buffer, sheets)
         written[f"worklist_{department}"] = _atomic_bytes(path, buffer.getvalue())
     return written
 

@@ -99,17 +99,44 @@ def map_distinct(
     Arrow ``take``. ``fn`` returns one tuple per value, aligned with ``types``; null inputs
     get ``null_result``.
     """
+    return map_distinct_batch(values, lambda uniques: [fn(u) for u in uniques], types,
+                              null_result=null_result)
+
+
+def map_distinct_batch(
+    values: pa.Array,
+    fn: Callable[[list[str]], list[tuple[Any, ...]]],
+    types: Sequence[pa.DataType],
+    *,
+    null_result: tuple[Any, ...],
+) -> list[pa.Array]:
+    """:func:`map_distinct` with a function of all the distinct values at once (one that
+    runs some of its steps over the whole list rather than value by value)."""
+    def columns(uniques: pa.Array) -> list[pa.Array]:
+        results = fn(uniques.to_pylist())
+        return [pa.array([r[j] for r in results], type=typ) for j, typ in enumerate(types)]
+
+    return map_distinct_columns(values, columns, types, null_result=null_result)
+
+
+def map_distinct_columns(
+    values: pa.Array,
+    fn: Callable[[pa.Array], Sequence[pa.Array]],
+    types: Sequence[pa.DataType],
+    *,
+    null_result: tuple[Any, ...],
+) -> list[pa.Array]:
+    """:func:`map_distinct` with a function of the distinct values as one array (no
+    nulls), returning one array per type: column work on the distinct values, then a
+    ``take`` back to the rows."""
     values = as_string_array(values)
     encoded = pc.dictionary_encode(values)
-    uniques = encoded.dictionary.to_pylist()
-    results = [fn(u) for u in uniques]
-    results.append(null_result)
-    null_slot = len(uniques)
-    indices = pc.fill_null(encoded.indices, null_slot)
+    columns = fn(encoded.dictionary)
+    indices = pc.fill_null(encoded.indices, len(encoded.dictionary))
     out: list[pa.Array] = []
-    for j, typ in enumerate(types):
-        column = pa.array([r[j] for r in results], type=typ)
-        out.append(column.take(indices))
+    for column, typ, null in zip(columns, types, null_result, strict=True):
+        with_null = pa.concat_arrays([column.cast(typ), pa.array([null], typ)])
+        out.append(with_null.take(indices))
     return out
 
 

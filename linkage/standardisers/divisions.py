@@ -101,10 +101,19 @@ class DivisionTable:
         default_factory=dict)
     #: level -> every proper prefix of every name, so a scan stops as soon as it can
     prefixes: dict[int, set[str]] = field(default_factory=dict)
+    #: every full or short name of any level (one set lookup rules most texts out)
+    known_names: frozenset[str] = frozenset()
 
     def scan(self, level: int, s: str, pos: int, *,
              allow_short: bool) -> list[tuple[str, int, bool, bool]]:
         """Every name of ``level`` starting at ``s[pos]``: (code, end, historic, short)."""
+        return self.scan_reach(level, s, pos, allow_short=allow_short)[0]
+
+    def scan_reach(self, level: int, s: str, pos: int, *, allow_short: bool
+                   ) -> tuple[list[tuple[str, int, bool, bool]], int | None]:
+        """:meth:`scan`, and how much of ``s`` it depended on: ``s[:reach]`` (any text
+        that starts so gives the same names), or None when it ran into the end of ``s``
+        (a longer text could hold a longer name)."""
         names = self.merged.get(level, {})
         prefixes = self.prefixes.get(level, set())
         found: list[tuple[str, int, bool, bool]] = []
@@ -116,8 +125,8 @@ class DivisionTable:
                 if allow_short or not short:
                     found.append((code, end, historic, short))
             if piece not in prefixes:
-                break
-        return found
+                return found, end
+        return found, None
 
     def _build_scan_index(self) -> None:
         former = {COUNTY: self.former_counties}
@@ -186,6 +195,8 @@ def load_divisions() -> DivisionTable:
         if name in result.full_names.get(COUNTY, {}):
             del result.former_counties[name]  # a current county carries the name now
     result._build_scan_index()
+    result.known_names = frozenset(name for index in (result.full_names, result.short_names)
+                                   for names in index.values() for name in names)
     log.debug("division table %s: year %d, %d divisions", path.name, year,
               len(result.divisions))
     return result

@@ -40,7 +40,13 @@ from functools import lru_cache
 import opencc
 import pyarrow as pa
 
-from linkage.standardisers.base import MISSING, OK, OneValue, Standardised, map_distinct
+from linkage.standardisers.base import (
+    MISSING,
+    OK,
+    OneValue,
+    Standardised,
+    map_distinct_batch,
+)
 from linkage.standardisers.divisions import (
     CITY,
     COUNTY,
@@ -82,6 +88,7 @@ _LEGAL_PATTERN = re.compile(
     + "|(?<!分)公司"  # 公司 alone, but not the 公司 of a 分公司 suffix
 )
 _BRACKET_AT_END = re.compile(r"（([^（）]*)）$")
+_SPACES = re.compile(r"[^\S\n]+")
 _MIN_CORE = 2
 
 NameRow = tuple[str | None, str, str | None, str | None, str | None, str | None, str | None,
@@ -107,10 +114,39 @@ def _converter() -> opencc.OpenCC:
 def standardise_enterprise_text(text: str) -> NameRow:
     """One raw name -> (value, status, core, legal_form, region, bracket_region, branch,
     group, written)."""
-    written = "".join(text.split()) or None
+    return _parse_clean(text, _clean(text))
+
+
+def _clean(text: str) -> str:
+    """NFKC, no whitespace, every bracket ``（）``, simplified characters, no empty
+    brackets."""
     s = "".join(unicodedata.normalize("NFKC", text).split()).translate(_BRACKETS)
-    s = str(_converter().convert(s))
-    s = s.replace("（）", "")
+    return str(_converter().convert(s)).replace("（）", "")
+
+
+def _clean_many(texts: list[str]) -> list[str]:
+    """:func:`_clean` of many texts, each step once over the texts joined by line breaks
+    (as :func:`linkage.standardisers.address.clean_addresses`: no step joins across a line
+    break; a text holding one is cleaned alone)."""
+    if not texts:
+        return []
+    joined = "\n".join(texts)
+    if joined.count("\n") != len(texts) - 1:
+        return [_clean(t) for t in texts]
+    text = _SPACES.sub("", unicodedata.normalize("NFKC", joined)).translate(_BRACKETS)
+    lines = str(_converter().convert(text)).replace("（）", "").split("\n")
+    if len(lines) != len(texts):
+        return [_clean(t) for t in texts]
+    return lines
+
+
+def _names_distinct(texts: list[str]) -> list[NameRow]:
+    return [_parse_clean(t, s) for t, s in zip(texts, _clean_many(texts), strict=True)]
+
+
+def _parse_clean(text: str, s: str) -> NameRow:
+    """:func:`standardise_enterprise_text` of ``text``, cleaned to ``s`` already."""
+    written = "".join(text.split()) or None
     if not s:
         return _NULL_ROW
     table = load_divisions()
@@ -206,6 +242,8 @@ def _strip_region(table: DivisionTable, name: str) -> tuple[str | None, str]:
 def _trade_name_first(name: str) -> bool:
     """Starts with a trade name that looks like a place (东方电气), not with the place
     itself written in full (东方市...)."""
+    if not name.startswith(TRADE_NAMES_LIKE_PLACES):
+        return False
     for word in TRADE_NAMES_LIKE_PLACES:
         if name.startswith(word):
             return not name[len(word):].startswith(tuple(LEVEL_SUFFIXES))
@@ -240,6 +278,8 @@ def _region(table: DivisionTable, text: str, *, whole: bool) -> _Region | None:
     short names are too often ordinary words). ``whole`` (inside brackets, before a branch
     suffix) also accepts county short names: there is nothing else they could be.
     """
+    if text not in table.known_names:  # most texts asked about are no name
+        return None
     for level in (PROVINCE, CITY, COUNTY):
         codes = table.lookup(level, text, short=False)
         if codes:
@@ -264,7 +304,7 @@ def _first_name(table: DivisionTable, codes: dict[str, bool]) -> str:
 
 def standardise_enterprise_name(values: pa.Array) -> Standardised:
     """Standardiser ``"enterprise_name"`` (see the module docstring)."""
-    columns = map_distinct(values, standardise_enterprise_text, _TYPES, null_result=_NULL_ROW)
+    columns = map_distinct_batch(values, _names_distinct, _TYPES, null_result=_NULL_ROW)
     return Standardised(
         value=columns[0],
         status=columns[1],

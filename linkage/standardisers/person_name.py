@@ -31,13 +31,25 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
 
+import numpy as np
+import numpy.typing as npt
 import opencc
 import pyarrow as pa
+import pyarrow.compute as pc
 from pypinyin import lazy_pinyin
 
-from linkage.standardisers.base import MISSING, OK, OneValue, Standardised, map_distinct
+from linkage.standardisers.base import (
+    MISSING,
+    OK,
+    OneValue,
+    Standardised,
+    combine_parts,
+    map_distinct_columns,
+    rows_where,
+)
 
 REPLACEMENT_CHAR = "replacement_char"
 NOT_CHINESE = "not_chinese"
@@ -241,9 +253,131 @@ def _latin(s: str) -> NameRow:
             False, value)
 
 
+#: a name written in Han characters of the basic block only (most names): column work
+_HAN_ONLY = "^[\u4e00-\u9fff]+$"
+#: compound surnames as code points, longest first (the order :func:`_surname` tries them)
+_COMPOUNDS = sorted((tuple(ord(c) for c in k) for k in COMPOUND_SURNAMES), key=len,
+                    reverse=True)
+
+
+def _names_distinct(texts: pa.Array) -> list[pa.Array]:
+    """:func:`standardise_name_text` of distinct names, as its eight columns: names of
+    Han characters only (whose characters convert, fold and read one by one) are done as
+    arrays of code points, the others one by one."""
+    han = rows_where(pc.match_substring_regex(texts, _HAN_ONLY))
+    fast, columns = _han_names(texts.take(pa.array(han))) if len(han) else (han, [])
+    done = han[fast]
+    rest = np.setdiff1d(np.arange(len(texts), dtype=np.int64), done, assume_unique=True)
+    parts: list[tuple[npt.NDArray[np.int64], Sequence[pa.Array]]] = []
+    if len(done):
+        parts.append((done, columns))
+    if len(rest):
+        rows = [standardise_name_text(t) for t in texts.take(pa.array(rest)).to_pylist()]
+        parts.append((rest, [pa.array([r[j] for r in rows], typ)
+                             for j, typ in enumerate(_TYPES)]))
+    return combine_parts(len(texts), parts) if parts else [pa.array([], t) for t in _TYPES]
+
+
+def _han_names(names: pa.Array) -> tuple[npt.NDArray[np.int64], list[pa.Array]]:
+    """(positions of the names done, their eight columns) for names of basic-block Han
+    characters (three UTF-8 bytes each). A name is done here when each of its characters
+    converts to one such letter that reads as one syllable; the rest is left to
+    :func:`standardise_name_text`. What this computes is what that function computes for
+    such a name: value = the characters converted (the first one protected, then folded),
+    one part, surname = a compound surname or the first character, syllables = the
+    surname's reading, then each further character's."""
+    offsets = np.frombuffer(names.buffers()[1], dtype=np.int32)[
+        names.offset: names.offset + len(names) + 1].astype(np.int64)
+    data = np.frombuffer(names.buffers()[2], dtype=np.uint8)[offsets[0]: offsets[-1]]
+    offsets -= offsets[0]
+    utf8 = data.reshape(-1, 3).astype(np.int64)
+    points = ((utf8[:, 0] & 0x0F) << 12) | ((utf8[:, 1] & 0x3F) << 6) | (utf8[:, 2] & 0x3F)
+    starts, lengths = offsets[:-1] // 3, np.diff(offsets) // 3
+    n = len(names)
+    distinct, at = np.unique(points, return_inverse=True)
+    converted, safe = _simplified_points(distinct)
+    # value: each character converted; the first one kept when protected, then folded
+    value = converted[at]
+    first = points[starts]
+    head = np.where(np.isin(first, [ord(c) for c in SURNAME_PROTECT]), first, value[starts])
+    for variant, folded in SURNAME_FOLD.items():
+        head = np.where(head == ord(variant), ord(folded), head)
+    value[starts] = head
+    value_text = _utf8_strings(value, lengths)
+    # surname: a compound one (tried longest first, in names of three characters or more)
+    compound = np.full(n, -1, dtype=np.int64)
+    for k, word in enumerate(_COMPOUNDS):
+        fits = (compound < 0) & (lengths >= max(3, len(word)))
+        for i, code in enumerate(word):
+            fits[fits] &= value[starts[fits] + i] == code
+        compound[fits] = k
+    size = np.ones(n, dtype=np.int64)
+    for k, word in enumerate(_COMPOUNDS):
+        size[compound == k] = len(word)
+    surname = pc.utf8_slice_codeunits(value_text, 0, 1)
+    for length in np.unique(size[size > 1]).tolist():
+        surname = pc.if_else(pa.array(size == length),
+                             pc.utf8_slice_codeunits(value_text, 0, length), surname)
+    # syllables: the surname's reading, then one per further character
+    spoken, read_at = np.unique(value, return_inverse=True)
+    readings = [_char_pinyin(chr(c)) for c in spoken.tolist()]
+    sound = np.array([bool(r) and " " not in r for r in readings], dtype=bool)
+    syllable = np.array(readings, dtype=object)[read_at]
+    own = [SURNAME_READINGS.get(chr(c)) for c in spoken.tolist()]
+    surname_reading = np.array(own, dtype=object)[read_at[starts]]
+    single = np.flatnonzero((compound < 0) & (surname_reading != None))  # noqa: E711
+    syllable[starts[single]] = surname_reading[single]
+    key = syllable.copy()
+    for k, word in enumerate(_COMPOUNDS):
+        mine = starts[compound == k]
+        reading = COMPOUND_SURNAMES["".join(map(chr, word))]
+        syllable[mine], key[mine] = reading, reading.replace(" ", "")
+    kept = np.ones(len(value), dtype=bool)
+    for i in range(1, int(size.max(initial=1))):
+        kept[starts[size > i] + i] = False
+    counts = np.add.reduceat(kept.astype(np.int64), starts)
+    bounds = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
+    pinyin = pc.binary_join(pa.ListArray.from_arrays(
+        bounds, pa.array(syllable[kept].tolist(), pa.string())), " ")
+    keys = pc.binary_join(pa.ListArray.from_arrays(
+        bounds, pa.array(key[kept].tolist(), pa.string())), "")
+    ok = np.logical_and.reduceat(safe[at] & sound[read_at], starts)
+    done = np.flatnonzero(ok)
+    pick = pa.array(done)
+    columns = [value_text, pa.repeat(pa.scalar(OK), n), pinyin, keys, surname, value_text,
+               pa.repeat(pa.scalar(False), n), names]
+    return done, [c.take(pick) for c in columns]
+
+
+def _simplified_points(points: npt.NDArray[np.int64]) -> tuple[
+        npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Per distinct code point: its simplified one, and whether a name of such characters
+    is column work (the character and its conversion are letters of the basic block)."""
+    converted = points.copy()
+    safe = np.zeros(len(points), dtype=bool)
+    for i, code in enumerate(points.tolist()):
+        ch = chr(code)
+        simple = _char_t2s(ch)
+        if len(simple) == 1 and "\u4e00" <= simple <= "\u9fff" and all(
+                unicodedata.category(c)[0] == "L" for c in (ch, simple)):
+            converted[i], safe[i] = ord(simple), True
+    return converted, safe
+
+
+def _utf8_strings(points: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]) -> pa.Array:
+    """Strings of basic-block code points (three UTF-8 bytes each), ``lengths`` per string."""
+    utf8 = np.empty((len(points), 3), dtype=np.uint8)
+    utf8[:, 0] = 0xE0 | (points >> 12)
+    utf8[:, 1] = 0x80 | ((points >> 6) & 0x3F)
+    utf8[:, 2] = 0x80 | (points & 0x3F)
+    offsets = np.concatenate([[0], np.cumsum(lengths * 3)]).astype(np.int32)
+    return pa.StringArray.from_buffers(len(lengths), pa.py_buffer(offsets),
+                                       pa.py_buffer(utf8.tobytes()))
+
+
 def standardise_person_name(values: pa.Array) -> Standardised:
     """Standardiser ``"person_name"`` (see the module docstring)."""
-    columns = map_distinct(values, standardise_name_text, _TYPES, null_result=_NULL_ROW)
+    columns = map_distinct_columns(values, _names_distinct, _TYPES, null_result=_NULL_ROW)
     return Standardised(
         value=columns[0],
         status=columns[1],

@@ -13,7 +13,8 @@ code: which city's line it is cannot be known), ``missing``. Derived: ``kind``
 
 Area codes: ``010`` and ``020``-``029`` have three digits, every other area code
 (``03xx``-``09xx``) four; a local number has 7 or 8 digits and does not start with 0 or 1.
-Plain 11-digit mobiles (most rows) are recognised by one Arrow regex over the column.
+Mobiles written as 11 digits (most rows; perhaps after +86, perhaps with hyphens) are
+recognised and cleaned by Arrow regexes over the column.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ _SERVICE = re.compile(r"^[48]00\d{7}$")
 _EXTENSION = re.compile(r"(?:转|分机|ext\.?|x|#).*$", re.IGNORECASE)
 _COUNTRY = re.compile(r"^(?:\+|00)\s*86")
 _NON_DIGIT = re.compile(r"\D")
-_FAST_PATTERN = r"^1[3-9][0-9]{9}$"
+#: a mobile written as its 11 digits, perhaps after +86 and with two hyphens (138-0013-8000):
+#: what :func:`standardise_phone_text` makes of it is its digits
+_FAST_PATTERN = r"^(?:\+86 ?)?1[3-9][0-9]-?[0-9]{4}-?[0-9]{4}$"
 PhoneRow = tuple[str | None, str, str | None]
 _NULL_ROW: PhoneRow = (None, MISSING, None)
 _TYPES = [pa.string(), pa.string(), pa.string()]
@@ -87,9 +90,10 @@ def _landline(digits: str) -> str | None:
 
 
 def _fast_mobile(mobiles: pa.Array) -> list[pa.Array]:
-    """Rows already written as 11 mobile digits: value as is, ok, mobile."""
+    """Rows of :data:`_FAST_PATTERN`: value the 11 digits, ok, mobile."""
     m = len(mobiles)
-    return [mobiles, pa.repeat(pa.scalar(OK, pa.string()), m),
+    digits = pc.replace_substring_regex(mobiles, r"^\+86 ?|-", "")
+    return [digits, pa.repeat(pa.scalar(OK, pa.string()), m),
             pa.repeat(pa.scalar(MOBILE, pa.string()), m)]
 
 

@@ -119,3 +119,14 @@ def test_each_value_is_listed_once_under_what_its_own_department_did() -> None:
         ("朱婧希", "朱婧晞", "同音或形近字", "中", "希/晞: same sound (xi/xi)")]
     assert len(rows("tax")) == 1 and rows("tax")[0][2] != "同音或形近字"
     assert rows("household") == []
+
+
+def test_values_are_masked_as_the_report_masks_them() -> None:
+    from linkage.io.worklists import _shown
+    from linkage.privacy import mask
+
+    values = [None, "", "1", "123456", "1234567", "11010519491231002X", "+86 138-0013-8000",
+              "王涛", "广东省深圳市南山区"]
+    shown = _shown(pa.array(values, pa.string()),
+                   pa.array([True] * (len(values) - 1) + [False])).to_pylist()
+    assert shown == ["" if v is None else mask(v) for v in values[:-1]] + [values[-1]]

@@ -188,3 +188,16 @@ def test_missing_and_registry() -> None:
     assert row(None)["status"] == row("  ")["status"] == "missing"
     assert row(None)["group"] is False
     assert get_standardiser("enterprise_name") is standardise_enterprise_name
+
+
+def test_names_cleaned_together_are_each_cleaned_alone() -> None:
+    from linkage.standardisers.enterprise_name import standardise_enterprise_text
+
+    raw = ["深圳市腾讯计算机系统有限公司", "華為技術(深圳)有限責任公司", "北京\n分公司", " （） ",
+           "阿里巴巴（中国）网络技术有限公司", "中国银行股份有限公司北京分行", "\u3000", None]
+    result = standardise_enterprise_name(pa.array(raw, pa.string()))
+    columns = [result.value, result.status, *result.derived.values()]
+    for i, text in enumerate(raw):
+        expected = (standardise_enterprise_text(text) if text is not None
+                    else (None, "missing", None, None, None, None, None, False, None))
+        assert tuple(c[i].as_py() for c in columns) == expected, text

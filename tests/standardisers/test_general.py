@@ -96,3 +96,16 @@ def test_number() -> None:
     value, status, _ = _run("number", ["1,200.50", "$ 3", "-2.0", "abc", "1e400", None])
     assert value == ["1200.5", "3", "-2", None, None, None]
     assert status == ["ok", "ok", "ok", "not_a_number", "not_a_number", "missing"]
+
+
+def test_mobiles_cleaned_as_a_column_are_cleaned_as_one_value() -> None:
+    from linkage.standardisers.phone import standardise_phone, standardise_phone_text
+
+    raw = ["13800138000", "138-0013-8000", "+86 13800138000", "+8613800138000",
+           "+86 138-0013-8000", "1380013-8000", "12800138000", "+86  13800138000",
+           "138-0013-80001", "0086 13800138000", "8613800138000", " 13800138000 "]
+    result = standardise_phone(pa.array(raw, pa.string()))
+    for i, text in enumerate(raw):
+        row = (result.value[i].as_py(), result.status[i].as_py(),
+               result.derived["kind"][i].as_py())
+        assert row == standardise_phone_text(text.strip()), text

@@ -142,3 +142,18 @@ def test_written_spelling_is_kept_beside_the_folded_value(raw: str, value: str,
                                                           written: str) -> None:
     got = row(raw)
     assert (got["value"], got["written"]) == (value, written)
+
+
+def test_the_column_path_gives_each_name_its_own_row() -> None:
+    """Names of Han characters only are column work (code points): each row is what the
+    one-name function gives, surnames that read differently, compound, protected and folded
+    ones, traditional characters and names left to the one-name path included."""
+    raw = ["张三", "單雄信", "欧阳修", "欧阳", "爱新觉罗溥仪", "爱新觉罗", "於梨华", "乾隆",
+           "锺汉良", "鍾漢良", "王涛頔", "沈思", "長孫無忌", "张", "张·三", "ZHANG San", "李?",
+           "区伟", "曾国藩", "\u3400\u4e00", "\uf900\u4e00", "万俟卨", None, ""]
+    result = standardise_person_name(pa.array(raw, pa.string()))
+    columns = [result.value, result.status, *result.derived.values()]
+    for i, text in enumerate(raw):
+        expected = (standardise_name_text(text) if text is not None
+                    else (None, "missing", None, None, None, None, False, None))
+        assert tuple(c[i].as_py() for c in columns) == expected, text
