@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from python_calamine import CalamineWorkbook
@@ -19,7 +20,7 @@ def test_cells_read_back_as_the_text_written(tmp_path: Path) -> None:
     got = book.get_sheet_by_name("人员").to_python()
     assert got[:4] == [["键", "值"], ["K1", "=1+1"], ["K2", " <a & b> "], ["K3", ""]]
     assert got[4] == ["K4", "x" * CELL_MAX_CHARS]  # Excel's limit
-    assert got[5] == ["K5", "bell?tab\tline\nend"]  # no control character XML cannot hold
+    assert got[5] == ["K5", "bell\x07tab\tline\nend"]  # a control character kept (escaped)
     assert book.get_sheet_by_name("a_b_c").to_python() == [["only a header"]]
 
 
@@ -28,3 +29,12 @@ def test_the_same_rows_give_the_same_bytes(tmp_path: Path) -> None:
     write_workbook(tmp_path / "one.xlsx", [("s", rows)])
     write_workbook(tmp_path / "two.xlsx", [("s", rows)])
     assert (tmp_path / "one.xlsx").read_bytes() == (tmp_path / "two.xlsx").read_bytes()
+
+
+def test_a_file_object_receives_the_workbook(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    write_workbook(buffer, [("s", [["a", "b"], ["1", None]])])
+    path = tmp_path / "from_buffer.xlsx"
+    path.write_bytes(buffer.getvalue())
+    assert CalamineWorkbook.from_path(str(path)).get_sheet_by_name("s").to_python() == [
+        ["a", "b"], ["1", ""]]
