@@ -23,11 +23,12 @@ to correct), and format-only differences are left out (nothing to correct either
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import logging
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -231,9 +232,8 @@ def write_worklists(conflicts: pa.Table, sources: Sequence[SourceConfig],
             log.info("worklist %s/%s: %d value(s) to correct", department, source.entity_type,
                      len(rows) - 1)
         path = folder / f"{_safe(department)}.xlsx"
-        buffer = io.BytesIO()
-        write_workbook(buffer, sheets)
-        written[f"worklist_{department}"] = _atomic_bytes(path, buffer.getvalue())
+        written[f"worklist_{department}"] = _atomic_file(
+            path, functools.partial(_write_book, sheets=sheets))
     return written
 
 
@@ -254,11 +254,21 @@ def _safe(name: str) -> str:
     return "".join("_" if c in '/\\\x00:*?"<>|' else c for c in name).strip(". ") or "_"
 
 
+def _write_book(tmp: Path, sheets: list[tuple[str, list[list[str]]]]) -> None:
+    write_workbook(tmp, sheets)
+
+
 def _atomic_bytes(path: Path, data: bytes) -> Path:
+    return _atomic_file(path, lambda tmp: tmp.write_bytes(data))
+
+
+def _atomic_file(path: Path, write: Callable[[Path], object]) -> Path:
+    """``write`` fills a temporary file beside ``path``, which then replaces ``path``:
+    a reader never sees half a file."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        write(Path(tmp))
         Path(tmp).chmod(0o644)
         Path(tmp).replace(path)
     except BaseException:
