@@ -15,6 +15,7 @@ from linkage.engines.spark.run import SparkResult
 from linkage.io.outputs import mask_strings, run_folder, write_json, write_parquet, write_text
 from linkage.io.report import render_figures
 from linkage.io.summary import _versions
+from linkage.master.entity_ids import ENTITY_CHANGES
 from linkage.master.gates import check_gates
 from linkage.master.review import write_review
 
@@ -71,6 +72,9 @@ def _write_all(result: SparkResult, out: Path, lang: str) -> dict[str, Path]:
     quality = [e.quality for e in result.entities.values()]
     if quality:
         written["quality"] = write_parquet(pa.concat_tables(quality), out / "quality.parquet")
+    # a Spark run has no previous run (refused), so no entity id changed
+    written["entity_changes"] = write_parquet(ENTITY_CHANGES.empty_table(),
+                                              out / "entity_changes.parquet")
     if result.legal_reps is not None:
         folder(result.legal_reps.orderBy("enterprise_id", "person_id"), "legal_reps")
     if result.employers is not None:

@@ -30,6 +30,7 @@ from linkage.io.report import (
     cluster_rows,
     threshold_weight,
 )
+from linkage.master.entity_ids import ENTITY_CHANGES
 from linkage.match.explain import WeightHistogram, weight_range
 
 BINS = 40
@@ -65,7 +66,7 @@ def spark_report_figures(result: SparkResult, summary: Mapping[str, Any]) -> Rep
         quality=pa.concat_tables(quality) if quality else pa.table({}),
         conflicts=_conflicts(conflicts),
         legal_reps=None if result.legal_reps is None else _legal_reps(result.legal_reps),
-        changes=None,
+        changes=ENTITY_CHANGES.empty_table(),  # no previous run on Spark: nothing changed
         parameters={t: e.model.parameters() for t, e in result.entities.items()},
         diagnostics={t: getattr(e.model, "diagnostics_", []) for t, e in
                      result.entities.items()})
