@@ -8,7 +8,9 @@ same entity id in both).
 
     python benchmarks/bench_spark.py --persons 1000000
 
-Prints each engine's stage timings, then the contract line ``spark_s=<wall> local_s=<wall>
+Each engine writes its whole run folder (``write`` in its stage timings: Parquet, models,
+report.html, the review queue, the worklists, run.json). Prints each engine's stage
+timings, then the contract line ``spark_s=<wall> local_s=<wall>
 same_entities=<0|1> driver_peak_mb=<peak RSS of the Spark driver's Python process>``.
 The Spark wall time includes starting the session; in local mode the JVM holds the
 driver and the executors (``--driver-memory`` caps it).
@@ -89,29 +91,29 @@ def _partition(path: Path) -> set[tuple[str, str, str]]:
 def _child(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if args.engine == "local":
+        from linkage.io.outputs import write_outputs
         from linkage.pipeline import Pipeline
 
         result = Pipeline.from_toml(args.pipeline).run()
-        args.out.mkdir(parents=True, exist_ok=True)
-        pq.write_table(result.records.select(["source", "source_key", "entity_id"]),
-                       args.out / "records.parquet")
-        timings = result.timings
+        with_time = time.perf_counter()
+        write_outputs(result, args.out)
+        timings = {**result.timings, "write": round(time.perf_counter() - with_time, 2)}
     else:
         from linkage.config import load_pipeline
-        from linkage.engines.spark import run_spark, spark_session
+        from linkage.engines.spark import run_spark, spark_session, write_spark_outputs
 
         spark = spark_session({"spark.driver.memory": args.driver_memory,
                                "spark.sql.shuffle.partitions": str(args.shuffle_partitions),
                                "spark.ui.enabled": "false",
                                "spark.driver.bindAddress": "127.0.0.1",
                                "spark.driver.host": "127.0.0.1",
-                               "spark.local.dir": str(args.out.parent / "spark-tmp")},
+                               "spark.local.dir": str(args.out.parent / "spark-tmp"),
+                               "spark.default.parallelism": str(args.shuffle_partitions)},
                               master=args.master, app_name="bench_spark")
         spark.sparkContext.setLogLevel("ERROR")
         result = run_spark(load_pipeline(args.pipeline), spark=spark)
         with_time = time.perf_counter()
-        result.records.select("source", "source_key", "entity_id").write.mode("overwrite") \
-            .parquet(str(args.out / "records"))
+        write_spark_outputs(result, args.out)
         timings = {**result.timings, "write": round(time.perf_counter() - with_time, 2)}
         spark.stop()
     wall = time.perf_counter() - start

@@ -295,7 +295,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from linkage.engines.spark.cli import run_on_spark
 
         return run_on_spark(args.pipeline, args.out, spark_conf=args.spark_conf,
-                            previous=args.previous)
+                            previous=args.previous, lang=args.lang, evaluate=args.evaluate)
     if args.incremental:
         from linkage.service.incremental import run_incremental
 

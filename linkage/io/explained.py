@@ -87,11 +87,14 @@ def explain_records(
     scored: pa.Table | None = None,
     threshold: float | None = None,
     candidates: pa.Table | None = None,
+    vectors: pa.Table | None = None,
 ) -> Explanation:
     """Why ``left`` and ``right`` were (not) linked, from one entity type's standardised
     ``records`` (with ``entity_id`` when the run clustered them) and its fitted ``model``.
     ``scored`` (the run's scored pairs) and ``threshold`` tell the rule that decided;
-    ``candidates`` (blocking's pairs, with ``pass_name``) the pass that paired them."""
+    ``candidates`` (blocking's pairs, with ``pass_name``) the pass that paired them.
+    ``vectors``: the pair's comparison vector when the caller computed it (an engine whose
+    ``records`` here are only a few, while term frequencies count the whole run)."""
     a, b = find_record(records, left), find_record(records, right)
     if a["entity_type"] != b["entity_type"]:
         raise LinkageError(f"{_label(a)} is a {a['entity_type']} and {_label(b)} a "
@@ -102,7 +105,11 @@ def explain_records(
     lo, hi = sorted((a["record_id"], b["record_id"]))
     pair = pa.table({"id_l": pa.array([lo], pa.int64()), "id_r": pa.array([hi], pa.int64()),
                      "pass_name": pa.array(["explain"], pa.string())})
-    vectors = compare(records, pair, model.comparisons)
+    if vectors is None:
+        vectors = compare(records, pair, model.comparisons)
+    else:
+        vectors = vectors.filter(pc.and_(pc.equal(vectors.column("id_l"), lo),
+                                         pc.equal(vectors.column("id_r"), hi)))
     explanation = model.explain(vectors.to_pylist()[0])
     values = {c.name: (_value(a, c.field), _value(b, c.field)) for c in model.comparisons}
     linked = None

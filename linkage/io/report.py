@@ -29,12 +29,14 @@ import pyarrow.compute as pc
 
 from linkage.io.labels import kind_label, severity_label, translate
 from linkage.io.summary import run_summary
+from linkage.match.explain import WeightHistogram, histogram_counts_svg, weight_histogram
 from linkage.privacy import mask, mask_personal
 
 if TYPE_CHECKING:
     from linkage.pipeline import PipelineResult
 
-__all__ = ["MASKED_FIELDS", "render_html", "render_report"]
+__all__ = ["MASKED_FIELDS", "ReportFigures", "render_figures", "render_html", "render_report",
+           "report_figures", "result_figures"]
 
 #: Fields whose values are personal or identifying and are masked in the report.
 MASKED_FIELDS = frozenset({"id_number", "phone", "legal_rep_id", "credit_code", "org_code",
@@ -69,9 +71,65 @@ nav a{margin-right:1em}
 """
 
 
+@dataclass(frozen=True)
+class ClusterFigures:
+    """One entity type's cluster figures: the key-value rows and the size bars."""
+
+    rows: tuple[tuple[str, str], ...]
+    bars: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
+class GoldenFigures:
+    """One entity type's golden records: how many, and per field how often each
+    survivorship rule chose the value (rules in order of first appearance by entity)."""
+
+    rows: int
+    counts: Mapping[str, Mapping[str, int]]
+
+
+@dataclass(frozen=True)
+class ConflictFigures:
+    """Conflict rows per (kind, severity), the top rows (ranked) and the total."""
+
+    counts: Sequence[Mapping[str, Any]]
+    top: pa.Table
+    total: int
+
+
+@dataclass(frozen=True)
+class ReportFigures:
+    """Everything ``report.html`` shows, each part small by construction (counts, a
+    histogram, a bounded number of rows): built from a run's tables by
+    :func:`report_figures`, or by an engine that aggregates its tables where they live
+    (:mod:`linkage.engines.spark.report`), then drawn by :func:`render_figures`."""
+
+    summary: Mapping[str, Any]
+    n_records: int
+    blocking: Mapping[str, Any]
+    #: entity type -> (scored pairs, weight histogram or None when no weights)
+    histograms: Mapping[str, tuple[int, WeightHistogram | None]]
+    thresholds: Mapping[str, float]
+    explanations: Sequence[Any]
+    clusters: Mapping[str, ClusterFigures]
+    golden: Mapping[str, GoldenFigures]
+    quality: pa.Table
+    conflicts: ConflictFigures
+    #: (edges per method, the first rows) or None when not resolved
+    legal_reps: tuple[Sequence[tuple[str, int]], pa.Table] | None = None
+    changes: pa.Table | None = None
+    parameters: Mapping[str, pa.Table] | None = None
+    diagnostics: Mapping[str, Sequence[Any]] | None = None
+
+
 def render_report(result: PipelineResult, *, lang: str = "zh") -> str:
     """The report of a pipeline run (what ``linkage run`` writes as ``report.html``), in
     Chinese (``lang="zh"``, the default: the departments' staff read it) or English."""
+    return render_figures(result_figures(result), lang=lang)
+
+
+def result_figures(result: PipelineResult) -> ReportFigures:
+    """The report's figures of a pipeline run."""
     summary = run_summary(result)
     thresholds: dict[str, float] = {}
     explanations: list[Any] = []
@@ -80,7 +138,7 @@ def render_report(result: PipelineResult, *, lang: str = "zh") -> str:
         if section is not None:
             thresholds[etype] = section.scoring.link_threshold
         explanations.extend(_example_explanations(result, etype, e.scored, thresholds.get(etype)))
-    return render_html(
+    return report_figures(
         summary=summary, records=result.records,
         scored={t: e.scored for t, e in result.entities.items()},
         clusters=result.clusters, golden=result.golden, conflicts=result.conflicts,
@@ -92,7 +150,6 @@ def render_report(result: PipelineResult, *, lang: str = "zh") -> str:
         parameters={t: e.model.parameters() for t, e in result.entities.items()},
         diagnostics={t: getattr(e.model, "diagnostics_", []) for t, e in
                      result.entities.items()},
-        lang=lang,
     )
 
 
@@ -117,17 +174,15 @@ def render_html(
     """The whole page as one string. ``legal_reps`` (LegalRepEdges), ``changes`` (the
     entity change log since the previous run) and ``parameters`` (each entity type's m/u
     table) add their sections when given."""
-    token = _LANG.set(lang)
-    try:
-        return _page(summary=summary, records=records, scored=scored, clusters=clusters,
-                     golden=golden, conflicts=conflicts, quality=quality, blocking=blocking,
-                     explanations=explanations, thresholds=thresholds, legal_reps=legal_reps,
-                     changes=changes, parameters=parameters, diagnostics=diagnostics)
-    finally:
-        _LANG.reset(token)
+    figures = report_figures(
+        summary=summary, records=records, scored=scored, clusters=clusters, golden=golden,
+        conflicts=conflicts, quality=quality, blocking=blocking, explanations=explanations,
+        thresholds=thresholds, legal_reps=legal_reps, changes=changes, parameters=parameters,
+        diagnostics=diagnostics)
+    return render_figures(figures, lang=lang)
 
 
-def _page(
+def report_figures(
     *,
     summary: Mapping[str, Any],
     records: pa.Table,
@@ -137,27 +192,51 @@ def _page(
     conflicts: pa.Table,
     quality: pa.Table,
     blocking: Mapping[str, Any],
-    explanations: Sequence[Any],
-    thresholds: Mapping[str, float] | None,
-    legal_reps: pa.Table | None,
-    changes: pa.Table | None,
-    parameters: Mapping[str, pa.Table] | None,
+    explanations: Sequence[Any] = (),
+    thresholds: Mapping[str, float] | None = None,
+    legal_reps: pa.Table | None = None,
+    changes: pa.Table | None = None,
+    parameters: Mapping[str, pa.Table] | None = None,
     diagnostics: Mapping[str, Sequence[Any]] | None = None,
-) -> str:
+) -> ReportFigures:
+    """The report's figures from a run's whole tables."""
+    thresholds = thresholds or {}
+    return ReportFigures(
+        summary=summary, n_records=records.num_rows, blocking=blocking,
+        histograms={t: _weight_histogram(table, thresholds.get(t)) for t, table in
+                    scored.items()},
+        thresholds=thresholds, explanations=explanations,
+        clusters=cluster_figures(clusters), golden=golden_figures(golden), quality=quality,
+        conflicts=conflict_figures(conflicts),
+        legal_reps=None if legal_reps is None else legal_rep_figures(legal_reps),
+        changes=changes, parameters=parameters, diagnostics=diagnostics)
+
+
+def render_figures(figures: ReportFigures, *, lang: str = "zh") -> str:
+    """The whole page as one string, from the report's figures."""
+    token = _LANG.set(lang)
+    try:
+        return _page(figures)
+    finally:
+        _LANG.reset(token)
+
+
+def _page(f: ReportFigures) -> str:
+    summary = f.summary
     title = f"linkage report: {summary.get('name', 'run')}"
     sections = [
-        ("summary", "Run summary", _summary_section(summary, records)),
-        ("blocking", "Blocking", _blocking_section(blocking)),
-        ("weights", "Match weights", _weights_section(scored, thresholds or {})),
-        ("model", "Model: m and u per comparison level", _model_section(parameters or {})
-         + _diagnostics_section(diagnostics or {})),
-        ("examples", "Explained example pairs", _examples_section(explanations)),
-        ("clusters", "Clusters", _clusters_section(clusters)),
-        ("golden", "Golden records", _golden_section(golden)),
-        ("legal_reps", "Legal representatives", _legal_reps_section(legal_reps)),
-        ("changes", "Entity changes since the previous run", _changes_section(changes)),
-        ("quality", "Department scorecard", _quality_section(quality)),
-        ("conflicts", "Top conflicts", _conflicts_section(conflicts)),
+        ("summary", "Run summary", _summary_section(summary, f.n_records)),
+        ("blocking", "Blocking", _blocking_section(f.blocking)),
+        ("weights", "Match weights", _weights_section(f.histograms, f.thresholds)),
+        ("model", "Model: m and u per comparison level", _model_section(f.parameters or {})
+         + _diagnostics_section(f.diagnostics or {})),
+        ("examples", "Explained example pairs", _examples_section(f.explanations)),
+        ("clusters", "Clusters", _clusters_section(f.clusters)),
+        ("golden", "Golden records", _golden_section(f.golden)),
+        ("legal_reps", "Legal representatives", _legal_reps_section(f.legal_reps)),
+        ("changes", "Entity changes since the previous run", _changes_section(f.changes)),
+        ("quality", "Department scorecard", _quality_section(f.quality)),
+        ("conflicts", "Top conflicts", _conflicts_section(f.conflicts)),
     ]
     nav = "".join(f'<a href="#{key}">{escape(_t(label))}</a>' for key, label, _ in sections)
     body = "".join(f'<section id="{key}"><h2>{escape(_t(label))}</h2>{html}</section>'
@@ -176,11 +255,116 @@ def _page(
     )
 
 
+# --- figures from whole tables ---------------------------------------------------------------
+
+
+def _weight_histogram(table: pa.Table, threshold: float | None
+                      ) -> tuple[int, WeightHistogram | None]:
+    if "match_weight" not in table.column_names or table.num_rows == 0:
+        return table.num_rows, None
+    weights = np.asarray(pc.fill_null(table["match_weight"], np.nan).to_numpy(),
+                         dtype=np.float64)
+    return table.num_rows, weight_histogram(weights, threshold_weight=threshold_weight(
+        threshold))
+
+
+def threshold_weight(threshold: float | None) -> float | None:
+    """The link threshold as a match weight (None outside 0..1)."""
+    if threshold is not None and 0.0 < threshold < 1.0:
+        return math.log2(threshold / (1.0 - threshold))
+    return None
+
+
+def cluster_figures(clusters: pa.Table) -> dict[str, ClusterFigures]:
+    """Per entity type: records, entities, multi-record entities, the largest, flagged
+    entities, mean density and the entities per cluster size."""
+    out: dict[str, ClusterFigures] = {}
+    if clusters.num_rows == 0:
+        return out
+    types = sorted(t for t in pc.unique(clusters["entity_type"]).to_pylist() if t is not None)
+    for etype in types:
+        sub = clusters.filter(pc.equal(clusters["entity_type"], etype))
+        counts = pc.value_counts(sub["entity_id"]).field("counts")
+        sizes = np.asarray(counts.to_numpy(zero_copy_only=False), dtype=np.int64)
+        flagged = {}
+        for flag in CLUSTER_FLAGS:
+            if flag in sub.column_names:
+                hit = sub.filter(pc.fill_null(sub[flag], False))
+                flagged[flag] = len(pc.unique(hit["entity_id"]))
+        density = pc.mean(sub["density"]).as_py() if "density" in sub.column_names else None
+        out[etype] = cluster_rows(sub.num_rows, np.bincount(sizes), flagged,
+                                  "density" in sub.column_names, density)
+    return out
+
+
+#: cluster flags counted per entity, with their label
+CLUSTER_FLAGS = {"weak_bridge": "entities held by a weak bridge",
+                 "repaired": "entities split by identity repair"}
+
+
+def cluster_rows(n_records: int, dist: np.ndarray, flagged: Mapping[str, int],
+                 has_density: bool, mean_density: float | None) -> ClusterFigures:
+    """The cluster figures from the number of entities of each size (``dist[size]``)."""
+    n_entities = int(dist.sum())
+    bars = [(str(s) if s < 10 else "10+", float(c)) for s, c in enumerate(dist[:10]) if s]
+    if len(dist) > 10:
+        bars.append(("10+", float(dist[10:].sum())))
+    rows = [("records", f"{n_records:,}"), ("entities", f"{n_entities:,}"),
+            ("multi-record entities", f"{int(dist[2:].sum()):,}"),
+            ("largest entity", f"{len(dist) - 1:,}")]
+    for flag, label in CLUSTER_FLAGS.items():
+        if flag in flagged:
+            rows.append((label, f"{flagged[flag]:,}"))
+    if has_density and n_records:
+        rows.append(("mean density (records in multi-record entities)", _fmt(mean_density)))
+    return ClusterFigures(tuple(rows), tuple(bars))
+
+
+def golden_figures(golden: Mapping[str, pa.Table]) -> dict[str, GoldenFigures]:
+    """Per entity type: rows, and per field the count of each survivorship rule."""
+    out: dict[str, GoldenFigures] = {}
+    for etype, table in golden.items():
+        fields = [c[: -len("__rule")] for c in table.column_names if c.endswith("__rule")]
+        counts: dict[str, dict[str, int]] = {}
+        for f in fields:
+            vc = pc.value_counts(table[f"{f}__rule"]).to_pylist()
+            counts[f] = {("(no value)" if r["values"] is None else r["values"]): r["counts"]
+                         for r in vc}
+        out[etype] = GoldenFigures(table.num_rows, counts)
+    return out
+
+
+def legal_rep_figures(edges: pa.Table) -> tuple[list[tuple[str, int]], pa.Table]:
+    """Edges per method and the first rows."""
+    counts = sorted(pc.value_counts(edges["method"]).to_pylist(), key=lambda r: str(r["values"]))
+    return [(str(r["values"]), int(r["counts"])) for r in counts], edges.slice(0, LEGAL_REP_ROWS)
+
+
+#: legal-representative edges listed in the report
+LEGAL_REP_ROWS = 20
+
+
+def conflict_figures(conflicts: pa.Table) -> ConflictFigures:
+    """Rows per (kind, severity) and the top :data:`TOP_CONFLICTS` rows: most severe first,
+    then most candidates, then by entity, field and kind."""
+    if conflicts.num_rows == 0:
+        return ConflictFigures([], conflicts, 0)
+    counts = conflicts.group_by(["kind", "severity"]).aggregate([("entity_id", "count")])
+    rank = pc.index_in(conflicts["severity"], value_set=pa.array(_SEVERITY_ORDER))
+    ranked = conflicts.append_column("_rank", pc.fill_null(rank, len(_SEVERITY_ORDER)))
+    ranked = ranked.append_column("_n", pc.negate(pc.list_value_length(conflicts["candidates"])))
+    order = pc.sort_indices(ranked, sort_keys=[("_rank", "ascending"), ("_n", "ascending"),
+                                               ("entity_id", "ascending"),
+                                               ("field", "ascending"), ("kind", "ascending")])
+    top = conflicts.take(order.slice(0, TOP_CONFLICTS))
+    return ConflictFigures(counts.to_pylist(), top, conflicts.num_rows)
+
+
 # --- sections --------------------------------------------------------------------------------
 
 
-def _summary_section(summary: Mapping[str, Any], records: pa.Table) -> str:
-    rows: list[tuple[str, str]] = [("records", f"{records.num_rows:,}")]
+def _summary_section(summary: Mapping[str, Any], n_records: int) -> str:
+    rows: list[tuple[str, str]] = [("records", f"{n_records:,}")]
     for key in ("name", "records_flagged"):
         if key in summary:
             rows.append((key, _fmt(summary[key])))
@@ -290,22 +474,18 @@ def _blocking_section(blocking: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
-def _weights_section(scored: Mapping[str, pa.Table], thresholds: Mapping[str, float]) -> str:
-    if not scored:
+def _weights_section(histograms: Mapping[str, tuple[int, WeightHistogram | None]],
+                     thresholds: Mapping[str, float]) -> str:
+    if not histograms:
         return _none("no scored pairs")
     parts: list[str] = []
-    for etype, table in sorted(scored.items()):
-        parts.append(f"<h3>{escape(etype)}: {table.num_rows:,} scored pairs</h3>")
-        if "match_weight" not in table.column_names or table.num_rows == 0:
+    for etype, (n_pairs, histogram) in sorted(histograms.items()):
+        parts.append(f"<h3>{escape(etype)}: {n_pairs:,} scored pairs</h3>")
+        if histogram is None:
             parts.append(_none("no scored pairs"))
             continue
-        weights = np.asarray(pc.fill_null(table["match_weight"], np.nan).to_numpy(),
-                             dtype=np.float64)
-        threshold = thresholds.get(etype)
-        t_weight = None
-        if threshold is not None and 0.0 < threshold < 1.0:
-            t_weight = math.log2(threshold / (1.0 - threshold))
-        parts.append(_histogram(weights, t_weight))
+        parts.append(histogram_counts_svg(histogram, threshold_weight=threshold_weight(
+            thresholds.get(etype))))
     return "".join(parts)
 
 
@@ -346,65 +526,42 @@ def _examples_section(explanations: Sequence[Any]) -> str:
     return "".join(parts)
 
 
-def _clusters_section(clusters: pa.Table) -> str:
-    if clusters.num_rows == 0:
+def _clusters_section(clusters: Mapping[str, ClusterFigures]) -> str:
+    if not clusters:
         return _none("no clusters")
     parts: list[str] = []
-    types = sorted(t for t in pc.unique(clusters["entity_type"]).to_pylist() if t is not None)
-    for etype in types:
-        sub = clusters.filter(pc.equal(clusters["entity_type"], etype))
-        counts = pc.value_counts(sub["entity_id"]).field("counts")
-        sizes = np.asarray(counts.to_numpy(zero_copy_only=False), dtype=np.int64)
-        dist = np.bincount(sizes)
-        bars = [(str(s) if s < 10 else "10+", float(c)) for s, c in enumerate(dist[:10]) if s]
-        if len(dist) > 10:
-            bars.append(("10+", float(dist[10:].sum())))
-        rows = [("records", f"{sub.num_rows:,}"), ("entities", f"{len(sizes):,}"),
-                ("multi-record entities", f"{int((sizes > 1).sum()):,}"),
-                ("largest entity", f"{int(sizes.max()):,}")]
-        for flag, label in (("weak_bridge", "entities held by a weak bridge"),
-                            ("repaired", "entities split by identity repair")):
-            if flag in sub.column_names:
-                flagged = sub.filter(pc.fill_null(sub[flag], False))
-                rows.append((label, f"{len(pc.unique(flagged['entity_id'])):,}"))
-        if "density" in sub.column_names and sub.num_rows:
-            mean_density = pc.mean(sub["density"]).as_py()
-            rows.append(("mean density (records in multi-record entities)",
-                         _fmt(mean_density)))
-        parts.append(f"<h3>{escape(etype)}</h3>" + _kv_table(rows)
-                     + '<p class="note">entities per cluster size</p>' + _bars_svg(bars))
+    for etype, figures in sorted(clusters.items()):
+        parts.append(f"<h3>{escape(etype)}</h3>" + _kv_table(figures.rows)
+                     + '<p class="note">entities per cluster size</p>'
+                     + _bars_svg(figures.bars))
     return "".join(parts)
 
 
-def _golden_section(golden: Mapping[str, pa.Table]) -> str:
+def _golden_section(golden: Mapping[str, GoldenFigures]) -> str:
     if not golden:
         return _none("no golden records")
     parts: list[str] = []
-    for etype, table in sorted(golden.items()):
-        fields = [c[: -len("__rule")] for c in table.column_names if c.endswith("__rule")]
+    for etype, figures in sorted(golden.items()):
+        counts = figures.counts
         rules: list[str] = []
-        counts: dict[str, dict[str, int]] = {}
-        for f in fields:
-            vc = pc.value_counts(table[f"{f}__rule"]).to_pylist()
-            counts[f] = {("(no value)" if r["values"] is None else r["values"]): r["counts"]
-                         for r in vc}
+        for f in counts:
             rules.extend(r for r in counts[f] if r not in rules)
-        body = [[f, *[_fmt(counts[f].get(r, 0)) for r in rules]] for f in fields]
-        parts.append(f"<h3>{escape(etype)}: {table.num_rows:,} golden records</h3>"
+        body = [[f, *[_fmt(counts[f].get(r, 0)) for r in rules]] for f in counts]
+        parts.append(f"<h3>{escape(etype)}: {figures.rows:,} golden records</h3>"
                      '<p class="note">which survivorship rule chose each value</p>'
                      + _table(["field", *rules], body, numeric_from=1))
     return "".join(parts)
 
 
-def _legal_reps_section(edges: pa.Table | None) -> str:
+def _legal_reps_section(edges: tuple[Sequence[tuple[str, int]], pa.Table] | None) -> str:
     if edges is None:
         return _none("not resolved in this run")
-    if edges.num_rows == 0:
+    counts, sample_rows = edges
+    if not counts:
         return _none("no enterprise's legal representative was resolved to a person")
-    counts = sorted(pc.value_counts(edges["method"]).to_pylist(), key=lambda r: str(r["values"]))
-    parts = [_table(["method", "edges"], [[str(r["values"]), _fmt(r["counts"])]
-                                          for r in counts], numeric_from=1)]
-    sample = edges.slice(0, 20).to_pylist()
+    parts = [_table(["method", "edges"], [[method, _fmt(n)] for method, n in counts],
+                    numeric_from=1)]
+    sample = sample_rows.to_pylist()
     parts.append(_table(["enterprise", "person", "method", "confidence", "name", "ID"], [
         [str(r["enterprise_id"]), str(r["person_id"]), str(r["method"]), _fmt(r["confidence"]),
          _show(r.get("legal_rep_name"), False), _show(r.get("legal_rep_id"), True)]
@@ -455,25 +612,18 @@ def _quality_section(quality: pa.Table) -> str:
     return "".join(parts)
 
 
-def _conflicts_section(conflicts: pa.Table) -> str:
-    if conflicts.num_rows == 0:
+def _conflicts_section(figures: ConflictFigures) -> str:
+    if figures.total == 0:
         return _none("no conflicts found")
     lang = _LANG.get()
-    counts = conflicts.group_by(["kind", "severity"]).aggregate([("entity_id", "count")])
     # most severe first, then the most frequent
-    count_rows = sorted(counts.to_pylist(), key=lambda r: (_sev_rank(r["severity"]),
-                                                           -r["entity_id_count"], r["kind"]))
+    count_rows = sorted(figures.counts, key=lambda r: (_sev_rank(r["severity"]),
+                                                       -r["entity_id_count"], r["kind"]))
     parts = [_table([_t("kind"), _t("severity"), _t("rows")],
                     [[kind_label(r["kind"], lang), severity_label(r["severity"], lang),
                       _fmt(r["entity_id_count"])] for r in count_rows],
                     numeric_from=2)]
-    rank = pc.index_in(conflicts["severity"], value_set=pa.array(_SEVERITY_ORDER))
-    ranked = conflicts.append_column("_rank", pc.fill_null(rank, len(_SEVERITY_ORDER)))
-    ranked = ranked.append_column("_n", pc.negate(pc.list_value_length(conflicts["candidates"])))
-    order = pc.sort_indices(ranked, sort_keys=[("_rank", "ascending"), ("_n", "ascending"),
-                                               ("entity_id", "ascending"),
-                                               ("field", "ascending"), ("kind", "ascending")])
-    top = conflicts.take(order.slice(0, TOP_CONFLICTS))
+    top = figures.top
     body: list[str] = []
     for r in top.to_pylist():
         field = str(r["field"])
@@ -501,7 +651,7 @@ def _conflicts_section(conflicts: pa.Table) -> str:
     head = "".join(f"<th>{escape(_t(h))}</th>" for h in (
         "severity", "kind", "entity", "field", "golden value", "candidates", "evidence"))
     parts.append(f"<h3>{escape(_t('Top'))} {len(body)} {escape(_t('of'))} "
-                 f"{conflicts.num_rows:,}</h3><table><tr>{head}</tr>{''.join(body)}</table>")
+                 f"{figures.total:,}</h3><table><tr>{head}</tr>{''.join(body)}</table>")
     return "".join(parts)
 
 
@@ -633,18 +783,6 @@ def _waterfall(item: Any) -> str:
     if isinstance(item, Explanation):
         return waterfall_svg(item)
     return ""
-
-
-def _histogram(weights: np.ndarray, threshold_weight: float | None) -> str:
-    try:
-        from linkage.match.explain import histogram_svg
-    except ImportError:
-        values = weights[np.isfinite(weights)]
-        if not len(values):
-            return _none("no finite weights")
-        counts, edges = np.histogram(values, bins=30)
-        return _bars_svg([(f"{edges[i]:.1f}", float(c)) for i, c in enumerate(counts)])
-    return histogram_svg(weights, threshold_weight=threshold_weight)
 
 
 def _bars_svg(bars: Sequence[tuple[str, float]], *, width: int = 640, fmt: str = "{:,.0f}") -> str:

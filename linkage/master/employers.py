@@ -31,7 +31,7 @@ from linkage.standardisers.enterprise_name import standardise_enterprise_name
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EMPLOYER_EDGES", "prefer_enterprise_codes", "resolve_employers"]
+__all__ = ["EMPLOYER_EDGES", "employer_keys", "prefer_enterprise_codes", "resolve_employers"]
 
 EMPLOYER_EDGES = pa.schema([
     ("person_id", pa.string()),
@@ -54,18 +54,7 @@ def resolve_employers(person_golden: pa.Table, enterprises: pa.Table,
             "employer_code" not in person_golden.column_names:
         return EMPLOYER_EDGES.empty_table()
     n = person_golden.num_rows
-    code = text_column(person_golden, "employer_code")
-    name = text_column(person_golden, "employer_name")
-    std = standardise_credit_code(code)
-    ok = pc.fill_null(pc.starts_with(std.status, "ok"), False)
-    org = pc.if_else(ok, std.derived["org_code"], pa.nulls(n, pa.string()))
-    canonical = pc.if_else(pc.is_valid(name),
-                           text_column(person_golden, "employer_name__canonical")
-                           if "employer_name__canonical" in person_golden.column_names
-                           else standardise_enterprise_name(name).value,
-                           pa.nulls(n, pa.string()))
-    people = pa.table({"person_id": as_string(person_golden["entity_id"]), "org": org,
-                       "canonical": canonical, "employer_name": name, "employer_code": code})
+    people = employer_keys(person_golden)
     firm_id = entity_of(enterprises, enterprise_clusters)
     parts: list[pa.Table] = []
 
@@ -100,6 +89,26 @@ def resolve_employers(person_golden: pa.Table, enterprises: pa.Table,
     log.info("employers: %d of %d persons tied to an enterprise (%d by code)", edges.num_rows,
              n, int(pc.sum(pc.equal(edges["method"], "code")).as_py() or 0))
     return edges
+
+
+def employer_keys(person_golden: pa.Table) -> pa.Table:
+    """Per golden person: ``person_id``, the organisation code inside its valid
+    ``employer_code`` (``org``), its canonical employer name (``canonical``), and the two
+    values as written: the keys :func:`resolve_employers` joins on (an engine that
+    partitions persons by key takes them from here)."""
+    n = person_golden.num_rows
+    code = text_column(person_golden, "employer_code")
+    name = text_column(person_golden, "employer_name")
+    std = standardise_credit_code(code)
+    ok = pc.fill_null(pc.starts_with(std.status, "ok"), False)
+    org = pc.if_else(ok, std.derived["org_code"], pa.nulls(n, pa.string()))
+    canonical = pc.if_else(pc.is_valid(name),
+                           text_column(person_golden, "employer_name__canonical")
+                           if "employer_name__canonical" in person_golden.column_names
+                           else standardise_enterprise_name(name).value,
+                           pa.nulls(n, pa.string()))
+    return pa.table({"person_id": as_string(person_golden["entity_id"]), "org": org,
+                     "canonical": canonical, "employer_name": name, "employer_code": code})
 
 
 def prefer_enterprise_codes(person_golden: pa.Table, edges: pa.Table,

@@ -182,6 +182,42 @@ def waterfall_svg(explanation: Explanation, *, width: int = 640, bar_height: int
     return "".join(parts)
 
 
+@dataclass(frozen=True)
+class WeightHistogram:
+    """Counts of finite match weights in ``len(counts)`` equal bins over ``lo..hi``."""
+
+    counts: npt.NDArray[np.int64]
+    lo: float
+    hi: float
+
+    @property
+    def edges(self) -> npt.NDArray[np.float64]:
+        return np.linspace(self.lo, self.hi, len(self.counts) + 1)
+
+
+def weight_range(lo: float, hi: float, threshold_weight: float | None) -> tuple[float, float]:
+    """The histogram's range: the weights' range widened to the threshold, never empty."""
+    if threshold_weight is not None and math.isfinite(threshold_weight):
+        lo, hi = min(lo, threshold_weight), max(hi, threshold_weight)
+    if hi <= lo:
+        hi = lo + 1.0
+    return lo, hi
+
+
+def weight_histogram(match_weights: Sequence[float] | npt.NDArray[np.floating[Any]], *,
+                     bins: int = 40, threshold_weight: float | None = None
+                     ) -> WeightHistogram | None:
+    """The histogram :func:`histogram_svg` draws (None: no finite weight). Counts over a
+    fixed range add up, so an engine may count its partitions apart and sum them."""
+    values = np.asarray(match_weights, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return None
+    lo, hi = weight_range(float(values.min()), float(values.max()), threshold_weight)
+    counts, _ = np.histogram(values, bins=bins, range=(lo, hi))
+    return WeightHistogram(counts.astype(np.int64), lo, hi)
+
+
 def histogram_svg(
     match_weights: Sequence[float] | npt.NDArray[np.floating[Any]],
     *,
@@ -191,18 +227,21 @@ def histogram_svg(
     height: int = 240,
 ) -> str:
     """An SVG histogram of match weights (log-scaled counts), with the link threshold."""
-    values = np.asarray(match_weights, dtype=np.float64)
-    values = values[np.isfinite(values)]
+    return histogram_counts_svg(weight_histogram(match_weights, bins=bins,
+                                                 threshold_weight=threshold_weight),
+                                threshold_weight=threshold_weight, width=width, height=height)
+
+
+def histogram_counts_svg(histogram: WeightHistogram | None, *,
+                         threshold_weight: float | None = None, width: int = 640,
+                         height: int = 240) -> str:
+    """:func:`histogram_svg` from counted bins."""
     parts = [_svg_open(width, height, "match weight histogram")]
-    if values.size == 0:
+    if histogram is None:
         parts.append(f'<text x="10" y="{height / 2:.0f}">no scored pairs</text></svg>')
         return "".join(parts)
-    lo, hi = float(values.min()), float(values.max())
-    if threshold_weight is not None and math.isfinite(threshold_weight):
-        lo, hi = min(lo, threshold_weight), max(hi, threshold_weight)
-    if hi <= lo:
-        hi = lo + 1.0
-    counts, edges = np.histogram(values, bins=bins, range=(lo, hi))
+    counts, edges, lo, hi = histogram.counts, histogram.edges, histogram.lo, histogram.hi
+    bins = len(counts)
     pad_l, pad_b = 50, 30
     plot_w, plot_h = width - pad_l - 10, height - pad_b - 10
     top = math.log10(max(int(counts.max()), 1) + 1)

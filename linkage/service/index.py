@@ -128,9 +128,9 @@ def build_index(run_dir: str | Path) -> Path:
     if not summary_path.is_file():
         raise MasterIndexError(f"{run}: no run.json (is it a complete run folder?)")
     config = _config_from(json.loads(summary_path.read_text(encoding="utf-8"))["config"])
-    records_all = pq.read_table(run / "records.parquet")
-    pairs_all = pq.read_table(run / "pairs.parquet")
-    conflicts_all = pq.read_table(run / "conflicts.parquet")
+    records_all = _read_output(run, "records")
+    pairs_all = _read_output(run, "pairs")
+    conflicts_all = _read_output(run, "conflicts")
     out = run / INDEX_DIR
     tmp = _fresh(out)
     counts: dict[str, Any] = {}
@@ -142,11 +142,22 @@ def build_index(run_dir: str | Path) -> Path:
         pairs = pairs_all.filter(pc.equal(pairs_all.column("entity_type"), etype))
         conflicts = (conflicts_all.filter(pc.equal(conflicts_all.column("entity_type"), etype))
                      if conflicts_all.num_rows else CONFLICTS.empty_table())
-        golden = pq.read_table(run / f"golden_{etype}.parquet")
+        golden = _read_output(run, f"golden_{etype}")
         model = FellegiSunter.load(run / f"model_{etype}.json")
         counts[etype] = write_type_index(tmp / etype, section, records, clusters, pairs,
                                          golden, conflicts, model)
     return _finish(tmp, out, config, counts)
+
+
+def _read_output(run: Path, name: str) -> pa.Table:
+    """A run's table ``name``: ``<name>.parquet``, or the folder of Parquet parts a Spark
+    run writes (its partition column, e.g. ``entity_type``, read back as strings)."""
+    if not (run / f"{name}.parquet").is_file() and (run / name).is_dir():
+        table = pq.read_table(run / name)
+        return pa.table({f.name: (table.column(f.name).cast(f.type.value_type)
+                                  if pa.types.is_dictionary(f.type) else table.column(f.name))
+                         for f in table.schema})
+    return pq.read_table(run / f"{name}.parquet")
 
 
 def write_type_index(

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
@@ -14,6 +15,7 @@ import linkage as lk
 from linkage.cli import main
 from linkage.config import load_pipeline
 from linkage.engines.spark.run import run_spark
+from linkage.service.index import MasterIndex
 
 #: the fixture's six true people (tests/fixtures/tiny/pipeline.toml)
 EXPECTED = {frozenset(x) for x in (("H001", "S01"), ("H002", "T1"), ("H003", "S02"),
@@ -31,11 +33,26 @@ def test_cli_engine_spark_writes_the_run_folder(spark: Any, tiny_dir: Path,
                                                 tmp_path: Path,
                                                 capsys: Any) -> None:
     out = tmp_path / "run"
+    with (tiny_dir / "pipeline.toml").open("a", encoding="utf-8") as f:
+        f.write("\n[gates]\nmin_records = 100\nmax_flagged_records = 1.0\n")
     code = main(["run", str(tiny_dir / "pipeline.toml"), "--out", str(out), "--engine",
-                 "spark", "--spark-conf", "spark.sql.shuffle.partitions=4"])
-    assert code == 0
-    assert "linkage run (spark): tiny" in capsys.readouterr().out
+                 "spark", "--spark-conf", "spark.sql.shuffle.partitions=4", "--lang", "en"])
+    assert code == 3  # the outputs are written, and the build fails on the gate
+    printed = capsys.readouterr()
+    assert "linkage run (spark): tiny" in printed.out
+    assert "min_records: 12 (limit >= 100) FAILED" in printed.out
+    assert "max_flagged_records" in printed.out and "quality gate(s) failed" in printed.err
     summary = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert [(g["gate"], g["passed"]) for g in summary["gates"]] == [
+        ("max_flagged_records", True), ("min_records", False)]
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert '<html lang="en">' in report and "6 golden records" in report
+    assert (out / "review_person.csv").is_file()
+    assert {p.name for p in (out / "worklists").iterdir()} >= {"tax.csv", "tax.xlsx"}
+    # the master index is built afterwards on one machine, from the Parquet folders
+    assert main(["index", str(out)]) == 0
+    index = MasterIndex.open(out).types["person"]
+    assert index.golden.num_rows == 6 and index.records.num_rows == 12
     assert summary["engine"] == "spark"
     assert summary["outputs"]["records"] == 12
     assert summary["outputs"]["person"]["entities"] == 6
@@ -64,3 +81,31 @@ def test_dataframe_handed_in_replaces_a_source(spark: Any, tiny_dir: Path) -> No
     assert {(r["source"], r["source_key"], r["entity_id"]) for r in got.to_pylist()} == \
         {(r["source"], r["source_key"], r["entity_id"])
          for r in local.records.select(["source", "source_key", "entity_id"]).to_pylist()}
+
+
+def test_review_decisions_on_spark_as_embedded(spark: Any, tiny_dir: Path) -> None:
+    """A reviewer's decisions (and the m they train) act on Spark as on the embedded engine:
+    the same partition (a non-match splits a true pair; the match of two people with
+    different valid ID numbers is still kept apart by the identity repair) and m."""
+    (tiny_dir / "review.csv").write_text(
+        "source_l,source_key_l,source_r,source_key_r,decision\n"
+        "household,H001,social_security,S01,non_match\n"
+        "household,H005,social_security,S04,match\n", encoding="utf-8")
+    pipeline = tiny_dir / "pipeline.toml"  # fitted jointly, the fit Spark runs
+    text = pipeline.read_text(encoding="utf-8").replace("[person.scoring]\n",
+                                                        '[person.scoring]\nfit = "joint"\n')
+    pipeline.write_text(text + '\n[person.review]\ndecisions = "review.csv"\ntrain = true\n',
+                        encoding="utf-8")
+    config = load_pipeline(tiny_dir / "pipeline.toml")
+    local = lk.Pipeline(config).run()
+    result = run_spark(config, spark=spark, n_buckets=2)
+    got = result.records.select("source", "source_key", "entity_id").toArrow().to_pylist()
+    assert {(r["source"], r["source_key"], r["entity_id"]) for r in got} == \
+        {(r["source"], r["source_key"], r["entity_id"])
+         for r in local.records.select(["source", "source_key", "entity_id"]).to_pylist()}
+    groups = _groups(got)
+    assert frozenset({"H001", "S01"}) in EXPECTED  # one person without the decision
+    assert not any({"H001", "S01"} <= g for g in groups)
+    mine, theirs = result.entities["person"].model.m_, local.entities["person"].model.m_
+    assert mine.keys() == theirs.keys()
+    assert all(np.allclose(mine[k], theirs[k]) for k in mine)

@@ -12,11 +12,17 @@ from linkage.errors import LinkageError
 
 log = logging.getLogger(__name__)
 
+#: ``linkage run``'s exit code when a gate failed (``linkage.cli`` documents its codes)
+EXIT_GATE = 3
+
 
 def run_on_spark(pipeline_path: Path, out: Path, *, spark_conf: list[str] | None = None,
-                 previous: Path | None = None) -> int:
+                 previous: Path | None = None, lang: str = "zh",
+                 evaluate: bool = True) -> int:
     """Run ``pipeline_path`` on Spark (the pipeline's ``[engine] spark_conf`` overridden by
-    ``--spark-conf``); a session already configured by spark-submit is reused."""
+    ``--spark-conf``); a session already configured by spark-submit is reused. Returns the
+    exit code: 3 when a gate of the pipeline's ``[gates]`` failed (the outputs are
+    written), as ``linkage run`` does."""
     from linkage.engines.spark.outputs import write_spark_outputs
     from linkage.engines.spark.run import run_spark
 
@@ -26,14 +32,34 @@ def run_on_spark(pipeline_path: Path, out: Path, *, spark_conf: list[str] | None
     conf = {**dict(config.engine.spark_conf), **parse_conf(spark_conf)}
     spark = spark_session(conf, master="local[*]")
     try:
-        result = run_spark(config, spark=spark)
-        written = write_spark_outputs(result, out)
+        result = run_spark(config, spark=spark, evaluate=evaluate)
+        written = write_spark_outputs(result, out, lang=lang)
     except LinkageError:
         raise
     except Exception as exc:  # a failure inside a Spark task arrives wrapped by py4j
         raise LinkageError(f"the Spark run failed: {_last_line(str(exc))}") from None
     summary = _summary_lines(written["run"])
     print(summary)
+    return _gates(written["run"], out)
+
+
+def _gates(run_json: Path, out: Path) -> int:
+    """Print the gates run.json holds; the exit code (3 when one failed)."""
+    import json
+    import sys
+
+    from linkage.master.gates import GateResult
+
+    gates = [GateResult(g["gate"], g["value"], g["limit"], g["passed"]) for g in
+             json.loads(run_json.read_text(encoding="utf-8")).get("gates") or []]
+    if gates:
+        print("quality gates:")
+        print("\n".join(f"  {g}" for g in gates))
+    failed = [g for g in gates if not g.passed]
+    if failed:
+        print("linkage: quality gate(s) failed: " + "; ".join(str(g) for g in failed)
+              + f" (outputs written to {out}/)", file=sys.stderr)
+        return EXIT_GATE
     return 0
 
 

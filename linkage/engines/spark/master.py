@@ -34,6 +34,7 @@ from linkage.master.quality import (
     _row,
 )
 from linkage.schemas import CONFLICTS, SOURCE_QUALITY
+from linkage.standardisers.base import MISSING
 
 _GROUP = "__group"
 
@@ -184,6 +185,10 @@ def quality_spark(grouped: Any, golden: Any, *, section: EntityConfig,
 
     counts = cogroup_tables(grouped, golden, [_GROUP], kernel, out) \
         .groupBy("source", "field").agg(*[sf.sum(s).alias(s) for s in _SUMS]).toArrow()
+    counts = counts.append_column("carried", pa.array(
+        [(s, f) in _carried(grouped, fields) for s, f in zip(
+            counts.column("source").to_pylist(), counts.column("field").to_pylist(),
+            strict=True)], pa.bool_()))
     dated = grouped.filter(sf.col("updated_at").isNotNull())
     as_of = dated.agg(sf.max("updated_at")).first()[0]
     age = sf.datediff(sf.lit(as_of), sf.col("updated_at")).cast("double") if as_of \
@@ -193,6 +198,28 @@ def quality_spark(grouped: Any, golden: Any, *, section: EntityConfig,
     pooled_row = dated.agg(sf.percentile(age, 0.5).alias("age")).first()
     pooled_age = pooled_row["age"] if pooled_row is not None else None
     return _quality_table(counts, ages, pooled_age, fields, entity_type)
+
+
+def _carried(records: Any, fields: Sequence[str]) -> set[tuple[str, str]]:
+    """(source, field) pairs whose source carries the field: some record of it has a value
+    read for it (``standardisers.stage.carried_rows``, a property of the whole source, so
+    Spark finds it over all the source's records, not per bucket)."""
+    from pyspark.sql import functions as sf
+
+    if not fields:
+        return set()
+    flags = []
+    for f in fields:
+        raw = f"{f}__raw" if f"{f}__raw" in records.columns else f
+        if raw not in records.columns:
+            flags.append(sf.lit(0).alias(f))
+            continue
+        read = sf.col(raw).isNotNull()
+        if raw == f and f"{f}__status" in records.columns:
+            read = read | sf.coalesce(sf.col(f"{f}__status") != MISSING, sf.lit(False))
+        flags.append(sf.max(read.cast("int")).alias(f))
+    rows = records.groupBy("source").agg(*flags).collect()
+    return {(str(r["source"]), f) for r in rows for f in fields if r[f]}
 
 
 def _quality_counts(records: pa.Table, clusters: pa.Table, golden: pa.Table,
@@ -240,12 +267,14 @@ def _quality_table(counts: pa.Table, ages: Mapping[str, float | None],
 
     def metrics(rs: list[dict[str, Any]]) -> tuple[int, dict[str, float]]:
         tot = {k: sum(float(r[k]) for r in rs) for k in _SUMS}
+        # completeness counts only the departments that collect the field
+        carried = sum(float(r["n"]) for r in rs if r.get("carried", True))
 
         def div(a: float, b: float) -> float:
             return a / b if b else float("nan")
 
         return int(tot["n"]), {
-            "completeness": div(tot["present"], tot["n"]),
+            "completeness": div(tot["present"], carried),
             "validity": div(tot["valid"], tot["present"]),
             "consistency": div(tot["cons_x"], tot["cons_n"]),
             "timeliness": float("nan"),

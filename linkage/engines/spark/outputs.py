@@ -9,27 +9,35 @@ from pathlib import Path
 from typing import Any
 
 from linkage.config import to_dict
+from linkage.engines.spark.report import spark_report_figures
+from linkage.engines.spark.review import review_queue_spark, worklists_spark
 from linkage.engines.spark.run import SparkResult
-from linkage.io.outputs import mask_strings, run_folder, write_json, write_parquet
+from linkage.io.outputs import mask_strings, run_folder, write_json, write_parquet, write_text
+from linkage.io.report import render_figures
 from linkage.io.summary import _versions
+from linkage.master.entity_ids import ENTITY_CHANGES
+from linkage.master.gates import check_gates
+from linkage.master.review import write_review
 
 log = logging.getLogger(__name__)
 
 
-def write_spark_outputs(result: SparkResult, out_dir: str | Path) -> dict[str, Path]:
+def write_spark_outputs(result: SparkResult, out_dir: str | Path, *,
+                        lang: str = "zh") -> dict[str, Path]:
     """Every output of ``result`` into ``out_dir``; returns name -> path. Record-sized
     tables are folders of Parquet files (``records/entity_type=person/part-*.parquet``).
     Like every run, it is written into a staging folder beside ``out_dir`` and swapped in
-    whole (:func:`linkage.io.outputs.run_folder`)."""
+    whole (:func:`linkage.io.outputs.run_folder`). ``lang``: the language of
+    ``report.html``."""
     out = Path(out_dir)
     with run_folder(out, inputs=[s.path for s in result.config.sources]) as stage:
-        staged = _write_all(result, stage)
+        staged = _write_all(result, stage, lang)
     written = {name: out / path.relative_to(stage) for name, path in staged.items()}
     log.info("wrote %d outputs to %s", len(written), out)
     return written
 
 
-def _write_all(result: SparkResult, out: Path) -> dict[str, Path]:
+def _write_all(result: SparkResult, out: Path, lang: str) -> dict[str, Path]:
     """Every output into the staging folder ``out``, ``run.json`` last with every file
     (Parquet parts included) and its size, as the local engine's run.json lists them."""
     from pyspark.sql import functions as sf
@@ -64,7 +72,25 @@ def _write_all(result: SparkResult, out: Path) -> dict[str, Path]:
     quality = [e.quality for e in result.entities.values()]
     if quality:
         written["quality"] = write_parquet(pa.concat_tables(quality), out / "quality.parquet")
-    summary = mask_strings(spark_summary(result))
+    # a Spark run has no previous run (refused), so no entity id changed
+    written["entity_changes"] = write_parquet(ENTITY_CHANGES.empty_table(),
+                                              out / "entity_changes.parquet")
+    if result.legal_reps is not None:
+        folder(result.legal_reps.orderBy("enterprise_id", "person_id"), "legal_reps")
+    if result.employers is not None:
+        folder(result.employers.orderBy("person_id", "enterprise_id"), "employers")
+    for etype, e in result.entities.items():
+        section = result.config.entity(etype)
+        assert section is not None
+        queue = review_queue_spark(result.records, e.scored, e.model, section)
+        if queue is not None:
+            written[f"review_{etype}"] = write_review(queue, out / f"review_{etype}.csv")
+    if conflicts is not None:
+        written.update(worklists_spark(conflicts, result.config, out))
+    summary = spark_summary(result)
+    written["report"] = write_text(
+        render_figures(spark_report_figures(result, summary), lang=lang), out / "report.html")
+    summary = mask_strings(summary)
     summary["files"] = {p.relative_to(out).as_posix(): p.stat().st_size
                         for p in sorted(out.rglob("*")) if p.is_file()}
     written["run"] = write_json(summary, out / "run.json")
@@ -103,6 +129,15 @@ def spark_summary(result: SparkResult) -> dict[str, Any]:
             "components_rounds": e.counts["components_rounds"],
         }
     flagged = result.records.filter(sf.size("flags") > 0).count()
+    n_records = int(sum(result.source_counts))
+    entities = sum(int(o["entities"]) for o in outputs.values() if isinstance(o, dict))
+    figures = {  # what master.gates.run_figures counts (no previous run: no merges, splits)
+        "max_new_merges": 0.0, "max_splits": 0.0,
+        "max_identity_conflicts": float(by_kind.get("identity_conflict", 0)),
+        "max_flagged_records": flagged / n_records if n_records else 0.0,
+        "min_records": float(n_records)}
+    gates = check_gates(result.config.gates, figures) if result.config.gates.active else []
+    del entities
     return {
         "name": result.config.name,
         "engine": "spark",
@@ -112,7 +147,8 @@ def spark_summary(result: SparkResult) -> dict[str, Any]:
         "conflicts_by_kind": dict(sorted(by_kind.items())),
         "blocking": {t: e.blocking for t, e in result.entities.items()},
         "timings_s": result.timings,
-        "metrics": None,
+        "metrics": result.metrics,
+        "gates": [to_dict(g) for g in gates],
         "config": to_dict(result.config),
         "versions": {**_versions(), "pyspark": _pyspark_version()},
     }

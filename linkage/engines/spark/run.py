@@ -4,9 +4,10 @@ between stages and counted, so each stage's time is its own); what reaches the d
 is bounded by the configuration, never by the number of records: source and pattern
 counts, the u sample, per-pass blocking figures and the quality table.
 
-Not on Spark (yet): legal representatives linking enterprises to persons (it needs both
-types' golden records side by side), entity ids carried over from a previous run, and
-blocking passes other than ``exact``; a pipeline asking for the last two is refused.
+Persons and enterprises are tied (legal representatives, employers) once both types'
+golden records exist, before conflicts and quality, as the embedded engine does
+(:mod:`.links`). Not on Spark (yet): entity ids carried over from a previous run, and
+blocking passes other than ``exact``; a pipeline asking for either is refused.
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ from linkage.engines.spark.link import (
     predict_spark,
     standardise_spark,
 )
+from linkage.engines.spark.links import (
+    employers_spark,
+    enterprise_codes_spark,
+    legal_reps_spark,
+    person_names_spark,
+)
 from linkage.engines.spark.master import (
     cluster_spark,
     conflicts_spark,
@@ -38,6 +45,7 @@ from linkage.engines.spark.master import (
     quality_spark,
 )
 from linkage.engines.spark.read import read_sources_spark
+from linkage.engines.spark.review import decisions_spark
 from linkage.errors import LinkageError
 from linkage.match.score import FellegiSunter
 
@@ -62,6 +70,8 @@ class SparkEntity:
     model: FellegiSunter
     blocking: dict[str, Any]
     counts: dict[str, int] = field(default_factory=dict)
+    #: records with entity_id and the entity bucket (what the per-entity stages group by)
+    grouped: Any = None
 
 
 @dataclass
@@ -74,6 +84,12 @@ class SparkResult:
     entities: dict[str, SparkEntity]
     source_counts: list[int]
     timings: dict[str, float] = field(default_factory=dict)
+    #: enterprise -> legal representative edges (LegalRepEdges), when both types ran
+    legal_reps: Any = None
+    #: person -> employer edges (EmployerEdges), when both types ran with employer fields
+    employers: Any = None
+    #: linkage metrics against the pipeline's ground truth (:mod:`.evaluate`), or None
+    metrics: dict[str, Any] | None = None
 
     def golden(self, entity_type: str) -> Any:
         """Golden records of one entity type (a DataFrame)."""
@@ -88,12 +104,14 @@ def run_spark(
     conf: Mapping[str, str] | None = None,
     n_buckets: int | None = None,
     previous: Any = None,
+    evaluate: bool = True,
 ) -> SparkResult:
     """Run every stage of ``config`` on Spark. ``spark``: a SparkSession (default: get or
     create one with ``conf``, local when nothing else is configured); ``frames``: Spark
     DataFrames that replace sources (by department or ``department/entity_type``);
     ``n_buckets``: groups of entities handed to the per-entity stages (default: the
-    session's shuffle partitions)."""
+    session's shuffle partitions); ``evaluate=False`` skips the linkage metrics against the
+    pipeline's ground truth."""
 
     if previous is not None:
         raise LinkageError("the Spark engine does not carry entity ids over from a previous "
@@ -112,9 +130,60 @@ def run_spark(
         section = config.entity(etype)
         assert section is not None
         entities[etype] = _link(spark, config, etype, section, raw, sizes, buckets, timings)
-    records = _records_with_entities(raw, entities)
+    with _timed(timings, "legal_reps"):
+        legal_reps = _legal_reps(entities, buckets)
+    with _timed(timings, "employers"):
+        employers = _employers(entities, buckets)
+    for etype, entity in entities.items():
+        section = config.entity(etype)
+        assert section is not None
+        _report(entity, section, timings)
+    with _timed(timings, "records"):
+        records = cut(_records_with_entities(raw, entities))
+    metrics = None
+    if evaluate and config.truth is not None and config.truth.is_dir():
+        from linkage.engines.spark.evaluate import evaluate_spark
+
+        with _timed(timings, "evaluate"):
+            metrics = evaluate_spark(records, config)
     return SparkResult(config=config, raw=raw, records=records, entities=entities,
-                       source_counts=sizes, timings=timings)
+                       source_counts=sizes, timings=timings, legal_reps=legal_reps,
+                       employers=employers, metrics=metrics)
+
+
+def _legal_reps(entities: Mapping[str, SparkEntity], buckets: int) -> Any:
+    """Enterprise -> person edges, and the enterprise golden names the person settles."""
+    person, enterprise = entities.get("person"), entities.get("enterprise")
+    if person is None or enterprise is None:
+        return None
+    edges = cut(legal_reps_spark(enterprise.golden, enterprise.grouped, person.grouped,
+                                 n_buckets=buckets))
+    enterprise.golden = cut(person_names_spark(enterprise.golden, enterprise.grouped, edges,
+                                               person.golden))
+    return edges
+
+
+def _employers(entities: Mapping[str, SparkEntity], buckets: int) -> Any:
+    """Person -> enterprise edges, and the person golden codes the register settles."""
+    person, enterprise = entities.get("person"), entities.get("enterprise")
+    if person is None or enterprise is None or not {"employer_name", "employer_code"} & set(
+            person.golden.columns):
+        return None
+    edges = cut(employers_spark(person.golden, enterprise.grouped, n_buckets=buckets))
+    person.golden = cut(enterprise_codes_spark(person.golden, edges, enterprise.golden))
+    return edges
+
+
+def _report(entity: SparkEntity, section: EntityConfig, timings: dict[str, float]) -> None:
+    """Conflicts and quality, once golden records are final (after the ties between types);
+    the golden rows lose their bucket column here."""
+    etype = entity.entity_type
+    with _timed(timings, f"{etype}.conflicts"):
+        entity.conflicts = cut(conflicts_spark(entity.grouped, entity.golden, section=section))
+    with _timed(timings, f"{etype}.quality"):
+        entity.quality = quality_spark(entity.grouped, entity.golden, section=section,
+                                       entity_type=etype)
+    entity.golden = entity.golden.drop(_GROUP)
 
 
 def _link(spark: Any, config: PipelineConfig, etype: str, section: EntityConfig, raw: Any,
@@ -145,6 +214,11 @@ def _link(spark: Any, config: PipelineConfig, etype: str, section: EntityConfig,
     ranges = [(int(np.sum(sizes[:i])), n) for i, (n, s) in
               enumerate(zip(sizes, config.sources, strict=True)) if s.entity_type == etype]
 
+    if section.model is None and section.scoring.fit == "sessions":
+        log.warning("%s: the Spark engine fits m jointly on all candidate pairs (fit = "
+                    "\"joint\"); the default per-pass sessions fit is not on Spark yet, so "
+                    "match weights differ from the embedded engine's", etype)
+
     def fit_predict() -> Any:
         if section.model is None:
             fit_spark(model, records, vectors, n_records=n_records,
@@ -153,6 +227,10 @@ def _link(spark: Any, config: PipelineConfig, etype: str, section: EntityConfig,
         return kept(predict_spark(model, vectors))
 
     scored = step("score", fit_predict)
+    if section.review.decisions is not None:
+        scored = step("review", lambda: kept(decisions_spark(
+            records, vectors, scored, model, section,
+            rescore=lambda m: kept(predict_spark(m, vectors)))))
     def clustered() -> tuple[Any, int]:
         found, rounds = cluster_spark(records, scored, entity_type=etype, section=section,
                                       n_buckets=buckets)
@@ -162,14 +240,12 @@ def _link(spark: Any, config: PipelineConfig, etype: str, section: EntityConfig,
     trust = _trust(config, etype, list(section.fields))
     grouped = kept(entity_groups(records, clusters, entity_type=etype, n_buckets=buckets))
     golden = step("golden", lambda: kept(golden_spark(grouped, section=section, trust=trust)))
-    conflicts = step("conflicts", lambda: kept(conflicts_spark(grouped, golden,
-                                                               section=section)))
-    quality = step("quality", lambda: quality_spark(grouped, golden, section=section,
-                                                    entity_type=etype))
     counts = {"records": n_records, "candidate_pairs": report.pairs,
               "components_rounds": rounds}
-    return SparkEntity(etype, records, pairs, scored, clusters, golden.drop(_GROUP),
-                       conflicts, quality, model, report.as_dict(n_records), counts)
+    # conflicts and quality come once the golden records are final (run_spark's _report)
+    return SparkEntity(etype, records, pairs, scored, clusters, golden, None,
+                       pa.table({}), model, report.as_dict(n_records), counts,
+                       grouped=grouped)
 
 
 def _ids_at(positions: npt.NDArray[np.int64], ranges: list[tuple[int, int]]
