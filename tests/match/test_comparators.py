@@ -97,6 +97,7 @@ def test_a_date_with_overlong_parts_is_no_date() -> None:
     year, month, month_day, swapped, _ = _prepare(
         pa.array(["0-0-22000000", "12345-01-02", "2001-1-2", "2001-01-02"], pa.string()))
     assert year.tolist() == [0, 0, 2001, 2001]
+    assert month.tolist() == [0, 0, 1, 1]
     assert month_day.tolist() == [0, 0, 102, 102]
     assert swapped.tolist() == [0, 0, 201, 201]
 
