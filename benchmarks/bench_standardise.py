@@ -28,7 +28,7 @@ import opencc
 import pyarrow as pa
 
 from linkage.standardisers import standardise
-from linkage.standardisers.address import _parse_head, parse_address
+from linkage.standardisers.address import _HEADS, parse_address
 from linkage.standardisers.checksums import (
     USCC_ALPHABET,
     id_check_chars,
@@ -268,7 +268,7 @@ def address_accuracy(
     total: Counter[str] = Counter()
     outcome: Counter[str] = Counter()
     rows = []
-    _parse_head.cache_clear()
+    _HEADS.clear()
     start = time.perf_counter()
     for text, style, prov, county in items:
         row = parse_address(text)
