@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from html import escape as _html_escape
@@ -668,8 +668,11 @@ def _differing_positions(values: Sequence[object]) -> str:
 
 
 def _example_explanations(result: PipelineResult, etype: str, scored: pa.Table,
-                          threshold: float | None, n: int = 3) -> list[Any]:
-    """The least certain links and the most likely non-links: the instructive pairs."""
+                          threshold: float | None, n: int = 3,
+                          explain: Callable[[int, int], Any] | None = None) -> list[Any]:
+    """The least certain links and the most likely non-links: the instructive pairs.
+    ``explain`` explains one pair where the engine has its own way (Spark hands in the
+    pairs' comparison vectors); by default the pair is compared here."""
     if scored.num_rows == 0 or threshold is None:
         return []
     prob = scored["match_probability"]
@@ -690,12 +693,15 @@ def _example_explanations(result: PipelineResult, etype: str, scored: pa.Table,
     section = result.config.entity(etype)
     for row in pairs:
         try:
-            if entity is None:
+            if explain is not None:
+                explanation = explain(row["id_l"], row["id_r"])
+            elif entity is None:
                 raise LinkageError(f"{etype} records were not linked in this run")
-            explanation = explain_records(
-                records, entity.model, row["id_l"], row["id_r"], scored=entity.scored,
-                threshold=section.scoring.link_threshold if section is not None else None,
-                candidates=entity.blocking.pairs)
+            else:
+                explanation = explain_records(
+                    records, entity.model, row["id_l"], row["id_r"], scored=entity.scored,
+                    threshold=section.scoring.link_threshold if section is not None else None,
+                    candidates=entity.blocking.pairs)
         except Exception:  # an explanation is a nicety; the report must still render
             continue
         out.append(Example(explanation, verdict(explanation, threshold,

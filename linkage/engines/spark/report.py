@@ -201,7 +201,8 @@ def _examples(result: SparkResult, etype: str, threshold: float, n: int = 3) -> 
     # compared by Spark: term frequencies count the whole run, not these few records
     vectors = compare_spark(e.records, chosen, e.model.comparisons).toArrow()
     tiny = _Few(result, etype, records, scored, pairs, threshold, vectors)
-    return _example_explanations(tiny, etype, scored, threshold, n)  # type: ignore[arg-type]
+    return _example_explanations(tiny, etype, scored, threshold, n,  # type: ignore[arg-type]
+                                 explain=tiny.explain)
 
 
 class _Few:
