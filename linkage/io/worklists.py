@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 
 from linkage.config import SourceConfig
 from linkage.io.labels import KIND_LABELS, SEVERITY_LABELS
-from linkage.io.report import MASKED_FIELDS
+from linkage.io.report_examples import MASKED_FIELDS
 from linkage.io.xlsx import write_workbook
 from linkage.master.conflict_kinds import classify
 

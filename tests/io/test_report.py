@@ -163,7 +163,7 @@ def test_fit_diagnostics_are_listed_escaped_and_absent_when_none() -> None:
 
 
 def test_example_verdict_says_a_rule_linked_a_pair_the_score_did_not() -> None:
-    from linkage.io.report import verdict
+    from linkage.io.report_examples import verdict
     from linkage.match.explain import Explanation
 
     def ex(p: float, *, must: bool = False, cannot: bool = False) -> Explanation:

@@ -26,10 +26,10 @@ from linkage.io.report import (
     ConflictFigures,
     GoldenFigures,
     ReportFigures,
-    _example_explanations,
     cluster_rows,
     threshold_weight,
 )
+from linkage.io.report_examples import example_explanations
 from linkage.master.entity_ids import ENTITY_CHANGES
 from linkage.match.explain import WeightHistogram, weight_range
 
@@ -201,8 +201,8 @@ def _examples(result: SparkResult, etype: str, threshold: float, n: int = 3) -> 
     # compared by Spark: term frequencies count the whole run, not these few records
     vectors = compare_spark(e.records, chosen, e.model.comparisons).toArrow()
     tiny = _Few(result, etype, records, scored, pairs, threshold, vectors)
-    return _example_explanations(tiny, etype, scored, threshold, n,  # type: ignore[arg-type]
-                                 explain=tiny.explain)
+    return example_explanations(tiny, etype, scored, threshold, n,  # type: ignore[arg-type]
+                                explain=tiny.explain)
 
 
 class _Few:
