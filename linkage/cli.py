@@ -380,17 +380,17 @@ def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
                                     beside=functools.partial(write_index, result))
             bar.update(1)
         progress_log.info("wrote %d files to %s", len(written), out)
+    from linkage.master.gates import gates_failed, gates_text
+
     gates = result.gates
     if not quiet:
         summary = run_summary(result)
         print(console_safe(_format_summary(summary, result, out, demo=demo)))
         if gates:
-            print("quality gates:")
-            print("\n".join(f"  {g}" for g in gates))
-    failed = [g for g in gates if not g.passed]
-    if failed:
-        _error("linkage: quality gate(s) failed: " + "; ".join(str(g) for g in failed)
-               + f" (outputs written to {out}/)")
+            print(gates_text(gates))
+    failed = gates_failed(gates, out)
+    if failed is not None:
+        _error(failed)
         return EXIT_GATE
     return EXIT_OK
 

@@ -16,7 +16,7 @@ inspected). A gate left out is not checked.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -103,6 +103,21 @@ def check_gates(gates: GatesConfig, figures: Mapping[str, float]) -> list[GateRe
         passed = value >= limit if name.startswith("min_") else value <= limit
         results.append(GateResult(name, value, float(limit), passed))
     return results
+
+
+def gates_text(gates: Sequence[GateResult]) -> str:
+    """The console lines for a run's gates (empty when it has none)."""
+    return "quality gates:\n" + "\n".join(f"  {g}" for g in gates) if gates else ""
+
+
+def gates_failed(gates: Sequence[GateResult], out: object) -> str | None:
+    """The error line when a gate failed (None when all passed): every engine's CLI says
+    it the same way before exiting with code 3."""
+    failed = [g for g in gates if not g.passed]
+    if not failed:
+        return None
+    return ("linkage: quality gate(s) failed: " + "; ".join(str(g) for g in failed)
+            + f" (outputs written to {out}/)")
 
 
 def _show(value: float) -> str:

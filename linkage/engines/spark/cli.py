@@ -48,17 +48,15 @@ def _gates(run_json: Path, out: Path) -> int:
     import json
     import sys
 
-    from linkage.master.gates import GateResult
+    from linkage.master.gates import GateResult, gates_failed, gates_text
 
     gates = [GateResult(g["gate"], g["value"], g["limit"], g["passed"]) for g in
              json.loads(run_json.read_text(encoding="utf-8")).get("gates") or []]
     if gates:
-        print("quality gates:")
-        print("\n".join(f"  {g}" for g in gates))
-    failed = [g for g in gates if not g.passed]
-    if failed:
-        print("linkage: quality gate(s) failed: " + "; ".join(str(g) for g in failed)
-              + f" (outputs written to {out}/)", file=sys.stderr)
+        print(gates_text(gates))
+    failed = gates_failed(gates, out)
+    if failed is not None:
+        print(failed, file=sys.stderr)
         return EXIT_GATE
     return 0
 
