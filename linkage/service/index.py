@@ -22,10 +22,11 @@ Lookups are ``np.searchsorted`` over the sorted hash columns (see
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -74,6 +75,7 @@ __all__ = [
 INDEX_DIR = "index"
 FORMAT = "linkage.master_index/1"
 _HASH = "__hash"
+_KEY_SLAB = 1 << 18  # records whose blocking keys are formed at once
 
 
 class MasterIndexError(LinkageError):
@@ -108,15 +110,28 @@ def write_index(result: PipelineResult, run_dir: str | Path, *,
     out = Path(run_dir) / INDEX_DIR
     tmp = _fresh(out)
     counts: dict[str, Any] = {}
-    for etype, entity in result.entities.items():
-        section = result.config.entity(etype)
-        assert section is not None
-        records = result.records.filter(pc.equal(result.records.column("entity_type"), etype))
-        counts[etype] = write_type_index(tmp / etype, section, records, entity.clusters,
-                                         entity.scored, entity.golden, entity.conflicts,
-                                         entity.model,
-                                         update=(updates or {}).get(etype))
+    with _spill_beside(tmp) as spill:
+        for etype, entity in result.entities.items():
+            section = result.config.entity(etype)
+            assert section is not None
+            records = _of_type(result.records, etype, spill)
+            counts[etype] = write_type_index(tmp / etype, section, records, entity.clusters,
+                                             entity.scored, entity.golden, entity.conflicts,
+                                             entity.model,
+                                             update=(updates or {}).get(etype))
     return _finish(tmp, out, result.config, counts)
+
+
+@contextlib.contextmanager
+def _spill_beside(folder: Path) -> Iterator[Path]:
+    """A scratch folder beside ``folder`` for :func:`_mapped`, removed afterwards."""
+    spill = folder.with_name(f"{folder.name}.spill")
+    shutil.rmtree(spill, ignore_errors=True)
+    spill.mkdir()
+    try:
+        yield spill
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def build_index(run_dir: str | Path) -> Path:
@@ -134,18 +149,20 @@ def build_index(run_dir: str | Path) -> Path:
     out = run / INDEX_DIR
     tmp = _fresh(out)
     counts: dict[str, Any] = {}
-    for etype in config.entity_types:
-        section = config.entity(etype)
-        assert section is not None
-        records = records_all.filter(pc.equal(records_all.column("entity_type"), etype))
-        clusters = records.select(["record_id", "entity_type", "entity_id", "cluster_size"])
-        pairs = pairs_all.filter(pc.equal(pairs_all.column("entity_type"), etype))
-        conflicts = (conflicts_all.filter(pc.equal(conflicts_all.column("entity_type"), etype))
-                     if conflicts_all.num_rows else CONFLICTS.empty_table())
-        golden = _read_output(run, f"golden_{etype}")
-        model = FellegiSunter.load(run / f"model_{etype}.json")
-        counts[etype] = write_type_index(tmp / etype, section, records, clusters, pairs,
-                                         golden, conflicts, model)
+    with _spill_beside(tmp) as spill:
+        for etype in config.entity_types:
+            section = config.entity(etype)
+            assert section is not None
+            records = _of_type(records_all, etype, spill)
+            clusters = records.select(["record_id", "entity_type", "entity_id", "cluster_size"])
+            pairs = pairs_all.filter(pc.equal(pairs_all.column("entity_type"), etype))
+            conflicts = (conflicts_all.filter(pc.equal(conflicts_all.column("entity_type"),
+                                                       etype))
+                         if conflicts_all.num_rows else CONFLICTS.empty_table())
+            golden = _read_output(run, f"golden_{etype}")
+            model = FellegiSunter.load(run / f"model_{etype}.json")
+            counts[etype] = write_type_index(tmp / etype, section, records, clusters, pairs,
+                                             golden, conflicts, model)
     return _finish(tmp, out, config, counts)
 
 
@@ -167,18 +184,28 @@ def write_type_index(
 ) -> dict[str, Any]:
     """One entity type's part of the index; returns its manifest entry."""
     folder.mkdir(parents=True, exist_ok=True)
-    records = _by_record_id(records)
+    with _spill_beside(folder) as spill:
+        return _write_type_index(folder, spill, section, records, clusters, pairs, golden,
+                                 conflicts, model, update)
+
+
+def _write_type_index(
+    folder: Path, spill: Path, section: EntityConfig, records: pa.Table, clusters: pa.Table,
+    pairs: pa.Table, golden: pa.Table, conflicts: pa.Table, model: FellegiSunter,
+    update: IndexUpdate | None,
+) -> dict[str, Any]:
+    records = _by_record_id(records, spill)
     if update is not None and tuple(update.base.section.blocking) != tuple(section.blocking):
         update = None  # other passes: every key is new
-    _write(records, folder / "records.arrow")
-    _write(_by_record_id(clusters), folder / "clusters.arrow")
+    _write(records, folder / "records.arrow", spill)
+    _write(_by_record_id(clusters, spill), folder / "clusters.arrow", spill)
     _write(pairs.drop_columns([c for c in ("entity_type",) if c in pairs.column_names]),
-           folder / "pairs.arrow")
+           folder / "pairs.arrow", spill)
     ids = records.column("record_id").combine_chunks()
     rid = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=np.int64)
     if update is None:
-        _write(_by_entity_hash(golden), folder / "golden.arrow")
-        _write(_by_entity_hash(conflicts), folder / "conflicts.arrow")
+        _write(_by_entity_hash(golden, spill), folder / "golden.arrow")
+        _write(_by_entity_hash(conflicts, spill), folder / "conflicts.arrow")
         _write_keys(hash_strings(records.column("entity_id"))[0],
                     np.ones(len(ids), dtype=bool), ids, folder / "members.arrow")
     else:
@@ -202,7 +229,7 @@ def write_type_index(
             variants.append((refined_pass(bp), f"keys_{bp.name}__sub.arrow"))
         for i, (variant, name) in enumerate(variants):
             if update is None or bp.name not in update.base.keys:
-                h, present = hash_strings(pass_keys(records, variant))
+                h, present = _hashed_keys(records, variant)
                 _write_keys(h, present, ids, folder / name)
                 continue
             _, whole, sub = update.base.keys[bp.name]
@@ -233,12 +260,57 @@ def write_type_index(
             "tf_totals": tf, "max_record_id": max_id}
 
 
-def _by_record_id(table: pa.Table) -> pa.Table:
+def _by_record_id(table: pa.Table, spill: Path) -> pa.Table:
     """``table`` in record-id order (left as it is when it already is)."""
     ids = np.asarray(table.column("record_id").to_numpy(), dtype=np.int64)
     if len(ids) < 2 or bool((ids[1:] >= ids[:-1]).all()):
         return table
-    return table.sort_by("record_id")
+    return _mapped(table, np.argsort(ids, kind="stable"), spill)
+
+
+def _of_type(records: pa.Table, etype: str, spill: Path) -> pa.Table:
+    """The records of one entity type, in their order."""
+    is_type = pc.equal(records.column("entity_type"), etype)
+    rows = np.flatnonzero(np.asarray(is_type.to_numpy(zero_copy_only=False), dtype=bool))
+    if len(rows) == records.num_rows:
+        return records
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+        return records.slice(int(rows[0]), len(rows))
+    return _mapped(records, rows, spill)
+
+
+def _mapped(table: pa.Table, rows: npt.NDArray[np.int64] | None, spill: Path) -> pa.Table:
+    """``table``'s ``rows`` (all, when None) with each column as one chunk, built one
+    column at a time into a file of ``spill`` and read back memory-mapped: a large run's
+    index is written with one column in the process's own memory, not the whole table
+    (the mapped pages are the page cache's, which the kernel can drop)."""
+    columns = []
+    taken = None if rows is None else pa.array(rows, pa.int64())
+    for i, name in enumerate(table.column_names):
+        column = table.column(name)
+        if taken is not None:
+            column = column.take(taken)
+        elif column.num_chunks == 1:
+            columns.append(column)
+            continue
+        single = pa.table({name: column.combine_chunks()})
+        path = spill / f"{len(list(spill.iterdir()))}-{i}.arrow"
+        with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, single.schema) as writer:
+            writer.write_table(single)
+        del single, column
+        columns.append(_read(path).column(0))
+    return pa.table(columns, schema=table.schema)
+
+
+def _hashed_keys(records: pa.Table, bp: BlockingPass) -> tuple[npt.NDArray[np.uint64],
+                                                               npt.NDArray[np.bool_]]:
+    """:func:`hash_strings` of every record's key for ``bp``, formed a slab of records at
+    a time (a pass's keys of ten million records are gigabytes of text)."""
+    parts = [hash_strings(pass_keys(records.slice(lo, _KEY_SLAB), bp))
+             for lo in range(0, records.num_rows, _KEY_SLAB)]
+    if not parts:
+        return np.zeros(0, np.uint64), np.zeros(0, bool)
+    return np.concatenate([h for h, _ in parts]), np.concatenate([p for _, p in parts])
 
 
 def _merged_by_entity(old: pa.Table, new: pa.Table, update: IndexUpdate) -> pa.Table:
@@ -322,7 +394,11 @@ def _config_from(data: Mapping[str, Any]) -> PipelineConfig:
                               base_dir=base, origin="the run's saved configuration")
 
 
-def _write(table: pa.Table, path: Path) -> None:
+def _write(table: pa.Table, path: Path, spill: Path | None = None) -> None:
+    """One record batch (the resolver reads each column as one array, without a copy);
+    given ``spill``, a table of many chunks is made one through it (:func:`_mapped`)."""
+    if spill is not None and any(c.num_chunks > 1 for c in table.columns):
+        table = _mapped(table, None, spill)
     with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table.combine_chunks())
 
@@ -336,11 +412,11 @@ def _write_keys(h: npt.NDArray[np.uint64], present: npt.NDArray[np.bool_],
                      "record_id": pa.array(rid[order], pa.int64())}), path)
 
 
-def _by_entity_hash(table: pa.Table) -> pa.Table:
+def _by_entity_hash(table: pa.Table, spill: Path) -> pa.Table:
     h, _ = hash_strings(table.column("entity_id")) if table.num_rows else (
         np.zeros(0, np.uint64), None)
     order = np.argsort(h, kind="stable")
-    return table.append_column(_HASH, pa.array(h, pa.uint64())).take(pa.array(order))
+    return _mapped(table.append_column(_HASH, pa.array(h, pa.uint64())), order, spill)
 
 
 # --- reading --------------------------------------------------------------------------------

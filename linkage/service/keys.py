@@ -29,6 +29,7 @@ _POWERS: npt.NDArray[np.uint64] | None = None
 _SMALL = 8  # arrays up to this length are hashed in plain Python
 _MASK = (1 << 64) - 1
 _LOOP_BYTES = 12  # longer values are hashed with NumPy
+_SLAB = 1 << 18  # values hashed at once by the column path
 
 
 def resolvable(bp: BlockingPass) -> bool:
@@ -55,6 +56,12 @@ def hash_strings(values: pa.Array | pa.ChunkedArray) -> tuple[npt.NDArray[np.uin
         values = values.combine_chunks()
     if len(values) <= _SMALL:
         return _hash_few(values)
+    if len(values) > _SLAB:
+        # the column path holds four 8-byte arrays per byte of text: slabs keep that
+        # bounded (ten million keys of 30 bytes would be 9.6 GB at once)
+        parts = [hash_strings(values.slice(lo, _SLAB)) for lo in range(0, len(values), _SLAB)]
+        return (np.concatenate([h for h, _ in parts]),
+                np.concatenate([p for _, p in parts]))
     if not pa.types.is_large_string(values.type):
         values = pc.cast(values, pa.large_string())
     n = len(values)
