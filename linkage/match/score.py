@@ -43,7 +43,7 @@ from linkage.match.fit import (
     report_findings,
     unpack_patterns,
 )
-from linkage.match.joint import _em as _em  # re-exported: the Spark engine fits with it
+from linkage.match.joint import _em as _em  # re-exported (tests import it here)
 from linkage.match.usample import (
     _level_counts,
     _non_match_weights,
