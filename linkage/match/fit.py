@@ -142,37 +142,96 @@ def prepare(
     blocking: Sequence[BlockingPass] = (),
     pass_name: pa.ChunkedArray | pa.Array | None = None,
     seed: int = 0,
-    max_session_pairs: int = MAX_SESSION_PAIRS,
+    max_session_pairs: int | None = None,
 ) -> Prepared:
     """Training sessions from ``blocking`` (the passes that made ``vectors``' pairs) and,
     for passes other than exact ones, ``pass_name`` (aligned with ``vectors``); without
     them one session over all pairs, and a diagnostic says so. Sessions are drawn from a
-    seeded sample of ``max_session_pairs`` pairs when there are more (m is a share per
-    level: a million pairs fix it as well as ten; the prior uses every pair)."""
+    seeded sample of about ``max_session_pairs`` pairs (default ``MAX_SESSION_PAIRS``)
+    when there are more (:func:`session_sample`; m is a share per level: a million pairs
+    fix it as well as ten; the prior uses every pair)."""
     comparisons = list(comparisons)
-    codes, bases = _pair_codes(vectors, comparisons)
+    codes, _ = pattern_codes(vectors, comparisons)
+    if len(codes) == 0:
+        return assemble(comparisons, codes, None, [])
+    keep = session_sample(_ints(vectors.column("id_l")), _ints(vectors.column("id_r")),
+                          len(codes), max_pairs=max_session_pairs, seed=seed)
+    sample = codes
+    if keep is not None:
+        rows = pa.array(np.flatnonzero(keep), pa.int64())
+        needed = ["id_l", "id_r", *(f"gamma_{c.name}" for c in comparisons)]
+        vectors = vectors.select(needed).take(rows)
+        pass_name = None if pass_name is None else pass_name.take(rows)
+        sample = codes[keep]
+    plan = session_plan(comparisons, blocking)
+    masks = session_masks(records, vectors, comparisons, plan, pass_name)
+    return assemble(comparisons, codes, None,
+                    [(sp.bp.name, sample[mask], None, sp.fixed, sp.part)
+                     for sp, mask in zip(plan, masks, strict=True) if mask is not None])
+
+
+def assemble(
+    comparisons: Sequence[Comparison],
+    codes: npt.NDArray[np.int64],
+    weights: Array | None,
+    sessions: Sequence[tuple[str, npt.NDArray[np.int64], Array | None, frozenset[str],
+                             frozenset[str]]],
+) -> Prepared:
+    """The :class:`Prepared` of pattern codes (:func:`pattern_codes`), each counted once
+    or by ``weights`` (the Spark engine's group counts): every pair's, and each
+    session's (name, codes, weights, blocked on, blocked on in part), those without pairs
+    left out. One function for both engines, so they fit on the same arrays."""
+    comparisons = list(comparisons)
+    bases = [c.n_levels + 1 for c in comparisons]
+    patterns, counts = _decode(codes, bases, weights)
     diagnostics: list[Diagnostic] = []
-    patterns, counts = _decode(codes, bases)
     if len(codes) == 0:
         return Prepared(comparisons, [], patterns, counts, diagnostics)
-    if len(codes) > max_session_pairs:
-        rng = np.random.default_rng(seed)
-        rows = np.sort(rng.choice(len(codes), max_session_pairs, replace=False))
-        needed = ["id_l", "id_r", *(f"gamma_{c.name}" for c in comparisons)]
-        vectors = vectors.select(needed).take(pa.array(rows, pa.int64()))
-        pass_name = None if pass_name is None else pass_name.take(pa.array(rows, pa.int64()))
-        codes = codes[rows]
-    masks = _sessions(records, vectors, comparisons, blocking, pass_name)
-    if not masks:
+    trained = [(name, *_decode(c, bases, w), fixed, part)
+               for name, c, w, fixed, part in sessions if len(c)]
+    if not trained:
         diagnostics.append(Diagnostic(
             "no_sessions", "no blocking pass could be trained on separately: m is fitted on "
             "all candidate pairs, where blocking makes non-matches look alike"))
         return Prepared(comparisons,
                         [("all pairs", patterns, counts, frozenset(), frozenset())],
                         patterns, counts, diagnostics)
-    sessions = [(name, *_decode(codes[mask], bases), fixed, part)
-                for name, mask, fixed, part in masks]
-    return Prepared(comparisons, sessions, patterns, counts, diagnostics)
+    return Prepared(comparisons, trained, patterns, counts, diagnostics)
+
+
+def session_sample(
+    id_l: npt.NDArray[np.int64], id_r: npt.NDArray[np.int64], n_pairs: int, *,
+    max_pairs: int | None = None, seed: int = 0,
+) -> npt.NDArray[np.bool_] | None:
+    """Which pairs the training sessions use when there are over ``max_pairs`` (default
+    ``MAX_SESSION_PAIRS``) of the run's ``n_pairs``: those whose seeded hash of (id_l,
+    id_r) falls under max_pairs / n_pairs of the hash range, about ``max_pairs`` pairs.
+    None: all of them. A pair's fate depends on its ids alone, not on its position, so
+    any slice of the pairs, in any order and on any engine, keeps the same ones."""
+    cap = MAX_SESSION_PAIRS if max_pairs is None else max_pairs
+    if n_pairs <= cap:
+        return None
+    threshold = np.uint64((max(cap, 0) << 64) // n_pairs)
+    return np.asarray(pair_hash(id_l, id_r, seed) < threshold, dtype=bool)
+
+
+def pair_hash(id_l: npt.NDArray[np.int64], id_r: npt.NDArray[np.int64],
+              seed: int) -> npt.NDArray[np.uint64]:
+    """A seeded 64-bit hash of each pair of ids (splitmix64's finaliser, applied to the
+    seed, then the left id, then the right id; uint64 arithmetic wraps)."""
+    state = _mix(np.full(len(id_l), seed & _MASK, dtype=np.uint64))
+    state = _mix(state ^ np.asarray(id_l, dtype=np.int64).view(np.uint64))
+    return _mix(state ^ np.asarray(id_r, dtype=np.int64).view(np.uint64))
+
+
+_MASK = (1 << 64) - 1
+
+
+def _mix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return np.asarray(x ^ (x >> np.uint64(31)), dtype=np.uint64)
 
 
 def fit_m_and_prior(
@@ -265,12 +324,23 @@ def fit_m_and_prior(
 # --- sessions -------------------------------------------------------------------------------
 
 
-def _sessions(
-    records: pa.Table, vectors: pa.Table, comparisons: Sequence[Comparison],
-    blocking: Sequence[BlockingPass], pass_name: pa.ChunkedArray | pa.Array | None,
-) -> list[tuple[str, npt.NDArray[np.bool_], frozenset[str], frozenset[str]]]:
-    """(name, pair mask, comparisons blocked on, comparisons blocked on in part) per
-    trainable pass.
+@dataclass(frozen=True)
+class SessionPass:
+    """A blocking pass that can be trained on: ``fixed`` the comparisons it blocks on,
+    ``part`` those it blocks on in part, and ``by`` how its pairs are told: "gamma" (its
+    keys are whole compared fields: agreeing on them is their exact level), "keys" (the
+    pair's key values agree, :func:`pass_agreement`) or "name" (a pass other than exact:
+    the pairs tagged with its name)."""
+
+    bp: BlockingPass
+    fixed: frozenset[str]
+    part: frozenset[str]
+    by: Literal["gamma", "keys", "name"]
+
+
+def session_plan(comparisons: Sequence[Comparison],
+                 blocking: Sequence[BlockingPass]) -> list[SessionPass]:
+    """The passes to train on, in ``blocking``'s order.
 
     An exact pass's session is every candidate pair that agrees on its keys (all the pairs
     the pass generates, whichever pass found them first); another kind's is the pairs
@@ -279,17 +349,8 @@ def _sessions(
     from its field or cuts it (``name__pinyin_key``, a prefix of ``id_number``): its u is
     then re-estimated in the session. A pass that blocks on every comparison has nothing
     to train."""
-    if not blocking:
-        return []
-    ids = np.asarray(pc.cast(records.column("record_id"), pa.int64()).to_numpy(),
-                     dtype=np.int64)
-    order = np.argsort(ids, kind="stable")
-    left = order[np.searchsorted(ids[order], _ints(vectors.column("id_l")))]
-    right = order[np.searchsorted(ids[order], _ints(vectors.column("id_r")))]
-    names = None
-    if pass_name is not None:
-        names = np.asarray(pc.cast(pass_name, pa.string()).to_numpy(zero_copy_only=False))
-    out = []
+    plan = []
+    compared = {c.field: c for c in comparisons}
     for bp in blocking:
         bases = {k.split("__", 1)[0] for k in bp.keys}
         whole_keys = {k for i, k in enumerate(bp.keys)
@@ -300,24 +361,49 @@ def _sessions(
                          and c.field.split("__", 1)[0] in bases)
         if len(fixed) == len(comparisons):
             continue
-        compared = {c.field: c for c in comparisons}
         whole = not any(bp.prefix) and not any(bp.suffix)
         if bp.kind == "exact" and whole and all(k in compared for k in bp.keys):
-            # the keys are compared fields: agreeing on them is their exact level
+            plan.append(SessionPass(bp, fixed, part, "gamma"))
+        else:
+            plan.append(SessionPass(bp, fixed, part, "keys" if bp.kind == "exact" else "name"))
+    return plan
+
+
+def session_masks(
+    records: pa.Table, vectors: pa.Table, comparisons: Sequence[Comparison],
+    plan: Sequence[SessionPass], pass_name: pa.ChunkedArray | pa.Array | None, *,
+    left: npt.NDArray[np.int64] | None = None, right: npt.NDArray[np.int64] | None = None,
+) -> list[npt.NDArray[np.bool_] | None]:
+    """Per pass of ``plan``, which pairs of ``vectors`` are its session (None: no way to
+    tell, a pass other than exact without ``pass_name``). ``left`` / ``right``: the
+    pairs' rows in ``records`` (default: found by record_id)."""
+    compared = {c.field: c for c in comparisons}
+    if left is None or right is None:
+        ids = np.asarray(pc.cast(records.column("record_id"), pa.int64()).to_numpy(),
+                         dtype=np.int64)
+        order = np.argsort(ids, kind="stable")
+        left = order[np.searchsorted(ids[order], _ints(vectors.column("id_l")))]
+        right = order[np.searchsorted(ids[order], _ints(vectors.column("id_r")))]
+    names = None
+    if pass_name is not None:
+        names = np.asarray(pc.cast(pass_name, pa.string()).to_numpy(zero_copy_only=False))
+    out: list[npt.NDArray[np.bool_] | None] = []
+    for sp in plan:
+        if sp.by == "gamma":
             mask = np.ones(vectors.num_rows, dtype=bool)
-            for k in bp.keys:
+            for k in sp.bp.keys:
                 comp = compared[k]
                 gamma = np.asarray(vectors.column(f"gamma_{comp.name}").to_numpy(),
                                    dtype=np.int64)
                 mask &= gamma == comp.top_level
-        elif bp.kind == "exact":
-            mask = pass_agreement(records, bp, left, right)
+        elif sp.by == "keys":
+            mask = pass_agreement(records, sp.bp, left, right)
         elif names is not None:
-            mask = names == bp.name
+            mask = names == sp.bp.name
         else:
+            out.append(None)
             continue
-        if mask.any():
-            out.append((bp.name, np.asarray(mask, dtype=bool), fixed, part))
+        out.append(np.asarray(mask, dtype=bool))
     return out
 
 
@@ -325,7 +411,7 @@ def _ints(column: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.int64]:
     return np.asarray(pc.cast(column, pa.int64()).to_numpy(), dtype=np.int64)
 
 
-def _pair_codes(
+def pattern_codes(
     vectors: pa.Table, comparisons: Sequence[Comparison]
 ) -> tuple[npt.NDArray[np.int64], list[int]]:
     """Each pair's gamma pattern as one mixed-radix code (level + 1, so null is 0)."""
@@ -339,17 +425,21 @@ def _pair_codes(
 
 
 def _decode(
-    codes: npt.NDArray[np.int64], bases: list[int]
+    codes: npt.NDArray[np.int64], bases: list[int], weights: Array | None = None,
 ) -> tuple[npt.NDArray[np.int64], Array]:
-    """Distinct patterns (levels, -1 = null) and their counts (by bincount when the
-    pattern space is small, as it nearly always is)."""
+    """Distinct patterns (levels, -1 = null) and their counts, each code counted once or
+    by its weight (by bincount when the pattern space is small, as it nearly always
+    is)."""
     size = int(np.prod(bases)) if bases else 1
     if size <= 1 << 22:
-        all_counts = np.bincount(codes, minlength=size)
+        all_counts = np.bincount(codes, weights=weights, minlength=size)
         distinct = np.flatnonzero(all_counts)
         counts = all_counts[distinct]
-    else:
+    elif weights is None:
         distinct, counts = np.unique(codes, return_counts=True)
+    else:
+        distinct, inverse = np.unique(codes, return_inverse=True)
+        counts = np.bincount(inverse.ravel(), weights=weights, minlength=len(distinct))
     return unpack_patterns(distinct, bases), counts.astype(np.float64)
 
 

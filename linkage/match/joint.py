@@ -1,7 +1,6 @@
 """The earlier single EM (``ScoringConfig.fit = "joint"``): m, optionally u, and the prior
-fitted together on all candidate pairs' pattern counts. Kept for comparison and for the
-Spark engine, which counts patterns in Spark and fits them here; the default fit is
-:mod:`linkage.match.fit`."""
+fitted together on all candidate pairs' pattern counts. Kept for comparison; the default
+fit is :mod:`linkage.match.fit`."""
 
 from __future__ import annotations
 

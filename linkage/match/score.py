@@ -36,13 +36,14 @@ from linkage.match.compare import Comparison, compare, read_columns
 from linkage.match.explain import Contribution, Explanation
 from linkage.match.fit import (
     Diagnostic,
+    Prepared,
     Session,
     fit_m_and_prior,
     prepare,
     report_findings,
     unpack_patterns,
 )
-from linkage.match.joint import _em as _em  # re-exported: the Spark engine fits with it
+from linkage.match.joint import _em as _em  # re-exported (tests import it here)
 from linkage.match.usample import (
     _level_counts,
     _non_match_weights,
@@ -178,52 +179,71 @@ class FellegiSunter:
         found wrong (also logged as warnings)."""
         self._check_vectors(vectors)
         u_random = self._estimate_u(records)
-        patterns, counts = _pattern_counts(vectors, self.comparisons)
-        self.diagnostics_: list[Diagnostic] = []
-        self.sessions_: list[Session] = []
+        possible = _possible_pairs(records, link_only=self.config.link_only)
         if self.config.fit == "sessions":
-            # Random pairs include a few matches (about prior x sample): on a small or
-            # duplicate-rich table they make exact agreement look common among
-            # non-matches. Later rounds count each random pair by its chance of being a
-            # non-match under the previous round's model, until u settles.
-            possible = _possible_pairs(records, link_only=self.config.link_only)
             prepared = prepare(records, vectors, self.comparisons, blocking=blocking,
                                pass_name=pass_name, seed=self.seed)
-            extended = False
-            for _round in range(_U_ROUNDS + 1):
-                fitted = fit_m_and_prior(
-                    prepared, u_random, max_iter=self.config.max_iter,
-                    tolerance=self.config.tolerance, on_collapse=self.config.on_collapse,
-                    m_pseudo_pairs=self.config.m_pseudo_pairs, report=False)
-                random_prior = fitted.prior_candidates * float(counts.sum()) / possible \
-                    if possible else 0.0
-                if not extended:
-                    # once, when the first fit says how rare a match is: a sample too
-                    # small to resolve u at that scale grows (see _extend_u_sample)
-                    extended = True
-                    if self._extend_u_sample(random_prior, fitted.m):
-                        u_random = self._u_without_matches(u_random, fitted.m, random_prior)
-                        continue
-                if _round == _U_ROUNDS or random_prior * self._u_sample_size < 1.0:
-                    break
-                before = u_random
-                u_random = self._u_without_matches(u_random, fitted.m, random_prior)
-                if max(float(np.abs(np.log(u_random[k] / before[k])).max())
-                       for k in u_random) < 0.01:
-                    break
-            report_findings(fitted, self.config.on_collapse)
-            m, u_cand, prior_cand, n_iter = (fitted.m, u_random, fitted.prior_candidates,
-                                             fitted.n_iter)
-            self.diagnostics_ = fitted.diagnostics
-            self.sessions_ = fitted.sessions
-        else:
-            m, u_cand, prior_cand, n_iter = _em(patterns, counts, self.comparisons, u_random,
-                                                self.config)
-            if counts.sum() == 0:
-                self.diagnostics_ = [Diagnostic(
-                    "no_pairs", "fit on no candidate pairs: m and the prior keep their "
-                    "starting values", severity="error")]
-                log.warning("score fit: %s", self.diagnostics_[0].message)
+            return self._fit_sessions(prepared, u_random, possible)
+        patterns, counts = _pattern_counts(vectors, self.comparisons)
+        return self._fit_joint(patterns, counts, u_random, possible)
+
+    def _fit_sessions(self, prepared: Prepared, u_random: dict[str, npt.NDArray[np.float64]],
+                      possible: float) -> FellegiSunter:
+        """The "sessions" fit on ``prepared`` pattern counts, with ``u_random`` from
+        :meth:`_estimate_u` (whose u sample it may grow) and ``possible`` record pairs:
+        the driver's part of the fit, which both engines run."""
+        counts = prepared.counts
+        # Random pairs include a few matches (about prior x sample): on a small or
+        # duplicate-rich table they make exact agreement look common among
+        # non-matches. Later rounds count each random pair by its chance of being a
+        # non-match under the previous round's model, until u settles.
+        extended = False
+        for _round in range(_U_ROUNDS + 1):
+            fitted = fit_m_and_prior(
+                prepared, u_random, max_iter=self.config.max_iter,
+                tolerance=self.config.tolerance, on_collapse=self.config.on_collapse,
+                m_pseudo_pairs=self.config.m_pseudo_pairs, report=False)
+            random_prior = fitted.prior_candidates * float(counts.sum()) / possible \
+                if possible else 0.0
+            if not extended:
+                # once, when the first fit says how rare a match is: a sample too
+                # small to resolve u at that scale grows (see _extend_u_sample)
+                extended = True
+                if self._extend_u_sample(random_prior, fitted.m):
+                    u_random = self._u_without_matches(u_random, fitted.m, random_prior)
+                    continue
+            if _round == _U_ROUNDS or random_prior * self._u_sample_size < 1.0:
+                break
+            before = u_random
+            u_random = self._u_without_matches(u_random, fitted.m, random_prior)
+            if max(float(np.abs(np.log(u_random[k] / before[k])).max())
+                   for k in u_random) < 0.01:
+                break
+        report_findings(fitted, self.config.on_collapse)
+        self.diagnostics_: list[Diagnostic] = fitted.diagnostics
+        self.sessions_: list[Session] = fitted.sessions
+        return self._fitted(fitted.m, u_random, fitted.prior_candidates, fitted.n_iter,
+                            u_random, counts, possible)
+
+    def _fit_joint(self, patterns: npt.NDArray[np.int64], counts: npt.NDArray[np.float64],
+                   u_random: dict[str, npt.NDArray[np.float64]],
+                   possible: float) -> FellegiSunter:
+        """The "joint" fit on the pattern counts (both engines)."""
+        m, u_cand, prior_cand, n_iter = _em(patterns, counts, self.comparisons, u_random,
+                                            self.config)
+        self.diagnostics_ = []
+        self.sessions_ = []
+        if counts.sum() == 0:
+            self.diagnostics_ = [Diagnostic(
+                "no_pairs", "fit on no candidate pairs: m and the prior keep their "
+                "starting values", severity="error")]
+            log.warning("score fit: %s", self.diagnostics_[0].message)
+        return self._fitted(m, u_cand, prior_cand, n_iter, u_random, counts, possible)
+
+    def _fitted(self, m: dict[str, npt.NDArray[np.float64]],
+                u_cand: dict[str, npt.NDArray[np.float64]], prior_cand: float, n_iter: int,
+                u_random: dict[str, npt.NDArray[np.float64]],
+                counts: npt.NDArray[np.float64], possible: float) -> FellegiSunter:
         self.m_ = m
         self.u_candidates_ = u_cand
         self.prior_candidates_ = prior_cand
@@ -231,7 +251,6 @@ class FellegiSunter:
             # Classic Fellegi-Sunter: u of random record pairs with the prior of a random
             # pair, so agreement on a blocking key weighs what it weighs in the population
             # (a twin who shares name and birth date is not a match by default).
-            possible = _possible_pairs(records, link_only=self.config.link_only)
             expected_matches = prior_cand * float(counts.sum())
             self.u_ = u_random
             self.prior_ = min(max(expected_matches / possible, _EPS), 1 - _EPS) \

@@ -91,9 +91,8 @@ def test_review_decisions_on_spark_as_embedded(spark: Any, tiny_dir: Path) -> No
         "source_l,source_key_l,source_r,source_key_r,decision\n"
         "household,H001,social_security,S01,non_match\n"
         "household,H005,social_security,S04,match\n", encoding="utf-8")
-    pipeline = tiny_dir / "pipeline.toml"  # fitted jointly, the fit Spark runs
-    text = pipeline.read_text(encoding="utf-8").replace("[person.scoring]\n",
-                                                        '[person.scoring]\nfit = "joint"\n')
+    pipeline = tiny_dir / "pipeline.toml"
+    text = pipeline.read_text(encoding="utf-8")
     pipeline.write_text(text + '\n[person.review]\ndecisions = "review.csv"\ntrain = true\n',
                         encoding="utf-8")
     config = load_pipeline(tiny_dir / "pipeline.toml")

@@ -165,3 +165,35 @@ def test_sessions_from_a_sample_of_pairs_give_about_the_same_m(register: pa.Tabl
         top = comp.top_level
         assert half.m[comp.name][top] == pytest.approx(full.m[comp.name][top], abs=0.05)
     assert half.prior_candidates == pytest.approx(full.prior_candidates, rel=0.1)
+
+
+def test_session_sample_depends_on_the_pair_not_its_position() -> None:
+    """The session sample keeps a pair by a seeded hash of its ids: shuffled pairs, or the
+    pairs cut into slices (a Spark engine's batches), keep the same pairs; about the cap
+    of them (a binomial count: within 5 standard deviations); none dropped at or below
+    the cap; another seed keeps others."""
+    from linkage.match.fit import session_sample
+
+    rng = np.random.default_rng(5)
+    n, cap = 200_000, 30_000
+    id_l = rng.integers(0, 10**9, n)
+    id_r = id_l + rng.integers(1, 10**6, n)
+    keep = session_sample(id_l, id_r, n, max_pairs=cap, seed=0)
+    assert keep is not None and keep.dtype == bool
+    p = cap / n
+    assert abs(int(keep.sum()) - cap) < 5 * (n * p * (1 - p)) ** 0.5
+    kept = set(zip(id_l[keep].tolist(), id_r[keep].tolist(), strict=True))
+    order = rng.permutation(n)
+    shuffled = session_sample(id_l[order], id_r[order], n, max_pairs=cap, seed=0)
+    assert shuffled is not None
+    assert set(zip(id_l[order][shuffled].tolist(), id_r[order][shuffled].tolist(),
+                   strict=True)) == kept
+    sliced = np.concatenate([session_sample(id_l[lo:lo + 7_000], id_r[lo:lo + 7_000], n,
+                                            max_pairs=cap, seed=0)  # type: ignore[list-item]
+                             for lo in range(0, n, 7_000)])
+    assert np.array_equal(sliced, keep)
+    other = session_sample(id_l, id_r, n, max_pairs=cap, seed=1)
+    assert other is not None and 0.1 < (other & keep).sum() / keep.sum() < 0.2
+    assert session_sample(id_l, id_r, cap, max_pairs=cap, seed=0) is None
+    # swapping a pair's sides is another pair (pairs have id_l < id_r)
+    assert not np.array_equal(session_sample(id_r, id_l, n, max_pairs=cap, seed=0), keep)

@@ -4,8 +4,10 @@ Each step hands partitions to the embedded engine's own kernel: ``standardise`` 
 batch, blocking keys from :mod:`linkage.match.block`'s own key builder, ``compare`` on
 batches of pairs joined with their two records, ``FellegiSunter.predict`` per batch.
 Spark does what needs the whole data set: the blocking joins (with the skew guard and
-sub-blocking), term frequencies, and the pattern counts the model is fitted on. Only
-those counts and the u sample (``u_sample_records`` records, bounded) reach the driver.
+sub-blocking), term frequencies, and the pattern counts the model is fitted on (per
+blocking pass for the default "sessions" fit). Only those counts and the u sample
+(``u_sample_records`` records, bounded) reach the driver, where the embedded engine's own
+fit runs on them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -23,9 +26,17 @@ from linkage.config import EntityConfig
 from linkage.engines.spark.frames import map_tables
 from linkage.errors import ConfigError
 from linkage.flags import concat_flags
+from linkage.match import fit as fit_module
 from linkage.match.block import BlockingPass, joined_key, refined_pass
 from linkage.match.compare import Comparison, compare, read_columns
-from linkage.match.score import _EPS, FellegiSunter, _em
+from linkage.match.fit import (
+    assemble,
+    pattern_codes,
+    session_masks,
+    session_plan,
+    session_sample,
+)
+from linkage.match.score import FellegiSunter
 from linkage.standardisers import standardise
 
 log = logging.getLogger(__name__)
@@ -259,12 +270,16 @@ def _records_of(table: pa.Table, prefix: str) -> pa.Table:
 
 
 def fit_spark(model: FellegiSunter, records: Any, vectors: Any, *, n_records: int,
-              source_counts: dict[str, int], record_ids: Any) -> FellegiSunter:
+              source_counts: dict[str, int], record_ids: Any,
+              blocking: Sequence[BlockingPass] = ()) -> FellegiSunter:
     """``FellegiSunter.fit`` with Spark doing the counting: the comparison patterns are
-    counted by a group-by (one row per distinct pattern reaches the driver) and u is
-    estimated on the very sample the embedded engine draws (``u_sample_records`` random
-    positions of the records in id order, fetched by id), so the fitted model is the
-    embedded engine's. ``record_ids(positions)`` maps sorted positions to record ids."""
+    counted by a group-by (one row per distinct pattern reaches the driver), and for the
+    "sessions" fit also per pattern and blocking pass whether the pass's session holds
+    it (:func:`_session_counts`); u is estimated on the very sample the embedded engine
+    draws (``u_sample_records`` random positions of the records in id order, fetched by
+    id). The driver then runs the embedded engine's own fit on those counts, so the
+    fitted model is the embedded engine's. ``record_ids(positions)`` maps sorted
+    positions to record ids."""
     from pyspark.sql import functions as sf
 
     comps = model.comparisons
@@ -284,36 +299,91 @@ def fit_spark(model: FellegiSunter, records: Any, vectors: Any, *, n_records: in
     u_random = model._estimate_u(local)
     gammas = [f"gamma_{c.name}" for c in comps]
     counted = vectors.groupBy(*gammas).count().toArrow()
-    bases = [c.n_levels + 1 for c in comps]
-    code = np.zeros(counted.num_rows, dtype=np.int64)
-    columns = []
-    for name, base in zip(gammas, bases, strict=True):
-        g = np.clip(np.asarray(counted.column(name).to_numpy(zero_copy_only=False),
-                               np.int64) + 1, 0, base - 1)
-        code = code * base + g
-        columns.append(g - 1)
-    order = np.argsort(code, kind="stable")
-    patterns = np.column_stack(columns)[order] if columns else np.zeros((0, 0), np.int64)
-    counts = np.asarray(counted.column("count").to_numpy(), np.float64)[order]
-    m, u_cand, prior_cand, n_iter = _em(patterns, counts, comps, u_random, config)
-    model.m_, model.u_candidates_, model.prior_candidates_ = m, u_cand, prior_cand
-    if config.prior_space == "random":
-        if config.link_only and source_counts:
-            c = np.asarray(list(source_counts.values()), np.float64)
-            possible = float((c.sum() ** 2 - (c**2).sum()) / 2)
-        else:
-            possible = float(n_records * (n_records - 1) / 2)
-        expected = prior_cand * float(counts.sum())
-        model.u_ = u_random
-        model.prior_ = min(max(expected / possible, _EPS), 1 - _EPS) if possible \
-            else prior_cand
+    codes, _ = pattern_codes(counted, comps)
+    weights = np.asarray(counted.column("count").to_numpy(), np.float64)
+    if config.link_only and source_counts:
+        c = np.asarray(list(source_counts.values()), np.float64)
+        possible = float((c.sum() ** 2 - (c**2).sum()) / 2)
     else:
-        model.u_, model.prior_ = u_cand, prior_cand
-    model.n_iter_ = n_iter
-    model.n_patterns_ = len(counts)
-    log.info("spark fit: %d pairs, %d patterns, %d EM iterations, prior %.6f",
-             int(counts.sum()), len(counts), n_iter, model.prior_)
+        possible = float(n_records * (n_records - 1) / 2)
+    if config.fit == "sessions":
+        sessions = _session_counts(model, records, vectors, blocking, int(weights.sum())) \
+            if len(codes) else []
+        model._fit_sessions(assemble(comps, codes, weights, sessions), u_random, possible)
+    else:
+        prepared = assemble(comps, codes, weights, [])
+        model._fit_joint(prepared.patterns, prepared.counts, u_random, possible)
     return model
+
+
+def _session_counts(
+    model: FellegiSunter, records: Any, vectors: Any, blocking: Sequence[BlockingPass],
+    n_pairs: int,
+) -> list[tuple[str, npt.NDArray[np.int64], npt.NDArray[np.float64], frozenset[str],
+                frozenset[str]]]:
+    """Each trainable pass's session as (pattern codes, counts): the pairs of the
+    embedded engine's session sample (:func:`linkage.match.fit.session_sample`, by the
+    pairs' ids) are joined with both records' key columns where a pass's keys are not
+    compared fields, :func:`linkage.match.fit.session_masks` tells per batch which
+    sessions hold each pair, and a group-by over (pattern, one flag per pass) counts
+    them: one row per distinct combination reaches the driver."""
+    from pyspark.sql import functions as sf
+
+    comps = model.comparisons
+    plan = session_plan(comps, blocking)
+    if not plan:
+        return []
+    gammas = [f"gamma_{c.name}" for c in comps]
+    flags = [f"__session_{i}" for i in range(len(plan))]
+    pairs = vectors.select("id_l", "id_r", *gammas, "pass_name")
+    cap, seed = fit_module.MAX_SESSION_PAIRS, model.seed
+    if n_pairs > cap:
+
+        def sampled(table: pa.Table) -> pa.Table:
+            keep = session_sample(_int64(table, "id_l"), _int64(table, "id_r"), n_pairs,
+                                  max_pairs=cap, seed=seed)
+            return table if keep is None else table.filter(pa.array(keep))
+
+        pairs = map_tables(pairs, sampled)
+    keys = sorted({k for sp in plan if sp.by == "keys" for k in sp.bp.keys})
+    status = sorted({f"{k.split('__', 1)[0]}__status" for k in keys} & set(records.columns))
+    if keys:
+        side = records.select("record_id", *keys)
+        left = side.select(*[sf.col(c).alias(f"l_{c}") for c in side.columns])
+        right = side.select(*[sf.col(c).alias(f"r_{c}") for c in side.columns])
+        pairs = pairs.join(left, pairs["id_l"] == left["l_record_id"]) \
+            .join(right, pairs["id_r"] == right["r_record_id"])
+    in_types = dict(_types(pairs))
+    out = pa.schema([(g, in_types[g]) for g in gammas] + [(f, pa.bool_()) for f in flags])
+
+    def kernel(table: pa.Table) -> pa.Table:
+        n = table.num_rows
+        local = pa.table({})
+        if keys:
+            local = pa.concat_tables([
+                table.select([f"{p}{k}" for k in keys]).rename_columns(keys)
+                for p in ("l_", "r_")])
+            for column in status:  # what pass_agreement asks of a standardised key
+                local = local.append_column(column, pa.nulls(2 * n, pa.string()))
+        at = np.arange(n, dtype=np.int64)
+        masks = session_masks(local, table, comps, plan, table.column("pass_name"),
+                              left=at, right=at + n)
+        columns = [table.column(g) for g in gammas] + [
+            pa.array(np.zeros(n, bool) if mask is None else mask) for mask in masks]
+        return pa.table(columns, schema=out)
+
+    grouped = map_tables(pairs, kernel, out).groupBy(*gammas, *flags).count().toArrow()
+    codes, _ = pattern_codes(grouped, comps)
+    weights = np.asarray(grouped.column("count").to_numpy(), np.float64)
+    found = []
+    for sp, flag in zip(plan, flags, strict=True):
+        held = np.asarray(grouped.column(flag).to_numpy(zero_copy_only=False), dtype=bool)
+        found.append((sp.bp.name, codes[held], weights[held], sp.fixed, sp.part))
+    return found
+
+
+def _int64(table: pa.Table, name: str) -> npt.NDArray[np.int64]:
+    return np.asarray(pc.cast(table.column(name), pa.int64()).to_numpy(), dtype=np.int64)
 
 
 def predict_spark(model: FellegiSunter, vectors: Any) -> Any:

@@ -214,15 +214,10 @@ def _link(spark: Any, config: PipelineConfig, etype: str, section: EntityConfig,
     ranges = [(int(np.sum(sizes[:i])), n) for i, (n, s) in
               enumerate(zip(sizes, config.sources, strict=True)) if s.entity_type == etype]
 
-    if section.model is None and section.scoring.fit == "sessions":
-        log.warning("%s: the Spark engine fits m jointly on all candidate pairs (fit = "
-                    "\"joint\"); the default per-pass sessions fit is not on Spark yet, so "
-                    "match weights differ from the embedded engine's", etype)
-
     def fit_predict() -> Any:
         if section.model is None:
             fit_spark(model, records, vectors, n_records=n_records,
-                      source_counts=source_counts,
+                      source_counts=source_counts, blocking=section.blocking,
                       record_ids=lambda positions: _ids_at(positions, ranges))
         return kept(predict_spark(model, vectors))
 
