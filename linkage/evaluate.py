@@ -275,8 +275,8 @@ def golden_accuracy(run: pa.Table, golden: pa.Table, entities: pa.Table, *,
     t_index = t_rows.to_numpy()
     out: dict[str, Any] = {}
     for f in fields:
-        chosen = _normalised(golden, f).take(g_rows)
-        true = _normalised(entities, f).take(t_rows)  # each entity once
+        chosen = _normalised_at(golden, f, g_rows)
+        true = _normalised_at(entities, f, t_rows)  # each entity once
         same = pc.fill_null(pc.equal(chosen, true), False)
         both_missing = pc.and_(pc.is_null(chosen), pc.is_null(true))
         right_mask = pc.or_(same, both_missing).to_numpy(zero_copy_only=False)
@@ -317,8 +317,8 @@ def _reachable(run: pa.Table, records: pa.Table, golden: pa.Table,
     g_row = rows.column("g_row").to_numpy()
     out: dict[str, BoolArray] = {}
     for f in fields:
-        held = _normalised(records, f).take(r_row)
-        true = _normalised(entities, f).take(t_row)  # each entity once
+        held = _normalised_at(records, f, r_row)
+        true = _normalised_at(entities, f, t_row)  # each entity once
         hit = pc.or_(pc.fill_null(pc.equal(held, true), False), pc.is_null(true))
         mask = np.zeros(golden.num_rows, dtype=bool)
         mask[g_row[np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)]] = True
@@ -486,7 +486,7 @@ def _detectable(flagged: pa.Table, run: pa.Table,
     for f in np.unique(err_field).tolist():
         if f not in records.column_names:
             continue
-        text = _normalised(records, f).take(pa.array(r_run))
+        text = _normalised_at(records, f, pa.array(r_run))
         code = _normalised_codes(records, f)[r_run]
         has = code >= 0
         distinct = distinct_per_group(truth_code[has], code[has], n_true)
@@ -526,7 +526,7 @@ def standardisation_repair(records: pa.Table, errors: pa.Table) -> dict[str, Any
         both = mine.filter(found)
         # the normalised value of a record's value, as _normalise of the taken values
         # gives (it works value by value), from the column normalised once per evaluate
-        repaired = pc.fill_null(pc.equal(_normalised(records, fld).take(at.filter(found)),
+        repaired = pc.fill_null(pc.equal(_normalised_at(records, fld, at.filter(found)),
                                          _normalise(both.column("true_value"))), False)
         parts.append(pa.table({"field": both.column("field"), "kind": both.column("kind"),
                                "hit": repaired}))
@@ -673,9 +673,10 @@ def _conflict_members(conflicts: pa.Table) -> pa.Table:
 
 
 class _Normal:
-    """A column normalised: its distinct values normalised once (``distinct``), each row's
-    index into them (``indices``, null for a null), and on demand the rows' normalised
-    values and a code per normalised value (-1 for null)."""
+    """A column normalised: its distinct values normalised once (``distinct``) and each
+    row's index into them (``indices``, null for a null). The rows' normalised values and
+    codes are made on demand and not kept: kept for every field of a million records,
+    they were the largest thing evaluation held."""
 
     def __init__(self, table: pa.Table, column: pa.ChunkedArray | pa.Array) -> None:
         self.table = table  # kept alive: the cache is keyed by its id
@@ -687,22 +688,20 @@ class _Normal:
         encoded = pc.dictionary_encode(column)
         self.indices = encoded.indices
         self.distinct = _normalise_distinct(encoded.dictionary)
-        self._values: pa.Array | None = None
-        self._codes: np.ndarray | None = None
+        self._distinct_codes: np.ndarray | None = None
 
     def values(self) -> pa.Array:
-        if self._values is None:
-            self._values = self.distinct.take(self.indices)
-        return self._values
+        return self.distinct.take(self.indices)
 
     def codes(self) -> np.ndarray:
         """One code per distinct normalised value (two spellings that normalise alike
         share it), -1 for null: equal codes are equal values, nothing more."""
-        if self._codes is None:
+        if self._distinct_codes is None:
             again = pc.dictionary_encode(self.distinct)  # the distinct values, not the rows
-            code = np.append(as_ints(pc.fill_null(again.indices, -1)), -1)
-            self._codes = code[as_ints(pc.fill_null(self.indices, len(code) - 1))]
-        return self._codes
+            self._distinct_codes = np.append(as_ints(pc.fill_null(again.indices, -1)), -1)
+        code = self._distinct_codes
+        out: np.ndarray = code[as_ints(pc.fill_null(self.indices, len(code) - 1))]
+        return out
 
 
 #: while :func:`evaluate` runs: (id of a table, field) -> that column normalised
@@ -712,7 +711,7 @@ _NORMALISED: ContextVar[dict[tuple[int, str], _Normal] | None] = ContextVar(
 
 @contextmanager
 def _normalised_once() -> Iterator[None]:
-    """Within the block, :func:`_normalised` normalises each table's field once: golden
+    """Within the block, :func:`_normalised_at` normalises each table's field once: golden
     accuracy, reachability, detectability and repair read the same record, golden and
     truth columns (row subsets of them; a normalised value does not depend on its row)."""
     token = _NORMALISED.set({})
@@ -734,14 +733,17 @@ def _normal(table: pa.Table, field: str) -> _Normal:
     return normal
 
 
-def _normalised(table: pa.Table, field: str) -> pa.Array:
-    """:func:`_normalise` of ``table[field]``, once per :func:`_normalised_once` block."""
-    return _normal(table, field).values()
+def _normalised_at(table: pa.Table, field: str,
+                   rows: pa.Array | pa.ChunkedArray | np.ndarray) -> pa.Array | pa.ChunkedArray:
+    """:func:`_normalise` of ``table[field]`` at ``rows``, each distinct value normalised
+    once per :func:`_normalised_once` block, and only those rows' values taken."""
+    normal = _normal(table, field)
+    return normal.distinct.take(normal.indices.take(rows))
 
 
 def _normalised_codes(table: pa.Table, field: str) -> np.ndarray:
     """Per row of ``table``, a code of its normalised ``field`` value (-1 for null):
-    what dictionary-encoding :func:`_normalised` gives, without hashing every row again."""
+    what dictionary-encoding the normalised values gives, without hashing every row again."""
     return _normal(table, field).codes()
 
 
