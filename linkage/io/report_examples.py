@@ -47,19 +47,16 @@ def example_explanations(result: PipelineResult, etype: str, scored: pa.Table,
     if not pairs:
         return []
     from linkage.errors import LinkageError
-    from linkage.io.explained import explain_records
-    from linkage.match.compare import compare, read_columns
+    from linkage.io.explained import explain_records, explained_columns
+    from linkage.match.compare import compare
 
     entity = result.entities.get(etype)
     section = result.config.entity(etype)
     # what result.explain does for each pair, with the type's records selected once (a
     # selection copies every column it keeps of every record of the type: only the
     # columns compare reads and the explanation shows are kept)
-    every = result.records
-    if entity is not None:
-        shown = {"record_id", "entity_type", "source", "source_key", "entity_id",
-                 *read_columns(every.column_names, entity.model.comparisons)}
-        every = every.select([c for c in every.column_names if c in shown])
+    every = (explained_columns(result.records, entity.model) if entity is not None
+             else result.records)
     records = every.filter(pc.equal(every.column("entity_type"), etype))
     vectors = None
     if explain is None and entity is not None:
