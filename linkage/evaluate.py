@@ -61,7 +61,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from linkage.errors import SchemaError
-from linkage.master.groups import as_bools, as_ints, distinct_per_group
+from linkage.master.groups import (
+    as_bools,
+    as_ints,
+    as_string,
+    distinct_per_group,
+    value_codes,
+)
 from linkage.master.survivorship import fold_tails
 from linkage.schemas import ENTERPRISE_FIELDS, PERSON_FIELDS, require_fields
 
@@ -269,8 +275,8 @@ def golden_accuracy(run: pa.Table, golden: pa.Table, entities: pa.Table, *,
     t_index = t_rows.to_numpy()
     out: dict[str, Any] = {}
     for f in fields:
-        chosen = _normalised(golden, f).take(g_rows)
-        true = _normalised(entities, f).take(t_rows)  # each entity once
+        chosen = _normalised_at(golden, f, g_rows)
+        true = _normalised_at(entities, f, t_rows)  # each entity once
         same = pc.fill_null(pc.equal(chosen, true), False)
         both_missing = pc.and_(pc.is_null(chosen), pc.is_null(true))
         right_mask = pc.or_(same, both_missing).to_numpy(zero_copy_only=False)
@@ -311,8 +317,8 @@ def _reachable(run: pa.Table, records: pa.Table, golden: pa.Table,
     g_row = rows.column("g_row").to_numpy()
     out: dict[str, BoolArray] = {}
     for f in fields:
-        held = _normalised(records, f).take(r_row)
-        true = _normalised(entities, f).take(t_row)  # each entity once
+        held = _normalised_at(records, f, r_row)
+        true = _normalised_at(entities, f, t_row)  # each entity once
         hit = pc.or_(pc.fill_null(pc.equal(held, true), False), pc.is_null(true))
         mask = np.zeros(golden.num_rows, dtype=bool)
         mask[g_row[np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)]] = True
@@ -432,18 +438,18 @@ def conflict_recall(run: pa.Table, conflicts: pa.Table, errors: pa.Table, *,
                                                        "\x1f")
                 right |= is_kind & np.asarray(pc.is_in(
                     as_other, value_set=listed_kinds).to_numpy(zero_copy_only=False), dtype=bool)
-    kinds = flagged.column("kind").to_numpy(zero_copy_only=False).astype(str)
-    fields = flagged.column("field").to_numpy(zero_copy_only=False).astype(str)
+    kinds = _label_codes(flagged.column("kind"))
+    labels = _label_codes(_field_kind(flagged))
     detectable, linked = (_detectable(flagged, run, records) if records is not None
                           and "r_row" in flagged.column_names else (None, None))
-    by_kind = _rates(kinds, hit, "detected")
-    labels = np.char.add(np.char.add(fields, ":"), kinds)
-    by_field_kind = _rates(labels, hit, "detected")
-    for table, key in ((by_kind, kinds), (by_field_kind, labels)):
-        for label, row in table.items():
+    by_kind = _rates(*kinds, hit, "detected")
+    by_field_kind = _rates(*labels, hit, "detected")
+    for table, (names, key) in ((by_kind, kinds), (by_field_kind, labels)):
+        for at, label in enumerate(names):
+            row = table[label]
             if label.rsplit(":", 1)[-1] not in EXPECTED_KIND:
                 continue
-            mine = key == label
+            mine = key == at
             row["right_kind"] = int(right[mine].sum())
             row["recall_kind"] = float(right[mine].mean()) if mine.any() else None
             if detectable is not None and linked is not None:
@@ -465,8 +471,9 @@ def _detectable(flagged: pa.Table, run: pa.Table,
     same value), and whether the linkage kept the record's true entity in one predicted
     entity (else a miss may be the linkage's: the disagreeing record sits elsewhere)."""
     out = np.zeros(flagged.num_rows, dtype=bool)
-    truth_code = _codes(run.column("true_entity_id"))
-    pred_code = _codes(run.column("entity_id"))
+    # codes are only compared and counted here: any one code per value will do
+    truth_code = value_codes(run.column("true_entity_id"))
+    pred_code = value_codes(run.column("entity_id"))
     r_run = run.column("r_row").to_numpy()
     at = np.full(records.num_rows, -1, dtype=np.int64)
     at[r_run] = np.arange(len(r_run))
@@ -479,8 +486,8 @@ def _detectable(flagged: pa.Table, run: pa.Table,
     for f in np.unique(err_field).tolist():
         if f not in records.column_names:
             continue
-        text = _normalised(records, f).take(pa.array(r_run))
-        code = _codes(text)
+        text = _normalised_at(records, f, pa.array(r_run))
+        code = _normalised_codes(records, f)[r_run]
         has = code >= 0
         distinct = distinct_per_group(truth_code[has], code[has], n_true)
         several = has & (distinct[truth_code] >= 2)
@@ -492,17 +499,6 @@ def _detectable(flagged: pa.Table, run: pa.Table,
         pos = err_pos[mine]
         out[mine] = (code[pos] >= 0) & (distinct[truth_code[pos]] >= 2)
     return out, linked
-
-
-def _codes(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Rank of each row's value among the sorted distinct values, -1 for null: codes that
-    do not depend on row order (joins do not keep it)."""
-    encoded = pc.dictionary_encode(_chunked(column))
-    rank = np.empty(len(encoded.dictionary), dtype=np.int64)
-    rank[pc.sort_indices(encoded.dictionary).to_numpy()] = np.arange(len(rank))
-    idx = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False),
-                     dtype=np.int64)
-    return np.where(idx >= 0, rank[np.maximum(idx, 0)], -1)
 
 
 def _chunked(column: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -518,17 +514,19 @@ def standardisation_repair(records: pa.Table, errors: pa.Table) -> dict[str, Any
     errors = errors.filter(pc.invert(pc.is_in(errors.column("kind"),
                                               value_set=pa.array(_NOT_REPAIRABLE))))
     parts: list[pa.Table] = []
-    keys = record_keys(records)
+    # every error's record at once: the lookup hashes the records' keys once, not per field
+    at_all = pc.index_in(record_keys(errors), value_set=record_keys(records), skip_nulls=True)
     for fld in sorted(set(errors.column("field").to_pylist())):
         if fld not in records.column_names:
             continue
-        mine = errors.filter(pc.equal(errors.column("field"), fld))
-        at = pc.index_in(record_keys(mine), value_set=keys, skip_nulls=True)
+        is_field = pc.equal(errors.column("field"), fld)
+        mine = errors.filter(is_field)
+        at = at_all.filter(is_field)
         found = pc.is_valid(at)
         both = mine.filter(found)
-        standardised = pc.cast(records.column(fld), pa.string()).take(at.filter(found))
-        both = both.append_column("standardised", standardised)
-        repaired = pc.fill_null(pc.equal(_normalise(both.column("standardised")),
+        # the normalised value of a record's value, as _normalise of the taken values
+        # gives (it works value by value), from the column normalised once per evaluate
+        repaired = pc.fill_null(pc.equal(_normalised_at(records, fld, at.filter(found)),
                                          _normalise(both.column("true_value"))), False)
         parts.append(pa.table({"field": both.column("field"), "kind": both.column("kind"),
                                "hit": repaired}))
@@ -536,22 +534,39 @@ def standardisation_repair(records: pa.Table, errors: pa.Table) -> dict[str, Any
         return {"by_kind": {}, "by_field_kind": {}}
     table = pa.concat_tables(parts)
     hit = table.column("hit").to_numpy(zero_copy_only=False).astype(bool)
-    kinds = table.column("kind").to_numpy(zero_copy_only=False).astype(str)
-    fields = table.column("field").to_numpy(zero_copy_only=False).astype(str)
     return {
-        "by_kind": _rates(kinds, hit, "repaired"),
-        "by_field_kind": _rates(np.char.add(np.char.add(fields, ":"), kinds), hit, "repaired"),
+        "by_kind": _rates(*_label_codes(table.column("kind")), hit, "repaired"),
+        "by_field_kind": _rates(*_label_codes(_field_kind(table)), hit, "repaired"),
     }
 
 
-def _rates(labels: np.ndarray, hit: np.ndarray, what: str) -> dict[str, Any]:
-    """Per label: errors, hits and their share."""
-    names, inverse = np.unique(labels, return_inverse=True)
+def _field_kind(table: pa.Table) -> pa.Array:
+    """``field:kind`` per row (a null reads ``None``, as ``str`` spells it)."""
+    return pc.binary_join_element_wise(pc.fill_null(as_string(table.column("field")), "None"),
+                                       pc.fill_null(as_string(table.column("kind")), "None"),
+                                       ":")
+
+
+def _label_codes(column: pa.ChunkedArray | pa.Array) -> tuple[list[str], np.ndarray]:
+    """The distinct labels, sorted, and each row's index among them (a null reads
+    ``None``): one hash of the column, where sorting NumPy strings took a second at 1M."""
+    encoded = pc.dictionary_encode(pc.fill_null(as_string(column), "None"))
+    names = encoded.dictionary.to_pylist()
+    order = sorted(range(len(names)), key=names.__getitem__)
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[order] = np.arange(len(names))
+    return [names[i] for i in order], rank[as_ints(encoded.indices)]
+
+
+def _rates(names: list[str], inverse: np.ndarray, hit: np.ndarray,
+           what: str) -> dict[str, Any]:
+    """Per label (``names``; ``inverse``: each error's index among them): errors, hits and
+    their share."""
     totals = np.bincount(inverse, minlength=len(names))
     found = np.bincount(inverse, weights=hit.astype(np.float64), minlength=len(names))
     rate = "recall" if what == "detected" else "rate"
     return {str(n): {"errors": int(t), what: int(f), rate: float(f / t) if t else None}
-            for n, t, f in zip(names.tolist(), totals, found, strict=True)}
+            for n, t, f in zip(names, totals, found, strict=True)}
 
 
 #: conflicts read at a time when matching their candidates against the errors
@@ -586,16 +601,18 @@ def _listed(flagged: pa.Table, error_row: np.ndarray, conflicts: pa.Table,
         return as_ints(pc.fill_null(pc.index_in(column, value_set=vocab), len(vocab)))
 
     e_key = first[error_row] * n_f + code(flagged.column("field"), fields)
-    e_kind = e_key * n_k + code(flagged.column("want_kind"), kinds)
+    e_kind = _Keys(e_key * n_k + code(flagged.column("want_kind"), kinds))
     hit = np.zeros(len(e_key), dtype=bool)
     right = np.zeros(len(e_key), dtype=bool)
     # a second kind that also says what happened (ALSO_KIND): those errors' keys with it
-    also: list[tuple[BoolArray, np.ndarray]] = []
+    also: list[tuple[BoolArray, _Keys]] = []
     for kind, others in ALSO_KIND.items():
         is_kind = as_bools(pc.fill_null(pc.equal(flagged.column("kind"), kind), False))
         for other in others:
             at_other = pc.index(kinds, other).as_py()
-            also.append((is_kind, e_key * n_k + (at_other if at_other >= 0 else len(kinds))))
+            also.append((is_kind, _Keys(e_key * n_k
+                                        + (at_other if at_other >= 0 else len(kinds)))))
+    e_keys = _Keys(e_key)
     for start in range(0, conflicts.num_rows, CONFLICT_SLICE):
         part = conflicts.slice(start, CONFLICT_SLICE)
         candidates = part.column("candidates")
@@ -608,11 +625,29 @@ def _listed(flagged: pa.Table, error_row: np.ndarray, conflicts: pa.Table,
         row = first[by_id[pos]][known] if n_rows else np.zeros(0, dtype=np.int64)
         m_key = row * n_f + code(part.column("field"), fields)[parent[known]]
         m_kind = m_key * n_k + code(part.column("kind"), kinds)[parent[known]]
-        hit |= as_bools(pc.is_in(pa.array(e_key), value_set=pa.array(m_key)))
-        right |= as_bools(pc.is_in(pa.array(e_kind), value_set=pa.array(m_kind)))
+        hit |= e_keys.among(m_key)
+        right |= e_kind.among(m_kind)
         for is_kind, alt in also:
-            right |= is_kind & as_bools(pc.is_in(pa.array(alt), value_set=pa.array(m_kind)))
+            right |= is_kind & alt.among(m_kind)
     return hit, right
+
+
+class _Keys:
+    """Integer keys (one per error) asked whether they are among a longer list: the
+    distinct keys are hashed once and the list probes them, where hashing the list (the
+    candidates of every conflict, millions at 1M records) for each question cost more."""
+
+    def __init__(self, keys: np.ndarray) -> None:
+        distinct, self.inverse = np.unique(keys, return_inverse=True)
+        self.n = len(distinct)
+        self.distinct = pa.array(distinct, pa.int64())
+
+    def among(self, listed: np.ndarray) -> BoolArray:
+        at = pc.index_in(pa.array(listed, pa.int64()), value_set=self.distinct)
+        seen = np.zeros(self.n + 1, dtype=bool)
+        seen[as_ints(pc.fill_null(at, self.n))] = True
+        out: BoolArray = seen[:self.n][self.inverse]
+        return out
 
 
 def _conflict_members(conflicts: pa.Table) -> pa.Table:
@@ -637,16 +672,48 @@ def _conflict_members(conflicts: pa.Table) -> pa.Table:
     return table.append_column("detected", pa.array(np.ones(table.num_rows, dtype=bool)))
 
 
-#: while :func:`evaluate` runs: (id of a table, field) -> (the table, its field normalised)
-_NORMALISED: ContextVar[dict[tuple[int, str], tuple[pa.Table, pa.Array]] | None] = ContextVar(
+class _Normal:
+    """A column normalised: its distinct values normalised once (``distinct``) and each
+    row's index into them (``indices``, null for a null). The rows' normalised values and
+    codes are made on demand and not kept: kept for every field of a million records,
+    they were the largest thing evaluation held."""
+
+    def __init__(self, table: pa.Table, column: pa.ChunkedArray | pa.Array) -> None:
+        self.table = table  # kept alive: the cache is keyed by its id
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+            column = pc.cast(column, pa.string())
+        # Each distinct value once: departments repeat values, and NFKC is the costly part.
+        encoded = pc.dictionary_encode(column)
+        self.indices = encoded.indices
+        self.distinct = _normalise_distinct(encoded.dictionary)
+        self._distinct_codes: np.ndarray | None = None
+
+    def values(self) -> pa.Array:
+        return self.distinct.take(self.indices)
+
+    def codes(self) -> np.ndarray:
+        """One code per distinct normalised value (two spellings that normalise alike
+        share it), -1 for null: equal codes are equal values, nothing more."""
+        if self._distinct_codes is None:
+            again = pc.dictionary_encode(self.distinct)  # the distinct values, not the rows
+            self._distinct_codes = np.append(as_ints(pc.fill_null(again.indices, -1)), -1)
+        code = self._distinct_codes
+        out: np.ndarray = code[as_ints(pc.fill_null(self.indices, len(code) - 1))]
+        return out
+
+
+#: while :func:`evaluate` runs: (id of a table, field) -> that column normalised
+_NORMALISED: ContextVar[dict[tuple[int, str], _Normal] | None] = ContextVar(
     "_NORMALISED", default=None)
 
 
 @contextmanager
 def _normalised_once() -> Iterator[None]:
-    """Within the block, :func:`_normalised` normalises each table's field once: golden
-    accuracy, reachability and detectability read the same record, golden and truth
-    columns (row subsets of them; a normalised value does not depend on its row)."""
+    """Within the block, :func:`_normalised_at` normalises each table's field once: golden
+    accuracy, reachability, detectability and repair read the same record, golden and
+    truth columns (row subsets of them; a normalised value does not depend on its row)."""
     token = _NORMALISED.set({})
     try:
         yield
@@ -654,29 +721,36 @@ def _normalised_once() -> Iterator[None]:
         _NORMALISED.reset(token)
 
 
-def _normalised(table: pa.Table, field: str) -> pa.Array:
-    """:func:`_normalise` of ``table[field]``, once per :func:`_normalised_once` block."""
+def _normal(table: pa.Table, field: str) -> _Normal:
     cache = _NORMALISED.get()
     if cache is None:
-        return _normalise(table.column(field))
+        return _Normal(table, table.column(field))
     hit = cache.get((id(table), field))
-    if hit is not None and hit[0] is table:
-        return hit[1]
-    normal = _normalise(table.column(field))
-    cache[(id(table), field)] = (table, normal)
+    if hit is not None and hit.table is table:
+        return hit
+    normal = _Normal(table, table.column(field))
+    cache[(id(table), field)] = normal
     return normal
+
+
+def _normalised_at(table: pa.Table, field: str,
+                   rows: pa.Array | pa.ChunkedArray | np.ndarray) -> pa.Array | pa.ChunkedArray:
+    """:func:`_normalise` of ``table[field]`` at ``rows``, each distinct value normalised
+    once per :func:`_normalised_once` block, and only those rows' values taken."""
+    normal = _normal(table, field)
+    return normal.distinct.take(normal.indices.take(rows))
+
+
+def _normalised_codes(table: pa.Table, field: str) -> np.ndarray:
+    """Per row of ``table``, a code of its normalised ``field`` value (-1 for null):
+    what dictionary-encoding the normalised values gives, without hashing every row again."""
+    return _normal(table, field).codes()
 
 
 def _normalise(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     """Values for comparison: NFKC, trimmed, empty -> null, plain decimal numbers in one
     spelling ("100.0" and "100" agree). Whole-column Arrow compute."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
-        column = pc.cast(column, pa.string())
-    # Each distinct value once: departments repeat values, and NFKC is the costly part.
-    encoded = pc.dictionary_encode(column)
-    return _normalise_distinct(encoded.dictionary).take(encoded.indices)
+    return _Normal(pa.table({}), column).values()
 
 
 def _normalise_distinct(column: pa.Array) -> pa.Array:

@@ -153,13 +153,14 @@ class PipelineResult:
         compared values (masked), and the rule that decided. A record is named by its
         department and key, ``("household", "HJ001")`` or ``"household:HJ001"``, or by its
         record id. ``print(result.explain(...))`` prints it."""
-        from linkage.io.explained import find_record
+        from linkage.io.explained import explained_columns, find_record
 
         etype = find_record(self.records, left)["entity_type"]
         entity = self.entities.get(etype)
         if entity is None:
             raise LinkageError(f"{etype} records were not linked in this run")
-        records = self.records.filter(pc.equal(self.records.column("entity_type"), etype))
+        records = explained_columns(self.records, entity.model)  # the columns it reads
+        records = records.filter(pc.equal(records.column("entity_type"), etype))
         section = self.config.entity(etype)
         threshold = section.scoring.link_threshold if section is not None else None
         return explain_records(records, entity.model, left, right, scored=entity.scored,

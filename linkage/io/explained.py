@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from linkage.errors import LinkageError
-from linkage.match.compare import compare
+from linkage.match.compare import compare, read_columns
 from linkage.match.explain import Explanation
 from linkage.match.score import FellegiSunter
 from linkage.privacy import mask, mask_digits_in
@@ -76,6 +76,15 @@ def find_record(records: pa.Table, ref: RecordRef) -> dict[str, Any]:
                            "name one by its record id")
     row: dict[str, Any] = hit.to_pylist()[0]
     return row
+
+
+def explained_columns(records: pa.Table, model: FellegiSunter) -> pa.Table:
+    """``records`` with only the columns :func:`explain_records` reads for ``model`` (what
+    compare reads, the record's name, type and entity): selecting one entity type's
+    records then copies those, not every derived column of every record."""
+    shown = {"record_id", "entity_type", "source", "source_key", "entity_id",
+             *read_columns(records.column_names, model.comparisons)}
+    return records.select([c for c in records.column_names if c in shown])
 
 
 def explain_records(

@@ -43,40 +43,82 @@ def example_explanations(result: PipelineResult, etype: str, scored: pa.Table,
     pairs' comparison vectors); by default the pair is compared here."""
     if scored.num_rows == 0 or threshold is None:
         return []
-    prob = scored["match_probability"]
-    out: list[Any] = []
-    links = scored.filter(pc.greater_equal(prob, threshold)).sort_by("match_weight")
-    near = scored.filter(pc.less(prob, threshold)).sort_by([("match_weight", "descending")])
-    pairs = [row for table in (links.slice(0, n - 1), near.slice(0, 1))
-             for row in table.select(["id_l", "id_r"]).to_pylist()]
+    pairs = _example_pairs(scored, threshold, n)
     if not pairs:
-        return out
+        return []
     from linkage.errors import LinkageError
-    from linkage.io.explained import explain_records
+    from linkage.io.explained import explain_records, explained_columns
+    from linkage.match.compare import compare
 
-    # what result.explain does for each pair, with the type's records selected once (a
-    # selection copies every column of every record of the type)
-    records = result.records.filter(pc.equal(result.records.column("entity_type"), etype))
     entity = result.entities.get(etype)
     section = result.config.entity(etype)
-    for row in pairs:
+    # what result.explain does for each pair, with the type's records selected once (a
+    # selection copies every column it keeps of every record of the type: only the
+    # columns compare reads and the explanation shows are kept)
+    every = (explained_columns(result.records, entity.model) if entity is not None
+             else result.records)
+    records = every.filter(pc.equal(every.column("entity_type"), etype))
+    vectors = None
+    if explain is None and entity is not None:
+        try:  # the pairs compared together: one pass over the type's columns, not one a pair
+            vectors = compare(records, pa.table({  # smaller id left, as explain_records
+                "id_l": pa.array([min(p) for p in pairs], pa.int64()),
+                "id_r": pa.array([max(p) for p in pairs], pa.int64())}), entity.model.comparisons)
+        except Exception:  # each pair then fails (or not) on its own below
+            vectors = None
+    entity_rows = _rows_of(records, [i for p in pairs for i in p])
+    value_rows = (_rows_of(entity.records, [i for p in pairs for i in p])
+                  if entity is not None else {})
+    out: list[Any] = []
+    for id_l, id_r in pairs:
         try:
             if explain is not None:
-                explanation = explain(row["id_l"], row["id_r"])
+                explanation = explain(id_l, id_r)
             elif entity is None:
                 raise LinkageError(f"{etype} records were not linked in this run")
             else:
                 explanation = explain_records(
-                    records, entity.model, row["id_l"], row["id_r"], scored=entity.scored,
+                    records, entity.model, id_l, id_r, scored=entity.scored,
                     threshold=section.scoring.link_threshold if section is not None else None,
-                    candidates=entity.blocking.pairs)
+                    candidates=entity.blocking.pairs, vectors=vectors)
         except Exception:  # an explanation is a nicety; the report must still render
             continue
         out.append(Example(explanation, verdict(explanation, threshold,
-                                                same_entity(records, row["id_l"],
-                                                             row["id_r"])),
-                           pair_values(result, etype, row["id_l"], row["id_r"])))
+                                                _same_entity(records, entity_rows, id_l, id_r)),
+                           _pair_values(result, etype, value_rows, id_l, id_r)))
     return out
+
+
+def _example_pairs(scored: pa.Table, threshold: float, n: int) -> list[tuple[int, int]]:
+    """(id_l, id_r) of the ``n - 1`` links with the lowest weight and the non-link with
+    the highest (ties in scored order): sorted on the weights of those rows alone, where
+    sorting the filtered table copied every column of millions of pairs."""
+    prob = scored["match_probability"]
+    weight = scored["match_weight"]
+    rows: list[int] = []
+    for keep, order, k in ((pc.greater_equal(prob, threshold), "ascending", n - 1),
+                           (pc.less(prob, threshold), "descending", 1)):
+        at = pc.indices_nonzero(pc.fill_null(keep, False))
+        if k <= 0 or not len(at):
+            continue
+        best = pc.sort_indices(pa.table({"w": weight.take(at)}), sort_keys=[("w", order)])
+        rows.extend(at.take(best.slice(0, k)).to_pylist())
+    if not rows:
+        return []
+    ids = scored.select(["id_l", "id_r"]).take(pa.array(rows, pa.int64()))
+    return list(zip(ids["id_l"].to_pylist(), ids["id_r"].to_pylist(), strict=True))
+
+
+def _rows_of(records: pa.Table, ids: list[int]) -> dict[int, int]:
+    """Row of each of ``ids`` in ``records`` (absent: not there): the few ids are hashed
+    and the record ids probe them, where a lookup per pair hashed every record id."""
+    if "record_id" not in records.column_names:
+        return {}
+    wanted = pa.array(sorted(set(ids)), pa.int64())
+    column = pc.cast(records["record_id"], pa.int64())
+    rows = pc.indices_nonzero(pc.fill_null(pc.is_in(column, value_set=wanted), False))
+    found = column.take(rows).to_pylist()
+    return dict(zip(found, rows.to_pylist(), strict=True))
 
 
 def pair_values(result: PipelineResult, etype: str, id_l: int,
@@ -85,11 +127,16 @@ def pair_values(result: PipelineResult, etype: str, id_l: int,
     entity = result.entities.get(etype)
     if entity is None:
         return ()
-    records = entity.records
-    at = pc.index_in(pa.array([id_l, id_r], pa.int64()),
-                     value_set=records["record_id"].combine_chunks())
-    if at.null_count:
+    return _pair_values(result, etype, _rows_of(entity.records, [id_l, id_r]), id_l, id_r)
+
+
+def _pair_values(result: PipelineResult, etype: str, rows: dict[int, int], id_l: int,
+                 id_r: int) -> tuple[tuple[str, str, str], ...]:
+    entity = result.entities.get(etype)
+    if entity is None or id_l not in rows or id_r not in rows:
         return ()
+    records = entity.records
+    at = pa.array([rows[id_l], rows[id_r]], pa.int64())
     out: list[tuple[str, str, str]] = []
     for field in dict.fromkeys(c.field for c in entity.model.comparisons):
         column = f"{field}__raw" if f"{field}__raw" in records.column_names else field
@@ -137,11 +184,12 @@ def verdict(explanation: Any, threshold: float, linked: bool | None) -> str:
 
 
 def same_entity(records: pa.Table, id_l: int, id_r: int) -> bool | None:
-    if "entity_id" not in records.column_names:
+    return _same_entity(records, _rows_of(records, [id_l, id_r]), id_l, id_r)
+
+
+def _same_entity(records: pa.Table, rows: dict[int, int], id_l: int,
+                 id_r: int) -> bool | None:
+    if "entity_id" not in records.column_names or id_l not in rows or id_r not in rows:
         return None
-    ids = records["record_id"]
-    at = pc.index_in(pa.array([id_l, id_r], pa.int64()), value_set=ids.combine_chunks())
-    if at.null_count:
-        return None
-    ent = records["entity_id"].take(at).to_pylist()
+    ent = records["entity_id"].take(pa.array([rows[id_l], rows[id_r]], pa.int64())).to_pylist()
     return ent[0] is not None and ent[0] == ent[1]

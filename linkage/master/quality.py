@@ -88,6 +88,7 @@ def source_quality(
     pooled_age = float(np.median(age[dated])) if dated.any() else np.nan
 
     gpos = pc.index_in(ids, value_set=as_string(golden["entity_id"])) if golden.num_rows else None
+    ent_src = combine(ent, src)  # the same for every field
     rows: list[dict[str, object]] = []
     for f in fields:
         value = value_codes(records[f])
@@ -99,7 +100,7 @@ def source_quality(
         else:
             valid = present.copy()
         agree, newer_golden = _against_golden(records, golden, gpos, f, ent, days)
-        same_other, n_other = _other_sources(ent, src, value, present)
+        same_other, n_other = _other_sources(ent, src, value, present, ent_src)
         superseded = present & ~agree & newer_golden
         per_record = {
             # only the departments that collect the field: no penalty for one they never keep
@@ -180,26 +181,32 @@ def _against_golden(
 
 
 def _other_sources(ent: np.ndarray, src: np.ndarray, value: np.ndarray,
-                   present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                   present: np.ndarray, ent_src: np.ndarray | None = None,
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """Per record: how many other-department values of its entity equal it, and how many
-    other-department values there are."""
+    other-department values there are. ``ent_src``: ``combine(ent, src)``, when the
+    caller has it (it does not depend on the field)."""
     n = len(ent)
     p = present.astype(np.int64)
     e_count = np.bincount(ent, weights=p).astype(np.int64)
-    es = _combo_counts(np.stack([ent, src]), p)
-    ev = _combo_counts(np.stack([ent, value]), p)
-    evs = _combo_counts(np.stack([ent, value, src]), p)
+    if ent_src is None:
+        ent_src = combine(ent, src)
+    es = _sums_by(ent_src, p)
+    ent_value = combine(ent, value)
+    ev = _sums_by(ent_value, p)
+    # (entity, value) is already one dense code: adding the few departments stays compact
+    evs = _sums_by(combine(ent_value, src), p)
     n_other = e_count[ent] - es
     same_other = ev - evs
     zero = np.zeros(n, dtype=np.int64)
     return np.where(present, same_other, zero), np.where(present, n_other, zero)
 
 
-def _combo_counts(keys: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Per row: the sum of ``weight`` over rows with the same key columns."""
-    if keys.shape[1] == 0:
+def _sums_by(inverse: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Per row: the sum of ``weight`` over rows with the same code (``inverse``: dense
+    codes, one per distinct key)."""
+    if not len(inverse):
         return np.zeros(0, dtype=np.int64)
-    inverse = combine(*keys)
     sums: np.ndarray = np.bincount(inverse, weights=weight).astype(np.int64)
     return np.asarray(sums[inverse], dtype=np.int64)
 
