@@ -26,7 +26,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -88,9 +87,12 @@ def _spawn(tool: str, args: argparse.Namespace) -> dict[str, Any]:
                "--dataset", args.dataset, "--n", str(args.n), "--seed", str(args.seed),
                "--threshold", str(args.threshold), "--result", str(out),
                "--cache-dir", str(args.cache_dir)]
+        sys.path.insert(0, str(HERE))
+        from _memory import AnonWatcher
+
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=HERE.parent, env={**os.environ, **WORKER_ENV})
-        watcher = _AnonWatcher(proc.pid)
+        watcher = AnonWatcher(proc.pid)
         _, status, usage = os.wait4(proc.pid, 0)
         watcher.stop()
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -105,35 +107,6 @@ def _spawn(tool: str, args: argparse.Namespace) -> dict[str, Any]:
         result["anon_mb"] = watcher.peak_kib / 1024
     result["process_s"] = elapsed
     return result
-
-
-class _AnonWatcher:
-    """Samples a process's ``RssAnon`` every 2 ms on a thread and keeps the largest value
-    (0 when /proc is unavailable). Sampling can miss a spike shorter than that; the
-    allocations that make a peak here (pair columns, hash tables) live far longer."""
-
-    def __init__(self, pid: int) -> None:
-        self.peak_kib = 0
-        self._path = Path(f"/proc/{pid}/status")
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._done.is_set():
-            try:
-                text = self._path.read_text()
-            except OSError:  # no /proc, or the process has ended
-                return
-            for line in text.splitlines():
-                if line.startswith("RssAnon:"):
-                    self.peak_kib = max(self.peak_kib, int(line.split()[1]))
-                    break
-            self._done.wait(0.002)
-
-    def stop(self) -> None:
-        self._done.set()
-        self._thread.join()
 
 
 def _worker(args: argparse.Namespace) -> int:

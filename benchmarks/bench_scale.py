@@ -7,13 +7,15 @@ data, its wall time and peak memory, and whether its cost per record stays flat.
 Data are generated once per size and seed into ``--cache`` (default
 ``~/.cache/linkage/bench_scale``) and reused. The run is a child process (``linkage run``
 with the given ``--memory-limit``), so its figures are its own: ``seconds`` is the run's
-wall time (not the generation's), ``peak_mb`` its max RSS from ``wait4``. Metrics against
-the generator's truth are part of the run (pass ``--no-evaluate`` to skip them); the
+wall time (not the generation's), ``peak_mb`` its peak anonymous memory (``RssAnon``,
+sampled every 20 ms: what the run allocated; the pages of its memory-mapped spill files are
+the kernel's to drop) and ``rss_mb`` its max RSS from ``wait4``, mapped pages included.
+Metrics against the generator's truth are part of the run (pass ``--no-evaluate`` to skip them); the
 pairwise F1 per entity type goes to stderr.
 
 Last line (with ``--series``, one line per size, 0.1M, 1M, 3M and 10M records, the 10M
-line last): ``records=<n> seconds=<wall, run only> peak_mb=<max RSS of the run>
-records_out=<n> s_per_million=<seconds per million records>``.
+line last): ``records=<n> seconds=<wall, run only> peak_mb=<peak RssAnon of the run>
+records_out=<n> s_per_million=<seconds per million records> rss_mb=<max RSS of the run>``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _memory import AnonWatcher
 
 #: (persons, enterprises) of the series: about 0.1M, 1M, 3M and 10M records (the generator
 #: writes about 2.8 records per person at a quarter as many enterprises)
@@ -66,9 +70,11 @@ def _one(persons: int, enterprises: int, args: argparse.Namespace) -> str:
     try:
         start = time.perf_counter()
         child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        watcher = AnonWatcher(child.pid, interval=0.02)
         assert child.stdout is not None
         printed = child.stdout.read()
         _, status, usage = os.wait4(child.pid, 0)
+        watcher.stop()
         seconds = time.perf_counter() - start
         child.returncode = os.waitstatus_to_exitcode(status)
         if child.returncode != 0:
@@ -87,10 +93,11 @@ def _one(persons: int, enterprises: int, args: argparse.Namespace) -> str:
         if pairwise:
             print(f"{etype}: pairwise F1 {pairwise['f1']:.4f} precision "
                   f"{pairwise['precision']:.4f} recall {pairwise['recall']:.4f}", file=sys.stderr)
-    peak_mb = usage.ru_maxrss / 1024
+    rss_mb = usage.ru_maxrss / 1024
+    peak_mb = watcher.peak_kib / 1024 or rss_mb  # no /proc: the max RSS
     per_million = seconds / (records / 1e6) if records else 0.0
     return (f"records={records} seconds={seconds:.1f} peak_mb={peak_mb:.0f} "
-            f"records_out={records_out} s_per_million={per_million:.1f}")
+            f"records_out={records_out} s_per_million={per_million:.1f} rss_mb={rss_mb:.0f}")
 
 
 def _generated(persons: int, enterprises: int, seed: int, cache: Path) -> Path:

@@ -30,7 +30,7 @@ def test_anon_watcher_sees_a_child_s_allocation_and_not_its_mapped_file(tmp_path
     160 MB, peaks near 160 MB anonymous (its max RSS would count both)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
-        from bench_anchors import _AnonWatcher
+        from _memory import AnonWatcher
     finally:
         sys.path.pop(0)
     data = tmp_path / "input.bin"
@@ -41,7 +41,7 @@ def test_anon_watcher_sees_a_child_s_allocation_and_not_its_mapped_file(tmp_path
              "assert sum(m[i] for i in range(0, len(m), 4096)) == len(m) // 4096\n"
              "a = np.ones(160 << 20, dtype=np.uint8); time.sleep(0.3)\n")
     proc = subprocess.Popen([sys.executable, "-c", child])
-    watcher = _AnonWatcher(proc.pid)
+    watcher = AnonWatcher(proc.pid)
     assert proc.wait(timeout=60) == 0
     watcher.stop()
     assert 150 << 10 <= watcher.peak_kib <= 215 << 10  # KiB: the array, plus an interpreter
