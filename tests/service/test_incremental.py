@@ -175,3 +175,28 @@ def test_a_second_source_of_a_department_must_say_it_is_a_delta(tiny_run: Path,
     with pytest.raises(ConfigError, match="mark a batch of new versions of its records "
                                           "delta = true"):
         load_pipeline(folder / "plain.toml")
+
+
+def test_department_quality_is_updated_to_what_scoring_everything_gives(
+        tiny_run: Path, tmp_path: Path) -> None:
+    from linkage.master.quality import source_quality
+
+    folder = _with_delta(tiny_run, tmp_path)
+    run_incremental(folder / "nightly.toml", tiny_run, tmp_path / "run2")
+    run2 = tmp_path / "run2"
+    records = pq.read_table(run2 / "records.parquet")
+    fields = list(load_pipeline(folder / "nightly.toml").entity("person").fields)  # type: ignore[union-attr]
+    whole = source_quality(records, records.select(["record_id", "entity_id"]),
+                           pq.read_table(run2 / "golden_person.parquet"), fields=fields)
+    updated = pq.read_table(run2 / "quality.parquet")
+    assert updated.num_rows == whole.num_rows > 0
+    # H005 left the household registry; H006 and H007 joined it
+    household = updated.filter(pc.and_(pc.equal(updated["source"], "household"),
+                                       pc.equal(updated["field"], "*")))
+    assert household["n_records"].to_pylist() == [6]
+    for name in whole.column_names:
+        got, want = updated[name].to_pylist(), whole[name].to_pylist()
+        if name in ("consistency", "overall"):  # a sum of shares: updated, not summed anew
+            assert got == pytest.approx(want, rel=1e-12, nan_ok=True), name
+        else:
+            assert got == want, name
