@@ -117,7 +117,10 @@ def write_index(result: PipelineResult, run_dir: str | Path, *,
     for etype, entity in result.entities.items():
         section = result.config.entity(etype)
         assert section is not None
-        records = result.records.filter(pc.equal(result.records.column("entity_type"), etype))
+        records = result.records
+        mine = pc.fill_null(pc.equal(records.column("entity_type"), etype), False)
+        if not pc.all(mine).as_py():  # (the filter copies every column)
+            records = records.filter(mine)
         counts[etype] = write_type_index(tmp / etype, section, records, entity.clusters,
                                          entity.scored, entity.golden, entity.conflicts,
                                          entity.model,
