@@ -200,3 +200,22 @@ def test_department_quality_is_updated_to_what_scoring_everything_gives(
             assert got == pytest.approx(want, rel=1e-12, nan_ok=True), name
         else:
             assert got == want, name
+
+
+def test_the_worklists_are_the_departments_own_files(tiny_run: Path, tmp_path: Path) -> None:
+    folder = _with_delta(tiny_run, tmp_path)
+    run_incremental(folder / "nightly.toml", tiny_run, tmp_path / "run2")
+    before = {p.name: p for p in (tiny_run / "worklists").iterdir()}
+    after = {p.name: p for p in (tmp_path / "run2" / "worklists").iterdir()}
+    # the household delta source shares household's worklist: no second sheet or CSV name
+    assert sorted(after) == sorted(before)
+    fresh = tmp_path / "fresh"
+    from linkage.io.worklists import write_worklists
+
+    conflicts = pq.read_table(tmp_path / "run2" / "conflicts.parquet")
+    write_worklists(conflicts, load_pipeline(folder / "nightly.toml").sources, fresh)
+    for name, path in after.items():
+        # linked from the previous run or written: the bytes a fresh writer gives
+        assert path.read_bytes() == (fresh / "worklists" / name).read_bytes(), name
+        if path.stat().st_ino == before[name].stat().st_ino:
+            assert path.read_bytes() == before[name].read_bytes(), name
