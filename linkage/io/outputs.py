@@ -64,19 +64,23 @@ class OutputError(LinkageError):
 
 def write_outputs(result: PipelineResult, out_dir: str | Path, *, lang: str = "zh",
                   beside: Callable[[Path], object] | None = None,
-                  after_row_group: Callable[[], None] | None = None) -> dict[str, Path]:
+                  after_row_group: Callable[[], None] | None = None,
+                  previous: Path | None = None) -> dict[str, Path]:
     """Write every output of ``result`` as the run folder ``out_dir`` (replacing a previous
     run there as a whole); returns name -> path. ``lang`` is the language of
     ``report.html`` (``zh`` or ``en``). ``beside(folder)`` writes a derived sub-folder
     into the staged run (the online index, :data:`DERIVED_SUBFOLDERS`) on a second thread
     while the outputs are written, so it is swapped in with them. ``after_row_group`` runs
     after each Parquet row group of the tables (an out-of-core run lets the memory-mapped
-    pages just written go; the tables are then written one after the other)."""
+    pages just written go; the tables are then written one after the other).
+    ``previous``: the run an incremental run updates (a department's worklists equal to
+    its worklists there are hard-linked from it, not written again)."""
     out = Path(out_dir)
     with run_folder(out, inputs=_input_paths(result)) as stage, \
             ThreadPoolExecutor(max_workers=1) as pool:
         extra = pool.submit(beside, stage) if beside is not None else None
-        staged = write_run_files(result, stage, lang=lang, after_row_group=after_row_group)
+        staged = write_run_files(result, stage, lang=lang, after_row_group=after_row_group,
+                                 previous=previous)
         if extra is not None:
             extra.result()
     written = {name: out / path.relative_to(stage) for name, path in staged.items()}
@@ -85,9 +89,11 @@ def write_outputs(result: PipelineResult, out_dir: str | Path, *, lang: str = "z
 
 
 def write_run_files(result: PipelineResult, folder: Path, *, lang: str = "zh",
-                    after_row_group: Callable[[], None] | None = None) -> dict[str, Path]:
+                    after_row_group: Callable[[], None] | None = None,
+                    previous: Path | None = None) -> dict[str, Path]:
     """Every output file of ``result`` into ``folder``, ``run.json`` last with the list of
-    the others (path inside the folder -> bytes)."""
+    the others (path inside the folder -> bytes). ``previous``: a run folder whose
+    worklists are hard-linked where this run's are the same (an incremental run)."""
     tables: dict[str, pa.Table] = {"records": result.records, "pairs": result.pairs}
     for etype, table in result.golden.items():
         tables[f"golden_{etype}"] = table
@@ -98,10 +104,24 @@ def write_run_files(result: PipelineResult, folder: Path, *, lang: str = "zh",
     if result.employers is not None:
         tables["employers"] = result.employers
     tables["entity_changes"] = result.entity_changes
-    written = write_parquet_files({name: (table, folder / f"{name}.parquet")
-                                   for name, table in tables.items()},
-                                  after_row_group=after_row_group)
-    written.update(write_worklists(result.conflicts, result.config.sources, folder))
+    files = {name: (table, folder / f"{name}.parquet") for name, table in tables.items()}
+    worklists = partial(write_worklists, result.conflicts, result.config.sources, folder,
+                        previous=previous)
+    if after_row_group is not None:
+        # a bounded-memory run: one thing after the other
+        written = write_parquet_files(files, after_row_group=after_row_group)
+        written.update(worklists())
+        report = _write_report(result, folder, lang)
+    else:
+        # the worklists' xlsx and the report are Python work (they hold the GIL); the
+        # Parquet tables' encoding and compression release it: side by side, the tables
+        # cost next to no wall time
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            python_side = pool.submit(lambda: (worklists(), _write_report(result, folder,
+                                                                          lang)))
+            written = write_parquet_files(files)
+            lists, report = python_side.result()
+        written.update(lists)
     for etype, entity in result.entities.items():
         written[f"model_{etype}"] = _atomic(folder / f"model_{etype}.json",
                                             partial(_save_model, entity.model))
@@ -109,7 +129,7 @@ def write_run_files(result: PipelineResult, folder: Path, *, lang: str = "zh",
         if entity.review is not None:
             written[f"review_{etype}"] = _atomic(
                 folder / f"review_{etype}.csv", partial(_write_review, entity.review))
-    written["report"] = _write_report(result, folder, lang)
+    written["report"] = report
     summary = mask_strings(run_summary(result))
     summary["files"] = {p.relative_to(folder).as_posix(): p.stat().st_size
                         for p in sorted(written.values())}

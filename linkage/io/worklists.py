@@ -24,10 +24,14 @@ from __future__ import annotations
 
 import csv
 import functools
+import html
 import io
 import logging
 import os
+import re
+import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -38,7 +42,7 @@ import pyarrow.compute as pc
 from linkage.config import SourceConfig
 from linkage.io.labels import KIND_LABELS, SEVERITY_LABELS
 from linkage.io.report_examples import MASKED_FIELDS
-from linkage.io.xlsx import write_workbook
+from linkage.io.xlsx import sheet_names, write_workbook
 from linkage.master.conflict_kinds import classify
 
 log = logging.getLogger(__name__)
@@ -205,10 +209,16 @@ def _to_correct(rows: pa.Table) -> pa.Array:
 
 
 def write_worklists(conflicts: pa.Table, sources: Sequence[SourceConfig],
-                    out_dir: str | Path) -> dict[str, Path]:
+                    out_dir: str | Path, *, previous: Path | None = None) -> dict[str, Path]:
     """Write ``<out_dir>/worklists/``: an xlsx per department, a CSV per source in its own
     encoding. Returns name -> path (names ``worklist_<department>`` and
-    ``worklist_<department>_<type>_csv``)."""
+    ``worklist_<department>_<type>_csv``). A department's delta source (``delta = true``,
+    new versions of its records) shares the worklist of its base source of that type.
+
+    ``previous``: an earlier run folder (the one an incremental run updates). A
+    department whose files come out byte for byte as they are there (same CSVs, same
+    sheets) gets them hard-linked from it (copied across file systems) instead of an xlsx
+    written again, which costs a few microseconds a cell."""
     folder = Path(out_dir) / "worklists"
     folder.mkdir(parents=True, exist_ok=True)
     by_department: dict[str, list[SourceConfig]] = {}
@@ -216,8 +226,12 @@ def write_worklists(conflicts: pa.Table, sources: Sequence[SourceConfig],
         by_department.setdefault(source.department, []).append(source)
     written: dict[str, Path] = {}
     candidates = _candidates(conflicts)
+    before = Path(previous) / "worklists" if previous is not None else None
     for department, mine in by_department.items():
+        mine = [s for s in mine if not s.delta or not any(
+            o.entity_type == s.entity_type and not o.delta for o in mine)]
         sheets: list[tuple[str, list[list[str]]]] = []
+        csvs: dict[str, bytes | None] = {}
         for source in mine:
             rows = _worklist(candidates, source)
             sheets.append((_SHEETS.get(source.entity_type, source.entity_type),
@@ -227,26 +241,63 @@ def write_worklists(conflicts: pa.Table, sources: Sequence[SourceConfig],
                             "the first %d (most severe first), the CSV all of them",
                             department, source.entity_type, len(rows) - 1, EXCEL_MAX_ROWS - 1)
             name = department if len(mine) == 1 else f"{department}_{source.entity_type}"
-            written[f"worklist_{name}_csv"] = _atomic_bytes(
-                folder / f"{_safe(name)}.csv", _csv_bytes(rows, source))
+            data, kept = _csv_bytes(rows, source)
+            csvs[name] = data if kept else None  # None: not comparable with an earlier file
+            written[f"worklist_{name}_csv"] = folder / f"{_safe(name)}.csv"
+            _atomic_bytes(folder / f"{_safe(name)}.csv", data)
             log.info("worklist %s/%s: %d value(s) to correct", department, source.entity_type,
                      len(rows) - 1)
         path = folder / f"{_safe(department)}.xlsx"
-        written[f"worklist_{department}"] = _atomic_file(
-            path, functools.partial(_write_book, sheets=sheets))
+        written[f"worklist_{department}"] = path
+        if before is not None and _unchanged(before, path.name, csvs,
+                                             sheet_names([n for n, _ in sheets])):
+            _link(before / path.name, path)
+            log.info("worklist %s: as in the previous run (linked)", department)
+            continue
+        _atomic_file(path, functools.partial(_write_book, sheets=sheets))
     return written
+
+
+def _unchanged(before: Path, book: str, csvs: Mapping[str, bytes | None],
+               sheets: Sequence[str]) -> bool:
+    """Whether the previous run's worklist of a department is the one about to be
+    written: each CSV the same bytes (and encoded without a lost character), the workbook
+    there, with the same sheets in the same order. The workbook is what the rows make
+    (the writer is deterministic), and the rows are what the CSVs hold."""
+    try:
+        if any(data is None or (before / f"{_safe(name)}.csv").read_bytes() != data
+               for name, data in csvs.items()):
+            return False
+        with zipfile.ZipFile(before / book) as zf:
+            workbook = zf.read("xl/workbook.xml").decode("utf-8")
+    except (OSError, KeyError, zipfile.BadZipFile, UnicodeDecodeError):
+        return False
+    found = [html.unescape(m) for m in re.findall(r'<sheet name="([^"]*)"', workbook)]
+    return found == list(sheets)
+
+
+def _link(source: Path, target: Path) -> None:
+    """``source`` hard-linked as ``target`` (a copy across file systems)."""
+    try:
+        os.link(source, target)
+    except OSError:
+        _atomic_file(target, lambda tmp: shutil.copyfile(source, tmp))
 
 
 _SHEETS = {"person": "人员", "enterprise": "企业"}
 
 
-def _csv_bytes(rows: list[list[str]], source: SourceConfig) -> bytes:
+def _csv_bytes(rows: list[list[str]], source: SourceConfig) -> tuple[bytes, bool]:
     """The rows as CSV in the department's encoding (UTF-8 with a BOM for sources that are
-    no CSV, so spreadsheet programs read it; characters a GBK file cannot hold become ?)."""
+    no CSV, so spreadsheet programs read it; characters a GBK file cannot hold become ?),
+    and whether every character was kept."""
     text = io.StringIO()
     csv.writer(text, lineterminator="\r\n").writerows(rows)
     encoding = source.encoding if source.resolved_format == "csv" else "utf-8-sig"
-    return text.getvalue().encode(encoding, errors="replace")
+    try:
+        return text.getvalue().encode(encoding), True
+    except UnicodeEncodeError:
+        return text.getvalue().encode(encoding, errors="replace"), False
 
 
 def _safe(name: str) -> str:

@@ -17,7 +17,7 @@ from typing import IO
 
 import xlsxwriter
 
-__all__ = ["CELL_MAX_CHARS", "write_workbook"]
+__all__ = ["CELL_MAX_CHARS", "sheet_names", "write_workbook"]
 
 #: the longest text a cell holds (Excel's limit)
 CELL_MAX_CHARS = 32_767
@@ -36,7 +36,7 @@ def write_workbook(target: str | Path | IO[bytes],
                                 "in_memory": not isinstance(target, str | Path)})
     book.set_properties({"created": _CREATED})
     try:
-        for name, rows in zip(_sheet_names([n for n, _ in sheets]), sheets, strict=True):
+        for name, rows in zip(sheet_names([n for n, _ in sheets]), sheets, strict=True):
             sheet = book.add_worksheet(name)
             write = sheet.write_string
             for i, row in enumerate(rows[1]):
@@ -47,7 +47,7 @@ def write_workbook(target: str | Path | IO[bytes],
         book.close()
 
 
-def _sheet_names(names: Sequence[str]) -> list[str]:
+def sheet_names(names: Sequence[str]) -> list[str]:
     """Sheet names Excel accepts: no ``[]:*?/\\``, at most 31 characters, distinct."""
     out: list[str] = []
     for name in names:

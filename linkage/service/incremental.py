@@ -41,7 +41,12 @@ from linkage.master.cluster import cluster, link_mask
 from linkage.master.conflicts import find_conflicts
 from linkage.master.entity_ids import ENTITY_CHANGES, assign_entity_ids
 from linkage.master.golden import build_golden
-from linkage.master.quality import source_quality
+from linkage.master.quality_counts import (
+    QualityCounts,
+    quality_counts,
+    quality_table,
+    updated_counts,
+)
 from linkage.match.block import BlockingResult, block
 from linkage.match.compare import compare, read_columns
 from linkage.pipeline import PipelineResult
@@ -119,6 +124,8 @@ class _Touched:
     clusters: pa.Table
     retired: npt.NDArray[np.int64]
     added: pa.Table
+    old_rows: pa.Table  # the touched entities' records as the master had them
+    quality: QualityCounts | None = None
 
     @property
     def new_ids(self) -> pa.Array:
@@ -160,7 +167,11 @@ def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
         assert section is not None
         _report(section, ti, entities[etype], touched[etype])
     timings["reports"] = _lap(t0)
-    records = pa.concat_tables(record_parts, promote_options="default").sort_by("record_id")
+    # one type's records are in record-id order already (the batch's ids come last): the
+    # sort (a copy of every column) only for several types
+    records = pa.concat_tables(record_parts, promote_options="default")
+    if len(record_parts) > 1:
+        records = records.sort_by("record_id")
     t0 = time.perf_counter()
     run = _IncrementalRun(config=config, raw_records=records.select(["record_id", "source",
                                                                      "entity_type"]),
@@ -171,11 +182,13 @@ def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
         etype: IndexUpdate(base=index.types[etype], removed=t.retired, added=t.added,
                            regrouped=np.asarray(t.clusters.column("record_id").to_numpy(),
                                                 dtype=np.int64),
-                           old_entities=t.old_ids, new_entities=t.new_ids)
+                           old_entities=t.old_ids, new_entities=t.new_ids,
+                           quality=t.quality)
         for etype, t in touched.items()}
     # the merged index is written into the staged run beside the outputs, on a second
     # core, and swapped in with them
-    write_outputs(run, out, beside=functools.partial(write_index, run, updates=updates))
+    write_outputs(run, out, beside=functools.partial(write_index, run, updates=updates),
+                  previous=Path(previous))
     timings["write"] = _lap(t0)
     log.info("incremental run: %s in %.2f s", result.counts, time.perf_counter() - started)
     return result
@@ -435,7 +448,7 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
               "blocking": BlockingResult(pairs=pairs, report=report), "vectors": vectors,
               "model": ti.model, "scored": scored, "clusters": clusters, "golden": golden,
               "changes": changes if changes.num_rows else ENTITY_CHANGES.empty_table()}
-    return entity, records, _Touched(touched, subset, clusters_sub, retired, incoming)
+    return entity, records, _Touched(touched, subset, clusters_sub, retired, incoming, old_rows)
 
 
 def _updated(table: pa.Table, changed: pa.Table,
@@ -468,9 +481,17 @@ def _report(section: EntityConfig, ti: TypeIndex, entity: Any, touched: _Touched
                                                   value_set=touched.old_ids)))
     entity.conflicts = pa.concat_tables([kept.drop_columns(["__hash"]), conflicts_sub],
                                         promote_options="default")
-    # department figures are shares over all of a department's records: recomputed whole
-    entity.quality = source_quality(entity.records, entity.clusters, entity.golden,
-                                    fields=fields)
+    # department figures are shares over all of a department's records, kept as counts:
+    # the touched entities' parts as they were go, as they are now come in
+    old = touched.old_rows
+    removed = quality_counts(old, old.select(["record_id", "entity_id"]),
+                             ti.golden.filter(pc.is_in(ti.golden.column("entity_id"),
+                                                       value_set=touched.old_ids)),
+                             fields=fields)
+    added = quality_counts(touched.subset, touched.clusters, golden_sub, fields=fields)
+    touched.quality = updated_counts(ti.quality_counts(), removed=removed, added=added)
+    entity.quality = quality_table(touched.quality, fields=fields,
+                                   entity_type=ti.entity_type)
 
 
 def _members(ti: TypeIndex, entity_ids: pa.Array) -> npt.NDArray[np.int64]:

@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 from linkage.config import EntityConfig, PipelineConfig, pipeline_from_dict, to_dict
 from linkage.errors import LinkageError
 from linkage.io.outputs import write_json
+from linkage.master.quality_counts import QualityCounts, quality_counts
 from linkage.match.block import BlockingPass
 from linkage.match.compare import read_columns
 from linkage.match.score import FellegiSunter
@@ -73,6 +74,9 @@ __all__ = [
 ]
 
 INDEX_DIR = "index"
+#: department quality as counts (:mod:`linkage.master.quality_counts`), which an
+#: incremental run updates
+QUALITY_SUMS, QUALITY_DAYS = "quality_sums.arrow", "quality_days.arrow"
 FORMAT = "linkage.master_index/1"
 _HASH = "__hash"
 _KEY_SLAB = 1 << 18  # records whose blocking keys are formed at once
@@ -93,7 +97,8 @@ class IndexUpdate:
     ``removed``: record ids that left the master; ``added``: the new standardised records;
     ``regrouped``: record ids whose entity may have changed (the touched entities' kept
     records and the added ones); ``old_entities`` / ``new_entities``: the entity ids
-    whose golden records and conflicts were replaced, and those that replace them."""
+    whose golden records and conflicts were replaced, and those that replace them;
+    ``quality``: the department quality counts, updated."""
 
     base: TypeIndex
     removed: npt.NDArray[np.int64]
@@ -101,6 +106,7 @@ class IndexUpdate:
     regrouped: npt.NDArray[np.int64]
     old_entities: pa.Array
     new_entities: pa.Array
+    quality: QualityCounts | None = None
 
 
 def write_index(result: PipelineResult, run_dir: str | Path, *,
@@ -254,6 +260,11 @@ def _write_type_index(
         _write(pa.table({_HASH: pa.array(values, pa.uint64()),
                          "count": pa.array(counts.astype(np.int64))}),
                folder / f"tf_{comp.name}.arrow")
+    quality = update.quality if update is not None else None
+    if quality is None:
+        quality = quality_counts(records, clusters, golden, fields=list(section.fields))
+    _write(quality.sums, folder / QUALITY_SUMS)
+    _write(quality.days, folder / QUALITY_DAYS)
     model.save(folder / "model.json")
     max_id = int(rid.max()) if len(rid) else -1
     return {"records": records.num_rows, "entities": golden.num_rows, "passes": passes,
@@ -531,6 +542,15 @@ class TypeIndex:
     def pairs(self) -> pa.Table:
         """The run's scored candidate pairs of this type."""
         return _read(self.folder / "pairs.arrow")
+
+    def quality_counts(self) -> QualityCounts:
+        """The run's department quality counts (taken over the master when an index
+        written before they were kept has none)."""
+        sums, days = self.folder / QUALITY_SUMS, self.folder / QUALITY_DAYS
+        if sums.is_file() and days.is_file():
+            return QualityCounts(_read(sums), _read(days))
+        return quality_counts(self.records, self.clusters, self.golden,
+                              fields=list(self.section.fields))
 
     def positions(self, record_ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Row positions of ``record_ids`` in ``records`` (-1 when absent)."""

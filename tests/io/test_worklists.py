@@ -130,3 +130,30 @@ def test_values_are_masked_as_the_report_masks_them() -> None:
     shown = _shown(pa.array(values, pa.string()),
                    pa.array([True] * (len(values) - 1) + [False])).to_pylist()
     assert shown == ["" if v is None else mask(v) for v in values[:-1]] + [values[-1]]
+
+
+def test_a_department_whose_worklist_is_unchanged_gets_the_previous_files(
+        tmp_path: Path) -> None:
+    import dataclasses
+
+    import pyarrow.compute as pc
+
+    conflicts, sources = _run()
+    write_worklists(conflicts, sources, tmp_path / "before")
+    before = tmp_path / "before" / "worklists"
+    # the next run: tax's SW2 conflict is gone, the others' rows are as they were
+    fewer = conflicts.filter(pc.invert(pc.equal(conflicts["entity_id"], "P2")))
+    # a delta source of a department shares its base source's worklist
+    delta = dataclasses.replace(sources[2], path=Path("h_delta.csv"), delta=True)
+    write_worklists(fewer, [*sources, delta], tmp_path / "after", previous=tmp_path / "before")
+    after = tmp_path / "after" / "worklists"
+    assert sorted(p.name for p in after.iterdir()) == sorted(p.name for p in before.iterdir())
+    fresh = tmp_path / "fresh"
+    write_worklists(fewer, sources, fresh)
+    for name in ("courts.xlsx", "household.xlsx", "tax.xlsx", "tax.csv", "household.csv"):
+        # the same bytes a run without a previous one writes
+        assert (after / name).read_bytes() == (fresh / "worklists" / name).read_bytes(), name
+    same_inode = {p.name: (after / p.name).stat().st_ino == p.stat().st_ino
+                  for p in before.glob("*.xlsx")}
+    assert same_inode == {"courts.xlsx": True, "household.xlsx": True, "tax.xlsx": False}
+    assert len((after / "tax.csv").read_bytes()) < len((before / "tax.csv").read_bytes())

@@ -175,3 +175,47 @@ def test_a_second_source_of_a_department_must_say_it_is_a_delta(tiny_run: Path,
     with pytest.raises(ConfigError, match="mark a batch of new versions of its records "
                                           "delta = true"):
         load_pipeline(folder / "plain.toml")
+
+
+def test_department_quality_is_updated_to_what_scoring_everything_gives(
+        tiny_run: Path, tmp_path: Path) -> None:
+    from linkage.master.quality import source_quality
+
+    folder = _with_delta(tiny_run, tmp_path)
+    run_incremental(folder / "nightly.toml", tiny_run, tmp_path / "run2")
+    run2 = tmp_path / "run2"
+    records = pq.read_table(run2 / "records.parquet")
+    fields = list(load_pipeline(folder / "nightly.toml").entity("person").fields)  # type: ignore[union-attr]
+    whole = source_quality(records, records.select(["record_id", "entity_id"]),
+                           pq.read_table(run2 / "golden_person.parquet"), fields=fields)
+    updated = pq.read_table(run2 / "quality.parquet")
+    assert updated.num_rows == whole.num_rows > 0
+    # H005 left the household registry; H006 and H007 joined it
+    household = updated.filter(pc.and_(pc.equal(updated["source"], "household"),
+                                       pc.equal(updated["field"], "*")))
+    assert household["n_records"].to_pylist() == [6]
+    for name in whole.column_names:
+        got, want = updated[name].to_pylist(), whole[name].to_pylist()
+        if name in ("consistency", "overall"):  # a sum of shares: updated, not summed anew
+            assert got == pytest.approx(want, rel=1e-12, nan_ok=True), name
+        else:
+            assert got == want, name
+
+
+def test_the_worklists_are_the_departments_own_files(tiny_run: Path, tmp_path: Path) -> None:
+    folder = _with_delta(tiny_run, tmp_path)
+    run_incremental(folder / "nightly.toml", tiny_run, tmp_path / "run2")
+    before = {p.name: p for p in (tiny_run / "worklists").iterdir()}
+    after = {p.name: p for p in (tmp_path / "run2" / "worklists").iterdir()}
+    # the household delta source shares household's worklist: no second sheet or CSV name
+    assert sorted(after) == sorted(before)
+    fresh = tmp_path / "fresh"
+    from linkage.io.worklists import write_worklists
+
+    conflicts = pq.read_table(tmp_path / "run2" / "conflicts.parquet")
+    write_worklists(conflicts, load_pipeline(folder / "nightly.toml").sources, fresh)
+    for name, path in after.items():
+        # linked from the previous run or written: the bytes a fresh writer gives
+        assert path.read_bytes() == (fresh / "worklists" / name).read_bytes(), name
+        if path.stat().st_ino == before[name].stat().st_ino:
+            assert path.read_bytes() == before[name].read_bytes(), name
