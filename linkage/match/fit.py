@@ -42,6 +42,7 @@ import pyarrow.compute as pc
 from linkage.errors import LinkageError
 from linkage.match.block import BlockingPass, pass_agreement
 from linkage.match.compare import Comparison
+from linkage.match.minhash import splitmix64
 
 log = logging.getLogger(__name__)
 
@@ -219,19 +220,11 @@ def pair_hash(id_l: npt.NDArray[np.int64], id_r: npt.NDArray[np.int64],
               seed: int) -> npt.NDArray[np.uint64]:
     """A seeded 64-bit hash of each pair of ids (splitmix64's finaliser, applied to the
     seed, then the left id, then the right id; uint64 arithmetic wraps)."""
-    state = _mix(np.full(len(id_l), seed & _MASK, dtype=np.uint64))
-    state = _mix(state ^ np.asarray(id_l, dtype=np.int64).view(np.uint64))
-    return _mix(state ^ np.asarray(id_r, dtype=np.int64).view(np.uint64))
+    state = splitmix64(np.full(len(id_l), seed & ((1 << 64) - 1), dtype=np.uint64))
+    state = splitmix64(state ^ np.asarray(id_l, dtype=np.int64).view(np.uint64))
+    return splitmix64(state ^ np.asarray(id_r, dtype=np.int64).view(np.uint64))
 
 
-_MASK = (1 << 64) - 1
-
-
-def _mix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    x = x + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return np.asarray(x ^ (x >> np.uint64(31)), dtype=np.uint64)
 
 
 def fit_m_and_prior(

@@ -35,11 +35,12 @@ def signatures(
         hashed = np.fromiter((zlib.crc32(g.encode("utf-8")) for g in grams), np.uint64,
                              len(grams))
         mixed = np.bitwise_xor(hashed[:, None], salts[None, :], dtype=np.uint64)
-        out[i] = _splitmix(mixed).min(axis=0)
+        out[i] = splitmix64(mixed).min(axis=0)
     return out
 
 
-def _splitmix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+def splitmix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """splitmix64's step and finaliser on each word (uint64 arithmetic wraps)."""
     with np.errstate(over="ignore"):
         x = x + np.uint64(0x9E3779B97F4A7C15)
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -60,7 +61,7 @@ def band_block_ids(
         part = sig[:, band * rows:(band + 1) * rows]
         combined = np.zeros(len(sig), dtype=np.uint64)
         for col in range(part.shape[1]):  # fold the band's rows into one 64-bit key
-            combined = _splitmix(combined ^ part[:, col])
+            combined = splitmix64(combined ^ part[:, col])
         dense = np.asarray(pc.dictionary_encode(pa.array(combined)).indices.to_numpy(),
                            dtype=np.int64)
         yield np.where(codes >= 0, dense[np.clip(codes, 0, None)], -1)
