@@ -35,7 +35,8 @@ from linkage.standardisers.stage import carried_rows
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DIMENSIONS", "QUALITY_EXTRA", "source_quality"]
+__all__ = ["DIMENSIONS", "METRICS", "QUALITY_EXTRA", "against_golden", "nanmean", "other_sources",
+           "quality_row", "source_quality"]
 
 DIMENSIONS = ("correctness", "timeliness", "completeness", "consistency")
 ALL = "*"
@@ -49,7 +50,7 @@ QUALITY_EXTRA = pa.schema(
         ("scope", pa.string()),
     ]
 )
-_METRICS = ("completeness", "validity", "consistency", "timeliness", "agreement",
+METRICS = ("completeness", "validity", "consistency", "timeliness", "agreement",
             "correctness", "superseded")
 
 
@@ -99,8 +100,8 @@ def source_quality(
             valid = present & np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
         else:
             valid = present.copy()
-        agree, newer_golden = _against_golden(records, golden, gpos, f, ent, days)
-        same_other, n_other = _other_sources(ent, src, value, present, ent_src)
+        agree, newer_golden = against_golden(records, golden, gpos, f, ent, days)
+        same_other, n_other = other_sources(ent, src, value, present, ent_src)
         superseded = present & ~agree & newer_golden
         per_record = {
             # only the departments that collect the field: no penalty for one they never keep
@@ -117,9 +118,9 @@ def source_quality(
                   for k, (sel, x) in per_record.items()}
         counts = np.bincount(src, minlength=n_src)
         for s in range(n_src):
-            rows.append(_row(src_names[s], etype, f, int(counts[s]),
+            rows.append(quality_row(src_names[s], etype, f, int(counts[s]),
                              {k: v[s] for k, v in by_source.items()}, median_age[s], "field"))
-        rows.append(_row(ALL, etype, f, n, {k: v[0] for k, v in pooled.items()}, pooled_age,
+        rows.append(quality_row(ALL, etype, f, n, {k: v[0] for k, v in pooled.items()}, pooled_age,
                          "all_sources"))
     counts = np.bincount(src, minlength=n_src)
     for name, count, age_s, scope in [
@@ -127,8 +128,8 @@ def source_quality(
         (ALL, n, pooled_age, "overall"),
     ]:
         mine = [r for r in rows if r["source"] == name and r["scope"] in ("field", "all_sources")]
-        means = {k: _nanmean([r[k] for r in mine]) for k in _METRICS}
-        rows.append(_row(name, etype, ALL, count, means, age_s, scope))
+        means = {k: nanmean([r[k] for r in mine]) for k in METRICS}
+        rows.append(quality_row(name, etype, ALL, count, means, age_s, scope))
     schema = pa.schema(list(SOURCE_QUALITY) + list(QUALITY_EXTRA))
     table = pa.Table.from_pylist(rows, schema=schema)
     table = table.take(pc.sort_indices(table, sort_keys=[("source", "ascending"),
@@ -137,7 +138,7 @@ def source_quality(
     return table
 
 
-def _row(source: str, etype: str | None, field: str, n: int, m: dict[str, float],
+def quality_row(source: str, etype: str | None, field: str, n: int, m: dict[str, float],
          age: float, scope: str) -> dict[str, object]:
     timeliness = None if _nan(m["superseded"]) else 1.0 - m["superseded"]
     row: dict[str, object] = {
@@ -153,7 +154,7 @@ def _row(source: str, etype: str | None, field: str, n: int, m: dict[str, float]
     return row
 
 
-def _against_golden(
+def against_golden(
     records: pa.Table, golden: pa.Table, gpos: pa.Array | None, f: str, ent: np.ndarray,
     days: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -180,7 +181,7 @@ def _against_golden(
     return agree, newer
 
 
-def _other_sources(ent: np.ndarray, src: np.ndarray, value: np.ndarray,
+def other_sources(ent: np.ndarray, src: np.ndarray, value: np.ndarray,
                    present: np.ndarray, ent_src: np.ndarray | None = None,
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Per record: how many other-department values of its entity equal it, and how many
@@ -222,6 +223,6 @@ def _nan(x: object) -> bool:
     return x is None or (isinstance(x, float) and np.isnan(x))
 
 
-def _nanmean(values: Sequence[object]) -> float:
+def nanmean(values: Sequence[object]) -> float:
     good = [float(v) for v in values if isinstance(v, float | int) and not _nan(v)]
     return float(np.mean(good)) if good else float("nan")

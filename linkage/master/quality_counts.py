@@ -26,13 +26,13 @@ import pyarrow.compute as pc
 from linkage.master.golden import entity_codes
 from linkage.master.groups import as_string, updated_days, value_codes
 from linkage.master.quality import (
-    _METRICS,
     ALL,
+    METRICS,
     QUALITY_EXTRA,
-    _against_golden,
-    _nanmean,
-    _other_sources,
-    _row,
+    against_golden,
+    nanmean,
+    other_sources,
+    quality_row,
 )
 from linkage.schemas import SOURCE_QUALITY
 from linkage.standardisers.base import MISSING
@@ -107,9 +107,9 @@ def quality_counts(records: pa.Table, clusters: pa.Table, golden: pa.Table, *,
                 valid = present & np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
             else:
                 valid = present.copy()
-            agree, newer = _against_golden(records, golden, gpos, f, ent, days)
+            agree, newer = against_golden(records, golden, gpos, f, ent, days)
             agree = agree & present
-            same_other, n_other = _other_sources(ent, src, value, present)
+            same_other, n_other = other_sources(ent, src, value, present)
             compared = present & (n_other > 0)
             put(f, "read", total(_read(records, f)))
             put(f, "present", total(present))
@@ -195,7 +195,7 @@ def quality_table(counts: QualityCounts, *, fields: Sequence[str],
             got = {m: get(s, f, m) for m in _SUMS}
             carried = got["read"] > 0
             present = got["present"]
-            rows.append(_row(s, entity_type, f, n_of[s], {
+            rows.append(quality_row(s, entity_type, f, n_of[s], {
                 "completeness": ratio(present, n_of[s]) if carried else float("nan"),
                 "validity": ratio(got["valid"], present),
                 "agreement": ratio(got["agree"], present),
@@ -208,7 +208,7 @@ def quality_table(counts: QualityCounts, *, fields: Sequence[str],
                 carried_n += n_of[s]
                 carried_present += present
         present = pooled["present"]
-        rows.append(_row(ALL, entity_type, f, n_all, {
+        rows.append(quality_row(ALL, entity_type, f, n_all, {
             "completeness": ratio(carried_present, carried_n),
             "validity": ratio(pooled["valid"], present),
             "agreement": ratio(pooled["agree"], present),
@@ -221,8 +221,8 @@ def quality_table(counts: QualityCounts, *, fields: Sequence[str],
         (ALL, n_all, pooled_age, "overall"),
     ]:
         mine = [r for r in rows if r["source"] == name and r["scope"] in ("field", "all_sources")]
-        means = {k: _nanmean([r[k] for r in mine]) for k in _METRICS}
-        rows.append(_row(name, entity_type, ALL, count, means, age, scope))
+        means = {k: nanmean([r[k] for r in mine]) for k in METRICS}
+        rows.append(quality_row(name, entity_type, ALL, count, means, age, scope))
     schema = pa.schema(list(SOURCE_QUALITY) + list(QUALITY_EXTRA))
     table = pa.Table.from_pylist(rows, schema=schema)
     return table.take(pc.sort_indices(table, sort_keys=[("source", "ascending"),

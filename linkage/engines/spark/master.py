@@ -28,10 +28,10 @@ from linkage.master.groups import as_string, updated_days, value_codes
 from linkage.master.quality import (
     ALL,
     QUALITY_EXTRA,
-    _against_golden,
-    _nanmean,
-    _other_sources,
-    _row,
+    against_golden,
+    nanmean,
+    other_sources,
+    quality_row,
 )
 from linkage.schemas import CONFLICTS, SOURCE_QUALITY
 from linkage.standardisers.base import MISSING
@@ -243,8 +243,8 @@ def _quality_counts(records: pa.Table, clusters: pa.Table, golden: pa.Table,
             valid = present & np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
         else:
             valid = present.copy()
-        agree, newer = _against_golden(records, golden, gpos, f, ent, days)
-        same, n_other = _other_sources(ent, src_code, value, present)
+        agree, newer = against_golden(records, golden, gpos, f, ent, days)
+        same, n_other = other_sources(ent, src_code, value, present)
         cons_sel = present & (n_other > 0)
         x = {"n": np.ones(n), "present": present, "valid": valid, "agree": present & agree,
              "correct": present & valid & agree, "superseded": present & ~agree & newer,
@@ -289,9 +289,9 @@ def _quality_table(counts: pa.Table, ages: Mapping[str, float | None],
         mine = [r for r in data if r["field"] == f]
         for s in sources:
             n, m = metrics([r for r in mine if r["source"] == s])
-            rows.append(_row(s, entity_type, f, n, m, age(ages.get(s)), "field"))
+            rows.append(quality_row(s, entity_type, f, n, m, age(ages.get(s)), "field"))
         n, m = metrics(mine)
-        rows.append(_row(ALL, entity_type, f, n, m, age(pooled_age), "all_sources"))
+        rows.append(quality_row(ALL, entity_type, f, n, m, age(pooled_age), "all_sources"))
     keys = ("completeness", "validity", "consistency", "timeliness", "agreement",
             "correctness", "superseded")
     totals = {s: metrics([r for r in data if r["source"] == s and r["field"] == fields[0]])[0]
@@ -302,8 +302,8 @@ def _quality_table(counts: pa.Table, ages: Mapping[str, float | None],
     ]:
         mine_rows = [r for r in rows if r["source"] == name and r["scope"] in
                      ("field", "all_sources")]
-        means = {k: _nanmean([r[k] for r in mine_rows]) for k in keys}
-        rows.append(_row(name, entity_type, ALL, count, means, age_s, scope))
+        means = {k: nanmean([r[k] for r in mine_rows]) for k in keys}
+        rows.append(quality_row(name, entity_type, ALL, count, means, age_s, scope))
     schema = pa.schema(list(SOURCE_QUALITY) + list(QUALITY_EXTRA))
     table = pa.Table.from_pylist(rows, schema=schema)
     return table.take(pc.sort_indices(table, sort_keys=[("source", "ascending"),
