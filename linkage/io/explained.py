@@ -18,9 +18,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from linkage.errors import LinkageError
+from linkage.io.run_tables import has_run_table, read_run_table
 from linkage.match.compare import compare, read_columns
 from linkage.match.explain import Explanation
 from linkage.match.score import FellegiSunter
@@ -136,13 +136,13 @@ def explain_records(
 def explain_saved_run(run_dir: str | Path, left: RecordRef, right: RecordRef) -> Explanation:
     """:func:`explain_records` on a run directory that ``linkage run`` wrote."""
     run = Path(run_dir)
-    path = run / "records.parquet"
-    if not path.is_file():
-        raise LinkageError(f"{run}: no records.parquet there (is it a run's output directory?)")
+    if not has_run_table(run, "records"):
+        raise LinkageError(f"{run}: no records.parquet (or records/ folder) there (is it a "
+                           "run's output directory?)")
     try:
-        records = pq.read_table(path)
+        records = read_run_table(run, "records")
     except (OSError, ValueError) as exc:
-        raise LinkageError(f"{run}: cannot read records.parquet ({exc})") from None
+        raise LinkageError(f"{run}: cannot read its records ({exc})") from None
     etype = find_record(records, left)["entity_type"]
     model_path = run / f"model_{etype}.json"
     if not model_path.is_file():
@@ -150,12 +150,10 @@ def explain_saved_run(run_dir: str | Path, left: RecordRef, right: RecordRef) ->
     model = FellegiSunter.load(model_path)
     subset = records.filter(pc.equal(records.column("entity_type"), etype))
     scored = None
-    pairs_path = run / "pairs.parquet"
-    if pairs_path.is_file():
-        wanted = ["entity_type", "id_l", "id_r", "match_probability", "must_link",
-                  "cannot_link", "pass_name"]
-        names = set(pq.read_schema(pairs_path).names)
-        pairs = pq.read_table(pairs_path, columns=[c for c in wanted if c in names])
+    if has_run_table(run, "pairs"):
+        pairs = read_run_table(run, "pairs", columns=[
+            "entity_type", "id_l", "id_r", "match_probability", "must_link", "cannot_link",
+            "pass_name"])
         if "entity_type" in pairs.column_names:
             pairs = pairs.filter(pc.equal(pairs.column("entity_type"), etype))
         scored = pairs

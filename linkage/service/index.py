@@ -37,11 +37,11 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
-import pyarrow.parquet as pq
 
 from linkage.config import EntityConfig, PipelineConfig, pipeline_from_dict, to_dict
 from linkage.errors import LinkageError
 from linkage.io.outputs import write_json
+from linkage.io.run_tables import read_run_table
 from linkage.master.quality_counts import QualityCounts, quality_counts
 from linkage.match.block import BlockingPass
 from linkage.match.compare import read_columns
@@ -149,9 +149,9 @@ def build_index(run_dir: str | Path) -> Path:
     if not summary_path.is_file():
         raise MasterIndexError(f"{run}: no run.json (is it a complete run folder?)")
     config = _config_from(json.loads(summary_path.read_text(encoding="utf-8"))["config"])
-    records_all = _read_output(run, "records")
-    pairs_all = _read_output(run, "pairs")
-    conflicts_all = _read_output(run, "conflicts")
+    records_all = read_run_table(run, "records")
+    pairs_all = read_run_table(run, "pairs")
+    conflicts_all = read_run_table(run, "conflicts")
     out = run / INDEX_DIR
     tmp = _fresh(out)
     counts: dict[str, Any] = {}
@@ -165,22 +165,11 @@ def build_index(run_dir: str | Path) -> Path:
             conflicts = (conflicts_all.filter(pc.equal(conflicts_all.column("entity_type"),
                                                        etype))
                          if conflicts_all.num_rows else CONFLICTS.empty_table())
-            golden = _read_output(run, f"golden_{etype}")
+            golden = read_run_table(run, f"golden_{etype}")
             model = FellegiSunter.load(run / f"model_{etype}.json")
             counts[etype] = write_type_index(tmp / etype, section, records, clusters, pairs,
                                              golden, conflicts, model)
     return _finish(tmp, out, config, counts)
-
-
-def _read_output(run: Path, name: str) -> pa.Table:
-    """A run's table ``name``: ``<name>.parquet``, or the folder of Parquet parts a Spark
-    run writes (its partition column, e.g. ``entity_type``, read back as strings)."""
-    if not (run / f"{name}.parquet").is_file() and (run / name).is_dir():
-        table = pq.read_table(run / name)
-        return pa.table({f.name: (table.column(f.name).cast(f.type.value_type)
-                                  if pa.types.is_dictionary(f.type) else table.column(f.name))
-                         for f in table.schema})
-    return pq.read_table(run / f"{name}.parquet")
 
 
 def write_type_index(

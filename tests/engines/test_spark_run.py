@@ -49,6 +49,13 @@ def test_cli_engine_spark_writes_the_run_folder(spark: Any, tiny_dir: Path,
     assert '<html lang="en">' in report and "6 golden records" in report
     assert (out / "review_person.csv").is_file()
     assert {p.name for p in (out / "worklists").iterdir()} >= {"tax.csv", "tax.xlsx"}
+    # a pair of the Spark run explained from its Parquet folders, as for an embedded run
+    capsys.readouterr()
+    assert main(["explain", str(out), "--left", "household:H004", "--right", "tax:T3"]) == 0
+    explained = capsys.readouterr().out
+    assert "household:H004 vs tax:T3" in explained and "\n  linked" in explained
+    assert main(["explain", str(out), "--left", "household:H001", "--right", "tax:T2"]) == 0
+    assert "\n  linked" not in capsys.readouterr().out  # two different people
     # the master index is built afterwards on one machine, from the Parquet folders
     assert main(["index", str(out)]) == 0
     index = MasterIndex.open(out).types["person"]
