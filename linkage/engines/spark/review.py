@@ -8,14 +8,16 @@ from sets Spark filters first.
   order), and only those pairs and their records reach the driver.
 - A department's worklist is its conflicts: Spark keeps the conflict rows that list one
   of the department's records, on a field its file carries, of a kind worth correcting,
-  and the driver writes them one department at a time. That set is the worklist itself
-  (what the department is sent), not the run's records, and an xlsx sheet holds at most
-  about a million rows anyway; a department with more than that to correct is better
-  served by the ``conflicts`` Parquet folder.
+  and one executor task per department writes its files into the run folder (a
+  department's files are one CSV per source and one workbook, so one task writes them);
+  nothing of them reaches the driver but their names. An xlsx sheet holds at most about a
+  million rows; a department with more than that to correct is better served by the
+  ``conflicts`` Parquet folder.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +66,8 @@ def _empty(df: Any, columns: list[str]) -> pa.Table:
 
 def worklists_spark(conflicts: Any, config: PipelineConfig, folder: Path) -> dict[str, Path]:
     """``<folder>/worklists/`` as the embedded engine writes it, one department at a time
-    from the conflict rows that concern it."""
+    from the conflict rows that concern it, each department's files written by one
+    executor task (:func:`_written_by_one_task`)."""
     from pyspark.sql import functions as sf
 
     written: dict[str, Path] = {}
@@ -81,8 +84,32 @@ def worklists_spark(conflicts: Any, config: PipelineConfig, folder: Path) -> dic
                 & sf.array_contains(sf.col("candidates.source"), department))
             mine = rows if mine is None else mine.unionByName(rows)
         assert mine is not None
-        written.update(write_worklists(mine.toArrow(), sources, folder))
+        written.update(_written_by_one_task(mine, sources, folder))
     return written
+
+
+def _written_by_one_task(rows: Any, sources: list[Any], folder: Path) -> dict[str, Path]:
+    """:func:`write_worklists` of one department run in one Spark task: its rows go to one
+    partition, whose task writes the department's files into the run folder (where the
+    executors write the Parquet tables too), so a department's worklist never passes
+    through the driver; only the files' names and paths come back."""
+    target = str(folder)
+
+    def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        parts = list(batches)
+        table = pa.Table.from_batches(parts) if parts else empty
+        done = write_worklists(table, sources, target)
+        yield pa.record_batch([pa.array(list(done), pa.string()),
+                               pa.array([str(p) for p in done.values()], pa.string())],
+                              names=["name", "path"])
+
+    from linkage.engines.spark.frames import empty_like
+
+    empty = empty_like(rows.schema)
+    found = rows.coalesce(1).mapInArrow(write, "name string, path string").collect()
+    if not found:  # no partition to run on: the department's lists are empty
+        return write_worklists(empty, sources, folder)
+    return {r["name"]: Path(r["path"]) for r in found}
 
 
 def decisions_spark(records: Any, vectors: Any, scored: Any, model: FellegiSunter,
