@@ -35,8 +35,8 @@ from linkage.standardisers.stage import carried_rows
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DIMENSIONS", "METRICS", "QUALITY_EXTRA", "against_golden", "nanmean", "other_sources",
-           "quality_row", "source_quality"]
+__all__ = ["DIMENSIONS", "METRICS", "QUALITY_EXTRA", "against_golden", "field_state",
+           "nanmean", "other_sources", "quality_row", "source_quality"]
 
 DIMENSIONS = ("correctness", "timeliness", "completeness", "consistency")
 ALL = "*"
@@ -92,14 +92,7 @@ def source_quality(
     ent_src = combine(ent, src)  # the same for every field
     rows: list[dict[str, object]] = []
     for f in fields:
-        value = value_codes(records[f])
-        present = value >= 0
-        status_name = f"{f}__status"
-        if status_name in records.column_names:
-            ok = pc.fill_null(pc.starts_with(as_string(records[status_name]), "ok"), False)
-            valid = present & np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
-        else:
-            valid = present.copy()
+        value, present, valid = field_state(records, f)
         agree, newer_golden = against_golden(records, golden, gpos, f, ent, days)
         same_other, n_other = other_sources(ent, src, value, present, ent_src)
         superseded = present & ~agree & newer_golden
@@ -152,6 +145,19 @@ def quality_row(source: str, etype: str | None, field: str, n: int, m: dict[str,
     defined = [float(d) for d in dims if isinstance(d, float)]
     row["overall"] = sum(defined) / len(defined) if defined else None
     return row
+
+
+def field_state(records: pa.Table, f: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each record's value code of field ``f`` (-1 when missing), whether it has a value,
+    and whether that value is valid (its standardiser's ``__status`` starts with "ok";
+    a field without a status is valid when present)."""
+    value = value_codes(records[f])
+    present = value >= 0
+    status = f"{f}__status"
+    if status not in records.column_names:
+        return value, present, present.copy()
+    ok = pc.fill_null(pc.starts_with(as_string(records[status]), "ok"), False)
+    return value, present, present & np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def against_golden(

@@ -24,12 +24,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.master.golden import entity_codes
-from linkage.master.groups import as_string, updated_days, value_codes
+from linkage.master.groups import as_string, updated_days
 from linkage.master.quality import (
     ALL,
     METRICS,
     QUALITY_EXTRA,
     against_golden,
+    field_state,
     nanmean,
     other_sources,
     quality_row,
@@ -99,14 +100,7 @@ def quality_counts(records: pa.Table, clusters: pa.Table, golden: pa.Table, *,
         gpos = pc.index_in(ids, value_set=as_string(golden["entity_id"])) \
             if golden.num_rows else None
         for f in fields:
-            value = value_codes(records[f])
-            present = value >= 0
-            status_name = f"{f}__status"
-            if status_name in records.column_names:
-                ok = pc.fill_null(pc.starts_with(as_string(records[status_name]), "ok"), False)
-                valid = present & np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
-            else:
-                valid = present.copy()
+            value, present, valid = field_state(records, f)
             agree, newer = against_golden(records, golden, gpos, f, ent, days)
             agree = agree & present
             same_other, n_other = other_sources(ent, src, value, present)

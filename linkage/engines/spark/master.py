@@ -24,11 +24,12 @@ from linkage.engines.spark.frames import apply_groups, cogroup_tables, empty_lik
 from linkage.master.cluster import cluster
 from linkage.master.conflicts import IDENTITY_KEYS, find_conflicts
 from linkage.master.golden import build_golden, entity_codes
-from linkage.master.groups import as_string, updated_days, value_codes
+from linkage.master.groups import as_string, updated_days
 from linkage.master.quality import (
     ALL,
     QUALITY_EXTRA,
     against_golden,
+    field_state,
     nanmean,
     other_sources,
     quality_row,
@@ -235,14 +236,7 @@ def _quality_counts(records: pa.Table, clusters: pa.Table, golden: pa.Table,
     names = src_enc.dictionary.to_pylist()
     parts = []
     for f in fields:
-        value = value_codes(records[f])
-        present = value >= 0
-        status = f"{f}__status"
-        if status in records.column_names:
-            ok = pc.fill_null(pc.starts_with(as_string(records[status]), "ok"), False)
-            valid = present & np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
-        else:
-            valid = present.copy()
+        value, present, valid = field_state(records, f)
         agree, newer = against_golden(records, golden, gpos, f, ent, days)
         same, n_other = other_sources(ent, src_code, value, present)
         cons_sel = present & (n_other > 0)
