@@ -112,9 +112,10 @@ def source_quality(
         counts = np.bincount(src, minlength=n_src)
         for s in range(n_src):
             rows.append(quality_row(src_names[s], etype, f, int(counts[s]),
-                             {k: v[s] for k, v in by_source.items()}, median_age[s], "field"))
-        rows.append(quality_row(ALL, etype, f, n, {k: v[0] for k, v in pooled.items()}, pooled_age,
-                         "all_sources"))
+                                    {k: v[s] for k, v in by_source.items()}, median_age[s],
+                                    "field"))
+        rows.append(quality_row(ALL, etype, f, n, {k: v[0] for k, v in pooled.items()},
+                                pooled_age, "all_sources"))
     counts = np.bincount(src, minlength=n_src)
     for name, count, age_s, scope in [
         *[(src_names[s], int(counts[s]), median_age[s], "source") for s in range(n_src)],
@@ -132,7 +133,7 @@ def source_quality(
 
 
 def quality_row(source: str, etype: str | None, field: str, n: int, m: dict[str, float],
-         age: float, scope: str) -> dict[str, object]:
+                age: float, scope: str) -> dict[str, object]:
     timeliness = None if _nan(m["superseded"]) else 1.0 - m["superseded"]
     row: dict[str, object] = {
         "source": source, "entity_type": etype, "field": field, "n_records": n,
