@@ -69,6 +69,7 @@ from linkage.master.groups import (
     value_codes,
 )
 from linkage.master.survivorship import fold_tails
+from linkage.memory import give_back
 from linkage.schemas import ENTERPRISE_FIELDS, PERSON_FIELDS, require_fields
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ def _evaluate(
     conflicts: pa.Table | None = None,
 ) -> dict[str, Any]:
     require_fields(records, [*_KEY, "entity_id"], what="evaluate(records)")
+    give_back()  # what the run before freed
     truth = _read(truth_dir / "records.parquet")
     require_fields(truth, [*_KEY, "true_entity_id"], what="truth records.parquet")
     run = records.select([*_KEY, "entity_id"])
@@ -116,6 +118,8 @@ def _evaluate(
         "records_in_truth": truth.num_rows,
         "records_matched": joined.num_rows,
     }
+    del at, found, run, truth  # the join's inputs: the rest reads ``joined``
+    give_back()
     for etype in sorted(set(joined.column("entity_type").to_pylist())):
         part = joined.filter(pc.equal(joined.column("entity_type"), etype))
         metrics = cluster_metrics(part.column("entity_id"), part.column("true_entity_id"))
@@ -131,7 +135,11 @@ def _evaluate(
             reachable = _reachable(part, records, golden[etype], entities)
             metrics["golden"] = golden_accuracy(part, golden[etype], entities,
                                                 observable=observable, reachable=reachable)
+            _forget(golden[etype], entities)  # read by this entity type only
+            del entities, observable, reachable
+        del part
         result[etype] = metrics
+        give_back()
     errors_path = truth_dir / "errors.parquet"
     fields = [f for f in (*PERSON_FIELDS, *ENTERPRISE_FIELDS) if f in records.column_names]
     if errors_path.exists() and (conflicts is not None or fields):
@@ -139,6 +147,7 @@ def _evaluate(
         if conflicts is not None:
             result["conflicts"] = conflict_recall(joined, conflicts, errors,
                                                   records=records if fields else None)
+            give_back()
         if fields:
             result["standardisation"] = standardisation_repair(records, errors)
     return result
@@ -719,6 +728,17 @@ def _normalised_once() -> Iterator[None]:
         yield
     finally:
         _NORMALISED.reset(token)
+
+
+def _forget(*tables: pa.Table) -> None:
+    """Drop the normalised columns of ``tables`` from the :func:`_normalised_once` cache
+    (no later step reads them): the cache then holds only what is still to be read."""
+    cache = _NORMALISED.get()
+    if cache is None:
+        return
+    ids = {id(t) for t in tables}
+    for key in [k for k, v in cache.items() if k[0] in ids and any(v.table is t for t in tables)]:
+        del cache[key]
 
 
 def _normal(table: pa.Table, field: str) -> _Normal:
