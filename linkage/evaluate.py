@@ -192,6 +192,29 @@ def record_keys(table: pa.Table, *extra: str) -> pa.Array:
     return _chunked(pc.binary_join_element_wise(*parts, "\x1f"))
 
 
+#: records whose keys are made at a time when looking a few keys up among them
+KEY_SLICE = 1 << 18
+
+
+def first_rows(table: pa.Table, keys: pa.Array) -> pa.Array:
+    """Per key (a :func:`record_keys` string), the first row of ``table`` naming that
+    record, null for none or a null key: ``pc.index_in(keys, value_set=record_keys(table))``
+    with the distinct ``keys`` hashed and the table's keys made a slice at a time, never
+    all at once (a string per record, and their hash table)."""
+    distinct = pc.unique(keys).drop_null()
+    first = np.full(len(distinct) + 1, -1, dtype=np.int64)
+    for start in range(0, table.num_rows, KEY_SLICE):
+        at = as_ints(pc.fill_null(pc.index_in(record_keys(table.slice(start, KEY_SLICE)),
+                                              value_set=distinct, skip_nulls=True), -1))
+        rows = np.flatnonzero(at >= 0)
+        found, where = np.unique(at[rows], return_index=True)
+        new = first[found] < 0
+        first[found[new]] = rows[where[new]] + start
+    out = first[as_ints(pc.fill_null(pc.index_in(keys, value_set=distinct, skip_nulls=True),
+                                      len(distinct)))]
+    return pa.array(out, pa.int32(), mask=out < 0)
+
+
 def _clusters_with_two_ids(records: pa.Table, etype: str, field: str, status: str) -> int:
     """Predicted entities of ``etype`` whose records hold two or more different valid
     (``status`` ``ok*``) values of ``field``."""
@@ -524,7 +547,7 @@ def standardisation_repair(records: pa.Table, errors: pa.Table) -> dict[str, Any
                                               value_set=pa.array(_NOT_REPAIRABLE))))
     parts: list[pa.Table] = []
     # every error's record at once: the lookup hashes the records' keys once, not per field
-    at_all = pc.index_in(record_keys(errors), value_set=record_keys(records), skip_nulls=True)
+    at_all = first_rows(records, record_keys(errors))
     for fld in sorted(set(errors.column("field").to_pylist())):
         if fld not in records.column_names:
             continue
