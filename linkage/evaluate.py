@@ -69,6 +69,7 @@ from linkage.master.groups import (
     value_codes,
 )
 from linkage.master.survivorship import fold_tails
+from linkage.memory import give_back
 from linkage.schemas import ENTERPRISE_FIELDS, PERSON_FIELDS, require_fields
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ def _evaluate(
     conflicts: pa.Table | None = None,
 ) -> dict[str, Any]:
     require_fields(records, [*_KEY, "entity_id"], what="evaluate(records)")
+    give_back()  # what the run before freed
     truth = _read(truth_dir / "records.parquet")
     require_fields(truth, [*_KEY, "true_entity_id"], what="truth records.parquet")
     run = records.select([*_KEY, "entity_id"])
@@ -116,6 +118,8 @@ def _evaluate(
         "records_in_truth": truth.num_rows,
         "records_matched": joined.num_rows,
     }
+    del at, found, run, truth  # the join's inputs: the rest reads ``joined``
+    give_back()
     for etype in sorted(set(joined.column("entity_type").to_pylist())):
         part = joined.filter(pc.equal(joined.column("entity_type"), etype))
         metrics = cluster_metrics(part.column("entity_id"), part.column("true_entity_id"))
@@ -131,7 +135,11 @@ def _evaluate(
             reachable = _reachable(part, records, golden[etype], entities)
             metrics["golden"] = golden_accuracy(part, golden[etype], entities,
                                                 observable=observable, reachable=reachable)
+            _forget(golden[etype], entities)  # read by this entity type only
+            del entities, observable, reachable
+        del part
         result[etype] = metrics
+        give_back()
     errors_path = truth_dir / "errors.parquet"
     fields = [f for f in (*PERSON_FIELDS, *ENTERPRISE_FIELDS) if f in records.column_names]
     if errors_path.exists() and (conflicts is not None or fields):
@@ -139,6 +147,7 @@ def _evaluate(
         if conflicts is not None:
             result["conflicts"] = conflict_recall(joined, conflicts, errors,
                                                   records=records if fields else None)
+            give_back()
         if fields:
             result["standardisation"] = standardisation_repair(records, errors)
     return result
@@ -181,6 +190,29 @@ def record_keys(table: pa.Table, *extra: str) -> pa.Array:
     ``extra`` columns): lookups on it replace joins on several string columns."""
     parts = [pc.cast(table.column(k), pa.string()) for k in (*_KEY, *extra)]
     return _chunked(pc.binary_join_element_wise(*parts, "\x1f"))
+
+
+#: records whose keys are made at a time when looking a few keys up among them
+KEY_SLICE = 1 << 18
+
+
+def first_rows(table: pa.Table, keys: pa.Array) -> pa.Array:
+    """Per key (a :func:`record_keys` string), the first row of ``table`` naming that
+    record, null for none or a null key: ``pc.index_in(keys, value_set=record_keys(table))``
+    with the distinct ``keys`` hashed and the table's keys made a slice at a time, never
+    all at once (a string per record, and their hash table)."""
+    distinct = pc.unique(keys).drop_null()
+    first = np.full(len(distinct) + 1, -1, dtype=np.int64)
+    for start in range(0, table.num_rows, KEY_SLICE):
+        at = as_ints(pc.fill_null(pc.index_in(record_keys(table.slice(start, KEY_SLICE)),
+                                              value_set=distinct, skip_nulls=True), -1))
+        rows = np.flatnonzero(at >= 0)
+        found, where = np.unique(at[rows], return_index=True)
+        new = first[found] < 0
+        first[found[new]] = rows[where[new]] + start
+    out = first[as_ints(pc.fill_null(pc.index_in(keys, value_set=distinct, skip_nulls=True),
+                                      len(distinct)))]
+    return pa.array(out, pa.int32(), mask=out < 0)
 
 
 def _clusters_with_two_ids(records: pa.Table, etype: str, field: str, status: str) -> int:
@@ -515,7 +547,7 @@ def standardisation_repair(records: pa.Table, errors: pa.Table) -> dict[str, Any
                                               value_set=pa.array(_NOT_REPAIRABLE))))
     parts: list[pa.Table] = []
     # every error's record at once: the lookup hashes the records' keys once, not per field
-    at_all = pc.index_in(record_keys(errors), value_set=record_keys(records), skip_nulls=True)
+    at_all = first_rows(records, record_keys(errors))
     for fld in sorted(set(errors.column("field").to_pylist())):
         if fld not in records.column_names:
             continue
@@ -719,6 +751,17 @@ def _normalised_once() -> Iterator[None]:
         yield
     finally:
         _NORMALISED.reset(token)
+
+
+def _forget(*tables: pa.Table) -> None:
+    """Drop the normalised columns of ``tables`` from the :func:`_normalised_once` cache
+    (no later step reads them): the cache then holds only what is still to be read."""
+    cache = _NORMALISED.get()
+    if cache is None:
+        return
+    ids = {id(t) for t in tables}
+    for key in [k for k, v in cache.items() if k[0] in ids and any(v.table is t for t in tables)]:
+        del cache[key]
 
 
 def _normal(table: pa.Table, field: str) -> _Normal:

@@ -7,12 +7,21 @@ import itertools
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkage.evaluate import cluster_metrics, evaluate, evaluate_run, majority_truth
+import linkage.evaluate as evaluate_module
+from linkage.evaluate import (
+    cluster_metrics,
+    evaluate,
+    evaluate_run,
+    first_rows,
+    majority_truth,
+    record_keys,
+)
 
 
 def metrics(pred: str, true: str) -> dict[str, float]:
@@ -375,3 +384,20 @@ def test_conflict_members_by_record_id_or_by_key_agree(
     assert by_id["by_kind"]["char_error"]["detected"] == 1
     monkeypatch.setattr("linkage.evaluate.CONFLICT_SLICE", 1)
     assert evaluate(records, truth_dir, conflicts=conflicts)["conflicts"] == by_id
+
+
+def test_first_rows_finds_each_key_first_record_a_slice_at_a_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    records = pa.table({"source": ["a", "a", "b", "a", None, "a"],
+                        "entity_type": ["person"] * 6,
+                        "source_key": ["1", "2", "1", "1", "3", None]})
+    errors = pa.table({"source": ["a", "b", "a", "c", None, "a"],
+                       "entity_type": ["person"] * 6,
+                       "source_key": ["1", "1", "2", "1", "3", None]})
+    monkeypatch.setattr(evaluate_module, "KEY_SLICE", 2)
+    keys = record_keys(errors)
+    found = first_rows(records, keys)
+    # a/1 first at row 0 (again at 3), b/1 at 2, a/2 at 1; c/1 is no record; a null part
+    # names no record
+    assert found.to_pylist() == [0, 2, 1, None, None, None]
+    assert found.equals(pc.index_in(keys, value_set=record_keys(records), skip_nulls=True))

@@ -45,6 +45,7 @@ import pyarrow.compute as pc
 
 from linkage.config import EntityConfig, PipelineConfig
 from linkage.io.sources import read_source
+from linkage.memory import give_back
 from linkage.pipeline import (
     EntityResult,
     Pipeline,
@@ -83,7 +84,10 @@ def spill(table: pa.Table, path: Path, maps: list[mmap.mmap] | None = None) -> p
 def release(maps: list[mmap.mmap]) -> None:
     """Drop the mapped pages a stage has read from the process (``MADV_DONTNEED``): they
     stay in the page cache and come back on the next read, but no longer count in the
-    process's memory, so a pass over a spilled table holds only the chunk at hand."""
+    process's memory, so a pass over a spilled table holds only the chunk at hand. The
+    memory the batch, chunk or row group freed goes back to the system too
+    (:func:`~linkage.memory.give_back`), so the next one does not stack on it."""
+    give_back()
     advice = getattr(mmap, "MADV_DONTNEED", None)
     if advice is None:
         return

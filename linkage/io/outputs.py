@@ -111,7 +111,9 @@ def write_run_files(result: PipelineResult, folder: Path, *, lang: str = "zh",
         # a bounded-memory run: one thing after the other
         written = write_parquet_files(files, after_row_group=after_row_group)
         written.update(worklists())
+        after_row_group()
         report = _write_report(result, folder, lang)
+        after_row_group()
     else:
         # the worklists' xlsx and the report are Python work (they hold the GIL); the
         # Parquet tables' encoding and compression release it: side by side, the tables

@@ -31,6 +31,7 @@ from linkage.io.labels import kind_label, severity_label, translate
 from linkage.io.report_examples import MASKED_FIELDS, Example, example_explanations
 from linkage.io.report_examples import show as _show
 from linkage.io.summary import run_summary
+from linkage.master.groups import as_ints
 from linkage.match.explain import WeightHistogram, histogram_counts_svg, weight_histogram
 from linkage.privacy import mask_personal
 
@@ -345,17 +346,31 @@ LEGAL_REP_ROWS = 20
 
 def conflict_figures(conflicts: pa.Table) -> ConflictFigures:
     """Rows per (kind, severity) and the top :data:`TOP_CONFLICTS` rows: most severe first,
-    then most candidates, then by entity, field and kind."""
+    then most candidates, then by entity, field and kind. Only the rows that can be among
+    the top by severity and candidates are sorted by their strings (the sort is stable, so
+    the rows and their order are those of sorting every row)."""
     if conflicts.num_rows == 0:
         return ConflictFigures([], conflicts, 0)
     counts = conflicts.group_by(["kind", "severity"]).aggregate([("entity_id", "count")])
-    rank = pc.index_in(conflicts["severity"], value_set=pa.array(_SEVERITY_ORDER))
-    ranked = conflicts.append_column("_rank", pc.fill_null(rank, len(_SEVERITY_ORDER)))
-    ranked = ranked.append_column("_n", pc.negate(pc.list_value_length(conflicts["candidates"])))
-    order = pc.sort_indices(ranked, sort_keys=[("_rank", "ascending"), ("_n", "ascending"),
+    rank = as_ints(pc.fill_null(pc.index_in(conflicts["severity"],
+                                            value_set=pa.array(_SEVERITY_ORDER)),
+                                len(_SEVERITY_ORDER)))
+    lengths = pc.list_value_length(conflicts["candidates"])
+    size = as_ints(pc.fill_null(lengths, -1))
+    # one integer per row ordered as (rank ascending, candidates descending; no list last)
+    most = int(size.max()) + 1
+    key = rank * (most + 2) + np.where(size < 0, most + 1, most - size)
+    if len(key) > TOP_CONFLICTS:
+        cut = np.partition(key, TOP_CONFLICTS - 1)[TOP_CONFLICTS - 1]
+        near = np.flatnonzero(key <= cut)
+    else:
+        near = np.arange(len(key))
+    picked = conflicts.take(pa.array(near))
+    ranked = picked.append_column("_key", pa.array(key[near]))
+    order = pc.sort_indices(ranked, sort_keys=[("_key", "ascending"),
                                                ("entity_id", "ascending"),
                                                ("field", "ascending"), ("kind", "ascending")])
-    top = conflicts.take(order.slice(0, TOP_CONFLICTS))
+    top = picked.take(order.slice(0, TOP_CONFLICTS))
     return ConflictFigures(counts.to_pylist(), top, conflicts.num_rows)
 
 

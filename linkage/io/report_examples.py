@@ -57,7 +57,7 @@ def example_explanations(result: PipelineResult, etype: str, scored: pa.Table,
     # columns compare reads and the explanation shows are kept)
     every = (explained_columns(result.records, entity.model) if entity is not None
              else result.records)
-    records = every.filter(pc.equal(every.column("entity_type"), etype))
+    records = rows_of_type(every, etype)
     vectors = None
     if explain is None and entity is not None:
         try:  # the pairs compared together: one pass over the type's columns, not one a pair
@@ -87,6 +87,20 @@ def example_explanations(result: PipelineResult, etype: str, scored: pa.Table,
                                                 _same_entity(records, entity_rows, id_l, id_r)),
                            _pair_values(result, etype, value_rows, id_l, id_r)))
     return out
+
+
+def rows_of_type(records: pa.Table, etype: str) -> pa.Table:
+    """The rows of ``records`` of entity type ``etype``: a slice, no copy, when they are
+    one run of rows (the sources of a type are read one after the other, so they usually
+    are), else a filtered copy."""
+    keep = pc.fill_null(pc.equal(records.column("entity_type"), etype), False)
+    at = pc.indices_nonzero(keep)
+    if len(at) == 0:
+        return records.slice(0, 0)
+    lo, hi = at[0].as_py(), at[len(at) - 1].as_py()
+    if hi - lo + 1 == len(at):
+        return records.slice(lo, len(at))
+    return records.filter(keep)
 
 
 def _example_pairs(scored: pa.Table, threshold: float, n: int) -> list[tuple[int, int]]:

@@ -72,21 +72,33 @@ def worklist_rows(conflicts: pa.Table, source: SourceConfig) -> list[list[str]]:
     return _worklist(_candidates(conflicts), source)
 
 
+#: conflicts expanded into candidate rows at a time
+CONFLICT_SLICE = 1 << 18
+
+
 def _candidates(conflicts: pa.Table) -> pa.Table:
-    """One row per (conflict, candidate value) of the kinds a worklist may list: the
-    candidate's value, raw value, source and key beside its conflict's columns. Built once
-    for all sources."""
-    listed = conflicts.filter(pc.invert(pc.is_in(conflicts["kind"],
-                                                 value_set=pa.array(sorted(_SKIP_KINDS)))))
-    lists = listed["candidates"].combine_chunks()
-    parent = pc.list_parent_indices(lists)
-    flat = pc.list_flatten(lists)
-    return pa.table({
-        **{name: flat.field(name) for name in ("value", "raw_value", "source", "source_key")},
-        **{name: listed[name].combine_chunks().take(parent)
-           for name in ("entity_type", "field", "kind", "severity", "golden_value", "evidence",
-                        "entity_id")},
-    })
+    """One row per (conflict, candidate value) of the kinds a worklist may list that holds
+    a value to correct (:func:`_to_correct`): the candidate's value, raw value, source and
+    key beside its conflict's columns. Built once for all sources, a slice of conflicts at
+    a time, so only the rows kept are held (most candidates agree with the golden value),
+    never every candidate of every conflict."""
+    parts = []
+    for start in range(0, max(conflicts.num_rows, 1), CONFLICT_SLICE):
+        part = conflicts.slice(start, CONFLICT_SLICE)
+        listed = part.filter(pc.invert(pc.is_in(part["kind"],
+                                                value_set=pa.array(sorted(_SKIP_KINDS)))))
+        lists = listed["candidates"].combine_chunks()
+        parent = pc.list_parent_indices(lists)
+        flat = pc.list_flatten(lists)
+        rows = pa.table({
+            **{name: flat.field(name) for name in ("value", "raw_value", "source",
+                                                   "source_key")},
+            **{name: listed[name].combine_chunks().take(parent)
+               for name in ("entity_type", "field", "kind", "severity", "golden_value",
+                            "evidence", "entity_id")},
+        })
+        parts.append(rows.filter(_to_correct(rows)))
+    return pa.concat_tables(parts).combine_chunks()
 
 
 def _worklist(candidates: pa.Table, source: SourceConfig) -> list[list[str]]:
@@ -98,7 +110,6 @@ def _worklist(candidates: pa.Table, source: SourceConfig) -> list[list[str]]:
         pc.equal(candidates["entity_type"], source.entity_type),
         pc.equal(candidates["source"], source.department)),
         pc.is_in(candidates["field"], value_set=pa.array(sorted(carried), pa.string()))))
-    rows = rows.filter(_to_correct(rows))
     if rows.num_rows == 0:
         return [header]
     rows = _own_explanations(rows, source.entity_type)

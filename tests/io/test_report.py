@@ -7,8 +7,9 @@ import re
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from linkage.io.report import render_html
+from linkage.io.report import conflict_figures, render_html
 from linkage.master.cluster import cluster
 from linkage.master.conflicts import find_conflicts
 from linkage.master.golden import SurvivorshipConfig, build_golden
@@ -219,3 +220,32 @@ def test_explained_pairs_show_masked_values_and_the_verdict(tiny_dir: Path) -> N
     for record in result.records.to_pylist():  # values shown, but never a whole ID number
         if record.get("id_number__raw") and len(record["id_number__raw"]) >= 15:
             assert record["id_number__raw"] not in html
+
+
+def test_top_conflicts_by_severity_then_candidates_then_entity_field_and_kind() -> None:
+    cand = pa.struct([("record_id", pa.int64())])
+    rows = [  # entity, field, kind, severity, candidates
+        ("E2", "name", "typo", "high", 2), ("E1", "phone", "stale", "high", 2),
+        ("E1", "name", "typo", "high", 2), ("E3", "name", "typo", "critical", 1),
+        ("E0", "name", "typo", "high", 3), ("E4", "name", "typo", None, 5),
+        ("E5", "name", "typo", "low", None), ("E6", "name", "typo", "low", 0),
+    ]
+    conflicts = pa.table({
+        "entity_id": [r[0] for r in rows], "field": [r[1] for r in rows],
+        "kind": [r[2] for r in rows], "severity": [r[3] for r in rows],
+        "candidates": pa.array([None if r[4] is None else [{"record_id": 1}] * r[4]
+                                for r in rows], pa.list_(cand))})
+    top = conflict_figures(conflicts).top
+    # critical first; among the high ones the most candidates, then entity, field, kind;
+    # an empty list before a missing one; an unknown severity last
+    assert top["entity_id"].to_pylist() == ["E3", "E0", "E1", "E1", "E2", "E6", "E5", "E4"]
+    assert top["field"].to_pylist()[2:4] == ["name", "phone"]
+    many = pa.concat_tables([conflicts] * 20)  # 160 rows: the top 50 of them, in order
+    order = pc.sort_indices(
+        many.append_column("_r", pc.fill_null(pc.index_in(
+            many["severity"], value_set=pa.array(["critical", "high", "medium", "low",
+                                                  "info"])), 5))
+        .append_column("_n", pc.negate(pc.list_value_length(many["candidates"]))),
+        sort_keys=[("_r", "ascending"), ("_n", "ascending"), ("entity_id", "ascending"),
+                   ("field", "ascending"), ("kind", "ascending")])
+    assert conflict_figures(many).top.equals(many.take(order.slice(0, 50)))

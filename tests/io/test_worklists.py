@@ -6,8 +6,10 @@ import datetime as dt
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 from linkage.config import SourceConfig
+from linkage.io import worklists
 from linkage.io.worklists import worklist_rows, write_worklists
 from linkage.master.conflicts import find_conflicts
 from linkage.master.golden import SurvivorshipConfig, build_golden
@@ -157,3 +159,14 @@ def test_a_department_whose_worklist_is_unchanged_gets_the_previous_files(
                   for p in before.glob("*.xlsx")}
     assert same_inode == {"courts.xlsx": True, "household.xlsx": True, "tax.xlsx": False}
     assert len((after / "tax.csv").read_bytes()) < len((before / "tax.csv").read_bytes())
+
+
+def test_candidates_taken_a_slice_of_conflicts_at_a_time_give_the_same_worklists(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    conflicts, sources = _run()
+    whole = [worklist_rows(conflicts, s) for s in sources]
+    assert any(len(rows) > 1 for rows in whole)  # something to correct
+    monkeypatch.setattr(worklists, "CONFLICT_SLICE", 1)
+    assert [worklist_rows(conflicts, s) for s in sources] == whole
+    empty = conflicts.slice(0, 0)
+    assert [worklist_rows(empty, s) for s in sources] == [[r[0]] for r in whole]
