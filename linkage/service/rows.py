@@ -25,6 +25,7 @@ Reader = Callable[[int], Any]
 _EPOCH = dt.date(1970, 1, 1).toordinal()
 _INTS = {8: "b", 16: "h", 32: "i", 64: "q"}
 _UINTS = {8: "B", 16: "H", 32: "I", 64: "Q"}
+_DECODED = 4096  # dictionaries up to this size are decoded once, larger ones per read
 
 
 class Rows:
@@ -83,6 +84,15 @@ def _typed(arr: pa.Array, json: bool) -> Reader | None:
 
     if pa.types.is_null(kind):
         return lambda i: None
+    if pa.types.is_dictionary(kind) and off == 0:
+        # the index's low-cardinality columns: each distinct value decoded once
+        assert isinstance(arr, pa.DictionaryArray)
+        words = reader(arr.dictionary, json=json)
+        codes = reader(arr.indices, json=json)
+        if len(arr.dictionary) > _DECODED:
+            return nullable(lambda i: words(codes(i)))
+        decoded = [words(k) for k in range(len(arr.dictionary))]
+        return nullable(lambda i: decoded[codes(i)])
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         offsets = memoryview(bufs[1]).cast("q" if pa.types.is_large_string(kind) else "i")
         data = memoryview(bufs[2]) if bufs[2] is not None else memoryview(b"")
