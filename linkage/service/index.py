@@ -11,9 +11,11 @@ its presence means the index is complete)::
                                   incremental run compares a new version with)
     <type>/clusters.arrow         the Clusters rows (size, edges, density, ...) but the
                                   entity type and id, which records.arrow holds
-    <type>/golden.arrow           golden records, sorted by the hash of the entity id
-    <type>/conflicts.arrow        conflicts, sorted by the hash of the entity id; each
-                                  candidate value's source, key and updated_at are its
+    <type>/golden.arrow           golden records, sorted by the hash of the entity id,
+                                  with where each one's conflicts end (``__conflicts``)
+    <type>/conflicts.arrow        conflicts in the order of their golden records; their
+                                  entity id and golden value are the golden record's, each
+                                  candidate value's source, key and updated_at its
                                   record's (records.arrow), not stored again
     <type>/members.arrow          entity-id hash -> record id, sorted
     <type>/keys_<pass>.arrow      blocking-key hash -> record id, sorted, per exact pass
@@ -36,7 +38,7 @@ import contextlib
 import json
 import logging
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -66,7 +68,7 @@ from linkage.service.keys import (
     refined_pass,
     resolvable,
 )
-from linkage.service.rows import Rows, jsonable
+from linkage.service.rows import Rows, jsonable, one_chunk, reader
 
 if TYPE_CHECKING:
     from linkage.pipeline import PipelineResult
@@ -94,6 +96,11 @@ _HASH = "__hash"
 CONTENT = "__content"
 #: a conflict candidate's columns that are its record's, taken from records.arrow
 _FROM_RECORD = ("source", "source_key", "updated_at")
+#: golden.arrow's column of where each entity's conflicts end in conflicts.arrow
+_ENDS = "__conflicts"
+#: a conflict's columns, and a conflict candidate's, in the conflicts table's order
+_CONFLICT = tuple(CONFLICTS.names)
+_CANDIDATE = tuple(f.name for f in CONFLICTS.field("candidates").type.value_type)
 _KEY_SLAB = 1 << 18  # records whose blocking keys are formed at once
 
 
@@ -217,10 +224,12 @@ def _write_type_index(
     rid = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=np.int64)
     # golden records and conflicts are written whole (a batch touches entities all over
     # the hash order; merging saved little once they are compacted anyway)
-    _write(compact(_by_entity_hash(golden, spill), keep=("entity_id",), narrow=True),
-           folder / "golden.arrow")
-    _write(_compact_conflicts(_by_entity_hash(conflicts, spill), records),
-           folder / "conflicts.arrow")
+    golden = _by_entity_hash(golden, spill)
+    conflicts, ends = _conflicts_by_golden(conflicts, golden, records, spill)
+    if ends is not None:
+        golden = golden.append_column(_ENDS, pa.array(ends, _id_type(ends)))
+    _write(compact(golden, keep=("entity_id",), narrow=True), folder / "golden.arrow")
+    _write(conflicts, folder / "conflicts.arrow")
     if update is None:
         _write_keys(hash_strings(records.column("entity_id"))[0],
                     np.ones(len(ids), dtype=bool), ids, folder / "members.arrow")
@@ -292,54 +301,129 @@ def content_columns(table: pa.Table, fields: list[str], *, raw: bool) -> list[pa
 def _lookup_records(records: pa.Table, section: EntityConfig) -> pa.Table:
     """The columns of a type's records a lookup reads (see the layout above), compacted,
     with the content hash appended."""
+    compared = read_columns(records.column_names, section.comparisons)
     wanted = {"record_id", "source", "source_key", "updated_at", "entity_id",
-              *section.fields, *read_columns(records.column_names, section.comparisons)}
+              *section.fields, *compared}
     slim = records.select([c for c in records.column_names if c in wanted])
     content = content_hash(content_columns(records, list(section.fields), raw=True))
     slim = slim.append_column(CONTENT, pa.array(content, pa.uint64()))
-    # entity ids and keys stay plain: they are matched with compute kernels
-    return compact(slim, keep=("entity_id", "source_key"))
+    # entity ids and keys stay plain (matched with compute kernels), and so do the
+    # compared columns: a lookup takes its candidates' rows of them in one call, which
+    # decoding dictionaries would more than double
+    return compact(slim, keep=("entity_id", "source_key", *compared))
+
+
+def _conflicts_by_golden(conflicts: pa.Table, golden: pa.Table, records: pa.Table,
+                         spill: Path) -> tuple[pa.Table, npt.NDArray[np.int64] | None]:
+    """Conflicts for conflicts.arrow: in the order of ``golden`` (sorted by entity hash),
+    without the entity id and (when every one is the golden record's) the golden value,
+    and the end of each golden record's conflicts. Conflicts of an entity without a
+    golden record (none in a run's tables) keep the layout of entity hashes instead."""
+    at = pc.index_in(conflicts.column("entity_id"), value_set=golden.column("entity_id"))
+    if at.null_count:
+        return _compact_conflicts(_by_entity_hash(conflicts, spill), records), None
+    rows = np.asarray(at.to_numpy(zero_copy_only=False), dtype=np.int64)
+    order = np.argsort(rows, kind="stable")
+    ends = np.cumsum(np.bincount(rows, minlength=golden.num_rows)).astype(np.int64)
+    table = _mapped(conflicts, order, spill)
+    rows = rows[order]
+    drop = ["entity_id", *(["golden_value"] if _golden_values_hold(table, golden, rows)
+                           else [])]
+    return _compact_conflicts(table.drop_columns(drop), records), ends
+
+
+def _golden_values_hold(conflicts: pa.Table, golden: pa.Table,
+                        rows: npt.NDArray[np.int64]) -> bool:
+    """Whether each conflict's golden value is its golden record's value of its field."""
+    if "golden_value" not in conflicts.column_names:
+        return False
+    fields = np.asarray(conflicts.column("field").to_numpy(zero_copy_only=False), dtype=object)
+    given = conflicts.column("golden_value")
+    for name in np.unique(fields).tolist():
+        if name not in golden.column_names:
+            return False
+        mask = fields == name
+        mine = pc.fill_null(pc.cast(given.filter(pa.array(mask)), pa.string()), "\x00null")
+        theirs = pc.fill_null(pc.cast(golden.column(name).take(pa.array(rows[mask])),
+                                      pa.string()), "\x00null")
+        if not pc.all(pc.equal(mine, theirs)).as_py():
+            return False
+    return True
 
 
 def _compact_conflicts(conflicts: pa.Table, records: pa.Table) -> pa.Table:
     """Conflicts compacted, their candidates without the columns that are their records'
-    (:data:`_FROM_RECORD`), when every candidate's are (left in otherwise)."""
+    (:data:`_FROM_RECORD`) when every candidate's are, and with each value that is its
+    record's value of the field left out (as ``__value``, null for those)."""
     candidates = conflicts.column("candidates").combine_chunks()
     values = candidates.values if len(candidates) else None
-    if values is not None and _record_columns_hold(values, records):
-        kept = [k for k in range(values.type.num_fields)
-                if values.type.field(k).name not in _FROM_RECORD]
-        slim = pa.StructArray.from_arrays([values.field(k) for k in kept],
-                                          fields=[values.type.field(k) for k in kept])
-        candidates = pa.ListArray.from_arrays(candidates.offsets, slim,
-                                              mask=candidates.is_null()
-                                              if candidates.null_count else None)
-        conflicts = conflicts.set_column(conflicts.column_names.index("candidates"),
-                                         "candidates", candidates)
+    pos = (_record_positions(values, records)
+           if values is not None and not candidates.null_count else None)
+    if values is None or pos is None:
+        return compact(conflicts, keep=(_HASH,), narrow=True)
+    children = {values.type.field(k).name: values.field(k)
+                for k in range(values.type.num_fields)
+                if values.type.field(k).name not in _FROM_RECORD}
+    own = _own_values(children.get("value"), conflicts, candidates, records, pos)
+    if own is not None:
+        children = {("__value" if n == "value" else n): (own if n == "value" else c)
+                    for n, c in children.items()}
+    slim = pa.StructArray.from_arrays(list(children.values()), names=list(children))
+    candidates = pa.ListArray.from_arrays(candidates.offsets, slim)
+    conflicts = conflicts.set_column(conflicts.column_names.index("candidates"),
+                                     "candidates", candidates)
     return compact(conflicts, keep=(_HASH,), narrow=True)
 
 
-def _record_columns_hold(values: pa.StructArray, records: pa.Table) -> bool:
-    """Whether every candidate's source, key and updated_at are those of its record."""
+def _record_positions(values: pa.StructArray, records: pa.Table
+                      ) -> npt.NDArray[np.int64] | None:
+    """Each candidate's row in ``records`` when every candidate's source, key and
+    updated_at are those of its record (None otherwise)."""
     names = [values.type.field(k).name for k in range(values.type.num_fields)]
     if "record_id" not in names or not all(c in names for c in _FROM_RECORD) \
             or values.null_count or values.offset:
-        return False
+        return None
     rid = np.asarray(records.column("record_id").to_numpy(), dtype=np.int64)
     cand = values.field("record_id")
     if cand.null_count or not len(rid):
-        return False
+        return None
     wanted = np.asarray(cand.to_numpy(), dtype=np.int64)
     pos = np.minimum(np.searchsorted(rid, wanted), len(rid) - 1)
     if not bool((rid[pos] == wanted).all()):
-        return False
+        return None
     taken = pa.array(pos)
     for name in _FROM_RECORD:
         mine = values.field(name)
         theirs = records.column(name).take(taken).combine_chunks().cast(mine.type)
         if not mine.equals(theirs):
-            return False
-    return True
+            return None
+    return pos
+
+
+def _own_values(value: pa.Array | None, conflicts: pa.Table, candidates: pa.ListArray,
+                records: pa.Table, pos: npt.NDArray[np.int64]) -> pa.Array | None:
+    """The candidates' values with those equal to their record's value of the conflict's
+    field made null (None when some other value is null itself, or a field is not in
+    ``records``)."""
+    if value is None or not pa.types.is_string(value.type):
+        return None
+    parent = np.asarray(pc.list_parent_indices(candidates).to_numpy(), dtype=np.int64)
+    fields = np.asarray(conflicts.column("field").combine_chunks().take(pa.array(parent))
+                        .to_numpy(zero_copy_only=False), dtype=object)
+    same = np.zeros(len(value), dtype=bool)
+    for name in np.unique(fields).tolist():
+        if name not in records.column_names:
+            return None
+        mask = fields == name
+        mine = pc.fill_null(value.filter(pa.array(mask)), "\x00null")
+        theirs = pc.fill_null(pc.cast(records.column(name).take(pa.array(pos[mask])),
+                                      pa.string()), "\x00null")
+        same[mask] = np.asarray(pc.equal(mine, theirs).to_numpy(zero_copy_only=False),
+                                dtype=bool)
+    if bool((~same & ~np.asarray(value.is_valid().to_numpy(zero_copy_only=False),
+                                  dtype=bool)).any()):
+        return None
+    return pc.if_else(pa.array(same), pa.nulls(len(value), pa.string()), value)
 
 
 def compact(table: pa.Table, *, keep: tuple[str, ...] = (), narrow: bool = False
@@ -394,6 +478,20 @@ def plain(table: pa.Table) -> pa.Table:
         return table
     return table.cast(pa.schema([pa.field(f.name, f.type.value_type) if
                                  pa.types.is_dictionary(f.type) else f for f in table.schema]))
+
+
+def take_plain(table: pa.Table, positions: npt.NDArray[np.int64]) -> pa.Table:
+    """The rows at ``positions`` of ``table``, dictionary-encoded columns decoded (two
+    takes each: a table cast costs far more on the few rows of one lookup)."""
+    taken = pa.array(positions, pa.int64())
+    columns = {}
+    for name in table.column_names:
+        arr = one_chunk(table.column(name))
+        if isinstance(arr, pa.DictionaryArray):
+            columns[name] = arr.dictionary.take(arr.indices.take(taken))
+        else:
+            columns[name] = arr.take(taken)
+    return pa.table(columns)
 
 
 def _id_type(values: npt.NDArray[np.int64]) -> pa.DataType:
@@ -552,15 +650,6 @@ def _by_entity_hash(table: pa.Table, spill: Path) -> pa.Table:
 # --- reading --------------------------------------------------------------------------------
 
 
-def _with_record(candidate: dict[str, Any], provenance: dict[str, Any]) -> dict[str, Any]:
-    """A conflict candidate with its record's source, key and updated_at, in the order
-    of the conflicts table (value, raw_value, source, source_key, record_id, updated_at)."""
-    order = CONFLICTS.field("candidates").type.value_type
-    merged = {**candidate, **provenance}
-    return {order.field(k).name: merged.get(order.field(k).name)
-            for k in range(order.num_fields)}
-
-
 def _read(path: Path) -> pa.Table:
     """A memory-mapped Arrow IPC file (its buffers are the file's pages, read on use)."""
     source = pa.memory_map(str(path), "r")
@@ -634,7 +723,8 @@ class TypeIndex:
     golden: pa.Table
     golden_hashes: npt.NDArray[np.uint64]
     conflict_table: pa.Table
-    conflict_hashes: npt.NDArray[np.uint64]
+    conflict_hashes: npt.NDArray[np.uint64] | None  # None: in golden order (``_ENDS``)
+    conflict_ends: npt.NDArray[np.int64] | None
     members: SortedKeys
     keys: dict[str, tuple[BlockingPass, SortedKeys, SortedKeys | None]]
     tf: dict[str, tuple[SortedKeys, int]]
@@ -661,7 +751,11 @@ class TypeIndex:
             model=FellegiSunter.load(folder / "model.json"),
             records=records, record_ids=_np(records.column("record_id")),
             golden=golden, golden_hashes=_np(golden.column(_HASH)),
-            conflict_table=conflicts, conflict_hashes=_np(conflicts.column(_HASH)),
+            conflict_table=conflicts,
+            conflict_hashes=(_np(conflicts.column(_HASH)) if _HASH in conflicts.column_names
+                             else None),
+            conflict_ends=(np.asarray(_np(golden.column(_ENDS)), dtype=np.int64)
+                           if _ENDS in golden.column_names else None),
             members=SortedKeys.open(folder / "members.arrow", "record_id"),
             keys=keys, tf=tf, max_record_id=int(entry["max_record_id"]), folder=folder)
 
@@ -828,20 +922,26 @@ class TypeIndex:
         return None
 
     def conflicts_of(self, entity_id: str) -> list[dict[str, Any]]:
-        """The entity's open conflicts, as JSON values (each candidate's source, key and
-        updated_at taken from its record when the index does not store them)."""
+        """The entity's open conflicts, as JSON values."""
         rows = self._conflict_rows
-        found = [rows.row(i) for i in self._entity_range(self.conflict_hashes, entity_id)
-                 if rows.value(i, "entity_id") == entity_id]
-        if found and self._derived_candidates:
-            provenance = self._provenance_rows
-            for conflict in found:
-                conflict["candidates"] = [_with_record(c, provenance.row(int(p)))
-                                          for c, p in zip(conflict["candidates"], self.positions(
-                                              np.asarray([c["record_id"]
-                                                          for c in conflict["candidates"]],
-                                                         dtype=np.int64)), strict=True)]
-        return found
+        if self.conflict_hashes is not None:
+            return [rows.row(i) for i in self._entity_range(self.conflict_hashes, entity_id)
+                    if rows.value(i, "entity_id") == entity_id]
+        assert self.conflict_ends is not None
+        golden = self._golden_rows
+        for i in self._entity_range(self.golden_hashes, entity_id):
+            if golden.value(i, "entity_id") != entity_id:
+                continue
+            ends = self.conflict_ends
+            found = []
+            for k in range(int(ends[i - 1]) if i else 0, int(ends[i])):
+                row = rows.row(k)
+                row["entity_id"] = entity_id
+                if "golden_value" not in row:
+                    row["golden_value"] = golden.value(i, row["field"])
+                found.append({**{n: row[n] for n in _CONFLICT if n in row}, **row})
+            return found
+        return []
 
     def candidate_rows(self, record_ids: npt.NDArray[np.int64]) -> list[dict[str, Any]]:
         """The records of ``record_ids`` (present ones), with the columns comparing them
@@ -857,20 +957,51 @@ class TypeIndex:
 
     @cached_property
     def _golden_rows(self) -> Rows:
-        return Rows(self.golden, json=True, skip=_HASH)
+        return Rows(self.golden, json=True, skip=(_HASH, _ENDS))
 
     @cached_property
     def _conflict_rows(self) -> Rows:
-        return Rows(self.conflict_table, json=True, skip=_HASH)
+        candidates = one_chunk(self.conflict_table.column("candidates"))
+        kind = candidates.type.value_type
+        if kind.get_field_index("source") >= 0:  # stored whole
+            return Rows(self.conflict_table, json=True, skip=_HASH)
+        return Rows(self.conflict_table, json=True, skip=_HASH,
+                    readers={"candidates": self._candidates_reader(candidates)})
 
-    @cached_property
-    def _derived_candidates(self) -> bool:
-        kind = self.conflict_table.schema.field("candidates").type.value_type
-        return bool(kind.get_field_index("source") < 0)
+    def _candidates_reader(self, candidates: pa.ListArray) -> Callable[[int], Any]:
+        """A conflict's candidates as JSON values, each one's source, key and updated_at
+        read from its record (found by record id in records.arrow), and its value too
+        when the index left it out (``__value`` null: the record's value of the field)."""
+        struct = candidates.values
+        stored = {struct.type.field(k).name: reader(struct.field(k), json=True)
+                  for k in range(struct.type.num_fields)}
+        mine = {name: reader(one_chunk(self.records.column(name)), json=True)
+                for name in _FROM_RECORD}
+        record_id = stored["record_id"]
+        own_value = stored.get("__value")
+        field = reader(one_chunk(self.conflict_table.column("field")), json=True)
+        fields = {name: reader(one_chunk(self.records.column(name)), json=True)
+                  for name in self.section.fields if name in self.records.column_names}
+        ids = self.record_ids
+        starts = memoryview(candidates.offsets.buffers()[1]).cast("i")
+        first = candidates.offsets.offset
+        names = [(name, stored.get(name), mine.get(name)) for name in _CANDIDATE]
 
-    @cached_property
-    def _provenance_rows(self) -> Rows:
-        return Rows(self.records.select(list(_FROM_RECORD)), json=True)
+        def read(i: int) -> list[dict[str, Any]]:
+            found = []
+            of_field = fields.get(field(i)) if own_value is not None else None
+            for k in range(starts[first + i], starts[first + i + 1]):
+                at = int(ids.searchsorted(record_id(k)))
+                candidate = {name: own(k) if own is not None else
+                             theirs(at) if theirs is not None else None
+                             for name, own, theirs in names}
+                if own_value is not None:
+                    value = own_value(k)
+                    candidate["value"] = value if value is not None or of_field is None \
+                        else of_field(at)
+                found.append(candidate)
+            return found
+        return read
 
     @cached_property
     def _candidate_rows(self) -> Rows:
