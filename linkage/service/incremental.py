@@ -57,7 +57,7 @@ from linkage.service.index import (
     TypeIndex,
     content_columns,
     expand,
-    take_plain,
+    plain,
     write_index,
 )
 from linkage.service.keys import content_hash, hash_strings
@@ -365,7 +365,7 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
     inner = block(incoming, section.blocking).pairs if incoming.num_rows > 1 else None
     cols = read_columns(master.column_names, section.comparisons)
     uniq = np.unique(rids)
-    master_part = take_plain(master.select(cols), ti.positions(uniq))
+    master_part = plain(master.select(cols).take(pa.array(ti.positions(uniq))))
     incoming_part = incoming.select(cols).cast(master_part.schema)
     mini = pa.concat_tables([master_part, incoming_part])
     new_ids = np.asarray(incoming.column("record_id").to_numpy(), dtype=np.int64)

@@ -480,20 +480,6 @@ def plain(table: pa.Table) -> pa.Table:
                                  pa.types.is_dictionary(f.type) else f for f in table.schema]))
 
 
-def take_plain(table: pa.Table, positions: npt.NDArray[np.int64]) -> pa.Table:
-    """The rows at ``positions`` of ``table``, dictionary-encoded columns decoded (two
-    takes each: a table cast costs far more on the few rows of one lookup)."""
-    taken = pa.array(positions, pa.int64())
-    columns = {}
-    for name in table.column_names:
-        arr = one_chunk(table.column(name))
-        if isinstance(arr, pa.DictionaryArray):
-            columns[name] = arr.dictionary.take(arr.indices.take(taken))
-        else:
-            columns[name] = arr.take(taken)
-    return pa.table(columns)
-
-
 def _id_type(values: npt.NDArray[np.int64]) -> pa.DataType:
     """int32 for record ids that fit (half the bytes of a key file's id column)."""
     return pa.int32() if not len(values) or int(values.max()) < 1 << 31 else pa.int64()
