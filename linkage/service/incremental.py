@@ -50,8 +50,17 @@ from linkage.master.quality_counts import (
 from linkage.match.block import BlockingResult, block
 from linkage.match.compare import compare, read_columns
 from linkage.pipeline import PipelineResult
-from linkage.service.index import IndexUpdate, MasterIndex, TypeIndex, expand, write_index
-from linkage.service.keys import hash_strings
+from linkage.service.index import (
+    CONTENT,
+    IndexUpdate,
+    MasterIndex,
+    TypeIndex,
+    content_columns,
+    expand,
+    plain,
+    write_index,
+)
+from linkage.service.keys import content_hash, hash_strings
 from linkage.standardisers import standardise
 
 log = logging.getLogger(__name__)
@@ -125,6 +134,7 @@ class _Touched:
     retired: npt.NDArray[np.int64]
     added: pa.Table
     old_rows: pa.Table  # the touched entities' records as the master had them
+    old_golden: pa.Table  # the previous run's golden records (all)
     quality: QualityCounts | None = None
 
     @property
@@ -309,15 +319,11 @@ def _split(subset: pa.Table, ti: TypeIndex, section: EntityConfig) -> _Batch:
     known = at >= 0
     same = np.zeros(n, dtype=bool)
     if known.any():
-        rows = master.take(pa.array(np.maximum(at, 0)))
-        same = known.copy()
-        pairs = [(f, f"{f}__raw") for f in fields] + [("updated_at", "updated_at")]
-        for new_name, old_name in pairs:
-            given = subset.column(new_name) if new_name in subset.column_names else \
-                pa.nulls(n, pa.string())  # no source of the batch maps this field
-            new = pc.fill_null(pc.cast(given, pa.string()), "\x00null")
-            old = pc.fill_null(pc.cast(rows.column(old_name), pa.string()), "\x00null")
-            same &= np.asarray(pc.equal(new, old).to_numpy(zero_copy_only=False), dtype=bool)
+        # the same raw field values and updated_at (a field no source of the batch maps
+        # counts as null): compared as the index's content hashes of both
+        old = np.asarray(master.column(CONTENT).to_numpy(), dtype=np.uint64)
+        new = content_hash(content_columns(subset, fields, raw=False))
+        same = known & (old[np.maximum(at, 0)] == new)
     take_in = last & ~deleted & ~same
     retire = last & known & (deleted | ~same)
     master_ids = np.asarray(master.column("record_id").to_numpy(), dtype=np.int64)
@@ -359,7 +365,7 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
     inner = block(incoming, section.blocking).pairs if incoming.num_rows > 1 else None
     cols = read_columns(master.column_names, section.comparisons)
     uniq = np.unique(rids)
-    master_part = master.select(cols).take(pa.array(ti.positions(uniq)))
+    master_part = plain(master.select(cols).take(pa.array(ti.positions(uniq))))
     incoming_part = incoming.select(cols).cast(master_part.schema)
     mini = pa.concat_tables([master_part, incoming_part])
     new_ids = np.asarray(incoming.column("record_id").to_numpy(), dtype=np.int64)
@@ -384,8 +390,9 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
     touched = pc.unique(master.column("entity_id").take(pa.array(touched_rows)))
     member_ids = _members(ti, touched)
     member_ids = member_ids[~np.isin(member_ids, retired)]
-    old_rows = master.take(pa.array(ti.positions(np.concatenate([member_ids, retired]))))
-    kept_rows = master.take(pa.array(ti.positions(member_ids)))
+    full = ti.full_records()
+    old_rows = full.take(pa.array(ti.positions(np.concatenate([member_ids, retired]))))
+    kept_rows = full.take(pa.array(ti.positions(member_ids)))
     std_cols = incoming.column_names
     subset = pa.concat_tables([kept_rows.select(std_cols).cast(incoming.schema), incoming])
     old_pairs = ti.pairs()
@@ -411,9 +418,10 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
 
     # --- the complete tables: untouched rows carried over, touched ones replaced
     t0 = time.perf_counter()
-    untouched_golden = ti.golden.filter(pc.invert(pc.is_in(ti.golden.column("entity_id"),
-                                                           value_set=touched)))
-    golden = pa.concat_tables([untouched_golden.drop_columns(["__hash"]), golden_sub],
+    old_golden = ti.full_golden()
+    untouched_golden = old_golden.filter(pc.invert(pc.is_in(old_golden.column("entity_id"),
+                                                            value_set=touched)))
+    golden = pa.concat_tables([untouched_golden, golden_sub],
                               promote_options="default").sort_by("entity_id")
     # records and clusters stay in record-id order: rows of re-clustered records are
     # updated in place, retired ones dropped, the batch's (larger ids) appended
@@ -431,7 +439,7 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
         .append_column("cluster_size",
                        clusters_sub.column("cluster_size").take(at).slice(kept_rows.num_rows))
     records = pa.concat_tables([
-        _updated(master.filter(alive), clusters_sub, ("entity_id", "cluster_size")),
+        _updated(full.filter(alive), clusters_sub, ("entity_id", "cluster_size")),
         sub_records], promote_options="default")
     scored = pa.concat_tables([
         old_pairs.filter(pc.invert(pc.or_(
@@ -448,7 +456,8 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
               "blocking": BlockingResult(pairs=pairs, report=report), "vectors": vectors,
               "model": ti.model, "scored": scored, "clusters": clusters, "golden": golden,
               "changes": changes if changes.num_rows else ENTITY_CHANGES.empty_table()}
-    return entity, records, _Touched(touched, subset, clusters_sub, retired, incoming, old_rows)
+    return entity, records, _Touched(touched, subset, clusters_sub, retired, incoming, old_rows,
+                                     old_golden)
 
 
 def _updated(table: pa.Table, changed: pa.Table,
@@ -479,14 +488,15 @@ def _report(section: EntityConfig, ti: TypeIndex, entity: Any, touched: _Touched
                                    wildcard_statuses=section.conflicts.wildcard_statuses)
     kept = ti.conflicts.filter(pc.invert(pc.is_in(ti.conflicts.column("entity_id"),
                                                   value_set=touched.old_ids)))
-    entity.conflicts = pa.concat_tables([kept.drop_columns(["__hash"]), conflicts_sub],
+    entity.conflicts = pa.concat_tables([kept, conflicts_sub],
                                         promote_options="default")
     # department figures are shares over all of a department's records, kept as counts:
     # the touched entities' parts as they were go, as they are now come in
     old = touched.old_rows
     removed = quality_counts(old, old.select(["record_id", "entity_id"]),
-                             ti.golden.filter(pc.is_in(ti.golden.column("entity_id"),
-                                                       value_set=touched.old_ids)),
+                             touched.old_golden.filter(pc.is_in(
+                                 touched.old_golden.column("entity_id"),
+                                 value_set=touched.old_ids)),
                              fields=fields)
     added = quality_counts(touched.subset, touched.clusters, golden_sub, fields=fields)
     touched.quality = updated_counts(ti.quality_counts(), removed=removed, added=added)

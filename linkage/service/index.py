@@ -5,11 +5,18 @@ Layout (``<run>/index/``, Arrow IPC files opened memory-mapped, ``manifest.json`
 its presence means the index is complete)::
 
     manifest.json                 format, the pipeline configuration, per-type counts
-    <type>/records.arrow          the standardised records with entity ids, by record_id
-    <type>/clusters.arrow         the Clusters rows (size, edges, density, ...)
-    <type>/pairs.arrow            the scored candidate pairs (for incremental re-clustering)
-    <type>/golden.arrow           golden records, sorted by the hash of the entity id
-    <type>/conflicts.arrow        conflicts, sorted by the hash of the entity id
+    <type>/records.arrow          by record_id, the columns a lookup reads: source, key,
+                                  updated_at, the fields and the columns compared, the
+                                  entity id and ``__content`` (a hash of the raw fields an
+                                  incremental run compares a new version with)
+    <type>/clusters.arrow         the Clusters rows (size, edges, density, ...) but the
+                                  entity type and id, which records.arrow holds
+    <type>/golden.arrow           golden records, sorted by the hash of the entity id,
+                                  with where each one's conflicts end (``__conflicts``)
+    <type>/conflicts.arrow        conflicts in the order of their golden records; their
+                                  entity id and golden value are the golden record's, each
+                                  candidate value's source, key and updated_at its
+                                  record's (records.arrow), not stored again
     <type>/members.arrow          entity-id hash -> record id, sorted
     <type>/keys_<pass>.arrow      blocking-key hash -> record id, sorted, per exact pass
     <type>/keys_<pass>__sub.arrow the same on keys + sub keys (for split blocks)
@@ -17,7 +24,12 @@ its presence means the index is complete)::
     <type>/model.json             the fitted scoring model
 
 Lookups are ``np.searchsorted`` over the sorted hash columns (see
-:mod:`linkage.service.keys`), one record or a whole batch at once.
+:mod:`linkage.service.keys`), one record or a whole batch at once. Every file stays
+uncompressed, so a lookup reads the mapped pages it needs and nothing else; text with
+many repeats is dictionary-encoded instead (:func:`compact`), and record ids are 32-bit
+when they fit. What only an incremental run reads (every standardised column of a
+record, the scored pairs, the conflicts as a table) is read from the run folder itself
+(:func:`~linkage.io.run_tables.read_run_table`), not kept twice.
 """
 
 from __future__ import annotations
@@ -26,7 +38,7 @@ import contextlib
 import json
 import logging
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -48,6 +60,7 @@ from linkage.match.compare import read_columns
 from linkage.match.score import FellegiSunter
 from linkage.schemas import CONFLICTS
 from linkage.service.keys import (
+    content_hash,
     hash_strings,
     hash_text,
     pass_keys,
@@ -55,7 +68,7 @@ from linkage.service.keys import (
     refined_pass,
     resolvable,
 )
-from linkage.service.rows import Rows, jsonable
+from linkage.service.rows import Rows, jsonable, one_chunk, reader
 
 if TYPE_CHECKING:
     from linkage.pipeline import PipelineResult
@@ -77,8 +90,17 @@ INDEX_DIR = "index"
 #: department quality as counts (:mod:`linkage.master.quality_counts`), which an
 #: incremental run updates
 QUALITY_SUMS, QUALITY_DAYS = "quality_sums.arrow", "quality_days.arrow"
-FORMAT = "linkage.master_index/1"
+FORMAT = "linkage.master_index/2"
 _HASH = "__hash"
+#: a hash of each record's raw field values and updated_at (:func:`content_columns`)
+CONTENT = "__content"
+#: a conflict candidate's columns that are its record's, taken from records.arrow
+_FROM_RECORD = ("source", "source_key", "updated_at")
+#: golden.arrow's column of where each entity's conflicts end in conflicts.arrow
+_ENDS = "__conflicts"
+#: a conflict's columns, and a conflict candidate's, in the conflicts table's order
+_CONFLICT = tuple(CONFLICTS.names)
+_CANDIDATE = tuple(f.name for f in CONFLICTS.field("candidates").type.value_type)
 _KEY_SLAB = 1 << 18  # records whose blocking keys are formed at once
 
 
@@ -192,21 +214,27 @@ def _write_type_index(
     records = _by_record_id(records, spill)
     if update is not None and tuple(update.base.section.blocking) != tuple(section.blocking):
         update = None  # other passes: every key is new
-    _write(records, folder / "records.arrow", spill)
-    _write(_by_record_id(clusters, spill), folder / "clusters.arrow", spill)
-    _write(pairs.drop_columns([c for c in ("entity_type",) if c in pairs.column_names]),
-           folder / "pairs.arrow", spill)
+    _write(_lookup_records(records, section), folder / "records.arrow", spill)
+    clusters = _by_record_id(clusters, spill)
+    # read only whole, by an incremental run: compressed
+    _write(clusters.drop_columns([c for c in ("entity_type", "entity_id")
+                                  if c in clusters.column_names]),
+           folder / "clusters.arrow", spill, compression="zstd")
     ids = records.column("record_id").combine_chunks()
     rid = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=np.int64)
+    # golden records and conflicts are written whole (a batch touches entities all over
+    # the hash order; merging saved little once they are compacted anyway)
+    golden = _by_entity_hash(golden, spill)
+    conflicts, ends = _conflicts_by_golden(conflicts, golden, records, spill)
+    if ends is not None:
+        golden = golden.append_column(_ENDS, pa.array(ends, _id_type(ends)))
+    _write(compact(golden, keep=("entity_id",), narrow=True), folder / "golden.arrow")
+    _write(conflicts, folder / "conflicts.arrow")
     if update is None:
-        _write(_by_entity_hash(golden, spill), folder / "golden.arrow")
-        _write(_by_entity_hash(conflicts, spill), folder / "conflicts.arrow")
         _write_keys(hash_strings(records.column("entity_id"))[0],
                     np.ones(len(ids), dtype=bool), ids, folder / "members.arrow")
     else:
         base = update.base
-        _write(_merged_by_entity(base.golden, golden, update), folder / "golden.arrow")
-        _write(_merged_by_entity(base.conflicts, conflicts, update), folder / "conflicts.arrow")
         regrouped = records.take(pa.array(np.searchsorted(rid, update.regrouped)))
         _write_merged(base.members, *hash_strings(regrouped.column("entity_id")),
                       regrouped.column("record_id"), folder / "members.arrow",
@@ -258,6 +286,203 @@ def _write_type_index(
     max_id = int(rid.max()) if len(rid) else -1
     return {"records": records.num_rows, "entities": golden.num_rows, "passes": passes,
             "tf_totals": tf, "max_record_id": max_id}
+
+
+def content_columns(table: pa.Table, fields: list[str], *, raw: bool) -> list[pa.ChunkedArray]:
+    """The values a record's content hash is taken over: each field as the department
+    gave it (``<field>__raw`` of a standardised record, ``raw``; the field itself of a
+    source row) and updated_at; a column the table lacks counts as null."""
+    names = [f"{f}__raw" if raw else f for f in fields] + ["updated_at"]
+    n = table.num_rows
+    return [table.column(c) if c in table.column_names
+            else pa.chunked_array([pa.nulls(n, pa.string())]) for c in names]
+
+
+def _lookup_records(records: pa.Table, section: EntityConfig) -> pa.Table:
+    """The columns of a type's records a lookup reads (see the layout above), compacted,
+    with the content hash appended."""
+    compared = read_columns(records.column_names, section.comparisons)
+    wanted = {"record_id", "source", "source_key", "updated_at", "entity_id",
+              *section.fields, *compared}
+    slim = records.select([c for c in records.column_names if c in wanted])
+    content = content_hash(content_columns(records, list(section.fields), raw=True))
+    slim = slim.append_column(CONTENT, pa.array(content, pa.uint64()))
+    # entity ids and keys stay plain (matched with compute kernels), and so do the
+    # compared columns: a lookup takes its candidates' rows of them in one call, which
+    # decoding dictionaries would more than double
+    return compact(slim, keep=("entity_id", "source_key", *compared))
+
+
+def _conflicts_by_golden(conflicts: pa.Table, golden: pa.Table, records: pa.Table,
+                         spill: Path) -> tuple[pa.Table, npt.NDArray[np.int64] | None]:
+    """Conflicts for conflicts.arrow: in the order of ``golden`` (sorted by entity hash),
+    without the entity id and (when every one is the golden record's) the golden value,
+    and the end of each golden record's conflicts. Conflicts of an entity without a
+    golden record (none in a run's tables) keep the layout of entity hashes instead."""
+    at = pc.index_in(conflicts.column("entity_id"), value_set=golden.column("entity_id"))
+    if at.null_count:
+        return _compact_conflicts(_by_entity_hash(conflicts, spill), records), None
+    rows = np.asarray(at.to_numpy(zero_copy_only=False), dtype=np.int64)
+    order = np.argsort(rows, kind="stable")
+    ends = np.cumsum(np.bincount(rows, minlength=golden.num_rows)).astype(np.int64)
+    table = _mapped(conflicts, order, spill)
+    rows = rows[order]
+    drop = ["entity_id", *(["golden_value"] if _golden_values_hold(table, golden, rows)
+                           else [])]
+    return _compact_conflicts(table.drop_columns(drop), records), ends
+
+
+def _golden_values_hold(conflicts: pa.Table, golden: pa.Table,
+                        rows: npt.NDArray[np.int64]) -> bool:
+    """Whether each conflict's golden value is its golden record's value of its field."""
+    if "golden_value" not in conflicts.column_names:
+        return False
+    fields = np.asarray(conflicts.column("field").to_numpy(zero_copy_only=False), dtype=object)
+    given = conflicts.column("golden_value")
+    for name in np.unique(fields).tolist():
+        if name not in golden.column_names:
+            return False
+        mask = fields == name
+        mine = pc.fill_null(pc.cast(given.filter(pa.array(mask)), pa.string()), "\x00null")
+        theirs = pc.fill_null(pc.cast(golden.column(name).take(pa.array(rows[mask])),
+                                      pa.string()), "\x00null")
+        if not pc.all(pc.equal(mine, theirs)).as_py():
+            return False
+    return True
+
+
+def _compact_conflicts(conflicts: pa.Table, records: pa.Table) -> pa.Table:
+    """Conflicts compacted, their candidates without the columns that are their records'
+    (:data:`_FROM_RECORD`) when every candidate's are, and with each value that is its
+    record's value of the field left out (as ``__value``, null for those)."""
+    candidates = conflicts.column("candidates").combine_chunks()
+    values = candidates.values if len(candidates) else None
+    pos = (_record_positions(values, records)
+           if values is not None and not candidates.null_count else None)
+    if values is None or pos is None:
+        return compact(conflicts, keep=(_HASH,), narrow=True)
+    children = {values.type.field(k).name: values.field(k)
+                for k in range(values.type.num_fields)
+                if values.type.field(k).name not in _FROM_RECORD}
+    own = _own_values(children.get("value"), conflicts, candidates, records, pos)
+    if own is not None:
+        children = {("__value" if n == "value" else n): (own if n == "value" else c)
+                    for n, c in children.items()}
+    slim = pa.StructArray.from_arrays(list(children.values()), names=list(children))
+    candidates = pa.ListArray.from_arrays(candidates.offsets, slim)
+    conflicts = conflicts.set_column(conflicts.column_names.index("candidates"),
+                                     "candidates", candidates)
+    return compact(conflicts, keep=(_HASH,), narrow=True)
+
+
+def _record_positions(values: pa.StructArray, records: pa.Table
+                      ) -> npt.NDArray[np.int64] | None:
+    """Each candidate's row in ``records`` when every candidate's source, key and
+    updated_at are those of its record (None otherwise)."""
+    names = [values.type.field(k).name for k in range(values.type.num_fields)]
+    if "record_id" not in names or not all(c in names for c in _FROM_RECORD) \
+            or values.null_count or values.offset:
+        return None
+    rid = np.asarray(records.column("record_id").to_numpy(), dtype=np.int64)
+    cand = values.field("record_id")
+    if cand.null_count or not len(rid):
+        return None
+    wanted = np.asarray(cand.to_numpy(), dtype=np.int64)
+    pos = np.minimum(np.searchsorted(rid, wanted), len(rid) - 1)
+    if not bool((rid[pos] == wanted).all()):
+        return None
+    taken = pa.array(pos)
+    for name in _FROM_RECORD:
+        mine = values.field(name)
+        theirs = records.column(name).take(taken).combine_chunks().cast(mine.type)
+        if not mine.equals(theirs):
+            return None
+    return pos
+
+
+def _own_values(value: pa.Array | None, conflicts: pa.Table, candidates: pa.ListArray,
+                records: pa.Table, pos: npt.NDArray[np.int64]) -> pa.Array | None:
+    """The candidates' values with those equal to their record's value of the conflict's
+    field made null (None when some other value is null itself, or a field is not in
+    ``records``)."""
+    if value is None or not pa.types.is_string(value.type):
+        return None
+    parent = np.asarray(pc.list_parent_indices(candidates).to_numpy(), dtype=np.int64)
+    fields = np.asarray(conflicts.column("field").combine_chunks().take(pa.array(parent))
+                        .to_numpy(zero_copy_only=False), dtype=object)
+    same = np.zeros(len(value), dtype=bool)
+    for name in np.unique(fields).tolist():
+        if name not in records.column_names:
+            return None
+        mask = fields == name
+        mine = pc.fill_null(value.filter(pa.array(mask)), "\x00null")
+        theirs = pc.fill_null(pc.cast(records.column(name).take(pa.array(pos[mask])),
+                                      pa.string()), "\x00null")
+        same[mask] = np.asarray(pc.equal(mine, theirs).to_numpy(zero_copy_only=False),
+                                dtype=bool)
+    if bool((~same & ~np.asarray(value.is_valid().to_numpy(zero_copy_only=False),
+                                  dtype=bool)).any()):
+        return None
+    return pc.if_else(pa.array(same), pa.nulls(len(value), pa.string()), value)
+
+
+def compact(table: pa.Table, *, keep: tuple[str, ...] = (), narrow: bool = False
+            ) -> pa.Table:
+    """``table`` with each string column (also inside lists and structs) that repeats
+    its values enough dictionary-encoded, and (``narrow``) 64-bit integers that fit in
+    32 bits narrowed, but the columns ``keep``. The values read back are the same; only
+    the bytes on disk change (a table only ever read row by row, as JSON, is narrowed)."""
+    for i, name in enumerate(table.column_names):
+        if name in keep:
+            continue
+        column = table.column(i)
+        packed = _compact_array(column.combine_chunks(), narrow)
+        if packed.type != column.type:
+            table = table.set_column(i, name, packed)
+    return table
+
+
+def _compact_array(arr: pa.Array, narrow: bool) -> pa.Array:
+    kind = arr.type
+    if narrow and pa.types.is_int64(kind) and len(arr):
+        low, high = pc.min_max(arr).values()
+        fits = low.as_py() is None or (low.as_py() >= -(1 << 31) and high.as_py() < 1 << 31)
+        return arr.cast(pa.int32()) if fits else arr
+    if pa.types.is_string(kind):
+        encoded = pc.dictionary_encode(arr)
+        size = len(encoded.dictionary)
+        index = pa.int8() if size < 1 << 7 else pa.int16() if size < 1 << 15 else pa.int32()
+        encoded = encoded.cast(pa.dictionary(index, pa.string()))
+        return encoded if encoded.nbytes < 0.75 * arr.nbytes else arr
+    if pa.types.is_list(kind) and arr.offset == 0:
+        assert isinstance(arr, pa.ListArray)
+        inner = _compact_array(arr.values, narrow)
+        if inner.type == arr.values.type:
+            return arr
+        return pa.ListArray.from_arrays(arr.offsets, inner,
+                                        mask=arr.is_null() if arr.null_count else None)
+    if pa.types.is_struct(kind) and arr.offset == 0 and not arr.null_count:
+        assert isinstance(arr, pa.StructArray)
+        children = [_compact_array(arr.field(k), narrow) for k in range(kind.num_fields)]
+        if all(c.type == arr.field(k).type for k, c in enumerate(children)):
+            return arr
+        return pa.StructArray.from_arrays(
+            children, fields=[pa.field(kind.field(k).name, c.type)
+                              for k, c in enumerate(children)])
+    return arr
+
+
+def plain(table: pa.Table) -> pa.Table:
+    """``table`` with dictionary-encoded columns decoded (as a run's tables have them)."""
+    if not any(pa.types.is_dictionary(f.type) for f in table.schema):
+        return table
+    return table.cast(pa.schema([pa.field(f.name, f.type.value_type) if
+                                 pa.types.is_dictionary(f.type) else f for f in table.schema]))
+
+
+def _id_type(values: npt.NDArray[np.int64]) -> pa.DataType:
+    """int32 for record ids that fit (half the bytes of a key file's id column)."""
+    return pa.int32() if not len(values) or int(values.max()) < 1 << 31 else pa.int64()
 
 
 def _by_record_id(table: pa.Table, spill: Path) -> pa.Table:
@@ -313,20 +538,6 @@ def _hashed_keys(records: pa.Table, bp: BlockingPass) -> tuple[npt.NDArray[np.ui
     return np.concatenate([h for h, _ in parts]), np.concatenate([p for _, p in parts])
 
 
-def _merged_by_entity(old: pa.Table, new: pa.Table, update: IndexUpdate) -> pa.Table:
-    """The previous index's rows of untouched entities and the new rows of the entities
-    that replace the touched ones, in entity-hash order (only the new ids are hashed)."""
-    kept = old.filter(pc.invert(pc.is_in(old.column("entity_id"),
-                                         value_set=update.old_entities)))
-    fresh = new.filter(pc.is_in(new.column("entity_id"), value_set=update.new_entities))
-    h, _ = hash_strings(fresh.column("entity_id")) if fresh.num_rows else (
-        np.zeros(0, np.uint64), None)
-    fresh = fresh.append_column(_HASH, pa.array(h, pa.uint64()))
-    both = pa.concat_tables([kept, fresh.select(kept.column_names).cast(kept.schema)])
-    hashes = np.asarray(both.column(_HASH).to_numpy(), dtype=np.uint64)
-    return both.take(pa.array(np.argsort(hashes, kind="stable")))
-
-
 def _write_merged(old: SortedKeys, h: npt.NDArray[np.uint64], present: npt.NDArray[np.bool_],
                   ids: pa.Array | pa.ChunkedArray, path: Path, *,
                   drop: npt.NDArray[np.int64]) -> None:
@@ -340,16 +551,16 @@ def _write_merged(old: SortedKeys, h: npt.NDArray[np.uint64], present: npt.NDArr
     new_h, new_ids = new_h[order], new_ids[order]
     old_h, old_ids = old.hashes[keep], old.values[keep]
     at = np.searchsorted(old_h, new_h, side="right")
+    merged = np.insert(old_ids.astype(np.int64), at, new_ids)
     _write(pa.table({_HASH: pa.array(np.insert(old_h, at, new_h), pa.uint64()),
-                     "record_id": pa.array(np.insert(old_ids, at, new_ids), pa.int64())}),
-           path)
+                     "record_id": pa.array(merged, _id_type(merged))}), path)
 
 
 def _tf_delta(update: IndexUpdate, field: str) -> tuple[npt.NDArray[np.uint64],
                                                           npt.NDArray[np.int64]]:
     """Value hashes whose counts change, and by how much (+1 added, -1 removed)."""
-    removed = update.base.records.column(field).take(
-        pa.array(update.base.positions(update.removed)))
+    removed = plain(update.base.records.select([field]).take(
+        pa.array(update.base.positions(update.removed)))).column(field)
     h_add, p_add = hash_strings(update.added.column(field))
     h_rem, p_rem = hash_strings(removed)
     return (np.concatenate([h_add[p_add], h_rem[p_rem]]),
@@ -394,12 +605,15 @@ def _config_from(data: Mapping[str, Any]) -> PipelineConfig:
                               base_dir=base, origin="the run's saved configuration")
 
 
-def _write(table: pa.Table, path: Path, spill: Path | None = None) -> None:
+def _write(table: pa.Table, path: Path, spill: Path | None = None, *,
+           compression: str | None = None) -> None:
     """One record batch (the resolver reads each column as one array, without a copy);
     given ``spill``, a table of many chunks is made one through it (:func:`_mapped`)."""
     if spill is not None and any(c.num_chunks > 1 for c in table.columns):
         table = _mapped(table, None, spill)
-    with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+    options = ipc.IpcWriteOptions(compression=compression)
+    with pa.OSFile(str(path), "wb") as sink, \
+            ipc.new_file(sink, table.schema, options=options) as writer:
         writer.write_table(table.combine_chunks())
 
 
@@ -409,7 +623,7 @@ def _write_keys(h: npt.NDArray[np.uint64], present: npt.NDArray[np.bool_],
     hv = h[present]
     order = np.argsort(hv, kind="stable")
     _write(pa.table({_HASH: pa.array(hv[order], pa.uint64()),
-                     "record_id": pa.array(rid[order], pa.int64())}), path)
+                     "record_id": pa.array(rid[order], _id_type(rid))}), path)
 
 
 def _by_entity_hash(table: pa.Table, spill: Path) -> pa.Table:
@@ -492,11 +706,11 @@ class TypeIndex:
     model: FellegiSunter
     records: pa.Table
     record_ids: npt.NDArray[np.int64]
-    clusters: pa.Table
     golden: pa.Table
     golden_hashes: npt.NDArray[np.uint64]
-    conflicts: pa.Table
-    conflict_hashes: npt.NDArray[np.uint64]
+    conflict_table: pa.Table
+    conflict_hashes: npt.NDArray[np.uint64] | None  # None: in golden order (``_ENDS``)
+    conflict_ends: npt.NDArray[np.int64] | None
     members: SortedKeys
     keys: dict[str, tuple[BlockingPass, SortedKeys, SortedKeys | None]]
     tf: dict[str, tuple[SortedKeys, int]]
@@ -522,15 +736,71 @@ class TypeIndex:
             entity_type=etype, section=section,
             model=FellegiSunter.load(folder / "model.json"),
             records=records, record_ids=_np(records.column("record_id")),
-            clusters=_read(folder / "clusters.arrow"),
             golden=golden, golden_hashes=_np(golden.column(_HASH)),
-            conflicts=conflicts, conflict_hashes=_np(conflicts.column(_HASH)),
+            conflict_table=conflicts,
+            conflict_hashes=(_np(conflicts.column(_HASH)) if _HASH in conflicts.column_names
+                             else None),
+            conflict_ends=(np.asarray(_np(golden.column(_ENDS)), dtype=np.int64)
+                           if _ENDS in golden.column_names else None),
             members=SortedKeys.open(folder / "members.arrow", "record_id"),
             keys=keys, tf=tf, max_record_id=int(entry["max_record_id"]), folder=folder)
 
+    @property
+    def run_dir(self) -> Path:
+        """The run folder the index belongs to (``<run>/index/<type>``)."""
+        return self.folder.parent.parent
+
     def pairs(self) -> pa.Table:
-        """The run's scored candidate pairs of this type."""
-        return _read(self.folder / "pairs.arrow")
+        """The run's scored candidate pairs of this type (from the run folder)."""
+        pairs = read_run_table(self.run_dir, "pairs")
+        if "entity_type" in pairs.column_names:
+            pairs = pairs.filter(pc.equal(pairs.column("entity_type"), self.entity_type))
+            pairs = pairs.drop_columns(["entity_type"])
+        # a run of several types writes one table: the other types' factor columns go
+        mine = {f"bf_{c.name}" for c in self.section.comparisons}
+        return pairs.drop_columns([c for c in pairs.column_names
+                                   if c.startswith("bf_") and c not in mine])
+
+    def full_records(self) -> pa.Table:
+        """Every standardised column of this type's records, from the run folder, in
+        the index's row order (an incremental run's carry-over reads them)."""
+        records = read_run_table(self.run_dir, "records")
+        if "entity_type" in records.column_names:
+            records = records.filter(pc.equal(records.column("entity_type"), self.entity_type))
+        ids = np.asarray(records.column("record_id").to_numpy(), dtype=np.int64)
+        if len(ids) > 1 and not bool((ids[1:] >= ids[:-1]).all()):
+            records = records.sort_by("record_id")
+            ids = np.asarray(records.column("record_id").to_numpy(), dtype=np.int64)
+        if not np.array_equal(ids, self.record_ids):
+            raise MasterIndexError(f"{self.run_dir}: records.parquet does not hold the "
+                                   f"index's {self.entity_type} records; rebuild the index "
+                                   f"with `linkage index {self.run_dir}`")
+        return records
+
+    def full_golden(self) -> pa.Table:
+        """This type's golden records as the run folder has them (by entity id)."""
+        return read_run_table(self.run_dir, f"golden_{self.entity_type}")
+
+    @cached_property
+    def clusters(self) -> pa.Table:
+        """The Clusters rows of this type (entity type and id joined back on)."""
+        stored = _read(self.folder / "clusters.arrow")
+        n = stored.num_rows
+        etype = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)),
+                                               pa.array([self.entity_type])).cast(pa.string())
+        columns = {"record_id": stored.column("record_id"), "entity_type": etype,
+                   "entity_id": self.records.column("entity_id")}
+        columns.update({c: stored.column(c) for c in stored.column_names if c != "record_id"})
+        return pa.table(columns)
+
+    @cached_property
+    def conflicts(self) -> pa.Table:
+        """Every conflict of this type as the run folder has them."""
+        conflicts = read_run_table(self.run_dir, "conflicts")
+        if conflicts.num_rows and "entity_type" in conflicts.column_names:
+            conflicts = conflicts.filter(pc.equal(conflicts.column("entity_type"),
+                                                  self.entity_type))
+        return conflicts if conflicts.num_rows else CONFLICTS.empty_table()
 
     def quality_counts(self) -> QualityCounts:
         """The run's department quality counts (taken over the master when an index
@@ -538,7 +808,7 @@ class TypeIndex:
         sums, days = self.folder / QUALITY_SUMS, self.folder / QUALITY_DAYS
         if sums.is_file() and days.is_file():
             return QualityCounts(_read(sums), _read(days))
-        return quality_counts(self.records, self.clusters, self.golden,
+        return quality_counts(self.full_records(), self.clusters, self.full_golden(),
                               fields=list(self.section.fields))
 
     def positions(self, record_ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
@@ -640,8 +910,24 @@ class TypeIndex:
     def conflicts_of(self, entity_id: str) -> list[dict[str, Any]]:
         """The entity's open conflicts, as JSON values."""
         rows = self._conflict_rows
-        return [rows.row(i) for i in self._entity_range(self.conflict_hashes, entity_id)
-                if rows.value(i, "entity_id") == entity_id]
+        if self.conflict_hashes is not None:
+            return [rows.row(i) for i in self._entity_range(self.conflict_hashes, entity_id)
+                    if rows.value(i, "entity_id") == entity_id]
+        assert self.conflict_ends is not None
+        golden = self._golden_rows
+        for i in self._entity_range(self.golden_hashes, entity_id):
+            if golden.value(i, "entity_id") != entity_id:
+                continue
+            ends = self.conflict_ends
+            found = []
+            for k in range(int(ends[i - 1]) if i else 0, int(ends[i])):
+                row = rows.row(k)
+                row["entity_id"] = entity_id
+                if "golden_value" not in row:
+                    row["golden_value"] = golden.value(i, row["field"])
+                found.append({**{n: row[n] for n in _CONFLICT if n in row}, **row})
+            return found
+        return []
 
     def candidate_rows(self, record_ids: npt.NDArray[np.int64]) -> list[dict[str, Any]]:
         """The records of ``record_ids`` (present ones), with the columns comparing them
@@ -657,11 +943,51 @@ class TypeIndex:
 
     @cached_property
     def _golden_rows(self) -> Rows:
-        return Rows(self.golden, json=True, skip=_HASH)
+        return Rows(self.golden, json=True, skip=(_HASH, _ENDS))
 
     @cached_property
     def _conflict_rows(self) -> Rows:
-        return Rows(self.conflicts, json=True, skip=_HASH)
+        candidates = one_chunk(self.conflict_table.column("candidates"))
+        kind = candidates.type.value_type
+        if kind.get_field_index("source") >= 0:  # stored whole
+            return Rows(self.conflict_table, json=True, skip=_HASH)
+        return Rows(self.conflict_table, json=True, skip=_HASH,
+                    readers={"candidates": self._candidates_reader(candidates)})
+
+    def _candidates_reader(self, candidates: pa.ListArray) -> Callable[[int], Any]:
+        """A conflict's candidates as JSON values, each one's source, key and updated_at
+        read from its record (found by record id in records.arrow), and its value too
+        when the index left it out (``__value`` null: the record's value of the field)."""
+        struct = candidates.values
+        stored = {struct.type.field(k).name: reader(struct.field(k), json=True)
+                  for k in range(struct.type.num_fields)}
+        mine = {name: reader(one_chunk(self.records.column(name)), json=True)
+                for name in _FROM_RECORD}
+        record_id = stored["record_id"]
+        own_value = stored.get("__value")
+        field = reader(one_chunk(self.conflict_table.column("field")), json=True)
+        fields = {name: reader(one_chunk(self.records.column(name)), json=True)
+                  for name in self.section.fields if name in self.records.column_names}
+        ids = self.record_ids
+        starts = memoryview(candidates.offsets.buffers()[1]).cast("i")
+        first = candidates.offsets.offset
+        names = [(name, stored.get(name), mine.get(name)) for name in _CANDIDATE]
+
+        def read(i: int) -> list[dict[str, Any]]:
+            found = []
+            of_field = fields.get(field(i)) if own_value is not None else None
+            for k in range(starts[first + i], starts[first + i + 1]):
+                at = int(ids.searchsorted(record_id(k)))
+                candidate = {name: own(k) if own is not None else
+                             theirs(at) if theirs is not None else None
+                             for name, own, theirs in names}
+                if own_value is not None:
+                    value = own_value(k)
+                    candidate["value"] = value if value is not None or of_field is None \
+                        else of_field(at)
+                found.append(candidate)
+            return found
+        return read
 
     @cached_property
     def _candidate_rows(self) -> Rows:

@@ -26,7 +26,7 @@ from linkage.errors import LinkageError
 from linkage.master.cluster import link_mask
 from linkage.match.compare import compare, read_columns
 from linkage.match.one_record import compare_record
-from linkage.service.index import MasterIndex, TypeIndex, jsonable
+from linkage.service.index import MasterIndex, TypeIndex, jsonable, plain
 from linkage.service.keys import hash_text
 from linkage.standardisers import standardise, standardise_record
 
@@ -352,7 +352,7 @@ def score_against(ti: TypeIndex, std: pa.Table) -> BatchResolution:
     q_rows, rids = ti.candidates(std)
     cols = read_columns(ti.records.column_names, section.comparisons)
     uniq = np.unique(rids)
-    master_part = ti.records.select(cols).take(pa.array(ti.positions(uniq)))
+    master_part = plain(ti.records.select(cols).take(pa.array(ti.positions(uniq))))
     query_part = std.select(cols).cast(master_part.schema)
     mini = pa.concat_tables([master_part, query_part])
     query_ids = np.asarray(std.column("record_id").to_numpy(), dtype=np.int64)

@@ -25,16 +25,21 @@ Reader = Callable[[int], Any]
 _EPOCH = dt.date(1970, 1, 1).toordinal()
 _INTS = {8: "b", 16: "h", 32: "i", 64: "q"}
 _UINTS = {8: "B", 16: "H", 32: "I", 64: "Q"}
+_DECODED = 4096  # dictionaries up to this size are decoded once, larger ones per read
 
 
 class Rows:
-    """Rows of ``table`` as dicts (the column ``skip`` left out). ``json``: values as JSON
+    """Rows of ``table`` as dicts (the columns ``skip`` left out). ``json``: values as JSON
     takes them (dates as ISO text, NaN as null); otherwise as ``as_py`` gives them."""
 
-    def __init__(self, table: pa.Table, *, json: bool = False, skip: str | None = None
-                 ) -> None:
-        self.names = [n for n in table.column_names if n != skip]
-        self.readers = {n: reader(one_chunk(table.column(n)), json=json)
+    def __init__(self, table: pa.Table, *, json: bool = False,
+                 skip: str | tuple[str, ...] | None = None,
+                 readers: Mapping[str, Reader] | None = None) -> None:
+        left_out = (skip,) if isinstance(skip, str) else skip or ()
+        self.names = [n for n in table.column_names if n not in left_out]
+        given = readers or {}
+        self.readers = {n: given[n] if n in given else reader(one_chunk(table.column(n)),
+                                                               json=json)
                         for n in self.names}
         self._items = list(self.readers.items())
 
@@ -83,6 +88,27 @@ def _typed(arr: pa.Array, json: bool) -> Reader | None:
 
     if pa.types.is_null(kind):
         return lambda i: None
+    if pa.types.is_dictionary(kind) and off == 0:
+        # the index's repeated text: a small dictionary decoded once, a large one read
+        # straight from its buffers (as fast as a plain string column)
+        assert isinstance(arr, pa.DictionaryArray)
+        index = arr.indices
+        codes = memoryview(index.buffers()[1]).cast(  # type: ignore[call-overload]
+            _INTS[index.type.bit_width])
+        start = index.offset
+        words = arr.dictionary
+        if len(words) <= _DECODED or not pa.types.is_string(words.type) or words.offset:
+            word = reader(words, json=json)
+            decoded = [word(k) for k in range(len(words))]
+            return nullable(lambda i: decoded[codes[i + start]])
+        w_bufs = words.buffers()
+        w_offsets = memoryview(w_bufs[1]).cast("i")
+        w_data = memoryview(w_bufs[2]) if w_bufs[2] is not None else memoryview(b"")
+
+        def word_at(i: int) -> str:
+            j = codes[i + start]
+            return str(w_data[w_offsets[j]:w_offsets[j + 1]], "utf-8")
+        return nullable(word_at)
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         offsets = memoryview(bufs[1]).cast("q" if pa.types.is_large_string(kind) else "i")
         data = memoryview(bufs[2]) if bufs[2] is not None else memoryview(b"")

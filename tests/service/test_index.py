@@ -146,3 +146,43 @@ def test_golden_and_conflicts_read_as_json_values(synth_run: Path) -> None:
         with_conflicts += bool(mine)
     assert with_conflicts > 5
     assert ti.golden_row("no-such-entity") is None
+
+
+def test_the_index_stores_what_a_record_already_says_once(synth_run: Path) -> None:
+    """Conflicts are laid out in golden order without the entity id and golden value, and
+    a candidate's source, key, updated_at (and value, when it is its record's) are read
+    from records.arrow: the test above then holds on the compact layout, not a fallback."""
+    ti = MasterIndex.open(synth_run).types["person"]
+    assert ti.conflict_hashes is None and ti.conflict_ends is not None
+    assert "entity_id" not in ti.conflict_table.column_names
+    assert "golden_value" not in ti.conflict_table.column_names
+    kind = ti.conflict_table.schema.field("candidates").type.value_type
+    assert [kind.field(k).name for k in range(kind.num_fields)] == [
+        "__value", "raw_value", "record_id"]
+    assert ti.records.schema.field("source").type == pa.dictionary(pa.int8(), pa.string())
+    assert "name__raw" not in ti.records.column_names  # only the columns a lookup reads
+
+
+def test_compact_reads_back_the_same_values() -> None:
+    """Dictionary-encoded text (top level, in lists of structs, small and large
+    dictionaries) and narrowed integers read back as the plain table's values."""
+    from linkage.service.index import compact, plain
+    from linkage.service.rows import Rows
+
+    many = [f"v{i % 5000}" for i in range(20_000)]
+    table = pa.table({
+        "few": pa.array(["a", "b", None, "a"] * 5000),
+        "many": pa.array(many),
+        "unique": pa.array([f"u{i}" for i in range(20_000)]),
+        "n": pa.array(list(range(20_000)), pa.int64()),
+        "nested": pa.array([[{"s": "x" if i % 3 else None, "k": i}] for i in range(20_000)]),
+    })
+    packed = compact(table, narrow=True)
+    assert pa.types.is_dictionary(packed.schema.field("few").type)
+    assert pa.types.is_dictionary(packed.schema.field("many").type)  # > 4096 distinct
+    assert packed.schema.field("unique").type == pa.string()  # nothing repeats
+    assert packed.schema.field("n").type == pa.int32()
+    assert pa.types.is_dictionary(packed.schema.field("nested").type.value_type.field("s").type)
+    assert Rows(packed, json=True).rows(range(20_000)) == \
+        Rows(table, json=True).rows(range(20_000))
+    assert plain(packed.select(["few", "many"])).equals(table.select(["few", "many"]))
