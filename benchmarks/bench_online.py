@@ -75,7 +75,7 @@ def main() -> None:
     base = args.cache_dir / f"p{args.persons}_s{args.seed}"
     data = _data(base, args)
     master = base / "master"
-    if not (master / "index" / "manifest.json").is_file():
+    if not _current(master):
         t0 = time.perf_counter()
         _full_run(data / "pipeline_base.toml", master)
         print(f"master built in {time.perf_counter() - t0:.2f} s", flush=True)
@@ -119,6 +119,22 @@ def _incremental(base: Path, data: Path, master: Path) -> tuple[float, float, fl
     agreement, untouched_same = _agreement(inc_out, full_out, master)
     print(f"untouched entities keeping their ids: {untouched_same:.4f}", flush=True)
     return incremental_s, full_s, agreement
+
+
+def _current(master: Path) -> bool:
+    """Whether a cached master has an index this version opens (a cache from before a
+    change of the index format is rebuilt, not refused)."""
+    from linkage.errors import LinkageError
+    from linkage.service import MasterIndex
+
+    if not (master / "index" / "manifest.json").is_file():
+        return False
+    try:
+        MasterIndex.open(master)
+    except LinkageError as exc:
+        print(f"cached master not usable ({exc}); rebuilding it", flush=True)
+        return False
+    return True
 
 
 def _full_run(pipeline_toml: Path, out: Path) -> None:
