@@ -29,7 +29,6 @@ with ``np.unique``; candidate lists are slices of one sorted table.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -54,6 +53,7 @@ from linkage.master.groups import (
     record_rank,
     updated_days,
     value_codes,
+    workers,
 )
 from linkage.master.survivorship import fold_separators, fold_tails
 from linkage.schemas import CANDIDATE_VALUE, CONFLICTS, require_fields
@@ -162,7 +162,7 @@ def find_conflicts(
                    wildcard_statuses=tuple(wildcard_statuses))
     # The fields are independent, and their work is mostly NumPy and Arrow kernels that
     # release the GIL: side by side, gathered in field order (the same table).
-    with ThreadPoolExecutor(max_workers=_workers(len(fields))) as pool:
+    with ThreadPoolExecutor(max_workers=workers(len(fields))) as pool:
         parts = [part for found in pool.map(partial(_field_conflicts, scope), fields)
                  for part in found]
     identity = IDENTITY_KEYS.get(etype or "")
@@ -200,11 +200,6 @@ class _Scope:
     by_id: _RecordPositions
     comparable_statuses: tuple[str, ...]
     wildcard_statuses: tuple[str, ...]
-
-
-def _workers(tasks: int) -> int:
-    """Threads for ``tasks`` independent fields: the machine's cores, at most 4."""
-    return max(1, min(tasks, os.cpu_count() or 1, 4))
 
 
 def _field_conflicts(scope: _Scope, f: str) -> list[pa.Table]:

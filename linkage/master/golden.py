@@ -50,7 +50,6 @@ province and city of the entity's credit-code division (rule ``completed:<column
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -73,6 +72,7 @@ from linkage.master.groups import (
     record_rank,
     updated_days,
     value_codes,
+    workers,
 )
 from linkage.master.survivorship import (
     complete_division,
@@ -255,7 +255,7 @@ def build_golden(
     # The groups are independent and their work is mostly NumPy and Arrow kernels that
     # release the GIL: side by side, gathered in field order (the same table).
     plan = _plan(fields, survivorship.groups)
-    with ThreadPoolExecutor(max_workers=_workers(len(plan))) as pool:
+    with ThreadPoolExecutor(max_workers=workers(len(plan))) as pool:
         for found in pool.map(decide, plan):
             columns.update(found)
     golden = pa.table(columns)
@@ -667,11 +667,6 @@ def _written(records: pa.Table, name: str, shown: np.ndarray,
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _workers(tasks: int) -> int:
-    """Threads for ``tasks`` independent decisions: the machine's cores, at most 4."""
-    return max(1, min(tasks, os.cpu_count() or 1, 4))
 
 
 def _plan(fields: Sequence[str], groups: Sequence[Sequence[str]]) -> list[tuple[str, ...]]:
