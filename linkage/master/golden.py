@@ -50,6 +50,9 @@ province and city of the entity's credit-code division (rule ``completed:<column
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -178,12 +181,33 @@ class SurvivorshipConfig:
         return tuple(self.fields.get(field_name, self.default))
 
 
+#: the last few (records, clusters) -> entity codes, held by weak reference: golden records,
+#: conflicts and quality read the same tables one after the other
+_CODES: deque[tuple[weakref.ref[pa.Table], weakref.ref[pa.Table],
+                    tuple[np.ndarray, pa.Array, pa.Array]]] = deque(maxlen=2)
+_CODES_LOCK = threading.Lock()
+
+
 def entity_codes(records: pa.Table, clusters: pa.Table) -> tuple[np.ndarray, pa.Array, pa.Array]:
     """Per record the index of its entity, plus the entities' ids (sorted) and types.
 
     Records without a cluster row (which the cluster stage never produces) each become
-    their own entity named after the record, so nothing is dropped.
+    their own entity named after the record, so nothing is dropped. The answer for the
+    same two table objects (Arrow tables never change) is made once: the stages that
+    follow each other on one type's tables share it.
     """
+    with _CODES_LOCK:
+        for r, c, known in _CODES:
+            if r() is records and c() is clusters:
+                return known[0].copy(), known[1], known[2]
+    found = _entity_codes(records, clusters)
+    with _CODES_LOCK:
+        _CODES.append((weakref.ref(records), weakref.ref(clusters), found))
+    return found[0].copy(), found[1], found[2]
+
+
+def _entity_codes(records: pa.Table,
+                  clusters: pa.Table) -> tuple[np.ndarray, pa.Array, pa.Array]:
     require_fields(clusters, ("record_id", "entity_id"), what="clusters")
     rec_ids = as_ints(records["record_id"])
     cl_ids = as_ints(clusters["record_id"])
