@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
@@ -51,6 +53,7 @@ from linkage.master.groups import (
     record_rank,
     updated_days,
     value_codes,
+    workers,
 )
 from linkage.master.survivorship import fold_separators, fold_tails
 from linkage.schemas import CANDIDATE_VALUE, CONFLICTS, require_fields
@@ -137,7 +140,6 @@ def find_conflicts(
     one character.
     """
     require_fields(records, ("record_id", "source", "source_key", *fields), what="conflicts")
-    n = records.num_rows
     ent, ids, types = entity_codes(records, clusters)
     etype = types[0].as_py() if len(types) else "person"
     mutable = set(MUTABLE_FIELDS.get(etype or "", ()) if mutable_fields is None
@@ -151,93 +153,18 @@ def find_conflicts(
     ends = np.searchsorted(ent_sorted, np.arange(len(ids)), side="right")
     size = ends - starts
     golden_pos = _golden_positions(golden, ids)
-    by_id = _by_record_id(records)
+    by_id = _RecordPositions(records)
 
-    parts: list[pa.Table] = []
-    for f in fields:
-        # A name written without its separator (伊力哈木热合曼) is the dotted one, in
-        # another format.
-        value = fold_separators(records[f], value_codes(records[f]), ent)
-        raw = value_codes(records[f"{f}__raw"]) if f"{f}__raw" in records.column_names else value
-        status = (as_string(records[f"{f}__status"]) if f"{f}__status" in records.column_names
-                  else None)
-        present = value >= 0
-        valid = present & _starts_ok(status, n)
-        missing = ~present & (_eq(status, "missing", n) if status is not None else True)
-        invalid = ~present & ~missing if status is not None else np.zeros(n, bool)
-        missing &= carried_rows(records, f)  # a department that never collects it lacks nothing
-        invalid |= present & ~valid
-        multi = size >= 2
-        flags: dict[str, np.ndarray] = {}
-        # a field read through a vocabulary (a ``__term`` column: 正常 and 存续（在营、开业、
-        # 在册）are one state) differs in words, not in format
-        same_kind = "vocabulary" if f"{f}__term" in records.column_names else "format_only"
-        flags[same_kind] = _any_per_entity(
-            _dup_groups(ent, value, raw, present), len(ids)) & multi
-        n_present = np.bincount(ent[present], minlength=len(ids))
-        flags["missing"] = (np.bincount(ent[missing], minlength=len(ids)) > 0) & (n_present > 0)
-        flags["invalid"] = (np.bincount(ent[invalid], minlength=len(ids)) > 0) & multi
-        comparable = valid.copy()
-        if status is not None and comparable_statuses:
-            soft = present & _in(status, comparable_statuses)
-            if soft.any():
-                comparable |= soft
-                value = fold_tails(records[f], value, ent, valid, soft)
-        if status is not None and wildcard_statuses:
-            wild = present & _in(status, wildcard_statuses)
-            if wild.any():
-                comparable |= wild
-                value = fold_tails(records[f], value, ent, valid, wild, wildcard=True)
-        # what a department did (a typo, a homophone, an abbreviation) is told apart first;
-        # only the values left are weighed in time (stale) or reported as conflicts
-        evidence: dict[str, pa.Array] = {}
-        rows = np.zeros(0, dtype=np.int64)
-        mask = np.zeros(0, dtype=bool)
-        if classifiable(f, etype or ""):
-            reference = _reference(golden, golden_pos, f, value, ent, by_id)
-            # a value failing its check one edit from the golden one is a typo, said so
-            rows = np.flatnonzero((comparable | (present & ~valid)) & (reference >= 0)
-                                  & (value != reference))
-            mask, row_kinds, row_evidence = explained(f, etype or "", records[f], value,
-                                                      reference, rows)
-            said_per_kind: dict[str, dict[int, str | None]] = {}
-            for i in np.flatnonzero(mask).tolist():
-                kind = row_kinds[i]
-                assert kind is not None
-                flag = flags.setdefault(kind, np.zeros(len(ids), dtype=bool))
-                e = int(ent[rows[i]])
-                if not flag[e]:
-                    flag[e] = True
-                    said_per_kind.setdefault(kind, {})[e] = row_evidence[i]
-            for kind, said in said_per_kind.items():
-                evidence[kind] = _per_entity(len(ids), np.array(list(said), dtype=np.int64),
-                                             pa.array(list(said.values()), pa.string()))
-        timed = comparable.copy()
-        timed[rows[mask]] = False
-        if mask.any():  # entities whose every invalid value is an explained typo
-            left = invalid.copy()
-            left[rows[mask]] = False
-            flags["invalid"] &= (np.bincount(ent[left], minlength=len(ids)) > 0)
-        stale, conflict = _stale_or_conflict(ent, value, timed, days, known_day, len(ids),
-                                             f in mutable)
-        flags["stale"] = stale
-        flags["value_conflict"] = conflict
-        if stale.any():
-            evidence["stale"] = _stale_evidence(records, ent, value, timed, days, stale)
-        candidates = _candidate_struct(records, f)
-        golden_value = (as_string(golden[f]).take(golden_pos)
-                        if f in golden.column_names else pa.nulls(len(ids), pa.string()))
-        for kind, flag in flags.items():
-            which = np.flatnonzero(flag)
-            if not len(which):
-                continue
-            severity = SEVERITY[kind]
-            if kind == "value_conflict" and f in _IDENTIFYING:
-                severity = "high"
-            told = evidence.get(kind)
-            parts.append(_rows(ids, types, which, f, kind, severity, golden_value,
-                               _slices(order, starts[which], ends[which], candidates),
-                               None if told is None else told.take(pa.array(which))))
+    scope = _Scope(records=records, ent=ent, ids=ids, types=types, etype=etype or "",
+                   mutable=frozenset(mutable), days=days, known_day=known_day, order=order,
+                   starts=starts, ends=ends, size=size, golden=golden, golden_pos=golden_pos,
+                   by_id=by_id, comparable_statuses=tuple(comparable_statuses),
+                   wildcard_statuses=tuple(wildcard_statuses))
+    # The fields are independent, and their work is mostly NumPy and Arrow kernels that
+    # release the GIL: side by side, gathered in field order (the same table).
+    with ThreadPoolExecutor(max_workers=workers(len(fields))) as pool:
+        parts = [part for found in pool.map(partial(_field_conflicts, scope), fields)
+                 for part in found]
     identity = IDENTITY_KEYS.get(etype or "")
     if identity and identity[0] in records.column_names:
         parts.extend(_identity_conflicts(records, ent, ids, types, golden, golden_pos,
@@ -250,6 +177,125 @@ def find_conflicts(
     log.info("conflicts: %d row(s) over %d entities", table.num_rows,
              len(pc.unique(table["entity_id"])))
     return table
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Scope:
+    """What every field's pass of :func:`find_conflicts` reads (computed once)."""
+
+    records: pa.Table
+    ent: np.ndarray
+    ids: pa.Array
+    types: pa.Array
+    etype: str
+    mutable: frozenset[str]
+    days: np.ndarray
+    known_day: np.ndarray
+    order: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    size: np.ndarray
+    golden: pa.Table
+    golden_pos: pa.Array
+    by_id: _RecordPositions
+    comparable_statuses: tuple[str, ...]
+    wildcard_statuses: tuple[str, ...]
+
+
+def _field_conflicts(scope: _Scope, f: str) -> list[pa.Table]:
+    """The conflict rows of field ``f``, one table per kind found."""
+    records, ent, ids, types, etype = (scope.records, scope.ent, scope.ids, scope.types,
+                                       scope.etype)
+    days, known_day, order, starts, ends = (scope.days, scope.known_day, scope.order,
+                                            scope.starts, scope.ends)
+    golden, golden_pos, size = scope.golden, scope.golden_pos, scope.size
+    comparable_statuses, wildcard_statuses = scope.comparable_statuses, scope.wildcard_statuses
+    n = records.num_rows
+    parts: list[pa.Table] = []
+    # A name written without its separator (伊力哈木热合曼) is the dotted one, in
+    # another format.
+    value = fold_separators(records[f], value_codes(records[f]), ent)
+    raw = value_codes(records[f"{f}__raw"]) if f"{f}__raw" in records.column_names else value
+    status = (as_string(records[f"{f}__status"]) if f"{f}__status" in records.column_names
+              else None)
+    present = value >= 0
+    valid = present & _starts_ok(status, n)
+    missing = ~present & (_eq(status, "missing", n) if status is not None else True)
+    invalid = ~present & ~missing if status is not None else np.zeros(n, bool)
+    missing &= carried_rows(records, f)  # a department that never collects it lacks nothing
+    invalid |= present & ~valid
+    multi = size >= 2
+    flags: dict[str, np.ndarray] = {}
+    # a field read through a vocabulary (a ``__term`` column: 正常 and 存续（在营、开业、
+    # 在册）are one state) differs in words, not in format
+    same_kind = "vocabulary" if f"{f}__term" in records.column_names else "format_only"
+    flags[same_kind] = _any_per_entity(
+        _dup_groups(ent, value, raw, present), len(ids)) & multi
+    n_present = np.bincount(ent[present], minlength=len(ids))
+    flags["missing"] = (np.bincount(ent[missing], minlength=len(ids)) > 0) & (n_present > 0)
+    flags["invalid"] = (np.bincount(ent[invalid], minlength=len(ids)) > 0) & multi
+    comparable = valid.copy()
+    if status is not None and comparable_statuses:
+        soft = present & _in(status, comparable_statuses)
+        if soft.any():
+            comparable |= soft
+            value = fold_tails(records[f], value, ent, valid, soft)
+    if status is not None and wildcard_statuses:
+        wild = present & _in(status, wildcard_statuses)
+        if wild.any():
+            comparable |= wild
+            value = fold_tails(records[f], value, ent, valid, wild, wildcard=True)
+    # what a department did (a typo, a homophone, an abbreviation) is told apart first;
+    # only the values left are weighed in time (stale) or reported as conflicts
+    evidence: dict[str, pa.Array] = {}
+    rows = np.zeros(0, dtype=np.int64)
+    mask = np.zeros(0, dtype=bool)
+    if classifiable(f, etype or ""):
+        reference = _reference(golden, golden_pos, f, value, ent, scope.by_id)
+        # a value failing its check one edit from the golden one is a typo, said so
+        rows = np.flatnonzero((comparable | (present & ~valid)) & (reference >= 0)
+                              & (value != reference))
+        mask, row_kinds, row_evidence = explained(f, etype or "", records[f], value,
+                                                  reference, rows)
+        said_per_kind: dict[str, dict[int, str | None]] = {}
+        for i in np.flatnonzero(mask).tolist():
+            kind = row_kinds[i]
+            assert kind is not None
+            flag = flags.setdefault(kind, np.zeros(len(ids), dtype=bool))
+            e = int(ent[rows[i]])
+            if not flag[e]:
+                flag[e] = True
+                said_per_kind.setdefault(kind, {})[e] = row_evidence[i]
+        for kind, said in said_per_kind.items():
+            evidence[kind] = _per_entity(len(ids), np.array(list(said), dtype=np.int64),
+                                         pa.array(list(said.values()), pa.string()))
+    timed = comparable.copy()
+    timed[rows[mask]] = False
+    if mask.any():  # entities whose every invalid value is an explained typo
+        left = invalid.copy()
+        left[rows[mask]] = False
+        flags["invalid"] &= (np.bincount(ent[left], minlength=len(ids)) > 0)
+    stale, conflict = _stale_or_conflict(ent, value, timed, days, known_day, len(ids),
+                                         f in scope.mutable)
+    flags["stale"] = stale
+    flags["value_conflict"] = conflict
+    if stale.any():
+        evidence["stale"] = _stale_evidence(records, ent, value, timed, days, stale)
+    candidates = _candidate_struct(records, f)
+    golden_value = (as_string(golden[f]).take(golden_pos)
+                    if f in golden.column_names else pa.nulls(len(ids), pa.string()))
+    for kind, flag in flags.items():
+        which = np.flatnonzero(flag)
+        if not len(which):
+            continue
+        severity = SEVERITY[kind]
+        if kind == "value_conflict" and f in _IDENTIFYING:
+            severity = "high"
+        told = evidence.get(kind)
+        parts.append(_rows(ids, types, which, f, kind, severity, golden_value,
+                           _slices(order, starts[which], ends[which], candidates),
+                           None if told is None else told.take(pa.array(which))))
+    return parts
 
 
 # --- classification --------------------------------------------------------------------------
@@ -437,15 +483,37 @@ def _rows(ids: pa.Array, types: pa.Array, which: np.ndarray, field: str, kind: s
     )
 
 
-def _by_record_id(records: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-    """Record ids sorted, and the record position of each (to find a record by id)."""
-    rec_ids = np.asarray(pc.cast(records["record_id"], pa.int64()).to_numpy(), dtype=np.int64)
-    order = np.argsort(rec_ids, kind="stable")
-    return rec_ids[order], order
+#: record ids below this are found through a lookup table, not a sorted search
+_LOOKUP_IDS = 1 << 24
+
+
+class _RecordPositions:
+    """Position of a record by its id (-1: none): a lookup table when the ids are compact,
+    else a sorted search. Built once; each field looks up one id per entity."""
+
+    def __init__(self, records: pa.Table) -> None:
+        ids = np.asarray(pc.cast(records["record_id"], pa.int64()).to_numpy(), dtype=np.int64)
+        self._table: np.ndarray | None = None
+        if len(ids) and int(ids.min()) >= 0 \
+                and int(ids.max()) < max(4 * len(ids) + 1024, _LOOKUP_IDS):
+            self._table = np.full(int(ids.max()) + 1, -1, dtype=np.int64)
+            self._table[ids] = np.arange(len(ids))
+        self._order = np.argsort(ids, kind="stable") if self._table is None else ids[:0]
+        self._sorted = ids[self._order]
+
+    def __call__(self, wanted: np.ndarray) -> np.ndarray:
+        if self._table is not None:
+            inside = (wanted >= 0) & (wanted < len(self._table))
+            return np.where(inside, self._table[np.where(inside, wanted, 0)], -1)
+        if not len(self._sorted):
+            return np.full(len(wanted), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self._sorted, wanted), len(self._sorted) - 1)
+        found = (wanted >= 0) & (self._sorted[at] == wanted)
+        return np.where(found, self._order[at], -1)
 
 
 def _reference(golden: pa.Table, golden_pos: pa.Array, f: str, value: np.ndarray,
-               ent: np.ndarray, by_id: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+               ent: np.ndarray, where: _RecordPositions) -> np.ndarray:
     """Per record: the value code its entity's golden record took (from the record that
     won), or -1 when the golden record names no record for the field."""
     n = len(ent)
@@ -454,10 +522,8 @@ def _reference(golden: pa.Table, golden_pos: pa.Array, f: str, value: np.ndarray
         return np.full(n, -1, dtype=np.int64)
     won = pc.fill_null(pc.cast(golden[column].combine_chunks().take(golden_pos), pa.int64()),
                        -1).to_numpy(zero_copy_only=False)
-    sorted_ids, order = by_id
-    at = np.minimum(np.searchsorted(sorted_ids, won), n - 1)
-    found = (won >= 0) & (sorted_ids[at] == won)
-    per_entity = np.where(found, value[order[at]], -1)
+    at = where(won)
+    per_entity = np.where(at >= 0, value[np.maximum(at, 0)], -1)
     return np.asarray(per_entity[ent], dtype=np.int64)
 
 

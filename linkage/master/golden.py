@@ -50,8 +50,13 @@ province and city of the entity's credit-code division (rule ``completed:<column
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
@@ -70,6 +75,7 @@ from linkage.master.groups import (
     record_rank,
     updated_days,
     value_codes,
+    workers,
 )
 from linkage.master.survivorship import (
     complete_division,
@@ -175,12 +181,33 @@ class SurvivorshipConfig:
         return tuple(self.fields.get(field_name, self.default))
 
 
+#: the last few (records, clusters) -> entity codes, held by weak reference: golden records,
+#: conflicts and quality read the same tables one after the other
+_CODES: deque[tuple[weakref.ref[pa.Table], weakref.ref[pa.Table],
+                    tuple[np.ndarray, pa.Array, pa.Array]]] = deque(maxlen=2)
+_CODES_LOCK = threading.Lock()
+
+
 def entity_codes(records: pa.Table, clusters: pa.Table) -> tuple[np.ndarray, pa.Array, pa.Array]:
     """Per record the index of its entity, plus the entities' ids (sorted) and types.
 
     Records without a cluster row (which the cluster stage never produces) each become
-    their own entity named after the record, so nothing is dropped.
+    their own entity named after the record, so nothing is dropped. The answer for the
+    same two table objects (Arrow tables never change) is made once: the stages that
+    follow each other on one type's tables share it.
     """
+    with _CODES_LOCK:
+        for r, c, known in _CODES:
+            if r() is records and c() is clusters:
+                return known[0].copy(), known[1], known[2]
+    found = _entity_codes(records, clusters)
+    with _CODES_LOCK:
+        _CODES.append((weakref.ref(records), weakref.ref(clusters), found))
+    return found[0].copy(), found[1], found[2]
+
+
+def _entity_codes(records: pa.Table,
+                  clusters: pa.Table) -> tuple[np.ndarray, pa.Array, pa.Array]:
     require_fields(clusters, ("record_id", "entity_id"), what="clusters")
     rec_ids = as_ints(records["record_id"])
     cl_ids = as_ints(clusters["record_id"])
@@ -247,45 +274,61 @@ def build_golden(
         "entity_id": ids,
         "n_records": pa.array(np.bincount(ent, minlength=n_ent).astype(np.int64), pa.int64()),
     }
-    for group in _plan(fields, survivorship.groups):
-        lead = group[0]
-        chain = list(survivorship.chain(lead))
-        derive = survivorship.derive.get(lead)
-        if len(group) == 1 and derive is not None and derive in records.column_names:
-            columns.update(_decide_with_derived(records, lead, derive, chain, ent, n_ent, trust,
-                                                days, rank, fill))
-            continue
-        present = np.zeros(n, dtype=bool)
-        for f in group:
-            present |= is_present(records[f]).astype(bool)
-        value = group_codes(records, group)
-        folded = None
-        if len(group) == 1:
-            value, folded = _fold_soft(records, lead, value, ent, survivorship.soft_statuses,
-                                       survivorship.wildcard_statuses,
-                                       separators=survivorship.fold_separators,
-                                       typos=lead in survivorship.typo_fields)
-        completeness = fill if len(group) == 1 else sum(
-            (is_present(records[f]) for f in group), np.zeros(n, dtype=np.int64))
-        keys = [
-            _rule_key(rule, records, lead, ent, value, sources, trust, days, completeness)
-            for rule in chain
-        ]
-        winner, rule = _decide(ent, n_ent, present, value, keys, chain, rank, virtual=folded)
-        for f in group:
-            if len(group) == 1 and f"{f}{WRITTEN}" in records.column_names:
-                shown = _spelling(records, f, ent, winner, rank)
-                columns.update(_output(records, f, f, shown, rule))
-                columns.update(_written(records, f, shown, winner))
-            else:
-                columns.update(_output(records, f, f, winner, rule))
-        code_column = survivorship.complete_divisions.get(lead)
-        if len(group) == 1 and code_column in records.column_names and code_column:
-            columns.update(_complete(records, lead, code_column, ent, n_ent, winner, columns,
-                                     survivorship.soft_statuses))
+    decide = partial(_decide_group, records, survivorship, trust, ent, n_ent, rank, days,
+                     sources, fill)
+    # The groups are independent and their work is mostly NumPy and Arrow kernels that
+    # release the GIL: side by side, gathered in field order (the same table).
+    plan = _plan(fields, survivorship.groups)
+    with ThreadPoolExecutor(max_workers=workers(len(plan))) as pool:
+        for found in pool.map(decide, plan):
+            columns.update(found)
     golden = pa.table(columns)
     log.info("golden: %d records -> %d golden records over %d field(s)", n, n_ent, len(fields))
     return golden
+
+
+def _decide_group(records: pa.Table, survivorship: SurvivorshipConfig,
+                  trust: Mapping[str, Mapping[str, float]], ent: np.ndarray, n_ent: int,
+                  rank: np.ndarray, days: np.ndarray, sources: pa.Array, fill: np.ndarray,
+                  group: tuple[str, ...]) -> dict[str, pa.Array]:
+    """The golden columns of one decision unit (a field, or a group deciding together)."""
+    n = records.num_rows
+    columns: dict[str, pa.Array] = {}
+    lead = group[0]
+    chain = list(survivorship.chain(lead))
+    derive = survivorship.derive.get(lead)
+    if len(group) == 1 and derive is not None and derive in records.column_names:
+        return _decide_with_derived(records, lead, derive, chain, ent, n_ent, trust, days,
+                                    rank, fill)
+    present = np.zeros(n, dtype=bool)
+    for f in group:
+        present |= is_present(records[f]).astype(bool)
+    value = group_codes(records, group)
+    folded = None
+    if len(group) == 1:
+        value, folded = _fold_soft(records, lead, value, ent, survivorship.soft_statuses,
+                                   survivorship.wildcard_statuses,
+                                   separators=survivorship.fold_separators,
+                                   typos=lead in survivorship.typo_fields)
+    completeness = fill if len(group) == 1 else sum(
+        (is_present(records[f]) for f in group), np.zeros(n, dtype=np.int64))
+    keys = [
+        _rule_key(rule, records, lead, ent, value, sources, trust, days, completeness)
+        for rule in chain
+    ]
+    winner, rule = _decide(ent, n_ent, present, value, keys, chain, rank, virtual=folded)
+    for f in group:
+        if len(group) == 1 and f"{f}{WRITTEN}" in records.column_names:
+            shown = _spelling(records, f, ent, winner, rank)
+            columns.update(_output(records, f, f, shown, rule))
+            columns.update(_written(records, f, shown, winner))
+        else:
+            columns.update(_output(records, f, f, winner, rule))
+    code_column = survivorship.complete_divisions.get(lead)
+    if len(group) == 1 and code_column in records.column_names and code_column:
+        columns.update(_complete(records, lead, code_column, ent, n_ent, winner, columns,
+                                 survivorship.soft_statuses))
+    return columns
 
 
 # --- decision --------------------------------------------------------------------------------
@@ -321,8 +364,11 @@ def _decide(
     positions = np.where(differs, np.arange(n), n)
     rival_s = np.minimum.reduceat(positions, starts) if n else np.zeros(0, np.int64)
     has_rival = rival_s < n
-    rule = np.full(n_ent, "unanimous", dtype=object)
-    rule[~present[winner]] = None
+    # the rule as a code into ``labels`` (-1: no value), so that no Python object is made
+    # per entity
+    labels = ["unanimous", "tie_break", virtual_rule, *names]
+    rule = np.zeros(n_ent, dtype=np.int64)
+    rule[~present[winner]] = -1
     idx = np.flatnonzero(has_rival & present[winner])
     if len(idx):
         w = order[winner_s[idx]]
@@ -332,17 +378,16 @@ def _decide(
             diff = stacked[:, w] != stacked[:, r]
             first = np.argmax(diff, axis=0)
             decided = diff.any(axis=0)
-            named = np.array(names, dtype=object)[first]
-            rule[idx] = np.where(decided, named, "tie_break")
+            rule[idx] = np.where(decided, 3 + first, 1)
         else:
-            rule[idx] = "tie_break"
+            rule[idx] = 1
     if virtual is not None and n:
         same = present[order] & ~virtual[order] & (value[order] == win_value)
         first_real = np.minimum.reduceat(np.where(same, np.arange(n), n), starts)
         moved = virtual[winner] & (first_real < n)
         winner = np.where(moved, order[np.minimum(first_real, n - 1)], winner)
-        rule[virtual[winner] & present[winner]] = virtual_rule
-    return winner, pa.array(rule.tolist(), pa.string())
+        rule[virtual[winner] & present[winner]] = 2
+    return winner, pa.array(labels, pa.string()).take(pa.array(rule, mask=rule < 0))
 
 
 def _fold_soft(records: pa.Table, name: str, value: np.ndarray, ent: np.ndarray,
@@ -397,6 +442,9 @@ def _sort_order(keys: list[np.ndarray], rank: np.ndarray) -> np.ndarray:
     packed = np.zeros(len(rank), dtype=np.int64)
     for code, size in zip(codes, sizes, strict=True):
         packed = packed * size + code
+    if bits + max(len(rank) - 1, 1).bit_length() <= 62:
+        # the rank in the key too: every key differs, so any sort gives this one order
+        return np.asarray(np.argsort(packed * len(rank) + rank), dtype=np.int64)
     by_rank = np.empty(len(rank), dtype=np.int64)  # rank is a permutation: invert it
     by_rank[rank] = np.arange(len(rank))
     return np.asarray(by_rank[np.argsort(packed[by_rank], kind="stable")], dtype=np.int64)
