@@ -53,11 +53,11 @@ from linkage.master.groups import (
     record_rank,
     updated_days,
     value_codes,
-    workers,
 )
 from linkage.master.survivorship import fold_separators, fold_tails
 from linkage.schemas import CANDIDATE_VALUE, CONFLICTS, require_fields
 from linkage.standardisers.stage import carried_rows
+from linkage.threads import field_workers
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def find_conflicts(
                    wildcard_statuses=tuple(wildcard_statuses))
     # The fields are independent, and their work is mostly NumPy and Arrow kernels that
     # release the GIL: side by side, gathered in field order (the same table).
-    with ThreadPoolExecutor(max_workers=workers(len(fields))) as pool:
+    with ThreadPoolExecutor(max_workers=field_workers(len(fields))) as pool:
         parts = [part for found in pool.map(partial(_field_conflicts, scope), fields)
                  for part in found]
     identity = IDENTITY_KEYS.get(etype or "")

@@ -75,7 +75,6 @@ from linkage.master.groups import (
     record_rank,
     updated_days,
     value_codes,
-    workers,
 )
 from linkage.master.survivorship import (
     complete_division,
@@ -85,6 +84,7 @@ from linkage.master.survivorship import (
     originality_among,
 )
 from linkage.schemas import GOLDEN_BASE, require_fields
+from linkage.threads import field_workers
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +279,7 @@ def build_golden(
     # The groups are independent and their work is mostly NumPy and Arrow kernels that
     # release the GIL: side by side, gathered in field order (the same table).
     plan = _plan(fields, survivorship.groups)
-    with ThreadPoolExecutor(max_workers=workers(len(plan))) as pool:
+    with ThreadPoolExecutor(max_workers=field_workers(len(plan))) as pool:
         for found in pool.map(decide, plan):
             columns.update(found)
     golden = pa.table(columns)

@@ -9,7 +9,6 @@ stages, so that none of them has to import another to reach them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -31,7 +30,6 @@ __all__ = [
     "text_column",
     "updated_days",
     "value_codes",
-    "workers",
 ]
 
 
@@ -147,9 +145,3 @@ def distinct_per_group(group: np.ndarray, value: np.ndarray, n_groups: int) -> n
     owner = np.zeros(int(pair.max()) + 1, dtype=np.int64)
     owner[pair] = group
     return np.bincount(owner, minlength=n_groups)
-
-
-def workers(tasks: int) -> int:
-    """Threads for ``tasks`` independent columns (fields of golden records, conflicts and
-    quality, whose NumPy and Arrow kernels release the GIL): the cores, at most 4."""
-    return max(1, min(tasks, os.cpu_count() or 1, 4))

@@ -30,9 +30,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.master.golden import entity_codes
-from linkage.master.groups import as_string, combine, updated_days, value_codes, workers
+from linkage.master.groups import as_string, combine, updated_days, value_codes
 from linkage.schemas import SOURCE_QUALITY, require_fields
 from linkage.standardisers.stage import carried_rows
+from linkage.threads import field_workers
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ def source_quality(
 
     # The fields are independent and their work is NumPy and Arrow kernels that release
     # the GIL: side by side, the rows made in field order.
-    with ThreadPoolExecutor(max_workers=workers(len(fields))) as pool:
+    with ThreadPoolExecutor(max_workers=field_workers(len(fields))) as pool:
         measured = list(pool.map(measure, fields))
     rows: list[dict[str, object]] = []
     for f, (by_source, pooled) in zip(fields, measured, strict=True):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -25,6 +24,7 @@ from linkage.standardisers.base import (
 )
 from linkage.standardisers.latin_name import NAME_VALUES
 from linkage.standardisers.registry import ONE_VALUE, get_standardiser
+from linkage.threads import field_workers
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def standardise(records: pa.Table, fields: Mapping[str, str]) -> pa.Table:
     inputs = [(field, name, _raw_column(records, field, n)) for field, name in fields.items()]
     # The fields are independent and their standardisers spend most of their time in Arrow
     # and NumPy kernels that release the GIL: run them side by side, assemble in order.
-    with ThreadPoolExecutor(max_workers=_workers(len(inputs))) as pool:
+    with ThreadPoolExecutor(max_workers=field_workers(len(inputs))) as pool:
         results = list(pool.map(lambda item: _standardise_field(*item), inputs))
     for (field, name, raw), result in zip(inputs, results, strict=True):
         _check_lengths(field, name, n, result)
@@ -167,11 +167,6 @@ def _standardise_field(field: str, name: str, raw: pa.Array) -> Standardised:
         raw, null_words_for(name))
     result: Standardised = get_standardiser(name)(given)
     return result
-
-
-def _workers(tasks: int) -> int:
-    """Threads for ``tasks`` independent fields: the machine's cores, at most 4."""
-    return max(1, min(tasks, os.cpu_count() or 1, 4))
 
 
 def _set(table: pa.Table, name: str, column: pa.Array) -> pa.Table:
