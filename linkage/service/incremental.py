@@ -192,7 +192,6 @@ def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
         etype: IndexUpdate(base=index.types[etype], removed=t.retired, added=t.added,
                            regrouped=np.asarray(t.clusters.column("record_id").to_numpy(),
                                                 dtype=np.int64),
-                           old_entities=t.old_ids, new_entities=t.new_ids,
                            quality=t.quality)
         for etype, t in touched.items()}
     # the merged index is written into the staged run beside the outputs, on a second

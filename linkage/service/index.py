@@ -118,16 +118,12 @@ class IndexUpdate:
 
     ``removed``: record ids that left the master; ``added``: the new standardised records;
     ``regrouped``: record ids whose entity may have changed (the touched entities' kept
-    records and the added ones); ``old_entities`` / ``new_entities``: the entity ids
-    whose golden records and conflicts were replaced, and those that replace them;
-    ``quality``: the department quality counts, updated."""
+    records and the added ones); ``quality``: the department quality counts, updated."""
 
     base: TypeIndex
     removed: npt.NDArray[np.int64]
     added: pa.Table
     regrouped: npt.NDArray[np.int64]
-    old_entities: pa.Array
-    new_entities: pa.Array
     quality: QualityCounts | None = None
 
 
