@@ -143,7 +143,7 @@ def _full_run(pipeline_toml: Path, out: Path) -> None:
     mapped. The in-memory pipeline would hold a 1M-person master (2.3M records) in RAM."""
     from linkage.config import load_pipeline
     from linkage.engines.local import run_local
-    from linkage.service.index import write_index
+    from linkage.service.index_write import write_index
 
     shutil.rmtree(out, ignore_errors=True)  # a half-built folder from an interrupted run
     run_local(load_pipeline(pipeline_toml), out, beside=write_index)

@@ -55,7 +55,7 @@ _EXPORTS = {
     "write_outputs": "linkage.io.outputs",
     "run_spark": "linkage.engines.spark.run",
     "Resolver": "linkage.service.resolver",
-    "build_index": "linkage.service.index",
+    "build_index": "linkage.service.index_write",
     "run_incremental": "linkage.service.incremental",
     "LinkageError": "linkage.errors",
     "ConfigError": "linkage.errors",

@@ -330,7 +330,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
-    from linkage.service.index import build_index
+    from linkage.service.index_write import build_index
 
     print(f"master index written to {build_index(args.run_dir)}/")
     return 0
@@ -362,7 +362,7 @@ def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
 
         records = read_with_deltas(config)
         out_of_core = False
-    from linkage.service.index import write_index  # every run writes its master index
+    from linkage.service.index_write import write_index  # every run writes its master index
 
     if out_of_core:
         # the local engine: batches, spill files, entity chunks (linkage.engines.local);

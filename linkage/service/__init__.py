@@ -8,7 +8,8 @@ service (``linkage serve``).
 
 from __future__ import annotations
 
-from linkage.service.index import MasterIndex, build_index, write_index
+from linkage.service.index import MasterIndex
+from linkage.service.index_write import build_index, write_index
 from linkage.service.resolver import NEW, BatchResolution, ResolveError, Resolver
 
 __all__ = ["NEW", "BatchResolution", "MasterIndex", "ResolveError", "Resolver", "build_index",

@@ -50,16 +50,9 @@ from linkage.master.quality_counts import (
 from linkage.match.block import BlockingResult, block
 from linkage.match.compare import compare, read_columns
 from linkage.pipeline import PipelineResult
-from linkage.service.index import (
-    CONTENT,
-    IndexUpdate,
-    MasterIndex,
-    TypeIndex,
-    content_columns,
-    expand,
-    plain,
-    write_index,
-)
+from linkage.service.index import MasterIndex, TypeIndex, expand
+from linkage.service.index_tables import CONTENT, plain
+from linkage.service.index_write import IndexUpdate, content_columns, write_index
 from linkage.service.keys import content_hash, hash_strings
 from linkage.standardisers import standardise
 
@@ -192,7 +185,6 @@ def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
         etype: IndexUpdate(base=index.types[etype], removed=t.retired, added=t.added,
                            regrouped=np.asarray(t.clusters.column("record_id").to_numpy(),
                                                 dtype=np.int64),
-                           old_entities=t.old_ids, new_entities=t.new_ids,
                            quality=t.quality)
         for etype, t in touched.items()}
     # the merged index is written into the staged run beside the outputs, on a second

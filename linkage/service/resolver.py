@@ -26,8 +26,10 @@ from linkage.errors import LinkageError
 from linkage.master.cluster import link_mask
 from linkage.match.compare import compare, read_columns
 from linkage.match.one_record import compare_record
-from linkage.service.index import MasterIndex, TypeIndex, jsonable, plain
+from linkage.service.index import MasterIndex, TypeIndex
+from linkage.service.index_tables import plain
 from linkage.service.keys import hash_text
+from linkage.service.rows import jsonable
 from linkage.standardisers import standardise, standardise_record
 
 log = logging.getLogger(__name__)

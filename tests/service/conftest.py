@@ -10,7 +10,7 @@ import pytest
 
 from linkage.io.outputs import write_outputs
 from linkage.pipeline import Pipeline
-from linkage.service.index import write_index
+from linkage.service.index_write import write_index
 from linkage.synth import generate
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"

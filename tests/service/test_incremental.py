@@ -140,7 +140,7 @@ def test_the_command(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_the_merged_index_is_the_index_built_afresh(tiny_run: Path, tmp_path: Path) -> None:
-    from linkage.service.index import build_index
+    from linkage.service.index_write import build_index
 
     folder = _with_delta(tiny_run, tmp_path)
     run_incremental(folder / "nightly.toml", tiny_run, tmp_path / "run2")

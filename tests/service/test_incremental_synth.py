@@ -15,7 +15,7 @@ from linkage.config import load_pipeline
 from linkage.io.outputs import write_outputs
 from linkage.pipeline import Pipeline
 from linkage.service.incremental import read_with_deltas, run_incremental
-from linkage.service.index import write_index
+from linkage.service.index_write import write_index
 
 OUTPUTS = ["records", "golden_person", "golden_enterprise", "conflicts", "legal_reps",
            "quality", "pairs"]

@@ -12,7 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from linkage.match.block import block
-from linkage.service.index import MasterIndex, MasterIndexError, build_index
+from linkage.service.index import MasterIndex, MasterIndexError
+from linkage.service.index_write import build_index
 from linkage.service.keys import hash_strings
 from linkage.standardisers import standardise
 
@@ -128,7 +129,7 @@ def test_golden_and_conflicts_read_as_json_values(synth_run: Path) -> None:
     run's rows with dates as ISO text and NaN as null."""
     import json
 
-    from linkage.service.index import jsonable
+    from linkage.service.rows import jsonable
 
     ti = MasterIndex.open(synth_run).types["person"]
     golden = pq.read_table(synth_run / "golden_person.parquet").to_pylist()
@@ -166,7 +167,7 @@ def test_the_index_stores_what_a_record_already_says_once(synth_run: Path) -> No
 def test_compact_reads_back_the_same_values() -> None:
     """Dictionary-encoded text (top level, in lists of structs, small and large
     dictionaries) and narrowed integers read back as the plain table's values."""
-    from linkage.service.index import compact, plain
+    from linkage.service.index_tables import compact, plain
     from linkage.service.rows import Rows
 
     many = [f"v{i % 5000}" for i in range(20_000)]

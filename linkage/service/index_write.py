@@ -1,0 +1,366 @@
+"""Writing the master index (:mod:`linkage.service.index`): every run writes it beside
+its outputs (:func:`write_index`), ``linkage index`` builds it from an existing run folder
+(:func:`build_index`), and an incremental run merges the previous one with what changed
+(:class:`IndexUpdate`) instead of hashing every record's keys again. Kept apart from the
+reader, which a resolver or the HTTP service opens without any of this."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import shutil
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkage.config import EntityConfig, PipelineConfig, to_dict
+from linkage.io.outputs import write_json
+from linkage.io.run_tables import read_run_table
+from linkage.master.quality_counts import QualityCounts, quality_counts
+from linkage.match.block import BlockingPass
+from linkage.match.compare import read_columns
+from linkage.match.score import FellegiSunter
+from linkage.schemas import CONFLICTS
+from linkage.service.index import (
+    FORMAT,
+    INDEX_DIR,
+    QUALITY_DAYS,
+    QUALITY_SUMS,
+    MasterIndexError,
+    SortedKeys,
+    TypeIndex,
+    config_from,
+)
+from linkage.service.index_tables import (
+    CONTENT,
+    ENDS,
+    HASH,
+    by_entity_hash,
+    compact,
+    conflicts_by_golden,
+    id_type,
+    mapped,
+    plain,
+    write_arrow,
+)
+from linkage.service.keys import (
+    content_hash,
+    hash_strings,
+    pass_keys,
+    refined_pass,
+    resolvable,
+)
+
+if TYPE_CHECKING:
+    from linkage.pipeline import PipelineResult
+
+log = logging.getLogger(__name__)
+
+__all__ = ["IndexUpdate", "build_index", "content_columns", "write_index", "write_type_index"]
+
+_KEY_SLAB = 1 << 18  # records whose blocking keys are formed at once
+
+
+@dataclass(frozen=True)
+class IndexUpdate:
+    """How one entity type of a new run differs from the master index it updated, so its
+    index is written by merging (only changed records' keys are hashed).
+
+    ``removed``: record ids that left the master; ``added``: the new standardised records;
+    ``regrouped``: record ids whose entity may have changed (the touched entities' kept
+    records and the added ones); ``quality``: the department quality counts, updated."""
+
+    base: TypeIndex
+    removed: npt.NDArray[np.int64]
+    added: pa.Table
+    regrouped: npt.NDArray[np.int64]
+    quality: QualityCounts | None = None
+
+
+def write_index(result: PipelineResult, run_dir: str | Path, *,
+                updates: Mapping[str, IndexUpdate] | None = None) -> Path:
+    """Write the master index of a finished run into ``<run_dir>/index``. ``updates``
+    (from an incremental run) lets each type's index be merged from the previous one."""
+    out = Path(run_dir) / INDEX_DIR
+    tmp = _fresh(out)
+    counts: dict[str, Any] = {}
+    with _spill_beside(tmp) as spill:
+        for etype, entity in result.entities.items():
+            section = result.config.entity(etype)
+            assert section is not None
+            records = _of_type(result.records, etype, spill)
+            counts[etype] = write_type_index(tmp / etype, section, records, entity.clusters,
+                                             entity.scored, entity.golden, entity.conflicts,
+                                             entity.model,
+                                             update=(updates or {}).get(etype))
+    return _finish(tmp, out, result.config, counts)
+
+
+@contextlib.contextmanager
+def _spill_beside(folder: Path) -> Iterator[Path]:
+    """A scratch folder beside ``folder`` for :func:`mapped`, removed afterwards."""
+    spill = folder.with_name(f"{folder.name}.spill")
+    shutil.rmtree(spill, ignore_errors=True)
+    spill.mkdir()
+    try:
+        yield spill
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+def build_index(run_dir: str | Path) -> Path:
+    """Write the master index of an existing run folder from its outputs (records.parquet,
+    pairs.parquet, golden_<type>.parquet, conflicts.parquet, model_<type>.json and the
+    configuration saved in run.json)."""
+    run = Path(run_dir)
+    summary_path = run / "run.json"
+    if not summary_path.is_file():
+        raise MasterIndexError(f"{run}: no run.json (is it a complete run folder?)")
+    config = config_from(json.loads(summary_path.read_text(encoding="utf-8"))["config"])
+    records_all = read_run_table(run, "records")
+    pairs_all = read_run_table(run, "pairs")
+    conflicts_all = read_run_table(run, "conflicts")
+    out = run / INDEX_DIR
+    tmp = _fresh(out)
+    counts: dict[str, Any] = {}
+    with _spill_beside(tmp) as spill:
+        for etype in config.entity_types:
+            section = config.entity(etype)
+            assert section is not None
+            records = _of_type(records_all, etype, spill)
+            clusters = records.select(["record_id", "entity_type", "entity_id", "cluster_size"])
+            pairs = pairs_all.filter(pc.equal(pairs_all.column("entity_type"), etype))
+            conflicts = (conflicts_all.filter(pc.equal(conflicts_all.column("entity_type"),
+                                                       etype))
+                         if conflicts_all.num_rows else CONFLICTS.empty_table())
+            golden = read_run_table(run, f"golden_{etype}")
+            model = FellegiSunter.load(run / f"model_{etype}.json")
+            counts[etype] = write_type_index(tmp / etype, section, records, clusters, pairs,
+                                             golden, conflicts, model)
+    return _finish(tmp, out, config, counts)
+
+
+def write_type_index(
+    folder: Path, section: EntityConfig, records: pa.Table, clusters: pa.Table,
+    pairs: pa.Table, golden: pa.Table, conflicts: pa.Table, model: FellegiSunter,
+    *, update: IndexUpdate | None = None,
+) -> dict[str, Any]:
+    """One entity type's part of the index; returns its manifest entry."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with _spill_beside(folder) as spill:
+        return _write_type_index(folder, spill, section, records, clusters, pairs, golden,
+                                 conflicts, model, update)
+
+
+def _write_type_index(
+    folder: Path, spill: Path, section: EntityConfig, records: pa.Table, clusters: pa.Table,
+    pairs: pa.Table, golden: pa.Table, conflicts: pa.Table, model: FellegiSunter,
+    update: IndexUpdate | None,
+) -> dict[str, Any]:
+    records = _by_record_id(records, spill)
+    if update is not None and tuple(update.base.section.blocking) != tuple(section.blocking):
+        update = None  # other passes: every key is new
+    write_arrow(_lookup_records(records, section), folder / "records.arrow", spill)
+    clusters = _by_record_id(clusters, spill)
+    # read only whole, by an incremental run: compressed
+    write_arrow(clusters.drop_columns([c for c in ("entity_type", "entity_id")
+                                      if c in clusters.column_names]),
+                folder / "clusters.arrow", spill, compression="zstd")
+    ids = records.column("record_id").combine_chunks()
+    rid = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=np.int64)
+    # golden records and conflicts are written whole (a batch touches entities all over
+    # the hash order; merging saved little once they are compacted anyway)
+    golden = by_entity_hash(golden, spill)
+    conflicts, ends = conflicts_by_golden(conflicts, golden, records, spill)
+    if ends is not None:
+        golden = golden.append_column(ENDS, pa.array(ends, id_type(ends)))
+    write_arrow(compact(golden, keep=("entity_id",), narrow=True), folder / "golden.arrow")
+    write_arrow(conflicts, folder / "conflicts.arrow")
+    if update is None:
+        _write_keys(hash_strings(records.column("entity_id"))[0],
+                    np.ones(len(ids), dtype=bool), ids, folder / "members.arrow")
+    else:
+        base = update.base
+        regrouped = records.take(pa.array(np.searchsorted(rid, update.regrouped)))
+        _write_merged(base.members, *hash_strings(regrouped.column("entity_id")),
+                      regrouped.column("record_id"), folder / "members.arrow",
+                      drop=np.concatenate([update.removed, update.regrouped]))
+    passes = []
+    for bp in section.blocking:
+        if not resolvable(bp):
+            # expected (the shipped presets have cross-column passes): said, not warned
+            log.info("index: blocking pass %r is not served by the resolver (%s)", bp.name,
+                     "cross-column keys" if bp.keys_right else f"a {bp.kind} pass; only "
+                     "exact ones are")
+            continue
+        variants = [(bp, f"keys_{bp.name}.arrow")]
+        if bp.sub_keys:
+            variants.append((refined_pass(bp), f"keys_{bp.name}__sub.arrow"))
+        for i, (variant, name) in enumerate(variants):
+            if update is None or bp.name not in update.base.keys:
+                h, present = _hashed_keys(records, variant)
+                _write_keys(h, present, ids, folder / name)
+                continue
+            _, whole, sub = update.base.keys[bp.name]
+            old = whole if i == 0 else sub
+            assert old is not None
+            h, present = hash_strings(pass_keys(update.added, variant))
+            _write_merged(old, h, present, update.added.column("record_id"),
+                          folder / name, drop=update.removed)
+        passes.append(bp.name)
+    tf: dict[str, int] = {}
+    for comp in section.comparisons:
+        if not comp.term_frequency:
+            continue
+        if update is None:
+            h, present = hash_strings(records.column(comp.field))
+            values, counts = np.unique(h[present], return_counts=True)
+            tf[comp.name] = int(present.sum())
+        else:
+            old_tf, total = update.base.tf[comp.name]
+            values, counts, change = _merge_counts(old_tf, *_tf_delta(update, comp.field))
+            tf[comp.name] = total + change
+        write_arrow(pa.table({HASH: pa.array(values, pa.uint64()),
+                              "count": pa.array(counts.astype(np.int64))}),
+                    folder / f"tf_{comp.name}.arrow")
+    quality = update.quality if update is not None else None
+    if quality is None:
+        quality = quality_counts(records, clusters, golden, fields=list(section.fields))
+    write_arrow(quality.sums, folder / QUALITY_SUMS)
+    write_arrow(quality.days, folder / QUALITY_DAYS)
+    model.save(folder / "model.json")
+    max_id = int(rid.max()) if len(rid) else -1
+    return {"records": records.num_rows, "entities": golden.num_rows, "passes": passes,
+            "tf_totals": tf, "max_record_id": max_id}
+
+
+def content_columns(table: pa.Table, fields: list[str], *, raw: bool) -> list[pa.ChunkedArray]:
+    """The values a record's content hash is taken over: each field as the department
+    gave it (``<field>__raw`` of a standardised record, ``raw``; the field itself of a
+    source row) and updated_at; a column the table lacks counts as null."""
+    names = [f"{f}__raw" if raw else f for f in fields] + ["updated_at"]
+    n = table.num_rows
+    return [table.column(c) if c in table.column_names
+            else pa.chunked_array([pa.nulls(n, pa.string())]) for c in names]
+
+
+def _lookup_records(records: pa.Table, section: EntityConfig) -> pa.Table:
+    """The columns of a type's records a lookup reads (see the layout above), compacted,
+    with the content hash appended."""
+    compared = read_columns(records.column_names, section.comparisons)
+    wanted = {"record_id", "source", "source_key", "updated_at", "entity_id",
+              *section.fields, *compared}
+    slim = records.select([c for c in records.column_names if c in wanted])
+    content = content_hash(content_columns(records, list(section.fields), raw=True))
+    slim = slim.append_column(CONTENT, pa.array(content, pa.uint64()))
+    # entity ids and keys stay plain (matched with compute kernels), and so do the
+    # compared columns: a lookup takes its candidates' rows of them in one call, which
+    # decoding dictionaries would more than double
+    return compact(slim, keep=("entity_id", "source_key", *compared))
+
+
+def _by_record_id(table: pa.Table, spill: Path) -> pa.Table:
+    """``table`` in record-id order (left as it is when it already is)."""
+    ids = np.asarray(table.column("record_id").to_numpy(), dtype=np.int64)
+    if len(ids) < 2 or bool((ids[1:] >= ids[:-1]).all()):
+        return table
+    return mapped(table, np.argsort(ids, kind="stable"), spill)
+
+
+def _of_type(records: pa.Table, etype: str, spill: Path) -> pa.Table:
+    """The records of one entity type, in their order."""
+    is_type = pc.equal(records.column("entity_type"), etype)
+    rows = np.flatnonzero(np.asarray(is_type.to_numpy(zero_copy_only=False), dtype=bool))
+    if len(rows) == records.num_rows:
+        return records
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+        return records.slice(int(rows[0]), len(rows))
+    return mapped(records, rows, spill)
+
+
+def _hashed_keys(records: pa.Table, bp: BlockingPass) -> tuple[npt.NDArray[np.uint64],
+                                                               npt.NDArray[np.bool_]]:
+    """:func:`hash_strings` of every record's key for ``bp``, formed a slab of records at
+    a time (a pass's keys of ten million records are gigabytes of text)."""
+    parts = [hash_strings(pass_keys(records.slice(lo, _KEY_SLAB), bp))
+             for lo in range(0, records.num_rows, _KEY_SLAB)]
+    if not parts:
+        return np.zeros(0, np.uint64), np.zeros(0, bool)
+    return np.concatenate([h for h, _ in parts]), np.concatenate([p for _, p in parts])
+
+
+def _write_merged(old: SortedKeys, h: npt.NDArray[np.uint64], present: npt.NDArray[np.bool_],
+                  ids: pa.Array | pa.ChunkedArray, path: Path, *,
+                  drop: npt.NDArray[np.int64]) -> None:
+    """A sorted (hash, record id) file: ``old``'s rows but those of ``drop``, and the
+    given new ones, merged in hash order."""
+    keep = ~np.isin(old.values, drop)
+    flat = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+    new_ids = np.asarray(flat.to_numpy(zero_copy_only=False), dtype=np.int64)[present]
+    new_h = h[present]
+    order = np.argsort(new_h, kind="stable")
+    new_h, new_ids = new_h[order], new_ids[order]
+    old_h, old_ids = old.hashes[keep], old.values[keep]
+    at = np.searchsorted(old_h, new_h, side="right")
+    merged = np.insert(old_ids.astype(np.int64), at, new_ids)
+    write_arrow(pa.table({HASH: pa.array(np.insert(old_h, at, new_h), pa.uint64()),
+                          "record_id": pa.array(merged, id_type(merged))}), path)
+
+
+def _tf_delta(update: IndexUpdate, field: str) -> tuple[npt.NDArray[np.uint64],
+                                                          npt.NDArray[np.int64]]:
+    """Value hashes whose counts change, and by how much (+1 added, -1 removed)."""
+    removed = plain(update.base.records.select([field]).take(
+        pa.array(update.base.positions(update.removed)))).column(field)
+    h_add, p_add = hash_strings(update.added.column(field))
+    h_rem, p_rem = hash_strings(removed)
+    return (np.concatenate([h_add[p_add], h_rem[p_rem]]),
+            np.concatenate([np.ones(int(p_add.sum()), dtype=np.int64),
+                            -np.ones(int(p_rem.sum()), dtype=np.int64)]))
+
+
+def _merge_counts(old: SortedKeys, h: npt.NDArray[np.uint64],
+                  delta: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint64],
+                                                         npt.NDArray[np.int64], int]:
+    """``old``'s counts changed by ``delta`` per hash; values whose count drops to 0 go."""
+    hashes = np.concatenate([old.hashes, h])
+    counts = np.concatenate([old.values, delta])
+    values, inverse = np.unique(hashes, return_inverse=True)
+    total = np.bincount(inverse, weights=counts, minlength=len(values)).astype(np.int64)
+    alive = total > 0
+    return values[alive], total[alive], int(delta.sum())
+
+
+def _fresh(out: Path) -> Path:
+    tmp = out.with_name(f".{out.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def _finish(tmp: Path, out: Path, config: PipelineConfig, counts: Mapping[str, Any]) -> Path:
+    write_json({"format": FORMAT, "types": counts, "config": to_dict(config)},
+               tmp / "manifest.json")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.replace(out)
+    log.info("index: written to %s (%s)", out, ", ".join(
+        f"{t}: {c['records']} records" for t, c in counts.items()))
+    return out
+
+
+def _write_keys(h: npt.NDArray[np.uint64], present: npt.NDArray[np.bool_],
+                ids: pa.Array, path: Path) -> None:
+    rid = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=np.int64)[present]
+    hv = h[present]
+    order = np.argsort(hv, kind="stable")
+    write_arrow(pa.table({HASH: pa.array(hv[order], pa.uint64()),
+                          "record_id": pa.array(rid[order], id_type(rid))}), path)
