@@ -88,6 +88,12 @@ def _one(persons: int, enterprises: int, args: argparse.Namespace) -> str:
             shutil.rmtree(out, ignore_errors=True)
     timings = summary.get("timings_s", {})
     print("stages: " + " ".join(f"{k}={v:.1f}" for k, v in timings.items()), file=sys.stderr)
+    for etype, blocking in (summary.get("blocking") or {}).items():
+        # candidate pairs per record: the cost of linking grows with it, not with records
+        pairs, keyed = blocking.get("candidate_pairs"), blocking.get("records")
+        if pairs is not None and keyed:
+            print(f"{etype}: {pairs} candidate pairs, {pairs / keyed:.2f} per record",
+                  file=sys.stderr)
     for etype in ("person", "enterprise"):
         pairwise = ((summary.get("metrics") or {}).get(etype) or {}).get("pairwise")
         if pairwise:

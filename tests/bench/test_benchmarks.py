@@ -81,8 +81,16 @@ def test_output_digest_is_the_same_for_two_runs(tmp_path: Path) -> None:
 
 
 def test_bench_scale_contract(tmp_path: Path) -> None:
-    line = _last_line(str(BENCH / "bench_scale.py"), "--persons", "600", "--enterprises",
-                      "150", "--cache", str(tmp_path), "--memory-limit", "512MB")
+    result = subprocess.run([sys.executable, str(BENCH / "bench_scale.py"), "--persons", "600",
+                             "--enterprises", "150", "--cache", str(tmp_path),
+                             "--memory-limit", "512MB"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    line = result.stdout.splitlines()[-1]
+    # the pairs per record, beside the stages: what makes linking grow faster than records
+    pairs = re.search(r"^person: (\d+) candidate pairs, ([0-9.]+) per record$", result.stderr,
+                      re.MULTILINE)
+    assert pairs and int(pairs.group(1)) > 0, result.stderr[-3000:]
     match = re.fullmatch(rf"records=(\d+) seconds={NUMBER} peak_mb=({NUMBER}) "
                          rf"records_out=(\d+) s_per_million={NUMBER} rss_mb=({NUMBER})", line)
     assert match, line
