@@ -48,9 +48,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +59,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from linkage.errors import SchemaError
+from linkage.evaluate_values import (
+    forget,
+    normalise,
+    normalised_at,
+    normalised_codes,
+    normalised_once,
+)
 from linkage.master.groups import (
     as_bools,
     as_ints,
@@ -69,7 +74,7 @@ from linkage.master.groups import (
     value_codes,
 )
 from linkage.master.survivorship import fold_tails
-from linkage.memory import give_back
+from linkage.runtime.memory import give_back
 from linkage.schemas import ENTERPRISE_FIELDS, PERSON_FIELDS, require_fields
 
 log = logging.getLogger(__name__)
@@ -88,7 +93,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Metrics of a run's ``records`` (source, entity_type, source_key, entity_id) against
     the truth in ``truth_dir`` (records.parquet, entities_<type>.parquet, errors.parquet)."""
-    with _normalised_once():
+    with normalised_once():
         return _evaluate(records, Path(truth_dir), golden=golden, conflicts=conflicts)
 
 
@@ -135,7 +140,7 @@ def _evaluate(
             reachable = _reachable(part, records, golden[etype], entities)
             metrics["golden"] = golden_accuracy(part, golden[etype], entities,
                                                 observable=observable, reachable=reachable)
-            _forget(golden[etype], entities)  # read by this entity type only
+            forget(golden[etype], entities)  # read by this entity type only
             del entities, observable, reachable
         del part
         result[etype] = metrics
@@ -307,8 +312,8 @@ def golden_accuracy(run: pa.Table, golden: pa.Table, entities: pa.Table, *,
     t_index = t_rows.to_numpy()
     out: dict[str, Any] = {}
     for f in fields:
-        chosen = _normalised_at(golden, f, g_rows)
-        true = _normalised_at(entities, f, t_rows)  # each entity once
+        chosen = normalised_at(golden, f, g_rows)
+        true = normalised_at(entities, f, t_rows)  # each entity once
         same = pc.fill_null(pc.equal(chosen, true), False)
         both_missing = pc.and_(pc.is_null(chosen), pc.is_null(true))
         right_mask = pc.or_(same, both_missing).to_numpy(zero_copy_only=False)
@@ -349,8 +354,8 @@ def _reachable(run: pa.Table, records: pa.Table, golden: pa.Table,
     g_row = rows.column("g_row").to_numpy()
     out: dict[str, BoolArray] = {}
     for f in fields:
-        held = _normalised_at(records, f, r_row)
-        true = _normalised_at(entities, f, t_row)  # each entity once
+        held = normalised_at(records, f, r_row)
+        true = normalised_at(entities, f, t_row)  # each entity once
         hit = pc.or_(pc.fill_null(pc.equal(held, true), False), pc.is_null(true))
         mask = np.zeros(golden.num_rows, dtype=bool)
         mask[g_row[np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)]] = True
@@ -518,8 +523,8 @@ def _detectable(flagged: pa.Table, run: pa.Table,
     for f in np.unique(err_field).tolist():
         if f not in records.column_names:
             continue
-        text = _normalised_at(records, f, pa.array(r_run))
-        code = _normalised_codes(records, f)[r_run]
+        text = normalised_at(records, f, pa.array(r_run))
+        code = normalised_codes(records, f)[r_run]
         has = code >= 0
         distinct = distinct_per_group(truth_code[has], code[has], n_true)
         several = has & (distinct[truth_code] >= 2)
@@ -556,10 +561,10 @@ def standardisation_repair(records: pa.Table, errors: pa.Table) -> dict[str, Any
         at = at_all.filter(is_field)
         found = pc.is_valid(at)
         both = mine.filter(found)
-        # the normalised value of a record's value, as _normalise of the taken values
+        # the normalised value of a record's value, as normalise of the taken values
         # gives (it works value by value), from the column normalised once per evaluate
-        repaired = pc.fill_null(pc.equal(_normalised_at(records, fld, at.filter(found)),
-                                         _normalise(both.column("true_value"))), False)
+        repaired = pc.fill_null(pc.equal(normalised_at(records, fld, at.filter(found)),
+                                         normalise(both.column("true_value"))), False)
         parts.append(pa.table({"field": both.column("field"), "kind": both.column("kind"),
                                "hit": repaired}))
     if not parts:
@@ -702,106 +707,6 @@ def _conflict_members(conflicts: pa.Table) -> pa.Table:
     })
     table = table.append_column("kind", conflicts.column("kind").take(pa.array(parent)))
     return table.append_column("detected", pa.array(np.ones(table.num_rows, dtype=bool)))
-
-
-class _Normal:
-    """A column normalised: its distinct values normalised once (``distinct``) and each
-    row's index into them (``indices``, null for a null). The rows' normalised values and
-    codes are made on demand and not kept: kept for every field of a million records,
-    they were the largest thing evaluation held."""
-
-    def __init__(self, table: pa.Table, column: pa.ChunkedArray | pa.Array) -> None:
-        self.table = table  # kept alive: the cache is keyed by its id
-        if isinstance(column, pa.ChunkedArray):
-            column = column.combine_chunks()
-        if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
-            column = pc.cast(column, pa.string())
-        # Each distinct value once: departments repeat values, and NFKC is the costly part.
-        encoded = pc.dictionary_encode(column)
-        self.indices = encoded.indices
-        self.distinct = _normalise_distinct(encoded.dictionary)
-        self._distinct_codes: np.ndarray | None = None
-
-    def values(self) -> pa.Array:
-        return self.distinct.take(self.indices)
-
-    def codes(self) -> np.ndarray:
-        """One code per distinct normalised value (two spellings that normalise alike
-        share it), -1 for null: equal codes are equal values, nothing more."""
-        if self._distinct_codes is None:
-            again = pc.dictionary_encode(self.distinct)  # the distinct values, not the rows
-            self._distinct_codes = np.append(as_ints(pc.fill_null(again.indices, -1)), -1)
-        code = self._distinct_codes
-        out: np.ndarray = code[as_ints(pc.fill_null(self.indices, len(code) - 1))]
-        return out
-
-
-#: while :func:`evaluate` runs: (id of a table, field) -> that column normalised
-_NORMALISED: ContextVar[dict[tuple[int, str], _Normal] | None] = ContextVar(
-    "_NORMALISED", default=None)
-
-
-@contextmanager
-def _normalised_once() -> Iterator[None]:
-    """Within the block, :func:`_normalised_at` normalises each table's field once: golden
-    accuracy, reachability, detectability and repair read the same record, golden and
-    truth columns (row subsets of them; a normalised value does not depend on its row)."""
-    token = _NORMALISED.set({})
-    try:
-        yield
-    finally:
-        _NORMALISED.reset(token)
-
-
-def _forget(*tables: pa.Table) -> None:
-    """Drop the normalised columns of ``tables`` from the :func:`_normalised_once` cache
-    (no later step reads them): the cache then holds only what is still to be read."""
-    cache = _NORMALISED.get()
-    if cache is None:
-        return
-    ids = {id(t) for t in tables}
-    for key in [k for k, v in cache.items() if k[0] in ids and any(v.table is t for t in tables)]:
-        del cache[key]
-
-
-def _normal(table: pa.Table, field: str) -> _Normal:
-    cache = _NORMALISED.get()
-    if cache is None:
-        return _Normal(table, table.column(field))
-    hit = cache.get((id(table), field))
-    if hit is not None and hit.table is table:
-        return hit
-    normal = _Normal(table, table.column(field))
-    cache[(id(table), field)] = normal
-    return normal
-
-
-def _normalised_at(table: pa.Table, field: str,
-                   rows: pa.Array | pa.ChunkedArray | np.ndarray) -> pa.Array | pa.ChunkedArray:
-    """:func:`_normalise` of ``table[field]`` at ``rows``, each distinct value normalised
-    once per :func:`_normalised_once` block, and only those rows' values taken."""
-    normal = _normal(table, field)
-    return normal.distinct.take(normal.indices.take(rows))
-
-
-def _normalised_codes(table: pa.Table, field: str) -> np.ndarray:
-    """Per row of ``table``, a code of its normalised ``field`` value (-1 for null):
-    what dictionary-encoding the normalised values gives, without hashing every row again."""
-    return _normal(table, field).codes()
-
-
-def _normalise(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """Values for comparison: NFKC, trimmed, empty -> null, plain decimal numbers in one
-    spelling ("100.0" and "100" agree). Whole-column Arrow compute."""
-    return _Normal(pa.table({}), column).values()
-
-
-def _normalise_distinct(column: pa.Array) -> pa.Array:
-    text = pc.utf8_trim_whitespace(pc.utf8_normalize(column, "NFKC"))
-    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
-    numeric = pc.fill_null(pc.match_substring_regex(text, r"^-?\d+(\.\d+)?$"), False)
-    as_number = pc.cast(pc.cast(pc.if_else(numeric, text, "0"), pa.float64()), pa.string())
-    return pc.if_else(numeric, as_number, text)
 
 
 def _f1(p: float, r: float) -> float:

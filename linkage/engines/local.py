@@ -45,7 +45,6 @@ import pyarrow.compute as pc
 
 from linkage.config import EntityConfig, PipelineConfig
 from linkage.io.sources import read_source
-from linkage.memory import give_back
 from linkage.pipeline import (
     EntityResult,
     Pipeline,
@@ -53,6 +52,7 @@ from linkage.pipeline import (
     _merge_read_flags,
     _records_with_entities,
 )
+from linkage.runtime.memory import give_back
 from linkage.standardisers import standardise
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def release(maps: list[mmap.mmap]) -> None:
     stay in the page cache and come back on the next read, but no longer count in the
     process's memory, so a pass over a spilled table holds only the chunk at hand. The
     memory the batch, chunk or row group freed goes back to the system too
-    (:func:`~linkage.memory.give_back`), so the next one does not stack on it."""
+    (:func:`~linkage.runtime.memory.give_back`), so the next one does not stack on it."""
     give_back()
     advice = getattr(mmap, "MADV_DONTNEED", None)
     if advice is None:

@@ -55,9 +55,9 @@ from linkage.master.groups import (
     value_codes,
 )
 from linkage.master.survivorship import fold_separators, fold_tails
+from linkage.runtime.threads import field_workers
 from linkage.schemas import CANDIDATE_VALUE, CONFLICTS, require_fields
 from linkage.standardisers.stage import carried_rows
-from linkage.threads import field_workers
 
 log = logging.getLogger(__name__)
 

@@ -83,8 +83,8 @@ from linkage.master.survivorship import (
     fold_typos,
     originality_among,
 )
+from linkage.runtime.threads import field_workers
 from linkage.schemas import GOLDEN_BASE, require_fields
-from linkage.threads import field_workers
 
 log = logging.getLogger(__name__)
 

@@ -31,9 +31,9 @@ import pyarrow.compute as pc
 
 from linkage.master.golden import entity_codes
 from linkage.master.groups import as_string, combine, updated_days, value_codes
+from linkage.runtime.threads import field_workers
 from linkage.schemas import SOURCE_QUALITY, require_fields
 from linkage.standardisers.stage import carried_rows
-from linkage.threads import field_workers
 
 log = logging.getLogger(__name__)
 

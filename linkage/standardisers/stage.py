@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.flags import collect_flags
+from linkage.runtime.threads import field_workers
 from linkage.schemas import RECORD_BASE, require_columns
 from linkage.standardisers.base import (
     MISSING,
@@ -24,7 +25,6 @@ from linkage.standardisers.base import (
 )
 from linkage.standardisers.latin_name import NAME_VALUES
 from linkage.standardisers.registry import ONE_VALUE, get_standardiser
-from linkage.threads import field_workers
 
 log = logging.getLogger(__name__)
 
