@@ -5,11 +5,12 @@ A run never writes into the folder it is asked for. :func:`run_folder` hands out
 staging folder beside it (``.<name>.staging-<pid>-<random>``), every file is written
 there, ``run.json`` last (it lists every other file with its size), and only then is the
 staging folder swapped in for the old one in one rename (Linux ``renameat2`` exchange;
-elsewhere two renames) and the old run removed. So a folder named ``run.json`` is one
-complete run: a crash, a kill or a full disk at any moment leaves either the old run or
-the new one under the final name, never a mix, and the next run removes the leftovers
-of dead processes. :func:`check_out_dir` refuses, before any work, an ``--out`` that is a
-file, is not writable, holds files that are not a linkage run, or holds an input.
+elsewhere two renames) and the old run removed, its run.json first. So a folder with a
+``run.json`` is one complete run: a crash, a kill or a full disk at any moment leaves
+either the old run or the new one under the final name, never a mix, and the next run
+removes the leftovers of dead processes. :func:`check_out_dir` refuses, before any work,
+an ``--out`` that is a file, is not writable, holds files that are not a linkage run, or
+holds an input.
 """
 
 from __future__ import annotations
@@ -169,7 +170,7 @@ def run_folder(out: str | Path, *, inputs: Iterable[Path] = ()) -> Iterator[Path
         yield stage
         _swap_in(stage, target)
     except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
+        _remove_run(stage)
         raise
 
 
@@ -232,7 +233,7 @@ def remove_leftovers(target: Path) -> list[Path]:
         m = _LEFTOVER.fullmatch(path.name)
         if m is None or m["name"] != target.name or _alive(int(m["pid"])):
             continue
-        shutil.rmtree(path, ignore_errors=True)
+        _remove_run(path)
         removed.append(path)
     if removed:
         log.info("removed %d leftover folder(s) of killed runs beside %s", len(removed),
@@ -257,12 +258,20 @@ def _swap_in(stage: Path, target: Path) -> None:
             if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                 raise
     if _exchange(stage, target):
-        shutil.rmtree(stage, ignore_errors=True)  # now holds the previous run
+        _remove_run(stage)  # now holds the previous run
         return
     old = target.parent / f".{target.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
     target.rename(old)
     stage.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+    _remove_run(old)
+
+
+def _remove_run(folder: Path) -> None:
+    """Remove a replaced run, its run.json first: a kill halfway through the removal must
+    not leave a folder whose run.json claims files that are gone."""
+    with contextlib.suppress(FileNotFoundError):
+        (folder / "run.json").unlink()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _exchange(a: Path, b: Path) -> bool:

@@ -79,6 +79,31 @@ def test_a_failed_run_leaves_the_previous_one_untouched(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
+def test_a_replaced_run_loses_its_run_json_before_its_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kill while the previous run is being removed (CI caught one) must not leave a
+    folder whose run.json lists files that are already gone: run.json goes first."""
+    import shutil
+
+    from linkage.io import outputs
+
+    out = tmp_path / "run"
+    with run_folder(out) as stage:
+        _fake_run(stage, ["records.parquet", "golden_person.parquet"])
+    seen: list[tuple[str, bool]] = []
+    real = shutil.rmtree
+
+    def watching(path: Path, *args: object, **kwargs: object) -> None:
+        seen.append((Path(path).name, (Path(path) / "run.json").exists()))
+        real(path, ignore_errors=True)
+
+    monkeypatch.setattr(outputs.shutil, "rmtree", watching)
+    with run_folder(out) as stage:
+        _fake_run(stage, ["records.parquet"])
+    assert seen and all(not has_run_json for _, has_run_json in seen), seen
+    assert is_complete_run(out) and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
 def test_leftovers_of_dead_runs_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
     import subprocess
     import sys
