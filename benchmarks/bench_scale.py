@@ -111,6 +111,7 @@ def _generated(persons: int, enterprises: int, seed: int, cache: Path) -> Path:
     its memory is not the run's)."""
     data = cache / f"p{persons}_e{enterprises}_s{seed}"
     if (data / "manifest.json").is_file():
+        _current_pipeline(data, seed)
         return data
     shutil.rmtree(data, ignore_errors=True)
     data.parent.mkdir(parents=True, exist_ok=True)
@@ -118,6 +119,22 @@ def _generated(persons: int, enterprises: int, seed: int, cache: Path) -> Path:
                     str(persons), "--enterprises", str(enterprises), "--seed", str(seed),
                     "--out", str(data)], check=True, stdout=subprocess.DEVNULL)
     return data
+
+
+def _current_pipeline(data: Path, seed: int) -> None:
+    """A cached set is linked with today's presets: its pipeline.toml (written by the
+    generator that made the data) is rewritten from the generator's template, so a change
+    of blocking or scoring is measured, not the settings of the day the data were made."""
+    from linkage.synth.config import SynthConfig
+    from linkage.synth.departments import FILES
+    from linkage.synth.pipeline_template import pipeline_toml
+
+    path = data / "pipeline.toml"
+    text = pipeline_toml("synthetic pipeline", FILES, ["person", "enterprise"], SynthConfig(),
+                         seed)
+    if path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+        print(f"{path}: rewritten with the current presets", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -417,6 +417,9 @@ def _cross_checks(config: PipelineConfig) -> list[str]:
                 problems += [f"{label}.blocking[{j}].{what}: {key!r} is not a field or "
                              f"derived column of [{label}.fields]"
                              for key in keys if not _is_known_column(key, section)]
+            if bp.keys_where and not _is_known_column(bp.keys_where, section):
+                problems.append(f"{label}.blocking[{j}].keys_where: {bp.keys_where!r} is not "
+                                f"a field or derived column of [{label}.fields]")
         for j, comp in enumerate(section.comparisons):
             for what, column in (("field", comp.field), ("other_field", comp.other_field)):
                 if column is not None and not _is_known_column(column, section):

@@ -237,12 +237,15 @@ def test_declared_entity_type_problems() -> None:
 def test_cross_column_names_are_checked_against_the_fields() -> None:
     data = _minimal()
     data["person"] = {"fields": {"name": "text", "former": "text"},
-                      "blocking": [{"name": "b", "keys": ["name"], "keys_right": ["formr"]}],
+                      "blocking": [{"name": "b", "keys": ["name"], "keys_right": ["formr"]},
+                                   {"name": "w", "keys": ["name"], "keys_right": ["name"],
+                                    "keys_where": "nam__masked"}],
                       "comparisons": [{"name": "n", "field": "name", "other_field": "nme"}]}
     with pytest.raises(ConfigError) as info:
         pipeline_from_dict(data)
     text = str(info.value)
     assert "person.blocking[0].keys_right: 'formr' is not a field" in text
+    assert "person.blocking[1].keys_where: 'nam__masked' is not a field" in text
     assert "person.comparisons[0].other_field: 'nme' is not a field" in text
 
 

@@ -82,6 +82,14 @@ class BlockingPass:
     #: ``keys = ["first_name"], keys_right = ["last_name"]`` finds first and last names
     #: swapped; ``keys = ["former_name"], keys_right = ["name"]`` a renamed record
     keys_right: tuple[str, ...] = ()
+    #: cross-column passes: a boolean column; only the records where it is true stand in
+    #: the blocks by their ``keys`` (every record still stands by its ``keys_right``). With
+    #: ``keys_right`` equal to ``keys``, the flagged records are paired with every record
+    #: of their block but the others not with each other: ``keys_where =
+    #: "id_number__masked"`` pairs a masked ID number with the full numbers (and masked
+    #: ones) it may hide, not two full numbers that share only their ends, whose blocks
+    #: grow with the population
+    keys_where: str = ""
 
     def __post_init__(self) -> None:
         if not self.keys:
@@ -113,6 +121,13 @@ class BlockingPass:
                                 or len(self.keys_right) != len(self.keys)):
             raise ValueError(f"blocking pass {self.name!r}: keys_right needs an exact pass "
                              "without sub_keys and one right-hand key per key")
+        if self.keys_where and not self.keys_right:
+            raise ValueError(f"blocking pass {self.name!r}: keys_where chooses which records "
+                             "stand by their keys in a cross-column pass; give keys_right too")
+
+    def right_side(self) -> BlockingPass:
+        """A cross-column pass as the plain pass over its right-hand keys (same cuts)."""
+        return replace(self, keys=self.keys_right, keys_right=(), keys_where="")
 
 
 @dataclass(frozen=True)
@@ -145,7 +160,8 @@ def block(
     """
     require_fields(records, ["record_id"], what="block(records)")
     for bp in passes:
-        require_fields(records, [*bp.keys, *bp.sub_keys, *bp.keys_right],
+        require_fields(records, [*bp.keys, *bp.sub_keys, *bp.keys_right,
+                                 *([bp.keys_where] if bp.keys_where else [])],
                        what=f"block pass {bp.name!r}")
         if bp.link_only:
             require_fields(records, ["source"], what=f"block pass {bp.name!r} (link_only)")
@@ -428,7 +444,7 @@ def _cross_pass(
     of ``link_only``), then a record paired with itself is dropped. A block is capped by
     its records of both roles."""
     n = len(ids)
-    right = replace(bp, keys=bp.keys_right, keys_right=())
+    right = bp.right_side()
     combined: npt.NDArray[np.int64] | None = None
     for i in range(len(bp.keys)):
         both = pa.chunked_array([*_clean_key(records, bp, i).chunks,
@@ -444,6 +460,8 @@ def _cross_pass(
         dense = pc.dictionary_encode(pa.array(merged)).indices
         combined = np.where(missing, -1, np.asarray(dense.to_numpy(), dtype=np.int64))
     blk = combined if combined is not None else np.full(2 * n, -1, dtype=np.int64)
+    if bp.keys_where:
+        blk[:n][~flagged(records, bp.keys_where)] = -1
     keyed, sizes = _block_sizes(blk)
     capped = sizes > bp.max_block_size
     kept_blk, _ = _usable_blocks(blk, keyed, sizes, capped)
@@ -462,6 +480,14 @@ def _cross_pass(
                         blocks=int((sizes >= 2).sum()), largest=_largest(sizes),
                         capped_blocks=int(capped.sum()),
                         capped_records=int(sizes[capped].sum()))
+
+
+def flagged(records: pa.Table, column: str) -> npt.NDArray[np.bool_]:
+    """A boolean column as a NumPy mask (null counts as false)."""
+    values = records.column(column)
+    if not pa.types.is_boolean(values.type):
+        raise SchemaError(f"keys_where column {column!r} must be boolean, not {values.type}")
+    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _block_sizes(

@@ -36,8 +36,12 @@ def resolvable(bp: BlockingPass) -> bool:
     """Whether the index serves this pass: exact passes (the others compare neighbours or
     shared grams across the whole table, which a point lookup cannot reproduce), except
     cross-column ones (``keys_right``: one record's keys against another's other columns,
-    which the index does not hold yet)."""
-    return bp.kind == "exact" and not bp.keys_right
+    which the index does not hold yet). A cross pass over the same columns both ways
+    (``keys_right == keys``, flagged records by ``keys_where``: masked ID numbers) is
+    served as the plain pass over its keys: a query meets every record of its block, a
+    superset of the pass's pairs (the extra ones pair two full ID numbers, which the
+    ID comparison's cannot-link keeps apart)."""
+    return bp.kind == "exact" and (not bp.keys_right or bp.keys_right == bp.keys)
 
 
 def pass_keys(records: pa.Table, bp: BlockingPass) -> pa.Array:

@@ -6,6 +6,7 @@ read from full-size runs, never asserted here.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -80,7 +81,7 @@ def test_output_digest_is_the_same_for_two_runs(tmp_path: Path) -> None:
     assert _digest(tmp_path / "b") == first
 
 
-def test_bench_scale_contract(tmp_path: Path) -> None:
+def test_bench_scale_contract(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = subprocess.run([sys.executable, str(BENCH / "bench_scale.py"), "--persons", "600",
                              "--enterprises", "150", "--cache", str(tmp_path),
                              "--memory-limit", "512MB"], cwd=ROOT, capture_output=True,
@@ -97,3 +98,17 @@ def test_bench_scale_contract(tmp_path: Path) -> None:
     assert match.group(1) == match.group(3)  # nothing lost
     # the anonymous peak is part of the resident set, and a run allocates something
     assert 0 < float(match.group(2)) <= float(match.group(4))
+    # a cached set made before a preset changed is linked with today's presets
+    data = next(tmp_path.glob("p600_e150_s*"))
+    pipeline = data / "pipeline.toml"
+    current = pipeline.read_text(encoding="utf-8")
+    assert 'keys_where = "id_number__masked"' in current
+    pipeline.write_text(current.replace('keys_where = "id_number__masked"\n', ""),
+                        encoding="utf-8")
+    monkeypatch.syspath_prepend(str(BENCH))  # the script imports its sibling helpers
+    spec = importlib.util.spec_from_file_location("bench_scale", BENCH / "bench_scale.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench._current_pipeline(data, int(data.name.rsplit("_s", 1)[1]))
+    assert pipeline.read_text(encoding="utf-8") == current

@@ -216,6 +216,55 @@ def test_suffix_and_repeated_key_block_masked_ids() -> None:
     assert _pairs(block(recs, [bp])) == [(0, 1, "ht"), (0, 2, "ht"), (1, 2, "ht")]
 
 
+def test_masked_ids_pair_with_every_number_sharing_their_ends_but_full_ones_not() -> None:
+    """The preset's id_masked pass: a masked number stands by its ends (keys_where), every
+    number by its ends (keys_right): masked x full and masked x masked pairs, no full x full."""
+    recs = pa.table({
+        "record_id": pa.array([0, 1, 2, 3, 4, 5], pa.int64()),
+        "id": ["33010820040623056X", "3301**********056X", "33019920040623056X", "12",
+               "330108********056X", "33010820040623056X"],
+        "masked": [False, True, False, False, True, None],
+    })
+    bp = BlockingPass(name="ht", keys=("id", "id"), prefix=(4, 0), suffix=(0, 4),
+                      keys_right=("id", "id"), keys_where="masked")
+    assert {(a, b) for a, b, _ in _pairs(block(recs, [bp]))} == {
+        (0, 1), (1, 2), (0, 4), (1, 4), (2, 4), (1, 5), (4, 5)}
+    with pytest.raises(ValueError, match="keys_where"):
+        BlockingPass(name="x", keys=("id",), keys_where="masked")
+    with pytest.raises(SchemaError, match="must be boolean"):
+        block(recs.set_column(2, "masked", pa.array(["y"] * 6)), [bp])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c", None]),
+                          st.sampled_from(["a", "b", "d", None]), st.booleans()),
+                max_size=25),
+       st.integers(min_value=2, max_value=8))
+def test_flagged_cross_column_blocking_matches_brute_force(
+    rows: list[tuple[str | None, str | None, bool]], cap: int
+) -> None:
+    n = len(rows)
+    recs = pa.table({"record_id": pa.array(range(n), pa.int64()),
+                     "x": pa.array([r[0] for r in rows], pa.string()),
+                     "y": pa.array([r[1] for r in rows], pa.string()),
+                     "f": pa.array([r[2] for r in rows], pa.bool_())})
+    bp = BlockingPass(name="xy", keys=("x",), keys_right=("y",), keys_where="f",
+                      max_block_size=cap)
+    # a block holds every flagged record whose x, and every record whose y, is the value
+    size: dict[str, int] = {}
+    for x, y, f in rows:
+        for v in ((x if f else None), y):
+            if v is not None:
+                size[v] = size.get(v, 0) + 1
+    expected = set()
+    for i, j in itertools.combinations(range(n), 2):
+        for (a, fa), b in (((rows[i][0], rows[i][2]), rows[j][1]),
+                           ((rows[j][0], rows[j][2]), rows[i][1])):
+            if fa and a is not None and a == b and size[a] <= cap:
+                expected.add((i, j))
+    assert {(a, b) for a, b, _ in _pairs(block(recs, [bp]))} == expected
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.sampled_from(["a", "b", "c", "d", None]), min_size=0, max_size=30),
        st.booleans())

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,7 @@ from linkage.engines.spark.frames import map_tables
 from linkage.errors import ConfigError
 from linkage.flags import concat_flags
 from linkage.match import fit as fit_module
-from linkage.match.block import BlockingPass, joined_key, refined_pass
+from linkage.match.block import BlockingPass, flagged, joined_key, refined_pass
 from linkage.match.compare import Comparison, compare, read_columns
 from linkage.match.fit import (
     assemble,
@@ -99,6 +99,8 @@ def block_spark(records: Any, passes: Sequence[BlockingPass]) -> tuple[Any, Bloc
     for bp in passes:
         for column in (*bp.keys, *bp.sub_keys, *bp.keys_right):
             needed.update((column, f"{column.split('__', 1)[0]}__status"))
+        if bp.keys_where:
+            needed.add(bp.keys_where)
     columns = [c for c in records.columns if c in needed]
     out = pa.schema([("pass", pa.int32()), ("key", pa.string()), ("sub", pa.string()),
                      ("record_id", pa.int64()), ("source", pa.string()), ("role", pa.int8())])
@@ -108,10 +110,13 @@ def block_spark(records: Any, passes: Sequence[BlockingPass]) -> tuple[Any, Bloc
         for index, bp in enumerate(passes):
             # a cross-column pass keys every record twice: by its keys (role 0) and by its
             # right-hand keys (role 1); pairs are taken across roles only (as block does)
-            sides = [(0, bp)] + ([(1, replace(bp, keys=bp.keys_right, keys_right=()))]
+            sides = [(0, bp)] + ([(1, bp.right_side())]
                                  if bp.keys_right else [])
             for role, side in sides:
                 key = joined_key(table, side)
+                if role == 0 and bp.keys_where:  # only the flagged records stand by keys
+                    key = pc.if_else(pa.array(flagged(table, bp.keys_where)), key,
+                                     pa.scalar(None, key.type))
                 sub = (joined_key(table, refined_pass(side)) if side.sub_keys
                        else pa.nulls(table.num_rows, pa.string()))
                 part = pa.table({"pass": pa.array(np.full(table.num_rows, index, np.int32)),
