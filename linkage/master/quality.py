@@ -128,19 +128,27 @@ def source_quality(
         rows.append(quality_row(ALL, etype, f, n, {k: v[0] for k, v in pooled.items()},
                                 pooled_age, "all_sources"))
     counts = np.bincount(src, minlength=n_src)
-    for name, count, age_s, scope in [
+    table = quality_table_of(rows, etype, [
         *[(src_names[s], int(counts[s]), median_age[s], "source") for s in range(n_src)],
         (ALL, n, pooled_age, "overall"),
-    ]:
+    ])
+    log.info("quality: %d department(s) x %d field(s) scored", n_src, len(fields))
+    return table
+
+
+def quality_table_of(rows: list[dict[str, object]], etype: str | None,
+                     summaries: list[tuple[str, int, float, str]]) -> pa.Table:
+    """The per-field ``rows`` with, for each (department or ALL, records, median age,
+    scope) of ``summaries``, the row of the means of its fields, sorted by department and
+    field: the tail both the in-memory and the counted quality tables share."""
+    for name, count, age_s, scope in summaries:
         mine = [r for r in rows if r["source"] == name and r["scope"] in ("field", "all_sources")]
         means = {k: nanmean([r[k] for r in mine]) for k in METRICS}
         rows.append(quality_row(name, etype, ALL, count, means, age_s, scope))
     schema = pa.schema(list(SOURCE_QUALITY) + list(QUALITY_EXTRA))
     table = pa.Table.from_pylist(rows, schema=schema)
-    table = table.take(pc.sort_indices(table, sort_keys=[("source", "ascending"),
-                                                         ("field", "ascending")]))
-    log.info("quality: %d department(s) x %d field(s) scored", n_src, len(fields))
-    return table
+    return table.take(pc.sort_indices(table, sort_keys=[("source", "ascending"),
+                                                        ("field", "ascending")]))
 
 
 def quality_row(source: str, etype: str | None, field: str, n: int, m: dict[str, float],

@@ -27,15 +27,12 @@ from linkage.master.golden import entity_codes
 from linkage.master.groups import as_string, updated_days
 from linkage.master.quality import (
     ALL,
-    METRICS,
-    QUALITY_EXTRA,
     against_golden,
     field_state,
-    nanmean,
     other_sources,
     quality_row,
+    quality_table_of,
 )
-from linkage.schemas import SOURCE_QUALITY
 from linkage.standardisers.base import MISSING
 
 log = logging.getLogger(__name__)
@@ -210,17 +207,10 @@ def quality_table(counts: QualityCounts, *, fields: Sequence[str],
             "consistency": ratio(value.get((ALL, f, "cons_sum"), pooled["cons_sum"]),
                                  pooled["cons_n"]),
             "superseded": ratio(pooled["superseded"], present)}, pooled_age, "all_sources"))
-    for name, count, age, scope in [
+    return quality_table_of(rows, entity_type, [
         *[(s, n_of[s], median_age[s], "source") for s in sources],
         (ALL, n_all, pooled_age, "overall"),
-    ]:
-        mine = [r for r in rows if r["source"] == name and r["scope"] in ("field", "all_sources")]
-        means = {k: nanmean([r[k] for r in mine]) for k in METRICS}
-        rows.append(quality_row(name, entity_type, ALL, count, means, age, scope))
-    schema = pa.schema(list(SOURCE_QUALITY) + list(QUALITY_EXTRA))
-    table = pa.Table.from_pylist(rows, schema=schema)
-    return table.take(pc.sort_indices(table, sort_keys=[("source", "ascending"),
-                                                        ("field", "ascending")]))
+    ])
 
 
 def _median_ages(days: pa.Table, sources: Sequence[str]) -> tuple[dict[str, float], float]:
