@@ -13,7 +13,10 @@ removed at the end, and by the next run when a killed one left it):
 
 Each is opened memory-mapped, so its pages belong to the page cache (the kernel drops
 them under pressure and reads them again) rather than to the process; after each batch,
-chunk, range and output row group the pages read are let go (``MADV_DONTNEED``).
+chunk, range and output row group the pages read are let go (``MADV_DONTNEED``). A file
+is deleted as soon as no table reads it any more (its map is collected), not at the end:
+once the records with their entity ids are spilled, each type's records are read from
+there, and the standardised batches go. The engine logs the folder's peak size.
 
 What is in memory: one source while it is read; one batch while it is standardised; the
 columns blocking and compare read (whole columns: they are the linking kernels' input),
@@ -35,7 +38,8 @@ from __future__ import annotations
 import functools
 import logging
 import mmap
-from collections.abc import Callable, Iterator, Mapping
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -69,19 +73,45 @@ CHUNK_SHARE = 0.25
 MIN_ROWS = 1_000
 
 
-def spill(table: pa.Table, path: Path, maps: list[mmap.mmap] | None = None) -> pa.Table:
+class SpillSpace:
+    """The bytes of the spill files alive now and at most: a file counts from its write
+    until its map is collected (no table reads it any more), when it is deleted."""
+
+    def __init__(self) -> None:
+        self.live = 0
+        self.peak = 0
+
+    def add(self, mapped: mmap.mmap, path: Path) -> None:
+        size = path.stat().st_size
+        self.live += size
+        self.peak = max(self.peak, self.live)
+        weakref.finalize(mapped, self._gone, path, size)
+
+    def _gone(self, path: Path, size: int) -> None:
+        self.live -= size
+        path.unlink(missing_ok=True)
+
+
+def spill(table: pa.Table, path: Path,
+          maps: list[mmap.mmap] | weakref.WeakSet[mmap.mmap] | None = None,
+          space: SpillSpace | None = None) -> pa.Table:
     """Write ``table`` to an Arrow IPC file and return it memory-mapped from there (the
-    map is added to ``maps``, for :func:`release`)."""
+    map is added to ``maps``, for :func:`release`). With ``space`` the file is counted
+    there and deleted once its map is collected."""
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
     with path.open("rb") as file:
         mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-    if maps is not None:
+    if isinstance(maps, list):
         maps.append(mapped)
+    elif maps is not None:
+        maps.add(mapped)
+    if space is not None:
+        space.add(mapped, path)
     return pa.ipc.open_file(pa.BufferReader(pa.py_buffer(mapped))).read_all()
 
 
-def release(maps: list[mmap.mmap]) -> None:
+def release(maps: Iterable[mmap.mmap]) -> None:
     """Drop the mapped pages a stage has read from the process (``MADV_DONTNEED``): they
     stay in the page cache and come back on the next read, but no longer count in the
     process's memory, so a pass over a spilled table holds only the chunk at hand. The
@@ -91,7 +121,7 @@ def release(maps: list[mmap.mmap]) -> None:
     advice = getattr(mmap, "MADV_DONTNEED", None)
     if advice is None:
         return
-    for mapped in maps:
+    for mapped in list(maps):
         mapped.madvise(advice)
 
 
@@ -108,13 +138,23 @@ class LocalPipeline(Pipeline):
         self.chunk_rows = chunk_rows or max(MIN_ROWS,
                                             int(budget * CHUNK_SHARE) // BYTES_PER_RECORD)
         self._files = 0
-        self._maps: list[mmap.mmap] = []
+        #: the maps of the spill files still read (a map no table holds is collected,
+        #: and its file deleted)
+        self._maps: weakref.WeakSet[mmap.mmap] = weakref.WeakSet()
+        self.space = SpillSpace()
+        #: the names of every file spilled, in order
+        self.spilled: list[str] = []
         log.info("local engine: budget %.1f GB, %d records per batch or chunk, work folder %s",
                  budget / (1 << 30), self.chunk_rows, self.work_dir)
 
     def _path(self, name: str) -> Path:
         self._files += 1
-        return self.work_dir / f"{self._files:04d}_{name}.arrow"
+        path = self.work_dir / f"{self._files:04d}_{name}.arrow"
+        self.spilled.append(path.name)
+        return path
+
+    def _spill_file(self, table: pa.Table, name: str) -> pa.Table:
+        return spill(table, self._path(name), self._maps, self.space)
 
     def _read(self) -> pa.Table:
         """Each source read, spilled and mapped back; record ids dense from 0 as always."""
@@ -123,7 +163,7 @@ class LocalPipeline(Pipeline):
         for source in self.config.sources:
             table = read_source(source, first_record_id=offset)
             offset += table.num_rows
-            tables.append(spill(table, self._path(f"raw_{source.department}"), self._maps))
+            tables.append(self._spill_file(table, f"raw_{source.department}"))
         records = pa.concat_tables(tables, promote_options="default")
         log.info("read %d records from %d sources", records.num_rows, len(self.config.sources))
         return records
@@ -134,7 +174,7 @@ class LocalPipeline(Pipeline):
         for start in range(0, max(subset.num_rows, 1), self.chunk_rows):
             batch = subset.slice(start, self.chunk_rows)
             done = _merge_read_flags(standardise(batch, section.fields), batch)
-            parts.append(spill(done, self._path(f"std_{etype}"), self._maps))
+            parts.append(self._spill_file(done, f"std_{etype}"))
             release(self._maps)
             log.info("%s: standardised %d of %d records", etype,
                      min(start + self.chunk_rows, subset.num_rows), subset.num_rows)
@@ -148,7 +188,7 @@ class LocalPipeline(Pipeline):
         parts = []
         for part, part_clusters in entity_chunks(records, clusters, self.chunk_rows):
             done = stage(part, part_clusters)
-            parts.append(spill(done, self._path("by_entity"), self._maps))
+            parts.append(self._spill_file(done, "by_entity"))
             del done
             release(self._maps)
         if len(parts) == 1:
@@ -156,36 +196,81 @@ class LocalPipeline(Pipeline):
         return pa.concat_tables(parts, promote_options="default")
 
     def _spill(self, name: str, table: pa.Table) -> pa.Table:
-        done = spill(table, self._path(name), self._maps)
+        done = self._spill_file(table, name)
         release(self._maps)
         return done
 
     def _records(self, raw: pa.Table, entities: Mapping[str, EntityResult]) -> pa.Table:
         """Every record with its entity id, built and spilled one range of record ids at a
         time (each type's records and the raw records are in record-id order, so a range
-        is a slice of each): the rows and their order are those of one sort of everything."""
+        is a slice of each): the rows and their order are those of one sort of everything.
+
+        The records of each type are then read from there, range by range (the same rows
+        and columns): a standardised batch whose rows are all past is read no more, and
+        its file goes, so the records are on disk once, not twice."""
         if raw.num_rows <= self.chunk_rows:
             return super()._records(raw, entities)
-        ids = {t: e.records.column("record_id").to_numpy() for t, e in entities.items()}
+        # copies: a view of one mapped chunk would keep its batch's file
+        ids = {t: np.array(e.records.column("record_id").to_numpy()) for t, e in entities.items()}
         raw_ids = raw.column("record_id").to_numpy()
         if not all(_ascending(a) for a in (raw_ids, *ids.values())):
             return super()._records(raw, entities)
         parts = []
+        done: dict[str, list[pa.Table]] = {t: [] for t in entities}
         for start in range(0, raw.num_rows, self.chunk_rows):
             end = min(start + self.chunk_rows, raw.num_rows)
             lo, hi = int(raw_ids[start]), int(raw_ids[end - 1])
-            sliced = {}
+            sliced, bounds = {}, {}
             for t, e in entities.items():
-                a, b = np.searchsorted(ids[t], [lo, hi + 1])
-                sliced[t] = replace(e, records=e.records.slice(int(a), int(b - a)))
-            part = _records_with_entities(raw.slice(start, self.chunk_rows), sliced)
-            parts.append(spill(part, self._path("records"), self._maps))
-            del part
+                a, b = (int(x) for x in np.searchsorted(ids[t], [lo, hi + 1]))
+                bounds[t] = a, b
+                sliced[t] = replace(e, records=e.records.slice(a, b - a))
+            part = self._spill_file(
+                _records_with_entities(raw.slice(start, self.chunk_rows), sliced), "records")
+            parts.append(part)
+            for t, e in entities.items():
+                a, b = bounds[t]
+                if b > a:
+                    done[t].append(_rows_of(part, raw_ids[start:end], ids[t][a:b],
+                                            sliced[t].records))
+                    # every row still there, in place: the ranges done, then the rest
+                    # (a slice at the end would keep a chunk of the last batch)
+                    rest = [e.records.slice(b)] if b < e.records.num_rows else []
+                    e.records = pa.concat_tables([*done[t], *rest])
+            del sliced, part
             release(self._maps)
         return pa.concat_tables(parts, promote_options="default")
 
     def _block_memory_limit(self) -> str | None:
         return f"{max(self.memory_limit // 2, 64 << 20) >> 20}MB"
+
+
+#: a type's records read back from more runs of record ids than this stay where they are
+MAX_RUNS = 4096
+
+
+def _rows_of(records: pa.Table, record_ids: np.ndarray, mine: np.ndarray,
+             table: pa.Table) -> pa.Table:
+    """``table`` (the rows of record ids ``mine``, ascending) as zero-copy slices of
+    ``records`` (record ids ``record_ids``, ascending), one per run of consecutive rows
+    (a type's records come from a few source files, each a run); ``table`` itself when
+    ``records`` does not hold exactly its rows and columns."""
+    names = table.column_names
+    if len(mine) == 0 or not set(names) <= set(records.column_names):
+        return table
+    at = np.searchsorted(record_ids, mine)
+    if at[-1] >= len(record_ids) or not np.array_equal(record_ids[at], mine):
+        return table
+    breaks = np.flatnonzero(np.diff(at) != 1) + 1
+    if len(breaks) >= MAX_RUNS:
+        return table
+    picked = records.select(names)
+    if picked.schema != table.schema:
+        return table
+    starts = [0, *breaks.tolist()]
+    ends = [*breaks.tolist(), len(at)]
+    return pa.concat_tables([picked.slice(int(at[a]), b - a)
+                             for a, b in zip(starts, ends, strict=True)])
 
 
 def _ascending(values: np.ndarray) -> bool:
@@ -238,6 +323,8 @@ def run_local(config: PipelineConfig, out: str | Path, *, memory_limit: int | No
         result = pipeline.run(previous=previous, progress=progress, evaluate=evaluate)
         release(pipeline._maps)
         steps = logging.getLogger("linkage.progress")
+        steps.info("work folder: %d files spilled, %.2f GB at most, %.2f GB now",
+                   len(pipeline.spilled), pipeline.space.peak / 1e9, pipeline.space.live / 1e9)
         steps.info("writing outputs to %s", out)
         # the outputs are read from the mapped files row group by row group: let each go
         written = write_outputs(result, out, lang=lang, beside=None if beside is None

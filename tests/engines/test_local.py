@@ -4,6 +4,7 @@ data, its tables memory-mapped from spill files."""
 
 from __future__ import annotations
 
+import gc
 import mmap
 from importlib import resources
 from pathlib import Path
@@ -56,12 +57,38 @@ def test_the_sample_out_of_core_in_small_chunks(tmp_path: Path) -> None:
         out_of_core = local.run(evaluate=False)
     _same(out_of_core, in_memory)
     # the standardised records were spilled in batches and come back memory-mapped
-    spilled = sorted(p.name for p in (tmp_path / "work").iterdir())
+    spilled = local.spilled
     assert sum("std_person" in n for n in spilled) == -(-in_memory.entities[
         "person"].records.num_rows // 97)
     # the records with their entity ids: one file per range of 97 record ids
     assert sum("records" in n for n in spilled) == -(-in_memory.records.num_rows // 97)
     assert any("by_entity" in n for n in spilled)
+
+
+def test_spill_files_go_once_nothing_reads_them(tmp_path: Path) -> None:
+    """Each type's records are read back from the records' files, so the standardised
+    batches' files go (a small table's model keeps its u-sample, the records, until it
+    goes too), and the folder's peak size is counted."""
+    sample = resources.files("linkage") / "data" / "sample"
+    with resources.as_file(sample) as folder:
+        pipeline = Pipeline.from_toml(Path(folder) / "pipeline.toml")
+        in_memory = pipeline.run(evaluate=False)
+        local = LocalPipeline(pipeline.config, work_dir=tmp_path / "work", chunk_rows=97)
+        result = local.run(evaluate=False)
+    for etype, entity in result.entities.items():
+        assert entity.records.equals(in_memory.entities[etype].records), etype
+        entity.model = None  # type: ignore[assignment]
+    gc.collect()
+    left = [p.name for p in (tmp_path / "work").iterdir()]
+    assert sum("std_" in n for n in local.spilled) > 2
+    assert not any("std_" in n for n in left), left
+    assert any("records" in n for n in left)
+    on_disk = sum(p.stat().st_size for p in (tmp_path / "work").iterdir())
+    assert local.space.live == on_disk < local.space.peak
+    del result, entity
+    gc.collect()
+    assert not any((tmp_path / "work").iterdir())
+    assert local.space.live == 0
 
 
 def test_a_generated_set_out_of_core(tmp_path: Path) -> None:
