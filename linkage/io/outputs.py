@@ -108,23 +108,17 @@ def write_run_files(result: PipelineResult, folder: Path, *, lang: str = "zh",
     files = {name: (table, folder / f"{name}.parquet") for name, table in tables.items()}
     worklists = partial(write_worklists, result.conflicts, result.config.sources, folder,
                         previous=previous)
-    if after_row_group is not None:
-        # a bounded-memory run: one thing after the other
+    # the worklists' xlsx and the report are Python work (they hold the GIL); the
+    # Parquet tables' encoding and compression release it: side by side, the tables
+    # cost next to no wall time. A bounded-memory run (``after_row_group``) writes its
+    # tables one after the other, row group by row group, beside them.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        python_side = pool.submit(lambda: (worklists(), _write_report(result, folder, lang)))
         written = write_parquet_files(files, after_row_group=after_row_group)
-        written.update(worklists())
+        lists, report = python_side.result()
+    written.update(lists)
+    if after_row_group is not None:
         after_row_group()
-        report = _write_report(result, folder, lang)
-        after_row_group()
-    else:
-        # the worklists' xlsx and the report are Python work (they hold the GIL); the
-        # Parquet tables' encoding and compression release it: side by side, the tables
-        # cost next to no wall time
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            python_side = pool.submit(lambda: (worklists(), _write_report(result, folder,
-                                                                          lang)))
-            written = write_parquet_files(files)
-            lists, report = python_side.result()
-        written.update(lists)
     for etype, entity in result.entities.items():
         written[f"model_{etype}"] = _atomic(folder / f"model_{etype}.json",
                                             partial(_save_model, entity.model))
