@@ -329,16 +329,25 @@ def write_parquet_files(files: Mapping[str, tuple[pa.Table, Path]], *,
     """Write several tables, each atomically, on up to one thread per core (Parquet
     encoding and compression release the GIL: a run's records, conflicts and golden
     records are written side by side). Returns name -> path, in the given order. With
-    ``after_row_group`` (a bounded-memory run) one table after the other instead."""
+    ``after_row_group`` (a bounded-memory run) at most :data:`BOUNDED_WRITERS` at a
+    time, each row group by row group."""
     workers = min(len(files), os.cpu_count() or 1)
-    if workers <= 1 or after_row_group is not None:
+    if after_row_group is not None:
+        workers = min(workers, BOUNDED_WRITERS)
+    if workers <= 1:
         return {name: write_parquet(table, path, after_row_group=after_row_group)
                 for name, (table, path) in files.items()}
     # the largest first, so no long write is left running alone at the end
     order = sorted(files, key=lambda name: -files[name][0].nbytes)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {name: pool.submit(write_parquet, *files[name]) for name in order}
+        futures = {name: pool.submit(write_parquet, *files[name],
+                                     after_row_group=after_row_group) for name in order}
         return {name: futures[name].result() for name in files}
+
+
+#: Parquet files a bounded-memory run writes at once (each holds one row group's encoded
+#: pages; two keep both cores of a small machine busy)
+BOUNDED_WRITERS = 2
 
 
 #: rows per Parquet row group (pyarrow's default, so a table written in row groups is the
