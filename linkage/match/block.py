@@ -23,7 +23,14 @@ import pyarrow.compute as pc
 from linkage.errors import SchemaError
 from linkage.match.encoding import ColumnCodes
 from linkage.match.minhash import band_block_ids, signatures
-from linkage.match.pairgen import MAX_PASSES, PairSink, pair_completeness, pairs_within_blocks, run
+from linkage.match.pairgen import (
+    MAX_PASSES,
+    PairSink,
+    pair_completeness,
+    pairs_across,
+    pairs_within_blocks,
+    run,
+)
 from linkage.schemas import require_fields
 
 log = logging.getLogger(__name__)
@@ -442,7 +449,9 @@ def _cross_pass(
     stands twice in one block table, by its keys (role 0) and by its right-hand keys
     (role 1), on one encoding of both; pairs are taken across roles only (the machinery
     of ``link_only``), then a record paired with itself is dropped. A block is capped by
-    its records of both roles."""
+    its records of both roles; a block with records of one role only pairs nothing (a
+    former name nobody bears as a name, ID ends no masked number has), so it is neither
+    counted nor capped."""
     n = len(ids)
     right = bp.right_side()
     combined: npt.NDArray[np.int64] | None = None
@@ -462,14 +471,11 @@ def _cross_pass(
     blk = combined if combined is not None else np.full(2 * n, -1, dtype=np.int64)
     if bp.keys_where:
         blk[:n][~flagged(records, bp.keys_where)] = -1
+    blk = _two_sided(blk, n)
     keyed, sizes = _block_sizes(blk)
     capped = sizes > bp.max_block_size
     kept_blk, _ = _usable_blocks(blk, keyed, sizes, capped)
-    role = np.repeat(np.arange(2, dtype=np.int32), n)
-    p, q = pairs_within_blocks(kept_blk, np.arange(2 * n, dtype=np.int64), role,
-                               link_only=True)
-    p %= n
-    q %= n
+    p, q = pairs_across(kept_blk[:n], kept_blk[n:])
     keep = p != q
     if bp.link_only and sources is not None:
         keep &= sources[p] != sources[q]
@@ -480,6 +486,20 @@ def _cross_pass(
                         blocks=int((sizes >= 2).sum()), largest=_largest(sizes),
                         capped_blocks=int(capped.sum()),
                         capped_records=int(sizes[capped].sum()))
+
+
+def _two_sided(blk: npt.NDArray[np.int64], n: int) -> npt.NDArray[np.int64]:
+    """A cross pass's block ids (keys side ``[:n]``, right-hand side ``[n:]``) with the
+    blocks that lack one side set to -1."""
+    if not (blk >= 0).any():
+        return blk
+    n_blocks = int(blk.max()) + 1
+    sides = [np.bincount(part[part >= 0], minlength=n_blocks) > 0
+             for part in (blk[:n], blk[n:])]
+    both = sides[0] & sides[1]
+    keep = blk >= 0
+    keep[keep] = both[blk[keep]]
+    return np.where(keep, blk, -1)
 
 
 def flagged(records: pa.Table, column: str) -> npt.NDArray[np.bool_]:

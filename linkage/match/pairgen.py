@@ -72,6 +72,28 @@ def pairs_within_blocks(
     return np.minimum(a, b), np.maximum(a, b)
 
 
+def pairs_across(left_blk: Ids, right_blk: Ids) -> tuple[Ids, Ids]:
+    """Every (i, j) with ``left_blk[i] == right_blk[j] >= 0``: positions in the left and
+    in the right array. A block of a left and b right records costs a * b pairs, not the
+    (a + b)^2 / 2 of pairing the whole block and keeping the crossing ones (a masked ID
+    number's block holds one masked number and every full number with its ends)."""
+    rows_r = np.flatnonzero(right_blk >= 0)
+    rows_l = np.flatnonzero(left_blk >= 0)
+    if not len(rows_r) or not len(rows_l):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order_r = rows_r[np.argsort(right_blk[rows_r], kind="stable")]
+    n_blocks = int(max(right_blk.max(), left_blk.max())) + 1
+    counts = np.bincount(right_blk[order_r], minlength=n_blocks)
+    starts = np.cumsum(counts) - counts
+    own = left_blk[rows_l]
+    each = counts[own]
+    left = np.repeat(rows_l.astype(np.int64), each)
+    first = np.cumsum(each) - each
+    offset = np.arange(int(each.sum()), dtype=np.int64) - np.repeat(first, each)
+    right = order_r[np.repeat(starts[own], each) + offset].astype(np.int64)
+    return left, right
+
+
 class PairSink:
     """Each pass's (lo, hi) pairs, kept in memory up to ``max_in_memory`` pairs and in a
     DuckDB table (spilling to a temporary directory) beyond that."""
