@@ -127,7 +127,15 @@ def block_spark(records: Any, passes: Sequence[BlockingPass]) -> tuple[Any, Bloc
                 parts.append(part.filter(pc.is_valid(key)))
         return pa.concat_tables(parts) if parts else out.empty_table()
 
-    keys = map_tables(records.select(*columns), kernel, out).localCheckpoint(eager=True)
+    keys = map_tables(records.select(*columns), kernel, out)
+    cross = [i for i, bp in enumerate(passes) if bp.keys_right]
+    if cross:
+        # a cross pass's block with one side only pairs nothing: neither counted nor capped
+        sides = keys.filter(sf.col("pass").isin(cross)).groupBy("pass", "key") \
+            .agg(sf.countDistinct("role").alias("sides"))
+        keys = keys.join(sides.filter(sf.col("sides") < 2).select("pass", "key"),
+                         ["pass", "key"], "left_anti")
+    keys = keys.localCheckpoint(eager=True)
     cap = sf.element_at(sf.array(*[sf.lit(bp.max_block_size) for bp in passes]), sf.col("pass") + 1)
     sized = keys.join(keys.groupBy("pass", "key").agg(sf.count(sf.lit(1)).alias("size")),
                       ["pass", "key"])
@@ -145,7 +153,6 @@ def block_spark(records: Any, passes: Sequence[BlockingPass]) -> tuple[Any, Bloc
     right = usable.select("pass", "key", sf.col("record_id").alias("id_r"),
                           sf.col("source").alias("src_r"), sf.col("role").alias("role_r"))
     link_only = [i for i, bp in enumerate(passes) if bp.link_only]
-    cross = [i for i, bp in enumerate(passes) if bp.keys_right]
     cond = sf.col("id_l") < sf.col("id_r")
     if cross:
         cond = cond & (~sf.col("pass").isin(cross) | (sf.col("role_l") != sf.col("role_r")))
