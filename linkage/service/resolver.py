@@ -318,32 +318,34 @@ def _record_term_frequencies(ti: TypeIndex, query: Mapping[str, Any],
                              rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """:func:`_master_term_frequencies` for one record and its candidates: per
     term-frequency comparison, the share of the more common of the two values (the
-    candidate's among the master's records, the query's among them and the query)."""
+    candidate's among the master's records, the query's among them and the query).
+    The query's and the candidates' values are looked up in one binary search."""
     out: dict[str, Any] = {}
+    n = len(rows)
     for comp in ti.section.comparisons:
         if not comp.term_frequency or comp.name not in ti.tf:
             continue
         keys, total = ti.tf[comp.name]
-        cand = np.asarray([_count(keys, r.get(comp.field)) for r in rows], dtype=np.float64)
-        cand_share = cand / max(total, 1)
-        cand_share[[r.get(comp.field) is None for r in rows]] = np.nan
-        mine = query.get(comp.field)
-        q_share = np.float64(np.nan) if mine is None else \
-            np.float64(_count(keys, mine) + 1.0) / max(total + 1, 1)
-        out[comp.name] = np.maximum(cand_share.astype(np.float32),
-                                    np.float32(q_share)).astype(np.float32)
+        values = [query.get(comp.field), *(r.get(comp.field) for r in rows)]
+        present = np.fromiter((v is not None for v in values), dtype=bool, count=n + 1)
+        hashes = np.fromiter((0 if v is None else hash_text(v if isinstance(v, str) else str(v))
+                              for v in values), dtype=np.uint64, count=n + 1)
+        counts = _counts(keys, hashes).astype(np.float64)
+        cand_share = counts[1:] / max(total, 1)
+        cand_share[~present[1:]] = np.nan
+        q_share = (counts[0] + 1.0) / max(total + 1, 1) if present[0] else np.nan
+        out[comp.name] = np.maximum(cand_share.astype(np.float32), np.float32(q_share))
     return out
 
 
-def _count(keys: Any, value: Any) -> int:
-    """A value's count in a sorted (hash, count) file (0 when absent or null)."""
-    if value is None:
-        return 0
-    h = np.uint64(hash_text(value if isinstance(value, str) else str(value)))
-    lo = int(keys.hashes.searchsorted(h, side="left"))
-    if lo < len(keys.hashes) and keys.hashes[lo] == h:
-        return int(keys.values[lo])
-    return 0
+def _counts(keys: Any, hashes: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+    """Each hash's count in a sorted (hash, count) file (0 when absent)."""
+    at = np.searchsorted(keys.hashes, hashes, side="left")
+    found = at < len(keys.hashes)
+    found[found] = keys.hashes[at[found]] == hashes[found]
+    counts = np.zeros(len(hashes), dtype=np.int64)
+    counts[found] = keys.values[at[found]]
+    return counts
 
 
 def score_against(ti: TypeIndex, std: pa.Table) -> BatchResolution:
