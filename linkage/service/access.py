@@ -38,7 +38,7 @@ from typing import Any
 from linkage.errors import ConfigError
 from linkage.privacy import mask
 
-__all__ = ["AuditLog", "Caller", "KeyStore", "mask_response"]
+__all__ = ["AuditLog", "Caller", "KeyStore", "mask_resolution", "mask_response"]
 
 #: standardisers whose values are personal identifiers (masked unless the role unmasks)
 PERSONAL_STANDARDISERS = frozenset({"id_number", "phone"})
@@ -189,6 +189,44 @@ def mask_response(value: Any, personal: frozenset[str]) -> Any:
         else:
             out[key] = v
     return out
+
+
+def mask_resolution(body: Mapping[str, Any], personal: frozenset[str]) -> dict[str, Any]:
+    """:func:`mask_response` of a resolve answer, the same output without walking all of
+    it: the golden record's personal fields (and their ``__raw``) are masked by name, the
+    conflicts walked (a few small dicts), the candidates walked only when one carries an
+    explanation or a personal key (their ids, sources and scores are not identifiers)."""
+    out = dict(body)
+    golden = body.get("golden")
+    if type(golden) is dict:
+        if any(type(v) is not str and isinstance(v, Mapping | list) for v in golden.values()):
+            out["golden"] = mask_response(golden, personal)
+        else:
+            masked = dict(golden)
+            for key in _masked_keys(personal):
+                if type(masked.get(key)) is str:
+                    masked[key] = mask(masked[key])
+            out["golden"] = masked
+    elif golden is not None:
+        out["golden"] = mask_response(golden, personal)
+    out["conflicts"] = mask_response(body.get("conflicts", []), personal)
+    candidates = body.get("candidates", [])
+    if type(candidates) is not list or any(
+            type(c) is not dict or "explanation" in c or any(_personal_key(k, personal)
+                                                            for k in c)
+            for c in candidates):
+        out["candidates"] = mask_response(candidates, personal)
+    for key, value in body.items():
+        if key not in ("golden", "conflicts", "candidates") and (
+                _personal_key(key, personal) or isinstance(value, Mapping | list)):
+            out[key] = mask_response({key: value}, personal)[key]
+    return out
+
+
+@lru_cache(maxsize=64)
+def _masked_keys(personal: frozenset[str]) -> tuple[str, ...]:
+    """The keys :func:`_personal_key` accepts: each personal field and its ``__raw``."""
+    return tuple(k for f in sorted(personal) for k in (f, f"{f}__raw"))
 
 
 @lru_cache(maxsize=4096)
