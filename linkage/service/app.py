@@ -24,13 +24,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from linkage.errors import LinkageError
-from linkage.service.access import AuditLog, Caller, KeyStore, mask_response, personal_fields
+from linkage.service.access import (
+    AuditLog,
+    Caller,
+    KeyStore,
+    mask_resolution,
+    mask_response,
+    personal_fields,
+)
 from linkage.service.resolver import NEW, ResolveError, Resolver
 
 log = logging.getLogger(__name__)
@@ -146,6 +154,9 @@ def create_app(run_dir: str | Path, *, keys: KeyStore, audit_log: Path,
     def answer(who: Caller, etype: str, body: dict[str, Any]) -> dict[str, Any]:
         return body if who.unmask else mask_response(body, state["personal"][etype])
 
+    def resolution(who: Caller, etype: str, body: dict[str, Any]) -> dict[str, Any]:
+        return body if who.unmask else mask_resolution(body, state["personal"][etype])
+
     def identifiers(records: list[dict[str, Value]], etype: str | None) -> list[str]:
         """The identifiers a request looked up (ID numbers, phones, credit codes, under
         canonical or department column names), for the audit log's keyed hashes."""
@@ -172,7 +183,7 @@ def create_app(run_dir: str | Path, *, keys: KeyStore, audit_log: Path,
         state["audit"].write(who, "resolve", status=200, client=client, n_records=1,
                              entity_ids=[body["entity_id"]] if body["entity_id"] != NEW else [],
                              identifiers=identifiers([req.record], body["entity_type"]))
-        return _json(answer(who, body["entity_type"], body))
+        return _json(resolution(who, body["entity_type"], body))
 
     @app.post("/resolve/batch", response_model=BatchResponse)
     async def resolve_batch(req: BatchRequest, who: CallerDep,
@@ -304,10 +315,10 @@ def _resolve_request(raw: bytes) -> _Resolve:
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    """``body`` as a JSON response, encoded once (what JSONResponse does, minus a layer)."""
-    return Response(json.dumps(body, ensure_ascii=False, allow_nan=False,
-                               separators=(",", ":")).encode("utf-8"),
-                    status_code=status, media_type="application/json")
+    """``body`` as a JSON response, encoded once by orjson (UTF-8, compact; a NaN, which
+    the resolver never gives, would become null): about a tenth of the standard
+    library's time for a resolve answer of 5 kB, which was 4% of a request's CPU."""
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
 def _identifier_columns(resolver: Resolver, personal: dict[str, frozenset[str]],
