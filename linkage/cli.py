@@ -396,17 +396,18 @@ def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
 
 
 def _previous_records(run_dir: Path) -> Any:
-    """The (source, source_key, entity_id) of a previous run's records.parquet."""
+    """The (source, source_key, entity_id) of a previous run's records (one file, or an
+    incremental run's log of parts)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    path = run_dir / "records.parquet"
-    if not path.is_file():
+    from linkage.io.run_tables import has_run_table, read_run_table
+
+    if not has_run_table(run_dir, "records"):
         raise LinkageError(f"--previous {run_dir}: no records.parquet there (is it a run's "
                            f"output directory?)")
     wanted = ["source", "source_key", "entity_type", "entity_id"]
     try:
-        return pq.read_table(path, columns=wanted)
+        return read_run_table(run_dir, "records", columns=wanted)
     except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
         raise LinkageError(f"--previous {run_dir}: cannot read records.parquet "
                            f"({_one_line(exc)})") from None

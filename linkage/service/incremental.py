@@ -35,7 +35,6 @@ from linkage.config import EntityConfig, PipelineConfig, SourceConfig, load_pipe
 from linkage.errors import ConfigError
 from linkage.flags import concat_flags
 from linkage.io.explained import RecordRef
-from linkage.io.outputs import write_outputs
 from linkage.io.sources import read_source
 from linkage.master.cluster import cluster, link_mask
 from linkage.master.conflicts import find_conflicts
@@ -50,6 +49,7 @@ from linkage.master.quality_counts import (
 from linkage.match.block import BlockingResult, block
 from linkage.match.compare import compare, read_columns
 from linkage.pipeline import PipelineResult
+from linkage.service.incremental_write import TableDelta, write_incremental_run
 from linkage.service.index import MasterIndex, TypeIndex, expand
 from linkage.service.index_tables import CONTENT, plain
 from linkage.service.index_write import IndexUpdate, content_columns, write_index
@@ -128,7 +128,11 @@ class _Touched:
     added: pa.Table
     old_rows: pa.Table  # the touched entities' records as the master had them
     old_golden: pa.Table  # the previous run's golden records (all)
+    records_added: pa.Table  # the re-clustered records' rows (kept and new), complete
+    replaced: npt.NDArray[np.int64]  # record ids whose rows records_added replaces
+    pairs_added: pa.Table  # the batch's scored pairs
     quality: QualityCounts | None = None
+    conflicts_added: pa.Table | None = None
 
     @property
     def new_ids(self) -> pa.Array:
@@ -185,15 +189,51 @@ def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
         etype: IndexUpdate(base=index.types[etype], removed=t.retired, added=t.added,
                            regrouped=np.asarray(t.clusters.column("record_id").to_numpy(),
                                                 dtype=np.int64),
-                           quality=t.quality)
+                           quality=t.quality, entities=(t.old_ids, t.new_ids))
         for etype, t in touched.items()}
-    # the merged index is written into the staged run beside the outputs, on a second
-    # core, and swapped in with them
-    write_outputs(run, out, beside=functools.partial(write_index, run, updates=updates),
-                  previous=Path(previous))
+    # the big tables as logs on the previous run's; the merged index is written into the
+    # staged run beside the outputs, on a second core, and swapped in with them
+    write_incremental_run(run, out, Path(previous), _deltas(entities, touched),
+                          beside=functools.partial(write_index, run, updates=updates))
     timings["write"] = _lap(t0)
     log.info("incremental run: %s in %.2f s", result.counts, time.perf_counter() - started)
     return result
+
+
+def _deltas(entities: Mapping[str, Any],
+            touched: Mapping[str, _Touched]) -> dict[str, TableDelta]:
+    """What each big table of the run gains and loses against the previous run's: the
+    re-clustered records' rows (replacing those of the touched entities and the retired
+    records), the batch's pairs (the retired records' go), the touched entities' golden
+    records and conflicts (replacing those of the entities they were)."""
+    def ids(parts: list[npt.NDArray[np.int64]]) -> pa.Array:
+        return pa.array(np.unique(np.concatenate(parts)) if parts else
+                        np.zeros(0, np.int64), pa.int64())
+
+    retired = ids([t.retired for t in touched.values()])
+    old_ids = pa.chunked_array([t.old_ids for t in touched.values()],
+                               pa.string()).combine_chunks()
+    pairs = []
+    for etype, t in touched.items():
+        scored = t.pairs_added
+        pairs.append(scored.add_column(0, "entity_type", pa.repeat(
+            pa.scalar(etype, pa.string()), scored.num_rows)))
+    deltas = {
+        "records": TableDelta(pa.concat_tables([t.records_added for t in touched.values()],
+                                               promote_options="default"),
+                              {"record_id": ids([t.replaced for t in touched.values()])}),
+        "pairs": TableDelta(pa.concat_tables(pairs, promote_options="default"),
+                            {"id_l": retired, "id_r": retired}),
+    }
+    for etype, t in touched.items():
+        golden = entities[etype].golden
+        deltas[f"golden_{etype}"] = TableDelta(
+            golden.filter(pc.is_in(golden.column("entity_id"), value_set=t.new_ids)),
+            {"entity_id": t.old_ids})
+    conflicts = [t.conflicts_added for t in touched.values() if t.conflicts_added is not None]
+    deltas["conflicts"] = TableDelta(pa.concat_tables(conflicts, promote_options="default"),
+                                     {"entity_id": old_ids})
+    return deltas
 
 
 def _lap(t0: float) -> float:
@@ -448,8 +488,12 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
               "blocking": BlockingResult(pairs=pairs, report=report), "vectors": vectors,
               "model": ti.model, "scored": scored, "clusters": clusters, "golden": golden,
               "changes": changes if changes.num_rows else ENTITY_CHANGES.empty_table()}
+    records_added = pa.concat_tables([_updated(kept_rows, clusters_sub,
+                                               ("entity_id", "cluster_size")), sub_records],
+                                     promote_options="default")
     return entity, records, _Touched(touched, subset, clusters_sub, retired, incoming, old_rows,
-                                     old_golden)
+                                     old_golden, records_added,
+                                     np.concatenate([retired, member_ids]), scored_new)
 
 
 def _updated(table: pa.Table, changed: pa.Table,
@@ -482,6 +526,7 @@ def _report(section: EntityConfig, ti: TypeIndex, entity: Any, touched: _Touched
                                                   value_set=touched.old_ids)))
     entity.conflicts = pa.concat_tables([kept, conflicts_sub],
                                         promote_options="default")
+    touched.conflicts_added = conflicts_sub
     # department figures are shares over all of a department's records, kept as counts:
     # the touched entities' parts as they were go, as they are now come in
     old = touched.old_rows

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import pytest
 
 from linkage.config import load_pipeline
 from linkage.errors import ConfigError
 from linkage.io.outputs import write_outputs
+from linkage.io.run_tables import read_run_table
 from linkage.pipeline import Pipeline
 from linkage.service import Resolver
 from linkage.service.incremental import read_with_deltas, run_incremental
@@ -36,7 +36,7 @@ DELTA = [
 
 
 def _entities(run: Path) -> dict[str, str]:
-    rows = pq.read_table(run / "records.parquet", columns=["source_key", "entity_id"])
+    rows = read_run_table(run, "records", columns=["source_key", "entity_id"])
     return dict(zip(rows["source_key"].to_pylist(), rows["entity_id"].to_pylist(),
                     strict=True))
 
@@ -75,12 +75,12 @@ def test_a_delta_adds_changes_and_deletes(tiny_run: Path, tmp_path: Path) -> Non
         assert after[key] == before[key], key
     assert after["H006"] == before["S04"]  # joined the person it is
     assert after["H007"] not in before.values()  # a fresh id
-    records = pq.read_table(tmp_path / "run2" / "records.parquet").to_pylist()
+    records = read_run_table(tmp_path / "run2", "records").to_pylist()
     h002 = next(r for r in records if r["source_key"] == "H002")
     assert h002["phone"] == "13911110000" and h002["record_id"] > 11  # the new version
-    changes = pq.read_table(tmp_path / "run2" / "entity_changes.parquet").to_pylist()
+    changes = read_run_table(tmp_path / "run2", "entity_changes").to_pylist()
     assert [(c["change"], c["new_ids"]) for c in changes] == [("new", [after["H007"]])]
-    golden = pq.read_table(tmp_path / "run2" / "golden_person.parquet").to_pylist()
+    golden = read_run_table(tmp_path / "run2", "golden_person").to_pylist()
     assert {g["entity_id"] for g in golden} == set(after.values())
     assert next(g for g in golden if g["entity_id"] == after["H002"])["phone"] == \
         "13911110000"  # the golden record follows the newer value
@@ -184,11 +184,11 @@ def test_department_quality_is_updated_to_what_scoring_everything_gives(
     folder = _with_delta(tiny_run, tmp_path)
     run_incremental(folder / "nightly.toml", tiny_run, tmp_path / "run2")
     run2 = tmp_path / "run2"
-    records = pq.read_table(run2 / "records.parquet")
+    records = read_run_table(run2, "records")
     fields = list(load_pipeline(folder / "nightly.toml").entity("person").fields)  # type: ignore[union-attr]
     whole = source_quality(records, records.select(["record_id", "entity_id"]),
-                           pq.read_table(run2 / "golden_person.parquet"), fields=fields)
-    updated = pq.read_table(run2 / "quality.parquet")
+                           read_run_table(run2, "golden_person"), fields=fields)
+    updated = read_run_table(run2, "quality")
     assert updated.num_rows == whole.num_rows > 0
     # H005 left the household registry; H006 and H007 joined it
     household = updated.filter(pc.and_(pc.equal(updated["source"], "household"),
@@ -212,7 +212,7 @@ def test_the_worklists_are_the_departments_own_files(tiny_run: Path, tmp_path: P
     fresh = tmp_path / "fresh"
     from linkage.io.worklists import write_worklists
 
-    conflicts = pq.read_table(tmp_path / "run2" / "conflicts.parquet")
+    conflicts = read_run_table(tmp_path / "run2", "conflicts")
     write_worklists(conflicts, load_pipeline(folder / "nightly.toml").sources, fresh)
     for name, path in after.items():
         # linked from the previous run or written: the bytes a fresh writer gives

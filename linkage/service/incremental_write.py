@@ -1,0 +1,89 @@
+"""Writing an incremental run's folder: the big tables as logs (the previous run's files
+hard-linked, the batch's rows as new parts, :mod:`linkage.io.run_log`), the small ones
+whole, the worklists (a department's hard-linked when unchanged), the report, the models
+and ``run.json``, with the master index merged beside them on a second thread; staged
+and swapped in as any run (:func:`linkage.io.outputs.run_folder`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from linkage.io.outputs import mask_strings, run_folder, write_json, write_parquet_files, write_text
+from linkage.io.report import render_report
+from linkage.io.run_log import MAX_PARTS, append_run_table
+from linkage.io.summary import run_summary
+from linkage.io.worklists import write_worklists
+
+if TYPE_CHECKING:
+    from linkage.pipeline import PipelineResult
+
+log = logging.getLogger(__name__)
+
+__all__ = ["TableDelta", "write_incremental_run"]
+
+
+@dataclass(frozen=True)
+class TableDelta:
+    """How a run's table differs from the previous run's: the rows ``added`` and, per key
+    column, the values whose rows are replaced or removed."""
+
+    added: pa.Table
+    deleted: Mapping[str, pa.Array | pa.ChunkedArray]
+
+
+def write_incremental_run(result: PipelineResult, out: str | Path, previous: Path,
+                          deltas: Mapping[str, TableDelta], *,
+                          beside: Callable[[Path], object] | None = None,
+                          max_parts: int = MAX_PARTS, lang: str = "zh") -> dict[str, Path]:
+    """Write the run folder ``out`` of an incremental run on ``previous``: each table of
+    ``deltas`` as a log on the previous run's, every other output whole. ``beside(stage)``
+    writes the index into the staged run on a second thread."""
+    out = Path(out)
+    inputs = [s.path for s in result.config.sources]
+    with run_folder(out, inputs=inputs) as stage, ThreadPoolExecutor(max_workers=1) as pool:
+        extra = pool.submit(beside, stage) if beside is not None else None
+        written = _write_files(result, stage, previous, deltas, max_parts=max_parts,
+                               lang=lang)
+        if extra is not None:
+            extra.result()
+    return {name: out / path.relative_to(stage) for name, path in written.items()}
+
+
+def _write_files(result: PipelineResult, stage: Path, previous: Path,
+                 deltas: Mapping[str, TableDelta], *, max_parts: int,
+                 lang: str) -> dict[str, Path]:
+    written: dict[str, Path] = {}
+    for name, delta in deltas.items():
+        for i, path in enumerate(append_run_table(previous, stage, name, delta.added,
+                                                  delta.deleted, max_parts=max_parts)):
+            written[f"{name}#{i}"] = path
+    whole: dict[str, pa.Table] = {"quality": result.quality,
+                                  "entity_changes": result.entity_changes}
+    if result.legal_reps is not None:
+        whole["legal_reps"] = result.legal_reps
+    if result.employers is not None:
+        whole["employers"] = result.employers
+    written.update(write_parquet_files({n: (t, stage / f"{n}.parquet")
+                                        for n, t in whole.items()}))
+    written.update(write_worklists(result.conflicts, result.config.sources, stage,
+                                   previous=previous))
+    written["report"] = write_text(render_report(result, lang=lang), stage / "report.html")
+    for etype, entity in result.entities.items():
+        path = stage / f"model_{etype}.json"
+        entity.model.save(path)
+        written[f"model_{etype}"] = path
+    summary = mask_strings(run_summary(result))
+    summary["files"] = {p.relative_to(stage).as_posix(): p.stat().st_size
+                        for p in sorted(written.values())}
+    written["run"] = write_json(summary, stage / "run.json")
+    log.info("incremental run: %d files staged (%s as logs)", len(written),
+             ", ".join(deltas))
+    return written
+
