@@ -253,6 +253,11 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     index.set_defaults(handler=_cmd_index)
 
+    compact = sub.add_parser("compact", help="write an incremental run's tables (logs of "
+                             "parts on earlier runs' files) as one file each")
+    compact.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    compact.set_defaults(handler=_cmd_compact)
+
     gen = sub.add_parser("generate", help="write synthetic departmental data with ground truth")
     gen.add_argument("--persons", type=_positive, default=1000)
     gen.add_argument("--enterprises", type=_count, default=250)
@@ -333,6 +338,15 @@ def _cmd_index(args: argparse.Namespace) -> int:
     from linkage.service.index_write import build_index
 
     print(f"master index written to {build_index(args.run_dir)}/")
+    return 0
+
+
+def _cmd_compact(args: argparse.Namespace) -> int:
+    from linkage.io.run_log import compact_run
+
+    done = compact_run(args.run_dir)
+    print(f"compacted {args.run_dir}/: " + (", ".join(done) if done else
+                                            "nothing to do (every table is one file)"))
     return 0
 
 

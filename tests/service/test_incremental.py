@@ -13,8 +13,8 @@ import pytest
 
 from linkage.config import load_pipeline
 from linkage.errors import ConfigError
-from linkage.io.outputs import write_outputs
-from linkage.io.run_tables import read_run_table
+from linkage.io.outputs import is_complete_run, write_outputs
+from linkage.io.run_tables import log_table, read_run_table
 from linkage.pipeline import Pipeline
 from linkage.service import Resolver
 from linkage.service.incremental import read_with_deltas, run_incremental
@@ -219,3 +219,67 @@ def test_the_worklists_are_the_departments_own_files(tiny_run: Path, tmp_path: P
         assert path.read_bytes() == (fresh / "worklists" / name).read_bytes(), name
         if path.stat().st_ino == before[name].stat().st_ino:
             assert path.read_bytes() == before[name].read_bytes(), name
+
+
+# --- the run folder as a log on the previous run's files ------------------------------
+
+LOGS = ("records", "pairs", "golden_person", "conflicts")
+
+
+def _tables(run: Path) -> dict[str, list[str]]:
+    out = {}
+    for name in (*LOGS, "quality"):
+        table = read_run_table(run, name)
+        out[name] = sorted(map(str, table.select(sorted(table.column_names)).to_pylist()))
+    return out
+
+
+def test_two_nights_then_compaction(tiny_run: Path, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _with_delta(tiny_run, tmp_path)
+    run2, run3 = tmp_path / "run2", tmp_path / "run3"
+    run_incremental(folder / "nightly.toml", tiny_run, run2)
+    for name in LOGS:  # the master's own file is the base, linked, not rewritten
+        log = log_table(run2, name)
+        assert log is not None and len(log.adds) == 1, name
+        assert log.base.stat().st_ino == (tiny_run / f"{name}.parquet").stat().st_ino
+    assert is_complete_run(run2)
+    night2 = _entities(run2)
+    # the second night: H007 (new last night) leaves, H006 moves house
+    with (folder / "household_delta.csv").open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows([HEADER, [
+            "H006", "刘洋", "510107199207173314", "1992-07-17", "13455556666",
+            "四川省成都市锦江区春熙路9号", "2025-02-01", ""],
+            ["H007", "", "", "", "", "", "2025-02-01", "1"]])
+    done = run_incremental(folder / "nightly.toml", run2, run3)
+    assert done.counts["person"]["changed"] == 1 and done.counts["person"]["deleted"] == 1
+    night3 = _entities(run3)
+    assert sorted(night3) == sorted(set(night2) - {"H007"})
+    assert all(night3[k] == night2[k] for k in night3)  # nobody else moved
+    records = read_run_table(run3, "records")
+    h006 = [r for r in records.to_pylist() if r["source_key"] == "H006"]
+    assert [r["address"] for r in h006] == ["四川省成都市锦江区春熙路9号"]
+    for name in LOGS:  # last night's parts are linked, tonight's added
+        log = log_table(run3, name)
+        assert log is not None and len(log.adds) == 2, name
+        assert log.adds[0].stat().st_ino == (run2 / log.adds[0].name).stat().st_ino
+    golden = read_run_table(run3, "golden_person")
+    assert sorted(golden["entity_id"].to_pylist()) == sorted(set(night3.values()))
+    before = _tables(run3)
+    hit = Resolver.open(run3).resolve({"name": "刘洋", "id_number": "510107199207173314"})
+    assert hit["entity_id"] == night3["H006"]
+    from linkage.cli import main
+
+    assert main(["compact", str(run3)]) == 0
+    assert "compacted" in capsys.readouterr().out
+    for name in LOGS:
+        assert (run3 / f"{name}.parquet").is_file() and log_table(run3, name) is None
+    assert _tables(run3) == before
+    assert is_complete_run(run3)
+    assert Resolver.open(run3).resolve({"name": "刘洋", "id_number": "510107199207173314"}
+                                       )["entity_id"] == night3["H006"]
+    # the nights before keep their own view
+    assert _entities(run2) == night2
+    # and a compacted run is a master the next night starts from like any other
+    run_incremental(folder / "nightly.toml", run3, tmp_path / "run4")
+    assert _entities(tmp_path / "run4") == night3
