@@ -21,6 +21,7 @@ import functools
 import logging
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,23 @@ class _IncrementalRun(PipelineResult):
 
 
 @dataclass
+class _Loads:
+    """One type's tables of the previous run, being read on a thread pool."""
+
+    records: Future[pa.Table]
+    pairs: Future[pa.Table]
+    golden: Future[pa.Table]
+    conflicts: Future[pa.Table]
+
+    @classmethod
+    def start(cls, pool: ThreadPoolExecutor, ti: TypeIndex) -> _Loads:
+        # the largest first: the other thread takes the rest meanwhile
+        records = pool.submit(ti.full_records)
+        conflicts = pool.submit(lambda: ti.conflicts)
+        return cls(records, pool.submit(ti.pairs), pool.submit(ti.full_golden), conflicts)
+
+
+@dataclass
 class _Touched:
     """The entities a batch touched: their previous ids, and the re-clustered records
     (``subset``, ``clusters``) whose new golden records and conflicts replace theirs."""
@@ -151,28 +169,33 @@ def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
     result = IncrementalResult(Path(out))
     timings = result.timings
     _check_compatible(config, index)
-    raw = _read_batch(config, index)
-    timings["read"] = _lap(started)
-    entities: dict[str, Any] = {}
-    touched: dict[str, _Touched] = {}
-    record_parts = []
-    for etype, ti in index.types.items():
+    # the previous run's tables (records, pairs, golden records, conflicts) are decoded on
+    # two threads (Parquet decoding releases the GIL) while the batch is read and linked
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        loads = {etype: _Loads.start(pool, ti) for etype, ti in index.types.items()}
+        raw = _read_batch(config, index)
+        timings["read"] = _lap(started)
+        entities: dict[str, Any] = {}
+        touched: dict[str, _Touched] = {}
+        record_parts = []
+        for etype, ti in index.types.items():
+            t0 = time.perf_counter()
+            section = config.entity(etype)
+            assert section is not None
+            subset = raw.filter(pc.equal(raw.column("entity_type"), etype))
+            batch = _split(subset, ti, section)
+            entity, records, touched[etype] = _apply(config, section, ti, batch, timings,
+                                                     loads[etype])
+            entities[etype] = EntityResult(**entity)
+            record_parts.append(records)
+            result.counts[etype] = batch.counts
+            timings[f"{etype}.total"] = _lap(t0)
         t0 = time.perf_counter()
-        section = config.entity(etype)
-        assert section is not None
-        subset = raw.filter(pc.equal(raw.column("entity_type"), etype))
-        batch = _split(subset, ti, section)
-        entity, records, touched[etype] = _apply(config, section, ti, batch, timings)
-        entities[etype] = EntityResult(**entity)
-        record_parts.append(records)
-        result.counts[etype] = batch.counts
-        timings[f"{etype}.total"] = _lap(t0)
-    t0 = time.perf_counter()
-    legal = _legal_reps(Path(previous), entities, touched)
-    for etype, ti in index.types.items():
-        section = config.entity(etype)
-        assert section is not None
-        _report(section, ti, entities[etype], touched[etype])
+        legal = _legal_reps(Path(previous), entities, touched)
+        for etype, ti in index.types.items():
+            section = config.entity(etype)
+            assert section is not None
+            _report(section, ti, entities[etype], touched[etype], loads[etype])
     timings["reports"] = _lap(t0)
     # one type's records are in record-id order already (the batch's ids come last): the
     # sort (a copy of every column) only for several types
@@ -380,7 +403,8 @@ def _standardise(raw: pa.Table, section: EntityConfig) -> pa.Table:
 
 
 def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: _Batch,
-           timings: dict[str, float]) -> tuple[dict[str, Any], pa.Table, _Touched]:
+           timings: dict[str, float],
+           loads: _Loads) -> tuple[dict[str, Any], pa.Table, _Touched]:
     """Link the batch, re-cluster the touched entities and rebuild their golden records;
     returns the EntityResult fields, the type's complete record table and what was
     touched."""
@@ -422,12 +446,12 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
     touched = pc.unique(master.column("entity_id").take(pa.array(touched_rows)))
     member_ids = _members(ti, touched)
     member_ids = member_ids[~np.isin(member_ids, retired)]
-    full = ti.full_records()
+    full = loads.records.result()
     old_rows = full.take(pa.array(ti.positions(np.concatenate([member_ids, retired]))))
     kept_rows = full.take(pa.array(ti.positions(member_ids)))
     std_cols = incoming.column_names
     subset = pa.concat_tables([kept_rows.select(std_cols).cast(incoming.schema), incoming])
-    old_pairs = ti.pairs()
+    old_pairs = loads.pairs.result()
     in_subset = pc.and_(pc.is_in(old_pairs.column("id_l"), value_set=pa.array(member_ids)),
                         pc.is_in(old_pairs.column("id_r"), value_set=pa.array(member_ids)))
     scored_sub = pa.concat_tables([old_pairs.filter(in_subset),
@@ -450,11 +474,11 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
 
     # --- the complete tables: untouched rows carried over, touched ones replaced
     t0 = time.perf_counter()
-    old_golden = ti.full_golden()
+    old_golden = loads.golden.result()
     untouched_golden = old_golden.filter(pc.invert(pc.is_in(old_golden.column("entity_id"),
                                                             value_set=touched)))
-    golden = pa.concat_tables([untouched_golden, golden_sub],
-                              promote_options="default").sort_by("entity_id")
+    # (not sorted again: the run folder's golden table is a log, in no one order)
+    golden = pa.concat_tables([untouched_golden, golden_sub], promote_options="default")
     # records and clusters stay in record-id order: rows of re-clustered records are
     # updated in place, retired ones dropped, the batch's (larger ids) appended
     alive = pa.array(~np.isin(master_ids, retired))
@@ -512,7 +536,8 @@ def _updated(table: pa.Table, changed: pa.Table,
     return table
 
 
-def _report(section: EntityConfig, ti: TypeIndex, entity: Any, touched: _Touched) -> None:
+def _report(section: EntityConfig, ti: TypeIndex, entity: Any, touched: _Touched,
+            loads: _Loads) -> None:
     """Conflicts of the touched entities (once their golden records are final, after legal
     representatives), the others' carried over; quality figures of every department."""
     fields = list(section.fields)
@@ -522,8 +547,9 @@ def _report(section: EntityConfig, ti: TypeIndex, entity: Any, touched: _Touched
                                    mutable_fields=section.conflicts.mutable_fields,
                                    comparable_statuses=section.conflicts.comparable_statuses,
                                    wildcard_statuses=section.conflicts.wildcard_statuses)
-    kept = ti.conflicts.filter(pc.invert(pc.is_in(ti.conflicts.column("entity_id"),
-                                                  value_set=touched.old_ids)))
+    before = loads.conflicts.result()
+    kept = before.filter(pc.invert(pc.is_in(before.column("entity_id"),
+                                            value_set=touched.old_ids)))
     entity.conflicts = pa.concat_tables([kept, conflicts_sub],
                                         promote_options="default")
     touched.conflicts_added = conflicts_sub

@@ -6,7 +6,9 @@ and swapped in as any run (:func:`linkage.io.outputs.run_folder`)."""
 
 from __future__ import annotations
 
+import functools
 import logging
+import multiprocessing
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,7 +17,14 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from linkage.io.outputs import mask_strings, run_folder, write_json, write_parquet_files, write_text
+from linkage.io.outputs import (
+    OutputError,
+    mask_strings,
+    run_folder,
+    write_json,
+    write_parquet_files,
+    write_text,
+)
 from linkage.io.report import render_report
 from linkage.io.run_log import MAX_PARTS, append_run_table
 from linkage.io.summary import run_summary
@@ -47,17 +56,57 @@ def write_incremental_run(result: PipelineResult, out: str | Path, previous: Pat
     writes the index into the staged run on a second thread."""
     out = Path(out)
     inputs = [s.path for s in result.config.sources]
-    with run_folder(out, inputs=inputs) as stage, ThreadPoolExecutor(max_workers=1) as pool:
-        extra = pool.submit(beside, stage) if beside is not None else None
-        written = _write_files(result, stage, previous, deltas, max_parts=max_parts,
-                               lang=lang)
-        if extra is not None:
-            extra.result()
+    with run_folder(out, inputs=inputs) as stage:
+        # the worklists' xlsx are pure Python (they hold the GIL for seconds): a child
+        # process writes them on the other core, forked before the index's thread starts
+        worklists = _forked(functools.partial(write_worklists, result.conflicts,
+                                              result.config.sources, stage,
+                                              previous=previous))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            extra = pool.submit(beside, stage) if beside is not None else None
+            written = _write_files(result, stage, previous, deltas, worklists,
+                                   max_parts=max_parts, lang=lang)
+            if extra is not None:
+                extra.result()
     return {name: out / path.relative_to(stage) for name, path in written.items()}
 
 
+def _forked(write: Callable[[], Mapping[str, Path]]) -> Callable[[], Mapping[str, Path]]:
+    """Start ``write`` in a forked child process; returns the wait for its result (the
+    paths it wrote). Where processes cannot be forked, ``write`` runs when waited for."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return write
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+
+    def child() -> None:
+        try:
+            send.send(("ok", {k: str(v) for k, v in write().items()}))
+        except BaseException as exc:  # reported by the parent, which raises it
+            send.send(("error", f"{type(exc).__name__}: {exc}"))
+
+    process = ctx.Process(target=child, name="linkage-worklists")
+    process.start()
+    send.close()
+
+    def wait() -> Mapping[str, Path]:
+        try:
+            status, payload = receive.recv()
+        except EOFError:
+            status, payload = "error", "the process ended without a result"
+        finally:
+            process.join()
+            receive.close()
+        if status != "ok":
+            raise OutputError(f"writing the worklists failed: {payload}")
+        return {k: Path(v) for k, v in payload.items()}
+
+    return wait
+
+
 def _write_files(result: PipelineResult, stage: Path, previous: Path,
-                 deltas: Mapping[str, TableDelta], *, max_parts: int,
+                 deltas: Mapping[str, TableDelta],
+                 worklists: Callable[[], Mapping[str, Path]], *, max_parts: int,
                  lang: str) -> dict[str, Path]:
     written: dict[str, Path] = {}
     for name, delta in deltas.items():
@@ -72,14 +121,13 @@ def _write_files(result: PipelineResult, stage: Path, previous: Path,
         whole["employers"] = result.employers
     written.update(write_parquet_files({n: (t, stage / f"{n}.parquet")
                                         for n, t in whole.items()}))
-    written.update(write_worklists(result.conflicts, result.config.sources, stage,
-                                   previous=previous))
     written["report"] = write_text(render_report(result, lang=lang), stage / "report.html")
     for etype, entity in result.entities.items():
         path = stage / f"model_{etype}.json"
         entity.model.save(path)
         written[f"model_{etype}"] = path
     summary = mask_strings(run_summary(result))
+    written.update(worklists())
     summary["files"] = {p.relative_to(stage).as_posix(): p.stat().st_size
                         for p in sorted(written.values())}
     written["run"] = write_json(summary, stage / "run.json")
