@@ -28,7 +28,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-__all__ = ["LogTable", "has_run_table", "log_table", "read_run_table", "run_table_names"]
+__all__ = ["LogTable", "has_run_table", "log_table", "read_run_table", "run_table_names",
+           "run_table_schema"]
 
 _PART = re.compile(r"(?P<name>[A-Za-z0-9_]+?)__(?P<kind>add|del)_(?P<n>[0-9]+)\.parquet")
 
@@ -88,6 +89,19 @@ def run_table_names(run: Path) -> list[str]:
         elif path.suffix == ".parquet" and _PART.fullmatch(path.name) is None:
             names.add(path.stem)
     return sorted(names)
+
+
+def run_table_schema(run: Path, name: str) -> pa.Schema:
+    """The columns of table ``name`` of ``run`` (any form), without reading its rows."""
+    single = run / f"{name}.parquet"
+    if single.is_file():
+        return pq.read_schema(single)
+    if (run / name).is_dir():
+        return ds.dataset(run / name, format="parquet", partitioning="hive").schema
+    log = log_table(run, name)
+    if log is None:
+        raise FileNotFoundError(single)
+    return pq.read_schema(log.base)
 
 
 def read_run_table(run: Path, name: str, *, columns: Sequence[str] | None = None) -> pa.Table:
