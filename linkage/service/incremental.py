@@ -125,13 +125,15 @@ class _Loads:
     pairs: Future[pa.Table]
     golden: Future[pa.Table]
     conflicts: Future[pa.Table]
+    clusters: Future[pa.Table]
 
     @classmethod
     def start(cls, pool: ThreadPoolExecutor, ti: TypeIndex) -> _Loads:
         # the largest first: the other thread takes the rest meanwhile
         records = pool.submit(ti.full_records)
         conflicts = pool.submit(lambda: ti.conflicts)
-        return cls(records, pool.submit(ti.pairs), pool.submit(ti.full_golden), conflicts)
+        return cls(records, pool.submit(ti.pairs), pool.submit(ti.full_golden), conflicts,
+                   pool.submit(lambda: ti.clusters))
 
 
 @dataclass
@@ -481,13 +483,14 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
     golden = pa.concat_tables([untouched_golden, golden_sub], promote_options="default")
     # records and clusters stay in record-id order: rows of re-clustered records are
     # updated in place, retired ones dropped, the batch's (larger ids) appended
-    alive = pa.array(~np.isin(master_ids, retired))
+    retired_rows = np.flatnonzero(np.isin(master_ids, retired))
+    old_clusters = loads.clusters.result()
     at = pc.index_in(subset.column("record_id"), value_set=clusters_sub.column("record_id"))
     incoming_clusters = clusters_sub.filter(pc.is_in(clusters_sub.column("record_id"),
                                                      value_set=incoming.column("record_id")))
     clusters = pa.concat_tables([
-        _updated(ti.clusters.filter(alive), clusters_sub),
-        incoming_clusters.select([c for c in ti.clusters.column_names
+        _updated(_without(old_clusters, retired_rows), clusters_sub),
+        incoming_clusters.select([c for c in old_clusters.column_names
                                   if c in incoming_clusters.column_names])],
         promote_options="default")
     sub_records = incoming.append_column(
@@ -495,7 +498,7 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
         .append_column("cluster_size",
                        clusters_sub.column("cluster_size").take(at).slice(kept_rows.num_rows))
     records = pa.concat_tables([
-        _updated(full.filter(alive), clusters_sub, ("entity_id", "cluster_size")),
+        _updated(_without(full, retired_rows), clusters_sub, ("entity_id", "cluster_size")),
         sub_records], promote_options="default")
     scored = pa.concat_tables([
         old_pairs.filter(pc.invert(pc.or_(
@@ -518,6 +521,23 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
     return entity, records, _Touched(touched, subset, clusters_sub, retired, incoming, old_rows,
                                      old_golden, records_added,
                                      np.concatenate([retired, member_ids]), scored_new)
+
+
+def _without(table: pa.Table, rows: npt.NDArray[np.int64]) -> pa.Table:
+    """``table`` without the given (sorted, distinct) row positions: the runs of rows
+    between them as zero-copy slices (a filter would copy every column of the master
+    to drop 1% of its rows), or a filter when the runs would be too many."""
+    if not len(rows):
+        return table
+    if len(rows) > max(64, table.num_rows // 64):
+        keep = np.ones(table.num_rows, dtype=bool)
+        keep[rows] = False
+        return table.filter(pa.array(keep))
+    starts = np.concatenate([[0], rows + 1])
+    ends = np.concatenate([rows, [table.num_rows]])
+    return pa.concat_tables([table.slice(int(a), int(b - a))
+                             for a, b in zip(starts, ends, strict=True) if b > a] or
+                            [table.slice(0, 0)])
 
 
 def _updated(table: pa.Table, changed: pa.Table,

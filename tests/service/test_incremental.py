@@ -283,3 +283,17 @@ def test_two_nights_then_compaction(tiny_run: Path, tmp_path: Path,
     # and a compacted run is a master the next night starts from like any other
     run_incremental(folder / "nightly.toml", run3, tmp_path / "run4")
     assert _entities(tmp_path / "run4") == night3
+
+
+def test_the_carried_over_rows_are_the_master_without_the_retired_ones() -> None:
+    import numpy as np
+    import pyarrow as pa
+
+    from linkage.service.incremental import _without
+
+    table = pa.table({"a": list(range(200)), "b": [str(i) for i in range(200)]})
+    # a few rows: zero-copy slices between them; many: one filter
+    for rows in ([0, 5, 6, 199], list(range(0, 200, 2)), [], [7]):
+        got = _without(table, np.array(rows, dtype=np.int64))
+        assert got.column("a").to_pylist() == [i for i in range(200) if i not in rows]
+        assert got.column("b").to_pylist() == [str(i) for i in range(200) if i not in rows]
