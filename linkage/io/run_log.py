@@ -63,6 +63,8 @@ def append_run_table(previous: Path, stage: Path, name: str, added: pa.Table,
     Returns the files written or linked."""
     single = previous / f"{name}.parquet"
     old = log_table(previous, name)
+    base: Path | None
+    parts: tuple[tuple[Path, Path], ...]
     if single.is_file():
         base, parts = single, ()
     elif old is not None:
