@@ -21,7 +21,6 @@ import functools
 import logging
 import time
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,21 +118,31 @@ class _IncrementalRun(PipelineResult):
 
 @dataclass
 class _Loads:
-    """One type's tables of the previous run, being read on a thread pool."""
+    """One type's tables of the previous run (from its run folder), each read once, when
+    first needed. (Reading them on threads while the batch is linked was tried: on two
+    cores it slowed the linking, which already uses both, more than it saved.)"""
 
-    records: Future[pa.Table]
-    pairs: Future[pa.Table]
-    golden: Future[pa.Table]
-    conflicts: Future[pa.Table]
-    clusters: Future[pa.Table]
+    ti: TypeIndex
 
-    @classmethod
-    def start(cls, pool: ThreadPoolExecutor, ti: TypeIndex) -> _Loads:
-        # the largest first: the other thread takes the rest meanwhile
-        records = pool.submit(ti.full_records)
-        conflicts = pool.submit(lambda: ti.conflicts)
-        return cls(records, pool.submit(ti.pairs), pool.submit(ti.full_golden), conflicts,
-                   pool.submit(lambda: ti.clusters))
+    @functools.cached_property
+    def records(self) -> pa.Table:
+        return self.ti.full_records()
+
+    @functools.cached_property
+    def pairs(self) -> pa.Table:
+        return self.ti.pairs()
+
+    @functools.cached_property
+    def golden(self) -> pa.Table:
+        return self.ti.full_golden()
+
+    @functools.cached_property
+    def conflicts(self) -> pa.Table:
+        return self.ti.conflicts
+
+    @functools.cached_property
+    def clusters(self) -> pa.Table:
+        return self.ti.clusters
 
 
 @dataclass
@@ -171,33 +180,30 @@ def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
     result = IncrementalResult(Path(out))
     timings = result.timings
     _check_compatible(config, index)
-    # the previous run's tables (records, pairs, golden records, conflicts) are decoded on
-    # two threads (Parquet decoding releases the GIL) while the batch is read and linked
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        loads = {etype: _Loads.start(pool, ti) for etype, ti in index.types.items()}
-        raw = _read_batch(config, index)
-        timings["read"] = _lap(started)
-        entities: dict[str, Any] = {}
-        touched: dict[str, _Touched] = {}
-        record_parts = []
-        for etype, ti in index.types.items():
-            t0 = time.perf_counter()
-            section = config.entity(etype)
-            assert section is not None
-            subset = raw.filter(pc.equal(raw.column("entity_type"), etype))
-            batch = _split(subset, ti, section)
-            entity, records, touched[etype] = _apply(config, section, ti, batch, timings,
-                                                     loads[etype])
-            entities[etype] = EntityResult(**entity)
-            record_parts.append(records)
-            result.counts[etype] = batch.counts
-            timings[f"{etype}.total"] = _lap(t0)
+    loads = {etype: _Loads(ti) for etype, ti in index.types.items()}
+    raw = _read_batch(config, index)
+    timings["read"] = _lap(started)
+    entities: dict[str, Any] = {}
+    touched: dict[str, _Touched] = {}
+    record_parts = []
+    for etype, ti in index.types.items():
         t0 = time.perf_counter()
-        legal = _legal_reps(Path(previous), entities, touched)
-        for etype, ti in index.types.items():
-            section = config.entity(etype)
-            assert section is not None
-            _report(section, ti, entities[etype], touched[etype], loads[etype])
+        section = config.entity(etype)
+        assert section is not None
+        subset = raw.filter(pc.equal(raw.column("entity_type"), etype))
+        batch = _split(subset, ti, section)
+        entity, records, touched[etype] = _apply(config, section, ti, batch, timings,
+                                                 loads[etype])
+        entities[etype] = EntityResult(**entity)
+        record_parts.append(records)
+        result.counts[etype] = batch.counts
+        timings[f"{etype}.total"] = _lap(t0)
+    t0 = time.perf_counter()
+    legal = _legal_reps(Path(previous), entities, touched)
+    for etype, ti in index.types.items():
+        section = config.entity(etype)
+        assert section is not None
+        _report(section, ti, entities[etype], touched[etype], loads[etype])
     timings["reports"] = _lap(t0)
     # one type's records are in record-id order already (the batch's ids come last): the
     # sort (a copy of every column) only for several types
@@ -448,12 +454,12 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
     touched = pc.unique(master.column("entity_id").take(pa.array(touched_rows)))
     member_ids = _members(ti, touched)
     member_ids = member_ids[~np.isin(member_ids, retired)]
-    full = loads.records.result()
+    full = loads.records
     old_rows = full.take(pa.array(ti.positions(np.concatenate([member_ids, retired]))))
     kept_rows = full.take(pa.array(ti.positions(member_ids)))
     std_cols = incoming.column_names
     subset = pa.concat_tables([kept_rows.select(std_cols).cast(incoming.schema), incoming])
-    old_pairs = loads.pairs.result()
+    old_pairs = loads.pairs
     in_subset = pc.and_(pc.is_in(old_pairs.column("id_l"), value_set=pa.array(member_ids)),
                         pc.is_in(old_pairs.column("id_r"), value_set=pa.array(member_ids)))
     scored_sub = pa.concat_tables([old_pairs.filter(in_subset),
@@ -476,7 +482,7 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
 
     # --- the complete tables: untouched rows carried over, touched ones replaced
     t0 = time.perf_counter()
-    old_golden = loads.golden.result()
+    old_golden = loads.golden
     untouched_golden = old_golden.filter(pc.invert(pc.is_in(old_golden.column("entity_id"),
                                                             value_set=touched)))
     # (not sorted again: the run folder's golden table is a log, in no one order)
@@ -484,7 +490,7 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
     # records and clusters stay in record-id order: rows of re-clustered records are
     # updated in place, retired ones dropped, the batch's (larger ids) appended
     retired_rows = np.flatnonzero(np.isin(master_ids, retired))
-    old_clusters = loads.clusters.result()
+    old_clusters = loads.clusters
     at = pc.index_in(subset.column("record_id"), value_set=clusters_sub.column("record_id"))
     incoming_clusters = clusters_sub.filter(pc.is_in(clusters_sub.column("record_id"),
                                                      value_set=incoming.column("record_id")))
@@ -567,7 +573,7 @@ def _report(section: EntityConfig, ti: TypeIndex, entity: Any, touched: _Touched
                                    mutable_fields=section.conflicts.mutable_fields,
                                    comparable_statuses=section.conflicts.comparable_statuses,
                                    wildcard_statuses=section.conflicts.wildcard_statuses)
-    before = loads.conflicts.result()
+    before = loads.conflicts
     kept = before.filter(pc.invert(pc.is_in(before.column("entity_id"),
                                             value_set=touched.old_ids)))
     entity.conflicts = pa.concat_tables([kept, conflicts_sub],
