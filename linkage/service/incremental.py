@@ -35,6 +35,7 @@ from linkage.config import EntityConfig, PipelineConfig, SourceConfig, load_pipe
 from linkage.errors import ConfigError
 from linkage.flags import concat_flags
 from linkage.io.explained import RecordRef
+from linkage.io.run_tables import read_run_table
 from linkage.io.sources import read_source
 from linkage.master.cluster import cluster, link_mask
 from linkage.master.conflicts import find_conflicts
@@ -49,6 +50,7 @@ from linkage.master.quality_counts import (
 from linkage.match.block import BlockingResult, block
 from linkage.match.compare import compare, read_columns
 from linkage.pipeline import PipelineResult
+from linkage.schemas import CONFLICTS
 from linkage.service.incremental_write import TableDelta, write_incremental_run
 from linkage.service.index import MasterIndex, TypeIndex, expand
 from linkage.service.index_tables import CONTENT, plain
@@ -126,11 +128,27 @@ class _Loads:
 
     @functools.cached_property
     def records(self) -> pa.Table:
-        return self.ti.full_records()
+        ti = self.ti
+        if not _one_type(ti.run_dir, "records", ti.entity_type):
+            return ti.full_records()
+        # what full_records gives, without its filter's copy of every column when the
+        # master holds this type alone
+        records = read_run_table(ti.run_dir, "records")
+        ids = np.asarray(records.column("record_id").to_numpy(), dtype=np.int64)
+        if len(ids) > 1 and not bool((ids[1:] >= ids[:-1]).all()):
+            records = records.sort_by("record_id")
+            ids = np.asarray(records.column("record_id").to_numpy(), dtype=np.int64)
+        if not np.array_equal(ids, ti.record_ids):
+            return ti.full_records()  # which says what is wrong
+        return records
 
     @functools.cached_property
     def pairs(self) -> pa.Table:
-        return self.ti.pairs()
+        ti = self.ti
+        if not _one_type(ti.run_dir, "pairs", ti.entity_type):
+            return ti.pairs()
+        pairs = read_run_table(ti.run_dir, "pairs")
+        return pairs.drop_columns([c for c in pairs.column_names if c == "entity_type"])
 
     @functools.cached_property
     def golden(self) -> pa.Table:
@@ -138,11 +156,28 @@ class _Loads:
 
     @functools.cached_property
     def conflicts(self) -> pa.Table:
-        return self.ti.conflicts
+        ti = self.ti
+        if not _one_type(ti.run_dir, "conflicts", ti.entity_type):
+            return ti.conflicts
+        conflicts = read_run_table(ti.run_dir, "conflicts")
+        return conflicts if conflicts.num_rows else CONFLICTS.empty_table()
 
     @functools.cached_property
     def clusters(self) -> pa.Table:
         return self.ti.clusters
+
+
+def _one_type(run: Path, name: str, entity_type: str) -> bool:
+    """Whether every row of a run's table is of ``entity_type`` (read from its
+    ``entity_type`` column alone): then the table needs no filter, which copies it."""
+    try:
+        types = read_run_table(run, name, columns=["entity_type"])
+    except (OSError, ValueError):
+        return False
+    if "entity_type" not in types.column_names:
+        return False
+    column = types.column("entity_type")
+    return bool(pc.all(pc.equal(column, entity_type)).as_py()) if len(column) else False
 
 
 @dataclass
