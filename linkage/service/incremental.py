@@ -518,8 +518,8 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
     # --- the complete tables: untouched rows carried over, touched ones replaced
     t0 = time.perf_counter()
     old_golden = loads.golden
-    untouched_golden = old_golden.filter(pc.invert(pc.is_in(old_golden.column("entity_id"),
-                                                            value_set=touched)))
+    untouched_golden = _without(old_golden, _rows_where(old_golden.column("entity_id"),
+                                                        touched))
     # (not sorted again: the run folder's golden table is a log, in no one order)
     golden = pa.concat_tables([untouched_golden, golden_sub], promote_options="default")
     # records and clusters stay in record-id order: rows of re-clustered records are
@@ -542,9 +542,9 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
         _updated(_without(full, retired_rows), clusters_sub, ("entity_id", "cluster_size")),
         sub_records], promote_options="default")
     scored = pa.concat_tables([
-        old_pairs.filter(pc.invert(pc.or_(
-            pc.is_in(old_pairs.column("id_l"), value_set=pa.array(retired)),
-            pc.is_in(old_pairs.column("id_r"), value_set=pa.array(retired))))),
+        _without(old_pairs, np.union1d(
+            _rows_where(old_pairs.column("id_l"), pa.array(retired, pa.int64())),
+            _rows_where(old_pairs.column("id_r"), pa.array(retired, pa.int64())))),
         scored_new.select([c for c in old_pairs.column_names if c in scored_new.column_names])],
         promote_options="default")
     std_records = records.drop_columns(["entity_id", "cluster_size"])
@@ -562,6 +562,13 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
     return entity, records, _Touched(touched, subset, clusters_sub, retired, incoming, old_rows,
                                      old_golden, records_added,
                                      np.concatenate([retired, member_ids]), scored_new)
+
+
+def _rows_where(column: pa.ChunkedArray | pa.Array, values: pa.Array) -> npt.NDArray[np.int64]:
+    """The (sorted) positions of the rows whose value is one of ``values``."""
+    hit = pc.is_in(column, value_set=values.cast(column.type))
+    return np.flatnonzero(np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False),
+                                     dtype=bool)).astype(np.int64)
 
 
 def _without(table: pa.Table, rows: npt.NDArray[np.int64]) -> pa.Table:
@@ -609,8 +616,7 @@ def _report(section: EntityConfig, ti: TypeIndex, entity: Any, touched: _Touched
                                    comparable_statuses=section.conflicts.comparable_statuses,
                                    wildcard_statuses=section.conflicts.wildcard_statuses)
     before = loads.conflicts
-    kept = before.filter(pc.invert(pc.is_in(before.column("entity_id"),
-                                            value_set=touched.old_ids)))
+    kept = _without(before, _rows_where(before.column("entity_id"), touched.old_ids))
     entity.conflicts = pa.concat_tables([kept, conflicts_sub],
                                         promote_options="default")
     touched.conflicts_added = conflicts_sub
