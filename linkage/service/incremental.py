@@ -11,7 +11,8 @@ entities touched are those that lose a record or gain a link; only their records
 clustered again (with the pairs the previous run scored among them), get their golden
 records and conflicts rebuilt, and keep or change their ids (logged in entity_changes).
 Every other entity, its id, golden record and conflicts are carried over as they were.
-The output is a complete run folder with its own master index.
+The output is a complete run folder with its own master index, its big tables written as
+logs on the previous run's files (:mod:`linkage.service.incremental_write`).
 """
 
 from __future__ import annotations
