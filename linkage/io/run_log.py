@@ -59,8 +59,9 @@ def append_run_table(previous: Path, stage: Path, name: str, added: pa.Table,
     (its files hard-linked), less the rows ``deleted`` names (column -> values; a row
     goes when any of its columns holds one of that column's values), plus ``added``.
     Written as one plain file instead when ``previous`` holds the table in a form that
-    cannot be linked (a Spark folder) or when the log would pass ``max_parts`` runs.
-    Returns the files written or linked."""
+    cannot be linked (a Spark folder) or when the log would pass ``max_parts`` runs; when
+    nothing changes, the previous files are linked and no part is added. Returns the
+    files written or linked."""
     single = previous / f"{name}.parquet"
     old = log_table(previous, name)
     base: Path | None
@@ -71,6 +72,12 @@ def append_run_table(previous: Path, stage: Path, name: str, added: pa.Table,
         base, parts = old.base, tuple(zip(old.dels, old.adds, strict=True))
     else:
         base, parts = None, ()
+    if base is not None and not added.num_rows and not any(len(v) for v in deleted.values()):
+        # nothing changes: the previous run's files, linked as they are
+        if not parts:
+            return [link_file(base, stage / base.name)]
+        assert old is not None
+        return [link_file(p, stage / p.name) for p in old.files]
     if base is None or len(parts) + 1 > max_parts:
         return [_merged_file(previous, stage, name, added, deleted)]
     schema = pq.read_schema(base)

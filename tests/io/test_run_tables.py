@@ -146,3 +146,17 @@ def test_an_incomplete_log_or_run_is_refused(tmp_path: Path) -> None:
         read_run_table(run2, "records")
     with pytest.raises(LinkageError, match="not a complete run folder"):
         compact_run(run2)
+
+
+def test_a_run_that_changes_nothing_adds_no_part(tmp_path: Path) -> None:
+    run1 = _run(tmp_path / "run1", {"records": BASE})
+    run2 = _step(run1, tmp_path / "run2", BASE.slice(0, 0), {"record_id": []})
+    assert [p.name for p in run2.glob("*.parquet")] == ["records.parquet"]
+    run3 = _step(run2, tmp_path / "run3", pa.table({"record_id": [9], "entity_id": ["N"],
+                                                    "cluster_size": [1]}), {"record_id": []})
+    run4 = _step(run3, tmp_path / "run4", BASE.slice(0, 0), {"record_id": []})
+    assert sorted(p.name for p in run4.glob("*.parquet")) == [
+        "records__add_0001.parquet", "records__base.parquet", "records__del_0001.parquet"]
+    assert _rows(run4) == _rows(run3) == [*_rows(run1), (9, "N", 1)]
+    assert (run4 / "records__add_0001.parquet").stat().st_ino == \
+        (run3 / "records__add_0001.parquet").stat().st_ino

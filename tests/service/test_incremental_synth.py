@@ -42,6 +42,10 @@ def test_an_unchanged_batch_reproduces_the_run(both: tuple[Path, Path], tmp_path
     data, run = both
     done = run_incremental(data / "pipeline.toml", run, tmp_path / "again")
     assert all(c["unchanged"] == c["batch"] > 0 for c in done.counts.values())
+    # nothing changed: the previous run's tables are linked as they are, with no part
+    assert not list((tmp_path / "again").glob("*__*.parquet"))
+    assert (tmp_path / "again" / "records.parquet").stat().st_ino == \
+        (run / "records.parquet").stat().st_ino
     for name in OUTPUTS:
         assert _rows(tmp_path / "again", name) == _rows(run, name), name
 
