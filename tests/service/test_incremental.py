@@ -68,6 +68,11 @@ def test_a_delta_adds_changes_and_deletes(tiny_run: Path, tmp_path: Path) -> Non
     done = run_incremental(folder / "nightly.toml", tiny_run, tmp_path / "run2")
     assert done.counts["person"] == {"batch": 4, "new": 2, "changed": 1, "deleted": 1,
                                      "unchanged": 0, "superseded_in_batch": 0}
+    # where the writing went, part by part; the run's time counts the steps once each
+    assert {"write.tables", "write.report", "write.worklists", "write.index"} <= \
+        set(done.timings)
+    assert done.seconds == pytest.approx(sum(done.timings[k] for k in (
+        "read", "person.total", "reports", "write")))
     after = _entities(tmp_path / "run2")
     assert sorted(after) == sorted({*before, "H006", "H007"} - {"H005"})
     # untouched entities, and the touched ones that keep most records, keep their ids
