@@ -133,7 +133,7 @@ def _read_log(log: LogTable, columns: Sequence[str] | None) -> pa.Table:
     the rows a later run's deletions name."""
     schema = pq.read_schema(log.base)
     dels = [pq.read_table(p) for p in log.dels]
-    keys = sorted({c for d in dels for c in d.column_names})
+    keys = sorted({c for d in dels for c in d.column_names if c in schema.names})
     wanted = list(schema.names) if columns is None else [c for c in columns
                                                           if c in schema.names]
     read = wanted + [k for k in keys if k not in wanted]
