@@ -275,6 +275,11 @@ def test_two_nights_then_compaction(tiny_run: Path, tmp_path: Path,
     assert hit["entity_id"] == night3["H006"]
     from linkage.cli import main
 
+    # the CLI's readers take the log too: the pair H006 (moved tonight) and S04
+    capsys.readouterr()
+    assert main(["explain", str(run3), "--left", "household:H006", "--right",
+                 "social_security:S04"]) == 0
+    assert "household:H006 vs social_security:S04" in capsys.readouterr().out
     assert main(["compact", str(run3)]) == 0
     assert "compacted" in capsys.readouterr().out
     for name in LOGS:
