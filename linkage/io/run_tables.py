@@ -53,8 +53,9 @@ class LogTable:
         return tuple(out)
 
 
-def log_table(run: Path, name: str) -> LogTable | None:
+def log_table(run: str | Path, name: str) -> LogTable | None:
     """The log form of table ``name`` in ``run`` (None when it is not a log)."""
+    run = Path(run)
     base = run / f"{name}__base.parquet"
     if not base.is_file():
         return None
@@ -72,14 +73,16 @@ def log_table(run: Path, name: str) -> LogTable | None:
     return LogTable(name, base, tuple(adds[n] for n in runs), tuple(dels[n] for n in runs))
 
 
-def has_run_table(run: Path, name: str) -> bool:
+def has_run_table(run: str | Path, name: str) -> bool:
     """Whether ``run`` holds the table ``name`` in any form."""
+    run = Path(run)
     return ((run / f"{name}.parquet").is_file() or (run / name).is_dir()
             or (run / f"{name}__base.parquet").is_file())
 
 
-def run_table_names(run: Path) -> list[str]:
+def run_table_names(run: str | Path) -> list[str]:
     """The names of the tables in ``run`` (any form), sorted."""
+    run = Path(run)
     names = set()
     for path in run.iterdir():
         if path.is_dir() and path.name not in ("worklists", "index"):
@@ -91,8 +94,9 @@ def run_table_names(run: Path) -> list[str]:
     return sorted(names)
 
 
-def run_table_schema(run: Path, name: str) -> pa.Schema:
+def run_table_schema(run: str | Path, name: str) -> pa.Schema:
     """The columns of table ``name`` of ``run`` (any form), without reading its rows."""
+    run = Path(run)
     single = run / f"{name}.parquet"
     if single.is_file():
         return pq.read_schema(single)
@@ -104,11 +108,13 @@ def run_table_schema(run: Path, name: str) -> pa.Schema:
     return pq.read_schema(log.base)
 
 
-def read_run_table(run: Path, name: str, *, columns: Sequence[str] | None = None) -> pa.Table:
+def read_run_table(run: str | Path, name: str, *,
+                   columns: Sequence[str] | None = None) -> pa.Table:
     """The table ``name`` of the run folder ``run`` (only ``columns`` of it, those it has,
     when given). A Spark folder's partition column comes back as strings, as the embedded
     engine writes it, not as the dictionary Parquet datasets make of it; a log table as
     its base and parts merged."""
+    run = Path(run)
     single = run / f"{name}.parquet"
     if not single.is_file() and not (run / name).is_dir():
         log = log_table(run, name)

@@ -160,3 +160,10 @@ def test_a_run_that_changes_nothing_adds_no_part(tmp_path: Path) -> None:
     assert _rows(run4) == _rows(run3) == [*_rows(run1), (9, "N", 1)]
     assert (run4 / "records__add_0001.parquet").stat().st_ino == \
         (run3 / "records__add_0001.parquet").stat().st_ino
+
+
+def test_a_run_folder_may_be_named_by_a_string(tmp_path: Path) -> None:
+    run = _run(tmp_path / "run1", {"records": BASE})
+    assert read_run_table(str(run), "records", columns=["entity_id"]).column(
+        "entity_id").to_pylist() == ["A", "A", "B", "C"]
+    assert has_run_table(str(run), "records") and run_table_names(str(run)) == ["records"]
