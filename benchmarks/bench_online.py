@@ -276,9 +276,12 @@ def _agreement(inc: Path, full: Path, master: Path) -> tuple[float, float]:
     """Pairwise F1 of the incremental clustering against the full run's, and the share
     of untouched master entities (no record added, changed or removed) whose id the
     incremental run kept."""
+    from linkage.io.run_tables import read_run_table
+
     cols = ["source", "source_key", "entity_id"]
-    a = pq.read_table(inc / "records.parquet", columns=cols)
-    b = pq.read_table(full / "records.parquet", columns=cols)
+    # an incremental run's records are a log on the master's (read merged)
+    a = read_run_table(inc, "records", columns=cols)
+    b = read_run_table(full, "records", columns=cols)
     key_a = pc.binary_join_element_wise(a["source"], a["source_key"], "\x00")
     key_b = pc.binary_join_element_wise(b["source"], b["source_key"], "\x00")
     at = np.asarray(pc.index_in(key_a, value_set=key_b).to_numpy(zero_copy_only=False),

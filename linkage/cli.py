@@ -253,6 +253,11 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     index.set_defaults(handler=_cmd_index)
 
+    compact = sub.add_parser("compact", help="write an incremental run's tables (logs of "
+                             "parts on earlier runs' files) as one file each")
+    compact.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    compact.set_defaults(handler=_cmd_compact)
+
     gen = sub.add_parser("generate", help="write synthetic departmental data with ground truth")
     gen.add_argument("--persons", type=_positive, default=1000)
     gen.add_argument("--enterprises", type=_count, default=250)
@@ -336,6 +341,15 @@ def _cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compact(args: argparse.Namespace) -> int:
+    from linkage.io.run_log import compact_run
+
+    done = compact_run(args.run_dir)
+    print(f"compacted {args.run_dir}/: " + (", ".join(done) if done else
+                                            "nothing to do (every table is one file)"))
+    return 0
+
+
 def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
                     previous: Path | None = None, quiet: bool = False,
                     evaluate: bool = True, out_of_core: bool = False,
@@ -396,17 +410,18 @@ def _run_and_report(pipeline_path: Path, out: Path, *, demo: bool,
 
 
 def _previous_records(run_dir: Path) -> Any:
-    """The (source, source_key, entity_id) of a previous run's records.parquet."""
+    """The (source, source_key, entity_id) of a previous run's records (one file, or an
+    incremental run's log of parts)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    path = run_dir / "records.parquet"
-    if not path.is_file():
+    from linkage.io.run_tables import has_run_table, read_run_table
+
+    if not has_run_table(run_dir, "records"):
         raise LinkageError(f"--previous {run_dir}: no records.parquet there (is it a run's "
                            f"output directory?)")
     wanted = ["source", "source_key", "entity_type", "entity_id"]
     try:
-        return pq.read_table(path, columns=wanted)
+        return read_run_table(run_dir, "records", columns=wanted)
     except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
         raise LinkageError(f"--previous {run_dir}: cannot read records.parquet "
                            f"({_one_line(exc)})") from None

@@ -161,9 +161,18 @@ def _evaluate(
 def evaluate_run(truth_dir: Path, run_dir: Path) -> dict[str, Any]:
     """:func:`evaluate` on a run directory (records.parquet, golden_<type>.parquet,
     conflicts.parquet as written by ``linkage run``)."""
+    from linkage.io.run_tables import (
+        has_run_table,
+        read_run_table,
+        run_table_names,
+        run_table_schema,
+    )
+
     run_dir = Path(run_dir)
-    path = run_dir / "records.parquet"
-    present = set(pq.read_schema(path).names) if path.exists() else set()
+    # read through read_run_table: an incremental run's tables are logs of parts
+    if not has_run_table(run_dir, "records"):
+        raise SchemaError(f"evaluate: {run_dir / 'records.parquet'} not found")
+    present = set(run_table_schema(run_dir, "records").names)
     fields = list(dict.fromkeys(f for f in (*PERSON_FIELDS, *ENTERPRISE_FIELDS)
                                 if f in present))
     # The identity checks need the derived identifier and its status column too: without
@@ -171,13 +180,12 @@ def evaluate_run(truth_dir: Path, run_dir: Path) -> dict[str, Any]:
     identity = [c for _, column, status in IDENTITY_FIELD.values()
                 for c in (column, status) if c in present and c not in fields]
     ids = ["record_id"] if "record_id" in present else []
-    records = _read(path, columns=[*_KEY, "entity_id", *ids, *fields, *identity])
-    golden = {
-        path.stem.removeprefix("golden_"): pq.read_table(path)
-        for path in sorted(run_dir.glob("golden_*.parquet"))
-    }
-    conflicts_path = run_dir / "conflicts.parquet"
-    conflicts = pq.read_table(conflicts_path) if conflicts_path.exists() else None
+    records = read_run_table(run_dir, "records",
+                             columns=[*_KEY, "entity_id", *ids, *fields, *identity])
+    golden = {name.removeprefix("golden_"): read_run_table(run_dir, name)
+              for name in run_table_names(run_dir) if name.startswith("golden_")}
+    conflicts = (read_run_table(run_dir, "conflicts") if has_run_table(run_dir, "conflicts")
+                 else None)
     return evaluate(records, Path(truth_dir), golden=golden or None, conflicts=conflicts)
 
 

@@ -11,7 +11,8 @@ entities touched are those that lose a record or gain a link; only their records
 clustered again (with the pairs the previous run scored among them), get their golden
 records and conflicts rebuilt, and keep or change their ids (logged in entity_changes).
 Every other entity, its id, golden record and conflicts are carried over as they were.
-The output is a complete run folder with its own master index.
+The output is a complete run folder with its own master index, its big tables written as
+logs on the previous run's files (:mod:`linkage.service.incremental_write`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from linkage.config import EntityConfig, PipelineConfig, SourceConfig, load_pipe
 from linkage.errors import ConfigError
 from linkage.flags import concat_flags
 from linkage.io.explained import RecordRef
-from linkage.io.outputs import write_outputs
+from linkage.io.run_tables import read_run_table
 from linkage.io.sources import read_source
 from linkage.master.cluster import cluster, link_mask
 from linkage.master.conflicts import find_conflicts
@@ -50,6 +51,8 @@ from linkage.master.quality_counts import (
 from linkage.match.block import BlockingResult, block
 from linkage.match.compare import compare, read_columns
 from linkage.pipeline import PipelineResult
+from linkage.schemas import CONFLICTS
+from linkage.service.incremental_write import TableDelta, write_incremental_run
 from linkage.service.index import MasterIndex, TypeIndex, expand
 from linkage.service.index_tables import CONTENT, plain
 from linkage.service.index_write import IndexUpdate, content_columns, write_index
@@ -72,11 +75,18 @@ class IncrementalResult:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def seconds(self) -> float:
+        """The run's time: its steps (``read``, each type's ``<type>.total``, ``reports``,
+        ``write``), not their parts (``<type>.link``, ``write.index``, ...)."""
+        return sum(v for k, v in self.timings.items()
+                   if k in ("read", "reports", "write") or k.endswith(".total"))
+
     def summary_line(self) -> str:
         parts = [f"{t}: " + ", ".join(f"{k} {v}" for k, v in c.items())
                  for t, c in self.counts.items()]
         return (f"incremental run written to {self.out}/ ("
-                + "; ".join(parts) + f"; {sum(self.timings.values()):.2f} s)")
+                + "; ".join(parts) + f"; {self.seconds:.2f} s)")
 
 
 @dataclass
@@ -117,6 +127,68 @@ class _IncrementalRun(PipelineResult):
 
 
 @dataclass
+class _Loads:
+    """One type's tables of the previous run (from its run folder), each read once, when
+    first needed. (Reading them on threads while the batch is linked was tried: on two
+    cores it slowed the linking, which already uses both, more than it saved.)"""
+
+    ti: TypeIndex
+
+    @functools.cached_property
+    def records(self) -> pa.Table:
+        ti = self.ti
+        if not _one_type(ti.run_dir, "records", ti.entity_type):
+            return ti.full_records()
+        # what full_records gives, without its filter's copy of every column when the
+        # master holds this type alone
+        records = read_run_table(ti.run_dir, "records")
+        ids = np.asarray(records.column("record_id").to_numpy(), dtype=np.int64)
+        if len(ids) > 1 and not bool((ids[1:] >= ids[:-1]).all()):
+            records = records.sort_by("record_id")
+            ids = np.asarray(records.column("record_id").to_numpy(), dtype=np.int64)
+        if not np.array_equal(ids, ti.record_ids):
+            return ti.full_records()  # which says what is wrong
+        return records
+
+    @functools.cached_property
+    def pairs(self) -> pa.Table:
+        ti = self.ti
+        if not _one_type(ti.run_dir, "pairs", ti.entity_type):
+            return ti.pairs()
+        pairs = read_run_table(ti.run_dir, "pairs")
+        return pairs.drop_columns([c for c in pairs.column_names if c == "entity_type"])
+
+    @functools.cached_property
+    def golden(self) -> pa.Table:
+        return self.ti.full_golden()
+
+    @functools.cached_property
+    def conflicts(self) -> pa.Table:
+        ti = self.ti
+        if not _one_type(ti.run_dir, "conflicts", ti.entity_type):
+            return ti.conflicts
+        conflicts = read_run_table(ti.run_dir, "conflicts")
+        return conflicts if conflicts.num_rows else CONFLICTS.empty_table()
+
+    @functools.cached_property
+    def clusters(self) -> pa.Table:
+        return self.ti.clusters
+
+
+def _one_type(run: Path, name: str, entity_type: str) -> bool:
+    """Whether every row of a run's table is of ``entity_type`` (read from its
+    ``entity_type`` column alone): then the table needs no filter, which copies it."""
+    try:
+        types = read_run_table(run, name, columns=["entity_type"])
+    except (OSError, ValueError):
+        return False
+    if "entity_type" not in types.column_names:
+        return False
+    column = types.column("entity_type")
+    return bool(pc.all(pc.equal(column, entity_type)).as_py()) if len(column) else False
+
+
+@dataclass
 class _Touched:
     """The entities a batch touched: their previous ids, and the re-clustered records
     (``subset``, ``clusters``) whose new golden records and conflicts replace theirs."""
@@ -128,7 +200,11 @@ class _Touched:
     added: pa.Table
     old_rows: pa.Table  # the touched entities' records as the master had them
     old_golden: pa.Table  # the previous run's golden records (all)
+    records_added: pa.Table  # the re-clustered records' rows (kept and new), complete
+    replaced: npt.NDArray[np.int64]  # record ids whose rows records_added replaces
+    pairs_added: pa.Table  # the batch's scored pairs
     quality: QualityCounts | None = None
+    conflicts_added: pa.Table | None = None
 
     @property
     def new_ids(self) -> pa.Array:
@@ -147,6 +223,7 @@ def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
     result = IncrementalResult(Path(out))
     timings = result.timings
     _check_compatible(config, index)
+    loads = {etype: _Loads(ti) for etype, ti in index.types.items()}
     raw = _read_batch(config, index)
     timings["read"] = _lap(started)
     entities: dict[str, Any] = {}
@@ -158,7 +235,8 @@ def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
         assert section is not None
         subset = raw.filter(pc.equal(raw.column("entity_type"), etype))
         batch = _split(subset, ti, section)
-        entity, records, touched[etype] = _apply(config, section, ti, batch, timings)
+        entity, records, touched[etype] = _apply(config, section, ti, batch, timings,
+                                                 loads[etype])
         entities[etype] = EntityResult(**entity)
         record_parts.append(records)
         result.counts[etype] = batch.counts
@@ -168,7 +246,7 @@ def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
     for etype, ti in index.types.items():
         section = config.entity(etype)
         assert section is not None
-        _report(section, ti, entities[etype], touched[etype])
+        _report(section, ti, entities[etype], touched[etype], loads[etype])
     timings["reports"] = _lap(t0)
     # one type's records are in record-id order already (the batch's ids come last): the
     # sort (a copy of every column) only for several types
@@ -185,15 +263,54 @@ def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
         etype: IndexUpdate(base=index.types[etype], removed=t.retired, added=t.added,
                            regrouped=np.asarray(t.clusters.column("record_id").to_numpy(),
                                                 dtype=np.int64),
-                           quality=t.quality)
+                           quality=t.quality, entities=(t.old_ids, t.new_ids))
         for etype, t in touched.items()}
-    # the merged index is written into the staged run beside the outputs, on a second
-    # core, and swapped in with them
-    write_outputs(run, out, beside=functools.partial(write_index, run, updates=updates),
-                  previous=Path(previous))
+    # the big tables as logs on the previous run's; the merged index is written into the
+    # staged run beside the outputs, on a second core, and swapped in with them
+    parts: dict[str, float] = {}
+    write_incremental_run(run, out, Path(previous), _deltas(entities, touched),
+                          beside=functools.partial(write_index, run, updates=updates),
+                          timings=parts)
     timings["write"] = _lap(t0)
+    timings.update(parts)
     log.info("incremental run: %s in %.2f s", result.counts, time.perf_counter() - started)
     return result
+
+
+def _deltas(entities: Mapping[str, Any],
+            touched: Mapping[str, _Touched]) -> dict[str, TableDelta]:
+    """What each big table of the run gains and loses against the previous run's: the
+    re-clustered records' rows (replacing those of the touched entities and the retired
+    records), the batch's pairs (the retired records' go), the touched entities' golden
+    records and conflicts (replacing those of the entities they were)."""
+    def ids(parts: list[npt.NDArray[np.int64]]) -> pa.Array:
+        return pa.array(np.unique(np.concatenate(parts)) if parts else
+                        np.zeros(0, np.int64), pa.int64())
+
+    retired = ids([t.retired for t in touched.values()])
+    old_ids = pa.chunked_array([t.old_ids for t in touched.values()],
+                               pa.string()).combine_chunks()
+    pairs = []
+    for etype, t in touched.items():
+        scored = t.pairs_added
+        pairs.append(scored.add_column(0, "entity_type", pa.repeat(
+            pa.scalar(etype, pa.string()), scored.num_rows)))
+    deltas = {
+        "records": TableDelta(pa.concat_tables([t.records_added for t in touched.values()],
+                                               promote_options="default"),
+                              {"record_id": ids([t.replaced for t in touched.values()])}),
+        "pairs": TableDelta(pa.concat_tables(pairs, promote_options="default"),
+                            {"id_l": retired, "id_r": retired}),
+    }
+    for etype, t in touched.items():
+        golden = entities[etype].golden
+        deltas[f"golden_{etype}"] = TableDelta(
+            golden.filter(pc.is_in(golden.column("entity_id"), value_set=t.new_ids)),
+            {"entity_id": t.old_ids})
+    conflicts = [t.conflicts_added for t in touched.values() if t.conflicts_added is not None]
+    deltas["conflicts"] = TableDelta(pa.concat_tables(conflicts, promote_options="default"),
+                                     {"entity_id": old_ids})
+    return deltas
 
 
 def _lap(t0: float) -> float:
@@ -340,7 +457,8 @@ def _standardise(raw: pa.Table, section: EntityConfig) -> pa.Table:
 
 
 def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: _Batch,
-           timings: dict[str, float]) -> tuple[dict[str, Any], pa.Table, _Touched]:
+           timings: dict[str, float],
+           loads: _Loads) -> tuple[dict[str, Any], pa.Table, _Touched]:
     """Link the batch, re-cluster the touched entities and rebuild their golden records;
     returns the EntityResult fields, the type's complete record table and what was
     touched."""
@@ -382,12 +500,12 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
     touched = pc.unique(master.column("entity_id").take(pa.array(touched_rows)))
     member_ids = _members(ti, touched)
     member_ids = member_ids[~np.isin(member_ids, retired)]
-    full = ti.full_records()
+    full = loads.records
     old_rows = full.take(pa.array(ti.positions(np.concatenate([member_ids, retired]))))
     kept_rows = full.take(pa.array(ti.positions(member_ids)))
     std_cols = incoming.column_names
     subset = pa.concat_tables([kept_rows.select(std_cols).cast(incoming.schema), incoming])
-    old_pairs = ti.pairs()
+    old_pairs = loads.pairs
     in_subset = pc.and_(pc.is_in(old_pairs.column("id_l"), value_set=pa.array(member_ids)),
                         pc.is_in(old_pairs.column("id_r"), value_set=pa.array(member_ids)))
     scored_sub = pa.concat_tables([old_pairs.filter(in_subset),
@@ -410,20 +528,21 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
 
     # --- the complete tables: untouched rows carried over, touched ones replaced
     t0 = time.perf_counter()
-    old_golden = ti.full_golden()
-    untouched_golden = old_golden.filter(pc.invert(pc.is_in(old_golden.column("entity_id"),
-                                                            value_set=touched)))
-    golden = pa.concat_tables([untouched_golden, golden_sub],
-                              promote_options="default").sort_by("entity_id")
+    old_golden = loads.golden
+    untouched_golden = _without(old_golden, _rows_where(old_golden.column("entity_id"),
+                                                        touched))
+    # (not sorted again: the run folder's golden table is a log, in no one order)
+    golden = pa.concat_tables([untouched_golden, golden_sub], promote_options="default")
     # records and clusters stay in record-id order: rows of re-clustered records are
     # updated in place, retired ones dropped, the batch's (larger ids) appended
-    alive = pa.array(~np.isin(master_ids, retired))
+    retired_rows = np.flatnonzero(np.isin(master_ids, retired))
+    old_clusters = loads.clusters
     at = pc.index_in(subset.column("record_id"), value_set=clusters_sub.column("record_id"))
     incoming_clusters = clusters_sub.filter(pc.is_in(clusters_sub.column("record_id"),
                                                      value_set=incoming.column("record_id")))
     clusters = pa.concat_tables([
-        _updated(ti.clusters.filter(alive), clusters_sub),
-        incoming_clusters.select([c for c in ti.clusters.column_names
+        _updated(_without(old_clusters, retired_rows), clusters_sub),
+        incoming_clusters.select([c for c in old_clusters.column_names
                                   if c in incoming_clusters.column_names])],
         promote_options="default")
     sub_records = incoming.append_column(
@@ -431,12 +550,12 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
         .append_column("cluster_size",
                        clusters_sub.column("cluster_size").take(at).slice(kept_rows.num_rows))
     records = pa.concat_tables([
-        _updated(full.filter(alive), clusters_sub, ("entity_id", "cluster_size")),
+        _updated(_without(full, retired_rows), clusters_sub, ("entity_id", "cluster_size")),
         sub_records], promote_options="default")
     scored = pa.concat_tables([
-        old_pairs.filter(pc.invert(pc.or_(
-            pc.is_in(old_pairs.column("id_l"), value_set=pa.array(retired)),
-            pc.is_in(old_pairs.column("id_r"), value_set=pa.array(retired))))),
+        _without(old_pairs, np.union1d(
+            _rows_where(old_pairs.column("id_l"), pa.array(retired, pa.int64())),
+            _rows_where(old_pairs.column("id_r"), pa.array(retired, pa.int64())))),
         scored_new.select([c for c in old_pairs.column_names if c in scored_new.column_names])],
         promote_options="default")
     std_records = records.drop_columns(["entity_id", "cluster_size"])
@@ -448,8 +567,36 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
               "blocking": BlockingResult(pairs=pairs, report=report), "vectors": vectors,
               "model": ti.model, "scored": scored, "clusters": clusters, "golden": golden,
               "changes": changes if changes.num_rows else ENTITY_CHANGES.empty_table()}
+    records_added = pa.concat_tables([_updated(kept_rows, clusters_sub,
+                                               ("entity_id", "cluster_size")), sub_records],
+                                     promote_options="default")
     return entity, records, _Touched(touched, subset, clusters_sub, retired, incoming, old_rows,
-                                     old_golden)
+                                     old_golden, records_added,
+                                     np.concatenate([retired, member_ids]), scored_new)
+
+
+def _rows_where(column: pa.ChunkedArray | pa.Array, values: pa.Array) -> npt.NDArray[np.int64]:
+    """The (sorted) positions of the rows whose value is one of ``values``."""
+    hit = pc.is_in(column, value_set=values.cast(column.type))
+    return np.flatnonzero(np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False),
+                                     dtype=bool)).astype(np.int64)
+
+
+def _without(table: pa.Table, rows: npt.NDArray[np.int64]) -> pa.Table:
+    """``table`` without the given (sorted, distinct) row positions: the runs of rows
+    between them as zero-copy slices (a filter would copy every column of the master
+    to drop 1% of its rows), or a filter when the runs would be too many."""
+    if not len(rows):
+        return table
+    if len(rows) > max(64, table.num_rows // 64):
+        keep = np.ones(table.num_rows, dtype=bool)
+        keep[rows] = False
+        return table.filter(pa.array(keep))
+    starts = np.concatenate([[0], rows + 1])
+    ends = np.concatenate([rows, [table.num_rows]])
+    return pa.concat_tables([table.slice(int(a), int(b - a))
+                             for a, b in zip(starts, ends, strict=True) if b > a] or
+                            [table.slice(0, 0)])
 
 
 def _updated(table: pa.Table, changed: pa.Table,
@@ -468,7 +615,8 @@ def _updated(table: pa.Table, changed: pa.Table,
     return table
 
 
-def _report(section: EntityConfig, ti: TypeIndex, entity: Any, touched: _Touched) -> None:
+def _report(section: EntityConfig, ti: TypeIndex, entity: Any, touched: _Touched,
+            loads: _Loads) -> None:
     """Conflicts of the touched entities (once their golden records are final, after legal
     representatives), the others' carried over; quality figures of every department."""
     fields = list(section.fields)
@@ -478,10 +626,11 @@ def _report(section: EntityConfig, ti: TypeIndex, entity: Any, touched: _Touched
                                    mutable_fields=section.conflicts.mutable_fields,
                                    comparable_statuses=section.conflicts.comparable_statuses,
                                    wildcard_statuses=section.conflicts.wildcard_statuses)
-    kept = ti.conflicts.filter(pc.invert(pc.is_in(ti.conflicts.column("entity_id"),
-                                                  value_set=touched.old_ids)))
+    before = loads.conflicts
+    kept = _without(before, _rows_where(before.column("entity_id"), touched.old_ids))
     entity.conflicts = pa.concat_tables([kept, conflicts_sub],
                                         promote_options="default")
+    touched.conflicts_added = conflicts_sub
     # department figures are shares over all of a department's records, kept as counts:
     # the touched entities' parts as they were go, as they are now come in
     old = touched.old_rows

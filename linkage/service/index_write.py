@@ -82,6 +82,9 @@ class IndexUpdate:
     added: pa.Table
     regrouped: npt.NDArray[np.int64]
     quality: QualityCounts | None = None
+    #: the touched entities' previous ids and their ids now: only their golden records
+    #: and conflicts are laid out again (None: both tables are written whole)
+    entities: tuple[pa.Array, pa.Array] | None = None
 
 
 def write_index(result: PipelineResult, run_dir: str | Path, *,
@@ -167,7 +170,7 @@ def _write_type_index(
     records = _by_record_id(records, spill)
     if update is not None and tuple(update.base.section.blocking) != tuple(section.blocking):
         update = None  # other passes: every key is new
-    write_arrow(_lookup_records(records, section), folder / "records.arrow", spill)
+    write_arrow(_lookup_records(records, section, update), folder / "records.arrow", spill)
     clusters = _by_record_id(clusters, spill)
     # read only whole, by an incremental run: compressed
     write_arrow(clusters.drop_columns([c for c in ("entity_type", "entity_id")
@@ -175,12 +178,16 @@ def _write_type_index(
                 folder / "clusters.arrow", spill, compression="zstd")
     ids = records.column("record_id").combine_chunks()
     rid = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=np.int64)
-    # golden records and conflicts are written whole (a batch touches entities all over
-    # the hash order; merging saved little once they are compacted anyway)
-    golden = by_entity_hash(golden, spill)
-    conflicts, ends = conflicts_by_golden(conflicts, golden, records, spill)
-    if ends is not None:
-        golden = golden.append_column(ENDS, pa.array(ends, id_type(ends)))
+    # golden records and conflicts: given an update, the previous index's with the
+    # touched entities' rows replaced (merged in hash order); else laid out whole
+    merged = _merged_golden(update, golden, conflicts, records, spill) if update else None
+    if merged is None:
+        golden = by_entity_hash(golden, spill)
+        conflicts, ends = conflicts_by_golden(conflicts, golden, records, spill)
+        if ends is not None:
+            golden = golden.append_column(ENDS, pa.array(ends, id_type(ends)))
+    else:
+        golden, conflicts = merged
     write_arrow(compact(golden, keep=("entity_id",), narrow=True), folder / "golden.arrow")
     write_arrow(conflicts, folder / "conflicts.arrow")
     if update is None:
@@ -241,6 +248,83 @@ def _write_type_index(
             "tf_totals": tf, "max_record_id": max_id}
 
 
+def _merged_golden(update: IndexUpdate, golden: pa.Table, conflicts: pa.Table,
+                   records: pa.Table, spill: Path) -> tuple[pa.Table, pa.Table] | None:
+    """golden.arrow's and conflicts.arrow's tables from the previous index's: its rows
+    but the touched entities', and the touched entities' rows now, laid out as
+    :func:`conflicts_by_golden` lays out the whole (None when the two layouts differ,
+    e.g. one keeps the golden values and the other does not: then written whole)."""
+    base = update.base
+    if update.entities is None or base.conflict_ends is None or ENDS not in \
+            base.golden.column_names:
+        return None
+    old_ids, new_ids = update.entities
+    g_new = by_entity_hash(golden.filter(pc.is_in(golden.column("entity_id"),
+                                                  value_set=new_ids)), spill)
+    c_new, ends_new = conflicts_by_golden(
+        conflicts.filter(pc.is_in(conflicts.column("entity_id"), value_set=new_ids)),
+        g_new, records, spill)
+    c_old = base.conflict_table
+    if not c_new.num_rows:  # no conflicts among the touched entities now
+        c_new, ends_new = c_old.slice(0, 0), np.zeros(g_new.num_rows, dtype=np.int64)
+    if ends_new is None or _unpacked_schema(c_new.schema) != _unpacked_schema(c_old.schema):
+        return None
+    g_old = base.golden
+    keep = np.flatnonzero(~np.asarray(pc.is_in(g_old.column("entity_id"), value_set=old_ids)
+                                      .to_numpy(zero_copy_only=False), dtype=bool))
+    ends_old = np.asarray(base.conflict_ends, dtype=np.int64)
+    starts_old = np.concatenate([[0], ends_old[:-1]]).astype(np.int64)
+    starts_new = np.concatenate([[0], ends_new[:-1]]).astype(np.int64)
+    # merge the kept old rows and the new rows by hash (the new after equal old ones)
+    h_old = base.golden_hashes[keep]
+    h_new = np.asarray(g_new.column(HASH).to_numpy(), dtype=np.uint64)
+    at = np.searchsorted(h_old, h_new, side="right") + np.arange(len(h_new))
+    is_new = np.zeros(len(h_old) + len(h_new), dtype=bool)
+    is_new[at] = True
+    src = np.empty(len(is_new), dtype=np.int64)  # row in concat(old kept, new)
+    src[~is_new] = np.arange(len(h_old))
+    src[is_new] = len(h_old) + np.arange(len(h_new))
+    starts = np.concatenate([starts_old[keep], starts_new + c_old.num_rows])[src]
+    counts = np.concatenate([(ends_old - starts_old)[keep], ends_new - starts_new])[src]
+    ends = np.cumsum(counts).astype(np.int64)
+    rows = np.repeat(starts - (ends - counts), counts) + np.arange(int(ends[-1]) if len(ends)
+                                                                     else 0)
+    shown = g_new.column_names
+    if not set(shown) <= set(g_old.column_names):
+        return None
+    merged_golden = pa.concat_tables([
+        _unpacked(g_old.select(shown).take(pa.array(keep)), g_new.schema),
+        _unpacked(g_new, g_new.schema)]).take(pa.array(src))
+    merged_golden = merged_golden.append_column(ENDS, pa.array(ends, id_type(ends)))
+    schema = _unpacked_schema(c_new.schema)
+    both = pa.concat_tables([_unpacked(c_old, schema), _unpacked(c_new, schema)])
+    merged_conflicts = compact(mapped(both, rows, spill), keep=(HASH,), narrow=True)
+    return merged_golden, merged_conflicts
+
+
+def _unpacked_type(kind: pa.DataType) -> pa.DataType:
+    """``kind`` as before :func:`compact`: dictionaries decoded, 32-bit integers wide."""
+    if pa.types.is_dictionary(kind):
+        return _unpacked_type(kind.value_type)
+    if pa.types.is_int32(kind):
+        return pa.int64()
+    if pa.types.is_list(kind):
+        return pa.list_(_unpacked_type(kind.value_type))
+    if pa.types.is_struct(kind):
+        return pa.struct([pa.field(kind.field(k).name, _unpacked_type(kind.field(k).type))
+                          for k in range(kind.num_fields)])
+    return kind
+
+
+def _unpacked_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([pa.field(f.name, _unpacked_type(f.type)) for f in schema])
+
+
+def _unpacked(table: pa.Table, like: pa.Schema) -> pa.Table:
+    """``table`` cast to ``like``'s column types, unpacked (:func:`_unpacked_type`)."""
+    return table.cast(_unpacked_schema(pa.schema([like.field(n) for n in table.column_names])))
+
+
 def content_columns(table: pa.Table, fields: list[str], *, raw: bool) -> list[pa.ChunkedArray]:
     """The values a record's content hash is taken over: each field as the department
     gave it (``<field>__raw`` of a standardised record, ``raw``; the field itself of a
@@ -251,19 +335,42 @@ def content_columns(table: pa.Table, fields: list[str], *, raw: bool) -> list[pa
             else pa.chunked_array([pa.nulls(n, pa.string())]) for c in names]
 
 
-def _lookup_records(records: pa.Table, section: EntityConfig) -> pa.Table:
+def _lookup_records(records: pa.Table, section: EntityConfig,
+                    update: IndexUpdate | None = None) -> pa.Table:
     """The columns of a type's records a lookup reads (see the layout above), compacted,
-    with the content hash appended."""
+    with the content hash appended (given ``update``, hashed only for the records the
+    previous index does not hold: a record's raw values never change under its id)."""
     compared = read_columns(records.column_names, section.comparisons)
     wanted = {"record_id", "source", "source_key", "updated_at", "entity_id",
               *section.fields, *compared}
     slim = records.select([c for c in records.column_names if c in wanted])
-    content = content_hash(content_columns(records, list(section.fields), raw=True))
+    content = _content(records, section, update)
     slim = slim.append_column(CONTENT, pa.array(content, pa.uint64()))
     # entity ids and keys stay plain (matched with compute kernels), and so do the
     # compared columns: a lookup takes its candidates' rows of them in one call, which
     # decoding dictionaries would more than double
     return compact(slim, keep=("entity_id", "source_key", *compared))
+
+
+def _content(records: pa.Table, section: EntityConfig,
+             update: IndexUpdate | None) -> npt.NDArray[np.uint64]:
+    """Each record's content hash: the previous index's where it holds the record."""
+    fields = list(section.fields)
+    if update is None or CONTENT not in update.base.records.column_names:
+        return content_hash(content_columns(records, fields, raw=True))
+    ids = np.asarray(records.column("record_id").to_numpy(), dtype=np.int64)
+    base = update.base
+    pos = base.positions(ids)
+    known = pos >= 0
+    known[known] = base.record_ids[pos[known]] == ids[known]
+    content = np.empty(len(ids), dtype=np.uint64)
+    old = np.asarray(base.records.column(CONTENT).to_numpy(), dtype=np.uint64)
+    content[known] = old[pos[known]]
+    fresh = np.flatnonzero(~known)
+    if len(fresh):
+        content[fresh] = content_hash(content_columns(
+            records.take(pa.array(fresh)), fields, raw=True))
+    return content
 
 
 def _by_record_id(table: pa.Table, spill: Path) -> pa.Table:

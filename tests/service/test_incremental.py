@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import pytest
 
 from linkage.config import load_pipeline
 from linkage.errors import ConfigError
-from linkage.io.outputs import write_outputs
+from linkage.io.outputs import is_complete_run, write_outputs
+from linkage.io.run_tables import log_table, read_run_table
 from linkage.pipeline import Pipeline
 from linkage.service import Resolver
 from linkage.service.incremental import read_with_deltas, run_incremental
@@ -36,7 +36,7 @@ DELTA = [
 
 
 def _entities(run: Path) -> dict[str, str]:
-    rows = pq.read_table(run / "records.parquet", columns=["source_key", "entity_id"])
+    rows = read_run_table(run, "records", columns=["source_key", "entity_id"])
     return dict(zip(rows["source_key"].to_pylist(), rows["entity_id"].to_pylist(),
                     strict=True))
 
@@ -68,6 +68,11 @@ def test_a_delta_adds_changes_and_deletes(tiny_run: Path, tmp_path: Path) -> Non
     done = run_incremental(folder / "nightly.toml", tiny_run, tmp_path / "run2")
     assert done.counts["person"] == {"batch": 4, "new": 2, "changed": 1, "deleted": 1,
                                      "unchanged": 0, "superseded_in_batch": 0}
+    # where the writing went, part by part; the run's time counts the steps once each
+    assert {"write.tables", "write.report", "write.worklists", "write.index"} <= \
+        set(done.timings)
+    assert done.seconds == pytest.approx(sum(done.timings[k] for k in (
+        "read", "person.total", "reports", "write")))
     after = _entities(tmp_path / "run2")
     assert sorted(after) == sorted({*before, "H006", "H007"} - {"H005"})
     # untouched entities, and the touched ones that keep most records, keep their ids
@@ -75,12 +80,12 @@ def test_a_delta_adds_changes_and_deletes(tiny_run: Path, tmp_path: Path) -> Non
         assert after[key] == before[key], key
     assert after["H006"] == before["S04"]  # joined the person it is
     assert after["H007"] not in before.values()  # a fresh id
-    records = pq.read_table(tmp_path / "run2" / "records.parquet").to_pylist()
+    records = read_run_table(tmp_path / "run2", "records").to_pylist()
     h002 = next(r for r in records if r["source_key"] == "H002")
     assert h002["phone"] == "13911110000" and h002["record_id"] > 11  # the new version
-    changes = pq.read_table(tmp_path / "run2" / "entity_changes.parquet").to_pylist()
+    changes = read_run_table(tmp_path / "run2", "entity_changes").to_pylist()
     assert [(c["change"], c["new_ids"]) for c in changes] == [("new", [after["H007"]])]
-    golden = pq.read_table(tmp_path / "run2" / "golden_person.parquet").to_pylist()
+    golden = read_run_table(tmp_path / "run2", "golden_person").to_pylist()
     assert {g["entity_id"] for g in golden} == set(after.values())
     assert next(g for g in golden if g["entity_id"] == after["H002"])["phone"] == \
         "13911110000"  # the golden record follows the newer value
@@ -184,11 +189,11 @@ def test_department_quality_is_updated_to_what_scoring_everything_gives(
     folder = _with_delta(tiny_run, tmp_path)
     run_incremental(folder / "nightly.toml", tiny_run, tmp_path / "run2")
     run2 = tmp_path / "run2"
-    records = pq.read_table(run2 / "records.parquet")
+    records = read_run_table(run2, "records")
     fields = list(load_pipeline(folder / "nightly.toml").entity("person").fields)  # type: ignore[union-attr]
     whole = source_quality(records, records.select(["record_id", "entity_id"]),
-                           pq.read_table(run2 / "golden_person.parquet"), fields=fields)
-    updated = pq.read_table(run2 / "quality.parquet")
+                           read_run_table(run2, "golden_person"), fields=fields)
+    updated = read_run_table(run2, "quality")
     assert updated.num_rows == whole.num_rows > 0
     # H005 left the household registry; H006 and H007 joined it
     household = updated.filter(pc.and_(pc.equal(updated["source"], "household"),
@@ -212,10 +217,93 @@ def test_the_worklists_are_the_departments_own_files(tiny_run: Path, tmp_path: P
     fresh = tmp_path / "fresh"
     from linkage.io.worklists import write_worklists
 
-    conflicts = pq.read_table(tmp_path / "run2" / "conflicts.parquet")
+    conflicts = read_run_table(tmp_path / "run2", "conflicts")
     write_worklists(conflicts, load_pipeline(folder / "nightly.toml").sources, fresh)
     for name, path in after.items():
         # linked from the previous run or written: the bytes a fresh writer gives
         assert path.read_bytes() == (fresh / "worklists" / name).read_bytes(), name
         if path.stat().st_ino == before[name].stat().st_ino:
             assert path.read_bytes() == before[name].read_bytes(), name
+
+
+# --- the run folder as a log on the previous run's files ------------------------------
+
+LOGS = ("records", "pairs", "golden_person", "conflicts")
+
+
+def _tables(run: Path) -> dict[str, list[str]]:
+    out = {}
+    for name in (*LOGS, "quality"):
+        table = read_run_table(run, name)
+        out[name] = sorted(map(str, table.select(sorted(table.column_names)).to_pylist()))
+    return out
+
+
+def test_two_nights_then_compaction(tiny_run: Path, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _with_delta(tiny_run, tmp_path)
+    run2, run3 = tmp_path / "run2", tmp_path / "run3"
+    run_incremental(folder / "nightly.toml", tiny_run, run2)
+    for name in LOGS:  # the master's own file is the base, linked, not rewritten
+        log = log_table(run2, name)
+        assert log is not None and len(log.adds) == 1, name
+        assert log.base.stat().st_ino == (tiny_run / f"{name}.parquet").stat().st_ino
+    assert is_complete_run(run2)
+    night2 = _entities(run2)
+    # the second night: H007 (new last night) leaves, H006 moves house
+    with (folder / "household_delta.csv").open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows([HEADER, [
+            "H006", "刘洋", "510107199207173314", "1992-07-17", "13455556666",
+            "四川省成都市锦江区春熙路9号", "2025-02-01", ""],
+            ["H007", "", "", "", "", "", "2025-02-01", "1"]])
+    done = run_incremental(folder / "nightly.toml", run2, run3)
+    assert done.counts["person"]["changed"] == 1 and done.counts["person"]["deleted"] == 1
+    night3 = _entities(run3)
+    assert sorted(night3) == sorted(set(night2) - {"H007"})
+    assert all(night3[k] == night2[k] for k in night3)  # nobody else moved
+    records = read_run_table(run3, "records")
+    h006 = [r for r in records.to_pylist() if r["source_key"] == "H006"]
+    assert [r["address"] for r in h006] == ["四川省成都市锦江区春熙路9号"]
+    for name in LOGS:  # last night's parts are linked, tonight's added
+        log = log_table(run3, name)
+        assert log is not None and len(log.adds) == 2, name
+        assert log.adds[0].stat().st_ino == (run2 / log.adds[0].name).stat().st_ino
+    golden = read_run_table(run3, "golden_person")
+    assert sorted(golden["entity_id"].to_pylist()) == sorted(set(night3.values()))
+    before = _tables(run3)
+    hit = Resolver.open(run3).resolve({"name": "刘洋", "id_number": "510107199207173314"})
+    assert hit["entity_id"] == night3["H006"]
+    from linkage.cli import main
+
+    # the CLI's readers take the log too: the pair H006 (moved tonight) and S04
+    capsys.readouterr()
+    assert main(["explain", str(run3), "--left", "household:H006", "--right",
+                 "social_security:S04"]) == 0
+    assert "household:H006 vs social_security:S04" in capsys.readouterr().out
+    assert main(["compact", str(run3)]) == 0
+    assert "compacted" in capsys.readouterr().out
+    for name in LOGS:
+        assert (run3 / f"{name}.parquet").is_file() and log_table(run3, name) is None
+    assert _tables(run3) == before
+    assert is_complete_run(run3)
+    assert Resolver.open(run3).resolve({"name": "刘洋", "id_number": "510107199207173314"}
+                                       )["entity_id"] == night3["H006"]
+    # the nights before keep their own view
+    assert _entities(run2) == night2
+    # and a compacted run is a master the next night starts from like any other
+    run_incremental(folder / "nightly.toml", run3, tmp_path / "run4")
+    assert _entities(tmp_path / "run4") == night3
+
+
+def test_the_carried_over_rows_are_the_master_without_the_retired_ones() -> None:
+    import numpy as np
+    import pyarrow as pa
+
+    from linkage.service.incremental import _without
+
+    table = pa.table({"a": list(range(200)), "b": [str(i) for i in range(200)]})
+    # a few rows: zero-copy slices between them; many: one filter
+    for rows in ([0, 5, 6, 199], list(range(0, 200, 2)), [], [7]):
+        got = _without(table, np.array(rows, dtype=np.int64))
+        assert got.column("a").to_pylist() == [i for i in range(200) if i not in rows]
+        assert got.column("b").to_pylist() == [str(i) for i in range(200) if i not in rows]

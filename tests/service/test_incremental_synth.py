@@ -8,11 +8,11 @@ import csv
 import re
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from linkage.config import load_pipeline
 from linkage.io.outputs import write_outputs
+from linkage.io.run_tables import read_run_table
 from linkage.pipeline import Pipeline
 from linkage.service.incremental import read_with_deltas, run_incremental
 from linkage.service.index_write import write_index
@@ -33,8 +33,8 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return base / "data", base / "run"
 
 
-def _rows(path: Path) -> list[str]:
-    table = pq.read_table(path)
+def _rows(folder: Path, name: str) -> list[str]:
+    table = read_run_table(folder, name)
     return sorted(map(str, table.select(sorted(table.column_names)).to_pylist()))
 
 
@@ -42,9 +42,12 @@ def test_an_unchanged_batch_reproduces_the_run(both: tuple[Path, Path], tmp_path
     data, run = both
     done = run_incremental(data / "pipeline.toml", run, tmp_path / "again")
     assert all(c["unchanged"] == c["batch"] > 0 for c in done.counts.values())
+    # nothing changed: the previous run's tables are linked as they are, with no part
+    assert not list((tmp_path / "again").glob("*__*.parquet"))
+    assert (tmp_path / "again" / "records.parquet").stat().st_ino == \
+        (run / "records.parquet").stat().st_ino
     for name in OUTPUTS:
-        assert _rows(tmp_path / "again" / f"{name}.parquet") == \
-            _rows(run / f"{name}.parquet"), name
+        assert _rows(tmp_path / "again", name) == _rows(run, name), name
 
 
 def _delta_source(spec: str, department: str, etype: str, path: str) -> tuple[str, str]:
@@ -91,7 +94,7 @@ def test_changes_on_both_types_match_a_full_run(both: tuple[Path, Path],
     write_outputs(full, tmp_path / "full")
 
     def partition(folder: Path) -> set[frozenset[tuple[str, str]]]:
-        rows = pq.read_table(folder / "records.parquet",
+        rows = read_run_table(folder, "records",
                              columns=["source", "source_key", "entity_id"]).to_pylist()
         groups: dict[str, set[tuple[str, str]]] = {}
         for r in rows:
@@ -100,8 +103,8 @@ def test_changes_on_both_types_match_a_full_run(both: tuple[Path, Path],
 
     assert partition(tmp_path / "inc") == partition(tmp_path / "full")
     for name in ("golden_person", "golden_enterprise", "legal_reps"):
-        inc = pq.read_table(tmp_path / "inc" / f"{name}.parquet")
-        ful = pq.read_table(tmp_path / "full" / f"{name}.parquet")
+        inc = read_run_table(tmp_path / "inc", name)
+        ful = read_run_table(tmp_path / "full", name)
         drop = [c for c in inc.column_names if c.endswith("_id")]
         assert _values(inc.drop_columns(drop)) == _values(ful.drop_columns(drop)), name
 
