@@ -447,8 +447,9 @@ def _cross_pass(
 ) -> dict[str, Any]:
     """Pairs whose one record's keys equal the other's right-hand keys. Every record
     stands twice in one block table, by its keys (role 0) and by its right-hand keys
-    (role 1), on one encoding of both; pairs are taken across roles only (the machinery
-    of ``link_only``), then a record paired with itself is dropped. A block is capped by
+    (role 1), on one encoding of both; pairs are taken across roles only
+    (:func:`~linkage.match.pairgen.pairs_across`), then a record paired with itself is
+    dropped. A block is capped by
     its records of both roles; a block with records of one role only pairs nothing (a
     former name nobody bears as a name, ID ends no masked number has), so it is neither
     counted nor capped."""
