@@ -230,17 +230,17 @@ def evaluate_labels(run_dir: Path, labels_path: Path,
     """A run's pairs and entities measured against a user's labels: the sweep over
     thresholds (candidate pairs scored at or above t) and the run's own result (two
     records linked when they share an entity id)."""
-    import pyarrow.parquet as pq
+    from linkage.io.run_tables import has_run_table, read_run_table
 
     run_dir = Path(run_dir)
-    for name in ("records.parquet", "pairs.parquet"):
-        if not (run_dir / name).is_file():
-            raise SourceError(f"no {name} (is this a run's output directory?)",
+    for name in ("records", "pairs"):
+        if not has_run_table(run_dir, name):
+            raise SourceError(f"no {name}.parquet (is this a run's output directory?)",
                               source=str(run_dir))
-    records = pq.read_table(run_dir / "records.parquet",
-                            columns=["record_id", "source", "source_key", "entity_id"])
-    scored = pq.read_table(run_dir / "pairs.parquet",
-                           columns=["id_l", "id_r", "match_probability"])
+    # through read_run_table: an incremental run's tables are logs of parts
+    records = read_run_table(run_dir, "records",
+                             columns=["record_id", "source", "source_key", "entity_id"])
+    scored = read_run_table(run_dir, "pairs", columns=["id_l", "id_r", "match_probability"])
     labels = read_labels(labels_path)
     id_l, id_r, is_match, unknown = resolve(records, labels)
     if unknown:
@@ -248,11 +248,14 @@ def evaluate_labels(run_dir: Path, labels_path: Path,
                     unknown)
     prob = pair_probabilities(scored, id_l, id_r)
     rows = sweep(prob, is_match, thresholds)
-    entity = records.sort_by("record_id").column("entity_id").to_pylist()
-    ids_sorted = np.sort(np.asarray(records.column("record_id").to_numpy(), dtype=np.int64))
-    pos_l, pos_r = np.searchsorted(ids_sorted, id_l), np.searchsorted(ids_sorted, id_r)
-    same = np.array([entity[a] is not None and entity[a] == entity[b]
-                     for a, b in zip(pos_l.tolist(), pos_r.tolist(), strict=True)], dtype=bool)
+    records = records.sort_by("record_id")
+    ids_sorted = np.asarray(records.column("record_id").to_numpy(), dtype=np.int64)
+    entity = records.column("entity_id").combine_chunks()
+    ent_l = entity.take(pa.array(np.searchsorted(ids_sorted, id_l)))
+    ent_r = entity.take(pa.array(np.searchsorted(ids_sorted, id_r)))
+    # an unclustered record (null entity id) is linked to nothing
+    same = np.asarray(pc.fill_null(pc.equal(ent_l, ent_r), False)
+                      .to_numpy(zero_copy_only=False), dtype=bool)
     run_row = sweep(np.where(same, 1.0, 0.0), is_match, [0.5])[0]
     best = max(rows, key=lambda r: r["f1"]) if rows else None
     return {"labelled_pairs": len(is_match), "labelled_matches": int(is_match.sum()),

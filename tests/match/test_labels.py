@@ -98,6 +98,32 @@ def test_evaluate_a_run_against_labels(tmp_path: Path) -> None:
     assert result["run"]["tp"] == 1 and result["run"]["fn"] == 1
 
 
+def test_labels_read_a_run_whose_tables_are_logs(tmp_path: Path) -> None:
+    """An incremental run's records and pairs are logs (base + parts): read merged, the
+    night's new entity of b/2 and its new pair count, the retired record's do not."""
+    from linkage.io.run_log import append_run_table
+
+    first = _run_folder(tmp_path)
+    night = tmp_path / "night"
+    night.mkdir()
+    # b/2 (record 3) is now P2's; record 1 (a/2) is retired, its pair goes with it
+    append_run_table(first, night, "records", pa.table({
+        "record_id": pa.array([3], pa.int64()), "source": ["b"], "source_key": ["2"],
+        "entity_id": ["P2"]}), {"record_id": pa.array([1, 3], pa.int64())})
+    append_run_table(first, night, "pairs", pa.table({
+        "id_l": pa.array([2], pa.int64()), "id_r": pa.array([3], pa.int64()),
+        "match_probability": [0.95]}),
+        {"id_l": pa.array([1], pa.int64()), "id_r": pa.array([1, 3], pa.int64())})
+    assert not (night / "records.parquet").exists()
+    labels = _write(tmp_path / "labels.csv",
+                    "source_l,source_key_l,source_r,source_key_r,label\n"
+                    "a,1,a,2,match\nb,1,b,2,match\n")
+    result = evaluate_labels(night, labels, thresholds=[0.9])
+    assert result["labelled_pairs"] == 1 and result["unknown_records"] == 1
+    assert (result["sweep"][0]["tp"], result["sweep"][0]["fn"]) == (1, 0)
+    assert (result["run"]["tp"], result["run"]["fn"]) == (1, 0)
+
+
 def test_cli_evaluate_labels_prints_the_sweep_and_writes_the_chart(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = _run_folder(tmp_path)
