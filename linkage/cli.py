@@ -552,8 +552,9 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _evaluate_labels(args: argparse.Namespace) -> int:
+    from linkage.evaluate import evaluate_labels
     from linkage.io.outputs import write_text
-    from linkage.match.labels import evaluate_labels, sweep_svg, sweep_table
+    from linkage.match.labels import sweep_svg, sweep_table
 
     result = evaluate_labels(args.run, args.labels)
     print(sweep_table(result["sweep"]))

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from linkage.errors import SchemaError
+from linkage.errors import SchemaError, SourceError
 from linkage.evaluate_values import (
     forget,
     normalise,
@@ -187,6 +187,24 @@ def evaluate_run(truth_dir: Path, run_dir: Path) -> dict[str, Any]:
     conflicts = (read_run_table(run_dir, "conflicts") if has_run_table(run_dir, "conflicts")
                  else None)
     return evaluate(records, Path(truth_dir), golden=golden or None, conflicts=conflicts)
+
+
+def evaluate_labels(run_dir: Path, labels_path: Path,
+                    thresholds: Sequence[float] | None = None) -> dict[str, Any]:
+    """:func:`~linkage.match.labels.labelled_metrics` of a run directory's records and
+    pairs (read through read_run_table: an incremental run's tables are logs of parts)."""
+    from linkage.io.run_tables import has_run_table, read_run_table
+    from linkage.match.labels import labelled_metrics
+
+    run_dir = Path(run_dir)
+    for name in ("records", "pairs"):
+        if not has_run_table(run_dir, name):
+            raise SourceError(f"no {name}.parquet (is this a run's output directory?)",
+                              source=str(run_dir))
+    records = read_run_table(run_dir, "records",
+                             columns=["record_id", "source", "source_key", "entity_id"])
+    scored = read_run_table(run_dir, "pairs", columns=["id_l", "id_r", "match_probability"])
+    return labelled_metrics(records, scored, labels_path, thresholds)
 
 
 #: The identifier two records of one entity never hold different valid values of: label,

@@ -225,22 +225,12 @@ def sweep_svg(rows: Sequence[dict[str, float]], *, width: int = 480, height: int
     return "\n".join(parts)
 
 
-def evaluate_labels(run_dir: Path, labels_path: Path,
-                    thresholds: Sequence[float] | None = None) -> dict[str, Any]:
-    """A run's pairs and entities measured against a user's labels: the sweep over
-    thresholds (candidate pairs scored at or above t) and the run's own result (two
-    records linked when they share an entity id)."""
-    from linkage.io.run_tables import has_run_table, read_run_table
-
-    run_dir = Path(run_dir)
-    for name in ("records", "pairs"):
-        if not has_run_table(run_dir, name):
-            raise SourceError(f"no {name}.parquet (is this a run's output directory?)",
-                              source=str(run_dir))
-    # through read_run_table: an incremental run's tables are logs of parts
-    records = read_run_table(run_dir, "records",
-                             columns=["record_id", "source", "source_key", "entity_id"])
-    scored = read_run_table(run_dir, "pairs", columns=["id_l", "id_r", "match_probability"])
+def labelled_metrics(records: pa.Table, scored: pa.Table, labels_path: Path,
+                     thresholds: Sequence[float] | None = None) -> dict[str, Any]:
+    """A run's pairs (``scored``: id_l, id_r, match_probability) and entities
+    (``records``: record_id, source, source_key, entity_id) measured against a user's
+    labels: the sweep over thresholds (candidate pairs scored at or above t) and the
+    run's own result (two records linked when they share an entity id)."""
     labels = read_labels(labels_path)
     id_l, id_r, is_match, unknown = resolve(records, labels)
     if unknown:

@@ -21,7 +21,7 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from linkage.config import EntityConfig, PipelineConfig, SourceConfig, load_pipe
 from linkage.errors import ConfigError
 from linkage.flags import concat_flags
 from linkage.io.explained import RecordRef
-from linkage.io.run_tables import read_run_table
+from linkage.io.run_tables import read_run_table, run_table_schema
 from linkage.io.sources import read_source
 from linkage.master.cluster import cluster, link_mask
 from linkage.master.conflicts import find_conflicts
@@ -50,10 +50,10 @@ from linkage.master.quality_counts import (
 )
 from linkage.match.block import BlockingResult, block
 from linkage.match.compare import compare, read_columns
-from linkage.pipeline import PipelineResult
+from linkage.pipeline import EntityResult, PipelineResult
 from linkage.schemas import CONFLICTS
 from linkage.service.incremental_write import TableDelta, write_incremental_run
-from linkage.service.index import MasterIndex, TypeIndex, expand
+from linkage.service.index import MasterIndex, MasterIndexError, TypeIndex, expand
 from linkage.service.index_tables import CONTENT, plain
 from linkage.service.index_write import IndexUpdate, content_columns, write_index
 from linkage.service.keys import content_hash, hash_strings
@@ -98,12 +98,43 @@ class _Batch:
     counts: dict[str, int]
 
 
+def _lazy(name: str) -> Any:
+    """A table attribute built by its maker when first read (see _IncrementalEntity)."""
+    def get(self: Any) -> pa.Table:
+        value = self.__dict__.get(name)
+        if value is None:
+            value = self.__dict__[name] = self._makers[name]()
+        return value
+
+    def put(self: Any, value: pa.Table | None) -> None:
+        self.__dict__[name] = value
+    return property(get, put)
+
+
+class _IncrementalEntity(EntityResult):
+    """An EntityResult whose complete tables (records, scored pairs, clusters, golden
+    records: the master's rows carried over, the batch's merged in) are built only when
+    read: the incremental run's writers take the changes, and building the whole
+    master's tables would cost more than the rest of the run."""
+
+    MADE = ("records", "scored", "clusters", "golden")
+    records = _lazy("records")
+    scored = _lazy("scored")
+    clusters = _lazy("clusters")
+    golden = _lazy("golden")
+
+    def __init__(self, makers: Mapping[str, Callable[[], pa.Table]], **fields: Any) -> None:
+        self._makers = dict(makers)
+        super().__init__(**{**dict.fromkeys(makers), **fields})
+
+
 @dataclass
 class _IncrementalRun(PipelineResult):
     """A PipelineResult whose explanations compare just the two records (a full run's
     compares whole columns), with term frequencies from the previous master."""
 
     index: MasterIndex | None = None
+    _makers: dict[str, Callable[[], pa.Table]] = field(default_factory=dict)
 
     def explain(self, left: RecordRef, right: RecordRef) -> Any:
         from linkage.io.explained import find_record
@@ -124,6 +155,11 @@ class _IncrementalRun(PipelineResult):
                 vectors = _term_frequencies(self.index.types[etype], vectors, two)
             return e.model.explain(vectors.to_pylist()[0])
         return super().explain(id_l, id_r)
+
+
+# (set after the dataclass is made, so its __init__ assigns through them)
+_IncrementalRun.records = _lazy("records")
+_IncrementalRun.raw_records = _lazy("raw_records")
 
 
 @dataclass
@@ -149,6 +185,15 @@ class _Loads:
         if not np.array_equal(ids, ti.record_ids):
             return ti.full_records()  # which says what is wrong
         return records
+
+    @functools.cached_property
+    def records_schema(self) -> pa.Schema:
+        """The columns of the run folder's records (read from its footer alone)."""
+        return run_table_schema(self.ti.run_dir, "records")
+
+    @functools.cached_property
+    def golden_schema(self) -> pa.Schema:
+        return run_table_schema(self.ti.run_dir, f"golden_{self.ti.entity_type}")
 
     @functools.cached_property
     def pairs(self) -> pa.Table:
@@ -199,10 +244,11 @@ class _Touched:
     retired: npt.NDArray[np.int64]
     added: pa.Table
     old_rows: pa.Table  # the touched entities' records as the master had them
-    old_golden: pa.Table  # the previous run's golden records (all)
     records_added: pa.Table  # the re-clustered records' rows (kept and new), complete
     replaced: npt.NDArray[np.int64]  # record ids whose rows records_added replaces
     pairs_added: pa.Table  # the batch's scored pairs
+    golden: pa.Table  # the touched entities' golden records now
+    old_golden: pa.Table  # ... and as the previous run had them
     quality: QualityCounts | None = None
     conflicts_added: pa.Table | None = None
 
@@ -215,8 +261,6 @@ def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
                     out: str | Path) -> IncrementalResult:
     """Apply the pipeline's batch to the master of ``previous``; write a complete run
     folder (outputs and master index) to ``out``."""
-    from linkage.pipeline import EntityResult
-
     started = time.perf_counter()
     config = pipeline if isinstance(pipeline, PipelineConfig) else load_pipeline(pipeline)
     index = MasterIndex.open(previous)
@@ -237,7 +281,8 @@ def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
         batch = _split(subset, ti, section)
         entity, records, touched[etype] = _apply(config, section, ti, batch, timings,
                                                  loads[etype])
-        entities[etype] = EntityResult(**entity)
+        makers = {name: entity.pop(name) for name in _IncrementalEntity.MADE}
+        entities[etype] = _IncrementalEntity(makers, **entity)
         record_parts.append(records)
         result.counts[etype] = batch.counts
         timings[f"{etype}.total"] = _lap(t0)
@@ -248,16 +293,19 @@ def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
         assert section is not None
         _report(section, ti, entities[etype], touched[etype], loads[etype])
     timings["reports"] = _lap(t0)
-    # one type's records are in record-id order already (the batch's ids come last): the
-    # sort (a copy of every column) only for several types
-    records = pa.concat_tables(record_parts, promote_options="default")
-    if len(record_parts) > 1:
-        records = records.sort_by("record_id")
     t0 = time.perf_counter()
-    run = _IncrementalRun(config=config, raw_records=records.select(["record_id", "source",
-                                                                     "entity_type"]),
-                          entities=entities, records=records, timings=dict(timings),
-                          legal_reps=legal)
+
+    def all_records() -> pa.Table:
+        # one type's records are in record-id order already (the batch's ids come last):
+        # the sort (a copy of every column) only for several types
+        records = pa.concat_tables([make() for make in record_parts],
+                                   promote_options="default")
+        return records.sort_by("record_id") if len(record_parts) > 1 else records
+
+    run = _IncrementalRun(config=config, raw_records=None, entities=entities, records=None,
+                          timings=dict(timings), legal_reps=legal,
+                          _makers={"records": all_records, "raw_records": lambda: run.records
+                                   .select(["record_id", "source", "entity_type"])})
     run.index = index
     updates = {
         etype: IndexUpdate(base=index.types[etype], removed=t.retired, added=t.added,
@@ -303,10 +351,7 @@ def _deltas(entities: Mapping[str, Any],
                             {"id_l": retired, "id_r": retired}),
     }
     for etype, t in touched.items():
-        golden = entities[etype].golden
-        deltas[f"golden_{etype}"] = TableDelta(
-            golden.filter(pc.is_in(golden.column("entity_id"), value_set=t.new_ids)),
-            {"entity_id": t.old_ids})
+        deltas[f"golden_{etype}"] = TableDelta(t.golden, {"entity_id": t.old_ids})
     conflicts = [t.conflicts_added for t in touched.values() if t.conflicts_added is not None]
     deltas["conflicts"] = TableDelta(pa.concat_tables(conflicts, promote_options="default"),
                                      {"entity_id": old_ids})
@@ -422,8 +467,7 @@ def _split(subset: pa.Table, ti: TypeIndex, section: EntityConfig) -> _Batch:
         last = np.zeros(n, dtype=bool)
         last[last_pos] = True
     master = ti.records
-    at = np.asarray(pc.fill_null(pc.index_in(keys, value_set=_keys(master)), -1)
-                    .to_numpy(zero_copy_only=False), dtype=np.int64)
+    at = ti.rows_of_keys(subset)
     deleted = _deleted(subset)
     known = at >= 0
     same = np.zeros(n, dtype=bool)
@@ -458,10 +502,11 @@ def _standardise(raw: pa.Table, section: EntityConfig) -> pa.Table:
 
 def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: _Batch,
            timings: dict[str, float],
-           loads: _Loads) -> tuple[dict[str, Any], pa.Table, _Touched]:
+           loads: _Loads) -> tuple[dict[str, Any], Callable[[], pa.Table], _Touched]:
     """Link the batch, re-cluster the touched entities and rebuild their golden records;
-    returns the EntityResult fields, the type's complete record table and what was
-    touched."""
+    returns the EntityResult fields (the complete tables as makers, see
+    :class:`_IncrementalEntity`), the maker of the type's complete record table and what
+    was touched."""
     etype = ti.entity_type
     t0 = time.perf_counter()
     incoming, retired = batch.incoming, batch.retired
@@ -500,9 +545,11 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
     touched = pc.unique(master.column("entity_id").take(pa.array(touched_rows)))
     member_ids = _members(ti, touched)
     member_ids = member_ids[~np.isin(member_ids, retired)]
-    full = loads.records
-    old_rows = full.take(pa.array(ti.positions(np.concatenate([member_ids, retired]))))
-    kept_rows = full.take(pa.array(ti.positions(member_ids)))
+    # the touched entities' rows as the run folder has them, taken from the mapped index
+    # (the run folder's records are not read whole)
+    schema = loads.records_schema
+    old_rows = _master_rows(ti, np.concatenate([member_ids, retired]), schema)
+    kept_rows = old_rows.slice(0, len(member_ids))
     std_cols = incoming.column_names
     subset = pa.concat_tables([kept_rows.select(std_cols).cast(incoming.schema), incoming])
     old_pairs = loads.pairs
@@ -516,7 +563,7 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
                     identity_fields=section.identity_fields)
     previous = old_rows.select(["source", "source_key", "entity_type", "entity_id"])
     clusters_sub, changes = assign_entity_ids(found, subset, previous)
-    clusters_sub = _avoid_untouched_ids(clusters_sub, master, touched)
+    clusters_sub = _avoid_untouched_ids(clusters_sub, ti, touched)
     timings[f"{etype}.cluster"] = _lap(t0)
 
     # --- golden records and conflicts of the touched entities
@@ -526,53 +573,124 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
                               survivorship=section.survivorship, trust=trust)
     timings[f"{etype}.golden"] = _lap(t0)
 
-    # --- the complete tables: untouched rows carried over, touched ones replaced
+    # --- what changes, and the complete tables as makers: untouched rows carried over,
+    # touched ones replaced (built only when a reader asks for the whole master)
     t0 = time.perf_counter()
-    old_golden = loads.golden
-    untouched_golden = _without(old_golden, _rows_where(old_golden.column("entity_id"),
-                                                        touched))
-    # (not sorted again: the run folder's golden table is a log, in no one order)
-    golden = pa.concat_tables([untouched_golden, golden_sub], promote_options="default")
-    # records and clusters stay in record-id order: rows of re-clustered records are
-    # updated in place, retired ones dropped, the batch's (larger ids) appended
-    retired_rows = np.flatnonzero(np.isin(master_ids, retired))
-    old_clusters = loads.clusters
     at = pc.index_in(subset.column("record_id"), value_set=clusters_sub.column("record_id"))
-    incoming_clusters = clusters_sub.filter(pc.is_in(clusters_sub.column("record_id"),
-                                                     value_set=incoming.column("record_id")))
-    clusters = pa.concat_tables([
-        _updated(_without(old_clusters, retired_rows), clusters_sub),
-        incoming_clusters.select([c for c in old_clusters.column_names
-                                  if c in incoming_clusters.column_names])],
-        promote_options="default")
     sub_records = incoming.append_column(
         "entity_id", clusters_sub.column("entity_id").take(at).slice(kept_rows.num_rows)) \
         .append_column("cluster_size",
                        clusters_sub.column("cluster_size").take(at).slice(kept_rows.num_rows))
-    records = pa.concat_tables([
-        _updated(_without(full, retired_rows), clusters_sub, ("entity_id", "cluster_size")),
-        sub_records], promote_options="default")
-    scored = pa.concat_tables([
-        _without(old_pairs, np.union1d(
-            _rows_where(old_pairs.column("id_l"), pa.array(retired, pa.int64())),
-            _rows_where(old_pairs.column("id_r"), pa.array(retired, pa.int64())))),
-        scored_new.select([c for c in old_pairs.column_names if c in scored_new.column_names])],
-        promote_options="default")
-    std_records = records.drop_columns(["entity_id", "cluster_size"])
+    records_added = pa.concat_tables([_updated(kept_rows, clusters_sub,
+                                               ("entity_id", "cluster_size")), sub_records],
+                                     promote_options="default")
+    result = _Touched(touched, subset, clusters_sub, retired, incoming, old_rows,
+                      records_added, np.concatenate([retired, member_ids]), scored_new,
+                      golden=golden_sub, old_golden=_old_golden(ti, touched, loads))
     timings[f"{etype}.carry_over"] = _lap(t0)
     report = {"incremental": True, **batch.counts, "candidate_pairs": pairs.num_rows,
               "touched_entities": len(touched), "reclustered_records": subset.num_rows,
               "passes": [], "warnings": []}
-    entity = {"entity_type": etype, "records": std_records,
+    carried = _Carried(ti, loads, result)
+    entity = {"entity_type": etype, "records": carried.std_records,
               "blocking": BlockingResult(pairs=pairs, report=report), "vectors": vectors,
-              "model": ti.model, "scored": scored, "clusters": clusters, "golden": golden,
+              "model": ti.model, "scored": carried.scored, "clusters": carried.clusters,
+              "golden": carried.golden,
               "changes": changes if changes.num_rows else ENTITY_CHANGES.empty_table()}
-    records_added = pa.concat_tables([_updated(kept_rows, clusters_sub,
-                                               ("entity_id", "cluster_size")), sub_records],
-                                     promote_options="default")
-    return entity, records, _Touched(touched, subset, clusters_sub, retired, incoming, old_rows,
-                                     old_golden, records_added,
-                                     np.concatenate([retired, member_ids]), scored_new)
+    return entity, carried.records, result
+
+
+def _master_rows(ti: TypeIndex, record_ids: npt.NDArray[np.int64],
+                 schema: pa.Schema) -> pa.Table:
+    """The master's rows of ``record_ids`` with the columns of the run folder's records
+    table (``schema``): the index's stored columns, the type and the cluster size."""
+    taken = pa.array(ti.positions(record_ids))
+    stored = plain(ti.records.take(taken))
+    columns = []
+    for f in schema:
+        if f.name == "entity_type":
+            column = pa.repeat(pa.scalar(ti.entity_type, pa.string()), len(record_ids))
+        elif f.name == "cluster_size":
+            column = ti.clusters.column("cluster_size").take(taken)
+        elif f.name in stored.column_names:
+            column = stored.column(f.name)
+        else:
+            raise MasterIndexError(f"{ti.run_dir}: the index holds no column {f.name!r} of "
+                                   f"the run's records; rebuild it with "
+                                   f"`linkage index {ti.run_dir}`")
+        columns.append(pc.cast(column, f.type))
+    return pa.table(columns, schema=schema)
+
+
+def _old_golden(ti: TypeIndex, entity_ids: pa.Array, loads: _Loads) -> pa.Table:
+    """The previous run's golden records of ``entity_ids``, as its run folder has them,
+    taken from the mapped index (found by entity-id hash, each hit checked)."""
+    schema = loads.golden_schema
+    lo, hi = ti.golden_ranges(entity_ids)
+    owner, pos = expand(lo, hi)
+    rows = plain(ti.golden.select([n for n in schema.names if n in ti.golden.column_names])
+                 .take(pa.array(pos)))
+    same = pc.fill_null(pc.equal(rows.column("entity_id"),
+                                 pc.array_take(entity_ids, pa.array(owner))), False)
+    rows = rows.filter(same)
+    missing = [n for n in schema.names if n not in rows.column_names]
+    if missing:
+        raise MasterIndexError(f"{ti.run_dir}: the index's golden records lack {missing}; "
+                               f"rebuild it with `linkage index {ti.run_dir}`")
+    return rows.select(schema.names).cast(schema)
+
+
+class _Carried:
+    """An entity type's complete tables after an incremental run: the master's carried
+    over, the touched entities' replaced. Each is built when first asked for (a library
+    caller's explain, legal representatives of both types); the run's own writers take
+    only the changes."""
+
+    def __init__(self, ti: TypeIndex, loads: _Loads, touched: _Touched) -> None:
+        self.ti, self.loads, self.touched = ti, loads, touched
+
+    @functools.cached_property
+    def _retired_rows(self) -> npt.NDArray[np.int64]:
+        return np.flatnonzero(np.isin(self.ti.record_ids, self.touched.retired))
+
+    def golden(self) -> pa.Table:
+        old = self.loads.golden
+        untouched = _without(old, _rows_where(old.column("entity_id"), self.touched.old_ids))
+        # (not sorted again: the run folder's golden table is a log, in no one order)
+        return pa.concat_tables([untouched, self.touched.golden], promote_options="default")
+
+    def clusters(self) -> pa.Table:
+        old = self.loads.clusters
+        sub = self.touched.clusters
+        incoming = sub.filter(pc.is_in(sub.column("record_id"),
+                                       value_set=self.touched.added.column("record_id")))
+        return pa.concat_tables([
+            _updated(_without(old, self._retired_rows), sub),
+            incoming.select([c for c in old.column_names if c in incoming.column_names])],
+            promote_options="default")
+
+    @functools.cache  # noqa: B019 (one per run and type, dropped with it)
+    def records(self) -> pa.Table:
+        """Records stay in record-id order: rows of re-clustered records updated in
+        place, retired ones dropped, the batch's (larger ids) appended."""
+        t = self.touched
+        added = t.records_added.slice(t.records_added.num_rows - t.added.num_rows)
+        return pa.concat_tables([
+            _updated(_without(self.loads.records, self._retired_rows), t.clusters,
+                     ("entity_id", "cluster_size")), added], promote_options="default")
+
+    def std_records(self) -> pa.Table:
+        return self.records().drop_columns(["entity_id", "cluster_size"])
+
+    def scored(self) -> pa.Table:
+        old = self.loads.pairs
+        retired = pa.array(self.touched.retired, pa.int64())
+        new = self.touched.pairs_added
+        return pa.concat_tables([
+            _without(old, np.union1d(_rows_where(old.column("id_l"), retired),
+                                     _rows_where(old.column("id_r"), retired))),
+            new.select([c for c in old.column_names if c in new.column_names])],
+            promote_options="default")
 
 
 def _rows_where(column: pa.ChunkedArray | pa.Array, values: pa.Array) -> npt.NDArray[np.int64]:
@@ -620,8 +738,7 @@ def _report(section: EntityConfig, ti: TypeIndex, entity: Any, touched: _Touched
     """Conflicts of the touched entities (once their golden records are final, after legal
     representatives), the others' carried over; quality figures of every department."""
     fields = list(section.fields)
-    golden_sub = entity.golden.filter(pc.is_in(entity.golden.column("entity_id"),
-                                               value_set=touched.new_ids))
+    golden_sub = touched.golden
     conflicts_sub = find_conflicts(touched.subset, touched.clusters, golden_sub, fields=fields,
                                    mutable_fields=section.conflicts.mutable_fields,
                                    comparable_statuses=section.conflicts.comparable_statuses,
@@ -634,10 +751,7 @@ def _report(section: EntityConfig, ti: TypeIndex, entity: Any, touched: _Touched
     # department figures are shares over all of a department's records, kept as counts:
     # the touched entities' parts as they were go, as they are now come in
     old = touched.old_rows
-    removed = quality_counts(old, old.select(["record_id", "entity_id"]),
-                             touched.old_golden.filter(pc.is_in(
-                                 touched.old_golden.column("entity_id"),
-                                 value_set=touched.old_ids)),
+    removed = quality_counts(old, old.select(["record_id", "entity_id"]), touched.old_golden,
                              fields=fields)
     added = quality_counts(touched.subset, touched.clusters, golden_sub, fields=fields)
     touched.quality = updated_counts(ti.quality_counts(), removed=removed, added=added)
@@ -660,16 +774,35 @@ def _members(ti: TypeIndex, entity_ids: pa.Array) -> npt.NDArray[np.int64]:
     return np.asarray(ids[ok], dtype=np.int64)
 
 
-def _avoid_untouched_ids(clusters: pa.Table, master: pa.Table, touched: pa.Array) -> pa.Table:
-    """A fresh id that happens to be an untouched entity's id gets a salted one."""
+def _in_master(ti: TypeIndex, entity_ids: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.bool_]:
+    """Whether each id is an entity id of the master (its members index, each hash hit
+    checked against the member's own id)."""
+    found = np.zeros(len(entity_ids), dtype=bool)
+    lo, hi = ti.members.ranges(hash_strings(entity_ids)[0])
+    owner, pos = expand(lo, hi)
+    if len(pos):
+        names = ti.records.column("entity_id").take(
+            pa.array(ti.positions(np.asarray(ti.members.values[pos], dtype=np.int64))))
+        same = pc.fill_null(pc.equal(names, pc.array_take(entity_ids, pa.array(owner))),
+                            False)
+        found[owner[np.asarray(same.to_numpy(zero_copy_only=False), dtype=bool)]] = True
+    return found
+
+
+def _avoid_untouched_ids(clusters: pa.Table, ti: TypeIndex, touched: pa.Array) -> pa.Table:
+    """A fresh id that happens to be an untouched entity's id gets a salted one (the
+    master's entity ids looked up in its members index, not scanned)."""
     ids = clusters.column("entity_id")
-    fresh = pc.invert(pc.is_in(ids, value_set=touched))
-    clash = pc.and_(fresh, pc.is_in(ids, value_set=master.column("entity_id")))
-    if not pc.any(clash).as_py():
+    fresh = np.asarray(pc.invert(pc.is_in(ids, value_set=touched))
+                       .to_numpy(zero_copy_only=False), dtype=bool)
+    clash = np.zeros(len(fresh), dtype=bool)
+    rows = np.flatnonzero(fresh)
+    if len(rows):
+        clash[rows] = _in_master(ti, ids.take(pa.array(rows)))
+    if not clash.any():
         return clusters
     names = ids.to_pylist()
-    bad = np.flatnonzero(np.asarray(clash.to_numpy(zero_copy_only=False), dtype=bool))
-    for i in bad.tolist():
+    for i in np.flatnonzero(clash).tolist():
         names[i] = f"{names[i]}~{i}"
     return clusters.set_column(clusters.column_names.index("entity_id"), "entity_id",
                                pa.array(names, pa.string()))
@@ -729,10 +862,11 @@ def _legal_reps(previous: Path, entities: Mapping[str, Any],
                                enterprises=enterprise.records,
                                enterprise_clusters=enterprise.clusters)
     fresh = pc.is_in(golden.column("entity_id"), value_set=touched["enterprise"].new_ids)
-    enterprise.golden = pa.concat_tables([
-        golden.filter(pc.invert(fresh)),
-        prefer_person_names(golden.filter(fresh), edges, person.golden, enterprise.records,
-                            enterprise.clusters)]).sort_by("entity_id")
+    renamed = prefer_person_names(touched["enterprise"].golden, edges, person.golden,
+                                  enterprise.records, enterprise.clusters)
+    touched["enterprise"].golden = renamed
+    enterprise.golden = pa.concat_tables([golden.filter(pc.invert(fresh)), renamed]
+                                         ).sort_by("entity_id")
     if old is None:
         return edges
     alive = pc.is_in(old.column("enterprise_id"), value_set=golden.column("entity_id"))

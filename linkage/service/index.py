@@ -5,10 +5,11 @@ Layout (``<run>/index/``, Arrow IPC files opened memory-mapped, ``manifest.json`
 its presence means the index is complete)::
 
     manifest.json                 format, the pipeline configuration, per-type counts
-    <type>/records.arrow          by record_id, the columns a lookup reads: source, key,
-                                  updated_at, the fields and the columns compared, the
-                                  entity id and ``__content`` (a hash of the raw fields an
-                                  incremental run compares a new version with)
+    <type>/records.arrow          by record_id, every standardised column (a lookup reads
+                                  the fields and the columns compared; an incremental run
+                                  the touched entities' whole rows), the entity id and
+                                  ``__content`` (a hash of the raw fields an incremental
+                                  run compares a new version with)
     <type>/clusters.arrow         the Clusters rows (size, edges, density, ...) but the
                                   entity type and id, which records.arrow holds
     <type>/golden.arrow           golden records, sorted by the hash of the entity id,
@@ -18,6 +19,8 @@ its presence means the index is complete)::
                                   candidate value's source, key and updated_at its
                                   record's (records.arrow), not stored again
     <type>/members.arrow          entity-id hash -> record id, sorted
+    <type>/source_keys.arrow      hash of (source, key) -> record id, sorted: the record a
+                                  department's row is a new version of
     <type>/keys_<pass>.arrow      blocking-key hash -> record id, sorted, per exact pass
     <type>/keys_<pass>__sub.arrow the same on keys + sub keys (for split blocks)
     <type>/tf_<comparison>.arrow  value hash -> count, for term-frequency comparisons
@@ -27,9 +30,9 @@ Lookups are ``np.searchsorted`` over the sorted hash columns (see
 :mod:`linkage.service.keys`), one record or a whole batch at once. Every file stays
 uncompressed, so a lookup reads the mapped pages it needs and nothing else; text with
 many repeats is dictionary-encoded instead (:func:`~linkage.service.index_tables.compact`),
-and record ids are 32-bit when they fit. What only an incremental run reads (every
-standardised column of a record, the scored pairs, the conflicts as a table) is read from
-the run folder itself (:func:`~linkage.io.run_tables.read_run_table`), not kept twice.
+and record ids are 32-bit when they fit. What only an incremental run reads (the scored
+pairs, the conflicts as a table) is read from the run folder itself
+(:func:`~linkage.io.run_tables.read_run_table`), not kept twice.
 
 This module opens and reads the index; :mod:`linkage.service.index_write` writes it and
 :mod:`linkage.service.index_tables` says how its tables are stored.
@@ -79,6 +82,7 @@ __all__ = [
     "TypeIndex",
     "config_from",
     "expand",
+    "source_key_hashes",
 ]
 
 INDEX_DIR = "index"
@@ -87,7 +91,11 @@ INDEX_DIR = "index"
 #: incremental run updates
 QUALITY_SUMS, QUALITY_DAYS = "quality_sums.arrow", "quality_days.arrow"
 
-FORMAT = "linkage.master_index/2"
+FORMAT = "linkage.master_index/3"
+#: the run's record columns records.arrow leaves out (clusters.arrow holds the size; one
+#: type's folder needs no type column)
+NOT_STORED = frozenset({"entity_type", "cluster_size"})
+SOURCE_KEYS = "source_keys.arrow"
 
 
 class MasterIndexError(LinkageError):
@@ -98,6 +106,16 @@ def config_from(data: Mapping[str, Any]) -> PipelineConfig:
     base = Path(str(data.get("base_dir", ".")))
     return pipeline_from_dict({k: v for k, v in data.items() if k != "base_dir"},
                               base_dir=base, origin="the run's saved configuration")
+
+
+def source_key_hashes(table: pa.Table) -> npt.NDArray[np.uint64]:
+    """Each record's hash of its source and key (what names a department's row)."""
+    if not table.num_rows:
+        return np.zeros(0, dtype=np.uint64)
+    joined = pc.binary_join_element_wise(pc.cast(table.column("source"), pa.string()),
+                                         pc.cast(table.column("source_key"), pa.string()),
+                                         "\x00")
+    return hash_strings(joined)[0]
 
 
 @dataclass(frozen=True)
@@ -170,6 +188,7 @@ class TypeIndex:
     conflict_hashes: npt.NDArray[np.uint64] | None  # None: in golden order (``ENDS``)
     conflict_ends: npt.NDArray[np.int64] | None
     members: SortedKeys
+    source_keys: SortedKeys
     keys: dict[str, tuple[BlockingPass, SortedKeys, SortedKeys | None]]
     tf: dict[str, tuple[SortedKeys, int]]
     max_record_id: int
@@ -201,6 +220,7 @@ class TypeIndex:
             conflict_ends=(np.asarray(_np(golden.column(ENDS)), dtype=np.int64)
                            if ENDS in golden.column_names else None),
             members=SortedKeys.open(folder / "members.arrow", "record_id"),
+            source_keys=SortedKeys.open(folder / SOURCE_KEYS, "record_id"),
             keys=keys, tf=tf, max_record_id=int(entry["max_record_id"]), folder=folder)
 
     @property
@@ -276,6 +296,25 @@ class TypeIndex:
         found = (self.record_ids[pos] == record_ids) if len(self.record_ids) else \
             np.zeros(len(record_ids), dtype=bool)
         return np.where(found, pos, -1)
+
+    def rows_of_keys(self, table: pa.Table) -> npt.NDArray[np.int64]:
+        """The row of the master record each of ``table``'s rows (source, source_key)
+        names, -1 where none (hashed, looked up, then checked: a collision is no hit)."""
+        h = source_key_hashes(table)
+        lo, hi = self.source_keys.ranges(h)
+        owner, pos = expand(lo, hi)
+        rows = self.positions(np.asarray(self.source_keys.values[pos], dtype=np.int64))
+        at = np.full(table.num_rows, -1, dtype=np.int64)
+        if not len(rows):
+            return at
+        same = np.ones(len(rows), dtype=bool)
+        for name in ("source", "source_key"):
+            mine = pc.cast(table.column(name), pa.string()).take(pa.array(owner))
+            theirs = pc.cast(self.records.column(name).take(pa.array(rows)), pa.string())
+            same &= np.asarray(pc.fill_null(pc.equal(mine, theirs), False)
+                               .to_numpy(zero_copy_only=False), dtype=bool)
+        at[owner[same]] = rows[same]
+        return at
 
     def candidates(self, queries: pa.Table) -> tuple[npt.NDArray[np.int64],
                                                      npt.NDArray[np.int64]]:
@@ -356,6 +395,14 @@ class TypeIndex:
         share = counts / max(total + (1 if query else 0), 1)
         share[~present] = np.nan
         return np.asarray(share, dtype=np.float32)
+
+    def golden_ranges(self, entity_ids: pa.Array | pa.ChunkedArray) -> tuple[
+            npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """[start, end) of each entity id's hash run among the golden rows (a hash
+        collision can put another entity's row in a run: check the id)."""
+        lo = np.searchsorted(self.golden_hashes, hash_strings(entity_ids)[0], side="left")
+        hi = np.searchsorted(self.golden_hashes, hash_strings(entity_ids)[0], side="right")
+        return lo.astype(np.int64), hi.astype(np.int64)
 
     def golden_row(self, entity_id: str) -> dict[str, Any] | None:
         """The entity's golden record as JSON values (None when the id is unknown)."""

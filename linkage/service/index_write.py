@@ -31,12 +31,15 @@ from linkage.schemas import CONFLICTS
 from linkage.service.index import (
     FORMAT,
     INDEX_DIR,
+    NOT_STORED,
     QUALITY_DAYS,
     QUALITY_SUMS,
+    SOURCE_KEYS,
     MasterIndexError,
     SortedKeys,
     TypeIndex,
     config_from,
+    source_key_hashes,
 )
 from linkage.service.index_tables import (
     CONTENT,
@@ -199,6 +202,14 @@ def _write_type_index(
         _write_merged(base.members, *hash_strings(regrouped.column("entity_id")),
                       regrouped.column("record_id"), folder / "members.arrow",
                       drop=np.concatenate([update.removed, update.regrouped]))
+    if update is None:
+        _write_keys(source_key_hashes(records), np.ones(len(ids), dtype=bool), ids,
+                    folder / SOURCE_KEYS)
+    else:
+        _write_merged(update.base.source_keys, source_key_hashes(update.added),
+                      np.ones(update.added.num_rows, dtype=bool),
+                      update.added.column("record_id"), folder / SOURCE_KEYS,
+                      drop=update.removed)
     passes = []
     for bp in section.blocking:
         if not resolvable(bp):
@@ -337,13 +348,13 @@ def content_columns(table: pa.Table, fields: list[str], *, raw: bool) -> list[pa
 
 def _lookup_records(records: pa.Table, section: EntityConfig,
                     update: IndexUpdate | None = None) -> pa.Table:
-    """The columns of a type's records a lookup reads (see the layout above), compacted,
+    """A type's records as the index keeps them (see the layout above), compacted,
     with the content hash appended (given ``update``, hashed only for the records the
     previous index does not hold: a record's raw values never change under its id)."""
     compared = read_columns(records.column_names, section.comparisons)
-    wanted = {"record_id", "source", "source_key", "updated_at", "entity_id",
-              *section.fields, *compared}
-    slim = records.select([c for c in records.column_names if c in wanted])
+    # every standardised column: an incremental run takes its touched entities' rows
+    # from here (mapped) instead of reading the run folder's records whole
+    slim = records.select([c for c in records.column_names if c not in NOT_STORED])
     content = _content(records, section, update)
     slim = slim.append_column(CONTENT, pa.array(content, pa.uint64()))
     # entity ids and keys stay plain (matched with compute kernels), and so do the

@@ -13,9 +13,9 @@ import pytest
 
 from linkage.cli import main
 from linkage.errors import SourceError
+from linkage.evaluate import evaluate_labels
 from linkage.match.compare import Comparison
 from linkage.match.labels import (
-    evaluate_labels,
     m_from_labels,
     read_labels,
     read_pair_labels,
