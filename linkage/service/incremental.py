@@ -103,7 +103,10 @@ def _lazy(name: str) -> Any:
     def get(self: Any) -> pa.Table:
         value = self.__dict__.get(name)
         if value is None:
+            t0 = time.perf_counter()
             value = self.__dict__[name] = self._makers[name]()
+            log.info("incremental run: the complete %s table built when read (%.2f s)", name,
+                     time.perf_counter() - t0)
         return value
 
     def put(self: Any, value: pa.Table | None) -> None:
