@@ -259,16 +259,21 @@ def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
                           entities=entities, records=records, timings=dict(timings),
                           legal_reps=legal)
     run.index = index
+    deltas = _deltas(entities, touched)
+    # the index gets the night's rows alone (a part on the previous index's files)
     updates = {
         etype: IndexUpdate(base=index.types[etype], removed=t.retired, added=t.added,
                            regrouped=np.asarray(t.clusters.column("record_id").to_numpy(),
                                                 dtype=np.int64),
-                           quality=t.quality, entities=(t.old_ids, t.new_ids))
+                           quality=t.quality, entities=(t.old_ids, t.new_ids),
+                           records=t.records_added, clusters=t.clusters,
+                           golden=deltas[f"golden_{etype}"].added,
+                           conflicts=t.conflicts_added)
         for etype, t in touched.items()}
-    # the big tables as logs on the previous run's; the merged index is written into the
+    # the big tables as logs on the previous run's; the index is written into the
     # staged run beside the outputs, on a second core, and swapped in with them
     parts: dict[str, float] = {}
-    write_incremental_run(run, out, Path(previous), _deltas(entities, touched),
+    write_incremental_run(run, out, Path(previous), deltas,
                           beside=functools.partial(write_index, run, updates=updates),
                           timings=parts)
     timings["write"] = _lap(t0)
@@ -421,7 +426,7 @@ def _split(subset: pa.Table, ti: TypeIndex, section: EntityConfig) -> _Batch:
         last_pos[codes] = np.arange(n)
         last = np.zeros(n, dtype=bool)
         last[last_pos] = True
-    master = ti.records
+    master = ti.live(["source", "source_key", CONTENT, "record_id"])
     at = np.asarray(pc.fill_null(pc.index_in(keys, value_set=_keys(master)), -1)
                     .to_numpy(zero_copy_only=False), dtype=np.int64)
     deleted = _deleted(subset)
@@ -501,8 +506,8 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
     member_ids = _members(ti, touched)
     member_ids = member_ids[~np.isin(member_ids, retired)]
     full = loads.records
-    old_rows = full.take(pa.array(ti.positions(np.concatenate([member_ids, retired]))))
-    kept_rows = full.take(pa.array(ti.positions(member_ids)))
+    old_rows = full.take(pa.array(ti.ranks(np.concatenate([member_ids, retired]))))
+    kept_rows = full.take(pa.array(ti.ranks(member_ids)))
     std_cols = incoming.column_names
     subset = pa.concat_tables([kept_rows.select(std_cols).cast(incoming.schema), incoming])
     old_pairs = loads.pairs
@@ -516,7 +521,7 @@ def _apply(config: PipelineConfig, section: EntityConfig, ti: TypeIndex, batch: 
                     identity_fields=section.identity_fields)
     previous = old_rows.select(["source", "source_key", "entity_type", "entity_id"])
     clusters_sub, changes = assign_entity_ids(found, subset, previous)
-    clusters_sub = _avoid_untouched_ids(clusters_sub, master, touched)
+    clusters_sub = _avoid_untouched_ids(clusters_sub, ti, touched)
     timings[f"{etype}.cluster"] = _lap(t0)
 
     # --- golden records and conflicts of the touched entities
@@ -660,16 +665,19 @@ def _members(ti: TypeIndex, entity_ids: pa.Array) -> npt.NDArray[np.int64]:
     return np.asarray(ids[ok], dtype=np.int64)
 
 
-def _avoid_untouched_ids(clusters: pa.Table, master: pa.Table, touched: pa.Array) -> pa.Table:
+def _avoid_untouched_ids(clusters: pa.Table, ti: TypeIndex, touched: pa.Array) -> pa.Table:
     """A fresh id that happens to be an untouched entity's id gets a salted one."""
     ids = clusters.column("entity_id")
     fresh = pc.invert(pc.is_in(ids, value_set=touched))
-    clash = pc.and_(fresh, pc.is_in(ids, value_set=master.column("entity_id")))
+    # (the index's records hold rows its parts replaced: a hit is checked to be live)
+    clash = pc.and_(fresh, pc.is_in(ids, value_set=ti.records.column("entity_id")))
     if not pc.any(clash).as_py():
         return clusters
     names = ids.to_pylist()
     bad = np.flatnonzero(np.asarray(clash.to_numpy(zero_copy_only=False), dtype=bool))
     for i in bad.tolist():
+        if ti.parts and not len(ti.member_ids(names[i])):
+            continue
         names[i] = f"{names[i]}~{i}"
     return clusters.set_column(clusters.column_names.index("entity_id"), "entity_id",
                                pa.array(names, pa.string()))

@@ -38,6 +38,7 @@ from linkage.service.index import (
     TypeIndex,
     config_from,
 )
+from linkage.service.index_log import MAX_INDEX_PARTS
 from linkage.service.index_tables import (
     CONTENT,
     ENDS,
@@ -85,12 +86,23 @@ class IndexUpdate:
     #: the touched entities' previous ids and their ids now: only their golden records
     #: and conflicts are laid out again (None: both tables are written whole)
     entities: tuple[pa.Array, pa.Array] | None = None
+    #: the rows the index gains: of the regrouped records (standardised, with entity id
+    #: and cluster size; the added records' with their raw fields), their Clusters rows,
+    #: the touched entities' golden records and conflicts now. Given them all, the index
+    #: is written as a part on the previous one (:mod:`linkage.service.index_parts`)
+    #: from these alone
+    records: pa.Table | None = None
+    clusters: pa.Table | None = None
+    golden: pa.Table | None = None
+    conflicts: pa.Table | None = None
 
 
 def write_index(result: PipelineResult, run_dir: str | Path, *,
                 updates: Mapping[str, IndexUpdate] | None = None) -> Path:
     """Write the master index of a finished run into ``<run_dir>/index``. ``updates``
     (from an incremental run) lets each type's index be merged from the previous one."""
+    from linkage.service.index_parts import NotLoggedError, compact_index, loggable, write_part
+
     out = Path(run_dir) / INDEX_DIR
     tmp = _fresh(out)
     counts: dict[str, Any] = {}
@@ -98,12 +110,23 @@ def write_index(result: PipelineResult, run_dir: str | Path, *,
         for etype, entity in result.entities.items():
             section = result.config.entity(etype)
             assert section is not None
+            update = (updates or {}).get(etype)
+            if update is not None and loggable(update, section):
+                try:  # the previous index linked, the night's changes as a part
+                    counts[etype] = write_part(tmp / etype, section, entity.model, update,
+                                               spill)
+                    continue
+                except NotLoggedError as exc:
+                    log.info("index: %s written whole (%s)", etype, exc)
+                    shutil.rmtree(tmp / etype, ignore_errors=True)
             records = _of_type(result.records, etype, spill)
             counts[etype] = write_type_index(tmp / etype, section, records, entity.clusters,
                                              entity.scored, entity.golden, entity.conflicts,
-                                             entity.model,
-                                             update=(updates or {}).get(etype))
-    return _finish(tmp, out, result.config, counts)
+                                             entity.model, update=update)
+    path = _finish(tmp, out, result.config, counts)
+    if any(int(c.get("parts", 0)) > MAX_INDEX_PARTS for c in counts.values()):
+        compact_index(run_dir, rebuild=False)
+    return path
 
 
 @contextlib.contextmanager
@@ -255,7 +278,7 @@ def _merged_golden(update: IndexUpdate, golden: pa.Table, conflicts: pa.Table,
     :func:`conflicts_by_golden` lays out the whole (None when the two layouts differ,
     e.g. one keeps the golden values and the other does not: then written whole)."""
     base = update.base
-    if update.entities is None or base.conflict_ends is None or ENDS not in \
+    if update.entities is None or base.parts or base.conflict_ends is None or ENDS not in \
             base.golden.column_names:
         return None
     old_ids, new_ids = update.entities
@@ -362,10 +385,9 @@ def _content(records: pa.Table, section: EntityConfig,
     base = update.base
     pos = base.positions(ids)
     known = pos >= 0
-    known[known] = base.record_ids[pos[known]] == ids[known]
     content = np.empty(len(ids), dtype=np.uint64)
-    old = np.asarray(base.records.column(CONTENT).to_numpy(), dtype=np.uint64)
-    content[known] = old[pos[known]]
+    content[known] = np.asarray(base.records.column(CONTENT).take(pa.array(pos[known]))
+                                .to_numpy(), dtype=np.uint64)
     fresh = np.flatnonzero(~known)
     if len(fresh):
         content[fresh] = content_hash(content_columns(
