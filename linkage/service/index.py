@@ -22,6 +22,9 @@ its presence means the index is complete)::
     <type>/keys_<pass>__sub.arrow the same on keys + sub keys (for split blocks)
     <type>/tf_<comparison>.arrow  value hash -> count, for term-frequency comparisons
     <type>/model.json             the fitted scoring model
+    <type>/part_NNNN/             after incremental runs: each night's changes, the files
+                                  above linked from the previous index, never rewritten
+                                  (:mod:`linkage.service.index_log`)
 
 Lookups are ``np.searchsorted`` over the sorted hash columns (see
 :mod:`linkage.service.keys`), one record or a whole batch at once. Every file stays
@@ -37,7 +40,6 @@ This module opens and reads the index; :mod:`linkage.service.index_write` writes
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -194,6 +196,8 @@ class TypeIndex:
     log: RecordLog | None = None
     #: the base's golden records and conflicts, then each part's (searched newest first)
     layers: list[EntityLayer] = field(default_factory=list)
+    #: given parts: the base's records and each part's (``records`` stacks them)
+    record_layers: list[pa.Table] = field(default_factory=list)
 
     @classmethod
     def open(cls, folder: Path, etype: str, section: EntityConfig,
@@ -470,13 +474,9 @@ class TypeIndex:
                                    "source", "source_key", "entity_id"]))
         return [Rows(table.select(cols)) for table in self._record_layers]
 
-    @cached_property
+    @property
     def _record_layers(self) -> list[pa.Table]:
-        """The base's records and each part's (``records`` stacked is their concatenation)."""
-        if self.log is None:
-            return [self.records]
-        offsets = self.log.offsets
-        return [self.records.slice(a, b - a) for a, b in itertools.pairwise(offsets)]
+        return self.record_layers or [self.records]
 
     def _record_reader(self, name: str) -> Callable[[int], Any] | None:
         """A reader of column ``name`` of the record with a given id (None when records

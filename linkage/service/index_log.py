@@ -321,6 +321,7 @@ def open_logged(ti: TypeIndex, n_parts: int) -> None:
     record_ids, rows = live_rows(ids, retired)
     offsets = np.cumsum([0, *(t.num_rows for t in tables)]).tolist()
     ti.records = pa.concat_tables(tables)
+    ti.record_layers = tables
     ti.record_ids = record_ids
     ti.log = RecordLog(rows, [int(o) for o in offsets])
     # entries a part's file ends in the parts before it: of ids later parts retire

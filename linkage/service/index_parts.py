@@ -276,15 +276,19 @@ def _merged_layers(ti: TypeIndex, spill: Path) -> tuple[pa.Table, pa.Table]:
     if any(layer.conflict_ends is None for layer in layers):
         raise NotLoggedError("a layer's conflicts are not in golden order")
     shown = [c for c in layers[0].golden.column_names if c not in (HASH, ENDS)]
-    c_schema = _unpacked_schema(layers[0].conflict_table.schema)
+    c_schema = _unpacked_schema(next(
+        (layer.conflict_table for layer in layers if layer.conflict_table.num_rows),
+        layers[0].conflict_table).schema)
     g_schema = _unpacked_schema(layers[0].golden.select(shown).schema)
     later: list[pa.Array] = []
     goldens, conflict_tables, hashes, starts, counts = [], [], [], [], []
     offset = 0
     for layer in reversed(layers):
         g = layer.golden
-        if [c for c in g.column_names if c not in (HASH, ENDS)] != shown or \
-                _unpacked_schema(layer.conflict_table.schema) != c_schema:
+        # (a layer without conflicts may store its empty table in another layout)
+        if [c for c in g.column_names if c not in (HASH, ENDS)] != shown or (
+                layer.conflict_table.num_rows and
+                _unpacked_schema(layer.conflict_table.schema) != c_schema):
             raise NotLoggedError("the layers' golden records or conflicts differ in layout")
         ends = np.asarray(layer.conflict_ends, dtype=np.int64)
         first = np.concatenate([[0], ends[:-1]]).astype(np.int64)
@@ -297,8 +301,9 @@ def _merged_layers(ti: TypeIndex, spill: Path) -> tuple[pa.Table, pa.Table]:
         hashes.append(np.asarray(layer.golden_hashes, dtype=np.uint64)[keep])
         starts.append(first[keep] + offset)
         counts.append((ends - first)[keep])
-        conflict_tables.append(_unpacked(layer.conflict_table, c_schema))
-        offset += layer.conflict_table.num_rows
+        if layer.conflict_table.num_rows:
+            conflict_tables.append(_unpacked(layer.conflict_table, c_schema))
+            offset += layer.conflict_table.num_rows
         later.append(one_array(g.column("entity_id")))
         if layer.gone_ids is not None:
             later.append(layer.gone_ids.cast(pa.string()))
@@ -316,7 +321,8 @@ def _merged_layers(ti: TypeIndex, spill: Path) -> tuple[pa.Table, pa.Table]:
     rows = np.repeat(start - (ends - count), count) + np.arange(total, dtype=np.int64)
     golden = golden.take(pa.array(order)).append_column(HASH, pa.array(h[order], pa.uint64()))
     golden = golden.append_column(ENDS, pa.array(ends, id_type(ends)))
-    both = pa.concat_tables(conflict_tables)
+    both = pa.concat_tables(conflict_tables) if conflict_tables else \
+        _unpacked(layers[0].conflict_table, c_schema)
     return golden, compact(mapped(both, rows, spill), keep=(HASH,), narrow=True)
 
 
