@@ -213,3 +213,40 @@ def test_past_the_most_parts_the_index_is_written_whole(
 def _read(path: Path) -> pa.Table:
     with ipc.open_file(str(path)) as reader:
         return reader.read_all()
+
+
+def test_a_logged_key_file_reads_as_the_compacted_one() -> None:
+    from linkage.service.index import SortedKeys
+    from linkage.service.index_log import logged_keys
+
+    rng = np.random.default_rng(11)
+    h = np.sort(rng.integers(0, 40, 500).astype(np.uint64))
+    v = rng.permutation(500).astype(np.int32)
+    base = SortedKeys(h, v)
+    dead = np.sort(rng.choice(500, 60, replace=False)).astype(np.int64)
+    add_h = rng.integers(0, 45, 80).astype(np.uint64)
+    add_v = np.arange(1000, 1080, dtype=np.int64)
+    order = np.lexsort((add_v, add_h))
+    keys = logged_keys(base, dead, add_h[order], add_v[order])
+    # the file compacting them would hold: the live base entries and the additions
+    live = np.ones(500, dtype=bool)
+    live[dead] = False
+    all_h = np.concatenate([h[live], add_h])
+    all_v = np.concatenate([v[live].astype(np.int64), add_v])
+    at = np.lexsort((all_v, all_h))
+    want_h, want_v = all_h[at], all_v[at]
+    assert len(keys.hashes) == len(want_h) == 440 + 80
+    queries = np.arange(0, 50, dtype=np.uint64)
+    lo, hi = keys.ranges(queries)
+    assert (hi - lo).tolist() == [int((want_h == q).sum()) for q in queries]  # live only
+    for q, a, b in zip(queries.tolist(), lo.tolist(), hi.tolist(), strict=True):
+        assert sorted(keys.values[a:b].tolist()) == sorted(want_v[want_h == q].tolist())
+        assert int(keys.hashes.searchsorted(np.uint64(q), side="left")) == a
+        assert int(keys.hashes.searchsorted(np.uint64(q), side="right")) == b
+    # every position at once, and the whole column, hash by hash as the compacted file
+    pos = np.arange(len(want_h))
+    assert keys.hashes[pos].tolist() == want_h.tolist()
+    pairs = zip(keys.hashes[pos].tolist(), keys.values[pos].tolist(), strict=True)
+    assert sorted(pairs) == sorted(zip(want_h.tolist(), want_v.tolist(), strict=True))
+    assert np.asarray(keys.hashes).tolist() == want_h.tolist()
+    assert not set(keys.values[pos].tolist()) & set(v[dead].tolist())
