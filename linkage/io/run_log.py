@@ -167,10 +167,10 @@ def compact_run(run: str | Path) -> list[str]:
             link_file(path, stage / rel)
             if rel.parts[0] not in DERIVED_SUBFOLDERS:
                 written[rel.as_posix()] = path.stat().st_size
-        if parts:  # the master index whole again too
-            compact_index(folder, stage)
-            logs.append("index")
         summary["files"] = dict(sorted(written.items()))
         write_json(summary, stage / "run.json")
+        if parts:  # the master index whole again too (the staged run is complete now)
+            compact_index(folder, stage)
+            logs.append("index")
     log.info("compacted %s: %s", folder, ", ".join(logs))
     return logs

@@ -250,3 +250,25 @@ def test_a_logged_key_file_reads_as_the_compacted_one() -> None:
     assert sorted(pairs) == sorted(zip(want_h.tolist(), want_v.tolist(), strict=True))
     assert np.asarray(keys.hashes).tolist() == want_h.tolist()
     assert not set(keys.values[pos].tolist()) & set(v[dead].tolist())
+
+
+def test_linkage_compact_builds_the_index_again_when_its_layers_do_not_merge(
+        synth: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import linkage.service.index_parts as index_parts
+    from linkage.cli import main
+    from linkage.service.index_parts import NotLoggedError
+
+    data, run = synth
+    _night(data, range(100, 103), range(103, 105), range(105, 106), "G")
+    inc = tmp_path / "inc"
+    run_incremental(data / "nightly.toml", run, inc)
+    queries = _queries(data)
+    before = _answers(inc, queries)
+
+    def refuse(*_: object) -> None:
+        raise NotLoggedError("layouts differ (as a test makes them)")
+
+    monkeypatch.setattr(index_parts, "_merged_layers", refuse)
+    assert main(["compact", str(inc)]) == 0
+    assert _parts(inc) == 0 and not list((inc / "index" / "person").glob("part_*"))
+    assert _answers(inc, queries) == before
