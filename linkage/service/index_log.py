@@ -114,13 +114,31 @@ class _View:
 
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, slice):
-            return self.take(np.arange(*key.indices(self.merge.n), dtype=np.int64))
+            start, stop, step = key.indices(self.merge.n)
+            if step == 1:  # a block: most often a run of base entries, given as a slice
+                run = self._base_run(start, stop)
+                if run is not None:
+                    return self.base[run[0]:run[1]]
+            return self.take(np.arange(start, stop, step, dtype=np.int64))
         if isinstance(key, int | np.integer):
             return self.take(np.array([int(key)], dtype=np.int64))[0]
         arr = np.asarray(key)
         if arr.dtype == bool:
             arr = np.flatnonzero(arr)
         return self.take(arr.astype(np.int64))
+
+    def _base_run(self, start: int, stop: int) -> tuple[int, int] | None:
+        """The base's [a, b) when positions [start, stop) are consecutive base entries
+        (no addition, no dead entry among them), else None."""
+        if stop <= start:
+            return 0, 0
+        m = self.merge
+        k = int(m.ins.searchsorted(start, side="left"))
+        if k < len(m.ins) and int(m.ins[k]) < stop:
+            return None
+        first = start - k + int(m.adj.searchsorted(start - k, side="right"))
+        last = stop - 1 - k + int(m.adj.searchsorted(stop - 1 - k, side="right"))
+        return (first, last + 1) if last - first == stop - 1 - start else None
 
     def searchsorted(self, v: Any, side: str = "left") -> Any:
         return self.merge.searchsorted(v, side)

@@ -250,6 +250,10 @@ def test_a_logged_key_file_reads_as_the_compacted_one() -> None:
     assert sorted(pairs) == sorted(zip(want_h.tolist(), want_v.tolist(), strict=True))
     assert np.asarray(keys.hashes).tolist() == want_h.tolist()
     assert not set(keys.values[pos].tolist()) & set(v[dead].tolist())
+    # any slice (a run of base entries is read as one) is the positions it spans
+    for a, b in np.sort(rng.integers(0, len(want_h) + 1, (300, 2)), axis=1).tolist():
+        assert keys.values[a:b].tolist() == keys.values[np.arange(a, b)].tolist(), (a, b)
+        assert keys.hashes[a:b].tolist() == want_h[a:b].tolist(), (a, b)
 
 
 def test_linkage_compact_builds_the_index_again_when_its_layers_do_not_merge(
