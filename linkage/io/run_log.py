@@ -139,14 +139,18 @@ def _deletions(deleted: Mapping[str, pa.Array | pa.ChunkedArray],
 def compact_run(run: str | Path) -> list[str]:
     """Write every log table of the run folder ``run`` as one plain file (through a
     staging folder swapped in for the run, as a run is written; every other file is
-    hard-linked). Returns the names of the tables compacted (none: the run is left as
-    it is)."""
+    hard-linked; a master index with parts written whole, :mod:`linkage.service.index_parts`).
+    Returns the names of the tables compacted, ``index`` among them when it was (none:
+    the run is left as it is)."""
     folder = Path(run).expanduser().resolve()
     if not is_complete_run(folder):
         raise LinkageError(f"{run}: not a complete run folder (its run.json does not list "
                            "the files it holds)")
+    from linkage.service.index_parts import compact_index, index_parts
+
     logs = [n for n in run_table_names(folder) if log_table(folder, n) is not None]
-    if not logs:
+    parts = index_parts(folder)
+    if not logs and not parts:
         return []
     summary = json.loads((folder / "run.json").read_text(encoding="utf-8"))
     with run_folder(folder) as stage:
@@ -165,5 +169,8 @@ def compact_run(run: str | Path) -> list[str]:
                 written[rel.as_posix()] = path.stat().st_size
         summary["files"] = dict(sorted(written.items()))
         write_json(summary, stage / "run.json")
+        if parts:  # the master index whole again too (the staged run is complete now)
+            compact_index(folder, stage)
+            logs.append("index")
     log.info("compacted %s: %s", folder, ", ".join(logs))
     return logs

@@ -310,16 +310,21 @@ def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
                           _makers={"records": all_records, "raw_records": lambda: run.records
                                    .select(["record_id", "source", "entity_type"])})
     run.index = index
+    deltas = _deltas(entities, touched)
+    # the index gets the night's rows alone (a part on the previous index's files)
     updates = {
         etype: IndexUpdate(base=index.types[etype], removed=t.retired, added=t.added,
                            regrouped=np.asarray(t.clusters.column("record_id").to_numpy(),
                                                 dtype=np.int64),
-                           quality=t.quality, entities=(t.old_ids, t.new_ids))
+                           quality=t.quality, entities=(t.old_ids, t.new_ids),
+                           records=t.records_added, clusters=t.clusters,
+                           golden=deltas[f"golden_{etype}"].added,
+                           conflicts=t.conflicts_added)
         for etype, t in touched.items()}
-    # the big tables as logs on the previous run's; the merged index is written into the
+    # the big tables as logs on the previous run's; the index is written into the
     # staged run beside the outputs, on a second core, and swapped in with them
     parts: dict[str, float] = {}
-    write_incremental_run(run, out, Path(previous), _deltas(entities, touched),
+    write_incremental_run(run, out, Path(previous), deltas,
                           beside=functools.partial(write_index, run, updates=updates),
                           timings=parts)
     timings["write"] = _lap(t0)
@@ -607,14 +612,15 @@ def _master_rows(ti: TypeIndex, record_ids: npt.NDArray[np.int64],
                  schema: pa.Schema) -> pa.Table:
     """The master's rows of ``record_ids`` with the columns of the run folder's records
     table (``schema``): the index's stored columns, the type and the cluster size."""
-    taken = pa.array(ti.positions(record_ids))
+    taken = pa.array(ti.positions(record_ids))  # rows of the stacked base and parts
     stored = plain(ti.records.take(taken))
     columns = []
     for f in schema:
         if f.name == "entity_type":
             column = pa.repeat(pa.scalar(ti.entity_type, pa.string()), len(record_ids))
         elif f.name == "cluster_size":
-            column = ti.clusters.column("cluster_size").take(taken)
+            # (clusters are in live record-id order)
+            column = ti.clusters.column("cluster_size").take(pa.array(ti.ranks(record_ids)))
         elif f.name in stored.column_names:
             column = stored.column(f.name)
         else:
@@ -627,15 +633,9 @@ def _master_rows(ti: TypeIndex, record_ids: npt.NDArray[np.int64],
 
 def _old_golden(ti: TypeIndex, entity_ids: pa.Array, loads: _Loads) -> pa.Table:
     """The previous run's golden records of ``entity_ids``, as its run folder has them,
-    taken from the mapped index (found by entity-id hash, each hit checked)."""
+    taken from the mapped index (not the run folder's golden table read whole)."""
     schema = loads.golden_schema
-    lo, hi = ti.golden_ranges(entity_ids)
-    owner, pos = expand(lo, hi)
-    rows = plain(ti.golden.select([n for n in schema.names if n in ti.golden.column_names])
-                 .take(pa.array(pos)))
-    same = pc.fill_null(pc.equal(rows.column("entity_id"),
-                                 pc.array_take(entity_ids, pa.array(owner))), False)
-    rows = rows.filter(same)
+    rows = ti.golden_table(entity_ids)
     missing = [n for n in schema.names if n not in rows.column_names]
     if missing:
         raise MasterIndexError(f"{ti.run_dir}: the index's golden records lack {missing}; "
@@ -805,8 +805,10 @@ def _avoid_untouched_ids(clusters: pa.Table, ti: TypeIndex, touched: pa.Array) -
     if not clash.any():
         return clusters
     names = ids.to_pylist()
+    salt: dict[str, str] = {}
     for i in np.flatnonzero(clash).tolist():
-        names[i] = f"{names[i]}~{i}"
+        # one salt per id (the first row holding it), so an entity's rows keep one id
+        names[i] = salt.setdefault(names[i], f"{names[i]}~{i}")
     return clusters.set_column(clusters.column_names.index("entity_id"), "entity_id",
                                pa.array(names, pa.string()))
 

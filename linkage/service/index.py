@@ -25,6 +25,9 @@ its presence means the index is complete)::
     <type>/keys_<pass>__sub.arrow the same on keys + sub keys (for split blocks)
     <type>/tf_<comparison>.arrow  value hash -> count, for term-frequency comparisons
     <type>/model.json             the fitted scoring model
+    <type>/part_NNNN/             after incremental runs: each night's changes, the files
+                                  above linked from the previous index, never rewritten
+                                  (:mod:`linkage.service.index_log`)
 
 Lookups are ``np.searchsorted`` over the sorted hash columns (see
 :mod:`linkage.service.keys`), one record or a whole batch at once. Every file stays
@@ -42,10 +45,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -61,15 +64,16 @@ from linkage.match.compare import read_columns
 from linkage.match.score import FellegiSunter
 from linkage.schemas import CONFLICTS
 from linkage.service.index_tables import (
-    CANDIDATE_COLUMNS,
-    CONFLICT_COLUMNS,
     ENDS,
-    FROM_RECORD,
     HASH,
+    plain,
     read_arrow,
 )
 from linkage.service.keys import hash_strings, hash_text, pass_keys, record_key, refined_pass
 from linkage.service.rows import Rows, one_chunk, reader
+
+if TYPE_CHECKING:  # the log's module builds on SortedKeys, defined here
+    from linkage.service.index_log import EntityLayer, RecordLog
 
 __all__ = [
     "FORMAT",
@@ -82,6 +86,7 @@ __all__ = [
     "TypeIndex",
     "config_from",
     "expand",
+    "part_dir",
     "source_key_hashes",
 ]
 
@@ -96,6 +101,9 @@ FORMAT = "linkage.master_index/3"
 #: type's folder needs no type column)
 NOT_STORED = frozenset({"entity_type", "cluster_size"})
 SOURCE_KEYS = "source_keys.arrow"
+#: formats this version opens (an earlier one's records.arrow lacks columns an
+#: incremental run reads, and it has no source_keys.arrow)
+FORMATS = (FORMAT,)
 
 
 class MasterIndexError(LinkageError):
@@ -145,6 +153,11 @@ class SortedKeys:
         return out
 
 
+def part_dir(folder: Path, n: int) -> Path:
+    """The folder of part ``n`` (from 1) of a type's index folder."""
+    return folder / f"part_{n:04d}"
+
+
 def _np(column: pa.ChunkedArray | pa.Array) -> Any:
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     return arr.to_numpy(zero_copy_only=True) if arr.null_count == 0 else np.asarray(
@@ -175,12 +188,17 @@ def expand(lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64]) -> tuple[
 
 @dataclass
 class TypeIndex:
-    """One entity type of a master index, memory-mapped."""
+    """One entity type of a master index, memory-mapped: its base files and, after
+    incremental runs, their parts (:mod:`linkage.service.index_log`), read together as
+    the files compacting them would write."""
 
     entity_type: str
     section: EntityConfig
     model: FellegiSunter
+    #: the base's records and each part's stacked (a part's row of a record id wins);
+    #: rows of records a part replaced or retired stay, ``positions`` skips them
     records: pa.Table
+    #: live record ids, sorted
     record_ids: npt.NDArray[np.int64]
     golden: pa.Table
     golden_hashes: npt.NDArray[np.uint64]
@@ -193,10 +211,26 @@ class TypeIndex:
     tf: dict[str, tuple[SortedKeys, int]]
     max_record_id: int
     folder: Path
+    #: how many parts the index holds
+    parts: int = 0
+    #: given parts: the stacked row of each live record id and each layer's first row
+    log: RecordLog | None = None
+    #: the base's golden records and conflicts, then each part's (searched newest first)
+    layers: list[EntityLayer] = field(default_factory=list)
+    #: given parts: the base's records and each part's (``records`` stacks them)
+    record_layers: list[pa.Table] = field(default_factory=list)
 
     @classmethod
     def open(cls, folder: Path, etype: str, section: EntityConfig,
              entry: Mapping[str, Any]) -> TypeIndex:
+        from linkage.service.index_log import open_logged
+
+        n_parts = int(entry.get("parts", 0))
+        for n in range(1, n_parts + 1):
+            if not part_dir(folder, n).is_dir():
+                raise MasterIndexError(f"{folder}: the manifest lists part {n} of the "
+                                       f"index, which is missing; rebuild the index with "
+                                       f"`linkage index {folder.parent.parent}`")
         records = read_arrow(folder / "records.arrow")
         golden = read_arrow(folder / "golden.arrow")
         conflicts = read_arrow(folder / "conflicts.arrow")
@@ -209,7 +243,7 @@ class TypeIndex:
                              SortedKeys.open(sub, "record_id") if sub.is_file() else None)
         tf = {name: (SortedKeys.open(folder / f"tf_{name}.arrow", "count"), int(total))
               for name, total in entry["tf_totals"].items()}
-        return cls(
+        ti = cls(
             entity_type=etype, section=section,
             model=FellegiSunter.load(folder / "model.json"),
             records=records, record_ids=_np(records.column("record_id")),
@@ -221,7 +255,29 @@ class TypeIndex:
                            if ENDS in golden.column_names else None),
             members=SortedKeys.open(folder / "members.arrow", "record_id"),
             source_keys=SortedKeys.open(folder / SOURCE_KEYS, "record_id"),
-            keys=keys, tf=tf, max_record_id=int(entry["max_record_id"]), folder=folder)
+            keys=keys, tf=tf, max_record_id=int(entry["max_record_id"]), folder=folder,
+            parts=n_parts)
+        ti.layers = [ti._layer(golden, conflicts)]
+        if n_parts:
+            open_logged(ti, n_parts)
+        return ti
+
+    def _layer(self, golden: pa.Table, conflicts: pa.Table, gone: pa.Table | None = None
+               ) -> EntityLayer:
+        """One file set of golden records and conflicts (see :class:`EntityLayer`)."""
+        from linkage.service.index_log import EntityLayer
+
+        layer = EntityLayer(
+            golden=golden, golden_hashes=_np(golden.column(HASH)), conflict_table=conflicts,
+            conflict_hashes=(_np(conflicts.column(HASH)) if HASH in conflicts.column_names
+                             else None),
+            conflict_ends=(np.asarray(_np(golden.column(ENDS)), dtype=np.int64)
+                           if ENDS in golden.column_names else None),
+            record_reader=self._record_reader, fields=tuple(self.section.fields))
+        if gone is not None:
+            layer.gone_hashes = _np(gone.column(HASH))
+            layer.gone_ids = one_chunk(gone.column("entity_id"))
+        return layer
 
     @property
     def run_dir(self) -> Path:
@@ -259,15 +315,29 @@ class TypeIndex:
         """This type's golden records as the run folder has them (by entity id)."""
         return read_run_table(self.run_dir, f"golden_{self.entity_type}")
 
+    def live(self, columns: list[str] | None = None) -> pa.Table:
+        """The live records (``columns`` of them), in record-id order: ``records`` itself
+        without parts, else its live rows taken (whole-column readers use this)."""
+        table = self.records if columns is None else self.records.select(columns)
+        if self.log is None:
+            return table
+        return table.take(pa.array(self.log.rows))
+
     @cached_property
     def clusters(self) -> pa.Table:
         """The Clusters rows of this type (entity type and id joined back on)."""
         stored = read_arrow(self.folder / "clusters.arrow")
+        entity_ids = self.records.column("entity_id")
+        if self.log is not None:
+            stored = pa.concat_tables([stored, *(
+                read_arrow(part_dir(self.folder, n) / "clusters.arrow")
+                for n in range(1, self.parts + 1))]).take(pa.array(self.log.rows))
+            entity_ids = entity_ids.take(pa.array(self.log.rows))
         n = stored.num_rows
         etype = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)),
                                                pa.array([self.entity_type])).cast(pa.string())
         columns = {"record_id": stored.column("record_id"), "entity_type": etype,
-                   "entity_id": self.records.column("entity_id")}
+                   "entity_id": entity_ids}
         columns.update({c: stored.column(c) for c in stored.column_names if c != "record_id"})
         return pa.table(columns)
 
@@ -291,6 +361,15 @@ class TypeIndex:
 
     def positions(self, record_ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Row positions of ``record_ids`` in ``records`` (-1 when absent)."""
+        ranks = self.ranks(record_ids)
+        if self.log is None:
+            return ranks
+        return np.where(ranks >= 0, self.log.rows[np.maximum(ranks, 0)], -1)
+
+    def ranks(self, record_ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Rows of ``record_ids`` among the live records in record-id order (the run
+        folder's records table, :meth:`live`), -1 when absent; without parts, the same
+        as :meth:`positions`."""
         pos = np.searchsorted(self.record_ids, record_ids).astype(np.int64)
         pos = np.minimum(pos, max(len(self.record_ids) - 1, 0))
         found = (self.record_ids[pos] == record_ids) if len(self.record_ids) else \
@@ -396,115 +475,102 @@ class TypeIndex:
         share[~present] = np.nan
         return np.asarray(share, dtype=np.float32)
 
-    def golden_ranges(self, entity_ids: pa.Array | pa.ChunkedArray) -> tuple[
-            npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """[start, end) of each entity id's hash run among the golden rows (a hash
-        collision can put another entity's row in a run: check the id)."""
-        lo = np.searchsorted(self.golden_hashes, hash_strings(entity_ids)[0], side="left")
-        hi = np.searchsorted(self.golden_hashes, hash_strings(entity_ids)[0], side="right")
-        return lo.astype(np.int64), hi.astype(np.int64)
+    def golden_table(self, entity_ids: pa.Array) -> pa.Table:
+        """The golden records of ``entity_ids`` (those the index holds), plain, without
+        the index's own columns: each id's newest layer that holds it, found by hash
+        and checked (an id a later part retired is not found)."""
+        want = entity_ids.cast(pa.string())
+        h = hash_strings(want)[0]
+        todo = np.ones(len(want), dtype=bool)
+        found: list[pa.Table] = []
+        shown = [c for c in self.layers[0].golden.column_names if c not in (HASH, ENDS)]
+        for layer in reversed(self.layers):
+            rows = np.flatnonzero(todo)
+            if not len(rows):
+                break
+            lo = np.searchsorted(layer.golden_hashes, h[rows], side="left").astype(np.int64)
+            hi = np.searchsorted(layer.golden_hashes, h[rows], side="right").astype(np.int64)
+            owner, pos = expand(lo, hi)
+            if len(pos):
+                names = layer.golden.column("entity_id").take(pa.array(pos))
+                same = np.asarray(pc.fill_null(pc.equal(
+                    names, want.take(pa.array(rows[owner]))), False)
+                    .to_numpy(zero_copy_only=False), dtype=bool)
+                found.append(plain(layer.golden.select(shown).take(pa.array(pos[same]))))
+                todo[rows[owner[same]]] = False
+            if layer.gone_ids is not None and len(layer.gone_ids):
+                gone = np.asarray(pc.is_in(want, value_set=layer.gone_ids.cast(pa.string()))
+                                  .to_numpy(zero_copy_only=False), dtype=bool)
+                todo &= ~gone
+        if not found:
+            return plain(self.layers[0].golden.select(shown).slice(0, 0))
+        return pa.concat_tables(found, promote_options="permissive")
 
     def golden_row(self, entity_id: str) -> dict[str, Any] | None:
         """The entity's golden record as JSON values (None when the id is unknown)."""
-        rows = self._golden_rows
-        for i in self._entity_range(self.golden_hashes, entity_id):
-            if rows.value(i, "entity_id") == entity_id:
-                return rows.row(i)
-        return None
+        found = self._entity(entity_id)
+        return found[0].golden_row(found[1]) if found is not None and found[1] is not None \
+            else None
 
     def conflicts_of(self, entity_id: str) -> list[dict[str, Any]]:
         """The entity's open conflicts, as JSON values."""
-        rows = self._conflict_rows
-        if self.conflict_hashes is not None:
-            return [rows.row(i) for i in self._entity_range(self.conflict_hashes, entity_id)
-                    if rows.value(i, "entity_id") == entity_id]
-        assert self.conflict_ends is not None
-        golden = self._golden_rows
-        for i in self._entity_range(self.golden_hashes, entity_id):
-            if golden.value(i, "entity_id") != entity_id:
-                continue
-            ends = self.conflict_ends
-            found = []
-            for k in range(int(ends[i - 1]) if i else 0, int(ends[i])):
-                row = rows.row(k)
-                row["entity_id"] = entity_id
-                if "golden_value" not in row:
-                    row["golden_value"] = golden.value(i, row["field"])
-                found.append({**{n: row[n] for n in CONFLICT_COLUMNS if n in row}, **row})
-            return found
-        return []
+        found = self._entity(entity_id)
+        return found[0].conflicts_of(entity_id, found[1]) if found is not None else []
+
+    def _entity(self, entity_id: str) -> tuple[EntityLayer, int | None] | None:
+        """The newest layer holding the entity, and its golden row there (None: not
+        found, or retired by a later part; a base whose conflicts are not in golden
+        order answers for every entity, as it did before parts)."""
+        for layer in reversed(self.layers):
+            i = layer.find(entity_id)
+            if i is not None or layer is self.layers[0]:
+                return layer, i
+            if layer.retires(entity_id):
+                return None
+        return None
 
     def candidate_rows(self, record_ids: npt.NDArray[np.int64]) -> list[dict[str, Any]]:
         """The records of ``record_ids`` (present ones), with the columns comparing them
         reads and their source, key and entity id."""
         positions = self.positions(record_ids)
-        return self._candidate_rows.rows(positions[positions >= 0].tolist())
-
-    @staticmethod
-    def _entity_range(hashes: npt.NDArray[np.uint64], entity_id: str) -> range:
-        h = np.uint64(hash_text(entity_id))
-        return range(int(hashes.searchsorted(h, side="left")),
-                     int(hashes.searchsorted(h, side="right")))
+        positions = positions[positions >= 0]
+        if self.log is None:
+            return self._candidate_rows[0].rows(positions.tolist())
+        rows = self._candidate_rows
+        return [rows[j].row(i) for j, i in map(self.log.layer, positions.tolist())]
 
     @cached_property
-    def _golden_rows(self) -> Rows:
-        return Rows(self.golden, json=True, skip=(HASH, ENDS))
+    def _candidate_rows(self) -> list[Rows]:
+        cols = list(dict.fromkeys([*read_columns(self.records.column_names,
+                                                 self.section.comparisons),
+                                   "source", "source_key", "entity_id"]))
+        return [Rows(table.select(cols)) for table in self._record_layers]
 
-    @cached_property
-    def _conflict_rows(self) -> Rows:
-        candidates = one_chunk(self.conflict_table.column("candidates"))
-        kind = candidates.type.value_type
-        if kind.get_field_index("source") >= 0:  # stored whole
-            return Rows(self.conflict_table, json=True, skip=HASH)
-        return Rows(self.conflict_table, json=True, skip=HASH,
-                    readers={"candidates": self._candidates_reader(candidates)})
+    @property
+    def _record_layers(self) -> list[pa.Table]:
+        return self.record_layers or [self.records]
 
-    def _candidates_reader(self, candidates: pa.ListArray) -> Callable[[int], Any]:
-        """A conflict's candidates as JSON values, each one's source, key and updated_at
-        read from its record (found by record id in records.arrow), and its value too
-        when the index left it out (``__value`` null: the record's value of the field)."""
-        struct = candidates.values
-        stored = {struct.type.field(k).name: reader(struct.field(k), json=True)
-                  for k in range(struct.type.num_fields)}
-        mine = {name: reader(one_chunk(self.records.column(name)), json=True)
-                for name in FROM_RECORD}
-        record_id = stored["record_id"]
-        own_value = stored.get("__value")
-        field = reader(one_chunk(self.conflict_table.column("field")), json=True)
-        fields = {name: reader(one_chunk(self.records.column(name)), json=True)
-                  for name in self.section.fields if name in self.records.column_names}
-        ids = self.record_ids
-        starts = memoryview(candidates.offsets.buffers()[1]).cast("i")
-        first = candidates.offsets.offset
-        names = [(name, stored.get(name), mine.get(name)) for name in CANDIDATE_COLUMNS]
+    def _record_reader(self, name: str) -> Callable[[int], Any] | None:
+        """A reader of column ``name`` of the record with a given id (None when records
+        have no such column)."""
+        if name not in self.records.column_names:
+            return None
+        readers = [reader(one_chunk(t.column(name)), json=True) for t in self._record_layers]
+        ids, log = self.record_ids, self.log
+        if log is None:
+            only = readers[0]
+            return lambda rid: only(int(ids.searchsorted(rid)))
 
-        def read(i: int) -> list[dict[str, Any]]:
-            found = []
-            of_field = fields.get(field(i)) if own_value is not None else None
-            for k in range(starts[first + i], starts[first + i + 1]):
-                at = int(ids.searchsorted(record_id(k)))
-                candidate = {name: own(k) if own is not None else
-                             theirs(at) if theirs is not None else None
-                             for name, own, theirs in names}
-                if own_value is not None:
-                    value = own_value(k)
-                    candidate["value"] = value if value is not None or of_field is None \
-                        else of_field(at)
-                found.append(candidate)
-            return found
+        def read(rid: int) -> Any:
+            j, i = log.layer(int(log.rows[int(ids.searchsorted(rid))]))
+            return readers[j](i)
         return read
 
-    @cached_property
-    def _candidate_rows(self) -> Rows:
-        cols = read_columns(self.records.column_names, self.section.comparisons)
-        return Rows(self.records.select(list(dict.fromkeys(
-            [*cols, "source", "source_key", "entity_id"]))))
-
     def member_ids(self, entity_id: str) -> npt.NDArray[np.int64]:
-        """Record ids of the entity's members."""
+        """Record ids of the entity's members, ascending."""
         h = hash_strings(pa.array([entity_id]))[0]
         lo, hi = self.members.ranges(h)
-        ids = self.members.values[int(lo[0]):int(hi[0])]
+        ids = np.sort(np.asarray(self.members.values[int(lo[0]):int(hi[0])], dtype=np.int64))
         if not len(ids):
             return ids
         rows = self.records.select(["entity_id"]).take(pa.array(self.positions(ids)))
@@ -530,7 +596,7 @@ class MasterIndex:
             raise MasterIndexError(f"{run}: no master index (index/manifest.json); build one with "
                               f"`linkage index {run}`")
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if manifest.get("format") != FORMAT:
+        if manifest.get("format") not in FORMATS:
             raise MasterIndexError(f"{run}: index format {manifest.get('format')!r} is not "
                               f"{FORMAT!r}; rebuild it with `linkage index {run}`")
         config = config_from(manifest["config"])

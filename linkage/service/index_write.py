@@ -41,6 +41,7 @@ from linkage.service.index import (
     config_from,
     source_key_hashes,
 )
+from linkage.service.index_log import MAX_INDEX_PARTS
 from linkage.service.index_tables import (
     CONTENT,
     ENDS,
@@ -88,12 +89,23 @@ class IndexUpdate:
     #: the touched entities' previous ids and their ids now: only their golden records
     #: and conflicts are laid out again (None: both tables are written whole)
     entities: tuple[pa.Array, pa.Array] | None = None
+    #: the rows the index gains: of the regrouped records (standardised, with entity id
+    #: and cluster size; the added records' with their raw fields), their Clusters rows,
+    #: the touched entities' golden records and conflicts now. Given them all, the index
+    #: is written as a part on the previous one (:mod:`linkage.service.index_parts`)
+    #: from these alone
+    records: pa.Table | None = None
+    clusters: pa.Table | None = None
+    golden: pa.Table | None = None
+    conflicts: pa.Table | None = None
 
 
 def write_index(result: PipelineResult, run_dir: str | Path, *,
                 updates: Mapping[str, IndexUpdate] | None = None) -> Path:
     """Write the master index of a finished run into ``<run_dir>/index``. ``updates``
     (from an incremental run) lets each type's index be merged from the previous one."""
+    from linkage.service.index_parts import NotLoggedError, compact_index, loggable, write_part
+
     out = Path(run_dir) / INDEX_DIR
     tmp = _fresh(out)
     counts: dict[str, Any] = {}
@@ -101,12 +113,23 @@ def write_index(result: PipelineResult, run_dir: str | Path, *,
         for etype, entity in result.entities.items():
             section = result.config.entity(etype)
             assert section is not None
+            update = (updates or {}).get(etype)
+            if update is not None and loggable(update, section):
+                try:  # the previous index linked, the night's changes as a part
+                    counts[etype] = write_part(tmp / etype, section, entity.model, update,
+                                               spill)
+                    continue
+                except NotLoggedError as exc:
+                    log.info("index: %s written whole (%s)", etype, exc)
+                    shutil.rmtree(tmp / etype, ignore_errors=True)
             records = _of_type(result.records, etype, spill)
             counts[etype] = write_type_index(tmp / etype, section, records, entity.clusters,
                                              entity.scored, entity.golden, entity.conflicts,
-                                             entity.model,
-                                             update=(updates or {}).get(etype))
-    return _finish(tmp, out, result.config, counts)
+                                             entity.model, update=update)
+    path = _finish(tmp, out, result.config, counts)
+    if any(int(c.get("parts", 0)) > MAX_INDEX_PARTS for c in counts.values()):
+        compact_index(run_dir, rebuild=False)
+    return path
 
 
 @contextlib.contextmanager
@@ -266,7 +289,7 @@ def _merged_golden(update: IndexUpdate, golden: pa.Table, conflicts: pa.Table,
     :func:`conflicts_by_golden` lays out the whole (None when the two layouts differ,
     e.g. one keeps the golden values and the other does not: then written whole)."""
     base = update.base
-    if update.entities is None or base.conflict_ends is None or ENDS not in \
+    if update.entities is None or base.parts or base.conflict_ends is None or ENDS not in \
             base.golden.column_names:
         return None
     old_ids, new_ids = update.entities
@@ -373,10 +396,9 @@ def _content(records: pa.Table, section: EntityConfig,
     base = update.base
     pos = base.positions(ids)
     known = pos >= 0
-    known[known] = base.record_ids[pos[known]] == ids[known]
     content = np.empty(len(ids), dtype=np.uint64)
-    old = np.asarray(base.records.column(CONTENT).to_numpy(), dtype=np.uint64)
-    content[known] = old[pos[known]]
+    content[known] = np.asarray(base.records.column(CONTENT).take(pa.array(pos[known]))
+                                .to_numpy(), dtype=np.uint64)
     fresh = np.flatnonzero(~known)
     if len(fresh):
         content[fresh] = content_hash(content_columns(
@@ -447,13 +469,21 @@ def _tf_delta(update: IndexUpdate, field: str) -> tuple[npt.NDArray[np.uint64],
 def _merge_counts(old: SortedKeys, h: npt.NDArray[np.uint64],
                   delta: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint64],
                                                          npt.NDArray[np.int64], int]:
-    """``old``'s counts changed by ``delta`` per hash; values whose count drops to 0 go."""
-    hashes = np.concatenate([old.hashes, h])
-    counts = np.concatenate([old.values, delta])
-    values, inverse = np.unique(hashes, return_inverse=True)
-    total = np.bincount(inverse, weights=counts, minlength=len(values)).astype(np.int64)
-    alive = total > 0
-    return values[alive], total[alive], int(delta.sum())
+    """``old``'s counts changed by ``delta`` per hash; values whose count drops to 0 go.
+    (The changed hashes are found in the sorted old ones by search: sorting the millions
+    of old hashes again cost more than the rest of the update.)"""
+    changed, inverse = np.unique(h, return_inverse=True)
+    by = np.bincount(inverse, weights=delta, minlength=len(changed)).astype(np.int64)
+    old_h = np.asarray(old.hashes, dtype=np.uint64)
+    counts = np.array(old.values, dtype=np.int64)
+    at = np.searchsorted(old_h, changed)
+    known = at < len(old_h)
+    known[known] = old_h[at[known]] == changed[known]
+    counts[at[known]] += by[known]
+    values = np.insert(old_h, at[~known], changed[~known])
+    counts = np.insert(counts, at[~known], by[~known])
+    alive = counts > 0
+    return values[alive], counts[alive], int(delta.sum())
 
 
 def _fresh(out: Path) -> Path:

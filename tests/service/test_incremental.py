@@ -144,11 +144,15 @@ def test_the_command(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert (tmp_path / "run2" / "index" / "manifest.json").is_file()
 
 
-def test_the_merged_index_is_the_index_built_afresh(tiny_run: Path, tmp_path: Path) -> None:
+def test_the_index_compacted_is_the_index_built_afresh(tiny_run: Path, tmp_path: Path) -> None:
+    from linkage.service.index_parts import compact_index
     from linkage.service.index_write import build_index
 
     folder = _with_delta(tiny_run, tmp_path)
     run_incremental(folder / "nightly.toml", tiny_run, tmp_path / "run2")
+    # the night's index: the master's files linked, the changes as a part
+    assert (tmp_path / "run2" / "index" / "person" / "part_0001").is_dir()
+    assert compact_index(tmp_path / "run2")
     shutil.copytree(tmp_path / "run2", tmp_path / "fresh")
     build_index(tmp_path / "fresh")
     merged_dir = tmp_path / "run2" / "index" / "person"
@@ -271,6 +275,7 @@ def test_two_nights_then_compaction(tiny_run: Path, tmp_path: Path,
     golden = read_run_table(run3, "golden_person")
     assert sorted(golden["entity_id"].to_pylist()) == sorted(set(night3.values()))
     before = _tables(run3)
+    assert len(list((run3 / "index" / "person").glob("part_*"))) == 2  # the index's log
     hit = Resolver.open(run3).resolve({"name": "刘洋", "id_number": "510107199207173314"})
     assert hit["entity_id"] == night3["H006"]
     from linkage.cli import main
@@ -281,7 +286,8 @@ def test_two_nights_then_compaction(tiny_run: Path, tmp_path: Path,
                  "social_security:S04"]) == 0
     assert "household:H006 vs social_security:S04" in capsys.readouterr().out
     assert main(["compact", str(run3)]) == 0
-    assert "compacted" in capsys.readouterr().out
+    assert "index" in capsys.readouterr().out.split("compacted", 1)[1]
+    assert not list((run3 / "index" / "person").glob("part_*"))
     for name in LOGS:
         assert (run3 / f"{name}.parquet").is_file() and log_table(run3, name) is None
     assert _tables(run3) == before
