@@ -20,6 +20,8 @@ its presence means the index is complete)::
     <type>/members.arrow          entity-id hash -> record id, sorted
     <type>/keys_<pass>.arrow      blocking-key hash -> record id, sorted, per exact pass
     <type>/keys_<pass>__sub.arrow the same on keys + sub keys (for split blocks)
+    <type>/keys_<pass>__flagged.arrow the same of the flagged records only, for a cross
+                                  pass over its own keys with ``keys_where`` (masked IDs)
     <type>/tf_<comparison>.arrow  value hash -> count, for term-frequency comparisons
     <type>/model.json             the fitted scoring model
 
@@ -65,7 +67,16 @@ from linkage.service.index_tables import (
     HASH,
     read_arrow,
 )
-from linkage.service.keys import hash_strings, hash_text, pass_keys, record_key, refined_pass
+from linkage.service.keys import (
+    flagged_record,
+    flagged_rows,
+    hash_strings,
+    hash_text,
+    pass_keys,
+    record_key,
+    refined_pass,
+    self_cross,
+)
 from linkage.service.rows import Rows, one_chunk, reader
 
 __all__ = [
@@ -75,6 +86,7 @@ __all__ = [
     "QUALITY_SUMS",
     "MasterIndex",
     "MasterIndexError",
+    "PassKeys",
     "SortedKeys",
     "TypeIndex",
     "config_from",
@@ -127,6 +139,38 @@ class SortedKeys:
         return out
 
 
+@dataclass(frozen=True)
+class PassKeys:
+    """The key files of one pass the index serves: every record's key (``whole``), keys
+    and sub keys (``sub``, a pass that splits large blocks) and, for a cross pass over
+    its own keys with ``keys_where``, the flagged records' keys (``flagged``)."""
+
+    bp: BlockingPass
+    whole: SortedKeys
+    sub: SortedKeys | None = None
+    flagged: SortedKeys | None = None
+
+    def cross_parts(self, flag: npt.NDArray[np.bool_], h: npt.NDArray[np.uint64],
+                    present: npt.NDArray[np.bool_]) -> list[tuple[
+                        npt.NDArray[np.int64], SortedKeys, npt.NDArray[np.int64],
+                        npt.NDArray[np.int64]]]:
+        """A :func:`~linkage.service.keys.self_cross` pass's lookups, as (query rows, key
+        file, [lo, hi) ranges): a flagged query meets its whole block, an unflagged one
+        only the block's flagged records. The block the run would form with the query
+        holds each flagged record twice (by its keys and by its right-hand keys), so it is
+        capped at records + flagged records + the query once or twice; without a flagged
+        record it is one-sided and pairs nothing (neither counted nor capped)."""
+        n_lo, n_hi = self.whole.ranges(h)
+        f_lo, f_hi = (n_lo, n_hi) if self.flagged is None else self.flagged.ranges(h)
+        size = (n_hi - n_lo) + (f_hi - f_lo) + np.where(flag, 2, 1)
+        ok = present & (size <= self.bp.max_block_size)
+        mine = np.flatnonzero(ok & flag)
+        theirs = np.flatnonzero(ok & ~flag)
+        return [(mine, self.whole, n_lo[mine], n_hi[mine]),
+                (theirs, self.whole if self.flagged is None else self.flagged, f_lo[theirs],
+                 f_hi[theirs])]
+
+
 def _np(column: pa.ChunkedArray | pa.Array) -> Any:
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     return arr.to_numpy(zero_copy_only=True) if arr.null_count == 0 else np.asarray(
@@ -170,7 +214,7 @@ class TypeIndex:
     conflict_hashes: npt.NDArray[np.uint64] | None  # None: in golden order (``ENDS``)
     conflict_ends: npt.NDArray[np.int64] | None
     members: SortedKeys
-    keys: dict[str, tuple[BlockingPass, SortedKeys, SortedKeys | None]]
+    keys: dict[str, PassKeys]
     tf: dict[str, tuple[SortedKeys, int]]
     max_record_id: int
     folder: Path
@@ -181,13 +225,20 @@ class TypeIndex:
         records = read_arrow(folder / "records.arrow")
         golden = read_arrow(folder / "golden.arrow")
         conflicts = read_arrow(folder / "conflicts.arrow")
-        keys: dict[str, tuple[BlockingPass, SortedKeys, SortedKeys | None]] = {}
+        keys: dict[str, PassKeys] = {}
         for bp in section.blocking:
             if bp.name not in entry["passes"]:
                 continue
             sub = folder / f"keys_{bp.name}__sub.arrow"
-            keys[bp.name] = (bp, SortedKeys.open(folder / f"keys_{bp.name}.arrow", "record_id"),
-                             SortedKeys.open(sub, "record_id") if sub.is_file() else None)
+            flag = folder / f"keys_{bp.name}__flagged.arrow"
+            if self_cross(bp) and bp.keys_where and not flag.is_file():
+                raise MasterIndexError(f"{folder}: pass {bp.name!r} has no key file of its "
+                                       f"flagged records (an index from before they were "
+                                       f"kept); rebuild it with `linkage index RUN`")
+            keys[bp.name] = PassKeys(
+                bp, SortedKeys.open(folder / f"keys_{bp.name}.arrow", "record_id"),
+                SortedKeys.open(sub, "record_id") if sub.is_file() else None,
+                SortedKeys.open(flag, "record_id") if flag.is_file() else None)
         tf = {name: (SortedKeys.open(folder / f"tf_{name}.arrow", "count"), int(total))
               for name, total in entry["tf_totals"].items()}
         return cls(
@@ -285,8 +336,13 @@ class TypeIndex:
         query would push them over ``max_block_size`` (split by sub keys first)."""
         found_q: list[npt.NDArray[np.int64]] = []
         found_r: list[npt.NDArray[np.int64]] = []
-        for bp, keys, sub in self.keys.values():
+        for pk in self.keys.values():
+            bp, keys, sub = pk.bp, pk.whole, pk.sub
             h, present = hash_strings(pass_keys(queries, bp))
+            if self_cross(bp):
+                parts = pk.cross_parts(flagged_rows(queries, bp), h, present)
+                self._gather(parts, bp, queries, found_q, found_r)
+                continue
             lo, hi = _usable(keys, h, present, bp.max_block_size)
             parts = [(np.arange(len(h), dtype=np.int64), keys, lo, hi)]
             all_lo, all_hi = keys.ranges(h)
@@ -295,17 +351,7 @@ class TypeIndex:
                 hs, ps = hash_strings(pass_keys(queries.take(pa.array(over)), refined_pass(bp)))
                 slo, shi = _usable(sub, hs, ps, bp.max_block_size)
                 parts.append((over, sub, slo, shi))
-            for rows, table, a, b in parts:
-                owner, pos = expand(a, b)
-                q_rows, rids = rows[owner], table.values[pos]
-                if bp.link_only and len(rids):
-                    q_src = np.asarray(queries.column("source").to_pylist(), dtype=object)
-                    r_src = np.asarray(self.records.column("source").take(
-                        pa.array(self.positions(rids))).to_pylist(), dtype=object)
-                    keep = q_src[q_rows] != r_src
-                    q_rows, rids = q_rows[keep], rids[keep]
-                found_q.append(q_rows)
-                found_r.append(rids)
+            self._gather(parts, bp, queries, found_q, found_r)
         if not found_q:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         q = np.concatenate(found_q)
@@ -314,13 +360,32 @@ class TypeIndex:
         packed = np.unique(q * width + r)
         return packed // width, packed % width
 
+    def _gather(self, parts: list[tuple[npt.NDArray[np.int64], SortedKeys, npt.NDArray[np.int64],
+                                        npt.NDArray[np.int64]]],
+                bp: BlockingPass, queries: pa.Table, found_q: list[npt.NDArray[np.int64]],
+                found_r: list[npt.NDArray[np.int64]]) -> None:
+        """The (query row, record id) pairs of a pass's lookups (query rows, key file,
+        [lo, hi) ranges), without same-source ones for a ``link_only`` pass."""
+        for rows, table, a, b in parts:
+            owner, pos = expand(a, b)
+            q_rows, rids = rows[owner], table.values[pos]
+            if bp.link_only and len(rids):
+                q_src = np.asarray(queries.column("source").to_pylist(), dtype=object)
+                r_src = np.asarray(self.records.column("source").take(
+                    pa.array(self.positions(rids))).to_pylist(), dtype=object)
+                keep = q_src[q_rows] != r_src
+                q_rows, rids = q_rows[keep], rids[keep]
+            found_q.append(q_rows)
+            found_r.append(rids)
+
     def record_candidates(self, record: Mapping[str, Any]) -> npt.NDArray[np.int64]:
         """:meth:`candidates` of one standardised record given as a mapping (its columns
         as :func:`~linkage.standardisers.standardise_record` gives them, with ``source``):
         the sorted record ids of its candidates, each pass's key hashed in plain Python
         and looked up with two binary searches (no whole column is read)."""
         found: list[npt.NDArray[np.int64]] = []
-        for bp, keys, sub in self.keys.values():
+        for pk in self.keys.values():
+            bp, keys, sub = pk.bp, pk.whole, pk.sub
             key = record_key(record, bp)
             if key is None:
                 continue
@@ -328,7 +393,18 @@ class TypeIndex:
             lo = int(keys.hashes.searchsorted(h, side="left"))
             hi = int(keys.hashes.searchsorted(h, side="right"))
             ids = keys.values[lo:hi]
-            if hi - lo + 1 > bp.max_block_size:
+            if self_cross(bp):  # as :meth:`PassKeys.cross_parts` has it
+                flag = flagged_record(record, bp)
+                mine, f_lo, f_hi = keys, lo, hi
+                if pk.flagged is not None:
+                    mine = pk.flagged
+                    f_lo = int(mine.hashes.searchsorted(h, side="left"))
+                    f_hi = int(mine.hashes.searchsorted(h, side="right"))
+                if (hi - lo) + (f_hi - f_lo) + (2 if flag else 1) > bp.max_block_size:
+                    ids = keys.values[0:0]
+                elif not flag:
+                    ids = mine.values[f_lo:f_hi]
+            elif hi - lo + 1 > bp.max_block_size:
                 ids = keys.values[0:0]
                 sub_key = record_key(record, refined_pass(bp)) if sub is not None else None
                 if sub is not None and sub_key is not None:

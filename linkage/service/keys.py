@@ -12,16 +12,19 @@ adds a candidate, which comparison then scores like any other.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.match.block import BlockingPass, joined_key, record_key, refined_pass
+from linkage.match.block import BlockingPass, flagged, joined_key, record_key, refined_pass
 
-__all__ = ["hash_strings", "hash_text", "pass_keys", "record_key", "refined_pass", "resolvable"]
+__all__ = ["flagged_record", "flagged_rows", "hash_strings", "hash_text", "pass_keys", "record_key",
+           "refined_pass", "resolvable", "self_cross"]
 
 _P = np.uint64(0x100000001B3)
 _MAX_LEN = 4096  # longer keys are hashed on their first 4096 bytes (addresses are ~60)
@@ -37,11 +40,30 @@ def resolvable(bp: BlockingPass) -> bool:
     shared grams across the whole table, which a point lookup cannot reproduce), except
     cross-column ones (``keys_right``: one record's keys against another's other columns,
     which the index does not hold yet). A cross pass over the same columns both ways
-    (``keys_right == keys``, flagged records by ``keys_where``: masked ID numbers) is
-    served as the plain pass over its keys: a query meets every record of its block, a
-    superset of the pass's pairs (the extra ones pair two full ID numbers, which the
-    ID comparison's cannot-link keeps apart)."""
-    return bp.kind == "exact" and (not bp.keys_right or bp.keys_right == bp.keys)
+    (:func:`self_cross`) is served exactly: see :func:`flagged_record`."""
+    return bp.kind == "exact" and (not bp.keys_right or self_cross(bp))
+
+
+def self_cross(bp: BlockingPass) -> bool:
+    """A cross pass whose right-hand keys are its keys (the preset's masked-ID pass): a
+    record flagged by ``keys_where`` (every record, without one) pairs with every record
+    of its block, an unflagged one only with the flagged ones. The index keeps a second
+    key file of the flagged records for it (``keys_<pass>__flagged.arrow``) when some
+    records are not flagged."""
+    return bool(bp.keys_right) and bp.keys_right == bp.keys
+
+
+def flagged_record(record: Mapping[str, Any], bp: BlockingPass) -> bool:
+    """Whether one record stands in a :func:`self_cross` pass's blocks by its keys (as
+    :func:`~linkage.match.block.flagged` has it: a missing flag counts as false)."""
+    return not bp.keys_where or bool(record.get(bp.keys_where))
+
+
+def flagged_rows(records: pa.Table, bp: BlockingPass) -> npt.NDArray[np.bool_]:
+    """:func:`flagged_record` of every row of ``records``."""
+    if not bp.keys_where:
+        return np.ones(records.num_rows, dtype=bool)
+    return flagged(records, bp.keys_where)
 
 
 def pass_keys(records: pa.Table, bp: BlockingPass) -> pa.Array:
