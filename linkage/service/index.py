@@ -42,7 +42,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,7 @@ INDEX_DIR = "index"
 QUALITY_SUMS, QUALITY_DAYS = "quality_sums.arrow", "quality_days.arrow"
 
 FORMAT = "linkage.master_index/2"
+_LAST = (1 << 64) - 1
 
 
 class MasterIndexError(LinkageError):
@@ -129,6 +130,14 @@ class SortedKeys:
         """[start, end) of each hash's run."""
         lo = np.searchsorted(self.hashes, h, side="left").astype(np.int64)
         hi = np.searchsorted(self.hashes, h, side="right").astype(np.int64)
+        return lo, hi
+
+    def run(self, h: int) -> tuple[int, int]:
+        """[start, end) of one hash's run, by one binary search for two values (the end
+        of h's run is the start of h + 1's)."""
+        if h >= _LAST:
+            return int(self.hashes.searchsorted(np.uint64(h))), len(self.hashes)
+        lo, hi = self.hashes.searchsorted(np.array((h, h + 1), dtype=np.uint64)).tolist()
         return lo, hi
 
     def count(self, h: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
@@ -169,6 +178,12 @@ class PassKeys:
         return [(mine, self.whole, n_lo[mine], n_hi[mine]),
                 (theirs, self.whole if self.flagged is None else self.flagged, f_lo[theirs],
                  f_hi[theirs])]
+
+
+@lru_cache(maxsize=256)
+def _refined(bp: BlockingPass) -> BlockingPass:
+    """:func:`refined_pass`, made once per pass (a dataclass with checks is not free)."""
+    return refined_pass(bp)
 
 
 def _np(column: pa.ChunkedArray | pa.Array) -> Any:
@@ -382,35 +397,31 @@ class TypeIndex:
         """:meth:`candidates` of one standardised record given as a mapping (its columns
         as :func:`~linkage.standardisers.standardise_record` gives them, with ``source``):
         the sorted record ids of its candidates, each pass's key hashed in plain Python
-        and looked up with two binary searches (no whole column is read)."""
+        and looked up by binary search (no whole column is read)."""
         found: list[npt.NDArray[np.int64]] = []
         for pk in self.keys.values():
             bp, keys, sub = pk.bp, pk.whole, pk.sub
             key = record_key(record, bp)
             if key is None:
                 continue
-            h = np.uint64(hash_text(key))
-            lo = int(keys.hashes.searchsorted(h, side="left"))
-            hi = int(keys.hashes.searchsorted(h, side="right"))
+            h = hash_text(key)
+            lo, hi = keys.run(h)
             ids = keys.values[lo:hi]
             if self_cross(bp):  # as :meth:`PassKeys.cross_parts` has it
                 flag = flagged_record(record, bp)
                 mine, f_lo, f_hi = keys, lo, hi
                 if pk.flagged is not None:
                     mine = pk.flagged
-                    f_lo = int(mine.hashes.searchsorted(h, side="left"))
-                    f_hi = int(mine.hashes.searchsorted(h, side="right"))
+                    f_lo, f_hi = mine.run(h)
                 if (hi - lo) + (f_hi - f_lo) + (2 if flag else 1) > bp.max_block_size:
                     ids = keys.values[0:0]
                 elif not flag:
                     ids = mine.values[f_lo:f_hi]
             elif hi - lo + 1 > bp.max_block_size:
                 ids = keys.values[0:0]
-                sub_key = record_key(record, refined_pass(bp)) if sub is not None else None
+                sub_key = record_key(record, _refined(bp)) if sub is not None else None
                 if sub is not None and sub_key is not None:
-                    hs = np.uint64(hash_text(sub_key))
-                    slo = int(sub.hashes.searchsorted(hs, side="left"))
-                    shi = int(sub.hashes.searchsorted(hs, side="right"))
+                    slo, shi = sub.run(hash_text(sub_key))
                     if shi - slo + 1 <= bp.max_block_size:
                         ids = sub.values[slo:shi]
             if bp.link_only and len(ids):
