@@ -179,6 +179,16 @@ class PassKeys:
                 (theirs, self.whole if self.flagged is None else self.flagged, f_lo[theirs],
                  f_hi[theirs])]
 
+    def cross_ids(self, flag: bool, h: int) -> npt.NDArray[Any]:
+        """:meth:`cross_parts` of one query: the record ids its key's block gives it."""
+        lo, hi = self.whole.run(h)
+        f_lo, f_hi = (lo, hi) if self.flagged is None else self.flagged.run(h)
+        if (hi - lo) + (f_hi - f_lo) + (2 if flag else 1) > self.bp.max_block_size:
+            return self.whole.values[0:0]
+        if flag or self.flagged is None:
+            return self.whole.values[lo:hi]
+        return self.flagged.values[f_lo:f_hi]
+
 
 @lru_cache(maxsize=256)
 def _refined(bp: BlockingPass) -> BlockingPass:
@@ -405,25 +415,18 @@ class TypeIndex:
             if key is None:
                 continue
             h = hash_text(key)
-            lo, hi = keys.run(h)
-            ids = keys.values[lo:hi]
-            if self_cross(bp):  # as :meth:`PassKeys.cross_parts` has it
-                flag = flagged_record(record, bp)
-                mine, f_lo, f_hi = keys, lo, hi
-                if pk.flagged is not None:
-                    mine = pk.flagged
-                    f_lo, f_hi = mine.run(h)
-                if (hi - lo) + (f_hi - f_lo) + (2 if flag else 1) > bp.max_block_size:
+            if self_cross(bp):
+                ids = pk.cross_ids(flagged_record(record, bp), h)
+            else:
+                lo, hi = keys.run(h)
+                ids = keys.values[lo:hi]
+                if hi - lo + 1 > bp.max_block_size:
                     ids = keys.values[0:0]
-                elif not flag:
-                    ids = mine.values[f_lo:f_hi]
-            elif hi - lo + 1 > bp.max_block_size:
-                ids = keys.values[0:0]
-                sub_key = record_key(record, _refined(bp)) if sub is not None else None
-                if sub is not None and sub_key is not None:
-                    slo, shi = sub.run(hash_text(sub_key))
-                    if shi - slo + 1 <= bp.max_block_size:
-                        ids = sub.values[slo:shi]
+                    sub_key = record_key(record, _refined(bp)) if sub is not None else None
+                    if sub is not None and sub_key is not None:
+                        slo, shi = sub.run(hash_text(sub_key))
+                        if shi - slo + 1 <= bp.max_block_size:
+                            ids = sub.values[slo:shi]
             if bp.link_only and len(ids):
                 src = self.records.column("source").take(pa.array(self.positions(ids)))
                 ids = ids[np.asarray([v != record.get("source") for v in src.to_pylist()],

@@ -10,9 +10,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from linkage.match.block import block
-from linkage.service.index import MasterIndex, MasterIndexError
+from linkage.match.block import BlockingPass, block
+from linkage.service.index import MasterIndex, MasterIndexError, PassKeys, SortedKeys
 from linkage.service.index_write import build_index
 from linkage.service.keys import hash_strings
 from linkage.standardisers import standardise
@@ -297,3 +299,50 @@ def test_masked_id_pass_is_served_as_the_run_pairs_it(tmp_path: Path) -> None:
     assert _keys_of(tmp_path / "run2", found[0][0]) == {"H001", "S01", "H009", "H010"}
     assert _keys_of(tmp_path / "run2", found[1][0]) == {"H010"}
     assert found[2][0] == []
+
+
+def _sorted_keys(h: np.ndarray, keep: np.ndarray) -> SortedKeys:
+    ids = np.flatnonzero(keep)
+    order = np.argsort(h[keep], kind="stable")
+    return SortedKeys(h[keep][order], ids[order].astype(np.int64))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", None]), st.booleans()), max_size=12),
+       st.lists(st.tuples(st.sampled_from(["a", "b", "d", None]), st.booleans()),
+                min_size=1, max_size=4),
+       st.integers(min_value=2, max_value=6), st.booleans())
+def test_cross_pass_lookups_are_the_run_pairs(master_rows: list[tuple[str | None, bool]],
+                                              queries: list[tuple[str | None, bool]],
+                                              cap: int, where: bool) -> None:
+    """Both lookups of a cross pass over its own keys (batch: cross_parts, one record:
+    cross_ids) give each query the records block() pairs it with when it joins the
+    master, caps and one-sided blocks included, with keys_where and without."""
+    from linkage.service.keys import flagged_rows, pass_keys
+
+    bp = BlockingPass(name="x", keys=("k",), keys_right=("k",),
+                      keys_where="f" if where else "", max_block_size=cap)
+    n = len(master_rows)
+    master = pa.table({"record_id": pa.array(range(n), pa.int64()),
+                       "k": pa.array([k for k, _ in master_rows], pa.string()),
+                       "f": pa.array([f for _, f in master_rows], pa.bool_())})
+    h, present = hash_strings(pass_keys(master, bp))
+    flags = flagged_rows(master, bp)
+    pk = PassKeys(bp, _sorted_keys(h, present),
+                  flagged=_sorted_keys(h, present & flags) if where else None)
+    table = pa.table({"record_id": pa.array(range(n, n + len(queries)), pa.int64()),
+                      "k": pa.array([k for k, _ in queries], pa.string()),
+                      "f": pa.array([f for _, f in queries], pa.bool_())})
+    qh, qp = hash_strings(pass_keys(table, bp))
+    batch: dict[int, set[int]] = {i: set() for i in range(len(queries))}
+    for rows, keys, lo, hi in pk.cross_parts(flagged_rows(table, bp), qh, qp):
+        for row, a, b in zip(rows.tolist(), lo.tolist(), hi.tolist(), strict=True):
+            batch[row] |= set(keys.values[a:b].tolist())
+    for i, (k, f) in enumerate(queries):
+        pairs = block(pa.concat_tables([master, table.slice(i, 1)]), [bp]).pairs
+        qid = n + i
+        expected = set(pairs.filter(pc.equal(pairs.column("id_r"), qid))
+                       .column("id_l").to_pylist())
+        assert batch[i] == expected
+        one = set(pk.cross_ids(f or not where, int(qh[i])).tolist()) if k is not None else set()
+        assert one == expected
