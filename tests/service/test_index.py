@@ -280,11 +280,13 @@ def test_masked_id_pass_is_served_as_the_run_pairs_it(tmp_path: Path) -> None:
     assert _keys_of(run, found[0][0]) == {"H001", "S01", "H008", "H009"}
     assert _keys_of(run, found[1][0]) == {"H008"}
     assert found[2][0] == []
-    # the batch: H010 masked with the same ends comes, H008 goes
+    # the batch: H010 and H011 come, masked with the same ends; H008 goes
     head = ["记录号", "姓名", "公民身份号码", "出生日期", "联系电话", "住址", "更新日期", "注销"]
     with (folder / "household_delta.csv").open("w", encoding="utf-8", newline="") as f:
         csv.writer(f).writerows([head, ["H010", "张伟", "1101**********002X", "", "", "",
                                         "2025-01-01", ""],
+                                 ["H011", "孙丽", "1101**********002X", "", "", "",
+                                  "2025-01-01", ""],
                                  ["H008", "", "", "", "", "", "2025-01-01", "1"]])
     spec = (folder / "pipeline.toml").read_text(encoding="utf-8")
     at = spec.index("[[sources]]", spec.index("[[sources]]") + 1)
@@ -296,8 +298,10 @@ def test_masked_id_pass_is_served_as_the_run_pairs_it(tmp_path: Path) -> None:
     found = _cross_candidates(tmp_path / "run2", [masked, full, "1101**********003X"])
     for one, expected in found:
         assert one == expected
-    assert _keys_of(tmp_path / "run2", found[0][0]) == {"H001", "S01", "H009", "H010"}
-    assert _keys_of(tmp_path / "run2", found[1][0]) == {"H010"}
+    # now 5 records, 2 masked: a masked query makes it 5 + 2 + 2 = 9 > 8 (skipped), a full
+    # one 8 (kept)
+    assert found[0][0] == []
+    assert _keys_of(tmp_path / "run2", found[1][0]) == {"H010", "H011"}
     assert found[2][0] == []
 
 
