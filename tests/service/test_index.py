@@ -350,3 +350,15 @@ def test_cross_pass_lookups_are_the_run_pairs(master_rows: list[tuple[str | None
         assert batch[i] == expected
         one = set(pk.cross_ids(f or not where, int(qh[i])).tolist()) if k is not None else set()
         assert one == expected
+
+
+def test_a_hash_run_is_found_up_to_the_last_hash() -> None:
+    """SortedKeys.run searches h and h + 1 at once; the largest hash has no h + 1."""
+    top = (1 << 64) - 1
+    keys = SortedKeys(np.array([1, 5, 5, top - 1, top, top], dtype=np.uint64),
+                      np.arange(6, dtype=np.int64))
+    assert [keys.run(h) for h in (0, 1, 5, 7, top - 1, top)] == [
+        (0, 0), (0, 1), (1, 3), (3, 3), (3, 4), (4, 6)]
+    lo, hi = keys.ranges(np.array([0, 1, 5, 7, top - 1, top], dtype=np.uint64))
+    assert list(zip(lo.tolist(), hi.tolist(), strict=True)) == [
+        (0, 0), (0, 1), (1, 3), (3, 3), (3, 4), (4, 6)]
