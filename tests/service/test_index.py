@@ -32,7 +32,10 @@ def test_hashes_follow_the_values() -> None:
     chunked, _ = hash_strings(pa.chunked_array([values.slice(0, 2), values.slice(2)]))
     assert chunked.tolist() == h.tolist()
     # a handful of values is hashed in plain Python, a column with NumPy: the same hashes
-    many = pa.array([*values.to_pylist(), *(f"110105\x1f{i}" for i in range(50))])
+    # (short values are hashed by a sum over the bytes, long ones by a dot product)
+    many = pa.array([*values.to_pylist(), *(f"110105\x1f{i}" for i in range(50)),
+                     "11010519491231002X", "张伟\x1f1949-12-31", "云" * 16, "云" * 16 + "a",
+                     "b" * 48, "b" * 49, "云南省昆明市盘龙区育才路100号"])
     whole, whole_present = hash_strings(many)
     for start in range(0, len(many), 4):
         few, few_present = hash_strings(many.slice(start, 4))
