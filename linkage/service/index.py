@@ -23,6 +23,8 @@ its presence means the index is complete)::
                                   department's row is a new version of
     <type>/keys_<pass>.arrow      blocking-key hash -> record id, sorted, per exact pass
     <type>/keys_<pass>__sub.arrow the same on keys + sub keys (for split blocks)
+    <type>/keys_<pass>__flagged.arrow the same of the flagged records only, for a cross
+                                  pass over its own keys with ``keys_where`` (masked IDs)
     <type>/tf_<comparison>.arrow  value hash -> count, for term-frequency comparisons
     <type>/model.json             the fitted scoring model
     <type>/part_NNNN/             after incremental runs: each night's changes, the files
@@ -46,7 +48,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +71,16 @@ from linkage.service.index_tables import (
     plain,
     read_arrow,
 )
-from linkage.service.keys import hash_strings, hash_text, pass_keys, record_key, refined_pass
+from linkage.service.keys import (
+    flagged_record,
+    flagged_rows,
+    hash_strings,
+    hash_text,
+    pass_keys,
+    record_key,
+    refined_pass,
+    self_cross,
+)
 from linkage.service.rows import Rows, one_chunk, reader
 
 if TYPE_CHECKING:  # the log's module builds on SortedKeys, defined here
@@ -82,6 +93,7 @@ __all__ = [
     "QUALITY_SUMS",
     "MasterIndex",
     "MasterIndexError",
+    "PassKeys",
     "SortedKeys",
     "TypeIndex",
     "config_from",
@@ -104,6 +116,7 @@ SOURCE_KEYS = "source_keys.arrow"
 #: formats this version opens (an earlier one's records.arrow lacks columns an
 #: incremental run reads, and it has no source_keys.arrow)
 FORMATS = (FORMAT,)
+_LAST = (1 << 64) - 1
 
 
 class MasterIndexError(LinkageError):
@@ -145,6 +158,14 @@ class SortedKeys:
         hi = np.searchsorted(self.hashes, h, side="right").astype(np.int64)
         return lo, hi
 
+    def run(self, h: int) -> tuple[int, int]:
+        """[start, end) of one hash's run, by one binary search for two values (the end
+        of h's run is the start of h + 1's)."""
+        if h >= _LAST:
+            return int(self.hashes.searchsorted(np.uint64(h))), len(self.hashes)
+        lo, hi = self.hashes.searchsorted(np.array((h, h + 1), dtype=np.uint64)).tolist()
+        return lo, hi
+
     def count(self, h: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
         lo, hi = self.ranges(h)
         found = hi > lo
@@ -156,6 +177,54 @@ class SortedKeys:
 def part_dir(folder: Path, n: int) -> Path:
     """The folder of part ``n`` (from 1) of a type's index folder."""
     return folder / f"part_{n:04d}"
+
+
+@dataclass(frozen=True)
+class PassKeys:
+    """The key files of one pass the index serves: every record's key (``whole``), keys
+    and sub keys (``sub``, a pass that splits large blocks) and, for a cross pass over
+    its own keys with ``keys_where``, the flagged records' keys (``flagged``)."""
+
+    bp: BlockingPass
+    whole: SortedKeys
+    sub: SortedKeys | None = None
+    flagged: SortedKeys | None = None
+
+    def cross_parts(self, flag: npt.NDArray[np.bool_], h: npt.NDArray[np.uint64],
+                    present: npt.NDArray[np.bool_]) -> list[tuple[
+                        npt.NDArray[np.int64], SortedKeys, npt.NDArray[np.int64],
+                        npt.NDArray[np.int64]]]:
+        """A :func:`~linkage.service.keys.self_cross` pass's lookups, as (query rows, key
+        file, [lo, hi) ranges): a flagged query meets its whole block, an unflagged one
+        only the block's flagged records. The block the run would form with the query
+        holds each flagged record twice (by its keys and by its right-hand keys), so it is
+        capped at records + flagged records + the query once or twice; without a flagged
+        record it is one-sided and pairs nothing (neither counted nor capped)."""
+        n_lo, n_hi = self.whole.ranges(h)
+        f_lo, f_hi = (n_lo, n_hi) if self.flagged is None else self.flagged.ranges(h)
+        size = (n_hi - n_lo) + (f_hi - f_lo) + np.where(flag, 2, 1)
+        ok = present & (size <= self.bp.max_block_size)
+        mine = np.flatnonzero(ok & flag)
+        theirs = np.flatnonzero(ok & ~flag)
+        return [(mine, self.whole, n_lo[mine], n_hi[mine]),
+                (theirs, self.whole if self.flagged is None else self.flagged, f_lo[theirs],
+                 f_hi[theirs])]
+
+    def cross_ids(self, flag: bool, h: int) -> npt.NDArray[Any]:
+        """:meth:`cross_parts` of one query: the record ids its key's block gives it."""
+        lo, hi = self.whole.run(h)
+        f_lo, f_hi = (lo, hi) if self.flagged is None else self.flagged.run(h)
+        if (hi - lo) + (f_hi - f_lo) + (2 if flag else 1) > self.bp.max_block_size:
+            return self.whole.values[0:0]
+        if flag or self.flagged is None:
+            return self.whole.values[lo:hi]
+        return self.flagged.values[f_lo:f_hi]
+
+
+@lru_cache(maxsize=256)
+def _refined(bp: BlockingPass) -> BlockingPass:
+    """:func:`refined_pass`, made once per pass (a dataclass with checks is not free)."""
+    return refined_pass(bp)
 
 
 def _np(column: pa.ChunkedArray | pa.Array) -> Any:
@@ -207,7 +276,7 @@ class TypeIndex:
     conflict_ends: npt.NDArray[np.int64] | None
     members: SortedKeys
     source_keys: SortedKeys
-    keys: dict[str, tuple[BlockingPass, SortedKeys, SortedKeys | None]]
+    keys: dict[str, PassKeys]
     tf: dict[str, tuple[SortedKeys, int]]
     max_record_id: int
     folder: Path
@@ -234,13 +303,20 @@ class TypeIndex:
         records = read_arrow(folder / "records.arrow")
         golden = read_arrow(folder / "golden.arrow")
         conflicts = read_arrow(folder / "conflicts.arrow")
-        keys: dict[str, tuple[BlockingPass, SortedKeys, SortedKeys | None]] = {}
+        keys: dict[str, PassKeys] = {}
         for bp in section.blocking:
             if bp.name not in entry["passes"]:
                 continue
             sub = folder / f"keys_{bp.name}__sub.arrow"
-            keys[bp.name] = (bp, SortedKeys.open(folder / f"keys_{bp.name}.arrow", "record_id"),
-                             SortedKeys.open(sub, "record_id") if sub.is_file() else None)
+            flag = folder / f"keys_{bp.name}__flagged.arrow"
+            if self_cross(bp) and bp.keys_where and not flag.is_file():
+                raise MasterIndexError(f"{folder}: pass {bp.name!r} has no key file of its "
+                                       f"flagged records (an index from before they were "
+                                       f"kept); rebuild it with `linkage index RUN`")
+            keys[bp.name] = PassKeys(
+                bp, SortedKeys.open(folder / f"keys_{bp.name}.arrow", "record_id"),
+                SortedKeys.open(sub, "record_id") if sub.is_file() else None,
+                SortedKeys.open(flag, "record_id") if flag.is_file() else None)
         tf = {name: (SortedKeys.open(folder / f"tf_{name}.arrow", "count"), int(total))
               for name, total in entry["tf_totals"].items()}
         ti = cls(
@@ -403,8 +479,13 @@ class TypeIndex:
         query would push them over ``max_block_size`` (split by sub keys first)."""
         found_q: list[npt.NDArray[np.int64]] = []
         found_r: list[npt.NDArray[np.int64]] = []
-        for bp, keys, sub in self.keys.values():
+        for pk in self.keys.values():
+            bp, keys, sub = pk.bp, pk.whole, pk.sub
             h, present = hash_strings(pass_keys(queries, bp))
+            if self_cross(bp):
+                parts = pk.cross_parts(flagged_rows(queries, bp), h, present)
+                self._gather(parts, bp, queries, found_q, found_r)
+                continue
             lo, hi = _usable(keys, h, present, bp.max_block_size)
             parts = [(np.arange(len(h), dtype=np.int64), keys, lo, hi)]
             all_lo, all_hi = keys.ranges(h)
@@ -413,17 +494,7 @@ class TypeIndex:
                 hs, ps = hash_strings(pass_keys(queries.take(pa.array(over)), refined_pass(bp)))
                 slo, shi = _usable(sub, hs, ps, bp.max_block_size)
                 parts.append((over, sub, slo, shi))
-            for rows, table, a, b in parts:
-                owner, pos = expand(a, b)
-                q_rows, rids = rows[owner], table.values[pos]
-                if bp.link_only and len(rids):
-                    q_src = np.asarray(queries.column("source").to_pylist(), dtype=object)
-                    r_src = np.asarray(self.records.column("source").take(
-                        pa.array(self.positions(rids))).to_pylist(), dtype=object)
-                    keep = q_src[q_rows] != r_src
-                    q_rows, rids = q_rows[keep], rids[keep]
-                found_q.append(q_rows)
-                found_r.append(rids)
+            self._gather(parts, bp, queries, found_q, found_r)
         if not found_q:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         q = np.concatenate(found_q)
@@ -432,37 +503,55 @@ class TypeIndex:
         packed = np.unique(q * width + r)
         return packed // width, packed % width
 
+    def _gather(self, parts: list[tuple[npt.NDArray[np.int64], SortedKeys, npt.NDArray[np.int64],
+                                        npt.NDArray[np.int64]]],
+                bp: BlockingPass, queries: pa.Table, found_q: list[npt.NDArray[np.int64]],
+                found_r: list[npt.NDArray[np.int64]]) -> None:
+        """The (query row, record id) pairs of a pass's lookups (query rows, key file,
+        [lo, hi) ranges), without same-source ones for a ``link_only`` pass."""
+        for rows, table, a, b in parts:
+            owner, pos = expand(a, b)
+            q_rows, rids = rows[owner], table.values[pos]
+            if bp.link_only and len(rids):
+                q_src = np.asarray(queries.column("source").to_pylist(), dtype=object)
+                r_src = np.asarray(self.records.column("source").take(
+                    pa.array(self.positions(rids))).to_pylist(), dtype=object)
+                keep = q_src[q_rows] != r_src
+                q_rows, rids = q_rows[keep], rids[keep]
+            found_q.append(q_rows)
+            found_r.append(rids)
+
     def record_candidates(self, record: Mapping[str, Any]) -> npt.NDArray[np.int64]:
         """:meth:`candidates` of one standardised record given as a mapping (its columns
         as :func:`~linkage.standardisers.standardise_record` gives them, with ``source``):
         the sorted record ids of its candidates, each pass's key hashed in plain Python
-        and looked up with two binary searches (no whole column is read)."""
+        and looked up by binary search (no whole column is read)."""
         found: list[npt.NDArray[np.int64]] = []
-        for bp, keys, sub in self.keys.values():
+        for pk in self.keys.values():
+            bp, keys, sub = pk.bp, pk.whole, pk.sub
             key = record_key(record, bp)
             if key is None:
                 continue
-            h = np.uint64(hash_text(key))
-            lo = int(keys.hashes.searchsorted(h, side="left"))
-            hi = int(keys.hashes.searchsorted(h, side="right"))
-            ids = keys.values[lo:hi]
-            if hi - lo + 1 > bp.max_block_size:
-                ids = keys.values[0:0]
-                sub_key = record_key(record, refined_pass(bp)) if sub is not None else None
-                if sub is not None and sub_key is not None:
-                    hs = np.uint64(hash_text(sub_key))
-                    slo = int(sub.hashes.searchsorted(hs, side="left"))
-                    shi = int(sub.hashes.searchsorted(hs, side="right"))
-                    if shi - slo + 1 <= bp.max_block_size:
-                        ids = sub.values[slo:shi]
+            h = hash_text(key)
+            if self_cross(bp):
+                ids = pk.cross_ids(flagged_record(record, bp), h)
+            else:
+                lo, hi = keys.run(h)
+                ids = keys.values[lo:hi]
+                if hi - lo + 1 > bp.max_block_size:
+                    ids = keys.values[0:0]
+                    sub_key = record_key(record, _refined(bp)) if sub is not None else None
+                    if sub is not None and sub_key is not None:
+                        slo, shi = sub.run(hash_text(sub_key))
+                        if shi - slo + 1 <= bp.max_block_size:
+                            ids = sub.values[slo:shi]
             if bp.link_only and len(ids):
                 src = self.records.column("source").take(pa.array(self.positions(ids)))
                 ids = ids[np.asarray([v != record.get("source") for v in src.to_pylist()],
                                      dtype=bool)]
             found.append(ids)
-        if not found:
-            return np.zeros(0, np.int64)
-        return np.unique(np.concatenate(found)).astype(np.int64)
+        # a dozen ids: a set costs half of np.unique's calls
+        return np.array(sorted({i for ids in found for i in ids.tolist()}), dtype=np.int64)
 
     def term_frequencies(self, values: pa.Array, name: str, *,
                          query: bool) -> npt.NDArray[np.float32]:

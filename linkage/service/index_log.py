@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from linkage.service.index import SortedKeys, TypeIndex, part_dir
+from linkage.service.index import PassKeys, SortedKeys, TypeIndex, part_dir
 from linkage.service.index_tables import (
     CANDIDATE_COLUMNS,
     CONFLICT_COLUMNS,
@@ -355,10 +355,12 @@ def open_logged(ti: TypeIndex, n_parts: int) -> None:
     ti.members = _logged(ti.members, parts, "members", held_later)
     # (a record's department and key never change under its id, as its blocking keys)
     ti.source_keys = _logged(ti.source_keys, parts, "source_keys", gone_later)
-    for name, (bp, whole, sub) in list(ti.keys.items()):
-        ti.keys[name] = (bp, _logged(whole, parts, f"keys_{name}", gone_later),
-                         None if sub is None else
-                         _logged(sub, parts, f"keys_{name}__sub", gone_later))
+    for name, pk in list(ti.keys.items()):
+        ti.keys[name] = PassKeys(
+            pk.bp, _logged(pk.whole, parts, f"keys_{name}", gone_later),
+            None if pk.sub is None else _logged(pk.sub, parts, f"keys_{name}__sub", gone_later),
+            None if pk.flagged is None else
+            _logged(pk.flagged, parts, f"keys_{name}__flagged", gone_later))
     for part in parts:
         ti.layers.append(ti._layer(read_arrow(part / "golden.arrow"),
                                    read_arrow(part / "conflicts.arrow"),
@@ -369,10 +371,12 @@ def _needed(ti: TypeIndex) -> list[str]:
     """The files every part of ``ti`` holds."""
     names = ["records.arrow", "clusters.arrow", RETIRED, "golden.arrow", "conflicts.arrow",
              GONE, "members.arrow", f"members{DEAD}", "source_keys.arrow", f"source_keys{DEAD}"]
-    for name, (_, _, sub) in ti.keys.items():
+    for name, pk in ti.keys.items():
         names += [f"keys_{name}.arrow", f"keys_{name}{DEAD}"]
-        if sub is not None:
+        if pk.sub is not None:
             names += [f"keys_{name}__sub.arrow", f"keys_{name}__sub{DEAD}"]
+        if pk.flagged is not None:
+            names += [f"keys_{name}__flagged.arrow", f"keys_{name}__flagged{DEAD}"]
     return names
 
 

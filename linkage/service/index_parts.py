@@ -22,6 +22,7 @@ import pyarrow.ipc as ipc
 
 from linkage.config import EntityConfig
 from linkage.io.run_log import link_file
+from linkage.match.block import BlockingPass
 from linkage.match.compare import read_columns
 from linkage.service.index import (
     INDEX_DIR,
@@ -50,7 +51,14 @@ from linkage.service.index_tables import (
     plain,
     write_arrow,
 )
-from linkage.service.keys import hash_strings, pass_keys, refined_pass, resolvable
+from linkage.service.keys import (
+    flagged_rows,
+    hash_strings,
+    pass_keys,
+    refined_pass,
+    resolvable,
+    self_cross,
+)
 
 if TYPE_CHECKING:
     from linkage.match.score import FellegiSunter
@@ -130,14 +138,21 @@ def write_part(folder: Path, section: EntityConfig, model: FellegiSunter,
             continue
         if bp.name not in base.keys:
             raise NotLoggedError(f"the base has no keys of pass {bp.name!r}")
-        _, whole, sub = base.keys[bp.name]
-        variants = [(bp, f"keys_{bp.name}", whole)]
+        pk = base.keys[bp.name]
+        variants: list[tuple[BlockingPass, str, SortedKeys, bool]] = [
+            (bp, f"keys_{bp.name}", pk.whole, False)]
         if bp.sub_keys:
-            if sub is None:
+            if pk.sub is None:
                 raise NotLoggedError(f"the base has no sub keys of pass {bp.name!r}")
-            variants.append((refined_pass(bp), f"keys_{bp.name}__sub", sub))
-        for variant, stem, old in variants:
+            variants.append((refined_pass(bp), f"keys_{bp.name}__sub", pk.sub, False))
+        if self_cross(bp) and bp.keys_where:
+            if pk.flagged is None:
+                raise NotLoggedError(f"the base has no flagged keys of pass {bp.name!r}")
+            variants.append((bp, f"keys_{bp.name}__flagged", pk.flagged, True))
+        for variant, stem, old, flagged_only in variants:
             h, present = hash_strings(pass_keys(added, variant))
+            if flagged_only:
+                present &= flagged_rows(added, bp)
             _write_keys(h, present, added_ids, part / f"{stem}.arrow")
             _write_dead(old, removed, part / f"{stem}{DEAD}")
         passes.append(bp.name)
@@ -246,10 +261,12 @@ def compact_type(ti: TypeIndex, folder: Path, spill: Path) -> dict[str, Any]:
     write_arrow(conflicts, folder / "conflicts.arrow")
     _write_whole(ti.members, folder / "members.arrow")
     _write_whole(ti.source_keys, folder / "source_keys.arrow")
-    for name, (_, whole, sub) in ti.keys.items():
-        _write_whole(whole, folder / f"keys_{name}.arrow")
-        if sub is not None:
-            _write_whole(sub, folder / f"keys_{name}__sub.arrow")
+    for name, pk in ti.keys.items():
+        _write_whole(pk.whole, folder / f"keys_{name}.arrow")
+        if pk.sub is not None:
+            _write_whole(pk.sub, folder / f"keys_{name}__sub.arrow")
+        if pk.flagged is not None:
+            _write_whole(pk.flagged, folder / f"keys_{name}__flagged.arrow")
     for path in sorted(ti.folder.iterdir()):
         if path.is_file() and not (folder / path.name).exists():
             link_file(path, folder / path.name)  # tf, quality, model: whole already

@@ -56,10 +56,12 @@ from linkage.service.index_tables import (
 )
 from linkage.service.keys import (
     content_hash,
+    flagged_rows,
     hash_strings,
     pass_keys,
     refined_pass,
     resolvable,
+    self_cross,
 )
 
 if TYPE_CHECKING:
@@ -241,18 +243,27 @@ def _write_type_index(
                      "cross-column keys" if bp.keys_right else f"a {bp.kind} pass; only "
                      "exact ones are")
             continue
-        variants = [(bp, f"keys_{bp.name}.arrow")]
+        variants = [(bp, f"keys_{bp.name}.arrow", "whole")]
         if bp.sub_keys:
-            variants.append((refined_pass(bp), f"keys_{bp.name}__sub.arrow"))
-        for i, (variant, name) in enumerate(variants):
+            variants.append((refined_pass(bp), f"keys_{bp.name}__sub.arrow", "sub"))
+        if self_cross(bp) and bp.keys_where:  # the flagged records' keys, apart
+            variants.append((bp, f"keys_{bp.name}__flagged.arrow", "flagged"))
+        whole_keys = None
+        for variant, name, part in variants:
             if update is None or bp.name not in update.base.keys:
-                h, present = _hashed_keys(records, variant)
+                if part == "flagged" and whole_keys is not None:  # the same keys, fewer
+                    h, present = whole_keys[0], whole_keys[1] & flagged_rows(records, bp)
+                else:
+                    h, present = _hashed_keys(records, variant)
+                if part == "whole":
+                    whole_keys = (h, present)
                 _write_keys(h, present, ids, folder / name)
                 continue
-            _, whole, sub = update.base.keys[bp.name]
-            old = whole if i == 0 else sub
+            old = getattr(update.base.keys[bp.name], part)
             assert old is not None
             h, present = hash_strings(pass_keys(update.added, variant))
+            if part == "flagged":
+                present &= flagged_rows(update.added, bp)
             _write_merged(old, h, present, update.added.column("record_id"),
                           folder / name, drop=update.removed)
         passes.append(bp.name)

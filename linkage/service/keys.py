@@ -12,23 +12,27 @@ adds a candidate, which comparison then scores like any other.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
+from operator import mul
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.match.block import BlockingPass, joined_key, record_key, refined_pass
+from linkage.match.block import BlockingPass, flagged, joined_key, record_key, refined_pass
 
-__all__ = ["hash_strings", "hash_text", "pass_keys", "record_key", "refined_pass", "resolvable"]
+__all__ = ["flagged_record", "flagged_rows", "hash_strings", "hash_text", "pass_keys", "record_key",
+           "refined_pass", "resolvable", "self_cross"]
 
 _P = np.uint64(0x100000001B3)
 _MAX_LEN = 4096  # longer keys are hashed on their first 4096 bytes (addresses are ~60)
 _POWERS: npt.NDArray[np.uint64] | None = None
 _SMALL = 8  # arrays up to this length are hashed in plain Python
 _MASK = (1 << 64) - 1
-_LOOP_BYTES = 12  # longer values are hashed with NumPy
+_LOOP_BYTES = 48  # longer values are hashed with NumPy (shorter: faster in Python)
 _SLAB = 1 << 18  # values hashed at once by the column path
 
 
@@ -37,11 +41,30 @@ def resolvable(bp: BlockingPass) -> bool:
     shared grams across the whole table, which a point lookup cannot reproduce), except
     cross-column ones (``keys_right``: one record's keys against another's other columns,
     which the index does not hold yet). A cross pass over the same columns both ways
-    (``keys_right == keys``, flagged records by ``keys_where``: masked ID numbers) is
-    served as the plain pass over its keys: a query meets every record of its block, a
-    superset of the pass's pairs (the extra ones pair two full ID numbers, which the
-    ID comparison's cannot-link keeps apart)."""
-    return bp.kind == "exact" and (not bp.keys_right or bp.keys_right == bp.keys)
+    (:func:`self_cross`) is served exactly: see :func:`flagged_record`."""
+    return bp.kind == "exact" and (not bp.keys_right or self_cross(bp))
+
+
+def self_cross(bp: BlockingPass) -> bool:
+    """A cross pass whose right-hand keys are its keys (the preset's masked-ID pass): a
+    record flagged by ``keys_where`` (every record, without one) pairs with every record
+    of its block, an unflagged one only with the flagged ones. The index keeps a second
+    key file of the flagged records for it (``keys_<pass>__flagged.arrow``) when some
+    records are not flagged."""
+    return bool(bp.keys_right) and bp.keys_right == bp.keys
+
+
+def flagged_record(record: Mapping[str, Any], bp: BlockingPass) -> bool:
+    """Whether one record stands in a :func:`self_cross` pass's blocks by its keys (as
+    :func:`~linkage.match.block.flagged` has it: a missing flag counts as false)."""
+    return not bp.keys_where or bool(record.get(bp.keys_where))
+
+
+def flagged_rows(records: pa.Table, bp: BlockingPass) -> npt.NDArray[np.bool_]:
+    """:func:`flagged_record` of every row of ``records``."""
+    if not bp.keys_where:
+        return np.ones(records.num_rows, dtype=bool)
+    return flagged(records, bp.keys_where)
 
 
 def pass_keys(records: pa.Table, bp: BlockingPass) -> pa.Array:
@@ -115,27 +138,35 @@ def hash_text(text: str) -> int:
     """:func:`hash_strings` of one present value, as a Python int (remembered: a
     resolve hashes an entity id twice, and candidates share names and phones)."""
     data = text.encode("utf-8")[:_MAX_LEN]
-    if len(data) > _LOOP_BYTES:  # a dot product (wrapping, like the column path)
+    n = len(data)
+    if n > _LOOP_BYTES:  # a dot product (wrapping, like the column path)
         with np.errstate(over="ignore"):
             acc = int(np.dot(np.frombuffer(data, dtype=np.uint8).astype(np.uint64)
-                             + np.uint64(1), _powers(len(data))))
+                             + np.uint64(1), _powers(n)))
     else:
-        powers = _powers_list()
-        acc = 0
-        for j, byte in enumerate(data):
-            acc = (acc + (byte + 1) * powers[j]) & _MASK
-    acc ^= (len(data) * 0x9E3779B97F4A7C15) & _MASK
+        # sum((byte + 1) * P**j) = sum(byte * P**j) + sum(P**j): exact Python ints, cut
+        # to 64 bits once (the same value as wrapping at every step)
+        powers, sums = _powers_list()
+        acc = (sum(map(mul, data, powers)) + sums[n]) & _MASK
+    acc ^= (n * 0x9E3779B97F4A7C15) & _MASK
     return _mix_one(acc)
 
 
 _POWERS_LIST: list[int] = []
+_POWER_SUMS: list[int] = []
 
 
-def _powers_list() -> list[int]:
-    """:func:`_powers` as Python ints (indexing a NumPy array per byte costs more)."""
+def _powers_list() -> tuple[list[int], list[int]]:
+    """:func:`_powers` as Python ints (indexing a NumPy array per byte costs more), and
+    ``sums[n]`` = the sum of the first n, wrapped."""
     if not _POWERS_LIST:
-        _POWERS_LIST.extend(int(p) for p in _powers(_MAX_LEN))
-    return _POWERS_LIST
+        powers = [int(p) for p in _powers(_LOOP_BYTES)]
+        sums = [0]
+        for p in powers:
+            sums.append((sums[-1] + p) & _MASK)
+        _POWER_SUMS.extend(sums)
+        _POWERS_LIST.extend(powers)
+    return _POWERS_LIST, _POWER_SUMS
 
 
 def _mix_one(x: int) -> int:

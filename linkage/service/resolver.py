@@ -319,33 +319,25 @@ def _record_term_frequencies(ti: TypeIndex, query: Mapping[str, Any],
     """:func:`_master_term_frequencies` for one record and its candidates: per
     term-frequency comparison, the share of the more common of the two values (the
     candidate's among the master's records, the query's among them and the query).
-    The query's and the candidates' values are looked up in one binary search."""
+    Each distinct value is looked up once (a candidate often holds the query's)."""
     out: dict[str, Any] = {}
-    n = len(rows)
     for comp in ti.section.comparisons:
         if not comp.term_frequency or comp.name not in ti.tf:
             continue
         keys, total = ti.tf[comp.name]
-        values = [query.get(comp.field), *(r.get(comp.field) for r in rows)]
-        present = np.fromiter((v is not None for v in values), dtype=bool, count=n + 1)
-        hashes = np.fromiter((0 if v is None else hash_text(v if isinstance(v, str) else str(v))
-                              for v in values), dtype=np.uint64, count=n + 1)
-        counts = _counts(keys, hashes).astype(np.float64)
-        cand_share = counts[1:] / max(total, 1)
-        cand_share[~present[1:]] = np.nan
-        q_share = (counts[0] + 1.0) / max(total + 1, 1) if present[0] else np.nan
-        out[comp.name] = np.maximum(cand_share.astype(np.float32), np.float32(q_share))
+        field = comp.field
+        counts: dict[Any, int] = {}
+        for v in (query.get(field), *(r.get(field) for r in rows)):
+            if v is not None and v not in counts:
+                lo, hi = keys.run(hash_text(v if isinstance(v, str) else str(v)))
+                counts[v] = int(keys.values[lo]) if hi > lo else 0
+        mine = query.get(field)
+        q_share = (counts[mine] + 1.0) / max(total + 1, 1) if mine is not None else math.nan
+        shares = [math.nan if (v := r.get(field)) is None else counts[v] / max(total, 1)
+                  for r in rows]
+        # float64 shares cut to float32, as the column path has them
+        out[comp.name] = np.maximum(np.array(shares, dtype=np.float32), np.float32(q_share))
     return out
-
-
-def _counts(keys: Any, hashes: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
-    """Each hash's count in a sorted (hash, count) file (0 when absent)."""
-    at = np.searchsorted(keys.hashes, hashes, side="left")
-    found = at < len(keys.hashes)
-    found[found] = keys.hashes[at[found]] == hashes[found]
-    counts = np.zeros(len(hashes), dtype=np.int64)
-    counts[found] = keys.values[at[found]]
-    return counts
 
 
 def score_against(ti: TypeIndex, std: pa.Table) -> BatchResolution:
