@@ -29,7 +29,7 @@ from linkage.io.outputs import (
 from linkage.io.report import render_report
 from linkage.io.run_log import MAX_PARTS, append_run_table
 from linkage.io.summary import run_summary
-from linkage.io.worklists import write_worklists
+from linkage.io.worklists import write_worklist_changes
 
 if TYPE_CHECKING:
     from linkage.pipeline import PipelineResult
@@ -66,9 +66,10 @@ def write_incremental_run(result: PipelineResult, out: str | Path, previous: Pat
     with run_folder(out, inputs=inputs) as stage:
         # the worklists' xlsx are pure Python (they hold the GIL for seconds): a child
         # process writes them on the other core, forked before the index's thread starts
-        worklists = _forked(functools.partial(write_worklists, result.conflicts,
-                                              result.config.sources, stage,
-                                              previous=previous), timings)
+        conflicts = deltas["conflicts"]
+        worklists = _forked(functools.partial(write_worklist_changes, previous,
+                                              conflicts.deleted["entity_id"], conflicts.added,
+                                              result.config.sources, stage), timings)
         with ThreadPoolExecutor(max_workers=1) as pool:
             extra = (pool.submit(_timed, timings, "write.index", beside, stage)
                      if beside is not None else None)

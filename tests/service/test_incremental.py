@@ -215,15 +215,33 @@ def test_the_worklists_are_the_departments_own_files(tiny_run: Path, tmp_path: P
     # the household delta source shares household's worklist: no second sheet or CSV name
     assert sorted(after) == sorted(before)
     fresh = tmp_path / "fresh"
-    from linkage.io.worklists import write_worklists
+    from python_calamine import CalamineWorkbook
+
+    from linkage.io.worklists import worklist_rows, write_worklists
 
     conflicts = read_run_table(tmp_path / "run2", "conflicts")
-    write_worklists(conflicts, load_pipeline(folder / "nightly.toml").sources, fresh)
+    sources = load_pipeline(folder / "nightly.toml").sources
+    write_worklists(conflicts, sources, fresh)
+    old_conflicts = read_run_table(tiny_run, "conflicts")
+    changed = 0
     for name, path in after.items():
-        # linked from the previous run or written: the bytes a fresh writer gives
-        assert path.read_bytes() == (fresh / "worklists" / name).read_bytes(), name
-        if path.stat().st_ino == before[name].stat().st_ino:
-            assert path.read_bytes() == before[name].read_bytes(), name
+        if name.endswith(".csv"):
+            # updated from the previous run's: the bytes a full write of the merged
+            # conflicts gives
+            assert path.read_bytes() == (fresh / "worklists" / name).read_bytes(), name
+            continue
+        # the workbook: the night's changes, the rows that came and went
+        source = next(s for s in sources if s.department == path.stem and not s.delta)
+        was = {tuple(r) for r in worklist_rows(old_conflicts, source)[1:]}
+        now = {tuple(r) for r in worklist_rows(conflicts, source)[1:]}
+        book = CalamineWorkbook.from_path(str(path))
+        rows = [[str(c) for c in r] for r in book.get_sheet_by_name(
+            book.sheet_names[0]).to_python()]
+        assert book.sheet_names[0].endswith("本次变动")
+        assert sorted(tuple(r) for r in rows[1:]) == sorted(
+            [("新增", *r) for r in now - was] + [("无需再改", *r) for r in was - now]), name
+        changed += len(rows) - 1
+    assert changed  # the batch changed some department's list
 
 
 # --- the run folder as a log on the previous run's files ------------------------------
