@@ -19,6 +19,7 @@ import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -163,7 +164,24 @@ def compact_run(run: str | Path) -> list[str]:
             link_file(path, stage / rel)
             if rel.parts[0] not in DERIVED_SUBFOLDERS:
                 written[rel.as_posix()] = path.stat().st_size
+        for path in _complete_workbooks(folder, summary, stage):
+            written[path.relative_to(stage).as_posix()] = path.stat().st_size
         summary["files"] = dict(sorted(written.items()))
         write_json(summary, stage / "run.json")
     log.info("compacted %s: %s", folder, ", ".join(logs))
     return logs
+
+
+def _complete_workbooks(folder: Path, summary: Mapping[str, Any], stage: Path) -> list[Path]:
+    """The worklists' complete workbooks, where an incremental run left the night's
+    changes (:func:`linkage.io.worklists.complete_workbooks`)."""
+    from linkage.config import pipeline_from_dict
+    from linkage.io.worklists import complete_workbooks
+
+    config = summary.get("config")
+    if not isinstance(config, Mapping) or not (folder / "worklists").is_dir():
+        return []
+    base = Path(str(config.get("base_dir", ".")))
+    sources = pipeline_from_dict({k: v for k, v in config.items() if k != "base_dir"},
+                                 base_dir=base, origin=f"{folder}/run.json").sources
+    return complete_workbooks(folder, sources, stage)

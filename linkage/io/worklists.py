@@ -295,7 +295,7 @@ CHANGE_HEADER, ADDED, GONE = "变动", "新增", "无需再改"
 CHANGES_SUFFIX = "-本次变动"
 
 
-class _NeedWhole(Exception):
+class _NeedWholeError(Exception):
     """A previous worklist that cannot be updated row by row (missing, another header)."""
 
 
@@ -319,7 +319,7 @@ def write_worklist_changes(previous: Path, removed: pa.Array | pa.ChunkedArray,
     written: dict[str, Path] = {}
     try:
         if not before.is_dir():
-            raise _NeedWhole(f"{before} is missing")
+            raise _NeedWholeError(f"{before} is missing")
         for department, mine in _departments(sources).items():
             sheets: list[tuple[str, list[list[str]]]] = []
             for source in mine:
@@ -342,7 +342,7 @@ def write_worklist_changes(previous: Path, removed: pa.Array | pa.ChunkedArray,
             book = folder / f"{_safe(department)}.xlsx"
             _atomic_file(book, functools.partial(_write_book, sheets=sheets))
             written[f"worklist_{department}"] = book
-    except _NeedWhole as why:
+    except _NeedWholeError as why:
         log.warning("worklists: the previous run's cannot be updated (%s); written whole", why)
         from linkage.io.run_tables import read_run_table
 
@@ -386,9 +386,9 @@ def _read_csv(path: Path, source: SourceConfig, header: list[str]) -> list[list[
     text = path.read_bytes().decode(_encoding(source), errors="replace")
     rows = list(csv.reader(io.StringIO(text, newline="")))
     if not rows or rows[0] != header:
-        raise _NeedWhole(f"{path.name} has another header")
+        raise _NeedWholeError(f"{path.name} has another header")
     if any(len(r) != len(header) for r in rows[1:]):
-        raise _NeedWhole(f"{path.name} has rows of another width")
+        raise _NeedWholeError(f"{path.name} has rows of another width")
     return rows[1:]
 
 
@@ -398,7 +398,7 @@ def _order_key(source: SourceConfig) -> Callable[[Sequence[str]], tuple[int, str
     carried = dict(source.columns)
     fields = {(c if isinstance(c, str) else "+".join(c)): f for f, c in carried.items()}
     if len(fields) != len(carried):
-        raise _NeedWhole("two fields share a column name")
+        raise _NeedWholeError("two fields share a column name")
     severity = {label: _SEVERITY_RANK.get(s, 9) for s, label in SEVERITY_LABELS.items()}
     for s, rank in _SEVERITY_RANK.items():
         severity.setdefault(s, rank)

@@ -304,6 +304,13 @@ def test_two_nights_then_compaction(tiny_run: Path, tmp_path: Path,
         assert (run3 / f"{name}.parquet").is_file() and log_table(run3, name) is None
     assert _tables(run3) == before
     assert is_complete_run(run3)
+    # the worklists' workbooks are complete again: a full write's bytes
+    from linkage.io.worklists import write_worklists
+
+    write_worklists(read_run_table(run3, "conflicts"), load_pipeline(
+        folder / "nightly.toml").sources, tmp_path / "fresh")
+    for book in (tmp_path / "fresh" / "worklists").glob("*.xlsx"):
+        assert (run3 / "worklists" / book.name).read_bytes() == book.read_bytes(), book.name
     assert Resolver.open(run3).resolve({"name": "刘洋", "id_number": "510107199207173314"}
                                        )["entity_id"] == night3["H006"]
     # the nights before keep their own view
