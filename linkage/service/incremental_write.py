@@ -26,7 +26,8 @@ from linkage.io.outputs import (
     write_parquet_files,
     write_text,
 )
-from linkage.io.report import render_report
+from linkage.io.report import render_figures, result_counts, result_figures
+from linkage.io.report_counts import ReportCounts, write_counts
 from linkage.io.run_log import MAX_PARTS, append_run_table
 from linkage.io.summary import run_summary
 from linkage.io.worklists import write_worklist_changes
@@ -54,12 +55,17 @@ def write_incremental_run(result: PipelineResult, out: str | Path, previous: Pat
                           deltas: Mapping[str, TableDelta], *,
                           beside: Callable[[Path], object] | None = None,
                           max_parts: int = MAX_PARTS, lang: str = "zh",
-                          timings: dict[str, float] | None = None) -> dict[str, Path]:
+                          timings: dict[str, float] | None = None,
+                          report: tuple[ReportCounts, list[Any]] | None = None
+                          ) -> dict[str, Path]:
     """Write the run folder ``out`` of an incremental run on ``previous``: each table of
     ``deltas`` as a log on the previous run's, every other output whole. ``beside(stage)``
     writes the index into the staged run on a second thread. ``timings`` gets each
     part's seconds (``write.<part>``; the worklists' and the index's run beside the
-    rest, so the parts add up to more than the wall time)."""
+    rest, so the parts add up to more than the wall time). ``report``: the report's
+    counts, updated from the previous run's, and its explained pairs
+    (:mod:`linkage.io.report_counts`); the report and ``run.json`` are drawn from them
+    (without: from the result's whole tables)."""
     out = Path(out)
     timings = timings if timings is not None else {}
     inputs = [s.path for s in result.config.sources]
@@ -73,7 +79,7 @@ def write_incremental_run(result: PipelineResult, out: str | Path, previous: Pat
         with ThreadPoolExecutor(max_workers=1) as pool:
             extra = (pool.submit(_timed, timings, "write.index", beside, stage)
                      if beside is not None else None)
-            written = _write_files(result, stage, previous, deltas, worklists,
+            written = _write_files(result, stage, previous, deltas, worklists, report,
                                    max_parts=max_parts, lang=lang, timings=timings)
             if extra is not None:
                 extra.result()
@@ -130,7 +136,8 @@ def _forked(write: Callable[[], Mapping[str, Path]],
 
 def _write_files(result: PipelineResult, stage: Path, previous: Path,
                  deltas: Mapping[str, TableDelta],
-                 worklists: Callable[[], Mapping[str, Path]], *, max_parts: int,
+                 worklists: Callable[[], Mapping[str, Path]],
+                 report: tuple[ReportCounts, list[Any]] | None, *, max_parts: int,
                  lang: str, timings: dict[str, float]) -> dict[str, Path]:
     t0 = time.perf_counter()
     written: dict[str, Path] = {}
@@ -147,13 +154,20 @@ def _write_files(result: PipelineResult, stage: Path, previous: Path,
     written.update(write_parquet_files({n: (t, stage / f"{n}.parquet")
                                         for n, t in whole.items()}))
     timings["write.tables"] = round(time.perf_counter() - t0, 4)
-    written["report"] = _timed(timings, "write.report", lambda: write_text(
-        render_report(result, lang=lang), stage / "report.html"))
+    counts, examples = report if report is not None else (result_counts(result), None)
+
+    def draw() -> dict[str, Path]:
+        files = write_counts(counts, stage)
+        files["report"] = write_text(render_figures(result_figures(result, counts, examples),
+                                                    lang=lang), stage / "report.html")
+        return files
+
+    written.update(_timed(timings, "write.report", draw))
     for etype, entity in result.entities.items():
         path = stage / f"model_{etype}.json"
         entity.model.save(path)
         written[f"model_{etype}"] = path
-    summary = mask_strings(run_summary(result))
+    summary = mask_strings(run_summary(result, counts))
     written.update(worklists())
     summary["files"] = {p.relative_to(stage).as_posix(): p.stat().st_size
                         for p in sorted(written.values())}

@@ -89,6 +89,7 @@ def test_changes_on_both_types_match_a_full_run(both: tuple[Path, Path],
     done = run_incremental(data / "nightly.toml", run, tmp_path / "inc")
     assert {t: (c["new"], c["changed"]) for t, c in done.counts.items()} == {
         "person": (4, 4), "enterprise": (4, 4)}
+    _assert_report_counts_are_the_whole_tables(tmp_path / "inc")
     full = Pipeline.from_toml(data / "nightly.toml").run(
         read_with_deltas(load_pipeline(data / "nightly.toml")))
     write_outputs(full, tmp_path / "full")
@@ -111,3 +112,44 @@ def test_changes_on_both_types_match_a_full_run(both: tuple[Path, Path],
 
 def _values(table: object) -> list[str]:
     return sorted(map(str, table.to_pylist()))  # type: ignore[attr-defined]
+
+
+def _assert_report_counts_are_the_whole_tables(run: Path) -> None:
+    """The report's counts an incremental run updated are those of its folder's whole
+    tables, and the figures drawn from them the same page."""
+    import dataclasses
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from linkage.io.report import counted_figures, ranked_conflicts, render_figures
+    from linkage.io.report_counts import TOP_KEPT, ReportCounts, count_tables, read_counts
+    from linkage.service.index import MasterIndex
+
+    kept = read_counts(run)
+    assert kept is not None
+    conflicts = read_run_table(run, "conflicts")
+    whole = {}
+    for etype, ti in MasterIndex.open(run).types.items():
+        whole[etype] = count_tables(
+            records=ti.full_records(), scored=ti.pairs(),
+            threshold=ti.section.scoring.link_threshold, clusters=ti.clusters,
+            golden=ti.full_golden(),
+            conflicts=conflicts.filter(pc.equal(conflicts["entity_type"], etype)))
+        got = kept.types[etype]
+        assert got.density_sum == pytest.approx(whole[etype].density_sum, rel=1e-12)
+        assert got.conflicts and got.weights and got.rules and got.links  # something counted
+        assert dataclasses.replace(got, density_sum=0.0) == \
+            dataclasses.replace(whole[etype], density_sum=0.0), etype
+    ranked = ranked_conflicts(conflicts, TOP_KEPT)
+    assert kept.top.num_rows >= min(50, conflicts.num_rows)
+    assert kept.top.to_pylist() == ranked.slice(0, kept.top.num_rows).to_pylist()
+    assert kept.top_complete == (conflicts.num_rows <= TOP_KEPT)
+
+    def page(counts: ReportCounts) -> str:
+        return render_figures(counted_figures(counts, summary={}, thresholds={
+            "person": 0.9, "enterprise": 0.9}, quality=pa.table({}), blocking={}), lang="en")
+
+    assert page(kept) == page(ReportCounts(whole, ranked, kept.top_complete))
+    html = (run / "report.html").read_text(encoding="utf-8")
+    assert f"{conflicts.num_rows:,}" in html
