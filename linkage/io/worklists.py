@@ -325,9 +325,8 @@ def write_worklist_changes(previous: Path, removed: pa.Array | pa.ChunkedArray,
             for source in mine:
                 name = _csv_name(department, source, mine)
                 path = folder / f"{_safe(name)}.csv"
-                rows, changes = _updated_rows(before / path.name, source,
-                                              _worklist(candidates, source), gone)
-                data, _ = _csv_bytes(rows, source)
+                data, n_rows, changes = _updated_csv(before / path.name, source,
+                                                     _worklist(candidates, source), gone)
                 old = before / path.name
                 if old.is_file() and old.stat().st_size == len(data) and \
                         old.read_bytes() == data:
@@ -338,7 +337,7 @@ def write_worklist_changes(previous: Path, removed: pa.Array | pa.ChunkedArray,
                 sheets.append((_SHEETS.get(source.entity_type, source.entity_type)
                                + CHANGES_SUFFIX, changes[:EXCEL_MAX_ROWS]))
                 log.info("worklist %s/%s: %d value(s) to correct, %d change(s) tonight",
-                         department, source.entity_type, len(rows) - 1, len(changes) - 1)
+                         department, source.entity_type, n_rows, len(changes) - 1)
             book = folder / f"{_safe(department)}.xlsx"
             _atomic_file(book, functools.partial(_write_book, sheets=sheets))
             written[f"worklist_{department}"] = book
@@ -356,29 +355,129 @@ def write_worklist_changes(previous: Path, removed: pa.Array | pa.ChunkedArray,
     return written
 
 
-def _updated_rows(before: Path, source: SourceConfig, fresh: list[list[str]],
-                  gone: frozenset[str]) -> tuple[list[list[str]], list[list[str]]]:
-    """(the complete worklist: the previous one's rows but those of entities in
-    ``gone``, with ``fresh``'s rows merged in the order :func:`_worklist` sorts,
-    the changes sheet's rows), each with its header."""
+def _updated_csv(before: Path, source: SourceConfig, fresh: list[list[str]],
+                 gone: frozenset[str]) -> tuple[bytes, int, list[list[str]]]:
+    """(the complete worklist's CSV: the previous one's rows but those of entities in
+    ``gone``, with ``fresh``'s rows merged in the order :func:`_worklist` sorts, its
+    number of rows, the changes sheet's rows with its header). The kept rows' bytes are
+    taken as they are, a line each (their columns read by Arrow for the order); a file
+    with a line break inside a value is read and written again row by row instead."""
     header, new_rows = fresh[0], fresh[1:]
-    old_rows = _read_csv(before, source, header) if before.is_file() else []
-    kept = [r for r in old_rows if r[-1] not in gone]
-    dropped = [r for r in old_rows if r[-1] in gone]
-    order = _order_key(source)
-    rows = [header, *heapq.merge(kept, new_rows, key=order)]
-    # compared as the file holds them (a character the encoding lacks written as ?)
     encoding = _encoding(source)
+    data = before.read_bytes() if before.is_file() else None
+    lines = data.split(b"\r\n") if data is not None else None
+    table = _read_columns(data, encoding, len(header)) if data is not None else None
+    if data is None or lines is None or table is None or lines[-1] != b"" or \
+            len(lines) != table.num_rows + 1:
+        rows, changes = _updated_rows(before, source, fresh, gone)
+        return _csv_bytes(rows, source)[0], len(rows) - 1, changes
+    if [table.column(i)[0].as_py() for i in range(len(header))] != header:
+        raise _NeedWholeError(f"{before.name} has another header")
+    table, lines = table.slice(1), lines[1:-1]
+    touched = pc.is_in(table.column(len(header) - 1), value_set=pa.array(sorted(gone),
+                                                                       pa.string()))
+    hit = np.asarray(touched.to_numpy(zero_copy_only=False), dtype=bool)
+    kept_at, dropped_at = np.flatnonzero(~hit), np.flatnonzero(hit)
+    kept = table.take(pa.array(kept_at))
+    # each new row's line, as the writer encodes it
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\r\n")
+    ends = []
+    for row in new_rows:
+        writer.writerow(row)
+        ends.append(text.tell())
+    written = text.getvalue()
+    line_encoding = "utf-8" if encoding == "utf-8-sig" else encoding
+    new_lines = [written[a:b - 2].encode(line_encoding, errors="replace")
+                 for a, b in zip([0, *ends][:len(ends)], ends, strict=True)]
+    # the merged order: kept rows (in order already) and new rows, by severity, field, key
+    keys = _order_columns(source, [kept.column(5), pa.array([r[5] for r in new_rows],
+                                                            pa.string())],
+                          [kept.column(1), pa.array([r[1] for r in new_rows], pa.string())],
+                          [kept.column(0), pa.array([r[0] for r in new_rows], pa.string())])
+    order = pc.sort_indices(keys, sort_keys=[("s", "ascending"), ("f", "ascending"),
+                                             ("k", "ascending"), ("i", "ascending")])
+    n_kept = len(kept_at)
+    pieces = [lines[int(kept_at[j])] if j < n_kept else new_lines[j - n_kept]
+              for j in order.to_pylist()]
+    head = _csv_bytes([header], source)[0]
+    out = head + b"".join(piece + b"\r\n" for piece in pieces)
+    dropped_text = b"\r\n".join(lines[int(i)] for i in dropped_at).decode(encoding,
+                                                                         errors="replace")
+    dropped = list(csv.reader(io.StringIO(dropped_text, newline=""))) if len(dropped_at) \
+        else []
+    return out, len(pieces), _changes(header, new_rows, dropped, encoding)
 
+
+def _read_columns(data: bytes, encoding: str, width: int) -> pa.Table | None:
+    """A worklist CSV's rows (the header's too) as text columns ``0..width-1``, read by
+    Arrow (None: not ``width`` columns wide)."""
+    from pyarrow import csv as pacsv
+
+    text = data.decode(encoding, errors="replace").encode("utf-8")
+    names = [str(i) for i in range(width)]
+    try:
+        return pacsv.read_csv(
+            pa.BufferReader(text),
+            read_options=pacsv.ReadOptions(column_names=names),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False,
+                quoted_strings_can_be_null=False))
+    except pa.ArrowInvalid:
+        return None
+
+
+def _order_columns(source: SourceConfig, severity: list[pa.Array | pa.ChunkedArray],
+                   column: list[pa.Array | pa.ChunkedArray],
+                   key: list[pa.Array | pa.ChunkedArray]) -> pa.Table:
+    """The columns :func:`_worklist` sorts by (severity rank, field, key) from rows as
+    written (severity's word, the column's name, the key), with each row's position."""
+    carried = dict(source.columns)
+    names = {(c if isinstance(c, str) else "+".join(c)): f for f, c in carried.items()}
+    if len(names) != len(carried):
+        raise _NeedWholeError("two fields share a column name")
+    words = {label: _SEVERITY_RANK.get(s, 9) for s, label in SEVERITY_LABELS.items()}
+    for s, rank in _SEVERITY_RANK.items():
+        words.setdefault(s, rank)
+    sev, col, k = _joined(severity), _joined(column), _joined(key)
+    rank = pa.array([*words.values(), 9], pa.int64()).take(pc.fill_null(
+        pc.index_in(sev, value_set=pa.array(list(words), pa.string())), len(words)))
+    field = pc.coalesce(pa.array(list(names.values()), pa.string()).take(
+        pc.index_in(col, value_set=pa.array(list(names), pa.string()))), col)
+    return pa.table({"s": rank, "f": field, "k": k, "i": pa.array(np.arange(len(k)))})
+
+
+def _joined(parts: list[pa.Array | pa.ChunkedArray]) -> pa.Array:
+    """Text columns one after the other, as one array."""
+    chunks = [x for c in parts for x in (c.chunks if isinstance(c, pa.ChunkedArray) else [c])]
+    return pa.chunked_array(chunks, pa.string()).combine_chunks()
+
+
+def _changes(header: list[str], new_rows: list[list[str]], dropped: list[list[str]],
+             encoding: str) -> list[list[str]]:
+    """The changes sheet: the new rows not on the previous list, then the dropped rows
+    not on the new one, compared as the file holds them (a character the encoding lacks
+    written as ?)."""
     def held(row: Sequence[str]) -> str:
         text = "\x1f".join(row)
         return text.encode(encoding, errors="replace").decode(encoding)
 
     was, now = {held(r) for r in dropped}, {held(r) for r in new_rows}
-    changes = [[CHANGE_HEADER, *header],
-               *([ADDED, *r] for r in new_rows if held(r) not in was),
-               *([GONE, *r] for r in dropped if held(r) not in now)]
-    return rows, changes
+    return [[CHANGE_HEADER, *header],
+            *([ADDED, *r] for r in new_rows if held(r) not in was),
+            *([GONE, *r] for r in dropped if held(r) not in now)]
+
+
+def _updated_rows(before: Path, source: SourceConfig, fresh: list[list[str]],
+                  gone: frozenset[str]) -> tuple[list[list[str]], list[list[str]]]:
+    """:func:`_updated_csv` row by row (the rows with their header, the changes)."""
+    header, new_rows = fresh[0], fresh[1:]
+    old_rows = _read_csv(before, source, header) if before.is_file() else []
+    kept = [r for r in old_rows if r[-1] not in gone]
+    dropped = [r for r in old_rows if r[-1] in gone]
+    rows = [header, *heapq.merge(kept, new_rows, key=_order_key(source))]
+    return rows, _changes(header, new_rows, dropped, _encoding(source))
 
 
 def _read_csv(path: Path, source: SourceConfig, header: list[str]) -> list[list[str]]:

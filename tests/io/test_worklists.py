@@ -234,3 +234,39 @@ def test_without_a_previous_worklist_the_lists_are_written_whole(tmp_path: Path)
     for path in (tmp_path / "fresh" / "worklists").iterdir():
         assert (tmp_path / "after" / "worklists" / path.name).read_bytes() == \
             path.read_bytes(), path.name
+
+
+@pytest.mark.parametrize("where", ["kept", "new"])
+def test_a_value_with_a_line_break_is_merged_as_a_full_write_gives(tmp_path: Path,
+                                                                   where: str) -> None:
+    import pyarrow.compute as pc
+
+    from linkage.io.worklists import write_worklist_changes
+
+    conflicts, sources = _run()
+
+    def broken(table: pa.Table) -> pa.Table:  # keys with a line break in them
+        rows = table.to_pylist()
+        for row in rows:
+            for candidate in row["candidates"]:
+                candidate["source_key"] += "\r\n附"
+        return pa.Table.from_pylist(rows, schema=table.schema)
+
+    p1 = pc.equal(conflicts["entity_id"], "P1")
+    p2 = conflicts.filter(pc.invert(p1))
+    # tonight P1 is touched and comes back as P1b; P2 (SW2) is kept as it was
+    now = conflicts.filter(p1)
+    now = now.set_column(now.column_names.index("entity_id"), "entity_id",
+                         pa.array(["P1b"] * now.num_rows))
+    if where == "kept":
+        p2 = broken(p2)
+    else:
+        now = broken(now)
+    before = pa.concat_tables([conflicts.filter(p1), p2])
+    write_worklists(before, sources, tmp_path / "before")
+    write_worklist_changes(tmp_path / "before", pa.array(["P1"]), now, sources,
+                           tmp_path / "after")
+    write_worklists(pa.concat_tables([p2, now]), sources, tmp_path / "fresh")
+    tax = (tmp_path / "after" / "worklists" / "tax.csv").read_bytes()
+    assert "\r\n附".encode("gb18030") in tax  # a line break inside a value
+    assert tax == (tmp_path / "fresh" / "worklists" / "tax.csv").read_bytes()
