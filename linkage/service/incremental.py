@@ -632,7 +632,8 @@ def _report(section: EntityConfig, ti: TypeIndex, entity: Any, touched: _Touched
             loads: _Loads) -> None:
     """Conflicts of the touched entities (once their golden records are final, after legal
     representatives): the run's conflicts are a log, the previous run's but theirs, and
-    these (``entity.conflicts`` holds these alone; the previous run's are not read).
+    these (``entity.conflicts`` holds these alone, which the index merges into its own;
+    the previous run's are read only for an index that cannot merge them).
     Quality figures of every department, and the report's counts, as the touched
     entities' parts as they were taken out and as they are put in."""
     fields = list(section.fields)
@@ -643,6 +644,11 @@ def _report(section: EntityConfig, ti: TypeIndex, entity: Any, touched: _Touched
                                    comparable_statuses=section.conflicts.comparable_statuses,
                                    wildcard_statuses=section.conflicts.wildcard_statuses)
     entity.conflicts = conflicts_sub
+    if ti.conflict_ends is None:  # the index cannot merge them: it lays out the whole
+        before = loads.conflicts
+        entity.conflicts = pa.concat_tables([
+            _without(before, _rows_where(before.column("entity_id"), touched.old_ids)),
+            conflicts_sub], promote_options="default")
     touched.conflicts_added = conflicts_sub
     # department figures are shares over all of a department's records, kept as counts:
     # the touched entities' parts as they were go, as they are now come in

@@ -153,3 +153,7 @@ def _assert_report_counts_are_the_whole_tables(run: Path) -> None:
     assert page(kept) == page(ReportCounts(whole, ranked, kept.top_complete))
     html = (run / "report.html").read_text(encoding="utf-8")
     assert f"{conflicts.num_rows:,}" in html
+    # the merged index holds every conflict (the run gave it the touched entities' alone)
+    index = MasterIndex.open(run)
+    assert sum(ti.conflict_table.num_rows for ti in index.types.values()) == \
+        conflicts.num_rows
