@@ -140,14 +140,15 @@ def _deletions(deleted: Mapping[str, pa.Array | pa.ChunkedArray],
 def compact_run(run: str | Path) -> list[str]:
     """Write every log table of the run folder ``run`` as one plain file (through a
     staging folder swapped in for the run, as a run is written; every other file is
-    hard-linked). Returns the names of the tables compacted (none: the run is left as
-    it is)."""
+    hard-linked), and the worklists' workbooks of an incremental run (the night's changes)
+    as complete ones. Returns the names of the tables compacted, and ``worklists`` (none:
+    the run is left as it is)."""
     folder = Path(run).expanduser().resolve()
     if not is_complete_run(folder):
         raise LinkageError(f"{run}: not a complete run folder (its run.json does not list "
                            "the files it holds)")
     logs = [n for n in run_table_names(folder) if log_table(folder, n) is not None]
-    if not logs:
+    if not logs and not _change_books(folder):
         return []
     summary = json.loads((folder / "run.json").read_text(encoding="utf-8"))
     with run_folder(folder) as stage:
@@ -164,12 +165,14 @@ def compact_run(run: str | Path) -> list[str]:
             link_file(path, stage / rel)
             if rel.parts[0] not in DERIVED_SUBFOLDERS:
                 written[rel.as_posix()] = path.stat().st_size
-        for path in _complete_workbooks(folder, summary, stage):
+        books = _complete_workbooks(folder, summary, stage)
+        for path in books:
             written[path.relative_to(stage).as_posix()] = path.stat().st_size
         summary["files"] = dict(sorted(written.items()))
         write_json(summary, stage / "run.json")
-    log.info("compacted %s: %s", folder, ", ".join(logs))
-    return logs
+    done = [*logs, *(["worklists"] if books else [])]
+    log.info("compacted %s: %s", folder, ", ".join(done))
+    return done
 
 
 def _complete_workbooks(folder: Path, summary: Mapping[str, Any], stage: Path) -> list[Path]:
@@ -185,3 +188,10 @@ def _complete_workbooks(folder: Path, summary: Mapping[str, Any], stage: Path) -
     sources = pipeline_from_dict({k: v for k, v in config.items() if k != "base_dir"},
                                  base_dir=base, origin=f"{folder}/run.json").sources
     return complete_workbooks(folder, sources, stage)
+
+
+def _change_books(folder: Path) -> bool:
+    """Whether a department's workbook in the run holds an incremental run's changes."""
+    from linkage.io.worklists import holds_changes
+
+    return any(holds_changes(book) for book in (folder / "worklists").glob("*.xlsx"))

@@ -58,7 +58,8 @@ from linkage.master.conflict_kinds import classify
 
 log = logging.getLogger(__name__)
 
-__all__ = ["complete_workbooks", "worklist_rows", "write_worklist_changes", "write_worklists"]
+__all__ = ["complete_workbooks", "holds_changes", "worklist_rows", "write_worklist_changes",
+           "write_worklists"]
 
 _SEVERITY_RANK = {s: i for i, s in enumerate(("critical", "high", "medium", "low", "info"))}
 #: the first column's header when the source has no key column (its rows are keyed
@@ -519,7 +520,7 @@ def complete_workbooks(run: Path, sources: Sequence[SourceConfig], out: Path) ->
     folder = Path(run) / "worklists"
     for department, mine in _departments(sources).items():
         book = folder / f"{_safe(department)}.xlsx"
-        if not _holds_changes(book):
+        if not holds_changes(book):
             continue
         sheets: list[tuple[str, list[list[str]]]] = []
         for source in mine:
@@ -535,7 +536,7 @@ def complete_workbooks(run: Path, sources: Sequence[SourceConfig], out: Path) ->
     return written
 
 
-def _holds_changes(book: Path) -> bool:
+def holds_changes(book: Path) -> bool:
     """Whether a department's workbook is an incremental run's (its changes only)."""
     try:
         with zipfile.ZipFile(book) as zf:

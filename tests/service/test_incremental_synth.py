@@ -48,6 +48,18 @@ def test_an_unchanged_batch_reproduces_the_run(both: tuple[Path, Path], tmp_path
         (run / "records.parquet").stat().st_ino
     for name in OUTPUTS:
         assert _rows(tmp_path / "again", name) == _rows(run, name), name
+    # no table is a log, but the workbooks hold the night's (no) changes: compacting
+    # writes them complete, as the full run wrote them
+    from linkage.io.run_log import compact_run
+
+    books = sorted((run / "worklists").glob("*.xlsx"))
+    assert books and all((tmp_path / "again" / "worklists" / b.name).read_bytes() !=
+                         b.read_bytes() for b in books)
+    assert compact_run(tmp_path / "again") == ["worklists"]
+    for book in books:
+        assert (tmp_path / "again" / "worklists" / book.name).read_bytes() == \
+            book.read_bytes(), book.name
+    assert compact_run(tmp_path / "again") == []
 
 
 def _delta_source(spec: str, department: str, etype: str, path: str) -> tuple[str, str]:
