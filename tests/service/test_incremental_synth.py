@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,8 +75,8 @@ def _delta_source(spec: str, department: str, etype: str, path: str) -> tuple[st
         "[[sources]]\n", "[[sources]]\ndelta = true\n", 1), original
 
 
-def test_changes_on_both_types_match_a_full_run(both: tuple[Path, Path],
-                                                tmp_path: Path) -> None:
+def test_changes_on_both_types_match_a_full_run(both: tuple[Path, Path], tmp_path: Path,
+                                                report_counts_are_whole: Any) -> None:
     data, run = both
     spec = (data / "pipeline.toml").read_text(encoding="utf-8")
     extra = []
@@ -101,7 +102,7 @@ def test_changes_on_both_types_match_a_full_run(both: tuple[Path, Path],
     done = run_incremental(data / "nightly.toml", run, tmp_path / "inc")
     assert {t: (c["new"], c["changed"]) for t, c in done.counts.items()} == {
         "person": (4, 4), "enterprise": (4, 4)}
-    _assert_report_counts_are_the_whole_tables(tmp_path / "inc")
+    report_counts_are_whole(tmp_path / "inc")
     full = Pipeline.from_toml(data / "nightly.toml").run(
         read_with_deltas(load_pipeline(data / "nightly.toml")))
     write_outputs(full, tmp_path / "full")
@@ -124,48 +125,3 @@ def test_changes_on_both_types_match_a_full_run(both: tuple[Path, Path],
 
 def _values(table: object) -> list[str]:
     return sorted(map(str, table.to_pylist()))  # type: ignore[attr-defined]
-
-
-def _assert_report_counts_are_the_whole_tables(run: Path) -> None:
-    """The report's counts an incremental run updated are those of its folder's whole
-    tables, and the figures drawn from them the same page."""
-    import dataclasses
-
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from linkage.io.report import counted_figures, ranked_conflicts, render_figures
-    from linkage.io.report_counts import TOP_KEPT, ReportCounts, count_tables, read_counts
-    from linkage.service.index import MasterIndex
-
-    kept = read_counts(run)
-    assert kept is not None
-    conflicts = read_run_table(run, "conflicts")
-    whole = {}
-    for etype, ti in MasterIndex.open(run).types.items():
-        whole[etype] = count_tables(
-            records=ti.full_records(), scored=ti.pairs(),
-            threshold=ti.section.scoring.link_threshold, clusters=ti.clusters,
-            golden=ti.full_golden(),
-            conflicts=conflicts.filter(pc.equal(conflicts["entity_type"], etype)))
-        got = kept.types[etype]
-        assert got.density_sum == pytest.approx(whole[etype].density_sum, rel=1e-12)
-        assert got.conflicts and got.weights and got.rules and got.links  # something counted
-        assert dataclasses.replace(got, density_sum=0.0) == \
-            dataclasses.replace(whole[etype], density_sum=0.0), etype
-    ranked = ranked_conflicts(conflicts, TOP_KEPT)
-    assert kept.top.num_rows >= min(50, conflicts.num_rows)
-    assert kept.top.to_pylist() == ranked.slice(0, kept.top.num_rows).to_pylist()
-    assert kept.top_complete == (conflicts.num_rows <= TOP_KEPT)
-
-    def page(counts: ReportCounts) -> str:
-        return render_figures(counted_figures(counts, summary={}, thresholds={
-            "person": 0.9, "enterprise": 0.9}, quality=pa.table({}), blocking={}), lang="en")
-
-    assert page(kept) == page(ReportCounts(whole, ranked, kept.top_complete))
-    html = (run / "report.html").read_text(encoding="utf-8")
-    assert f"{conflicts.num_rows:,}" in html
-    # the merged index holds every conflict (the run gave it the touched entities' alone)
-    index = MasterIndex.open(run)
-    assert sum(ti.conflict_table.num_rows for ti in index.types.values()) == \
-        conflicts.num_rows
