@@ -335,3 +335,19 @@ def test_the_carried_over_rows_are_the_master_without_the_retired_ones() -> None
         got = _without(table, np.array(rows, dtype=np.int64))
         assert got.column("a").to_pylist() == [i for i in range(200) if i not in rows]
         assert got.column("b").to_pylist() == [str(i) for i in range(200) if i not in rows]
+
+
+def test_a_previous_run_without_report_counts_has_them_counted_once(
+        tiny_run: Path, tmp_path: Path, report_counts_are_whole: Any) -> None:
+    from linkage.io.report_counts import COUNTS_FILE, TOP_FILE
+
+    folder = _with_delta(tiny_run, tmp_path)
+    old = tmp_path / "old"
+    shutil.copytree(tiny_run, old)
+    (old / COUNTS_FILE).unlink()  # a run folder written before the counts were kept
+    (old / TOP_FILE).unlink()
+    run_incremental(folder / "nightly.toml", old, tmp_path / "run2")
+    report_counts_are_whole(tmp_path / "run2")
+    run_incremental(folder / "nightly.toml", tiny_run, tmp_path / "run2b")
+    assert (tmp_path / "run2" / COUNTS_FILE).read_bytes() == \
+        (tmp_path / "run2b" / COUNTS_FILE).read_bytes()
