@@ -1,8 +1,11 @@
 """Writing an incremental run's folder: the big tables as logs (the previous run's files
 hard-linked, the batch's rows as new parts, :mod:`linkage.io.run_log`), the small ones
-whole, the worklists (a department's hard-linked when unchanged), the report, the models
-and ``run.json``, with the master index merged beside them on a second thread; staged
-and swapped in as any run (:func:`linkage.io.outputs.run_folder`)."""
+whole, the worklists from the previous run's and the night's conflicts (each CSV updated,
+each workbook the night's changes: :func:`linkage.io.worklists.write_worklist_changes`),
+the report and ``run.json`` from the report's kept counts (:mod:`linkage.io.report_counts`),
+the models, with the master index merged beside them on a second thread; staged and
+swapped in as any run (:func:`linkage.io.outputs.run_folder`). None of it reads the run's
+complete records, pairs, golden records or conflicts."""
 
 from __future__ import annotations
 
