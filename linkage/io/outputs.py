@@ -36,7 +36,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from linkage.errors import LinkageError
-from linkage.io.report import render_figures, result_counts, result_figures
+from linkage.io.report import render_figures, result_figures
+from linkage.io.report_counts import result_counts
 from linkage.io.summary import run_summary
 from linkage.io.worklists import write_worklists
 from linkage.privacy import mask_personal

@@ -29,11 +29,11 @@ import pyarrow.compute as pc
 
 from linkage.io.labels import kind_label, severity_label, translate
 from linkage.io.report_counts import (
-    TOP_KEPT,
     ReportCounts,
-    TypeCounts,
     count_tables,
+    counted_figures,
     histogram,
+    result_counts,
 )
 from linkage.io.report_examples import MASKED_FIELDS, Example, example_explanations
 from linkage.io.report_examples import show as _show
@@ -45,9 +45,8 @@ from linkage.privacy import mask_personal
 if TYPE_CHECKING:
     from linkage.pipeline import PipelineResult
 
-__all__ = ["MASKED_FIELDS", "ReportFigures", "counted_figures", "ranked_conflicts",
-           "render_figures", "render_html", "render_report", "report_figures",
-           "result_counts", "result_figures"]
+__all__ = ["MASKED_FIELDS", "ReportFigures", "ranked_conflicts", "render_figures",
+           "render_html", "render_report", "report_figures", "result_figures"]
 
 TOP_CONFLICTS = 50
 #: The language the page being rendered speaks (set by :func:`render_html`).
@@ -165,74 +164,6 @@ def result_figures(result: PipelineResult, counts: ReportCounts | None = None,
         diagnostics={t: getattr(e.model, "diagnostics_", []) for t, e in
                      result.entities.items()},
     )
-
-
-def result_counts(result: PipelineResult) -> ReportCounts:
-    """The counts of a run's whole tables (what :func:`result_figures` draws)."""
-    from linkage.io.report_examples import rows_of_type
-
-    types: dict[str, TypeCounts] = {}
-    for etype, e in result.entities.items():
-        section = result.config.entity(etype)
-        types[etype] = count_tables(
-            records=rows_of_type(result.records, etype), scored=e.scored,
-            threshold=section.scoring.link_threshold if section is not None else None,
-            clusters=e.clusters, golden=e.golden, conflicts=e.conflicts)
-        raw = result.raw_records
-        raw = raw.filter(pc.equal(raw["entity_type"], etype))
-        types[etype].inputs = {str(r["values"]): int(r["counts"]) for r in
-                               pc.value_counts(raw["source"]).to_pylist()} if raw.num_rows \
-            else {}
-    conflicts = result.conflicts
-    return ReportCounts(types, ranked_conflicts(conflicts, TOP_KEPT),
-                        conflicts.num_rows <= TOP_KEPT)
-
-
-def counted_figures(counts: ReportCounts, *, summary: Mapping[str, Any],
-                    thresholds: Mapping[str, float], quality: pa.Table,
-                    blocking: Mapping[str, Any], explanations: Sequence[Any] = (),
-                    legal_reps: pa.Table | None = None, changes: pa.Table | None = None,
-                    parameters: Mapping[str, pa.Table] | None = None,
-                    diagnostics: Mapping[str, Sequence[Any]] | None = None) -> ReportFigures:
-    """The report's figures from kept counts (:mod:`linkage.io.report_counts`)."""
-    types = counts.types
-    clusters: dict[str, ClusterFigures] = {}
-    for etype, c in sorted(types.items()):
-        if not c.cluster_rows:
-            continue
-        dist = np.zeros(max(c.sizes, default=0) + 1, dtype=np.int64)
-        for size, n in c.sizes.items():
-            dist[size] = n
-        mean = c.density_sum / c.density_rows if c.density_rows else None
-        clusters[etype] = cluster_rows(c.cluster_rows, dist, c.cluster_flags, c.has_density,
-                                       mean)
-    rows = [{"kind": kind, "severity": severity, "entity_id_count": n}
-            for kind, by in sorted(types_conflicts(counts).items())
-            for severity, n in sorted(by.items())]
-    return ReportFigures(
-        summary=summary, n_records=sum(c.records for c in types.values()), blocking=blocking,
-        histograms={t: (c.pairs, histogram(c, threshold_weight(thresholds.get(t))))
-                    for t, c in types.items()},
-        thresholds=thresholds, explanations=explanations, clusters=clusters,
-        golden={t: GoldenFigures(c.golden, {f: dict(sorted(r.items()))
-                                            for f, r in c.rules.items()})
-                for t, c in types.items()},
-        quality=quality,
-        conflicts=ConflictFigures(rows, counts.top.slice(0, TOP_CONFLICTS),
-                                  counts.conflicts_total),
-        legal_reps=None if legal_reps is None else legal_rep_figures(legal_reps),
-        changes=changes, parameters=parameters, diagnostics=diagnostics)
-
-
-def types_conflicts(counts: ReportCounts) -> dict[str, dict[str, int]]:
-    """Conflict rows per kind and severity over every type."""
-    out: dict[str, dict[str, int]] = {}
-    for c in counts.types.values():
-        for kind, by in c.conflicts.items():
-            mine = out.setdefault(kind, {})
-            for severity, n in by.items():
-                mine[severity] = mine.get(severity, 0) + n
-    return out
 
 
 def render_html(

@@ -36,15 +36,7 @@ from linkage.config import EntityConfig, PipelineConfig, SourceConfig, load_pipe
 from linkage.errors import ConfigError
 from linkage.flags import concat_flags
 from linkage.io.explained import RecordRef
-from linkage.io.report import ranked_conflicts
-from linkage.io.report_counts import (
-    TOP_KEPT,
-    ReportCounts,
-    TypeCounts,
-    count_tables,
-    read_counts,
-    updated_top,
-)
+from linkage.io.report_counts import TypeCounts, count_tables
 from linkage.io.run_tables import read_run_table
 from linkage.io.sources import read_source
 from linkage.master.cluster import cluster, link_mask
@@ -61,6 +53,7 @@ from linkage.match.block import BlockingResult, block
 from linkage.match.compare import compare, read_columns
 from linkage.pipeline import PipelineResult
 from linkage.schemas import CONFLICTS
+from linkage.service.incremental_report import night_examples, old_conflicts, report_counts
 from linkage.service.incremental_write import TableDelta, write_incremental_run
 from linkage.service.index import MasterIndex, TypeIndex, expand
 from linkage.service.index_tables import CONTENT, plain
@@ -283,7 +276,7 @@ def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
     parts: dict[str, float] = {}
     write_incremental_run(run, out, Path(previous), _deltas(entities, touched),
                           beside=functools.partial(write_index, run, updates=updates),
-                          timings=parts, report=_report_counts(Path(previous), touched, loads))
+                          timings=parts, report=report_counts(Path(previous), touched, loads))
     timings["write"] = _lap(t0)
     timings.update(parts)
     log.info("incremental run: %s in %.2f s", result.counts, time.perf_counter() - started)
@@ -672,115 +665,11 @@ def _report(section: EntityConfig, ti: TypeIndex, entity: Any, touched: _Touched
     touched.report_removed = count_tables(
         records=old, scored=gone, threshold=threshold,
         clusters=loads.clusters.take(pa.array(ti.positions(old_ids))), golden=old_golden,
-        conflicts=_old_conflicts(ti, touched.old_ids))
+        conflicts=old_conflicts(ti, touched.old_ids))
     touched.report_added = count_tables(
         records=touched.records_added, scored=touched.pairs_added, threshold=threshold,
         clusters=touched.clusters, golden=golden_sub, conflicts=conflicts_sub)
-    touched.examples = _examples(ti, entity, touched, threshold)
-
-
-def _old_conflicts(ti: TypeIndex, entity_ids: pa.Array) -> pa.Table:
-    """The kind and severity of the previous run's conflicts of ``entity_ids``, found in
-    its master index (the index keeps them by golden record), not in its whole table."""
-    table = ti.conflict_table
-    if not len(entity_ids) or not table.num_rows:
-        return pa.table({"kind": pa.array([], pa.string()),
-                         "severity": pa.array([], pa.string())})
-    h, _ = hash_strings(entity_ids)
-    ids = np.asarray(entity_ids.to_pylist(), dtype=object)
-    if ti.conflict_ends is not None:
-        lo = np.searchsorted(ti.golden_hashes, h, side="left").astype(np.int64)
-        hi = np.searchsorted(ti.golden_hashes, h, side="right").astype(np.int64)
-        owner, at = expand(lo, hi)
-        same = np.asarray(ti.golden.column("entity_id").take(pa.array(at)).to_pylist(),
-                          dtype=object) == ids[owner]
-        at = at[same]
-        ends = np.asarray(ti.conflict_ends, dtype=np.int64)
-        starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
-        _, rows = expand(starts[at], ends[at])
-    else:
-        assert ti.conflict_hashes is not None
-        lo = np.searchsorted(ti.conflict_hashes, h, side="left").astype(np.int64)
-        hi = np.searchsorted(ti.conflict_hashes, h, side="right").astype(np.int64)
-        owner, rows = expand(lo, hi)
-        same = np.asarray(table.column("entity_id").take(pa.array(rows)).to_pylist(),
-                          dtype=object) == ids[owner]
-        rows = rows[same]
-    found = table.select(["kind", "severity"]).take(pa.array(rows, pa.int64()))
-    return pa.table({n: pc.cast(found.column(n), pa.string()) for n in ("kind", "severity")})
-
-
-def _examples(ti: TypeIndex, entity: Any, touched: _Touched, threshold: float) -> list[Any]:
-    """The report's explained pairs of an incremental run: chosen among the night's
-    scored pairs whose two records are in the entities it touched, each compared alone
-    with the master's term frequencies (as the night scored it)."""
-    from types import SimpleNamespace
-
-    from linkage.io.report_examples import example_explanations
-
-    subset = touched.subset
-    ids = subset.column("record_id")
-    scored = touched.pairs_added
-    scored = scored.filter(pc.and_(pc.is_in(scored.column("id_l"), value_set=ids),
-                                   pc.is_in(scored.column("id_r"), value_set=ids)))
-    model = ti.model
-
-    def explain(id_l: int, id_r: int) -> Any:
-        lo, hi = min(id_l, id_r), max(id_l, id_r)
-        two = subset.filter(pc.is_in(ids, value_set=pa.array([lo, hi], pa.int64())))
-        pair = pa.table({"id_l": pa.array([lo], pa.int64()),
-                         "id_r": pa.array([hi], pa.int64())})
-        vectors = _term_frequencies(ti, compare(two, pair, model.comparisons, workers=1), two)
-        return model.explain(vectors.to_pylist()[0])
-
-    small = SimpleNamespace(model=model, records=subset, scored=scored,
-                            blocking=entity.blocking)
-    result = SimpleNamespace(entities={ti.entity_type: small}, config=SimpleNamespace(
-        entity=lambda etype: ti.section if etype == ti.entity_type else None),
-        records=touched.records_added)
-    return example_explanations(result, ti.entity_type, scored,  # type: ignore[arg-type]
-                                threshold, explain=explain)
-
-
-def _report_counts(previous: Path, touched: Mapping[str, _Touched],
-                   loads: Mapping[str, _Loads]) -> tuple[ReportCounts, list[Any]]:
-    """The report's counts of the run (the previous run's, updated with each type's
-    touched entities) and its explained pairs. A previous run that kept none (written
-    before they were kept) has them counted over its tables once."""
-    before = read_counts(previous)
-    if before is None:
-        log.info("%s keeps no report counts: counted over its tables", previous)
-        conflicts = pa.concat_tables([loads[t].conflicts for t in touched],
-                                     promote_options="default")
-        before = ReportCounts({t: _counted(loads[t]) for t in touched},
-                              ranked_conflicts(conflicts, TOP_KEPT),
-                              conflicts.num_rows <= TOP_KEPT)
-    types = dict(before.types)
-    for etype, t in touched.items():
-        assert t.report_removed is not None and t.report_added is not None
-        types[etype] = types.get(etype, TypeCounts()).updated(t.report_removed,
-                                                              t.report_added)
-    removed = pa.chunked_array([t.old_ids for t in touched.values()], pa.string())
-    added = pa.concat_tables([t.conflicts_added for t in touched.values()
-                              if t.conflicts_added is not None], promote_options="default")
-
-    def whole() -> pa.Table:
-        conflicts = read_run_table(previous, "conflicts")
-        kept = conflicts.filter(pc.invert(pc.is_in(conflicts.column("entity_id"),
-                                                   value_set=removed.combine_chunks())))
-        return pa.concat_tables([kept, added.cast(kept.schema)], promote_options="default")
-
-    top, complete = updated_top(before.top, before.top_complete, removed.combine_chunks(),
-                                added, ranked_conflicts, whole)
-    examples = [e for t in touched.values() for e in t.examples]
-    return ReportCounts(types, top, complete), examples
-
-
-def _counted(loads: _Loads) -> TypeCounts:
-    section = loads.ti.section
-    return count_tables(records=loads.records, scored=loads.pairs,
-                        threshold=section.scoring.link_threshold, clusters=loads.clusters,
-                        golden=loads.golden, conflicts=loads.conflicts)
+    touched.examples = night_examples(ti, entity, touched, threshold)
 
 
 def _members(ti: TypeIndex, entity_ids: pa.Array) -> npt.NDArray[np.int64]:

@@ -351,3 +351,28 @@ def test_a_previous_run_without_report_counts_has_them_counted_once(
     run_incremental(folder / "nightly.toml", tiny_run, tmp_path / "run2b")
     assert (tmp_path / "run2" / COUNTS_FILE).read_bytes() == \
         (tmp_path / "run2b" / COUNTS_FILE).read_bytes()
+
+
+def test_kept_top_conflicts_too_few_after_a_night_are_ranked_from_the_whole_table(
+        tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        report_counts_are_whole: Any) -> None:
+    from linkage.io.report_counts import ReportCounts, read_counts, write_counts
+    from linkage.service import incremental_report
+
+    folder = _with_delta(tiny_run, tmp_path)
+    old = tmp_path / "old"
+    shutil.copytree(tiny_run, old)
+    kept = read_counts(old)
+    assert kept is not None and kept.top.num_rows > 1
+    # the previous run kept one row of many: not enough for the page after any night
+    write_counts(ReportCounts(kept.types, kept.top.slice(0, 1), False), old)
+    asked: list[str] = []
+
+    def reading(run: Path, name: str, **kw: Any) -> Any:
+        asked.append(name)
+        return read_run_table(run, name, **kw)
+
+    monkeypatch.setattr(incremental_report, "read_run_table", reading)
+    run_incremental(folder / "nightly.toml", old, tmp_path / "run2")
+    assert asked == ["conflicts"]
+    report_counts_are_whole(tmp_path / "run2")
