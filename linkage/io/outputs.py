@@ -36,7 +36,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from linkage.errors import LinkageError
-from linkage.io.report import render_report
+from linkage.io.report import render_figures, result_figures
+from linkage.io.report_counts import result_counts
 from linkage.io.summary import run_summary
 from linkage.io.worklists import write_worklists
 from linkage.privacy import mask_personal
@@ -126,7 +127,7 @@ def write_run_files(result: PipelineResult, folder: Path, *, lang: str = "zh",
         if entity.review is not None:
             written[f"review_{etype}"] = _atomic(
                 folder / f"review_{etype}.csv", partial(_write_review, entity.review))
-    written["report"] = report
+    written.update(report)
     summary = mask_strings(run_summary(result))
     summary["files"] = {p.relative_to(folder).as_posix(): p.stat().st_size
                         for p in sorted(written.values())}
@@ -411,5 +412,13 @@ def _save_model(model: FellegiSunter, tmp: str) -> None:
     model.save(Path(tmp))
 
 
-def _write_report(result: PipelineResult, out: Path, lang: str = "zh") -> Path:
-    return write_text(render_report(result, lang=lang), out / "report.html")
+def _write_report(result: PipelineResult, out: Path, lang: str = "zh") -> dict[str, Path]:
+    """``report.html`` and the counts it is drawn from, which an incremental run on this
+    one updates (:mod:`linkage.io.report_counts`)."""
+    from linkage.io.report_counts import write_counts
+
+    counts = result_counts(result)
+    written = write_counts(counts, out)
+    written["report"] = write_text(render_figures(result_figures(result, counts), lang=lang),
+                                   out / "report.html")
+    return written

@@ -28,18 +28,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.io.labels import kind_label, severity_label, translate
+from linkage.io.report_counts import (
+    ReportCounts,
+    count_tables,
+    counted_figures,
+    histogram,
+    result_counts,
+)
 from linkage.io.report_examples import MASKED_FIELDS, Example, example_explanations
 from linkage.io.report_examples import show as _show
 from linkage.io.summary import run_summary
 from linkage.master.groups import as_ints
-from linkage.match.explain import WeightHistogram, histogram_counts_svg, weight_histogram
+from linkage.match.explain import WeightHistogram, histogram_counts_svg
 from linkage.privacy import mask_personal
 
 if TYPE_CHECKING:
     from linkage.pipeline import PipelineResult
 
-__all__ = ["MASKED_FIELDS", "ReportFigures", "render_figures", "render_html", "render_report",
-           "report_figures", "result_figures"]
+__all__ = ["MASKED_FIELDS", "ReportFigures", "ranked_conflicts", "render_figures",
+           "render_html", "render_report", "report_figures", "result_figures"]
 
 TOP_CONFLICTS = 50
 #: The language the page being rendered speaks (set by :func:`render_html`).
@@ -82,7 +89,7 @@ class ClusterFigures:
 @dataclass(frozen=True)
 class GoldenFigures:
     """One entity type's golden records: how many, and per field how often each
-    survivorship rule chose the value (rules in order of first appearance by entity)."""
+    survivorship rule chose the value (rules by name)."""
 
     rows: int
     counts: Mapping[str, Mapping[str, int]]
@@ -128,23 +135,29 @@ def render_report(result: PipelineResult, *, lang: str = "zh") -> str:
     return render_figures(result_figures(result), lang=lang)
 
 
-def result_figures(result: PipelineResult) -> ReportFigures:
-    """The report's figures of a pipeline run."""
-    summary = run_summary(result)
+def result_figures(result: PipelineResult, counts: ReportCounts | None = None,
+                   explanations: Sequence[Any] | None = None) -> ReportFigures:
+    """The report's figures of a pipeline run: from its tables, or from ``counts`` kept
+    and updated by an incremental run (:mod:`linkage.io.report_counts`; its
+    ``explanations`` are chosen among the night's pairs), which then reads no whole
+    table of the result."""
     thresholds: dict[str, float] = {}
-    explanations: list[Any] = []
-    for etype, e in result.entities.items():
+    for etype in result.entities:
         section = result.config.entity(etype)
         if section is not None:
             thresholds[etype] = section.scoring.link_threshold
-        explanations.extend(example_explanations(result, etype, e.scored, thresholds.get(etype)))
-    return report_figures(
-        summary=summary, records=result.records,
-        scored={t: e.scored for t, e in result.entities.items()},
-        clusters=result.clusters, golden=result.golden, conflicts=result.conflicts,
+    if explanations is None:
+        explanations = []
+        for etype, e in result.entities.items():
+            explanations.extend(example_explanations(result, etype, e.scored,
+                                                     thresholds.get(etype)))
+    if counts is None:
+        counts = result_counts(result)
+    return counted_figures(
+        counts, summary=run_summary(result, counts), thresholds=thresholds,
         quality=result.quality,
         blocking={t: e.blocking.report for t, e in result.entities.items()},
-        explanations=explanations, thresholds=thresholds,
+        explanations=explanations,
         legal_reps=getattr(result, "legal_reps", None),
         changes=getattr(result, "entity_changes", None),
         parameters={t: e.model.parameters() for t, e in result.entities.items()},
@@ -260,12 +273,9 @@ def _page(f: ReportFigures) -> str:
 
 def _weight_histogram(table: pa.Table, threshold: float | None
                       ) -> tuple[int, WeightHistogram | None]:
-    if "match_weight" not in table.column_names or table.num_rows == 0:
-        return table.num_rows, None
-    weights = np.asarray(pc.fill_null(table["match_weight"], np.nan).to_numpy(),
-                         dtype=np.float64)
-    return table.num_rows, weight_histogram(weights, threshold_weight=threshold_weight(
-        threshold))
+    """Scored pairs and their weight histogram, over the kept counts' fixed grid
+    (:func:`linkage.io.report_counts.histogram`)."""
+    return table.num_rows, histogram(count_tables(scored=table), threshold_weight(threshold))
 
 
 def threshold_weight(threshold: float | None) -> float | None:
@@ -328,8 +338,9 @@ def golden_figures(golden: Mapping[str, pa.Table]) -> dict[str, GoldenFigures]:
         counts: dict[str, dict[str, int]] = {}
         for f in fields:
             vc = pc.value_counts(table[f"{f}__rule"]).to_pylist()
-            counts[f] = {("(no value)" if r["values"] is None else r["values"]): r["counts"]
-                         for r in vc}
+            counts[f] = dict(sorted(
+                (("(no value)" if r["values"] is None else r["values"]), r["counts"])
+                for r in vc))
         out[etype] = GoldenFigures(table.num_rows, counts)
     return out
 
@@ -345,14 +356,23 @@ LEGAL_REP_ROWS = 20
 
 
 def conflict_figures(conflicts: pa.Table) -> ConflictFigures:
-    """Rows per (kind, severity) and the top :data:`TOP_CONFLICTS` rows: most severe first,
-    then most candidates, then by entity, field and kind. Only the rows that can be among
-    the top by severity and candidates are sorted by their strings (the sort is stable, so
-    the rows and their order are those of sorting every row)."""
+    """Rows per (kind, severity) and the top :data:`TOP_CONFLICTS` rows
+    (:func:`ranked_conflicts`)."""
     if conflicts.num_rows == 0:
         return ConflictFigures([], conflicts, 0)
     counts = conflicts.group_by(["kind", "severity"]).aggregate([("entity_id", "count")])
-    rank = as_ints(pc.fill_null(pc.index_in(conflicts["severity"],
+    return ConflictFigures(counts.to_pylist(), ranked_conflicts(conflicts, TOP_CONFLICTS),
+                           conflicts.num_rows)
+
+
+def ranked_conflicts(conflicts: pa.Table, n: int) -> pa.Table:
+    """The first ``n`` conflict rows in the report's order: most severe first, then most
+    candidates, then by entity, field and kind. Only the rows that can be among them by
+    severity and candidates are sorted by their strings (the sort is stable, so the rows
+    and their order are those of sorting every row)."""
+    if conflicts.num_rows == 0 or n <= 0:
+        return conflicts.slice(0, 0)
+    rank = as_ints(pc.fill_null(pc.index_in(pc.cast(conflicts["severity"], pa.string()),
                                             value_set=pa.array(_SEVERITY_ORDER)),
                                 len(_SEVERITY_ORDER)))
     lengths = pc.list_value_length(conflicts["candidates"])
@@ -360,8 +380,8 @@ def conflict_figures(conflicts: pa.Table) -> ConflictFigures:
     # one integer per row ordered as (rank ascending, candidates descending; no list last)
     most = int(size.max()) + 1
     key = rank * (most + 2) + np.where(size < 0, most + 1, most - size)
-    if len(key) > TOP_CONFLICTS:
-        cut = np.partition(key, TOP_CONFLICTS - 1)[TOP_CONFLICTS - 1]
+    if len(key) > n:
+        cut = np.partition(key, n - 1)[n - 1]
         near = np.flatnonzero(key <= cut)
     else:
         near = np.arange(len(key))
@@ -370,8 +390,7 @@ def conflict_figures(conflicts: pa.Table) -> ConflictFigures:
     order = pc.sort_indices(ranked, sort_keys=[("_key", "ascending"),
                                                ("entity_id", "ascending"),
                                                ("field", "ascending"), ("kind", "ascending")])
-    top = picked.take(order.slice(0, TOP_CONFLICTS))
-    return ConflictFigures(counts.to_pylist(), top, conflicts.num_rows)
+    return picked.take(order.slice(0, n))
 
 
 # --- sections --------------------------------------------------------------------------------
@@ -493,12 +512,12 @@ def _weights_section(histograms: Mapping[str, tuple[int, WeightHistogram | None]
     if not histograms:
         return _none("no scored pairs")
     parts: list[str] = []
-    for etype, (n_pairs, histogram) in sorted(histograms.items()):
+    for etype, (n_pairs, drawn) in sorted(histograms.items()):
         parts.append(f"<h3>{escape(etype)}: {n_pairs:,} scored pairs</h3>")
-        if histogram is None:
+        if drawn is None:
             parts.append(_none("no scored pairs"))
             continue
-        parts.append(histogram_counts_svg(histogram, threshold_weight=threshold_weight(
+        parts.append(histogram_counts_svg(drawn, threshold_weight=threshold_weight(
             thresholds.get(etype))))
     return "".join(parts)
 

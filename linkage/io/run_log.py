@@ -19,6 +19,7 @@ import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -139,8 +140,10 @@ def _deletions(deleted: Mapping[str, pa.Array | pa.ChunkedArray],
 def compact_run(run: str | Path) -> list[str]:
     """Write every log table of the run folder ``run`` as one plain file (through a
     staging folder swapped in for the run, as a run is written; every other file is
-    hard-linked; a master index with parts written whole, :mod:`linkage.service.index_parts`).
-    Returns the names of the tables compacted, ``index`` among them when it was (none:
+    hard-linked; a master index with parts written whole, :mod:`linkage.service.index_parts`),
+    and the worklists' workbooks of an incremental run (the night's changes) as complete
+    ones. Returns the names of the tables compacted, ``index`` when the index was and
+    ``worklists`` when the workbooks were (none:
     the run is left as it is)."""
     folder = Path(run).expanduser().resolve()
     if not is_complete_run(folder):
@@ -150,7 +153,7 @@ def compact_run(run: str | Path) -> list[str]:
 
     logs = [n for n in run_table_names(folder) if log_table(folder, n) is not None]
     parts = index_parts(folder)
-    if not logs and not parts:
+    if not logs and not parts and not _change_books(folder):
         return []
     summary = json.loads((folder / "run.json").read_text(encoding="utf-8"))
     with run_folder(folder) as stage:
@@ -167,10 +170,35 @@ def compact_run(run: str | Path) -> list[str]:
             link_file(path, stage / rel)
             if rel.parts[0] not in DERIVED_SUBFOLDERS:
                 written[rel.as_posix()] = path.stat().st_size
+        books = _complete_workbooks(folder, summary, stage)
+        for path in books:
+            written[path.relative_to(stage).as_posix()] = path.stat().st_size
         summary["files"] = dict(sorted(written.items()))
         write_json(summary, stage / "run.json")
         if parts:  # the master index whole again too (the staged run is complete now)
             compact_index(folder, stage)
-            logs.append("index")
-    log.info("compacted %s: %s", folder, ", ".join(logs))
-    return logs
+    done = [*logs, *(["index"] if parts else []), *(["worklists"] if books else [])]
+    log.info("compacted %s: %s", folder, ", ".join(done))
+    return done
+
+
+def _complete_workbooks(folder: Path, summary: Mapping[str, Any], stage: Path) -> list[Path]:
+    """The worklists' complete workbooks, where an incremental run left the night's
+    changes (:func:`linkage.io.worklists.complete_workbooks`)."""
+    from linkage.config import pipeline_from_dict
+    from linkage.io.worklists import complete_workbooks
+
+    config = summary.get("config")
+    if not isinstance(config, Mapping) or not (folder / "worklists").is_dir():
+        return []
+    base = Path(str(config.get("base_dir", ".")))
+    sources = pipeline_from_dict({k: v for k, v in config.items() if k != "base_dir"},
+                                 base_dir=base, origin=f"{folder}/run.json").sources
+    return complete_workbooks(folder, sources, stage)
+
+
+def _change_books(folder: Path) -> bool:
+    """Whether a department's workbook in the run holds an incremental run's changes."""
+    from linkage.io.worklists import holds_changes
+
+    return any(holds_changes(book) for book in (folder / "worklists").glob("*.xlsx"))

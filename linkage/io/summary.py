@@ -17,6 +17,7 @@ from linkage.config import to_dict
 from linkage.master.cluster import link_mask
 
 if TYPE_CHECKING:
+    from linkage.io.report_counts import ReportCounts
     from linkage.pipeline import PipelineResult
 
 __all__ = ["PACKAGES", "run_summary"]
@@ -25,8 +26,12 @@ PACKAGES = ("linkage", "pyarrow", "numpy", "rapidfuzz", "networkx", "duckdb", "o
             "pypinyin")
 
 
-def run_summary(result: PipelineResult) -> dict[str, Any]:
-    """Counts, timings, configuration, versions and metrics of a run (JSON-able)."""
+def run_summary(result: PipelineResult, counts: ReportCounts | None = None) -> dict[str, Any]:
+    """Counts, timings, configuration, versions and metrics of a run (JSON-able): counted
+    over its tables, or taken from the report's ``counts`` (an incremental run's, which
+    keeps no whole table; :mod:`linkage.io.report_counts`)."""
+    if counts is not None:
+        return _summary(result, *_from_counts(result, counts))
     raw = result.raw_records
     inputs: dict[str, dict[str, int]] = {}
     for row in raw.group_by(["source", "entity_type"]).aggregate([("record_id", "count")]) \
@@ -48,6 +53,31 @@ def run_summary(result: PipelineResult) -> dict[str, Any]:
             by_kind[row["kind"]] = row["kind_count"]
     flagged = int(pc.sum(pc.greater(pc.list_value_length(result.records.column("flags")), 0))
                   .as_py() or 0)
+    return _summary(result, inputs, outputs, flagged, by_kind)
+
+
+def _from_counts(result: PipelineResult, counts: ReportCounts) -> tuple[
+        dict[str, dict[str, int]], dict[str, Any], int, dict[str, int]]:
+    inputs: dict[str, dict[str, int]] = {}
+    for etype, c in sorted(counts.types.items()):
+        for source, n in c.inputs.items():
+            inputs.setdefault(source, {})[etype] = n
+    inputs = {s: dict(sorted(v.items())) for s, v in sorted(inputs.items())}
+    outputs: dict[str, Any] = {"records": sum(c.records for c in counts.types.values())}
+    by_kind: dict[str, int] = {}
+    for etype, e in result.entities.items():
+        c = counts.types[etype]
+        outputs[etype] = {"records": c.records, "candidate_pairs": e.blocking.pairs.num_rows,
+                          "links": c.links, "entities": c.golden,
+                          "conflicts": sum(n for by in c.conflicts.values()
+                                           for n in by.values())}
+        for kind, by in c.conflicts.items():
+            by_kind[kind] = by_kind.get(kind, 0) + sum(by.values())
+    return inputs, outputs, sum(c.flagged for c in counts.types.values()), by_kind
+
+
+def _summary(result: PipelineResult, inputs: dict[str, dict[str, int]],
+             outputs: dict[str, Any], flagged: int, by_kind: dict[str, int]) -> dict[str, Any]:
     return {
         "name": result.config.name,
         "inputs": inputs,

@@ -36,6 +36,7 @@ from linkage.config import EntityConfig, PipelineConfig, SourceConfig, load_pipe
 from linkage.errors import ConfigError
 from linkage.flags import concat_flags
 from linkage.io.explained import RecordRef
+from linkage.io.report_counts import TypeCounts, count_tables
 from linkage.io.run_tables import read_run_table, run_table_schema
 from linkage.io.sources import read_source
 from linkage.master.cluster import cluster, link_mask
@@ -52,6 +53,7 @@ from linkage.match.block import BlockingResult, block
 from linkage.match.compare import compare, read_columns
 from linkage.pipeline import EntityResult, PipelineResult
 from linkage.schemas import CONFLICTS
+from linkage.service.incremental_report import night_examples, old_conflicts, report_counts
 from linkage.service.incremental_write import TableDelta, write_incremental_run
 from linkage.service.index import MasterIndex, MasterIndexError, TypeIndex, expand
 from linkage.service.index_tables import CONTENT, plain
@@ -125,10 +127,16 @@ class _IncrementalEntity(EntityResult):
     scored = _lazy("scored")
     clusters = _lazy("clusters")
     golden = _lazy("golden")
+    conflicts = _lazy("conflicts")
 
     def __init__(self, makers: Mapping[str, Callable[[], pa.Table]], **fields: Any) -> None:
         self._makers = dict(makers)
         super().__init__(**{**dict.fromkeys(makers), **fields})
+
+    def remake(self, name: str, make: Callable[[], pa.Table]) -> None:
+        """Table ``name`` is ``make()``, built when first read."""
+        self._makers[name] = make
+        self.__dict__[name] = None
 
 
 @dataclass
@@ -254,6 +262,10 @@ class _Touched:
     old_golden: pa.Table  # ... and as the previous run had them
     quality: QualityCounts | None = None
     conflicts_added: pa.Table | None = None
+    #: the report's counts of the touched entities as they were and as they are now
+    report_removed: TypeCounts | None = None
+    report_added: TypeCounts | None = None
+    examples: list[Any] = field(default_factory=list)
 
     @property
     def new_ids(self) -> pa.Array:
@@ -326,7 +338,7 @@ def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
     parts: dict[str, float] = {}
     write_incremental_run(run, out, Path(previous), deltas,
                           beside=functools.partial(write_index, run, updates=updates),
-                          timings=parts)
+                          timings=parts, report=report_counts(Path(previous), touched, loads))
     timings["write"] = _lap(t0)
     timings.update(parts)
     log.info("incremental run: %s in %.2f s", result.counts, time.perf_counter() - started)
@@ -739,18 +751,28 @@ def _updated(table: pa.Table, changed: pa.Table,
 def _report(section: EntityConfig, ti: TypeIndex, entity: Any, touched: _Touched,
             loads: _Loads) -> None:
     """Conflicts of the touched entities (once their golden records are final, after legal
-    representatives), the others' carried over; quality figures of every department."""
+    representatives): the run's conflicts are a log, the previous run's but theirs, and
+    these (``touched.conflicts_added``, which the index takes as its part; the complete
+    table is built only when read). Quality figures of every department, and the
+    report's counts, as the touched entities' parts as they were taken out and as they
+    are put in."""
     fields = list(section.fields)
     golden_sub = touched.golden
     conflicts_sub = find_conflicts(touched.subset, touched.clusters, golden_sub, fields=fields,
                                    mutable_fields=section.conflicts.mutable_fields,
                                    comparable_statuses=section.conflicts.comparable_statuses,
                                    wildcard_statuses=section.conflicts.wildcard_statuses)
-    before = loads.conflicts
-    kept = _without(before, _rows_where(before.column("entity_id"), touched.old_ids))
-    entity.conflicts = pa.concat_tables([kept, conflicts_sub],
-                                        promote_options="default")
     touched.conflicts_added = conflicts_sub
+
+    def all_conflicts() -> pa.Table:
+        before = loads.conflicts
+        return pa.concat_tables([
+            _without(before, _rows_where(before.column("entity_id"), touched.old_ids)),
+            conflicts_sub], promote_options="default")
+
+    # the complete table only for a reader that asks (an index written whole: one that
+    # cannot take a part, or lays its conflicts out by entity hash)
+    entity.remake("conflicts", all_conflicts)
     # department figures are shares over all of a department's records, kept as counts:
     # the touched entities' parts as they were go, as they are now come in
     old = touched.old_rows
@@ -760,6 +782,22 @@ def _report(section: EntityConfig, ti: TypeIndex, entity: Any, touched: _Touched
     touched.quality = updated_counts(ti.quality_counts(), removed=removed, added=added)
     entity.quality = quality_table(touched.quality, fields=fields,
                                    entity_type=ti.entity_type)
+    # the report's counts: the retired records' scored pairs go with them
+    threshold = section.scoring.link_threshold
+    retired = pa.array(touched.retired, pa.int64())
+    pairs = loads.pairs
+    gone = pairs.take(pa.array(np.union1d(_rows_where(pairs.column("id_l"), retired),
+                                          _rows_where(pairs.column("id_r"), retired)),
+                               pa.int64()))
+    old_ids = np.asarray(old.column("record_id").to_numpy(), dtype=np.int64)
+    touched.report_removed = count_tables(
+        records=old, scored=gone, threshold=threshold,
+        clusters=loads.clusters.take(pa.array(ti.ranks(old_ids))), golden=touched.old_golden,
+        conflicts=old_conflicts(ti, touched.old_ids))
+    touched.report_added = count_tables(
+        records=touched.records_added, scored=touched.pairs_added, threshold=threshold,
+        clusters=touched.clusters, golden=golden_sub, conflicts=conflicts_sub)
+    touched.examples = night_examples(ti, entity, touched, threshold)
 
 
 def _members(ti: TypeIndex, entity_ids: pa.Array) -> npt.NDArray[np.int64]:

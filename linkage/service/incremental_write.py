@@ -1,8 +1,11 @@
 """Writing an incremental run's folder: the big tables as logs (the previous run's files
 hard-linked, the batch's rows as new parts, :mod:`linkage.io.run_log`), the small ones
-whole, the worklists (a department's hard-linked when unchanged), the report, the models
-and ``run.json``, with the master index merged beside them on a second thread; staged
-and swapped in as any run (:func:`linkage.io.outputs.run_folder`)."""
+whole, the worklists from the previous run's and the night's conflicts (each CSV updated,
+each workbook the night's changes: :func:`linkage.io.worklists.write_worklist_changes`),
+the report and ``run.json`` from the report's kept counts (:mod:`linkage.io.report_counts`),
+the models, with the master index merged beside them on a second thread; staged and
+swapped in as any run (:func:`linkage.io.outputs.run_folder`). None of it reads the run's
+complete records, pairs, golden records or conflicts."""
 
 from __future__ import annotations
 
@@ -26,10 +29,11 @@ from linkage.io.outputs import (
     write_parquet_files,
     write_text,
 )
-from linkage.io.report import render_report
+from linkage.io.report import render_figures, result_figures
+from linkage.io.report_counts import ReportCounts, result_counts, write_counts
 from linkage.io.run_log import MAX_PARTS, append_run_table
 from linkage.io.summary import run_summary
-from linkage.io.worklists import write_worklists
+from linkage.io.worklists import write_worklist_changes
 
 if TYPE_CHECKING:
     from linkage.pipeline import PipelineResult
@@ -54,25 +58,31 @@ def write_incremental_run(result: PipelineResult, out: str | Path, previous: Pat
                           deltas: Mapping[str, TableDelta], *,
                           beside: Callable[[Path], object] | None = None,
                           max_parts: int = MAX_PARTS, lang: str = "zh",
-                          timings: dict[str, float] | None = None) -> dict[str, Path]:
+                          timings: dict[str, float] | None = None,
+                          report: tuple[ReportCounts, list[Any]] | None = None
+                          ) -> dict[str, Path]:
     """Write the run folder ``out`` of an incremental run on ``previous``: each table of
     ``deltas`` as a log on the previous run's, every other output whole. ``beside(stage)``
     writes the index into the staged run on a second thread. ``timings`` gets each
     part's seconds (``write.<part>``; the worklists' and the index's run beside the
-    rest, so the parts add up to more than the wall time)."""
+    rest, so the parts add up to more than the wall time). ``report``: the report's
+    counts, updated from the previous run's, and its explained pairs
+    (:mod:`linkage.io.report_counts`); the report and ``run.json`` are drawn from them
+    (without: from the result's whole tables)."""
     out = Path(out)
     timings = timings if timings is not None else {}
     inputs = [s.path for s in result.config.sources]
     with run_folder(out, inputs=inputs) as stage:
         # the worklists' xlsx are pure Python (they hold the GIL for seconds): a child
         # process writes them on the other core, forked before the index's thread starts
-        worklists = _forked(functools.partial(write_worklists, result.conflicts,
-                                              result.config.sources, stage,
-                                              previous=previous), timings)
+        conflicts = deltas["conflicts"]
+        worklists = _forked(functools.partial(write_worklist_changes, previous,
+                                              conflicts.deleted["entity_id"], conflicts.added,
+                                              result.config.sources, stage), timings)
         with ThreadPoolExecutor(max_workers=1) as pool:
             extra = (pool.submit(_timed, timings, "write.index", beside, stage)
                      if beside is not None else None)
-            written = _write_files(result, stage, previous, deltas, worklists,
+            written = _write_files(result, stage, previous, deltas, worklists, report,
                                    max_parts=max_parts, lang=lang, timings=timings)
             if extra is not None:
                 extra.result()
@@ -129,7 +139,8 @@ def _forked(write: Callable[[], Mapping[str, Path]],
 
 def _write_files(result: PipelineResult, stage: Path, previous: Path,
                  deltas: Mapping[str, TableDelta],
-                 worklists: Callable[[], Mapping[str, Path]], *, max_parts: int,
+                 worklists: Callable[[], Mapping[str, Path]],
+                 report: tuple[ReportCounts, list[Any]] | None, *, max_parts: int,
                  lang: str, timings: dict[str, float]) -> dict[str, Path]:
     t0 = time.perf_counter()
     written: dict[str, Path] = {}
@@ -146,13 +157,20 @@ def _write_files(result: PipelineResult, stage: Path, previous: Path,
     written.update(write_parquet_files({n: (t, stage / f"{n}.parquet")
                                         for n, t in whole.items()}))
     timings["write.tables"] = round(time.perf_counter() - t0, 4)
-    written["report"] = _timed(timings, "write.report", lambda: write_text(
-        render_report(result, lang=lang), stage / "report.html"))
+    counts, examples = report if report is not None else (result_counts(result), None)
+
+    def draw() -> dict[str, Path]:
+        files = write_counts(counts, stage)
+        files["report"] = write_text(render_figures(result_figures(result, counts, examples),
+                                                    lang=lang), stage / "report.html")
+        return files
+
+    written.update(_timed(timings, "write.report", draw))
     for etype, entity in result.entities.items():
         path = stage / f"model_{etype}.json"
         entity.model.save(path)
         written[f"model_{etype}"] = path
-    summary = mask_strings(run_summary(result))
+    summary = mask_strings(run_summary(result, counts))
     written.update(worklists())
     summary["files"] = {p.relative_to(stage).as_posix(): p.stat().st_size
                         for p in sorted(written.values())}

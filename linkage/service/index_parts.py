@@ -94,6 +94,12 @@ def write_part(folder: Path, section: EntityConfig, model: FellegiSunter,
     assert update.records is not None and update.clusters is not None
     assert update.golden is not None and update.conflicts is not None
     assert update.quality is not None
+    if not len(update.removed) and not update.added.num_rows and not update.records.num_rows \
+            and not update.golden.num_rows:
+        # nothing changed: the previous index as it is, linked, no part
+        folder.mkdir(parents=True, exist_ok=True)
+        _link_previous(base, folder)
+        return _entry(base)
     n = base.parts + 1
     part = part_dir(folder, n)
     part.mkdir(parents=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 
 from linkage.io.report import conflict_figures, render_html
 from linkage.master.cluster import cluster
@@ -249,3 +250,54 @@ def test_top_conflicts_by_severity_then_candidates_then_entity_field_and_kind() 
         sort_keys=[("_r", "ascending"), ("_n", "ascending"), ("entity_id", "ascending"),
                    ("field", "ascending"), ("kind", "ascending")])
     assert conflict_figures(many).top.equals(many.take(order.slice(0, 50)))
+
+
+def _conflict_rows(prefix: str, n: int, seed: int) -> list[dict[str, object]]:
+    import random
+
+    rng = random.Random(seed)
+    severities = ["critical", "high", "medium", "low", "info"]
+    return [{"entity_type": "person", "entity_id": f"{prefix}{i % (n // 2 + 1)}",
+             "field": rng.choice(["name", "phone", "address"]),
+             "kind": rng.choice(["typo", "value_conflict", "missing"]),
+             "severity": rng.choice(severities), "golden_value": "x", "evidence": "",
+             "candidates": [{"value": str(k), "source": "s"}
+                            for k in range(rng.randint(2, 4))]}
+            for i in range(n)]
+
+
+@pytest.mark.parametrize("gone", [["E1", "E7", "E30"], [f"E{i}" for i in range(30)]])
+def test_the_kept_top_conflicts_after_a_night_are_the_top_of_the_whole(
+        monkeypatch: pytest.MonkeyPatch, gone: list[str]) -> None:
+    from linkage.io import report, report_counts
+    from linkage.io.report import ranked_conflicts
+    from linkage.io.report_counts import updated_top
+    from linkage.schemas import CONFLICTS
+
+    monkeypatch.setattr(report_counts, "TOP_KEPT", 12)
+    monkeypatch.setattr(report, "TOP_CONFLICTS", 5)
+    schema = CONFLICTS.empty_table().schema
+    before = pa.Table.from_pylist(_conflict_rows("E", 80, 1), schema=schema)
+    added = pa.Table.from_pylist(_conflict_rows("N", 10, 2), schema=schema)
+    after = pa.concat_tables([before.filter(pc.invert(pc.is_in(
+        before["entity_id"], value_set=pa.array(gone)))), added])
+    asked = []
+
+    def whole() -> pa.Table:
+        asked.append(True)
+        return after
+
+    kept = ranked_conflicts(before, 12)
+    assert len(set(kept["entity_id"].to_pylist()) & set(gone)) >= 1  # the night hits the top
+    top, complete = updated_top(kept, False, pa.array(gone), added, ranked_conflicts, whole)
+    assert complete == (after.num_rows <= 12) and min(5, after.num_rows) <= top.num_rows <= 12
+    assert top.to_pylist() == ranked_conflicts(after, top.num_rows).to_pylist()
+    # a night that retires most kept rows has the top ranked again from the whole table
+    assert asked == ([True] if len(gone) > 3 else [])
+    # kept rows that are every conflict stay every conflict while they fit
+    few = before.slice(0, 6)
+    top, complete = updated_top(ranked_conflicts(few, 12), True, pa.array(["E1"]),
+                                added.slice(0, 3), ranked_conflicts, whole)
+    merged = pa.concat_tables([few.filter(pc.invert(pc.equal(few["entity_id"], "E1"))),
+                               added.slice(0, 3)])
+    assert complete and top.to_pylist() == ranked_conflicts(merged, 12).to_pylist()

@@ -170,3 +170,103 @@ def test_candidates_taken_a_slice_of_conflicts_at_a_time_give_the_same_worklists
     assert [worklist_rows(conflicts, s) for s in sources] == whole
     empty = conflicts.slice(0, 0)
     assert [worklist_rows(empty, s) for s in sources] == [[r[0]] for r in whole]
+
+
+def _sheet(path: Path, name: str) -> list[list[str]]:
+    from python_calamine import CalamineWorkbook
+
+    book = CalamineWorkbook.from_path(str(path))
+    return [[str(c) for c in row] for row in book.get_sheet_by_name(name).to_python()]
+
+
+def test_an_incremental_run_updates_the_csvs_and_writes_the_nights_changes(
+        tmp_path: Path) -> None:
+    import pyarrow.compute as pc
+
+    from linkage.io.worklists import complete_workbooks, write_worklist_changes
+
+    conflicts, sources = _run()
+    write_worklists(conflicts, sources, tmp_path / "before")
+    # tonight both entities are touched: P1 comes back as P1b with its conflicts as they
+    # were, P2's missing phone (tax's SW2) is no longer to correct
+    p1 = conflicts.filter(pc.equal(conflicts["entity_id"], "P1"))
+    now = p1.set_column(p1.column_names.index("entity_id"), "entity_id",
+                        pa.array(["P1b"] * p1.num_rows))
+    write_worklist_changes(tmp_path / "before", pa.array(["P1", "P2"]), now, sources,
+                           tmp_path / "after")
+    write_worklists(now, sources, tmp_path / "fresh")
+    after, fresh = tmp_path / "after" / "worklists", tmp_path / "fresh" / "worklists"
+    assert sorted(p.name for p in after.iterdir()) == sorted(p.name for p in fresh.iterdir())
+    for name in ("tax.csv", "courts.csv", "household.csv"):
+        # the same bytes a full write of the merged conflicts gives
+        assert (after / name).read_bytes() == (fresh / name).read_bytes(), name
+    before_tax, now_tax = worklist_rows(conflicts, sources[0]), worklist_rows(now, sources[0])
+    assert [r[0] for r in before_tax[1:]] == ["SW1", "SW1", "SW2"]
+    changes = _sheet(after / "tax.xlsx", "人员-本次变动")
+    assert changes[0] == ["变动", *before_tax[0]]
+    assert changes[1:] == [["新增", *r] for r in now_tax[1:]] + [
+        ["无需再改", *r] for r in before_tax[1:]]
+    assert [r[-1] for r in changes[1:]] == ["P1b", "P1b", "P1", "P1", "P2"]
+    # a department with nothing to correct: an empty changes sheet
+    assert _sheet(after / "courts.xlsx", "人员-本次变动")[1:] == []
+    # compacting writes the complete workbooks again, from the CSVs
+    out = tmp_path / "compact"
+    (out / "worklists").mkdir(parents=True)
+    written = complete_workbooks(tmp_path / "after", sources, out)
+    assert sorted(p.name for p in written) == ["courts.xlsx", "household.xlsx", "tax.xlsx"]
+    for path in written:
+        assert path.read_bytes() == (fresh / path.name).read_bytes(), path.name
+
+
+def test_without_a_previous_worklist_the_lists_are_written_whole(tmp_path: Path) -> None:
+    import pyarrow.compute as pc
+
+    from linkage.io.outputs import write_parquet
+    from linkage.io.worklists import write_worklist_changes
+
+    conflicts, sources = _run()
+    (tmp_path / "before").mkdir()
+    write_parquet(conflicts, tmp_path / "before" / "conflicts.parquet")
+    p2 = pc.equal(conflicts["entity_id"], "P2")
+    write_worklist_changes(tmp_path / "before", pa.array(["P2"]), conflicts.filter(p2),
+                           sources, tmp_path / "after")
+    write_worklists(conflicts, sources, tmp_path / "fresh")
+    for path in (tmp_path / "fresh" / "worklists").iterdir():
+        assert (tmp_path / "after" / "worklists" / path.name).read_bytes() == \
+            path.read_bytes(), path.name
+
+
+@pytest.mark.parametrize("where", ["kept", "new"])
+def test_a_value_with_a_line_break_is_merged_as_a_full_write_gives(tmp_path: Path,
+                                                                   where: str) -> None:
+    import pyarrow.compute as pc
+
+    from linkage.io.worklists import write_worklist_changes
+
+    conflicts, sources = _run()
+
+    def broken(table: pa.Table) -> pa.Table:  # keys with a line break in them
+        rows = table.to_pylist()
+        for row in rows:
+            for candidate in row["candidates"]:
+                candidate["source_key"] += "\r\n附"
+        return pa.Table.from_pylist(rows, schema=table.schema)
+
+    p1 = pc.equal(conflicts["entity_id"], "P1")
+    p2 = conflicts.filter(pc.invert(p1))
+    # tonight P1 is touched and comes back as P1b; P2 (SW2) is kept as it was
+    now = conflicts.filter(p1)
+    now = now.set_column(now.column_names.index("entity_id"), "entity_id",
+                         pa.array(["P1b"] * now.num_rows))
+    if where == "kept":
+        p2 = broken(p2)
+    else:
+        now = broken(now)
+    before = pa.concat_tables([conflicts.filter(p1), p2])
+    write_worklists(before, sources, tmp_path / "before")
+    write_worklist_changes(tmp_path / "before", pa.array(["P1"]), now, sources,
+                           tmp_path / "after")
+    write_worklists(pa.concat_tables([p2, now]), sources, tmp_path / "fresh")
+    tax = (tmp_path / "after" / "worklists" / "tax.csv").read_bytes()
+    assert "\r\n附".encode("gb18030") in tax  # a line break inside a value
+    assert tax == (tmp_path / "fresh" / "worklists" / "tax.csv").read_bytes()

@@ -219,15 +219,33 @@ def test_the_worklists_are_the_departments_own_files(tiny_run: Path, tmp_path: P
     # the household delta source shares household's worklist: no second sheet or CSV name
     assert sorted(after) == sorted(before)
     fresh = tmp_path / "fresh"
-    from linkage.io.worklists import write_worklists
+    from python_calamine import CalamineWorkbook
+
+    from linkage.io.worklists import worklist_rows, write_worklists
 
     conflicts = read_run_table(tmp_path / "run2", "conflicts")
-    write_worklists(conflicts, load_pipeline(folder / "nightly.toml").sources, fresh)
+    sources = load_pipeline(folder / "nightly.toml").sources
+    write_worklists(conflicts, sources, fresh)
+    old_conflicts = read_run_table(tiny_run, "conflicts")
+    changed = 0
     for name, path in after.items():
-        # linked from the previous run or written: the bytes a fresh writer gives
-        assert path.read_bytes() == (fresh / "worklists" / name).read_bytes(), name
-        if path.stat().st_ino == before[name].stat().st_ino:
-            assert path.read_bytes() == before[name].read_bytes(), name
+        if name.endswith(".csv"):
+            # updated from the previous run's: the bytes a full write of the merged
+            # conflicts gives
+            assert path.read_bytes() == (fresh / "worklists" / name).read_bytes(), name
+            continue
+        # the workbook: the night's changes, the rows that came and went
+        source = next(s for s in sources if s.department == path.stem and not s.delta)
+        was = {tuple(r) for r in worklist_rows(old_conflicts, source)[1:]}
+        now = {tuple(r) for r in worklist_rows(conflicts, source)[1:]}
+        book = CalamineWorkbook.from_path(str(path))
+        rows = [[str(c) for c in r] for r in book.get_sheet_by_name(
+            book.sheet_names[0]).to_python()]
+        assert book.sheet_names[0].endswith("本次变动")
+        assert sorted(tuple(r) for r in rows[1:]) == sorted(
+            [("新增", *r) for r in now - was] + [("无需再改", *r) for r in was - now]), name
+        changed += len(rows) - 1
+    assert changed  # the batch changed some department's list
 
 
 # --- the run folder as a log on the previous run's files ------------------------------
@@ -244,7 +262,8 @@ def _tables(run: Path) -> dict[str, list[str]]:
 
 
 def test_two_nights_then_compaction(tiny_run: Path, tmp_path: Path,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+                                    capsys: pytest.CaptureFixture[str],
+                                    report_counts_are_whole: Any) -> None:
     folder = _with_delta(tiny_run, tmp_path)
     run2, run3 = tmp_path / "run2", tmp_path / "run3"
     run_incremental(folder / "nightly.toml", tiny_run, run2)
@@ -262,6 +281,8 @@ def test_two_nights_then_compaction(tiny_run: Path, tmp_path: Path,
             ["H007", "", "", "", "", "", "2025-02-01", "1"]])
     done = run_incremental(folder / "nightly.toml", run2, run3)
     assert done.counts["person"]["changed"] == 1 and done.counts["person"]["deleted"] == 1
+    for night in (run2, run3):  # the report's counts updated twice: the whole tables'
+        report_counts_are_whole(night)
     night3 = _entities(run3)
     assert sorted(night3) == sorted(set(night2) - {"H007"})
     assert all(night3[k] == night2[k] for k in night3)  # nobody else moved
@@ -292,6 +313,13 @@ def test_two_nights_then_compaction(tiny_run: Path, tmp_path: Path,
         assert (run3 / f"{name}.parquet").is_file() and log_table(run3, name) is None
     assert _tables(run3) == before
     assert is_complete_run(run3)
+    # the worklists' workbooks are complete again: a full write's bytes
+    from linkage.io.worklists import write_worklists
+
+    write_worklists(read_run_table(run3, "conflicts"), load_pipeline(
+        folder / "nightly.toml").sources, tmp_path / "fresh")
+    for book in (tmp_path / "fresh" / "worklists").glob("*.xlsx"):
+        assert (run3 / "worklists" / book.name).read_bytes() == book.read_bytes(), book.name
     assert Resolver.open(run3).resolve({"name": "刘洋", "id_number": "510107199207173314"}
                                        )["entity_id"] == night3["H006"]
     # the nights before keep their own view
@@ -313,3 +341,44 @@ def test_the_carried_over_rows_are_the_master_without_the_retired_ones() -> None
         got = _without(table, np.array(rows, dtype=np.int64))
         assert got.column("a").to_pylist() == [i for i in range(200) if i not in rows]
         assert got.column("b").to_pylist() == [str(i) for i in range(200) if i not in rows]
+
+
+def test_a_previous_run_without_report_counts_has_them_counted_once(
+        tiny_run: Path, tmp_path: Path, report_counts_are_whole: Any) -> None:
+    from linkage.io.report_counts import COUNTS_FILE, TOP_FILE
+
+    folder = _with_delta(tiny_run, tmp_path)
+    old = tmp_path / "old"
+    shutil.copytree(tiny_run, old)
+    (old / COUNTS_FILE).unlink()  # a run folder written before the counts were kept
+    (old / TOP_FILE).unlink()
+    run_incremental(folder / "nightly.toml", old, tmp_path / "run2")
+    report_counts_are_whole(tmp_path / "run2")
+    run_incremental(folder / "nightly.toml", tiny_run, tmp_path / "run2b")
+    assert (tmp_path / "run2" / COUNTS_FILE).read_bytes() == \
+        (tmp_path / "run2b" / COUNTS_FILE).read_bytes()
+
+
+def test_kept_top_conflicts_too_few_after_a_night_are_ranked_from_the_whole_table(
+        tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        report_counts_are_whole: Any) -> None:
+    from linkage.io.report_counts import ReportCounts, read_counts, write_counts
+    from linkage.service import incremental_report
+
+    folder = _with_delta(tiny_run, tmp_path)
+    old = tmp_path / "old"
+    shutil.copytree(tiny_run, old)
+    kept = read_counts(old)
+    assert kept is not None and kept.top.num_rows > 1
+    # the previous run kept one row of many: not enough for the page after any night
+    write_counts(ReportCounts(kept.types, kept.top.slice(0, 1), False), old)
+    asked: list[str] = []
+
+    def reading(run: Path, name: str, **kw: Any) -> Any:
+        asked.append(name)
+        return read_run_table(run, name, **kw)
+
+    monkeypatch.setattr(incremental_report, "read_run_table", reading)
+    run_incremental(folder / "nightly.toml", old, tmp_path / "run2")
+    assert asked == ["conflicts"]
+    report_counts_are_whole(tmp_path / "run2")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,6 +49,21 @@ def test_an_unchanged_batch_reproduces_the_run(both: tuple[Path, Path], tmp_path
         (run / "records.parquet").stat().st_ino
     for name in OUTPUTS:
         assert _rows(tmp_path / "again", name) == _rows(run, name), name
+    from linkage.service.index_parts import index_parts
+
+    assert not index_parts(tmp_path / "again")  # and the index got no part either
+    # no table is a log, but the workbooks hold the night's (no) changes: compacting
+    # writes them complete, as the full run wrote them
+    from linkage.io.run_log import compact_run
+
+    books = sorted((run / "worklists").glob("*.xlsx"))
+    assert books and all((tmp_path / "again" / "worklists" / b.name).read_bytes() !=
+                         b.read_bytes() for b in books)
+    assert compact_run(tmp_path / "again") == ["worklists"]
+    for book in books:
+        assert (tmp_path / "again" / "worklists" / book.name).read_bytes() == \
+            book.read_bytes(), book.name
+    assert compact_run(tmp_path / "again") == []
 
 
 def _delta_source(spec: str, department: str, etype: str, path: str) -> tuple[str, str]:
@@ -62,8 +78,8 @@ def _delta_source(spec: str, department: str, etype: str, path: str) -> tuple[st
         "[[sources]]\n", "[[sources]]\ndelta = true\n", 1), original
 
 
-def test_changes_on_both_types_match_a_full_run(both: tuple[Path, Path],
-                                                tmp_path: Path) -> None:
+def test_changes_on_both_types_match_a_full_run(both: tuple[Path, Path], tmp_path: Path,
+                                                report_counts_are_whole: Any) -> None:
     data, run = both
     spec = (data / "pipeline.toml").read_text(encoding="utf-8")
     extra = []
@@ -89,6 +105,7 @@ def test_changes_on_both_types_match_a_full_run(both: tuple[Path, Path],
     done = run_incremental(data / "nightly.toml", run, tmp_path / "inc")
     assert {t: (c["new"], c["changed"]) for t, c in done.counts.items()} == {
         "person": (4, 4), "enterprise": (4, 4)}
+    report_counts_are_whole(tmp_path / "inc")
     full = Pipeline.from_toml(data / "nightly.toml").run(
         read_with_deltas(load_pipeline(data / "nightly.toml")))
     write_outputs(full, tmp_path / "full")

@@ -8,7 +8,7 @@ example pairs).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
@@ -29,11 +29,10 @@ from linkage.io.report import (
     cluster_rows,
     threshold_weight,
 )
+from linkage.io.report_counts import WEIGHT_BIN, TypeCounts, histogram
 from linkage.io.report_examples import example_explanations
 from linkage.master.entity_ids import ENTITY_CHANGES
-from linkage.match.explain import WeightHistogram, weight_range
-
-BINS = 40
+from linkage.match.explain import WeightHistogram
 
 
 def spark_report_figures(result: SparkResult, summary: Mapping[str, Any]) -> ReportFigures:
@@ -73,8 +72,8 @@ def spark_report_figures(result: SparkResult, summary: Mapping[str, Any]) -> Rep
 
 
 def _histogram(scored: Any, t_weight: float | None) -> tuple[int, WeightHistogram | None]:
-    """The weight histogram: the range from Spark's min and max of the finite weights,
-    then each partition's counts over that range, summed (counts over a fixed range add)."""
+    """The weight histogram: the finite weights counted per bin of the fixed grid the
+    embedded engine's report draws (:func:`linkage.io.report_counts.histogram`)."""
     from pyspark.sql import functions as sf
 
     n = scored.count()
@@ -83,25 +82,10 @@ def _histogram(scored: Any, t_weight: float | None) -> tuple[int, WeightHistogra
     w = sf.col("match_weight")
     finite = scored.select("match_weight").filter(
         w.isNotNull() & ~sf.isnan(w) & (w != float("inf")) & (w != float("-inf")))
-    row = finite.agg(sf.min(w).alias("lo"), sf.max(w).alias("hi")).first()
-    if row is None or row["lo"] is None:
-        return n, None
-    lo, hi = weight_range(float(row["lo"]), float(row["hi"]), t_weight)
-
-    def count(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        total = np.zeros(BINS, dtype=np.int64)
-        for batch in batches:
-            values = np.asarray(batch.column(0).to_numpy(zero_copy_only=False), np.float64)
-            total += np.histogram(values, bins=BINS, range=(lo, hi))[0]
-        yield pa.record_batch({"bin": pa.array(np.arange(BINS, dtype=np.int32)),
-                               "n": pa.array(total)})
-
-    rows = finite.mapInArrow(count, "bin int, n long").groupBy("bin") \
-        .agg(sf.sum("n").alias("n")).collect()
-    counts = np.zeros(BINS, dtype=np.int64)
-    for r in rows:
-        counts[int(r["bin"])] = int(r["n"])
-    return n, WeightHistogram(counts, lo, hi)
+    rows = finite.groupBy(sf.floor(w / sf.lit(WEIGHT_BIN)).alias("bin")) \
+        .agg(sf.count(sf.lit(1)).alias("n")).collect()
+    return n, histogram(TypeCounts(weights={int(r["bin"]): int(r["n"]) for r in rows}),
+                        t_weight)
 
 
 def _clusters(clusters: Any) -> ClusterFigures | None:
@@ -129,8 +113,7 @@ def _clusters(clusters: Any) -> ClusterFigures | None:
 
 
 def _golden(golden: Any) -> GoldenFigures:
-    """Rule counts per field, each field's rules in order of the first entity using them
-    (the order the embedded engine's entity-sorted golden table shows them in)."""
+    """Rule counts per field, each field's rules by name (as the embedded engine's)."""
     from pyspark.sql import functions as sf
 
     fields = [c[: -len("__rule")] for c in golden.columns if c.endswith("__rule")]
@@ -140,11 +123,12 @@ def _golden(golden: Any) -> GoldenFigures:
             sf.struct(sf.lit(f).alias("field"), sf.col(f"{f}__rule").alias("rule"))
             for f in fields])).alias("x")).select("entity_id", "x.field", "x.rule")
         rows = stacked.groupBy("field", "rule").agg(
-            sf.count(sf.lit(1)).alias("n"), sf.min("entity_id").alias("first")).collect()
-        for r in sorted(rows, key=lambda r: r["first"]):
+            sf.count(sf.lit(1)).alias("n")).collect()
+        for r in rows:
             rule = "(no value)" if r["rule"] is None else r["rule"]
             counts[r["field"]][rule] = int(r["n"])
-    return GoldenFigures(golden.count(), counts)
+    return GoldenFigures(golden.count(), {f: dict(sorted(c.items())) for f, c in
+                                          counts.items()})
 
 
 def _conflicts(conflicts: Any) -> ConflictFigures:
