@@ -342,7 +342,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 
 def _cmd_compact(args: argparse.Namespace) -> int:
-    from linkage.io.run_log import compact_run
+    from linkage.service.compact import compact_run
 
     done = compact_run(args.run_dir)
     print(f"compacted {args.run_dir}/: " + (", ".join(done) if done else

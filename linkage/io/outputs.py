@@ -37,7 +37,13 @@ import pyarrow.parquet as pq
 
 from linkage.errors import LinkageError
 from linkage.io.report import render_figures, result_figures
-from linkage.io.report_counts import result_counts
+from linkage.io.report_counts import (
+    COUNTS_FILE,
+    COUNTS_FORMAT,
+    TOP_FILE,
+    ReportCounts,
+    result_counts,
+)
 from linkage.io.summary import run_summary
 from linkage.io.worklists import write_worklists
 from linkage.privacy import mask_personal
@@ -415,10 +421,17 @@ def _save_model(model: FellegiSunter, tmp: str) -> None:
 def _write_report(result: PipelineResult, out: Path, lang: str = "zh") -> dict[str, Path]:
     """``report.html`` and the counts it is drawn from, which an incremental run on this
     one updates (:mod:`linkage.io.report_counts`)."""
-    from linkage.io.report_counts import write_counts
 
     counts = result_counts(result)
     written = write_counts(counts, out)
     written["report"] = write_text(render_figures(result_figures(result, counts), lang=lang),
                                    out / "report.html")
     return written
+
+
+def write_counts(counts: ReportCounts, folder: Path) -> dict[str, Path]:
+    """``report_counts.json`` and ``report_top_conflicts.parquet`` into ``folder``."""
+    data = {"format": COUNTS_FORMAT, "top_complete": counts.top_complete,
+            "types": {t: c.to_json() for t, c in sorted(counts.types.items())}}
+    return {"report_counts": write_json(data, folder / COUNTS_FILE),
+            "report_top_conflicts": write_parquet(counts.top, folder / TOP_FILE)}

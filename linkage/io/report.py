@@ -19,39 +19,47 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
 from html import escape as _html_escape
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.io.labels import kind_label, severity_label, translate
 from linkage.io.report_counts import (
+    SEVERITY_ORDER,
+    TOP_CONFLICTS,
     ReportCounts,
-    count_tables,
-    counted_figures,
-    histogram,
+    ranked_conflicts,
     result_counts,
 )
 from linkage.io.report_examples import MASKED_FIELDS, Example, example_explanations
 from linkage.io.report_examples import show as _show
+from linkage.io.report_figures import (
+    ClusterFigures,
+    ConflictFigures,
+    GoldenFigures,
+    ReportFigures,
+    cluster_figures,
+    conflict_figures,
+    counted_figures,
+    golden_figures,
+    legal_rep_figures,
+    threshold_weight,
+    weight_histogram,
+)
 from linkage.io.summary import run_summary
-from linkage.master.groups import as_ints
 from linkage.match.explain import WeightHistogram, histogram_counts_svg
 from linkage.privacy import mask_personal
 
 if TYPE_CHECKING:
     from linkage.pipeline import PipelineResult
 
-__all__ = ["MASKED_FIELDS", "ReportFigures", "ranked_conflicts", "render_figures",
+__all__ = ["MASKED_FIELDS", "TOP_CONFLICTS", "ReportFigures", "ranked_conflicts", "render_figures",
            "render_html", "render_report", "report_figures", "result_figures"]
 
-TOP_CONFLICTS = 50
 #: The language the page being rendered speaks (set by :func:`render_html`).
 _LANG: ContextVar[str] = ContextVar("report_lang", default="zh")
-_SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 
 
 def escape(text: str) -> str:
@@ -76,57 +84,6 @@ pre{background:#f7f7f7;padding:.6em;overflow:auto;font-size:12px}
 .note{color:#666;font-size:12px}
 nav a{margin-right:1em}
 """
-
-
-@dataclass(frozen=True)
-class ClusterFigures:
-    """One entity type's cluster figures: the key-value rows and the size bars."""
-
-    rows: tuple[tuple[str, str], ...]
-    bars: tuple[tuple[str, float], ...]
-
-
-@dataclass(frozen=True)
-class GoldenFigures:
-    """One entity type's golden records: how many, and per field how often each
-    survivorship rule chose the value (rules by name)."""
-
-    rows: int
-    counts: Mapping[str, Mapping[str, int]]
-
-
-@dataclass(frozen=True)
-class ConflictFigures:
-    """Conflict rows per (kind, severity), the top rows (ranked) and the total."""
-
-    counts: Sequence[Mapping[str, Any]]
-    top: pa.Table
-    total: int
-
-
-@dataclass(frozen=True)
-class ReportFigures:
-    """Everything ``report.html`` shows, each part small by construction (counts, a
-    histogram, a bounded number of rows): built from a run's tables by
-    :func:`report_figures`, or by an engine that aggregates its tables where they live
-    (:mod:`linkage.engines.spark.report`), then drawn by :func:`render_figures`."""
-
-    summary: Mapping[str, Any]
-    n_records: int
-    blocking: Mapping[str, Any]
-    #: entity type -> (scored pairs, weight histogram or None when no weights)
-    histograms: Mapping[str, tuple[int, WeightHistogram | None]]
-    thresholds: Mapping[str, float]
-    explanations: Sequence[Any]
-    clusters: Mapping[str, ClusterFigures]
-    golden: Mapping[str, GoldenFigures]
-    quality: pa.Table
-    conflicts: ConflictFigures
-    #: (edges per method, the first rows) or None when not resolved
-    legal_reps: tuple[Sequence[tuple[str, int]], pa.Table] | None = None
-    changes: pa.Table | None = None
-    parameters: Mapping[str, pa.Table] | None = None
-    diagnostics: Mapping[str, Sequence[Any]] | None = None
 
 
 def render_report(result: PipelineResult, *, lang: str = "zh") -> str:
@@ -216,7 +173,7 @@ def report_figures(
     thresholds = thresholds or {}
     return ReportFigures(
         summary=summary, n_records=records.num_rows, blocking=blocking,
-        histograms={t: _weight_histogram(table, thresholds.get(t)) for t, table in
+        histograms={t: weight_histogram(table, thresholds.get(t)) for t, table in
                     scored.items()},
         thresholds=thresholds, explanations=explanations,
         clusters=cluster_figures(clusters), golden=golden_figures(golden), quality=quality,
@@ -269,128 +226,6 @@ def _page(f: ReportFigures) -> str:
 
 
 # --- figures from whole tables ---------------------------------------------------------------
-
-
-def _weight_histogram(table: pa.Table, threshold: float | None
-                      ) -> tuple[int, WeightHistogram | None]:
-    """Scored pairs and their weight histogram, over the kept counts' fixed grid
-    (:func:`linkage.io.report_counts.histogram`)."""
-    return table.num_rows, histogram(count_tables(scored=table), threshold_weight(threshold))
-
-
-def threshold_weight(threshold: float | None) -> float | None:
-    """The link threshold as a match weight (None outside 0..1)."""
-    if threshold is not None and 0.0 < threshold < 1.0:
-        return math.log2(threshold / (1.0 - threshold))
-    return None
-
-
-def cluster_figures(clusters: pa.Table) -> dict[str, ClusterFigures]:
-    """Per entity type: records, entities, multi-record entities, the largest, flagged
-    entities, mean density and the entities per cluster size."""
-    out: dict[str, ClusterFigures] = {}
-    if clusters.num_rows == 0:
-        return out
-    types = sorted(t for t in pc.unique(clusters["entity_type"]).to_pylist() if t is not None)
-    for etype in types:
-        sub = clusters.filter(pc.equal(clusters["entity_type"], etype))
-        counts = pc.value_counts(sub["entity_id"]).field("counts")
-        sizes = np.asarray(counts.to_numpy(zero_copy_only=False), dtype=np.int64)
-        flagged = {}
-        for flag in CLUSTER_FLAGS:
-            if flag in sub.column_names:
-                hit = sub.filter(pc.fill_null(sub[flag], False))
-                flagged[flag] = len(pc.unique(hit["entity_id"]))
-        density = pc.mean(sub["density"]).as_py() if "density" in sub.column_names else None
-        out[etype] = cluster_rows(sub.num_rows, np.bincount(sizes), flagged,
-                                  "density" in sub.column_names, density)
-    return out
-
-
-#: cluster flags counted per entity, with their label
-CLUSTER_FLAGS = {"weak_bridge": "entities held by a weak bridge",
-                 "repaired": "entities split by identity repair"}
-
-
-def cluster_rows(n_records: int, dist: np.ndarray, flagged: Mapping[str, int],
-                 has_density: bool, mean_density: float | None) -> ClusterFigures:
-    """The cluster figures from the number of entities of each size (``dist[size]``)."""
-    n_entities = int(dist.sum())
-    bars = [(str(s) if s < 10 else "10+", float(c)) for s, c in enumerate(dist[:10]) if s]
-    if len(dist) > 10:
-        bars.append(("10+", float(dist[10:].sum())))
-    rows = [("records", f"{n_records:,}"), ("entities", f"{n_entities:,}"),
-            ("multi-record entities", f"{int(dist[2:].sum()):,}"),
-            ("largest entity", f"{len(dist) - 1:,}")]
-    for flag, label in CLUSTER_FLAGS.items():
-        if flag in flagged:
-            rows.append((label, f"{flagged[flag]:,}"))
-    if has_density and n_records:
-        rows.append(("mean density (records in multi-record entities)", _fmt(mean_density)))
-    return ClusterFigures(tuple(rows), tuple(bars))
-
-
-def golden_figures(golden: Mapping[str, pa.Table]) -> dict[str, GoldenFigures]:
-    """Per entity type: rows, and per field the count of each survivorship rule."""
-    out: dict[str, GoldenFigures] = {}
-    for etype, table in golden.items():
-        fields = [c[: -len("__rule")] for c in table.column_names if c.endswith("__rule")]
-        counts: dict[str, dict[str, int]] = {}
-        for f in fields:
-            vc = pc.value_counts(table[f"{f}__rule"]).to_pylist()
-            counts[f] = dict(sorted(
-                (("(no value)" if r["values"] is None else r["values"]), r["counts"])
-                for r in vc))
-        out[etype] = GoldenFigures(table.num_rows, counts)
-    return out
-
-
-def legal_rep_figures(edges: pa.Table) -> tuple[list[tuple[str, int]], pa.Table]:
-    """Edges per method and the first rows."""
-    counts = sorted(pc.value_counts(edges["method"]).to_pylist(), key=lambda r: str(r["values"]))
-    return [(str(r["values"]), int(r["counts"])) for r in counts], edges.slice(0, LEGAL_REP_ROWS)
-
-
-#: legal-representative edges listed in the report
-LEGAL_REP_ROWS = 20
-
-
-def conflict_figures(conflicts: pa.Table) -> ConflictFigures:
-    """Rows per (kind, severity) and the top :data:`TOP_CONFLICTS` rows
-    (:func:`ranked_conflicts`)."""
-    if conflicts.num_rows == 0:
-        return ConflictFigures([], conflicts, 0)
-    counts = conflicts.group_by(["kind", "severity"]).aggregate([("entity_id", "count")])
-    return ConflictFigures(counts.to_pylist(), ranked_conflicts(conflicts, TOP_CONFLICTS),
-                           conflicts.num_rows)
-
-
-def ranked_conflicts(conflicts: pa.Table, n: int) -> pa.Table:
-    """The first ``n`` conflict rows in the report's order: most severe first, then most
-    candidates, then by entity, field and kind. Only the rows that can be among them by
-    severity and candidates are sorted by their strings (the sort is stable, so the rows
-    and their order are those of sorting every row)."""
-    if conflicts.num_rows == 0 or n <= 0:
-        return conflicts.slice(0, 0)
-    rank = as_ints(pc.fill_null(pc.index_in(pc.cast(conflicts["severity"], pa.string()),
-                                            value_set=pa.array(_SEVERITY_ORDER)),
-                                len(_SEVERITY_ORDER)))
-    lengths = pc.list_value_length(conflicts["candidates"])
-    size = as_ints(pc.fill_null(lengths, -1))
-    # one integer per row ordered as (rank ascending, candidates descending; no list last)
-    most = int(size.max()) + 1
-    key = rank * (most + 2) + np.where(size < 0, most + 1, most - size)
-    if len(key) > n:
-        cut = np.partition(key, n - 1)[n - 1]
-        near = np.flatnonzero(key <= cut)
-    else:
-        near = np.arange(len(key))
-    picked = conflicts.take(pa.array(near))
-    ranked = picked.append_column("_key", pa.array(key[near]))
-    order = pc.sort_indices(ranked, sort_keys=[("_key", "ascending"),
-                                               ("entity_id", "ascending"),
-                                               ("field", "ascending"), ("kind", "ascending")])
-    return picked.take(order.slice(0, n))
 
 
 # --- sections --------------------------------------------------------------------------------
@@ -795,4 +630,4 @@ def _is_scalar(value: object) -> bool:
 
 
 def _sev_rank(severity: object) -> int:
-    return _SEVERITY_ORDER.index(severity) if severity in _SEVERITY_ORDER else len(_SEVERITY_ORDER)
+    return SEVERITY_ORDER.index(severity) if severity in SEVERITY_ORDER else len(SEVERITY_ORDER)

@@ -18,7 +18,7 @@ What each figure is kept as:
   density (its mean is their quotient: exact to float rounding, shown to 4 places);
 - golden records: rows, and per field the count of each survivorship rule;
 - conflicts: rows per (kind, severity), and the :data:`TOP_KEPT` first rows in the
-  report's order. The top :data:`~linkage.io.report.TOP_CONFLICTS` are those of the
+  report's order. The top :data:`TOP_CONFLICTS` are those of the
   kept rows that outlived the night with the night's new ones merged in; this is exact
   (a row the night did not touch that was not kept ranks below every kept row) as long
   as the kept rows that remain are at least as many as the page shows, else the top is
@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,22 +46,26 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from linkage.master.cluster import link_mask
+from linkage.master.groups import as_ints
 from linkage.match.explain import WeightHistogram
 
 if TYPE_CHECKING:
-    from linkage.io.report import ReportFigures
     from linkage.pipeline import PipelineResult
 
-__all__ = ["COUNTS_FILE", "MAX_BINS", "TOP_FILE", "TOP_KEPT", "WEIGHT_BIN", "ReportCounts",
-           "TypeCounts", "count_tables", "counted_figures", "histogram", "read_counts",
-           "result_counts", "updated_top", "write_counts"]
+__all__ = ["COUNTS_FILE", "COUNTS_FORMAT", "MAX_BINS", "SEVERITY_ORDER", "TOP_CONFLICTS",
+           "TOP_FILE", "TOP_KEPT", "WEIGHT_BIN", "ReportCounts", "TypeCounts", "count_tables",
+           "histogram", "ranked_conflicts", "read_counts", "result_counts", "types_conflicts",
+           "updated_top"]
 
 COUNTS_FILE, TOP_FILE = "report_counts.json", "report_top_conflicts.parquet"
+#: conflict rows the report shows, most severe first
+TOP_CONFLICTS = 50
+SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 #: the width of the weight histogram's bins (in bits of match weight) and its most bars
 WEIGHT_BIN, MAX_BINS = 0.25, 64
 #: conflict rows kept in the report's order, for the top the page shows
 TOP_KEPT = 200
-_FORMAT = "linkage.report_counts/1"
+COUNTS_FORMAT = "linkage.report_counts/1"
 _CLUSTER_FLAGS = ("weak_bridge", "repaired")
 
 
@@ -230,22 +234,12 @@ def histogram(counts: TypeCounts, threshold_weight: float | None) -> WeightHisto
                            (first + len(bars)) * factor * WEIGHT_BIN)
 
 
-def write_counts(counts: ReportCounts, folder: Path) -> dict[str, Path]:
-    """``report_counts.json`` and ``report_top_conflicts.parquet`` into ``folder``."""
-    from linkage.io.outputs import write_json, write_parquet
-
-    data = {"format": _FORMAT, "top_complete": counts.top_complete,
-            "types": {t: c.to_json() for t, c in sorted(counts.types.items())}}
-    return {"report_counts": write_json(data, folder / COUNTS_FILE),
-            "report_top_conflicts": write_parquet(counts.top, folder / TOP_FILE)}
-
-
 def read_counts(folder: Path) -> ReportCounts | None:
     """A run's kept counts (None: the run kept none, or in another format)."""
     path, top = folder / COUNTS_FILE, folder / TOP_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("format") != _FORMAT:
+        if data.get("format") != COUNTS_FORMAT:
             return None
         return ReportCounts({t: TypeCounts.from_json(c) for t, c in data["types"].items()},
                             pq.read_table(top), bool(data["top_complete"]))
@@ -261,8 +255,6 @@ def updated_top(top: pa.Table, complete: bool, removed: pa.Array, added: pa.Tabl
     rank (after the last kept row that remains); ranked again from ``whole()`` when fewer
     than the page shows remain. ``rank(table, n)``: a table's first ``n`` rows in the
     report's order."""
-    from linkage.io.report import TOP_CONFLICTS
-
     kept = top.filter(pc.invert(pc.is_in(pc.cast(top["entity_id"], pa.string()),
                                          value_set=removed.cast(pa.string()))))
     if added.num_rows:
@@ -287,7 +279,6 @@ def updated_top(top: pa.Table, complete: bool, removed: pa.Array, added: pa.Tabl
 def result_counts(result: PipelineResult) -> ReportCounts:
     """The counts of a run's whole tables (what
     :func:`~linkage.io.report.result_figures` draws)."""
-    from linkage.io.report import ranked_conflicts
     from linkage.io.report_examples import rows_of_type
 
     types: dict[str, TypeCounts] = {}
@@ -307,53 +298,6 @@ def result_counts(result: PipelineResult) -> ReportCounts:
                         conflicts.num_rows <= TOP_KEPT)
 
 
-def counted_figures(counts: ReportCounts, *, summary: Mapping[str, Any],
-                    thresholds: Mapping[str, float], quality: pa.Table,
-                    blocking: Mapping[str, Any], explanations: Sequence[Any] = (),
-                    legal_reps: pa.Table | None = None, changes: pa.Table | None = None,
-                    parameters: Mapping[str, pa.Table] | None = None,
-                    diagnostics: Mapping[str, Sequence[Any]] | None = None) -> ReportFigures:
-    """The report's figures from kept counts."""
-    from linkage.io.report import (
-        TOP_CONFLICTS,
-        ClusterFigures,
-        ConflictFigures,
-        GoldenFigures,
-        ReportFigures,
-        cluster_rows,
-        legal_rep_figures,
-        threshold_weight,
-    )
-
-    types = counts.types
-    clusters: dict[str, ClusterFigures] = {}
-    for etype, c in sorted(types.items()):
-        if not c.cluster_rows:
-            continue
-        dist = np.zeros(max(c.sizes, default=0) + 1, dtype=np.int64)
-        for size, n in c.sizes.items():
-            dist[size] = n
-        mean = c.density_sum / c.density_rows if c.density_rows else None
-        clusters[etype] = cluster_rows(c.cluster_rows, dist, c.cluster_flags, c.has_density,
-                                       mean)
-    rows = [{"kind": kind, "severity": severity, "entity_id_count": n}
-            for kind, by in sorted(types_conflicts(counts).items())
-            for severity, n in sorted(by.items())]
-    return ReportFigures(
-        summary=summary, n_records=sum(c.records for c in types.values()), blocking=blocking,
-        histograms={t: (c.pairs, histogram(c, threshold_weight(thresholds.get(t))))
-                    for t, c in types.items()},
-        thresholds=thresholds, explanations=explanations, clusters=clusters,
-        golden={t: GoldenFigures(c.golden, {f: dict(sorted(r.items()))
-                                            for f, r in c.rules.items()})
-                for t, c in types.items()},
-        quality=quality,
-        conflicts=ConflictFigures(rows, counts.top.slice(0, TOP_CONFLICTS),
-                                  counts.conflicts_total),
-        legal_reps=None if legal_reps is None else legal_rep_figures(legal_reps),
-        changes=changes, parameters=parameters, diagnostics=diagnostics)
-
-
 def types_conflicts(counts: ReportCounts) -> dict[str, dict[str, int]]:
     """Conflict rows per kind and severity over every type."""
     out: dict[str, dict[str, int]] = {}
@@ -363,3 +307,32 @@ def types_conflicts(counts: ReportCounts) -> dict[str, dict[str, int]]:
             for severity, n in by.items():
                 mine[severity] = mine.get(severity, 0) + n
     return out
+
+
+
+def ranked_conflicts(conflicts: pa.Table, n: int) -> pa.Table:
+    """The first ``n`` conflict rows in the report's order: most severe first, then most
+    candidates, then by entity, field and kind. Only the rows that can be among them by
+    severity and candidates are sorted by their strings (the sort is stable, so the rows
+    and their order are those of sorting every row)."""
+    if conflicts.num_rows == 0 or n <= 0:
+        return conflicts.slice(0, 0)
+    rank = as_ints(pc.fill_null(pc.index_in(pc.cast(conflicts["severity"], pa.string()),
+                                            value_set=pa.array(SEVERITY_ORDER)),
+                                len(SEVERITY_ORDER)))
+    lengths = pc.list_value_length(conflicts["candidates"])
+    size = as_ints(pc.fill_null(lengths, -1))
+    # one integer per row ordered as (rank ascending, candidates descending; no list last)
+    most = int(size.max()) + 1
+    key = rank * (most + 2) + np.where(size < 0, most + 1, most - size)
+    if len(key) > n:
+        cut = np.partition(key, n - 1)[n - 1]
+        near = np.flatnonzero(key <= cut)
+    else:
+        near = np.arange(len(key))
+    picked = conflicts.take(pa.array(near))
+    ranked = picked.append_column("_key", pa.array(key[near]))
+    order = pc.sort_indices(ranked, sort_keys=[("_key", "ascending"),
+                                               ("entity_id", "ascending"),
+                                               ("field", "ascending"), ("kind", "ascending")])
+    return picked.take(order.slice(0, n))

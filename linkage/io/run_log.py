@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -137,23 +137,22 @@ def _deletions(deleted: Mapping[str, pa.Array | pa.ChunkedArray],
     return pa.table(columns)
 
 
-def compact_run(run: str | Path) -> list[str]:
+def compact_run(run: str | Path, *,
+                index: Callable[[Path, Path], object] | None = None) -> list[str]:
     """Write every log table of the run folder ``run`` as one plain file (through a
     staging folder swapped in for the run, as a run is written; every other file is
-    hard-linked; a master index with parts written whole, :mod:`linkage.service.index_parts`),
-    and the worklists' workbooks of an incremental run (the night's changes) as complete
-    ones. Returns the names of the tables compacted, ``index`` when the index was and
-    ``worklists`` when the workbooks were (none:
-    the run is left as it is)."""
+    hard-linked), and the worklists' workbooks of an incremental run (the night's changes)
+    as complete ones. ``index(run, stage)``: given when the run's master index holds
+    parts, writes it whole into the staged run once its run.json is there
+    (:func:`linkage.service.compact.compact_run` passes it). Returns the names of the
+    tables compacted, ``index`` when the index was and ``worklists`` when the workbooks
+    were (none: the run is left as it is)."""
     folder = Path(run).expanduser().resolve()
     if not is_complete_run(folder):
         raise LinkageError(f"{run}: not a complete run folder (its run.json does not list "
                            "the files it holds)")
-    from linkage.service.index_parts import compact_index, index_parts
-
     logs = [n for n in run_table_names(folder) if log_table(folder, n) is not None]
-    parts = index_parts(folder)
-    if not logs and not parts and not _change_books(folder):
+    if not logs and index is None and not _change_books(folder):
         return []
     summary = json.loads((folder / "run.json").read_text(encoding="utf-8"))
     with run_folder(folder) as stage:
@@ -175,9 +174,9 @@ def compact_run(run: str | Path) -> list[str]:
             written[path.relative_to(stage).as_posix()] = path.stat().st_size
         summary["files"] = dict(sorted(written.items()))
         write_json(summary, stage / "run.json")
-        if parts:  # the master index whole again too (the staged run is complete now)
-            compact_index(folder, stage)
-    done = [*logs, *(["index"] if parts else []), *(["worklists"] if books else [])]
+        if index is not None:  # the master index whole again too (the staged run is complete)
+            index(folder, stage)
+    done = [*logs, *(["index"] if index is not None else []), *(["worklists"] if books else [])]
     log.info("compacted %s: %s", folder, ", ".join(done))
     return done
 

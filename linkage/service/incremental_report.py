@@ -27,11 +27,13 @@ from linkage.io.report_counts import (
 from linkage.io.report_examples import example_explanations
 from linkage.io.run_tables import read_run_table
 from linkage.match.compare import compare
+from linkage.service.incremental_tables import master_term_frequencies
 from linkage.service.index import TypeIndex, expand
 from linkage.service.keys import hash_strings
 
 if TYPE_CHECKING:
-    from linkage.service.incremental import _Loads, _Touched
+    from linkage.service.incremental import _Touched
+    from linkage.service.incremental_tables import Loads
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +88,6 @@ def night_examples(ti: TypeIndex, entity: Any, touched: _Touched, threshold: flo
     """The report's explained pairs of an incremental run: chosen among the night's
     scored pairs whose two records are in the entities it touched, each compared alone
     with the master's term frequencies (as the night scored it)."""
-    from linkage.service.incremental import _term_frequencies
-
     subset = touched.subset
     ids = subset.column("record_id")
     scored = touched.pairs_added
@@ -100,7 +100,7 @@ def night_examples(ti: TypeIndex, entity: Any, touched: _Touched, threshold: flo
         two = subset.filter(pc.is_in(ids, value_set=pa.array([lo, hi], pa.int64())))
         pair = pa.table({"id_l": pa.array([lo], pa.int64()),
                          "id_r": pa.array([hi], pa.int64())})
-        vectors = _term_frequencies(ti, compare(two, pair, model.comparisons, workers=1), two)
+        vectors = master_term_frequencies(ti, compare(two, pair, model.comparisons, workers=1), two)
         return model.explain(vectors.to_pylist()[0])
 
     small = SimpleNamespace(model=model, records=subset, scored=scored,
@@ -113,7 +113,7 @@ def night_examples(ti: TypeIndex, entity: Any, touched: _Touched, threshold: flo
 
 
 def report_counts(previous: Path, touched: Mapping[str, _Touched],
-                  loads: Mapping[str, _Loads]) -> tuple[ReportCounts, list[Any]]:
+                  loads: Mapping[str, Loads]) -> tuple[ReportCounts, list[Any]]:
     """The report's counts of the run (the previous run's, updated with each type's
     touched entities) and its explained pairs. A previous run that kept none (written
     before they were kept) has them counted over its tables once."""
@@ -146,7 +146,7 @@ def report_counts(previous: Path, touched: Mapping[str, _Touched],
     return ReportCounts(types, top, complete), examples
 
 
-def counted(loads: _Loads) -> TypeCounts:
+def counted(loads: Loads) -> TypeCounts:
     """One type's report counts over the previous run's whole tables."""
     section = loads.ti.section
     return count_tables(records=loads.records, scored=loads.pairs,

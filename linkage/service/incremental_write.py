@@ -25,12 +25,13 @@ from linkage.io.outputs import (
     OutputError,
     mask_strings,
     run_folder,
+    write_counts,
     write_json,
     write_parquet_files,
     write_text,
 )
 from linkage.io.report import render_figures, result_figures
-from linkage.io.report_counts import ReportCounts, result_counts, write_counts
+from linkage.io.report_counts import ReportCounts, result_counts
 from linkage.io.run_log import MAX_PARTS, append_run_table
 from linkage.io.summary import run_summary
 from linkage.io.worklists import write_worklist_changes

@@ -48,7 +48,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,13 +58,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.config import EntityConfig, PipelineConfig, pipeline_from_dict
-from linkage.errors import LinkageError
 from linkage.io.run_tables import read_run_table
 from linkage.master.quality_counts import QualityCounts, quality_counts
 from linkage.match.block import BlockingPass
 from linkage.match.compare import read_columns
 from linkage.match.score import FellegiSunter
 from linkage.schemas import CONFLICTS
+from linkage.service.index_files import (
+    MasterIndexError,
+    PassKeys,
+    SortedKeys,
+    expand,
+    np_column,
+    part_dir,
+    refined,
+)
 from linkage.service.index_tables import (
     ENDS,
     HASH,
@@ -116,11 +124,6 @@ SOURCE_KEYS = "source_keys.arrow"
 #: formats this version opens (an earlier one's records.arrow lacks columns an
 #: incremental run reads, and it has no source_keys.arrow)
 FORMATS = (FORMAT,)
-_LAST = (1 << 64) - 1
-
-
-class MasterIndexError(LinkageError):
-    """The run folder has no usable master index."""
 
 
 def config_from(data: Mapping[str, Any]) -> PipelineConfig:
@@ -139,100 +142,6 @@ def source_key_hashes(table: pa.Table) -> npt.NDArray[np.uint64]:
     return hash_strings(joined)[0]
 
 
-@dataclass(frozen=True)
-class SortedKeys:
-    """A sorted hash column and the value each hash maps to (record ids, counts)."""
-
-    hashes: npt.NDArray[np.uint64]
-    values: npt.NDArray[np.int64]
-
-    @classmethod
-    def open(cls, path: Path, value: str) -> SortedKeys:
-        table = read_arrow(path)
-        return cls(_np(table.column(HASH)), _np(table.column(value)))
-
-    def ranges(self, h: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.int64],
-                                                         npt.NDArray[np.int64]]:
-        """[start, end) of each hash's run."""
-        lo = np.searchsorted(self.hashes, h, side="left").astype(np.int64)
-        hi = np.searchsorted(self.hashes, h, side="right").astype(np.int64)
-        return lo, hi
-
-    def run(self, h: int) -> tuple[int, int]:
-        """[start, end) of one hash's run, by one binary search for two values (the end
-        of h's run is the start of h + 1's)."""
-        if h >= _LAST:
-            return int(self.hashes.searchsorted(np.uint64(h))), len(self.hashes)
-        lo, hi = self.hashes.searchsorted(np.array((h, h + 1), dtype=np.uint64)).tolist()
-        return lo, hi
-
-    def count(self, h: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
-        lo, hi = self.ranges(h)
-        found = hi > lo
-        out = np.zeros(len(h), dtype=np.int64)
-        out[found] = self.values[lo[found]]
-        return out
-
-
-def part_dir(folder: Path, n: int) -> Path:
-    """The folder of part ``n`` (from 1) of a type's index folder."""
-    return folder / f"part_{n:04d}"
-
-
-@dataclass(frozen=True)
-class PassKeys:
-    """The key files of one pass the index serves: every record's key (``whole``), keys
-    and sub keys (``sub``, a pass that splits large blocks) and, for a cross pass over
-    its own keys with ``keys_where``, the flagged records' keys (``flagged``)."""
-
-    bp: BlockingPass
-    whole: SortedKeys
-    sub: SortedKeys | None = None
-    flagged: SortedKeys | None = None
-
-    def cross_parts(self, flag: npt.NDArray[np.bool_], h: npt.NDArray[np.uint64],
-                    present: npt.NDArray[np.bool_]) -> list[tuple[
-                        npt.NDArray[np.int64], SortedKeys, npt.NDArray[np.int64],
-                        npt.NDArray[np.int64]]]:
-        """A :func:`~linkage.service.keys.self_cross` pass's lookups, as (query rows, key
-        file, [lo, hi) ranges): a flagged query meets its whole block, an unflagged one
-        only the block's flagged records. The block the run would form with the query
-        holds each flagged record twice (by its keys and by its right-hand keys), so it is
-        capped at records + flagged records + the query once or twice; without a flagged
-        record it is one-sided and pairs nothing (neither counted nor capped)."""
-        n_lo, n_hi = self.whole.ranges(h)
-        f_lo, f_hi = (n_lo, n_hi) if self.flagged is None else self.flagged.ranges(h)
-        size = (n_hi - n_lo) + (f_hi - f_lo) + np.where(flag, 2, 1)
-        ok = present & (size <= self.bp.max_block_size)
-        mine = np.flatnonzero(ok & flag)
-        theirs = np.flatnonzero(ok & ~flag)
-        return [(mine, self.whole, n_lo[mine], n_hi[mine]),
-                (theirs, self.whole if self.flagged is None else self.flagged, f_lo[theirs],
-                 f_hi[theirs])]
-
-    def cross_ids(self, flag: bool, h: int) -> npt.NDArray[Any]:
-        """:meth:`cross_parts` of one query: the record ids its key's block gives it."""
-        lo, hi = self.whole.run(h)
-        f_lo, f_hi = (lo, hi) if self.flagged is None else self.flagged.run(h)
-        if (hi - lo) + (f_hi - f_lo) + (2 if flag else 1) > self.bp.max_block_size:
-            return self.whole.values[0:0]
-        if flag or self.flagged is None:
-            return self.whole.values[lo:hi]
-        return self.flagged.values[f_lo:f_hi]
-
-
-@lru_cache(maxsize=256)
-def _refined(bp: BlockingPass) -> BlockingPass:
-    """:func:`refined_pass`, made once per pass (a dataclass with checks is not free)."""
-    return refined_pass(bp)
-
-
-def _np(column: pa.ChunkedArray | pa.Array) -> Any:
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    return arr.to_numpy(zero_copy_only=True) if arr.null_count == 0 else np.asarray(
-        arr.to_numpy(zero_copy_only=False))
-
-
 def _usable(keys: SortedKeys, h: npt.NDArray[np.uint64], present: npt.NDArray[np.bool_],
             cap: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Each hash's run in ``keys``, empty when the key is missing or the block, with the
@@ -242,17 +151,6 @@ def _usable(keys: SortedKeys, h: npt.NDArray[np.uint64], present: npt.NDArray[np
     lo[drop] = 0
     hi[drop] = 0
     return lo, hi
-
-
-def expand(lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64]) -> tuple[
-        npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """For ranges [lo, hi): (which range, position) of every element, in order."""
-    counts = np.maximum(hi - lo, 0)
-    owner = np.repeat(np.arange(len(lo), dtype=np.int64), counts)
-    first = np.cumsum(counts) - counts
-    pos = np.repeat(lo, counts) + (np.arange(int(counts.sum()), dtype=np.int64)
-                                   - np.repeat(first, counts))
-    return owner, pos
 
 
 @dataclass
@@ -322,12 +220,12 @@ class TypeIndex:
         ti = cls(
             entity_type=etype, section=section,
             model=FellegiSunter.load(folder / "model.json"),
-            records=records, record_ids=_np(records.column("record_id")),
-            golden=golden, golden_hashes=_np(golden.column(HASH)),
+            records=records, record_ids=np_column(records.column("record_id")),
+            golden=golden, golden_hashes=np_column(golden.column(HASH)),
             conflict_table=conflicts,
-            conflict_hashes=(_np(conflicts.column(HASH)) if HASH in conflicts.column_names
+            conflict_hashes=(np_column(conflicts.column(HASH)) if HASH in conflicts.column_names
                              else None),
-            conflict_ends=(np.asarray(_np(golden.column(ENDS)), dtype=np.int64)
+            conflict_ends=(np.asarray(np_column(golden.column(ENDS)), dtype=np.int64)
                            if ENDS in golden.column_names else None),
             members=SortedKeys.open(folder / "members.arrow", "record_id"),
             source_keys=SortedKeys.open(folder / SOURCE_KEYS, "record_id"),
@@ -344,14 +242,14 @@ class TypeIndex:
         from linkage.service.index_log import EntityLayer
 
         layer = EntityLayer(
-            golden=golden, golden_hashes=_np(golden.column(HASH)), conflict_table=conflicts,
-            conflict_hashes=(_np(conflicts.column(HASH)) if HASH in conflicts.column_names
+            golden=golden, golden_hashes=np_column(golden.column(HASH)), conflict_table=conflicts,
+            conflict_hashes=(np_column(conflicts.column(HASH)) if HASH in conflicts.column_names
                              else None),
-            conflict_ends=(np.asarray(_np(golden.column(ENDS)), dtype=np.int64)
+            conflict_ends=(np.asarray(np_column(golden.column(ENDS)), dtype=np.int64)
                            if ENDS in golden.column_names else None),
             record_reader=self._record_reader, fields=tuple(self.section.fields))
         if gone is not None:
-            layer.gone_hashes = _np(gone.column(HASH))
+            layer.gone_hashes = np_column(gone.column(HASH))
             layer.gone_ids = one_chunk(gone.column("entity_id"))
         return layer
 
@@ -540,7 +438,7 @@ class TypeIndex:
                 ids = keys.values[lo:hi]
                 if hi - lo + 1 > bp.max_block_size:
                     ids = keys.values[0:0]
-                    sub_key = record_key(record, _refined(bp)) if sub is not None else None
+                    sub_key = record_key(record, refined(bp)) if sub is not None else None
                     if sub is not None and sub_key is not None:
                         slo, shi = sub.run(hash_text(sub_key))
                         if shi - slo + 1 <= bp.max_block_size:

@@ -32,13 +32,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from linkage.service.index import PassKeys, SortedKeys, TypeIndex, part_dir
+from linkage.service.index_files import MasterIndexError, PassKeys, SortedKeys, part_dir
 from linkage.service.index_tables import (
     CANDIDATE_COLUMNS,
     CONFLICT_COLUMNS,
@@ -49,6 +49,9 @@ from linkage.service.index_tables import (
 )
 from linkage.service.keys import hash_text
 from linkage.service.rows import Rows, one_chunk, reader
+
+if TYPE_CHECKING:
+    from linkage.service.index import TypeIndex
 
 __all__ = ["DEAD", "GONE", "MAX_INDEX_PARTS", "RETIRED", "EntityLayer", "LoggedKeys", "Merge",
            "RecordLog", "live_rows",
@@ -324,8 +327,6 @@ def open_logged(ti: TypeIndex, n_parts: int) -> None:
     """Read the ``n_parts`` parts of ``ti``'s folder into it (its base files opened):
     records stacked with where each live record id's row is, members and key files as
     :class:`LoggedKeys`, each part's golden records and conflicts as a layer."""
-    from linkage.service.index import MasterIndexError
-
     parts = [part_dir(ti.folder, n) for n in range(1, n_parts + 1)]
     for part in parts:
         missing = [name for name in _needed(ti) if not (part / name).is_file()]

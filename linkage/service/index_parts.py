@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,16 @@ from linkage.service.index import (
     TypeIndex,
     part_dir,
     source_key_hashes,
+)
+from linkage.service.index_build import (
+    content_of,
+    fresh_folder,
+    merge_counts,
+    spill_beside,
+    tf_delta,
+    unpacked,
+    unpacked_schema,
+    write_keys,
 )
 from linkage.service.index_log import (
     DEAD,
@@ -88,8 +99,6 @@ def write_part(folder: Path, section: EntityConfig, model: FellegiSunter,
     night's part written, tf counts, quality and model whole (small). Returns its
     manifest entry; raises :class:`NotLoggedError` when the part's rows do not fit the base's
     columns (then the caller writes the index whole)."""
-    from linkage.service.index_write import _content, _merge_counts, _tf_delta, _write_keys
-
     base = update.base
     assert update.records is not None and update.clusters is not None
     assert update.golden is not None and update.conflicts is not None
@@ -110,7 +119,7 @@ def write_part(folder: Path, section: EntityConfig, model: FellegiSunter,
     if not set(wanted) <= set(records.column_names):
         raise NotLoggedError("the records lack columns of the base")
     slim = records.select(wanted).append_column(
-        "__content", pa.array(_content(records, section, update), pa.uint64()))
+        "__content", pa.array(content_of(records, section, update), pa.uint64()))
     write_arrow(_conform(slim, base.records.schema), part / "records.arrow")
     clusters = _sorted(update.clusters, "record_id")
     write_arrow(_conform(clusters, _schema(base.folder / "clusters.arrow"), nulls=True),
@@ -130,12 +139,12 @@ def write_part(folder: Path, section: EntityConfig, model: FellegiSunter,
     write_arrow(gone.select([HASH, "entity_id"]), part / GONE)
     # members of every record the part holds, the base's entries of them ended
     ids = records.column("record_id").combine_chunks()
-    _write_keys(hash_strings(records.column("entity_id"))[0], np.ones(len(rid), dtype=bool),
+    write_keys(hash_strings(records.column("entity_id"))[0], np.ones(len(rid), dtype=bool),
                 ids, part / "members.arrow")
     _write_dead(base.members, np.concatenate([rid, removed]), part / f"members{DEAD}")
     added = update.added
     added_ids = added.column("record_id").combine_chunks()
-    _write_keys(source_key_hashes(added), np.ones(added.num_rows, dtype=bool), added_ids,
+    write_keys(source_key_hashes(added), np.ones(added.num_rows, dtype=bool), added_ids,
                 part / "source_keys.arrow")
     _write_dead(base.source_keys, removed, part / f"source_keys{DEAD}")
     passes = []
@@ -159,7 +168,7 @@ def write_part(folder: Path, section: EntityConfig, model: FellegiSunter,
             h, present = hash_strings(pass_keys(added, variant))
             if flagged_only:
                 present &= flagged_rows(added, bp)
-            _write_keys(h, present, added_ids, part / f"{stem}.arrow")
+            write_keys(h, present, added_ids, part / f"{stem}.arrow")
             _write_dead(old, removed, part / f"{stem}{DEAD}")
         passes.append(bp.name)
     tf: dict[str, int] = {}
@@ -167,7 +176,7 @@ def write_part(folder: Path, section: EntityConfig, model: FellegiSunter,
         if not comp.term_frequency:
             continue
         old_tf, total = base.tf[comp.name]
-        values, counts, change = _merge_counts(old_tf, *_tf_delta(update, comp.field))
+        values, counts, change = merge_counts(old_tf, *tf_delta(update, comp.field))
         tf[comp.name] = total + change
         write_arrow(pa.table({HASH: pa.array(values, pa.uint64()),
                               "count": pa.array(counts.astype(np.int64))}),
@@ -298,16 +307,14 @@ def _write_whole(keys: SortedKeys, path: Path) -> None:
 def _merged_layers(ti: TypeIndex, spill: Path) -> tuple[pa.Table, pa.Table]:
     """golden.arrow's and conflicts.arrow's tables of every layer's live entities, in
     entity-hash order with where each one's conflicts end."""
-    from linkage.service.index_write import _unpacked, _unpacked_schema
-
     layers = ti.layers
     if any(layer.conflict_ends is None for layer in layers):
         raise NotLoggedError("a layer's conflicts are not in golden order")
     shown = [c for c in layers[0].golden.column_names if c not in (HASH, ENDS)]
-    c_schema = _unpacked_schema(next(
+    c_schema = unpacked_schema(next(
         (layer.conflict_table for layer in layers if layer.conflict_table.num_rows),
         layers[0].conflict_table).schema)
-    g_schema = _unpacked_schema(layers[0].golden.select(shown).schema)
+    g_schema = unpacked_schema(layers[0].golden.select(shown).schema)
     later: list[pa.Array] = []
     goldens, conflict_tables, hashes, starts, counts = [], [], [], [], []
     offset = 0
@@ -316,7 +323,7 @@ def _merged_layers(ti: TypeIndex, spill: Path) -> tuple[pa.Table, pa.Table]:
         # (a layer without conflicts may store its empty table in another layout)
         if [c for c in g.column_names if c not in (HASH, ENDS)] != shown or (
                 layer.conflict_table.num_rows and
-                _unpacked_schema(layer.conflict_table.schema) != c_schema):
+                unpacked_schema(layer.conflict_table.schema) != c_schema):
             raise NotLoggedError("the layers' golden records or conflicts differ in layout")
         ends = np.asarray(layer.conflict_ends, dtype=np.int64)
         first = np.concatenate([[0], ends[:-1]]).astype(np.int64)
@@ -325,12 +332,12 @@ def _merged_layers(ti: TypeIndex, spill: Path) -> tuple[pa.Table, pa.Table]:
             gone = pa.concat_arrays(later)
             hit = pc.is_in(g.column("entity_id"), value_set=gone)
             keep = np.flatnonzero(~np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool))
-        goldens.append(_unpacked(g.select(shown).take(pa.array(keep)), g_schema))
+        goldens.append(unpacked(g.select(shown).take(pa.array(keep)), g_schema))
         hashes.append(np.asarray(layer.golden_hashes, dtype=np.uint64)[keep])
         starts.append(first[keep] + offset)
         counts.append((ends - first)[keep])
         if layer.conflict_table.num_rows:
-            conflict_tables.append(_unpacked(layer.conflict_table, c_schema))
+            conflict_tables.append(unpacked(layer.conflict_table, c_schema))
             offset += layer.conflict_table.num_rows
         later.append(one_array(g.column("entity_id")))
         if layer.gone_ids is not None:
@@ -350,7 +357,7 @@ def _merged_layers(ti: TypeIndex, spill: Path) -> tuple[pa.Table, pa.Table]:
     golden = golden.take(pa.array(order)).append_column(HASH, pa.array(h[order], pa.uint64()))
     golden = golden.append_column(ENDS, pa.array(ends, id_type(ends)))
     both = pa.concat_tables(conflict_tables) if conflict_tables else \
-        _unpacked(layers[0].conflict_table, c_schema)
+        unpacked(layers[0].conflict_table, c_schema)
     return golden, compact(mapped(both, rows, spill), keep=(HASH,), narrow=True)
 
 
@@ -369,31 +376,30 @@ def index_parts(run_dir: Path) -> int:
 
 
 def compact_index(run_dir: str | Path, stage: Path | None = None, *,
-                  rebuild: bool = True) -> bool:
+                  rebuild: Callable[[Path], object] | None = None) -> bool:
     """Write the index of ``run_dir`` whole when it holds parts (into ``stage``'s index
     folder, or swapped in for the run's own); False when there were none. An index
     whose layers cannot be merged is built again from the run folder's tables
-    (``rebuild``; else, as in a run still being written, it keeps its parts)."""
-    from linkage.service.index_write import _fresh, _spill_beside, build_index
-
+    (``rebuild(folder)``, :func:`~linkage.service.index_write.build_index`; without it, as
+    in a run still being written, it keeps its parts)."""
     run = Path(run_dir)
     index = MasterIndex.open(run)
     if not any(ti.parts for ti in index.types.values()):
         return False
     out = (stage or run) / INDEX_DIR
-    tmp = _fresh(out.with_name(f"{INDEX_DIR}.compact"))
+    tmp = fresh_folder(out.with_name(f"{INDEX_DIR}.compact"))
     manifest = json.loads((run / INDEX_DIR / "manifest.json").read_text(encoding="utf-8"))
     try:
-        with _spill_beside(tmp) as spill:
+        with spill_beside(tmp) as spill:
             for etype, ti in index.types.items():
                 manifest["types"][etype] = compact_type(ti, tmp / etype, spill)
     except NotLoggedError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        if not rebuild:
+        if rebuild is None:
             log.info("index of %s: %s; its parts are kept", run, exc)
             return False
         log.info("index of %s: %s; built again from the run folder", run, exc)
-        build_index(stage or run)  # (a stage holds the run's tables, compacted)
+        rebuild(stage or run)  # (a stage holds the run's tables, compacted)
         return True
     _swap(tmp, out, manifest)
     return True

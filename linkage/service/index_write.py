@@ -6,11 +6,10 @@ reader, which a resolver or the HTTP service opens without any of this."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +40,17 @@ from linkage.service.index import (
     config_from,
     source_key_hashes,
 )
+from linkage.service.index_build import (
+    content_columns,
+    content_of,
+    fresh_folder,
+    merge_counts,
+    spill_beside,
+    tf_delta,
+    unpacked,
+    unpacked_schema,
+    write_keys,
+)
 from linkage.service.index_log import MAX_INDEX_PARTS
 from linkage.service.index_tables import (
     CONTENT,
@@ -51,11 +61,9 @@ from linkage.service.index_tables import (
     conflicts_by_golden,
     id_type,
     mapped,
-    plain,
     write_arrow,
 )
 from linkage.service.keys import (
-    content_hash,
     flagged_rows,
     hash_strings,
     pass_keys,
@@ -109,9 +117,9 @@ def write_index(result: PipelineResult, run_dir: str | Path, *,
     from linkage.service.index_parts import NotLoggedError, compact_index, loggable, write_part
 
     out = Path(run_dir) / INDEX_DIR
-    tmp = _fresh(out)
+    tmp = fresh_folder(out)
     counts: dict[str, Any] = {}
-    with _spill_beside(tmp) as spill:
+    with spill_beside(tmp) as spill:
         for etype, entity in result.entities.items():
             section = result.config.entity(etype)
             assert section is not None
@@ -130,20 +138,8 @@ def write_index(result: PipelineResult, run_dir: str | Path, *,
                                              entity.model, update=update)
     path = _finish(tmp, out, result.config, counts)
     if any(int(c.get("parts", 0)) > MAX_INDEX_PARTS for c in counts.values()):
-        compact_index(run_dir, rebuild=False)
+        compact_index(run_dir)
     return path
-
-
-@contextlib.contextmanager
-def _spill_beside(folder: Path) -> Iterator[Path]:
-    """A scratch folder beside ``folder`` for :func:`mapped`, removed afterwards."""
-    spill = folder.with_name(f"{folder.name}.spill")
-    shutil.rmtree(spill, ignore_errors=True)
-    spill.mkdir()
-    try:
-        yield spill
-    finally:
-        shutil.rmtree(spill, ignore_errors=True)
 
 
 def build_index(run_dir: str | Path) -> Path:
@@ -159,9 +155,9 @@ def build_index(run_dir: str | Path) -> Path:
     pairs_all = read_run_table(run, "pairs")
     conflicts_all = read_run_table(run, "conflicts")
     out = run / INDEX_DIR
-    tmp = _fresh(out)
+    tmp = fresh_folder(out)
     counts: dict[str, Any] = {}
-    with _spill_beside(tmp) as spill:
+    with spill_beside(tmp) as spill:
         for etype in config.entity_types:
             section = config.entity(etype)
             assert section is not None
@@ -185,7 +181,7 @@ def write_type_index(
 ) -> dict[str, Any]:
     """One entity type's part of the index; returns its manifest entry."""
     folder.mkdir(parents=True, exist_ok=True)
-    with _spill_beside(folder) as spill:
+    with spill_beside(folder) as spill:
         return _write_type_index(folder, spill, section, records, clusters, pairs, golden,
                                  conflicts, model, update)
 
@@ -219,7 +215,7 @@ def _write_type_index(
     write_arrow(compact(golden, keep=("entity_id",), narrow=True), folder / "golden.arrow")
     write_arrow(conflicts, folder / "conflicts.arrow")
     if update is None:
-        _write_keys(hash_strings(records.column("entity_id"))[0],
+        write_keys(hash_strings(records.column("entity_id"))[0],
                     np.ones(len(ids), dtype=bool), ids, folder / "members.arrow")
     else:
         base = update.base
@@ -228,7 +224,7 @@ def _write_type_index(
                       regrouped.column("record_id"), folder / "members.arrow",
                       drop=np.concatenate([update.removed, update.regrouped]))
     if update is None:
-        _write_keys(source_key_hashes(records), np.ones(len(ids), dtype=bool), ids,
+        write_keys(source_key_hashes(records), np.ones(len(ids), dtype=bool), ids,
                     folder / SOURCE_KEYS)
     else:
         _write_merged(update.base.source_keys, source_key_hashes(update.added),
@@ -257,7 +253,7 @@ def _write_type_index(
                     h, present = _hashed_keys(records, variant)
                 if part == "whole":
                     whole_keys = (h, present)
-                _write_keys(h, present, ids, folder / name)
+                write_keys(h, present, ids, folder / name)
                 continue
             old = getattr(update.base.keys[bp.name], part)
             assert old is not None
@@ -277,7 +273,7 @@ def _write_type_index(
             tf[comp.name] = int(present.sum())
         else:
             old_tf, total = update.base.tf[comp.name]
-            values, counts, change = _merge_counts(old_tf, *_tf_delta(update, comp.field))
+            values, counts, change = merge_counts(old_tf, *tf_delta(update, comp.field))
             tf[comp.name] = total + change
         write_arrow(pa.table({HASH: pa.array(values, pa.uint64()),
                               "count": pa.array(counts.astype(np.int64))}),
@@ -312,7 +308,7 @@ def _merged_golden(update: IndexUpdate, golden: pa.Table, conflicts: pa.Table,
     c_old = base.conflict_table
     if not c_new.num_rows:  # no conflicts among the touched entities now
         c_new, ends_new = c_old.slice(0, 0), np.zeros(g_new.num_rows, dtype=np.int64)
-    if ends_new is None or _unpacked_schema(c_new.schema) != _unpacked_schema(c_old.schema):
+    if ends_new is None or unpacked_schema(c_new.schema) != unpacked_schema(c_old.schema):
         return None
     g_old = base.golden
     keep = np.flatnonzero(~np.asarray(pc.is_in(g_old.column("entity_id"), value_set=old_ids)
@@ -338,46 +334,13 @@ def _merged_golden(update: IndexUpdate, golden: pa.Table, conflicts: pa.Table,
     if not set(shown) <= set(g_old.column_names):
         return None
     merged_golden = pa.concat_tables([
-        _unpacked(g_old.select(shown).take(pa.array(keep)), g_new.schema),
-        _unpacked(g_new, g_new.schema)]).take(pa.array(src))
+        unpacked(g_old.select(shown).take(pa.array(keep)), g_new.schema),
+        unpacked(g_new, g_new.schema)]).take(pa.array(src))
     merged_golden = merged_golden.append_column(ENDS, pa.array(ends, id_type(ends)))
-    schema = _unpacked_schema(c_new.schema)
-    both = pa.concat_tables([_unpacked(c_old, schema), _unpacked(c_new, schema)])
+    schema = unpacked_schema(c_new.schema)
+    both = pa.concat_tables([unpacked(c_old, schema), unpacked(c_new, schema)])
     merged_conflicts = compact(mapped(both, rows, spill), keep=(HASH,), narrow=True)
     return merged_golden, merged_conflicts
-
-
-def _unpacked_type(kind: pa.DataType) -> pa.DataType:
-    """``kind`` as before :func:`compact`: dictionaries decoded, 32-bit integers wide."""
-    if pa.types.is_dictionary(kind):
-        return _unpacked_type(kind.value_type)
-    if pa.types.is_int32(kind):
-        return pa.int64()
-    if pa.types.is_list(kind):
-        return pa.list_(_unpacked_type(kind.value_type))
-    if pa.types.is_struct(kind):
-        return pa.struct([pa.field(kind.field(k).name, _unpacked_type(kind.field(k).type))
-                          for k in range(kind.num_fields)])
-    return kind
-
-
-def _unpacked_schema(schema: pa.Schema) -> pa.Schema:
-    return pa.schema([pa.field(f.name, _unpacked_type(f.type)) for f in schema])
-
-
-def _unpacked(table: pa.Table, like: pa.Schema) -> pa.Table:
-    """``table`` cast to ``like``'s column types, unpacked (:func:`_unpacked_type`)."""
-    return table.cast(_unpacked_schema(pa.schema([like.field(n) for n in table.column_names])))
-
-
-def content_columns(table: pa.Table, fields: list[str], *, raw: bool) -> list[pa.ChunkedArray]:
-    """The values a record's content hash is taken over: each field as the department
-    gave it (``<field>__raw`` of a standardised record, ``raw``; the field itself of a
-    source row) and updated_at; a column the table lacks counts as null."""
-    names = [f"{f}__raw" if raw else f for f in fields] + ["updated_at"]
-    n = table.num_rows
-    return [table.column(c) if c in table.column_names
-            else pa.chunked_array([pa.nulls(n, pa.string())]) for c in names]
 
 
 def _lookup_records(records: pa.Table, section: EntityConfig,
@@ -389,32 +352,12 @@ def _lookup_records(records: pa.Table, section: EntityConfig,
     # every standardised column: an incremental run takes its touched entities' rows
     # from here (mapped) instead of reading the run folder's records whole
     slim = records.select([c for c in records.column_names if c not in NOT_STORED])
-    content = _content(records, section, update)
+    content = content_of(records, section, update)
     slim = slim.append_column(CONTENT, pa.array(content, pa.uint64()))
     # entity ids and keys stay plain (matched with compute kernels), and so do the
     # compared columns: a lookup takes its candidates' rows of them in one call, which
     # decoding dictionaries would more than double
     return compact(slim, keep=("entity_id", "source_key", *compared))
-
-
-def _content(records: pa.Table, section: EntityConfig,
-             update: IndexUpdate | None) -> npt.NDArray[np.uint64]:
-    """Each record's content hash: the previous index's where it holds the record."""
-    fields = list(section.fields)
-    if update is None or CONTENT not in update.base.records.column_names:
-        return content_hash(content_columns(records, fields, raw=True))
-    ids = np.asarray(records.column("record_id").to_numpy(), dtype=np.int64)
-    base = update.base
-    pos = base.positions(ids)
-    known = pos >= 0
-    content = np.empty(len(ids), dtype=np.uint64)
-    content[known] = np.asarray(base.records.column(CONTENT).take(pa.array(pos[known]))
-                                .to_numpy(), dtype=np.uint64)
-    fresh = np.flatnonzero(~known)
-    if len(fresh):
-        content[fresh] = content_hash(content_columns(
-            records.take(pa.array(fresh)), fields, raw=True))
-    return content
 
 
 def _by_record_id(table: pa.Table, spill: Path) -> pa.Table:
@@ -465,46 +408,6 @@ def _write_merged(old: SortedKeys, h: npt.NDArray[np.uint64], present: npt.NDArr
                           "record_id": pa.array(merged, id_type(merged))}), path)
 
 
-def _tf_delta(update: IndexUpdate, field: str) -> tuple[npt.NDArray[np.uint64],
-                                                          npt.NDArray[np.int64]]:
-    """Value hashes whose counts change, and by how much (+1 added, -1 removed)."""
-    removed = plain(update.base.records.select([field]).take(
-        pa.array(update.base.positions(update.removed)))).column(field)
-    h_add, p_add = hash_strings(update.added.column(field))
-    h_rem, p_rem = hash_strings(removed)
-    return (np.concatenate([h_add[p_add], h_rem[p_rem]]),
-            np.concatenate([np.ones(int(p_add.sum()), dtype=np.int64),
-                            -np.ones(int(p_rem.sum()), dtype=np.int64)]))
-
-
-def _merge_counts(old: SortedKeys, h: npt.NDArray[np.uint64],
-                  delta: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint64],
-                                                         npt.NDArray[np.int64], int]:
-    """``old``'s counts changed by ``delta`` per hash; values whose count drops to 0 go.
-    (The changed hashes are found in the sorted old ones by search: sorting the millions
-    of old hashes again cost more than the rest of the update.)"""
-    changed, inverse = np.unique(h, return_inverse=True)
-    by = np.bincount(inverse, weights=delta, minlength=len(changed)).astype(np.int64)
-    old_h = np.asarray(old.hashes, dtype=np.uint64)
-    counts = np.array(old.values, dtype=np.int64)
-    at = np.searchsorted(old_h, changed)
-    known = at < len(old_h)
-    known[known] = old_h[at[known]] == changed[known]
-    counts[at[known]] += by[known]
-    values = np.insert(old_h, at[~known], changed[~known])
-    counts = np.insert(counts, at[~known], by[~known])
-    alive = counts > 0
-    return values[alive], counts[alive], int(delta.sum())
-
-
-def _fresh(out: Path) -> Path:
-    tmp = out.with_name(f".{out.name}.tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    return tmp
-
-
 def _finish(tmp: Path, out: Path, config: PipelineConfig, counts: Mapping[str, Any]) -> Path:
     write_json({"format": FORMAT, "types": counts, "config": to_dict(config)},
                tmp / "manifest.json")
@@ -514,12 +417,3 @@ def _finish(tmp: Path, out: Path, config: PipelineConfig, counts: Mapping[str, A
     log.info("index: written to %s (%s)", out, ", ".join(
         f"{t}: {c['records']} records" for t, c in counts.items()))
     return out
-
-
-def _write_keys(h: npt.NDArray[np.uint64], present: npt.NDArray[np.bool_],
-                ids: pa.Array, path: Path) -> None:
-    rid = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=np.int64)[present]
-    hv = h[present]
-    order = np.argsort(hv, kind="stable")
-    write_arrow(pa.table({HASH: pa.array(hv[order], pa.uint64()),
-                          "record_id": pa.array(rid[order], id_type(rid))}), path)

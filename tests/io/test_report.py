@@ -269,13 +269,13 @@ def _conflict_rows(prefix: str, n: int, seed: int) -> list[dict[str, object]]:
 @pytest.mark.parametrize("gone", [["E1", "E7", "E30"], [f"E{i}" for i in range(30)]])
 def test_the_kept_top_conflicts_after_a_night_are_the_top_of_the_whole(
         monkeypatch: pytest.MonkeyPatch, gone: list[str]) -> None:
-    from linkage.io import report, report_counts
+    from linkage.io import report_counts
     from linkage.io.report import ranked_conflicts
     from linkage.io.report_counts import updated_top
     from linkage.schemas import CONFLICTS
 
     monkeypatch.setattr(report_counts, "TOP_KEPT", 12)
-    monkeypatch.setattr(report, "TOP_CONFLICTS", 5)
+    monkeypatch.setattr(report_counts, "TOP_CONFLICTS", 5)
     schema = CONFLICTS.empty_table().schema
     before = pa.Table.from_pylist(_conflict_rows("E", 80, 1), schema=schema)
     added = pa.Table.from_pylist(_conflict_rows("N", 10, 2), schema=schema)

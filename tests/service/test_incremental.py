@@ -333,12 +333,12 @@ def test_the_carried_over_rows_are_the_master_without_the_retired_ones() -> None
     import numpy as np
     import pyarrow as pa
 
-    from linkage.service.incremental import _without
+    from linkage.service.incremental_tables import without
 
     table = pa.table({"a": list(range(200)), "b": [str(i) for i in range(200)]})
     # a few rows: zero-copy slices between them; many: one filter
     for rows in ([0, 5, 6, 199], list(range(0, 200, 2)), [], [7]):
-        got = _without(table, np.array(rows, dtype=np.int64))
+        got = without(table, np.array(rows, dtype=np.int64))
         assert got.column("a").to_pylist() == [i for i in range(200) if i not in rows]
         assert got.column("b").to_pylist() == [str(i) for i in range(200) if i not in rows]
 
@@ -362,7 +362,8 @@ def test_a_previous_run_without_report_counts_has_them_counted_once(
 def test_kept_top_conflicts_too_few_after_a_night_are_ranked_from_the_whole_table(
         tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         report_counts_are_whole: Any) -> None:
-    from linkage.io.report_counts import ReportCounts, read_counts, write_counts
+    from linkage.io.outputs import write_counts
+    from linkage.io.report_counts import ReportCounts, read_counts
     from linkage.service import incremental_report
 
     folder = _with_delta(tiny_run, tmp_path)

@@ -54,7 +54,7 @@ def test_an_unchanged_batch_reproduces_the_run(both: tuple[Path, Path], tmp_path
     assert not index_parts(tmp_path / "again")  # and the index got no part either
     # no table is a log, but the workbooks hold the night's (no) changes: compacting
     # writes them complete, as the full run wrote them
-    from linkage.io.run_log import compact_run
+    from linkage.service.compact import compact_run
 
     books = sorted((run / "worklists").glob("*.xlsx"))
     assert books and all((tmp_path / "again" / "worklists" / b.name).read_bytes() !=

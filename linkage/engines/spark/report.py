@@ -17,11 +17,17 @@ import pyarrow as pa
 
 from linkage.engines.spark.link import compare_spark
 from linkage.engines.spark.run import SparkResult
-from linkage.io.report import (
-    _SEVERITY_ORDER,
+from linkage.io.report_counts import (
+    SEVERITY_ORDER,
+    TOP_CONFLICTS,
+    WEIGHT_BIN,
+    TypeCounts,
+    histogram,
+)
+from linkage.io.report_examples import example_explanations
+from linkage.io.report_figures import (
     CLUSTER_FLAGS,
     LEGAL_REP_ROWS,
-    TOP_CONFLICTS,
     ClusterFigures,
     ConflictFigures,
     GoldenFigures,
@@ -29,8 +35,6 @@ from linkage.io.report import (
     cluster_rows,
     threshold_weight,
 )
-from linkage.io.report_counts import WEIGHT_BIN, TypeCounts, histogram
-from linkage.io.report_examples import example_explanations
 from linkage.master.entity_ids import ENTITY_CHANGES
 from linkage.match.explain import WeightHistogram
 
@@ -141,8 +145,8 @@ def _conflicts(conflicts: Any) -> ConflictFigures:
               for r in conflicts.groupBy("kind", "severity")
               .agg(sf.count(sf.lit(1)).alias("n")).collect()]
     total = sum(r["entity_id_count"] for r in counts)
-    rank = sf.lit(len(_SEVERITY_ORDER))
-    for i, severity in reversed(list(enumerate(_SEVERITY_ORDER))):
+    rank = sf.lit(len(SEVERITY_ORDER))
+    for i, severity in reversed(list(enumerate(SEVERITY_ORDER))):
         rank = sf.when(sf.col("severity") == severity, sf.lit(i)).otherwise(rank)
     top = conflicts.withColumn("_rank", rank) \
         .withColumn("_n", -sf.coalesce(sf.size("candidates"), sf.lit(0))) \
