@@ -44,40 +44,29 @@ def old_conflicts(ti: TypeIndex, entity_ids: pa.Array) -> pa.Table:
     """The kind and severity of the previous run's conflicts of ``entity_ids``, found in
     its master index (the index keeps them by golden record; after incremental runs,
     each entity's in the newest layer holding it), not in its whole table."""
-    ids = np.asarray(entity_ids.to_pylist(), dtype=object)
-    h, _ = hash_strings(entity_ids) if len(ids) else (np.zeros(0, np.uint64), None)
-    todo = np.ones(len(ids), dtype=bool)
+    ids = entity_ids.cast(pa.string())
     found: list[pa.Table] = []
-    for layer in reversed(ti.layers):
-        want = np.flatnonzero(todo)
-        if not len(want):
-            break
-        lo = np.searchsorted(layer.golden_hashes, h[want], side="left").astype(np.int64)
-        hi = np.searchsorted(layer.golden_hashes, h[want], side="right").astype(np.int64)
-        owner, at = expand(lo, hi)
-        same = np.asarray(layer.golden.column("entity_id").take(pa.array(at)).to_pylist(),
-                          dtype=object) == ids[want[owner]]
-        todo[want[owner[same]]] = False  # held here (with or without conflicts)
+    for layer, at, golden_rows in ti.entity_rows(ids):
         table = layer.conflict_table
         if layer.conflict_ends is not None:
             ends = np.asarray(layer.conflict_ends, dtype=np.int64)
             starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
-            _, rows = expand(starts[at[same]], ends[at[same]])
-        elif table.num_rows:
+            _, rows = expand(starts[golden_rows], ends[golden_rows])
+        elif table.num_rows:  # laid out by entity hash: found by it, each hit checked
             assert layer.conflict_hashes is not None
-            clo = np.searchsorted(layer.conflict_hashes, h[want], side="left").astype(np.int64)
-            chi = np.searchsorted(layer.conflict_hashes, h[want], side="right").astype(np.int64)
-            c_owner, rows = expand(clo, chi)
-            rows = rows[np.asarray(table.column("entity_id").take(pa.array(rows)).to_pylist(),
-                                   dtype=object) == ids[want[c_owner]]]
+            mine = ids.take(pa.array(at))
+            h, _ = hash_strings(mine)
+            lo = np.searchsorted(layer.conflict_hashes, h, side="left").astype(np.int64)
+            hi = np.searchsorted(layer.conflict_hashes, h, side="right").astype(np.int64)
+            owner, rows = expand(lo, hi)
+            same = pc.fill_null(pc.equal(pc.cast(table.column("entity_id").take(
+                pa.array(rows)), pa.string()), mine.take(pa.array(owner))), False)
+            rows = rows[np.asarray(same.to_numpy(zero_copy_only=False), dtype=bool)]
         else:
-            rows = np.zeros(0, dtype=np.int64)
-        if len(rows):
-            taken = table.select(["kind", "severity"]).take(pa.array(rows, pa.int64()))
-            found.append(pa.table({n: pc.cast(taken.column(n), pa.string())
-                                   for n in ("kind", "severity")}))
-        if layer.gone_ids is not None and len(layer.gone_ids):
-            todo &= ~np.isin(ids, np.asarray(layer.gone_ids.to_pylist(), dtype=object))
+            continue
+        taken = table.select(["kind", "severity"]).take(pa.array(rows, pa.int64()))
+        found.append(pa.table({n: pc.cast(taken.column(n), pa.string())
+                               for n in ("kind", "severity")}))
     if not found:
         return pa.table({"kind": pa.array([], pa.string()),
                          "severity": pa.array([], pa.string())})

@@ -462,15 +462,15 @@ class TypeIndex:
         share[~present] = np.nan
         return np.asarray(share, dtype=np.float32)
 
-    def golden_table(self, entity_ids: pa.Array) -> pa.Table:
-        """The golden records of ``entity_ids`` (those the index holds), plain, without
-        the index's own columns: each id's newest layer that holds it, found by hash
-        and checked (an id a later part retired is not found)."""
+    def entity_rows(self, entity_ids: pa.Array) -> list[tuple[
+            EntityLayer, npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+        """Where the golden records of ``entity_ids`` are: per layer, newest first, the
+        positions in ``entity_ids`` it holds and their golden rows there (found by hash
+        and checked). An id a later part retired, or that no layer holds, is in none."""
         want = entity_ids.cast(pa.string())
         h = hash_strings(want)[0]
         todo = np.ones(len(want), dtype=bool)
-        found: list[pa.Table] = []
-        shown = [c for c in self.layers[0].golden.column_names if c not in (HASH, ENDS)]
+        out = []
         for layer in reversed(self.layers):
             rows = np.flatnonzero(todo)
             if not len(rows):
@@ -483,12 +483,20 @@ class TypeIndex:
                 same = np.asarray(pc.fill_null(pc.equal(
                     names, want.take(pa.array(rows[owner]))), False)
                     .to_numpy(zero_copy_only=False), dtype=bool)
-                found.append(plain(layer.golden.select(shown).take(pa.array(pos[same]))))
+                out.append((layer, rows[owner[same]], pos[same]))
                 todo[rows[owner[same]]] = False
             if layer.gone_ids is not None and len(layer.gone_ids):
                 gone = np.asarray(pc.is_in(want, value_set=layer.gone_ids.cast(pa.string()))
                                   .to_numpy(zero_copy_only=False), dtype=bool)
                 todo &= ~gone
+        return out
+
+    def golden_table(self, entity_ids: pa.Array) -> pa.Table:
+        """The golden records of ``entity_ids`` (those the index holds), plain, without
+        the index's own columns (:meth:`entity_rows`)."""
+        shown = [c for c in self.layers[0].golden.column_names if c not in (HASH, ENDS)]
+        found = [plain(layer.golden.select(shown).take(pa.array(rows)))
+                 for layer, _, rows in self.entity_rows(entity_ids)]
         if not found:
             return plain(self.layers[0].golden.select(shown).slice(0, 0))
         return pa.concat_tables(found, promote_options="permissive")

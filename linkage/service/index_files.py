@@ -18,10 +18,10 @@ import pyarrow as pa
 from linkage.errors import LinkageError
 from linkage.match.block import BlockingPass
 from linkage.service.index_tables import HASH, read_arrow
-from linkage.service.keys import refined_pass
+from linkage.service.keys import refined_pass, self_cross
 
-__all__ = ["MasterIndexError", "PassKeys", "SortedKeys", "expand", "np_column", "part_dir",
-           "refined"]
+__all__ = ["MasterIndexError", "PassKeys", "SortedKeys", "expand", "key_files", "np_column",
+           "part_dir", "refined"]
 
 _LAST = (1 << 64) - 1
 
@@ -70,6 +70,19 @@ def part_dir(folder: Path, n: int) -> Path:
     return folder / f"part_{n:04d}"
 
 
+def key_files(bp: BlockingPass) -> list[tuple[str, str, BlockingPass]]:
+    """The key files the index keeps of an exact pass, as (its :class:`PassKeys` field,
+    its file's stem, the pass whose keys fill it): every record's keys; keys and sub keys
+    for a pass that splits large blocks; the flagged records' keys (of the pass itself)
+    for a cross pass over its own keys with ``keys_where``."""
+    out = [("whole", f"keys_{bp.name}", bp)]
+    if bp.sub_keys:
+        out.append(("sub", f"keys_{bp.name}__sub", refined_pass(bp)))
+    if self_cross(bp) and bp.keys_where:
+        out.append(("flagged", f"keys_{bp.name}__flagged", bp))
+    return out
+
+
 @dataclass(frozen=True)
 class PassKeys:
     """The key files of one pass the index serves: every record's key (``whole``), keys
@@ -80,6 +93,11 @@ class PassKeys:
     whole: SortedKeys
     sub: SortedKeys | None = None
     flagged: SortedKeys | None = None
+
+    def files(self) -> list[tuple[str, str, SortedKeys]]:
+        """The key files this pass has, as (field, file stem, keys)."""
+        return [(name, stem, keys) for name, stem, _ in key_files(self.bp)
+                if (keys := getattr(self, name)) is not None]
 
     def cross_parts(self, flag: npt.NDArray[np.bool_], h: npt.NDArray[np.uint64],
                     present: npt.NDArray[np.bool_]) -> list[tuple[

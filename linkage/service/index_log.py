@@ -357,11 +357,10 @@ def open_logged(ti: TypeIndex, n_parts: int) -> None:
     # (a record's department and key never change under its id, as its blocking keys)
     ti.source_keys = _logged(ti.source_keys, parts, "source_keys", gone_later)
     for name, pk in list(ti.keys.items()):
-        ti.keys[name] = PassKeys(
-            pk.bp, _logged(pk.whole, parts, f"keys_{name}", gone_later),
-            None if pk.sub is None else _logged(pk.sub, parts, f"keys_{name}__sub", gone_later),
-            None if pk.flagged is None else
-            _logged(pk.flagged, parts, f"keys_{name}__flagged", gone_later))
+        logged = {field_name: _logged(keys, parts, stem, gone_later)
+                  for field_name, stem, keys in pk.files()}
+        ti.keys[name] = PassKeys(pk.bp, logged["whole"], logged.get("sub"),
+                                 logged.get("flagged"))
     for part in parts:
         ti.layers.append(ti._layer(read_arrow(part / "golden.arrow"),
                                    read_arrow(part / "conflicts.arrow"),
@@ -372,12 +371,8 @@ def _needed(ti: TypeIndex) -> list[str]:
     """The files every part of ``ti`` holds."""
     names = ["records.arrow", "clusters.arrow", RETIRED, "golden.arrow", "conflicts.arrow",
              GONE, "members.arrow", f"members{DEAD}", "source_keys.arrow", f"source_keys{DEAD}"]
-    for name, pk in ti.keys.items():
-        names += [f"keys_{name}.arrow", f"keys_{name}{DEAD}"]
-        if pk.sub is not None:
-            names += [f"keys_{name}__sub.arrow", f"keys_{name}__sub{DEAD}"]
-        if pk.flagged is not None:
-            names += [f"keys_{name}__flagged.arrow", f"keys_{name}__flagged{DEAD}"]
+    for pk in ti.keys.values():
+        names += [f"{stem}{suffix}" for _, stem, _ in pk.files() for suffix in (".arrow", DEAD)]
     return names
 
 

@@ -23,7 +23,6 @@ import pyarrow.ipc as ipc
 
 from linkage.config import EntityConfig
 from linkage.io.run_log import link_file
-from linkage.match.block import BlockingPass
 from linkage.match.compare import read_columns
 from linkage.service.index import (
     INDEX_DIR,
@@ -45,6 +44,7 @@ from linkage.service.index_build import (
     unpacked_schema,
     write_keys,
 )
+from linkage.service.index_files import key_files
 from linkage.service.index_log import (
     DEAD,
     GONE,
@@ -66,9 +66,7 @@ from linkage.service.keys import (
     flagged_rows,
     hash_strings,
     pass_keys,
-    refined_pass,
     resolvable,
-    self_cross,
 )
 
 if TYPE_CHECKING:
@@ -154,19 +152,12 @@ def write_part(folder: Path, section: EntityConfig, model: FellegiSunter,
         if bp.name not in base.keys:
             raise NotLoggedError(f"the base has no keys of pass {bp.name!r}")
         pk = base.keys[bp.name]
-        variants: list[tuple[BlockingPass, str, SortedKeys, bool]] = [
-            (bp, f"keys_{bp.name}", pk.whole, False)]
-        if bp.sub_keys:
-            if pk.sub is None:
-                raise NotLoggedError(f"the base has no sub keys of pass {bp.name!r}")
-            variants.append((refined_pass(bp), f"keys_{bp.name}__sub", pk.sub, False))
-        if self_cross(bp) and bp.keys_where:
-            if pk.flagged is None:
-                raise NotLoggedError(f"the base has no flagged keys of pass {bp.name!r}")
-            variants.append((bp, f"keys_{bp.name}__flagged", pk.flagged, True))
-        for variant, stem, old, flagged_only in variants:
+        for field_name, stem, variant in key_files(bp):
+            old = getattr(pk, field_name)
+            if old is None:
+                raise NotLoggedError(f"the base has no {stem} file of pass {bp.name!r}")
             h, present = hash_strings(pass_keys(added, variant))
-            if flagged_only:
+            if field_name == "flagged":
                 present &= flagged_rows(added, bp)
             write_keys(h, present, added_ids, part / f"{stem}.arrow")
             _write_dead(old, removed, part / f"{stem}{DEAD}")
@@ -276,12 +267,9 @@ def compact_type(ti: TypeIndex, folder: Path, spill: Path) -> dict[str, Any]:
     write_arrow(conflicts, folder / "conflicts.arrow")
     _write_whole(ti.members, folder / "members.arrow")
     _write_whole(ti.source_keys, folder / "source_keys.arrow")
-    for name, pk in ti.keys.items():
-        _write_whole(pk.whole, folder / f"keys_{name}.arrow")
-        if pk.sub is not None:
-            _write_whole(pk.sub, folder / f"keys_{name}__sub.arrow")
-        if pk.flagged is not None:
-            _write_whole(pk.flagged, folder / f"keys_{name}__flagged.arrow")
+    for pk in ti.keys.values():
+        for _, stem, keys in pk.files():
+            _write_whole(keys, folder / f"{stem}.arrow")
     for path in sorted(ti.folder.iterdir()):
         if path.is_file() and not (folder / path.name).exists():
             link_file(path, folder / path.name)  # tf, quality, model: whole already

@@ -51,6 +51,7 @@ from linkage.service.index_build import (
     unpacked_schema,
     write_keys,
 )
+from linkage.service.index_files import key_files
 from linkage.service.index_log import MAX_INDEX_PARTS
 from linkage.service.index_tables import (
     CONTENT,
@@ -67,9 +68,7 @@ from linkage.service.keys import (
     flagged_rows,
     hash_strings,
     pass_keys,
-    refined_pass,
     resolvable,
-    self_cross,
 )
 
 if TYPE_CHECKING:
@@ -239,13 +238,9 @@ def _write_type_index(
                      "cross-column keys" if bp.keys_right else f"a {bp.kind} pass; only "
                      "exact ones are")
             continue
-        variants = [(bp, f"keys_{bp.name}.arrow", "whole")]
-        if bp.sub_keys:
-            variants.append((refined_pass(bp), f"keys_{bp.name}__sub.arrow", "sub"))
-        if self_cross(bp) and bp.keys_where:  # the flagged records' keys, apart
-            variants.append((bp, f"keys_{bp.name}__flagged.arrow", "flagged"))
         whole_keys = None
-        for variant, name, part in variants:
+        for part, stem, variant in key_files(bp):
+            name = f"{stem}.arrow"
             if update is None or bp.name not in update.base.keys:
                 if part == "flagged" and whole_keys is not None:  # the same keys, fewer
                     h, present = whole_keys[0], whole_keys[1] & flagged_rows(records, bp)
