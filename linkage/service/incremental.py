@@ -42,6 +42,7 @@ from linkage.master.cluster import cluster, link_mask
 from linkage.master.conflicts import find_conflicts
 from linkage.master.entity_ids import ENTITY_CHANGES, assign_entity_ids
 from linkage.master.golden import build_golden
+from linkage.master.groups import text_column
 from linkage.master.quality_counts import (
     QualityCounts,
     quality_counts,
@@ -203,7 +204,7 @@ def run_incremental(pipeline: str | Path | PipelineConfig, previous: str | Path,
         result.counts[etype] = batch.counts
         timings[f"{etype}.total"] = _lap(t0)
     t0 = time.perf_counter()
-    legal = _legal_reps(Path(previous), entities, touched)
+    legal = _legal_reps(Path(previous), index, loads, touched)
     for etype, ti in index.types.items():
         section = config.entity(etype)
         assert section is not None
@@ -634,41 +635,87 @@ def _trust(config: PipelineConfig, etype: str, fields: list[str]) -> dict[str, d
     return trust
 
 
-def _legal_reps(previous: Path, entities: Mapping[str, Any],
+def _legal_reps(previous: Path, index: MasterIndex, loads: Mapping[str, Loads],
                 touched: Mapping[str, _Touched]) -> pa.Table | None:
     """Legal representatives, when both types are resolved: the previous run's edges of
     enterprises the batch left alone (and whose person entity it left alone), the others
     resolved again; the touched enterprises' golden ``legal_rep_name`` then follows the
-    person it names, as in a full run."""
-    person, enterprise = entities.get("person"), entities.get("enterprise")
-    if person is None or enterprise is None:
+    person it names, as in a full run. Resolved over the records of the entities that
+    can take part (the enterprises resolved again; the persons holding one of their
+    representatives' names or ID numbers), not over the whole master."""
+    if "person" not in touched or "enterprise" not in touched:
         return None
     from linkage.master.legal_rep import prefer_person_names, resolve_legal_reps
 
+    tp, te = touched["person"], touched["enterprise"]
+    ti_p, ti_e = index.types["person"], index.types["enterprise"]
     path = previous / "legal_reps.parquet"
     old = pq.read_table(path) if path.is_file() else None
-    redo = touched["enterprise"].new_ids
+    redo = te.new_ids
     if old is not None:
-        affected = old.filter(pc.is_in(old.column("person_id"),
-                                       value_set=touched["person"].old_ids))
+        affected = old.filter(pc.is_in(old.column("person_id"), value_set=tp.old_ids))
         redo = pc.unique(pa.concat_arrays([redo, pc.cast(
             affected.column("enterprise_id").combine_chunks(), pa.string())]))
-    golden = enterprise.golden
-    edges = resolve_legal_reps(golden.filter(pc.is_in(golden.column("entity_id"),
-                                                      value_set=redo)),
-                               person.records, person.clusters,
-                               enterprises=enterprise.records,
-                               enterprise_clusters=enterprise.clusters)
-    fresh = pc.is_in(golden.column("entity_id"), value_set=touched["enterprise"].new_ids)
-    renamed = prefer_person_names(touched["enterprise"].golden, edges, person.golden,
-                                  enterprise.records, enterprise.clusters)
-    touched["enterprise"].golden = renamed
-    enterprise.golden = pa.concat_tables([golden.filter(pc.invert(fresh)), renamed]
-                                         ).sort_by("entity_id")
+    # the redo enterprises' golden records: the touched ones' now, the others' as they were
+    others = pc.filter(redo, pc.invert(pc.is_in(redo, value_set=te.new_ids)))
+    golden = pa.concat_tables([te.golden, old_golden(ti_e, others, loads["enterprise"])],
+                              promote_options="default")
+    enterprises = _current_records(ti_e, te, loads["enterprise"], redo)
+    names = pc.unique(text_column(golden, "legal_rep_name").drop_null())
+    ids = pc.unique(text_column(golden, "legal_rep_id").drop_null())
+    persons = _current_records(ti_p, tp, loads["person"],
+                               _holding(ti_p, tp, {"name": names, "id_number": ids}))
+    edges = resolve_legal_reps(golden, persons, persons, enterprises=enterprises,
+                               enterprise_clusters=enterprises)
+    named = pc.unique(edges.column("person_id").combine_chunks()) if edges.num_rows else \
+        pa.array([], pa.string())
+    fresh = pc.is_in(named, value_set=tp.new_ids)
+    person_golden = pa.concat_tables([
+        tp.golden.filter(pc.is_in(tp.golden.column("entity_id"), value_set=named)),
+        old_golden(ti_p, pc.filter(named, pc.invert(fresh)), loads["person"])],
+        promote_options="default")
+    te.golden = prefer_person_names(te.golden, edges, person_golden, enterprises, enterprises)
     if old is None:
         return edges
-    alive = pc.is_in(old.column("enterprise_id"), value_set=golden.column("entity_id"))
-    kept = old.filter(pc.and_(alive, pc.invert(pc.is_in(old.column("enterprise_id"),
-                                                       value_set=redo))))
+    gone = pc.filter(te.old_ids, pc.invert(pc.is_in(te.old_ids, value_set=te.new_ids)))
+    kept = old.filter(pc.invert(pc.or_(pc.is_in(old.column("enterprise_id"), value_set=gone),
+                                       pc.is_in(old.column("enterprise_id"), value_set=redo))))
     return pa.concat_tables([kept, edges.cast(kept.schema)]).sort_by(
         [("enterprise_id", "ascending"), ("person_id", "ascending")])
+
+
+def _current_records(ti: TypeIndex, t: _Touched, loads: Loads,
+                     entity_ids: pa.Array) -> pa.Table:
+    """Every record of ``entity_ids`` as the run leaves them (with ``entity_id``): the
+    touched entities' rows now, the others' from the mapped index."""
+    ids = entity_ids.cast(pa.string())
+    now = t.records_added.filter(pc.is_in(t.records_added.column("entity_id"), value_set=ids))
+    members = _members(ti, ids)
+    members = members[~np.isin(members, t.replaced)]
+    carried = master_rows(ti, members, loads.records_schema)
+    return pa.concat_tables([carried, now.select(carried.column_names).cast(carried.schema)])
+
+
+def _holding(ti: TypeIndex, t: _Touched, values: Mapping[str, pa.Array]) -> pa.Array:
+    """The entity ids, as the run leaves them, of the records holding one of ``values``
+    in the named column (a scan of the mapped columns, and the touched rows now)."""
+    cols = [c for c in values if c in ti.records.column_names]
+    live = ti.live(["record_id", "entity_id", *cols])
+    t_rows = t.records_added
+    hit_live = np.zeros(live.num_rows, dtype=bool)
+    hit_now = np.zeros(t_rows.num_rows, dtype=bool)
+    for c in cols:
+        wanted = values[c].cast(pa.string())
+        hit_live |= np.asarray(pc.fill_null(pc.is_in(pc.cast(live.column(c), pa.string()),
+                                                     value_set=wanted), False)
+                               .to_numpy(zero_copy_only=False), dtype=bool)
+        if c in t_rows.column_names:
+            hit_now |= np.asarray(pc.fill_null(pc.is_in(pc.cast(t_rows.column(c), pa.string()),
+                                                        value_set=wanted), False)
+                                  .to_numpy(zero_copy_only=False), dtype=bool)
+    found = live.filter(pa.array(hit_live))
+    untouched = pc.invert(pc.is_in(found.column("record_id"), value_set=pa.array(t.replaced)))
+    return pc.unique(pa.concat_arrays([
+        pc.cast(found.column("entity_id").filter(untouched).combine_chunks(), pa.string()),
+        pc.cast(t_rows.column("entity_id").filter(pa.array(hit_now)).combine_chunks(),
+                pa.string())]))

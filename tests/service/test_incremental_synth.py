@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from linkage.config import load_pipeline
@@ -79,7 +80,8 @@ def _delta_source(spec: str, department: str, etype: str, path: str) -> tuple[st
 
 
 def test_changes_on_both_types_match_a_full_run(both: tuple[Path, Path], tmp_path: Path,
-                                                report_counts_are_whole: Any) -> None:
+                                                report_counts_are_whole: Any,
+                                                caplog: pytest.LogCaptureFixture) -> None:
     data, run = both
     spec = (data / "pipeline.toml").read_text(encoding="utf-8")
     extra = []
@@ -102,7 +104,11 @@ def test_changes_on_both_types_match_a_full_run(both: tuple[Path, Path], tmp_pat
         extra.append(table)
     (data / "nightly.toml").write_text(spec.replace("\n[person]", "\n" + "".join(extra)
                                                     + "\n[person]", 1), encoding="utf-8")
-    done = run_incremental(data / "nightly.toml", run, tmp_path / "inc")
+    with caplog.at_level("INFO", logger="linkage.service.incremental_tables"):
+        done = run_incremental(data / "nightly.toml", run, tmp_path / "inc")
+    # legal representatives too are resolved over the entities that can take part: no
+    # complete table of the master is built
+    assert not [r for r in caplog.records if "built when read" in r.getMessage()]
     assert {t: (c["new"], c["changed"]) for t, c in done.counts.items()} == {
         "person": (4, 4), "enterprise": (4, 4)}
     report_counts_are_whole(tmp_path / "inc")
@@ -128,3 +134,37 @@ def test_changes_on_both_types_match_a_full_run(both: tuple[Path, Path], tmp_pat
 
 def _values(table: object) -> list[str]:
     return sorted(map(str, table.to_pylist()))  # type: ignore[attr-defined]
+
+
+def test_legal_reps_read_every_record_of_the_entities_that_can_take_part(
+        both: tuple[Path, Path]) -> None:
+    """The scoped inputs of an incremental run's legal representatives: the entities
+    holding a representative's name or ID number, and every record of them, are those
+    the run folder's whole table gives (so the exact joins of resolve_legal_reps meet
+    the same rows as over the whole master)."""
+    from types import SimpleNamespace
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from linkage.service import MasterIndex
+    from linkage.service.incremental import _current_records, _holding
+    from linkage.service.incremental_tables import Loads
+
+    _, run = both
+    ti = MasterIndex.open(run).types["person"]
+    records = read_run_table(run, "records")
+    records = records.filter(pc.equal(records["entity_type"], "person"))
+    names = pa.array(sorted(set(records["name"].drop_null().to_pylist()))[:12])
+    ids = pa.array(sorted(set(records["id_number"].drop_null().to_pylist()))[-12:])
+    nothing = SimpleNamespace(records_added=records.slice(0, 0),
+                              replaced=np.zeros(0, dtype=np.int64))
+    found = _holding(ti, nothing, {"name": names, "id_number": ids})  # type: ignore[arg-type]
+    hit = pc.or_(pc.is_in(records["name"], value_set=names),
+                 pc.is_in(records["id_number"], value_set=ids))
+    expected = set(records.filter(pc.fill_null(hit, False))["entity_id"].to_pylist())
+    assert set(found.to_pylist()) == expected and len(expected) >= 12
+    rows = _current_records(ti, nothing, Loads(ti), found)  # type: ignore[arg-type]
+    whole = records.filter(pc.is_in(records["entity_id"], value_set=found))
+    assert sorted(rows["record_id"].to_pylist()) == sorted(whole["record_id"].to_pylist())
+    assert len(whole) > len(expected)  # entities' other records came along
