@@ -143,13 +143,16 @@ def write_run_files(result: PipelineResult, folder: Path, *, lang: str = "zh",
 
 def is_complete_run(folder: Path) -> bool:
     """Whether ``folder`` holds exactly the files its ``run.json`` lists, at their sizes
-    (a derived sub-folder, which ``linkage index`` may rebuild in place, aside)."""
+    (a derived sub-folder, which ``linkage index`` may rebuild in place, aside, and so are
+    writes in progress: a name starting with ``.`` is an atomic write's temporary file or
+    the index's scratch folder beside it, which the index's thread may still be filling
+    when the staged run.json is written, never a file of the run)."""
     try:
         listed = json.loads((folder / "run.json").read_text(encoding="utf-8"))["files"]
         present = {path: p.stat().st_size for p in folder.rglob("*")
                    if p.is_file() and p.name != "run.json"
-                   and (path := p.relative_to(folder).as_posix()).split("/")[0]
-                   not in DERIVED_SUBFOLDERS}
+                   and (top := (path := p.relative_to(folder).as_posix()).split("/")[0])
+                   not in DERIVED_SUBFOLDERS and not top.startswith(".")}
     except (OSError, ValueError, KeyError, TypeError):
         return False
     return isinstance(listed, dict) and present == listed

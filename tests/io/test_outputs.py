@@ -67,6 +67,23 @@ def test_a_rerun_replaces_the_whole_folder(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no leftovers
 
 
+def test_a_write_in_progress_beside_run_json_leaves_the_run_complete(tmp_path: Path) -> None:
+    """The index is written on a thread beside the outputs, into scratch folders named
+    with a leading dot, and may still be at it when the staged run.json is written: a
+    kill -9 then leaves a staging folder whose run.json must still tell the truth."""
+    out = tmp_path / "run"
+    with run_folder(out) as stage:
+        _fake_run(stage, ["records.parquet"])
+        (stage / ".index.tmp.spill").mkdir()
+        (stage / ".index.tmp.spill" / "0-1.arrow").write_bytes(b"half")
+        (stage / ".golden_person.parquet.x1.tmp").write_bytes(b"half")
+        assert is_complete_run(stage)
+        (stage / "stray.parquet").write_bytes(b"not listed")
+        assert not is_complete_run(stage)  # a run's own file that run.json does not list
+        (stage / "stray.parquet").unlink()
+    assert is_complete_run(out)
+
+
 def test_a_failed_run_leaves_the_previous_one_untouched(tmp_path: Path) -> None:
     out = tmp_path / "run"
     with run_folder(out) as stage:
