@@ -47,6 +47,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -398,13 +399,16 @@ def _updated_csv(before: Path, source: SourceConfig, fresh: list[list[str]],
                           [kept.column(0), pa.array([r[0] for r in new_rows], pa.string())])
     order = pc.sort_indices(keys, sort_keys=[("s", "ascending"), ("f", "ascending"),
                                              ("k", "ascending"), ("i", "ascending")])
-    n_kept = len(kept_at)
-    pieces = [lines[int(kept_at[j])] if j < n_kept else new_lines[j - n_kept]
-              for j in order.to_pylist()]
+    # every line of the result, kept and new, taken in the merged order at once
+    line_objects = _objects(lines)
+    every = np.empty(len(kept_at) + len(new_lines), dtype=object)
+    every[:len(kept_at)] = line_objects[kept_at]
+    every[len(kept_at):] = _objects(new_lines)
+    pieces = every[np.asarray(order.to_numpy(), dtype=np.int64)]
     head = _csv_bytes([header], source)[0]
-    out = head + b"".join(piece + b"\r\n" for piece in pieces)
-    dropped_text = b"\r\n".join(lines[int(i)] for i in dropped_at).decode(encoding,
-                                                                         errors="replace")
+    out = head + b"\r\n".join(pieces.tolist()) + (b"\r\n" if len(pieces) else b"")
+    dropped_text = b"\r\n".join(line_objects[dropped_at].tolist()).decode(
+        encoding, errors="replace")
     dropped = list(csv.reader(io.StringIO(dropped_text, newline=""))) if len(dropped_at) \
         else []
     return out, len(pieces), _changes(header, new_rows, dropped, encoding)
@@ -587,6 +591,13 @@ def _csv_bytes(rows: list[list[str]], source: SourceConfig) -> tuple[bytes, bool
         return text.getvalue().encode(encoding), True
     except UnicodeEncodeError:
         return text.getvalue().encode(encoding, errors="replace"), False
+
+
+def _objects(items: Sequence[bytes]) -> npt.NDArray[np.object_]:
+    """``items`` as a one-dimensional object array (taken by index arrays at once)."""
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
 
 
 def _safe(name: str) -> str:

@@ -396,13 +396,15 @@ def _split(subset: pa.Table, ti: TypeIndex, section: EntityConfig) -> _Batch:
     if known.any():
         # the same raw field values and updated_at (a field no source of the batch maps
         # counts as null): compared as the index's content hashes of both
-        old = np.asarray(master.column(CONTENT).to_numpy(), dtype=np.uint64)
+        # (only the batch's known rows of the master are taken, not its whole column)
+        old = np.asarray(master.column(CONTENT).take(pa.array(at[known])).to_numpy(),
+                         dtype=np.uint64)
         new = content_hash(content_columns(subset, fields, raw=False))
-        same = known & (old[np.maximum(at, 0)] == new)
+        same[known] = old == new[known]
     take_in = last & ~deleted & ~same
     retire = last & known & (deleted | ~same)
-    master_ids = np.asarray(master.column("record_id").to_numpy(), dtype=np.int64)
-    retired = np.unique(master_ids[at[retire]])
+    retired = np.unique(np.asarray(master.column("record_id").take(pa.array(at[retire]))
+                                   .to_numpy(), dtype=np.int64))
     incoming_raw = subset.filter(pa.array(take_in)).drop_columns([_DELETED])
     incoming = _standardise(incoming_raw, section)
     counts = {"batch": n, "new": int((take_in & ~known).sum()),

@@ -167,11 +167,6 @@ class TypeIndex:
     records: pa.Table
     #: live record ids, sorted
     record_ids: npt.NDArray[np.int64]
-    golden: pa.Table
-    golden_hashes: npt.NDArray[np.uint64]
-    conflict_table: pa.Table
-    conflict_hashes: npt.NDArray[np.uint64] | None  # None: in golden order (``ENDS``)
-    conflict_ends: npt.NDArray[np.int64] | None
     members: SortedKeys
     source_keys: SortedKeys
     keys: dict[str, PassKeys]
@@ -221,12 +216,6 @@ class TypeIndex:
             entity_type=etype, section=section,
             model=FellegiSunter.load(folder / "model.json"),
             records=records, record_ids=np_column(records.column("record_id")),
-            golden=golden, golden_hashes=np_column(golden.column(HASH)),
-            conflict_table=conflicts,
-            conflict_hashes=(np_column(conflicts.column(HASH)) if HASH in conflicts.column_names
-                             else None),
-            conflict_ends=(np.asarray(np_column(golden.column(ENDS)), dtype=np.int64)
-                           if ENDS in golden.column_names else None),
             members=SortedKeys.open(folder / "members.arrow", "record_id"),
             source_keys=SortedKeys.open(folder / SOURCE_KEYS, "record_id"),
             keys=keys, tf=tf, max_record_id=int(entry["max_record_id"]), folder=folder,
@@ -252,6 +241,28 @@ class TypeIndex:
             layer.gone_hashes = np_column(gone.column(HASH))
             layer.gone_ids = one_chunk(gone.column("entity_id"))
         return layer
+
+    # the base's golden records and conflicts (its layer; parts add layers after it)
+    @property
+    def golden(self) -> pa.Table:
+        return self.layers[0].golden
+
+    @property
+    def golden_hashes(self) -> npt.NDArray[np.uint64]:
+        return self.layers[0].golden_hashes
+
+    @property
+    def conflict_table(self) -> pa.Table:
+        return self.layers[0].conflict_table
+
+    @property
+    def conflict_hashes(self) -> npt.NDArray[np.uint64] | None:
+        """None: the base's conflicts are in golden order (``ENDS``)."""
+        return self.layers[0].conflict_hashes
+
+    @property
+    def conflict_ends(self) -> npt.NDArray[np.int64] | None:
+        return self.layers[0].conflict_ends
 
     @property
     def run_dir(self) -> Path:

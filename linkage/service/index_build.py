@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from linkage.service.index_write import IndexUpdate
 
 __all__ = ["content_columns", "content_of", "fresh_folder", "merge_counts", "spill_beside",
-           "tf_delta", "unpacked", "unpacked_schema", "unpacked_type", "write_keys"]
+           "tf_delta", "unpacked", "unpacked_schema", "unpacked_type", "updated_tf",
+           "write_keys", "write_tf"]
 
 
 @contextlib.contextmanager
@@ -139,3 +140,18 @@ def write_keys(h: npt.NDArray[np.uint64], present: npt.NDArray[np.bool_],
     order = np.argsort(hv, kind="stable")
     write_arrow(pa.table({HASH: pa.array(hv[order], pa.uint64()),
                           "record_id": pa.array(rid[order], id_type(rid))}), path)
+
+
+def updated_tf(update: IndexUpdate, field: str, name: str) -> tuple[
+        npt.NDArray[np.uint64], npt.NDArray[np.int64], int]:
+    """Comparison ``name``'s value counts (over ``field``) after ``update``: the sorted
+    hashes, their counts and the new total."""
+    old, total = update.base.tf[name]
+    values, counts, change = merge_counts(old, *tf_delta(update, field))
+    return values, counts, total + change
+
+
+def write_tf(values: npt.NDArray[np.uint64], counts: npt.NDArray[np.int64], path: Path) -> None:
+    """A term-frequency file: value hash -> count, sorted by hash."""
+    write_arrow(pa.table({HASH: pa.array(values, pa.uint64()),
+                          "count": pa.array(counts.astype(np.int64))}), path)

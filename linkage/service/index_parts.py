@@ -37,12 +37,12 @@ from linkage.service.index import (
 from linkage.service.index_build import (
     content_of,
     fresh_folder,
-    merge_counts,
     spill_beside,
-    tf_delta,
     unpacked,
     unpacked_schema,
+    updated_tf,
     write_keys,
+    write_tf,
 )
 from linkage.service.index_files import key_files
 from linkage.service.index_log import (
@@ -166,12 +166,8 @@ def write_part(folder: Path, section: EntityConfig, model: FellegiSunter,
     for comp in section.comparisons:
         if not comp.term_frequency:
             continue
-        old_tf, total = base.tf[comp.name]
-        values, counts, change = merge_counts(old_tf, *tf_delta(update, comp.field))
-        tf[comp.name] = total + change
-        write_arrow(pa.table({HASH: pa.array(values, pa.uint64()),
-                              "count": pa.array(counts.astype(np.int64))}),
-                    folder / f"tf_{comp.name}.arrow")
+        values, counts, tf[comp.name] = updated_tf(update, comp.field, comp.name)
+        write_tf(values, counts, folder / f"tf_{comp.name}.arrow")
     write_arrow(update.quality.sums, folder / QUALITY_SUMS)
     write_arrow(update.quality.days, folder / QUALITY_DAYS)
     model.save(folder / "model.json")

@@ -44,12 +44,12 @@ from linkage.service.index_build import (
     content_columns,
     content_of,
     fresh_folder,
-    merge_counts,
     spill_beside,
-    tf_delta,
     unpacked,
     unpacked_schema,
+    updated_tf,
     write_keys,
+    write_tf,
 )
 from linkage.service.index_files import key_files
 from linkage.service.index_log import MAX_INDEX_PARTS
@@ -267,12 +267,8 @@ def _write_type_index(
             values, counts = np.unique(h[present], return_counts=True)
             tf[comp.name] = int(present.sum())
         else:
-            old_tf, total = update.base.tf[comp.name]
-            values, counts, change = merge_counts(old_tf, *tf_delta(update, comp.field))
-            tf[comp.name] = total + change
-        write_arrow(pa.table({HASH: pa.array(values, pa.uint64()),
-                              "count": pa.array(counts.astype(np.int64))}),
-                    folder / f"tf_{comp.name}.arrow")
+            values, counts, tf[comp.name] = updated_tf(update, comp.field, comp.name)
+        write_tf(values, counts, folder / f"tf_{comp.name}.arrow")
     quality = update.quality if update is not None else None
     if quality is None:
         quality = quality_counts(records, clusters, golden, fields=list(section.fields))

@@ -10,6 +10,7 @@ from typing import Any
 
 import pyarrow.compute as pc
 import pytest
+from nightly_delta import HOUSEHOLD_HEADER, nightly_household
 
 from linkage.config import load_pipeline
 from linkage.errors import ConfigError
@@ -19,7 +20,7 @@ from linkage.pipeline import Pipeline
 from linkage.service import Resolver
 from linkage.service.incremental import read_with_deltas, run_incremental
 
-HEADER = ["记录号", "姓名", "公民身份号码", "出生日期", "联系电话", "住址", "更新日期", "注销"]
+HEADER = HOUSEHOLD_HEADER
 DELTA = [
     # a new version of H002: another phone
     ["H002", "李娜", "440524188001010014", "1880-01-01", "13911110000",
@@ -51,14 +52,7 @@ def _groups(entities: dict[str, str]) -> set[frozenset[str]]:
 def _with_delta(tiny_run: Path, tmp_path: Path) -> Path:
     folder = tmp_path / "tiny"
     shutil.copytree(tiny_run.parent / "tiny", folder)
-    with (folder / "household_delta.csv").open("w", encoding="utf-8", newline="") as f:
-        csv.writer(f).writerows([HEADER, *DELTA])
-    spec = (folder / "pipeline.toml").read_text(encoding="utf-8")
-    at = spec.index("[[sources]]", spec.index("[[sources]]") + 1)
-    delta = spec[spec.index("[[sources]]"):at].replace(
-        'path = "household.csv"', 'path = "household_delta.csv"').replace(
-        "[[sources]]\n", '[[sources]]\ndelta = true\ndeleted = "注销"\n', 1)
-    (folder / "nightly.toml").write_text(spec[:at] + delta + spec[at:], encoding="utf-8")
+    nightly_household(folder, DELTA)
     return folder
 
 

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from nightly_delta import nightly_household
 
 from linkage.io.run_tables import read_run_table
 from linkage.match.block import BlockingPass, block
@@ -289,19 +290,10 @@ def test_masked_id_pass_is_served_as_the_run_pairs_it(tmp_path: Path) -> None:
     assert _keys_of(run, found[1][0]) == {"H008"}
     assert found[2][0] == []
     # the batch: H010 and H011 come, masked with the same ends; H008 goes
-    head = ["记录号", "姓名", "公民身份号码", "出生日期", "联系电话", "住址", "更新日期", "注销"]
-    with (folder / "household_delta.csv").open("w", encoding="utf-8", newline="") as f:
-        csv.writer(f).writerows([head, ["H010", "张伟", "1101**********002X", "", "", "",
-                                        "2025-01-01", ""],
-                                 ["H011", "孙丽", "1101**********002X", "", "", "",
-                                  "2025-01-01", ""],
-                                 ["H008", "", "", "", "", "", "2025-01-01", "1"]])
-    spec = (folder / "pipeline.toml").read_text(encoding="utf-8")
-    at = spec.index("[[sources]]", spec.index("[[sources]]") + 1)
-    delta = spec[spec.index("[[sources]]"):at].replace(
-        'path = "household.csv"', 'path = "household_delta.csv"').replace(
-        "[[sources]]\n", '[[sources]]\ndelta = true\ndeleted = "注销"\n', 1)
-    (folder / "nightly.toml").write_text(spec[:at] + delta + spec[at:], encoding="utf-8")
+    nightly_household(folder, [
+        ["H010", "张伟", "1101**********002X", "", "", "", "2025-01-01", ""],
+        ["H011", "孙丽", "1101**********002X", "", "", "", "2025-01-01", ""],
+        ["H008", "", "", "", "", "", "2025-01-01", "1"]])
     run_incremental(folder / "nightly.toml", run, tmp_path / "run2")
     found = _cross_candidates(tmp_path / "run2", [masked, full, "1101**********003X"])
     for one, expected in found:
